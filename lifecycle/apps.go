@@ -1,0 +1,64 @@
+package lifecycle
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"podctl/internal/fsutil"
+)
+
+// AppStatus is what stage1 records when an app of the pod ends, in
+// apps/<name>/exit.
+type AppStatus struct {
+	// ExitCode is the app's exit code, or 128+N when signal N killed it.
+	ExitCode int `json:"exit_code"`
+	// Signal names the signal that killed the app, if one did.
+	Signal string `json:"signal,omitempty"`
+	// StartedAt and FinishedAt bound the app's run.
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+}
+
+// AppDir is the folder of an app inside the pod directory.
+func AppDir(app string) string { return filepath.Join(DirApps, app) }
+
+// AppStatusFile is the exit status file of an app, relative to the pod.
+func AppStatusFile(app string) string { return filepath.Join(DirApps, app, "exit") }
+
+// AppExitCode returns the exit code the app ended with. It returns an
+// error wrapping fs.ErrNotExist if the app has not ended (or never ran).
+func (p *Pod) AppExitCode(app string) (int, error) {
+	st, err := p.AppStatus(app)
+	if err != nil {
+		return 0, err
+	}
+	return st.ExitCode, nil
+}
+
+// AppStatus returns the status the app ended with, or an error wrapping
+// fs.ErrNotExist if it has not ended.
+func (p *Pod) AppStatus(app string) (*AppStatus, error) {
+	b, err := p.ReadFile(AppStatusFile(app))
+	if err != nil {
+		return nil, err
+	}
+	var st AppStatus
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("reading exit status of app %s of pod %s: %w", app, p.UUID, err)
+	}
+	return &st, nil
+}
+
+// WriteAppStatus records an app's end. It is called by the pod's stage1.
+// The write is atomic but not fsynced: it only has to be whole for readers;
+// after a power cut the pod is gone and so is any interest in durability
+// beyond what the next journal commit gives.
+func WriteAppStatus(podDir, app string, st *AppStatus) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("recording exit status of app %s: %w", app, err)
+	}
+	return fsutil.WriteFile(filepath.Join(podDir, AppStatusFile(app)), b, 0o600, false)
+}

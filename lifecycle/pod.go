@@ -1,0 +1,561 @@
+package lifecycle
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/appc/spec/schema"
+	"github.com/google/uuid"
+	"golang.org/x/sys/unix"
+
+	"podctl/internal/flock"
+	"podctl/internal/fsutil"
+)
+
+// Files and folders inside a pod directory.
+const (
+	// FileCreated is an empty file whose mtime is the pod's creation time.
+	FileCreated = "created"
+	// FileManifest is the appc pod manifest.
+	FileManifest = "pod"
+	// FilePid holds the pid of the pod's stage1 process; its mtime is the
+	// pod's start time.
+	FilePid = "pid"
+	// FileReady exists once every app of the pod has started.
+	FileReady = "ready"
+	// DirStage1 holds the flavor's own files.
+	DirStage1 = "stage1"
+	// FileFlavor, inside DirStage1, names the stage1 flavor of the pod.
+	FileFlavor = "stage1/flavor"
+	// DirApps holds one folder per app.
+	DirApps = "apps"
+)
+
+// Errors that callers tell apart with errors.Is.
+var (
+	ErrNotFound  = errors.New("no such pod")
+	ErrAmbiguous = errors.New("ambiguous pod UUID prefix")
+	ErrBusy      = errors.New("pod is busy")
+)
+
+// Pod is one pod directory, opened. Its state is the state seen when it was
+// opened (or moved by this process); Refresh looks again.
+//
+// Every file of the pod is read through the open directory, so a concurrent
+// rename of the pod by another process does not break a read half way.
+type Pod struct {
+	// UUID is the pod's UUID in its canonical lower-case form.
+	UUID string
+
+	dataDir string
+	folder  folder
+	dir     *os.File
+	state   State
+	// locked is true while this process holds the pod's exclusive lock.
+	locked bool
+}
+
+// Init creates the data directory's pod folders if they are missing.
+func Init(dataDir string) error {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data directory %s: %w", dataDir, err)
+	}
+	for _, name := range folderNames {
+		if err := os.MkdirAll(filepath.Join(dataDir, "pods", name), 0o700); err != nil {
+			return fmt.Errorf("creating data directory %s: %w", dataDir, err)
+		}
+	}
+	return nil
+}
+
+func folderPath(dataDir string, f folder) string {
+	return filepath.Join(dataDir, "pods", f.String())
+}
+
+// NewPod creates a pod with a fresh UUID and leaves it in the prepare folder,
+// exclusively locked by this process: its state is Preparing until ToPrepared
+// or ToRun. The caller must Close it.
+func NewPod(dataDir string) (*Pod, error) {
+	id := uuid.NewString()
+	path := filepath.Join(folderPath(dataDir, embryoDir), id)
+	if err := os.Mkdir(path, 0o700); err != nil {
+		return nil, fmt.Errorf("creating pod: %w", err)
+	}
+	dir, err := os.Open(path)
+	if err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("creating pod: %w", err)
+	}
+	p := &Pod{UUID: id, dataDir: dataDir, folder: embryoDir, dir: dir, state: Embryo}
+	if err := flock.Lock(dir, flock.Exclusive); err != nil {
+		p.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("creating pod: %w", err)
+	}
+	p.locked = true
+	// The creation time is the mtime of an empty file, so reading it needs
+	// no parsing and no write of our own format.
+	fd, err := unix.Openat(int(dir.Fd()), FileCreated, unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		p.Close()
+		os.RemoveAll(path)
+		return nil, fmt.Errorf("creating pod: %w", err)
+	}
+	unix.Close(fd)
+	// An embryo left behind by a crash is never looked at again but by gc,
+	// so this move needs no fsync.
+	if err := p.move(Preparing, false); err != nil {
+		p.Close()
+		os.RemoveAll(path)
+		return nil, fmt.Errorf("creating pod: %w", err)
+	}
+	return p, nil
+}
+
+// PodFromUUIDString finds a pod by its full UUID or a unique prefix of it,
+// in every state folder but embryo. The pod is returned unlocked; the caller
+// must Close it.
+func PodFromUUIDString(dataDir, s string) (*Pod, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return nil, fmt.Errorf("pod UUID cannot be empty: %w", ErrNotFound)
+	}
+	id, err := resolveUUID(dataDir, s)
+	if err != nil {
+		return nil, err
+	}
+	return openPod(dataDir, id)
+}
+
+// resolveUUID expands a UUID prefix to the one pod UUID it names.
+func resolveUUID(dataDir, prefix string) (string, error) {
+	if _, err := uuid.Parse(prefix); err == nil && len(prefix) == 36 {
+		return prefix, nil
+	}
+	matches := map[string]bool{}
+	for f := prepareDir; f < numFolders; f++ {
+		names, err := readNames(folderPath(dataDir, f))
+		if err != nil {
+			return "", err
+		}
+		for _, n := range names {
+			if strings.HasPrefix(n, prefix) {
+				matches[n] = true
+			}
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return "", fmt.Errorf("no pod matches %q: %w", prefix, ErrNotFound)
+	case 1:
+		for id := range matches {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("%q matches %d pods, give more of the UUID: %w", prefix, len(matches), ErrAmbiguous)
+}
+
+func readNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("listing pods: %w", err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("listing pods: %w", err)
+	}
+	return names, nil
+}
+
+// openPod opens the pod with this UUID wherever it is. A pod can move
+// between folders while we look, so a miss in one folder is followed by the
+// next one in lifecycle order, and the whole search is tried a few times.
+func openPod(dataDir, id string) (*Pod, error) {
+	for attempt := 0; attempt < 5; attempt++ {
+		for f := embryoDir; f < numFolders; f++ {
+			p, err := openPodIn(dataDir, f, id)
+			if err == nil {
+				return p, nil
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
+		}
+	}
+	return nil, fmt.Errorf("no pod %s: %w", id, ErrNotFound)
+}
+
+// openPodIn opens the pod id in folder f and works out its state by trying
+// a shared lock without waiting. It returns an error wrapping
+// fs.ErrNotExist if the pod is not there, or moved away while it was opened.
+func openPodIn(dataDir string, f folder, id string) (*Pod, error) {
+	path := filepath.Join(folderPath(dataDir, f), id)
+	dir, err := os.OpenFile(path, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("opening pod %s: %w", id, err)
+	}
+	locked := false
+	switch err := flock.TryLock(dir, flock.Shared); {
+	case err == nil:
+		if err := flock.Unlock(dir); err != nil {
+			dir.Close()
+			return nil, fmt.Errorf("opening pod %s: %w", id, err)
+		}
+	case errors.Is(err, flock.ErrLocked):
+		locked = true
+	default:
+		dir.Close()
+		return nil, fmt.Errorf("opening pod %s: %w", id, err)
+	}
+	p := &Pod{UUID: id, dataDir: dataDir, folder: f, dir: dir, state: stateOf(f, locked)}
+	if err := p.checkStillThere(); err != nil {
+		dir.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkStillThere confirms that the pod's path still names the directory
+// we hold open: the pod may have been moved between open and lock.
+func (p *Pod) checkStillThere() error {
+	var st, fst unix.Stat_t
+	if err := unix.Fstat(int(p.dir.Fd()), &fst); err != nil {
+		return fmt.Errorf("checking pod %s: %w", p.UUID, err)
+	}
+	if err := unix.Lstat(p.Path(), &st); err != nil {
+		if err == unix.ENOENT {
+			return &fs.PathError{Op: "lstat", Path: p.Path(), Err: fs.ErrNotExist}
+		}
+		return fmt.Errorf("checking pod %s: %w", p.UUID, err)
+	}
+	if st.Ino != fst.Ino || st.Dev != fst.Dev {
+		return &fs.PathError{Op: "lstat", Path: p.Path(), Err: fs.ErrNotExist}
+	}
+	return nil
+}
+
+// Refresh opens the pod again wherever it is now and returns the new view.
+// The receiver is left as it was; the caller closes both.
+func (p *Pod) Refresh() (*Pod, error) {
+	return openPod(p.dataDir, p.UUID)
+}
+
+// Close releases the pod's directory, and with it any lock this process
+// holds on it (unless the descriptor was handed to a child that still has it).
+func (p *Pod) Close() error {
+	if p.dir == nil {
+		return nil
+	}
+	err := p.dir.Close()
+	p.dir = nil
+	return err
+}
+
+// Path is the pod directory's path for the state it was last seen in.
+func (p *Pod) Path() string {
+	return filepath.Join(folderPath(p.dataDir, p.folder), p.UUID)
+}
+
+// DataDir is the data directory the pod lives in.
+func (p *Pod) DataDir() string { return p.dataDir }
+
+// State is the state the pod was in when it was opened or last moved.
+func (p *Pod) State() State { return p.state }
+
+// IsAfterRun reports whether the pod has run and exited.
+func (p *Pod) IsAfterRun() bool { return p.state.IsAfterRun() }
+
+// IsFinished reports whether the pod will never run again.
+func (p *Pod) IsFinished() bool { return p.state.IsFinished() }
+
+// LockFile is the open pod directory whose flock is the pod's lock. stage0
+// hands it to stage1, which keeps it open for as long as the pod runs.
+func (p *Pod) LockFile() *os.File { return p.dir }
+
+// TryExclusiveLock takes the pod's exclusive lock. Readers hold a shared
+// lock for a moment while they look, so a lock held only by them is waited
+// for briefly; a pod still locked after that is busy (running, preparing or
+// being deleted) and the error wraps ErrBusy. After locking, the pod is
+// checked to still be where it was opened; if it moved, the error wraps
+// fs.ErrNotExist and the caller should look the pod up again.
+func (p *Pod) TryExclusiveLock() error {
+	if p.locked {
+		return nil
+	}
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for {
+		err := flock.TryLock(p.dir, flock.Exclusive)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, flock.ErrLocked) {
+			return fmt.Errorf("locking pod %s: %w", p.UUID, err)
+		}
+		// A pod locked by its creator, its stage1 or a deleter stays locked;
+		// only readers' locks come and go, so a short wait tells them apart.
+		if time.Now().After(deadline) || p.state == Running || p.state == Preparing || p.state == Deleting || p.state == ExitedDeleting {
+			return fmt.Errorf("pod %s is %s: %w", p.UUID, p.stateLocked(), ErrBusy)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := p.checkStillThere(); err != nil {
+		flock.Unlock(p.dir)
+		return err
+	}
+	p.locked = true
+	// Holding the lock, the pod's state is the one its folder has when free.
+	p.state = stateOf(p.folder, false)
+	return nil
+}
+
+func (p *Pod) stateLocked() State { return stateOf(p.folder, true) }
+
+// Unlock releases the pod's exclusive lock.
+func (p *Pod) Unlock() error {
+	if !p.locked {
+		return nil
+	}
+	if err := flock.Unlock(p.dir); err != nil {
+		return fmt.Errorf("unlocking pod %s: %w", p.UUID, err)
+	}
+	p.locked = false
+	p.state = stateOf(p.folder, false)
+	return nil
+}
+
+// move renames the pod to the folder of state to, checking the transition
+// table. The caller holds the exclusive lock. With durable, both folders are
+// fsynced so the move survives a power cut.
+func (p *Pod) move(to State, durable bool) error {
+	t, ok := transitions[[2]State{p.state, to}]
+	if !ok || !p.locked || t.from != p.folder {
+		return &TransitionError{UUID: p.UUID, From: p.state, To: to}
+	}
+	fromDir, toDir := folderPath(p.dataDir, t.from), folderPath(p.dataDir, t.to)
+	err := unix.Renameat2(unix.AT_FDCWD, filepath.Join(fromDir, p.UUID), unix.AT_FDCWD, filepath.Join(toDir, p.UUID), unix.RENAME_NOREPLACE)
+	if err != nil {
+		return fmt.Errorf("moving pod %s from %s to %s: %w", p.UUID, t.from, t.to, err)
+	}
+	p.folder = t.to
+	p.state = to
+	if durable {
+		if err := fsutil.SyncDir(toDir); err != nil {
+			return err
+		}
+		if err := fsutil.SyncDir(fromDir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ToPrepared moves a pod its creator has prepared to the prepared folder and
+// unlocks it. The move is made durable (together with the files the creator
+// wrote), since losing it in a crash would lose a pod the user asked for.
+func (p *Pod) ToPrepared() error {
+	if err := p.Sync(); err != nil {
+		return err
+	}
+	if err := p.move(Prepared, true); err != nil {
+		return err
+	}
+	return p.Unlock()
+}
+
+// ToRun moves a pod to the run folder, keeping it locked: the lock, handed
+// to stage1, is what makes it running. The pod is either being prepared by
+// this process or prepared and locked with TryExclusiveLock. No fsync: after
+// a power cut the pod is not running whichever folder it is found in, and gc
+// collects it from either.
+func (p *Pod) ToRun() error {
+	if err := p.move(Running, false); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ToExitedGarbage marks an exited pod for collection; the move stamps the
+// directory's ctime, which GCMarkedTime reads. The caller holds the lock.
+// Not fsynced: if the move is lost, the pod is exited again and gc marks it
+// again. Remove syncs before it deletes anything.
+func (p *Pod) ToExitedGarbage() error {
+	return p.move(ExitedGarbage, false)
+}
+
+// ToGarbage marks a prepared pod, or one whose preparation failed, for
+// collection. The caller holds the lock. Durable, so a pod the user removed
+// never comes back as prepared.
+func (p *Pod) ToGarbage() error {
+	return p.move(Garbage, true)
+}
+
+// Remove deletes a pod marked for collection. The caller holds its lock.
+func (p *Pod) Remove() error {
+	if !p.locked || (p.folder != garbageDir && p.folder != exitedGarbageDir) {
+		return &TransitionError{UUID: p.UUID, From: p.state, To: Deleting}
+	}
+	// The move into this folder must be on disk before the pod's files go,
+	// or a crash could bring back a half-deleted pod in its old folder.
+	if err := fsutil.SyncDir(folderPath(p.dataDir, p.folder)); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(p.Path()); err != nil {
+		return fmt.Errorf("removing pod %s: %w", p.UUID, err)
+	}
+	return nil
+}
+
+// Sync flushes the file system holding the pod to disk.
+func (p *Pod) Sync() error {
+	if err := unix.Syncfs(int(p.dir.Fd())); err != nil {
+		return fmt.Errorf("syncing pod %s: %w", p.UUID, err)
+	}
+	return nil
+}
+
+// ReadFile reads a file of the pod through the open pod directory.
+func (p *Pod) ReadFile(name string) ([]byte, error) {
+	f, err := p.openFile(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s of pod %s: %w", name, p.UUID, err)
+	}
+	return b, nil
+}
+
+func (p *Pod) openFile(name string) (*os.File, error) {
+	fd, err := unix.Openat(int(p.dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: filepath.Join(p.Path(), name), Err: err}
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(p.Path(), name)), nil
+}
+
+func (p *Pod) statFile(name string) (*unix.Stat_t, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(int(p.dir.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: filepath.Join(p.Path(), name), Err: err}
+	}
+	return &st, nil
+}
+
+// WriteFile writes a file of the pod atomically. It is for the pod's owner
+// (its creator or its stage1), which knows the pod cannot move meanwhile.
+func (p *Pod) WriteFile(name string, data []byte, durable bool) error {
+	return fsutil.WriteFile(filepath.Join(p.Path(), name), data, 0o600, durable)
+}
+
+// CreationTime is when the pod was created.
+func (p *Pod) CreationTime() (time.Time, error) {
+	st, err := p.statFile(FileCreated)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(st.Mtim.Unix()), nil
+}
+
+// StartTime is when stage1 started the pod; zero if it never did.
+func (p *Pod) StartTime() (time.Time, error) {
+	st, err := p.statFile(FilePid)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return time.Time{}, nil
+		}
+		return time.Time{}, err
+	}
+	return time.Unix(st.Mtim.Unix()), nil
+}
+
+// GCMarkedTime is when gc marked the pod for collection: the ctime the move
+// into exited-garbage or garbage gave the directory. Zero for other states.
+func (p *Pod) GCMarkedTime() (time.Time, error) {
+	if p.folder != exitedGarbageDir && p.folder != garbageDir {
+		return time.Time{}, nil
+	}
+	return p.ctime()
+}
+
+// ctime is the pod directory's change time: the time it last moved, as long
+// as nothing inside it has changed since.
+func (p *Pod) ctime() (time.Time, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(p.dir.Fd()), &st); err != nil {
+		return time.Time{}, fmt.Errorf("reading times of pod %s: %w", p.UUID, err)
+	}
+	return time.Unix(st.Ctim.Unix()), nil
+}
+
+// PreparedTime is when the pod became prepared; zero unless it is prepared.
+func (p *Pod) PreparedTime() (time.Time, error) {
+	if p.folder != preparedDir {
+		return time.Time{}, nil
+	}
+	return p.ctime()
+}
+
+// Pid is the pid of the pod's stage1 process, or 0 if it has not written one.
+func (p *Pod) Pid() (int, error) {
+	b, err := p.ReadFile(FilePid)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("reading pid of pod %s: %w", p.UUID, err)
+	}
+	return pid, nil
+}
+
+// PodManifest reads the pod manifest, as bytes and parsed.
+func (p *Pod) PodManifest() ([]byte, *schema.PodManifest, error) {
+	b, err := p.ReadFile(FileManifest)
+	if err != nil {
+		return nil, nil, err
+	}
+	var m schema.PodManifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, nil, fmt.Errorf("reading manifest of pod %s: %w", p.UUID, err)
+	}
+	return b, &m, nil
+}
+
+// Flavor is the name of the stage1 flavor recorded for the pod, or "" if
+// none was recorded yet.
+func (p *Pod) Flavor() (string, error) {
+	b, err := p.ReadFile(FileFlavor)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil
+		}
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// IsReady reports whether stage1 has started all the pod's apps.
+func (p *Pod) IsReady() bool {
+	_, err := p.statFile(FileReady)
+	return err == nil
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sys/unix"
 
+	"podctl/internal/errdefs"
 	"podctl/internal/flock"
 	"podctl/internal/fsutil"
 )
@@ -41,9 +42,9 @@ const (
 
 // Errors that callers tell apart with errors.Is.
 var (
-	ErrNotFound  = errors.New("no such pod")
-	ErrAmbiguous = errors.New("ambiguous pod UUID prefix")
-	ErrBusy      = errors.New("pod is busy")
+	ErrNotFound  = errdefs.ErrNotFound
+	ErrAmbiguous = errdefs.ErrInvalid
+	ErrBusy      = errdefs.ErrBusy
 )
 
 // Pod is one pod directory, opened. Its state is the state seen when it was
@@ -126,7 +127,7 @@ func NewPod(dataDir string) (*Pod, error) {
 func PodFromUUIDString(dataDir, s string) (*Pod, error) {
 	s = strings.ToLower(strings.TrimSpace(s))
 	if s == "" {
-		return nil, fmt.Errorf("pod UUID cannot be empty: %w", ErrNotFound)
+		return nil, errdefs.New(ErrNotFound, "pod UUID cannot be empty")
 	}
 	id, err := resolveUUID(dataDir, s)
 	if err != nil {
@@ -154,13 +155,13 @@ func resolveUUID(dataDir, prefix string) (string, error) {
 	}
 	switch len(matches) {
 	case 0:
-		return "", fmt.Errorf("no pod matches %q: %w", prefix, ErrNotFound)
+		return "", errdefs.New(ErrNotFound, "no pod matches %q", prefix)
 	case 1:
 		for id := range matches {
 			return id, nil
 		}
 	}
-	return "", fmt.Errorf("%q matches %d pods, give more of the UUID: %w", prefix, len(matches), ErrAmbiguous)
+	return "", errdefs.New(ErrAmbiguous, "%q matches %d pods, give more of the UUID", prefix, len(matches))
 }
 
 func readNames(dir string) ([]string, error) {
@@ -194,7 +195,7 @@ func openPod(dataDir, id string) (*Pod, error) {
 			}
 		}
 	}
-	return nil, fmt.Errorf("no pod %s: %w", id, ErrNotFound)
+	return nil, errdefs.New(ErrNotFound, "no pod %s", id)
 }
 
 // openPodIn opens the pod id in folder f and works out its state by trying
@@ -309,7 +310,7 @@ func (p *Pod) TryExclusiveLock() error {
 		// A pod locked by its creator, its stage1 or a deleter stays locked;
 		// only readers' locks come and go, so a short wait tells them apart.
 		if time.Now().After(deadline) || p.state == Running || p.state == Preparing || p.state == Deleting || p.state == ExitedDeleting {
-			return fmt.Errorf("pod %s is %s: %w", p.UUID, p.stateLocked(), ErrBusy)
+			return errdefs.New(ErrBusy, "pod %s is %s", p.UUID, p.stateLocked())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -502,6 +503,21 @@ func (p *Pod) ctime() (time.Time, error) {
 		return time.Time{}, fmt.Errorf("reading times of pod %s: %w", p.UUID, err)
 	}
 	return time.Unix(st.Ctim.Unix()), nil
+}
+
+// IsStaleEmbryo reports whether the pod is an embryo left by a creator that
+// died: its creator locks it a moment after making its folder, so an
+// embryo older than a minute whose lock is free is abandoned.
+func (p *Pod) IsStaleEmbryo(now time.Time) bool {
+	if p.folder != embryoDir || p.locked {
+		return false
+	}
+	if err := flock.TryLock(p.dir, flock.Shared); err != nil {
+		return false
+	}
+	flock.Unlock(p.dir)
+	t, err := p.ctime()
+	return err == nil && now.Sub(t) > time.Minute
 }
 
 // PreparedTime is when the pod became prepared; zero unless it is prepared.

@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/pflag"
+
+	"podctl/stage0"
+)
+
+// appFlags are the per-app flags. Given before the first image they apply
+// to every app; after an image, to that image's app only.
+type appFlags struct {
+	stage0.AppOptions
+	env []string
+}
+
+// add registers the flags on fs, with def's values as defaults.
+func (a *appFlags) add(fs *pflag.FlagSet, def *stage0.AppOptions) {
+	fs.StringVar(&a.Name, "name", "", "name of the app (default: the last part of the image name)")
+	fs.StringVar(&a.Exec, "exec", def.Exec, "command to run instead of the image's")
+	fs.StringArrayVar(&a.env, "environment", nil, "set KEY=VALUE in the app's environment (repeatable)")
+	fs.StringVar(&a.User, "user", def.User, "user to run as: a number or a name from the image's /etc/passwd")
+	fs.StringVar(&a.Group, "group", def.Group, "group to run as: a number or a name from the image's /etc/group")
+	fs.StringVar(&a.WorkingDir, "working-dir", def.WorkingDir, "working directory of the app")
+}
+
+// options returns the app's options, its environment added to def's.
+func (a *appFlags) options(def *stage0.AppOptions) stage0.AppOptions {
+	ao := a.AppOptions
+	ao.Env = append(append([]string(nil), def.Env...), a.env...)
+	return ao
+}
+
+// parseApps reads the image part of a run or prepare command line:
+//
+//	IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE [APP FLAGS] [-- ARGS...]]...
+func parseApps(def stage0.AppOptions, args []string) ([]stage0.AppOptions, error) {
+	var apps []stage0.AppOptions
+	for len(args) > 0 {
+		if args[0] == "---" {
+			args = args[1:]
+			continue
+		}
+		var af appFlags
+		fs := pflag.NewFlagSet(args[0], pflag.ContinueOnError)
+		fs.SetInterspersed(false)
+		fs.Usage = func() {}
+		af.add(fs, &def)
+		if err := fs.Parse(args[1:]); err != nil {
+			return nil, fmt.Errorf("after image %s: %v", args[0], err)
+		}
+		ao := af.options(&def)
+		ao.Image = args[0]
+		ao.Args = def.Args
+		rest := fs.Args()
+		if fs.ArgsLenAtDash() == 0 {
+			// After "--", the app's arguments run to the next "---".
+			i := 0
+			for i < len(rest) && rest[i] != "---" {
+				i++
+			}
+			ao.Args = append([]string{}, rest[:i]...)
+			rest = rest[i:]
+		}
+		apps = append(apps, ao)
+		args = rest
+	}
+	if len(apps) == 0 {
+		return nil, fmt.Errorf("no image given: see --help")
+	}
+	return apps, nil
+}

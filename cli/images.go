@@ -1,0 +1,245 @@
+package cli
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"podctl/stage0"
+	"podctl/store"
+)
+
+func newFetch(g *globals) *cobra.Command {
+	var insecure []string
+	var full bool
+	cmd := &cobra.Command{
+		Use:   "fetch FILE.aci...",
+		Short: "Import ACI files into the image store",
+		Long: `Import appc images (plain, gzip, bzip2 or xz tar) into the store and print
+each image's ID. The same image imported twice is stored once.`,
+		Example: `  podctl fetch --insecure-options=image ./busybox.aci`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			imgs, err := stage0.Fetch(g.config(), args, hasImage(insecure))
+			for _, img := range imgs {
+				fmt.Fprintln(cmd.OutOrStdout(), shortID(img.ID, full))
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringSliceVar(&insecure, "insecure-options", nil, "checks to skip: image (import files without a verified signature)")
+	cmd.Flags().BoolVar(&full, "full", false, "print whole image IDs")
+	return rootOnly(cmd)
+}
+
+func hasImage(opts []string) bool {
+	for _, o := range opts {
+		if o == "image" || o == "all" {
+			return true
+		}
+	}
+	return false
+}
+
+// shortID shortens an image ID for display, as rkt did.
+func shortID(id string, full bool) string {
+	if full || len(id) <= len("sha512-")+32 {
+		return id
+	}
+	return id[:len("sha512-")+32]
+}
+
+func newImage(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "image",
+		Short: "Manage the image store",
+	}
+	cmd.AddCommand(newImageList(g), newImageRm(g), newImageCatManifest(g), newImageGC(g), newImageImport(g))
+	return cmd
+}
+
+func newImageList(g *globals) *cobra.Command {
+	var format string
+	var full, noLegend bool
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List images in the store",
+		Example: `  podctl image list --format=json`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := g.config().OpenStore()
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			imgs, err := st.List()
+			if err != nil {
+				return err
+			}
+			if imgs == nil {
+				imgs = []store.Image{}
+			}
+			sort.Slice(imgs, func(i, j int) bool { return imgs[i].ImportTime.Before(imgs[j].ImportTime) })
+			if ok, err := printJSON(cmd.OutOrStdout(), format, imgs); ok {
+				return err
+			}
+			now := time.Now()
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
+			if !noLegend {
+				fmt.Fprintln(tw, "ID\tNAME\tSIZE\tIMPORTED\tLAST USED")
+			}
+			for _, img := range imgs {
+				id := img.ID
+				if !full {
+					id = id[:min(len(id), len("sha512-")+12)]
+				}
+				name := img.Name
+				if v := img.Labels["version"]; v != "" {
+					name += ":" + v
+				}
+				imp, used := img.ImportTime, img.LastUsed
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id, name, humanSize(img.Size), ago(&imp, now), agoOrNever(&used, now))
+			}
+			return tw.Flush()
+		},
+	}
+	addFormat(cmd, &format)
+	cmd.Flags().BoolVar(&full, "full", false, "show whole image IDs")
+	cmd.Flags().BoolVar(&noLegend, "no-legend", false, "leave out the header line")
+	return cmd
+}
+
+func agoOrNever(t *time.Time, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return ago(t, now)
+}
+
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func newImageRm(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rm IMAGE...",
+		Short: "Remove images from the store",
+		Long: `Remove images by ID, ID prefix or name. A pod that uses an image keeps
+working: the image's tree stays until image gc finds it unused.`,
+		Example: `  podctl image rm sha512-1a2b3c
+  podctl image rm example.com/busybox:1.36`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			removed, err := stage0.RemoveImages(g.config(), args)
+			for _, id := range removed {
+				fmt.Fprintf(cmd.OutOrStdout(), "removed image %s\n", id)
+			}
+			return err
+		},
+	}
+	return rootOnly(cmd)
+}
+
+func newImageCatManifest(g *globals) *cobra.Command {
+	var pretty bool
+	cmd := &cobra.Command{
+		Use:     "cat-manifest IMAGE",
+		Short:   "Print an image's manifest",
+		Example: `  podctl image cat-manifest example.com/busybox`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := g.config().OpenStore()
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			id, err := st.Resolve(args[0])
+			if err != nil {
+				return err
+			}
+			_, b, err := st.Manifest(id)
+			if err != nil {
+				return err
+			}
+			return printRawJSON(cmd, b, pretty)
+		},
+	}
+	cmd.Flags().BoolVar(&pretty, "pretty-print", true, "indent the JSON")
+	return cmd
+}
+
+func newImageGC(g *globals) *cobra.Command {
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "gc",
+		Short: "Remove unused images and trees",
+		Long: `Remove rendered trees that no pod uses, and images that no pod uses and
+that have not been used for --grace-period.`,
+		Example: `  podctl image gc --grace-period=0s`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			removed, err := stage0.ImageGC(g.config(), grace)
+			for _, id := range removed {
+				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", id)
+			}
+			return err
+		},
+	}
+	cmd.Flags().DurationVar(&grace, "grace-period", 24*time.Hour, "how long an unused image is kept after its last use")
+	return rootOnly(cmd)
+}
+
+func newImageImport(g *globals) *cobra.Command {
+	var name, exec string
+	var labels []string
+	cmd := &cobra.Command{
+		Use:   "import DIR|TARBALL --name NAME [--exec CMD]",
+		Short: "Make an image from a root filesystem",
+		Long: `Make an appc image from a folder or a tarball (plain, gzip, bzip2 or xz)
+holding a root filesystem, as podman import does, and print its ID.`,
+		Example: `  podctl image import ./rootfs --name example.com/busybox --exec "/bin/sh -c 'echo hi'"
+  podctl image import rootfs.tar.gz --name example.com/tools --label version=1.0`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if name == "" {
+				return fmt.Errorf("an image needs a name: give one with --name")
+			}
+			lm := map[string]string{}
+			for _, l := range labels {
+				k, v, ok := strings.Cut(l, "=")
+				if !ok {
+					return fmt.Errorf("label %q is not KEY=VALUE", l)
+				}
+				lm[k] = v
+			}
+			st, err := g.config().OpenStore()
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			img, err := st.ImportRootfs(args[0], name, strings.Fields(exec), lm)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), img.ID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "image name, such as example.com/busybox")
+	cmd.Flags().StringVar(&exec, "exec", "", "command the image runs, split on spaces")
+	cmd.Flags().StringArrayVar(&labels, "label", nil, "KEY=VALUE label, such as version=1.0 (repeatable)")
+	return rootOnly(cmd)
+}

@@ -1,0 +1,184 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"podctl/stage0"
+	"podctl/stage1"
+)
+
+func newCatManifest(g *globals) *cobra.Command {
+	var pretty bool
+	cmd := &cobra.Command{
+		Use:     "cat-manifest UUID",
+		Short:   "Print a pod's manifest",
+		Example: `  podctl cat-manifest 5b1f2c3d | jq '.apps[].name'`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := g.config().OpenPod(args[0])
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			b, _, err := p.PodManifest()
+			if err != nil {
+				return err
+			}
+			return printRawJSON(cmd, b, pretty)
+		},
+	}
+	cmd.Flags().BoolVar(&pretty, "pretty-print", true, "indent the JSON")
+	return cmd
+}
+
+func printRawJSON(cmd *cobra.Command, b []byte, pretty bool) error {
+	if pretty {
+		var buf bytes.Buffer
+		if err := json.Indent(&buf, b, "", "  "); err != nil {
+			return err
+		}
+		b = buf.Bytes()
+	}
+	_, err := fmt.Fprintln(cmd.OutOrStdout(), string(b))
+	return err
+}
+
+func newEnter(g *globals) *cobra.Command {
+	var app string
+	cmd := &cobra.Command{
+		Use:   "enter [--app NAME] UUID [CMD [ARGS...]]",
+		Short: "Run a command inside a running app (default /bin/sh)",
+		Long:  "Run a command in the root and environment of a running app and exit with its status.",
+		Example: `  podctl enter 5b1f2c3d cat /etc/hostname
+  podctl enter --app web 5b1f2c3d`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			code, err := stage0.Enter(g.config(), args[0], app, args[1:], stage1.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return exitCode(code)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().SetInterspersed(false)
+	cmd.Flags().StringVar(&app, "app", "", "app to enter (needed when the pod has several)")
+	return rootOnly(cmd)
+}
+
+func newStop(g *globals) *cobra.Command {
+	var force bool
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "stop UUID...",
+		Short: "Stop running pods",
+		Long: `Ask each pod to stop (SIGTERM to its apps) and wait for it to exit; a pod
+still running after --grace-period is killed. --force kills at once.
+Prints the UUID of each pod stopped; a pod that has already exited is
+reported and is not an error.`,
+		Example: `  podctl stop 5b1f2c3d
+  podctl stop --force 5b1f2c3d 9a8e7f6d`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			failed := 0
+			for _, id := range args {
+				uuid, err := stage0.Stop(g.config(), id, force, grace)
+				switch {
+				case err == nil:
+					fmt.Fprintln(cmd.OutOrStdout(), uuid)
+				case errors.Is(err, stage0.ErrAlreadyStopped):
+					fmt.Fprintf(cmd.ErrOrStderr(), "podctl: pod %s is already stopped\n", uuid)
+				default:
+					fmt.Fprintf(cmd.ErrOrStderr(), "podctl: %v\n", err)
+					failed++
+				}
+			}
+			if failed > 0 {
+				return exitCode(ExitError)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "kill the pods at once")
+	cmd.Flags().DurationVar(&grace, "grace-period", 10*time.Second, "how long to wait before killing")
+	return rootOnly(cmd)
+}
+
+func newRm(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rm UUID...",
+		Short: "Remove pods that are not running",
+		Long: `Remove prepared and exited pods now, without a grace period. A running pod
+is refused: stop it first.`,
+		Example: `  podctl rm 5b1f2c3d
+  podctl rm $(podctl list --full --no-legend | awk '$5 == "exited" {print $1}')`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			failed := 0
+			for _, id := range args {
+				uuid, err := stage0.Remove(g.config(), id)
+				if err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "podctl: %v\n", err)
+					failed++
+					continue
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), uuid)
+			}
+			if failed > 0 {
+				return exitCode(ExitError)
+			}
+			return nil
+		},
+	}
+	return rootOnly(cmd)
+}
+
+func newGC(g *globals) *cobra.Command {
+	var opts stage0.GCOptions
+	cmd := &cobra.Command{
+		Use:   "gc",
+		Short: "Collect exited and abandoned pods",
+		Long: `Mark exited pods, and pods whose preparation was aborted, for collection,
+and remove those marked more than --grace-period ago (stage1's cleanup runs
+first). Prepared pods never run are collected after --expire-prepared.
+
+The grace period counts from marking, so a pod that exits now is marked by
+the next gc and removed by the first gc after its grace period. gc is safe
+to run from cron, twice at once, and beside running pods.`,
+		Example: `  podctl gc
+  podctl gc --grace-period=0s        # remove every exited pod now
+  */15 * * * * root podctl gc        # in /etc/cron.d`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			errs := 0
+			err := stage0.GC(g.config(), opts, func(e stage0.GCEvent) {
+				if e.What == "error" {
+					errs++
+					fmt.Fprintf(cmd.ErrOrStderr(), "podctl: %s\n", e.Message)
+					return
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), e.Message)
+			})
+			if err != nil {
+				return err
+			}
+			if errs > 0 {
+				return exitCode(ExitError)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&opts.GracePeriod, "grace-period", 30*time.Minute, "how long exited pods stay after being marked")
+	cmd.Flags().DurationVar(&opts.ExpirePrepared, "expire-prepared", 24*time.Hour, "how long prepared pods may wait to be run")
+	cmd.Flags().BoolVar(&opts.MarkOnly, "mark-only", false, "mark pods, remove none")
+	return rootOnly(cmd)
+}

@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"podctl/stage0"
+)
+
+// podFlags are the flags run and prepare share.
+type podFlags struct {
+	apps     appFlags
+	setEnv   []string
+	insecure []string
+	flavor   string
+	noOverly bool
+	uuidFile string
+}
+
+func (f *podFlags) add(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.SetInterspersed(false)
+	fs.StringArrayVar(&f.setEnv, "set-env", nil, "set KEY=VALUE in every app's environment (repeatable)")
+	fs.StringSliceVar(&f.insecure, "insecure-options", nil, "checks to skip: image (use image files without a verified signature)")
+	fs.StringVar(&f.flavor, "stage1", "", "stage1 flavor: fly")
+	fs.BoolVar(&f.noOverly, "no-overlay", false, "copy image trees into the pod instead of mounting overlays")
+	fs.StringVar(&f.uuidFile, "uuid-file-save", "", "write the pod's UUID to this file as soon as the pod exists")
+	f.apps.add(fs, &stage0.AppOptions{})
+}
+
+func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
+	insecureImage := false
+	for _, o := range f.insecure {
+		switch strings.TrimSpace(o) {
+		case "image", "all":
+			insecureImage = true
+		case "none", "":
+		default:
+			return nil, fmt.Errorf("unknown --insecure-options value %q: podctl knows image, all and none", o)
+		}
+	}
+	def := f.apps.options(&stage0.AppOptions{})
+	if def.Name != "" {
+		return nil, fmt.Errorf("--name names one app: give it after the image it names")
+	}
+	apps, err := parseApps(def, args)
+	if err != nil {
+		return nil, err
+	}
+	return &stage0.PrepareOptions{
+		Apps: apps, SetEnv: f.setEnv, InsecureImage: insecureImage,
+		Flavor: f.flavor, NoOverlay: f.noOverly, UUIDFileSave: f.uuidFile,
+	}, nil
+}
+
+const appSyntax = `Images are image IDs (or unique prefixes), names (name or name:version)
+or paths of ACI files. Flags after an image apply to its app only; words
+after "--" replace its arguments; "---" starts the next image:
+
+  IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE [APP FLAGS] [-- ARGS...]]...`
+
+func newPrepare(g *globals) *cobra.Command {
+	var f podFlags
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "prepare [flags] IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE...]",
+		Short: "Prepare a pod to run later with run-prepared",
+		Long:  "Prepare a pod from one or more images and print its UUID as the last line.\n\n" + appSyntax,
+		Example: `  podctl prepare --insecure-options=image ./busybox.aci --exec /bin/sleep -- 60
+  podctl run-prepared $(podctl prepare --quiet example.com/busybox)`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := f.options(args)
+			if err != nil {
+				return err
+			}
+			p, err := stage0.Prepare(g.config(), opts)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			if err := p.ToPrepared(); err != nil {
+				return err
+			}
+			if !quiet {
+				fmt.Fprintf(cmd.OutOrStdout(), "prepared pod %s\n", p.UUID)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), p.UUID)
+			return nil
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the UUID")
+	return rootOnly(cmd)
+}
+
+func newRun(g *globals) *cobra.Command {
+	var f podFlags
+	cmd := &cobra.Command{
+		Use:   "run [flags] IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE...]",
+		Short: "Prepare and run a pod, exiting with its status",
+		Long: `Prepare a pod from one or more images and run it in the foreground.
+
+podctl run exits with the pod's status: the exit code of the first app that
+failed (128+N if signal N killed it), or 0 when every app succeeded. It
+exits 254 when podctl itself fails, with one line on stderr saying why.
+
+` + appSyntax,
+		Example: `  podctl run --insecure-options=image ./busybox.aci --exec /bin/echo -- hello
+  podctl run example.com/busybox --exec /bin/sh -- -c 'exit 7'; echo $?   # 7
+  podctl run img-a --- img-b --name second --exec /bin/true`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := f.options(args)
+			if err != nil {
+				return err
+			}
+			c := g.config()
+			p, err := stage0.Prepare(c, opts)
+			if err != nil {
+				return err
+			}
+			return stage0.Run(c, p)
+		},
+	}
+	f.add(cmd)
+	return rootOnly(cmd)
+}
+
+func newRunPrepared(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "run-prepared UUID",
+		Short:   "Run a prepared pod, exiting with its status",
+		Long:    "Run a pod made by podctl prepare. The exit status is that of podctl run.",
+		Example: `  podctl run-prepared 5b1f2c3d`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return stage0.RunPrepared(g.config(), args[0])
+		},
+	}
+	return rootOnly(cmd)
+}

@@ -1,0 +1,102 @@
+// Package cli is podctl's command line: one file per verb, each parsing
+// its flags into an options struct, making one library call and printing.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"podctl/stage0"
+)
+
+// ExitError is podctl's own failure: exit status 254, as rkt chose, so it
+// cannot be mistaken for an app's status.
+const ExitError = 254
+
+// exitCode is returned by a verb that must exit with a given status and has
+// already said whatever it had to say.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// globals are the flags every verb has.
+type globals struct {
+	dir   string
+	debug bool
+}
+
+func (g *globals) config() stage0.Config {
+	return stage0.Config{DataDir: g.dir, Debug: g.debug}
+}
+
+// needsRoot marks verbs that change pods or the store.
+const needsRoot = "needs-root"
+
+// NewRoot builds the whole command tree.
+func NewRoot(stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "podctl",
+		Short: "podctl runs pods of appc images, with no daemon",
+		Long: `podctl is a daemonless pod manager. A pod is a directory in the data
+directory; its state is the folder it sits in, and any podctl process (from
+a shell, an init script, a systemd unit or cron) can act on it.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Annotations[needsRoot] == "true" && os.Geteuid() != 0 {
+				return fmt.Errorf("podctl %s changes pods and images and must run as root: try sudo podctl %s", cmd.Name(), cmd.Name())
+			}
+			return nil
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	dir := os.Getenv("PODCTL_DIR")
+	if dir == "" {
+		dir = "/var/lib/podctl"
+	}
+	root.PersistentFlags().StringVar(&g.dir, "dir", dir, "data directory (or $PODCTL_DIR)")
+	root.PersistentFlags().BoolVar(&g.debug, "debug", false, "print progress on stderr")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%v: see podctl %s --help", err, cmd.Name())
+	})
+	root.AddCommand(
+		newRun(g), newPrepare(g), newRunPrepared(g), newStatus(g), newList(g),
+		newCatManifest(g), newEnter(g), newStop(g), newRm(g), newGC(g),
+		newFetch(g), newImage(g), newVersion(),
+	)
+	for _, c := range root.Commands() {
+		if c.Name() != "help" && c.Name() != "completion" {
+			c.Flags().SortFlags = false
+		}
+	}
+	return root
+}
+
+// Execute runs podctl with os.Args and returns the exit status.
+func Execute() int {
+	root := NewRoot(os.Stdout, os.Stderr)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var code exitCode
+	if errors.As(err, &code) {
+		return int(code)
+	}
+	fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+	return ExitError
+}
+
+func rootOnly(c *cobra.Command) *cobra.Command {
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[needsRoot] = "true"
+	return c
+}

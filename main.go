@@ -1,0 +1,19 @@
+// Command podctl is a daemonless pod manager for appc images.
+package main
+
+import (
+	"os"
+
+	"podctl/cli"
+	"podctl/stage1"
+	"podctl/stage1/flavors"
+)
+
+func main() {
+	// The hidden stage1 verb is dispatched before anything else: it is the
+	// pod itself (or a helper of it) and needs none of the command tree.
+	if len(os.Args) > 1 && os.Args[1] == stage1.Verb {
+		os.Exit(flavors.Main(os.Args[2:]))
+	}
+	os.Exit(cli.Execute())
+}

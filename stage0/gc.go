@@ -1,0 +1,254 @@
+package stage0
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"podctl/lifecycle"
+)
+
+// GCOptions are the choices of a gc run.
+type GCOptions struct {
+	// GracePeriod is how long an exited pod stays after gc marks it.
+	GracePeriod time.Duration
+	// ExpirePrepared is how long a prepared pod may wait to be run.
+	ExpirePrepared time.Duration
+	// MarkOnly marks pods but removes none.
+	MarkOnly bool
+	// Now is the time the run takes as now; zero means time.Now().
+	Now time.Time
+}
+
+// GCEvent is one thing a gc run did or chose not to do.
+type GCEvent struct {
+	UUID string
+	// What is "marked", "removed", "kept" or "error".
+	What string
+	// Message says it in a sentence.
+	Message string
+}
+
+// GC collects pods: it marks exited pods and aborted or expired prepares
+// for collection, and removes those whose grace period is over, calling
+// their flavor's gc first. Busy pods (running, being prepared, or being
+// handled by another gc) are skipped, so gc is safe from cron, twice at once
+// and beside pods that start and stop. Each pod is looked at a fixed number
+// of times and the mount table is read once, so a run's cost grows linearly
+// with the number of pods. report is called for every event; errors on one
+// pod are reported and the run goes on.
+func GC(c Config, opts GCOptions, report func(GCEvent)) error {
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	g := &collector{c: c, report: report}
+
+	// Mark: exited pods, aborted prepares and embryos left by a crash.
+	err := lifecycle.WalkPods(c.DataDir, lifecycle.IncludeEmbryoDir|lifecycle.IncludeRunDir|lifecycle.IncludePrepareDir, func(p *lifecycle.Pod) {
+		switch p.State() {
+		case lifecycle.Embryo:
+			if p.IsStaleEmbryo(now) {
+				g.mark(p, (*lifecycle.Pod).ToGarbage, fmt.Sprintf("marked pod %s, left half-created, for collection", p.UUID))
+			}
+		case lifecycle.Exited:
+			g.mark(p, (*lifecycle.Pod).ToExitedGarbage, fmt.Sprintf("marked exited pod %s for collection; a gc run after %s (grace period %s) removes it",
+				p.UUID, now.Add(opts.GracePeriod).Format(time.DateTime), opts.GracePeriod))
+		case lifecycle.AbortedPrepare:
+			g.mark(p, (*lifecycle.Pod).ToGarbage, fmt.Sprintf("marked pod %s, whose preparation was aborted, for collection", p.UUID))
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if opts.MarkOnly {
+		return nil
+	}
+
+	// Expire prepared pods nobody ran.
+	err = lifecycle.WalkPods(c.DataDir, lifecycle.IncludePreparedDir, func(p *lifecycle.Pod) {
+		t, err := p.PreparedTime()
+		if err != nil {
+			g.fail(p, err)
+			return
+		}
+		if p.State() == lifecycle.Prepared && now.Sub(t) >= opts.ExpirePrepared {
+			g.mark(p, (*lifecycle.Pod).ToGarbage, fmt.Sprintf("marked pod %s, prepared %s ago and never run, for collection", p.UUID, now.Sub(t).Round(time.Second)))
+		}
+	})
+	if err != nil {
+		return err
+	}
+
+	// Sweep: remove what is past its grace period.
+	return lifecycle.WalkPods(c.DataDir, lifecycle.IncludeExitedGarbageDir|lifecycle.IncludeGarbageDir, func(p *lifecycle.Pod) {
+		switch p.State() {
+		case lifecycle.ExitedGarbage:
+			marked, err := p.GCMarkedTime()
+			if err != nil {
+				g.fail(p, err)
+				return
+			}
+			if due := marked.Add(opts.GracePeriod); now.Before(due) {
+				report(GCEvent{p.UUID, "kept", fmt.Sprintf("pod %s is within its grace period: a gc run after %s removes it", p.UUID, due.Format(time.DateTime))})
+				return
+			}
+		case lifecycle.Garbage:
+		default:
+			return
+		}
+		g.remove(p)
+	})
+}
+
+type collector struct {
+	c      Config
+	report func(GCEvent)
+	// mounts is the mount table below the pods folder, read once per run
+	// when the first pod is removed.
+	mounts []string
+	read   bool
+}
+
+func (g *collector) fail(p *lifecycle.Pod, err error) {
+	g.report(GCEvent{p.UUID, "error", err.Error()})
+}
+
+// mark locks the pod and moves it. A pod that is busy, or gone because
+// another gc took it, is left to whoever has it.
+func (g *collector) mark(p *lifecycle.Pod, move func(*lifecycle.Pod) error, msg string) {
+	if err := p.TryExclusiveLock(); err != nil {
+		if !errors.Is(err, lifecycle.ErrBusy) && !errors.Is(err, fs.ErrNotExist) {
+			g.fail(p, err)
+		}
+		return
+	}
+	defer p.Unlock()
+	if err := move(p); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			g.fail(p, err)
+		}
+		return
+	}
+	g.report(GCEvent{p.UUID, "marked", msg})
+}
+
+// remove locks a pod marked for collection, lets its flavor undo what it
+// left (mounts, processes, cgroups), detaches any mount still below it and
+// deletes it.
+func (g *collector) remove(p *lifecycle.Pod) {
+	if err := p.TryExclusiveLock(); err != nil {
+		if !errors.Is(err, lifecycle.ErrBusy) && !errors.Is(err, fs.ErrNotExist) {
+			g.fail(p, err)
+		}
+		return
+	}
+	if err := removePod(p, g.mountsBelow); err != nil {
+		g.fail(p, err)
+		return
+	}
+	g.report(GCEvent{p.UUID, "removed", fmt.Sprintf("removed pod %s", p.UUID)})
+}
+
+func (g *collector) mountsBelow(dir string) []string {
+	if !g.read {
+		g.read = true
+		var err error
+		g.mounts, err = mountPointsUnder(filepath.Join(g.c.DataDir, "pods"))
+		if err != nil {
+			g.report(GCEvent{"", "error", err.Error()})
+		}
+	}
+	var out []string
+	for _, m := range g.mounts {
+		if m == dir || strings.HasPrefix(m, dir+"/") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// removePod deletes a pod its caller holds locked in garbage/ or
+// exited-garbage/. mounts lists the mount points still below a folder.
+func removePod(p *lifecycle.Pod, mounts func(dir string) []string) error {
+	if f, err := flavorFor(p); err == nil {
+		if err := f.GC(p); err != nil {
+			return fmt.Errorf("stage1 gc of pod %s: %w", p.UUID, err)
+		}
+	} else if name, _ := p.Flavor(); name != "" {
+		return err
+	}
+	// Deepest first, detached: a leftover mount must not keep the pod.
+	ms := mounts(p.Path())
+	sort.Sort(sort.Reverse(sort.StringSlice(ms)))
+	for _, m := range ms {
+		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			return fmt.Errorf("unmounting %s: %w", m, err)
+		}
+	}
+	return p.Remove()
+}
+
+// mountPointsUnder lists the mount points at or below dir, from one read of
+// this process's mount table.
+func mountPointsUnder(dir string) ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("reading mount table: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options ...
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMount(fields[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading mount table: %w", err)
+	}
+	return out, nil
+}
+
+// unescapeMount undoes the octal escapes mountinfo uses for spaces and such.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v byte
+			ok := true
+			for _, c := range s[i+1 : i+4] {
+				if c < '0' || c > '7' {
+					ok = false
+					break
+				}
+				v = v*8 + byte(c-'0')
+			}
+			if ok {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

@@ -1,0 +1,119 @@
+package stage0
+
+import (
+	"errors"
+	"io/fs"
+	"time"
+
+	"podctl/lifecycle"
+)
+
+// PodInfo is what list and status show of a pod. Times are nil when the
+// pod has not reached them.
+type PodInfo struct {
+	UUID       string     `json:"uuid"`
+	State      string     `json:"state"`
+	Flavor     string     `json:"stage1,omitempty"`
+	CreatedAt  *time.Time `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at"`
+	GCMarkedAt *time.Time `json:"gc_marked_at"`
+	Pid        int        `json:"pid"`
+	Apps       []AppInfo  `json:"apps"`
+	// Problems are what could not be read; the rest is still shown.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// AppInfo is one app of a pod, as list and status show it.
+type AppInfo struct {
+	Name       string     `json:"name"`
+	ImageName  string     `json:"image_name"`
+	ImageID    string     `json:"image_id"`
+	State      string     `json:"state"`
+	ExitCode   *int       `json:"exit_code"`
+	Signal     string     `json:"signal,omitempty"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+}
+
+func timePtr(t time.Time, err error) *time.Time {
+	if err != nil || t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// Info reads what there is to know of an opened pod without blocking.
+func Info(p *lifecycle.Pod) *PodInfo {
+	pi := &PodInfo{UUID: p.UUID, State: p.State().String(), Apps: []AppInfo{}}
+	problem := func(err error) {
+		if err != nil {
+			pi.Problems = append(pi.Problems, err.Error())
+		}
+	}
+	pi.CreatedAt = timePtr(p.CreationTime())
+	pi.StartedAt = timePtr(p.StartTime())
+	pi.GCMarkedAt = timePtr(p.GCMarkedTime())
+	var err error
+	pi.Flavor, err = p.Flavor()
+	problem(err)
+	if p.State() == lifecycle.Running {
+		pi.Pid, err = p.Pid()
+		problem(err)
+	}
+	_, m, err := p.PodManifest()
+	if err != nil {
+		// A pod being prepared has no manifest yet; that is no problem.
+		if !errors.Is(err, fs.ErrNotExist) {
+			problem(err)
+		}
+		return pi
+	}
+	for _, ra := range m.Apps {
+		ai := AppInfo{Name: ra.Name.String(), ImageID: ra.Image.ID.String(), State: appState(p.State())}
+		if ra.Image.Name != nil {
+			ai.ImageName = ra.Image.Name.String()
+		}
+		if st, err := p.AppStatus(ai.Name); err == nil {
+			ai.State = "exited"
+			ai.ExitCode = &st.ExitCode
+			ai.Signal = st.Signal
+			ai.StartedAt = timePtr(st.StartedAt, nil)
+			ai.FinishedAt = timePtr(st.FinishedAt, nil)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			problem(err)
+		}
+		pi.Apps = append(pi.Apps, ai)
+	}
+	return pi
+}
+
+// appState is an app's state when it has recorded no exit status.
+func appState(s lifecycle.State) string {
+	switch s {
+	case lifecycle.Embryo, lifecycle.Preparing, lifecycle.Prepared:
+		return "created"
+	case lifecycle.Running:
+		return "running"
+	}
+	// Exited without a status: its stage1 died before it could say.
+	return "unknown"
+}
+
+// List returns every pod not yet removed, exited garbage included.
+func List(c Config) ([]*PodInfo, error) {
+	var out []*PodInfo
+	err := lifecycle.WalkPods(c.DataDir, lifecycle.IncludeMostDirs|lifecycle.IncludeGarbageDir, func(p *lifecycle.Pod) {
+		out = append(out, Info(p))
+	})
+	return out, err
+}
+
+// Status returns what there is to know of one pod.
+func Status(c Config, id string) (*PodInfo, error) {
+	p, err := c.OpenPod(id)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	return Info(p), nil
+}

@@ -1,0 +1,363 @@
+package stage0
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+	"golang.org/x/sys/unix"
+
+	"podctl/internal/errdefs"
+	"podctl/lifecycle"
+	"podctl/stage1"
+	"podctl/stage1/flavors"
+	"podctl/store"
+)
+
+// AppOptions are the per-app choices of prepare and run.
+type AppOptions struct {
+	// Image is an image ID, ID prefix, name[:version] or an ACI file path.
+	Image string
+	// Name is the app's name; by default the last part of the image name.
+	Name string
+	// Exec replaces the image's command (its first word).
+	Exec string
+	// Args, when set, replace the arguments of the command.
+	Args []string
+	// Env adds KEY=VALUE pairs to this app's environment.
+	Env []string
+	// User and Group replace the image's.
+	User, Group string
+	// WorkingDir replaces the image's working directory.
+	WorkingDir string
+}
+
+// PrepareOptions are the choices of prepare and run.
+type PrepareOptions struct {
+	Apps []AppOptions
+	// SetEnv adds KEY=VALUE pairs to every app's environment.
+	SetEnv []string
+	// InsecureImage accepts image files without a verified signature.
+	InsecureImage bool
+	// Flavor is the stage1 flavor; empty means the default.
+	Flavor string
+	// NoOverlay copies image trees into the pod instead of overlaying them.
+	NoOverlay bool
+	// UUIDFileSave, if set, is a file the pod's UUID is written to as soon
+	// as the pod exists.
+	UUIDFileSave string
+}
+
+// Prepare creates a pod from opts and lays it out for stage1. It returns
+// the pod still locked by this process in the preparing state: the caller
+// either makes it prepared (ToPrepared) or runs it (Run). Bad input is
+// refused before the pod exists; a failure after that removes the pod.
+func Prepare(c Config, opts *PrepareOptions) (*lifecycle.Pod, error) {
+	if len(opts.Apps) == 0 {
+		return nil, errdefs.New(ErrUsage, "no image given: name at least one image to run")
+	}
+	flavorName := opts.Flavor
+	if flavorName == "" {
+		flavorName = flavors.Default
+	}
+	flavor, err := flavors.Get(flavorName)
+	if err != nil {
+		return nil, errdefs.New(ErrUsage, "%v", err)
+	}
+	if err := flavor.Available(); err != nil {
+		return nil, err
+	}
+	if err := c.Init(); err != nil {
+		return nil, err
+	}
+	st, err := c.OpenStore()
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+
+	apps, err := resolveApps(st, opts)
+	if err != nil {
+		return nil, err
+	}
+	// Image gc must not take a tree away between here and the pod naming
+	// it in its manifest.
+	unlock, err := st.LockShared()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	for i := range apps {
+		tree, err := st.Tree(apps[i].id)
+		if err != nil {
+			return nil, fmt.Errorf("preparing image %s: %w", apps[i].id, err)
+		}
+		apps[i].tree = tree
+		if err := st.Touch(apps[i].id); err != nil {
+			return nil, err
+		}
+	}
+
+	p, err := lifecycle.NewPod(c.DataDir)
+	if err != nil {
+		return nil, c.dataDirError(err)
+	}
+	if err := layOut(p, flavorName, apps, opts); err != nil {
+		discard(p)
+		return nil, fmt.Errorf("preparing pod %s: %w", p.UUID, err)
+	}
+	return p, nil
+}
+
+// resolvedApp is one app with its image found in the store.
+type resolvedApp struct {
+	name     types.ACName
+	id       string
+	manifest *schema.ImageManifest
+	app      *types.App
+	tree     string
+}
+
+func resolveApps(st *store.Store, opts *PrepareOptions) ([]resolvedApp, error) {
+	var out []resolvedApp
+	seen := map[types.ACName]bool{}
+	for _, ao := range opts.Apps {
+		id, err := resolveImage(st, ao.Image, opts.InsecureImage)
+		if err != nil {
+			return nil, err
+		}
+		m, _, err := st.Manifest(id)
+		if err != nil {
+			return nil, err
+		}
+		name, err := appName(ao.Name, m)
+		if err != nil {
+			return nil, err
+		}
+		if seen[name] {
+			return nil, errdefs.New(ErrUsage, "two apps are named %q: give one another name with --name", name)
+		}
+		seen[name] = true
+		app, err := effectiveApp(m, &ao, opts.SetEnv)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, resolvedApp{name: name, id: id, manifest: m, app: app})
+	}
+	return out, nil
+}
+
+// resolveImage finds an image in the store, importing it first if ref is
+// an image file.
+func resolveImage(st *store.Store, ref string, insecure bool) (string, error) {
+	if fi, err := os.Stat(ref); err == nil && fi.Mode().IsRegular() {
+		img, err := FetchFile(st, ref, insecure)
+		if err != nil {
+			return "", err
+		}
+		return img.ID, nil
+	}
+	if strings.HasSuffix(ref, ".aci") || strings.Contains(ref, "./") {
+		return "", errdefs.New(ErrUsage, "image file %s does not exist", ref)
+	}
+	id, err := st.Resolve(ref)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return "", errdefs.New(ErrUsage, "no image %q in the store: fetch it first with podctl fetch, or give a path to an ACI file", ref)
+		}
+		return "", err
+	}
+	return id, nil
+}
+
+// FetchFile imports an ACI file into the store. Until signature checking
+// exists, only insecure imports are possible, and the error says how.
+func FetchFile(st *store.Store, path string, insecure bool) (store.Image, error) {
+	if !insecure {
+		if _, err := os.Stat(path + ".asc"); err == nil {
+			return store.Image{}, errdefs.New(ErrUsage, "image %s is signed, but podctl cannot verify signatures yet: pass --insecure-options=image to use it unverified", path)
+		}
+		return store.Image{}, errdefs.New(ErrUsage, "image %s has no signature (%s.asc): pass --insecure-options=image to use it unsigned", path, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return store.Image{}, fmt.Errorf("opening image: %w", err)
+	}
+	defer f.Close()
+	img, err := st.Import(f)
+	if err != nil {
+		return store.Image{}, fmt.Errorf("importing %s: %w", path, err)
+	}
+	return img, nil
+}
+
+func appName(given string, m *schema.ImageManifest) (types.ACName, error) {
+	if given != "" {
+		n, err := types.NewACName(given)
+		if err != nil {
+			return "", errdefs.New(ErrUsage, "app name %q is not valid (lower-case letters, digits and dashes)", given)
+		}
+		return *n, nil
+	}
+	base := m.Name.String()
+	if i := strings.LastIndexByte(base, '/'); i >= 0 {
+		base = base[i+1:]
+	}
+	s, err := types.SanitizeACName(base)
+	if err != nil {
+		return "", errdefs.New(ErrUsage, "cannot make an app name of image %s: give one with --name", m.Name)
+	}
+	return types.ACName(s), nil
+}
+
+// effectiveApp merges the image's app with the user's overrides, so the
+// pod manifest alone tells stage1 what to run.
+func effectiveApp(m *schema.ImageManifest, ao *AppOptions, setEnv []string) (*types.App, error) {
+	var app types.App
+	if m.App != nil {
+		app = *m.App
+		app.Exec = append(types.Exec(nil), m.App.Exec...)
+		app.Environment = append(types.Environment(nil), m.App.Environment...)
+	}
+	if ao.Exec != "" {
+		if len(app.Exec) == 0 {
+			app.Exec = types.Exec{ao.Exec}
+		} else {
+			app.Exec[0] = ao.Exec
+		}
+	}
+	if ao.Args != nil {
+		if len(app.Exec) == 0 {
+			return nil, errdefs.New(ErrUsage, "image %s has no command to give arguments to: add --exec", m.Name)
+		}
+		app.Exec = append(app.Exec[:1], ao.Args...)
+	}
+	if len(app.Exec) == 0 {
+		return nil, errdefs.New(ErrUsage, "image %s has no command to run: give one with --exec", m.Name)
+	}
+	for _, kv := range append(append([]string(nil), setEnv...), ao.Env...) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, errdefs.New(ErrUsage, "environment setting %q is not KEY=VALUE", kv)
+		}
+		app.Environment.Set(k, v)
+	}
+	if ao.User != "" {
+		app.User = ao.User
+	}
+	if ao.Group != "" {
+		app.Group = ao.Group
+	}
+	if ao.WorkingDir != "" {
+		app.WorkingDirectory = ao.WorkingDir
+	}
+	if app.User == "" {
+		app.User = "0"
+	}
+	if app.Group == "" {
+		app.Group = "0"
+	}
+	if app.WorkingDirectory != "" && !filepath.IsAbs(app.WorkingDirectory) {
+		return nil, errdefs.New(ErrUsage, "working directory %q is not an absolute path", app.WorkingDirectory)
+	}
+	return &app, nil
+}
+
+// layOut writes everything stage1 needs into the pod directory.
+func layOut(p *lifecycle.Pod, flavor string, apps []resolvedApp, opts *PrepareOptions) error {
+	if opts.UUIDFileSave != "" {
+		// Written before preparation, so a supervisor can find (and remove)
+		// the pod even if this process dies half way.
+		if err := os.WriteFile(opts.UUIDFileSave, []byte(p.UUID), 0o644); err != nil {
+			return fmt.Errorf("saving UUID: %w", err)
+		}
+	}
+	dir := p.Path()
+	if err := os.Mkdir(filepath.Join(dir, lifecycle.DirStage1), 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, lifecycle.FileFlavor), []byte(flavor+"\n"), 0o600); err != nil {
+		return err
+	}
+	overlay := !opts.NoOverlay && overlaySupported(dir)
+	pm := schema.BlankPodManifest()
+	for _, a := range apps {
+		appDir := filepath.Join(dir, lifecycle.AppDir(a.name.String()))
+		if err := os.MkdirAll(appDir, 0o700); err != nil {
+			return err
+		}
+		rootfs := filepath.Join(appDir, stage1.AppRootfs)
+		if overlay {
+			for _, d := range []string{stage1.AppRootfs, stage1.AppUpper, stage1.AppWork} {
+				if err := os.Mkdir(filepath.Join(appDir, d), 0o755); err != nil {
+					return err
+				}
+			}
+			if err := os.Symlink(a.tree, filepath.Join(appDir, stage1.AppLower)); err != nil {
+				return err
+			}
+		} else if err := copyTree(a.tree, rootfs); err != nil {
+			return err
+		}
+		hash, err := types.NewHash(a.id)
+		if err != nil {
+			return err
+		}
+		pm.Apps = append(pm.Apps, schema.RuntimeApp{
+			Name:  a.name,
+			Image: schema.RuntimeImage{Name: &a.manifest.Name, ID: *hash, Labels: a.manifest.Labels},
+			App:   a.app,
+		})
+	}
+	b, err := json.Marshal(pm)
+	if err != nil {
+		return fmt.Errorf("writing pod manifest: %w", err)
+	}
+	// Durability comes from ToPrepared's syncfs; a pod run at once needs none.
+	return p.WriteFile(lifecycle.FileManifest, b, false)
+}
+
+// overlaySupported reports whether app roots in dir can be overlayfs
+// mounts: the kernel must know overlayfs, and dir must not itself be on a
+// file system that cannot hold an upper layer.
+func overlaySupported(dir string) bool {
+	b, err := os.ReadFile("/proc/filesystems")
+	if err != nil || !strings.Contains(string(b), "\toverlay\n") {
+		return false
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(dir, &sfs); err != nil {
+		return false
+	}
+	switch sfs.Type {
+	case unix.OVERLAYFS_SUPER_MAGIC, 0x61756673 /* aufs */, 0x2fc12fc1 /* zfs */ :
+		return false
+	}
+	return true
+}
+
+// copyTree makes a private copy of an image tree for a pod that cannot use
+// overlayfs. cp keeps owners, modes, times, links and xattrs, and reflinks
+// where the file system can.
+func copyTree(src, dst string) error {
+	out, err := exec.Command("cp", "-a", "--reflink=auto", src, dst).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("copying image tree: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// discard removes a pod whose preparation failed, so a refused request
+// leaves nothing behind.
+func discard(p *lifecycle.Pod) {
+	if err := p.ToGarbage(); err == nil {
+		p.Remove()
+	}
+	p.Close()
+}

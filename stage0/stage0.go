@@ -1,0 +1,69 @@
+// Package stage0 is what runs in the user's podctl process: it resolves
+// images, writes pod manifests, lays out app roots and hands pods to stage1;
+// it also stops, enters, removes and collects pods through their flavor.
+package stage0
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"podctl/internal/errdefs"
+	"podctl/lifecycle"
+	"podctl/stage1"
+	"podctl/stage1/flavors"
+	"podctl/store"
+)
+
+// Config is what every stage0 operation needs.
+type Config struct {
+	// DataDir is podctl's data directory.
+	DataDir string
+	// Debug asks for progress on stderr.
+	Debug bool
+}
+
+// Errors that the command line tells apart.
+var (
+	// ErrUsage wraps errors in what the user asked for.
+	ErrUsage = errdefs.ErrInvalid
+)
+
+// ImagesDir is the image store's folder in the data directory.
+func (c Config) ImagesDir() string { return filepath.Join(c.DataDir, "images") }
+
+// Init makes sure the data directory exists and is writable.
+func (c Config) Init() error {
+	if err := lifecycle.Init(c.DataDir); err != nil {
+		return c.dataDirError(err)
+	}
+	return nil
+}
+
+// dataDirError explains a failure to write the data directory.
+func (c Config) dataDirError(err error) error {
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return fmt.Errorf("data directory %s cannot be written (%v): run podctl as root, fix its permissions or choose another with --dir", c.DataDir, err)
+	}
+	return err
+}
+
+// OpenStore opens the image store.
+func (c Config) OpenStore() (*store.Store, error) {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory %s: %w", c.DataDir, err)
+	}
+	return store.Open(c.ImagesDir())
+}
+
+// OpenPod finds a pod by UUID or UUID prefix.
+func (c Config) OpenPod(id string) (*lifecycle.Pod, error) {
+	return lifecycle.PodFromUUIDString(c.DataDir, id)
+}
+
+func flavorFor(p *lifecycle.Pod) (stage1.Flavor, error) {
+	return flavors.ForPod(p)
+}

@@ -1,0 +1,70 @@
+package stage1
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// The error pipe protocol between a stage1 process and a helper it starts
+// to become an app (or a pod's init):
+//
+//   - The parent hands the write end of a pipe to the child as fd 3
+//     (ErrPipeFD) and closes its own copy once the child has started.
+//   - The child marks fd 3 close-on-exec at once. If anything fails before
+//     it executes the app, it writes one line, the error, to fd 3 and exits
+//     with status 1.
+//   - When the child executes the app, the kernel closes fd 3, so the
+//     parent reads end-of-file with no bytes: the app is running.
+//
+// So the parent learns, without a timeout, either that the app started or
+// the one line saying why it did not.
+
+// ErrPipeFD is the descriptor the error pipe has in a helper.
+const ErrPipeFD = 3
+
+// StartWithErrPipe starts cmd (which must not use ExtraFiles) with the
+// error pipe and waits until the child has executed its app or reported why
+// not. On failure the child has been reaped.
+func StartWithErrPipe(cmd *exec.Cmd) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("starting helper: %w", err)
+	}
+	defer r.Close()
+	cmd.ExtraFiles = append([]*os.File{w}, cmd.ExtraFiles...)
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("starting helper: %w", err)
+	}
+	msg, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("reading helper's status: %w", err)
+	}
+	if len(msg) == 0 {
+		return nil
+	}
+	cmd.Wait()
+	return errors.New(strings.TrimSpace(string(msg)))
+}
+
+// HelperInit is the first thing a helper does: keep the error pipe from
+// leaking into what it executes.
+func HelperInit() {
+	unix.CloseOnExec(ErrPipeFD)
+}
+
+// HelperFail reports err to the parent over the error pipe and returns the
+// helper's exit status.
+func HelperFail(err error) int {
+	f := os.NewFile(ErrPipeFD, "errpipe")
+	fmt.Fprintln(f, strings.ReplaceAll(err.Error(), "\n", " "))
+	f.Close()
+	return 1
+}

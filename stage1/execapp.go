@@ -1,0 +1,96 @@
+package stage1
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ExecApp turns the calling helper, already inside the app's root, into
+// the app: it sets the environment, the working directory and the user, and
+// executes the app's command. It returns only on failure.
+func ExecApp(s *AppSpec) error {
+	os.Clearenv()
+	for _, kv := range s.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
+	uid, gid, err := ResolveUser(s.User, s.Group)
+	if err != nil {
+		return fmt.Errorf("app %s: %w", s.Name, err)
+	}
+	wd := s.WorkingDir
+	if wd == "" {
+		wd = "/"
+	}
+	if err := os.Chdir(wd); err != nil {
+		return fmt.Errorf("app %s: working directory: %w", s.Name, err)
+	}
+	path, err := exec.LookPath(s.Exec[0])
+	if err != nil {
+		return fmt.Errorf("app %s: %w", s.Name, err)
+	}
+	if err := syscall.Setgroups([]int{gid}); err != nil {
+		return fmt.Errorf("app %s: setting groups: %w", s.Name, err)
+	}
+	if err := syscall.Setgid(gid); err != nil {
+		return fmt.Errorf("app %s: setting group %d: %w", s.Name, gid, err)
+	}
+	if err := syscall.Setuid(uid); err != nil {
+		return fmt.Errorf("app %s: setting user %d: %w", s.Name, uid, err)
+	}
+	err = syscall.Exec(path, s.Exec, os.Environ())
+	return fmt.Errorf("app %s: executing %s: %w", s.Name, path, err)
+}
+
+// ResolveUser turns an appc user and group (numbers, or names looked up in
+// the root's /etc/passwd and /etc/group) into IDs. An empty user or group
+// means root. Call it inside the app's root.
+func ResolveUser(user, group string) (uid, gid int, err error) {
+	uid, err = resolveID(user, "/etc/passwd", "user")
+	if err != nil {
+		return 0, 0, err
+	}
+	gid, err = resolveID(group, "/etc/group", "group")
+	if err != nil {
+		return 0, 0, err
+	}
+	return uid, gid, nil
+}
+
+func resolveID(name, file, what string) (int, error) {
+	if name == "" || name == "root" {
+		return 0, nil
+	}
+	if id, err := strconv.Atoi(name); err == nil {
+		if id < 0 {
+			return 0, fmt.Errorf("%s %q is negative", what, name)
+		}
+		return id, nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, fmt.Errorf("looking up %s %q: %w", what, name, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// name:password:ID:...
+		fields := strings.Split(sc.Text(), ":")
+		if len(fields) >= 3 && fields[0] == name {
+			id, err := strconv.Atoi(fields[2])
+			if err != nil {
+				return 0, fmt.Errorf("looking up %s %q in %s: bad ID %q", what, name, file, fields[2])
+			}
+			return id, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("looking up %s %q: %w", what, name, err)
+	}
+	return 0, fmt.Errorf("no %s %q in the image's %s", what, name, file)
+}

@@ -1,0 +1,167 @@
+// Package fly is the stage1 flavor without isolation: each app runs in a
+// chroot of its own root, with the host's /dev and /sys and its own /proc,
+// in the host's PID, network, IPC and UTS namespaces. It is for privileged
+// host tools, as rkt's fly was.
+//
+// Each app's mounts (its overlay root, /proc, /sys, /dev) are made in a
+// private mount namespace that the app's helper process creates, with
+// propagation from the host only. The kernel takes them down when the
+// app's last process exits, so a pod never leaves a mount on the host,
+// whatever killed it, and gc has no mount to find.
+package fly
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"podctl/lifecycle"
+	"podctl/stage1"
+)
+
+// Flavor is the fly flavor.
+type Flavor struct {
+	// Self is the podctl binary to re-execute for helpers.
+	Self string
+}
+
+const (
+	helperApp = "fly-app"
+	envSpec   = "PODCTL_APP_SPEC"
+)
+
+// Name is "fly".
+func (f *Flavor) Name() string { return "fly" }
+
+// Available is always nil: fly needs nothing but chroot.
+func (f *Flavor) Available() error { return nil }
+
+// Helpers has the helper that becomes one app.
+func (f *Flavor) Helpers() map[string]func([]string) int {
+	return map[string]func([]string) int{helperApp: appMain}
+}
+
+// Run starts every app and supervises them to the end.
+func (f *Flavor) Run(rc *stage1.RunContext) int {
+	specs, err := stage1.AppSpecs(rc.PodDir, rc.UUID, rc.Manifest)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		return stage1.ExitStartFailed
+	}
+	stage1.WritePodPid(rc.PodDir)
+	return stage1.Supervise(rc.PodDir, specs, func(s *stage1.AppSpec) (*exec.Cmd, error) {
+		enc, err := stage1.EncodeSpec(s)
+		if err != nil {
+			return nil, err
+		}
+		cmd := exec.Command(f.Self, stage1.Verb, helperApp)
+		cmd.Env = []string{envSpec + "=" + enc}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Unshareflags: syscall.CLONE_NEWNS,
+			// The app dies with its stage1, so a stage1 killed outright
+			// leaves no app behind to hold the pod's mounts.
+			Pdeathsig: syscall.SIGKILL,
+		}
+		if err := stage1.StartWithErrPipe(cmd); err != nil {
+			return nil, err
+		}
+		return cmd, nil
+	})
+}
+
+// appMain runs in the helper, in its new mount namespace: it mounts the
+// app's root, chroots into it and executes the app.
+func appMain(args []string) int {
+	stage1.HelperInit()
+	s, err := stage1.DecodeSpec(os.Getenv(envSpec))
+	if err != nil {
+		return stage1.HelperFail(err)
+	}
+	if err := setupRoot(s); err != nil {
+		return stage1.HelperFail(fmt.Errorf("app %s: %w", s.Name, err))
+	}
+	return stage1.HelperFail(stage1.ExecApp(s))
+}
+
+func setupRoot(s *stage1.AppSpec) error {
+	// Nothing mounted here may reach the host; host mounts still reach us.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+		return fmt.Errorf("making mounts private: %w", err)
+	}
+	if s.Lower != "" {
+		if err := stage1.MountOverlay(s); err != nil {
+			return err
+		}
+	}
+	mounts := []struct {
+		src, dst, fstype string
+		flags            uintptr
+	}{
+		{"proc", "proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+		{"/sys", "sys", "", unix.MS_BIND | unix.MS_REC},
+		{"/dev", "dev", "", unix.MS_BIND | unix.MS_REC},
+	}
+	for _, m := range mounts {
+		dst := filepath.Join(s.Rootfs, m.dst)
+		if err := stage1.MkdirInRoot(s.Rootfs, m.dst); err != nil {
+			return err
+		}
+		if err := unix.Mount(m.src, dst, m.fstype, m.flags, ""); err != nil {
+			return fmt.Errorf("mounting /%s: %w", m.dst, err)
+		}
+	}
+	if err := unix.Chroot(s.Rootfs); err != nil {
+		return fmt.Errorf("chroot: %w", err)
+	}
+	return nil
+}
+
+// Enter runs cmd in the root of a running app: the root seen through the
+// app process's /proc/PID/root, which is inside the app's own mount
+// namespace, so its mounts are there too.
+func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.Stdio) (int, error) {
+	pid, err := stage1.AppPidOf(p, app)
+	if err != nil {
+		return 0, err
+	}
+	root := fmt.Sprintf("/proc/%d/root", pid)
+	env, err := procEnv(pid)
+	if err != nil {
+		return 0, fmt.Errorf("entering app %s: %w", app, err)
+	}
+	return stage1.RunChrooted(root, cmd, env, stdio)
+}
+
+// procEnv reads a process's environment.
+func procEnv(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return nil, err
+	}
+	var env []string
+	for _, kv := range strings.Split(string(b), "\x00") {
+		if kv != "" {
+			env = append(env, kv)
+		}
+	}
+	return env, nil
+}
+
+// Stop signals the pod's stage1 process: SIGTERM, which it forwards to
+// the apps, or SIGKILL, which takes the apps with it (their parent-death
+// signal).
+func (f *Flavor) Stop(p *lifecycle.Pod, force bool) error {
+	return stage1.SignalStage1(p, force)
+}
+
+// GC has nothing to undo: fly's mounts lived in namespaces that died with
+// the apps, and the apps died with their stage1.
+func (f *Flavor) GC(p *lifecycle.Pod) error { return nil }
+
+var _ stage1.Flavor = (*Flavor)(nil)

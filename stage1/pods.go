@@ -1,0 +1,102 @@
+package stage1
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"podctl/lifecycle"
+)
+
+// AppPidOf returns the pid of a running app's main process.
+func AppPidOf(p *lifecycle.Pod, app string) (int, error) {
+	if p.State() != lifecycle.Running {
+		return 0, fmt.Errorf("pod %s is %s, not running", p.UUID, p.State())
+	}
+	b, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), AppPid))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("app %s of pod %s is not running", app, p.UUID)
+		}
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("reading pid of app %s: %w", app, err)
+	}
+	return pid, nil
+}
+
+// SignalStage1 sends SIGTERM (or SIGKILL, with force) to the pod's stage1
+// process.
+func SignalStage1(p *lifecycle.Pod, force bool) error {
+	if p.State() != lifecycle.Running {
+		return fmt.Errorf("pod %s is %s, not running", p.UUID, p.State())
+	}
+	pid, err := p.Pid()
+	if err != nil {
+		return err
+	}
+	if pid == 0 {
+		return fmt.Errorf("pod %s has not started yet", p.UUID)
+	}
+	sig := syscall.SIGTERM
+	if force {
+		sig = syscall.SIGKILL
+	}
+	if err := syscall.Kill(pid, sig); err != nil && err != syscall.ESRCH {
+		return fmt.Errorf("stopping pod %s: %w", p.UUID, err)
+	}
+	return nil
+}
+
+// RunChrooted runs cmd with root as its root folder and returns its exit
+// code (128+N if signal N ended it). A command without a slash is looked up
+// in the PATH of env, inside root.
+func RunChrooted(root string, cmd []string, env []string, stdio Stdio) (int, error) {
+	if len(cmd) == 0 {
+		return 0, fmt.Errorf("no command to run")
+	}
+	path := cmd[0]
+	if !strings.Contains(path, "/") {
+		found, err := lookPathIn(root, path, env)
+		if err != nil {
+			return 0, err
+		}
+		path = found
+	}
+	c := &exec.Cmd{Path: path, Args: cmd, Env: env, Dir: "/",
+		Stdin: stdio.Stdin, Stdout: stdio.Stdout, Stderr: stdio.Stderr,
+		SysProcAttr: &syscall.SysProcAttr{Chroot: root}}
+	err := c.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return 0, fmt.Errorf("running %s: %w", cmd[0], err)
+	}
+	return exitStatus(c.ProcessState, nil).ExitCode, nil
+}
+
+// lookPathIn finds an executable named name in the PATH of env, under root.
+func lookPathIn(root, name string, env []string) (string, error) {
+	pathVar := DefaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathVar = v
+		}
+	}
+	for _, dir := range filepath.SplitList(pathVar) {
+		p := filepath.Join(dir, name)
+		// Resolved through root's own symlinks by the kernel at exec; a
+		// stat through the host path is only a hint for the common case.
+		if st, err := os.Stat(filepath.Join(root, p)); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found in the app's PATH %s", name, pathVar)
+}

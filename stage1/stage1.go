@@ -1,0 +1,74 @@
+// Package stage1 is the boundary between stage0 (the podctl command a user
+// runs) and the flavors that isolate and run pods.
+//
+// A flavor is reached two ways. Its Run entrypoint is the pod: stage0
+// re-executes the podctl binary as
+//
+//	podctl stage1 run --flavor=NAME --lock-fd=N [--debug] POD_DIR
+//
+// with the pod's lock descriptor inherited, and that process lives as long
+// as the pod does. Its other entrypoints (Enter, Stop, GC) are Go calls that
+// stage0 makes on a pod it has opened. Documentation/devel/stage1.md
+// describes the contract and its version.
+package stage1
+
+import (
+	"os"
+
+	"github.com/appc/spec/schema"
+
+	"podctl/lifecycle"
+)
+
+// InterfaceVersion is the version of the stage0/stage1 contract described in
+// Documentation/devel/stage1.md. It changes whenever what stage0 writes into
+// a pod, or what a flavor must record, changes incompatibly.
+const InterfaceVersion = 1
+
+// Verb is the hidden first argument that makes podctl run as stage1.
+const Verb = "stage1"
+
+// Env is the environment variable naming the lock descriptor's number in a
+// stage1 process, for flavors' helpers that need it.
+const EnvLockFD = "PODCTL_LOCK_FD"
+
+// RunContext is what a flavor's Run gets.
+type RunContext struct {
+	// PodDir is the pod's directory (in run/); it is also the working directory.
+	PodDir string
+	// UUID is the pod's UUID.
+	UUID string
+	// Lock is the pod's lock descriptor. Run keeps it open until the pod ends.
+	Lock *os.File
+	// Manifest is the pod manifest stage0 wrote.
+	Manifest *schema.PodManifest
+	// Debug asks for progress on stderr.
+	Debug bool
+}
+
+// Flavor is one way of isolating and running a pod.
+type Flavor interface {
+	// Name is the flavor's name as --stage1 takes it.
+	Name() string
+	// Available reports why the flavor cannot run on this host, or nil.
+	Available() error
+	// Run becomes the pod: it sets up isolation, starts every app, waits for
+	// them, records their exit statuses and returns the pod's exit code.
+	Run(rc *RunContext) int
+	// Enter runs cmd inside a running app of the pod and returns its exit code.
+	Enter(p *lifecycle.Pod, app string, cmd []string, stdio Stdio) (int, error)
+	// Stop asks the pod to stop; with force it kills it.
+	Stop(p *lifecycle.Pod, force bool) error
+	// GC undoes what Run left behind (mounts, processes, cgroups), also when
+	// Run died half way. It is called with the pod exclusively locked, before
+	// the pod directory is removed.
+	GC(p *lifecycle.Pod) error
+	// Helpers are the flavor's own hidden sub-verbs of `podctl stage1`, run
+	// in re-executed child processes (a process in a new namespace, say).
+	Helpers() map[string]func(args []string) int
+}
+
+// Stdio are the standard streams of a command entered into a pod.
+type Stdio struct {
+	Stdin, Stdout, Stderr *os.File
+}

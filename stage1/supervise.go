@@ -1,0 +1,148 @@
+package stage1
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"podctl/internal/fsutil"
+	"podctl/lifecycle"
+)
+
+// StopGrace is how long the apps left running get between SIGTERM and
+// SIGKILL when the pod ends because one app failed or stage1 was signalled.
+const StopGrace = 10 * time.Second
+
+// ExitStartFailed is the pod's exit code when an app could not be started:
+// podctl's own failure, not an app's.
+const ExitStartFailed = 254
+
+// Starter starts the helper that becomes app s; the command it returns has
+// been started with StartWithErrPipe, so its process is the app.
+type Starter func(s *AppSpec) (*exec.Cmd, error)
+
+type appExit struct {
+	index int
+	state *os.ProcessState
+	err   error
+}
+
+// Supervise runs a pod's apps to their end: it starts each app, records its
+// pid, marks the pod ready, forwards SIGTERM, SIGINT and SIGHUP to the apps,
+// records each app's exit status, and when an app fails stops the others.
+// It returns the pod's exit code: the code of the first app to fail, or 0.
+func Supervise(podDir string, specs []AppSpec, start Starter) int {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	cmds := make([]*exec.Cmd, len(specs))
+	started := make([]time.Time, len(specs))
+	exits := make(chan appExit, len(specs))
+	running := 0
+	code := 0
+	failed := false
+
+	for i := range specs {
+		s := &specs[i]
+		started[i] = time.Now()
+		cmd, err := start(s)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+			recordStatus(podDir, s.Name, &lifecycle.AppStatus{ExitCode: ExitStartFailed, StartedAt: started[i], FinishedAt: time.Now()})
+			code, failed = ExitStartFailed, true
+			break
+		}
+		cmds[i] = cmd
+		running++
+		writePid(filepath.Join(podDir, lifecycle.AppDir(s.Name), AppPid), cmd.Process.Pid)
+		go func(i int) {
+			err := cmds[i].Wait()
+			exits <- appExit{index: i, state: cmds[i].ProcessState, err: err}
+		}(i)
+	}
+	if !failed {
+		if err := fsutil.WriteFile(filepath.Join(podDir, lifecycle.FileReady), nil, 0o600, false); err != nil {
+			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		}
+	}
+
+	var kill <-chan time.Time
+	stopAll := func(sig syscall.Signal) {
+		for _, c := range cmds {
+			if c != nil && c.ProcessState == nil {
+				c.Process.Signal(sig)
+			}
+		}
+		if kill == nil && sig != syscall.SIGKILL {
+			kill = time.After(StopGrace)
+		}
+	}
+	if failed {
+		stopAll(syscall.SIGTERM)
+	}
+	for running > 0 {
+		select {
+		case e := <-exits:
+			running--
+			st := exitStatus(e.state, e.err)
+			st.StartedAt = started[e.index]
+			st.FinishedAt = time.Now()
+			recordStatus(podDir, specs[e.index].Name, st)
+			if st.ExitCode != 0 && !failed {
+				code, failed = st.ExitCode, true
+				stopAll(syscall.SIGTERM)
+			}
+		case sig := <-sigs:
+			stopAll(sig.(syscall.Signal))
+		case <-kill:
+			stopAll(syscall.SIGKILL)
+		}
+	}
+	return code
+}
+
+// exitStatus turns a wait result into an app status: the exit code, or
+// 128+N and the signal's name when signal N ended the app.
+func exitStatus(ps *os.ProcessState, err error) *lifecycle.AppStatus {
+	if ps == nil {
+		return &lifecycle.AppStatus{ExitCode: ExitStartFailed}
+	}
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if ok && ws.Signaled() {
+		return &lifecycle.AppStatus{ExitCode: 128 + int(ws.Signal()), Signal: unix.SignalName(ws.Signal())}
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return &lifecycle.AppStatus{ExitCode: ExitStartFailed}
+	}
+	return &lifecycle.AppStatus{ExitCode: ps.ExitCode()}
+}
+
+func recordStatus(podDir, app string, st *lifecycle.AppStatus) {
+	if err := lifecycle.WriteAppStatus(podDir, app, st); err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+	}
+}
+
+// writePid records a pid. Atomic, not durable: a pid means nothing after a
+// reboot.
+func writePid(path string, pid int) {
+	if err := fsutil.WriteFile(path, []byte(strconv.Itoa(pid)), 0o600, false); err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+	}
+}
+
+// WritePodPid records the stage1 process's pid in the pod; its mtime is the
+// pod's start time.
+func WritePodPid(podDir string) {
+	writePid(filepath.Join(podDir, lifecycle.FilePid), os.Getpid())
+}

@@ -37,37 +37,42 @@ func (a *appFlags) options(def *stage0.AppOptions) stage0.AppOptions {
 //	IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE [APP FLAGS] [-- ARGS...]]...
 func parseApps(def stage0.AppOptions, args []string) ([]stage0.AppOptions, error) {
 	var apps []stage0.AppOptions
-	for len(args) > 0 {
-		if args[0] == "---" {
-			args = args[1:]
-			continue
-		}
+	for _, section := range splitSections(args) {
 		var af appFlags
-		fs := pflag.NewFlagSet(args[0], pflag.ContinueOnError)
+		fs := pflag.NewFlagSet(section[0], pflag.ContinueOnError)
 		fs.SetInterspersed(false)
 		fs.Usage = func() {}
 		af.add(fs, &def)
-		if err := fs.Parse(args[1:]); err != nil {
-			return nil, fmt.Errorf("after image %s: %v", args[0], err)
+		if err := fs.Parse(section[1:]); err != nil {
+			return nil, fmt.Errorf("after image %s: %v", section[0], err)
 		}
 		ao := af.options(&def)
-		ao.Image = args[0]
+		ao.Image = section[0]
 		ao.Args = def.Args
-		rest := fs.Args()
 		if fs.ArgsLenAtDash() == 0 {
-			// After "--", the app's arguments run to the next "---".
-			i := 0
-			for i < len(rest) && rest[i] != "---" {
-				i++
-			}
-			ao.Args = append([]string{}, rest[:i]...)
-			rest = rest[i:]
+			ao.Args = append([]string{}, fs.Args()...)
+		} else if fs.NArg() > 0 {
+			return nil, fmt.Errorf("after image %s: unexpected %q: put app arguments after \"--\" and separate images with \"---\"", section[0], fs.Arg(0))
 		}
 		apps = append(apps, ao)
-		args = rest
 	}
 	if len(apps) == 0 {
 		return nil, fmt.Errorf("no image given: see --help")
 	}
 	return apps, nil
+}
+
+// splitSections cuts the arguments at each "---" into one section per image.
+func splitSections(args []string) [][]string {
+	var out [][]string
+	start := 0
+	for i := 0; i <= len(args); i++ {
+		if i == len(args) || args[i] == "---" {
+			if i > start {
+				out = append(out, args[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
 }

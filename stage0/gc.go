@@ -88,7 +88,11 @@ func GC(c Config, opts GCOptions, report func(GCEvent)) error {
 		return err
 	}
 
-	// Sweep: remove what is past its grace period.
+	// Sweep: remove what is past its grace period, counting to now: pods
+	// this run marked are due at once with a zero grace period.
+	if opts.Now.IsZero() {
+		now = time.Now()
+	}
 	return lifecycle.WalkPods(c.DataDir, lifecycle.IncludeExitedGarbageDir|lifecycle.IncludeGarbageDir, func(p *lifecycle.Pod) {
 		switch p.State() {
 		case lifecycle.ExitedGarbage:

@@ -2,6 +2,7 @@ package stage0
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"time"
 
@@ -105,6 +106,9 @@ func List(c Config) ([]*PodInfo, error) {
 	err := lifecycle.WalkPods(c.DataDir, lifecycle.IncludeMostDirs|lifecycle.IncludeGarbageDir, func(p *lifecycle.Pod) {
 		out = append(out, Info(p))
 	})
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("data directory %s cannot be read (%v): run podctl as root", c.DataDir, err)
+	}
 	return out, err
 }
 

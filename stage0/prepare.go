@@ -73,6 +73,9 @@ func Prepare(c Config, opts *PrepareOptions) (*lifecycle.Pod, error) {
 	if err := flavor.Available(); err != nil {
 		return nil, err
 	}
+	if err := checkOptions(opts); err != nil {
+		return nil, err
+	}
 	if err := c.Init(); err != nil {
 		return nil, err
 	}
@@ -113,6 +116,36 @@ func Prepare(c Config, opts *PrepareOptions) (*lifecycle.Pod, error) {
 		return nil, fmt.Errorf("preparing pod %s: %w", p.UUID, err)
 	}
 	return p, nil
+}
+
+// checkOptions refuses malformed options before anything is imported or
+// created.
+func checkOptions(opts *PrepareOptions) error {
+	checkEnv := func(kvs []string) error {
+		for _, kv := range kvs {
+			if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+				return errdefs.New(ErrUsage, "environment setting %q is not KEY=VALUE", kv)
+			}
+		}
+		return nil
+	}
+	if err := checkEnv(opts.SetEnv); err != nil {
+		return err
+	}
+	for _, ao := range opts.Apps {
+		if err := checkEnv(ao.Env); err != nil {
+			return err
+		}
+		if ao.Name != "" {
+			if _, err := types.NewACName(ao.Name); err != nil {
+				return errdefs.New(ErrUsage, "app name %q is not valid (lower-case letters, digits and dashes)", ao.Name)
+			}
+		}
+		if ao.WorkingDir != "" && !filepath.IsAbs(ao.WorkingDir) {
+			return errdefs.New(ErrUsage, "working directory %q is not an absolute path", ao.WorkingDir)
+		}
+	}
+	return nil
 }
 
 // resolvedApp is one app with its image found in the store.

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Installs what podctl needs on a Debian machine, builds bin/podctl and the
+# sample image bin/busybox.aci.
+#
+#   ./build.sh          install, build
+#   ./build.sh test     install, build, run the whole test suite
+#   ./build.sh bench    install, build, run the benchmarks in tests/bench
+#
+# Run it as root (it uses apt-get).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+packages=(busybox-static systemd-container xz-utils bzip2 ca-certificates git gcc libc6-dev)
+# Peers the benchmarks compare podctl with.
+bench_packages=(crun runc hyperfine)
+
+need_install() {
+	local p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || return 0
+	done
+	return 1
+}
+
+install() {
+	if need_install "$@"; then
+		if [ "$(id -u)" != 0 ]; then
+			echo "build.sh: installing ${*} needs root: run sudo ./build.sh" >&2
+			exit 1
+		fi
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+	fi
+}
+
+install "${packages[@]}"
+if [ "${1:-}" = bench ]; then
+	install "${bench_packages[@]}"
+fi
+
+# Go: the one in /usr/local/go if there is one, else Debian's, which fetches
+# the toolchain go.mod asks for through the module proxy.
+export PATH="/usr/local/go/bin:$PATH"
+if ! command -v go >/dev/null; then
+	install golang-go
+fi
+export GOTOOLCHAIN=auto
+
+mkdir -p bin
+go build -o bin/podctl .
+
+# The sample image: busybox-static with its applets, as an appc ACI.
+sample=$(mktemp -d)
+trap 'rm -rf "$sample"' EXIT
+mkdir -p "$sample"/rootfs/{bin,etc,proc,sys,dev,tmp,root}
+cp /bin/busybox "$sample/rootfs/bin/busybox"
+for applet in sh echo cat ls sleep true false id env hostname ps; do
+	ln -s busybox "$sample/rootfs/bin/$applet"
+done
+echo 'root:x:0:0:root:/root:/bin/sh' >"$sample/rootfs/etc/passwd"
+echo 'root:x:0:' >"$sample/rootfs/etc/group"
+cat >"$sample/manifest" <<'JSON'
+{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/busybox",
+ "labels":[{"name":"version","value":"1.0"},{"name":"os","value":"linux"},{"name":"arch","value":"amd64"}],
+ "app":{"exec":["/bin/sh"],"user":"0","group":"0"}}
+JSON
+tar -C "$sample" --numeric-owner --owner=0 --group=0 -cf bin/busybox.aci manifest rootfs
+
+case "${1:-}" in
+test)
+	# Independent packages and tests run in parallel; the end-to-end tests
+	# run real pods as root.
+	go vet ./...
+	go test -p 2 -count=1 -timeout 30m ./...
+	;;
+bench)
+	exec tests/bench/run.sh
+	;;
+esac

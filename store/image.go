@@ -1,0 +1,119 @@
+package store
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/appc/spec/schema"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Image is what the index tells about one image.
+type Image struct {
+	// ID is "sha512-" and the first 64 hex digits of the SHA-512 of the
+	// uncompressed ACI.
+	ID string
+	// Name is the image name from its manifest.
+	Name string
+	// Labels are the manifest's labels (version, os, arch, ...).
+	Labels map[string]string
+	// ImportTime is when the image was last imported.
+	ImportTime time.Time
+	// LastUsed is when a pod last used the image (Touch), or its first
+	// import time if none has.
+	LastUsed time.Time
+	// Size is the size of the uncompressed ACI in bytes.
+	Size int64
+}
+
+func imageOf(id string, r record) Image {
+	labels := r.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	return Image{ID: id, Name: r.Name, Labels: labels, ImportTime: r.ImportTime, LastUsed: r.LastUsed, Size: r.Size}
+}
+
+// List returns the stored images, oldest import first. Images whose
+// removal was cut short (blob gone, index entry left) are not listed.
+func (s *Store) List() ([]Image, error) {
+	var images []Image
+	err := s.view(func(tx *bolt.Tx) error {
+		return forEachRecord(tx, "", func(id string, r record) error {
+			ok, err := s.blobExists(r)
+			if ok {
+				images = append(images, imageOf(id, r))
+			}
+			return err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing images: %w", err)
+	}
+	sort.SliceStable(images, func(i, j int) bool { return images[i].ImportTime.Before(images[j].ImportTime) })
+	return images, nil
+}
+
+// Manifest returns the manifest of image id, parsed and as stored (the
+// bytes found in the archive). It reads the index only.
+func (s *Store) Manifest(id string) (*schema.ImageManifest, []byte, error) {
+	if err := checkID(id); err != nil {
+		return nil, nil, fmt.Errorf("reading manifest: %w", err)
+	}
+	var raw []byte
+	var rec record
+	err := s.view(func(tx *bolt.Tx) error {
+		r, ok, err := getRecord(tx, id)
+		if err != nil {
+			return err
+		}
+		var m []byte
+		if b := tx.Bucket(bucketManifests); b != nil {
+			m = b.Get([]byte(id))
+		}
+		if !ok || m == nil {
+			return ErrNotFound
+		}
+		rec, raw = r, append([]byte(nil), m...) // m is only valid in the transaction
+		return nil
+	})
+	if err == nil {
+		var ok bool
+		if ok, err = s.blobExists(rec); err == nil && !ok {
+			err = ErrNotFound
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading manifest of %s: %w", id, err)
+	}
+	im, err := parseManifest(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading manifest of %s: %w", id, err)
+	}
+	return im, raw, nil
+}
+
+// Touch records that a pod uses image id now; GC keeps images used within
+// its grace period.
+func (s *Store) Touch(id string) error {
+	if err := checkID(id); err != nil {
+		return fmt.Errorf("touching image: %w", err)
+	}
+	now := time.Now()
+	err := s.update(func(tx *bolt.Tx) error {
+		r, ok, err := getRecord(tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotFound
+		}
+		r.LastUsed = now
+		return putRecord(tx, id, r)
+	})
+	if err != nil {
+		return fmt.Errorf("touching image %s: %w", id, err)
+	}
+	return nil
+}

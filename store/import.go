@@ -1,0 +1,258 @@
+package store
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"compress/gzip"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/appc/spec/aci"
+	"github.com/ulikunitz/xz"
+	"golang.org/x/sys/unix"
+
+	"podctl/internal/fsutil"
+)
+
+// Import reads an ACI (a tar, plain or compressed with gzip, bzip2 or xz,
+// told apart by their magic numbers) and stores it. The whole archive is
+// read and checked first (layout, manifest, every entry name and link, see
+// validate.go); only then does its blob become visible, followed by its
+// index entry. Importing an image that is already stored stores nothing
+// new and refreshes its import time. Errors about the archive itself wrap
+// ErrInvalid.
+func (s *Store) Import(r io.Reader) (Image, error) {
+	unlock, err := s.hold(false)
+	if err != nil {
+		return Image{}, fmt.Errorf("importing image: %w", err)
+	}
+	defer unlock()
+	img, err := s.importACI(r)
+	if err != nil {
+		return Image{}, fmt.Errorf("importing image: %w", err)
+	}
+	return img, nil
+}
+
+// importACI does Import's work; the caller holds the store lock.
+func (s *Store) importACI(r io.Reader) (Image, error) {
+	src := &errReader{r: r}
+	dr, err := decompress(src)
+	if err != nil {
+		return Image{}, src.blame(err)
+	}
+
+	f, err := os.CreateTemp(s.tmpDir(), "blob-*")
+	if err != nil {
+		return Image{}, fmt.Errorf("creating blob: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+
+	// Everything decompressed goes to the blob and the hash as the tar
+	// reader consumes it.
+	h := sha512.New()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	sink := &errWriter{w: io.MultiWriter(h, bw)}
+	tee := io.TeeReader(dr, sink)
+	blame := func(err error) error {
+		if sink.err != nil {
+			return fmt.Errorf("writing blob: %w", sink.err)
+		}
+		return src.blame(err)
+	}
+
+	v := newValidator()
+	tr := tar.NewReader(tee)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if hdr != nil && errors.Is(err, tar.ErrInsecurePath) {
+				return Image{}, invalidEntry(hdr.Name, "has an insecure path")
+			}
+			return Image{}, blame(err)
+		}
+		name, err := v.check(hdr)
+		if err != nil {
+			return Image{}, err
+		}
+		if name == aci.ManifestFile {
+			if v.manifest, err = io.ReadAll(tr); err != nil {
+				return Image{}, blame(err)
+			}
+		}
+	}
+	// Read on to the end of the stream: padding after the tar's end blocks
+	// belongs to the blob and its hash, and compressed formats only check
+	// their trailer (checksum, size) at the end.
+	if _, err := io.Copy(io.Discard, tee); err != nil {
+		return Image{}, blame(err)
+	}
+	if dc, ok := dr.(io.Closer); ok {
+		if err := dc.Close(); err != nil {
+			return Image{}, blame(err)
+		}
+	}
+	im, err := v.finish()
+	if err != nil {
+		return Image{}, err
+	}
+
+	if err := bw.Flush(); err != nil {
+		return Image{}, fmt.Errorf("writing blob: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return Image{}, fmt.Errorf("syncing blob: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return Image{}, fmt.Errorf("writing blob: %w", err)
+	}
+	digest := hex.EncodeToString(h.Sum(nil))
+	id := idFromDigest(digest)
+	err = renameNoReplace(f.Name(), s.blobPath(digest))
+	switch {
+	case errors.Is(err, os.ErrExist):
+		// The same content is already stored: keep that one.
+		if err := os.Remove(f.Name()); err != nil {
+			return Image{}, fmt.Errorf("removing duplicate blob: %w", err)
+		}
+	case err != nil:
+		return Image{}, fmt.Errorf("storing blob: %w", err)
+	}
+	committed = true
+	if err := fsutil.SyncDir(s.blobDir()); err != nil {
+		return Image{}, err
+	}
+
+	now := time.Now()
+	labels := make(map[string]string, len(im.Labels))
+	for _, l := range im.Labels {
+		labels[l.Name.String()] = l.Value
+	}
+	rec, err := s.addImage(id, record{
+		Digest:     digest,
+		Name:       im.Name.String(),
+		Labels:     labels,
+		ImportTime: now,
+		LastUsed:   now,
+		Size:       sink.n,
+	}, v.manifest)
+	if err != nil {
+		return Image{}, err
+	}
+	return imageOf(id, rec), nil
+}
+
+// decompress detects the format of an archive by its magic number (with
+// appc's aci.DetectFileType) and returns a reader of the plain tar.
+func decompress(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, err := br.Peek(512)
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	ft, err := aci.DetectFileType(bytes.NewReader(head))
+	if err != nil {
+		return nil, err
+	}
+	switch ft {
+	case aci.TypeTar:
+		return br, nil
+	case aci.TypeGzip:
+		return gzip.NewReader(br)
+	case aci.TypeBzip2:
+		return bzip2.NewReader(br), nil
+	case aci.TypeXz:
+		return xz.NewReader(br)
+	}
+	return nil, fmt.Errorf("%w: not a tar archive, plain or compressed with gzip, bzip2 or xz", ErrInvalid)
+}
+
+// errReader remembers the first error of the reader it wraps, so that a
+// failure to read the source is not reported as a corrupt archive.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// blame returns err as a reading error if the source failed, and as an
+// invalid archive otherwise (truncated, bad checksum, bad header).
+func (e *errReader) blame(err error) error {
+	switch {
+	case e.err != nil:
+		return fmt.Errorf("reading archive: %w", e.err)
+	case errors.Is(err, ErrInvalid):
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrInvalid, err)
+}
+
+// errWriter counts what it writes and remembers the first write error.
+type errWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	e.n += int64(n)
+	if err != nil && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// renameNoReplace renames oldpath to newpath unless newpath exists, in which
+// case it returns an error wrapping os.ErrExist. Filesystems without
+// renameat2 fall back on link+unlink for files, which is as atomic.
+func renameNoReplace(oldpath, newpath string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, oldpath, unix.AT_FDCWD, newpath, unix.RENAME_NOREPLACE)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.EEXIST), errors.Is(err, unix.ENOTEMPTY):
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: os.ErrExist}
+	case !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS):
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
+	}
+	fi, serr := os.Lstat(oldpath)
+	if serr != nil {
+		return serr
+	}
+	if fi.IsDir() {
+		// rename(2) only replaces an empty folder, and trees never are.
+		err := os.Rename(oldpath, newpath)
+		if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY) {
+			return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: os.ErrExist}
+		}
+		return err
+	}
+	if err := os.Link(oldpath, newpath); err != nil {
+		return err // os.Link reports an existing newpath as os.ErrExist
+	}
+	return os.Remove(oldpath)
+}

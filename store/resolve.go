@@ -1,0 +1,104 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Resolve returns the full ID of the image ref names. ref is one of:
+//
+//   - a full image ID, or a longer digest (such as the 128 hex digits of
+//     sha512sum), which is cut to an ID;
+//   - a unique prefix of an ID, at least "sha512-" and 2 hex digits;
+//   - an image name, or name:version (the "version" label). Several images
+//     may match: the most recently imported wins. name:latest matches the
+//     version label "latest" if an image has it, and otherwise any version,
+//     as a bare name does.
+//
+// No match gives an error wrapping ErrNotFound, a prefix matching several
+// IDs one wrapping ErrAmbiguous, and a malformed ID prefix one wrapping
+// ErrInvalid. Resolve only reads the index.
+func (s *Store) Resolve(ref string) (string, error) {
+	var id string
+	var err error
+	if strings.HasPrefix(ref, idPrefix) {
+		id, err = s.resolveID(ref)
+	} else {
+		id, err = s.resolveName(ref)
+	}
+	if err != nil {
+		return "", fmt.Errorf("resolving %q: %w", ref, err)
+	}
+	return id, nil
+}
+
+func (s *Store) resolveID(ref string) (string, error) {
+	hex := strings.ToLower(strings.TrimPrefix(ref, idPrefix))
+	if len(hex) > idHexLen {
+		hex = hex[:idHexLen]
+	}
+	if len(hex) < minPrefixHex || !isLowerHex(hex) {
+		return "", fmt.Errorf("%w: an image ID is %q and at least %d hex digits", ErrInvalid, idPrefix, minPrefixHex)
+	}
+	var matches []string
+	err := s.view(func(tx *bolt.Tx) error {
+		return forEachRecord(tx, idPrefix+hex, func(id string, r record) error {
+			ok, err := s.blobExists(r)
+			if ok {
+				matches = append(matches, id)
+			}
+			return err
+		})
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case len(matches) == 0:
+		return "", ErrNotFound
+	case len(matches) > 1:
+		return "", fmt.Errorf("%w: %d images have IDs starting with %s%s", ErrAmbiguous, len(matches), idPrefix, hex)
+	}
+	return matches[0], nil
+}
+
+func (s *Store) resolveName(ref string) (string, error) {
+	name, version, hasVersion := strings.Cut(ref, ":")
+	if name == "" {
+		return "", fmt.Errorf("%w: empty image name", ErrInvalid)
+	}
+	// best is the newest image of that name with the wanted version;
+	// newest is the newest of any version, for name:latest.
+	var best, newest string
+	var bestRec, newestRec record
+	err := s.view(func(tx *bolt.Tx) error {
+		return forEachRecord(tx, "", func(id string, r record) error {
+			if r.Name != name {
+				return nil
+			}
+			if ok, err := s.blobExists(r); !ok || err != nil {
+				return err
+			}
+			if newest == "" || r.ImportTime.After(newestRec.ImportTime) {
+				newest, newestRec = id, r
+			}
+			if hasVersion && r.Labels["version"] != version {
+				return nil
+			}
+			if best == "" || r.ImportTime.After(bestRec.ImportTime) {
+				best, bestRec = id, r
+			}
+			return nil
+		})
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case best != "":
+		return best, nil
+	case hasVersion && version == "latest" && newest != "":
+		return newest, nil
+	}
+	return "", ErrNotFound
+}

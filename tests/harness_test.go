@@ -1,0 +1,245 @@
+// Package tests drives the podctl binary as a user would: it builds it
+// once, makes its own images from the host's busybox-static, and runs real
+// pods as root in temporary data directories.
+package tests
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	podctlBin  string // the binary under test
+	busyboxACI string // an ACI of busybox-static, exec /bin/sh
+)
+
+// busyboxPath is the host's static busybox (Debian's busybox-static).
+const busyboxPath = "/bin/busybox"
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "tests: the end-to-end tests run pods and must run as root (CI runs them as root)")
+		return 1
+	}
+	if _, err := os.Stat(busyboxPath); err != nil {
+		fmt.Fprintln(os.Stderr, "tests: need busybox-static: apt-get install -y busybox-static")
+		return 1
+	}
+	work, err := os.MkdirTemp("", "podctl-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(work)
+	// Tests run podctl as an unprivileged user too.
+	os.Chmod(work, 0o755)
+	podctlBin = filepath.Join(work, "podctl")
+	build := exec.Command("go", "build", "-o", podctlBin, "..")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "tests: building podctl:", err)
+		return 1
+	}
+	busyboxACI = filepath.Join(work, "busybox.aci")
+	if err := writeBusyboxACI(busyboxACI, "example.com/busybox", nil); err != nil {
+		fmt.Fprintln(os.Stderr, "tests: making the busybox image:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// busyboxApplets are the commands the test image links to busybox.
+var busyboxApplets = []string{"sh", "echo", "cat", "true", "false", "sleep", "ls", "id", "env", "hostname", "touch", "test", "kill", "ps", "mount", "wc", "grep", "yes", "head", "seq"}
+
+// writeBusyboxACI writes an uncompressed ACI holding busybox-static, its
+// applets as relative symlinks, /etc/passwd and /etc/group. extra files are
+// added to the root (path -> content).
+func writeBusyboxACI(path, name string, extra map[string]string) error {
+	bb, err := os.ReadFile(busyboxPath)
+	if err != nil {
+		return err
+	}
+	manifest := fmt.Sprintf(`{"acKind":"ImageManifest","acVersion":"0.8.11","name":%q,
+"labels":[{"name":"os","value":"linux"},{"name":"arch","value":"amd64"},{"name":"version","value":"1.0"}],
+"app":{"exec":["/bin/sh"],"user":"0","group":"0","environment":[{"name":"FROM_IMAGE","value":"yes"}]}}`, name)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	mtime := time.Unix(1700000000, 0)
+	file := func(name string, mode int64, data []byte) {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(data)), Typeflag: tar.TypeReg, ModTime: mtime})
+		tw.Write(data)
+	}
+	dir := func(name string) {
+		tw.WriteHeader(&tar.Header{Name: name + "/", Mode: 0o755, Typeflag: tar.TypeDir, ModTime: mtime})
+	}
+	file("manifest", 0o644, []byte(manifest))
+	dir("rootfs")
+	for _, d := range []string{"bin", "etc", "proc", "sys", "dev", "tmp", "root", "data"} {
+		dir("rootfs/" + d)
+	}
+	file("rootfs/bin/busybox", 0o755, bb)
+	for _, a := range busyboxApplets {
+		tw.WriteHeader(&tar.Header{Name: "rootfs/bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox", ModTime: mtime})
+	}
+	file("rootfs/etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n"))
+	file("rootfs/etc/group", 0o644, []byte("root:x:0:\nnogroup:x:65534:\n"))
+	for p, content := range extra {
+		file("rootfs/"+p, 0o644, []byte(content))
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// env is one test's data directory.
+type env struct {
+	t   *testing.T
+	dir string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir()}
+	t.Cleanup(func() {
+		// Leave no running pod behind a failed test.
+		e.podctl("gc", "--grace-period=0s", "--expire-prepared=0s")
+	})
+	return e
+}
+
+// result is what one podctl command did.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+}
+
+// podctl runs podctl with the env's data directory.
+func (e *env) podctl(args ...string) result {
+	return e.podctlIn("", args...)
+}
+
+func (e *env) podctlIn(stdin string, args ...string) result {
+	cmd := e.command(args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			e.t.Fatalf("running podctl %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+func (e *env) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(podctlBin, append([]string{"--dir", e.dir}, args...)...)
+	cmd.Env = append(os.Environ(), "PODCTL_DIR=")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
+}
+
+// must runs podctl and fails the test unless it exits 0.
+func (e *env) must(args ...string) string {
+	e.t.Helper()
+	r := e.podctl(args...)
+	if r.code != 0 {
+		e.t.Fatalf("podctl %s: %s", strings.Join(args, " "), r)
+	}
+	return r.stdout
+}
+
+// fetchBusybox imports the busybox image and returns its ID.
+func (e *env) fetchBusybox() string {
+	e.t.Helper()
+	return strings.TrimSpace(e.must("fetch", "--full", "--insecure-options=image", busyboxACI))
+}
+
+type podJSON struct {
+	UUID       string     `json:"uuid"`
+	State      string     `json:"state"`
+	CreatedAt  *time.Time `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at"`
+	GCMarkedAt *time.Time `json:"gc_marked_at"`
+	Pid        int        `json:"pid"`
+	Apps       []struct {
+		Name     string `json:"name"`
+		ImageID  string `json:"image_id"`
+		State    string `json:"state"`
+		ExitCode *int   `json:"exit_code"`
+	} `json:"apps"`
+}
+
+func (e *env) list() []podJSON {
+	e.t.Helper()
+	var pods []podJSON
+	out := e.must("list", "--format=json")
+	if err := json.Unmarshal([]byte(out), &pods); err != nil {
+		e.t.Fatalf("list --format=json printed %q: %v", out, err)
+	}
+	return pods
+}
+
+func (e *env) status(uuid string) podJSON {
+	e.t.Helper()
+	var p podJSON
+	out := e.must("status", "--format=json", uuid)
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		e.t.Fatalf("status --format=json printed %q: %v", out, err)
+	}
+	return p
+}
+
+// podDirs lists the pod directories under every state folder.
+func (e *env) podDirs() []string {
+	var out []string
+	for _, f := range []string{"embryo", "prepare", "prepared", "run", "exited-garbage", "garbage"} {
+		names, _ := filepath.Glob(filepath.Join(e.dir, "pods", f, "*"))
+		out = append(out, names...)
+	}
+	return out
+}
+
+// mountsUnder lists mount points of this process's mount table below dir.
+func mountsUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir) {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+// lastLine is the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}

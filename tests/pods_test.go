@@ -1,0 +1,412 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestExitCodeListStatusGC(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.podctl("run", "--insecure-options=image", busyboxACI, "--exec", "/bin/sh", "--", "-c", "echo out; exit 7")
+	if r.code != 7 {
+		t.Fatalf("podctl run of an app exiting 7: %s", r)
+	}
+	if !strings.Contains(r.stdout, "out") {
+		t.Fatalf("app output did not reach stdout: %s", r)
+	}
+	pods := e.list()
+	if len(pods) != 1 {
+		t.Fatalf("list shows %d pods, want 1", len(pods))
+	}
+	p := pods[0]
+	if p.State != "exited" || len(p.Apps) != 1 || p.Apps[0].ExitCode == nil || *p.Apps[0].ExitCode != 7 {
+		t.Fatalf("list: %+v", p)
+	}
+	if p.CreatedAt == nil || p.StartedAt == nil || p.GCMarkedAt != nil || !strings.HasPrefix(p.Apps[0].ImageID, "sha512-") {
+		t.Fatalf("list times/image: %+v", p)
+	}
+	text := e.must("status", p.UUID[:8])
+	for _, want := range []string{"state=exited\n", "exited=true\n", "app-busybox=7\n", "started="} {
+		if !strings.Contains(text, want) {
+			t.Errorf("status lacks %q:\n%s", want, text)
+		}
+	}
+	table := e.must("list")
+	if !strings.Contains(table, p.UUID[:8]) || !strings.Contains(table, "exited") {
+		t.Errorf("list table:\n%s", table)
+	}
+
+	out := e.must("gc")
+	if !strings.Contains(out, "marked exited pod "+p.UUID) {
+		t.Fatalf("gc did not say it marked the pod:\n%s", out)
+	}
+	if st := e.status(p.UUID); st.State != "exited garbage" || st.GCMarkedAt == nil {
+		t.Fatalf("after gc: %+v", st)
+	}
+	// Still listed, and kept within the grace period.
+	if len(e.list()) != 1 {
+		t.Fatal("a marked pod must still be listed")
+	}
+	if out := e.must("gc"); !strings.Contains(out, "within its grace period") {
+		t.Fatalf("second gc should keep the pod and say so:\n%s", out)
+	}
+	out = e.must("gc", "--grace-period=0s")
+	if !strings.Contains(out, "removed pod "+p.UUID) {
+		t.Fatalf("gc --grace-period=0s:\n%s", out)
+	}
+	if len(e.list()) != 0 || len(e.podDirs()) != 0 {
+		t.Fatalf("pod left after removal: %v", e.podDirs())
+	}
+}
+
+func TestExitCodeZeroAndSignal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fetchBusybox()
+	if r := e.podctl("run", "example.com/busybox", "--exec", "/bin/true"); r.code != 0 {
+		t.Fatalf("true: %s", r)
+	}
+	r := e.podctl("run", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "kill -9 $$")
+	if r.code != 128+9 {
+		t.Fatalf("app killed by SIGKILL: %s", r)
+	}
+}
+
+func TestMultiAppFirstFailureWins(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fetchBusybox()
+	r := e.podctl("run",
+		"example.com/busybox", "--name", "ok", "--exec", "/bin/sleep", "--", "5", "---",
+		"example.com/busybox", "--name", "bad", "--exec", "/bin/sh", "--", "-c", "sleep 0.2; exit 3")
+	if r.code != 3 {
+		t.Fatalf("pod with a failing app: %s", r)
+	}
+	st := e.status(e.list()[0].UUID)
+	codes := map[string]int{}
+	for _, a := range st.Apps {
+		if a.ExitCode == nil {
+			t.Fatalf("app %s has no exit code: %+v", a.Name, st)
+		}
+		codes[a.Name] = *a.ExitCode
+	}
+	// The sleeper was stopped with SIGTERM when its sibling failed.
+	if codes["bad"] != 3 || codes["ok"] != 128+15 {
+		t.Fatalf("app codes %v", codes)
+	}
+}
+
+func TestPrepareAndRunPrepared(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fetchBusybox()
+	out := e.must("prepare", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "echo prepared-run; exit 4")
+	uuid := lastLine(out)
+	if st := e.status(uuid); st.State != "prepared" || st.StartedAt != nil {
+		t.Fatalf("after prepare: %+v", st)
+	}
+	if q := strings.TrimSpace(e.must("prepare", "--quiet", "example.com/busybox")); len(q) != 36 {
+		t.Fatalf("prepare --quiet printed %q", q)
+	}
+	r := e.podctl("run-prepared", uuid)
+	if r.code != 4 || !strings.Contains(r.stdout, "prepared-run") {
+		t.Fatalf("run-prepared: %s", r)
+	}
+	if st := e.status(uuid); st.State != "exited" || *st.Apps[0].ExitCode != 4 {
+		t.Fatalf("after run-prepared: %+v", st)
+	}
+	// A pod runs once.
+	r = e.podctl("run-prepared", uuid)
+	if r.code != 254 || !strings.Contains(r.stderr, "not prepared") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Fatalf("second run-prepared: %s", r)
+	}
+}
+
+func TestUUIDFileSaveAndEnv(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fetchBusybox()
+	file := filepath.Join(t.TempDir(), "uuid")
+	r := e.podctl("run", "--uuid-file-save", file, "--set-env", "POD_WIDE=1",
+		"example.com/busybox", "--environment", "MINE=2", "--exec", "/bin/sh", "--", "-c", `echo "$POD_WIDE $MINE $FROM_IMAGE $AC_APP_NAME $PODCTL_POD_UUID"`)
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	saved, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("1 2 yes busybox %s", saved)
+	if strings.TrimSpace(r.stdout) != want {
+		t.Fatalf("app saw %q, want %q", strings.TrimSpace(r.stdout), want)
+	}
+}
+
+func TestPodsDoNotShareWrites(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fetchBusybox()
+	write := func(content string) {
+		r := e.podctl("run", "example.com/busybox", "--exec", "/bin/sh", "--", "-c",
+			"test ! -e /data/file || { echo saw: $(cat /data/file); exit 9; }; echo "+content+" > /data/file")
+		if r.code != 0 {
+			t.Fatalf("pod writing %s: %s", content, r)
+		}
+	}
+	write("first")
+	write("second")
+	for _, p := range e.list() {
+		_ = p
+	}
+	// The shared tree is untouched.
+	trees, _ := filepath.Glob(filepath.Join(e.dir, "images", "trees", "*", "rootfs", "data", "file"))
+	if len(trees) != 0 {
+		t.Fatalf("a pod wrote into the shared image tree: %v", trees)
+	}
+}
+
+func TestNoOverlayCopiesTheTree(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fetchBusybox()
+	r := e.podctl("run", "--no-overlay", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "echo x > /data/f; cat /data/f")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "x" {
+		t.Fatal(r)
+	}
+	uuid := e.list()[0].UUID
+	if _, err := os.Stat(filepath.Join(e.dir, "pods", "run", uuid, "apps", "busybox", "rootfs", "data", "f")); err != nil {
+		t.Fatalf("the copy should hold the pod's write: %v", err)
+	}
+}
+
+func TestConcurrentRunsWithGCAndList(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fetchBusybox()
+	const n = 20
+	stop := make(chan struct{})
+	var loops sync.WaitGroup
+	var loopErrs []string
+	var mu sync.Mutex
+	loop := func(args ...string) {
+		defer loops.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if r := e.podctl(args...); r.code != 0 {
+				mu.Lock()
+				loopErrs = append(loopErrs, fmt.Sprintf("%v: %s", args, r))
+				mu.Unlock()
+			}
+		}
+	}
+	loops.Add(2)
+	go loop("gc", "--grace-period=1h")
+	go loop("list")
+
+	var runs sync.WaitGroup
+	codes := make([]result, n)
+	for i := 0; i < n; i++ {
+		runs.Add(1)
+		go func(i int) {
+			defer runs.Done()
+			codes[i] = e.podctl("run", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "exit "+strconv.Itoa(i%5))
+		}(i)
+	}
+	runs.Wait()
+	close(stop)
+	loops.Wait()
+	for i, r := range codes {
+		if r.code != i%5 {
+			t.Errorf("run %d: %s", i, r)
+		}
+	}
+	for _, le := range loopErrs {
+		t.Errorf("beside the runs, %s", le)
+	}
+	pods := e.list()
+	if len(pods) != n {
+		t.Fatalf("%d pods listed, want %d", len(pods), n)
+	}
+	seen := map[int]int{}
+	for _, p := range pods {
+		if p.State != "exited" && p.State != "exited garbage" {
+			t.Errorf("pod %s is %s", p.UUID, p.State)
+		}
+		if len(p.Apps) != 1 || p.Apps[0].ExitCode == nil {
+			t.Fatalf("pod %s has no exit code: %+v", p.UUID, p)
+		}
+		seen[*p.Apps[0].ExitCode]++
+	}
+	for c := 0; c < 5; c++ {
+		if seen[c] != n/5 {
+			t.Errorf("%d pods exited %d, want %d", seen[c], c, n/5)
+		}
+	}
+	e.must("gc", "--grace-period=0s")
+	e.must("gc", "--grace-period=0s")
+	if left := e.podDirs(); len(left) != 0 {
+		t.Fatalf("pods left after gc: %v", left)
+	}
+}
+
+func TestStage1KilledThenGC(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fetchBusybox()
+	cmd := e.command("run", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var uuid string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		pods := e.list()
+		if len(pods) == 1 && pods[0].State == "running" && pods[0].Pid != 0 {
+			uuid = pods[0].UUID
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if uuid == "" {
+		t.Fatal("pod never ran")
+	}
+	e.must("status", "--wait-ready=5s", uuid)
+	appPid, err := os.ReadFile(filepath.Join(e.dir, "pods", "run", uuid, "apps", "busybox", "pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	// The app dies with its stage1.
+	pid, _ := strconv.Atoi(string(appPid))
+	for i := 0; i < 100 && alive(pid); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if alive(pid) {
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		t.Fatalf("app %d outlived its killed stage1:\n%s", pid, st)
+	}
+	if st := e.status(uuid); st.State != "exited" {
+		t.Fatalf("after SIGKILL: %+v", st)
+	}
+	e.must("gc", "--grace-period=0s")
+	if left := e.podDirs(); len(left) != 0 {
+		t.Fatalf("pods left: %v", left)
+	}
+	if m := mountsUnder(t, e.dir); len(m) != 0 {
+		t.Fatalf("mounts left: %v", m)
+	}
+}
+
+func TestEnterAndStop(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fetchBusybox()
+	cmd := e.command("run", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "echo inside > /tmp/marker; exec sleep 60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	uuid := waitRunning(t, e)
+	var r result
+	for i := 0; i < 100; i++ {
+		if r = e.podctl("enter", uuid, "cat", "/tmp/marker"); r.code == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.TrimSpace(r.stdout) != "inside" {
+		t.Fatalf("enter cat: %s", r)
+	}
+	if r := e.podctl("enter", uuid, "/bin/sh", "-c", "exit 5"); r.code != 5 {
+		t.Fatalf("enter exit code: %s", r)
+	}
+	if r := e.podctl("rm", uuid); r.code != 254 || !strings.Contains(r.stderr, "is running") {
+		t.Fatalf("rm of a running pod: %s", r)
+	}
+	start := time.Now()
+	if out := e.must("stop", uuid); strings.TrimSpace(out) != uuid {
+		t.Fatalf("stop printed %q", out)
+	}
+	cmd.Wait()
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("stop took %s", time.Since(start))
+	}
+	if st := e.status(uuid); st.State != "exited" {
+		t.Fatalf("after stop: %+v", st)
+	}
+	if r := e.podctl("stop", uuid); r.code != 0 || !strings.Contains(r.stderr, "already stopped") {
+		t.Fatalf("stop of a stopped pod: %s", r)
+	}
+	if r := e.podctl("enter", uuid, "true"); r.code != 254 {
+		t.Fatalf("enter of an exited pod: %s", r)
+	}
+	e.must("rm", uuid)
+	if len(e.podDirs()) != 0 {
+		t.Fatal("rm left the pod")
+	}
+}
+
+func TestStopForceAndWait(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fetchBusybox()
+	// An app that ignores SIGTERM.
+	cmd := e.command("run", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "trap '' TERM; while true; do sleep 1; done")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	uuid := waitRunning(t, e)
+	if r := e.podctl("status", "--wait-ready=5s", uuid); r.code != 0 {
+		t.Fatalf("wait-ready: %s", r)
+	}
+	done := make(chan result)
+	go func() { done <- e.podctl("status", "--wait=20s", uuid) }()
+	start := time.Now()
+	e.must("stop", "--force", uuid)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("stop --force took %s", d)
+	}
+	cmd.Wait()
+	r := <-done
+	if r.code != 0 || !strings.Contains(r.stdout, "state=exited") {
+		t.Fatalf("status --wait: %s", r)
+	}
+}
+
+func waitRunning(t *testing.T, e *env) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if pods := e.list(); len(pods) == 1 && pods[0].State == "running" {
+			return pods[0].UUID
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("pod never ran")
+	return ""
+}
+
+// alive reports whether a process exists and is not a zombie (an orphan
+// waits as a zombie until the machine's init reaps it).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
+}

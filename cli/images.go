@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/shlex"
 	"github.com/spf13/cobra"
 
 	"podctl/stage0"
@@ -225,12 +226,16 @@ holding a root filesystem, as podman import does, and print its ID.`,
 				}
 				lm[k] = v
 			}
+			argv, err := shlex.Split(exec)
+			if err != nil {
+				return fmt.Errorf("--exec %q: %v", exec, err)
+			}
 			st, err := g.config().OpenStore()
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			img, err := st.ImportRootfs(args[0], name, strings.Fields(exec), lm)
+			img, err := st.ImportRootfs(args[0], name, argv, lm)
 			if err != nil {
 				return err
 			}
@@ -239,7 +244,7 @@ holding a root filesystem, as podman import does, and print its ID.`,
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "image name, such as example.com/busybox")
-	cmd.Flags().StringVar(&exec, "exec", "", "command the image runs, split on spaces")
+	cmd.Flags().StringVar(&exec, "exec", "", "command the image runs, split into words as a shell would")
 	cmd.Flags().StringArrayVar(&labels, "label", nil, "KEY=VALUE label, such as version=1.0 (repeatable)")
 	return rootOnly(cmd)
 }

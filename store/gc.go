@@ -9,8 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/sys/unix"
 
+	"podctl/internal/flock"
 	"podctl/internal/fsutil"
 )
 
@@ -228,7 +228,7 @@ func (s *Store) cleanTmpIfIdle() error {
 	if held {
 		return nil
 	}
-	f, err := flockFile(s.lockPath(), unix.LOCK_EX|unix.LOCK_NB)
+	f, err := flockFile(s.lockPath(), flock.Exclusive, false)
 	if err != nil {
 		return nil // busy: someone may be building in tmp/
 	}

@@ -3,11 +3,10 @@ package store
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"sync"
 
-	"golang.org/x/sys/unix"
+	"podctl/internal/flock"
 )
 
 // LockShared takes the store lock shared, waiting for an exclusive holder
@@ -16,7 +15,7 @@ import (
 // image gc removes them in between. While it is held, this Store's methods
 // do not take the lock again.
 func (s *Store) LockShared() (unlock func() error, err error) {
-	return s.lockCounted(unix.LOCK_SH, &s.shared)
+	return s.lockCounted(flock.Shared, &s.shared)
 }
 
 // LockExclusive takes the store lock exclusive, waiting for every shared
@@ -24,11 +23,11 @@ func (s *Store) LockShared() (unlock func() error, err error) {
 // use and collects the rest. While it is held, this Store's methods do not
 // take the lock again.
 func (s *Store) LockExclusive() (unlock func() error, err error) {
-	return s.lockCounted(unix.LOCK_EX, &s.exclusive)
+	return s.lockCounted(flock.Exclusive, &s.exclusive)
 }
 
-func (s *Store) lockCounted(how int, count *int) (func() error, error) {
-	f, err := flockFile(s.lockPath(), how)
+func (s *Store) lockCounted(kind flock.Kind, count *int) (func() error, error) {
+	f, err := flockFile(s.lockPath(), kind, true)
 	if err != nil {
 		return nil, fmt.Errorf("locking image store: %w", err)
 	}
@@ -65,33 +64,32 @@ func (s *Store) hold(exclusive bool) (func() error, error) {
 	case shared > 0:
 		return noop, nil
 	}
-	how := unix.LOCK_SH
+	kind := flock.Shared
 	if exclusive {
-		how = unix.LOCK_EX
+		kind = flock.Exclusive
 	}
-	f, err := flockFile(s.lockPath(), how)
+	f, err := flockFile(s.lockPath(), kind, true)
 	if err != nil {
 		return nil, fmt.Errorf("locking image store: %w", err)
 	}
 	return f.Close, nil
 }
 
-// flockFile opens path (creating it) and locks it with flock(2) as how says
-// (LOCK_SH or LOCK_EX, optionally with LOCK_NB). Closing the file unlocks it.
-func flockFile(path string, how int) (*os.File, error) {
+// flockFile opens path (creating it) and takes a flock of the given kind,
+// waiting for it or not. Closing the file unlocks it.
+func flockFile(path string, kind flock.Kind, wait bool) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), how)
-		if err != unix.EINTR {
-			break
-		}
+	if wait {
+		err = flock.Lock(f, kind)
+	} else {
+		err = flock.TryLock(f, kind)
 	}
 	if err != nil {
 		f.Close()
-		return nil, &fs.PathError{Op: "flock", Path: path, Err: err}
+		return nil, err
 	}
 	return f, nil
 }

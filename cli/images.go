@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"podctl/stage0"
-	"podctl/store"
 )
 
 func newFetch(g *globals) *cobra.Command {
@@ -23,9 +22,13 @@ func newFetch(g *globals) *cobra.Command {
 		Long: `Import appc images (plain, gzip, bzip2 or xz tar) into the store and print
 each image's ID. The same image imported twice is stored once.`,
 		Example: `  podctl fetch --insecure-options=image ./busybox.aci`,
-		Args:    cobra.MinimumNArgs(1),
+		Args:    args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			imgs, err := stage0.Fetch(g.config(), args, hasImage(insecure))
+			insecureImage, err := parseInsecure(insecure)
+			if err != nil {
+				return err
+			}
+			imgs, err := stage0.Fetch(g.config(), args, insecureImage)
 			for _, img := range imgs {
 				fmt.Fprintln(cmd.OutOrStdout(), shortID(img.ID, full))
 			}
@@ -35,15 +38,6 @@ each image's ID. The same image imported twice is stored once.`,
 	cmd.Flags().StringSliceVar(&insecure, "insecure-options", nil, "checks to skip: image (import files without a verified signature)")
 	cmd.Flags().BoolVar(&full, "full", false, "print whole image IDs")
 	return rootOnly(cmd)
-}
-
-func hasImage(opts []string) bool {
-	for _, o := range opts {
-		if o == "image" || o == "all" {
-			return true
-		}
-	}
-	return false
 }
 
 // shortID shortens an image ID for display, as rkt did.
@@ -58,6 +52,9 @@ func newImage(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
 		Short: "Manage the image store",
+		Example: `  podctl image list
+  podctl image import ./rootfs --name example.com/tools --exec /bin/sh
+  podctl image gc --grace-period=0s`,
 	}
 	cmd.AddCommand(newImageList(g), newImageRm(g), newImageCatManifest(g), newImageGC(g), newImageImport(g))
 	return cmd
@@ -70,19 +67,11 @@ func newImageList(g *globals) *cobra.Command {
 		Use:     "list",
 		Short:   "List images in the store",
 		Example: `  podctl image list --format=json`,
-		Args:    cobra.NoArgs,
+		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.config().OpenStore()
+			imgs, err := stage0.ListImages(g.config())
 			if err != nil {
 				return err
-			}
-			defer st.Close()
-			imgs, err := st.List()
-			if err != nil {
-				return err
-			}
-			if imgs == nil {
-				imgs = []store.Image{}
 			}
 			sort.Slice(imgs, func(i, j int) bool { return imgs[i].ImportTime.Before(imgs[j].ImportTime) })
 			if ok, err := printJSON(cmd.OutOrStdout(), format, imgs); ok {
@@ -142,7 +131,7 @@ func newImageRm(g *globals) *cobra.Command {
 working: the image's tree stays until image gc finds it unused.`,
 		Example: `  podctl image rm sha512-1a2b3c
   podctl image rm example.com/busybox:1.36`,
-		Args: cobra.MinimumNArgs(1),
+		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			removed, err := stage0.RemoveImages(g.config(), args)
 			for _, id := range removed {
@@ -160,18 +149,9 @@ func newImageCatManifest(g *globals) *cobra.Command {
 		Use:     "cat-manifest IMAGE",
 		Short:   "Print an image's manifest",
 		Example: `  podctl image cat-manifest example.com/busybox`,
-		Args:    cobra.ExactArgs(1),
+		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.config().OpenStore()
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			id, err := st.Resolve(args[0])
-			if err != nil {
-				return err
-			}
-			_, b, err := st.Manifest(id)
+			b, err := stage0.ImageManifest(g.config(), args[0])
 			if err != nil {
 				return err
 			}
@@ -190,7 +170,7 @@ func newImageGC(g *globals) *cobra.Command {
 		Long: `Remove rendered trees that no pod uses, and images that no pod uses and
 that have not been used for --grace-period.`,
 		Example: `  podctl image gc --grace-period=0s`,
-		Args:    cobra.NoArgs,
+		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			removed, err := stage0.ImageGC(g.config(), grace)
 			for _, id := range removed {
@@ -213,7 +193,7 @@ func newImageImport(g *globals) *cobra.Command {
 holding a root filesystem, as podman import does, and print its ID.`,
 		Example: `  podctl image import ./rootfs --name example.com/busybox --exec "/bin/sh -c 'echo hi'"
   podctl image import rootfs.tar.gz --name example.com/tools --label version=1.0`,
-		Args: cobra.ExactArgs(1),
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name == "" {
 				return fmt.Errorf("an image needs a name: give one with --name")

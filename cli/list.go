@@ -22,7 +22,7 @@ of a pod leave its UUID and state blank.`,
 		Example: `  podctl list
   podctl list --full --no-legend
   podctl list --format=json | jq '.[] | select(.state == "exited") | .uuid'`,
-		Args: cobra.NoArgs,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pods, err := stage0.List(g.config())
 			if err != nil {

@@ -20,7 +20,7 @@ func newCatManifest(g *globals) *cobra.Command {
 		Use:     "cat-manifest UUID",
 		Short:   "Print a pod's manifest",
 		Example: `  podctl cat-manifest 5b1f2c3d | jq '.apps[].name'`,
-		Args:    cobra.ExactArgs(1),
+		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := g.config().OpenPod(args[0])
 			if err != nil {
@@ -39,6 +39,7 @@ func newCatManifest(g *globals) *cobra.Command {
 }
 
 func printRawJSON(cmd *cobra.Command, b []byte, pretty bool) error {
+	b = bytes.TrimSpace(b)
 	if pretty {
 		var buf bytes.Buffer
 		if err := json.Indent(&buf, b, "", "  "); err != nil {
@@ -58,7 +59,7 @@ func newEnter(g *globals) *cobra.Command {
 		Long:  "Run a command in the root and environment of a running app and exit with its status.",
 		Example: `  podctl enter 5b1f2c3d cat /etc/hostname
   podctl enter --app web 5b1f2c3d`,
-		Args: cobra.MinimumNArgs(1),
+		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code, err := stage0.Enter(g.config(), args[0], app, args[1:], stage1.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 			if err != nil {
@@ -87,7 +88,7 @@ Prints the UUID of each pod stopped; a pod that has already exited is
 reported and is not an error.`,
 		Example: `  podctl stop 5b1f2c3d
   podctl stop --force 5b1f2c3d 9a8e7f6d`,
-		Args: cobra.MinimumNArgs(1),
+		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			failed := 0
 			for _, id := range args {
@@ -120,8 +121,8 @@ func newRm(g *globals) *cobra.Command {
 		Long: `Remove prepared and exited pods now, without a grace period. A running pod
 is refused: stop it first.`,
 		Example: `  podctl rm 5b1f2c3d
-  podctl rm $(podctl list --full --no-legend | awk '$5 == "exited" {print $1}')`,
-		Args: cobra.MinimumNArgs(1),
+  podctl rm $(podctl list --format=json | jq -r '.[] | select(.state == "exited") | .uuid')`,
+		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			failed := 0
 			for _, id := range args {
@@ -144,6 +145,7 @@ is refused: stop it first.`,
 
 func newGC(g *globals) *cobra.Command {
 	var opts stage0.GCOptions
+	var verbose bool
 	cmd := &cobra.Command{
 		Use:   "gc",
 		Short: "Collect exited and abandoned pods",
@@ -157,19 +159,29 @@ to run from cron, twice at once, and beside running pods.`,
 		Example: `  podctl gc
   podctl gc --grace-period=0s        # remove every exited pod now
   */15 * * * * root podctl gc        # in /etc/cron.d`,
-		Args: cobra.NoArgs,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			errs := 0
+			errs, kept := 0, 0
 			err := stage0.GC(g.config(), opts, func(e stage0.GCEvent) {
-				if e.What == "error" {
+				switch {
+				case e.What == "error":
 					errs++
 					fmt.Fprintf(cmd.ErrOrStderr(), "podctl: %s\n", e.Message)
-					return
+				case e.What == "kept" && !verbose:
+					kept++
+				default:
+					fmt.Fprintln(cmd.OutOrStdout(), e.Message)
 				}
-				fmt.Fprintln(cmd.OutOrStdout(), e.Message)
 			})
 			if err != nil {
 				return err
+			}
+			if kept > 0 {
+				verb := "pods are"
+				if kept == 1 {
+					verb = "pod is"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%d %s within the grace period (--verbose says which and until when)\n", kept, verb)
 			}
 			if errs > 0 {
 				return exitCode(ExitError)
@@ -180,5 +192,6 @@ to run from cron, twice at once, and beside running pods.`,
 	cmd.Flags().DurationVar(&opts.GracePeriod, "grace-period", 30*time.Minute, "how long exited pods stay after being marked")
 	cmd.Flags().DurationVar(&opts.ExpirePrepared, "expire-prepared", 24*time.Hour, "how long prepared pods may wait to be run")
 	cmd.Flags().BoolVar(&opts.MarkOnly, "mark-only", false, "mark pods, remove none")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also name each pod kept for its grace period, and when it goes")
 	return rootOnly(cmd)
 }

@@ -30,16 +30,26 @@ func (f *podFlags) add(cmd *cobra.Command) {
 	f.apps.add(fs, &stage0.AppOptions{})
 }
 
-func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
+// parseInsecure reads --insecure-options; it returns whether image
+// signatures are to be skipped.
+func parseInsecure(opts []string) (bool, error) {
 	insecureImage := false
-	for _, o := range f.insecure {
+	for _, o := range opts {
 		switch strings.TrimSpace(o) {
 		case "image", "all":
 			insecureImage = true
 		case "none", "":
 		default:
-			return nil, fmt.Errorf("unknown --insecure-options value %q: podctl knows image, all and none", o)
+			return false, fmt.Errorf("unknown --insecure-options value %q: podctl knows image, all and none", o)
 		}
+	}
+	return insecureImage, nil
+}
+
+func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
+	insecureImage, err := parseInsecure(f.insecure)
+	if err != nil {
+		return nil, err
 	}
 	def := f.apps.options(&stage0.AppOptions{})
 	if def.Name != "" {
@@ -70,7 +80,7 @@ func newPrepare(g *globals) *cobra.Command {
 		Long:  "Prepare a pod from one or more images and print its UUID as the last line.\n\n" + appSyntax,
 		Example: `  podctl prepare --insecure-options=image ./busybox.aci --exec /bin/sleep -- 60
   podctl run-prepared $(podctl prepare --quiet example.com/busybox)`,
-		Args: cobra.MinimumNArgs(1),
+		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options(args)
 			if err != nil {
@@ -111,7 +121,7 @@ exits 254 when podctl itself fails, with one line on stderr saying why.
 		Example: `  podctl run --insecure-options=image ./busybox.aci --exec /bin/echo -- hello
   podctl run example.com/busybox --exec /bin/sh -- -c 'exit 7'; echo $?   # 7
   podctl run img-a --- img-b --name second --exec /bin/true`,
-		Args: cobra.MinimumNArgs(1),
+		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options(args)
 			if err != nil {
@@ -135,7 +145,7 @@ func newRunPrepared(g *globals) *cobra.Command {
 		Short:   "Run a prepared pod, exiting with its status",
 		Long:    "Run a pod made by podctl prepare. The exit status is that of podctl run.",
 		Example: `  podctl run-prepared 5b1f2c3d`,
-		Args:    cobra.ExactArgs(1),
+		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return stage0.RunPrepared(g.config(), args[0])
 		},

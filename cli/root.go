@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -30,7 +32,13 @@ type globals struct {
 }
 
 func (g *globals) config() stage0.Config {
-	return stage0.Config{DataDir: g.dir, Debug: g.debug}
+	// Absolute, since pods record paths into it that must hold from
+	// wherever a later podctl runs.
+	dir, err := filepath.Abs(g.dir)
+	if err != nil {
+		dir = g.dir
+	}
+	return stage0.Config{DataDir: dir, Debug: g.debug}
 }
 
 // needsRoot marks verbs that change pods or the store.
@@ -63,18 +71,14 @@ a shell, an init script, a systemd unit or cron) can act on it.`,
 	root.PersistentFlags().StringVar(&g.dir, "dir", dir, "data directory (or $PODCTL_DIR)")
 	root.PersistentFlags().BoolVar(&g.debug, "debug", false, "print progress on stderr")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return fmt.Errorf("%v: see podctl %s --help", err, cmd.Name())
+		return fmt.Errorf("%v: see %s --help", err, cmd.CommandPath())
 	})
 	root.AddCommand(
 		newRun(g), newPrepare(g), newRunPrepared(g), newStatus(g), newList(g),
 		newCatManifest(g), newEnter(g), newStop(g), newRm(g), newGC(g),
 		newFetch(g), newImage(g), newVersion(),
 	)
-	for _, c := range root.Commands() {
-		if c.Name() != "help" && c.Name() != "completion" {
-			c.Flags().SortFlags = false
-		}
-	}
+	unsortFlags(root)
 	return root
 }
 
@@ -89,8 +93,36 @@ func Execute() int {
 	if errors.As(err, &code) {
 		return int(code)
 	}
+	if strings.HasPrefix(err.Error(), "unknown command") {
+		err = fmt.Errorf("%v: see podctl --help", err)
+	}
 	fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 	return ExitError
+}
+
+// unsortFlags makes --help list flags in the order they were defined,
+// which puts the important ones first.
+func unsortFlags(c *cobra.Command) {
+	c.Flags().SortFlags = false
+	for _, sub := range c.Commands() {
+		unsortFlags(sub)
+	}
+}
+
+// args checks a verb's arguments and, if they are wrong, says where the
+// usage is.
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := check(cmd, a); err != nil {
+			want := "no arguments"
+			if _, rest, ok := strings.Cut(cmd.Use, " "); ok {
+				want = rest
+			}
+			name := strings.TrimPrefix(cmd.CommandPath(), "podctl ")
+			return fmt.Errorf("%s takes %s: see %s --help", name, want, cmd.CommandPath())
+		}
+		return nil
+	}
 }
 
 func rootOnly(c *cobra.Command) *cobra.Command {

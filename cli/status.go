@@ -24,7 +24,7 @@ app-NAME=CODE for each app that has ended.
 each takes an optional limit (--wait=30s).`,
 		Example: `  podctl status 5b1f2c3d
   podctl status --wait=1m --format=json 5b1f2c3d`,
-		Args: cobra.ExactArgs(1),
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := g.config()
 			if waitReady != "" {

@@ -18,7 +18,8 @@ func newVersion() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print podctl's version",
-		Args:  cobra.NoArgs,
+		Example: `  podctl version`,
+		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "podctl version: %s\n", Version)

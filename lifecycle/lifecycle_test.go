@@ -353,3 +353,37 @@ func TestWaitReadyFailsWhenPodExits(t *testing.T) {
 		t.Fatalf("WaitReady of a pod that exited unready: %v", err)
 	}
 }
+
+func TestStaleEmbryoIsCollectable(t *testing.T) {
+	d := newDataDir(t)
+	id := "21111111-2222-4333-8444-555555555555"
+	path := filepath.Join(d, "pods", "embryo", id)
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var p *Pod
+	WalkPods(d, IncludeEmbryoDir, func(q *Pod) {
+		if q.IsStaleEmbryo(time.Now()) {
+			t.Error("a fresh embryo is not stale")
+		}
+		if !q.IsStaleEmbryo(time.Now().Add(2 * time.Minute)) {
+			t.Error("an unlocked embryo two minutes old is stale")
+		}
+		if err := q.TryExclusiveLock(); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.ToGarbage(); err != nil {
+			t.Fatalf("embryo -> garbage: %v", err)
+		}
+		if err := q.Remove(); err != nil {
+			t.Fatal(err)
+		}
+		p = q
+	})
+	if p == nil {
+		t.Fatal("walk did not see the embryo")
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("embryo still there: %v", err)
+	}
+}

@@ -36,6 +36,8 @@ const (
 	DirStage1 = "stage1"
 	// FileFlavor, inside DirStage1, names the stage1 flavor of the pod.
 	FileFlavor = "stage1/flavor"
+	// FileCgroup, inside DirStage1, is the path of the pod's cgroup.
+	FileCgroup = "stage1/cgroup"
 	// DirApps holds one folder per app.
 	DirApps = "apps"
 )

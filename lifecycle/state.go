@@ -148,6 +148,7 @@ type transition struct {
 // by the mover (who holds the exclusive lock), the value the folders.
 var transitions = map[[2]State]transition{
 	{Embryo, Preparing}:       {embryoDir, prepareDir},
+	{Embryo, Garbage}:         {embryoDir, garbageDir},
 	{Preparing, Prepared}:     {prepareDir, preparedDir},
 	{Preparing, Running}:      {prepareDir, runDir},
 	{Preparing, Garbage}:      {prepareDir, garbageDir},

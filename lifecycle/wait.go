@@ -2,12 +2,12 @@ package lifecycle
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"time"
 
+	"podctl/internal/errdefs"
 	"podctl/internal/flock"
 )
 
@@ -90,7 +90,7 @@ func (p *Pod) WaitReady(ctx context.Context) error {
 			return nil
 		}
 		if st.IsFinished() {
-			return fmt.Errorf("pod %s is %s and will not become ready: %w", p.UUID, st, errNotReady)
+			return errdefs.New(errdefs.ErrInvalid, "pod %s is %s and will not become ready", p.UUID, st)
 		}
 		select {
 		case <-ctx.Done():
@@ -99,5 +99,3 @@ func (p *Pod) WaitReady(ctx context.Context) error {
 		}
 	}
 }
-
-var errNotReady = errors.New("pod not ready")

@@ -1,9 +1,13 @@
 package stage0
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"time"
 
+	"podctl/internal/errdefs"
 	"podctl/lifecycle"
 	"podctl/store"
 )
@@ -92,4 +96,51 @@ func ImageGC(c Config, grace time.Duration) ([]string, error) {
 		return nil, err
 	}
 	return st.GC(inUse, grace, time.Now())
+}
+
+// openStoreToRead opens the store for a read command: a data directory
+// with no store yet has no images, and is left as it is.
+func (c Config) openStoreToRead() (*store.Store, error) {
+	if _, err := os.Stat(c.ImagesDir()); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("data directory %s cannot be read (%v): run podctl as root", c.DataDir, err)
+		}
+		return nil, err
+	}
+	return c.OpenStore()
+}
+
+// ListImages lists the images in the store.
+func ListImages(c Config) ([]store.Image, error) {
+	st, err := c.openStoreToRead()
+	if err != nil || st == nil {
+		return []store.Image{}, err
+	}
+	defer st.Close()
+	imgs, err := st.List()
+	if imgs == nil {
+		imgs = []store.Image{}
+	}
+	return imgs, err
+}
+
+// ImageManifest returns the manifest of an image, as stored.
+func ImageManifest(c Config, ref string) ([]byte, error) {
+	st, err := c.openStoreToRead()
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, errdefs.New(errdefs.ErrNotFound, "no image %q in the store", ref)
+	}
+	defer st.Close()
+	id, err := st.Resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	_, b, err := st.Manifest(id)
+	return b, err
 }

@@ -225,7 +225,7 @@ func FetchFile(st *store.Store, path string, insecure bool) (store.Image, error)
 	defer f.Close()
 	img, err := st.Import(f)
 	if err != nil {
-		return store.Image{}, fmt.Errorf("importing %s: %w", path, err)
+		return store.Image{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return img, nil
 }

@@ -10,8 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
+	"podctl/internal/fsutil"
 	"podctl/lifecycle"
+	"podctl/stage1/cgroup"
 )
 
 // AppPidOf returns the pid of a running app's main process.
@@ -31,6 +34,53 @@ func AppPidOf(p *lifecycle.Pod, app string) (int, error) {
 		return 0, fmt.Errorf("reading pid of app %s: %w", app, err)
 	}
 	return pid, nil
+}
+
+// NewPodCgroup creates the pod's cgroup and records where it is, so that
+// stop and gc can find every process of the pod.
+func NewPodCgroup(podDir, uuid string) (*cgroup.Group, error) {
+	g, err := cgroup.NewPodGroup(uuid)
+	if err != nil {
+		return nil, err
+	}
+	if err := fsutil.WriteFile(filepath.Join(podDir, lifecycle.FileCgroup), []byte(g.Dir), 0o600, false); err != nil {
+		g.Remove()
+		return nil, err
+	}
+	return g, nil
+}
+
+// podCgroup returns the cgroup recorded in a pod, or nil if it has none.
+func podCgroup(p *lifecycle.Pod) (*cgroup.Group, error) {
+	b, err := p.ReadFile(lifecycle.FileCgroup)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return &cgroup.Group{Dir: strings.TrimSpace(string(b))}, nil
+}
+
+// KillPodCgroup kills every process left in the pod's cgroup.
+func KillPodCgroup(p *lifecycle.Pod) error {
+	g, err := podCgroup(p)
+	if err != nil || g == nil {
+		return err
+	}
+	return g.Kill(5 * time.Second)
+}
+
+// RemovePodCgroup kills what is left in the pod's cgroup and removes it.
+func RemovePodCgroup(p *lifecycle.Pod) error {
+	g, err := podCgroup(p)
+	if err != nil || g == nil {
+		return err
+	}
+	if err := g.Kill(5 * time.Second); err != nil {
+		return err
+	}
+	return g.Remove()
 }
 
 // SignalStage1 sends SIGTERM (or SIGKILL, with force) to the pod's stage1

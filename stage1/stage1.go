@@ -28,13 +28,9 @@ const InterfaceVersion = 1
 // Verb is the hidden first argument that makes podctl run as stage1.
 const Verb = "stage1"
 
-// Env is the environment variable naming the lock descriptor's number in a
-// stage1 process, for flavors' helpers that need it.
-const EnvLockFD = "PODCTL_LOCK_FD"
-
 // RunContext is what a flavor's Run gets.
 type RunContext struct {
-	// PodDir is the pod's directory (in run/); it is also the working directory.
+	// PodDir is the pod's absolute directory, in run/.
 	PodDir string
 	// UUID is the pod's UUID.
 	UUID string
@@ -42,8 +38,8 @@ type RunContext struct {
 	Lock *os.File
 	// Manifest is the pod manifest stage0 wrote.
 	Manifest *schema.PodManifest
-	// Debug asks for progress on stderr.
-	Debug bool
+	// Debugf prints progress on stderr when the user asked for --debug.
+	Debugf func(format string, args ...any)
 }
 
 // Flavor is one way of isolating and running a pod.

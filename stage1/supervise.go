@@ -39,7 +39,8 @@ type appExit struct {
 // pid, marks the pod ready, forwards SIGTERM, SIGINT and SIGHUP to the apps,
 // records each app's exit status, and when an app fails stops the others.
 // It returns the pod's exit code: the code of the first app to fail, or 0.
-func Supervise(podDir string, specs []AppSpec, start Starter) int {
+func Supervise(rc *RunContext, specs []AppSpec, start Starter) int {
+	podDir := rc.PodDir
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -63,6 +64,7 @@ func Supervise(podDir string, specs []AppSpec, start Starter) int {
 		}
 		cmds[i] = cmd
 		running++
+		rc.Debugf("app %s started as pid %d", s.Name, cmd.Process.Pid)
 		writePid(filepath.Join(podDir, lifecycle.AppDir(s.Name), AppPid), cmd.Process.Pid)
 		go func(i int) {
 			err := cmds[i].Wait()
@@ -96,12 +98,16 @@ func Supervise(podDir string, specs []AppSpec, start Starter) int {
 			st := exitStatus(e.state, e.err)
 			st.StartedAt = started[e.index]
 			st.FinishedAt = time.Now()
+			// The pid is no longer the app's: enter must not find it.
+			os.Remove(filepath.Join(podDir, lifecycle.AppDir(specs[e.index].Name), AppPid))
 			recordStatus(podDir, specs[e.index].Name, st)
+			rc.Debugf("app %s exited with status %d", specs[e.index].Name, st.ExitCode)
 			if st.ExitCode != 0 && !failed {
 				code, failed = st.ExitCode, true
 				stopAll(syscall.SIGTERM)
 			}
 		case sig := <-sigs:
+			rc.Debugf("forwarding %v to the apps", sig)
 			stopAll(sig.(syscall.Signal))
 		case <-kill:
 			stopAll(syscall.SIGKILL)

@@ -13,18 +13,18 @@ import (
 type Image struct {
 	// ID is "sha512-" and the first 64 hex digits of the SHA-512 of the
 	// uncompressed ACI.
-	ID string
+	ID string `json:"id"`
 	// Name is the image name from its manifest.
-	Name string
+	Name string `json:"name"`
 	// Labels are the manifest's labels (version, os, arch, ...).
-	Labels map[string]string
+	Labels map[string]string `json:"labels"`
 	// ImportTime is when the image was last imported.
-	ImportTime time.Time
+	ImportTime time.Time `json:"import_time"`
 	// LastUsed is when a pod last used the image (Touch), or its first
 	// import time if none has.
-	LastUsed time.Time
+	LastUsed time.Time `json:"last_used"`
 	// Size is the size of the uncompressed ACI in bytes.
-	Size int64
+	Size int64 `json:"size"`
 }
 
 func imageOf(id string, r record) Image {

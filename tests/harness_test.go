@@ -87,9 +87,10 @@ func writeBusyboxACI(path, name string, extra map[string]string) error {
 	}
 	file("manifest", 0o644, []byte(manifest))
 	dir("rootfs")
-	for _, d := range []string{"bin", "etc", "proc", "sys", "dev", "tmp", "root", "data"} {
+	for _, d := range []string{"bin", "etc", "proc", "sys", "dev", "root", "data"} {
 		dir("rootfs/" + d)
 	}
+	tw.WriteHeader(&tar.Header{Name: "rootfs/tmp/", Mode: 0o1777, Typeflag: tar.TypeDir, ModTime: mtime})
 	file("rootfs/bin/busybox", 0o755, bb)
 	for _, a := range busyboxApplets {
 		tw.WriteHeader(&tar.Header{Name: "rootfs/bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox", ModTime: mtime})

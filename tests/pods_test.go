@@ -3,6 +3,7 @@ package tests
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -55,7 +56,10 @@ func TestExitCodeListStatusGC(t *testing.T) {
 	if len(e.list()) != 1 {
 		t.Fatal("a marked pod must still be listed")
 	}
-	if out := e.must("gc"); !strings.Contains(out, "within its grace period") {
+	if out := e.must("gc"); !strings.Contains(out, "1 pod is within the grace period") {
+		t.Fatalf("second gc should keep the pod and say so:\n%s", out)
+	}
+	if out := e.must("gc", "--verbose"); !strings.Contains(out, "within its grace period") {
 		t.Fatalf("second gc should keep the pod and say so:\n%s", out)
 	}
 	out = e.must("gc", "--grace-period=0s")
@@ -409,4 +413,70 @@ func alive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
+}
+
+func TestStopForceKillsAppsThatChangedUser(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fetchBusybox()
+	// A non-root app loses its parent-death signal, and its child left
+	// its parent: only the pod's cgroup still finds them.
+	cmd := e.command("run", "example.com/busybox", "--user", "nobody", "--group", "nogroup",
+		"--exec", "/bin/sh", "--", "-c", "sleep 61 & echo $! > /tmp/child; exec sleep 62")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	uuid := waitRunning(t, e)
+	e.must("status", "--wait-ready=5s", uuid)
+	var app, child int
+	for i := 0; i < 100 && child == 0; i++ {
+		b, _ := os.ReadFile(filepath.Join(e.dir, "pods", "run", uuid, "apps", "busybox", "pid"))
+		app, _ = strconv.Atoi(string(b))
+		r := e.podctl("enter", uuid, "cat", "/tmp/child")
+		child, _ = strconv.Atoi(strings.TrimSpace(r.stdout))
+		time.Sleep(20 * time.Millisecond)
+	}
+	if app == 0 || child == 0 {
+		t.Fatal("no pids of the app and its child")
+	}
+	// The app runs as nobody.
+	if out, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", app)); !strings.Contains(string(out), "Uid:\t65534") {
+		t.Fatalf("app does not run as nobody:\n%s", out)
+	}
+	e.must("stop", "--force", uuid)
+	cmd.Wait()
+	for i := 0; i < 100 && (alive(app) || alive(child)); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The child is not a process the app's helper waits for: enter finds it
+	// by the pid the shell wrote, in the host's PID namespace (fly shares it).
+	if alive(app) || alive(child) {
+		t.Fatalf("processes survived stop --force: app %v, child %v", alive(app), alive(child))
+	}
+	e.must("gc", "--grace-period=0s")
+	if left := e.podDirs(); len(left) != 0 {
+		t.Fatalf("pods left: %v", left)
+	}
+}
+
+func TestRelativeDataDir(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	base := t.TempDir()
+	prep := exec.Command(podctlBin, "--dir", "data", "prepare", "--quiet", "--insecure-options=image", busyboxACI, "--exec", "/bin/true")
+	prep.Dir = base
+	out, err := prep.CombinedOutput()
+	if err != nil {
+		t.Fatalf("prepare with a relative --dir: %v %s", err, out)
+	}
+	run := exec.Command(podctlBin, "--dir", filepath.Join(filepath.Base(base), "data"), "run-prepared", strings.TrimSpace(string(out)))
+	run.Dir = filepath.Dir(base)
+	if out, err := run.CombinedOutput(); err != nil {
+		t.Fatalf("run-prepared from another folder: %v %s", err, out)
+	}
+	_ = e
+	gc := exec.Command(podctlBin, "--dir", filepath.Join(base, "data"), "gc", "--grace-period=0s")
+	if out, err := gc.CombinedOutput(); err != nil {
+		t.Fatalf("gc: %v %s", err, out)
+	}
 }

@@ -114,6 +114,11 @@ func run(name string, lockFD int, debug bool, podDir string) (int, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return 0, fmt.Errorf("reading pod manifest: %w", err)
 	}
-	rc := &stage1.RunContext{PodDir: podDir, UUID: filepath.Base(podDir), Lock: lock, Manifest: &m, Debug: debug}
+	rc := &stage1.RunContext{PodDir: podDir, UUID: filepath.Base(podDir), Lock: lock, Manifest: &m, Debugf: func(string, ...any) {}}
+	if debug {
+		rc.Debugf = func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, "stage1: "+format+"\n", args...)
+		}
+	}
 	return f.Run(rc), nil
 }

@@ -4,10 +4,12 @@
 // host tools, as rkt's fly was.
 //
 // Each app's mounts (its overlay root, /proc, /sys, /dev) are made in a
-// private mount namespace that the app's helper process creates, with
-// propagation from the host only. The kernel takes them down when the
-// app's last process exits, so a pod never leaves a mount on the host,
-// whatever killed it, and gc has no mount to find.
+// private mount namespace that the app's helper process creates. The
+// kernel takes them down when the app's last process exits, so a pod
+// never leaves a mount on the host, whatever killed it, and gc has no mount
+// to find. The apps' processes are kept in the pod's cgroup, so those that
+// changed user (losing their parent-death signal) or left their parent are
+// still found and killed by stop --force and gc.
 package fly
 
 import (
@@ -17,11 +19,13 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"podctl/lifecycle"
 	"podctl/stage1"
+	"podctl/stage1/cgroup"
 )
 
 // Flavor is the fly flavor.
@@ -54,7 +58,15 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 		return stage1.ExitStartFailed
 	}
 	stage1.WritePodPid(rc.PodDir)
-	return stage1.Supervise(rc.PodDir, specs, func(s *stage1.AppSpec) (*exec.Cmd, error) {
+	g, err := stage1.NewPodCgroup(rc.PodDir, rc.UUID)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		return stage1.ExitStartFailed
+	}
+	for i := range specs {
+		specs[i].Cgroup = g.Dir
+	}
+	code := stage1.Supervise(rc, specs, func(s *stage1.AppSpec) (*exec.Cmd, error) {
 		enc, err := stage1.EncodeSpec(s)
 		if err != nil {
 			return nil, err
@@ -73,6 +85,13 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 		}
 		return cmd, nil
 	})
+	// What the apps left running (daemons they started) ends with the pod.
+	if err := g.Kill(5 * time.Second); err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+	} else if err := g.Remove(); err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+	}
+	return code
 }
 
 // appMain runs in the helper, in its new mount namespace: it mounts the
@@ -83,6 +102,12 @@ func appMain(args []string) int {
 	if err != nil {
 		return stage1.HelperFail(err)
 	}
+	if s.Cgroup != "" {
+		// Before anything else, so every process the app makes is the pod's.
+		if err := (&cgroup.Group{Dir: s.Cgroup}).Join(); err != nil {
+			return stage1.HelperFail(err)
+		}
+	}
 	if err := setupRoot(s); err != nil {
 		return stage1.HelperFail(fmt.Errorf("app %s: %w", s.Name, err))
 	}
@@ -90,10 +115,8 @@ func appMain(args []string) int {
 }
 
 func setupRoot(s *stage1.AppSpec) error {
-	// Nothing mounted here may reach the host; host mounts still reach us.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
-		return fmt.Errorf("making mounts private: %w", err)
-	}
+	// The namespace was made with every mount private (Go's os/exec does
+	// that for CLONE_NEWNS): nothing mounted here reaches the host.
 	if s.Lower != "" {
 		if err := stage1.MountOverlay(s); err != nil {
 			return err
@@ -154,14 +177,19 @@ func procEnv(pid int) ([]string, error) {
 }
 
 // Stop signals the pod's stage1 process: SIGTERM, which it forwards to
-// the apps, or SIGKILL, which takes the apps with it (their parent-death
-// signal).
+// the apps, or SIGKILL, after which every process in the pod's cgroup is
+// killed too.
 func (f *Flavor) Stop(p *lifecycle.Pod, force bool) error {
-	return stage1.SignalStage1(p, force)
+	if err := stage1.SignalStage1(p, force); err != nil || !force {
+		return err
+	}
+	return stage1.KillPodCgroup(p)
 }
 
-// GC has nothing to undo: fly's mounts lived in namespaces that died with
-// the apps, and the apps died with their stage1.
-func (f *Flavor) GC(p *lifecycle.Pod) error { return nil }
+// GC kills whatever is left in the pod's cgroup and removes it. There are
+// no mounts to undo: fly's lived in namespaces that died with the apps.
+func (f *Flavor) GC(p *lifecycle.Pod) error {
+	return stage1.RemovePodCgroup(p)
+}
 
 var _ stage1.Flavor = (*Flavor)(nil)

@@ -1,0 +1,272 @@
+// Package cgroup finds the cgroup hierarchies of the host and keeps a pod's
+// processes in a cgroup of their own, so that every one of them can be found
+// and killed, whatever they did to their parent, their session or their user.
+//
+// A pod's cgroup lives below the cgroup of the process that creates it, in
+// one tracking hierarchy: the unified (v2) one when it is mounted, else the
+// first of the v1 pids, freezer or name=systemd hierarchies. Its path is
+// recorded in the pod so that gc can kill what is left and remove it.
+//
+//	<mount>/<own cgroup>/podctl-<uuid>/      the pod
+//	    cgroup.procs                         every process of the pod
+package cgroup
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Mount is one cgroup hierarchy mounted on the host.
+type Mount struct {
+	// Dir is where it is mounted.
+	Dir string
+	// V2 is true for the unified hierarchy.
+	V2 bool
+	// Controllers are the v1 controllers (and name=NAME) bound to it.
+	Controllers []string
+}
+
+// ParseMountinfo returns the cgroup hierarchies listed in a mountinfo file.
+func ParseMountinfo(r io.Reader) ([]Mount, error) {
+	var out []Mount
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
+		fields := strings.Fields(sc.Text())
+		sep := -1
+		for i, f := range fields {
+			if f == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 0 || sep+3 >= len(fields)+1 || len(fields) < 5 {
+			continue
+		}
+		fstype := fields[sep+1]
+		switch fstype {
+		case "cgroup2":
+			out = append(out, Mount{Dir: fields[4], V2: true})
+		case "cgroup":
+			var ctrls []string
+			if sep+3 < len(fields) {
+				for _, o := range strings.Split(fields[sep+3], ",") {
+					switch o {
+					case "rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec", "clone_children", "noprefix", "xattr":
+						continue
+					}
+					if strings.HasPrefix(o, "release_agent=") {
+						continue
+					}
+					ctrls = append(ctrls, o)
+				}
+			}
+			out = append(out, Mount{Dir: fields[4], Controllers: ctrls})
+		}
+	}
+	return out, sc.Err()
+}
+
+// ParseProcCgroup returns a process's cgroup path per hierarchy, keyed by
+// the controller list as /proc/PID/cgroup gives it ("" for the unified one,
+// "memory", "name=systemd", "cpu,cpuacct"...).
+func ParseProcCgroup(r io.Reader) (map[string]string, error) {
+	out := map[string]string{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		out[parts[1]] = parts[2]
+	}
+	return out, sc.Err()
+}
+
+// trackingOrder is the v1 hierarchies that can hold a pod's processes when
+// there is no unified one, best first.
+var trackingOrder = []string{"pids", "freezer", "name=systemd"}
+
+// trackingDir chooses the folder below which the process whose cgroups are
+// own makes its pods' cgroups.
+func trackingDir(mounts []Mount, own map[string]string) (string, error) {
+	for _, m := range mounts {
+		if m.V2 {
+			if p, ok := own[""]; ok {
+				return filepath.Join(m.Dir, p), nil
+			}
+		}
+	}
+	for _, want := range trackingOrder {
+		for _, m := range mounts {
+			key := strings.Join(m.Controllers, ",")
+			if !m.V2 && contains(m.Controllers, want) {
+				if p, ok := own[key]; ok {
+					return filepath.Join(m.Dir, p), nil
+				}
+			}
+		}
+	}
+	return "", errors.New("no cgroup hierarchy to keep pods in: mount cgroup2 or the v1 pids controller")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Group is a pod's cgroup.
+type Group struct {
+	// Dir is the cgroup's folder.
+	Dir string
+}
+
+// NewPodGroup creates the cgroup of pod uuid below this process's own.
+func NewPodGroup(uuid string) (*Group, error) {
+	mi, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("finding cgroups: %w", err)
+	}
+	defer mi.Close()
+	mounts, err := ParseMountinfo(mi)
+	if err != nil {
+		return nil, fmt.Errorf("finding cgroups: %w", err)
+	}
+	pc, err := os.Open("/proc/self/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("finding cgroups: %w", err)
+	}
+	defer pc.Close()
+	own, err := ParseProcCgroup(pc)
+	if err != nil {
+		return nil, fmt.Errorf("finding cgroups: %w", err)
+	}
+	base, err := trackingDir(mounts, own)
+	if err != nil {
+		return nil, err
+	}
+	g := &Group{Dir: filepath.Join(base, "podctl-"+uuid)}
+	if err := os.Mkdir(g.Dir, 0o755); err != nil && !os.IsExist(err) {
+		return nil, fmt.Errorf("creating cgroup of pod %s: %w", uuid, err)
+	}
+	return g, nil
+}
+
+// Join moves the calling process (all its threads) into the group.
+func (g *Group) Join() error {
+	if err := os.WriteFile(filepath.Join(g.Dir, "cgroup.procs"), []byte("0"), 0); err != nil {
+		return fmt.Errorf("joining cgroup %s: %w", g.Dir, err)
+	}
+	return nil
+}
+
+// Procs lists the processes in the group and below it.
+func (g *Group) Procs() ([]int, error) {
+	var pids []int
+	err := filepath.WalkDir(g.Dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing processes of cgroup %s: %w", g.Dir, err)
+	}
+	return pids, nil
+}
+
+// Kill sends SIGKILL to every process in the group and waits, up to
+// timeout, for the group to be empty. It uses cgroup.kill where the kernel
+// has it, which reaches processes forked meanwhile too; elsewhere it kills
+// what it sees until nothing is left.
+func (g *Group) Kill(timeout time.Duration) error {
+	if _, err := os.Stat(g.Dir); os.IsNotExist(err) {
+		return nil
+	}
+	killFile := filepath.Join(g.Dir, "cgroup.kill")
+	useKillFile := false
+	if _, err := os.Stat(killFile); err == nil {
+		useKillFile = true
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		if useKillFile {
+			if err := os.WriteFile(killFile, []byte("1"), 0); err != nil {
+				return fmt.Errorf("killing cgroup %s: %w", g.Dir, err)
+			}
+		}
+		pids, err := g.Procs()
+		if err != nil {
+			return err
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		if !useKillFile {
+			for _, pid := range pids {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("cgroup %s still has processes %v after SIGKILL", g.Dir, pids)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Remove deletes the group and the groups below it. They must be empty.
+func (g *Group) Remove() error {
+	var dirs []string
+	err := filepath.WalkDir(g.Dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			dirs = append(dirs, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("removing cgroup %s: %w", g.Dir, err)
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := syscall.Rmdir(dirs[i]); err != nil && err != syscall.ENOENT {
+			return fmt.Errorf("removing cgroup %s: %w", dirs[i], err)
+		}
+	}
+	return nil
+}

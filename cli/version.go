@@ -16,10 +16,10 @@ var Version = "0.1.0-dev"
 
 func newVersion() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print podctl's version",
+		Use:     "version",
+		Short:   "Print podctl's version",
 		Example: `  podctl version`,
-		Args:  args(cobra.NoArgs),
+		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "podctl version: %s\n", Version)

@@ -75,7 +75,7 @@ a shell, an init script, a systemd unit or cron) can act on it.`,
 	})
 	root.AddCommand(
 		newRun(g), newPrepare(g), newRunPrepared(g), newStatus(g), newList(g),
-		newCatManifest(g), newEnter(g), newStop(g), newRm(g), newGC(g),
+		newCatManifest(g), newEnter(g), newLogs(g), newStop(g), newRm(g), newGC(g),
 		newFetch(g), newImage(g), newVersion(),
 	)
 	unsortFlags(root)

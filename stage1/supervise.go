@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"podctl/internal/fsutil"
 	"podctl/lifecycle"
+	"podctl/stage1/logs"
 )
 
 // StopGrace is how long the apps left running get between SIGTERM and
@@ -25,9 +27,10 @@ const StopGrace = 10 * time.Second
 // podctl's own failure, not an app's.
 const ExitStartFailed = 254
 
-// Starter starts the helper that becomes app s; the command it returns has
-// been started with StartWithErrPipe, so its process is the app.
-type Starter func(s *AppSpec) (*exec.Cmd, error)
+// Starter starts the helper that becomes app s, with stdout and stderr as
+// its output streams; the command it returns has been started with
+// StartWithErrPipe, so its process is the app.
+type Starter func(s *AppSpec, stdout, stderr *os.File) (*exec.Cmd, error)
 
 type appExit struct {
 	index int
@@ -38,9 +41,14 @@ type appExit struct {
 // Supervise runs a pod's apps to their end: it starts each app, records its
 // pid, marks the pod ready, forwards SIGTERM, SIGINT and SIGHUP to the apps,
 // records each app's exit status, and when an app fails stops the others.
-// It returns the pod's exit code: the code of the first app to fail, or 0.
-func Supervise(rc *RunContext, specs []AppSpec, start Starter) int {
+// What the apps write goes to the caller's stdout and stderr and to each
+// app's log. When the last app has exited, cleanup runs (to end what the
+// apps left behind, which may hold their output open) and the logs are
+// drained. It returns the pod's exit code: the code of the first app to
+// fail, or 0.
+func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func()) int {
 	podDir := rc.PodDir
+	var copiers sync.WaitGroup
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -55,7 +63,16 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter) int {
 	for i := range specs {
 		s := &specs[i]
 		started[i] = time.Now()
-		cmd, err := start(s)
+		stdout, stderr, err := logApp(filepath.Join(podDir, lifecycle.AppDir(s.Name)), &copiers)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+			code, failed = ExitStartFailed, true
+			break
+		}
+		cmd, err := start(s, stdout, stderr)
+		// The app has its own copies; ours would keep the logs from ending.
+		stdout.Close()
+		stderr.Close()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 			recordStatus(podDir, s.Name, &lifecycle.AppStatus{ExitCode: ExitStartFailed, StartedAt: started[i], FinishedAt: time.Now()})
@@ -113,7 +130,50 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter) int {
 			stopAll(syscall.SIGKILL)
 		}
 	}
+	cleanup()
+	copiers.Wait()
 	return code
+}
+
+// logApp makes the pipes an app writes its output to, and starts copying
+// each to the caller's stream of the same name and to the app's log.
+func logApp(appDir string, copiers *sync.WaitGroup) (stdout, stderr *os.File, err error) {
+	l, err := logs.Open(appDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ends []*os.File
+	var mine sync.WaitGroup
+	for _, stream := range []struct {
+		name string
+		tee  *os.File
+	}{{logs.Stdout, os.Stdout}, {logs.Stderr, os.Stderr}} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			for _, f := range ends {
+				f.Close()
+			}
+			l.Close()
+			return nil, nil, fmt.Errorf("making output pipes: %w", err)
+		}
+		ends = append(ends, w)
+		mine.Add(1)
+		go func(name string, tee *os.File) {
+			defer mine.Done()
+			defer r.Close()
+			if err := l.Copy(name, r, tee); err != nil {
+				fmt.Fprintf(os.Stderr, "podctl: logging %s: %v\n", name, err)
+			}
+		}(stream.name, stream.tee)
+	}
+	copiers.Add(1)
+	go func() {
+		// The log file is closed once both copiers are done with it.
+		mine.Wait()
+		l.Close()
+		copiers.Done()
+	}()
+	return ends[0], ends[1], nil
 }
 
 // exitStatus turns a wait result into an app status: the exit code, or

@@ -480,3 +480,53 @@ func TestRelativeDataDir(t *testing.T) {
 		t.Fatalf("gc: %v %s", err, out)
 	}
 }
+
+func TestLogs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fetchBusybox()
+	r := e.podctl("run", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "echo one; echo oops >&2; sleep 0.2; echo two; printf partial")
+	if r.code != 0 || r.stdout != "one\ntwo\npartial" || r.stderr != "oops\n" {
+		t.Fatalf("run output: %s", r)
+	}
+	uuid := e.list()[0].UUID
+	r = e.podctl("logs", uuid)
+	if r.code != 0 || r.stdout != "one\ntwo\npartial" || r.stderr != "oops\n" {
+		t.Fatalf("logs after exit: %s", r)
+	}
+	if r := e.podctl("logs", "--tail", "2", uuid); r.stdout != "two\npartial" || r.stderr != "" {
+		t.Fatalf("logs --tail 2: %s", r)
+	}
+	// Still readable once marked for collection.
+	e.must("gc")
+	if r := e.podctl("logs", uuid); r.stdout != "one\ntwo\npartial" {
+		t.Fatalf("logs of a marked pod: %s", r)
+	}
+
+	// --follow sees lines written while it runs, and ends with the pod.
+	cmd := e.command("run", "example.com/busybox", "--name", "ticker", "--exec", "/bin/sh", "--", "-c", "for i in 1 2 3; do echo tick $i; sleep 0.3; done")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for i := 0; i < 200 && id == ""; i++ {
+		for _, p := range e.list() {
+			if p.State == "running" {
+				id = p.UUID
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if id == "" {
+		t.Fatal("the ticker pod never ran")
+	}
+	start := time.Now()
+	r = e.podctl("logs", "--follow", id)
+	cmd.Wait()
+	if r.code != 0 || r.stdout != "tick 1\ntick 2\ntick 3\n" {
+		t.Fatalf("logs --follow: %s", r)
+	}
+	if time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("logs --follow returned before the pod ended (%s)", time.Since(start))
+	}
+}

@@ -66,14 +66,14 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 	for i := range specs {
 		specs[i].Cgroup = g.Dir
 	}
-	code := stage1.Supervise(rc, specs, func(s *stage1.AppSpec) (*exec.Cmd, error) {
+	return stage1.Supervise(rc, specs, func(s *stage1.AppSpec, stdout, stderr *os.File) (*exec.Cmd, error) {
 		enc, err := stage1.EncodeSpec(s)
 		if err != nil {
 			return nil, err
 		}
 		cmd := exec.Command(f.Self, stage1.Verb, helperApp)
 		cmd.Env = []string{envSpec + "=" + enc}
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, stdout, stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{
 			Unshareflags: syscall.CLONE_NEWNS,
 			// The app dies with its stage1, so a stage1 killed outright
@@ -84,14 +84,14 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 			return nil, err
 		}
 		return cmd, nil
+	}, func() {
+		// What the apps left running (daemons they started) ends with the pod.
+		if err := g.Kill(5 * time.Second); err != nil {
+			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		} else if err := g.Remove(); err != nil {
+			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		}
 	})
-	// What the apps left running (daemons they started) ends with the pod.
-	if err := g.Kill(5 * time.Second); err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-	} else if err := g.Remove(); err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-	}
-	return code
 }
 
 // appMain runs in the helper, in its new mount namespace: it mounts the

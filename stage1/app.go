@@ -48,8 +48,8 @@ type AppSpec struct {
 	User       string   `json:"user"`
 	Group      string   `json:"group"`
 	WorkingDir string   `json:"working_dir,omitempty"`
-	// Cgroup is the pod's cgroup folder, which the app joins.
-	Cgroup string `json:"cgroup,omitempty"`
+	// Cgroups are the pod's cgroup folders, which the app joins.
+	Cgroups []string `json:"cgroups,omitempty"`
 }
 
 // AppSpecs reads the apps of a pod from its manifest and its directory.

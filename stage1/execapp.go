@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // ExecApp turns the calling helper, already inside the app's root, into
@@ -51,18 +53,39 @@ func ExecApp(s *AppSpec) error {
 // the root's /etc/passwd and /etc/group) into IDs. An empty user or group
 // means root. Call it inside the app's root.
 func ResolveUser(user, group string) (uid, gid int, err error) {
-	uid, err = resolveID(user, "/etc/passwd", "user")
+	return ResolveUserIn("/", user, group)
+}
+
+// ResolveUserIn is ResolveUser for the root folder root, whose files are
+// opened without following any link out of it.
+func ResolveUserIn(root, user, group string) (uid, gid int, err error) {
+	uid, err = resolveID(root, user, "etc/passwd", "user")
 	if err != nil {
 		return 0, 0, err
 	}
-	gid, err = resolveID(group, "/etc/group", "group")
+	gid, err = resolveID(root, group, "etc/group", "group")
 	if err != nil {
 		return 0, 0, err
 	}
 	return uid, gid, nil
 }
 
-func resolveID(name, file, what string) (int, error) {
+// openInRoot opens name as if root were "/", so that links in the image
+// resolve inside it.
+func openInRoot(root, name string) (*os.File, error) {
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: root, Err: err}
+	}
+	defer unix.Close(rfd)
+	fd, err := unix.Openat2(rfd, name, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: "/" + name, Err: err}
+	}
+	return os.NewFile(uintptr(fd), "/"+name), nil
+}
+
+func resolveID(root, name, file, what string) (int, error) {
 	if name == "" || name == "root" {
 		return 0, nil
 	}
@@ -72,7 +95,7 @@ func resolveID(name, file, what string) (int, error) {
 		}
 		return id, nil
 	}
-	f, err := os.Open(file)
+	f, err := openInRoot(root, file)
 	if err != nil {
 		return 0, fmt.Errorf("looking up %s %q: %w", what, name, err)
 	}
@@ -84,7 +107,7 @@ func resolveID(name, file, what string) (int, error) {
 		if len(fields) >= 3 && fields[0] == name {
 			id, err := strconv.Atoi(fields[2])
 			if err != nil {
-				return 0, fmt.Errorf("looking up %s %q in %s: bad ID %q", what, name, file, fields[2])
+				return 0, fmt.Errorf("looking up %s %q in /%s: bad ID %q", what, name, file, fields[2])
 			}
 			return id, nil
 		}
@@ -92,5 +115,5 @@ func resolveID(name, file, what string) (int, error) {
 	if err := sc.Err(); err != nil {
 		return 0, fmt.Errorf("looking up %s %q: %w", what, name, err)
 	}
-	return 0, fmt.Errorf("no %s %q in the image's %s", what, name, file)
+	return 0, fmt.Errorf("no %s %q in the image's /%s", what, name, file)
 }

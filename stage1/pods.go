@@ -38,12 +38,12 @@ func AppPidOf(p *lifecycle.Pod, app string) (int, error) {
 
 // NewPodCgroup creates the pod's cgroup and records where it is, so that
 // stop and gc can find every process of the pod.
-func NewPodCgroup(podDir, uuid string) (*cgroup.Group, error) {
-	g, err := cgroup.NewPodGroup(uuid)
+func NewPodCgroup(podDir, uuid string, also ...string) (*cgroup.Group, error) {
+	g, err := cgroup.NewPodGroup(uuid, also...)
 	if err != nil {
 		return nil, err
 	}
-	if err := fsutil.WriteFile(filepath.Join(podDir, lifecycle.FileCgroup), []byte(g.Dir), 0o600, false); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(podDir, lifecycle.FileCgroup), []byte(strings.Join(g.Dirs, "\n")+"\n"), 0o600, false); err != nil {
 		g.Remove()
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func podCgroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 		}
 		return nil, err
 	}
-	return &cgroup.Group{Dir: strings.TrimSpace(string(b))}, nil
+	return &cgroup.Group{Dirs: strings.Fields(string(b))}, nil
 }
 
 // KillPodCgroup kills every process left in the pod's cgroup.

@@ -128,14 +128,17 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Group is a pod's cgroup.
+// Group is a pod's cgroup, in one hierarchy or more.
 type Group struct {
-	// Dir is the cgroup's folder.
-	Dir string
+	// Dirs are the cgroup's folders: the tracking hierarchy's first, which
+	// is the one processes are listed and killed in.
+	Dirs []string
 }
 
-// NewPodGroup creates the cgroup of pod uuid below this process's own.
-func NewPodGroup(uuid string) (*Group, error) {
+// NewPodGroup creates the cgroup of pod uuid below this process's own, in
+// the tracking hierarchy and in each of the v1 hierarchies named in also
+// (such as "name=systemd", for a pod that runs systemd) that is mounted.
+func NewPodGroup(uuid string, also ...string) (*Group, error) {
 	mi, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("finding cgroups: %w", err)
@@ -158,25 +161,46 @@ func NewPodGroup(uuid string) (*Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Group{Dir: filepath.Join(base, "podctl-"+uuid)}
-	if err := os.Mkdir(g.Dir, 0o755); err != nil && !os.IsExist(err) {
-		return nil, fmt.Errorf("creating cgroup of pod %s: %w", uuid, err)
+	bases := []string{base}
+	for _, want := range also {
+		for _, m := range mounts {
+			key := strings.Join(m.Controllers, ",")
+			if p, ok := own[key]; ok && !m.V2 && contains(m.Controllers, want) && filepath.Join(m.Dir, p) != base {
+				bases = append(bases, filepath.Join(m.Dir, p))
+			}
+		}
+	}
+	g := &Group{}
+	for _, b := range bases {
+		dir := filepath.Join(b, "podctl-"+uuid)
+		if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+			g.Remove()
+			return nil, fmt.Errorf("creating cgroup of pod %s: %w", uuid, err)
+		}
+		g.Dirs = append(g.Dirs, dir)
 	}
 	return g, nil
 }
 
-// Join moves the calling process (all its threads) into the group.
+// Join moves the calling process (all its threads) into the group, in
+// every hierarchy.
 func (g *Group) Join() error {
-	if err := os.WriteFile(filepath.Join(g.Dir, "cgroup.procs"), []byte("0"), 0); err != nil {
-		return fmt.Errorf("joining cgroup %s: %w", g.Dir, err)
+	for _, d := range g.Dirs {
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte("0"), 0); err != nil {
+			return fmt.Errorf("joining cgroup %s: %w", d, err)
+		}
 	}
 	return nil
 }
 
 // Procs lists the processes in the group and below it.
 func (g *Group) Procs() ([]int, error) {
+	if len(g.Dirs) == 0 {
+		return nil, nil
+	}
 	var pids []int
-	err := filepath.WalkDir(g.Dir, func(path string, d os.DirEntry, err error) error {
+	dir := g.Dirs[0]
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			if os.IsNotExist(err) {
 				return nil
@@ -201,7 +225,7 @@ func (g *Group) Procs() ([]int, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listing processes of cgroup %s: %w", g.Dir, err)
+		return nil, fmt.Errorf("listing processes of cgroup %s: %w", dir, err)
 	}
 	return pids, nil
 }
@@ -211,10 +235,14 @@ func (g *Group) Procs() ([]int, error) {
 // has it, which reaches processes forked meanwhile too; elsewhere it kills
 // what it sees until nothing is left.
 func (g *Group) Kill(timeout time.Duration) error {
-	if _, err := os.Stat(g.Dir); os.IsNotExist(err) {
+	if len(g.Dirs) == 0 {
 		return nil
 	}
-	killFile := filepath.Join(g.Dir, "cgroup.kill")
+	dir := g.Dirs[0]
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		return nil
+	}
+	killFile := filepath.Join(dir, "cgroup.kill")
 	useKillFile := false
 	if _, err := os.Stat(killFile); err == nil {
 		useKillFile = true
@@ -223,7 +251,7 @@ func (g *Group) Kill(timeout time.Duration) error {
 	for {
 		if useKillFile {
 			if err := os.WriteFile(killFile, []byte("1"), 0); err != nil {
-				return fmt.Errorf("killing cgroup %s: %w", g.Dir, err)
+				return fmt.Errorf("killing cgroup %s: %w", dir, err)
 			}
 		}
 		pids, err := g.Procs()
@@ -239,16 +267,26 @@ func (g *Group) Kill(timeout time.Duration) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("cgroup %s still has processes %v after SIGKILL", g.Dir, pids)
+			return fmt.Errorf("cgroup %s still has processes %v after SIGKILL", dir, pids)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// Remove deletes the group and the groups below it. They must be empty.
+// Remove deletes the group and the groups below it, in every hierarchy.
+// They must be empty.
 func (g *Group) Remove() error {
+	for _, d := range g.Dirs {
+		if err := removeTree(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func removeTree(top string) error {
 	var dirs []string
-	err := filepath.WalkDir(g.Dir, func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(top, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			if os.IsNotExist(err) {
 				return nil
@@ -261,7 +299,7 @@ func (g *Group) Remove() error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("removing cgroup %s: %w", g.Dir, err)
+		return fmt.Errorf("removing cgroup %s: %w", top, err)
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
 		if err := syscall.Rmdir(dirs[i]); err != nil && err != syscall.ENOENT {

@@ -72,10 +72,10 @@ func TestTrackingFallsBackToV1(t *testing.T) {
 }
 
 func TestProcsAndRemoveOnFakeTree(t *testing.T) {
-	g := &Group{Dir: filepath.Join(t.TempDir(), "podctl-x")}
-	os.MkdirAll(filepath.Join(g.Dir, "app"), 0o755)
-	os.WriteFile(filepath.Join(g.Dir, "cgroup.procs"), []byte("12\n13\n"), 0o644)
-	os.WriteFile(filepath.Join(g.Dir, "app", "cgroup.procs"), []byte("14\n"), 0o644)
+	g := &Group{Dirs: []string{filepath.Join(t.TempDir(), "podctl-x")}}
+	os.MkdirAll(filepath.Join(g.Dirs[0], "app"), 0o755)
+	os.WriteFile(filepath.Join(g.Dirs[0], "cgroup.procs"), []byte("12\n13\n"), 0o644)
+	os.WriteFile(filepath.Join(g.Dirs[0], "app", "cgroup.procs"), []byte("14\n"), 0o644)
 	pids, err := g.Procs()
 	if err != nil || len(pids) != 3 || pids[2] != 14 {
 		t.Fatalf("procs %v, %v", pids, err)
@@ -87,12 +87,15 @@ func TestKillRealGroup(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test creates cgroups and must run as root")
 	}
-	g, err := NewPodGroup("test-" + strings.ReplaceAll(t.Name(), "/", "-"))
+	g, err := NewPodGroup("test-"+strings.ReplaceAll(t.Name(), "/", "-"), "name=systemd")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.Remove()
-	cmd := exec.Command("/bin/sh", "-c", "echo 0 > "+filepath.Join(g.Dir, "cgroup.procs")+"; sleep 60 & sleep 60")
+	if len(g.Dirs) != 2 {
+		t.Fatalf("want the pod in the tracking and name=systemd hierarchies, got %v", g.Dirs)
+	}
+	cmd := exec.Command("/bin/sh", "-c", "echo 0 > "+filepath.Join(g.Dirs[0], "cgroup.procs")+"; sleep 60 & sleep 60")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +120,9 @@ func TestKillRealGroup(t *testing.T) {
 	if err := g.Remove(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(g.Dir); !os.IsNotExist(err) {
-		t.Fatalf("group still there: %v", err)
+	for _, d := range g.Dirs {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Fatalf("group still there: %v", err)
+		}
 	}
 }

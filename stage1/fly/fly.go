@@ -64,7 +64,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 		return stage1.ExitStartFailed
 	}
 	for i := range specs {
-		specs[i].Cgroup = g.Dir
+		specs[i].Cgroups = g.Dirs
 	}
 	return stage1.Supervise(rc, specs, func(s *stage1.AppSpec, stdout, stderr *os.File) (*exec.Cmd, error) {
 		enc, err := stage1.EncodeSpec(s)
@@ -102,9 +102,9 @@ func appMain(args []string) int {
 	if err != nil {
 		return stage1.HelperFail(err)
 	}
-	if s.Cgroup != "" {
+	if len(s.Cgroups) > 0 {
 		// Before anything else, so every process the app makes is the pod's.
-		if err := (&cgroup.Group{Dir: s.Cgroup}).Join(); err != nil {
+		if err := (&cgroup.Group{Dirs: s.Cgroups}).Join(); err != nil {
 			return stage1.HelperFail(err)
 		}
 	}

@@ -24,7 +24,7 @@ func (f *podFlags) add(cmd *cobra.Command) {
 	fs.SetInterspersed(false)
 	fs.StringArrayVar(&f.setEnv, "set-env", nil, "set KEY=VALUE in every app's environment (repeatable)")
 	fs.StringSliceVar(&f.insecure, "insecure-options", nil, "checks to skip: image (use image files without a verified signature)")
-	fs.StringVar(&f.flavor, "stage1", "", "stage1 flavor: fly")
+	fs.StringVar(&f.flavor, "stage1", "", "stage1 flavor: systemd (the default where systemd-nspawn is installed) or fly")
 	fs.BoolVar(&f.noOverly, "no-overlay", false, "copy image trees into the pod instead of mounting overlays")
 	fs.StringVar(&f.uuidFile, "uuid-file-save", "", "write the pod's UUID to this file as soon as the pod exists")
 	f.apps.add(fs, &stage0.AppOptions{})

@@ -27,7 +27,7 @@ func newVersion() *cobra.Command {
 			fmt.Fprintf(w, "go version: %s\n", runtime.Version())
 			fmt.Fprintf(w, "go os/arch: %s/%s\n", runtime.GOOS, runtime.GOARCH)
 			fmt.Fprintf(w, "stage1 interface: %d\n", stage1.InterfaceVersion)
-			fmt.Fprintf(w, "stage1 flavors: %v (default %s)\n", flavors.Names(), flavors.Default)
+			fmt.Fprintf(w, "stage1 flavors: %v (default %s)\n", flavors.Names(), flavors.Default())
 			return nil
 		},
 	}

@@ -16,10 +16,17 @@ type AppStatus struct {
 	ExitCode int `json:"exit_code"`
 	// Signal names the signal that killed the app, if one did.
 	Signal string `json:"signal,omitempty"`
+	// Reason says why the app ended when its code alone does not, such as
+	// ReasonOOMKilled.
+	Reason string `json:"reason,omitempty"`
 	// StartedAt and FinishedAt bound the app's run.
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at"`
 }
+
+// ReasonOOMKilled is the reason of an app the kernel killed for using
+// more memory than its limit.
+const ReasonOOMKilled = "OOMKilled"
 
 // AppDir is the folder of an app inside the pod directory.
 func AppDir(app string) string { return filepath.Join(DirApps, app) }

@@ -64,7 +64,7 @@ func Prepare(c Config, opts *PrepareOptions) (*lifecycle.Pod, error) {
 	}
 	flavorName := opts.Flavor
 	if flavorName == "" {
-		flavorName = flavors.Default
+		flavorName = flavors.Default()
 	}
 	flavor, err := flavors.Get(flavorName)
 	if err != nil {

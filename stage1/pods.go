@@ -150,3 +150,18 @@ func lookPathIn(root, name string, env []string) (string, error) {
 	}
 	return "", fmt.Errorf("%s: not found in the app's PATH %s", name, pathVar)
 }
+
+// ProcEnv reads a process's environment.
+func ProcEnv(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return nil, err
+	}
+	var env []string
+	for _, kv := range strings.Split(string(b), "\x00") {
+		if kv != "" {
+			env = append(env, kv)
+		}
+	}
+	return env, nil
+}

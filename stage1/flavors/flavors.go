@@ -16,17 +16,24 @@ import (
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/fly"
+	"podctl/stage1/systemd"
 )
 
 // Self is the podctl binary that stage0 and stage1 re-execute. Tests that
 // drive the library directly point it at a built binary.
 var Self = "/proc/self/exe"
 
-// Default is the flavor used when none is chosen.
-const Default = "fly"
+// Default is the flavor used when none is chosen: systemd where it can run,
+// fly elsewhere.
+func Default() string {
+	if (&systemd.Flavor{}).Available() == nil {
+		return "systemd"
+	}
+	return "fly"
+}
 
 func all() []stage1.Flavor {
-	return []stage1.Flavor{&fly.Flavor{Self: Self}}
+	return []stage1.Flavor{&systemd.Flavor{Self: Self}, &fly.Flavor{Self: Self}}
 }
 
 // Get returns the flavor called name.
@@ -80,7 +87,7 @@ func Main(args []string) int {
 		return stage1.ExitStartFailed
 	}
 	fs := flag.NewFlagSet("stage1 run", flag.ContinueOnError)
-	name := fs.String("flavor", Default, "stage1 flavor")
+	name := fs.String("flavor", "", "stage1 flavor")
 	lockFD := fs.Int("lock-fd", -1, "descriptor of the pod's lock")
 	debug := fs.Bool("debug", false, "print progress")
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 1 || *lockFD < 0 {

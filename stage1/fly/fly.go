@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -154,26 +153,11 @@ func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.
 		return 0, err
 	}
 	root := fmt.Sprintf("/proc/%d/root", pid)
-	env, err := procEnv(pid)
+	env, err := stage1.ProcEnv(pid)
 	if err != nil {
 		return 0, fmt.Errorf("entering app %s: %w", app, err)
 	}
 	return stage1.RunChrooted(root, cmd, env, stdio)
-}
-
-// procEnv reads a process's environment.
-func procEnv(pid int) ([]string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	if err != nil {
-		return nil, err
-	}
-	var env []string
-	for _, kv := range strings.Split(string(b), "\x00") {
-		if kv != "" {
-			env = append(env, kv)
-		}
-	}
-	return env, nil
 }
 
 // Stop signals the pod's stage1 process: SIGTERM, which it forwards to

@@ -1,0 +1,180 @@
+package systemd
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/appc/spec/schema"
+	"golang.org/x/sys/unix"
+
+	"podctl/internal/flock"
+	"podctl/internal/fsutil"
+	"podctl/lifecycle"
+)
+
+// The hooks are hidden verbs the app units run inside the pod, as root, in
+// the stage1 root: `podctl stage1 systemd-app-started NAME PID` after an
+// app has started, and `podctl stage1 systemd-app-exited NAME` after it
+// has ended (with systemd's EXIT_CODE, EXIT_STATUS and SERVICE_RESULT).
+const (
+	hookStarted = "systemd-app-started"
+	hookExited  = "systemd-app-exited"
+)
+
+// Files of the pod's stage1 folder the hooks share.
+const (
+	// firstFailure holds the exit code of the first app that failed: the
+	// pod's exit code.
+	firstFailure = "stage1/first-failure"
+	// exitLock serialises the hooks' decision to end the pod.
+	exitLock = "stage1/exit.lock"
+)
+
+// startRecord is what the started hook writes to apps/<name>/started.
+type startRecord struct {
+	StartedAt time.Time `json:"started_at"`
+	// Pid is the app's main pid in the pod's PID namespace.
+	Pid int `json:"pid"`
+}
+
+func podApps() ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(inPod, lifecycle.FileManifest))
+	if err != nil {
+		return nil, err
+	}
+	var m schema.PodManifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, ra := range m.Apps {
+		names = append(names, ra.Name.String())
+	}
+	return names, nil
+}
+
+// allHave reports whether every app's folder has the file name.
+func allHave(apps []string, name string) bool {
+	for _, a := range apps {
+		if _, err := os.Stat(filepath.Join(inPod, lifecycle.AppDir(a), name)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func hookStartedMain(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "podctl: usage: stage1 "+hookStarted+" APP PID")
+		return 1
+	}
+	app := args[0]
+	pid, _ := strconv.Atoi(args[1])
+	rec, _ := json.Marshal(startRecord{StartedAt: time.Now(), Pid: pid})
+	if err := fsutil.WriteFile(filepath.Join(inPod, lifecycle.AppDir(app), appStarted), rec, 0o600, false); err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		return 1
+	}
+	apps, err := podApps()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		return 1
+	}
+	if allHave(apps, appStarted) {
+		if err := fsutil.WriteFile(filepath.Join(inPod, lifecycle.FileReady), nil, 0o600, false); err != nil {
+			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+// exitStatus turns systemd's description of how a service's main process
+// ended into an app status.
+func exitStatus(exitCode, exitStatus, result string) *lifecycle.AppStatus {
+	st := &lifecycle.AppStatus{}
+	switch exitCode {
+	case "exited":
+		st.ExitCode, _ = strconv.Atoi(exitStatus)
+	case "killed", "dumped":
+		sig := unix.SignalNum("SIG" + exitStatus)
+		st.ExitCode = 128 + int(sig)
+		st.Signal = "SIG" + exitStatus
+	default:
+		// The main process never ran (it could not be executed, say).
+		st.ExitCode = 254
+	}
+	if result == "oom-kill" {
+		st.Reason = lifecycle.ReasonOOMKilled
+	}
+	return st
+}
+
+func hookExitedMain(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "podctl: usage: stage1 "+hookExited+" APP")
+		return 1
+	}
+	app := args[0]
+	st := exitStatus(os.Getenv("EXIT_CODE"), os.Getenv("EXIT_STATUS"), os.Getenv("SERVICE_RESULT"))
+	st.FinishedAt = time.Now()
+	if b, err := os.ReadFile(filepath.Join(inPod, lifecycle.AppDir(app), appStarted)); err == nil {
+		var rec startRecord
+		if json.Unmarshal(b, &rec) == nil {
+			st.StartedAt = rec.StartedAt
+		}
+	}
+	if err := lifecycle.WriteAppStatus(inPod, app, st); err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		return 1
+	}
+	code, end, err := decideEnd(st.ExitCode)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		return 1
+	}
+	if !end {
+		return 0
+	}
+	// --no-block: this hook is part of the unit's stop, which the exit job
+	// will wait for.
+	out, err := exec.Command("systemctl", "--no-block", "exit", strconv.Itoa(code)).CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: ending the pod: %v: %s\n", err, out)
+		return 1
+	}
+	return 0
+}
+
+// decideEnd says whether the pod is over now that an app ended with code,
+// and with what code: the first app to fail ends the pod with its code;
+// otherwise the pod ends with 0 once every app has ended.
+func decideEnd(code int) (int, bool, error) {
+	f, err := os.OpenFile(filepath.Join(inPod, exitLock), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return 0, false, err
+	}
+	defer f.Close()
+	if err := flock.Lock(f, flock.Exclusive); err != nil {
+		return 0, false, err
+	}
+	if _, err := os.Stat(filepath.Join(inPod, firstFailure)); err == nil {
+		return 0, false, nil // the pod is already ending
+	}
+	if code != 0 {
+		if err := fsutil.WriteFile(filepath.Join(inPod, firstFailure), []byte(strconv.Itoa(code)), 0o600, false); err != nil {
+			return 0, false, err
+		}
+		return code, true, nil
+	}
+	apps, err := podApps()
+	if err != nil {
+		return 0, false, err
+	}
+	return 0, allHave(apps, "exit"), nil
+}

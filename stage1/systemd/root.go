@@ -1,0 +1,162 @@
+package systemd
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"podctl/stage1"
+)
+
+// The stage1 root is a folder of the pod, stage1/rootfs, that
+// systemd-nspawn boots. Nothing of the host is copied into it: the host's
+// /usr (and /bin, /lib... where they are not links into /usr) is bound
+// read-only, so the pod's PID 1 is the host's systemd. Only /etc is the
+// pod's own: a machine ID, a root user, and the units that run the apps.
+//
+//	stage1/rootfs/
+//	  usr/                  host /usr, read-only
+//	  bin -> usr/bin ...    as on the host
+//	  etc/machine-id        the pod's UUID
+//	  etc/systemd/system/   <app>.service, podctl-pod.target, default.target
+//	  opt/stage2/<app>/rootfs   each app's root (its overlay)
+//	  podctl/pod            the pod directory, read-write (status, logs)
+//	  podctl/podctl         the podctl binary, read-only (the units' hooks)
+//
+// All mounts are made in the private mount namespace of the process that
+// then becomes systemd-nspawn, so they vanish with the pod.
+
+// hostTopDirs are the top-level folders the stage1 root takes from the
+// host: each is a link into /usr on merged-/usr systems, or a read-only bind.
+var hostTopDirs = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
+
+// buildRoot lays out and mounts the stage1 root for the apps, then writes
+// their units. It runs in the boot helper's private mount namespace.
+func buildRoot(podDir, uuid, self string, specs []stage1.AppSpec) (string, error) {
+	root := filepath.Join(podDir, "stage1", "rootfs")
+	dirs := []string{"usr", "etc/systemd/system", "podctl/pod", "proc", "sys", "dev", "run", "tmp", "var/tmp", "root"}
+	for _, s := range specs {
+		dirs = append(dirs, filepath.Join("opt/stage2", s.Name, "rootfs"))
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return "", fmt.Errorf("making the stage1 root: %w", err)
+		}
+	}
+	if err := bindRO("/usr", filepath.Join(root, "usr")); err != nil {
+		return "", err
+	}
+	for _, d := range hostTopDirs {
+		host := "/" + d
+		fi, err := os.Lstat(host)
+		if err != nil {
+			continue
+		}
+		dst := filepath.Join(root, d)
+		if fi.Mode()&os.ModeSymlink != 0 {
+			target, err := os.Readlink(host)
+			if err != nil {
+				return "", fmt.Errorf("reading %s: %w", host, err)
+			}
+			os.Remove(dst)
+			if err := os.Symlink(target, dst); err != nil {
+				return "", fmt.Errorf("making the stage1 root: %w", err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return "", fmt.Errorf("making the stage1 root: %w", err)
+		}
+		if err := bindRO(host, dst); err != nil {
+			return "", err
+		}
+	}
+	// The podctl binary, for the hooks the units run.
+	bin := filepath.Join(root, "podctl", "podctl")
+	if err := os.WriteFile(bin, nil, 0o755); err != nil {
+		return "", fmt.Errorf("making the stage1 root: %w", err)
+	}
+	if err := bindRO(self, bin); err != nil {
+		return "", err
+	}
+	if err := unix.Mount(podDir, filepath.Join(root, "podctl", "pod"), "", unix.MS_BIND, ""); err != nil {
+		return "", fmt.Errorf("binding the pod into the stage1 root: %w", err)
+	}
+	for i := range specs {
+		s := &specs[i]
+		target := filepath.Join(root, "opt/stage2", s.Name, "rootfs")
+		if s.Lower != "" {
+			if err := stage1.MountOverlay(s); err != nil {
+				return "", err
+			}
+		}
+		if err := unix.Mount(s.Rootfs, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return "", fmt.Errorf("binding the root of app %s: %w", s.Name, err)
+		}
+	}
+	if err := writeEtc(root, podDir, uuid, specs); err != nil {
+		return "", err
+	}
+	return root, nil
+}
+
+// bindRO binds src on dst read-only.
+func bindRO(src, dst string) error {
+	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("binding %s into the stage1 root: %w", src, err)
+	}
+	if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("making %s read-only in the stage1 root: %w", src, err)
+	}
+	return nil
+}
+
+// writeEtc writes the pod's /etc: identity and units.
+func writeEtc(root, podDir, uuid string, specs []stage1.AppSpec) error {
+	etc := filepath.Join(root, "etc")
+	files := map[string]string{
+		"machine-id": strings.ReplaceAll(uuid, "-", "") + "\n",
+		"passwd":     "root:x:0:0:root:/root:/bin/sh\n",
+		"group":      "root:x:0:\n",
+		"hostname":   hostname(uuid) + "\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(etc, name), []byte(content), 0o644); err != nil {
+			return fmt.Errorf("writing the pod's /etc: %w", err)
+		}
+	}
+	units := filepath.Join(etc, "systemd", "system")
+	var names []string
+	for i := range specs {
+		s := &specs[i]
+		uid, gid, err := stage1.ResolveUserIn(s.Rootfs, s.User, s.Group)
+		if err != nil {
+			return fmt.Errorf("app %s: %w", s.Name, err)
+		}
+		appDir := filepath.Join(podDir, "apps", s.Name)
+		if err := os.WriteFile(filepath.Join(appDir, appEnv), []byte(envFile(s.Env)), 0o600); err != nil {
+			return fmt.Errorf("writing environment of app %s: %w", s.Name, err)
+		}
+		if err := writeUnit(units, serviceName(s.Name), appUnit(s, uid, gid)); err != nil {
+			return err
+		}
+		names = append(names, s.Name)
+	}
+	if err := writeUnit(units, podTarget, podTargetUnit(names)); err != nil {
+		return err
+	}
+	def := filepath.Join(units, "default.target")
+	os.Remove(def)
+	if err := os.Symlink(podTarget, def); err != nil {
+		return fmt.Errorf("writing the pod's units: %w", err)
+	}
+	return nil
+}
+
+// hostname is the pod's host name: podctl- and the first part of its UUID.
+func hostname(uuid string) string {
+	return "podctl-" + strings.SplitN(uuid, "-", 2)[0]
+}

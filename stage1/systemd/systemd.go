@@ -1,0 +1,489 @@
+// Package systemd is the stage1 flavor that runs a pod the way rkt did:
+// systemd-nspawn boots the host's systemd as the pod's PID 1, in the pod's
+// own mount, PID, UTS, IPC and network namespaces, and each app is a
+// systemd service whose root is the app's tree. The apps share the pod's
+// namespaces; each has its own root.
+//
+// Three processes make a pod:
+//
+//	podctl stage1 run          holds the pod's lock, copies the apps' output
+//	  └─ systemd-nspawn        started as `podctl stage1 systemd-boot`, which
+//	       │                    mounts the stage1 root in a private mount
+//	       │                    namespace and becomes nspawn
+//	       └─ systemd (PID 1)  runs the app services and their hooks
+//
+// Exit statuses come from the services' ExecStopPost hook, which also ends
+// the pod (systemctl exit) when the first app fails or the last one ends.
+// Each app's stdout and stderr are FIFOs in its folder that the first
+// process copies to the caller and to the app's log.
+package systemd
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
+
+	"podctl/lifecycle"
+	"podctl/stage1"
+	"podctl/stage1/cgroup"
+	"podctl/stage1/logs"
+)
+
+// Flavor is the systemd flavor.
+type Flavor struct {
+	// Self is the podctl binary to re-execute for helpers.
+	Self string
+}
+
+const (
+	helperBoot = "systemd-boot"
+	envSpecs   = "PODCTL_APP_SPECS"
+	// consoleLog keeps what nspawn and the pod's systemd print.
+	consoleLog = "stage1/console.log"
+)
+
+// Name is "systemd".
+func (f *Flavor) Name() string { return "systemd" }
+
+// nspawnPath finds systemd-nspawn.
+func nspawnPath() (string, error) {
+	p, err := exec.LookPath("systemd-nspawn")
+	if err != nil {
+		return "", errors.New("the systemd flavor needs systemd-nspawn: install it (apt-get install systemd-container) or choose --stage1=fly")
+	}
+	return p, nil
+}
+
+// Available reports whether systemd-nspawn and systemd are installed.
+func (f *Flavor) Available() error {
+	if _, err := nspawnPath(); err != nil {
+		return err
+	}
+	if _, err := os.Stat("/usr/lib/systemd/systemd"); err != nil {
+		return errors.New("the systemd flavor boots the host's systemd, and /usr/lib/systemd/systemd is missing: install systemd or choose --stage1=fly")
+	}
+	return nil
+}
+
+// Helpers has the boot helper and the units' hooks.
+func (f *Flavor) Helpers() map[string]func([]string) int {
+	return map[string]func([]string) int{
+		helperBoot:  bootMain,
+		hookStarted: hookStartedMain,
+		hookExited:  hookExitedMain,
+	}
+}
+
+// Run boots the pod and waits for it.
+func (f *Flavor) Run(rc *stage1.RunContext) int {
+	code, err := f.run(rc)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		return stage1.ExitStartFailed
+	}
+	return code
+}
+
+func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
+	specs, err := stage1.AppSpecs(rc.PodDir, rc.UUID, rc.Manifest)
+	if err != nil {
+		return 0, err
+	}
+	stage1.WritePodPid(rc.PodDir)
+	// The pod's systemd makes its cgroups below ours in the hierarchies it
+	// uses, so the pod has a cgroup in each.
+	g, err := stage1.NewPodCgroup(rc.PodDir, rc.UUID, "name=systemd")
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err := g.Kill(5 * time.Second); err != nil {
+			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		} else if err := g.Remove(); err != nil {
+			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		}
+	}()
+	for i := range specs {
+		specs[i].Cgroups = g.Dirs
+	}
+
+	fifos, copiers, err := startLogging(rc.PodDir, specs)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		// nspawn is gone, and every writer with it: what is in the FIFOs
+		// now is all there will be. The deadline makes each copier drain
+		// its FIFO and stop.
+		for _, f := range fifos {
+			f.SetReadDeadline(time.Now())
+		}
+		copiers.Wait()
+		for _, f := range fifos {
+			f.Close()
+		}
+	}()
+
+	console, err := os.OpenFile(filepath.Join(rc.PodDir, consoleLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer console.Close()
+	enc, err := json.Marshal(specs)
+	if err != nil {
+		return 0, err
+	}
+	cmd := exec.Command(f.Self, stage1.Verb, helperBoot, rc.PodDir)
+	cmd.Env = append(bootEnv(), envSpecs+"="+string(enc))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, console, console
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Unshareflags: syscall.CLONE_NEWNS,
+		Pdeathsig:    syscall.SIGKILL,
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	if err := stage1.StartWithErrPipe(cmd); err != nil {
+		return 0, err
+	}
+	rc.Debugf("systemd-nspawn started as pid %d", cmd.Process.Pid)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	ready := time.NewTicker(20 * time.Millisecond)
+	defer ready.Stop()
+	notified := false
+	var waitErr error
+loop:
+	for {
+		select {
+		case waitErr = <-waited:
+			break loop
+		case sig := <-sigs:
+			// nspawn turns SIGTERM into a clean shutdown of the pod.
+			rc.Debugf("asking the pod to stop on %v", sig)
+			cmd.Process.Signal(syscall.SIGTERM)
+		case <-ready.C:
+			if !notified {
+				if _, err := os.Stat(filepath.Join(rc.PodDir, lifecycle.FileReady)); err == nil {
+					notified = true
+					daemon.SdNotify(false, daemon.SdNotifyReady)
+					rc.Debugf("all apps started")
+				}
+			}
+		}
+	}
+	return podExitCode(rc.PodDir, specs, cmd.ProcessState, waitErr)
+}
+
+// bootEnv is the environment of the boot helper and nspawn: the caller's,
+// but for the notify socket, which podctl answers itself once the apps run.
+func bootEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// podExitCode applies the exit status rule once nspawn has exited.
+func podExitCode(podDir string, specs []stage1.AppSpec, ps *os.ProcessState, waitErr error) (int, error) {
+	if b, err := os.ReadFile(filepath.Join(podDir, firstFailure)); err == nil {
+		return strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	missing := []string{}
+	for _, s := range specs {
+		if _, err := os.Stat(filepath.Join(podDir, lifecycle.AppStatusFile(s.Name))); err != nil {
+			missing = append(missing, s.Name)
+		}
+	}
+	if len(missing) == 0 {
+		return 0, nil
+	}
+	why := "exited"
+	if ps != nil {
+		why = ps.String()
+	} else if waitErr != nil {
+		why = waitErr.Error()
+	}
+	return 0, fmt.Errorf("the pod's systemd-nspawn %s before app %s ended; its output is in %s%s",
+		why, strings.Join(missing, ", "), filepath.Join(podDir, consoleLog), lastLines(filepath.Join(podDir, consoleLog), 3))
+}
+
+// lastLines returns the last n lines of a file, as ": a | b | c".
+func lastLines(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(lines, " | ")
+}
+
+// startLogging makes each app's stdout and stderr FIFOs and copies them to
+// the caller and the app's log. The FIFOs are opened read-write, so they
+// never read end-of-file while an app restarts its writer; the copying is
+// ended by a read deadline once the pod is gone.
+func startLogging(podDir string, specs []stage1.AppSpec) ([]*os.File, *sync.WaitGroup, error) {
+	var fifos []*os.File
+	copiers := &sync.WaitGroup{}
+	for _, s := range specs {
+		appDir := filepath.Join(podDir, lifecycle.AppDir(s.Name))
+		l, err := logs.Open(appDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		var mine sync.WaitGroup
+		for _, st := range []struct {
+			name, fifo string
+			tee        io.Writer
+		}{{logs.Stdout, fifoStdout, os.Stdout}, {logs.Stderr, fifoStderr, os.Stderr}} {
+			path := filepath.Join(appDir, st.fifo)
+			os.Remove(path)
+			if err := unix.Mkfifo(path, 0o600); err != nil {
+				return nil, nil, fmt.Errorf("making output FIFO of app %s: %w", s.Name, err)
+			}
+			f, err := os.OpenFile(path, os.O_RDWR|unix.O_NONBLOCK, 0)
+			if err != nil {
+				return nil, nil, fmt.Errorf("opening output FIFO of app %s: %w", s.Name, err)
+			}
+			fifos = append(fifos, f)
+			mine.Add(1)
+			go func(name string, r io.Reader, tee io.Writer) {
+				defer mine.Done()
+				if err := l.Copy(name, r, tee); err != nil {
+					fmt.Fprintf(os.Stderr, "podctl: logging %s: %v\n", name, err)
+				}
+			}(st.name, &fifoReader{f: f}, st.tee)
+		}
+		copiers.Add(1)
+		go func() {
+			mine.Wait()
+			l.Close()
+			copiers.Done()
+		}()
+	}
+	return fifos, copiers, nil
+}
+
+// fifoReader reads a FIFO that this process holds open for writing too, so
+// it never ends by itself. Once its read deadline has passed, it reads
+// what is left without waiting and then ends.
+type fifoReader struct {
+	f *os.File
+}
+
+func (r *fifoReader) Read(p []byte) (int, error) {
+	n, err := r.f.Read(p)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return n, err
+	}
+	rc, err := r.f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var rerr error
+	// Control, not Read: Read would refuse at once for the deadline.
+	if err := rc.Control(func(fd uintptr) {
+		n, rerr = unix.Read(int(fd), p)
+	}); err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		return n, nil
+	}
+	if rerr != nil && rerr != unix.EAGAIN {
+		return 0, rerr
+	}
+	return 0, io.EOF
+}
+
+// bootMain runs in the boot helper, in its new mount namespace: it joins
+// the pod's cgroups, builds the stage1 root and becomes systemd-nspawn.
+func bootMain(args []string) int {
+	stage1.HelperInit()
+	if len(args) != 1 {
+		return stage1.HelperFail(errors.New("usage: stage1 " + helperBoot + " POD_DIR"))
+	}
+	podDir := args[0]
+	var specs []stage1.AppSpec
+	if err := json.Unmarshal([]byte(os.Getenv(envSpecs)), &specs); err != nil {
+		return stage1.HelperFail(fmt.Errorf("reading app specs: %w", err))
+	}
+	os.Unsetenv(envSpecs)
+	if len(specs) > 0 && len(specs[0].Cgroups) > 0 {
+		if err := (&cgroup.Group{Dirs: specs[0].Cgroups}).Join(); err != nil {
+			return stage1.HelperFail(err)
+		}
+	}
+	nspawn, err := nspawnPath()
+	if err != nil {
+		return stage1.HelperFail(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return stage1.HelperFail(err)
+	}
+	uuid := filepath.Base(podDir)
+	root, err := buildRoot(podDir, uuid, self, specs)
+	if err != nil {
+		return stage1.HelperFail(err)
+	}
+	argv := []string{"systemd-nspawn",
+		"--quiet",
+		"--directory=" + root,
+		"--machine=" + hostname(uuid),
+		"--private-network",
+		"--console=pipe",
+		"--link-journal=no",
+		"--boot",
+	}
+	argv = append(argv, registration()...)
+	// PID 1's own arguments: no status lines on the console.
+	argv = append(argv, "--", "--show-status=0", "--log-level=warning")
+	err = syscall.Exec(nspawn, argv, os.Environ())
+	return stage1.HelperFail(fmt.Errorf("executing systemd-nspawn: %w", err))
+}
+
+// registration chooses nspawn's machined and cgroup options: a host booted
+// with systemd gets the pod registered as a machine; elsewhere there is no
+// bus to register with, and nspawn stays in the cgroup podctl made.
+func registration() []string {
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		return []string{"--register=no", "--keep-unit"}
+	}
+	if os.Getenv("INVOCATION_ID") != "" {
+		// Under a systemd unit: the unit is the pod's scope.
+		return []string{"--register=yes", "--keep-unit"}
+	}
+	return []string{"--register=yes"}
+}
+
+// Enter runs cmd in the namespaces and root of a running app.
+func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.Stdio) (int, error) {
+	pid, err := appHostPid(p, app)
+	if err != nil {
+		return 0, err
+	}
+	env, err := stage1.ProcEnv(pid)
+	if err != nil {
+		return 0, fmt.Errorf("entering app %s: %w", app, err)
+	}
+	argv := append([]string{"--target", strconv.Itoa(pid), "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd", "--"}, cmd...)
+	c := exec.Command("nsenter", argv...)
+	c.Env = env
+	c.Stdin, c.Stdout, c.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
+	err = c.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return 0, fmt.Errorf("entering app %s: %w", app, err)
+	}
+	return c.ProcessState.ExitCode(), nil
+}
+
+// appHostPid finds the host pid of a running app's main process: the
+// service's cgroup lists the pids, and the started hook recorded which of
+// them (in the pod's PID namespace) is the main one.
+func appHostPid(p *lifecycle.Pod, app string) (int, error) {
+	if p.State() != lifecycle.Running {
+		return 0, fmt.Errorf("pod %s is %s, not running", p.UUID, p.State())
+	}
+	b, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), appStarted))
+	if err != nil {
+		return 0, fmt.Errorf("app %s of pod %s has not started", app, p.UUID)
+	}
+	var rec startRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return 0, fmt.Errorf("reading start of app %s: %w", app, err)
+	}
+	if _, err := p.ReadFile(lifecycle.AppStatusFile(app)); err == nil {
+		return 0, fmt.Errorf("app %s of pod %s has exited", app, p.UUID)
+	}
+	cg, err := p.ReadFile(lifecycle.FileCgroup)
+	if err != nil {
+		return 0, err
+	}
+	dirs := strings.Fields(string(cg))
+	if len(dirs) == 0 {
+		return 0, fmt.Errorf("pod %s records no cgroup", p.UUID)
+	}
+	var found []int
+	filepath.WalkDir(dirs[0], func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || d.Name() != serviceName(app) {
+			return nil
+		}
+		g := &cgroup.Group{Dirs: []string{path}}
+		found, _ = g.Procs()
+		return filepath.SkipAll
+	})
+	for _, pid := range found {
+		if nsPid(pid) == rec.Pid {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("app %s of pod %s has no running process", app, p.UUID)
+}
+
+// nsPid is a host process's pid in its innermost PID namespace.
+func nsPid(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				n, _ := strconv.Atoi(f[len(f)-1])
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// Stop asks the pod to shut down (SIGTERM to stage1, which passes it to
+// nspawn, which stops the pod's systemd cleanly), or kills every process of
+// the pod.
+func (f *Flavor) Stop(p *lifecycle.Pod, force bool) error {
+	if err := stage1.SignalStage1(p, force); err != nil || !force {
+		return err
+	}
+	return stage1.KillPodCgroup(p)
+}
+
+// GC kills whatever is left in the pod's cgroups and removes them. Its
+// mounts lived in the boot helper's mount namespace and died with it.
+func (f *Flavor) GC(p *lifecycle.Pod) error {
+	return stage1.RemovePodCgroup(p)
+}
+
+var _ stage1.Flavor = (*Flavor)(nil)

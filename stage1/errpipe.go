@@ -20,7 +20,9 @@ import (
 //     it executes the app, it writes one line, the error, to fd 3 and exits
 //     with status 1.
 //   - When the child executes the app, the kernel closes fd 3, so the
-//     parent reads end-of-file with no bytes: the app is running.
+//     parent reads end-of-file with no bytes: the app is running. A child
+//     that starts its payload as a process of its own closes fd 3 itself
+//     once it has (HelperStarted).
 //
 // So the parent learns, without a timeout, either that the app started or
 // the one line saying why it did not.
@@ -58,6 +60,12 @@ func StartWithErrPipe(cmd *exec.Cmd) error {
 // leaking into what it executes.
 func HelperInit() {
 	unix.CloseOnExec(ErrPipeFD)
+}
+
+// HelperStarted tells the parent, for a helper that starts its payload as
+// a child rather than executing it, that the payload is running.
+func HelperStarted() {
+	unix.Close(ErrPipeFD)
 }
 
 // HelperFail reports err to the parent over the error pipe and returns the

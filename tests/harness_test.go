@@ -48,6 +48,7 @@ func runMain(m *testing.M) int {
 	os.Chmod(work, 0o755)
 	podctlBin = filepath.Join(work, "podctl")
 	build := exec.Command("go", "build", "-o", podctlBin, "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "tests: building podctl:", err)
@@ -110,6 +111,25 @@ func writeBusyboxACI(path, name string, extra map[string]string) error {
 type env struct {
 	t   *testing.T
 	dir string
+	// flavor, if set, is given as --stage1 to run and prepare.
+	flavor string
+}
+
+// flavors are the stage1 flavors the conformance tests run against.
+var flavors = []string{"fly", "systemd"}
+
+// forEachFlavor runs a conformance test once per stage1 flavor, each in a
+// data directory of its own, in parallel.
+func forEachFlavor(t *testing.T, test func(*testing.T, *env)) {
+	t.Parallel()
+	for _, f := range flavors {
+		t.Run(f, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.flavor = f
+			test(t, e)
+		})
+	}
 }
 
 func newEnv(t *testing.T) *env {
@@ -155,6 +175,9 @@ func (e *env) podctlIn(stdin string, args ...string) result {
 }
 
 func (e *env) command(args ...string) *exec.Cmd {
+	if e.flavor != "" && len(args) > 0 && (args[0] == "run" || args[0] == "prepare") {
+		args = append([]string{args[0], "--stage1=" + e.flavor}, args[1:]...)
+	}
 	cmd := exec.Command(podctlBin, append([]string{"--dir", e.dir}, args...)...)
 	cmd.Env = append(os.Environ(), "PODCTL_DIR=")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -243,4 +266,57 @@ func mountsUnder(t *testing.T, dir string) []string {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// podCgroups reads the cgroup folders a running pod records.
+func (e *env) podCgroups(uuid string) []string {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.dir, "pods", "run", uuid, "stage1", "cgroup"))
+	if err != nil {
+		e.t.Fatalf("pod %s records no cgroup: %v", uuid, err)
+	}
+	return strings.Fields(string(b))
+}
+
+// cgroupProcs lists the processes in a cgroup folder and below it; none if
+// it is gone.
+func cgroupProcs(dir string) []string {
+	var out []string
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			b, _ := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+			out = append(out, strings.Fields(string(b))...)
+		}
+		return nil
+	})
+	return out
+}
+
+// waitCgroupEmpty waits for every process of the cgroups to be gone.
+func waitCgroupEmpty(t *testing.T, dirs []string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var left []string
+		for _, d := range dirs {
+			left = append(left, cgroupProcs(d)...)
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes %v of the pod are still alive", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkCgroupsGone fails the test if any of the folders is still there.
+func checkCgroupsGone(t *testing.T, dirs []string) {
+	t.Helper()
+	for _, d := range dirs {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("cgroup %s is left behind", d)
+		}
+	}
 }

@@ -13,9 +13,9 @@ import (
 	"time"
 )
 
-func TestExitCodeListStatusGC(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestExitCodeListStatusGC(t *testing.T) { forEachFlavor(t, testExitCodeListStatusGC) }
+
+func testExitCodeListStatusGC(t *testing.T, e *env) {
 	r := e.podctl("run", "--insecure-options=image", busyboxACI, "--exec", "/bin/sh", "--", "-c", "echo out; exit 7")
 	if r.code != 7 {
 		t.Fatalf("podctl run of an app exiting 7: %s", r)
@@ -71,9 +71,9 @@ func TestExitCodeListStatusGC(t *testing.T) {
 	}
 }
 
-func TestExitCodeZeroAndSignal(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestExitCodeZeroAndSignal(t *testing.T) { forEachFlavor(t, testExitCodeZeroAndSignal) }
+
+func testExitCodeZeroAndSignal(t *testing.T, e *env) {
 	e.fetchBusybox()
 	if r := e.podctl("run", "example.com/busybox", "--exec", "/bin/true"); r.code != 0 {
 		t.Fatalf("true: %s", r)
@@ -84,9 +84,9 @@ func TestExitCodeZeroAndSignal(t *testing.T) {
 	}
 }
 
-func TestMultiAppFirstFailureWins(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestMultiAppFirstFailureWins(t *testing.T) { forEachFlavor(t, testMultiAppFirstFailureWins) }
+
+func testMultiAppFirstFailureWins(t *testing.T, e *env) {
 	e.fetchBusybox()
 	r := e.podctl("run",
 		"example.com/busybox", "--name", "ok", "--exec", "/bin/sleep", "--", "5", "---",
@@ -108,9 +108,9 @@ func TestMultiAppFirstFailureWins(t *testing.T) {
 	}
 }
 
-func TestPrepareAndRunPrepared(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestPrepareAndRunPrepared(t *testing.T) { forEachFlavor(t, testPrepareAndRunPrepared) }
+
+func testPrepareAndRunPrepared(t *testing.T, e *env) {
 	e.fetchBusybox()
 	out := e.must("prepare", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "echo prepared-run; exit 4")
 	uuid := lastLine(out)
@@ -134,9 +134,9 @@ func TestPrepareAndRunPrepared(t *testing.T) {
 	}
 }
 
-func TestUUIDFileSaveAndEnv(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestUUIDFileSaveAndEnv(t *testing.T) { forEachFlavor(t, testUUIDFileSaveAndEnv) }
+
+func testUUIDFileSaveAndEnv(t *testing.T, e *env) {
 	e.fetchBusybox()
 	file := filepath.Join(t.TempDir(), "uuid")
 	r := e.podctl("run", "--uuid-file-save", file, "--set-env", "POD_WIDE=1",
@@ -154,9 +154,9 @@ func TestUUIDFileSaveAndEnv(t *testing.T) {
 	}
 }
 
-func TestPodsDoNotShareWrites(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestPodsDoNotShareWrites(t *testing.T) { forEachFlavor(t, testPodsDoNotShareWrites) }
+
+func testPodsDoNotShareWrites(t *testing.T, e *env) {
 	e.fetchBusybox()
 	write := func(content string) {
 		r := e.podctl("run", "example.com/busybox", "--exec", "/bin/sh", "--", "-c",
@@ -265,9 +265,9 @@ func TestConcurrentRunsWithGCAndList(t *testing.T) {
 	}
 }
 
-func TestStage1KilledThenGC(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestStage1KilledThenGC(t *testing.T) { forEachFlavor(t, testStage1KilledThenGC) }
+
+func testStage1KilledThenGC(t *testing.T, e *env) {
 	e.fetchBusybox()
 	cmd := e.command("run", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
 	if err := cmd.Start(); err != nil {
@@ -287,21 +287,14 @@ func TestStage1KilledThenGC(t *testing.T) {
 		t.Fatal("pod never ran")
 	}
 	e.must("status", "--wait-ready=5s", uuid)
-	appPid, err := os.ReadFile(filepath.Join(e.dir, "pods", "run", uuid, "apps", "busybox", "pid"))
-	if err != nil {
-		t.Fatal(err)
+	cgroups := e.podCgroups(uuid)
+	if len(cgroupProcs(cgroups[0])) == 0 {
+		t.Fatalf("the pod's cgroup %s holds no process", cgroups[0])
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
-	// The app dies with its stage1.
-	pid, _ := strconv.Atoi(string(appPid))
-	for i := 0; i < 100 && alive(pid); i++ {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if alive(pid) {
-		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		t.Fatalf("app %d outlived its killed stage1:\n%s", pid, st)
-	}
+	// Every process of the pod dies with its stage1.
+	waitCgroupEmpty(t, cgroups)
 	if st := e.status(uuid); st.State != "exited" {
 		t.Fatalf("after SIGKILL: %+v", st)
 	}
@@ -312,11 +305,15 @@ func TestStage1KilledThenGC(t *testing.T) {
 	if m := mountsUnder(t, e.dir); len(m) != 0 {
 		t.Fatalf("mounts left: %v", m)
 	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), uuid) {
+		t.Fatalf("a mount of pod %s is left in the host's mount table", uuid)
+	}
+	checkCgroupsGone(t, cgroups)
 }
 
-func TestEnterAndStop(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestEnterAndStop(t *testing.T) { forEachFlavor(t, testEnterAndStop) }
+
+func testEnterAndStop(t *testing.T, e *env) {
 	e.fetchBusybox()
 	cmd := e.command("run", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "echo inside > /tmp/marker; exec sleep 60")
 	if err := cmd.Start(); err != nil {
@@ -362,9 +359,9 @@ func TestEnterAndStop(t *testing.T) {
 	}
 }
 
-func TestStopForceAndWait(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestStopForceAndWait(t *testing.T) { forEachFlavor(t, testStopForceAndWait) }
+
+func testStopForceAndWait(t *testing.T, e *env) {
 	e.fetchBusybox()
 	// An app that ignores SIGTERM.
 	cmd := e.command("run", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "trap '' TERM; while true; do sleep 1; done")
@@ -416,47 +413,42 @@ func alive(pid int) bool {
 }
 
 func TestStopForceKillsAppsThatChangedUser(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+	forEachFlavor(t, testStopForceKillsAppsThatChangedUser)
+}
+
+func testStopForceKillsAppsThatChangedUser(t *testing.T, e *env) {
 	e.fetchBusybox()
-	// A non-root app loses its parent-death signal, and its child left
+	// A non-root app loses its parent-death signal, and its child leaves
 	// its parent: only the pod's cgroup still finds them.
 	cmd := e.command("run", "example.com/busybox", "--user", "nobody", "--group", "nogroup",
-		"--exec", "/bin/sh", "--", "-c", "sleep 61 & echo $! > /tmp/child; exec sleep 62")
+		"--exec", "/bin/sh", "--", "-c", "sleep 61 & id -u > /tmp/uid; exec sleep 62")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	uuid := waitRunning(t, e)
 	e.must("status", "--wait-ready=5s", uuid)
-	var app, child int
-	for i := 0; i < 100 && child == 0; i++ {
-		b, _ := os.ReadFile(filepath.Join(e.dir, "pods", "run", uuid, "apps", "busybox", "pid"))
-		app, _ = strconv.Atoi(string(b))
-		r := e.podctl("enter", uuid, "cat", "/tmp/child")
-		child, _ = strconv.Atoi(strings.TrimSpace(r.stdout))
+	var r result
+	for i := 0; i < 100; i++ {
+		if r = e.podctl("enter", uuid, "cat", "/tmp/uid"); r.code == 0 {
+			break
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if app == 0 || child == 0 {
-		t.Fatal("no pids of the app and its child")
+	if strings.TrimSpace(r.stdout) != "65534" {
+		t.Fatalf("the app does not run as nobody: %s", r)
 	}
-	// The app runs as nobody.
-	if out, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", app)); !strings.Contains(string(out), "Uid:\t65534") {
-		t.Fatalf("app does not run as nobody:\n%s", out)
+	cgroups := e.podCgroups(uuid)
+	if n := len(cgroupProcs(cgroups[0])); n < 2 {
+		t.Fatalf("the pod's cgroup holds %d processes, want the app and its child", n)
 	}
 	e.must("stop", "--force", uuid)
 	cmd.Wait()
-	for i := 0; i < 100 && (alive(app) || alive(child)); i++ {
-		time.Sleep(20 * time.Millisecond)
-	}
-	// The child is not a process the app's helper waits for: enter finds it
-	// by the pid the shell wrote, in the host's PID namespace (fly shares it).
-	if alive(app) || alive(child) {
-		t.Fatalf("processes survived stop --force: app %v, child %v", alive(app), alive(child))
-	}
+	waitCgroupEmpty(t, cgroups)
 	e.must("gc", "--grace-period=0s")
 	if left := e.podDirs(); len(left) != 0 {
 		t.Fatalf("pods left: %v", left)
 	}
+	checkCgroupsGone(t, cgroups)
 }
 
 func TestRelativeDataDir(t *testing.T) {
@@ -481,9 +473,9 @@ func TestRelativeDataDir(t *testing.T) {
 	}
 }
 
-func TestLogs(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+func TestLogs(t *testing.T) { forEachFlavor(t, testLogs) }
+
+func testLogs(t *testing.T, e *env) {
 	e.fetchBusybox()
 	r := e.podctl("run", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "echo one; echo oops >&2; sleep 0.2; echo two; printf partial")
 	if r.code != 0 || r.stdout != "one\ntwo\npartial" || r.stderr != "oops\n" {

@@ -6,11 +6,12 @@
 //
 // Three processes make a pod:
 //
-//	podctl stage1 run          holds the pod's lock, copies the apps' output
-//	  └─ systemd-nspawn        started as `podctl stage1 systemd-boot`, which
-//	       │                    mounts the stage1 root in a private mount
-//	       │                    namespace and becomes nspawn
-//	       └─ systemd (PID 1)  runs the app services and their hooks
+//	podctl stage1 run                holds the pod's lock, copies the apps' output
+//	  └─ podctl stage1 systemd-boot  mounts the stage1 root in a private mount
+//	       │                          namespace; kills the pod if nspawn or
+//	       │                          stage1 dies
+//	       └─ systemd-nspawn
+//	            └─ systemd (PID 1)   runs the app services and their hooks
 //
 // Exit statuses come from the services' ExecStopPost hook, which also ends
 // the pod (systemctl exit) when the first app fails or the last one ends.
@@ -152,7 +153,7 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, console, console
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Unshareflags: syscall.CLONE_NEWNS,
-		Pdeathsig:    syscall.SIGKILL,
+		Pdeathsig:    parentGone,
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -326,23 +327,33 @@ func (r *fifoReader) Read(p []byte) (int, error) {
 	return 0, io.EOF
 }
 
+// parentGone is the signal the boot helper gets when stage1 dies.
+const parentGone = syscall.SIGUSR2
+
 // bootMain runs in the boot helper, in its new mount namespace: it joins
-// the pod's cgroups, builds the stage1 root and becomes systemd-nspawn.
+// the pod's cgroups, builds the stage1 root and runs systemd-nspawn. It
+// stays nspawn's parent because nspawn does not take the pod's systemd
+// with it when it is killed: the helper then kills every process of the
+// pod, and does the same if stage1 itself dies (its parent-death signal).
 func bootMain(args []string) int {
 	stage1.HelperInit()
 	if len(args) != 1 {
 		return stage1.HelperFail(errors.New("usage: stage1 " + helperBoot + " POD_DIR"))
 	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, parentGone)
 	podDir := args[0]
 	var specs []stage1.AppSpec
 	if err := json.Unmarshal([]byte(os.Getenv(envSpecs)), &specs); err != nil {
 		return stage1.HelperFail(fmt.Errorf("reading app specs: %w", err))
 	}
 	os.Unsetenv(envSpecs)
-	if len(specs) > 0 && len(specs[0].Cgroups) > 0 {
-		if err := (&cgroup.Group{Dirs: specs[0].Cgroups}).Join(); err != nil {
-			return stage1.HelperFail(err)
-		}
+	if len(specs) == 0 || len(specs[0].Cgroups) == 0 {
+		return stage1.HelperFail(errors.New("no apps or no cgroup given"))
+	}
+	g := &cgroup.Group{Dirs: specs[0].Cgroups}
+	if err := g.Join(); err != nil {
+		return stage1.HelperFail(err)
 	}
 	nspawn, err := nspawnPath()
 	if err != nil {
@@ -357,7 +368,7 @@ func bootMain(args []string) int {
 	if err != nil {
 		return stage1.HelperFail(err)
 	}
-	argv := []string{"systemd-nspawn",
+	argv := []string{
 		"--quiet",
 		"--directory=" + root,
 		"--machine=" + hostname(uuid),
@@ -369,8 +380,31 @@ func bootMain(args []string) int {
 	argv = append(argv, registration()...)
 	// PID 1's own arguments: no status lines on the console.
 	argv = append(argv, "--", "--show-status=0", "--log-level=warning")
-	err = syscall.Exec(nspawn, argv, os.Environ())
-	return stage1.HelperFail(fmt.Errorf("executing systemd-nspawn: %w", err))
+	cmd := exec.Command(nspawn, argv...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return stage1.HelperFail(fmt.Errorf("starting systemd-nspawn: %w", err))
+	}
+	stage1.HelperStarted()
+	waited := make(chan struct{})
+	go func() { cmd.Wait(); close(waited) }()
+	for {
+		select {
+		case <-waited:
+			// What nspawn left (the pod's systemd, if nspawn was killed)
+			// goes with it. That kills this helper too, which is in the
+			// pod's cgroup; stage1 sees it exit either way.
+			g.Kill(5 * time.Second)
+			return cmd.ProcessState.ExitCode()
+		case sig := <-sigs:
+			if sig == parentGone {
+				g.Kill(5 * time.Second)
+				return stage1.ExitStartFailed
+			}
+			// nspawn turns SIGTERM into a clean shutdown of the pod.
+			cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
 }
 
 // registration chooses nspawn's machined and cgroup options: a host booted

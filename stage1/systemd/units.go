@@ -49,6 +49,9 @@ func appUnit(s *stage1.AppSpec, uid, gid int) []*unit.UnitOption {
 	return []*unit.UnitOption{
 		unit.NewUnitOption("Unit", "Description", "podctl app "+s.Name),
 		unit.NewUnitOption("Unit", "DefaultDependencies", "no"),
+		// Stopped, and so recorded, before the pod's systemd exits.
+		unit.NewUnitOption("Unit", "Conflicts", "shutdown.target"),
+		unit.NewUnitOption("Unit", "Before", "shutdown.target"),
 		unit.NewUnitOption("Service", "Type", "exec"),
 		unit.NewUnitOption("Service", "RootDirectory", filepath.Join(stage2, s.Name, "rootfs")),
 		unit.NewUnitOption("Service", "RootDirectoryStartOnly", "yes"),
@@ -58,8 +61,9 @@ func appUnit(s *stage1.AppSpec, uid, gid int) []*unit.UnitOption {
 		unit.NewUnitOption("Service", "WorkingDirectory", wd),
 		unit.NewUnitOption("Service", "EnvironmentFile", filepath.Join(appDir, appEnv)),
 		unit.NewUnitOption("Service", "ExecStart", execLine(s.Exec)),
-		unit.NewUnitOption("Service", "ExecStartPost", execLine([]string{inBinary, stage1.Verb, hookStarted, s.Name, "${MAINPID}"})),
-		unit.NewUnitOption("Service", "ExecStopPost", execLine([]string{inBinary, stage1.Verb, hookExited, s.Name})),
+		// "+": the hooks run as root whatever the app's user.
+		unit.NewUnitOption("Service", "ExecStartPost", "+"+execLine([]string{inBinary, stage1.Verb, hookStarted, s.Name, "${MAINPID}"})),
+		unit.NewUnitOption("Service", "ExecStopPost", "+"+execLine([]string{inBinary, stage1.Verb, hookExited, s.Name})),
 		unit.NewUnitOption("Service", "StandardInput", "null"),
 		unit.NewUnitOption("Service", "StandardOutput", "file:"+filepath.Join(appDir, fifoStdout)),
 		unit.NewUnitOption("Service", "StandardError", "file:"+filepath.Join(appDir, fifoStderr)),

@@ -78,20 +78,25 @@ func newEnter(g *globals) *cobra.Command {
 
 func newStop(g *globals) *cobra.Command {
 	var force bool
+	var uuidFile string
 	var grace time.Duration
 	cmd := &cobra.Command{
-		Use:   "stop UUID...",
+		Use:   "stop UUID... | --uuid-file FILE",
 		Short: "Stop running pods",
 		Long: `Ask each pod to stop (SIGTERM to its apps) and wait for it to exit; a pod
 still running after --grace-period is killed. --force kills at once.
 Prints the UUID of each pod stopped; a pod that has already exited is
 reported and is not an error.`,
 		Example: `  podctl stop 5b1f2c3d
-  podctl stop --force 5b1f2c3d 9a8e7f6d`,
-		Args: args(cobra.MinimumNArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
+  podctl stop --force 5b1f2c3d 9a8e7f6d
+  podctl stop --uuid-file=/run/web.uuid`,
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ids, err := podArgs(cmd, a, uuidFile)
+			if err != nil {
+				return err
+			}
 			failed := 0
-			for _, id := range args {
+			for _, id := range ids {
 				uuid, err := stage0.Stop(g.config(), id, force, grace)
 				switch {
 				case err == nil:
@@ -111,21 +116,27 @@ reported and is not an error.`,
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "kill the pods at once")
 	cmd.Flags().DurationVar(&grace, "grace-period", 10*time.Second, "how long to wait before killing")
+	addUUIDFile(cmd, &uuidFile)
 	return rootOnly(cmd)
 }
 
 func newRm(g *globals) *cobra.Command {
+	var uuidFile string
 	cmd := &cobra.Command{
-		Use:   "rm UUID...",
+		Use:   "rm UUID... | --uuid-file FILE",
 		Short: "Remove pods that are not running",
 		Long: `Remove prepared and exited pods now, without a grace period. A running pod
 is refused: stop it first.`,
 		Example: `  podctl rm 5b1f2c3d
-  podctl rm $(podctl list --format=json | jq -r '.[] | select(.state == "exited") | .uuid')`,
-		Args: args(cobra.MinimumNArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
+  podctl rm $(podctl list --format=json | jq -r '.[] | select(.state == "exited") | .uuid')
+  podctl rm --uuid-file=/run/web.uuid`,
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ids, err := podArgs(cmd, a, uuidFile)
+			if err != nil {
+				return err
+			}
 			failed := 0
-			for _, id := range args {
+			for _, id := range ids {
 				uuid, err := stage0.Remove(g.config(), id)
 				if err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "podctl: %v\n", err)
@@ -140,6 +151,7 @@ is refused: stop it first.`,
 			return nil
 		},
 	}
+	addUUIDFile(cmd, &uuidFile)
 	return rootOnly(cmd)
 }
 

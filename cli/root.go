@@ -132,3 +132,31 @@ func rootOnly(c *cobra.Command) *cobra.Command {
 	c.Annotations[needsRoot] = "true"
 	return c
 }
+
+// addUUIDFile adds --uuid-file to a verb that takes pod UUIDs.
+func addUUIDFile(cmd *cobra.Command, v *string) {
+	cmd.Flags().StringVar(v, "uuid-file", "", "read the pod's UUID from this file (as written by --uuid-file-save)")
+}
+
+// podArgs returns the pods a verb acts on: its arguments, or the UUID in
+// the --uuid-file.
+func podArgs(cmd *cobra.Command, a []string, uuidFile string) ([]string, error) {
+	if uuidFile == "" {
+		if len(a) == 0 {
+			return nil, fmt.Errorf("%s needs a pod UUID or --uuid-file: see %s --help", cmd.Name(), cmd.CommandPath())
+		}
+		return a, nil
+	}
+	if len(a) > 0 {
+		return nil, fmt.Errorf("%s takes either UUIDs or --uuid-file, not both", cmd.Name())
+	}
+	b, err := os.ReadFile(uuidFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading --uuid-file: %w", err)
+	}
+	id := strings.TrimSpace(string(b))
+	if id == "" {
+		return nil, fmt.Errorf("--uuid-file %s is empty", uuidFile)
+	}
+	return []string{id}, nil
+}

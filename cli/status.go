@@ -12,9 +12,9 @@ import (
 )
 
 func newStatus(g *globals) *cobra.Command {
-	var format, wait, waitReady string
+	var format, wait, waitReady, uuidFile string
 	cmd := &cobra.Command{
-		Use:   "status UUID",
+		Use:   "status UUID | --uuid-file FILE",
 		Short: "Show the state of a pod",
 		Long: `Show a pod's state as key=value lines (or JSON with --format):
 state, created, started, gc-marked, pid (while running), exited, and
@@ -24,8 +24,12 @@ app-NAME=CODE for each app that has ended.
 each takes an optional limit (--wait=30s).`,
 		Example: `  podctl status 5b1f2c3d
   podctl status --wait=1m --format=json 5b1f2c3d`,
-		Args: args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args: args(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			args, err := podArgs(cmd, a, uuidFile)
+			if err != nil {
+				return err
+			}
 			c := g.config()
 			if waitReady != "" {
 				if err := waitFor(c, args[0], waitReady, func(ctx context.Context, p *lifecycle.Pod) error { return p.WaitReady(ctx) }); err != nil {
@@ -60,6 +64,7 @@ each takes an optional limit (--wait=30s).`,
 	cmd.Flags().StringVar(&waitReady, "wait-ready", "", "wait for the pod to be ready, at most the given time (true: no limit)")
 	cmd.Flags().Lookup("wait").NoOptDefVal = "true"
 	cmd.Flags().Lookup("wait-ready").NoOptDefVal = "true"
+	addUUIDFile(cmd, &uuidFile)
 	return cmd
 }
 

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
+
 	"podctl/internal/fsutil"
 	"podctl/lifecycle"
 	"podctl/stage1/cgroup"
@@ -164,4 +166,11 @@ func ProcEnv(pid int) ([]string, error) {
 		}
 	}
 	return env, nil
+}
+
+// NotifyReady tells a service manager that started podctl run under
+// Type=notify that the pod's apps have all started. Where there is none
+// ($NOTIFY_SOCKET unset) it does nothing.
+func NotifyReady() {
+	daemon.SdNotify(false, daemon.SdNotifyReady)
 }

@@ -92,6 +92,7 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func()) i
 		if err := fsutil.WriteFile(filepath.Join(podDir, lifecycle.FileReady), nil, 0o600, false); err != nil {
 			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		}
+		NotifyReady()
 	}
 
 	var kill <-chan time.Time

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -520,5 +521,41 @@ func testLogs(t *testing.T, e *env) {
 	}
 	if time.Since(start) < 300*time.Millisecond {
 		t.Fatalf("logs --follow returned before the pod ended (%s)", time.Since(start))
+	}
+}
+
+// podctl run under a service manager's Type=notify says READY=1 once
+// every app has started.
+func TestNotifyReady(t *testing.T) { forEachFlavor(t, testNotifyReady) }
+
+func testNotifyReady(t *testing.T, e *env) {
+	e.fetchBusybox()
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cmd := e.command("run", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "echo started > /tmp/marker; sleep 30")
+	cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+sock)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 512)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatalf("no notification: %v", err)
+	}
+	if !strings.Contains(string(buf[:n]), "READY=1") {
+		t.Fatalf("notification %q has no READY=1", buf[:n])
+	}
+	uuid := e.list()[0].UUID
+	if r := e.podctl("status", "--wait-ready=1s", uuid); r.code != 0 {
+		t.Fatalf("notified READY before the pod was ready: %s", r)
 	}
 }

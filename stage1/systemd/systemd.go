@@ -35,7 +35,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
 	"podctl/lifecycle"
@@ -181,7 +180,7 @@ loop:
 			if !notified {
 				if _, err := os.Stat(filepath.Join(rc.PodDir, lifecycle.FileReady)); err == nil {
 					notified = true
-					daemon.SdNotify(false, daemon.SdNotifyReady)
+					stage1.NotifyReady()
 					rc.Debugf("all apps started")
 				}
 			}

@@ -12,7 +12,8 @@ import (
 // to every app; after an image, to that image's app only.
 type appFlags struct {
 	stage0.AppOptions
-	env []string
+	env    []string
+	mounts []string
 }
 
 // add registers the flags on fs, with def's values as defaults.
@@ -23,12 +24,14 @@ func (a *appFlags) add(fs *pflag.FlagSet, def *stage0.AppOptions) {
 	fs.StringVar(&a.User, "user", def.User, "user to run as: a number or a name from the image's /etc/passwd")
 	fs.StringVar(&a.Group, "group", def.Group, "group to run as: a number or a name from the image's /etc/group")
 	fs.StringVar(&a.WorkingDir, "working-dir", def.WorkingDir, "working directory of the app")
+	fs.StringArrayVar(&a.mounts, "mount", nil, "put a pod volume into the app: volume=NAME,target=/PATH (repeatable)")
 }
 
 // options returns the app's options, its environment added to def's.
 func (a *appFlags) options(def *stage0.AppOptions) stage0.AppOptions {
 	ao := a.AppOptions
 	ao.Env = append(append([]string(nil), def.Env...), a.env...)
+	ao.Mounts = append(append([]string(nil), def.Mounts...), a.mounts...)
 	return ao
 }
 

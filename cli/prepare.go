@@ -17,6 +17,7 @@ type podFlags struct {
 	flavor   string
 	noOverly bool
 	uuidFile string
+	volumes  []string
 }
 
 func (f *podFlags) add(cmd *cobra.Command) {
@@ -27,6 +28,7 @@ func (f *podFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.flavor, "stage1", "", "stage1 flavor: systemd (the default where systemd-nspawn is installed) or fly")
 	fs.BoolVar(&f.noOverly, "no-overlay", false, "copy image trees into the pod instead of mounting overlays")
 	fs.StringVar(&f.uuidFile, "uuid-file-save", "", "write the pod's UUID to this file as soon as the pod exists")
+	fs.StringArrayVar(&f.volumes, "volume", nil, "a pod volume: NAME,kind=host,source=/PATH[,readOnly=true] or NAME,kind=empty (repeatable; apps use it with --mount)")
 	f.apps.add(fs, &stage0.AppOptions{})
 }
 
@@ -61,7 +63,7 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 	}
 	return &stage0.PrepareOptions{
 		Apps: apps, SetEnv: f.setEnv, InsecureImage: insecureImage,
-		Flavor: f.flavor, NoOverlay: f.noOverly, UUIDFileSave: f.uuidFile,
+		Flavor: f.flavor, NoOverlay: f.noOverly, UUIDFileSave: f.uuidFile, Volumes: f.volumes,
 	}, nil
 }
 

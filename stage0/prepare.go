@@ -36,6 +36,8 @@ type AppOptions struct {
 	User, Group string
 	// WorkingDir replaces the image's working directory.
 	WorkingDir string
+	// Mounts put pod volumes into the app: "volume=NAME,target=/PATH".
+	Mounts []string
 }
 
 // PrepareOptions are the choices of prepare and run.
@@ -52,6 +54,9 @@ type PrepareOptions struct {
 	// UUIDFileSave, if set, is a file the pod's UUID is written to as soon
 	// as the pod exists.
 	UUIDFileSave string
+	// Volumes are the pod's volumes, as rkt wrote them:
+	// "NAME,kind=host,source=/PATH[,readOnly=true]" or "NAME,kind=empty".
+	Volumes []string
 }
 
 // Prepare creates a pod from opts and lays it out for stage1. It returns
@@ -132,7 +137,14 @@ func checkOptions(opts *PrepareOptions) error {
 	if err := checkEnv(opts.SetEnv); err != nil {
 		return err
 	}
+	vols, err := parseVolumes(opts.Volumes)
+	if err != nil {
+		return err
+	}
 	for _, ao := range opts.Apps {
+		if _, err := parseMounts(ao.Mounts, vols); err != nil {
+			return err
+		}
 		if err := checkEnv(ao.Env); err != nil {
 			return err
 		}
@@ -148,17 +160,79 @@ func checkOptions(opts *PrepareOptions) error {
 	return nil
 }
 
+// parseVolumes reads --volume values and checks them.
+func parseVolumes(specs []string) ([]types.Volume, error) {
+	var out []types.Volume
+	seen := map[types.ACName]bool{}
+	for _, v := range specs {
+		vol, err := types.VolumeFromString(v)
+		if err != nil {
+			return nil, errdefs.New(ErrUsage, "volume %q: %v (write NAME,kind=host,source=/PATH[,readOnly=true] or NAME,kind=empty)", v, err)
+		}
+		if seen[vol.Name] {
+			return nil, errdefs.New(ErrUsage, "two volumes are named %q", vol.Name)
+		}
+		seen[vol.Name] = true
+		if vol.Kind == "host" {
+			if !filepath.IsAbs(vol.Source) {
+				return nil, errdefs.New(ErrUsage, "volume %s: source %q is not an absolute path", vol.Name, vol.Source)
+			}
+			if _, err := os.Stat(vol.Source); err != nil {
+				return nil, errdefs.New(ErrUsage, "volume %s: source %s does not exist", vol.Name, vol.Source)
+			}
+		}
+		out = append(out, *vol)
+	}
+	return out, nil
+}
+
+// parseMounts reads an app's --mount values against the pod's volumes.
+func parseMounts(specs []string, vols []types.Volume) ([]schema.Mount, error) {
+	var out []schema.Mount
+	for _, m := range specs {
+		var name, target string
+		for _, kv := range strings.Split(m, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "volume":
+				name = v
+			case "target":
+				target = v
+			default:
+				return nil, errdefs.New(ErrUsage, "mount %q: unknown key %q (write volume=NAME,target=/PATH)", m, k)
+			}
+		}
+		if !filepath.IsAbs(target) {
+			return nil, errdefs.New(ErrUsage, "mount %q: target must be an absolute path", m)
+		}
+		found := false
+		for _, v := range vols {
+			found = found || v.Name.String() == name
+		}
+		if !found {
+			return nil, errdefs.New(ErrUsage, "mount %q: no volume %q: add it with --volume", m, name)
+		}
+		out = append(out, schema.Mount{Volume: types.ACName(name), Path: filepath.Clean(target)})
+	}
+	return out, nil
+}
+
 // resolvedApp is one app with its image found in the store.
 type resolvedApp struct {
 	name     types.ACName
 	id       string
 	manifest *schema.ImageManifest
 	app      *types.App
+	mounts   []schema.Mount
 	tree     string
 }
 
 func resolveApps(st *store.Store, opts *PrepareOptions) ([]resolvedApp, error) {
 	var out []resolvedApp
+	vols, err := parseVolumes(opts.Volumes)
+	if err != nil {
+		return nil, err
+	}
 	seen := map[types.ACName]bool{}
 	for _, ao := range opts.Apps {
 		id, err := resolveImage(st, ao.Image, opts.InsecureImage)
@@ -181,7 +255,11 @@ func resolveApps(st *store.Store, opts *PrepareOptions) ([]resolvedApp, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, resolvedApp{name: name, id: id, manifest: m, app: app})
+		mounts, err := parseMounts(ao.Mounts, vols)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, resolvedApp{name: name, id: id, manifest: m, app: app, mounts: mounts})
 	}
 	return out, nil
 }
@@ -320,6 +398,11 @@ func layOut(p *lifecycle.Pod, flavor string, apps []resolvedApp, opts *PrepareOp
 	}
 	overlay := !opts.NoOverlay && overlaySupported(dir)
 	pm := schema.BlankPodManifest()
+	vols, err := parseVolumes(opts.Volumes)
+	if err != nil {
+		return err
+	}
+	pm.Volumes = vols
 	for _, a := range apps {
 		appDir := filepath.Join(dir, lifecycle.AppDir(a.name.String()))
 		if err := os.MkdirAll(appDir, 0o700); err != nil {
@@ -343,9 +426,10 @@ func layOut(p *lifecycle.Pod, flavor string, apps []resolvedApp, opts *PrepareOp
 			return err
 		}
 		pm.Apps = append(pm.Apps, schema.RuntimeApp{
-			Name:  a.name,
-			Image: schema.RuntimeImage{Name: &a.manifest.Name, ID: *hash, Labels: a.manifest.Labels},
-			App:   a.app,
+			Name:   a.name,
+			Image:  schema.RuntimeImage{Name: &a.manifest.Name, ID: *hash, Labels: a.manifest.Labels},
+			App:    a.app,
+			Mounts: a.mounts,
 		})
 	}
 	b, err := json.Marshal(pm)

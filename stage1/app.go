@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
 
 	"podctl/lifecycle"
 )
@@ -48,8 +50,94 @@ type AppSpec struct {
 	User       string   `json:"user"`
 	Group      string   `json:"group"`
 	WorkingDir string   `json:"working_dir,omitempty"`
+	// Mounts are the volumes to bind into the app's root.
+	Mounts []MountSpec `json:"mounts,omitempty"`
 	// Cgroups are the pod's cgroup folders, which the app joins.
 	Cgroups []string `json:"cgroups,omitempty"`
+}
+
+// MountSpec is one volume bound into an app's root.
+type MountSpec struct {
+	// Source is the host path (or the pod's folder of an empty volume).
+	Source string `json:"source"`
+	// Target is the absolute path inside the app's root.
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"read_only,omitempty"`
+}
+
+// DirVolumes holds the pod's empty volumes, one folder each.
+const DirVolumes = "volumes"
+
+// mountSpecs resolves an app's mounts against the pod's volumes.
+func mountSpecs(podDir string, m *schema.PodManifest, ra *schema.RuntimeApp) ([]MountSpec, error) {
+	var out []MountSpec
+	for _, mnt := range ra.Mounts {
+		var vol *types.Volume
+		for i := range m.Volumes {
+			if m.Volumes[i].Name == mnt.Volume {
+				vol = &m.Volumes[i]
+			}
+		}
+		if vol == nil {
+			return nil, fmt.Errorf("app %s mounts volume %s, which the pod does not have", ra.Name, mnt.Volume)
+		}
+		ms := MountSpec{Target: mnt.Path, ReadOnly: vol.ReadOnly != nil && *vol.ReadOnly}
+		switch vol.Kind {
+		case "host":
+			ms.Source = vol.Source
+		case "empty":
+			ms.Source = filepath.Join(podDir, DirVolumes, vol.Name.String())
+			if err := makeEmptyVolume(ms.Source, vol); err != nil {
+				return nil, fmt.Errorf("making volume %s: %w", vol.Name, err)
+			}
+		default:
+			return nil, fmt.Errorf("volume %s is of kind %q: podctl knows host and empty", vol.Name, vol.Kind)
+		}
+		out = append(out, ms)
+	}
+	return out, nil
+}
+
+// makeEmptyVolume makes an empty volume's folder with the mode (0755 by
+// default) and owner (root by default) the volume asks for.
+func makeEmptyVolume(dir string, vol *types.Volume) error {
+	mode, uid, gid := int64(0o755), 0, 0
+	if vol.Mode != nil {
+		m, err := strconv.ParseInt(*vol.Mode, 8, 32)
+		if err != nil {
+			return fmt.Errorf("mode %q is not octal", *vol.Mode)
+		}
+		mode = m
+	}
+	if vol.UID != nil {
+		uid = *vol.UID
+	}
+	if vol.GID != nil {
+		gid = *vol.GID
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return err
+	}
+	return os.Chmod(dir, os.FileMode(mode)&os.ModePerm|modeBits(mode))
+}
+
+// modeBits carries the setuid, setgid and sticky bits of a Unix mode over
+// to an os.FileMode.
+func modeBits(mode int64) os.FileMode {
+	var m os.FileMode
+	if mode&0o4000 != 0 {
+		m |= os.ModeSetuid
+	}
+	if mode&0o2000 != 0 {
+		m |= os.ModeSetgid
+	}
+	if mode&0o1000 != 0 {
+		m |= os.ModeSticky
+	}
+	return m
 }
 
 // AppSpecs reads the apps of a pod from its manifest and its directory.
@@ -74,6 +162,11 @@ func AppSpecs(podDir, uuid string, m *schema.PodManifest) ([]AppSpec, error) {
 		} else if !os.IsNotExist(err) {
 			return nil, fmt.Errorf("reading app %s: %w", name, err)
 		}
+		mounts, err := mountSpecs(podDir, m, &ra)
+		if err != nil {
+			return nil, err
+		}
+		s.Mounts = mounts
 		env := map[string]bool{}
 		for _, ev := range ra.App.Environment {
 			s.Env = append(s.Env, ev.Name+"="+ev.Value)

@@ -2,6 +2,7 @@ package stage1
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -51,4 +52,58 @@ func MkdirInRoot(root, rel string) error {
 	}
 	unix.Close(fd)
 	return nil
+}
+
+// MountVolumes binds the app's volumes into its root, read-only where the
+// volume says so. Mount points are made inside the root without following
+// links, so a volume always lands inside it. Call it in the app's mount
+// namespace, after the root is in place.
+func MountVolumes(s *AppSpec) error {
+	for _, m := range s.Mounts {
+		fi, err := os.Stat(m.Source)
+		if err != nil {
+			return fmt.Errorf("volume for %s: %w", m.Target, err)
+		}
+		if fi.IsDir() {
+			err = MkdirInRoot(s.Rootfs, m.Target)
+		} else {
+			err = touchInRoot(s.Rootfs, m.Target)
+		}
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(s.Rootfs, m.Target)
+		if err := unix.Mount(m.Source, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("mounting volume %s on %s: %w", m.Source, m.Target, err)
+		}
+		if m.ReadOnly {
+			if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+				return fmt.Errorf("making volume %s read-only: %w", m.Target, err)
+			}
+		}
+	}
+	return nil
+}
+
+// touchInRoot makes sure a file exists at rel under root, to mount a file
+// on, without following links.
+func touchInRoot(root, rel string) error {
+	dir, name := filepath.Split(filepath.Clean("/" + rel))
+	if err := MkdirInRoot(root, dir); err != nil {
+		return err
+	}
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening root %s: %w", root, err)
+	}
+	defer unix.Close(rfd)
+	fd, err := unix.Openat2(rfd, filepath.Join(dir, name), &unix.OpenHow{
+		Flags:   unix.O_CREAT | unix.O_WRONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW,
+		Mode:    0o644,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS,
+	})
+	if err != nil {
+		return fmt.Errorf("making mount point /%s in the app's root: %w", rel, err)
+	}
+	return unix.Close(fd)
 }

@@ -559,3 +559,37 @@ func testNotifyReady(t *testing.T, e *env) {
 		t.Fatalf("notified READY before the pod was ready: %s", r)
 	}
 }
+
+// What an app is given (environment, user, working directory, volumes) is
+// what it sees.
+func TestAppOptions(t *testing.T) { forEachFlavor(t, testAppOptions) }
+
+func testAppOptions(t *testing.T, e *env) {
+	e.fetchBusybox()
+	ro, rw := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(ro, "data"), []byte("from host\n"), 0o644)
+	os.Chmod(rw, 0o777)
+	script := `echo "env=$GREETING"; echo "uid=$(id -u) gid=$(id -g)"; echo "wd=$(pwd)"; ` +
+		`cat /ro/data; touch /ro/new 2>/dev/null && echo ro-writable || echo ro-refused; ` +
+		`echo written > /rw/out && echo rw-ok; echo kept > /scratch/x && cat /scratch/x`
+	r := e.podctl("run",
+		"--volume", "hostro,kind=host,source="+ro+",readOnly=true",
+		"--volume", "hostrw,kind=host,source="+rw,
+		"--volume", "scratch,kind=empty,mode=1777",
+		"--set-env", "GREETING=hello world $HOME",
+		"example.com/busybox", "--user", "nobody", "--group", "nogroup", "--working-dir", "/tmp",
+		"--mount", "volume=hostro,target=/ro", "--mount", "volume=hostrw,target=/rw", "--mount", "volume=scratch,target=/scratch",
+		"--exec", "/bin/sh", "--", "-c", script)
+	want := "env=hello world $HOME\nuid=65534 gid=65534\nwd=/tmp\nfrom host\nro-refused\nrw-ok\nkept\n"
+	if r.code != 0 || r.stdout != want {
+		t.Fatalf("got %s\nwant stdout:\n%s", r, want)
+	}
+	if b, err := os.ReadFile(filepath.Join(rw, "out")); err != nil || string(b) != "written\n" {
+		t.Fatalf("the read-write volume did not get the write: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(ro, "new")); err == nil {
+		t.Fatal("the read-only volume was written")
+	}
+	checkRefused(t, "mount of an unknown volume", e.podctl("run", "example.com/busybox", "--mount", "volume=nope,target=/x"), "--volume")
+	checkRefused(t, "volume with a missing source", e.podctl("run", "--volume", "v,kind=host,source=/does/not/exist", "example.com/busybox"), "does not exist")
+}

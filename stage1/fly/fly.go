@@ -121,6 +121,9 @@ func setupRoot(s *stage1.AppSpec) error {
 			return err
 		}
 	}
+	if err := stage1.MountVolumes(s); err != nil {
+		return err
+	}
 	mounts := []struct {
 		src, dst, fstype string
 		flags            uintptr

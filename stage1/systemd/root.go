@@ -93,6 +93,9 @@ func buildRoot(podDir, uuid, self string, specs []stage1.AppSpec) (string, error
 				return "", err
 			}
 		}
+		if err := stage1.MountVolumes(s); err != nil {
+			return "", err
+		}
 		if err := unix.Mount(s.Rootfs, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return "", fmt.Errorf("binding the root of app %s: %w", s.Name, err)
 		}

@@ -47,7 +47,8 @@ fi
 export GOTOOLCHAIN=auto
 
 mkdir -p bin
-go build -o bin/podctl .
+# Static: the systemd flavor binds the binary into pods.
+CGO_ENABLED=0 go build -o bin/podctl .
 
 # The sample image: busybox-static with its applets, as an appc ACI.
 sample=$(mktemp -d)

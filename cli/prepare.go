@@ -110,6 +110,7 @@ func newPrepare(g *globals) *cobra.Command {
 
 func newRun(g *globals) *cobra.Command {
 	var f podFlags
+	var ro stage0.RunOptions
 	cmd := &cobra.Command{
 		Use:   "run [flags] IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE...]",
 		Short: "Prepare and run a pod, exiting with its status",
@@ -134,14 +135,16 @@ exits 254 when podctl itself fails, with one line on stderr saying why.
 			if err != nil {
 				return err
 			}
-			return stage0.Run(c, p)
+			return stage0.Run(c, p, ro)
 		},
 	}
 	f.add(cmd)
+	cmd.Flags().BoolVarP(&ro.Interactive, "interactive", "i", false, "give the pod's single app the terminal (its output then bypasses the logs)")
 	return rootOnly(cmd)
 }
 
 func newRunPrepared(g *globals) *cobra.Command {
+	var ro stage0.RunOptions
 	cmd := &cobra.Command{
 		Use:     "run-prepared UUID",
 		Short:   "Run a prepared pod, exiting with its status",
@@ -149,8 +152,9 @@ func newRunPrepared(g *globals) *cobra.Command {
 		Example: `  podctl run-prepared 5b1f2c3d`,
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return stage0.RunPrepared(g.config(), args[0])
+			return stage0.RunPrepared(g.config(), args[0], ro)
 		},
 	}
+	cmd.Flags().BoolVarP(&ro.Interactive, "interactive", "i", false, "give the pod's single app the terminal (its output then bypasses the logs)")
 	return rootOnly(cmd)
 }

@@ -15,14 +15,32 @@ import (
 	"podctl/stage1/flavors"
 )
 
+// RunOptions are the choices made when a pod starts.
+type RunOptions struct {
+	// Interactive gives the pod's single app the caller's terminal.
+	Interactive bool
+}
+
 // Run moves a pod that this process holds locked (preparing, or prepared
 // and locked) to run/ and executes stage1 in its place, handing it the lock.
 // It does not return unless something failed before stage1 started; then
 // the pod is discarded if it was being prepared.
-func Run(c Config, p *lifecycle.Pod) error {
+func Run(c Config, p *lifecycle.Pod, opts RunOptions) error {
 	flavor, err := p.Flavor()
 	if err != nil {
 		return err
+	}
+	if opts.Interactive {
+		_, m, err := p.PodManifest()
+		if err != nil {
+			return err
+		}
+		if len(m.Apps) != 1 {
+			if p.State() == lifecycle.Preparing {
+				discard(p)
+			}
+			return errdefs.New(ErrUsage, "--interactive gives one app the terminal, and pod %s has %d apps", p.UUID, len(m.Apps))
+		}
 	}
 	preparing := p.State() == lifecycle.Preparing
 	if err := p.ToRun(); err != nil {
@@ -41,6 +59,9 @@ func Run(c Config, p *lifecycle.Pod) error {
 	if c.Debug {
 		args = append(args, "--debug")
 	}
+	if opts.Interactive {
+		args = append(args, "--interactive")
+	}
 	args = append(args, p.Path())
 	err = syscall.Exec(flavors.Self, args, os.Environ())
 	// Still here: the pod is in run/ with our lock; closing it makes the
@@ -49,7 +70,7 @@ func Run(c Config, p *lifecycle.Pod) error {
 }
 
 // RunPrepared runs a prepared pod.
-func RunPrepared(c Config, id string) error {
+func RunPrepared(c Config, id string, opts RunOptions) error {
 	p, err := c.OpenPod(id)
 	if err != nil {
 		return err
@@ -65,5 +86,5 @@ func RunPrepared(c Config, id string) error {
 		}
 		return err
 	}
-	return Run(c, p)
+	return Run(c, p, opts)
 }

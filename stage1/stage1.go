@@ -38,6 +38,8 @@ type RunContext struct {
 	Lock *os.File
 	// Manifest is the pod manifest stage0 wrote.
 	Manifest *schema.PodManifest
+	// Interactive gives the pod's single app the caller's terminal.
+	Interactive bool
 	// Debugf prints progress on stderr when the user asked for --debug.
 	Debugf func(format string, args ...any)
 }

@@ -27,10 +27,10 @@ const StopGrace = 10 * time.Second
 // podctl's own failure, not an app's.
 const ExitStartFailed = 254
 
-// Starter starts the helper that becomes app s, with stdout and stderr as
-// its output streams; the command it returns has been started with
-// StartWithErrPipe, so its process is the app.
-type Starter func(s *AppSpec, stdout, stderr *os.File) (*exec.Cmd, error)
+// Starter starts the helper that becomes app s, with the given standard
+// streams; the command it returns has been started with StartWithErrPipe,
+// so its process is the app.
+type Starter func(s *AppSpec, stdio Stdio) (*exec.Cmd, error)
 
 type appExit struct {
 	index int
@@ -63,16 +63,22 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func()) i
 	for i := range specs {
 		s := &specs[i]
 		started[i] = time.Now()
-		stdout, stderr, err := logApp(filepath.Join(podDir, lifecycle.AppDir(s.Name)), &copiers)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-			code, failed = ExitStartFailed, true
-			break
+		var cmd *exec.Cmd
+		var err error
+		if rc.Interactive {
+			// The terminal is the app's: nothing goes through the logs.
+			cmd, err = start(s, Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+		} else {
+			var stdout, stderr *os.File
+			stdout, stderr, err = logApp(filepath.Join(podDir, lifecycle.AppDir(s.Name)), &copiers)
+			if err == nil {
+				cmd, err = start(s, Stdio{Stdout: stdout, Stderr: stderr})
+				// The app has its own copies; ours would keep the logs
+				// from ending.
+				stdout.Close()
+				stderr.Close()
+			}
 		}
-		cmd, err := start(s, stdout, stderr)
-		// The app has its own copies; ours would keep the logs from ending.
-		stdout.Close()
-		stderr.Close()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 			recordStatus(podDir, s.Name, &lifecycle.AppStatus{ExitCode: ExitStartFailed, StartedAt: started[i], FinishedAt: time.Now()})

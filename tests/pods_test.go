@@ -593,3 +593,28 @@ func testAppOptions(t *testing.T, e *env) {
 	checkRefused(t, "mount of an unknown volume", e.podctl("run", "example.com/busybox", "--mount", "volume=nope,target=/x"), "--volume")
 	checkRefused(t, "volume with a missing source", e.podctl("run", "--volume", "v,kind=host,source=/does/not/exist", "example.com/busybox"), "does not exist")
 }
+
+// --interactive gives the app the caller's terminal; without it, the app's
+// streams are not a terminal.
+func TestInteractive(t *testing.T) { forEachFlavor(t, testInteractive) }
+
+func testInteractive(t *testing.T, e *env) {
+	e.fetchBusybox()
+	run := func(args ...string) string {
+		line := podctlBin + " --dir " + e.dir + " " + strings.Join(args, " ")
+		// script gives podctl a pseudo-terminal, as a user's shell would.
+		out, err := exec.Command("script", "-qec", line, "/dev/null").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", line, err, out)
+		}
+		return string(out)
+	}
+	check := `'test -t 0 && test -t 1 && echo on-a-tty || echo not-a-tty'`
+	if out := run("run", "--stage1="+e.flavor, "--interactive", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", check); !strings.Contains(out, "on-a-tty") {
+		t.Fatalf("with --interactive the app has no terminal:\n%s", out)
+	}
+	if out := run("run", "--stage1="+e.flavor, "example.com/busybox", "--exec", "/bin/sh", "--", "-c", check); !strings.Contains(out, "not-a-tty") {
+		t.Fatalf("without --interactive the app has a terminal:\n%s", out)
+	}
+	checkRefused(t, "interactive pod of two apps", e.podctl("run", "--interactive", "example.com/busybox", "---", "example.com/busybox", "--name", "two"), "one app")
+}

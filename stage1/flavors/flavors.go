@@ -90,11 +90,12 @@ func Main(args []string) int {
 	name := fs.String("flavor", "", "stage1 flavor")
 	lockFD := fs.Int("lock-fd", -1, "descriptor of the pod's lock")
 	debug := fs.Bool("debug", false, "print progress")
+	interactive := fs.Bool("interactive", false, "give the app the terminal")
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 1 || *lockFD < 0 {
 		fmt.Fprintln(os.Stderr, "podctl stage1 run: usage: --flavor=NAME --lock-fd=N POD_DIR")
 		return stage1.ExitStartFailed
 	}
-	code, err := run(*name, *lockFD, *debug, fs.Arg(0))
+	code, err := run(*name, *lockFD, *debug, *interactive, fs.Arg(0))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return stage1.ExitStartFailed
@@ -102,7 +103,7 @@ func Main(args []string) int {
 	return code
 }
 
-func run(name string, lockFD int, debug bool, podDir string) (int, error) {
+func run(name string, lockFD int, debug, interactive bool, podDir string) (int, error) {
 	f, err := Get(name)
 	if err != nil {
 		return 0, err
@@ -121,7 +122,7 @@ func run(name string, lockFD int, debug bool, podDir string) (int, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return 0, fmt.Errorf("reading pod manifest: %w", err)
 	}
-	rc := &stage1.RunContext{PodDir: podDir, UUID: filepath.Base(podDir), Lock: lock, Manifest: &m, Debugf: func(string, ...any) {}}
+	rc := &stage1.RunContext{PodDir: podDir, UUID: filepath.Base(podDir), Lock: lock, Manifest: &m, Interactive: interactive, Debugf: func(string, ...any) {}}
 	if debug {
 		rc.Debugf = func(format string, args ...any) {
 			fmt.Fprintf(os.Stderr, "stage1: "+format+"\n", args...)

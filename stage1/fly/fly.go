@@ -65,14 +65,14 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 	for i := range specs {
 		specs[i].Cgroups = g.Dirs
 	}
-	return stage1.Supervise(rc, specs, func(s *stage1.AppSpec, stdout, stderr *os.File) (*exec.Cmd, error) {
+	return stage1.Supervise(rc, specs, func(s *stage1.AppSpec, stdio stage1.Stdio) (*exec.Cmd, error) {
 		enc, err := stage1.EncodeSpec(s)
 		if err != nil {
 			return nil, err
 		}
 		cmd := exec.Command(f.Self, stage1.Verb, helperApp)
 		cmd.Env = []string{envSpec + "=" + enc}
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, stdout, stderr
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{
 			Unshareflags: syscall.CLONE_NEWNS,
 			// The app dies with its stage1, so a stage1 killed outright

@@ -35,7 +35,7 @@ var hostTopDirs = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
 
 // buildRoot lays out and mounts the stage1 root for the apps, then writes
 // their units. It runs in the boot helper's private mount namespace.
-func buildRoot(podDir, uuid, self string, specs []stage1.AppSpec) (string, error) {
+func buildRoot(podDir, uuid, self string, specs []stage1.AppSpec, interactive bool) (string, error) {
 	root := filepath.Join(podDir, "stage1", "rootfs")
 	dirs := []string{"usr", "etc/systemd/system", "podctl/pod", "proc", "sys", "dev", "run", "tmp", "var/tmp", "root"}
 	for _, s := range specs {
@@ -100,7 +100,7 @@ func buildRoot(podDir, uuid, self string, specs []stage1.AppSpec) (string, error
 			return "", fmt.Errorf("binding the root of app %s: %w", s.Name, err)
 		}
 	}
-	if err := writeEtc(root, podDir, uuid, specs); err != nil {
+	if err := writeEtc(root, podDir, uuid, specs, interactive); err != nil {
 		return "", err
 	}
 	return root, nil
@@ -118,7 +118,7 @@ func bindRO(src, dst string) error {
 }
 
 // writeEtc writes the pod's /etc: identity and units.
-func writeEtc(root, podDir, uuid string, specs []stage1.AppSpec) error {
+func writeEtc(root, podDir, uuid string, specs []stage1.AppSpec, interactive bool) error {
 	etc := filepath.Join(root, "etc")
 	files := map[string]string{
 		"machine-id": strings.ReplaceAll(uuid, "-", "") + "\n",
@@ -143,7 +143,7 @@ func writeEtc(root, podDir, uuid string, specs []stage1.AppSpec) error {
 		if err := os.WriteFile(filepath.Join(appDir, appEnv), []byte(envFile(s.Env)), 0o600); err != nil {
 			return fmt.Errorf("writing environment of app %s: %w", s.Name, err)
 		}
-		if err := writeUnit(units, serviceName(s.Name), appUnit(s, uid, gid)); err != nil {
+		if err := writeUnit(units, serviceName(s.Name), appUnit(s, uid, gid, interactive)); err != nil {
 			return err
 		}
 		names = append(names, s.Name)

@@ -121,9 +121,13 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 		specs[i].Cgroups = g.Dirs
 	}
 
-	fifos, copiers, err := startLogging(rc.PodDir, specs)
-	if err != nil {
-		return 0, err
+	var fifos []*os.File
+	copiers := &sync.WaitGroup{}
+	if !rc.Interactive {
+		fifos, copiers, err = startLogging(rc.PodDir, specs)
+		if err != nil {
+			return 0, err
+		}
 	}
 	defer func() {
 		// nspawn is gone, and every writer with it: what is in the FIFOs
@@ -150,6 +154,11 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 	cmd := exec.Command(f.Self, stage1.Verb, helperBoot, rc.PodDir)
 	cmd.Env = append(bootEnv(), envSpecs+"="+string(enc))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, console, console
+	if rc.Interactive {
+		// nspawn relays the terminal to the pod's console, the app's tty.
+		cmd.Args = append(cmd.Args, "--interactive")
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Unshareflags: syscall.CLONE_NEWNS,
 		Pdeathsig:    parentGone,
@@ -160,7 +169,7 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 	if err := stage1.StartWithErrPipe(cmd); err != nil {
 		return 0, err
 	}
-	rc.Debugf("systemd-nspawn started as pid %d", cmd.Process.Pid)
+	rc.Debugf("boot helper started as pid %d", cmd.Process.Pid)
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	ready := time.NewTicker(20 * time.Millisecond)
@@ -336,8 +345,9 @@ const parentGone = syscall.SIGUSR2
 // pod, and does the same if stage1 itself dies (its parent-death signal).
 func bootMain(args []string) int {
 	stage1.HelperInit()
-	if len(args) != 1 {
-		return stage1.HelperFail(errors.New("usage: stage1 " + helperBoot + " POD_DIR"))
+	interactive := len(args) == 2 && args[1] == "--interactive"
+	if len(args) != 1 && !interactive {
+		return stage1.HelperFail(errors.New("usage: stage1 " + helperBoot + " POD_DIR [--interactive]"))
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, parentGone)
@@ -363,7 +373,7 @@ func bootMain(args []string) int {
 		return stage1.HelperFail(err)
 	}
 	uuid := filepath.Base(podDir)
-	root, err := buildRoot(podDir, uuid, self, specs)
+	root, err := buildRoot(podDir, uuid, self, specs, interactive)
 	if err != nil {
 		return stage1.HelperFail(err)
 	}
@@ -372,13 +382,18 @@ func bootMain(args []string) int {
 		"--directory=" + root,
 		"--machine=" + hostname(uuid),
 		"--private-network",
-		"--console=pipe",
+		"--console=" + map[bool]string{false: "pipe", true: "interactive"}[interactive],
 		"--link-journal=no",
 		"--boot",
 	}
 	argv = append(argv, registration()...)
-	// PID 1's own arguments: no status lines on the console.
-	argv = append(argv, "--", "--show-status=0", "--log-level=warning")
+	// PID 1's own arguments: no status lines on the console, and, when the
+	// console is the caller's terminal, only critical messages.
+	level := "warning"
+	if interactive {
+		level = "crit"
+	}
+	argv = append(argv, "--", "--show-status=0", "--log-level="+level)
 	cmd := exec.Command(nspawn, argv...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {

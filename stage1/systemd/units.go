@@ -40,13 +40,30 @@ func serviceName(app string) string { return app + ".service" }
 // directory and environment as unit settings. Its hooks run in the stage1
 // root (RootDirectoryStartOnly): one records the start, the other the exit
 // status and, when it decides the pod is over, tells systemd to exit.
-func appUnit(s *stage1.AppSpec, uid, gid int) []*unit.UnitOption {
+//
+// An interactive app has the pod's console, which nspawn relays to the
+// caller's terminal, as its standard streams; others write to FIFOs that
+// stage1 copies to the caller and the app's log.
+func appUnit(s *stage1.AppSpec, uid, gid int, interactive bool) []*unit.UnitOption {
 	appDir := filepath.Join(inPod, "apps", s.Name)
 	wd := s.WorkingDir
 	if wd == "" {
 		wd = "/"
 	}
-	return []*unit.UnitOption{
+	stdio := []*unit.UnitOption{
+		unit.NewUnitOption("Service", "StandardInput", "null"),
+		unit.NewUnitOption("Service", "StandardOutput", "file:"+filepath.Join(appDir, fifoStdout)),
+		unit.NewUnitOption("Service", "StandardError", "file:"+filepath.Join(appDir, fifoStderr)),
+	}
+	if interactive {
+		stdio = []*unit.UnitOption{
+			unit.NewUnitOption("Service", "StandardInput", "tty"),
+			unit.NewUnitOption("Service", "StandardOutput", "tty"),
+			unit.NewUnitOption("Service", "StandardError", "tty"),
+			unit.NewUnitOption("Service", "TTYPath", "/dev/console"),
+		}
+	}
+	return append([]*unit.UnitOption{
 		unit.NewUnitOption("Unit", "Description", "podctl app "+s.Name),
 		unit.NewUnitOption("Unit", "DefaultDependencies", "no"),
 		// Stopped, and so recorded, before the pod's systemd exits.
@@ -64,12 +81,9 @@ func appUnit(s *stage1.AppSpec, uid, gid int) []*unit.UnitOption {
 		// "+": the hooks run as root whatever the app's user.
 		unit.NewUnitOption("Service", "ExecStartPost", "+"+execLine([]string{inBinary, stage1.Verb, hookStarted, s.Name, "${MAINPID}"})),
 		unit.NewUnitOption("Service", "ExecStopPost", "+"+execLine([]string{inBinary, stage1.Verb, hookExited, s.Name})),
-		unit.NewUnitOption("Service", "StandardInput", "null"),
-		unit.NewUnitOption("Service", "StandardOutput", "file:"+filepath.Join(appDir, fifoStdout)),
-		unit.NewUnitOption("Service", "StandardError", "file:"+filepath.Join(appDir, fifoStderr)),
 		unit.NewUnitOption("Service", "TimeoutStopSec", strconv.Itoa(int(stage1.StopGrace.Seconds()))),
 		unit.NewUnitOption("Service", "Restart", "no"),
-	}
+	}, stdio...)
 }
 
 // podTargetUnit wants every app, so that booting the pod starts them.

@@ -19,6 +19,8 @@ type AppStatus struct {
 	// Reason says why the app ended when its code alone does not, such as
 	// ReasonOOMKilled.
 	Reason string `json:"reason,omitempty"`
+	// Message says in a sentence what went wrong, when something did.
+	Message string `json:"message,omitempty"`
 	// StartedAt and FinishedAt bound the app's run.
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at"`

@@ -107,6 +107,11 @@ func Prepare(c Config, opts *PrepareOptions) (*lifecycle.Pod, error) {
 			return nil, fmt.Errorf("preparing image %s: %w", apps[i].id, err)
 		}
 		apps[i].tree = tree
+		// A user or group the image does not have is refused now, before
+		// a pod exists, rather than when the app starts.
+		if _, _, err := stage1.ResolveUserIn(tree, apps[i].app.User, apps[i].app.Group); err != nil {
+			return nil, errdefs.New(ErrUsage, "app %s: %v", apps[i].name, err)
+		}
 		if err := st.Touch(apps[i].id); err != nil {
 			return nil, err
 		}

@@ -345,7 +345,11 @@ func testEnterAndStop(t *testing.T, e *env) {
 	if time.Since(start) > 5*time.Second {
 		t.Fatalf("stop took %s", time.Since(start))
 	}
-	if st := e.status(uuid); st.State != "exited" {
+	// The app ended on SIGTERM, and podctl run says so.
+	if code := cmd.ProcessState.ExitCode(); code != 128+15 {
+		t.Fatalf("podctl run of a stopped pod exited %d, want 143", code)
+	}
+	if st := e.status(uuid); st.State != "exited" || st.Apps[0].ExitCode == nil || *st.Apps[0].ExitCode != 128+15 {
 		t.Fatalf("after stop: %+v", st)
 	}
 	if r := e.podctl("stop", uuid); r.code != 0 || !strings.Contains(r.stderr, "already stopped") {
@@ -617,4 +621,28 @@ func testInteractive(t *testing.T, e *env) {
 		t.Fatalf("without --interactive the app has a terminal:\n%s", out)
 	}
 	checkRefused(t, "interactive pod of two apps", e.podctl("run", "--interactive", "example.com/busybox", "---", "example.com/busybox", "--name", "two"), "one app")
+}
+
+// An app that cannot start fails the pod with podctl's own status and one
+// line saying why; a user the image lacks is refused before a pod exists.
+func TestAppStartFailure(t *testing.T) { forEachFlavor(t, testAppStartFailure) }
+
+func testAppStartFailure(t *testing.T, e *env) {
+	e.fetchBusybox()
+	r := e.podctl("run", "example.com/busybox", "--exec", "/bin/nonexistent")
+	if r.code != 254 || !strings.Contains(r.stderr, "podctl: app busybox:") {
+		t.Fatalf("run of a missing command: %s", r)
+	}
+	if st := e.status(e.list()[0].UUID); st.Apps[0].ExitCode == nil || *st.Apps[0].ExitCode != 254 {
+		t.Fatalf("status of an app that could not start: %+v", st)
+	}
+	checkRefused(t, "unknown user", e.podctl("run", "example.com/busybox", "--user", "nosuchuser", "--exec", "/bin/true"), "nosuchuser")
+	if len(e.list()) != 1 {
+		t.Fatal("a refused user left a pod")
+	}
+	// A numeric user the image does not list still runs.
+	r = e.podctl("run", "example.com/busybox", "--user", "1234", "--group", "1234", "--exec", "/bin/id")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "uid=1234 gid=1234") {
+		t.Fatalf("numeric user: %s", r)
+	}
 }

@@ -193,6 +193,17 @@ func (g *Group) Join() error {
 	return nil
 }
 
+// Leave moves the calling process back to the cgroups the group was made
+// in (each folder's parent), in every hierarchy.
+func (g *Group) Leave() error {
+	for _, d := range g.Dirs {
+		if err := os.WriteFile(filepath.Join(filepath.Dir(d), "cgroup.procs"), []byte("0"), 0); err != nil {
+			return fmt.Errorf("leaving cgroup %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
 // Procs lists the processes in the group and below it.
 func (g *Group) Procs() ([]int, error) {
 	if len(g.Dirs) == 0 {

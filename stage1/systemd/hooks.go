@@ -94,13 +94,33 @@ func hookStartedMain(args []string) int {
 	return 0
 }
 
+// spawnSteps names the steps at which systemd fails to start a service's
+// process, by the exit status it then reports.
+var spawnSteps = map[int]string{
+	200: "changing to the working directory failed",
+	203: "the command could not be executed",
+	209: "its standard output could not be set up",
+	216: "its group could not be set",
+	217: "its user could not be set",
+}
+
 // exitStatus turns systemd's description of how a service's main process
-// ended into an app status.
-func exitStatus(exitCode, exitStatus, result string) *lifecycle.AppStatus {
+// ended into an app status. started tells whether the app ever ran: a
+// status at or above 200 from an app that never ran is systemd's own
+// failure to start it.
+func exitStatus(exitCode, exitStatus, result string, started bool) *lifecycle.AppStatus {
 	st := &lifecycle.AppStatus{}
 	switch exitCode {
 	case "exited":
 		st.ExitCode, _ = strconv.Atoi(exitStatus)
+		if !started && st.ExitCode >= 200 {
+			step := spawnSteps[st.ExitCode]
+			if step == "" {
+				step = fmt.Sprintf("systemd failed to start it (status %d)", st.ExitCode)
+			}
+			st.Message = "the app did not start: " + step
+			st.ExitCode = 254
+		}
 	case "killed", "dumped":
 		sig := unix.SignalNum("SIG" + exitStatus)
 		st.ExitCode = 128 + int(sig)
@@ -121,14 +141,12 @@ func hookExitedMain(args []string) int {
 		return 1
 	}
 	app := args[0]
-	st := exitStatus(os.Getenv("EXIT_CODE"), os.Getenv("EXIT_STATUS"), os.Getenv("SERVICE_RESULT"))
+	var rec startRecord
+	b, err := os.ReadFile(filepath.Join(inPod, lifecycle.AppDir(app), appStarted))
+	started := err == nil && json.Unmarshal(b, &rec) == nil
+	st := exitStatus(os.Getenv("EXIT_CODE"), os.Getenv("EXIT_STATUS"), os.Getenv("SERVICE_RESULT"), started)
+	st.StartedAt = rec.StartedAt
 	st.FinishedAt = time.Now()
-	if b, err := os.ReadFile(filepath.Join(inPod, lifecycle.AppDir(app), appStarted)); err == nil {
-		var rec startRecord
-		if json.Unmarshal(b, &rec) == nil {
-			st.StartedAt = rec.StartedAt
-		}
-	}
 	if err := lifecycle.WriteAppStatus(inPod, app, st); err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return 1

@@ -120,18 +120,11 @@ func bindRO(src, dst string) error {
 // writeEtc writes the pod's /etc: identity and units.
 func writeEtc(root, podDir, uuid string, specs []stage1.AppSpec, interactive bool) error {
 	etc := filepath.Join(root, "etc")
-	files := map[string]string{
-		"machine-id": strings.ReplaceAll(uuid, "-", "") + "\n",
-		"passwd":     "root:x:0:0:root:/root:/bin/sh\n",
-		"group":      "root:x:0:\n",
-		"hostname":   hostname(uuid) + "\n",
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(etc, name), []byte(content), 0o644); err != nil {
-			return fmt.Errorf("writing the pod's /etc: %w", err)
-		}
-	}
 	units := filepath.Join(etc, "systemd", "system")
+	// The pod's systemd looks the apps' users up in its own /etc, so each
+	// ID an app runs as gets an entry there.
+	passwd, group := "root:x:0:0:root:/root:/bin/sh\n", "root:x:0:\n"
+	seenUID, seenGID := map[int]bool{0: true}, map[int]bool{0: true}
 	var names []string
 	for i := range specs {
 		s := &specs[i]
@@ -147,6 +140,25 @@ func writeEtc(root, podDir, uuid string, specs []stage1.AppSpec, interactive boo
 			return err
 		}
 		names = append(names, s.Name)
+		if !seenUID[uid] {
+			seenUID[uid] = true
+			passwd += fmt.Sprintf("uid%d:x:%d:%d::/:/bin/false\n", uid, uid, gid)
+		}
+		if !seenGID[gid] {
+			seenGID[gid] = true
+			group += fmt.Sprintf("gid%d:x:%d:\n", gid, gid)
+		}
+	}
+	files := map[string]string{
+		"machine-id": strings.ReplaceAll(uuid, "-", "") + "\n",
+		"passwd":     passwd,
+		"group":      group,
+		"hostname":   hostname(uuid) + "\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(etc, name), []byte(content), 0o644); err != nil {
+			return fmt.Errorf("writing the pod's /etc: %w", err)
+		}
 	}
 	if err := writeUnit(units, podTarget, podTargetUnit(names)); err != nil {
 		return err

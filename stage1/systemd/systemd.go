@@ -210,8 +210,16 @@ func bootEnv() []string {
 	return env
 }
 
-// podExitCode applies the exit status rule once nspawn has exited.
+// podExitCode applies the exit status rule once nspawn has exited, and
+// says why any app failed to start.
 func podExitCode(podDir string, specs []stage1.AppSpec, ps *os.ProcessState, waitErr error) (int, error) {
+	for _, s := range specs {
+		b, err := os.ReadFile(filepath.Join(podDir, lifecycle.AppStatusFile(s.Name)))
+		var st lifecycle.AppStatus
+		if err == nil && json.Unmarshal(b, &st) == nil && st.Message != "" {
+			fmt.Fprintf(os.Stderr, "podctl: app %s: %s (see %s)\n", s.Name, st.Message, filepath.Join(podDir, consoleLog))
+		}
+	}
 	if b, err := os.ReadFile(filepath.Join(podDir, firstFailure)); err == nil {
 		return strconv.Atoi(strings.TrimSpace(string(b)))
 	}
@@ -382,11 +390,15 @@ func bootMain(args []string) int {
 		"--directory=" + root,
 		"--machine=" + hostname(uuid),
 		"--private-network",
-		"--console=" + map[bool]string{false: "pipe", true: "interactive"}[interactive],
+		"--console=" + map[bool]string{false: "read-only", true: "interactive"}[interactive],
 		"--link-journal=no",
 		"--boot",
 	}
 	argv = append(argv, registration()...)
+	if os.Getenv("PODCTL_STAGE1_DEBUG") != "" {
+		// The pod's systemd tells all it does, into the console log.
+		argv = append(argv, "--setenv=SYSTEMD_LOG_LEVEL=debug", "--setenv=SYSTEMD_LOG_TARGET=console")
+	}
 	// PID 1's own arguments: no status lines on the console, and, when the
 	// console is the caller's terminal, only critical messages.
 	level := "warning"
@@ -399,6 +411,12 @@ func bootMain(args []string) int {
 	if err := cmd.Start(); err != nil {
 		return stage1.HelperFail(fmt.Errorf("starting systemd-nspawn: %w", err))
 	}
+	// nspawn and the pod stay in the pod's cgroups; this helper leaves
+	// them, so that killing what is left of the pod does not kill it.
+	if err := g.Leave(); err != nil {
+		cmd.Process.Kill()
+		return stage1.HelperFail(err)
+	}
 	stage1.HelperStarted()
 	waited := make(chan struct{})
 	go func() { cmd.Wait(); close(waited) }()
@@ -406,13 +424,16 @@ func bootMain(args []string) int {
 		select {
 		case <-waited:
 			// What nspawn left (the pod's systemd, if nspawn was killed)
-			// goes with it. That kills this helper too, which is in the
-			// pod's cgroup; stage1 sees it exit either way.
-			g.Kill(5 * time.Second)
+			// goes with it.
+			if err := g.Kill(5 * time.Second); err != nil {
+				fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+			}
 			return cmd.ProcessState.ExitCode()
 		case sig := <-sigs:
 			if sig == parentGone {
-				g.Kill(5 * time.Second)
+				if err := g.Kill(5 * time.Second); err != nil {
+					fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+				}
 				return stage1.ExitStartFailed
 			}
 			// nspawn turns SIGTERM into a clean shutdown of the pod.

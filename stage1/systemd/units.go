@@ -69,6 +69,9 @@ func appUnit(s *stage1.AppSpec, uid, gid int, interactive bool) []*unit.UnitOpti
 		// Stopped, and so recorded, before the pod's systemd exits.
 		unit.NewUnitOption("Unit", "Conflicts", "shutdown.target"),
 		unit.NewUnitOption("Unit", "Before", "shutdown.target"),
+		// The hooks need the pod and the binary until the app has stopped,
+		// so at shutdown those mounts go only after it.
+		unit.NewUnitOption("Unit", "RequiresMountsFor", inPod+" "+inBinary),
 		unit.NewUnitOption("Service", "Type", "exec"),
 		unit.NewUnitOption("Service", "RootDirectory", filepath.Join(stage2, s.Name, "rootfs")),
 		unit.NewUnitOption("Service", "RootDirectoryStartOnly", "yes"),

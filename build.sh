@@ -11,8 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 packages=(busybox-static systemd-container xz-utils bzip2 ca-certificates git gcc libc6-dev)
-# Peers the benchmarks compare podctl with.
-bench_packages=(crun runc hyperfine)
+# What the benchmarks use beside podctl.
+bench_packages=(hyperfine)
 
 need_install() {
 	local p
@@ -75,6 +75,7 @@ test)
 	go test -p 2 -count=1 -timeout 30m ./...
 	;;
 bench)
-	exec tests/bench/run.sh
+	tests/bench/run.sh
+	exec tests/bench/systemd.sh
 	;;
 esac

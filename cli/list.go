@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
@@ -46,7 +47,10 @@ of a pod leave its UUID and state blank.`,
 
 func printList(cmd *cobra.Command, pods []*stage0.PodInfo, full, noLegend bool) {
 	now := time.Now()
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
+	// Buffered: the tabwriter writes each cell on its own.
+	out := bufio.NewWriter(cmd.OutOrStdout())
+	defer out.Flush()
+	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	if !noLegend {
 		if full {
 			fmt.Fprintln(tw, "UUID\tAPP\tIMAGE NAME\tIMAGE ID\tSTATE\tEXIT\tCREATED\tSTARTED")

@@ -57,7 +57,7 @@ a shell, an init script, a systemd unit or cron) can act on it.`,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Annotations[needsRoot] == "true" && os.Geteuid() != 0 {
-				return fmt.Errorf("podctl %s changes pods and images and must run as root: try sudo podctl %s", cmd.Name(), cmd.Name())
+				return fmt.Errorf("%s changes pods and images and must run as root: try sudo %s", cmd.CommandPath(), cmd.CommandPath())
 			}
 			return nil
 		},
@@ -104,6 +104,7 @@ func Execute() int {
 // which puts the important ones first.
 func unsortFlags(c *cobra.Command) {
 	c.Flags().SortFlags = false
+	c.PersistentFlags().SortFlags = false
 	for _, sub := range c.Commands() {
 		unsortFlags(sub)
 	}

@@ -134,13 +134,20 @@ func ImageManifest(c Config, ref string) ([]byte, error) {
 		return nil, err
 	}
 	if st == nil {
-		return nil, errdefs.New(errdefs.ErrNotFound, "no image %q in the store", ref)
+		return nil, noImage(ref)
 	}
 	defer st.Close()
 	id, err := st.Resolve(ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, noImage(ref)
+	}
 	if err != nil {
 		return nil, err
 	}
 	_, b, err := st.Manifest(id)
 	return b, err
+}
+
+func noImage(ref string) error {
+	return errdefs.New(errdefs.ErrNotFound, "no image %q in the store: see podctl image list, or import it with podctl fetch", ref)
 }

@@ -49,7 +49,11 @@ func Logs(ctx context.Context, c Config, id string, opts LogsOptions, stdout, st
 		}
 		app = m.Apps[0].Name.String()
 	} else if m.Apps.Get(types.ACName(app)) == nil {
-		return errdefs.New(ErrUsage, "pod %s has no app %q", p.UUID, app)
+		var names []string
+		for _, ra := range m.Apps {
+			names = append(names, ra.Name.String())
+		}
+		return errdefs.New(ErrUsage, "pod %s has no app %q (it has %s)", p.UUID, app, strings.Join(names, ", "))
 	}
 	// The pod may move between state folders while we follow it; the log
 	// is read through the directory we hold open.

@@ -303,7 +303,7 @@ func FetchFile(st *store.Store, path string, insecure bool) (store.Image, error)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return store.Image{}, fmt.Errorf("opening image: %w", err)
+		return store.Image{}, err
 	}
 	defer f.Close()
 	img, err := st.Import(f)

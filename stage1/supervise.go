@@ -131,7 +131,7 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func()) i
 				stopAll(syscall.SIGTERM)
 			}
 		case sig := <-sigs:
-			rc.Debugf("forwarding %v to the apps", sig)
+			rc.Debugf("forwarding %s to the apps", unix.SignalName(sig.(syscall.Signal)))
 			stopAll(sig.(syscall.Signal))
 		case <-kill:
 			stopAll(syscall.SIGKILL)

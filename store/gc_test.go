@@ -157,6 +157,7 @@ func TestGC(t *testing.T) {
 	// Later: old has not been used since before the cut-off; touched was
 	// used after it; used is in use.
 	time.Sleep(20 * time.Millisecond)
+	s.touchEvery = 0
 	if err := s.Touch(touched.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -101,7 +101,27 @@ func (s *Store) Touch(id string) error {
 		return fmt.Errorf("touching image: %w", err)
 	}
 	now := time.Now()
-	err := s.update(func(tx *bolt.Tx) error {
+	// Image gc counts last use in hours: a write (and its fsyncs) on every
+	// pod start would buy nothing, so a recent enough record is left alone.
+	var recent bool
+	err := s.view(func(tx *bolt.Tx) error {
+		r, ok, err := getRecord(tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotFound
+		}
+		recent = now.Sub(r.LastUsed) < s.touchEvery && !r.LastUsed.After(now)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("touching image %s: %w", id, err)
+	}
+	if recent {
+		return nil
+	}
+	err = s.update(func(tx *bolt.Tx) error {
 		r, ok, err := getRecord(tx, id)
 		if err != nil {
 			return err

@@ -129,6 +129,14 @@ func TestManifestListTouch(t *testing.T) {
 		t.Errorf("List[0] = %+v, want %+v", imgs[0], a)
 	}
 
+	// A last use recorded a moment ago is not written again.
+	if err := s.Touch(a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if imgs, _ := s.List(); !imgs[0].LastUsed.Equal(a.LastUsed) {
+		t.Errorf("Touch right after import rewrote the last use: %v, want %v", imgs[0].LastUsed, a.LastUsed)
+	}
+	s.touchEvery = 0
 	before := time.Now()
 	if err := s.Touch(a.ID); err != nil {
 		t.Fatal(err)

@@ -81,6 +81,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Errors returned by the store, wrapped with context; test with errors.Is.
@@ -107,6 +108,9 @@ const (
 // several goroutines and processes at once; see the package doc for locking.
 type Store struct {
 	dir string
+	// touchEvery is how old a recorded last use may be before Touch
+	// writes a new one.
+	touchEvery time.Duration
 
 	mu        sync.Mutex
 	shared    int // holds taken through LockShared and not released yet
@@ -117,7 +121,7 @@ type Store struct {
 // they are missing, and removes what crashed imports left in tmp/ if no
 // other process is using the store.
 func Open(dir string) (*Store, error) {
-	s := &Store{dir: dir}
+	s := &Store{dir: dir, touchEvery: time.Minute}
 	for _, d := range []string{s.blobDir(), s.treeDir(), s.tmpDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("opening image store: %w", err)

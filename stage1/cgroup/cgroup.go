@@ -135,27 +135,46 @@ type Group struct {
 	Dirs []string
 }
 
-// NewPodGroup creates the cgroup of pod uuid below this process's own, in
-// the tracking hierarchy and in each of the v1 hierarchies named in also
-// (such as "name=systemd", for a pod that runs systemd) that is mounted.
-func NewPodGroup(uuid string, also ...string) (*Group, error) {
+// CheckTracking reports whether this host has a hierarchy to keep pods in.
+func CheckTracking() error {
+	mounts, own, err := readSelf()
+	if err != nil {
+		return err
+	}
+	_, err = trackingDir(mounts, own)
+	return err
+}
+
+// readSelf reads the host's cgroup mounts and this process's cgroups.
+func readSelf() ([]Mount, map[string]string, error) {
 	mi, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return nil, fmt.Errorf("finding cgroups: %w", err)
+		return nil, nil, fmt.Errorf("finding cgroups: %w", err)
 	}
 	defer mi.Close()
 	mounts, err := ParseMountinfo(mi)
 	if err != nil {
-		return nil, fmt.Errorf("finding cgroups: %w", err)
+		return nil, nil, fmt.Errorf("finding cgroups: %w", err)
 	}
 	pc, err := os.Open("/proc/self/cgroup")
 	if err != nil {
-		return nil, fmt.Errorf("finding cgroups: %w", err)
+		return nil, nil, fmt.Errorf("finding cgroups: %w", err)
 	}
 	defer pc.Close()
 	own, err := ParseProcCgroup(pc)
 	if err != nil {
-		return nil, fmt.Errorf("finding cgroups: %w", err)
+		return nil, nil, fmt.Errorf("finding cgroups: %w", err)
+	}
+	return mounts, own, nil
+}
+
+// NewPodGroup creates the cgroup of pod uuid below this process's own, in
+// the tracking hierarchy and in each of the v1 hierarchies named in also
+// (such as "name=systemd", for a pod that runs systemd) that is mounted.
+func NewPodGroup(uuid string, also ...string) (*Group, error) {
+	mounts, own, err := readSelf()
+	if err != nil {
+		return nil, err
 	}
 	base, err := trackingDir(mounts, own)
 	if err != nil {

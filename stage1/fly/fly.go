@@ -41,8 +41,9 @@ const (
 // Name is "fly".
 func (f *Flavor) Name() string { return "fly" }
 
-// Available is always nil: fly needs nothing but chroot.
-func (f *Flavor) Available() error { return nil }
+// Available reports whether there is a cgroup hierarchy to keep the pod's
+// processes in: fly needs nothing else.
+func (f *Flavor) Available() error { return cgroup.CheckTracking() }
 
 // Helpers has the helper that becomes one app.
 func (f *Flavor) Helpers() map[string]func([]string) int {

@@ -7,7 +7,9 @@
 //	2026-11-25T12:00:00.123456789Z stdout F hello
 //	<time, RFC 3339, UTC>          <stream> <F: full line, P: part of a longer one> <text>
 //
-// One file for both streams keeps their order; the stream tag lets a reader
+// Both streams go to one file, each line as it is read from its stream,
+// so lines of one stream keep their order and lines of the two streams are
+// interleaved about as they were written; the stream tag lets a reader
 // give each line back to the stream it came from.
 package logs
 
@@ -168,8 +170,10 @@ func Parse(line string) (Entry, error) {
 
 // Reader reads an app's log, from a point on.
 type Reader struct {
-	f  *os.File
-	br *bufio.Reader
+	// path is the log file, opened once it exists.
+	path string
+	f    *os.File
+	br   *bufio.Reader
 	// partial holds an incomplete last line until its end is written.
 	partial string
 }
@@ -177,14 +181,27 @@ type Reader struct {
 // OpenReader opens an app's log for reading. A log not yet written reads
 // as empty.
 func OpenReader(appDir string) (*Reader, error) {
-	f, err := os.Open(filepath.Join(appDir, File))
+	r := &Reader{path: filepath.Join(appDir, File)}
+	if err := r.open(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// open opens the log if it exists and is not open yet.
+func (r *Reader) open() error {
+	if r.f != nil {
+		return nil
+	}
+	f, err := os.Open(r.path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return &Reader{}, nil
+			return nil
 		}
-		return nil, fmt.Errorf("opening app log: %w", err)
+		return fmt.Errorf("opening app log: %w", err)
 	}
-	return &Reader{f: f, br: bufio.NewReaderSize(f, 64*1024)}, nil
+	r.f, r.br = f, bufio.NewReaderSize(f, 64*1024)
+	return nil
 }
 
 // Close closes the reader.
@@ -198,8 +215,9 @@ func (r *Reader) Close() error {
 // Next returns the entries written since the last call (all of them the
 // first time). A line still being written is held back until it is whole.
 func (r *Reader) Next() ([]Entry, error) {
-	if r.f == nil {
-		return nil, nil
+	// A log not written yet (the pod has not started) may be by now.
+	if err := r.open(); err != nil || r.f == nil {
+		return nil, err
 	}
 	var out []Entry
 	for {

@@ -183,7 +183,7 @@ loop:
 			break loop
 		case sig := <-sigs:
 			// nspawn turns SIGTERM into a clean shutdown of the pod.
-			rc.Debugf("asking the pod to stop on %v", sig)
+			rc.Debugf("asking the pod to stop on %s", unix.SignalName(sig.(syscall.Signal)))
 			cmd.Process.Signal(syscall.SIGTERM)
 		case <-ready.C:
 			if !notified {

@@ -95,23 +95,14 @@ reported and is not an error.`,
 			if err != nil {
 				return err
 			}
-			failed := 0
-			for _, id := range ids {
+			return forEachPod(cmd, ids, func(id string) (string, error) {
 				uuid, err := stage0.Stop(g.config(), id, force, grace)
-				switch {
-				case err == nil:
-					fmt.Fprintln(cmd.OutOrStdout(), uuid)
-				case errors.Is(err, stage0.ErrAlreadyStopped):
+				if errors.Is(err, stage0.ErrAlreadyStopped) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "podctl: pod %s is already stopped\n", uuid)
-				default:
-					fmt.Fprintf(cmd.ErrOrStderr(), "podctl: %v\n", err)
-					failed++
+					return "", nil
 				}
-			}
-			if failed > 0 {
-				return exitCode(ExitError)
-			}
-			return nil
+				return uuid, err
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "kill the pods at once")
@@ -135,20 +126,9 @@ is refused: stop it first.`,
 			if err != nil {
 				return err
 			}
-			failed := 0
-			for _, id := range ids {
-				uuid, err := stage0.Remove(g.config(), id)
-				if err != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "podctl: %v\n", err)
-					failed++
-					continue
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), uuid)
-			}
-			if failed > 0 {
-				return exitCode(ExitError)
-			}
-			return nil
+			return forEachPod(cmd, ids, func(id string) (string, error) {
+				return stage0.Remove(g.config(), id)
+			})
 		},
 	}
 	addUUIDFile(cmd, &uuidFile)
@@ -206,4 +186,25 @@ to run from cron, twice at once, and beside running pods.`,
 	cmd.Flags().BoolVar(&opts.MarkOnly, "mark-only", false, "mark pods, remove none")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also name each pod kept for its grace period, and when it goes")
 	return rootOnly(cmd)
+}
+
+// forEachPod applies do to each pod, printing the UUID of each one done (do
+// returns "" for a pod it has reported itself) and each error, and fails
+// if any pod failed.
+func forEachPod(cmd *cobra.Command, ids []string, do func(id string) (string, error)) error {
+	failed := 0
+	for _, id := range ids {
+		uuid, err := do(id)
+		switch {
+		case err != nil:
+			fmt.Fprintf(cmd.ErrOrStderr(), "podctl: %v\n", err)
+			failed++
+		case uuid != "":
+			fmt.Fprintln(cmd.OutOrStdout(), uuid)
+		}
+	}
+	if failed > 0 {
+		return exitCode(ExitError)
+	}
+	return nil
 }

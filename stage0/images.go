@@ -46,56 +46,60 @@ func imagesInUse(c Config) (map[string]bool, error) {
 	return inUse, err
 }
 
-// RemoveImages removes images from the store. The tree of an image that a
-// pod still uses stays until image gc finds it unused, so the pod can still
-// run.
-func RemoveImages(c Config, refs []string) ([]string, error) {
+// withStoreExclusive runs fn with the store locked exclusively and the set
+// of images pods still use, which no pod being prepared can change then.
+func withStoreExclusive(c Config, fn func(st *store.Store, inUse map[string]bool) error) error {
 	st, err := c.OpenStore()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer st.Close()
 	unlock, err := st.LockExclusive()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer unlock()
 	inUse, err := imagesInUse(c)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	return fn(st, inUse)
+}
+
+// RemoveImages removes images from the store. The tree of an image that a
+// pod still uses stays until image gc finds it unused, so the pod can still
+// run.
+func RemoveImages(c Config, refs []string) ([]string, error) {
 	var removed []string
-	for _, ref := range refs {
-		id, err := st.Resolve(ref)
-		if err != nil {
-			return removed, err
+	err := withStoreExclusive(c, func(st *store.Store, inUse map[string]bool) error {
+		for _, ref := range refs {
+			id, err := st.Resolve(ref)
+			if errors.Is(err, store.ErrNotFound) {
+				return noImage(ref)
+			}
+			if err != nil {
+				return err
+			}
+			if err := st.Remove(id, inUse[id]); err != nil {
+				return fmt.Errorf("removing image %s: %w", id, err)
+			}
+			removed = append(removed, id)
 		}
-		if err := st.Remove(id, inUse[id]); err != nil {
-			return removed, fmt.Errorf("removing image %s: %w", id, err)
-		}
-		removed = append(removed, id)
-	}
-	return removed, nil
+		return nil
+	})
+	return removed, err
 }
 
 // ImageGC removes rendered trees no pod uses any more and images unused
 // for longer than grace.
 func ImageGC(c Config, grace time.Duration) ([]string, error) {
-	st, err := c.OpenStore()
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	unlock, err := st.LockExclusive()
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	inUse, err := imagesInUse(c)
-	if err != nil {
-		return nil, err
-	}
-	return st.GC(inUse, grace, time.Now())
+	var removed []string
+	err := withStoreExclusive(c, func(st *store.Store, inUse map[string]bool) error {
+		var err error
+		removed, err = st.GC(inUse, grace, time.Now())
+		return err
+	})
+	return removed, err
 }
 
 // openStoreToRead opens the store for a read command: a data directory

@@ -174,3 +174,25 @@ func ProcEnv(pid int) ([]string, error) {
 func NotifyReady() {
 	daemon.SdNotify(false, daemon.SdNotifyReady)
 }
+
+// CgroupControl is the Stop and GC of a flavor whose pods live in the
+// pod's cgroups and whose mounts live in mount namespaces that die with the
+// pod, as fly's and systemd's do. Stop signals the pod's stage1 process,
+// which passes SIGTERM on to the apps (or to nspawn, which shuts the pod's
+// systemd down); with force it sends SIGKILL and kills every process left
+// in the pod's cgroups. GC kills what is left and removes the cgroups:
+// there is no mount to undo.
+type CgroupControl struct{}
+
+// Stop asks the pod to stop, or kills it.
+func (CgroupControl) Stop(p *lifecycle.Pod, force bool) error {
+	if err := SignalStage1(p, force); err != nil || !force {
+		return err
+	}
+	return KillPodCgroup(p)
+}
+
+// GC kills what is left of the pod and removes its cgroups.
+func (CgroupControl) GC(p *lifecycle.Pod) error {
+	return RemovePodCgroup(p)
+}

@@ -103,22 +103,11 @@ func (s *Store) Touch(id string) error {
 	now := time.Now()
 	// Image gc counts last use in hours: a write (and its fsyncs) on every
 	// pod start would buy nothing, so a recent enough record is left alone.
-	var recent bool
-	err := s.view(func(tx *bolt.Tx) error {
-		r, ok, err := getRecord(tx, id)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrNotFound
-		}
-		recent = now.Sub(r.LastUsed) < s.touchEvery && !r.LastUsed.After(now)
-		return nil
-	})
+	r, err := s.lookup(id)
 	if err != nil {
 		return fmt.Errorf("touching image %s: %w", id, err)
 	}
-	if recent {
+	if now.Sub(r.LastUsed) < s.touchEvery && !r.LastUsed.After(now) {
 		return nil
 	}
 	err = s.update(func(tx *bolt.Tx) error {

@@ -92,6 +92,24 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
 	return db.Update(fn)
 }
 
+// lookup reads the record of id in a transaction of its own; a missing
+// record is ErrNotFound.
+func (s *Store) lookup(id string) (record, error) {
+	var rec record
+	err := s.view(func(tx *bolt.Tx) error {
+		r, ok, err := getRecord(tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotFound
+		}
+		rec = r
+		return nil
+	})
+	return rec, err
+}
+
 // getRecord reads the record of id from a transaction. A missing bucket
 // reads as an empty index.
 func getRecord(tx *bolt.Tx, id string) (record, bool, error) {

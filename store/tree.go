@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/appc/spec/aci"
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 
 	"podctl/internal/fsutil"
@@ -54,18 +53,7 @@ func treeComplete(dir string) bool {
 
 // render builds the tree of id in tmp/ and renames it into trees/.
 func (s *Store) render(id string) error {
-	var rec record
-	err := s.view(func(tx *bolt.Tx) error {
-		r, ok, err := getRecord(tx, id)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrNotFound
-		}
-		rec = r
-		return nil
-	})
+	rec, err := s.lookup(id)
 	if err != nil {
 		return err
 	}

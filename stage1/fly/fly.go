@@ -29,6 +29,7 @@ import (
 
 // Flavor is the fly flavor.
 type Flavor struct {
+	stage1.CgroupControl
 	// Self is the podctl binary to re-execute for helpers.
 	Self string
 }
@@ -162,22 +163,6 @@ func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.
 		return 0, fmt.Errorf("entering app %s: %w", app, err)
 	}
 	return stage1.RunChrooted(root, cmd, env, stdio)
-}
-
-// Stop signals the pod's stage1 process: SIGTERM, which it forwards to
-// the apps, or SIGKILL, after which every process in the pod's cgroup is
-// killed too.
-func (f *Flavor) Stop(p *lifecycle.Pod, force bool) error {
-	if err := stage1.SignalStage1(p, force); err != nil || !force {
-		return err
-	}
-	return stage1.KillPodCgroup(p)
-}
-
-// GC kills whatever is left in the pod's cgroup and removes it. There are
-// no mounts to undo: fly's lived in namespaces that died with the apps.
-func (f *Flavor) GC(p *lifecycle.Pod) error {
-	return stage1.RemovePodCgroup(p)
 }
 
 var _ stage1.Flavor = (*Flavor)(nil)

@@ -45,6 +45,7 @@ import (
 
 // Flavor is the systemd flavor.
 type Flavor struct {
+	stage1.CgroupControl
 	// Self is the podctl binary to re-execute for helpers.
 	Self string
 }
@@ -537,22 +538,6 @@ func nsPid(pid int) int {
 		}
 	}
 	return 0
-}
-
-// Stop asks the pod to shut down (SIGTERM to stage1, which passes it to
-// nspawn, which stops the pod's systemd cleanly), or kills every process of
-// the pod.
-func (f *Flavor) Stop(p *lifecycle.Pod, force bool) error {
-	if err := stage1.SignalStage1(p, force); err != nil || !force {
-		return err
-	}
-	return stage1.KillPodCgroup(p)
-}
-
-// GC kills whatever is left in the pod's cgroups and removes them. Its
-// mounts lived in the boot helper's mount namespace and died with it.
-func (f *Flavor) GC(p *lifecycle.Pod) error {
-	return stage1.RemovePodCgroup(p)
 }
 
 var _ stage1.Flavor = (*Flavor)(nil)

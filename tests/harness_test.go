@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -299,7 +300,12 @@ func waitCgroupEmpty(t *testing.T, dirs []string) {
 	for {
 		var left []string
 		for _, d := range dirs {
-			left = append(left, cgroupProcs(d)...)
+			for _, pid := range cgroupProcs(d) {
+				// A zombie is dead already, waiting for the machine's init.
+				if n, _ := strconv.Atoi(pid); alive(n) {
+					left = append(left, pid)
+				}
+			}
 		}
 		if len(left) == 0 {
 			return

@@ -288,6 +288,7 @@ func (g *Group) Kill(timeout time.Duration) error {
 		if err != nil {
 			return err
 		}
+		pids = living(pids)
 		if len(pids) == 0 {
 			return nil
 		}
@@ -301,6 +302,26 @@ func (g *Group) Kill(timeout time.Duration) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// living drops the zombies from pids: they are dead, and only waiting for a
+// parent (often the machine's init, once their own parent was killed) to
+// reap them.
+func living(pids []int) []int {
+	var out []int
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ...; comm may hold spaces and parentheses.
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i > 0 && i+2 < len(s) && s[i+2] == 'Z' {
+			continue
+		}
+		out = append(out, pid)
+	}
+	return out
 }
 
 // Remove deletes the group and the groups below it, in every hierarchy.
@@ -332,8 +353,17 @@ func removeTree(top string) error {
 		return fmt.Errorf("removing cgroup %s: %w", top, err)
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := syscall.Rmdir(dirs[i]); err != nil && err != syscall.ENOENT {
-			return fmt.Errorf("removing cgroup %s: %w", dirs[i], err)
+		// A zombie not yet reaped keeps its cgroup busy for a moment.
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			err := syscall.Rmdir(dirs[i])
+			if err == nil || err == syscall.ENOENT {
+				break
+			}
+			if err != syscall.EBUSY || time.Now().After(deadline) {
+				return fmt.Errorf("removing cgroup %s: %w", dirs[i], err)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	return nil

@@ -52,6 +52,9 @@ type AppSpec struct {
 	WorkingDir string   `json:"working_dir,omitempty"`
 	// Mounts are the volumes to bind into the app's root.
 	Mounts []MountSpec `json:"mounts,omitempty"`
+	// DieWith, when set, is the pid of the app's parent (the pod's stage1):
+	// the app is killed when that process dies.
+	DieWith int `json:"die_with,omitempty"`
 	// Cgroups are the pod's cgroup folders, which the app joins.
 	Cgroups []string `json:"cgroups,omitempty"`
 }

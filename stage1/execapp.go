@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +17,9 @@ import (
 // the app: it sets the environment, the working directory and the user, and
 // executes the app's command. It returns only on failure.
 func ExecApp(s *AppSpec) error {
+	// The parent-death signal belongs to a thread, and a Go program may
+	// execute from any of its threads: stay on one from here to the exec.
+	runtime.LockOSThread()
 	os.Clearenv()
 	for _, kv := range s.Env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -44,6 +48,16 @@ func ExecApp(s *AppSpec) error {
 	}
 	if err := syscall.Setuid(uid); err != nil {
 		return fmt.Errorf("app %s: setting user %d: %w", s.Name, uid, err)
+	}
+	if s.DieWith != 0 {
+		// Armed after the change of user, which would clear it, on the
+		// thread that executes the app.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0); err != nil {
+			return fmt.Errorf("app %s: asking to die with stage1: %w", s.Name, err)
+		}
+		if os.Getppid() != s.DieWith {
+			return fmt.Errorf("app %s: stage1 is gone", s.Name)
+		}
 	}
 	err = syscall.Exec(path, s.Exec, os.Environ())
 	return fmt.Errorf("app %s: executing %s: %w", s.Name, path, err)

@@ -311,7 +311,13 @@ func waitCgroupEmpty(t *testing.T, dirs []string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("processes %v of the pod are still alive", left)
+			var about []string
+			for _, pid := range left {
+				b, _ := os.ReadFile("/proc/" + pid + "/status")
+				c, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+				about = append(about, fmt.Sprintf("%s %q %s", pid, c, strings.Join(strings.Split(string(b), "\n")[:8], "; ")))
+			}
+			t.Fatalf("processes of the pod are still alive: %v", about)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -66,6 +66,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 	}
 	for i := range specs {
 		specs[i].Cgroups = g.Dirs
+		specs[i].DieWith = os.Getpid()
 	}
 	return stage1.Supervise(rc, specs, func(s *stage1.AppSpec, stdio stage1.Stdio) (*exec.Cmd, error) {
 		enc, err := stage1.EncodeSpec(s)

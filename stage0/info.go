@@ -32,6 +32,8 @@ type AppInfo struct {
 	State      string     `json:"state"`
 	ExitCode   *int       `json:"exit_code"`
 	Signal     string     `json:"signal,omitempty"`
+	Reason     string     `json:"reason,omitempty"`
+	Message    string     `json:"message,omitempty"`
 	StartedAt  *time.Time `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
 }
@@ -77,7 +79,7 @@ func Info(p *lifecycle.Pod) *PodInfo {
 		if st, err := p.AppStatus(ai.Name); err == nil {
 			ai.State = "exited"
 			ai.ExitCode = &st.ExitCode
-			ai.Signal = st.Signal
+			ai.Signal, ai.Reason, ai.Message = st.Signal, st.Reason, st.Message
 			ai.StartedAt = timePtr(st.StartedAt, nil)
 			ai.FinishedAt = timePtr(st.FinishedAt, nil)
 		} else if !errors.Is(err, fs.ErrNotExist) {

@@ -38,6 +38,9 @@ type AppOptions struct {
 	WorkingDir string
 	// Mounts put pod volumes into the app: "volume=NAME,target=/PATH".
 	Mounts []string
+	// Memory and CPU limit the app: a size such as "64M" or "1G", and a
+	// share of a core such as "500m" or "2".
+	Memory, CPU string
 }
 
 // PrepareOptions are the choices of prepare and run.
@@ -161,8 +164,31 @@ func checkOptions(opts *PrepareOptions) error {
 		if ao.WorkingDir != "" && !filepath.IsAbs(ao.WorkingDir) {
 			return errdefs.New(ErrUsage, "working directory %q is not an absolute path", ao.WorkingDir)
 		}
+		if _, err := limitIsolators(&ao); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// limitIsolators turns --memory and --cpu into appc isolators.
+func limitIsolators(ao *AppOptions) ([]types.Isolator, error) {
+	var out []types.Isolator
+	if ao.Memory != "" {
+		m, err := types.NewResourceMemoryIsolator(ao.Memory, ao.Memory)
+		if err != nil || m.Limit().Value() <= 0 {
+			return nil, errdefs.New(ErrUsage, "--memory %q is not a size such as 64M or 1G", ao.Memory)
+		}
+		out = append(out, m.AsIsolator())
+	}
+	if ao.CPU != "" {
+		c, err := types.NewResourceCPUIsolator(ao.CPU, ao.CPU)
+		if err != nil || c.Limit().MilliValue() <= 0 {
+			return nil, errdefs.New(ErrUsage, "--cpu %q is not a share of a core such as 500m or 2", ao.CPU)
+		}
+		out = append(out, c.AsIsolator())
+	}
+	return out, nil
 }
 
 // parseVolumes reads --volume values and checks them.
@@ -340,6 +366,7 @@ func effectiveApp(m *schema.ImageManifest, ao *AppOptions, setEnv []string) (*ty
 		app = *m.App
 		app.Exec = append(types.Exec(nil), m.App.Exec...)
 		app.Environment = append(types.Environment(nil), m.App.Environment...)
+		app.Isolators = append(types.Isolators(nil), m.App.Isolators...)
 	}
 	if ao.Exec != "" {
 		if len(app.Exec) == 0 {
@@ -372,6 +399,14 @@ func effectiveApp(m *schema.ImageManifest, ao *AppOptions, setEnv []string) (*ty
 	}
 	if ao.WorkingDir != "" {
 		app.WorkingDirectory = ao.WorkingDir
+	}
+	isos, err := limitIsolators(ao)
+	if err != nil {
+		return nil, err
+	}
+	for _, iso := range isos {
+		// The command line's limit replaces the image's.
+		app.Isolators.ReplaceIsolatorsByName(iso, []types.ACIdentifier{iso.Name})
 	}
 	if app.User == "" {
 		app.User = "0"

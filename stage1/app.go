@@ -12,6 +12,7 @@ import (
 	"github.com/appc/spec/schema/types"
 
 	"podctl/lifecycle"
+	"podctl/stage1/cgroup"
 )
 
 // Files stage0 leaves in each app's folder, apps/<name>/, for stage1.
@@ -55,8 +56,14 @@ type AppSpec struct {
 	// DieWith, when set, is the pid of the app's parent (the pod's stage1):
 	// the app is killed when that process dies.
 	DieWith int `json:"die_with,omitempty"`
-	// Cgroups are the pod's cgroup folders, which the app joins.
+	// Limits are the app's resource limits.
+	Limits cgroup.Limits `json:"limits,omitempty"`
+	// Cgroups are the cgroup folders the app joins: the pod's, then those
+	// of its limits.
 	Cgroups []string `json:"cgroups,omitempty"`
+	// LimitDirs are the cgroup folders of the app's limits, where the
+	// kernel counts the app's out-of-memory kills.
+	LimitDirs []string `json:"limit_dirs,omitempty"`
 }
 
 // MountSpec is one volume bound into an app's root.
@@ -170,6 +177,18 @@ func AppSpecs(podDir, uuid string, m *schema.PodManifest) ([]AppSpec, error) {
 			return nil, err
 		}
 		s.Mounts = mounts
+		for _, iso := range ra.App.Isolators {
+			switch v := iso.Value().(type) {
+			case *types.ResourceMemory:
+				if l := v.Limit(); l != nil {
+					s.Limits.MemoryBytes = l.Value()
+				}
+			case *types.ResourceCPU:
+				if l := v.Limit(); l != nil {
+					s.Limits.CPUMillis = l.MilliValue()
+				}
+			}
+		}
 		env := map[string]bool{}
 		for _, ev := range ra.App.Environment {
 			s.Env = append(s.Env, ev.Name+"="+ev.Value)

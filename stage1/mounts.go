@@ -107,3 +107,29 @@ func touchInRoot(root, rel string) error {
 	}
 	return unix.Close(fd)
 }
+
+// EnterRoot gives the app's root its /proc, and the /sys and /dev of the
+// pod, then makes it the process's root. Call it in the app's own mount
+// namespace, once the root and its volumes are mounted.
+func EnterRoot(s *AppSpec) error {
+	mounts := []struct {
+		src, dst, fstype string
+		flags            uintptr
+	}{
+		{"proc", "proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+		{"/sys", "sys", "", unix.MS_BIND | unix.MS_REC},
+		{"/dev", "dev", "", unix.MS_BIND | unix.MS_REC},
+	}
+	for _, m := range mounts {
+		if err := MkdirInRoot(s.Rootfs, m.dst); err != nil {
+			return err
+		}
+		if err := unix.Mount(m.src, filepath.Join(s.Rootfs, m.dst), m.fstype, m.flags, ""); err != nil {
+			return fmt.Errorf("mounting /%s: %w", m.dst, err)
+		}
+	}
+	if err := unix.Chroot(s.Rootfs); err != nil {
+		return fmt.Errorf("chroot: %w", err)
+	}
+	return nil
+}

@@ -52,6 +52,54 @@ func NewPodCgroup(podDir, uuid string, also ...string) (*cgroup.Group, error) {
 	return g, nil
 }
 
+// NewPodCgroups creates the pod's cgroup (in the tracking hierarchy and in
+// those named in also) and, for apps with limits, the cgroups that hold
+// them, and records them all in the pod. Each spec learns the folders its
+// app joins (Cgroups) and those of its limits (LimitDirs).
+func NewPodCgroups(podDir, uuid string, specs []AppSpec, also ...string) (*cgroup.Group, error) {
+	for _, s := range specs {
+		if !s.Limits.None() {
+			also = append(also, "memory", "cpu")
+			break
+		}
+	}
+	g, err := NewPodCgroup(podDir, uuid, also...)
+	if err != nil {
+		return nil, err
+	}
+	for i := range specs {
+		s := &specs[i]
+		dirs, err := g.NewAppGroup(s.Name, s.Limits)
+		if err != nil {
+			g.Remove()
+			return nil, err
+		}
+		s.LimitDirs = dirs
+		s.Cgroups = append(append([]string(nil), g.Dirs...), dirs...)
+	}
+	return g, nil
+}
+
+// NoteOOM marks an app's status as out of memory when it ended on SIGKILL
+// (its own death, or that of the child whose status a shell passed on) and
+// the kernel counts an out-of-memory kill in its limits' cgroups.
+func NoteOOM(st *lifecycle.AppStatus, s *AppSpec) {
+	if st.ExitCode == 128+int(syscall.SIGKILL) && cgroup.OOMKills(s.LimitDirs) > 0 {
+		st.Reason = lifecycle.ReasonOOMKilled
+		st.Message = "killed for using more than its memory limit"
+	}
+}
+
+// JoinCgroups moves the calling helper into the cgroups its app belongs in
+// (the pod's, and those holding the app's limits), before it makes any
+// process of its own.
+func JoinCgroups(s *AppSpec) error {
+	if len(s.Cgroups) == 0 {
+		return nil
+	}
+	return (&cgroup.Group{Dirs: s.Cgroups}).Join()
+}
+
 // podCgroup returns the cgroup recorded in a pod, or nil if it has none.
 func podCgroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 	b, err := p.ReadFile(lifecycle.FileCgroup)

@@ -120,6 +120,7 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func()) i
 		case e := <-exits:
 			running--
 			st := exitStatus(e.state, e.err)
+			NoteOOM(st, &specs[e.index])
 			st.StartedAt = started[e.index]
 			st.FinishedAt = time.Now()
 			// The pid is no longer the app's: enter must not find it.

@@ -646,3 +646,35 @@ func testAppStartFailure(t *testing.T, e *env) {
 		t.Fatalf("numeric user: %s", r)
 	}
 }
+
+// An app over its memory limit is killed and its status says so; a CPU
+// limit holds the app to its share.
+func TestLimits(t *testing.T) { forEachFlavor(t, testLimits) }
+
+func testLimits(t *testing.T, e *env) {
+	e.fetchBusybox()
+	r := e.podctl("run", "example.com/busybox", "--memory", "20M", "--exec", "/bin/sh", "--", "-c", "head -c 200000000 /dev/zero | tail > /dev/null")
+	if r.code != 137 {
+		t.Fatalf("app over its memory limit: %s", r)
+	}
+	uuid := ""
+	for _, p := range e.list() {
+		uuid = p.UUID
+	}
+	out := e.must("status", "--format=json", uuid)
+	if !strings.Contains(out, `"reason":"OOMKilled"`) {
+		t.Fatalf("status of an app killed for its memory: %s", out)
+	}
+	// Under its limit, the same app runs to its end.
+	if r := e.podctl("run", "example.com/busybox", "--memory", "200M", "--exec", "/bin/sh", "--", "-c", "head -c 20000000 /dev/zero | tail > /dev/null"); r.code != 0 {
+		t.Fatalf("app under its memory limit: %s", r)
+	}
+	// A tenth of a core: the app's cgroup has a CFS quota of a tenth of
+	// its period.
+	r = e.podctl("run", "example.com/busybox", "--cpu", "100m", "--exec", "/bin/sh", "--", "-c",
+		"p=$(grep ':cpu:' /proc/self/cgroup | cut -d: -f3); cat /sys/fs/cgroup/cpu$p/cpu.cfs_period_us /sys/fs/cgroup/cpu$p/cpu.cfs_quota_us")
+	if r.code != 0 || strings.Fields(r.stdout)[0] != "100000" || strings.Fields(r.stdout)[1] != "10000" {
+		t.Fatalf("app with a CPU limit of 100m: %s", r)
+	}
+	checkRefused(t, "bad memory size", e.podctl("run", "example.com/busybox", "--memory", "lots"), "--memory")
+}

@@ -92,6 +92,16 @@ func ParseProcCgroup(r io.Reader) (map[string]string, error) {
 	return out, sc.Err()
 }
 
+// unifiedDir is where the unified hierarchy is mounted, or "" if it is not.
+func unifiedDir(mounts []Mount) string {
+	for _, m := range mounts {
+		if m.V2 {
+			return m.Dir
+		}
+	}
+	return "\x00"
+}
+
 // trackingOrder is the v1 hierarchies that can hold a pod's processes when
 // there is no unified one, best first.
 var trackingOrder = []string{"pids", "freezer", "name=systemd"}
@@ -133,6 +143,11 @@ type Group struct {
 	// Dirs are the cgroup's folders: the tracking hierarchy's first, which
 	// is the one processes are listed and killed in.
 	Dirs []string
+	// unified tells whether Dirs[0] is in the unified hierarchy; v1 maps
+	// a v1 controller to the group's folder in its hierarchy. Both are
+	// known only to the process that made the group.
+	unified bool
+	v1      map[string]string
 }
 
 // CheckTracking reports whether this host has a hierarchy to keep pods in.
@@ -180,23 +195,35 @@ func NewPodGroup(uuid string, also ...string) (*Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	bases := []string{base}
+	name := "podctl-" + uuid
+	g := &Group{v1: map[string]string{}, unified: strings.HasPrefix(base, unifiedDir(mounts))}
+	add := func(b string) error {
+		dir := filepath.Join(b, name)
+		for _, d := range g.Dirs {
+			if d == dir {
+				return nil
+			}
+		}
+		if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+			return fmt.Errorf("creating cgroup of pod %s: %w", uuid, err)
+		}
+		g.Dirs = append(g.Dirs, dir)
+		return nil
+	}
+	if err := add(base); err != nil {
+		return nil, err
+	}
 	for _, want := range also {
 		for _, m := range mounts {
 			key := strings.Join(m.Controllers, ",")
-			if p, ok := own[key]; ok && !m.V2 && contains(m.Controllers, want) && filepath.Join(m.Dir, p) != base {
-				bases = append(bases, filepath.Join(m.Dir, p))
+			if p, ok := own[key]; ok && !m.V2 && contains(m.Controllers, want) {
+				if err := add(filepath.Join(m.Dir, p)); err != nil {
+					g.Remove()
+					return nil, err
+				}
+				g.v1[want] = filepath.Join(m.Dir, p, name)
 			}
 		}
-	}
-	g := &Group{}
-	for _, b := range bases {
-		dir := filepath.Join(b, "podctl-"+uuid)
-		if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
-			g.Remove()
-			return nil, fmt.Errorf("creating cgroup of pod %s: %w", uuid, err)
-		}
-		g.Dirs = append(g.Dirs, dir)
 	}
 	return g, nil
 }
@@ -205,11 +232,27 @@ func NewPodGroup(uuid string, also ...string) (*Group, error) {
 // every hierarchy.
 func (g *Group) Join() error {
 	for _, d := range g.Dirs {
+		if g.hasBelow(d) {
+			// The process goes to the deeper folder; in the unified
+			// hierarchy it may not sit in one that has children with
+			// controllers.
+			continue
+		}
 		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte("0"), 0); err != nil {
 			return fmt.Errorf("joining cgroup %s: %w", d, err)
 		}
 	}
 	return nil
+}
+
+// hasBelow reports whether another of the group's folders is below dir.
+func (g *Group) hasBelow(dir string) bool {
+	for _, d := range g.Dirs {
+		if strings.HasPrefix(d, dir+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // Leave moves the calling process back to the cgroups the group was made

@@ -16,11 +16,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"podctl/lifecycle"
 	"podctl/stage1"
@@ -59,13 +56,12 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 		return stage1.ExitStartFailed
 	}
 	stage1.WritePodPid(rc.PodDir)
-	g, err := stage1.NewPodCgroup(rc.PodDir, rc.UUID)
+	g, err := stage1.NewPodCgroups(rc.PodDir, rc.UUID, specs)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return stage1.ExitStartFailed
 	}
 	for i := range specs {
-		specs[i].Cgroups = g.Dirs
 		specs[i].DieWith = os.Getpid()
 	}
 	return stage1.Supervise(rc, specs, func(s *stage1.AppSpec, stdio stage1.Stdio) (*exec.Cmd, error) {
@@ -104,11 +100,8 @@ func appMain(args []string) int {
 	if err != nil {
 		return stage1.HelperFail(err)
 	}
-	if len(s.Cgroups) > 0 {
-		// Before anything else, so every process the app makes is the pod's.
-		if err := (&cgroup.Group{Dirs: s.Cgroups}).Join(); err != nil {
-			return stage1.HelperFail(err)
-		}
+	if err := stage1.JoinCgroups(s); err != nil {
+		return stage1.HelperFail(err)
 	}
 	if err := setupRoot(s); err != nil {
 		return stage1.HelperFail(fmt.Errorf("app %s: %w", s.Name, err))
@@ -127,27 +120,7 @@ func setupRoot(s *stage1.AppSpec) error {
 	if err := stage1.MountVolumes(s); err != nil {
 		return err
 	}
-	mounts := []struct {
-		src, dst, fstype string
-		flags            uintptr
-	}{
-		{"proc", "proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
-		{"/sys", "sys", "", unix.MS_BIND | unix.MS_REC},
-		{"/dev", "dev", "", unix.MS_BIND | unix.MS_REC},
-	}
-	for _, m := range mounts {
-		dst := filepath.Join(s.Rootfs, m.dst)
-		if err := stage1.MkdirInRoot(s.Rootfs, m.dst); err != nil {
-			return err
-		}
-		if err := unix.Mount(m.src, dst, m.fstype, m.flags, ""); err != nil {
-			return fmt.Errorf("mounting /%s: %w", m.dst, err)
-		}
-	}
-	if err := unix.Chroot(s.Rootfs); err != nil {
-		return fmt.Errorf("chroot: %w", err)
-	}
-	return nil
+	return stage1.EnterRoot(s)
 }
 
 // Enter runs cmd in the root of a running app: the root seen through the

@@ -15,6 +15,7 @@ import (
 	"podctl/internal/flock"
 	"podctl/internal/fsutil"
 	"podctl/lifecycle"
+	"podctl/stage1"
 )
 
 // The hooks are hidden verbs the app units run inside the pod, as root, in
@@ -22,9 +23,42 @@ import (
 // app has started, and `podctl stage1 systemd-app-exited NAME` after it
 // has ended (with systemd's EXIT_CODE, EXIT_STATUS and SERVICE_RESULT).
 const (
+	hookExec    = "systemd-app-exec"
 	hookStarted = "systemd-app-started"
 	hookExited  = "systemd-app-exited"
 )
+
+// hookExecMain is the main process of an app's service: it becomes the app.
+// Its mount namespace is the service's own (PrivateMounts=yes).
+func hookExecMain(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "podctl: usage: stage1 "+hookExec+" APP")
+		return 1
+	}
+	app := args[0]
+	err := func() error {
+		b, err := os.ReadFile(filepath.Join(inPod, lifecycle.AppDir(app), appSpecFile))
+		if err != nil {
+			return err
+		}
+		s, err := stage1.DecodeSpec(string(b))
+		if err != nil {
+			return err
+		}
+		if err := stage1.JoinCgroups(s); err != nil {
+			return err
+		}
+		if err := stage1.EnterRoot(s); err != nil {
+			return fmt.Errorf("app %s: %w", app, err)
+		}
+		return stage1.ExecApp(s)
+	}()
+	// Still here: the app did not start. Say why, to its log and to the
+	// exit hook, which puts it in the app's status.
+	fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+	fsutil.WriteFile(filepath.Join(inPod, lifecycle.AppDir(app), startError), []byte(err.Error()), 0o600, false)
+	return stage1.ExitStartFailed
+}
 
 // Files of the pod's stage1 folder the hooks share.
 const (
@@ -147,6 +181,15 @@ func hookExitedMain(args []string) int {
 	st := exitStatus(os.Getenv("EXIT_CODE"), os.Getenv("EXIT_STATUS"), os.Getenv("SERVICE_RESULT"), started)
 	st.StartedAt = rec.StartedAt
 	st.FinishedAt = time.Now()
+	appDir := filepath.Join(inPod, lifecycle.AppDir(app))
+	if b, err := os.ReadFile(filepath.Join(appDir, startError)); err == nil {
+		st.ExitCode, st.Message = stage1.ExitStartFailed, "the app did not start: "+string(b)
+	}
+	if b, err := os.ReadFile(filepath.Join(appDir, appSpecFile)); err == nil {
+		if s, err := stage1.DecodeSpec(string(b)); err == nil {
+			stage1.NoteOOM(st, s)
+		}
+	}
 	if err := lifecycle.WriteAppStatus(inPod, app, st); err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return 1

@@ -1,9 +1,11 @@
 package systemd
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -99,6 +101,18 @@ func buildRoot(podDir, uuid, self string, specs []stage1.AppSpec, interactive bo
 		if err := unix.Mount(s.Rootfs, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return "", fmt.Errorf("binding the root of app %s: %w", s.Name, err)
 		}
+		// The cgroups of the app's limits, which the pod's own view of
+		// the hierarchies (read-only, rooted at the pod) would not let
+		// its exec helper join.
+		for i, d := range s.LimitDirs {
+			dst := filepath.Join(root, inCgroups, s.Name, strconv.Itoa(i))
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				return "", fmt.Errorf("making the stage1 root: %w", err)
+			}
+			if err := unix.Mount(d, dst, "", unix.MS_BIND, ""); err != nil {
+				return "", fmt.Errorf("binding the cgroup of app %s: %w", s.Name, err)
+			}
+		}
 	}
 	if err := writeEtc(root, podDir, uuid, specs, interactive); err != nil {
 		return "", err
@@ -117,48 +131,44 @@ func bindRO(src, dst string) error {
 	return nil
 }
 
-// writeEtc writes the pod's /etc: identity and units.
+// writeEtc writes the pod's /etc (identity and units) and, for each
+// app, the spec its exec helper reads, with paths as the pod sees them.
 func writeEtc(root, podDir, uuid string, specs []stage1.AppSpec, interactive bool) error {
 	etc := filepath.Join(root, "etc")
 	units := filepath.Join(etc, "systemd", "system")
-	// The pod's systemd looks the apps' users up in its own /etc, so each
-	// ID an app runs as gets an entry there.
-	passwd, group := "root:x:0:0:root:/root:/bin/sh\n", "root:x:0:\n"
-	seenUID, seenGID := map[int]bool{0: true}, map[int]bool{0: true}
-	var names []string
-	for i := range specs {
-		s := &specs[i]
-		uid, gid, err := stage1.ResolveUserIn(s.Rootfs, s.User, s.Group)
-		if err != nil {
-			return fmt.Errorf("app %s: %w", s.Name, err)
-		}
-		appDir := filepath.Join(podDir, "apps", s.Name)
-		if err := os.WriteFile(filepath.Join(appDir, appEnv), []byte(envFile(s.Env)), 0o600); err != nil {
-			return fmt.Errorf("writing environment of app %s: %w", s.Name, err)
-		}
-		if err := writeUnit(units, serviceName(s.Name), appUnit(s, uid, gid, interactive)); err != nil {
-			return err
-		}
-		names = append(names, s.Name)
-		if !seenUID[uid] {
-			seenUID[uid] = true
-			passwd += fmt.Sprintf("uid%d:x:%d:%d::/:/bin/false\n", uid, uid, gid)
-		}
-		if !seenGID[gid] {
-			seenGID[gid] = true
-			group += fmt.Sprintf("gid%d:x:%d:\n", gid, gid)
-		}
-	}
 	files := map[string]string{
 		"machine-id": strings.ReplaceAll(uuid, "-", "") + "\n",
-		"passwd":     passwd,
-		"group":      group,
+		"passwd":     "root:x:0:0:root:/root:/bin/sh\n",
+		"group":      "root:x:0:\n",
 		"hostname":   hostname(uuid) + "\n",
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(etc, name), []byte(content), 0o644); err != nil {
 			return fmt.Errorf("writing the pod's /etc: %w", err)
 		}
+	}
+	var names []string
+	for _, s := range specs {
+		inside := s
+		inside.Rootfs = filepath.Join(stage2, s.Name, "rootfs")
+		// Already mounted, by the boot helper.
+		inside.Lower, inside.Upper, inside.Work, inside.Mounts = "", "", "", nil
+		inside.Cgroups = nil
+		for i := range s.LimitDirs {
+			inside.Cgroups = append(inside.Cgroups, filepath.Join(inCgroups, s.Name, strconv.Itoa(i)))
+		}
+		inside.LimitDirs = inside.Cgroups
+		b, err := json.Marshal(&inside)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(podDir, "apps", s.Name, appSpecFile), b, 0o600); err != nil {
+			return fmt.Errorf("writing spec of app %s: %w", s.Name, err)
+		}
+		if err := writeUnit(units, serviceName(s.Name), appUnit(s.Name, interactive)); err != nil {
+			return err
+		}
+		names = append(names, s.Name)
 	}
 	if err := writeUnit(units, podTarget, podTargetUnit(names)); err != nil {
 		return err

@@ -84,6 +84,7 @@ func (f *Flavor) Available() error {
 func (f *Flavor) Helpers() map[string]func([]string) int {
 	return map[string]func([]string) int{
 		helperBoot:  bootMain,
+		hookExec:    hookExecMain,
 		hookStarted: hookStartedMain,
 		hookExited:  hookExitedMain,
 	}
@@ -107,7 +108,7 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 	stage1.WritePodPid(rc.PodDir)
 	// The pod's systemd makes its cgroups below ours in the hierarchies it
 	// uses, so the pod has a cgroup in each.
-	g, err := stage1.NewPodCgroup(rc.PodDir, rc.UUID, "name=systemd")
+	g, err := stage1.NewPodCgroups(rc.PodDir, rc.UUID, specs, "name=systemd")
 	if err != nil {
 		return 0, err
 	}
@@ -118,9 +119,6 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		}
 	}()
-	for i := range specs {
-		specs[i].Cgroups = g.Dirs
-	}
 
 	var fifos []*os.File
 	copiers := &sync.WaitGroup{}
@@ -148,7 +146,7 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 		return 0, err
 	}
 	defer console.Close()
-	enc, err := json.Marshal(specs)
+	enc, err := json.Marshal(podSpec{Apps: specs, Cgroups: g.Dirs})
 	if err != nil {
 		return 0, err
 	}
@@ -344,6 +342,14 @@ func (r *fifoReader) Read(p []byte) (int, error) {
 	return 0, io.EOF
 }
 
+// podSpec is what stage1 hands the boot helper.
+type podSpec struct {
+	Apps []stage1.AppSpec `json:"apps"`
+	// Cgroups are the pod's cgroup folders, which nspawn and the pod's
+	// systemd go in.
+	Cgroups []string `json:"cgroups"`
+}
+
 // parentGone is the signal the boot helper gets when stage1 dies.
 const parentGone = syscall.SIGUSR2
 
@@ -361,15 +367,16 @@ func bootMain(args []string) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, parentGone)
 	podDir := args[0]
-	var specs []stage1.AppSpec
-	if err := json.Unmarshal([]byte(os.Getenv(envSpecs)), &specs); err != nil {
+	defer os.Unsetenv(envSpecs)
+	var pod podSpec
+	if err := json.Unmarshal([]byte(os.Getenv(envSpecs)), &pod); err != nil {
 		return stage1.HelperFail(fmt.Errorf("reading app specs: %w", err))
 	}
-	os.Unsetenv(envSpecs)
-	if len(specs) == 0 || len(specs[0].Cgroups) == 0 {
+	specs := pod.Apps
+	if len(specs) == 0 || len(pod.Cgroups) == 0 {
 		return stage1.HelperFail(errors.New("no apps or no cgroup given"))
 	}
-	g := &cgroup.Group{Dirs: specs[0].Cgroups}
+	g := &cgroup.Group{Dirs: pod.Cgroups}
 	if err := g.Join(); err != nil {
 		return stage1.HelperFail(err)
 	}

@@ -21,6 +21,8 @@ const (
 	inBinary = "/podctl/podctl"
 	// stage2 holds one folder per app; its rootfs is the app's root.
 	stage2 = "/opt/stage2"
+	// inCgroups holds, per app, the cgroup folders of its limits.
+	inCgroups = "/podctl/cgroups"
 	// podTarget is the target that wants every app; default.target links
 	// to it.
 	podTarget = "podctl-pod.target"
@@ -28,7 +30,9 @@ const (
 
 // Files of an app's folder (apps/<name>/) the units use.
 const (
-	appEnv     = "env"
+	appSpecFile = "spec.json"
+	// startError holds why the exec helper could not start the app.
+	startError = "start-error"
 	fifoStdout = "stdout.fifo"
 	fifoStderr = "stderr.fifo"
 	appStarted = "started"
@@ -36,20 +40,19 @@ const (
 
 func serviceName(app string) string { return app + ".service" }
 
-// appUnit is the service that runs one app with its root, user, working
-// directory and environment as unit settings. Its hooks run in the stage1
-// root (RootDirectoryStartOnly): one records the start, the other the exit
-// status and, when it decides the pod is over, tells systemd to exit.
+// appUnit is the service that runs one app. Its main process is podctl's
+// exec helper, which joins the app's cgroups (its limits), enters the app's
+// root in the service's private mount namespace, takes the app's user and
+// environment and becomes the app: the same path to an app as fly's, so
+// both flavors give an app the same view and the same limits. The hooks
+// record the start and the exit status and, when the pod is over, tell
+// systemd to exit.
 //
 // An interactive app has the pod's console, which nspawn relays to the
 // caller's terminal, as its standard streams; others write to FIFOs that
 // stage1 copies to the caller and the app's log.
-func appUnit(s *stage1.AppSpec, uid, gid int, interactive bool) []*unit.UnitOption {
-	appDir := filepath.Join(inPod, "apps", s.Name)
-	wd := s.WorkingDir
-	if wd == "" {
-		wd = "/"
-	}
+func appUnit(app string, interactive bool) []*unit.UnitOption {
+	appDir := filepath.Join(inPod, "apps", app)
 	stdio := []*unit.UnitOption{
 		unit.NewUnitOption("Service", "StandardInput", "null"),
 		unit.NewUnitOption("Service", "StandardOutput", "file:"+filepath.Join(appDir, fifoStdout)),
@@ -64,7 +67,7 @@ func appUnit(s *stage1.AppSpec, uid, gid int, interactive bool) []*unit.UnitOpti
 		}
 	}
 	return append([]*unit.UnitOption{
-		unit.NewUnitOption("Unit", "Description", "podctl app "+s.Name),
+		unit.NewUnitOption("Unit", "Description", "podctl app "+app),
 		unit.NewUnitOption("Unit", "DefaultDependencies", "no"),
 		// Stopped, and so recorded, before the pod's systemd exits.
 		unit.NewUnitOption("Unit", "Conflicts", "shutdown.target"),
@@ -73,17 +76,11 @@ func appUnit(s *stage1.AppSpec, uid, gid int, interactive bool) []*unit.UnitOpti
 		// so at shutdown those mounts go only after it.
 		unit.NewUnitOption("Unit", "RequiresMountsFor", inPod+" "+inBinary),
 		unit.NewUnitOption("Service", "Type", "exec"),
-		unit.NewUnitOption("Service", "RootDirectory", filepath.Join(stage2, s.Name, "rootfs")),
-		unit.NewUnitOption("Service", "RootDirectoryStartOnly", "yes"),
-		unit.NewUnitOption("Service", "MountAPIVFS", "yes"),
-		unit.NewUnitOption("Service", "User", strconv.Itoa(uid)),
-		unit.NewUnitOption("Service", "Group", strconv.Itoa(gid)),
-		unit.NewUnitOption("Service", "WorkingDirectory", wd),
-		unit.NewUnitOption("Service", "EnvironmentFile", filepath.Join(appDir, appEnv)),
-		unit.NewUnitOption("Service", "ExecStart", execLine(s.Exec)),
-		// "+": the hooks run as root whatever the app's user.
-		unit.NewUnitOption("Service", "ExecStartPost", "+"+execLine([]string{inBinary, stage1.Verb, hookStarted, s.Name, "${MAINPID}"})),
-		unit.NewUnitOption("Service", "ExecStopPost", "+"+execLine([]string{inBinary, stage1.Verb, hookExited, s.Name})),
+		// The app's /proc, /sys and /dev mounts stay in the service.
+		unit.NewUnitOption("Service", "PrivateMounts", "yes"),
+		unit.NewUnitOption("Service", "ExecStart", execLine([]string{inBinary, stage1.Verb, hookExec, app})),
+		unit.NewUnitOption("Service", "ExecStartPost", execLine([]string{inBinary, stage1.Verb, hookStarted, app, "${MAINPID}"})),
+		unit.NewUnitOption("Service", "ExecStopPost", execLine([]string{inBinary, stage1.Verb, hookExited, app})),
 		unit.NewUnitOption("Service", "TimeoutStopSec", strconv.Itoa(int(stage1.StopGrace.Seconds()))),
 		unit.NewUnitOption("Service", "Restart", "no"),
 	}, stdio...)
@@ -119,18 +116,6 @@ func execLine(argv []string) string {
 		words[i] = `"` + r.Replace(a) + `"`
 	}
 	return strings.Join(words, " ")
-}
-
-// envFile is an EnvironmentFile: one KEY="VALUE" a line, the value's
-// backslashes, quotes, dollars and backquotes escaped.
-func envFile(env []string) string {
-	var b strings.Builder
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "`", "\\`")
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		fmt.Fprintf(&b, "%s=\"%s\"\n", k, r.Replace(v))
-	}
-	return b.String()
 }
 
 // writeUnit writes a unit file.

@@ -1,0 +1,145 @@
+package cgroup
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Limits are one app's resource limits; zero means none.
+type Limits struct {
+	// MemoryBytes is the most memory the app may use; past it the kernel
+	// kills it.
+	MemoryBytes int64
+	// CPUMillis is the CPU time the app may use, in thousandths of a core.
+	CPUMillis int64
+}
+
+// None reports whether l sets no limit.
+func (l Limits) None() bool { return l.MemoryBytes == 0 && l.CPUMillis == 0 }
+
+// cpuPeriod is the CFS period limits are expressed in, in microseconds.
+const cpuPeriod = 100000
+
+// NewAppGroup makes the cgroups that hold one app's limits, below the pod's
+// group in the hierarchies of the memory and cpu controllers (v1), or in
+// the unified hierarchy when those controllers are there, and writes the
+// limits. The pod's group must have been made with "memory" and "cpu" in
+// its also list. It returns the folders the app joins.
+func (g *Group) NewAppGroup(app string, l Limits) ([]string, error) {
+	if l.None() {
+		return nil, nil
+	}
+	var dirs []string
+	mk := func(parent string) (string, error) {
+		d := filepath.Join(parent, app)
+		if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
+			return "", fmt.Errorf("creating cgroup of app %s: %w", app, err)
+		}
+		dirs = append(dirs, d)
+		return d, nil
+	}
+	write := func(dir, file, value string) error {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(value), 0); err != nil {
+			return fmt.Errorf("limiting app %s: writing %s: %w", app, file, err)
+		}
+		return nil
+	}
+	if l.MemoryBytes > 0 {
+		switch {
+		case g.v1["memory"] != "":
+			d, err := mk(g.v1["memory"])
+			if err != nil {
+				return nil, err
+			}
+			if err := write(d, "memory.limit_in_bytes", strconv.FormatInt(l.MemoryBytes, 10)); err != nil {
+				return nil, err
+			}
+		case g.v2Has("memory"):
+			d, err := mk(g.Dirs[0])
+			if err != nil {
+				return nil, err
+			}
+			if err := write(d, "memory.max", strconv.FormatInt(l.MemoryBytes, 10)); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("app %s has a memory limit, but this host gives podctl no memory controller", app)
+		}
+	}
+	if l.CPUMillis > 0 {
+		quota := l.CPUMillis * cpuPeriod / 1000
+		switch {
+		case g.v1["cpu"] != "":
+			d, err := mk(g.v1["cpu"])
+			if err != nil {
+				return nil, err
+			}
+			if err := write(d, "cpu.cfs_period_us", strconv.Itoa(cpuPeriod)); err != nil {
+				return nil, err
+			}
+			if err := write(d, "cpu.cfs_quota_us", strconv.FormatInt(quota, 10)); err != nil {
+				return nil, err
+			}
+		case g.v2Has("cpu"):
+			d, err := mk(g.Dirs[0])
+			if err != nil {
+				return nil, err
+			}
+			if err := write(d, "cpu.max", fmt.Sprintf("%d %d", quota, cpuPeriod)); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("app %s has a CPU limit, but this host gives podctl no cpu controller", app)
+		}
+	}
+	return uniq(dirs), nil
+}
+
+// v2Has reports whether the pod's unified cgroup can enable controller
+// for its children, and enables it.
+func (g *Group) v2Has(controller string) bool {
+	if !g.unified || len(g.Dirs) == 0 {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(g.Dirs[0], "cgroup.controllers"))
+	if err != nil || !contains(strings.Fields(string(b)), controller) {
+		return false
+	}
+	return os.WriteFile(filepath.Join(g.Dirs[0], "cgroup.subtree_control"), []byte("+"+controller), 0) == nil
+}
+
+func uniq(list []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range list {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// OOMKills returns how many times the kernel killed a process of the
+// cgroup folders for using more memory than their limit.
+func OOMKills(dirs []string) int {
+	n := 0
+	for _, d := range dirs {
+		for _, f := range []string{"memory.oom_control", "memory.events"} {
+			b, err := os.ReadFile(filepath.Join(d, f))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+					k, _ := strconv.Atoi(strings.TrimSpace(v))
+					n += k
+				}
+			}
+		}
+	}
+	return n
+}

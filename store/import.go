@@ -14,7 +14,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/appc/spec/aci"
 	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
 
@@ -91,7 +90,7 @@ func (s *Store) importACI(r io.Reader) (Image, error) {
 		if err != nil {
 			return Image{}, err
 		}
-		if name == aci.ManifestFile {
+		if name == aciManifest {
 			if v.manifest, err = io.ReadAll(tr); err != nil {
 				return Image{}, blame(err)
 			}
@@ -158,27 +157,25 @@ func (s *Store) importACI(r io.Reader) (Image, error) {
 	return imageOf(id, rec), nil
 }
 
-// decompress detects the format of an archive by its magic number (with
-// appc's aci.DetectFileType) and returns a reader of the plain tar.
+// decompress detects the format of an archive by its magic number and
+// returns a reader of the plain tar. (appc's aci.DetectFileType does the
+// same, but its package links net/http and crypto/tls into podctl, whose
+// start-up, paid by every pod's helper processes, they double.)
 func decompress(r io.Reader) (io.Reader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(512)
 	if err != nil && err != io.EOF {
 		return nil, err
 	}
-	ft, err := aci.DetectFileType(bytes.NewReader(head))
-	if err != nil {
-		return nil, err
-	}
-	switch ft {
-	case aci.TypeTar:
-		return br, nil
-	case aci.TypeGzip:
+	switch {
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
 		return gzip.NewReader(br)
-	case aci.TypeBzip2:
+	case bytes.HasPrefix(head, []byte("BZh")):
 		return bzip2.NewReader(br), nil
-	case aci.TypeXz:
+	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}):
 		return xz.NewReader(br)
+	case len(head) >= 262 && string(head[257:262]) == "ustar":
+		return br, nil
 	}
 	return nil, fmt.Errorf("%w: not a tar archive, plain or compressed with gzip, bzip2 or xz", ErrInvalid)
 }

@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/appc/spec/aci"
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
@@ -100,7 +99,7 @@ func rootfsManifest(name string, exec []string, labels map[string]string) ([]byt
 func writeRootfsACI(w io.Writer, src string, isDir bool, manifest []byte) error {
 	tw := tar.NewWriter(w)
 	err := tw.WriteHeader(&tar.Header{
-		Name:     aci.ManifestFile,
+		Name:     aciManifest,
 		Typeflag: tar.TypeReg,
 		Mode:     0o644,
 		Size:     int64(len(manifest)),
@@ -144,9 +143,9 @@ func tarFolder(tw *tar.Writer, root string) error {
 		if err != nil {
 			return err
 		}
-		name := aci.RootfsDir
+		name := aciRootfs
 		if rel != "." {
-			name = path.Join(aci.RootfsDir, filepath.ToSlash(rel))
+			name = path.Join(aciRootfs, filepath.ToSlash(rel))
 		}
 		fi, err := d.Info()
 		if err != nil {
@@ -255,10 +254,10 @@ func retarRootfs(tw *tar.Writer, src string) error {
 		if err != nil {
 			return fmt.Errorf("reading rootfs tarball: %w", err)
 		}
-		if !rootWritten && name != aci.RootfsDir {
+		if !rootWritten && name != aciRootfs {
 			// The tarball does not describe its root: give rootfs the
 			// usual attributes.
-			err := tw.WriteHeader(&tar.Header{Name: aci.RootfsDir + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: time.Unix(0, 0)})
+			err := tw.WriteHeader(&tar.Header{Name: aciRootfs + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: time.Unix(0, 0)})
 			if err != nil {
 				return fmt.Errorf("writing rootfs: %w", err)
 			}
@@ -312,7 +311,7 @@ func rootfsName(entry, p string) (string, error) {
 		return "", err
 	}
 	if clean == "." {
-		return aci.RootfsDir, nil
+		return aciRootfs, nil
 	}
-	return aci.RootfsDir + "/" + clean, nil
+	return aciRootfs + "/" + clean, nil
 }

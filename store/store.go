@@ -84,6 +84,12 @@ import (
 	"time"
 )
 
+// The two parts of an ACI, as the appc spec names them.
+const (
+	aciManifest = "manifest"
+	aciRootfs   = "rootfs"
+)
+
 // Errors returned by the store, wrapped with context; test with errors.Is.
 var (
 	// ErrNotFound is returned when no image matches a reference or an ID.

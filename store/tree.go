@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/appc/spec/aci"
 	"golang.org/x/sys/unix"
 
 	"podctl/internal/fsutil"
@@ -28,7 +27,7 @@ func (s *Store) Tree(id string) (string, error) {
 	}
 	dst := s.treePath(id)
 	if treeComplete(dst) {
-		return filepath.Join(dst, aci.RootfsDir), nil
+		return filepath.Join(dst, aciRootfs), nil
 	}
 	unlock, err := s.hold(false)
 	if err != nil {
@@ -36,18 +35,18 @@ func (s *Store) Tree(id string) (string, error) {
 	}
 	defer unlock()
 	if treeComplete(dst) { // rendered while we waited for the lock
-		return filepath.Join(dst, aci.RootfsDir), nil
+		return filepath.Join(dst, aciRootfs), nil
 	}
 	if err := s.render(id); err != nil {
 		return "", fmt.Errorf("rendering image %s: %w", id, err)
 	}
-	return filepath.Join(dst, aci.RootfsDir), nil
+	return filepath.Join(dst, aciRootfs), nil
 }
 
 // treeComplete tells whether trees/<id> is there. A tree is renamed in whole,
 // with its manifest, and renamed out whole before it is removed.
 func treeComplete(dir string) bool {
-	_, err := os.Lstat(filepath.Join(dir, aci.ManifestFile))
+	_, err := os.Lstat(filepath.Join(dir, aciManifest))
 	return err == nil
 }
 
@@ -103,7 +102,7 @@ func (s *Store) render(id string) error {
 // extractor); errors about the archive wrap ErrInvalid and name the entry.
 // walkOnly makes the extractor resolve paths as on kernels without openat2.
 func extractACI(r io.Reader, dir string, walkOnly bool) error {
-	rootfs := filepath.Join(dir, aci.RootfsDir)
+	rootfs := filepath.Join(dir, aciRootfs)
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return fmt.Errorf("creating tree: %w", err)
 	}
@@ -132,7 +131,7 @@ func extractACI(r io.Reader, dir string, walkOnly bool) error {
 		if err != nil {
 			return err
 		}
-		if name == aci.ManifestFile {
+		if name == aciManifest {
 			if manifest, err = io.ReadAll(io.LimitReader(tr, maxManifestSize)); err != nil {
 				return fmt.Errorf("reading manifest: %w", err)
 			}
@@ -158,7 +157,7 @@ func extractACI(r io.Reader, dir string, walkOnly bool) error {
 	if manifest == nil {
 		return fmt.Errorf("%w: the archive has no manifest", ErrInvalid)
 	}
-	if err := os.WriteFile(filepath.Join(dir, aci.ManifestFile), manifest, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, aciManifest), manifest, 0o644); err != nil {
 		return fmt.Errorf("writing tree manifest: %w", err)
 	}
 	return nil

@@ -7,7 +7,6 @@ import (
 	"path"
 	"strings"
 
-	"github.com/appc/spec/aci"
 	"github.com/appc/spec/schema"
 )
 
@@ -83,10 +82,10 @@ func cleanName(entry, p string) (string, error) {
 // rootfsRel returns the path of a cleaned archive path relative to rootfs/
 // ("" for rootfs itself) and whether it is inside rootfs at all.
 func rootfsRel(p string) (string, bool) {
-	if p == aci.RootfsDir {
+	if p == aciRootfs {
 		return "", true
 	}
-	rel, ok := strings.CutPrefix(p, aci.RootfsDir+"/")
+	rel, ok := strings.CutPrefix(p, aciRootfs+"/")
 	return rel, ok
 }
 
@@ -123,7 +122,7 @@ func (v *validator) check(hdr *tar.Header) (string, error) {
 		}
 		return name, nil
 	}
-	if name == aci.ManifestFile {
+	if name == aciManifest {
 		if kind != kindFile {
 			return "", invalidEntry(hdr.Name, "is the manifest but not a regular file")
 		}
@@ -216,7 +215,7 @@ func (v *validator) finish() (*schema.ImageManifest, error) {
 	if !v.haveMan {
 		return nil, fmt.Errorf("%w: the archive has no manifest", ErrInvalid)
 	}
-	if _, ok := v.seen[aci.RootfsDir]; !ok {
+	if _, ok := v.seen[aciRootfs]; !ok {
 		return nil, fmt.Errorf("%w: the archive has no rootfs/", ErrInvalid)
 	}
 	return parseManifest(v.manifest)

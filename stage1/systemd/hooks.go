@@ -19,13 +19,13 @@ import (
 )
 
 // The hooks are hidden verbs the app units run inside the pod, as root, in
-// the stage1 root: `podctl stage1 systemd-app-started NAME PID` after an
-// app has started, and `podctl stage1 systemd-app-exited NAME` after it
-// has ended (with systemd's EXIT_CODE, EXIT_STATUS and SERVICE_RESULT).
+// the stage1 root: `podctl stage1 systemd-app-exec NAME`, the service's
+// main process, which records the start and becomes the app, and `podctl
+// stage1 systemd-app-exited NAME` after it has ended (with systemd's
+// EXIT_CODE, EXIT_STATUS and SERVICE_RESULT).
 const (
-	hookExec    = "systemd-app-exec"
-	hookStarted = "systemd-app-started"
-	hookExited  = "systemd-app-exited"
+	hookExec   = "systemd-app-exec"
+	hookExited = "systemd-app-exited"
 )
 
 // hookExecMain is the main process of an app's service: it becomes the app.
@@ -36,8 +36,15 @@ func hookExecMain(args []string) int {
 		return 1
 	}
 	app := args[0]
-	err := func() error {
-		b, err := os.ReadFile(filepath.Join(inPod, lifecycle.AppDir(app), appSpecFile))
+	appDir := filepath.Join(inPod, lifecycle.AppDir(app))
+	// Held open to write through once the root has changed.
+	dir, err := os.Open(appDir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		return stage1.ExitStartFailed
+	}
+	err = func() error {
+		b, err := os.ReadFile(filepath.Join(appDir, appSpecFile))
 		if err != nil {
 			return err
 		}
@@ -48,6 +55,10 @@ func hookExecMain(args []string) int {
 		if err := stage1.JoinCgroups(s); err != nil {
 			return err
 		}
+		// This process becomes the app, so its pid is the app's.
+		if err := recordStart(app, os.Getpid()); err != nil {
+			return err
+		}
 		if err := stage1.EnterRoot(s); err != nil {
 			return fmt.Errorf("app %s: %w", app, err)
 		}
@@ -56,7 +67,10 @@ func hookExecMain(args []string) int {
 	// Still here: the app did not start. Say why, to its log and to the
 	// exit hook, which puts it in the app's status.
 	fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-	fsutil.WriteFile(filepath.Join(inPod, lifecycle.AppDir(app), startError), []byte(err.Error()), 0o600, false)
+	if fd, oerr := unix.Openat(int(dir.Fd()), startError, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0o600); oerr == nil {
+		unix.Write(fd, []byte(err.Error()))
+		unix.Close(fd)
+	}
 	return stage1.ExitStartFailed
 }
 
@@ -102,30 +116,21 @@ func allHave(apps []string, name string) bool {
 	return true
 }
 
-func hookStartedMain(args []string) int {
-	if len(args) != 2 {
-		fmt.Fprintln(os.Stderr, "podctl: usage: stage1 "+hookStarted+" APP PID")
-		return 1
-	}
-	app := args[0]
-	pid, _ := strconv.Atoi(args[1])
+// recordStart notes that an app is starting, with the pid it has in the
+// pod, and marks the pod ready once every app has.
+func recordStart(app string, pid int) error {
 	rec, _ := json.Marshal(startRecord{StartedAt: time.Now(), Pid: pid})
 	if err := fsutil.WriteFile(filepath.Join(inPod, lifecycle.AppDir(app), appStarted), rec, 0o600, false); err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		return 1
+		return err
 	}
 	apps, err := podApps()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		return 1
+		return err
 	}
 	if allHave(apps, appStarted) {
-		if err := fsutil.WriteFile(filepath.Join(inPod, lifecycle.FileReady), nil, 0o600, false); err != nil {
-			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-			return 1
-		}
+		return fsutil.WriteFile(filepath.Join(inPod, lifecycle.FileReady), nil, 0o600, false)
 	}
-	return 0
+	return nil
 }
 
 // spawnSteps names the steps at which systemd fails to start a service's

@@ -83,10 +83,9 @@ func (f *Flavor) Available() error {
 // Helpers has the boot helper and the units' hooks.
 func (f *Flavor) Helpers() map[string]func([]string) int {
 	return map[string]func([]string) int{
-		helperBoot:  bootMain,
-		hookExec:    hookExecMain,
-		hookStarted: hookStartedMain,
-		hookExited:  hookExitedMain,
+		helperBoot: bootMain,
+		hookExec:   hookExecMain,
+		hookExited: hookExitedMain,
 	}
 }
 

@@ -79,7 +79,6 @@ func appUnit(app string, interactive bool) []*unit.UnitOption {
 		// The app's /proc, /sys and /dev mounts stay in the service.
 		unit.NewUnitOption("Service", "PrivateMounts", "yes"),
 		unit.NewUnitOption("Service", "ExecStart", execLine([]string{inBinary, stage1.Verb, hookExec, app})),
-		unit.NewUnitOption("Service", "ExecStartPost", execLine([]string{inBinary, stage1.Verb, hookStarted, app, "${MAINPID}"})),
 		unit.NewUnitOption("Service", "ExecStopPost", execLine([]string{inBinary, stage1.Verb, hookExited, app})),
 		unit.NewUnitOption("Service", "TimeoutStopSec", strconv.Itoa(int(stage1.StopGrace.Seconds()))),
 		unit.NewUnitOption("Service", "Restart", "no"),
@@ -97,25 +96,11 @@ func podTargetUnit(apps []string) []*unit.UnitOption {
 	return opts
 }
 
-// execLine quotes a command line for ExecStart=: each word in double
-// quotes, with the characters systemd gives meaning to escaped. A word
-// that is exactly ${MAINPID} is left for systemd to expand.
+// execLine is a command line for Exec*=. Its words are podctl's own (the
+// binary's path in the pod, a verb, an app name: letters, digits and
+// dashes), so none needs quoting; the app's command is in its spec.
 func execLine(argv []string) string {
-	words := make([]string, len(argv))
-	for i, a := range argv {
-		switch a {
-		case "${MAINPID}":
-			words[i] = a
-			continue
-		case ";":
-			// A lone ";" would separate commands.
-			words[i] = `\;`
-			continue
-		}
-		r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `%`, `%%`, `$`, `$$`, "\n", `\n`)
-		words[i] = `"` + r.Replace(a) + `"`
-	}
-	return strings.Join(words, " ")
+	return strings.Join(argv, " ")
 }
 
 // writeUnit writes a unit file.

@@ -678,3 +678,75 @@ func testLimits(t *testing.T, e *env) {
 	}
 	checkRefused(t, "bad memory size", e.podctl("run", "example.com/busybox", "--memory", "lots"), "--memory")
 }
+
+// A two-app pod whose apps exit 0 and 3 shows both codes and exits 3.
+func TestTwoAppCodes(t *testing.T) { forEachFlavor(t, testTwoAppCodes) }
+
+func testTwoAppCodes(t *testing.T, e *env) {
+	e.fetchBusybox()
+	r := e.podctl("run",
+		"example.com/busybox", "--name", "good", "--exec", "/bin/true", "---",
+		"example.com/busybox", "--name", "bad", "--exec", "/bin/sh", "--", "-c", "sleep 0.5; exit 3")
+	if r.code != 3 {
+		t.Fatalf("pod with apps exiting 0 and 3: %s", r)
+	}
+	text := e.must("status", e.list()[0].UUID)
+	if !strings.Contains(text, "app-good=0\n") || !strings.Contains(text, "app-bad=3\n") {
+		t.Fatalf("status:\n%s", text)
+	}
+}
+
+// Killing nspawn itself ends the pod, and gc then leaves nothing of it.
+func TestSystemdNspawnKilled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flavor = "systemd"
+	e.fetchBusybox()
+	cmd := e.command("run", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	uuid := waitRunning(t, e)
+	e.must("status", "--wait-ready=10s", uuid)
+	cgroups := e.podCgroups(uuid)
+	nspawn := 0
+	for _, pid := range cgroupProcs(cgroups[0]) {
+		if b, _ := os.ReadFile("/proc/" + pid + "/comm"); strings.TrimSpace(string(b)) == "systemd-nspawn" {
+			nspawn, _ = strconv.Atoi(pid)
+		}
+	}
+	if nspawn == 0 {
+		t.Fatal("no systemd-nspawn process in the pod's cgroup")
+	}
+	syscall.Kill(nspawn, syscall.SIGKILL)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 254 {
+		t.Fatalf("podctl run after nspawn was killed exited %d, want 254", code)
+	}
+	waitCgroupEmpty(t, cgroups)
+	e.must("gc", "--grace-period=0s")
+	if left := e.podDirs(); len(left) != 0 {
+		t.Fatalf("pods left: %v", left)
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), uuid) {
+		t.Fatalf("a mount of pod %s is left", uuid)
+	}
+	checkCgroupsGone(t, cgroups)
+}
+
+// Choosing the systemd flavor without systemd-nspawn says what to install.
+func TestSystemdFlavorMissing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fetchBusybox()
+	cmd := e.command("run", "--stage1=systemd", "example.com/busybox", "--exec", "/bin/true")
+	cmd.Env = append(cmd.Env, "PATH=/nonexistent")
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 254 || !strings.Contains(string(out), "systemd-container") {
+		t.Fatalf("systemd flavor without nspawn: %v %s", err, out)
+	}
+	if len(e.podDirs()) != 0 {
+		t.Fatal("the refused run left a pod")
+	}
+}

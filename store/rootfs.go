@@ -284,6 +284,7 @@ func retarRootfs(tw *tar.Writer, src string) error {
 				out.PAXRecords[k] = v
 			}
 		}
+		//lint:ignore SA1019 cleared so the writer does not record the attributes twice
 		out.Xattrs = nil // the same attributes, already in PAXRecords
 		out.Format = tar.FormatUnknown
 		if err := tw.WriteHeader(&out); err != nil {

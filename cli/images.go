@@ -58,9 +58,9 @@ func newImage(g *globals) *cobra.Command {
 		// Without this, an unknown subcommand would print help and exit 0.
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if len(a) > 0 {
-				return fmt.Errorf("podctl image has no command %q: see podctl image --help", a[0])
+				return fmt.Errorf("image has no command %q: see podctl image --help", a[0])
 			}
-			return fmt.Errorf("podctl image needs a command (list, rm, cat-manifest, gc, import): see podctl image --help")
+			return fmt.Errorf("image needs a command (list, rm, cat-manifest, gc, import): see podctl image --help")
 		},
 	}
 	cmd.AddCommand(newImageList(g), newImageRm(g), newImageCatManifest(g), newImageGC(g), newImageImport(g))

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/appc/spec/schema"
@@ -204,6 +205,11 @@ func parseVolumes(specs []string) ([]types.Volume, error) {
 			return nil, errdefs.New(ErrUsage, "two volumes are named %q", vol.Name)
 		}
 		seen[vol.Name] = true
+		if vol.Mode != nil {
+			if _, err := strconv.ParseUint(*vol.Mode, 8, 32); err != nil {
+				return nil, errdefs.New(ErrUsage, "volume %s: mode %q is not an octal number such as 0755", vol.Name, *vol.Mode)
+			}
+		}
 		if vol.Kind == "host" {
 			if !filepath.IsAbs(vol.Source) {
 				return nil, errdefs.New(ErrUsage, "volume %s: source %q is not an absolute path", vol.Name, vol.Source)

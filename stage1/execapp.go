@@ -15,8 +15,9 @@ import (
 
 // ExecApp turns the calling helper, already inside the app's root, into
 // the app: it sets the environment, the working directory and the user, and
-// executes the app's command. It returns only on failure.
-func ExecApp(s *AppSpec) error {
+// executes the app's command. beforeExec, if not nil, runs once the command
+// is found, before the change of user. It returns only on failure.
+func ExecApp(s *AppSpec, beforeExec func() error) error {
 	// The parent-death signal belongs to a thread, and a Go program may
 	// execute from any of its threads: stay on one from here to the exec.
 	runtime.LockOSThread()
@@ -39,6 +40,12 @@ func ExecApp(s *AppSpec) error {
 	path, err := exec.LookPath(s.Exec[0])
 	if err != nil {
 		return fmt.Errorf("app %s: %w", s.Name, err)
+	}
+	// Still with the helper's privileges, to write what it must.
+	if beforeExec != nil {
+		if err := beforeExec(); err != nil {
+			return fmt.Errorf("app %s: %w", s.Name, err)
+		}
 	}
 	if err := syscall.Setgroups([]int{gid}); err != nil {
 		return fmt.Errorf("app %s: setting groups: %w", s.Name, err)

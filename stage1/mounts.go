@@ -40,13 +40,13 @@ func MkdirInRoot(root, rel string) error {
 		if err == unix.ENOENT {
 			if err := unix.Mkdirat(fd, c, 0o755); err != nil && err != unix.EEXIST {
 				unix.Close(fd)
-				return fmt.Errorf("creating /%s in the app's root: %w", rel, err)
+				return fmt.Errorf("creating %s in the app's root: %w", filepath.Join("/", rel), err)
 			}
 			next, err = unix.Openat(fd, c, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		}
 		unix.Close(fd)
 		if err != nil {
-			return fmt.Errorf("/%s in the app's root is not a folder: %w", rel, err)
+			return fmt.Errorf("%s in the app's root is not a folder: %w", filepath.Join("/", rel), err)
 		}
 		fd = next
 	}
@@ -88,7 +88,9 @@ func MountVolumes(s *AppSpec) error {
 // touchInRoot makes sure a file exists at rel under root, to mount a file
 // on, without following links.
 func touchInRoot(root, rel string) error {
-	dir, name := filepath.Split(filepath.Clean("/" + rel))
+	// Relative to the root: openat2 refuses an absolute path beneath it.
+	rel = filepath.Clean("/" + rel)[1:]
+	dir, name := filepath.Split(rel)
 	if err := MkdirInRoot(root, dir); err != nil {
 		return err
 	}
@@ -103,7 +105,7 @@ func touchInRoot(root, rel string) error {
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS,
 	})
 	if err != nil {
-		return fmt.Errorf("making mount point /%s in the app's root: %w", rel, err)
+		return fmt.Errorf("making mount point %s in the app's root: %w", filepath.Join("/", rel), err)
 	}
 	return unix.Close(fd)
 }

@@ -139,9 +139,16 @@ func SignalStage1(p *lifecycle.Pod, force bool) error {
 	if p.State() != lifecycle.Running {
 		return fmt.Errorf("pod %s is %s, not running", p.UUID, p.State())
 	}
-	pid, err := p.Pid()
-	if err != nil {
-		return err
+	// A pod just handed to stage1 writes its pid a moment later.
+	var pid int
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var err error
+		if pid, err = p.Pid(); err != nil {
+			return err
+		}
+		if pid != 0 || time.Now().After(deadline) {
+			break
+		}
 	}
 	if pid == 0 {
 		return fmt.Errorf("pod %s has not started yet", p.UUID)

@@ -81,7 +81,7 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func()) i
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-			recordStatus(podDir, s.Name, &lifecycle.AppStatus{ExitCode: ExitStartFailed, StartedAt: started[i], FinishedAt: time.Now()})
+			RecordStatus(podDir, s.Name, &lifecycle.AppStatus{ExitCode: ExitStartFailed, Message: "the app did not start: " + err.Error(), StartedAt: started[i], FinishedAt: time.Now()})
 			code, failed = ExitStartFailed, true
 			break
 		}
@@ -125,7 +125,7 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func()) i
 			st.FinishedAt = time.Now()
 			// The pid is no longer the app's: enter must not find it.
 			os.Remove(filepath.Join(podDir, lifecycle.AppDir(specs[e.index].Name), AppPid))
-			recordStatus(podDir, specs[e.index].Name, st)
+			RecordStatus(podDir, specs[e.index].Name, st)
 			rc.Debugf("app %s exited with status %d", specs[e.index].Name, st.ExitCode)
 			if st.ExitCode != 0 && !failed {
 				code, failed = st.ExitCode, true
@@ -201,7 +201,8 @@ func exitStatus(ps *os.ProcessState, err error) *lifecycle.AppStatus {
 	return &lifecycle.AppStatus{ExitCode: ps.ExitCode()}
 }
 
-func recordStatus(podDir, app string, st *lifecycle.AppStatus) {
+// RecordStatus records an app's end, saying on stderr if it cannot.
+func RecordStatus(podDir, app string, st *lifecycle.AppStatus) {
 	if err := lifecycle.WriteAppStatus(podDir, app, st); err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 	}

@@ -160,7 +160,8 @@ func TestDistInitScript(t *testing.T) {
 	if out, err := run("stop"); err != nil {
 		t.Fatalf("stop: %v %s", err, out)
 	}
-	if out, _ := run("status"); !strings.Contains(out, "state=exited") {
-		t.Fatalf("status after stop: %s", out)
+	out, err = run("status")
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 || !strings.Contains(out, "state=exited") {
+		t.Fatalf("status after stop: want LSB 3 and state=exited, got %v %s", err, out)
 	}
 }

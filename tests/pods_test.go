@@ -633,8 +633,9 @@ func testAppStartFailure(t *testing.T, e *env) {
 	if r.code != 254 || !strings.Contains(r.stderr, "podctl: app busybox:") {
 		t.Fatalf("run of a missing command: %s", r)
 	}
-	if st := e.status(e.list()[0].UUID); st.Apps[0].ExitCode == nil || *st.Apps[0].ExitCode != 254 {
-		t.Fatalf("status of an app that could not start: %+v", st)
+	out := e.must("status", "--format=json", e.list()[0].UUID)
+	if !strings.Contains(out, `"exit_code":254`) || !strings.Contains(out, `"message":"`) {
+		t.Fatalf("status of an app that could not start: %s", out)
 	}
 	checkRefused(t, "unknown user", e.podctl("run", "example.com/busybox", "--user", "nosuchuser", "--exec", "/bin/true"), "nosuchuser")
 	if len(e.list()) != 1 {
@@ -749,4 +750,19 @@ func TestSystemdFlavorMissing(t *testing.T) {
 	if len(e.podDirs()) != 0 {
 		t.Fatal("the refused run left a pod")
 	}
+}
+
+// A file can be a volume too, mounted on a file in the app's root.
+func TestFileVolume(t *testing.T) { forEachFlavor(t, testFileVolume) }
+
+func testFileVolume(t *testing.T, e *env) {
+	e.fetchBusybox()
+	f := filepath.Join(t.TempDir(), "conf")
+	os.WriteFile(f, []byte("from a file\n"), 0o644)
+	r := e.podctl("run", "--volume", "conf,kind=host,source="+f+",readOnly=true",
+		"example.com/busybox", "--mount", "volume=conf,target=/etc/app/conf.txt", "--exec", "/bin/cat", "--", "/etc/app/conf.txt")
+	if r.code != 0 || r.stdout != "from a file\n" {
+		t.Fatalf("file volume: %s", r)
+	}
+	checkRefused(t, "bad volume mode", e.podctl("run", "--volume", "x,kind=empty,mode=999", "example.com/busybox"), "octal")
 }

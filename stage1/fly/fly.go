@@ -106,7 +106,7 @@ func appMain(args []string) int {
 	if err := setupRoot(s); err != nil {
 		return stage1.HelperFail(fmt.Errorf("app %s: %w", s.Name, err))
 	}
-	return stage1.HelperFail(stage1.ExecApp(s))
+	return stage1.HelperFail(stage1.ExecApp(s, nil))
 }
 
 func setupRoot(s *stage1.AppSpec) error {

@@ -43,6 +43,16 @@ func hookExecMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return stage1.ExitStartFailed
 	}
+	pod, err := os.Open(inPod)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		return stage1.ExitStartFailed
+	}
+	apps, err := podApps()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		return stage1.ExitStartFailed
+	}
 	err = func() error {
 		b, err := os.ReadFile(filepath.Join(appDir, appSpecFile))
 		if err != nil {
@@ -55,21 +65,17 @@ func hookExecMain(args []string) int {
 		if err := stage1.JoinCgroups(s); err != nil {
 			return err
 		}
-		// This process becomes the app, so its pid is the app's.
-		if err := recordStart(app, os.Getpid()); err != nil {
-			return err
-		}
 		if err := stage1.EnterRoot(s); err != nil {
 			return fmt.Errorf("app %s: %w", app, err)
 		}
-		return stage1.ExecApp(s)
+		// This process becomes the app, so its pid is the app's.
+		return stage1.ExecApp(s, func() error { return recordStart(dir, pod, apps, os.Getpid()) })
 	}()
 	// Still here: the app did not start. Say why, to its log and to the
 	// exit hook, which puts it in the app's status.
 	fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-	if fd, oerr := unix.Openat(int(dir.Fd()), startError, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0o600); oerr == nil {
-		unix.Write(fd, []byte(err.Error()))
-		unix.Close(fd)
+	if werr := writeAt(dir, startError, []byte(err.Error())); werr != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", werr)
 	}
 	return stage1.ExitStartFailed
 }
@@ -116,19 +122,34 @@ func allHave(apps []string, name string) bool {
 	return true
 }
 
-// recordStart notes that an app is starting, with the pid it has in the
-// pod, and marks the pod ready once every app has.
-func recordStart(app string, pid int) error {
+// recordStart notes that an app is about to execute, with the pid it has
+// in the pod, and marks the pod ready once every app has. It writes through
+// the app's folder and the pod's folder, opened before the app's root
+// became this process's root.
+func recordStart(appDir, podDir *os.File, apps []string, pid int) error {
 	rec, _ := json.Marshal(startRecord{StartedAt: time.Now(), Pid: pid})
-	if err := fsutil.WriteFile(filepath.Join(inPod, lifecycle.AppDir(app), appStarted), rec, 0o600, false); err != nil {
+	if err := writeAt(appDir, appStarted, rec); err != nil {
 		return err
 	}
-	apps, err := podApps()
+	for _, a := range apps {
+		var st unix.Stat_t
+		if unix.Fstatat(int(podDir.Fd()), filepath.Join(lifecycle.AppDir(a), appStarted), &st, 0) != nil {
+			return nil
+		}
+	}
+	return writeAt(podDir, lifecycle.FileReady, nil)
+}
+
+// writeAt writes a file in an open folder. Not atomic: the files it
+// writes are read only once they exist and are whole (both are tiny).
+func writeAt(dir *os.File, name string, data []byte) error {
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return err
+		return fmt.Errorf("writing %s: %w", name, err)
 	}
-	if allHave(apps, appStarted) {
-		return fsutil.WriteFile(filepath.Join(inPod, lifecycle.FileReady), nil, 0o600, false)
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, data); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	return nil
 }
@@ -152,7 +173,8 @@ func exitStatus(exitCode, exitStatus, result string, started bool) *lifecycle.Ap
 	switch exitCode {
 	case "exited":
 		st.ExitCode, _ = strconv.Atoi(exitStatus)
-		if !started && st.ExitCode >= 200 {
+		// systemd's own codes for a failed spawn run from 200 to 243.
+		if !started && st.ExitCode >= 200 && st.ExitCode <= 243 {
 			step := spawnSteps[st.ExitCode]
 			if step == "" {
 				step = fmt.Sprintf("systemd failed to start it (status %d)", st.ExitCode)

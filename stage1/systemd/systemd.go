@@ -155,7 +155,8 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 	if rc.Interactive {
 		// nspawn relays the terminal to the pod's console, the app's tty.
 		cmd.Args = append(cmd.Args, "--interactive")
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		// nspawn's own messages still go to the console log.
+		cmd.Stdin, cmd.Stdout = os.Stdin, os.Stdout
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Unshareflags: syscall.CLONE_NEWNS,
@@ -165,6 +166,10 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	if err := stage1.StartWithErrPipe(cmd); err != nil {
+		// No app will run: each says so in its status.
+		for _, s := range specs {
+			stage1.RecordStatus(rc.PodDir, s.Name, &lifecycle.AppStatus{ExitCode: stage1.ExitStartFailed, Message: "the pod did not start: " + err.Error()})
+		}
 		return 0, err
 	}
 	rc.Debugf("boot helper started as pid %d", cmd.Process.Pid)
@@ -366,11 +371,12 @@ func bootMain(args []string) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, parentGone)
 	podDir := args[0]
-	defer os.Unsetenv(envSpecs)
 	var pod podSpec
 	if err := json.Unmarshal([]byte(os.Getenv(envSpecs)), &pod); err != nil {
 		return stage1.HelperFail(fmt.Errorf("reading app specs: %w", err))
 	}
+	// Not for nspawn and the pod: the specs hold the apps' environments.
+	os.Unsetenv(envSpecs)
 	specs := pod.Apps
 	if len(specs) == 0 || len(pod.Cgroups) == 0 {
 		return stage1.HelperFail(errors.New("no apps or no cgroup given"))
@@ -404,17 +410,23 @@ func bootMain(args []string) int {
 	argv = append(argv, registration()...)
 	if os.Getenv("PODCTL_STAGE1_DEBUG") != "" {
 		// The pod's systemd tells all it does, into the console log.
-		argv = append(argv, "--setenv=SYSTEMD_LOG_LEVEL=debug", "--setenv=SYSTEMD_LOG_TARGET=console")
+		argv = append(argv, "--setenv=SYSTEMD_LOG_TARGET=console")
 	}
 	// PID 1's own arguments: no status lines on the console, and, when the
 	// console is the caller's terminal, only critical messages.
 	level := "warning"
-	if interactive {
+	switch {
+	case os.Getenv("PODCTL_STAGE1_DEBUG") != "":
+		level = "debug"
+	case interactive:
 		level = "crit"
 	}
 	argv = append(argv, "--", "--show-status=0", "--log-level="+level)
 	cmd := exec.Command(nspawn, argv...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	if interactive {
+		cmd.Stdin = os.Stdin
+	}
 	if err := cmd.Start(); err != nil {
 		return stage1.HelperFail(fmt.Errorf("starting systemd-nspawn: %w", err))
 	}

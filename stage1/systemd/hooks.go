@@ -89,7 +89,7 @@ const (
 	exitLock = "stage1/exit.lock"
 )
 
-// startRecord is what the started hook writes to apps/<name>/started.
+// startRecord is what the exec helper writes to apps/<name>/started.
 type startRecord struct {
 	StartedAt time.Time `json:"started_at"`
 	// Pid is the app's main pid in the pod's PID namespace.

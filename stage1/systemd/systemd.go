@@ -1,10 +1,11 @@
 // Package systemd is the stage1 flavor that runs a pod the way rkt did:
 // systemd-nspawn boots the host's systemd as the pod's PID 1, in the pod's
 // own mount, PID, UTS, IPC and network namespaces, and each app is a
-// systemd service whose root is the app's tree. The apps share the pod's
-// namespaces; each has its own root.
+// systemd service, whose main process (podctl's exec helper) enters the
+// app's tree, limits and user and becomes the app. The apps share the
+// pod's namespaces; each has its own root.
 //
-// Three processes make a pod:
+// Four processes make a pod:
 //
 //	podctl stage1 run                holds the pod's lock, copies the apps' output
 //	  └─ podctl stage1 systemd-boot  mounts the stage1 root in a private mount
@@ -498,7 +499,7 @@ func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.
 }
 
 // appHostPid finds the host pid of a running app's main process: the
-// service's cgroup lists the pids, and the started hook recorded which of
+// service's cgroup lists the pids, and the exec helper recorded which of
 // them (in the pod's PID namespace) is the main one.
 func appHostPid(p *lifecycle.Pod, app string) (int, error) {
 	if p.State() != lifecycle.Running {

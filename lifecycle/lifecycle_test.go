@@ -387,3 +387,23 @@ func TestStaleEmbryoIsCollectable(t *testing.T) {
 		t.Fatalf("embryo still there: %v", err)
 	}
 }
+
+func TestWalkPodsConcurrentlyKeepsOrder(t *testing.T) {
+	d := newDataDir(t)
+	var want []string
+	for i := 0; i < 50; i++ {
+		p := mustNewPod(t, d)
+		p.ToPrepared()
+	}
+	WalkPods(d, IncludeAllDirs, func(p *Pod) { want = append(want, p.UUID) })
+	got := make([]string, len(want))
+	err := WalkPodsConcurrently(d, IncludeAllDirs, func(i int, p *Pod) { got[i] = p.UUID })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("pod %d is %s, want %s", i, got[i], want[i])
+		}
+	}
+}

@@ -3,7 +3,9 @@ package lifecycle
 import (
 	"errors"
 	"io/fs"
+	"runtime"
 	"sort"
+	"sync"
 )
 
 // IncludeMask chooses the state folders WalkPods visits.
@@ -52,4 +54,61 @@ func WalkPods(dataDir string, include IncludeMask, f func(*Pod)) error {
 		}
 	}
 	return nil
+}
+
+// WalkPodsConcurrently is WalkPods with the pods opened and passed to f by
+// one goroutine per CPU, f getting each pod's place in the walk's order so
+// that the caller can keep it. f must be safe to call concurrently.
+func WalkPodsConcurrently(dataDir string, include IncludeMask, f func(i int, p *Pod)) error {
+	type entry struct {
+		folder folder
+		id     string
+	}
+	var all []entry
+	for fo := embryoDir; fo < numFolders; fo++ {
+		if include&(1<<fo) == 0 {
+			continue
+		}
+		names, err := readNames(folderPath(dataDir, fo))
+		if err != nil {
+			return err
+		}
+		sort.Strings(names)
+		for _, id := range names {
+			all = append(all, entry{fo, id})
+		}
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		firstEr error
+		next    = make(chan int)
+	)
+	for w := 0; w < runtime.NumCPU(); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				p, err := openPodIn(dataDir, all[i].folder, all[i].id)
+				if err != nil {
+					if !errors.Is(err, fs.ErrNotExist) {
+						mu.Lock()
+						if firstEr == nil {
+							firstEr = err
+						}
+						mu.Unlock()
+					}
+					continue
+				}
+				f(i, p)
+				p.Close()
+			}
+		}()
+	}
+	for i := range all {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return firstEr
 }

@@ -153,7 +153,7 @@ to run from cron, twice at once, and beside running pods.`,
   */15 * * * * root podctl gc        # in /etc/cron.d`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			errs, kept := 0, 0
+			errs, kept, said := 0, 0, 0
 			err := stage0.GC(g.config(), opts, func(e stage0.GCEvent) {
 				switch {
 				case e.What == "error":
@@ -162,11 +162,15 @@ to run from cron, twice at once, and beside running pods.`,
 				case e.What == "kept" && !verbose:
 					kept++
 				default:
+					said++
 					fmt.Fprintln(cmd.OutOrStdout(), e.Message)
 				}
 			})
 			if err != nil {
 				return err
+			}
+			if said+kept+errs == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no pod to collect")
 			}
 			if kept > 0 {
 				verb := "pods are"

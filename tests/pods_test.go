@@ -70,6 +70,9 @@ func testExitCodeListStatusGC(t *testing.T, e *env) {
 	if len(e.list()) != 0 || len(e.podDirs()) != 0 {
 		t.Fatalf("pod left after removal: %v", e.podDirs())
 	}
+	if out := e.must("gc"); strings.TrimSpace(out) != "no pod to collect" {
+		t.Fatalf("gc with nothing to do printed %q", out)
+	}
 }
 
 func TestExitCodeZeroAndSignal(t *testing.T) { forEachFlavor(t, testExitCodeZeroAndSignal) }

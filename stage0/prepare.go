@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"podctl/internal/errdefs"
+	"podctl/internal/fsutil"
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/flavors"
@@ -431,7 +432,9 @@ func layOut(p *lifecycle.Pod, flavor string, apps []resolvedApp, opts *PrepareOp
 	if opts.UUIDFileSave != "" {
 		// Written before preparation, so a supervisor can find (and remove)
 		// the pod even if this process dies half way.
-		if err := os.WriteFile(opts.UUIDFileSave, []byte(p.UUID), 0o644); err != nil {
+		// Atomic, so a reader never sees half a UUID; not fsynced: after a
+		// power cut the pod it names is not running anyway.
+		if err := fsutil.WriteFile(opts.UUIDFileSave, []byte(p.UUID), 0o644, false); err != nil {
 			return fmt.Errorf("saving UUID: %w", err)
 		}
 	}

@@ -27,6 +27,7 @@ func (a *appFlags) add(fs *pflag.FlagSet, def *stage0.AppOptions) {
 	fs.StringArrayVar(&a.mounts, "mount", nil, "put a pod volume into the app: volume=NAME,target=/PATH (repeatable)")
 	fs.StringVar(&a.Memory, "memory", def.Memory, "memory limit of the app, such as 64M or 1G: past it the app is killed (OOMKilled)")
 	fs.StringVar(&a.CPU, "cpu", def.CPU, "CPU limit of the app, in cores (2) or thousandths of one (500m)")
+	fs.IntVar(&a.PidsLimit, "pids-limit", def.PidsLimit, "most processes (and threads) the app may have at once")
 }
 
 // options returns the app's options, its environment added to def's.

@@ -43,6 +43,8 @@ type AppOptions struct {
 	// Memory and CPU limit the app: a size such as "64M" or "1G", and a
 	// share of a core such as "500m" or "2".
 	Memory, CPU string
+	// PidsLimit, if above zero, is the most processes the app may have.
+	PidsLimit int
 }
 
 // PrepareOptions are the choices of prepare and run.
@@ -262,6 +264,7 @@ type resolvedApp struct {
 	manifest *schema.ImageManifest
 	app      *types.App
 	mounts   []schema.Mount
+	pids     int
 	tree     string
 }
 
@@ -297,7 +300,10 @@ func resolveApps(st *store.Store, opts *PrepareOptions) ([]resolvedApp, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, resolvedApp{name: name, id: id, manifest: m, app: app, mounts: mounts})
+		if ao.PidsLimit < 0 {
+			return nil, errdefs.New(ErrUsage, "--pids-limit %d is negative", ao.PidsLimit)
+		}
+		out = append(out, resolvedApp{name: name, id: id, manifest: m, app: app, mounts: mounts, pids: ao.PidsLimit})
 	}
 	return out, nil
 }
@@ -474,12 +480,17 @@ func layOut(p *lifecycle.Pod, flavor string, apps []resolvedApp, opts *PrepareOp
 		if err != nil {
 			return err
 		}
-		pm.Apps = append(pm.Apps, schema.RuntimeApp{
+		ra := schema.RuntimeApp{
 			Name:   a.name,
 			Image:  schema.RuntimeImage{Name: &a.manifest.Name, ID: *hash, Labels: a.manifest.Labels},
 			App:    a.app,
 			Mounts: a.mounts,
-		})
+		}
+		if a.pids > 0 {
+			// appc has no isolator for it: an annotation of podctl's own.
+			ra.Annotations.Set(stage1.AnnotationPidsLimit, strconv.Itoa(a.pids))
+		}
+		pm.Apps = append(pm.Apps, ra)
 	}
 	b, err := json.Marshal(pm)
 	if err != nil {

@@ -30,6 +30,10 @@ const (
 	AppPid = "pid"
 )
 
+// AnnotationPidsLimit, on a RuntimeApp, is the most processes the app may
+// have at once.
+const AnnotationPidsLimit = "podctl.io/pids-limit"
+
 // DefaultPath is the PATH an app gets when its image sets none.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -177,6 +181,13 @@ func AppSpecs(podDir, uuid string, m *schema.PodManifest) ([]AppSpec, error) {
 			return nil, err
 		}
 		s.Mounts = mounts
+		if v, ok := ra.Annotations.Get(AnnotationPidsLimit); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				return nil, fmt.Errorf("app %s: %s %q is not a positive number", name, AnnotationPidsLimit, v)
+			}
+			s.Limits.Pids = n
+		}
 		for _, iso := range ra.App.Isolators {
 			switch v := iso.Value().(type) {
 			case *types.ResourceMemory:

@@ -59,7 +59,7 @@ func NewPodCgroup(podDir, uuid string, also ...string) (*cgroup.Group, error) {
 func NewPodCgroups(podDir, uuid string, specs []AppSpec, also ...string) (*cgroup.Group, error) {
 	for _, s := range specs {
 		if !s.Limits.None() {
-			also = append(also, "memory", "cpu")
+			also = append(also, "memory", "cpu", "pids")
 			break
 		}
 	}

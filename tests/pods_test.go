@@ -769,3 +769,20 @@ func testFileVolume(t *testing.T, e *env) {
 	}
 	checkRefused(t, "bad volume mode", e.podctl("run", "--volume", "x,kind=empty,mode=999", "example.com/busybox"), "octal")
 }
+
+// A fork bomb stops at --pids-limit.
+func TestPidsLimit(t *testing.T) { forEachFlavor(t, testPidsLimit) }
+
+func testPidsLimit(t *testing.T, e *env) {
+	e.fetchBusybox()
+	bomb := `i=0; while [ $i -lt 40 ]; do sleep 33 & i=$((i+1)); done; echo all-forked`
+	// busybox sh gives up when a fork fails.
+	r := e.podctl("run", "example.com/busybox", "--pids-limit", "10", "--exec", "/bin/sh", "--", "-c", bomb)
+	if r.code != 2 || !strings.Contains(r.stderr, "can't fork") || strings.Contains(r.stdout, "all-forked") {
+		t.Fatalf("40 forks under a limit of 10 processes: %s", r)
+	}
+	if r := e.podctl("run", "example.com/busybox", "--pids-limit", "60", "--exec", "/bin/sh", "--", "-c", bomb); r.code != 0 || !strings.Contains(r.stdout, "all-forked") {
+		t.Fatalf("40 forks under a limit of 60 processes: %s", r)
+	}
+	checkRefused(t, "negative limit", e.podctl("run", "example.com/busybox", "--pids-limit", "-1"), "negative")
+}

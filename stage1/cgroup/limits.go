@@ -15,19 +15,21 @@ type Limits struct {
 	MemoryBytes int64
 	// CPUMillis is the CPU time the app may use, in thousandths of a core.
 	CPUMillis int64
+	// Pids is the most processes (and threads) the app may have at once.
+	Pids int64
 }
 
 // None reports whether l sets no limit.
-func (l Limits) None() bool { return l.MemoryBytes == 0 && l.CPUMillis == 0 }
+func (l Limits) None() bool { return l.MemoryBytes == 0 && l.CPUMillis == 0 && l.Pids == 0 }
 
 // cpuPeriod is the CFS period limits are expressed in, in microseconds.
 const cpuPeriod = 100000
 
 // NewAppGroup makes the cgroups that hold one app's limits, below the pod's
-// group in the hierarchies of the memory and cpu controllers (v1), or in
-// the unified hierarchy when those controllers are there, and writes the
-// limits. The pod's group must have been made with "memory" and "cpu" in
-// its also list. It returns the folders the app joins.
+// group in the hierarchies of the memory, cpu and pids controllers (v1), or
+// in the unified hierarchy when those controllers are there, and writes the
+// limits. The pod's group must have been made with "memory", "cpu" and
+// "pids" in its also list. It returns the folders the app joins.
 func (g *Group) NewAppGroup(app string, l Limits) ([]string, error) {
 	if l.None() {
 		return nil, nil
@@ -93,6 +95,28 @@ func (g *Group) NewAppGroup(app string, l Limits) ([]string, error) {
 			}
 		default:
 			return nil, fmt.Errorf("app %s has a CPU limit, but this host gives podctl no cpu controller", app)
+		}
+	}
+	if l.Pids > 0 {
+		switch {
+		case g.v1["pids"] != "":
+			d, err := mk(g.v1["pids"])
+			if err != nil {
+				return nil, err
+			}
+			if err := write(d, "pids.max", strconv.FormatInt(l.Pids, 10)); err != nil {
+				return nil, err
+			}
+		case g.v2Has("pids"):
+			d, err := mk(g.Dirs[0])
+			if err != nil {
+				return nil, err
+			}
+			if err := write(d, "pids.max", strconv.FormatInt(l.Pids, 10)); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("app %s has a process limit, but this host gives podctl no pids controller", app)
 		}
 	}
 	return uniq(dirs), nil

@@ -32,51 +32,57 @@ const (
 // moves or vanishes during the walk is skipped in the folder it left; it may
 // be seen again in the folder it moved to.
 func WalkPods(dataDir string, include IncludeMask, f func(*Pod)) error {
+	all, err := listPods(dataDir, include)
+	if err != nil {
+		return err
+	}
+	for _, e := range all {
+		p, err := openPodIn(dataDir, e.folder, e.id)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return err
+		}
+		f(p)
+		p.Close()
+	}
+	return nil
+}
+
+// podEntry is a pod's name where a walk found it.
+type podEntry struct {
+	folder folder
+	id     string
+}
+
+// listPods lists the pods of the chosen folders in walk order: lifecycle
+// order, then by UUID.
+func listPods(dataDir string, include IncludeMask) ([]podEntry, error) {
+	var all []podEntry
 	for fo := embryoDir; fo < numFolders; fo++ {
 		if include&(1<<fo) == 0 {
 			continue
 		}
 		names, err := readNames(folderPath(dataDir, fo))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sort.Strings(names)
 		for _, id := range names {
-			p, err := openPodIn(dataDir, fo, id)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					continue
-				}
-				return err
-			}
-			f(p)
-			p.Close()
+			all = append(all, podEntry{fo, id})
 		}
 	}
-	return nil
+	return all, nil
 }
 
 // WalkPodsConcurrently is WalkPods with the pods opened and passed to f by
 // one goroutine per CPU, f getting each pod's place in the walk's order so
 // that the caller can keep it. f must be safe to call concurrently.
 func WalkPodsConcurrently(dataDir string, include IncludeMask, f func(i int, p *Pod)) error {
-	type entry struct {
-		folder folder
-		id     string
-	}
-	var all []entry
-	for fo := embryoDir; fo < numFolders; fo++ {
-		if include&(1<<fo) == 0 {
-			continue
-		}
-		names, err := readNames(folderPath(dataDir, fo))
-		if err != nil {
-			return err
-		}
-		sort.Strings(names)
-		for _, id := range names {
-			all = append(all, entry{fo, id})
-		}
+	all, err := listPods(dataDir, include)
+	if err != nil {
+		return err
 	}
 	var (
 		wg      sync.WaitGroup

@@ -332,3 +332,30 @@ func checkCgroupsGone(t *testing.T, dirs []string) {
 		}
 	}
 }
+
+// startPod starts `podctl run ARGS...` in the background and waits until
+// its pod runs with every app started. The caller waits for the command.
+func (e *env) startPod(args ...string) (*exec.Cmd, string) {
+	e.t.Helper()
+	cmd := e.command(append([]string{"run"}, args...)...)
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	uuid := waitRunning(e.t, e)
+	e.must("status", "--wait-ready=10s", uuid)
+	return cmd, uuid
+}
+
+// enterUntil runs `podctl enter UUID CMD...` until it succeeds (the app
+// may not have written what CMD reads yet), for 2 s at most, and returns
+// the last result.
+func (e *env) enterUntil(uuid string, cmd ...string) result {
+	var r result
+	for i := 0; i < 100; i++ {
+		if r = e.podctl(append([]string{"enter", uuid}, cmd...)...); r.code == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return r
+}

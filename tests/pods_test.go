@@ -171,9 +171,6 @@ func testPodsDoNotShareWrites(t *testing.T, e *env) {
 	}
 	write("first")
 	write("second")
-	for _, p := range e.list() {
-		_ = p
-	}
 	// The shared tree is untouched.
 	trees, _ := filepath.Glob(filepath.Join(e.dir, "images", "trees", "*", "rootfs", "data", "file"))
 	if len(trees) != 0 {
@@ -273,24 +270,7 @@ func TestStage1KilledThenGC(t *testing.T) { forEachFlavor(t, testStage1KilledThe
 
 func testStage1KilledThenGC(t *testing.T, e *env) {
 	e.fetchBusybox()
-	cmd := e.command("run", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var uuid string
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		pods := e.list()
-		if len(pods) == 1 && pods[0].State == "running" && pods[0].Pid != 0 {
-			uuid = pods[0].UUID
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if uuid == "" {
-		t.Fatal("pod never ran")
-	}
-	e.must("status", "--wait-ready=5s", uuid)
+	cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sleep", "--", "60")
 	cgroups := e.podCgroups(uuid)
 	if len(cgroupProcs(cgroups[0])) == 0 {
 		t.Fatalf("the pod's cgroup %s holds no process", cgroups[0])
@@ -319,18 +299,8 @@ func TestEnterAndStop(t *testing.T) { forEachFlavor(t, testEnterAndStop) }
 
 func testEnterAndStop(t *testing.T, e *env) {
 	e.fetchBusybox()
-	cmd := e.command("run", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "echo inside > /tmp/marker; exec sleep 60")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	uuid := waitRunning(t, e)
-	var r result
-	for i := 0; i < 100; i++ {
-		if r = e.podctl("enter", uuid, "cat", "/tmp/marker"); r.code == 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sh", "--", "-c", "echo inside > /tmp/marker; exec sleep 60")
+	r := e.enterUntil(uuid, "cat", "/tmp/marker")
 	if strings.TrimSpace(r.stdout) != "inside" {
 		t.Fatalf("enter cat: %s", r)
 	}
@@ -372,14 +342,7 @@ func TestStopForceAndWait(t *testing.T) { forEachFlavor(t, testStopForceAndWait)
 func testStopForceAndWait(t *testing.T, e *env) {
 	e.fetchBusybox()
 	// An app that ignores SIGTERM.
-	cmd := e.command("run", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "trap '' TERM; while true; do sleep 1; done")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	uuid := waitRunning(t, e)
-	if r := e.podctl("status", "--wait-ready=5s", uuid); r.code != 0 {
-		t.Fatalf("wait-ready: %s", r)
-	}
+	cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sh", "--", "-c", "trap '' TERM; while true; do sleep 1; done")
 	done := make(chan result)
 	go func() { done <- e.podctl("status", "--wait=20s", uuid) }()
 	start := time.Now()
@@ -428,20 +391,9 @@ func testStopForceKillsAppsThatChangedUser(t *testing.T, e *env) {
 	e.fetchBusybox()
 	// A non-root app loses its parent-death signal, and its child leaves
 	// its parent: only the pod's cgroup still finds them.
-	cmd := e.command("run", "example.com/busybox", "--user", "nobody", "--group", "nogroup",
+	cmd, uuid := e.startPod("example.com/busybox", "--user", "nobody", "--group", "nogroup",
 		"--exec", "/bin/sh", "--", "-c", "sleep 61 & id -u > /tmp/uid; exec sleep 62")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	uuid := waitRunning(t, e)
-	e.must("status", "--wait-ready=5s", uuid)
-	var r result
-	for i := 0; i < 100; i++ {
-		if r = e.podctl("enter", uuid, "cat", "/tmp/uid"); r.code == 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	r := e.enterUntil(uuid, "cat", "/tmp/uid")
 	if strings.TrimSpace(r.stdout) != "65534" {
 		t.Fatalf("the app does not run as nobody: %s", r)
 	}
@@ -461,7 +413,6 @@ func testStopForceKillsAppsThatChangedUser(t *testing.T, e *env) {
 
 func TestRelativeDataDir(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
 	base := t.TempDir()
 	prep := exec.Command(podctlBin, "--dir", "data", "prepare", "--quiet", "--insecure-options=image", busyboxACI, "--exec", "/bin/true")
 	prep.Dir = base
@@ -474,7 +425,6 @@ func TestRelativeDataDir(t *testing.T) {
 	if out, err := run.CombinedOutput(); err != nil {
 		t.Fatalf("run-prepared from another folder: %v %s", err, out)
 	}
-	_ = e
 	gc := exec.Command(podctlBin, "--dir", filepath.Join(base, "data"), "gc", "--grace-period=0s")
 	if out, err := gc.CombinedOutput(); err != nil {
 		t.Fatalf("gc: %v %s", err, out)
@@ -706,12 +656,7 @@ func TestSystemdNspawnKilled(t *testing.T) {
 	e := newEnv(t)
 	e.flavor = "systemd"
 	e.fetchBusybox()
-	cmd := e.command("run", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	uuid := waitRunning(t, e)
-	e.must("status", "--wait-ready=10s", uuid)
+	cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sleep", "--", "60")
 	cgroups := e.podCgroups(uuid)
 	nspawn := 0
 	for _, pid := range cgroupProcs(cgroups[0]) {

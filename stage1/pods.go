@@ -100,8 +100,9 @@ func JoinCgroups(s *AppSpec) error {
 	return (&cgroup.Group{Dirs: s.Cgroups}).Join()
 }
 
-// podCgroup returns the cgroup recorded in a pod, or nil if it has none.
-func podCgroup(p *lifecycle.Pod) (*cgroup.Group, error) {
+// PodCgroupDirs returns the cgroup folders recorded in a pod, the tracking
+// hierarchy's first; none if it has none.
+func PodCgroupDirs(p *lifecycle.Pod) ([]string, error) {
 	b, err := p.ReadFile(lifecycle.FileCgroup)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -109,7 +110,16 @@ func podCgroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 		}
 		return nil, err
 	}
-	return &cgroup.Group{Dirs: strings.Fields(string(b))}, nil
+	return strings.Fields(string(b)), nil
+}
+
+// podCgroup returns the cgroup recorded in a pod, or nil if it has none.
+func podCgroup(p *lifecycle.Pod) (*cgroup.Group, error) {
+	dirs, err := PodCgroupDirs(p)
+	if err != nil || dirs == nil {
+		return nil, err
+	}
+	return &cgroup.Group{Dirs: dirs}, nil
 }
 
 // KillPodCgroup kills every process left in the pod's cgroup.
@@ -172,7 +182,7 @@ func RunChrooted(root string, cmd []string, env []string, stdio Stdio) (int, err
 	}
 	path := cmd[0]
 	if !strings.Contains(path, "/") {
-		found, err := lookPathIn(root, path, env)
+		found, err := LookPathIn(root, path, env)
 		if err != nil {
 			return 0, err
 		}
@@ -181,16 +191,15 @@ func RunChrooted(root string, cmd []string, env []string, stdio Stdio) (int, err
 	c := &exec.Cmd{Path: path, Args: cmd, Env: env, Dir: "/",
 		Stdin: stdio.Stdin, Stdout: stdio.Stdout, Stderr: stdio.Stderr,
 		SysProcAttr: &syscall.SysProcAttr{Chroot: root}}
-	err := c.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
+	if err := c.Start(); err != nil {
 		return 0, fmt.Errorf("running %s: %w", cmd[0], err)
 	}
-	return exitStatus(c.ProcessState, nil).ExitCode, nil
+	ws, err := CmdProc{c}.Wait()
+	return exitStatus(ws, err).ExitCode, nil
 }
 
-// lookPathIn finds an executable named name in the PATH of env, under root.
-func lookPathIn(root, name string, env []string) (string, error) {
+// LookPathIn finds an executable named name in the PATH of env, under root.
+func LookPathIn(root, name string, env []string) (string, error) {
 	pathVar := DefaultPath
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "PATH="); ok {

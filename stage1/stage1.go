@@ -40,6 +40,8 @@ type RunContext struct {
 	Manifest *schema.PodManifest
 	// Interactive gives the pod's single app the caller's terminal.
 	Interactive bool
+	// Debug is set when the user asked for --debug.
+	Debug bool
 	// Debugf prints progress on stderr when the user asked for --debug.
 	Debugf func(format string, args ...any)
 }

@@ -1,7 +1,6 @@
 package stage1
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,15 +26,53 @@ const StopGrace = 10 * time.Second
 // podctl's own failure, not an app's.
 const ExitStartFailed = 254
 
-// Starter starts the helper that becomes app s, with the given standard
-// streams; the command it returns has been started with StartWithErrPipe,
-// so its process is the app.
-type Starter func(s *AppSpec, stdio Stdio) (*exec.Cmd, error)
+// Proc is a started app's main process, as Supervise sees it.
+type Proc interface {
+	// Pid is the process's pid, as the supervisor sees it.
+	Pid() int
+	// Signal sends sig to the process, if it has not ended.
+	Signal(sig syscall.Signal) error
+	// Wait blocks until the process has ended and says how it did.
+	Wait() (syscall.WaitStatus, error)
+}
+
+// Starter starts app s with the given standard streams and returns its
+// main process once the app's command is running.
+type Starter func(s *AppSpec, stdio Stdio) (Proc, error)
+
+// CmdProc is the Proc of an app started with os/exec (through
+// StartWithErrPipe), which its parent waits for.
+type CmdProc struct{ *exec.Cmd }
+
+// Pid is the command's pid.
+func (c CmdProc) Pid() int { return c.Process.Pid }
+
+// Signal signals the command.
+func (c CmdProc) Signal(sig syscall.Signal) error { return c.Process.Signal(sig) }
+
+// Wait waits for the command to end.
+func (c CmdProc) Wait() (syscall.WaitStatus, error) {
+	err := c.Cmd.Wait()
+	if c.ProcessState == nil {
+		return 0, err
+	}
+	return c.ProcessState.Sys().(syscall.WaitStatus), nil
+}
+
+// Hooks let a flavor change what Supervise does at two moments.
+type Hooks struct {
+	// Ready runs once every app has started. By default it writes the
+	// pod's ready file and tells a service manager (NotifyReady).
+	Ready func()
+	// StartFailed runs when an app could not be started, with the one line
+	// saying why. By default the line goes to stderr.
+	StartFailed func(err error)
+}
 
 type appExit struct {
-	index int
-	state *os.ProcessState
-	err   error
+	index  int
+	status syscall.WaitStatus
+	err    error
 }
 
 // Supervise runs a pod's apps to their end: it starts each app, records its
@@ -46,14 +83,24 @@ type appExit struct {
 // apps left behind, which may hold their output open) and the logs are
 // drained. It returns the pod's exit code: the code of the first app to
 // fail, or 0.
-func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func()) int {
+func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), hooks Hooks) int {
 	podDir := rc.PodDir
+	if hooks.Ready == nil {
+		hooks.Ready = func() {
+			MarkReady(podDir)
+			NotifyReady()
+		}
+	}
+	if hooks.StartFailed == nil {
+		hooks.StartFailed = func(err error) { fmt.Fprintf(os.Stderr, "podctl: %v\n", err) }
+	}
 	var copiers sync.WaitGroup
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	cmds := make([]*exec.Cmd, len(specs))
+	procs := make([]Proc, len(specs))
+	ended := make([]bool, len(specs))
 	started := make([]time.Time, len(specs))
 	exits := make(chan appExit, len(specs))
 	running := 0
@@ -63,16 +110,16 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func()) i
 	for i := range specs {
 		s := &specs[i]
 		started[i] = time.Now()
-		var cmd *exec.Cmd
+		var proc Proc
 		var err error
 		if rc.Interactive {
 			// The terminal is the app's: nothing goes through the logs.
-			cmd, err = start(s, Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+			proc, err = start(s, Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 		} else {
 			var stdout, stderr *os.File
 			stdout, stderr, err = logApp(filepath.Join(podDir, lifecycle.AppDir(s.Name)), &copiers)
 			if err == nil {
-				cmd, err = start(s, Stdio{Stdout: stdout, Stderr: stderr})
+				proc, err = start(s, Stdio{Stdout: stdout, Stderr: stderr})
 				// The app has its own copies; ours would keep the logs
 				// from ending.
 				stdout.Close()
@@ -80,32 +127,29 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func()) i
 			}
 		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+			hooks.StartFailed(err)
 			RecordStatus(podDir, s.Name, &lifecycle.AppStatus{ExitCode: ExitStartFailed, Message: "the app did not start: " + err.Error(), StartedAt: started[i], FinishedAt: time.Now()})
 			code, failed = ExitStartFailed, true
 			break
 		}
-		cmds[i] = cmd
+		procs[i] = proc
 		running++
-		rc.Debugf("app %s started as pid %d", s.Name, cmd.Process.Pid)
-		writePid(filepath.Join(podDir, lifecycle.AppDir(s.Name), AppPid), cmd.Process.Pid)
+		rc.Debugf("app %s started as pid %d", s.Name, proc.Pid())
+		writePid(filepath.Join(podDir, lifecycle.AppDir(s.Name), AppPid), proc.Pid())
 		go func(i int) {
-			err := cmds[i].Wait()
-			exits <- appExit{index: i, state: cmds[i].ProcessState, err: err}
+			ws, err := procs[i].Wait()
+			exits <- appExit{index: i, status: ws, err: err}
 		}(i)
 	}
 	if !failed {
-		if err := fsutil.WriteFile(filepath.Join(podDir, lifecycle.FileReady), nil, 0o600, false); err != nil {
-			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		}
-		NotifyReady()
+		hooks.Ready()
 	}
 
 	var kill <-chan time.Time
 	stopAll := func(sig syscall.Signal) {
-		for _, c := range cmds {
-			if c != nil && c.ProcessState == nil {
-				c.Process.Signal(sig)
+		for i, p := range procs {
+			if p != nil && !ended[i] {
+				p.Signal(sig)
 			}
 		}
 		if kill == nil && sig != syscall.SIGKILL {
@@ -119,7 +163,8 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func()) i
 		select {
 		case e := <-exits:
 			running--
-			st := exitStatus(e.state, e.err)
+			ended[e.index] = true
+			st := exitStatus(e.status, e.err)
 			NoteOOM(st, &specs[e.index])
 			st.StartedAt = started[e.index]
 			st.FinishedAt = time.Now()
@@ -186,19 +231,22 @@ func logApp(appDir string, copiers *sync.WaitGroup) (stdout, stderr *os.File, er
 
 // exitStatus turns a wait result into an app status: the exit code, or
 // 128+N and the signal's name when signal N ended the app.
-func exitStatus(ps *os.ProcessState, err error) *lifecycle.AppStatus {
-	if ps == nil {
-		return &lifecycle.AppStatus{ExitCode: ExitStartFailed}
-	}
-	ws, ok := ps.Sys().(syscall.WaitStatus)
-	if ok && ws.Signaled() {
+func exitStatus(ws syscall.WaitStatus, err error) *lifecycle.AppStatus {
+	switch {
+	case err != nil:
+		return &lifecycle.AppStatus{ExitCode: ExitStartFailed, Message: err.Error()}
+	case ws.Signaled():
 		return &lifecycle.AppStatus{ExitCode: 128 + int(ws.Signal()), Signal: unix.SignalName(ws.Signal())}
+	default:
+		return &lifecycle.AppStatus{ExitCode: ws.ExitStatus()}
 	}
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		return &lifecycle.AppStatus{ExitCode: ExitStartFailed}
+}
+
+// MarkReady writes the pod's ready file: every app has started.
+func MarkReady(podDir string) {
+	if err := fsutil.WriteFile(filepath.Join(podDir, lifecycle.FileReady), nil, 0o600, false); err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 	}
-	return &lifecycle.AppStatus{ExitCode: ps.ExitCode()}
 }
 
 // RecordStatus records an app's end, saying on stderr if it cannot.

@@ -117,7 +117,7 @@ type env struct {
 }
 
 // flavors are the stage1 flavors the conformance tests run against.
-var flavors = []string{"fly", "systemd"}
+var flavors = []string{"fly", "native", "systemd"}
 
 // forEachFlavor runs a conformance test once per stage1 flavor, each in a
 // data directory of its own, in parallel.
@@ -342,7 +342,8 @@ func (e *env) startPod(args ...string) (*exec.Cmd, string) {
 		e.t.Fatal(err)
 	}
 	uuid := waitRunning(e.t, e)
-	e.must("status", "--wait-ready=10s", uuid)
+	// A booted pod on a loaded machine can take seconds.
+	e.must("status", "--wait-ready=30s", uuid)
 	return cmd, uuid
 }
 

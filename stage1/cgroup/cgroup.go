@@ -411,3 +411,61 @@ func removeTree(top string) error {
 	}
 	return nil
 }
+
+// NewChild makes a cgroup below the group's in the tracking hierarchy and
+// returns its folder.
+func (g *Group) NewChild(name string) (string, error) {
+	d := filepath.Join(g.Dirs[0], name)
+	if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
+		return "", fmt.Errorf("creating cgroup %s: %w", name, err)
+	}
+	return d, nil
+}
+
+// View is one hierarchy of an app's cgroups as the app sees it below its
+// /sys/fs/cgroup.
+type View struct {
+	// Source is the app's cgroup folder on the host.
+	Source string `json:"source"`
+	// Name is the hierarchy's folder below /sys/fs/cgroup: "" where the
+	// unified hierarchy is mounted there itself.
+	Name string `json:"name"`
+	// Links are the other names of a hierarchy that binds several
+	// controllers: "cpu" and "cpuacct" for "cpu,cpuacct".
+	Links []string `json:"links,omitempty"`
+}
+
+// Views returns the hierarchies the cgroup folders dirs are in, named as
+// the host names them below /sys/fs/cgroup. Where one of dirs is below
+// another, the deeper one is the view.
+func Views(dirs []string) ([]View, error) {
+	mounts, _, err := readSelf()
+	if err != nil {
+		return nil, err
+	}
+	g := &Group{Dirs: dirs}
+	var out []View
+	for _, d := range dirs {
+		if g.hasBelow(d) {
+			continue
+		}
+		var best *Mount
+		for i, m := range mounts {
+			if (d == m.Dir || strings.HasPrefix(d, m.Dir+"/")) && (best == nil || len(m.Dir) > len(best.Dir)) {
+				best = &mounts[i]
+			}
+		}
+		if best == nil {
+			return nil, fmt.Errorf("cgroup %s is in no mounted hierarchy", d)
+		}
+		v := View{Source: d, Name: filepath.Base(best.Dir)}
+		if rel, err := filepath.Rel("/sys/fs/cgroup", best.Dir); err == nil && !strings.HasPrefix(rel, "..") {
+			v.Name = strings.TrimPrefix(rel, ".")
+		}
+		if len(best.Controllers) > 1 && v.Name == strings.Join(best.Controllers, ",") {
+			v.Links = best.Controllers
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

@@ -16,6 +16,7 @@ import (
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/fly"
+	"podctl/stage1/native"
 	"podctl/stage1/systemd"
 )
 
@@ -33,7 +34,7 @@ func Default() string {
 }
 
 func all() []stage1.Flavor {
-	return []stage1.Flavor{&systemd.Flavor{Self: Self}, &fly.Flavor{Self: Self}}
+	return []stage1.Flavor{&systemd.Flavor{Self: Self}, &native.Flavor{Self: Self}, &fly.Flavor{Self: Self}}
 }
 
 // Get returns the flavor called name.
@@ -124,6 +125,7 @@ func run(name string, lockFD int, debug, interactive bool, podDir string) (int, 
 	}
 	rc := &stage1.RunContext{PodDir: podDir, UUID: filepath.Base(podDir), Lock: lock, Manifest: &m, Interactive: interactive, Debugf: func(string, ...any) {}}
 	if debug {
+		rc.Debug = true
 		rc.Debugf = func(format string, args ...any) {
 			fmt.Fprintf(os.Stderr, "stage1: "+format+"\n", args...)
 		}

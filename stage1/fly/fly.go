@@ -64,7 +64,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 	for i := range specs {
 		specs[i].DieWith = os.Getpid()
 	}
-	return stage1.Supervise(rc, specs, func(s *stage1.AppSpec, stdio stage1.Stdio) (*exec.Cmd, error) {
+	return stage1.Supervise(rc, specs, func(s *stage1.AppSpec, stdio stage1.Stdio) (stage1.Proc, error) {
 		enc, err := stage1.EncodeSpec(s)
 		if err != nil {
 			return nil, err
@@ -81,7 +81,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 		if err := stage1.StartWithErrPipe(cmd); err != nil {
 			return nil, err
 		}
-		return cmd, nil
+		return stage1.CmdProc{Cmd: cmd}, nil
 	}, func() {
 		// What the apps left running (daemons they started) ends with the pod.
 		if err := g.Kill(5 * time.Second); err != nil {
@@ -89,7 +89,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 		} else if err := g.Remove(); err != nil {
 			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		}
-	})
+	}, stage1.Hooks{})
 }
 
 // appMain runs in the helper, in its new mount namespace: it mounts the

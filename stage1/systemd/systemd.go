@@ -482,20 +482,7 @@ func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.
 	if err != nil {
 		return 0, err
 	}
-	env, err := stage1.ProcEnv(pid)
-	if err != nil {
-		return 0, fmt.Errorf("entering app %s: %w", app, err)
-	}
-	argv := append([]string{"--target", strconv.Itoa(pid), "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd", "--"}, cmd...)
-	c := exec.Command("nsenter", argv...)
-	c.Env = env
-	c.Stdin, c.Stdout, c.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
-	err = c.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		return 0, fmt.Errorf("entering app %s: %w", app, err)
-	}
-	return c.ProcessState.ExitCode(), nil
+	return stage1.EnterNamespaces(pid, app, cmd, stdio)
 }
 
 // appHostPid finds the host pid of a running app's main process: the
@@ -524,39 +511,18 @@ func appHostPid(p *lifecycle.Pod, app string) (int, error) {
 	if len(dirs) == 0 {
 		return 0, fmt.Errorf("pod %s records no cgroup", p.UUID)
 	}
-	var found []int
+	var pid int
 	filepath.WalkDir(dirs[0], func(path string, d os.DirEntry, err error) error {
 		if err != nil || !d.IsDir() || d.Name() != serviceName(app) {
 			return nil
 		}
-		g := &cgroup.Group{Dirs: []string{path}}
-		found, _ = g.Procs()
+		pid = stage1.HostPidIn(path, rec.Pid)
 		return filepath.SkipAll
 	})
-	for _, pid := range found {
-		if nsPid(pid) == rec.Pid {
-			return pid, nil
-		}
+	if pid != 0 {
+		return pid, nil
 	}
 	return 0, fmt.Errorf("app %s of pod %s has no running process", app, p.UUID)
-}
-
-// nsPid is a host process's pid in its innermost PID namespace.
-func nsPid(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				n, _ := strconv.Atoi(f[len(f)-1])
-				return n
-			}
-		}
-	}
-	return 0
 }
 
 var _ stage1.Flavor = (*Flavor)(nil)

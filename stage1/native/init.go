@@ -1,0 +1,168 @@
+package native
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"podctl/stage1"
+	"podctl/stage1/cgroup"
+)
+
+// initMain is the pod's init, PID 1 of the pod's namespaces. It reports to
+// stage1 over the error pipe: one line if the pod could not start, or the
+// pipe closed once every app runs.
+func initMain(args []string) int {
+	stage1.HelperInit()
+	var cfg podConfig
+	if err := json.Unmarshal([]byte(os.Getenv(envConfig)), &cfg); err != nil {
+		return stage1.HelperFail(fmt.Errorf("reading the pod's configuration: %w", err))
+	}
+	os.Unsetenv(envConfig)
+	// Before anything is started, so that every process of the pod is
+	// born in the pod's cgroups.
+	if err := (&cgroup.Group{Dirs: cfg.Cgroups}).Join(); err != nil {
+		return stage1.HelperFail(err)
+	}
+	if err := setUpPod(&cfg); err != nil {
+		return stage1.HelperFail(fmt.Errorf("setting up pod %s: %w", cfg.UUID, err))
+	}
+	r := newReaper()
+	rc := &stage1.RunContext{
+		PodDir:      cfg.PodDir,
+		UUID:        cfg.UUID,
+		Interactive: cfg.Interactive,
+		Debug:       cfg.Debug,
+		Debugf:      func(string, ...any) {},
+	}
+	if cfg.Debug {
+		rc.Debugf = func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, "stage1 init: "+format+"\n", args...)
+		}
+	}
+	return stage1.Supervise(rc, cfg.Apps, func(s *stage1.AppSpec, stdio stage1.Stdio) (stage1.Proc, error) {
+		return startApp(s, cfg.Views[s.Name], stdio, r, cfg.Interactive)
+	}, r.killAll, stage1.Hooks{
+		Ready: func() {
+			stage1.MarkReady(cfg.PodDir)
+			stage1.HelperStarted()
+		},
+		StartFailed: func(err error) { stage1.HelperFail(err) },
+	})
+}
+
+// setUpPod makes the pod's namespaces what the apps expect: mounts that
+// never reach the host, the pod's host name, and a loopback interface up.
+func setUpPod(cfg *podConfig) error {
+	// The new mount namespace is a copy of the host's, sharing its
+	// propagation: nothing mounted from here on may show on the host.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making mounts private: %w", err)
+	}
+	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+		return fmt.Errorf("setting host name: %w", err)
+	}
+	return loUp()
+}
+
+// loUp brings up the loopback interface of the pod's network namespace.
+func loUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	return nil
+}
+
+// reaper waits for every child of the init: the apps, whose ends it hands
+// to their waiters, and the orphans the kernel gives PID 1, which it only
+// reaps. It is the init's only waiter, so no wait of anyone else's can
+// take an app's status.
+type reaper struct {
+	// mu is held from an app's fork until its pid is registered, so that
+	// the app's end cannot be reaped before anyone waits for it.
+	mu      sync.Mutex
+	waiting map[int]chan syscall.WaitStatus
+}
+
+func newReaper() *reaper {
+	r := &reaper{waiting: map[int]chan syscall.WaitStatus{}}
+	sigchld := make(chan os.Signal, 1)
+	signal.Notify(sigchld, syscall.SIGCHLD)
+	go func() {
+		for range sigchld {
+			r.reap()
+		}
+	}()
+	return r
+}
+
+// reap collects every child that has ended.
+func (r *reaper) reap() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			return
+		}
+		if c, ok := r.waiting[pid]; ok {
+			c <- ws
+			delete(r.waiting, pid)
+		}
+	}
+}
+
+// killAll ends what the apps left running (daemons they started) once the
+// apps have exited, and reaps it. The init is the pod's PID 1: kill(-1)
+// reaches every other process of the pod.
+func (r *reaper) killAll() {
+	if err := syscall.Kill(-1, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
+		fmt.Fprintf(os.Stderr, "podctl: ending the pod's processes: %v\n", err)
+	}
+	for {
+		var ws syscall.WaitStatus
+		_, err := syscall.Wait4(-1, &ws, 0, nil)
+		if err == syscall.ECHILD {
+			return
+		}
+		if err != nil && err != syscall.EINTR {
+			fmt.Fprintf(os.Stderr, "podctl: reaping the pod's processes: %v\n", err)
+			return
+		}
+	}
+}
+
+// appProc is an app's main process, a child of the init.
+type appProc struct {
+	pid  int
+	done chan syscall.WaitStatus
+}
+
+func (p *appProc) Pid() int { return p.pid }
+
+func (p *appProc) Signal(sig syscall.Signal) error { return syscall.Kill(p.pid, sig) }
+
+func (p *appProc) Wait() (syscall.WaitStatus, error) { return <-p.done, nil }
+

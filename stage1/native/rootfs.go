@@ -1,0 +1,238 @@
+package native
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"podctl/stage1"
+	"podctl/stage1/cgroup"
+)
+
+// maskedPaths are the kernel files and folders an app must not read: they
+// show the host's keys, memory, timers or hardware. Files are covered with
+// /dev/null, folders with an empty read-only tmpfs. The same list as runc's.
+var maskedPaths = []string{
+	"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+	"/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+	"/sys/devices/virtual/powercap",
+}
+
+// readOnlyPaths are the parts of /proc through which an app could change
+// the host's kernel.
+var readOnlyPaths = []string{
+	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+}
+
+// devices are the device nodes of an app's /dev.
+var devices = []struct {
+	name         string
+	major, minor uint32
+}{
+	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+	{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+}
+
+// devLinks are the symbolic links of an app's /dev.
+var devLinks = [][2]string{
+	{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
+	{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+	{"pts/ptmx", "ptmx"},
+}
+
+// setUpRoot mounts the app's root and what goes in it, then makes it the
+// calling thread's root. Call it in the app's new mount namespace, whose
+// mounts are private.
+func setUpRoot(s *stage1.AppSpec, views []cgroup.View) error {
+	root := s.Rootfs
+	if s.Lower != "" {
+		if err := stage1.MountOverlay(s); err != nil {
+			return err
+		}
+	} else if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		// pivot_root needs the new root to be a mount.
+		return fmt.Errorf("binding root: %w", err)
+	}
+	if err := mountProc(root); err != nil {
+		return err
+	}
+	if err := mountDev(root); err != nil {
+		return err
+	}
+	if err := mountIn(root, "sys", "sysfs", "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return err
+	}
+	if err := mountCgroups(root, views); err != nil {
+		return err
+	}
+	if err := stage1.MountVolumes(s); err != nil {
+		return err
+	}
+	// Last, so that no volume lands on top of a mask.
+	if err := maskPaths(root); err != nil {
+		return err
+	}
+	return pivotRoot(root)
+}
+
+// mountIn mounts a file system on folder dir of root, making the folder
+// (without following links) if the image has none.
+func mountIn(root, dir, src, fstype string, flags uintptr, data string) error {
+	if err := stage1.MkdirInRoot(root, dir); err != nil {
+		return err
+	}
+	if err := unix.Mount(src, filepath.Join(root, dir), fstype, flags, data); err != nil {
+		return fmt.Errorf("mounting /%s: %w", dir, err)
+	}
+	return nil
+}
+
+// mountProc mounts the pod's /proc, with the paths that reach the host's
+// kernel read-only.
+func mountProc(root string) error {
+	if err := mountIn(root, "proc", "proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return err
+	}
+	for _, p := range readOnlyPaths {
+		dst := filepath.Join(root, p)
+		if err := unix.Mount(dst, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
+			return fmt.Errorf("protecting %s: %w", p, err)
+		}
+		if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return fmt.Errorf("protecting %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// mountDev gives the app a /dev of its own: a tmpfs with the usual devices,
+// its own pseudo-terminals, shared memory and message queues.
+func mountDev(root string) error {
+	if err := mountIn(root, "dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+		return err
+	}
+	dev := filepath.Join(root, "dev")
+	old := unix.Umask(0)
+	defer unix.Umask(old)
+	for _, d := range devices {
+		if err := unix.Mknod(filepath.Join(dev, d.name), unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor))); err != nil {
+			return fmt.Errorf("making /dev/%s: %w", d.name, err)
+		}
+	}
+	for _, l := range devLinks {
+		if err := os.Symlink(l[0], filepath.Join(dev, l[1])); err != nil {
+			return fmt.Errorf("making /dev/%s: %w", l[1], err)
+		}
+	}
+	for _, m := range []struct {
+		dir, fstype string
+		flags       uintptr
+		data        string
+	}{
+		{"pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"},
+		{"shm", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "mode=1777,size=65536k"},
+		{"mqueue", "mqueue", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	} {
+		if err := os.Mkdir(filepath.Join(dev, m.dir), 0o755); err != nil {
+			return fmt.Errorf("making /dev/%s: %w", m.dir, err)
+		}
+		if err := unix.Mount(m.fstype, filepath.Join(dev, m.dir), m.fstype, m.flags, m.data); err != nil {
+			return fmt.Errorf("mounting /dev/%s: %w", m.dir, err)
+		}
+	}
+	return nil
+}
+
+// mountCgroups shows the app its own cgroups, read-only, below
+// /sys/fs/cgroup, as its cgroup namespace names them: each hierarchy's
+// root is the app's folder in it.
+func mountCgroups(root string, views []cgroup.View) error {
+	if len(views) == 0 {
+		return nil
+	}
+	dir := filepath.Join(root, "sys/fs/cgroup")
+	bind := func(src, dst string) error {
+		if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("mounting its cgroup %s: %w", src, err)
+		}
+		if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return fmt.Errorf("mounting its cgroup %s read-only: %w", src, err)
+		}
+		return nil
+	}
+	if len(views) == 1 && views[0].Name == "" {
+		// The unified hierarchy alone, mounted on /sys/fs/cgroup itself.
+		return bind(views[0].Source, dir)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755,size=64k"); err != nil {
+		return fmt.Errorf("mounting /sys/fs/cgroup: %w", err)
+	}
+	for _, v := range views {
+		dst := filepath.Join(dir, v.Name)
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return fmt.Errorf("mounting its cgroups: %w", err)
+		}
+		if err := bind(v.Source, dst); err != nil {
+			return err
+		}
+		for _, l := range v.Links {
+			if err := os.Symlink(v.Name, filepath.Join(dir, l)); err != nil && !os.IsExist(err) {
+				return fmt.Errorf("mounting its cgroups: %w", err)
+			}
+		}
+	}
+	if err := unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755,size=64k"); err != nil {
+		return fmt.Errorf("making /sys/fs/cgroup read-only: %w", err)
+	}
+	return nil
+}
+
+// maskPaths covers the masked paths that exist in the app's /proc and /sys.
+func maskPaths(root string) error {
+	for _, p := range maskedPaths {
+		dst := filepath.Join(root, p)
+		fi, err := os.Lstat(dst)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return fmt.Errorf("masking %s: %w", p, err)
+		}
+		if fi.IsDir() {
+			err = unix.Mount("tmpfs", dst, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0")
+		} else {
+			err = unix.Mount(filepath.Join(root, "dev/null"), dst, "", unix.MS_BIND, "")
+		}
+		if err != nil {
+			return fmt.Errorf("masking %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// pivotRoot makes root the calling thread's root and lets go of the old
+// one, so that no mount of the host is left in the app's namespace.
+func pivotRoot(root string) error {
+	if err := unix.Chdir(root); err != nil {
+		return fmt.Errorf("entering root: %w", err)
+	}
+	// With both arguments ".", the old root ends up stacked on the new one,
+	// from where it is detached: no folder for it is needed in the image.
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detaching the host's root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("entering root: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package native
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"podctl/stage1"
+	"podctl/stage1/cgroup"
+)
+
+// startApp starts app s as a child of the init, in a mount namespace of its
+// own rooted in the app's root, in the app's cgroups, with the default
+// capabilities of a container.
+//
+// A Go program cannot run code between fork and exec, so the set-up is done
+// by a thread that then forks the app: a child is born with its parent
+// thread's mount namespace, root, working directory, umask, capabilities
+// and (v1) cgroups. That thread is never given back to the Go scheduler:
+// it ends with the goroutine.
+func startApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool) (stage1.Proc, error) {
+	type result struct {
+		p   *appProc
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		p, err := forkApp(s, views, stdio, r, interactive)
+		ch <- result{p, err}
+	}()
+	res := <-ch
+	if res.err != nil {
+		return nil, fmt.Errorf("app %s: %w", s.Name, res.err)
+	}
+	return res.p, nil
+}
+
+// forkApp runs on a thread of its own, which it changes for good.
+func forkApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool) (*appProc, error) {
+	// Also unshares the thread's root, working directory and umask.
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return nil, fmt.Errorf("making its mount namespace: %w", err)
+	}
+	cgfd, err := cgroup.JoinThread(s.Cgroups)
+	if err != nil {
+		return nil, err
+	}
+	if cgfd >= 0 {
+		defer unix.Close(cgfd)
+	}
+	if err := setUpRoot(s, views); err != nil {
+		return nil, err
+	}
+	// From here on, paths are the app's.
+	uid, gid, err := stage1.ResolveUser(s.User, s.Group)
+	if err != nil {
+		return nil, err
+	}
+	path := s.Exec[0]
+	if !strings.Contains(path, "/") {
+		if path, err = stage1.LookPathIn("/", path, s.Env); err != nil {
+			return nil, err
+		}
+	}
+	wd := s.WorkingDir
+	if wd == "" {
+		wd = "/"
+	}
+	if err := dropCapabilities(); err != nil {
+		return nil, err
+	}
+	cmd := &exec.Cmd{
+		Path:   path,
+		Args:   s.Exec,
+		Env:    s.Env,
+		Dir:    wd,
+		Stdin:  stdio.Stdin,
+		Stdout: stdio.Stdout,
+		Stderr: stdio.Stderr,
+		SysProcAttr: &syscall.SysProcAttr{
+			Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}},
+			// An app with the terminal stays in the caller's session, whose
+			// terminal it is; the others get sessions of their own.
+			Setsid:      !interactive,
+			// Rooted in the app's own cgroups, which the kernel makes the
+			// new namespace's root, CLONE_INTO_CGROUP or not.
+			Cloneflags:  syscall.CLONE_NEWCGROUP,
+			UseCgroupFD: cgfd >= 0,
+			CgroupFD:    cgfd,
+		},
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &appProc{pid: cmd.Process.Pid, done: make(chan syscall.WaitStatus, 1)}
+	r.waiting[p.pid] = p.done
+	// The reaper, not os/exec, waits for it.
+	cmd.Process.Release()
+	return p, nil
+}
+
+// defaultCapabilities are the capabilities an app keeps, those container
+// engines give by default: enough to act as root within its own files and
+// namespaces, not to reach past them (no CAP_SYS_ADMIN, so no mount; no
+// CAP_SYS_MODULE, CAP_SYS_TIME, CAP_NET_ADMIN...).
+var defaultCapabilities = []uintptr{
+	unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FSETID, unix.CAP_FOWNER,
+	unix.CAP_MKNOD, unix.CAP_NET_RAW, unix.CAP_SETGID, unix.CAP_SETUID,
+	unix.CAP_SETFCAP, unix.CAP_SETPCAP, unix.CAP_NET_BIND_SERVICE,
+	unix.CAP_SYS_CHROOT, unix.CAP_KILL, unix.CAP_AUDIT_WRITE,
+}
+
+// dropCapabilities limits what the calling thread forks to the default
+// capabilities. The others leave the thread's bounding set, which is all a
+// root app's capabilities are made of when it executes; and the thread's
+// inheritable set is emptied, since it would be added to them. The thread
+// itself keeps its effective capabilities, which it needs to clone the app
+// into new namespaces. Capabilities belong to threads.
+func dropCapabilities() error {
+	last := uintptr(unix.CAP_LAST_CAP)
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			last = uintptr(n)
+		}
+	}
+	keep := map[uintptr]bool{}
+	for _, c := range defaultCapabilities {
+		keep[c] = true
+	}
+	for c := uintptr(0); c <= last; c++ {
+		if !keep[c] {
+			if err := unix.Prctl(unix.PR_CAPBSET_DROP, c, 0, 0, 0); err != nil {
+				return fmt.Errorf("dropping capability %d: %w", c, err)
+			}
+		}
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("reading capabilities: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("setting capabilities: %w", err)
+	}
+	return nil
+}

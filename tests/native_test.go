@@ -1,0 +1,138 @@
+package tests
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The native flavor's isolation, seen from inside a pod. The flavor also
+// runs the whole conformance suite (forEachFlavor).
+
+func nativeEnv(t *testing.T) *env {
+	t.Parallel()
+	e := newEnv(t)
+	e.flavor = "native"
+	e.fetchBusybox()
+	return e
+}
+
+// runSh runs a one-app native pod of busybox sh -c script and returns its
+// output, failing the test unless it exits 0.
+func (e *env) runSh(script string, flags ...string) string {
+	e.t.Helper()
+	args := append([]string{"run", "example.com/busybox"}, flags...)
+	r := e.podctl(append(args, "--exec", "/bin/sh", "--", "-c", script)...)
+	if r.code != 0 {
+		e.t.Fatalf("pod running %q: %s", script, r)
+	}
+	return r.stdout
+}
+
+func TestNativeIsolation(t *testing.T) {
+	e := nativeEnv(t)
+	out := e.runSh(`
+		echo "init=$(tr '\0' ' ' < /proc/1/cmdline)"
+		echo "host=$(hostname)"
+		echo "pids=$(ls -d /proc/[0-9]* | wc -l)"
+		echo "nets=$(ls /sys/class/net | tr '\n' ' ')"
+		touch /sys/kernel/x 2>/dev/null && echo sys-writable
+		echo 1 > /proc/sys/kernel/hostname 2>/dev/null && echo proc-sys-writable
+		mount -t tmpfs none /mnt 2>/dev/null && echo can-mount
+		echo "keys=$(wc -c < /proc/keys)"
+		echo "dev=$(ls /dev | tr '\n' ' ')"
+		cut -d' ' -f5 /proc/self/mountinfo | sort | tr '\n' ' '`)
+	uuid := e.list()[0].UUID
+	want := []string{
+		"init=podctl stage1 native-init ",
+		"host=podctl-" + uuid[:8] + "\n",
+		"nets=lo \n",
+		"keys=0\n",
+		"dev=fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero \n",
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("want %q in:\n%s", w, out)
+		}
+	}
+	for _, bad := range []string{"sys-writable", "proc-sys-writable", "can-mount"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("%s:\n%s", bad, out)
+		}
+	}
+	// The init, the shell, the command substitution's subshell, ls and
+	// wc: none of the host's many processes.
+	if !strings.Contains(out, "pids=5\n") {
+		t.Errorf("processes other than the pod's are visible:\n%s", out)
+	}
+	// Only the pod's own mounts, none of the host's.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for _, m := range strings.Fields(lines[len(lines)-1]) {
+		ok := m == "/"
+		for _, p := range []string{"/proc", "/dev", "/sys"} {
+			ok = ok || m == p || strings.HasPrefix(m, p+"/")
+		}
+		if !ok {
+			t.Errorf("mount %s is visible in the pod: %s", m, lines[len(lines)-1])
+		}
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), uuid) {
+		t.Errorf("a mount of pod %s shows on the host", uuid)
+	}
+}
+
+// Two apps share the pod's PID namespace, not their files.
+func TestNativeTwoAppsShareProcessesNotFiles(t *testing.T) {
+	e := nativeEnv(t)
+	r := e.podctl("run",
+		"example.com/busybox", "--name", "writer", "--exec", "/bin/sh", "--", "-c", "echo mine > /tmp/writers-file; exec sleep 5", "---",
+		"example.com/busybox", "--name", "reader", "--exec", "/bin/sh", "--", "-c",
+		`sleep 0.5; grep -l 'sleep.5' /proc/[0-9]*/cmdline >/dev/null && echo sees-writer; test -e /tmp/writers-file && echo sees-file; exit 4`)
+	if r.code != 4 || !strings.Contains(r.stdout, "sees-writer") || strings.Contains(r.stdout, "sees-file") {
+		t.Fatalf("two apps: %s", r)
+	}
+}
+
+// SIGTERM to podctl run reaches the app, which ends as it chooses.
+func TestNativeSIGTERMReachesApps(t *testing.T) {
+	e := nativeEnv(t)
+	cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sh", "--", "-c", `trap 'echo got-term > /tmp/t; exit 3' TERM; while :; do sleep 0.1; done`)
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if cmd.ProcessState.ExitCode() != 3 {
+		t.Fatalf("run after SIGTERM: %v", err)
+	}
+	if st := e.status(uuid); st.Apps[0].ExitCode == nil || *st.Apps[0].ExitCode != 3 {
+		t.Fatalf("status after SIGTERM: %+v", st)
+	}
+}
+
+// Orphans the apps leave are reaped by the pod's init.
+func TestNativeReapsZombies(t *testing.T) {
+	e := nativeEnv(t)
+	// Each ( ... & ) leaves a sleeper whose parent exits at once: the
+	// sleeper becomes the init's, and a zombie when it ends.
+	out := e.runSh(`for i in 1 2 3 4 5; do (sleep 0.1 &); done; sleep 1
+		for s in /proc/[0-9]*/stat; do cut -d' ' -f3 $s; done | tr '\n' ' '`)
+	if strings.Contains(out, "Z") {
+		t.Fatalf("zombies left in the pod: %s", out)
+	}
+}
+
+// enter reaches the app's namespaces: its host name, its processes.
+func TestNativeEnter(t *testing.T) {
+	e := nativeEnv(t)
+	cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sleep", "--", "60")
+	defer cmd.Wait()
+	r := e.enterUntil(uuid, "/bin/sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '")
+	if r.code != 0 || !strings.Contains(r.stdout, "podctl-"+uuid[:8]) || !strings.Contains(r.stdout, "native-init") {
+		t.Fatalf("enter: %s", r)
+	}
+	start := time.Now()
+	e.must("stop", uuid)
+	if cmd.Wait(); cmd.ProcessState.ExitCode() != 143 || time.Since(start) > 5*time.Second {
+		t.Fatalf("stop: exit %d after %s", cmd.ProcessState.ExitCode(), time.Since(start))
+	}
+}

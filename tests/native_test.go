@@ -63,8 +63,8 @@ func TestNativeIsolation(t *testing.T) {
 		}
 	}
 	// The init, the shell, the command substitution's subshell, ls and
-	// wc: none of the host's many processes.
-	if !strings.Contains(out, "pids=5\n") {
+	// perhaps wc: none of the host's many processes.
+	if !strings.Contains(out, "pids=4\n") && !strings.Contains(out, "pids=5\n") {
 		t.Errorf("processes other than the pod's are visible:\n%s", out)
 	}
 	// Only the pod's own mounts, none of the host's.

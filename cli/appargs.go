@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/spf13/pflag"
 
@@ -12,8 +13,9 @@ import (
 // to every app; after an image, to that image's app only.
 type appFlags struct {
 	stage0.AppOptions
-	env    []string
-	mounts []string
+	env     []string
+	mounts  []string
+	rlimits []string
 }
 
 // add registers the flags on fs, with def's values as defaults.
@@ -28,13 +30,40 @@ func (a *appFlags) add(fs *pflag.FlagSet, def *stage0.AppOptions) {
 	fs.StringVar(&a.Memory, "memory", def.Memory, "memory limit of the app, such as 64M or 1G: past it the app is killed (OOMKilled)")
 	fs.StringVar(&a.CPU, "cpu", def.CPU, "CPU limit of the app, in cores (2) or thousandths of one (500m)")
 	fs.IntVar(&a.PidsLimit, "pids-limit", def.PidsLimit, "most processes (and threads) the app may have at once")
+	a.OOMScoreAdj = def.OOMScoreAdj
+	fs.Var(optionalInt{&a.OOMScoreAdj}, "oom-score-adj", "the app's oom_score_adj, -1000 (never killed for want of memory) to 1000 (killed first)")
+	fs.StringArrayVar(&a.rlimits, "rlimit", nil, "a resource limit of the app: NAME=SOFT[:HARD], such as nofile=1024:4096 or core=unlimited (repeatable)")
 }
 
-// options returns the app's options, its environment added to def's.
+// optionalInt is an int flag that can be left unset: it points *p at the
+// value given.
+type optionalInt struct{ p **int }
+
+func (o optionalInt) String() string {
+	if *o.p == nil {
+		return ""
+	}
+	return strconv.Itoa(**o.p)
+}
+
+func (o optionalInt) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", s)
+	}
+	*o.p = &n
+	return nil
+}
+
+func (o optionalInt) Type() string { return "int" }
+
+// options returns the app's options, its environment, mounts and limits
+// added to def's.
 func (a *appFlags) options(def *stage0.AppOptions) stage0.AppOptions {
 	ao := a.AppOptions
 	ao.Env = append(append([]string(nil), def.Env...), a.env...)
 	ao.Mounts = append(append([]string(nil), def.Mounts...), a.mounts...)
+	ao.Rlimits = append(append([]string(nil), def.Rlimits...), a.rlimits...)
 	return ao
 }
 

@@ -56,3 +56,56 @@ func TestParseAppsRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestParseAppsSettings(t *testing.T) {
+	adj := -5
+	def := stage0.AppOptions{OOMScoreAdj: &adj, Rlimits: []string{"core=0"}}
+	apps, err := parseApps(def, strings.Fields(
+		"img-a --rlimit nofile=1000:2000 --rlimit=RLIMIT_CORE=unlimited --oom-score-adj 500 --- img-b --oom-score-adj -1000 --- img-c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := apps[0], apps[1], apps[2]
+	// An app's limits come after the defaults, which stage0 lets them
+	// override.
+	if !reflect.DeepEqual(a.Rlimits, []string{"core=0", "nofile=1000:2000", "RLIMIT_CORE=unlimited"}) {
+		t.Errorf("app a rlimits %q", a.Rlimits)
+	}
+	if a.OOMScoreAdj == nil || *a.OOMScoreAdj != 500 {
+		t.Errorf("app a oom-score-adj %v, want 500", a.OOMScoreAdj)
+	}
+	// A negative value after the flag is its value, not a flag.
+	if b.OOMScoreAdj == nil || *b.OOMScoreAdj != -1000 {
+		t.Errorf("app b oom-score-adj %v, want -1000", b.OOMScoreAdj)
+	}
+	if c.OOMScoreAdj == nil || *c.OOMScoreAdj != -5 || !reflect.DeepEqual(c.Rlimits, []string{"core=0"}) {
+		t.Errorf("app c: %+v: want the defaults", c)
+	}
+	if adj != -5 || !reflect.DeepEqual(def.Rlimits, []string{"core=0"}) {
+		t.Errorf("defaults changed: %d %q", adj, def.Rlimits)
+	}
+	// Unset is not 0: the app keeps the oom_score_adj it inherits.
+	apps, err = parseApps(stage0.AppOptions{}, []string{"img"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if apps[0].OOMScoreAdj != nil || apps[0].Rlimits != nil {
+		t.Errorf("no settings given, got %+v", apps[0])
+	}
+	if apps, err = parseApps(stage0.AppOptions{}, []string{"img", "--oom-score-adj=0"}); err != nil || apps[0].OOMScoreAdj == nil || *apps[0].OOMScoreAdj != 0 {
+		t.Errorf("--oom-score-adj=0: %+v, %v", apps, err)
+	}
+}
+
+func TestParseAppsRefusesSettings(t *testing.T) {
+	for _, args := range []string{
+		"img --oom-score-adj",
+		"img --oom-score-adj lots",
+		"img --oom-score-adj 1.5",
+		"img --rlimit",
+	} {
+		if _, err := parseApps(stage0.AppOptions{}, strings.Fields(args)); err == nil {
+			t.Errorf("parseApps(%q) succeeded", args)
+		}
+	}
+}

@@ -45,6 +45,11 @@ type AppOptions struct {
 	Memory, CPU string
 	// PidsLimit, if above zero, is the most processes the app may have.
 	PidsLimit int
+	// OOMScoreAdj, if set, is the app's oom_score_adj (-1000 to 1000).
+	OOMScoreAdj *int
+	// Rlimits are the app's resource limits, "NAME=SOFT[:HARD]"
+	// (stage1.ParseRlimit); a later one for the same resource wins.
+	Rlimits []string
 }
 
 // PrepareOptions are the choices of prepare and run.
@@ -171,8 +176,25 @@ func checkOptions(opts *PrepareOptions) error {
 		if _, err := limitIsolators(&ao); err != nil {
 			return err
 		}
+		if _, err := appSettings(&ao); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// appSettings reads --rlimit and --oom-score-adj.
+func appSettings(ao *AppOptions) ([]stage1.Rlimit, error) {
+	if ao.OOMScoreAdj != nil {
+		if err := stage1.CheckOOMScoreAdj(*ao.OOMScoreAdj); err != nil {
+			return nil, errdefs.New(ErrUsage, "%v", err)
+		}
+	}
+	rs, err := stage1.ParseRlimits(ao.Rlimits)
+	if err != nil {
+		return nil, errdefs.New(ErrUsage, "%v", err)
+	}
+	return rs, nil
 }
 
 // limitIsolators turns --memory and --cpu into appc isolators.
@@ -265,6 +287,8 @@ type resolvedApp struct {
 	app      *types.App
 	mounts   []schema.Mount
 	pids     int
+	oomAdj   *int
+	rlimits  []stage1.Rlimit
 	tree     string
 }
 
@@ -303,7 +327,12 @@ func resolveApps(st *store.Store, opts *PrepareOptions) ([]resolvedApp, error) {
 		if ao.PidsLimit < 0 {
 			return nil, errdefs.New(ErrUsage, "--pids-limit %d is negative", ao.PidsLimit)
 		}
-		out = append(out, resolvedApp{name: name, id: id, manifest: m, app: app, mounts: mounts, pids: ao.PidsLimit})
+		rlimits, err := appSettings(&ao)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, resolvedApp{name: name, id: id, manifest: m, app: app, mounts: mounts, pids: ao.PidsLimit,
+			oomAdj: ao.OOMScoreAdj, rlimits: rlimits})
 	}
 	return out, nil
 }
@@ -489,6 +518,12 @@ func layOut(p *lifecycle.Pod, flavor string, apps []resolvedApp, opts *PrepareOp
 		if a.pids > 0 {
 			// appc has no isolator for it: an annotation of podctl's own.
 			ra.Annotations.Set(stage1.AnnotationPidsLimit, strconv.Itoa(a.pids))
+		}
+		if len(a.rlimits) > 0 {
+			ra.Annotations.Set(stage1.AnnotationRlimits, stage1.FormatRlimits(a.rlimits))
+		}
+		if a.oomAdj != nil {
+			ra.Annotations.Set(stage1.AnnotationOOMScoreAdj, strconv.Itoa(*a.oomAdj))
 		}
 		pm.Apps = append(pm.Apps, ra)
 	}

@@ -68,6 +68,10 @@ type AppSpec struct {
 	// LimitDirs are the cgroup folders of the app's limits, where the
 	// kernel counts the app's out-of-memory kills.
 	LimitDirs []string `json:"limit_dirs,omitempty"`
+	// Rlimits are the app's resource limits, and OOMScoreAdj, if set, its
+	// oom_score_adj: per-process settings (ApplySettings).
+	Rlimits     []Rlimit `json:"rlimits,omitempty"`
+	OOMScoreAdj *int     `json:"oom_score_adj,omitempty"`
 }
 
 // MountSpec is one volume bound into an app's root.
@@ -187,6 +191,9 @@ func AppSpecs(podDir, uuid string, m *schema.PodManifest) ([]AppSpec, error) {
 				return nil, fmt.Errorf("app %s: %s %q is not a positive number", name, AnnotationPidsLimit, v)
 			}
 			s.Limits.Pids = n
+		}
+		if err := readSettings(&s, ra.Annotations.Get); err != nil {
+			return nil, err
 		}
 		for _, iso := range ra.App.Isolators {
 			switch v := iso.Value().(type) {

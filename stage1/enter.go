@@ -13,8 +13,10 @@ import (
 
 // EnterNamespaces runs cmd in the namespaces (mount, UTS, IPC, network,
 // PID), root and working directory of the host process pid, a process of
-// app, with that process's environment, and returns cmd's exit code.
-func EnterNamespaces(pid int, app string, cmd []string, stdio Stdio) (int, error) {
+// app, with that process's environment, and returns cmd's exit code. The
+// command is born in cgroup folder cgroupDir (the app's), if not "", so
+// that stop and gc find it with the app's processes.
+func EnterNamespaces(pid int, app, cgroupDir string, cmd []string, stdio Stdio) (int, error) {
 	env, err := ProcEnv(pid)
 	if err != nil {
 		return 0, fmt.Errorf("entering app %s: %w", app, err)
@@ -23,7 +25,17 @@ func EnterNamespaces(pid int, app string, cmd []string, stdio Stdio) (int, error
 	c := exec.Command("nsenter", argv...)
 	c.Env = env
 	c.Stdin, c.Stdout, c.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
-	err = c.Run()
+	if cgroupDir == "" {
+		err = c.Start()
+	} else {
+		var join func() error
+		if join, err = cgroup.StartIn(c, cgroupDir); err == nil {
+			err = join()
+		}
+	}
+	if err == nil {
+		err = c.Wait()
+	}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		return 0, fmt.Errorf("entering app %s: %w", app, err)

@@ -14,9 +14,10 @@ import (
 )
 
 // ExecApp turns the calling helper, already inside the app's root, into
-// the app: it sets the environment, the working directory and the user, and
-// executes the app's command. beforeExec, if not nil, runs once the command
-// is found, before the change of user. It returns only on failure.
+// the app: it sets the environment, the working directory, the resource
+// limits and oom_score_adj (ApplySettings) and the user, and executes the
+// app's command. beforeExec, if not nil, runs once the command is found,
+// before the settings and the change of user. It returns only on failure.
 func ExecApp(s *AppSpec, beforeExec func() error) error {
 	// The parent-death signal belongs to a thread, and a Go program may
 	// execute from any of its threads: stay on one from here to the exec.
@@ -47,6 +48,18 @@ func ExecApp(s *AppSpec, beforeExec func() error) error {
 			return fmt.Errorf("app %s: %w", s.Name, err)
 		}
 	}
+	env := os.Environ()
+	// The app's resource limits and oom_score_adj, with root's privileges
+	// still, and after everything else that opens files or allocates much:
+	// a low RLIMIT_NOFILE or RLIMIT_AS binds this process too. The app
+	// inherits them across execve; nothing needs restoring.
+	_, warnings, err := applySettings(s, true)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(os.Stderr, "podctl: %s\n", w)
+	}
 	if err := syscall.Setgroups([]int{gid}); err != nil {
 		return fmt.Errorf("app %s: setting groups: %w", s.Name, err)
 	}
@@ -66,7 +79,7 @@ func ExecApp(s *AppSpec, beforeExec func() error) error {
 			return fmt.Errorf("app %s: stage1 is gone", s.Name)
 		}
 	}
-	err = syscall.Exec(path, s.Exec, os.Environ())
+	err = syscall.Exec(path, s.Exec, env)
 	return fmt.Errorf("app %s: executing %s: %w", s.Name, path, err)
 }
 

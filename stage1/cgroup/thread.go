@@ -3,7 +3,10 @@ package cgroup
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -48,4 +51,42 @@ func JoinThread(dirs []string) (v2fd int, err error) {
 		}
 	}
 	return v2fd, nil
+}
+
+// StartIn starts cmd as a process of the cgroup folder dir. In the unified
+// hierarchy the process is born there (CLONE_INTO_CGROUP); in a v1 one it
+// is moved there by the returned join, which the caller calls at once,
+// before waiting for cmd: a v1 cgroup cannot be entered at birth.
+func StartIn(cmd *exec.Cmd, dir string) (join func() error, err error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", dir, err)
+	}
+	if st.Type == unix.CGROUP2_SUPER_MAGIC {
+		f, err := os.Open(dir)
+		if err != nil {
+			return nil, fmt.Errorf("cgroup %s: %w", dir, err)
+		}
+		defer f.Close()
+		if cmd.SysProcAttr == nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(f.Fd())
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		return func() error { return nil }, nil
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return func() error {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return fmt.Errorf("joining cgroup %s: %w", dir, err)
+		}
+		return nil
+	}, nil
 }

@@ -32,7 +32,10 @@ func initMain(args []string) int {
 	if err := setUpPod(&cfg); err != nil {
 		return stage1.HelperFail(fmt.Errorf("setting up pod %s: %w", cfg.UUID, err))
 	}
-	r := newReaper()
+	r, err := newReaper()
+	if err != nil {
+		return stage1.HelperFail(err)
+	}
 	rc := &stage1.RunContext{
 		PodDir:      cfg.PodDir,
 		UUID:        cfg.UUID,
@@ -96,14 +99,20 @@ func loUp() error {
 // reaps. It is the init's only waiter, so no wait of anyone else's can
 // take an app's status.
 type reaper struct {
+	// self is the podctl binary, for the exec helper.
+	self *os.File
 	// mu is held from an app's fork until its pid is registered, so that
 	// the app's end cannot be reaped before anyone waits for it.
 	mu      sync.Mutex
 	waiting map[int]chan syscall.WaitStatus
 }
 
-func newReaper() *reaper {
-	r := &reaper{waiting: map[int]chan syscall.WaitStatus{}}
+func newReaper() (*reaper, error) {
+	self, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return nil, fmt.Errorf("opening podctl's binary: %w", err)
+	}
+	r := &reaper{self: self, waiting: map[int]chan syscall.WaitStatus{}}
 	sigchld := make(chan os.Signal, 1)
 	signal.Notify(sigchld, syscall.SIGCHLD)
 	go func() {
@@ -111,7 +120,7 @@ func newReaper() *reaper {
 			r.reap()
 		}
 	}()
-	return r
+	return r, nil
 }
 
 // reap collects every child that has ended.
@@ -165,4 +174,3 @@ func (p *appProc) Pid() int { return p.pid }
 func (p *appProc) Signal(sig syscall.Signal) error { return syscall.Kill(p.pid, sig) }
 
 func (p *appProc) Wait() (syscall.WaitStatus, error) { return <-p.done, nil }
-

@@ -43,7 +43,9 @@ type Flavor struct {
 
 const (
 	helperInit = "native-init"
+	helperExec = "native-exec"
 	envConfig  = "PODCTL_NATIVE_POD"
+	envSpec    = "PODCTL_APP_SPEC"
 	// initCgroup is the init's own cgroup below the pod's. It is not an
 	// app name: those never hold an underscore.
 	initCgroup = "_init"
@@ -69,9 +71,10 @@ func (f *Flavor) Name() string { return "native" }
 // in. The namespaces native needs are in every kernel podctl supports.
 func (f *Flavor) Available() error { return cgroup.CheckTracking() }
 
-// Helpers has the pod's init.
+// Helpers has the pod's init, and the exec helper of apps with
+// per-process settings.
 func (f *Flavor) Helpers() map[string]func([]string) int {
-	return map[string]func([]string) int{helperInit: initMain}
+	return map[string]func([]string) int{helperInit: initMain, helperExec: execMain}
 }
 
 // Hostname is the host name of a pod's UTS namespace.
@@ -212,11 +215,12 @@ func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.
 	if len(dirs) == 0 {
 		return 0, fmt.Errorf("pod %s records no cgroup", p.UUID)
 	}
-	pid := stage1.HostPidIn(filepath.Join(dirs[0], app), nsPid)
+	appDir := filepath.Join(dirs[0], app)
+	pid := stage1.HostPidIn(appDir, nsPid)
 	if pid == 0 {
 		return 0, fmt.Errorf("app %s of pod %s has no running process", app, p.UUID)
 	}
-	return stage1.EnterNamespaces(pid, app, cmd, stdio)
+	return stage1.EnterNamespaces(pid, app, appDir, cmd, stdio)
 }
 
 var _ stage1.Flavor = (*Flavor)(nil)

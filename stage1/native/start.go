@@ -76,6 +76,9 @@ func forkApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reap
 	if err := dropCapabilities(); err != nil {
 		return nil, err
 	}
+	if len(s.Rlimits) > 0 || s.OOMScoreAdj != nil {
+		return r.startThroughHelper(s, stdio, interactive)
+	}
 	cmd := &exec.Cmd{
 		Path:   path,
 		Args:   s.Exec,
@@ -88,7 +91,7 @@ func forkApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reap
 			Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}},
 			// An app with the terminal stays in the caller's session, whose
 			// terminal it is; the others get sessions of their own.
-			Setsid:      !interactive,
+			Setsid: !interactive,
 			// Rooted in the app's own cgroups, which the kernel makes the
 			// new namespace's root, CLONE_INTO_CGROUP or not.
 			Cloneflags:  syscall.CLONE_NEWCGROUP,
@@ -106,6 +109,55 @@ func forkApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reap
 	// The reaper, not os/exec, waits for it.
 	cmd.Process.Release()
 	return p, nil
+}
+
+// startThroughHelper starts an app that has per-process settings (resource
+// limits, oom_score_adj): those bind the process that sets them, so the init
+// cannot set them for a child it forks without binding itself. The child is
+// podctl's exec helper instead, which sets them on itself and becomes the
+// app (stage1.ExecApp), as fly's does. The podctl binary is not in the app's
+// root: the helper is executed through a descriptor of it, inherited.
+func (r *reaper) startThroughHelper(s *stage1.AppSpec, stdio stage1.Stdio, interactive bool) (*appProc, error) {
+	enc, err := stage1.EncodeSpec(s)
+	if err != nil {
+		return nil, err
+	}
+	cmd := &exec.Cmd{
+		// ExtraFiles: the error pipe is 3 (StartWithErrPipe), the binary 4.
+		Path:       "/proc/self/fd/4",
+		Args:       []string{"podctl", stage1.Verb, helperExec},
+		Env:        []string{envSpec + "=" + enc},
+		Dir:        "/",
+		Stdin:      stdio.Stdin,
+		Stdout:     stdio.Stdout,
+		Stderr:     stdio.Stderr,
+		ExtraFiles: []*os.File{r.self},
+		SysProcAttr: &syscall.SysProcAttr{
+			Setsid:     !interactive,
+			Cloneflags: syscall.CLONE_NEWCGROUP,
+		},
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := stage1.StartWithErrPipe(cmd); err != nil {
+		return nil, err
+	}
+	p := &appProc{pid: cmd.Process.Pid, done: make(chan syscall.WaitStatus, 1)}
+	r.waiting[p.pid] = p.done
+	cmd.Process.Release()
+	return p, nil
+}
+
+// execMain is the exec helper, in the app's namespaces and root.
+func execMain(args []string) int {
+	stage1.HelperInit()
+	// The binary's descriptor must not reach the app.
+	unix.CloseOnExec(stage1.ErrPipeFD + 1)
+	s, err := stage1.DecodeSpec(os.Getenv(envSpec))
+	if err != nil {
+		return stage1.HelperFail(err)
+	}
+	return stage1.HelperFail(stage1.ExecApp(s, nil))
 }
 
 // defaultCapabilities are the capabilities an app keeps, those container

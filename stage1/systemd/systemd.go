@@ -482,7 +482,9 @@ func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.
 	if err != nil {
 		return 0, err
 	}
-	return stage1.EnterNamespaces(pid, app, cmd, stdio)
+	// Not into the service's cgroup, which the pod's systemd owns: the
+	// command ends with the pod's namespaces all the same.
+	return stage1.EnterNamespaces(pid, app, "", cmd, stdio)
 }
 
 // appHostPid finds the host pid of a running app's main process: the

@@ -5,11 +5,13 @@ import (
 	"os"
 
 	"podctl/cli"
+	"podctl/internal/trace"
 	"podctl/stage1"
 	"podctl/stage1/flavors"
 )
 
 func main() {
+	trace.Mark("main")
 	// The hidden stage1 verb is dispatched before anything else: it is the
 	// pod itself (or a helper of it) and needs none of the command tree.
 	if len(os.Args) > 1 && os.Args[1] == stage1.Verb {

@@ -130,12 +130,7 @@ exits 254 when podctl itself fails, with one line on stderr saying why.
 			if err != nil {
 				return err
 			}
-			c := g.config()
-			p, err := stage0.Prepare(c, opts)
-			if err != nil {
-				return err
-			}
-			return stage0.Run(c, p, ro)
+			return stage0.PrepareAndRun(g.config(), opts, ro)
 		},
 	}
 	f.add(cmd)

@@ -16,6 +16,7 @@ import (
 
 	"podctl/internal/errdefs"
 	"podctl/internal/fsutil"
+	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/flavors"
@@ -71,18 +72,24 @@ type PrepareOptions struct {
 	Volumes []string
 }
 
+// flavorName is the stage1 flavor opts ask for, or the default.
+func flavorName(opts *PrepareOptions) string {
+	if opts.Flavor != "" {
+		return opts.Flavor
+	}
+	return flavors.Default()
+}
+
 // Prepare creates a pod from opts and lays it out for stage1. It returns
 // the pod still locked by this process in the preparing state: the caller
 // either makes it prepared (ToPrepared) or runs it (Run). Bad input is
 // refused before the pod exists; a failure after that removes the pod.
 func Prepare(c Config, opts *PrepareOptions) (*lifecycle.Pod, error) {
+	trace.Mark("prepare")
 	if len(opts.Apps) == 0 {
 		return nil, errdefs.New(ErrUsage, "no image given: name at least one image to run")
 	}
-	flavorName := opts.Flavor
-	if flavorName == "" {
-		flavorName = flavors.Default()
-	}
+	flavorName := flavorName(opts)
 	flavor, err := flavors.Get(flavorName)
 	if err != nil {
 		return nil, errdefs.New(ErrUsage, "%v", err)
@@ -129,6 +136,7 @@ func Prepare(c Config, opts *PrepareOptions) (*lifecycle.Pod, error) {
 		}
 	}
 
+	trace.Mark("images resolved")
 	p, err := lifecycle.NewPod(c.DataDir)
 	if err != nil {
 		return nil, c.dataDirError(err)

@@ -4,12 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 
 	"podctl/internal/errdefs"
+	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/flavors"
@@ -19,13 +16,45 @@ import (
 type RunOptions struct {
 	// Interactive gives the pod's single app the caller's terminal.
 	Interactive bool
+	// Early is what the flavor started before the pod was prepared, which
+	// Run hands to it, or ends if the pod does not run.
+	Early stage1.Early
+}
+
+// PrepareAndRun prepares a pod and runs it, as `podctl run` does. A flavor
+// that can start part of the pod early (stage1.EarlyStarter) does so first,
+// so that its start-up overlaps the preparation.
+func PrepareAndRun(c Config, opts *PrepareOptions, ro RunOptions) error {
+	if f, err := flavors.Get(flavorName(opts)); err == nil && f.Available() == nil {
+		if es, ok := f.(stage1.EarlyStarter); ok {
+			if ro.Early, err = es.StartEarly(); err != nil {
+				return err
+			}
+		}
+	}
+	p, err := Prepare(c, opts)
+	if err != nil {
+		if ro.Early != nil {
+			ro.Early.Abort()
+		}
+		return err
+	}
+	return Run(c, p, ro)
 }
 
 // Run moves a pod that this process holds locked (preparing, or prepared
-// and locked) to run/ and executes stage1 in its place, handing it the lock.
-// It does not return unless something failed before stage1 started; then
-// the pod is discarded if it was being prepared.
+// and locked) to run/ and becomes its stage1, which keeps the lock. When
+// the pod ends, the process exits with the pod's exit code. Run returns
+// only if something failed before stage1 started; then the pod is
+// discarded if it was being prepared, and what the flavor started early
+// is ended.
 func Run(c Config, p *lifecycle.Pod, opts RunOptions) error {
+	ok := false
+	defer func() {
+		if !ok && opts.Early != nil {
+			opts.Early.Abort()
+		}
+	}()
 	flavor, err := p.Flavor()
 	if err != nil {
 		return err
@@ -49,24 +78,21 @@ func Run(c Config, p *lifecycle.Pod, opts RunOptions) error {
 		}
 		return err
 	}
-	lock := p.LockFile()
-	fd := int(lock.Fd())
-	// The lock descriptor must survive exec: stage1 keeps it for the pod's life.
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
-		return fmt.Errorf("handing pod %s to stage1: %w", p.UUID, err)
+	// stage1 is this process: a new one would cost a Go program's start,
+	// as much as half of a pod's. The lock stays close-on-exec, so that no
+	// helper or app of the pod holds it and a dead stage1 always reads as
+	// an exited pod.
+	ok = true
+	trace.Mark("stage1")
+	code, err := flavors.RunPod(flavor, p.LockFile(), p.Path(), flavors.RunOptions{Debug: c.Debug, Interactive: opts.Interactive, Early: opts.Early})
+	if err != nil {
+		// The pod is in run/ with our lock; exiting makes it exited, and
+		// gc collects it.
+		fmt.Fprintf(os.Stderr, "podctl: stage1 of pod %s: %v\n", p.UUID, err)
+		code = stage1.ExitStartFailed
 	}
-	args := []string{"podctl", stage1.Verb, "run", "--flavor=" + flavor, "--lock-fd=" + strconv.Itoa(fd)}
-	if c.Debug {
-		args = append(args, "--debug")
-	}
-	if opts.Interactive {
-		args = append(args, "--interactive")
-	}
-	args = append(args, p.Path())
-	err = syscall.Exec(flavors.Self, args, os.Environ())
-	// Still here: the pod is in run/ with our lock; closing it makes the
-	// pod exited, and gc collects it.
-	return fmt.Errorf("starting stage1 for pod %s: %w", p.UUID, err)
+	os.Exit(code)
+	return nil
 }
 
 // RunPrepared runs a prepared pod.

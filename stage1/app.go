@@ -69,7 +69,7 @@ type AppSpec struct {
 	// kernel counts the app's out-of-memory kills.
 	LimitDirs []string `json:"limit_dirs,omitempty"`
 	// Rlimits are the app's resource limits, and OOMScoreAdj, if set, its
-	// oom_score_adj: per-process settings (ApplySettings).
+	// oom_score_adj: per-process settings (applySettings).
 	Rlimits     []Rlimit `json:"rlimits,omitempty"`
 	OOMScoreAdj *int     `json:"oom_score_adj,omitempty"`
 }

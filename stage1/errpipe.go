@@ -34,17 +34,36 @@ const ErrPipeFD = 3
 // error pipe and waits until the child has executed its app or reported why
 // not. On failure the child has been reaped.
 func StartWithErrPipe(cmd *exec.Cmd) error {
+	r, err := StartErrPipe(cmd)
+	if err != nil {
+		return err
+	}
+	return WaitErrPipe(cmd, r)
+}
+
+// StartErrPipe starts cmd with the error pipe, its descriptor 3 (and
+// cmd.ExtraFiles from 4 on), and returns the pipe's read end, for a parent
+// that has more to do before it waits for the child (WaitErrPipe).
+func StartErrPipe(cmd *exec.Cmd) (*os.File, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("starting helper: %w", err)
+		return nil, fmt.Errorf("starting helper: %w", err)
 	}
-	defer r.Close()
 	cmd.ExtraFiles = append([]*os.File{w}, cmd.ExtraFiles...)
 	err = cmd.Start()
 	w.Close()
 	if err != nil {
-		return fmt.Errorf("starting helper: %w", err)
+		r.Close()
+		return nil, fmt.Errorf("starting helper: %w", err)
 	}
+	return r, nil
+}
+
+// WaitErrPipe reads the error pipe r of cmd, started with StartErrPipe,
+// to its end, and closes it: nil once the child runs its app, or the line
+// saying why it does not, once the child has been reaped.
+func WaitErrPipe(cmd *exec.Cmd, r *os.File) error {
+	defer r.Close()
 	msg, err := io.ReadAll(r)
 	if err != nil {
 		return fmt.Errorf("reading helper's status: %w", err)

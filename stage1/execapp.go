@@ -15,7 +15,7 @@ import (
 
 // ExecApp turns the calling helper, already inside the app's root, into
 // the app: it sets the environment, the working directory, the resource
-// limits and oom_score_adj (ApplySettings) and the user, and executes the
+// limits and oom_score_adj (applySettings) and the user, and executes the
 // app's command. beforeExec, if not nil, runs once the command is found,
 // before the settings and the change of user. It returns only on failure.
 func ExecApp(s *AppSpec, beforeExec func() error) error {
@@ -52,8 +52,8 @@ func ExecApp(s *AppSpec, beforeExec func() error) error {
 	// The app's resource limits and oom_score_adj, with root's privileges
 	// still, and after everything else that opens files or allocates much:
 	// a low RLIMIT_NOFILE or RLIMIT_AS binds this process too. The app
-	// inherits them across execve; nothing needs restoring.
-	_, warnings, err := applySettings(s, true)
+	// inherits them across execve.
+	warnings, err := applySettings(s)
 	if err != nil {
 		return err
 	}

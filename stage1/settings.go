@@ -15,21 +15,20 @@ import (
 
 // Per-process settings of an app: resource limits (--rlimit) and the
 // out-of-memory score adjustment (--oom-score-adj). Both belong to a
-// process and pass to its children and across execve, so a flavor applies
-// them to the process that becomes the app (ExecApp), or to its own
-// process around the fork of the app, undoing them afterwards.
+// process and pass to its children and across execve, so every flavor
+// sets them in the helper that becomes the app: ExecApp calls
+// applySettings just before it executes the app's command, and the app
+// inherits them. Nothing is put back.
 //
 // The Go runtime raises its own soft RLIMIT_NOFILE at start (to the hard
-// limit less one) and puts the original back in the children it starts
-// and before syscall.Exec, unless the program has set RLIMIT_NOFILE
-// through package syscall or x/sys/unix. The limits here are therefore set
-// with the raw prlimit64 system call, which leaves that bookkeeping alone:
-// an app without a nofile limit gets exactly what it got before, a forked
-// child keeps a nofile limit set here (the runtime restores only while the
-// limit is still its own), and restoring it puts the runtime's value back
-// so later children get the original again. Before an execve, which would
-// restore unconditionally, ExecApp tells the runtime (applySettings with
-// forExec).
+// limit less one) and puts the original back before syscall.Exec, unless
+// the program has set RLIMIT_NOFILE through package syscall or x/sys/unix.
+// The limits here are therefore set with the raw prlimit64 system call,
+// which leaves that bookkeeping alone: an app without a nofile limit, or
+// whose nofile limit the kernel refused, gets the soft limit the helper
+// was started with, exactly as if podctl did not know the setting. Once a
+// nofile limit is set, applySettings tells the runtime to keep it across
+// the exec.
 
 // Annotations of a RuntimeApp that carry the settings in the pod manifest:
 // appc has no isolators for them.
@@ -204,96 +203,59 @@ func readSettings(s *AppSpec, get func(string) (string, bool)) error {
 	return nil
 }
 
-// ApplySettings gives the calling process the app's resource limits and
-// oom_score_adj, which its children inherit. A setting the kernel refuses
-// for want of privilege (EPERM, EACCES: raising a hard limit, RLIMIT_NOFILE
-// above fs.nr_open, a negative oom_score_adj without CAP_SYS_RESOURCE) is
-// left as it was and becomes one warning, a line without the "podctl: "
-// prefix saying what was refused and what stays. Any other failure is an
-// error, and then nothing is left changed.
+// applySettings gives the calling process, which executes the app next,
+// the app's oom_score_adj and resource limits. A setting the kernel
+// refuses for want of privilege (EPERM, EACCES: raising a hard limit,
+// RLIMIT_NOFILE above fs.nr_open, a negative oom_score_adj without
+// CAP_SYS_RESOURCE) is left as it was and becomes one warning, a line
+// without the "podctl: " prefix saying what was refused and what stays.
+// Any other failure is an error, and the app is not started; what was set
+// before it stays set in the failing helper.
 //
-// restore puts back what was changed, the last change first. A caller
-// that forks the app calls it once the app is started; ExecApp does not
-// need it. A hard limit lowered here can be raised back only with
-// CAP_SYS_RESOURCE, which restore then needs. Until then the limits bind
-// the calling process too: a low nofile, as or data limit can make its
-// own fork of the app fail.
-func ApplySettings(s *AppSpec) (restore func() error, warnings []string, err error) {
-	return applySettings(s, false)
-}
-
-// applySettings is ApplySettings; forExec says that the process executes
-// the app next, so that the Go runtime must keep RLIMIT_NOFILE as set here
-// across syscall.Exec.
-func applySettings(s *AppSpec, forExec bool) (restore func() error, warnings []string, err error) {
-	var undo []func() error
-	restore = func() error {
-		var errs []error
-		for i := len(undo) - 1; i >= 0; i-- {
-			errs = append(errs, undo[i]())
-		}
-		return errors.Join(errs...)
-	}
-	fail := func(err error) (func() error, []string, error) {
-		if rerr := restore(); rerr != nil {
-			err = fmt.Errorf("%w; and undoing the app's settings: %v", err, rerr)
-		}
-		return nil, nil, err
-	}
+// Until the exec the settings bind the calling process too: a low nofile,
+// as or data limit can make what it still does fail.
+func applySettings(s *AppSpec) (warnings []string, err error) {
 	// oom_score_adj first: a low RLIMIT_NOFILE could keep its file from
 	// opening.
 	if s.OOMScoreAdj != nil {
 		old, err := readOOMScoreAdj()
 		if err != nil {
-			return fail(fmt.Errorf("app %s: %w", s.Name, err))
+			return nil, fmt.Errorf("app %s: %w", s.Name, err)
 		}
 		switch err := writeOOMScoreAdj(*s.OOMScoreAdj); {
 		case err == nil:
-			undo = append(undo, func() error {
-				if err := writeOOMScoreAdj(old); err != nil {
-					return fmt.Errorf("app %s: putting oom_score_adj back to %d: %w", s.Name, old, err)
-				}
-				return nil
-			})
 		case refused(err):
 			warnings = append(warnings, fmt.Sprintf("app %s: cannot set oom_score_adj to %d (%v); going on with %d", s.Name, *s.OOMScoreAdj, errText(err), old))
 		default:
-			return fail(fmt.Errorf("app %s: setting oom_score_adj to %d: %w", s.Name, *s.OOMScoreAdj, err))
+			return nil, fmt.Errorf("app %s: setting oom_score_adj to %d: %w", s.Name, *s.OOMScoreAdj, err)
 		}
 	}
 	for _, r := range s.Rlimits {
 		var old unix.Rlimit
 		if err := prlimit(r.Resource, nil, &old); err != nil {
-			return fail(fmt.Errorf("app %s: reading %s: %w", s.Name, r.kernelName(), err))
+			return nil, fmt.Errorf("app %s: reading %s: %w", s.Name, r.kernelName(), err)
 		}
 		want := unix.Rlimit{Cur: r.Soft, Max: r.Hard}
-		err := prlimit(r.Resource, &want, nil)
-		switch {
+		switch err := prlimit(r.Resource, &want, nil); {
 		case err == nil:
-			undo = append(undo, func() error {
-				if err := prlimit(r.Resource, &old, nil); err != nil {
-					return fmt.Errorf("app %s: putting %s back to %s: %w", s.Name, r.kernelName(), Rlimit{Soft: old.Cur, Hard: old.Max}.values(), err)
-				}
-				return nil
-			})
-			if r.Resource == unix.RLIMIT_NOFILE && (forExec || want.Cur+1 == want.Max) {
-				// The runtime restores its original limit before an exec,
-				// and in a forked child while the limit looks like the one
-				// it set itself (the hard limit and that less one).
-				// Setting the limit through package syscall, to the same
-				// value, tells it not to, for good: after restore, later
-				// children get this process's limit, not the original.
-				if err := syscall.Setrlimit(unix.RLIMIT_NOFILE, (*syscall.Rlimit)(&want)); err != nil {
-					return fail(fmt.Errorf("app %s: setting %s: %w", s.Name, r.kernelName(), err))
-				}
-			}
 		case refused(err):
 			warnings = append(warnings, fmt.Sprintf("app %s: cannot set %s to %s (%v); going on with %s", s.Name, r.kernelName(), r.values(), errText(err), staying(r.Resource, old)))
+			continue
 		default:
-			return fail(fmt.Errorf("app %s: setting %s to %s: %w", s.Name, r.kernelName(), r.values(), err))
+			return nil, fmt.Errorf("app %s: setting %s to %s: %w", s.Name, r.kernelName(), r.values(), err)
+		}
+		if r.Resource == unix.RLIMIT_NOFILE {
+			// The runtime puts its original limit back before an exec.
+			// Setting the limit through package syscall, to the same
+			// value, tells it not to. Only once the raw call has
+			// succeeded: syscall.Setrlimit makes the runtime forget the
+			// original even when the kernel refuses the new limit.
+			if err := syscall.Setrlimit(unix.RLIMIT_NOFILE, (*syscall.Rlimit)(&want)); err != nil {
+				return nil, fmt.Errorf("app %s: setting %s: %w", s.Name, r.kernelName(), err)
+			}
 		}
 	}
-	return restore, warnings, nil
+	return warnings, nil
 }
 
 // refused reports whether err is the kernel refusing a setting for want of

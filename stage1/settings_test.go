@@ -1,10 +1,13 @@
 package stage1
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -122,108 +125,151 @@ func getrlimit(t *testing.T, res int) unix.Rlimit {
 	return l
 }
 
-// childNofile is what a child started through os/exec sees as its
-// RLIMIT_NOFILE, soft:hard.
-func childNofile(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("/bin/sh", "-c", "echo $(ulimit -n):$(ulimit -Hn)").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 func fmtLimit(l unix.Rlimit) string {
 	return Rlimit{Soft: l.Cur, Hard: l.Max}.values()
 }
 
-// ApplySettings changes this test process: each step puts back what it
-// changed. Only changes an unprivileged process may make and undo are
-// made, so the test runs as any user.
-func TestApplySettingsAndRestore(t *testing.T) {
-	core := getrlimit(t, unix.RLIMIT_CORE)
+// lowNofile is the soft RLIMIT_NOFILE execWithSettings starts its child
+// with: below the hard limit less one, so that the child's Go runtime
+// raises its own and puts this one back before an exec, as it does in a
+// helper started from a shell with the usual soft limit.
+const lowNofile = 256
+
+// execWithSettings does in a child what ExecApp does with s's settings:
+// applySettings, then an exec, here of a shell that prints the app's soft
+// and hard RLIMIT_NOFILE and RLIMIT_CORE and its oom_score_adj as
+// "NOFILE CORE ADJ" (limits as SOFT:HARD). The child starts with soft
+// RLIMIT_NOFILE lowNofile and the hard limit of this process, which
+// execWithSettings returns with the warnings. The change of user is left
+// out, so that the test runs as any user.
+func execWithSettings(t *testing.T, s *AppSpec) (printed string, warnings []string, hard uint64) {
+	t.Helper()
 	nofile := getrlimit(t, unix.RLIMIT_NOFILE)
-	oldAdj, err := readOOMScoreAdj()
+	if nofile.Max == RlimInfinity || nofile.Max < 1024 {
+		t.Skipf("hard RLIMIT_NOFILE %s leaves too little room below it", formatRlimitValue(nofile.Max))
+	}
+	js, err := json.Marshal(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if oldAdj >= 1000 {
-		t.Skip("oom_score_adj is 1000 already")
-	}
-	before := childNofile(t)
-	if os.Getenv("PODCTL_TEST_LOW_NOFILE") != "" && (before != "256:"+formatRlimitValue(nofile.Max) || nofile.Cur+1 != nofile.Max) {
-		t.Fatalf("started with RLIMIT_NOFILE 256:%d, the runtime raised it to %s, and a child gets %s", nofile.Max, fmtLimit(nofile), before)
-	}
-	soft := nofile.Cur / 2
-	if nofile.Max != RlimInfinity && soft >= nofile.Max-1 {
-		soft = nofile.Max / 2
-	}
-	adj := oldAdj + 1
-	s := &AppSpec{Name: "a", OOMScoreAdj: &adj, Rlimits: []Rlimit{
-		{Name: "core", Resource: unix.RLIMIT_CORE, Soft: 0, Hard: core.Max},
-		{Name: "nofile", Resource: unix.RLIMIT_NOFILE, Soft: soft, Hard: nofile.Max},
-	}}
-	restore, warnings, err := ApplySettings(s)
-	if err != nil || len(warnings) != 0 {
-		t.Fatalf("ApplySettings: %v %q", err, warnings)
-	}
-	if got := getrlimit(t, unix.RLIMIT_CORE); got.Cur != 0 || got.Max != core.Max {
-		t.Errorf("RLIMIT_CORE is %s", fmtLimit(got))
-	}
-	if got, _ := readOOMScoreAdj(); got != adj {
-		t.Errorf("oom_score_adj is %d, want %d", got, adj)
-	}
-	// A child started now, as a native pod's init starts an app, gets the
-	// limit: the Go runtime does not put its original back.
-	want := formatRlimitValue(soft) + ":" + formatRlimitValue(nofile.Max)
-	if got := childNofile(t); got != want {
-		t.Errorf("a child sees RLIMIT_NOFILE %s, want %s", got, want)
-	}
-	if err := restore(); err != nil {
-		t.Fatal(err)
-	}
-	if got := getrlimit(t, unix.RLIMIT_CORE); got != core {
-		t.Errorf("RLIMIT_CORE is %s after restore, want %s", fmtLimit(got), fmtLimit(core))
-	}
-	if got := getrlimit(t, unix.RLIMIT_NOFILE); got != nofile {
-		t.Errorf("RLIMIT_NOFILE is %s after restore, want %s", fmtLimit(got), fmtLimit(nofile))
-	}
-	if got, _ := readOOMScoreAdj(); got != oldAdj {
-		t.Errorf("oom_score_adj is %d after restore, want %d", got, oldAdj)
-	}
-	// And a child started after restore gets what children got before.
-	if got := childNofile(t); got != before {
-		t.Errorf("after restore a child sees RLIMIT_NOFILE %s, want %s as before", got, before)
-	}
-}
-
-// The Go runtime's RLIMIT_NOFILE bookkeeping is at work only in a process
-// started with a soft limit below its hard limit less one: run
-// TestApplySettingsAndRestore again in such a process.
-func TestApplySettingsAndRestoreGoRaised(t *testing.T) {
-	if os.Getenv("PODCTL_TEST_LOW_NOFILE") != "" {
-		t.Skip("in the child")
-	}
-	nofile := getrlimit(t, unix.RLIMIT_NOFILE)
-	if nofile.Max < 1024 {
-		t.Skipf("hard RLIMIT_NOFILE %d is too low to lower the soft one", nofile.Max)
-	}
 	// Set without telling the runtime, so the child inherits it.
-	low := unix.Rlimit{Cur: 256, Max: nofile.Max}
+	low := unix.Rlimit{Cur: lowNofile, Max: nofile.Max}
 	if err := prlimit(unix.RLIMIT_NOFILE, &low, nil); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestApplySettingsAndRestore$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), "PODCTL_TEST_LOW_NOFILE=1")
-	out, err := cmd.CombinedOutput()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestExecWithSettingsChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), execSettingsEnv+"="+string(js))
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
 	if perr := prlimit(unix.RLIMIT_NOFILE, &nofile, nil); perr != nil {
 		t.Fatal(perr)
 	}
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestApplySettingsAndRestore ") {
-		t.Fatalf("in a process started with RLIMIT_NOFILE %s: %v\n%s", fmtLimit(low), err, out)
+	if err != nil {
+		t.Fatalf("child: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n") {
+		w, ok := strings.CutPrefix(line, "warning: ")
+		if !ok {
+			if line != "" {
+				t.Fatalf("child wrote to its standard error %q", line)
+			}
+			continue
+		}
+		warnings = append(warnings, w)
+	}
+	return strings.TrimSpace(stdout.String()), warnings, nofile.Max
+}
+
+// execSettingsEnv carries the AppSpec of TestExecWithSettingsChild.
+const execSettingsEnv = "PODCTL_TEST_EXEC_SETTINGS"
+
+// TestExecWithSettingsChild is the child of execWithSettings.
+func TestExecWithSettingsChild(t *testing.T) {
+	js := os.Getenv(execSettingsEnv)
+	if js == "" {
+		t.Skip("run by execWithSettings")
+	}
+	var s AppSpec
+	if err := json.Unmarshal([]byte(js), &s); err != nil {
+		t.Fatal(err)
+	}
+	// The runtime raised the limit it was started with, and would put
+	// that back before an exec.
+	if got := getrlimit(t, unix.RLIMIT_NOFILE); got.Cur != got.Max-1 {
+		t.Fatalf("started with soft RLIMIT_NOFILE %d, the Go runtime left it at %s", lowNofile, fmtLimit(got))
+	}
+	warnings, err := applySettings(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(os.Stderr, "warning: %s\n", w)
+	}
+	err = syscall.Exec("/bin/sh", []string{"sh", "-c", showSettings}, os.Environ())
+	t.Fatalf("executing /bin/sh: %v", err)
+}
+
+// showSettings prints what execWithSettings returns.
+const showSettings = `echo $(ulimit -Sn):$(ulimit -Hn) $(ulimit -Sc):$(ulimit -Hc) $(cat /proc/self/oom_score_adj)`
+
+// The app gets each setting, a nofile limit included, which the Go
+// runtime does not put back before the exec. Only changes an unprivileged
+// process may make are asked for, so the test runs as any user.
+func TestApplySettings(t *testing.T) {
+	core := getrlimit(t, unix.RLIMIT_CORE)
+	adj, err := readOOMScoreAdj()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adj >= 1000 {
+		t.Skip("oom_score_adj is 1000 already")
+	}
+	adj++
+	// The hard limit stays: the runtime could not raise a lowered one
+	// back without CAP_SYS_RESOURCE, and the test would not tell whether
+	// it was kept from putting its original back.
+	hard := getrlimit(t, unix.RLIMIT_NOFILE).Max
+	soft := uint64(lowNofile + 44)
+	s := &AppSpec{Name: "a", OOMScoreAdj: &adj, Rlimits: []Rlimit{
+		{Name: "core", Resource: unix.RLIMIT_CORE, Soft: 0, Hard: core.Max},
+		{Name: "nofile", Resource: unix.RLIMIT_NOFILE, Soft: soft, Hard: hard},
+	}}
+	printed, warnings, _ := execWithSettings(t, s)
+	if len(warnings) != 0 {
+		t.Errorf("warnings %q", warnings)
+	}
+	want := fmt.Sprintf("%d:%s 0:%s %d", soft, formatRlimitValue(hard), formatRlimitValue(core.Max), adj)
+	if printed != want {
+		t.Errorf("the app got %q, want %q (NOFILE CORE ADJ)", printed, want)
 	}
 }
 
+// Without a nofile limit, the app gets the soft RLIMIT_NOFILE the helper
+// was started with, not the Go runtime's.
+func TestApplySettingsNoNofile(t *testing.T) {
+	core := getrlimit(t, unix.RLIMIT_CORE)
+	adj, err := readOOMScoreAdj()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &AppSpec{Name: "a", Rlimits: []Rlimit{
+		{Name: "core", Resource: unix.RLIMIT_CORE, Soft: 0, Hard: core.Max},
+	}}
+	printed, warnings, hard := execWithSettings(t, s)
+	if len(warnings) != 0 {
+		t.Errorf("warnings %q", warnings)
+	}
+	want := fmt.Sprintf("%d:%s 0:%s %d", lowNofile, formatRlimitValue(hard), formatRlimitValue(core.Max), adj)
+	if printed != want {
+		t.Errorf("the app got %q, want %q (NOFILE CORE ADJ)", printed, want)
+	}
+}
+
+// A refused setting is one warning and leaves the app what it would have
+// had; the others hold. A refused nofile limit leaves the Go runtime's
+// bookkeeping alone, so the app gets the soft limit the helper was
+// started with, as the warning says.
 func TestApplySettingsRefused(t *testing.T) {
 	b, err := os.ReadFile("/proc/sys/fs/nr_open")
 	if err != nil {
@@ -234,56 +280,58 @@ func TestApplySettingsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	core := getrlimit(t, unix.RLIMIT_CORE)
-	nofile := getrlimit(t, unix.RLIMIT_NOFILE)
+	adj, err := readOOMScoreAdj()
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := &AppSpec{Name: "a", Rlimits: []Rlimit{
 		{Name: "core", Resource: unix.RLIMIT_CORE, Soft: 0, Hard: core.Max},
 		// Above fs.nr_open: EPERM, even for root.
 		{Name: "nofile", Resource: unix.RLIMIT_NOFILE, Soft: 1024, Hard: nrOpen + 1},
 	}}
-	restore, warnings, err := ApplySettings(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := restore(); err != nil {
-			t.Fatal(err)
-		}
-	}()
+	printed, warnings, hard := execWithSettings(t, s)
 	if len(warnings) != 1 {
 		t.Fatalf("warnings %q, want one", warnings)
 	}
-	want := "app a: cannot set RLIMIT_NOFILE to 1024:" + strconv.FormatUint(nrOpen+1, 10) + " (operation not permitted); going on with "
-	if !strings.HasPrefix(warnings[0], want) || strings.Contains(warnings[0], "\n") {
-		t.Errorf("warning %q, want it to start with %q", warnings[0], want)
+	want := fmt.Sprintf("app a: cannot set RLIMIT_NOFILE to 1024:%d (operation not permitted); going on with the soft limit it inherits and hard limit %s", nrOpen+1, formatRlimitValue(hard))
+	if warnings[0] != want {
+		t.Errorf("warning %q, want %q", warnings[0], want)
 	}
-	if got := getrlimit(t, unix.RLIMIT_NOFILE); got != nofile {
-		t.Errorf("refused RLIMIT_NOFILE changed to %s", fmtLimit(got))
-	}
-	// The other setting holds.
-	if got := getrlimit(t, unix.RLIMIT_CORE); got.Cur != 0 {
-		t.Errorf("RLIMIT_CORE is %s", fmtLimit(got))
+	wantPrinted := fmt.Sprintf("%d:%s 0:%s %d", lowNofile, formatRlimitValue(hard), formatRlimitValue(core.Max), adj)
+	if printed != wantPrinted {
+		t.Errorf("the app got %q, want %q (NOFILE CORE ADJ)", printed, wantPrinted)
 	}
 }
 
-// A failure the kernel does not blame on privilege is an error, and what
-// was set before it is undone.
-func TestApplySettingsErrorUndoes(t *testing.T) {
-	core := getrlimit(t, unix.RLIMIT_CORE)
-	s := &AppSpec{Name: "a", Rlimits: []Rlimit{
-		{Name: "core", Resource: unix.RLIMIT_CORE, Soft: 0, Hard: core.Max},
+// A failure the kernel does not blame on privilege is an error. These
+// fail before changing anything, so they run in this process.
+func TestApplySettingsError(t *testing.T) {
+	fsize := getrlimit(t, unix.RLIMIT_FSIZE)
+	adj, err := readOOMScoreAdj()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tooHigh := 1001
+	for _, c := range []struct {
+		s    *AppSpec
+		want string
+	}{
 		// Soft above hard: EINVAL. stage0 refuses it; the spec could be
 		// written by hand.
-		{Name: "fsize", Resource: unix.RLIMIT_FSIZE, Soft: 2000, Hard: 1000},
-	}}
-	restore, _, err := ApplySettings(s)
-	if err == nil {
-		restore()
-		t.Fatal("soft above hard accepted")
+		{&AppSpec{Name: "a", Rlimits: []Rlimit{{Name: "fsize", Resource: unix.RLIMIT_FSIZE, Soft: 2000, Hard: 1000}}},
+			"app a: setting RLIMIT_FSIZE to 2000:1000: invalid argument"},
+		{&AppSpec{Name: "a", OOMScoreAdj: &tooHigh},
+			"app a: setting oom_score_adj to 1001: write /proc/self/oom_score_adj: invalid argument"},
+	} {
+		warnings, err := applySettings(c.s)
+		if err == nil || err.Error() != c.want || warnings != nil {
+			t.Errorf("applySettings: %v, %q; want error %q", err, warnings, c.want)
+		}
 	}
-	if !strings.Contains(err.Error(), "app a: setting RLIMIT_FSIZE to 2000:1000: invalid argument") {
-		t.Errorf("error %q", err)
+	if got := getrlimit(t, unix.RLIMIT_FSIZE); got != fsize {
+		t.Errorf("RLIMIT_FSIZE is %s, want %s", fmtLimit(got), fmtLimit(fsize))
 	}
-	if got := getrlimit(t, unix.RLIMIT_CORE); got != core {
-		t.Errorf("RLIMIT_CORE is %s after a failed ApplySettings, want %s", fmtLimit(got), fmtLimit(core))
+	if got, _ := readOOMScoreAdj(); got != adj {
+		t.Errorf("oom_score_adj is %d, want %d", got, adj)
 	}
 }

@@ -1,15 +1,12 @@
 // Package stage1 is the boundary between stage0 (the podctl command a user
 // runs) and the flavors that isolate and run pods.
 //
-// A flavor is reached two ways. Its Run entrypoint is the pod: stage0
-// re-executes the podctl binary as
-//
-//	podctl stage1 run --flavor=NAME --lock-fd=N [--debug] POD_DIR
-//
-// with the pod's lock descriptor inherited, and that process lives as long
-// as the pod does. Its other entrypoints (Enter, Stop, GC) are Go calls that
-// stage0 makes on a pod it has opened. Documentation/devel/stage1.md
-// describes the contract and its version.
+// Every entrypoint of a flavor is a Go call that stage0 makes on a pod it
+// has opened. Run is the pod: the `podctl run` process, holding the pod's
+// lock, calls it once the pod is in run/, and lives as long as the pod
+// does; Enter, Stop and GC are calls of other podctl commands. A flavor's
+// helpers are re-executions of the binary as `podctl stage1 HELPER`.
+// Documentation/devel/stage1.md describes the contract and its version.
 package stage1
 
 import (
@@ -40,6 +37,9 @@ type RunContext struct {
 	Manifest *schema.PodManifest
 	// Interactive gives the pod's single app the caller's terminal.
 	Interactive bool
+	// Early is what the flavor started before the pod was prepared, if it
+	// is an EarlyStarter; nil otherwise.
+	Early Early
 	// Debug is set when the user asked for --debug.
 	Debug bool
 	// Debugf prints progress on stderr when the user asked for --debug.
@@ -66,6 +66,19 @@ type Flavor interface {
 	// Helpers are the flavor's own hidden sub-verbs of `podctl stage1`, run
 	// in re-executed child processes (a process in a new namespace, say).
 	Helpers() map[string]func(args []string) int
+}
+
+// EarlyStarter is a flavor that can start part of a pod before stage0 has
+// prepared it, so that its start-up overlaps stage0's work; Run gets it
+// back in RunContext.Early.
+type EarlyStarter interface {
+	StartEarly() (Early, error)
+}
+
+// Early is what an EarlyStarter started.
+type Early interface {
+	// Abort ends it, when the pod is not run after all.
+	Abort()
 }
 
 // Stdio are the standard streams of a command entered into a pod.

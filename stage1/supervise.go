@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"podctl/internal/fsutil"
+	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1/logs"
 )
@@ -164,6 +165,7 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 		case e := <-exits:
 			running--
 			ended[e.index] = true
+			trace.Mark("app exited")
 			st := exitStatus(e.status, e.err)
 			NoteOOM(st, &specs[e.index])
 			st.StartedAt = started[e.index]
@@ -185,6 +187,7 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 	}
 	cleanup()
 	copiers.Wait()
+	trace.Mark("apps done")
 	return code
 }
 

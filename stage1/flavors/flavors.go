@@ -4,15 +4,14 @@ package flavors
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 
 	"github.com/appc/spec/schema"
-	"golang.org/x/sys/unix"
 
+	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/fly"
@@ -20,7 +19,7 @@ import (
 	"podctl/stage1/systemd"
 )
 
-// Self is the podctl binary that stage0 and stage1 re-execute. Tests that
+// Self is the podctl binary that flavors re-execute for their helpers. Tests that
 // drive the library directly point it at a built binary.
 var Self = "/proc/self/exe"
 
@@ -69,50 +68,40 @@ func ForPod(p *lifecycle.Pod) (stage1.Flavor, error) {
 	return Get(name)
 }
 
-// Main runs `podctl stage1 ARGS...` and returns the exit code.
-//
-//	podctl stage1 run --flavor=NAME --lock-fd=N [--debug] POD_DIR
-//	podctl stage1 HELPER ...   (a flavor's own helper)
+// Main runs `podctl stage1 HELPER ARGS...`, a flavor's own helper, and
+// returns its exit code.
 func Main(args []string) int {
 	if len(args) == 0 {
 		fmt.Fprintln(os.Stderr, "podctl stage1: missing entrypoint; this verb is for podctl itself")
 		return stage1.ExitStartFailed
 	}
-	if args[0] != "run" {
-		for _, f := range all() {
-			if h, ok := f.Helpers()[args[0]]; ok {
-				return h(args[1:])
-			}
+	for _, f := range all() {
+		if h, ok := f.Helpers()[args[0]]; ok {
+			return h(args[1:])
 		}
-		fmt.Fprintf(os.Stderr, "podctl stage1: unknown entrypoint %q\n", args[0])
-		return stage1.ExitStartFailed
 	}
-	fs := flag.NewFlagSet("stage1 run", flag.ContinueOnError)
-	name := fs.String("flavor", "", "stage1 flavor")
-	lockFD := fs.Int("lock-fd", -1, "descriptor of the pod's lock")
-	debug := fs.Bool("debug", false, "print progress")
-	interactive := fs.Bool("interactive", false, "give the app the terminal")
-	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 1 || *lockFD < 0 {
-		fmt.Fprintln(os.Stderr, "podctl stage1 run: usage: --flavor=NAME --lock-fd=N POD_DIR")
-		return stage1.ExitStartFailed
-	}
-	code, err := run(*name, *lockFD, *debug, *interactive, fs.Arg(0))
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		return stage1.ExitStartFailed
-	}
-	return code
+	fmt.Fprintf(os.Stderr, "podctl stage1: unknown entrypoint %q\n", args[0])
+	return stage1.ExitStartFailed
 }
 
-func run(name string, lockFD int, debug, interactive bool, podDir string) (int, error) {
+// RunOptions are how stage0 hands a pod to its flavor.
+type RunOptions struct {
+	// Debug prints stage1's progress on stderr.
+	Debug bool
+	// Interactive gives the pod's single app the terminal.
+	Interactive bool
+	// Early is what the flavor started before the pod was prepared
+	// (stage1.EarlyStarter), or nil.
+	Early stage1.Early
+}
+
+// RunPod becomes stage1 of the pod in podDir, which this process holds
+// locked with lock, and returns the pod's exit code once it has ended.
+func RunPod(name string, lock *os.File, podDir string, opts RunOptions) (int, error) {
 	f, err := Get(name)
 	if err != nil {
 		return 0, err
 	}
-	// Keep the lock to ourselves: helpers and apps must not hold it, so a
-	// dead stage1 always reads as an exited pod.
-	unix.CloseOnExec(lockFD)
-	lock := os.NewFile(uintptr(lockFD), "pod-lock")
 	// No mover touches the pod without its lock, which we hold: the path
 	// stays valid for the pod's life.
 	b, err := os.ReadFile(filepath.Join(podDir, lifecycle.FileManifest))
@@ -123,12 +112,14 @@ func run(name string, lockFD int, debug, interactive bool, podDir string) (int, 
 	if err := json.Unmarshal(b, &m); err != nil {
 		return 0, fmt.Errorf("reading pod manifest: %w", err)
 	}
-	rc := &stage1.RunContext{PodDir: podDir, UUID: filepath.Base(podDir), Lock: lock, Manifest: &m, Interactive: interactive, Debugf: func(string, ...any) {}}
+	debug, interactive := opts.Debug, opts.Interactive
+	rc := &stage1.RunContext{PodDir: podDir, UUID: filepath.Base(podDir), Lock: lock, Manifest: &m, Interactive: interactive, Early: opts.Early, Debugf: func(string, ...any) {}}
 	if debug {
 		rc.Debug = true
 		rc.Debugf = func(format string, args ...any) {
 			fmt.Fprintf(os.Stderr, "stage1: "+format+"\n", args...)
 		}
 	}
+	trace.Mark("flavor run")
 	return f.Run(rc), nil
 }

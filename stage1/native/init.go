@@ -3,6 +3,7 @@ package native
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"podctl/internal/trace"
 	"podctl/stage1"
 	"podctl/stage1/cgroup"
 )
@@ -19,23 +21,29 @@ import (
 // pipe closed once every app runs.
 func initMain(args []string) int {
 	stage1.HelperInit()
-	var cfg podConfig
-	if err := json.Unmarshal([]byte(os.Getenv(envConfig)), &cfg); err != nil {
-		return stage1.HelperFail(fmt.Errorf("reading the pod's configuration: %w", err))
-	}
-	os.Unsetenv(envConfig)
-	// Before anything is started, so that every process of the pod is
-	// born in the pod's cgroups.
-	if err := (&cgroup.Group{Dirs: cfg.Cgroups}).Join(); err != nil {
-		return stage1.HelperFail(err)
-	}
-	if err := setUpPod(&cfg); err != nil {
-		return stage1.HelperFail(fmt.Errorf("setting up pod %s: %w", cfg.UUID, err))
+	// What needs no configuration is done while stage1 prepares the pod.
+	if err := setUpNamespaces(); err != nil {
+		return stage1.HelperFail(fmt.Errorf("setting up the pod's namespaces: %w", err))
 	}
 	r, err := newReaper()
 	if err != nil {
 		return stage1.HelperFail(err)
 	}
+	var cfg podConfig
+	f := os.NewFile(configFD, "config")
+	err = json.NewDecoder(f).Decode(&cfg)
+	f.Close()
+	if err == io.EOF {
+		// Started early for a pod that was not run after all.
+		return 0
+	}
+	if err != nil {
+		return stage1.HelperFail(fmt.Errorf("reading the pod's configuration: %w", err))
+	}
+	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+		return stage1.HelperFail(fmt.Errorf("setting the pod's host name: %w", err))
+	}
+	trace.Mark("init has its pod")
 	rc := &stage1.RunContext{
 		PodDir:      cfg.PodDir,
 		UUID:        cfg.UUID,
@@ -54,21 +62,23 @@ func initMain(args []string) int {
 		Ready: func() {
 			stage1.MarkReady(cfg.PodDir)
 			stage1.HelperStarted()
+			// The apps were born in their cgroups; the init itself moves
+			// to its own once they run, off the path of a pod's start.
+			if err := (&cgroup.Group{Dirs: cfg.Cgroups}).Join(); err != nil {
+				fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+			}
 		},
 		StartFailed: func(err error) { stage1.HelperFail(err) },
 	})
 }
 
-// setUpPod makes the pod's namespaces what the apps expect: mounts that
-// never reach the host, the pod's host name, and a loopback interface up.
-func setUpPod(cfg *podConfig) error {
+// setUpNamespaces makes the pod's new namespaces what the apps expect:
+// mounts that never reach the host, and a loopback interface up.
+func setUpNamespaces() error {
 	// The new mount namespace is a copy of the host's, sharing its
 	// propagation: nothing mounted from here on may show on the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
-	}
-	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
-		return fmt.Errorf("setting host name: %w", err)
 	}
 	return loUp()
 }

@@ -4,10 +4,12 @@
 //
 // Two processes are podctl's own:
 //
-//   - stage1 (`podctl stage1 run`) stays in the host's namespaces. It holds
+//   - stage1 (the `podctl run` process) stays in the host's namespaces. It holds
 //     the pod's lock, makes the pod's cgroups, starts the pod's init in new
 //     mount, PID, UTS, IPC and network namespaces, passes signals to it and,
-//     when it ends, removes the cgroups. Its exit code is the init's.
+//     when it ends, removes the cgroups. Its exit code is the init's. For
+//     `podctl run`, the init is started before the pod is even prepared
+//     (StartEarly), so that its start-up goes on beside stage0's work.
 //   - the init (`podctl stage1 native-init`) is the pod's PID 1. It names
 //     the pod's host, brings up lo, starts the apps, reaps every process of
 //     the pod, records the apps' exit statuses and ends with the pod.
@@ -16,7 +18,8 @@
 // init that sets up the app's root (overlay, volumes, /proc, /dev, /sys,
 // masked paths), pivots into it and forks the app from there: the app is
 // the init's child, born in its cgroups and its root, with no process in
-// between. Documentation/devel/stage1.md describes the layout.
+// between (but for an app with --rlimit or --oom-score-adj, which podctl's
+// exec helper becomes). Documentation/devel/stage1.md describes the layout.
 package native
 
 import (
@@ -29,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/cgroup"
@@ -44,14 +48,15 @@ type Flavor struct {
 const (
 	helperInit = "native-init"
 	helperExec = "native-exec"
-	envConfig  = "PODCTL_NATIVE_POD"
 	envSpec    = "PODCTL_APP_SPEC"
 	// initCgroup is the init's own cgroup below the pod's. It is not an
 	// app name: those never hold an underscore.
 	initCgroup = "_init"
+	// configFD is where the init reads its pod's configuration.
+	configFD = stage1.ErrPipeFD + 1
 )
 
-// podConfig is what stage1 hands the init, as JSON in its environment.
+// podConfig is what stage1 hands the init, as JSON on a pipe.
 type podConfig struct {
 	PodDir      string           `json:"pod_dir"`
 	UUID        string           `json:"uuid"`
@@ -88,6 +93,10 @@ func Hostname(uuid string) string {
 // Run makes the pod's cgroups, starts its init in new namespaces and waits
 // for it.
 func (f *Flavor) Run(rc *stage1.RunContext) int {
+	if rc.Early != nil {
+		// Ends an early init that never gets its pod, if Run fails first.
+		defer rc.Early.Abort()
+	}
 	specs, err := stage1.AppSpecs(rc.PodDir, rc.UUID, rc.Manifest)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
@@ -99,6 +108,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return stage1.ExitStartFailed
 	}
+	trace.Mark("cgroups made")
 	code := f.run(rc, g, specs)
 	// The pod's PID namespace died with its init, and every process in it;
 	// what is left to undo is the cgroups.
@@ -107,6 +117,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 	} else if err := g.Remove(); err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 	}
+	trace.Mark("cgroups removed")
 	return code
 }
 
@@ -143,32 +154,22 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []stage1.AppS
 		Apps:        specs,
 		Views:       views,
 	}
-	rc.Debugf("starting the pod's init")
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		return stage1.ExitStartFailed
-	}
-	cmd := exec.Command(f.Self, stage1.Verb, helperInit)
-	// What ps shows as the pod's PID 1.
-	cmd.Args[0] = "podctl"
-	cmd.Env = []string{envConfig + "=" + string(b)}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET,
-		// The pod ends with its stage1: the kernel kills every process of
-		// a PID namespace whose init dies.
-		Pdeathsig: syscall.SIGKILL,
+	init, ok := rc.Early.(*initProc)
+	if !ok {
+		rc.Debugf("starting the pod's init")
+		init = f.startInit()
 	}
 	// Signals for the pod go to its init, which passes them to the apps.
-	// Caught before the init starts, so that none is lost in between.
+	// Caught before the init has its pod, so that none is lost in between.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	if err := stage1.StartWithErrPipe(cmd); err != nil {
+	trace.Mark("hand pod to init")
+	if err := init.hand(&cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		return exitCode(cmd)
+		return exitCode(init.cmd)
 	}
+	cmd := init.cmd
 	rc.Debugf("init started as pid %d; every app is running", cmd.Process.Pid)
 	stage1.NotifyReady()
 	done := make(chan struct{})
@@ -182,15 +183,120 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []stage1.AppS
 			}
 		}
 	}()
+	trace.Mark("apps started")
 	cmd.Wait()
+	trace.Mark("init ended")
 	close(done)
 	return exitCode(cmd)
+}
+
+// initProc is a pod's init, started and waiting for its pod: its
+// configuration, which it reads from a pipe. Started early
+// (Flavor.StartEarly), its start-up overlaps stage0's preparing the pod.
+type initProc struct {
+	// started is closed once the init has been started, or has failed to
+	// start (err).
+	started chan struct{}
+	err     error
+	cmd     *exec.Cmd
+	// config is the write end of the configuration pipe, status the read
+	// end of the error pipe.
+	config, status *os.File
+	// handed is set once the init has its pod.
+	handed bool
+}
+
+// StartEarly starts the pod's init before the pod is prepared. The start
+// itself, which makes the namespaces, goes on beside stage0's work.
+func (f *Flavor) StartEarly() (stage1.Early, error) {
+	p := &initProc{started: make(chan struct{})}
+	go func() {
+		defer close(p.started)
+		p.err = f.start(p)
+	}()
+	return p, nil
+}
+
+// startInit starts the pod's init and waits until it is started.
+func (f *Flavor) startInit() *initProc {
+	p := &initProc{started: make(chan struct{})}
+	p.err = f.start(p)
+	close(p.started)
+	return p
+}
+
+// start starts the pod's init in new namespaces. It waits for its pod on
+// descriptor 4 and reports on the error pipe, descriptor 3.
+func (f *Flavor) start(p *initProc) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("starting the pod's init: %w", err)
+	}
+	defer r.Close()
+	cmd := exec.Command(f.Self, stage1.Verb, helperInit)
+	// What ps shows as the pod's PID 1.
+	cmd.Args[0] = "podctl"
+	cmd.Env = []string{}
+	if v, ok := os.LookupEnv("PODCTL_TRACE"); ok {
+		cmd.Env = append(cmd.Env, "PODCTL_TRACE="+v)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{r}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET,
+		// The pod ends with its stage1: the kernel kills every process of
+		// a PID namespace whose init dies.
+		Pdeathsig: syscall.SIGKILL,
+	}
+	trace.Mark("fork init")
+	status, err := stage1.StartErrPipe(cmd)
+	trace.Mark("init forked")
+	if err != nil {
+		w.Close()
+		return fmt.Errorf("starting the pod's init: %w", err)
+	}
+	p.cmd, p.config, p.status = cmd, w, status
+	return nil
+}
+
+// Abort ends an init that was never given its pod; it does nothing once
+// the init has it.
+func (p *initProc) Abort() {
+	if p.handed {
+		return
+	}
+	p.handed = true
+	if <-p.started; p.err != nil {
+		return
+	}
+	p.config.Close()
+	p.status.Close()
+	p.cmd.Process.Kill()
+	p.cmd.Wait()
+}
+
+// hand gives the init its pod and waits until every app runs, or for the
+// line saying why not.
+func (p *initProc) hand(cfg *podConfig) error {
+	p.handed = true
+	if <-p.started; p.err != nil {
+		return p.err
+	}
+	err := json.NewEncoder(p.config).Encode(cfg)
+	p.config.Close()
+	if werr := stage1.WaitErrPipe(p.cmd, p.status); werr != nil {
+		return werr
+	}
+	if err != nil {
+		return fmt.Errorf("handing the pod to its init: %w", err)
+	}
+	return nil
 }
 
 // exitCode is the pod's exit code from its init's end: the init's own
 // code, or 128+N if signal N killed it (SIGKILL from a user, most likely).
 func exitCode(cmd *exec.Cmd) int {
-	if cmd.ProcessState == nil {
+	if cmd == nil || cmd.ProcessState == nil {
 		return stage1.ExitStartFailed
 	}
 	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"podctl/internal/trace"
 	"podctl/stage1"
 	"podctl/stage1/cgroup"
 )
@@ -58,6 +59,7 @@ func forkApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reap
 	if err := setUpRoot(s, views); err != nil {
 		return nil, err
 	}
+	trace.Mark("root set up")
 	// From here on, paths are the app's.
 	uid, gid, err := stage1.ResolveUser(s.User, s.Group)
 	if err != nil {
@@ -104,6 +106,7 @@ func forkApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reap
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	trace.Mark("app forked")
 	p := &appProc{pid: cmd.Process.Pid, done: make(chan syscall.WaitStatus, 1)}
 	r.waiting[p.pid] = p.done
 	// The reaper, not os/exec, waits for it.

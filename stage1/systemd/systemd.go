@@ -7,7 +7,7 @@
 //
 // Four processes make a pod:
 //
-//	podctl stage1 run                holds the pod's lock, copies the apps' output
+//	podctl run (stage1)              holds the pod's lock, copies the apps' output
 //	  └─ podctl stage1 systemd-boot  mounts the stage1 root in a private mount
 //	       │                          namespace; kills the pod if nspawn or
 //	       │                          stage1 dies

@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 
 packages=(busybox-static systemd-container xz-utils bzip2 ca-certificates git gcc libc6-dev)
 # What the benchmarks use beside podctl.
-bench_packages=(hyperfine)
+bench_packages=(hyperfine crun runc jq time)
 
 need_install() {
 	local p
@@ -76,6 +76,7 @@ test)
 	;;
 bench)
 	tests/bench/run.sh
-	exec tests/bench/systemd.sh
+	tests/bench/systemd.sh
+	exec tests/bench/native.sh
 	;;
 esac

@@ -136,3 +136,16 @@ func TestNativeEnter(t *testing.T) {
 		t.Fatalf("stop: exit %d after %s", cmd.ProcessState.ExitCode(), time.Since(start))
 	}
 }
+
+// A pod that cannot be prepared after its init was started early fails as
+// any other: one line, exit 254, no pod.
+func TestNativeEarlyInitAborted(t *testing.T) {
+	e := nativeEnv(t)
+	r := e.podctl("run", "example.com/no-such-image")
+	if r.code != 254 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "no-such-image") {
+		t.Fatalf("run of a missing image: %s", r)
+	}
+	if pods := e.list(); len(pods) != 0 {
+		t.Fatalf("pods left: %+v", pods)
+	}
+}

@@ -197,6 +197,11 @@ func NewPodGroup(uuid string, also ...string) (*Group, error) {
 	}
 	name := "podctl-" + uuid
 	g := &Group{v1: map[string]string{}, unified: strings.HasPrefix(base, unifiedDir(mounts))}
+	if !g.unified {
+		// Without the unified hierarchy's cgroup.freeze, the v1 freezer
+		// is what can pause the pod (Freeze).
+		also = append(also, "freezer")
+	}
 	add := func(b string) error {
 		dir := filepath.Join(b, name)
 		for _, d := range g.Dirs {

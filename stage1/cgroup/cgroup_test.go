@@ -126,3 +126,99 @@ func TestKillRealGroup(t *testing.T) {
 		}
 	}
 }
+
+// Freezing picks the unified folder's cgroup.freeze, else the v1
+// freezer's freezer.state, and reads the kernel's answer back.
+func TestFreezerOnFakeTrees(t *testing.T) {
+	v2 := filepath.Join(t.TempDir(), "podctl-x")
+	v1 := filepath.Join(t.TempDir(), "podctl-x")
+	os.MkdirAll(v2, 0o755)
+	os.MkdirAll(v1, 0o755)
+	os.WriteFile(filepath.Join(v2, "cgroup.freeze"), []byte("0\n"), 0o644)
+	os.WriteFile(filepath.Join(v2, "cgroup.events"), []byte("populated 1\nfrozen 1\n"), 0o644)
+	os.WriteFile(filepath.Join(v1, "freezer.state"), []byte("THAWED\n"), 0o644)
+
+	both := &Group{Dirs: []string{v1, v2}}
+	if err := both.Freeze(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(v2, "cgroup.freeze")); string(b) != "1" {
+		t.Fatalf("v2 first: cgroup.freeze %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(v1, "freezer.state")); string(b) != "THAWED\n" {
+		t.Fatalf("v1 touched although v2 is there: %q", b)
+	}
+
+	only1 := &Group{Dirs: []string{v1}}
+	if err := only1.Freeze(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if frozen, err := only1.Frozen(); !frozen || err != nil {
+		t.Fatalf("v1 frozen %v, %v", frozen, err)
+	}
+	if err := only1.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	if frozen, _ := only1.Frozen(); frozen {
+		t.Fatal("v1 still frozen after thaw")
+	}
+
+	// The kernel never says frozen: Freeze gives up.
+	os.WriteFile(filepath.Join(v2, "cgroup.events"), []byte("populated 1\nfrozen 0\n"), 0o644)
+	if err := both.Freeze(50 * time.Millisecond); err == nil || !strings.Contains(err.Error(), "not frozen") {
+		t.Fatalf("want a timeout, got %v", err)
+	}
+	if err := (&Group{Dirs: []string{t.TempDir()}}).Freeze(time.Second); err != ErrNoFreezer {
+		t.Fatalf("no freezer: %v", err)
+	}
+}
+
+// On the real host: a frozen group's process stops writing, and goes on
+// once thawed.
+func TestFreezeRealGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test creates cgroups and must run as root")
+	}
+	g, err := NewPodGroup("test-" + t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Remove()
+	out := filepath.Join(t.TempDir(), "count")
+	cmd := exec.Command("/bin/sh", "-c", "echo 0 > "+filepath.Join(g.Dirs[0], "cgroup.procs")+"; while :; do echo x >> "+out+"; sleep 0.01; done")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { g.Kill(5 * time.Second); cmd.Wait() }()
+	size := func() int64 {
+		fi, _ := os.Stat(out)
+		if fi == nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	for deadline := time.Now().Add(5 * time.Second); size() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the counter never started")
+		}
+	}
+	if err := g.Freeze(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if frozen, err := g.Frozen(); !frozen || err != nil {
+		t.Fatalf("frozen %v, %v", frozen, err)
+	}
+	before := size()
+	time.Sleep(200 * time.Millisecond)
+	if after := size(); after != before {
+		t.Fatalf("a frozen process wrote: %d then %d bytes", before, after)
+	}
+	if err := g.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); size() == before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the counter did not go on after thaw")
+		}
+	}
+}

@@ -10,19 +10,26 @@ import (
 )
 
 // appFlags are the per-app flags. Given before the first image they apply
-// to every app; after an image, to that image's app only.
+// to every app; after an image, to that image's app only. --name is the
+// exception: after an image it names the app, and before the first image
+// it is the pod's own flag, which names the pod (podFlags).
 type appFlags struct {
 	stage0.AppOptions
 	env     []string
+	secrets []string
 	mounts  []string
 	rlimits []string
 }
 
-// add registers the flags on fs, with def's values as defaults.
-func (a *appFlags) add(fs *pflag.FlagSet, def *stage0.AppOptions) {
-	fs.StringVar(&a.Name, "name", "", "name of the app (default: the last part of the image name)")
+// add registers the flags on fs, with def's values as defaults. withName
+// adds the app's --name, which only an image's own flags have.
+func (a *appFlags) add(fs *pflag.FlagSet, def *stage0.AppOptions, withName bool) {
+	if withName {
+		fs.StringVar(&a.Name, "name", "", "name of the app (default: the last part of the image name)")
+	}
 	fs.StringVar(&a.Exec, "exec", def.Exec, "command to run instead of the image's")
 	fs.StringArrayVar(&a.env, "environment", nil, "set KEY=VALUE in the app's environment (repeatable)")
+	fs.StringArrayVar(&a.secrets, "environment-secret", nil, "set NAME in the app's environment to the content of FILE, read when the pod starts and never stored: NAME=FILE (repeatable)")
 	fs.StringVar(&a.User, "user", def.User, "user to run as: a number or a name from the image's /etc/passwd")
 	fs.StringVar(&a.Group, "group", def.Group, "group to run as: a number or a name from the image's /etc/group")
 	fs.StringVar(&a.WorkingDir, "working-dir", def.WorkingDir, "working directory of the app")
@@ -62,6 +69,7 @@ func (o optionalInt) Type() string { return "int" }
 func (a *appFlags) options(def *stage0.AppOptions) stage0.AppOptions {
 	ao := a.AppOptions
 	ao.Env = append(append([]string(nil), def.Env...), a.env...)
+	ao.EnvSecrets = append(append([]string(nil), def.EnvSecrets...), a.secrets...)
 	ao.Mounts = append(append([]string(nil), def.Mounts...), a.mounts...)
 	ao.Rlimits = append(append([]string(nil), def.Rlimits...), a.rlimits...)
 	return ao
@@ -77,7 +85,7 @@ func parseApps(def stage0.AppOptions, args []string) ([]stage0.AppOptions, error
 		fs := pflag.NewFlagSet(section[0], pflag.ContinueOnError)
 		fs.SetInterspersed(false)
 		fs.Usage = func() {}
-		af.add(fs, &def)
+		af.add(fs, &def, true)
 		if err := fs.Parse(section[1:]); err != nil {
 			return nil, fmt.Errorf("after image %s: %v", section[0], err)
 		}

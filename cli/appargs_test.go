@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"podctl/stage0"
 )
 
@@ -107,5 +109,40 @@ func TestParseAppsRefusesSettings(t *testing.T) {
 		if _, err := parseApps(stage0.AppOptions{}, strings.Fields(args)); err == nil {
 			t.Errorf("parseApps(%q) succeeded", args)
 		}
+	}
+}
+
+// TestPodAndAppName checks that --name before the first image names the
+// pod and after an image names the app, and that the pod's identity flags
+// reach the options.
+func TestPodAndAppName(t *testing.T) {
+	var f podFlags
+	cmd := &cobra.Command{Use: "run"}
+	f.add(cmd)
+	err := cmd.Flags().Parse(strings.Fields(
+		"--name pod-1 --label tier=web --label env=prod --annotation note=x --set-env-secret TOKEN=/run/token --environment-secret ALL=/run/all " +
+			"img-a --name app-a --environment-secret MINE=/run/mine --- img-b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := f.options(cmd.Flags().Args())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Name != "pod-1" {
+		t.Errorf("pod name %q, want pod-1", opts.Name)
+	}
+	if !reflect.DeepEqual(opts.Labels, []string{"tier=web", "env=prod"}) || !reflect.DeepEqual(opts.Annotations, []string{"note=x"}) {
+		t.Errorf("labels %q, annotations %q", opts.Labels, opts.Annotations)
+	}
+	if !reflect.DeepEqual(opts.SetEnvSecrets, []string{"TOKEN=/run/token"}) {
+		t.Errorf("pod secrets %q", opts.SetEnvSecrets)
+	}
+	a, b := opts.Apps[0], opts.Apps[1]
+	if a.Name != "app-a" || b.Name != "" {
+		t.Errorf("app names %q and %q: the pod's --name must not name an app", a.Name, b.Name)
+	}
+	if !reflect.DeepEqual(a.EnvSecrets, []string{"ALL=/run/all", "MINE=/run/mine"}) || !reflect.DeepEqual(b.EnvSecrets, []string{"ALL=/run/all"}) {
+		t.Errorf("app secrets %q and %q", a.EnvSecrets, b.EnvSecrets)
 	}
 }

@@ -18,18 +18,27 @@ type podFlags struct {
 	noOverly bool
 	uuidFile string
 	volumes  []string
+	// name, labels, annotations and secrets are the pod's; see appSyntax.
+	name        string
+	labels      []string
+	annotations []string
+	secrets     []string
 }
 
 func (f *podFlags) add(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.SetInterspersed(false)
+	fs.StringVar(&f.name, "name", "", "name of the pod (before the first image; after an image, --name names that app): lower-case letters, digits and dashes, usable wherever a UUID is")
+	fs.StringArrayVar(&f.labels, "label", nil, "a label of the pod, KEY=VALUE, which list --filter label= selects (repeatable)")
+	fs.StringArrayVar(&f.annotations, "annotation", nil, "an annotation of the pod, KEY=VALUE (repeatable)")
 	fs.StringArrayVar(&f.setEnv, "set-env", nil, "set KEY=VALUE in every app's environment (repeatable)")
+	fs.StringArrayVar(&f.secrets, "set-env-secret", nil, "set NAME in every app's environment to the content of FILE, read when the pod starts and never stored: NAME=FILE (repeatable)")
 	fs.StringSliceVar(&f.insecure, "insecure-options", nil, "checks to skip: image (use image files without a verified signature)")
 	fs.StringVar(&f.flavor, "stage1", "", "stage1 flavor: systemd (the default where systemd-nspawn is installed) or fly")
 	fs.BoolVar(&f.noOverly, "no-overlay", false, "copy image trees into the pod instead of mounting overlays")
 	fs.StringVar(&f.uuidFile, "uuid-file-save", "", "write the pod's UUID to this file as soon as the pod exists")
 	fs.StringArrayVar(&f.volumes, "volume", nil, "a pod volume: NAME,kind=host,source=/PATH[,readOnly=true] or NAME,kind=empty[,mode=0755,uid=N,gid=N] (repeatable; apps use it with --mount)")
-	f.apps.add(fs, &stage0.AppOptions{})
+	f.apps.add(fs, &stage0.AppOptions{}, false)
 }
 
 // parseInsecure reads --insecure-options; it returns whether image
@@ -54,9 +63,6 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 		return nil, err
 	}
 	def := f.apps.options(&stage0.AppOptions{})
-	if def.Name != "" {
-		return nil, fmt.Errorf("--name names one app: give it after the image it names")
-	}
 	apps, err := parseApps(def, args)
 	if err != nil {
 		return nil, err
@@ -64,6 +70,7 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 	return &stage0.PrepareOptions{
 		Apps: apps, SetEnv: f.setEnv, InsecureImage: insecureImage,
 		Flavor: f.flavor, NoOverlay: f.noOverly, UUIDFileSave: f.uuidFile, Volumes: f.volumes,
+		Name: f.name, Labels: f.labels, Annotations: f.annotations, SetEnvSecrets: f.secrets,
 	}, nil
 }
 
@@ -71,7 +78,19 @@ const appSyntax = `Images are image IDs (or unique prefixes), names (name or nam
 or paths of ACI files. Flags after an image apply to its app only; words
 after "--" replace its arguments; "---" starts the next image:
 
-  IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE [APP FLAGS] [-- ARGS...]]...`
+  IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE [APP FLAGS] [-- ARGS...]]...
+
+--name given before the first image names the pod; given after an image,
+it names that image's app. A pod name is 1 to 63 lower-case letters,
+digits and dashes that could not be the start of a UUID or read as a time
+(so "web-1", not "beef" or "10m"); it is unique among the pods not yet
+removed, and every command that takes a UUID takes it too.
+
+--set-env-secret NAME=FILE (every app) and --environment-secret NAME=FILE
+(one app) give the app the variable NAME with FILE's content, less one final
+newline. podctl keeps only FILE's absolute path and reads the file each time
+the pod starts: the value is never written to the data directory. Every
+app also sees PODCTL_POD_UUID and PODCTL_POD_NAME (empty without --name).`
 
 func newPrepare(g *globals) *cobra.Command {
 	var f podFlags
@@ -81,7 +100,8 @@ func newPrepare(g *globals) *cobra.Command {
 		Short: "Prepare a pod to run later with run-prepared",
 		Long:  "Prepare a pod from one or more images and print its UUID as the last line.\n\n" + appSyntax,
 		Example: `  podctl prepare --insecure-options=image ./busybox.aci --exec /bin/sleep -- 60
-  podctl run-prepared $(podctl prepare --quiet example.com/busybox)`,
+  podctl run-prepared $(podctl prepare --quiet example.com/busybox)
+  podctl prepare --name web --label tier=front example.com/busybox --name httpd && podctl run-prepared web`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options(args)
@@ -111,6 +131,7 @@ func newPrepare(g *globals) *cobra.Command {
 func newRun(g *globals) *cobra.Command {
 	var f podFlags
 	var ro stage0.RunOptions
+	var tf taskFlags
 	cmd := &cobra.Command{
 		Use:   "run [flags] IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE...]",
 		Short: "Prepare and run a pod, exiting with its status",
@@ -123,23 +144,30 @@ exits 254 when podctl itself fails, with one line on stderr saying why.
 ` + appSyntax,
 		Example: `  podctl run --insecure-options=image ./busybox.aci --exec /bin/echo -- hello
   podctl run example.com/busybox --exec /bin/sh -- -c 'exit 7'; echo $?   # 7
-  podctl run img-a --- img-b --name second --exec /bin/true`,
+  podctl run img-a --- img-b --name second --exec /bin/true
+  podctl run --name build-42 --label ci=yes --set-env-secret TOKEN=/run/secrets/token \
+      example.com/busybox --exec /bin/sh -- -c '[ -n "$TOKEN" ] && echo "$PODCTL_POD_NAME"'`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options(args)
 			if err != nil {
 				return err
 			}
+			if ro.Task, err = tf.task(); err != nil {
+				return err
+			}
 			return stage0.PrepareAndRun(g.config(), opts, ro)
 		},
 	}
 	f.add(cmd)
+	tf.add(cmd)
 	cmd.Flags().BoolVarP(&ro.Interactive, "interactive", "i", false, "give the pod's single app the terminal (its output then bypasses the logs)")
 	return rootOnly(cmd)
 }
 
 func newRunPrepared(g *globals) *cobra.Command {
 	var ro stage0.RunOptions
+	var tf taskFlags
 	cmd := &cobra.Command{
 		Use:     "run-prepared UUID",
 		Short:   "Run a prepared pod, exiting with its status",
@@ -147,9 +175,14 @@ func newRunPrepared(g *globals) *cobra.Command {
 		Example: `  podctl run-prepared 5b1f2c3d`,
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if ro.Task, err = tf.task(); err != nil {
+				return err
+			}
 			return stage0.RunPrepared(g.config(), args[0], ro)
 		},
 	}
+	tf.add(cmd)
 	cmd.Flags().BoolVarP(&ro.Interactive, "interactive", "i", false, "give the pod's single app the terminal (its output then bypasses the logs)")
 	return rootOnly(cmd)
 }

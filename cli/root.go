@@ -76,6 +76,8 @@ a shell, an init script, a systemd unit or cron) can act on it.`,
 	root.AddCommand(
 		newRun(g), newPrepare(g), newRunPrepared(g), newStatus(g), newList(g),
 		newCatManifest(g), newEnter(g), newLogs(g), newStop(g), newRm(g), newGC(g),
+		newWait(g), newEvents(g),
+		newStats(g), newPause(g), newResume(g),
 		newFetch(g), newImage(g), newVersion(),
 	)
 	unsortFlags(root)
@@ -140,11 +142,12 @@ func addUUIDFile(cmd *cobra.Command, v *string) {
 }
 
 // podArgs returns the pods a verb acts on: its arguments, or the UUID in
-// the --uuid-file.
+// the --uuid-file. Each is a UUID, a UUID prefix or a pod name, which
+// stage0's Config.OpenPod tells apart.
 func podArgs(cmd *cobra.Command, a []string, uuidFile string) ([]string, error) {
 	if uuidFile == "" {
 		if len(a) == 0 {
-			return nil, fmt.Errorf("%s needs a pod UUID or --uuid-file: see %s --help", cmd.Name(), cmd.CommandPath())
+			return nil, fmt.Errorf("%s needs a pod UUID, a pod name or --uuid-file: see %s --help", cmd.Name(), cmd.CommandPath())
 		}
 		return a, nil
 	}

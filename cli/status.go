@@ -96,6 +96,7 @@ func waitFor(c stage0.Config, id, limit string, wait func(context.Context, *life
 func printStatus(cmd *cobra.Command, pi *stage0.PodInfo) {
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "state=%s\n", pi.State)
+	printIdentity(w, pi)
 	fmt.Fprintf(w, "created=%s\n", absTime(pi.CreatedAt))
 	if pi.StartedAt != nil {
 		fmt.Fprintf(w, "started=%s\n", absTime(pi.StartedAt))
@@ -108,10 +109,23 @@ func printStatus(cmd *cobra.Command, pi *stage0.PodInfo) {
 	}
 	st, _ := lifecycle.ParseState(pi.State)
 	fmt.Fprintf(w, "exited=%t\n", st.IsAfterRun())
+	if pi.Result != nil {
+		fmt.Fprintf(w, "result=%s\n", pi.Result.Result)
+		fmt.Fprintf(w, "message=%s\n", pi.Result.Message)
+	}
 	for _, a := range pi.Apps {
 		if a.ExitCode != nil {
 			fmt.Fprintf(w, "app-%s=%d\n", a.Name, *a.ExitCode)
 		}
+		if a.Reason != "" {
+			fmt.Fprintf(w, "app-%s-reason=%s\n", a.Name, a.Reason)
+		}
+		if a.RestartCount > 0 {
+			fmt.Fprintf(w, "app-%s-restarts=%d\n", a.Name, a.RestartCount)
+		}
+	}
+	for _, h := range pi.History {
+		fmt.Fprintf(w, "history=%s %s\n", h.Time.Local().Format(time.RFC3339Nano), h.State)
 	}
 	for _, p := range pi.Problems {
 		fmt.Fprintf(cmd.ErrOrStderr(), "podctl: %s\n", p)

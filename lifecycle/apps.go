@@ -24,11 +24,32 @@ type AppStatus struct {
 	// StartedAt and FinishedAt bound the app's run.
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at"`
+	// RestartCount is how many times the app had been restarted before
+	// this run (the pod's --restart policy).
+	RestartCount int `json:"restart_count"`
 }
 
-// ReasonOOMKilled is the reason of an app the kernel killed for using
-// more memory than its limit.
-const ReasonOOMKilled = "OOMKilled"
+// Why an app ended (AppStatus.Reason).
+const (
+	// ReasonCompleted: the app exited 0.
+	ReasonCompleted = "Completed"
+	// ReasonError: the app exited with another code, or could not start.
+	ReasonError = "Error"
+	// ReasonOOMKilled: the kernel killed the app for using more memory
+	// than its limit.
+	ReasonOOMKilled = "OOMKilled"
+	// ReasonTimeout: stage1 stopped the app when the pod's --timeout was up.
+	ReasonTimeout = "Timeout"
+	// ReasonKilled: a signal stage1 did not send ended the app.
+	ReasonKilled = "Killed"
+	// ReasonCancelled: stage1 stopped the app because podctl run was told
+	// to stop (SIGINT, SIGTERM, SIGHUP; podctl stop), or another app failed.
+	ReasonCancelled = "Cancelled"
+)
+
+// AppRestartsFile holds, while a pod runs, how many times an app has been
+// restarted (a decimal number).
+func AppRestartsFile(app string) string { return filepath.Join(DirApps, app, "restarts") }
 
 // AppDir is the folder of an app inside the pod directory.
 func AppDir(app string) string { return filepath.Join(DirApps, app) }

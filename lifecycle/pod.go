@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sys/unix"
 
+	"podctl/events"
 	"podctl/internal/errdefs"
 	"podctl/internal/flock"
 	"podctl/internal/fsutil"
@@ -64,6 +65,9 @@ type Pod struct {
 	state   State
 	// locked is true while this process holds the pod's exclusive lock.
 	locked bool
+	// unannounced is set when a pod whose preparation failed is discarded:
+	// it records no events.
+	unannounced bool
 }
 
 // Init creates the data directory's pod folders if they are missing.
@@ -356,6 +360,10 @@ func (p *Pod) move(to State, durable bool) error {
 	}
 	p.folder = t.to
 	p.state = to
+	if err := AppendHistory(filepath.Join(toDir, p.UUID), to.String()); err != nil {
+		// The move is made; only its record is missing.
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+	}
 	if durable {
 		if err := fsutil.SyncDir(toDir); err != nil {
 			return err
@@ -377,6 +385,7 @@ func (p *Pod) ToPrepared() error {
 	if err := p.move(Prepared, true); err != nil {
 		return err
 	}
+	p.emit(events.Prepared)
 	return p.Unlock()
 }
 
@@ -389,6 +398,7 @@ func (p *Pod) ToRun() error {
 	if err := p.move(Running, false); err != nil {
 		return err
 	}
+	p.emit(events.Started)
 	return nil
 }
 
@@ -397,14 +407,25 @@ func (p *Pod) ToRun() error {
 // Not fsynced: if the move is lost, the pod is exited again and gc marks it
 // again. Remove syncs before it deletes anything.
 func (p *Pod) ToExitedGarbage() error {
-	return p.move(ExitedGarbage, false)
+	if err := p.move(ExitedGarbage, false); err != nil {
+		return err
+	}
+	p.emit(events.GCMarked)
+	return nil
 }
 
 // ToGarbage marks a prepared pod, or one whose preparation failed, for
 // collection. The caller holds the lock. Durable, so a pod the user removed
 // never comes back as prepared.
 func (p *Pod) ToGarbage() error {
-	return p.move(Garbage, true)
+	// A pod whose preparation failed was never announced; neither is its
+	// end.
+	p.unannounced = p.state == Preparing
+	if err := p.move(Garbage, true); err != nil {
+		return err
+	}
+	p.emit(events.GCMarked)
+	return nil
 }
 
 // Remove deletes a pod marked for collection. The caller holds its lock.
@@ -417,10 +438,37 @@ func (p *Pod) Remove() error {
 	if err := fsutil.SyncDir(folderPath(p.dataDir, p.folder)); err != nil {
 		return err
 	}
+	// The name is in the manifest, which goes with the pod.
+	var name string
+	if !p.unannounced {
+		name = p.eventName()
+	}
 	if err := os.RemoveAll(p.Path()); err != nil {
 		return fmt.Errorf("removing pod %s: %w", p.UUID, err)
 	}
+	if !p.unannounced {
+		events.Record(p.dataDir, events.Event{Type: events.Removed, Pod: p.UUID, Name: name})
+	}
 	return nil
+}
+
+// emit records an event of the pod in the data directory's event log. It
+// cannot fail the transition that happened: a failure is a warning.
+func (p *Pod) emit(typ string) {
+	if p.unannounced {
+		return
+	}
+	events.Record(p.dataDir, events.Event{Type: typ, Pod: p.UUID, Name: p.eventName()})
+}
+
+// eventName is the pod's name for its events, read from the manifest only
+// when an event is recorded; "" if it has none (or no manifest yet).
+func (p *Pod) eventName() string {
+	b, err := p.ReadFile(FileManifest)
+	if err != nil {
+		return ""
+	}
+	return events.NameFromManifest(b)
 }
 
 // Sync flushes the file system holding the pod to disk.

@@ -93,7 +93,7 @@ func GC(c Config, opts GCOptions, report func(GCEvent)) error {
 	if opts.Now.IsZero() {
 		now = time.Now()
 	}
-	return lifecycle.WalkPods(c.DataDir, lifecycle.IncludeExitedGarbageDir|lifecycle.IncludeGarbageDir, func(p *lifecycle.Pod) {
+	err = lifecycle.WalkPods(c.DataDir, lifecycle.IncludeExitedGarbageDir|lifecycle.IncludeGarbageDir, func(p *lifecycle.Pod) {
 		switch p.State() {
 		case lifecycle.ExitedGarbage:
 			marked, err := p.GCMarkedTime()
@@ -111,6 +111,15 @@ func GC(c Config, opts GCOptions, report func(GCEvent)) error {
 		}
 		g.remove(p)
 	})
+	if err != nil {
+		return err
+	}
+	// Names whose pods a crash removed without releasing them. They are
+	// free already; this only keeps the index small.
+	if err := sweepNames(c.DataDir); err != nil {
+		report(GCEvent{"", "error", err.Error()})
+	}
+	return nil
 }
 
 type collector struct {
@@ -181,8 +190,11 @@ func (g *collector) mountsBelow(dir string) []string {
 }
 
 // removePod deletes a pod its caller holds locked in garbage/ or
-// exited-garbage/. mounts lists the mount points still below a folder.
+// exited-garbage/, then frees its name. mounts lists the mount points
+// still below a folder.
 func removePod(p *lifecycle.Pod, mounts func(dir string) []string) error {
+	// Read now: the manifest goes with the pod.
+	name := readPodName(p)
 	if f, err := flavorFor(p); err == nil {
 		if err := f.GC(p); err != nil {
 			return fmt.Errorf("stage1 gc of pod %s: %w", p.UUID, err)
@@ -198,7 +210,13 @@ func removePod(p *lifecycle.Pod, mounts func(dir string) []string) error {
 			return fmt.Errorf("unmounting %s: %w", m, err)
 		}
 	}
-	return p.Remove()
+	if err := p.Remove(); err != nil {
+		return err
+	}
+	// After the pod is gone, so that the name is never free while its pod
+	// is still there; a crash in between leaves a stale entry, which is
+	// free all the same.
+	return releaseName(p.DataDir(), name, p.UUID)
 }
 
 // mountPointsUnder lists the mount points at or below dir, from one read of

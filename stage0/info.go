@@ -4,24 +4,40 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"podctl/lifecycle"
+	"podctl/stage1"
 )
 
 // PodInfo is what list and status show of a pod. Times are nil when the
 // pod has not reached them.
 type PodInfo struct {
-	UUID       string     `json:"uuid"`
-	State      string     `json:"state"`
-	Flavor     string     `json:"stage1,omitempty"`
-	CreatedAt  *time.Time `json:"created_at"`
-	StartedAt  *time.Time `json:"started_at"`
-	GCMarkedAt *time.Time `json:"gc_marked_at"`
-	Pid        int        `json:"pid"`
-	Apps       []AppInfo  `json:"apps"`
+	UUID string `json:"uuid"`
+	// Name is the pod's name (--name), or "".
+	Name string `json:"name"`
+	// Labels and Annotations are the user's (--label, --annotation).
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	// State is the pod's state, as lifecycle.State names it; a running
+	// pod is "paused" while frozen (podctl pause) and "terminating" while
+	// podctl stop waits for it.
+	State string `json:"state"`
+	// Result is how a finished pod ended, once it has run.
+	Result *lifecycle.PodResult `json:"result"`
+	// History is every state the pod went through, with its time.
+	History    []lifecycle.StateChange `json:"history"`
+	Flavor     string                  `json:"stage1,omitempty"`
+	CreatedAt  *time.Time              `json:"created_at"`
+	StartedAt  *time.Time              `json:"started_at"`
+	GCMarkedAt *time.Time              `json:"gc_marked_at"`
+	Pid        int                     `json:"pid"`
+	Apps       []AppInfo               `json:"apps"`
 	// Problems are what could not be read; the rest is still shown.
 	Problems []string `json:"problems,omitempty"`
 }
@@ -38,6 +54,11 @@ type AppInfo struct {
 	Message    string     `json:"message,omitempty"`
 	StartedAt  *time.Time `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
+	// RestartCount is how many times the app was restarted (--restart).
+	RestartCount int `json:"restart_count"`
+
+	// imageVersion is the image's version label, for the image filter.
+	imageVersion string
 }
 
 func timePtr(t time.Time, err error) *time.Time {
@@ -49,7 +70,8 @@ func timePtr(t time.Time, err error) *time.Time {
 
 // Info reads what there is to know of an opened pod without blocking.
 func Info(p *lifecycle.Pod) *PodInfo {
-	pi := &PodInfo{UUID: p.UUID, State: p.State().String(), Apps: []AppInfo{}}
+	pi := &PodInfo{UUID: p.UUID, State: p.State().String(), Apps: []AppInfo{},
+		Labels: map[string]string{}, Annotations: map[string]string{}}
 	problem := func(err error) {
 		if err != nil {
 			pi.Problems = append(pi.Problems, err.Error())
@@ -64,7 +86,16 @@ func Info(p *lifecycle.Pod) *PodInfo {
 	if p.State() == lifecycle.Running {
 		pi.Pid, err = p.Pid()
 		problem(err)
+		if _, ok := terminatingUntil(p); ok {
+			pi.State = "terminating"
+		} else if IsPaused(p) {
+			pi.State = "paused"
+		}
 	}
+	pi.Result, err = p.Result()
+	problem(err)
+	pi.History, err = p.History()
+	problem(err)
 	_, m, err := p.PodManifest()
 	if err != nil {
 		// A pod being prepared has no manifest yet; that is no problem.
@@ -73,13 +104,29 @@ func Info(p *lifecycle.Pod) *PodInfo {
 		}
 		return pi
 	}
+	pi.Name = podNameOf(m)
+	for k, v := range m.UserLabels {
+		pi.Labels[k] = v
+	}
+	for k, v := range m.UserAnnotations {
+		pi.Annotations[k] = v
+	}
 	for _, ra := range m.Apps {
 		ai := AppInfo{Name: ra.Name.String(), ImageID: ra.Image.ID.String(), State: appState(p.State())}
 		if ra.Image.Name != nil {
 			ai.ImageName = ra.Image.Name.String()
 		}
+		ai.imageVersion, _ = ra.Image.Labels.Get("version")
+		if b, err := p.ReadFile(lifecycle.AppRestartsFile(ai.Name)); err == nil {
+			ai.RestartCount, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
 		if st, err := p.AppStatus(ai.Name); err == nil {
 			ai.State = "exited"
+			if _, err := p.ReadFile(filepath.Join(lifecycle.AppDir(ai.Name), stage1.AppPid)); err == nil {
+				// Running again, restarted: the status is its last run's.
+				ai.State = "running"
+			}
+			ai.RestartCount = max(ai.RestartCount, st.RestartCount)
 			ai.ExitCode = &st.ExitCode
 			ai.Signal, ai.Reason, ai.Message = st.Signal, st.Reason, st.Message
 			ai.StartedAt = timePtr(st.StartedAt, nil)

@@ -35,6 +35,10 @@ type AppOptions struct {
 	Args []string
 	// Env adds KEY=VALUE pairs to this app's environment.
 	Env []string
+	// EnvSecrets add NAME=FILE pairs to this app's secret environment:
+	// the variable NAME gets FILE's content when the pod starts
+	// (PrepareOptions.SetEnvSecrets).
+	EnvSecrets []string
 	// User and Group replace the image's.
 	User, Group string
 	// WorkingDir replaces the image's working directory.
@@ -58,6 +62,16 @@ type PrepareOptions struct {
 	Apps []AppOptions
 	// SetEnv adds KEY=VALUE pairs to every app's environment.
 	SetEnv []string
+	// SetEnvSecrets are NAME=FILE pairs: every app gets the variable NAME
+	// with FILE's content (but for one final newline). The manifest keeps
+	// only FILE's absolute path; stage1 reads the file when the pod starts,
+	// so the value is never written into the data directory.
+	SetEnvSecrets []string
+	// Name, if set, is the pod's name, unique among the pods not yet
+	// removed, which commands take wherever they take a UUID.
+	Name string
+	// Labels and Annotations are the user's KEY=VALUE pairs on the pod.
+	Labels, Annotations []string
 	// InsecureImage accepts image files without a verified signature.
 	InsecureImage bool
 	// Flavor is the stage1 flavor; empty means the default.
@@ -100,6 +114,12 @@ func Prepare(c Config, opts *PrepareOptions) (*lifecycle.Pod, error) {
 	if err := checkOptions(opts); err != nil {
 		return nil, err
 	}
+	if opts.Name != "" {
+		// Early, to fail before importing anything; claimName decides.
+		if err := checkNameFree(c.DataDir, opts.Name); err != nil {
+			return nil, err
+		}
+	}
 	if err := c.Init(); err != nil {
 		return nil, err
 	}
@@ -141,8 +161,17 @@ func Prepare(c Config, opts *PrepareOptions) (*lifecycle.Pod, error) {
 	if err != nil {
 		return nil, c.dataDirError(err)
 	}
+	if opts.Name != "" {
+		if err := claimName(c.DataDir, opts.Name, p.UUID); err != nil {
+			discard(p)
+			return nil, err
+		}
+	}
 	if err := layOut(p, flavorName, apps, opts); err != nil {
 		discard(p)
+		// In case the manifest that names the pod was not written. A
+		// failure leaves a stale entry, which is free all the same.
+		_ = releaseName(c.DataDir, opts.Name, p.UUID)
 		return nil, fmt.Errorf("preparing pod %s: %w", p.UUID, err)
 	}
 	return p, nil
@@ -153,13 +182,31 @@ func Prepare(c Config, opts *PrepareOptions) (*lifecycle.Pod, error) {
 func checkOptions(opts *PrepareOptions) error {
 	checkEnv := func(kvs []string) error {
 		for _, kv := range kvs {
-			if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			k, _, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
 				return errdefs.New(ErrUsage, "environment setting %q is not KEY=VALUE", kv)
+			}
+			if err := checkPodEnvName(k); err != nil {
+				return err
 			}
 		}
 		return nil
 	}
 	if err := checkEnv(opts.SetEnv); err != nil {
+		return err
+	}
+	if opts.Name != "" {
+		if err := CheckPodName(opts.Name); err != nil {
+			return err
+		}
+	}
+	if _, err := parseLabels(opts.Labels); err != nil {
+		return err
+	}
+	if _, err := parseAnnotations(opts.Annotations); err != nil {
+		return err
+	}
+	if _, err := parseSecrets("--set-env-secret", opts.SetEnvSecrets); err != nil {
 		return err
 	}
 	vols, err := parseVolumes(opts.Volumes)
@@ -171,6 +218,9 @@ func checkOptions(opts *PrepareOptions) error {
 			return err
 		}
 		if err := checkEnv(ao.Env); err != nil {
+			return err
+		}
+		if _, err := parseSecrets("--environment-secret", ao.EnvSecrets); err != nil {
 			return err
 		}
 		if ao.Name != "" {
@@ -189,6 +239,59 @@ func checkOptions(opts *PrepareOptions) error {
 		}
 	}
 	return nil
+}
+
+// checkPodEnvName refuses to let the user set the variables stage1 sets
+// to tell an app its pod.
+func checkPodEnvName(k string) error {
+	if k == stage1.EnvPodUUID || k == stage1.EnvPodName {
+		return errdefs.New(ErrUsage, "%s is set by podctl in every app: it cannot be given", k)
+	}
+	return nil
+}
+
+// parseSecrets reads NAME=FILE values of flag and checks that each file
+// can be read and holds a value an environment variable can take. It
+// returns the absolute path of each variable's file; a later value for the
+// same NAME wins. The values themselves are dropped: stage1 reads them
+// again when the pod starts.
+func parseSecrets(flag string, kvs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, file, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || file == "" {
+			return nil, errdefs.New(ErrUsage, "%s %q is not NAME=FILE", flag, kv)
+		}
+		if err := checkPodEnvName(k); err != nil {
+			return nil, err
+		}
+		abs, err := filepath.Abs(file)
+		if err != nil {
+			return nil, errdefs.New(ErrUsage, "%s %s: %v", flag, k, err)
+		}
+		if _, err := stage1.ReadSecret(abs); err != nil {
+			return nil, errdefs.New(ErrUsage, "%s %s: %v", flag, k, err)
+		}
+		out[k] = abs
+	}
+	return out, nil
+}
+
+// appSecrets merges the pod's secret variables with an app's own, which
+// win: variable name to absolute file path.
+func appSecrets(podSecrets []string, ao *AppOptions) (map[string]string, error) {
+	out, err := parseSecrets("--set-env-secret", podSecrets)
+	if err != nil {
+		return nil, err
+	}
+	mine, err := parseSecrets("--environment-secret", ao.EnvSecrets)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range mine {
+		out[k] = v
+	}
+	return out, nil
 }
 
 // appSettings reads --rlimit and --oom-score-adj.
@@ -297,7 +400,9 @@ type resolvedApp struct {
 	pids     int
 	oomAdj   *int
 	rlimits  []stage1.Rlimit
-	tree     string
+	// secrets maps secret variables to their files.
+	secrets map[string]string
+	tree    string
 }
 
 func resolveApps(st *store.Store, opts *PrepareOptions) ([]resolvedApp, error) {
@@ -328,6 +433,15 @@ func resolveApps(st *store.Store, opts *PrepareOptions) ([]resolvedApp, error) {
 		if err != nil {
 			return nil, err
 		}
+		secrets, err := appSecrets(opts.SetEnvSecrets, &ao)
+		if err != nil {
+			return nil, err
+		}
+		// A secret replaces any plain value of its variable, which the
+		// manifest then does not show.
+		for k := range secrets {
+			app.Environment = removeEnv(app.Environment, k)
+		}
 		mounts, err := parseMounts(ao.Mounts, vols)
 		if err != nil {
 			return nil, err
@@ -340,9 +454,20 @@ func resolveApps(st *store.Store, opts *PrepareOptions) ([]resolvedApp, error) {
 			return nil, err
 		}
 		out = append(out, resolvedApp{name: name, id: id, manifest: m, app: app, mounts: mounts, pids: ao.PidsLimit,
-			oomAdj: ao.OOMScoreAdj, rlimits: rlimits})
+			oomAdj: ao.OOMScoreAdj, rlimits: rlimits, secrets: secrets})
 	}
 	return out, nil
+}
+
+// removeEnv returns env without the variable name.
+func removeEnv(env types.Environment, name string) types.Environment {
+	out := env[:0:0]
+	for _, ev := range env {
+		if ev.Name != name {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // resolveImage finds an image in the store, importing it first if ref is
@@ -533,7 +658,24 @@ func layOut(p *lifecycle.Pod, flavor string, apps []resolvedApp, opts *PrepareOp
 		if a.oomAdj != nil {
 			ra.Annotations.Set(stage1.AnnotationOOMScoreAdj, strconv.Itoa(*a.oomAdj))
 		}
+		if len(a.secrets) > 0 {
+			// The files' paths, never their content.
+			b, err := json.Marshal(a.secrets)
+			if err != nil {
+				return err
+			}
+			ra.Annotations.Set(stage1.AnnotationSecretEnv, string(b))
+		}
 		pm.Apps = append(pm.Apps, ra)
+	}
+	if opts.Name != "" {
+		pm.Annotations.Set(stage1.AnnotationPodName, opts.Name)
+	}
+	if pm.UserLabels, err = parseLabels(opts.Labels); err != nil {
+		return err
+	}
+	if pm.UserAnnotations, err = parseAnnotations(opts.Annotations); err != nil {
+		return err
 	}
 	b, err := json.Marshal(pm)
 	if err != nil {
@@ -574,10 +716,14 @@ func copyTree(src, dst string) error {
 }
 
 // discard removes a pod whose preparation failed, so a refused request
-// leaves nothing behind.
+// leaves nothing behind, and frees its name.
 func discard(p *lifecycle.Pod) {
+	name := readPodName(p)
 	if err := p.ToGarbage(); err == nil {
-		p.Remove()
+		if p.Remove() == nil {
+			// Best effort, as the removal: a stale entry is free.
+			_ = releaseName(p.DataDir(), name, p.UUID)
+		}
 	}
 	p.Close()
 }

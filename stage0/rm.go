@@ -1,7 +1,9 @@
 package stage0
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 
 	"podctl/internal/errdefs"
@@ -17,6 +19,19 @@ func Remove(c Config, id string) (string, error) {
 		return "", err
 	}
 	defer p.Close()
+	if p.State() == lifecycle.Running {
+		// A pod being stopped is removed once it has stopped, in order.
+		if deadline, ok := terminatingUntil(p); ok {
+			ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(forcedExitWait))
+			done, err := p.WaitFinished(ctx)
+			cancel()
+			if err != nil {
+				return p.UUID, fmt.Errorf("pod %s is still stopping: %w", p.UUID, err)
+			}
+			p.Close()
+			p = done
+		}
+	}
 	switch p.State() {
 	case lifecycle.Running:
 		return p.UUID, errdefs.New(ErrUsage, "pod %s is running: stop it first (podctl stop %s)", p.UUID, p.UUID)

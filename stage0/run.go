@@ -16,6 +16,8 @@ import (
 type RunOptions struct {
 	// Interactive gives the pod's single app the caller's terminal.
 	Interactive bool
+	// Task is the pod's time limit, standard input and restart policy.
+	Task stage1.Task
 	// Early is what the flavor started before the pod was prepared, which
 	// Run hands to it, or ends if the pod does not run.
 	Early stage1.Early
@@ -25,6 +27,9 @@ type RunOptions struct {
 // that can start part of the pod early (stage1.EarlyStarter) does so first,
 // so that its start-up overlaps the preparation.
 func PrepareAndRun(c Config, opts *PrepareOptions, ro RunOptions) error {
+	if err := checkTask(flavorName(opts), ro.Task); err != nil {
+		return err
+	}
 	if f, err := flavors.Get(flavorName(opts)); err == nil && f.Available() == nil {
 		if es, ok := f.(stage1.EarlyStarter); ok {
 			if ro.Early, err = es.StartEarly(); err != nil {
@@ -72,6 +77,12 @@ func Run(c Config, p *lifecycle.Pod, opts RunOptions) error {
 		}
 	}
 	preparing := p.State() == lifecycle.Preparing
+	if err := checkTask(flavor, opts.Task); err != nil {
+		if preparing {
+			discard(p)
+		}
+		return err
+	}
 	if err := p.ToRun(); err != nil {
 		if preparing {
 			discard(p)
@@ -84,7 +95,7 @@ func Run(c Config, p *lifecycle.Pod, opts RunOptions) error {
 	// an exited pod.
 	ok = true
 	trace.Mark("stage1")
-	code, err := flavors.RunPod(flavor, p.LockFile(), p.Path(), flavors.RunOptions{Debug: c.Debug, Interactive: opts.Interactive, Early: opts.Early})
+	code, err := flavors.RunPod(flavor, p.LockFile(), p.Path(), flavors.RunOptions{Debug: c.Debug, Interactive: opts.Interactive, Task: opts.Task, Early: opts.Early})
 	if err != nil {
 		// The pod is in run/ with our lock; exiting makes it exited, and
 		// gc collects it.
@@ -92,6 +103,21 @@ func Run(c Config, p *lifecycle.Pod, opts RunOptions) error {
 		code = stage1.ExitStartFailed
 	}
 	os.Exit(code)
+	return nil
+}
+
+// checkTask refuses, before anything is made or moved, what the flavor
+// cannot do of a pod's Task.
+func checkTask(flavor string, t stage1.Task) error {
+	f, err := flavors.Get(flavor)
+	if err != nil {
+		return errdefs.New(ErrUsage, "%v", err)
+	}
+	if tc, ok := f.(stage1.TaskChecker); ok {
+		if err := tc.CheckTask(t); err != nil {
+			return errdefs.New(ErrUsage, "%v", err)
+		}
+	}
 	return nil
 }
 

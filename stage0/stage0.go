@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"podctl/internal/errdefs"
@@ -59,8 +60,13 @@ func (c Config) OpenStore() (*store.Store, error) {
 	return store.Open(c.ImagesDir())
 }
 
-// OpenPod finds a pod by UUID or UUID prefix.
+// OpenPod finds a pod by UUID, UUID prefix or name. Names and UUID
+// prefixes cannot be mistaken for each other (CheckPodName), so id is
+// looked up as a name exactly when it could not be part of a UUID.
 func (c Config) OpenPod(id string) (*lifecycle.Pod, error) {
+	if s := strings.ToLower(strings.TrimSpace(id)); isPodName(s) {
+		return openPodByName(c.DataDir, s)
+	}
 	return lifecycle.PodFromUUIDString(c.DataDir, id)
 }
 

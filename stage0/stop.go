@@ -4,11 +4,46 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"podctl/internal/errdefs"
 	"podctl/lifecycle"
+	"podctl/stage1"
 )
+
+// forcedExitWait is how long a killed pod may take to read as exited.
+const forcedExitWait = 10 * time.Second
+
+// fileTerminating, in a running pod, says that stop asked it to stop and
+// until when it waits before killing it (RFC 3339).
+const fileTerminating = "terminating"
+
+// markTerminating records that the pod is being stopped, so that status
+// shows it terminating and rm waits for the stop. A second stop writes its
+// own deadline. Atomic, not durable: it means nothing after a reboot.
+func markTerminating(p *lifecycle.Pod, grace time.Duration) {
+	until := time.Now().Add(grace).UTC().Format(time.RFC3339Nano)
+	if err := p.WriteFile(fileTerminating, []byte(until), false); err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		return
+	}
+	stage1.NoteState(p.Path(), "terminating")
+}
+
+// terminatingUntil returns, for a running pod being stopped, the time its
+// stop kills it.
+func terminatingUntil(p *lifecycle.Pod) (time.Time, bool) {
+	if p.State() != lifecycle.Running {
+		return time.Time{}, false
+	}
+	b, err := p.ReadFile(fileTerminating)
+	if err != nil {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	return t, err == nil
+}
 
 // ErrAlreadyStopped is returned by Stop for a pod that has already exited.
 var ErrAlreadyStopped = errors.New("already stopped")
@@ -32,6 +67,10 @@ func Stop(c Config, id string, force bool, grace time.Duration) (string, error) 
 	if err != nil {
 		return p.UUID, err
 	}
+	if err := thawForStop(p); err != nil {
+		return p.UUID, err
+	}
+	markTerminating(p, grace)
 	if err := f.Stop(p, force); err != nil {
 		return p.UUID, err
 	}
@@ -48,7 +87,7 @@ func Stop(c Config, id string, force bool, grace time.Duration) (string, error) 
 	if err := f.Stop(p, true); err != nil {
 		return p.UUID, err
 	}
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), forcedExitWait)
 	defer cancel2()
 	done, err = p.WaitFinished(ctx2)
 	if err != nil {

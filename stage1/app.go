@@ -1,10 +1,14 @@
 package stage1
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -34,6 +38,26 @@ const (
 // have at once.
 const AnnotationPidsLimit = "podctl.io/pids-limit"
 
+// AnnotationPodName, on the pod manifest, is the pod's name (--name).
+const AnnotationPodName = "podctl.io/name"
+
+// AnnotationSecretEnv, on a RuntimeApp, maps the names of the app's secret
+// environment variables to the absolute paths of the files holding their
+// values, as a JSON object. Only the paths are in the manifest: stage1
+// reads the files when the pod starts (secretEnv).
+const AnnotationSecretEnv = "podctl.io/secret-env"
+
+// The variables that tell an app which pod it is in. stage1 always sets
+// them, over any value the image or the user gave.
+const (
+	EnvPodUUID = "PODCTL_POD_UUID"
+	EnvPodName = "PODCTL_POD_NAME"
+)
+
+// MaxSecretSize is the largest secret value: the kernel refuses an
+// environment string longer than 32 pages (MAX_ARG_STRLEN), name included.
+const MaxSecretSize = 128*1024 - 1024
+
 // DefaultPath is the PATH an app gets when its image sets none.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -51,7 +75,10 @@ type AppSpec struct {
 	// Exec is the command line; Exec[0] is looked up in the app's PATH.
 	Exec []string `json:"exec"`
 	// Env is the environment, KEY=VALUE, PATH included.
-	Env        []string `json:"env"`
+	Env []string `json:"env"`
+	// SecretEnv names the variables of Env whose values are secret: a
+	// flavor must not write them to a file of the pod.
+	SecretEnv  []string `json:"secret_env,omitempty"`
 	User       string   `json:"user"`
 	Group      string   `json:"group"`
 	WorkingDir string   `json:"working_dir,omitempty"`
@@ -207,23 +234,92 @@ func AppSpecs(podDir, uuid string, m *schema.PodManifest) ([]AppSpec, error) {
 				}
 			}
 		}
+		secrets, err := secretEnv(&ra)
+		if err != nil {
+			return nil, err
+		}
 		env := map[string]bool{}
 		for _, ev := range ra.App.Environment {
+			if _, secret := secrets[ev.Name]; secret || ev.Name == EnvPodUUID || ev.Name == EnvPodName {
+				continue
+			}
 			s.Env = append(s.Env, ev.Name+"="+ev.Value)
 			env[ev.Name] = true
 		}
-		defaults := []string{"PATH=" + DefaultPath, "AC_APP_NAME=" + name, "PODCTL_POD_UUID=" + uuid, "HOME=/root"}
+		for _, k := range sortedKeys(secrets) {
+			s.Env = append(s.Env, k+"="+secrets[k])
+			s.SecretEnv = append(s.SecretEnv, k)
+			env[k] = true
+		}
+		defaults := []string{"PATH=" + DefaultPath, "AC_APP_NAME=" + name, "HOME=/root"}
 		for _, kv := range defaults {
 			if k, _, _ := strings.Cut(kv, "="); !env[k] {
 				s.Env = append(s.Env, kv)
 			}
 		}
+		podName, _ := m.Annotations.Get(AnnotationPodName)
+		s.Env = append(s.Env, EnvPodUUID+"="+uuid, EnvPodName+"="+podName)
 		specs = append(specs, s)
 	}
 	if len(specs) == 0 {
 		return nil, fmt.Errorf("the pod has no apps")
 	}
 	return specs, nil
+}
+
+// secretEnv reads the values of an app's secret variables from the files
+// its manifest names. It runs in stage1 as the pod starts, so the values
+// exist only in memory and in the apps' environments.
+func secretEnv(ra *schema.RuntimeApp) (map[string]string, error) {
+	v, ok := ra.Annotations.Get(AnnotationSecretEnv)
+	if !ok {
+		return nil, nil
+	}
+	var paths map[string]string
+	if err := json.Unmarshal([]byte(v), &paths); err != nil {
+		return nil, fmt.Errorf("app %s: reading annotation %s: %w", ra.Name, AnnotationSecretEnv, err)
+	}
+	out := make(map[string]string, len(paths))
+	for k, path := range paths {
+		val, err := ReadSecret(path)
+		if err != nil {
+			return nil, fmt.Errorf("app %s: secret %s: %w", ra.Name, k, err)
+		}
+		out[k] = val
+	}
+	return out, nil
+}
+
+// ReadSecret reads a secret value from a file: its whole content, but for
+// one final newline (what `echo value >file` adds). A value must fit in an
+// environment variable and hold no NUL byte.
+func ReadSecret(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxSecretSize+2))
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	switch {
+	case len(b) > MaxSecretSize:
+		return "", fmt.Errorf("%s holds more than %d bytes, too much for an environment variable", path, MaxSecretSize)
+	case bytes.IndexByte(b, 0) >= 0:
+		return "", fmt.Errorf("%s holds a NUL byte, which an environment variable cannot", path)
+	}
+	return string(b), nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // EncodeSpec and DecodeSpec carry an AppSpec to a helper process.

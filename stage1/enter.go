@@ -24,7 +24,7 @@ func EnterNamespaces(pid int, app, cgroupDir string, cmd []string, stdio Stdio) 
 	argv := append([]string{"--target", strconv.Itoa(pid), "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd", "--"}, cmd...)
 	c := exec.Command("nsenter", argv...)
 	c.Env = env
-	c.Stdin, c.Stdout, c.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
+	stdio.Apply(c)
 	if cgroupDir == "" {
 		err = c.Start()
 	} else {

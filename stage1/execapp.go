@@ -79,6 +79,8 @@ func ExecApp(s *AppSpec, beforeExec func() error) error {
 			return fmt.Errorf("app %s: stage1 is gone", s.Name)
 		}
 	}
+	// Descriptors podctl was given by its caller must not reach the app.
+	unix.CloseRange(ErrPipeFD, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	err = syscall.Exec(path, s.Exec, env)
 	return fmt.Errorf("app %s: executing %s: %w", s.Name, path, err)
 }

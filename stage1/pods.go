@@ -52,10 +52,17 @@ func NewPodCgroup(podDir, uuid string, also ...string) (*cgroup.Group, error) {
 	return g, nil
 }
 
-// NewPodCgroups creates the pod's cgroup (in the tracking hierarchy and in
-// those named in also) and, for apps with limits, the cgroups that hold
-// them, and records them all in the pod. Each spec learns the folders its
-// app joins (Cgroups) and those of its limits (LimitDirs).
+// NewPodCgroups creates the pod's cgroup (in the tracking hierarchy, in
+// those named in also, and in the v1 hierarchies its usage is read from:
+// cgroup.StatsControllers) and, for each app, its own folder in those
+// usage hierarchies and the cgroups that hold its limits, and records the
+// pod's folders in the pod. Each spec learns the folders its app joins
+// (Cgroups: the pod's, then its own) and its own ones (LimitDirs, where
+// the kernel also counts its out-of-memory kills, and which the systemd
+// flavor binds into the pod for the app to join).
+//
+// Per-app folders in the tracking hierarchy are the flavor's to make:
+// the systemd flavor leaves that hierarchy to the pod's systemd.
 func NewPodCgroups(podDir, uuid string, specs []AppSpec, also ...string) (*cgroup.Group, error) {
 	for _, s := range specs {
 		if !s.Limits.None() {
@@ -63,30 +70,57 @@ func NewPodCgroups(podDir, uuid string, specs []AppSpec, also ...string) (*cgrou
 			break
 		}
 	}
-	g, err := NewPodCgroup(podDir, uuid, also...)
+	stats, err := cgroup.StatsControllers()
+	if err != nil {
+		return nil, err
+	}
+	g, err := NewPodCgroup(podDir, uuid, append(also, stats...)...)
 	if err != nil {
 		return nil, err
 	}
 	for i := range specs {
 		s := &specs[i]
+		own, err := g.NewStatsChildren(s.Name, stats)
+		if err != nil {
+			g.Remove()
+			return nil, err
+		}
 		dirs, err := g.NewAppGroup(s.Name, s.Limits)
 		if err != nil {
 			g.Remove()
 			return nil, err
 		}
-		s.LimitDirs = dirs
-		s.Cgroups = append(append([]string(nil), g.Dirs...), dirs...)
+		s.LimitDirs = uniqDirs(append(own, dirs...))
+		s.Cgroups = append(append([]string(nil), g.Dirs...), s.LimitDirs...)
 	}
 	return g, nil
 }
 
+// uniqDirs drops repeated folders, keeping the first of each.
+func uniqDirs(dirs []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // NoteOOM marks an app's status as out of memory when it ended on SIGKILL
 // (its own death, or that of the child whose status a shell passed on) and
-// the kernel counts an out-of-memory kill in its limits' cgroups.
+// the kernel counts an out-of-memory kill in its own cgroups.
 func NoteOOM(st *lifecycle.AppStatus, s *AppSpec) {
 	if st.ExitCode == 128+int(syscall.SIGKILL) && cgroup.OOMKills(s.LimitDirs) > 0 {
 		st.Reason = lifecycle.ReasonOOMKilled
 		st.Message = "killed for using more than its memory limit"
+		if s.Limits.MemoryBytes == 0 {
+			// Its own folder counts kills for the host's (or a parent
+			// cgroup's) lack of memory too.
+			st.Message = "killed by the kernel for lack of memory"
+		}
 	}
 }
 
@@ -103,7 +137,16 @@ func JoinCgroups(s *AppSpec) error {
 // PodCgroupDirs returns the cgroup folders recorded in a pod, the tracking
 // hierarchy's first; none if it has none.
 func PodCgroupDirs(p *lifecycle.Pod) ([]string, error) {
-	b, err := p.ReadFile(lifecycle.FileCgroup)
+	return parseCgroupFile(p.ReadFile(lifecycle.FileCgroup))
+}
+
+// CgroupDirsIn is PodCgroupDirs for the pod directory podDir, for a process
+// that has the pod's path rather than the pod opened (its own stage1).
+func CgroupDirsIn(podDir string) ([]string, error) {
+	return parseCgroupFile(os.ReadFile(filepath.Join(podDir, lifecycle.FileCgroup)))
+}
+
+func parseCgroupFile(b []byte, err error) ([]string, error) {
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
@@ -189,8 +232,8 @@ func RunChrooted(root string, cmd []string, env []string, stdio Stdio) (int, err
 		path = found
 	}
 	c := &exec.Cmd{Path: path, Args: cmd, Env: env, Dir: "/",
-		Stdin: stdio.Stdin, Stdout: stdio.Stdout, Stderr: stdio.Stderr,
 		SysProcAttr: &syscall.SysProcAttr{Chroot: root}}
+	stdio.Apply(c)
 	if err := c.Start(); err != nil {
 		return 0, fmt.Errorf("running %s: %w", cmd[0], err)
 	}

@@ -11,6 +11,8 @@ package stage1
 
 import (
 	"os"
+	"os/exec"
+	"time"
 
 	"github.com/appc/spec/schema"
 
@@ -37,6 +39,9 @@ type RunContext struct {
 	Manifest *schema.PodManifest
 	// Interactive gives the pod's single app the caller's terminal.
 	Interactive bool
+	// Task says how the pod runs as a task: its time limit, its standard
+	// input, its apps' restarts.
+	Task Task
 	// Early is what the flavor started before the pod was prepared, if it
 	// is an EarlyStarter; nil otherwise.
 	Early Early
@@ -68,6 +73,32 @@ type Flavor interface {
 	Helpers() map[string]func(args []string) int
 }
 
+// Task is how a pod runs as a task or a workload, beyond its manifest.
+type Task struct {
+	// Timeout, if not zero, is how long the pod may run: then stage1 stops
+	// it, records the result timeout, and the pod's exit code is
+	// ExitTimeout.
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// Stdin gives the first app stage1's standard input (without a
+	// terminal), which the app sees closed when it is.
+	Stdin bool `json:"stdin,omitempty"`
+	// Restart is when stage1 starts an app again after it ends.
+	Restart RestartPolicy `json:"restart,omitempty"`
+	// ReadyNotify makes an app ready once it sends READY=1 on
+	// $NOTIFY_SOCKET (the sd_notify protocol) rather than once started.
+	ReadyNotify bool `json:"ready_notify,omitempty"`
+}
+
+// TaskChecker is a flavor that cannot do all a Task asks: CheckTask says
+// what it cannot, before the pod runs.
+type TaskChecker interface {
+	CheckTask(Task) error
+}
+
+// ExitTimeout is podctl run's exit code when the pod's --timeout is up, as
+// timeout(1)'s.
+const ExitTimeout = 124
+
 // EarlyStarter is a flavor that can start part of a pod before stage0 has
 // prepared it, so that its start-up overlaps stage0's work; Run gets it
 // back in RunContext.Early.
@@ -81,7 +112,23 @@ type Early interface {
 	Abort()
 }
 
-// Stdio are the standard streams of a command entered into a pod.
+// Stdio are the standard streams of a command entered into a pod, or of
+// an app. A nil one is /dev/null.
 type Stdio struct {
 	Stdin, Stdout, Stderr *os.File
+}
+
+// Apply gives cmd the streams. A nil *os.File must not reach os/exec as
+// such: in an io.Reader it is not nil, and the child would start with the
+// descriptor closed.
+func (s Stdio) Apply(cmd *exec.Cmd) {
+	if s.Stdin != nil {
+		cmd.Stdin = s.Stdin
+	}
+	if s.Stdout != nil {
+		cmd.Stdout = s.Stdout
+	}
+	if s.Stderr != nil {
+		cmd.Stderr = s.Stderr
+	}
 }

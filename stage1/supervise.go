@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"podctl/events"
 	"podctl/internal/fsutil"
 	"podctl/internal/trace"
 	"podctl/lifecycle"
@@ -76,14 +77,26 @@ type appExit struct {
 	err    error
 }
 
+// appRun is Supervise's record of one app.
+type appRun struct {
+	proc     Proc
+	started  time.Time
+	restarts int
+	running  bool
+	// stopped is set when stage1 signalled the app to end it.
+	stopped bool
+}
+
 // Supervise runs a pod's apps to their end: it starts each app, records its
 // pid, marks the pod ready, forwards SIGTERM, SIGINT and SIGHUP to the apps,
-// records each app's exit status, and when an app fails stops the others.
-// What the apps write goes to the caller's stdout and stderr and to each
-// app's log. When the last app has exited, cleanup runs (to end what the
-// apps left behind, which may hold their output open) and the logs are
-// drained. It returns the pod's exit code: the code of the first app to
-// fail, or 0.
+// records each app's exit status, restarts apps as rc.Task.Restart says,
+// and when an app fails for good, or the pod's time is up, stops the
+// others. What the apps write goes to the caller's stdout and stderr and
+// to each app's log. When the last app has exited, cleanup runs (to end
+// what the apps left behind, which may hold their output open), the logs
+// are drained and the pod's result is recorded. It returns the pod's exit
+// code: ExitTimeout if its time was up, else the code of the first app to
+// fail for good, or 0.
 func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), hooks Hooks) int {
 	podDir := rc.PodDir
 	if hooks.Ready == nil {
@@ -100,17 +113,25 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	procs := make([]Proc, len(specs))
-	ended := make([]bool, len(specs))
-	started := make([]time.Time, len(specs))
+	apps := make([]appRun, len(specs))
+	ready := make([]bool, len(specs))
+	readyCh := make(chan int, len(specs))
+	announced := false
 	exits := make(chan appExit, len(specs))
+	restarts := make(chan int, len(specs))
+	timers := map[int]*time.Timer{}
 	running := 0
 	code := 0
 	failed := false
+	var failure, cancelledBy string
+	// stopReason is why stage1 is stopping the apps it stops: an app's
+	// failure or a signal (ReasonCancelled), or the pod's time
+	// (ReasonTimeout). Once set, no app is restarted.
+	stopReason := ""
 
-	for i := range specs {
+	launch := func(i int) error {
 		s := &specs[i]
-		started[i] = time.Now()
+		apps[i].started = time.Now()
 		var proc Proc
 		var err error
 		if rc.Interactive {
@@ -120,7 +141,11 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 			var stdout, stderr *os.File
 			stdout, stderr, err = logApp(filepath.Join(podDir, lifecycle.AppDir(s.Name)), &copiers)
 			if err == nil {
-				proc, err = start(s, Stdio{Stdout: stdout, Stderr: stderr})
+				stdio := Stdio{Stdout: stdout, Stderr: stderr}
+				if rc.Task.Stdin && i == 0 {
+					stdio.Stdin = os.Stdin
+				}
+				proc, err = start(s, stdio)
 				// The app has its own copies; ours would keep the logs
 				// from ending.
 				stdout.Close()
@@ -128,29 +153,75 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 			}
 		}
 		if err != nil {
-			hooks.StartFailed(err)
-			RecordStatus(podDir, s.Name, &lifecycle.AppStatus{ExitCode: ExitStartFailed, Message: "the app did not start: " + err.Error(), StartedAt: started[i], FinishedAt: time.Now()})
-			code, failed = ExitStartFailed, true
-			break
+			return err
 		}
-		procs[i] = proc
+		apps[i].proc, apps[i].running, apps[i].stopped = proc, true, false
 		running++
 		rc.Debugf("app %s started as pid %d", s.Name, proc.Pid())
-		writePid(filepath.Join(podDir, lifecycle.AppDir(s.Name), AppPid), proc.Pid())
-		go func(i int) {
-			ws, err := procs[i].Wait()
+		writeNumber(filepath.Join(podDir, lifecycle.AppDir(s.Name), AppPid), proc.Pid())
+		go func() {
+			ws, err := proc.Wait()
 			exits <- appExit{index: i, status: ws, err: err}
-		}(i)
+		}()
+		return nil
 	}
-	if !failed {
-		hooks.Ready()
+	startFailed := func(i int, err error) {
+		hooks.StartFailed(err)
+		RecordStatus(podDir, specs[i].Name, &lifecycle.AppStatus{ExitCode: ExitStartFailed, Reason: lifecycle.ReasonError,
+			Message: "the app did not start: " + err.Error(), StartedAt: apps[i].started, FinishedAt: time.Now(), RestartCount: apps[i].restarts})
+		if !failed {
+			code, failed = ExitStartFailed, true
+			failure = fmt.Sprintf("app %s did not start: %v", specs[i].Name, err)
+		}
 	}
 
+	// The pod is ready once every app is: started, or with ReadyNotify,
+	// once it has said READY=1.
+	announce := func() {
+		for _, r := range ready {
+			if !r {
+				return
+			}
+		}
+		if !announced && !failed {
+			announced = true
+			hooks.Ready()
+			events.RecordForPod(podDir, events.Event{Type: events.Ready})
+			NoteState(podDir, "ready")
+		}
+	}
+	for i := range specs {
+		if rc.Task.ReadyNotify {
+			c, err := listenNotify(podDir, &specs[i], i, readyCh)
+			if err != nil {
+				startFailed(i, err)
+				break
+			}
+			defer c.Close()
+		}
+		if err := launch(i); err != nil {
+			startFailed(i, err)
+			break
+		}
+		ready[i] = !rc.Task.ReadyNotify
+	}
+	announce()
+
 	var kill <-chan time.Time
-	stopAll := func(sig syscall.Signal) {
-		for i, p := range procs {
-			if p != nil && !ended[i] {
-				p.Signal(sig)
+	stop := func(reason string, sig syscall.Signal) {
+		if stopReason == "" {
+			stopReason = reason
+		}
+		for i, t := range timers {
+			// A restart not yet made is not made.
+			if t.Stop() {
+				delete(timers, i)
+			}
+		}
+		for i := range apps {
+			if apps[i].running {
+				apps[i].stopped = true
+				apps[i].proc.Signal(sig)
 			}
 		}
 		if kill == nil && sig != syscall.SIGKILL {
@@ -158,37 +229,138 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 		}
 	}
 	if failed {
-		stopAll(syscall.SIGTERM)
+		stop(lifecycle.ReasonCancelled, syscall.SIGTERM)
 	}
-	for running > 0 {
+	var timeout <-chan time.Time
+	if rc.Task.Timeout > 0 {
+		timeout = time.After(rc.Task.Timeout - time.Since(apps[0].started))
+	}
+	for running > 0 || len(timers) > 0 {
 		select {
 		case e := <-exits:
-			running--
-			ended[e.index] = true
 			trace.Mark("app exited")
+			running--
+			a, s := &apps[e.index], &specs[e.index]
+			a.running = false
 			st := exitStatus(e.status, e.err)
-			NoteOOM(st, &specs[e.index])
-			st.StartedAt = started[e.index]
-			st.FinishedAt = time.Now()
+			NoteOOM(st, s)
+			st.StartedAt, st.FinishedAt, st.RestartCount = a.started, time.Now(), a.restarts
+			st.Reason = Reason(st, a.stopped, stopReason)
 			// The pid is no longer the app's: enter must not find it.
-			os.Remove(filepath.Join(podDir, lifecycle.AppDir(specs[e.index].Name), AppPid))
-			RecordStatus(podDir, specs[e.index].Name, st)
-			rc.Debugf("app %s exited with status %d", specs[e.index].Name, st.ExitCode)
+			os.Remove(filepath.Join(podDir, lifecycle.AppDir(s.Name), AppPid))
+			RecordStatus(podDir, s.Name, st)
+			events.RecordForPod(podDir, events.Event{Type: events.Exited, App: s.Name, ExitCode: &st.ExitCode, Message: st.Reason})
+			rc.Debugf("app %s exited with status %d", s.Name, st.ExitCode)
+			if stopReason == "" && rc.Task.Restart.Restarts(st.ExitCode, a.restarts) {
+				d := rc.Task.Restart.Delay(a.restarts)
+				rc.Debugf("restarting app %s in %s", s.Name, d)
+				i := e.index
+				timers[i] = time.AfterFunc(d, func() { restarts <- i })
+				continue
+			}
 			if st.ExitCode != 0 && !failed {
 				code, failed = st.ExitCode, true
-				stopAll(syscall.SIGTERM)
+				failure = fmt.Sprintf("app %s exited with %d", s.Name, st.ExitCode)
+				if st.Reason != lifecycle.ReasonError && st.Reason != lifecycle.ReasonCancelled {
+					failure += " (" + st.Reason + ")"
+				}
+				stop(lifecycle.ReasonCancelled, syscall.SIGTERM)
 			}
+		case i := <-readyCh:
+			ready[i] = true
+			announce()
+		case i := <-restarts:
+			if _, ok := timers[i]; !ok {
+				// Cancelled by a stop after it had fired.
+				continue
+			}
+			delete(timers, i)
+			apps[i].restarts++
+			writeNumber(filepath.Join(podDir, lifecycle.AppRestartsFile(specs[i].Name)), apps[i].restarts)
+			if err := launch(i); err != nil {
+				startFailed(i, err)
+				stop(lifecycle.ReasonCancelled, syscall.SIGTERM)
+				continue
+			}
+			events.RecordForPod(podDir, events.Event{Type: events.Restarted, App: specs[i].Name, Message: fmt.Sprintf("restart %d", apps[i].restarts)})
 		case sig := <-sigs:
 			rc.Debugf("forwarding %s to the apps", unix.SignalName(sig.(syscall.Signal)))
-			stopAll(sig.(syscall.Signal))
+			if cancelledBy == "" && stopReason == "" {
+				cancelledBy = unix.SignalName(sig.(syscall.Signal))
+			}
+			stop(lifecycle.ReasonCancelled, sig.(syscall.Signal))
+		case <-timeout:
+			rc.Debugf("the pod's time is up: stopping the apps")
+			stop(lifecycle.ReasonTimeout, syscall.SIGTERM)
 		case <-kill:
-			stopAll(syscall.SIGKILL)
+			stop(stopReason, syscall.SIGKILL)
 		}
 	}
 	cleanup()
 	copiers.Wait()
 	trace.Mark("apps done")
+	return RecordResult(podDir, code, Ending{StopReason: stopReason, Timeout: rc.Task.Timeout, CancelledBy: cancelledBy, Failure: failure})
+}
+
+// Ending is how a pod's run ended, as its stage1 saw it.
+type Ending struct {
+	// StopReason is why stage1 stopped the apps it stopped, if it did:
+	// lifecycle.ReasonTimeout or lifecycle.ReasonCancelled.
+	StopReason string
+	// Timeout is the pod's --timeout.
+	Timeout time.Duration
+	// CancelledBy names the signal that made stage1 stop the pod.
+	CancelledBy string
+	// Failure says which app failed for good and how, if one did.
+	Failure string
+}
+
+// RecordResult records the pod's result (lifecycle.WriteResult) from how
+// it ended and the exit code of its first app to fail, and returns the
+// pod's exit code: ExitTimeout when its time was up, else code.
+func RecordResult(podDir string, code int, e Ending) int {
+	res := &lifecycle.PodResult{Result: lifecycle.ResultSuccess, Message: "every app exited 0"}
+	switch {
+	case e.StopReason == lifecycle.ReasonTimeout:
+		code = ExitTimeout
+		res.Result, res.Message = lifecycle.ResultTimeout, fmt.Sprintf("the pod ran out of its time (--timeout=%s) and was stopped", e.Timeout)
+	case e.CancelledBy != "":
+		res.Result, res.Message = lifecycle.ResultCancelled, "podctl run got "+e.CancelledBy+" and stopped the apps"
+	case code != 0:
+		res.Result, res.Message = lifecycle.ResultError, e.Failure
+	}
+	res.ExitCode = &code
+	if err := lifecycle.WriteResult(podDir, res); err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+	}
+	events.RecordForPod(podDir, events.Event{Type: events.Exited, ExitCode: &code, Message: res.Result + ": " + res.Message})
+	NoteState(podDir, lifecycle.Exited.String())
 	return code
+}
+
+// NoteState adds a state change to the pod's history, saying on stderr if
+// it cannot.
+func NoteState(podDir, state string) {
+	if err := lifecycle.AppendHistory(podDir, state); err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+	}
+}
+
+// Reason says why an app ended: st's own reason if it has one (OOMKilled);
+// stage1's reason for stopping it if it did (stopped); Completed for 0;
+// Killed for a signal stage1 did not send; Error otherwise.
+func Reason(st *lifecycle.AppStatus, stopped bool, stopReason string) string {
+	switch {
+	case st.Reason != "":
+		return st.Reason
+	case st.ExitCode == 0:
+		return lifecycle.ReasonCompleted
+	case stopped && stopReason != "":
+		return stopReason
+	case st.Signal != "":
+		return lifecycle.ReasonKilled
+	}
+	return lifecycle.ReasonError
 }
 
 // logApp makes the pipes an app writes its output to, and starts copying
@@ -259,10 +431,10 @@ func RecordStatus(podDir, app string, st *lifecycle.AppStatus) {
 	}
 }
 
-// writePid records a pid. Atomic, not durable: a pid means nothing after a
-// reboot.
-func writePid(path string, pid int) {
-	if err := fsutil.WriteFile(path, []byte(strconv.Itoa(pid)), 0o600, false); err != nil {
+// writeNumber records a pid or a count. Atomic, not durable: neither
+// means anything after a reboot.
+func writeNumber(path string, n int) {
+	if err := fsutil.WriteFile(path, []byte(strconv.Itoa(n)), 0o600, false); err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 	}
 }
@@ -270,5 +442,5 @@ func writePid(path string, pid int) {
 // WritePodPid records the stage1 process's pid in the pod; its mtime is the
 // pod's start time.
 func WritePodPid(podDir string) {
-	writePid(filepath.Join(podDir, lifecycle.FilePid), os.Getpid())
+	writeNumber(filepath.Join(podDir, lifecycle.FilePid), os.Getpid())
 }

@@ -26,6 +26,9 @@ var (
 // busyboxPath is the host's static busybox (Debian's busybox-static).
 const busyboxPath = "/bin/busybox"
 
+// notifyBin is the static program the image has as /bin/notify.
+var notifyBin []byte
+
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
@@ -53,6 +56,19 @@ func runMain(m *testing.M) int {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "tests: building podctl:", err)
+		return 1
+	}
+	// A static sd_notify sender for the image: busybox has none.
+	notifier := filepath.Join(work, "notify")
+	build = exec.Command("go", "build", "-o", notifier, "./testdata/notify")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "tests: building the notifier:", err)
+		return 1
+	}
+	if notifyBin, err = os.ReadFile(notifier); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	busyboxACI = filepath.Join(work, "busybox.aci")
@@ -94,6 +110,7 @@ func writeBusyboxACI(path, name string, extra map[string]string) error {
 	}
 	tw.WriteHeader(&tar.Header{Name: "rootfs/tmp/", Mode: 0o1777, Typeflag: tar.TypeDir, ModTime: mtime})
 	file("rootfs/bin/busybox", 0o755, bb)
+	file("rootfs/bin/notify", 0o755, notifyBin)
 	for _, a := range busyboxApplets {
 		tw.WriteHeader(&tar.Header{Name: "rootfs/bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox", ModTime: mtime})
 	}
@@ -208,11 +225,17 @@ type podJSON struct {
 	StartedAt  *time.Time `json:"started_at"`
 	GCMarkedAt *time.Time `json:"gc_marked_at"`
 	Pid        int        `json:"pid"`
-	Apps       []struct {
-		Name     string `json:"name"`
-		ImageID  string `json:"image_id"`
-		State    string `json:"state"`
-		ExitCode *int   `json:"exit_code"`
+	Result     *struct {
+		Result  string `json:"result"`
+		Message string `json:"message"`
+	} `json:"result"`
+	Apps []struct {
+		Name         string `json:"name"`
+		ImageID      string `json:"image_id"`
+		State        string `json:"state"`
+		ExitCode     *int   `json:"exit_code"`
+		Reason       string `json:"reason"`
+		RestartCount int    `json:"restart_count"`
 	} `json:"apps"`
 }
 

@@ -17,6 +17,7 @@ import (
 	"podctl/stage1/fly"
 	"podctl/stage1/native"
 	"podctl/stage1/systemd"
+	"podctl/stats"
 )
 
 // Self is the podctl binary that flavors re-execute for their helpers. Tests that
@@ -90,6 +91,8 @@ type RunOptions struct {
 	Debug bool
 	// Interactive gives the pod's single app the terminal.
 	Interactive bool
+	// Task is the pod's time limit, standard input and restart policy.
+	Task stage1.Task
 	// Early is what the flavor started before the pod was prepared
 	// (stage1.EarlyStarter), or nil.
 	Early stage1.Early
@@ -113,7 +116,7 @@ func RunPod(name string, lock *os.File, podDir string, opts RunOptions) (int, er
 		return 0, fmt.Errorf("reading pod manifest: %w", err)
 	}
 	debug, interactive := opts.Debug, opts.Interactive
-	rc := &stage1.RunContext{PodDir: podDir, UUID: filepath.Base(podDir), Lock: lock, Manifest: &m, Interactive: interactive, Early: opts.Early, Debugf: func(string, ...any) {}}
+	rc := &stage1.RunContext{PodDir: podDir, UUID: filepath.Base(podDir), Lock: lock, Manifest: &m, Interactive: interactive, Task: opts.Task, Early: opts.Early, Debugf: func(string, ...any) {}}
 	if debug {
 		rc.Debug = true
 		rc.Debugf = func(format string, args ...any) {
@@ -121,5 +124,9 @@ func RunPod(name string, lock *os.File, podDir string, opts RunOptions) (int, er
 		}
 	}
 	trace.Mark("flavor run")
+	// The pod's usage history (podctl stats --history), recorded from this
+	// process, which no pause freezes, while the pod runs.
+	stop := stats.Record(podDir, stats.DefaultInterval())
+	defer stop()
 	return f.Run(rc), nil
 }

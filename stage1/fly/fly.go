@@ -62,6 +62,15 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 		return stage1.ExitStartFailed
 	}
 	for i := range specs {
+		// Each app has a folder of its own in the tracking hierarchy too,
+		// where its usage (CPU time, at least) is counted apart.
+		dir, err := g.NewChild(specs[i].Name)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+			g.Remove()
+			return stage1.ExitStartFailed
+		}
+		specs[i].Cgroups = append([]string{dir}, specs[i].Cgroups[1:]...)
 		specs[i].DieWith = os.Getpid()
 	}
 	return stage1.Supervise(rc, specs, func(s *stage1.AppSpec, stdio stage1.Stdio) (stage1.Proc, error) {
@@ -71,7 +80,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 		}
 		cmd := exec.Command(f.Self, stage1.Verb, helperApp)
 		cmd.Env = []string{envSpec + "=" + enc}
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.Stdin, stdio.Stdout, stdio.Stderr
+		stdio.Apply(cmd)
 		cmd.SysProcAttr = &syscall.SysProcAttr{
 			Unshareflags: syscall.CLONE_NEWNS,
 			// The app dies with its stage1, so a stage1 killed outright

@@ -21,6 +21,10 @@ import (
 // pipe closed once every app runs.
 func initMain(args []string) int {
 	stage1.HelperInit()
+	// Descriptors podctl run was given by its caller must not reach the
+	// apps; the init's own are 0 to 2, the error pipe and the
+	// configuration.
+	unix.CloseRange(configFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	// What needs no configuration is done while stage1 prepares the pod.
 	if err := setUpNamespaces(); err != nil {
 		return stage1.HelperFail(fmt.Errorf("setting up the pod's namespaces: %w", err))
@@ -49,6 +53,7 @@ func initMain(args []string) int {
 		UUID:        cfg.UUID,
 		Interactive: cfg.Interactive,
 		Debug:       cfg.Debug,
+		Task:        cfg.Task,
 		Debugf:      func(string, ...any) {},
 	}
 	if cfg.Debug {

@@ -63,6 +63,7 @@ type podConfig struct {
 	Hostname    string           `json:"hostname"`
 	Interactive bool             `json:"interactive,omitempty"`
 	Debug       bool             `json:"debug,omitempty"`
+	Task        stage1.Task      `json:"task"`
 	Cgroups     []string         `json:"cgroups"`
 	Apps        []stage1.AppSpec `json:"apps"`
 	// Views are each app's cgroups as the app sees them, by app name.
@@ -150,6 +151,7 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []stage1.AppS
 		Hostname:    Hostname(rc.UUID),
 		Interactive: rc.Interactive,
 		Debug:       rc.Debug,
+		Task:        rc.Task,
 		Cgroups:     append([]string{initDir}, g.Dirs[1:]...),
 		Apps:        specs,
 		Views:       views,
@@ -165,13 +167,12 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []stage1.AppS
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	trace.Mark("hand pod to init")
-	if err := init.hand(&cfg); err != nil {
+	if err := init.give(&cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return exitCode(init.cmd)
 	}
 	cmd := init.cmd
-	rc.Debugf("init started as pid %d; every app is running", cmd.Process.Pid)
-	stage1.NotifyReady()
+	// Passed on from now, also while the apps are getting ready.
 	done := make(chan struct{})
 	go func() {
 		for {
@@ -183,6 +184,13 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []stage1.AppS
 			}
 		}
 	}()
+	if err := stage1.WaitErrPipe(cmd, init.status); err != nil {
+		close(done)
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		return exitCode(cmd)
+	}
+	rc.Debugf("init started as pid %d; every app is ready", cmd.Process.Pid)
+	stage1.NotifyReady()
 	trace.Mark("apps started")
 	cmd.Wait()
 	trace.Mark("init ended")
@@ -275,19 +283,20 @@ func (p *initProc) Abort() {
 	p.cmd.Wait()
 }
 
-// hand gives the init its pod and waits until every app runs, or for the
-// line saying why not.
-func (p *initProc) hand(cfg *podConfig) error {
+// give gives the init its pod. The caller then reads the error pipe
+// (status) to learn when every app is ready, or why the pod did not start.
+func (p *initProc) give(cfg *podConfig) error {
 	p.handed = true
 	if <-p.started; p.err != nil {
 		return p.err
 	}
 	err := json.NewEncoder(p.config).Encode(cfg)
 	p.config.Close()
-	if werr := stage1.WaitErrPipe(p.cmd, p.status); werr != nil {
-		return werr
-	}
 	if err != nil {
+		// The init has read what it could; what it says is the better line.
+		if werr := stage1.WaitErrPipe(p.cmd, p.status); werr != nil {
+			return werr
+		}
 		return fmt.Errorf("handing the pod to its init: %w", err)
 	}
 	return nil

@@ -82,13 +82,10 @@ func forkApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reap
 		return r.startThroughHelper(s, stdio, interactive)
 	}
 	cmd := &exec.Cmd{
-		Path:   path,
-		Args:   s.Exec,
-		Env:    s.Env,
-		Dir:    wd,
-		Stdin:  stdio.Stdin,
-		Stdout: stdio.Stdout,
-		Stderr: stdio.Stderr,
+		Path: path,
+		Args: s.Exec,
+		Env:  s.Env,
+		Dir:  wd,
 		SysProcAttr: &syscall.SysProcAttr{
 			Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}},
 			// An app with the terminal stays in the caller's session, whose
@@ -101,6 +98,7 @@ func forkApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reap
 			CgroupFD:    cgfd,
 		},
 	}
+	stdio.Apply(cmd)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := cmd.Start(); err != nil {
@@ -131,15 +129,13 @@ func (r *reaper) startThroughHelper(s *stage1.AppSpec, stdio stage1.Stdio, inter
 		Args:       []string{"podctl", stage1.Verb, helperExec},
 		Env:        []string{envSpec + "=" + enc},
 		Dir:        "/",
-		Stdin:      stdio.Stdin,
-		Stdout:     stdio.Stdout,
-		Stderr:     stdio.Stderr,
 		ExtraFiles: []*os.File{r.self},
 		SysProcAttr: &syscall.SysProcAttr{
 			Setsid:     !interactive,
 			Cloneflags: syscall.CLONE_NEWCGROUP,
 		},
 	}
+	stdio.Apply(cmd)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := stage1.StartWithErrPipe(cmd); err != nil {

@@ -2,7 +2,9 @@ package systemd
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,8 +64,14 @@ func hookExecMain(args []string) int {
 		if err != nil {
 			return err
 		}
+		if err := addSecrets(s); err != nil {
+			return err
+		}
 		if err := stage1.JoinCgroups(s); err != nil {
 			return err
+		}
+		if err := openStdin(filepath.Join(appDir, fifoStdin)); err != nil {
+			return fmt.Errorf("app %s: %w", app, err)
 		}
 		if err := stage1.EnterRoot(s); err != nil {
 			return fmt.Errorf("app %s: %w", app, err)
@@ -78,6 +86,23 @@ func hookExecMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", werr)
 	}
 	return stage1.ExitStartFailed
+}
+
+// openStdin makes the FIFO stage1 feeds (--stdin) the standard input of
+// the app, if the app has one. Opening it waits for stage1 to open its end.
+func openStdin(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("opening its input: %w", err)
+	}
+	defer f.Close()
+	if err := unix.Dup3(int(f.Fd()), 0, 0); err != nil {
+		return fmt.Errorf("taking its input: %w", err)
+	}
+	return nil
 }
 
 // Files of the pod's stage1 folder the hooks share.

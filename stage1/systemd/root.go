@@ -40,12 +40,25 @@ var hostTopDirs = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
 func buildRoot(podDir, uuid, self string, specs []stage1.AppSpec, interactive bool) (string, error) {
 	root := filepath.Join(podDir, "stage1", "rootfs")
 	dirs := []string{"usr", "etc/systemd/system", "podctl/pod", "proc", "sys", "dev", "run", "tmp", "var/tmp", "root"}
+	secrets := false
 	for _, s := range specs {
 		dirs = append(dirs, filepath.Join("opt/stage2", s.Name, "rootfs"))
+		secrets = secrets || len(s.SecretEnv) > 0
+	}
+	if secrets {
+		dirs = append(dirs, strings.TrimPrefix(inSecrets, "/"))
 	}
 	for _, d := range dirs {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			return "", fmt.Errorf("making the stage1 root: %w", err)
+		}
+	}
+	if secrets {
+		// Secret values are written only here, in memory: the tmpfs is in
+		// this helper's mount namespace (and nspawn's copy of it), and the
+		// folder under it in the pod stays empty.
+		if err := unix.Mount("tmpfs", filepath.Join(root, inSecrets), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700"); err != nil {
+			return "", fmt.Errorf("mounting the tmpfs for secrets in the stage1 root: %w", err)
 		}
 	}
 	if err := bindRO("/usr", filepath.Join(root, "usr")); err != nil {
@@ -158,6 +171,9 @@ func writeEtc(root, podDir, uuid string, specs []stage1.AppSpec, interactive boo
 			inside.Cgroups = append(inside.Cgroups, filepath.Join(inCgroups, s.Name, strconv.Itoa(i)))
 		}
 		inside.LimitDirs = inside.Cgroups
+		if err := writeSecrets(root, &inside); err != nil {
+			return err
+		}
 		b, err := json.Marshal(&inside)
 		if err != nil {
 			return err
@@ -178,6 +194,54 @@ func writeEtc(root, podDir, uuid string, specs []stage1.AppSpec, interactive boo
 	if err := os.Symlink(podTarget, def); err != nil {
 		return fmt.Errorf("writing the pod's units: %w", err)
 	}
+	return nil
+}
+
+// writeSecrets moves an app's secret variables out of the spec that goes
+// to disk, into a file of the secrets tmpfs, from which addSecrets puts
+// them back in the app's exec helper.
+func writeSecrets(root string, s *stage1.AppSpec) error {
+	if len(s.SecretEnv) == 0 {
+		return nil
+	}
+	secret := map[string]bool{}
+	for _, k := range s.SecretEnv {
+		secret[k] = true
+	}
+	var env, kvs []string
+	for _, kv := range s.Env {
+		if k, _, _ := strings.Cut(kv, "="); secret[k] {
+			kvs = append(kvs, kv)
+		} else {
+			env = append(env, kv)
+		}
+	}
+	s.Env = env
+	b, err := json.Marshal(kvs)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, inSecrets, s.Name), b, 0o600); err != nil {
+		return fmt.Errorf("writing the secrets of app %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+// addSecrets puts an app's secret variables back into its spec, in the
+// app's exec helper.
+func addSecrets(s *stage1.AppSpec) error {
+	if len(s.SecretEnv) == 0 {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(inSecrets, s.Name))
+	if err != nil {
+		return fmt.Errorf("reading the secrets of app %s: %w", s.Name, err)
+	}
+	var kvs []string
+	if err := json.Unmarshal(b, &kvs); err != nil {
+		return fmt.Errorf("reading the secrets of app %s: %w", s.Name, err)
+	}
+	s.Env = append(s.Env, kvs...)
 	return nil
 }
 

@@ -38,6 +38,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"podctl/events"
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/cgroup"
@@ -90,6 +91,18 @@ func (f *Flavor) Helpers() map[string]func([]string) int {
 	}
 }
 
+// CheckTask refuses restarts and readiness by notification, which the
+// systemd flavor does not do yet.
+func (f *Flavor) CheckTask(t stage1.Task) error {
+	if t.Restart.Mode != "" && t.Restart.Mode != stage1.RestartNo {
+		return errors.New("the systemd flavor does not restart apps yet: use --stage1=native or --stage1=fly with --restart")
+	}
+	if t.ReadyNotify {
+		return errors.New("the systemd flavor does not take --ready=notify yet: use --stage1=native or --stage1=fly")
+	}
+	return nil
+}
+
 // Run boots the pod and waits for it.
 func (f *Flavor) Run(rc *stage1.RunContext) int {
 	code, err := f.run(rc)
@@ -126,6 +139,11 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 		fifos, copiers, err = startLogging(rc.PodDir, specs)
 		if err != nil {
 			return 0, err
+		}
+		if rc.Task.Stdin {
+			if err := feedStdin(filepath.Join(rc.PodDir, lifecycle.AppDir(specs[0].Name), fifoStdin)); err != nil {
+				return 0, err
+			}
 		}
 	}
 	defer func() {
@@ -180,6 +198,11 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 	defer ready.Stop()
 	notified := false
 	var waitErr error
+	var timeout <-chan time.Time
+	if rc.Task.Timeout > 0 {
+		timeout = time.After(rc.Task.Timeout)
+	}
+	end := stage1.Ending{Timeout: rc.Task.Timeout}
 loop:
 	for {
 		select {
@@ -188,18 +211,76 @@ loop:
 		case sig := <-sigs:
 			// nspawn turns SIGTERM into a clean shutdown of the pod.
 			rc.Debugf("asking the pod to stop on %s", unix.SignalName(sig.(syscall.Signal)))
+			if end.StopReason == "" {
+				end.StopReason, end.CancelledBy = lifecycle.ReasonCancelled, unix.SignalName(sig.(syscall.Signal))
+			}
+			cmd.Process.Signal(syscall.SIGTERM)
+		case <-timeout:
+			rc.Debugf("the pod's time is up: asking it to stop")
+			if end.StopReason == "" {
+				end.StopReason = lifecycle.ReasonTimeout
+			}
 			cmd.Process.Signal(syscall.SIGTERM)
 		case <-ready.C:
 			if !notified {
 				if _, err := os.Stat(filepath.Join(rc.PodDir, lifecycle.FileReady)); err == nil {
 					notified = true
 					stage1.NotifyReady()
+					events.RecordForPod(rc.PodDir, events.Event{Type: events.Ready})
+					stage1.NoteState(rc.PodDir, "ready")
 					rc.Debugf("all apps started")
 				}
 			}
 		}
 	}
-	return podExitCode(rc.PodDir, specs, cmd.ProcessState, waitErr)
+	code, err := podExitCode(rc.PodDir, specs, cmd.ProcessState, waitErr)
+	if err != nil {
+		if end.StopReason == "" {
+			return 0, err
+		}
+		// Stopped while it was still booting: the apps that had not ended
+		// (or started) were stopped all the same.
+		for _, s := range specs {
+			if _, serr := os.Stat(filepath.Join(rc.PodDir, lifecycle.AppStatusFile(s.Name))); serr != nil {
+				stage1.RecordStatus(rc.PodDir, s.Name, &lifecycle.AppStatus{ExitCode: 128 + int(syscall.SIGTERM), Signal: "SIGTERM",
+					Message: "the pod was stopped before the app had ended", FinishedAt: time.Now()})
+			}
+		}
+		code = 128 + int(syscall.SIGTERM)
+	}
+	end.Failure = finishStatuses(rc.PodDir, specs, end.StopReason)
+	return stage1.RecordResult(rc.PodDir, code, end), nil
+}
+
+// finishStatuses gives each app's recorded status its reason, which the
+// units' hook cannot know: an app the pod's shutdown ended was stopped, by
+// the pod's time, a signal to stage1, or another app's failure. It
+// returns how the first app to fail did.
+func finishStatuses(podDir string, specs []stage1.AppSpec, stopReason string) string {
+	firstFailed := ""
+	if b, err := os.ReadFile(filepath.Join(podDir, firstFailure)); err == nil {
+		firstFailed = strings.TrimSpace(string(b))
+	}
+	failure := ""
+	for _, s := range specs {
+		b, err := os.ReadFile(filepath.Join(podDir, lifecycle.AppStatusFile(s.Name)))
+		var st lifecycle.AppStatus
+		if err != nil || json.Unmarshal(b, &st) != nil {
+			continue
+		}
+		first := failure == "" && stopReason == "" && st.ExitCode != 0 && strconv.Itoa(st.ExitCode) == firstFailed
+		reason := stopReason
+		if reason == "" && firstFailed != "" {
+			reason = lifecycle.ReasonCancelled
+		}
+		st.Reason = stage1.Reason(&st, st.Signal != "" && !first, reason)
+		if first {
+			failure = fmt.Sprintf("app %s exited with %d", s.Name, st.ExitCode)
+		}
+		stage1.RecordStatus(podDir, s.Name, &st)
+		events.RecordForPod(podDir, events.Event{Type: events.Exited, App: s.Name, ExitCode: &st.ExitCode, Message: st.Reason})
+	}
+	return failure
 }
 
 // bootEnv is the environment of the boot helper and nspawn: the caller's,
@@ -313,6 +394,28 @@ func startLogging(podDir string, specs []stage1.AppSpec) ([]*os.File, *sync.Wait
 		}()
 	}
 	return fifos, copiers, nil
+}
+
+// feedStdin makes the FIFO the first app reads as its standard input and
+// copies stage1's standard input into it, closing it at the end, so that
+// the app reads end of file when the caller's input ends.
+func feedStdin(path string) error {
+	if err := unix.Mkfifo(path, 0o600); err != nil {
+		return fmt.Errorf("making the input FIFO of the first app: %w", err)
+	}
+	go func() {
+		// Blocks until the app's service opens it for reading.
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "podctl: feeding the first app's input: %v\n", err)
+			return
+		}
+		defer f.Close()
+		if _, err := io.Copy(f, os.Stdin); err != nil && !errors.Is(err, syscall.EPIPE) {
+			fmt.Fprintf(os.Stderr, "podctl: feeding the first app's input: %v\n", err)
+		}
+	}()
+	return nil
 }
 
 // fifoReader reads a FIFO that this process holds open for writing too, so

@@ -23,6 +23,8 @@ const (
 	stage2 = "/opt/stage2"
 	// inCgroups holds, per app, the cgroup folders of its limits.
 	inCgroups = "/podctl/cgroups"
+	// inSecrets is a tmpfs holding, per app, its secret variables.
+	inSecrets = "/podctl/secrets"
 	// podTarget is the target that wants every app; default.target links
 	// to it.
 	podTarget = "podctl-pod.target"
@@ -33,6 +35,7 @@ const (
 	appSpecFile = "spec.json"
 	// startError holds why the exec helper could not start the app.
 	startError = "start-error"
+	fifoStdin  = "stdin.fifo"
 	fifoStdout = "stdout.fifo"
 	fifoStderr = "stderr.fifo"
 	appStarted = "started"
@@ -50,7 +53,10 @@ func serviceName(app string) string { return app + ".service" }
 //
 // An interactive app has the pod's console, which nspawn relays to the
 // caller's terminal, as its standard streams; others write to FIFOs that
-// stage1 copies to the caller and the app's log.
+// stage1 copies to the caller and the app's log. An app given stage1's
+// standard input (--stdin) opens its FIFO itself (hookExecMain): the
+// service's hooks, which systemd would give the same input, must not wait
+// on it.
 func appUnit(app string, interactive bool) []*unit.UnitOption {
 	appDir := filepath.Join(inPod, "apps", app)
 	stdio := []*unit.UnitOption{

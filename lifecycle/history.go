@@ -1,0 +1,64 @@
+package lifecycle
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// FileHistory is the pod's record of the state changes it went through:
+// one line each, "TIME STATE", appended.
+const FileHistory = "history"
+
+// StateChange is one line of a pod's history.
+type StateChange struct {
+	State string    `json:"state"`
+	Time  time.Time `json:"time"`
+}
+
+// AppendHistory records that the pod in podDir entered state (a State's
+// name, or a condition of a running pod such as "ready" or "paused") now.
+// One write to a file opened for appending, so concurrent writers never
+// mix their lines. Not fsynced: the history is for people, and a line
+// lost in a power cut costs nothing else.
+func AppendHistory(podDir, state string) error {
+	f, err := os.OpenFile(filepath.Join(podDir, FileHistory), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("recording the pod's history: %w", err)
+	}
+	_, err = f.Write([]byte(time.Now().UTC().Format(time.RFC3339Nano) + " " + state + "\n"))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("recording the pod's history: %w", err)
+	}
+	return nil
+}
+
+// History returns the pod's state changes, oldest first. A line that does
+// not parse (torn by a crash) is skipped.
+func (p *Pod) History() ([]StateChange, error) {
+	b, err := p.ReadFile(FileHistory)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []StateChange
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		ts, state, ok := strings.Cut(sc.Text(), " ")
+		t, err := time.Parse(time.RFC3339Nano, ts)
+		if !ok || err != nil || state == "" {
+			continue
+		}
+		out = append(out, StateChange{State: state, Time: t})
+	}
+	return out, nil
+}

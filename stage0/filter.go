@@ -1,0 +1,286 @@
+package stage0
+
+import (
+	"errors"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"podctl/internal/errdefs"
+	"podctl/lifecycle"
+)
+
+// PodFilter selects pods for list. Each key may be given several times:
+// a pod matches a key if it matches any of the key's values, but for
+// label, whose values must all match (as podman's filters do), and it
+// matches the filter if it matches every key given. A nil filter matches
+// every pod.
+type PodFilter struct {
+	states []string
+	labels []labelMatch
+	names  []string
+	images []string
+	before []time.Time
+	since  []time.Time
+}
+
+type labelMatch struct {
+	key, value string
+	anyValue   bool
+}
+
+// FilterKeys are the keys of list --filter.
+var FilterKeys = []string{"state", "label", "name", "image", "before", "since"}
+
+// ParsePodFilter reads list --filter values. Each is one or more KEY=VALUE
+// separated by commas:
+//
+//	state=STATE          the pod's state (running, exited, "exited garbage"
+//	                     or exited-garbage, ...)
+//	label=KEY[=VALUE]    the pod has label KEY (with that value); several
+//	                     label filters must all match
+//	name=PATTERN         the pod's name matches PATTERN (*, ?, [...]);
+//	                     name= selects pods without a name
+//	image=IMAGE          an app's image is IMAGE: a name, name:version, or
+//	                     an image ID (sha512-...) or a prefix of one
+//	before=POD|TIME      the pod was created before the pod (UUID, prefix
+//	                     or name) or the time
+//	since=POD|TIME       the pod was created after it
+//
+// A TIME is RFC 3339 (2024-05-01T10:00:00Z), a local date and time
+// (2024-05-01 10:00:00 or 2024-05-01T10:00:00), a local date (2024-05-01),
+// or a duration meaning that long ago (90m). Pod names never read as times
+// (CheckPodName), so a value that reads as a time is one.
+func ParsePodFilter(c Config, specs []string) (*PodFilter, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	f := &PodFilter{}
+	now := time.Now()
+	for _, spec := range specs {
+		for _, kv := range strings.Split(spec, ",") {
+			if strings.TrimSpace(kv) == "" {
+				continue
+			}
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				return nil, errdefs.New(ErrUsage, "filter %q is not KEY=VALUE: the keys are %s", kv, strings.Join(FilterKeys, ", "))
+			}
+			if err := f.add(c, k, v, now); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return f, nil
+}
+
+func (f *PodFilter) add(c Config, k, v string, now time.Time) error {
+	switch k {
+	case "state":
+		s := strings.NewReplacer("-", " ", "_", " ").Replace(strings.ToLower(strings.TrimSpace(v)))
+		if _, err := lifecycle.ParseState(s); err != nil {
+			return errdefs.New(ErrUsage, "filter state=%s: no such state: use one of %s", v, strings.Join(listableStates(), ", "))
+		}
+		f.states = append(f.states, s)
+	case "label":
+		key, val, hasValue := strings.Cut(v, "=")
+		if err := checkLabelKey("label", key); err != nil {
+			return errdefs.New(ErrUsage, "filter label=%s: %v", v, err)
+		}
+		f.labels = append(f.labels, labelMatch{key: key, value: val, anyValue: !hasValue})
+	case "name":
+		if _, err := path.Match(v, ""); err != nil {
+			return errdefs.New(ErrUsage, "filter name=%s: the pattern is malformed (use *, ? and [...])", v)
+		}
+		f.names = append(f.names, v)
+	case "image":
+		if v == "" {
+			return errdefs.New(ErrUsage, "filter image= needs an image name, name:version or ID")
+		}
+		f.images = append(f.images, v)
+	case "before", "since":
+		t, err := filterTime(c, k, v, now)
+		if err != nil {
+			return err
+		}
+		if k == "before" {
+			f.before = append(f.before, t)
+		} else {
+			f.since = append(f.since, t)
+		}
+	default:
+		return errdefs.New(ErrUsage, "unknown filter %q: the keys are %s", k, strings.Join(FilterKeys, ", "))
+	}
+	return nil
+}
+
+// filterTime reads the value of before= or since=: a time, or a pod whose
+// creation time it means.
+func filterTime(c Config, k, v string, now time.Time) (time.Time, error) {
+	if t, err := parseFilterTime(v, now); err == nil {
+		return t, nil
+	}
+	p, err := c.OpenPod(v)
+	if err != nil {
+		if errors.Is(err, lifecycle.ErrNotFound) || errors.Is(err, lifecycle.ErrAmbiguous) {
+			return time.Time{}, errdefs.New(ErrUsage, "filter %s=%s is neither a time (2024-05-01, 2024-05-01T10:00:00Z, 90m for 90 minutes ago) nor a pod: %v", k, v, err)
+		}
+		return time.Time{}, err
+	}
+	defer p.Close()
+	t, err := p.CreationTime()
+	if err != nil {
+		return time.Time{}, errdefs.New(ErrUsage, "filter %s=%s: reading the creation time of pod %s: %v", k, v, p.UUID, err)
+	}
+	return t, nil
+}
+
+// parseFilterTime reads a time as the before and since filters take it.
+func parseFilterTime(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{time.DateTime, "2006-01-02T15:04:05", time.DateOnly} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 && strings.IndexFunc(s, isLetter) >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, errors.New("not a time")
+}
+
+func isLetter(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == 'µ' }
+
+// Match reports whether the filter selects the pod.
+func (f *PodFilter) Match(pi *PodInfo) bool {
+	if f == nil {
+		return true
+	}
+	return matchAny(f.states, func(s string) bool { return pi.State == s }) &&
+		matchAll(f.labels, func(l labelMatch) bool {
+			v, ok := pi.Labels[l.key]
+			return ok && (l.anyValue || v == l.value)
+		}) &&
+		matchAny(f.names, func(pattern string) bool {
+			ok, _ := path.Match(pattern, pi.Name)
+			return ok
+		}) &&
+		matchAny(f.images, func(img string) bool {
+			for _, a := range pi.Apps {
+				if imageMatches(img, &a) {
+					return true
+				}
+			}
+			return false
+		}) &&
+		matchAny(f.before, func(t time.Time) bool { return pi.CreatedAt != nil && pi.CreatedAt.Before(t) }) &&
+		matchAny(f.since, func(t time.Time) bool { return pi.CreatedAt != nil && pi.CreatedAt.After(t) })
+}
+
+// matchAny is true when there are no values, or one of them matches.
+func matchAny[T any](values []T, match func(T) bool) bool {
+	if len(values) == 0 {
+		return true
+	}
+	for _, v := range values {
+		if match(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchAll is true when every value matches.
+func matchAll[T any](values []T, match func(T) bool) bool {
+	for _, v := range values {
+		if !match(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// imageMatches reports whether an app's image is img: its name, its
+// name:version, or its ID or a prefix of its ID.
+func imageMatches(img string, a *AppInfo) bool {
+	if strings.HasPrefix(img, "sha512-") {
+		return strings.HasPrefix(a.ImageID, img)
+	}
+	if img == a.ImageName {
+		return true
+	}
+	name, version, ok := strings.Cut(img, ":")
+	return ok && name == a.ImageName && version == a.imageVersion
+}
+
+// ListMatching returns the pods List returns that the filter selects.
+func ListMatching(c Config, f *PodFilter) ([]*PodInfo, error) {
+	pods, err := List(c)
+	if err != nil || f == nil {
+		return pods, err
+	}
+	out := make([]*PodInfo, 0, len(pods))
+	for _, pi := range pods {
+		if f.Match(pi) {
+			out = append(out, pi)
+		}
+	}
+	return out, nil
+}
+
+// PodCounts are the numbers of pods in each state, as list --count
+// shows them.
+type PodCounts struct {
+	Total int `json:"total"`
+	// States has every state list can show, zero or not, and any other
+	// state a pod was seen in.
+	States map[string]int `json:"states"`
+}
+
+// CountPods counts pods by state.
+func CountPods(pods []*PodInfo) *PodCounts {
+	pc := &PodCounts{Total: len(pods), States: map[string]int{}}
+	for _, s := range listableStates() {
+		pc.States[s] = 0
+	}
+	for _, pi := range pods {
+		pc.States[pi.State]++
+	}
+	return pc
+}
+
+// Ordered lists the states with at least one pod, in lifecycle order
+// (states podctl does not know last, by name).
+func (pc *PodCounts) Ordered() []string {
+	var out []string
+	known := map[string]bool{}
+	for _, s := range listableStates() {
+		known[s] = true
+		if pc.States[s] > 0 {
+			out = append(out, s)
+		}
+	}
+	var other []string
+	for s, n := range pc.States {
+		if !known[s] && n > 0 {
+			other = append(other, s)
+		}
+	}
+	sort.Strings(other)
+	return append(out, other...)
+}
+
+// listableStates are the states List can find a pod in: all but embryo,
+// whose folder it does not read.
+func listableStates() []string {
+	var out []string
+	for _, s := range lifecycle.States() {
+		if s != lifecycle.Embryo {
+			out = append(out, s.String())
+		}
+	}
+	return out
+}

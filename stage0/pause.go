@@ -1,0 +1,103 @@
+package stage0
+
+import (
+	"fmt"
+	"time"
+
+	"podctl/events"
+	"podctl/internal/errdefs"
+	"podctl/lifecycle"
+	"podctl/stage1"
+	"podctl/stage1/cgroup"
+)
+
+// pauseTimeout is how long pause waits for the kernel to stop every
+// process of a pod.
+const pauseTimeout = 10 * time.Second
+
+// podGroup is the cgroup a running pod recorded.
+func podGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
+	if p.State() != lifecycle.Running {
+		return nil, errdefs.New(ErrUsage, "pod %s is %s: only a running pod can be paused or resumed", p.UUID, p.State())
+	}
+	dirs, err := stage1.PodCgroupDirs(p)
+	if err != nil {
+		return nil, err
+	}
+	if len(dirs) == 0 {
+		return nil, fmt.Errorf("pod %s has not made its cgroups yet: try again", p.UUID)
+	}
+	return &cgroup.Group{Dirs: dirs}, nil
+}
+
+// Pause freezes every process of a running pod (its cgroup freezer). A
+// paused pod is not an error.
+func Pause(c Config, id string) (string, error) {
+	p, err := c.OpenPod(id)
+	if err != nil {
+		return "", err
+	}
+	defer p.Close()
+	g, err := podGroup(p)
+	if err != nil {
+		return p.UUID, err
+	}
+	if err := g.Freeze(pauseTimeout); err != nil {
+		// Half frozen is worse than not: let it run.
+		g.Thaw()
+		return p.UUID, fmt.Errorf("pausing pod %s: %w", p.UUID, err)
+	}
+	stage1.NoteState(p.Path(), "paused")
+	events.RecordForPod(p.Path(), events.Event{Type: events.Paused})
+	return p.UUID, nil
+}
+
+// Resume thaws a paused pod. A pod that is not paused is not an error.
+func Resume(c Config, id string) (string, error) {
+	p, err := c.OpenPod(id)
+	if err != nil {
+		return "", err
+	}
+	defer p.Close()
+	g, err := podGroup(p)
+	if err != nil {
+		return p.UUID, err
+	}
+	if err := g.Thaw(); err != nil {
+		return p.UUID, fmt.Errorf("resuming pod %s: %w", p.UUID, err)
+	}
+	stage1.NoteState(p.Path(), "resumed")
+	events.RecordForPod(p.Path(), events.Event{Type: events.Resumed})
+	return p.UUID, nil
+}
+
+// IsPaused reports whether a running pod's processes are frozen.
+func IsPaused(p *lifecycle.Pod) bool {
+	if p.State() != lifecycle.Running {
+		return false
+	}
+	dirs, err := stage1.PodCgroupDirs(p)
+	if err != nil || len(dirs) == 0 {
+		return false
+	}
+	frozen, _ := (&cgroup.Group{Dirs: dirs}).Frozen()
+	return frozen
+}
+
+// thawForStop lets a paused pod run again so that it can take the signal
+// that stops it: a frozen process does not act on SIGTERM, and in a v1
+// freezer not even on SIGKILL, until thawed.
+func thawForStop(p *lifecycle.Pod) error {
+	if !IsPaused(p) {
+		return nil
+	}
+	dirs, err := stage1.PodCgroupDirs(p)
+	if err != nil {
+		return err
+	}
+	if err := (&cgroup.Group{Dirs: dirs}).Thaw(); err != nil {
+		return fmt.Errorf("resuming pod %s to stop it: %w", p.UUID, err)
+	}
+	events.RecordForPod(p.Path(), events.Event{Type: events.Resumed, Message: "to stop it"})
+	return nil
+}

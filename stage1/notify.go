@@ -1,0 +1,59 @@
+package stage1
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"podctl/lifecycle"
+)
+
+// AppNotifySocket is where an app started with Task.ReadyNotify finds its
+// notify socket, inside its root ($NOTIFY_SOCKET).
+const AppNotifySocket = "/run/podctl/notify"
+
+// appNotifyFile is the app's notify socket in its folder of the pod.
+const appNotifyFile = "notify"
+
+// listenNotify makes app s's notify socket and gives it to the app: bound
+// into its root at AppNotifySocket, named by $NOTIFY_SOCKET. Each READY=1
+// it receives sends index on ready.
+func listenNotify(podDir string, s *AppSpec, index int, ready chan<- int) (*net.UnixConn, error) {
+	dir, err := os.Open(filepath.Join(podDir, lifecycle.AppDir(s.Name)))
+	if err != nil {
+		return nil, fmt.Errorf("making the notify socket of app %s: %w", s.Name, err)
+	}
+	defer dir.Close()
+	path := filepath.Join(podDir, lifecycle.AppDir(s.Name), appNotifyFile)
+	os.Remove(path)
+	// Bound through the folder's descriptor: a socket's path must fit in
+	// 108 bytes, and a pod's may not.
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), appNotifyFile), Net: "unixgram"})
+	if err != nil {
+		return nil, fmt.Errorf("making the notify socket of app %s: %w", s.Name, err)
+	}
+	// Any user of the app may notify, as with systemd's NotifyAccess=all.
+	if err := os.Chmod(path, 0o777); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("making the notify socket of app %s: %w", s.Name, err)
+	}
+	s.Mounts = append(s.Mounts, MountSpec{Source: path, Target: AppNotifySocket})
+	s.Env = append(s.Env, "NOTIFY_SOCKET="+AppNotifySocket)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			for _, line := range strings.Split(string(buf[:n]), "\n") {
+				if line == "READY=1" {
+					ready <- index
+				}
+			}
+		}
+	}()
+	return c, nil
+}

@@ -1,0 +1,262 @@
+package stats
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"podctl/internal/fsutil"
+	"podctl/stage1"
+)
+
+// File is the pod's usage history, in the pod directory.
+const File = "stage1/stats"
+
+// MaxSamples is the most samples File holds: when it is full, adjacent
+// pairs are averaged and the interval doubles. At 2 s, the first halving
+// comes after about 17 minutes; the file stays under a few hundred bytes
+// per app and sample times MaxSamples. A variable for tests.
+var MaxSamples = 512
+
+// IntervalEnv names the environment variable that overrides the default
+// interval (a Go duration such as 100ms), for tests and for users who want
+// a finer history.
+const IntervalEnv = "PODCTL_STATS_INTERVAL"
+
+// defaultInterval is how often stage1 records a sample, unless
+// IntervalEnv says otherwise.
+const defaultInterval = 2 * time.Second
+
+// maxInterval is where the doubling stops; the file's bound still holds.
+const maxInterval = 24 * time.Hour
+
+// minInterval keeps a mistaken IntervalEnv from making stage1 spin.
+const minInterval = 10 * time.Millisecond
+
+// DefaultInterval is how often a pod's stage1 records a sample: 2 s, or
+// the duration in $PODCTL_STATS_INTERVAL.
+func DefaultInterval() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(IntervalEnv)); err == nil && d > 0 {
+		return max(d, minInterval)
+	}
+	return defaultInterval
+}
+
+// Record starts recording, in the background, the usage of the pod in
+// podDir every interval (DefaultInterval if 0) into the pod's File, and
+// returns the function that stops it and waits for its last write. The
+// first sample is taken one interval after the start; the pod's cgroups
+// may not be recorded yet (stage1/cgroup): the recorder waits for them. It must run in a
+// process outside the pod's cgroups, which a pause freezes: the pod's
+// stage1. Recording is best-effort: a failure is said once on stderr and
+// never stops the pod.
+func Record(podDir string, interval time.Duration) (stop func()) {
+	if interval <= 0 {
+		interval = DefaultInterval()
+	}
+	r := &recorder{path: filepath.Join(podDir, File), podDir: podDir, interval: max(interval, minInterval), errOut: os.Stderr}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		r.run(done)
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			<-finished
+		})
+	}
+}
+
+// recorder is the state of one pod's Record.
+type recorder struct {
+	path, podDir string
+	interval     time.Duration
+	// n is the number of samples in the file.
+	n      int
+	errOut io.Writer
+	warned bool
+	// torn is set when a write failed and may have left part of a line.
+	torn bool
+}
+
+func (r *recorder) run(done <-chan struct{}) {
+	// The first sample is taken one interval in: a pod's start is when
+	// every millisecond counts, and a pod that ends sooner has no history
+	// worth a file.
+	select {
+	case <-done:
+		return
+	case <-time.After(r.interval):
+	}
+	r.resume()
+	var dirs []string
+	poll := min(r.interval, 50*time.Millisecond)
+	for {
+		d, err := stage1.CgroupDirsIn(r.podDir)
+		if err != nil {
+			r.warn(err)
+		}
+		if len(d) > 0 {
+			dirs = d
+			break
+		}
+		select {
+		case <-done:
+			return
+		case <-time.After(poll):
+		}
+	}
+	apps, err := AppNames(r.podDir)
+	if err != nil {
+		// The pod's usage alone, then.
+		r.warn(fmt.Errorf("reading the pod's apps: %w", err))
+	}
+	var rd Reader
+	next := time.Now()
+	for {
+		// Nothing to read once the pod's cgroups are gone, at its end.
+		if s, ok := rd.Read(dirs, apps, time.Now()); ok {
+			s.Span = r.interval
+			r.add(s)
+		}
+		next = next.Add(r.interval)
+		wait := time.Until(next)
+		if wait < 0 {
+			// Late (a loaded machine): the next sample waits a whole
+			// interval rather than coming in a burst.
+			next, wait = time.Now().Add(r.interval), r.interval
+		}
+		select {
+		case <-done:
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// resume picks up a file left by an earlier recorder of the pod: it cuts
+// a line torn by a crash, so that the next one starts on a line of its
+// own, counts the samples and takes up the interval they were recorded at.
+func (r *recorder) resume() {
+	r.torn = false
+	b, err := os.ReadFile(r.path)
+	if err != nil {
+		if !os.IsNotExist(err) {
+			r.warn(err)
+		}
+		return
+	}
+	if keep := bytes.LastIndexByte(b, '\n') + 1; keep < len(b) {
+		if err := os.Truncate(r.path, int64(keep)); err != nil {
+			r.warn(err)
+		}
+		b = b[:keep]
+	}
+	samples := Parse(b)
+	r.n = len(samples)
+	if len(samples) > 0 {
+		r.interval = max(r.interval, samples[len(samples)-1].Span)
+	}
+}
+
+// add appends s to the file, halving the file first if it is full.
+func (r *recorder) add(s Sample) {
+	if r.torn {
+		r.resume()
+	}
+	if r.n >= MaxSamples {
+		if err := r.halve(); err != nil {
+			// Dropping the sample keeps the bound.
+			r.warn(err)
+			return
+		}
+	}
+	line, err := json.Marshal(s)
+	if err != nil {
+		r.warn(err)
+		return
+	}
+	// One write of a whole line, in append mode: a reader sees whole
+	// lines, or a torn last one after a crash, which it skips. Not
+	// fsynced: the history is an aid, not a record the pod needs; what a
+	// power cut loses is its last seconds.
+	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		r.warn(err)
+		return
+	}
+	_, err = f.Write(append(line, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.torn = true
+		r.warn(err)
+		return
+	}
+	r.n++
+}
+
+// halve replaces the file with its samples averaged in adjacent pairs, and
+// doubles the interval, so that a sample stands for as long a stretch as
+// the averaged ones do.
+func (r *recorder) halve() error {
+	b, err := os.ReadFile(r.path)
+	if err != nil {
+		return err
+	}
+	h := halve(Parse(b))
+	var buf bytes.Buffer
+	for _, s := range h {
+		line, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		buf.Write(line)
+		buf.WriteByte('\n')
+	}
+	// Atomic, so that a reader sees the old file or the new one whole;
+	// not durable, as the appends are not.
+	if err := fsutil.WriteFile(r.path, buf.Bytes(), 0o600, false); err != nil {
+		return err
+	}
+	r.n = len(h)
+	if r.interval < maxInterval {
+		r.interval *= 2
+	}
+	return nil
+}
+
+// warn says the first error on stderr; the rest would only repeat it.
+func (r *recorder) warn(err error) {
+	if r.warned {
+		return
+	}
+	r.warned = true
+	fmt.Fprintf(r.errOut, "podctl: recording the pod's usage: %v\n", err)
+}
+
+// Parse reads the samples of a pod's File. Lines that are not a whole
+// sample (the last one, torn by a crash) are skipped.
+func Parse(b []byte) []Sample {
+	var out []Sample
+	for _, line := range bytes.Split(b, []byte{'\n'}) {
+		if len(line) == 0 {
+			continue
+		}
+		var s Sample
+		if err := json.Unmarshal(line, &s); err != nil || s.Time.IsZero() {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}

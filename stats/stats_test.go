@@ -1,0 +1,324 @@
+package stats
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"podctl/stage1/cgroup"
+)
+
+var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+func pct(v float64) *float64 { return &v }
+
+// sample makes a sample at t0+i seconds whose measures are all i (memory
+// i KiB, CPU percent i), with app "a" and, for even i, app "b" at 2i.
+func sample(i int) Sample {
+	u := func(v uint64) Usage {
+		return Usage{Usage: cgroup.Usage{CPUNanos: v, MemoryBytes: v << 10, Pids: v, ReadBytes: v, WriteBytes: v, Has: cgroup.HasCPU | cgroup.HasMemory | cgroup.HasPids | cgroup.HasIO}, CPUPercent: pct(float64(v))}
+	}
+	s := Sample{Time: t0.Add(time.Duration(i) * time.Second), Span: time.Second, Pod: u(uint64(i)), Apps: []AppUsage{{Name: "a", Usage: u(uint64(i))}}}
+	if i%2 == 0 {
+		s.Apps = append(s.Apps, AppUsage{Name: "b", Usage: u(uint64(2 * i))})
+	}
+	return s
+}
+
+func series(n int) []Sample {
+	var out []Sample
+	for i := 0; i < n; i++ {
+		out = append(out, sample(i))
+	}
+	return out
+}
+
+func TestDecimateKeepsShortSeries(t *testing.T) {
+	in := series(5)
+	for _, max := range []int{5, 6, 240, 0, -1} {
+		if out := Decimate(in, max); len(out) != 5 || !out[4].Time.Equal(in[4].Time) {
+			t.Fatalf("max %d: %d samples, want the 5 as they are", max, len(out))
+		}
+	}
+}
+
+func TestDecimateAverages(t *testing.T) {
+	in := series(10)
+	before, _ := json.Marshal(in)
+	out := Decimate(in, 3)
+	if len(out) != 3 {
+		t.Fatalf("%d samples, want 3", len(out))
+	}
+	if after, _ := json.Marshal(in); !bytes.Equal(before, after) {
+		t.Fatal("Decimate changed its input")
+	}
+	// Runs [0,3) [3,6) [6,10): means 1, 4 and 7.5.
+	for k, want := range []float64{1, 4, 7.5} {
+		s := out[k]
+		if got := s.Time.Sub(t0).Seconds(); got != want {
+			t.Errorf("sample %d at %vs, want %vs", k, got, want)
+		}
+		if s.Pod.Pids != uint64(math.Round(want)) || s.Pod.CPUNanos != uint64(math.Round(want)) {
+			t.Errorf("sample %d: pids %d, cpu %d, want %v", k, s.Pod.Pids, s.Pod.CPUNanos, want)
+		}
+		if s.Pod.MemoryBytes != uint64(want*1024) {
+			t.Errorf("sample %d: memory %d, want %v", k, s.Pod.MemoryBytes, want*1024)
+		}
+		if s.Pod.CPUPercent == nil || *s.Pod.CPUPercent != want {
+			t.Errorf("sample %d: cpu percent %v, want %v", k, s.Pod.CPUPercent, want)
+		}
+		if s.Pod.Has != cgroup.HasCPU|cgroup.HasMemory|cgroup.HasPids|cgroup.HasIO {
+			t.Errorf("sample %d has %v", k, s.Pod.Has)
+		}
+	}
+	if out[2].Span != 4*time.Second {
+		t.Errorf("last sample spans %s, want 4s", out[2].Span)
+	}
+	// App b is only in even samples: 0,2 of the first run (mean 2*1=2),
+	// 4 of the second (8), 6,8 of the last (14).
+	for k, want := range []uint64{2, 8, 14} {
+		var b *AppUsage
+		for i := range out[k].Apps {
+			if out[k].Apps[i].Name == "b" {
+				b = &out[k].Apps[i]
+			}
+		}
+		if b == nil || b.Pids != want {
+			t.Errorf("sample %d: app b %+v, want pids %d", k, b, want)
+		}
+	}
+}
+
+func TestDecimateNeverMoreThanMax(t *testing.T) {
+	for n := 1; n < 300; n += 7 {
+		in := series(n)
+		for _, max := range []int{1, 2, 5, 17, 240} {
+			out := Decimate(in, max)
+			if want := min(n, max); len(out) != want {
+				t.Fatalf("%d samples to %d: got %d, want %d", n, max, len(out), want)
+			}
+			var span time.Duration
+			for i, s := range out {
+				span += s.Span
+				if i > 0 && !s.Time.After(out[i-1].Time) {
+					t.Fatalf("%d samples to %d: out of order at %d", n, max, i)
+				}
+			}
+			if span != time.Duration(n)*time.Second {
+				t.Fatalf("%d samples to %d: spans add up to %s", n, max, span)
+			}
+		}
+	}
+}
+
+func TestAverageWeightsBySpan(t *testing.T) {
+	a, b := sample(0), sample(3)
+	a.Span, b.Span = time.Second, 3*time.Second
+	got := Average([]Sample{a, b})
+	// (0*1 + 3*3) / 4
+	if *got.Pod.CPUPercent != 2.25 || got.Pod.Pids != 2 {
+		t.Fatalf("weighted mean: cpu %v pids %d, want 2.25 and 2", *got.Pod.CPUPercent, got.Pod.Pids)
+	}
+	// Measures some samples lack are averaged over those that have them.
+	b.Pod.Has &^= cgroup.HasMemory
+	b.Pod.CPUPercent = nil
+	got = Average([]Sample{a, b})
+	if got.Pod.Has&cgroup.HasMemory == 0 || got.Pod.MemoryBytes != 0 || *got.Pod.CPUPercent != 0 {
+		t.Fatalf("partial measures: %+v", got.Pod)
+	}
+}
+
+func TestParseSkipsTornLines(t *testing.T) {
+	var buf bytes.Buffer
+	for i := 0; i < 3; i++ {
+		b, _ := json.Marshal(sample(i))
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	full := buf.Len()
+	b, _ := json.Marshal(sample(3))
+	buf.Write(b[:len(b)/2])
+	if got := Parse(buf.Bytes()); len(got) != 3 || got[2].Pod.Pids != 2 {
+		t.Fatalf("parsed %d samples from 3 and a torn one", len(got))
+	}
+	// A torn line in the middle, left by a failed write, costs only itself.
+	mid := append(append([]byte(nil), buf.Bytes()...), '\n')
+	mid = append(mid, buf.Bytes()[:full]...)
+	if got := Parse(mid); len(got) != 6 {
+		t.Fatalf("parsed %d samples, want 6", len(got))
+	}
+}
+
+// The file never holds more than MaxSamples, however many samples come,
+// and the samples kept still average what was recorded.
+func TestRecorderBound(t *testing.T) {
+	defer func(n int) { MaxSamples = n }(MaxSamples)
+	MaxSamples = 16
+	dir := t.TempDir()
+	r := &recorder{path: filepath.Join(dir, "stats"), interval: time.Second, errOut: os.Stderr}
+	total := 300
+	var recordedSpan time.Duration
+	var recordedCPU float64 // the CPU percents weighted by span
+	for i := 0; i < total; i++ {
+		s := sample(i)
+		s.Span = r.interval
+		r.add(s)
+		recordedSpan += s.Span
+		recordedCPU += *s.Pod.CPUPercent * s.Span.Seconds()
+		b, err := os.ReadFile(r.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(Parse(b))
+		if n > MaxSamples || n != r.n || bytes.Count(b, []byte{'\n'}) != n {
+			t.Fatalf("after %d samples the file holds %d (recorder counts %d), bound %d", i+1, n, r.n, MaxSamples)
+		}
+	}
+	// Halvings at 16 samples, then every 8 more at a doubled span, which
+	// stops doubling past a day.
+	if r.interval < maxInterval || r.interval >= 2*maxInterval {
+		t.Fatalf("interval %s after %d samples", r.interval, total)
+	}
+	b, _ := os.ReadFile(r.path)
+	got := Parse(b)
+	var span time.Duration
+	var cpu float64
+	for i, s := range got {
+		span += s.Span
+		cpu += *s.Pod.CPUPercent * s.Span.Seconds()
+		if i > 0 && !s.Time.After(got[i-1].Time) {
+			t.Fatalf("samples out of order at %d", i)
+		}
+	}
+	// Averages weighted by span keep the whole: the kept samples stand
+	// for all the time recorded, and for all the CPU used in it.
+	if span != recordedSpan {
+		t.Fatalf("kept samples span %s, recorded %s", span, recordedSpan)
+	}
+	if math.Abs(cpu-recordedCPU) > 1e-6*recordedCPU {
+		t.Fatalf("kept samples hold %v percent-seconds of CPU, recorded %v", cpu, recordedCPU)
+	}
+}
+
+// fakePod makes a pod directory whose manifest has app "a" and a fake
+// cgroup tree it will record, and returns both.
+func fakePod(t *testing.T) (podDir, cg string) {
+	t.Helper()
+	podDir = filepath.Join(t.TempDir(), "pod")
+	cg = filepath.Join(t.TempDir(), "podctl-x")
+	for _, d := range []string{filepath.Join(podDir, "stage1"), filepath.Join(cg, "a")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		filepath.Join(podDir, "pod"):             `{"acKind":"PodManifest","apps":[{"name":"a"},{"name":"gone"}]}`,
+		filepath.Join(cg, "cpu.stat"):            "usage_usec 1000\n",
+		filepath.Join(cg, "memory.current"):      "65536\n",
+		filepath.Join(cg, "pids.current"):        "2\n",
+		filepath.Join(cg, "a", "cpu.stat"):       "usage_usec 600\n",
+		filepath.Join(cg, "a", "memory.current"): "4096\n",
+	}
+	for p, c := range files {
+		if err := os.WriteFile(p, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return podDir, cg
+}
+
+func TestRecord(t *testing.T) {
+	podDir, cg := fakePod(t)
+	stop := Record(podDir, 20*time.Millisecond)
+	// The flavor records the pod's cgroups a moment after stage1 starts.
+	time.Sleep(100 * time.Millisecond)
+	if _, err := os.Stat(filepath.Join(podDir, File)); !os.IsNotExist(err) {
+		t.Fatalf("samples recorded before the pod had cgroups: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(podDir, "stage1", "cgroup"), []byte(cg+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	stop()
+	stop() // twice is fine
+	b, err := os.ReadFile(filepath.Join(podDir, File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Parse(b)
+	if len(got) < 3 || len(got) > 15 {
+		t.Fatalf("%d samples in 200ms at 20ms", len(got))
+	}
+	n := len(got)
+	time.Sleep(60 * time.Millisecond)
+	if b2, _ := os.ReadFile(filepath.Join(podDir, File)); len(Parse(b2)) != n {
+		t.Fatal("samples recorded after stop")
+	}
+	for i, s := range got {
+		if s.Pod.MemoryBytes != 65536 || s.Pod.Pids != 2 || s.Pod.CPUNanos != 1000000 || s.Span != 20*time.Millisecond {
+			t.Fatalf("sample %d: %+v", i, s)
+		}
+		if len(s.Apps) != 1 || s.Apps[0].Name != "a" || s.Apps[0].MemoryBytes != 4096 || s.Apps[0].CPUNanos != 600000 {
+			t.Fatalf("sample %d apps: %+v", i, s.Apps)
+		}
+		// The first has nothing before it; the CPU counter stands still.
+		if (i == 0) != (s.Pod.CPUPercent == nil) || (i > 0 && *s.Pod.CPUPercent != 0) {
+			t.Fatalf("sample %d cpu percent %v", i, s.Pod.CPUPercent)
+		}
+	}
+}
+
+func TestRecordResumesTornFile(t *testing.T) {
+	podDir, cg := fakePod(t)
+	if err := os.WriteFile(filepath.Join(podDir, "stage1", "cgroup"), []byte(cg+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	for i := 0; i < 2; i++ {
+		b, _ := json.Marshal(sample(i))
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	buf.WriteString(`{"time":"2024-05-01T12:00:`) // torn by a crash
+	path := filepath.Join(podDir, File)
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stop := Record(podDir, 20*time.Millisecond)
+	time.Sleep(70 * time.Millisecond)
+	stop()
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	got := Parse(b)
+	if len(got) < 3 || len(got) != len(lines) {
+		t.Fatalf("%d samples in %d lines after a torn one: %q", len(got), len(lines), b)
+	}
+	// An interval of 1s came with the old samples.
+	if got[len(got)-1].Span != time.Second {
+		t.Fatalf("resumed at span %s, want the file's 1s", got[len(got)-1].Span)
+	}
+}
+
+func TestDefaultInterval(t *testing.T) {
+	t.Setenv(IntervalEnv, "")
+	if d := DefaultInterval(); d != 2*time.Second {
+		t.Fatalf("default %s", d)
+	}
+	t.Setenv(IntervalEnv, "150ms")
+	if d := DefaultInterval(); d != 150*time.Millisecond {
+		t.Fatalf("from the environment %s", d)
+	}
+	t.Setenv(IntervalEnv, "1ns")
+	if d := DefaultInterval(); d != minInterval {
+		t.Fatalf("too short %s", d)
+	}
+	t.Setenv(IntervalEnv, "soon")
+	if d := DefaultInterval(); d != 2*time.Second {
+		t.Fatalf("bad value %s", d)
+	}
+}

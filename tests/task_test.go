@@ -1,0 +1,181 @@
+package tests
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Pods as tasks: a time limit, standard input, a result for every ending.
+
+// lastPod is the one pod of an env that has run one.
+func (e *env) lastPod() podJSON {
+	e.t.Helper()
+	pods := e.list()
+	if len(pods) != 1 {
+		e.t.Fatalf("want one pod, have %+v", pods)
+	}
+	return e.status(pods[0].UUID)
+}
+
+func checkResult(t *testing.T, st podJSON, result, inMessage string) {
+	t.Helper()
+	if st.Result == nil || st.Result.Result != result || !strings.Contains(st.Result.Message, inMessage) {
+		t.Fatalf("want result %s (%q), got %+v", result, inMessage, st.Result)
+	}
+}
+
+func TestTimeout(t *testing.T) { forEachFlavor(t, testTimeout) }
+
+func testTimeout(t *testing.T, e *env) {
+	e.fetchBusybox()
+	start := time.Now()
+	r := e.podctl("run", "--timeout=1s", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
+	if r.code != 124 || time.Since(start) > 3*time.Second+500*time.Millisecond {
+		t.Fatalf("sleep 60 with --timeout=1s: after %s: %s", time.Since(start), r)
+	}
+	st := e.lastPod()
+	checkResult(t, st, "timeout", "--timeout=1s")
+	if st.Apps[0].Reason != "Timeout" {
+		t.Fatalf("app reason %q", st.Apps[0].Reason)
+	}
+	checkRefused(t, "negative timeout", e.podctl("run", "--timeout=-1s", "example.com/busybox"), "negative")
+}
+
+func TestStdin(t *testing.T) { forEachFlavor(t, testStdin) }
+
+func testStdin(t *testing.T, e *env) {
+	e.fetchBusybox()
+	r := e.podctlIn("hi\n", "run", "--stdin", "example.com/busybox", "--exec", "/bin/cat")
+	if r.code != 0 || r.stdout != "hi\n" {
+		t.Fatalf("echo hi | run --stdin cat: %s", r)
+	}
+	// Without --stdin the app reads nothing, whatever podctl is given.
+	r = e.podctlIn("hi\n", "run", "example.com/busybox", "--exec", "/bin/cat")
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("run cat without --stdin: %s", r)
+	}
+}
+
+// success, error and cancelled; killed is in TestStage1KilledResult.
+func TestResults(t *testing.T) { forEachFlavor(t, testResults) }
+
+func testResults(t *testing.T, e *env) {
+	e.fetchBusybox()
+	e.must("run", "example.com/busybox", "--exec", "/bin/true")
+	checkResult(t, e.lastPod(), "success", "exited 0")
+	e.must("gc", "--grace-period=0s")
+
+	if r := e.podctl("run", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "exit 3"); r.code != 3 {
+		t.Fatalf("exit 3: %s", r)
+	}
+	st := e.lastPod()
+	checkResult(t, st, "error", "busybox exited with 3")
+	if st.Apps[0].Reason != "Error" {
+		t.Fatalf("app reason %q", st.Apps[0].Reason)
+	}
+	e.must("gc", "--grace-period=0s")
+
+	cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sleep", "--", "60")
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	st = e.status(uuid)
+	checkResult(t, st, "cancelled", "SIGINT")
+	if st.Apps[0].Reason != "Cancelled" {
+		t.Fatalf("app reason %q", st.Apps[0].Reason)
+	}
+	// list shows the result too.
+	if out := e.must("list"); !strings.Contains(out, "cancelled") {
+		t.Fatalf("list does not show the result:\n%s", out)
+	}
+}
+
+// A stage1 killed outright records no result: the pod reads as killed.
+func TestStage1KilledResult(t *testing.T) { forEachFlavor(t, testStage1KilledResult) }
+
+func testStage1KilledResult(t *testing.T, e *env) {
+	e.fetchBusybox()
+	cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sleep", "--", "60")
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	waitCgroupEmpty(t, e.podCgroups(uuid))
+	checkResult(t, e.status(uuid), "killed", "killed")
+}
+
+// An app that fails is run again, as the policy says, with its count.
+func TestRestartOnFailure(t *testing.T) {
+	for _, f := range []string{"fly", "native"} {
+		t.Run(f, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.flavor = f
+			e.fetchBusybox()
+			r := e.podctl("run", "--restart=on-failure:3", "--restart-backoff=100ms", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "echo ran; exit 1")
+			if r.code != 1 || strings.Count(r.stdout, "ran\n") != 4 {
+				t.Fatalf("on-failure:3 of an app exiting 1: %s", r)
+			}
+			st := e.lastPod()
+			if st.Apps[0].RestartCount != 3 {
+				t.Fatalf("restart count %d", st.Apps[0].RestartCount)
+			}
+			checkResult(t, st, "error", "exited with 1")
+			// always, ended by stop: the loop ends with the pod.
+			e.must("gc", "--grace-period=0s")
+			cmd, uuid := e.startPod("--restart=always", "--restart-backoff=50ms", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "sleep 0.1")
+			time.Sleep(500 * time.Millisecond)
+			e.must("stop", uuid)
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				t.Fatal("stop did not end a pod that restarts its app")
+			}
+			if st := e.status(uuid); st.Apps[0].RestartCount < 2 {
+				t.Fatalf("always: restart count %d after 0.5 s", st.Apps[0].RestartCount)
+			}
+		})
+	}
+	t.Run("systemd", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		e.flavor = "systemd"
+		e.fetchBusybox()
+		checkRefused(t, "restart on systemd", e.podctl("run", "--restart=always", "example.com/busybox"), "does not restart")
+	})
+	checkRefused(t, "bad policy", newEnv(t).podctl("run", "--restart=sometimes", "example.com/busybox"), "on-failure")
+}
+
+// With --ready=notify the pod is ready once its app says READY=1 on
+// $NOTIFY_SOCKET, not when it starts.
+func TestReadyNotify(t *testing.T) {
+	for _, f := range []string{"fly", "native"} {
+		t.Run(f, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.flavor = f
+			e.fetchBusybox()
+			cmd := e.command("run", "--ready=notify", "example.com/busybox", "--user=nobody", "--exec", "/bin/sh", "--", "-c", "sleep 1.5; touch /tmp/said; /bin/notify READY=1; sleep 60")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { cmd.Process.Kill(); cmd.Wait() }()
+			uuid := waitRunning(t, e)
+			if r := e.podctl("status", "--wait-ready=500ms", uuid); r.code == 0 {
+				t.Fatalf("ready before READY=1: %s", r)
+			}
+			e.must("status", "--wait-ready=10s", uuid)
+			if r := e.podctl("enter", uuid, "/bin/test", "-e", "/tmp/said"); r.code != 0 {
+				t.Fatalf("ready, but the app had not said so yet: %s", r)
+			}
+		})
+	}
+	t.Run("systemd", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		e.flavor = "systemd"
+		e.fetchBusybox()
+		checkRefused(t, "notify on systemd", e.podctl("run", "--ready=notify", "example.com/busybox"), "--ready=notify")
+	})
+}

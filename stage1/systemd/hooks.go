@@ -28,6 +28,7 @@ import (
 const (
 	hookExec   = "systemd-app-exec"
 	hookExited = "systemd-app-exited"
+	hookReady  = "systemd-app-ready"
 )
 
 // hookExecMain is the main process of an app's service: it becomes the app.
@@ -71,6 +72,9 @@ func hookExecMain(args []string) int {
 			return err
 		}
 		if err := openStdin(filepath.Join(appDir, fifoStdin)); err != nil {
+			return fmt.Errorf("app %s: %w", app, err)
+		}
+		if err := passNotifySocket(s); err != nil {
 			return fmt.Errorf("app %s: %w", app, err)
 		}
 		if err := stage1.EnterRoot(s); err != nil {
@@ -156,13 +160,79 @@ func recordStart(appDir, podDir *os.File, apps []string, pid int) error {
 	if err := writeAt(appDir, appStarted, rec); err != nil {
 		return err
 	}
+	if notifying() {
+		// Ready once it says so (hookReadyMain), not now.
+		return nil
+	}
+	return markReadyIfAll(podDir, apps, appStarted)
+}
+
+// markReadyIfAll writes the pod's ready file once every app's folder has
+// the file mark.
+func markReadyIfAll(podDir *os.File, apps []string, mark string) error {
 	for _, a := range apps {
 		var st unix.Stat_t
-		if unix.Fstatat(int(podDir.Fd()), filepath.Join(lifecycle.AppDir(a), appStarted), &st, 0) != nil {
+		if unix.Fstatat(int(podDir.Fd()), filepath.Join(lifecycle.AppDir(a), mark), &st, 0) != nil {
 			return nil
 		}
 	}
 	return writeAt(podDir, lifecycle.FileReady, nil)
+}
+
+// notifying tells whether the app's service waits for its READY=1:
+// systemd gives a Type=notify service's processes $NOTIFY_SOCKET.
+func notifying() bool { return os.Getenv("NOTIFY_SOCKET") != "" }
+
+// passNotifySocket gives the app, which runs in its own root, the pod's
+// systemd's notify socket there (stage1.AppNotifySocket), and names it in
+// the app's environment.
+func passNotifySocket(s *stage1.AppSpec) error {
+	sock := os.Getenv("NOTIFY_SOCKET")
+	if sock == "" {
+		return nil
+	}
+	if err := stage1.MountVolumes(&stage1.AppSpec{Rootfs: s.Rootfs, Mounts: []stage1.MountSpec{{Source: sock, Target: stage1.AppNotifySocket}}}); err != nil {
+		return fmt.Errorf("giving it the notify socket: %w", err)
+	}
+	s.Env = append(s.Env, "NOTIFY_SOCKET="+stage1.AppNotifySocket)
+	return nil
+}
+
+// appNotified marks, in an app's folder, that the app said READY=1.
+const appNotified = "notified"
+
+// hookReadyMain runs once an app's service has its READY=1
+// (ExecStartPost): the app is ready, and the pod once every app is.
+func hookReadyMain(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "podctl: usage: stage1 "+hookReady+" APP")
+		return 1
+	}
+	err := func() error {
+		pod, err := os.Open(inPod)
+		if err != nil {
+			return err
+		}
+		defer pod.Close()
+		dir, err := os.Open(filepath.Join(inPod, lifecycle.AppDir(args[0])))
+		if err != nil {
+			return err
+		}
+		defer dir.Close()
+		if err := writeAt(dir, appNotified, nil); err != nil {
+			return err
+		}
+		apps, err := podApps()
+		if err != nil {
+			return err
+		}
+		return markReadyIfAll(pod, apps, appNotified)
+	}()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: app %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
 }
 
 // writeAt writes a file in an open folder. Not atomic: the files it

@@ -37,7 +37,7 @@ var hostTopDirs = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
 
 // buildRoot lays out and mounts the stage1 root for the apps, then writes
 // their units. It runs in the boot helper's private mount namespace.
-func buildRoot(podDir, uuid, self string, specs []stage1.AppSpec, interactive bool) (string, error) {
+func buildRoot(podDir, uuid, self string, specs []stage1.AppSpec, u unitOptions) (string, error) {
 	root := filepath.Join(podDir, "stage1", "rootfs")
 	dirs := []string{"usr", "etc/systemd/system", "podctl/pod", "proc", "sys", "dev", "run", "tmp", "var/tmp", "root"}
 	secrets := false
@@ -127,7 +127,7 @@ func buildRoot(podDir, uuid, self string, specs []stage1.AppSpec, interactive bo
 			}
 		}
 	}
-	if err := writeEtc(root, podDir, uuid, specs, interactive); err != nil {
+	if err := writeEtc(root, podDir, uuid, specs, u); err != nil {
 		return "", err
 	}
 	return root, nil
@@ -146,7 +146,7 @@ func bindRO(src, dst string) error {
 
 // writeEtc writes the pod's /etc (identity and units) and, for each
 // app, the spec its exec helper reads, with paths as the pod sees them.
-func writeEtc(root, podDir, uuid string, specs []stage1.AppSpec, interactive bool) error {
+func writeEtc(root, podDir, uuid string, specs []stage1.AppSpec, u unitOptions) error {
 	etc := filepath.Join(root, "etc")
 	units := filepath.Join(etc, "systemd", "system")
 	files := map[string]string{
@@ -181,7 +181,7 @@ func writeEtc(root, podDir, uuid string, specs []stage1.AppSpec, interactive boo
 		if err := os.WriteFile(filepath.Join(podDir, "apps", s.Name, appSpecFile), b, 0o600); err != nil {
 			return fmt.Errorf("writing spec of app %s: %w", s.Name, err)
 		}
-		if err := writeUnit(units, serviceName(s.Name), appUnit(s.Name, interactive)); err != nil {
+		if err := writeUnit(units, serviceName(s.Name), appUnit(s.Name, u)); err != nil {
 			return err
 		}
 		names = append(names, s.Name)

@@ -88,17 +88,14 @@ func (f *Flavor) Helpers() map[string]func([]string) int {
 		helperBoot: bootMain,
 		hookExec:   hookExecMain,
 		hookExited: hookExitedMain,
+		hookReady:  hookReadyMain,
 	}
 }
 
-// CheckTask refuses restarts and readiness by notification, which the
-// systemd flavor does not do yet.
+// CheckTask refuses restarts, which the systemd flavor does not do yet.
 func (f *Flavor) CheckTask(t stage1.Task) error {
 	if t.Restart.Mode != "" && t.Restart.Mode != stage1.RestartNo {
 		return errors.New("the systemd flavor does not restart apps yet: use --stage1=native or --stage1=fly with --restart")
-	}
-	if t.ReadyNotify {
-		return errors.New("the systemd flavor does not take --ready=notify yet: use --stage1=native or --stage1=fly")
 	}
 	return nil
 }
@@ -164,7 +161,7 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 		return 0, err
 	}
 	defer console.Close()
-	enc, err := json.Marshal(podSpec{Apps: specs, Cgroups: g.Dirs})
+	enc, err := json.Marshal(podSpec{Apps: specs, Cgroups: g.Dirs, Task: rc.Task})
 	if err != nil {
 		return 0, err
 	}
@@ -456,6 +453,8 @@ type podSpec struct {
 	// Cgroups are the pod's cgroup folders, which nspawn and the pod's
 	// systemd go in.
 	Cgroups []string `json:"cgroups"`
+	// Task is how the pod runs (its readiness, for the units).
+	Task stage1.Task `json:"task"`
 }
 
 // parentGone is the signal the boot helper gets when stage1 dies.
@@ -498,7 +497,7 @@ func bootMain(args []string) int {
 		return stage1.HelperFail(err)
 	}
 	uuid := filepath.Base(podDir)
-	root, err := buildRoot(podDir, uuid, self, specs, interactive)
+	root, err := buildRoot(podDir, uuid, self, specs, unitOptions{Interactive: interactive, ReadyNotify: pod.Task.ReadyNotify})
 	if err != nil {
 		return stage1.HelperFail(err)
 	}

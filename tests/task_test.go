@@ -104,47 +104,40 @@ func testStage1KilledResult(t *testing.T, e *env) {
 }
 
 // An app that fails is run again, as the policy says, with its count.
-func TestRestartOnFailure(t *testing.T) {
-	for _, f := range []string{"fly", "native"} {
-		t.Run(f, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			e.flavor = f
-			e.fetchBusybox()
-			r := e.podctl("run", "--restart=on-failure:3", "--restart-backoff=100ms", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "echo ran; exit 1")
-			if r.code != 1 || strings.Count(r.stdout, "ran\n") != 4 {
-				t.Fatalf("on-failure:3 of an app exiting 1: %s", r)
-			}
-			st := e.lastPod()
-			if st.Apps[0].RestartCount != 3 {
-				t.Fatalf("restart count %d", st.Apps[0].RestartCount)
-			}
-			checkResult(t, st, "error", "exited with 1")
-			// always, ended by stop: the loop ends with the pod.
-			e.must("gc", "--grace-period=0s")
-			cmd, uuid := e.startPod("--restart=always", "--restart-backoff=50ms", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "sleep 0.1")
-			time.Sleep(500 * time.Millisecond)
-			e.must("stop", uuid)
-			done := make(chan struct{})
-			go func() { cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(15 * time.Second):
-				t.Fatal("stop did not end a pod that restarts its app")
-			}
-			if st := e.status(uuid); st.Apps[0].RestartCount < 2 {
-				t.Fatalf("always: restart count %d after 0.5 s", st.Apps[0].RestartCount)
-			}
-		})
+func TestRestartOnFailure(t *testing.T) { forEachFlavor(t, testRestartOnFailure) }
+
+func testRestartOnFailure(t *testing.T, e *env) {
+	e.fetchBusybox()
+	r := e.podctl("run", "--restart=on-failure:3", "--restart-backoff=100ms", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "echo ran; exit 1")
+	if r.code != 1 || strings.Count(r.stdout, "ran\n") != 4 {
+		t.Fatalf("on-failure:3 of an app exiting 1: %s", r)
 	}
-	t.Run("systemd", func(t *testing.T) {
-		t.Parallel()
-		e := newEnv(t)
-		e.flavor = "systemd"
-		e.fetchBusybox()
-		checkRefused(t, "restart on systemd", e.podctl("run", "--restart=always", "example.com/busybox"), "does not restart")
-	})
-	checkRefused(t, "bad policy", newEnv(t).podctl("run", "--restart=sometimes", "example.com/busybox"), "on-failure")
+	st := e.lastPod()
+	if st.Apps[0].RestartCount != 3 {
+		t.Fatalf("restart count %d", st.Apps[0].RestartCount)
+	}
+	checkResult(t, st, "error", "exited with 1")
+	// always, ended by stop: the loop ends with the pod.
+	e.must("gc", "--grace-period=0s")
+	cmd, uuid := e.startPod("--restart=always", "--restart-backoff=50ms", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "sleep 0.1")
+	// Restarted again and again, until stopped.
+	for deadline := time.Now().Add(20 * time.Second); e.status(uuid).Apps[0].RestartCount < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("always: restart count %d after 20 s", e.status(uuid).Apps[0].RestartCount)
+		}
+	}
+	e.must("stop", uuid)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("stop did not end a pod that restarts its app")
+	}
+	if st := e.status(uuid); st.State != "exited" {
+		t.Fatalf("after stop: %+v", st)
+	}
+	checkRefused(t, "bad policy", e.podctl("run", "--restart=sometimes", "example.com/busybox"), "on-failure")
 }
 
 // With --ready=notify the pod is ready once its app says READY=1 on

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/appc/spec/schema"
@@ -160,6 +161,8 @@ func recordStart(appDir, podDir *os.File, apps []string, pid int) error {
 	if err := writeAt(appDir, appStarted, rec); err != nil {
 		return err
 	}
+	// Started again, if it was being restarted.
+	unix.Unlinkat(int(appDir.Fd()), appRestarting, 0)
 	if notifying() {
 		// Ready once it says so (hookReadyMain), not now.
 		return nil
@@ -312,9 +315,16 @@ func hookExitedMain(args []string) int {
 			stage1.NoteOOM(st, s)
 		}
 	}
+	restarts := readCount(filepath.Join(inPod, lifecycle.AppRestartsFile(app)))
+	st.RestartCount = restarts
 	if err := lifecycle.WriteAppStatus(inPod, app, st); err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return 1
+	}
+	if restarted, err := restartLater(app, st.ExitCode, restarts); err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+	} else if restarted {
+		return 0
 	}
 	code, end, err := decideEnd(st.ExitCode)
 	if err != nil {
@@ -359,5 +369,68 @@ func decideEnd(code int) (int, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	return 0, allHave(apps, "exit"), nil
+	return 0, allHave(apps, "exit") && noneHave(apps, appRestarting), nil
+}
+
+// appRestarting, in an app's folder, says that the app has ended and will
+// be started again: the pod is not over for it.
+const appRestarting = "restarting"
+
+// restartLater schedules, as the pod's restart policy says, the start of
+// an app that has just ended, after its back-off, with a transient timer
+// of the pod's systemd; restarts is how many restarts came before. Nothing
+// is restarted while the pod is shutting down.
+func restartLater(app string, code, restarts int) (bool, error) {
+	b, err := os.ReadFile(filepath.Join(inPod, taskFile))
+	if err != nil {
+		return false, nil
+	}
+	var t stage1.Task
+	if err := json.Unmarshal(b, &t); err != nil {
+		return false, fmt.Errorf("reading the pod's restart policy: %w", err)
+	}
+	if !t.Restart.Restarts(code, restarts) {
+		return false, nil
+	}
+	if out, _ := exec.Command("systemctl", "is-system-running").Output(); strings.TrimSpace(string(out)) == "stopping" {
+		return false, nil
+	}
+	appDir := filepath.Join(inPod, lifecycle.AppDir(app))
+	if err := os.WriteFile(filepath.Join(appDir, appRestarting), nil, 0o600); err != nil {
+		return false, err
+	}
+	if err := fsutil.WriteFile(filepath.Join(inPod, lifecycle.AppRestartsFile(app)), []byte(strconv.Itoa(restarts+1)), 0o600, false); err != nil {
+		return false, err
+	}
+	delay := t.Restart.Delay(restarts)
+	out, err := exec.Command("systemd-run", "--no-block", "--quiet",
+		"--unit=podctl-restart-"+app+"-"+strconv.Itoa(restarts+1),
+		fmt.Sprintf("--on-active=%dms", delay.Milliseconds()),
+		"--timer-property=AccuracySec=1ms",
+		"systemctl", "--no-block", "start", serviceName(app)).CombinedOutput()
+	if err != nil {
+		os.Remove(filepath.Join(appDir, appRestarting))
+		return false, fmt.Errorf("restarting app %s: %v: %s", app, err, out)
+	}
+	return true, nil
+}
+
+// noneHave reports whether no app's folder has the file name.
+func noneHave(apps []string, name string) bool {
+	for _, a := range apps {
+		if _, err := os.Stat(filepath.Join(inPod, lifecycle.AppDir(a), name)); err == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// readCount reads a count file; a missing one is 0.
+func readCount(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
 }

@@ -39,6 +39,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"podctl/events"
+	"podctl/internal/fsutil"
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/cgroup"
@@ -90,14 +91,6 @@ func (f *Flavor) Helpers() map[string]func([]string) int {
 		hookExited: hookExitedMain,
 		hookReady:  hookReadyMain,
 	}
-}
-
-// CheckTask refuses restarts, which the systemd flavor does not do yet.
-func (f *Flavor) CheckTask(t stage1.Task) error {
-	if t.Restart.Mode != "" && t.Restart.Mode != stage1.RestartNo {
-		return errors.New("the systemd flavor does not restart apps yet: use --stage1=native or --stage1=fly with --restart")
-	}
-	return nil
 }
 
 // Run boots the pod and waits for it.
@@ -161,6 +154,14 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 		return 0, err
 	}
 	defer console.Close()
+	// The units' hooks read the restart policy in the pod.
+	tb, err := json.Marshal(rc.Task)
+	if err != nil {
+		return 0, err
+	}
+	if err := fsutil.WriteFile(filepath.Join(rc.PodDir, taskFile), tb, 0o600, false); err != nil {
+		return 0, err
+	}
 	enc, err := json.Marshal(podSpec{Apps: specs, Cgroups: g.Dirs, Task: rc.Task})
 	if err != nil {
 		return 0, err
@@ -200,6 +201,8 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 		timeout = time.After(rc.Task.Timeout)
 	}
 	end := stage1.Ending{Timeout: rc.Task.Timeout}
+	restarting := rc.Task.Restart.Mode != "" && rc.Task.Restart.Mode != stage1.RestartNo
+	restarts := make([]int, len(specs))
 loop:
 	for {
 		select {
@@ -219,6 +222,15 @@ loop:
 			}
 			cmd.Process.Signal(syscall.SIGTERM)
 		case <-ready.C:
+			if restarting {
+				// The hooks restart apps; the events are stage1's to write.
+				for i, s := range specs {
+					if n := readCount(filepath.Join(rc.PodDir, lifecycle.AppRestartsFile(s.Name))); n > restarts[i] {
+						restarts[i] = n
+						events.RecordForPod(rc.PodDir, events.Event{Type: events.Restarted, App: s.Name, Message: fmt.Sprintf("restart %d", n)})
+					}
+				}
+			}
 			if !notified {
 				if _, err := os.Stat(filepath.Join(rc.PodDir, lifecycle.FileReady)); err == nil {
 					notified = true
@@ -456,6 +468,9 @@ type podSpec struct {
 	// Task is how the pod runs (its readiness, for the units).
 	Task stage1.Task `json:"task"`
 }
+
+// taskFile holds, in the pod, the run's stage1.Task, for the hooks.
+const taskFile = "stage1/task.json"
 
 // parentGone is the signal the boot helper gets when stage1 dies.
 const parentGone = syscall.SIGUSR2

@@ -27,9 +27,6 @@ type RunOptions struct {
 // that can start part of the pod early (stage1.EarlyStarter) does so first,
 // so that its start-up overlaps the preparation.
 func PrepareAndRun(c Config, opts *PrepareOptions, ro RunOptions) error {
-	if err := checkTask(flavorName(opts), ro.Task); err != nil {
-		return err
-	}
 	if f, err := flavors.Get(flavorName(opts)); err == nil && f.Available() == nil {
 		if es, ok := f.(stage1.EarlyStarter); ok {
 			if ro.Early, err = es.StartEarly(); err != nil {
@@ -77,12 +74,6 @@ func Run(c Config, p *lifecycle.Pod, opts RunOptions) error {
 		}
 	}
 	preparing := p.State() == lifecycle.Preparing
-	if err := checkTask(flavor, opts.Task); err != nil {
-		if preparing {
-			discard(p)
-		}
-		return err
-	}
 	if err := p.ToRun(); err != nil {
 		if preparing {
 			discard(p)
@@ -103,21 +94,6 @@ func Run(c Config, p *lifecycle.Pod, opts RunOptions) error {
 		code = stage1.ExitStartFailed
 	}
 	os.Exit(code)
-	return nil
-}
-
-// checkTask refuses, before anything is made or moved, what the flavor
-// cannot do of a pod's Task.
-func checkTask(flavor string, t stage1.Task) error {
-	f, err := flavors.Get(flavor)
-	if err != nil {
-		return errdefs.New(ErrUsage, "%v", err)
-	}
-	if tc, ok := f.(stage1.TaskChecker); ok {
-		if err := tc.CheckTask(t); err != nil {
-			return errdefs.New(ErrUsage, "%v", err)
-		}
-	}
 	return nil
 }
 

@@ -89,12 +89,6 @@ type Task struct {
 	ReadyNotify bool `json:"ready_notify,omitempty"`
 }
 
-// TaskChecker is a flavor that cannot do all a Task asks: CheckTask says
-// what it cannot, before the pod runs.
-type TaskChecker interface {
-	CheckTask(Task) error
-}
-
 // ExitTimeout is podctl run's exit code when the pod's --timeout is up, as
 // timeout(1)'s.
 const ExitTimeout = 124

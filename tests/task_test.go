@@ -160,3 +160,40 @@ func testReadyNotify(t *testing.T, e *env) {
 		t.Fatalf("ready, but the app had not said so yet: %s", r)
 	}
 }
+
+// stop --grace-period: SIGTERM, the pod terminating meanwhile, SIGKILL at
+// the end. Two stops and an rm at once act in order.
+func TestGracefulStop(t *testing.T) { forEachFlavor(t, testGracefulStop) }
+
+func testGracefulStop(t *testing.T, e *env) {
+	e.fetchBusybox()
+	// The app ignores SIGTERM: only the kill at the end of the grace
+	// period ends it.
+	cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sh", "--", "-c", "trap '' TERM; while :; do sleep 0.1; done")
+	start := time.Now()
+	stops := make(chan result, 2)
+	for i := 0; i < 2; i++ {
+		go func() { stops <- e.podctl("stop", "--grace-period=3s", uuid) }()
+	}
+	for deadline := time.Now().Add(2 * time.Second); e.status(uuid).State != "terminating"; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a pod being stopped shows %s, not terminating", e.status(uuid).State)
+		}
+	}
+	// rm of a pod being stopped waits for the stop, then removes it.
+	if r := e.podctl("rm", uuid); r.code != 0 {
+		t.Fatalf("rm of a pod being stopped: %s", r)
+	}
+	for i := 0; i < 2; i++ {
+		if r := <-stops; r.code != 0 {
+			t.Fatalf("stop %d: %s", i, r)
+		}
+	}
+	cmd.Wait()
+	if d := time.Since(start); d < 2500*time.Millisecond || d > 15*time.Second {
+		t.Fatalf("an app that ignores SIGTERM was stopped after %s with a grace period of 3s", d)
+	}
+	if pods := e.list(); len(pods) != 0 {
+		t.Fatalf("pods left after rm: %+v", pods)
+	}
+}

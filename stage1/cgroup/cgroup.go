@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -329,6 +330,11 @@ func (g *Group) Kill(timeout time.Duration) error {
 	for {
 		if useKillFile {
 			if err := os.WriteFile(killFile, []byte("1"), 0); err != nil {
+				if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENODEV) {
+					// Removed meanwhile (the pod's stage1, at its end),
+					// or being removed: nothing is left in it.
+					return nil
+				}
 				return fmt.Errorf("killing cgroup %s: %w", dir, err)
 			}
 		}

@@ -211,15 +211,19 @@ loop:
 		case sig := <-sigs:
 			// nspawn turns SIGTERM into a clean shutdown of the pod.
 			rc.Debugf("asking the pod to stop on %s", unix.SignalName(sig.(syscall.Signal)))
-			if end.StopReason == "" {
-				end.StopReason, end.CancelledBy = lifecycle.ReasonCancelled, unix.SignalName(sig.(syscall.Signal))
+			if end.StopReason != "" {
+				// Once is enough: to nspawn, a second SIGTERM is no
+				// longer a clean shutdown.
+				continue
 			}
+			end.StopReason, end.CancelledBy = lifecycle.ReasonCancelled, unix.SignalName(sig.(syscall.Signal))
 			cmd.Process.Signal(syscall.SIGTERM)
 		case <-timeout:
 			rc.Debugf("the pod's time is up: asking it to stop")
-			if end.StopReason == "" {
-				end.StopReason = lifecycle.ReasonTimeout
+			if end.StopReason != "" {
+				continue
 			}
+			end.StopReason = lifecycle.ReasonTimeout
 			cmd.Process.Signal(syscall.SIGTERM)
 		case <-ready.C:
 			if restarting {

@@ -194,27 +194,16 @@ func usageCells(u stats.Usage) string {
 }
 
 // binarySize shows a memory size in powers of 1024, as podman does.
-func binarySize(n uint64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	v := float64(n)
-	i := 0
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%dB", n)
-	}
-	return fmt.Sprintf("%.4g%s", v, units[i])
-}
+func binarySize(n uint64) string { return scaledSize(n, 1024, "B", "KiB", "MiB", "GiB", "TiB") }
 
 // decimalSize shows a byte count in powers of 1000, as podman shows I/O.
-func decimalSize(n uint64) string {
-	units := []string{"B", "kB", "MB", "GB", "TB"}
+func decimalSize(n uint64) string { return scaledSize(n, 1000, "B", "kB", "MB", "GB", "TB") }
+
+func scaledSize(n uint64, base float64, units ...string) string {
 	v := float64(n)
 	i := 0
-	for v >= 1000 && i < len(units)-1 {
-		v /= 1000
+	for v >= base && i < len(units)-1 {
+		v /= base
 		i++
 	}
 	if i == 0 {

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"podctl/internal/match"
 	"sort"
 	"strings"
 	"time"
@@ -38,21 +39,9 @@ func (f Filter) Match(e Event) bool {
 	if !f.Until.IsZero() && e.Time.After(f.Until) {
 		return false
 	}
-	return anyOf(f.Pods, func(p string) bool { return strings.HasPrefix(e.Pod, strings.ToLower(p)) }) &&
-		anyOf(f.Types, func(t string) bool { return e.Type == t }) &&
-		anyOf(f.Names, func(n string) bool { return e.Name == n })
-}
-
-func anyOf(values []string, match func(string) bool) bool {
-	if len(values) == 0 {
-		return true
-	}
-	for _, v := range values {
-		if match(v) {
-			return true
-		}
-	}
-	return false
+	return match.Any(f.Pods, func(p string) bool { return strings.HasPrefix(e.Pod, strings.ToLower(p)) }) &&
+		match.Any(f.Types, func(t string) bool { return e.Type == t }) &&
+		match.Any(f.Names, func(n string) bool { return e.Name == n })
 }
 
 // Read returns the events of the log of dataDir that f selects, oldest

@@ -3,6 +3,7 @@ package stage0
 import (
 	"errors"
 	"path"
+	"podctl/internal/match"
 	"sort"
 	"strings"
 	"time"
@@ -159,16 +160,16 @@ func (f *PodFilter) Match(pi *PodInfo) bool {
 	if f == nil {
 		return true
 	}
-	return matchAny(f.states, func(s string) bool { return pi.State == s }) &&
+	return match.Any(f.states, func(s string) bool { return pi.State == s }) &&
 		matchAll(f.labels, func(l labelMatch) bool {
 			v, ok := pi.Labels[l.key]
 			return ok && (l.anyValue || v == l.value)
 		}) &&
-		matchAny(f.names, func(pattern string) bool {
+		match.Any(f.names, func(pattern string) bool {
 			ok, _ := path.Match(pattern, pi.Name)
 			return ok
 		}) &&
-		matchAny(f.images, func(img string) bool {
+		match.Any(f.images, func(img string) bool {
 			for _, a := range pi.Apps {
 				if imageMatches(img, &a) {
 					return true
@@ -176,21 +177,8 @@ func (f *PodFilter) Match(pi *PodInfo) bool {
 			}
 			return false
 		}) &&
-		matchAny(f.before, func(t time.Time) bool { return pi.CreatedAt != nil && pi.CreatedAt.Before(t) }) &&
-		matchAny(f.since, func(t time.Time) bool { return pi.CreatedAt != nil && pi.CreatedAt.After(t) })
-}
-
-// matchAny is true when there are no values, or one of them matches.
-func matchAny[T any](values []T, match func(T) bool) bool {
-	if len(values) == 0 {
-		return true
-	}
-	for _, v := range values {
-		if match(v) {
-			return true
-		}
-	}
-	return false
+		match.Any(f.before, func(t time.Time) bool { return pi.CreatedAt != nil && pi.CreatedAt.Before(t) }) &&
+		match.Any(f.since, func(t time.Time) bool { return pi.CreatedAt != nil && pi.CreatedAt.After(t) })
 }
 
 // matchAll is true when every value matches.

@@ -32,28 +32,12 @@ func podGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 
 // Pause freezes every process of a running pod (its cgroup freezer). A
 // paused pod is not an error.
-func Pause(c Config, id string) (string, error) {
-	p, err := c.OpenPod(id)
-	if err != nil {
-		return "", err
-	}
-	defer p.Close()
-	g, err := podGroup(p)
-	if err != nil {
-		return p.UUID, err
-	}
-	if err := g.Freeze(pauseTimeout); err != nil {
-		// Half frozen is worse than not: let it run.
-		g.Thaw()
-		return p.UUID, fmt.Errorf("pausing pod %s: %w", p.UUID, err)
-	}
-	stage1.NoteState(p.Path(), "paused")
-	events.RecordForPod(p.Path(), events.Event{Type: events.Paused})
-	return p.UUID, nil
-}
+func Pause(c Config, id string) (string, error) { return setFrozen(c, id, true) }
 
 // Resume thaws a paused pod. A pod that is not paused is not an error.
-func Resume(c Config, id string) (string, error) {
+func Resume(c Config, id string) (string, error) { return setFrozen(c, id, false) }
+
+func setFrozen(c Config, id string, freeze bool) (string, error) {
 	p, err := c.OpenPod(id)
 	if err != nil {
 		return "", err
@@ -63,11 +47,22 @@ func Resume(c Config, id string) (string, error) {
 	if err != nil {
 		return p.UUID, err
 	}
-	if err := g.Thaw(); err != nil {
-		return p.UUID, fmt.Errorf("resuming pod %s: %w", p.UUID, err)
+	state, event := "resumed", events.Resumed
+	if freeze {
+		state, event = "paused", events.Paused
+		err = g.Freeze(pauseTimeout)
+		if err != nil {
+			// Half frozen is worse than not: let it run.
+			g.Thaw()
+		}
+	} else {
+		err = g.Thaw()
 	}
-	stage1.NoteState(p.Path(), "resumed")
-	events.RecordForPod(p.Path(), events.Event{Type: events.Resumed})
+	if err != nil {
+		return p.UUID, fmt.Errorf("pod %s not %s: %w", p.UUID, state, err)
+	}
+	stage1.NoteState(p.Path(), state)
+	events.RecordForPod(p.Path(), events.Event{Type: event})
 	return p.UUID, nil
 }
 

@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -178,6 +180,18 @@ func testGracefulStop(t *testing.T, e *env) {
 	for deadline := time.Now().Add(2 * time.Second); e.status(uuid).State != "terminating"; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("a pod being stopped shows %s, not terminating", e.status(uuid).State)
+		}
+	}
+	// Both stops are at work (each notes it in the pod's history) before
+	// the rm comes.
+	history := filepath.Join(e.dir, "pods", "run", uuid, "history")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(history)
+		if strings.Count(string(b), " terminating\n") >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("two stops, but the history says:\n%s", b)
 		}
 	}
 	// rm of a pod being stopped waits for the stop, then removes it.

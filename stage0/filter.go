@@ -80,7 +80,7 @@ func (f *PodFilter) add(c Config, k, v string, now time.Time) error {
 	switch k {
 	case "state":
 		s := strings.NewReplacer("-", " ", "_", " ").Replace(strings.ToLower(strings.TrimSpace(v)))
-		if _, err := lifecycle.ParseState(s); err != nil {
+		if _, err := lifecycle.ParseState(s); err != nil && s != statePaused && s != stateTerminating {
 			return errdefs.New(ErrUsage, "filter state=%s: no such state: use one of %s", v, strings.Join(listableStates(), ", "))
 		}
 		f.states = append(f.states, s)
@@ -160,7 +160,10 @@ func (f *PodFilter) Match(pi *PodInfo) bool {
 	if f == nil {
 		return true
 	}
-	return match.Any(f.states, func(s string) bool { return pi.State == s }) &&
+	return match.Any(f.states, func(s string) bool {
+		// A paused or terminating pod is running, too.
+		return pi.State == s || s == lifecycle.Running.String() && (pi.State == statePaused || pi.State == stateTerminating)
+	}) &&
 		matchAll(f.labels, func(l labelMatch) bool {
 			v, ok := pi.Labels[l.key]
 			return ok && (l.anyValue || v == l.value)
@@ -270,5 +273,5 @@ func listableStates() []string {
 			out = append(out, s.String())
 		}
 	}
-	return out
+	return append(out, statePaused, stateTerminating)
 }

@@ -1,6 +1,7 @@
 package stage0
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +14,12 @@ import (
 
 	"podctl/lifecycle"
 	"podctl/stage1"
+)
+
+// The conditions of a running pod that list and status show as its state.
+const (
+	statePaused      = "paused"
+	stateTerminating = "terminating"
 )
 
 // PodInfo is what list and status show of a pod. Times are nil when the
@@ -61,6 +68,23 @@ type AppInfo struct {
 	imageVersion string
 }
 
+// startedSince reports whether an app of a running pod has been started
+// (again) since t: it has a pid (fly, native), or its start record (the
+// systemd flavor's apps/<name>/started) is newer.
+func startedSince(p *lifecycle.Pod, app string, t time.Time) bool {
+	if _, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), stage1.AppPid)); err == nil {
+		return true
+	}
+	b, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), stage1.AppStarted))
+	if err != nil {
+		return false
+	}
+	var rec struct {
+		StartedAt time.Time `json:"started_at"`
+	}
+	return json.Unmarshal(b, &rec) == nil && rec.StartedAt.After(t)
+}
+
 func timePtr(t time.Time, err error) *time.Time {
 	if err != nil || t.IsZero() {
 		return nil
@@ -87,9 +111,9 @@ func Info(p *lifecycle.Pod) *PodInfo {
 		pi.Pid, err = p.Pid()
 		problem(err)
 		if _, ok := terminatingUntil(p); ok {
-			pi.State = "terminating"
+			pi.State = stateTerminating
 		} else if IsPaused(p) {
-			pi.State = "paused"
+			pi.State = statePaused
 		}
 	}
 	pi.Result, err = p.Result()
@@ -122,7 +146,7 @@ func Info(p *lifecycle.Pod) *PodInfo {
 		}
 		if st, err := p.AppStatus(ai.Name); err == nil {
 			ai.State = "exited"
-			if _, err := p.ReadFile(filepath.Join(lifecycle.AppDir(ai.Name), stage1.AppPid)); err == nil {
+			if p.State() == lifecycle.Running && startedSince(p, ai.Name, st.FinishedAt) {
 				// Running again, restarted: the status is its last run's.
 				ai.State = "running"
 			}

@@ -32,6 +32,9 @@ const (
 	AppWork  = "work"
 	// AppPid holds the pid of the app's main process while the pod runs.
 	AppPid = "pid"
+	// AppStarted, written by flavors that record no pid (systemd), is
+	// JSON whose started_at says when the app last started.
+	AppStarted = "started"
 )
 
 // AnnotationPidsLimit, on a RuntimeApp, is the most processes the app may

@@ -197,6 +197,11 @@ func testPauseResume(t *testing.T, e *env) {
 	if st := e.status(uuid); st.State != "paused" {
 		t.Errorf("status of a paused pod: %s", st.State)
 	}
+	for _, f := range []string{"state=paused", "state=running"} {
+		if out := e.must("list", "--no-legend", "--filter", f); !strings.Contains(out, uuid[:8]) {
+			t.Errorf("list --filter %s leaves out a paused pod: %q", f, out)
+		}
+	}
 	if grows(500 * time.Millisecond) {
 		t.Fatal("a paused pod's counter went on")
 	}

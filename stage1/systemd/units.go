@@ -38,7 +38,7 @@ const (
 	fifoStdin  = "stdin.fifo"
 	fifoStdout = "stdout.fifo"
 	fifoStderr = "stderr.fifo"
-	appStarted = "started"
+	appStarted = stage1.AppStarted
 )
 
 func serviceName(app string) string { return app + ".service" }

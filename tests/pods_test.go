@@ -731,3 +731,31 @@ func testPidsLimit(t *testing.T, e *env) {
 	}
 	checkRefused(t, "negative limit", e.podctl("run", "example.com/busybox", "--pids-limit", "-1"), "negative")
 }
+
+// Descriptors podctl run is given beyond its standard streams do not reach
+// the apps.
+func TestNoStrayDescriptors(t *testing.T) { forEachFlavor(t, testNoStrayDescriptors) }
+
+func testNoStrayDescriptors(t *testing.T, e *env) {
+	e.fetchBusybox()
+	extra, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	cmd := e.command("run", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "ls /proc/$$/fd")
+	// Descriptor 3 of podctl run, not close-on-exec, as a careless caller
+	// leaves it.
+	cmd.ExtraFiles = []*os.File{extra}
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run: %v: %s", err, errb.String())
+	}
+	fds := strings.Fields(out.String())
+	// The shell's 0, 1 and 2, and the one ls reads the folder with: busybox
+	// runs ls in the shell's own process.
+	if len(fds) > 4 {
+		t.Fatalf("the app has descriptors %v", fds)
+	}
+}

@@ -203,6 +203,8 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 	end := stage1.Ending{Timeout: rc.Task.Timeout}
 	restarting := rc.Task.Restart.Mode != "" && rc.Task.Restart.Mode != stage1.RestartNo
 	restarts := make([]int, len(specs))
+	exits := &exitWatch{podDir: rc.PodDir, seen: map[string]time.Time{}, read: map[string]time.Time{}}
+	ticks := 0
 loop:
 	for {
 		select {
@@ -226,7 +228,12 @@ loop:
 			end.StopReason = lifecycle.ReasonTimeout
 			cmd.Process.Signal(syscall.SIGTERM)
 		case <-ready.C:
-			if restarting {
+			ticks++
+			if ticks%5 == 0 {
+				exits.poll(specs)
+			}
+			// After the end it follows.
+			if restarting && ticks%5 == 0 {
 				// The hooks restart apps; the events are stage1's to write.
 				for i, s := range specs {
 					if n := readCount(filepath.Join(rc.PodDir, lifecycle.AppRestartsFile(s.Name))); n > restarts[i] {
@@ -261,7 +268,7 @@ loop:
 		}
 		code = 128 + int(syscall.SIGTERM)
 	}
-	end.Failure = finishStatuses(rc.PodDir, specs, end.StopReason)
+	end.Failure = finishStatuses(rc.PodDir, specs, end.StopReason, exits)
 	return stage1.RecordResult(rc.PodDir, code, end), nil
 }
 
@@ -269,7 +276,7 @@ loop:
 // units' hook cannot know: an app the pod's shutdown ended was stopped, by
 // the pod's time, a signal to stage1, or another app's failure. It
 // returns how the first app to fail did.
-func finishStatuses(podDir string, specs []stage1.AppSpec, stopReason string) string {
+func finishStatuses(podDir string, specs []stage1.AppSpec, stopReason string, exits *exitWatch) string {
 	firstFailed := ""
 	if b, err := os.ReadFile(filepath.Join(podDir, firstFailure)); err == nil {
 		firstFailed = strings.TrimSpace(string(b))
@@ -291,7 +298,7 @@ func finishStatuses(podDir string, specs []stage1.AppSpec, stopReason string) st
 			failure = fmt.Sprintf("app %s exited with %d", s.Name, st.ExitCode)
 		}
 		stage1.RecordStatus(podDir, s.Name, &st)
-		events.RecordForPod(podDir, events.Event{Type: events.Exited, App: s.Name, ExitCode: &st.ExitCode, Message: st.Reason})
+		exits.record(s.Name, &st)
 	}
 	return failure
 }
@@ -471,6 +478,43 @@ type podSpec struct {
 	Cgroups []string `json:"cgroups"`
 	// Task is how the pod runs (its readiness, for the units).
 	Task stage1.Task `json:"task"`
+}
+
+// exitWatch records an exited event for each end of an app, which the
+// units' hook records in the app's status file inside the pod, where the
+// events log is out of reach: stage1 looks for new statuses while the pod
+// runs, and for the last ones when it has ended.
+type exitWatch struct {
+	podDir string
+	// seen is, for each app, when the last end it recorded happened, and
+	// read when its status file last changed.
+	seen, read map[string]time.Time
+}
+
+// poll records the ends the apps' statuses show that it has not yet.
+func (w *exitWatch) poll(specs []stage1.AppSpec) {
+	for _, s := range specs {
+		path := filepath.Join(w.podDir, lifecycle.AppStatusFile(s.Name))
+		fi, err := os.Stat(path)
+		if err != nil || !fi.ModTime().After(w.read[s.Name]) {
+			continue
+		}
+		w.read[s.Name] = fi.ModTime()
+		b, err := os.ReadFile(path)
+		var st lifecycle.AppStatus
+		if err == nil && json.Unmarshal(b, &st) == nil {
+			w.record(s.Name, &st)
+		}
+	}
+}
+
+// record records the exited event of an app's end, once.
+func (w *exitWatch) record(app string, st *lifecycle.AppStatus) {
+	if !st.FinishedAt.After(w.seen[app]) {
+		return
+	}
+	w.seen[app] = st.FinishedAt
+	events.RecordForPod(w.podDir, events.Event{Type: events.Exited, App: app, ExitCode: &st.ExitCode, Message: st.Reason})
 }
 
 // taskFile holds, in the pod, the run's stage1.Task, for the hooks.

@@ -99,17 +99,30 @@ func flavorName(opts *PrepareOptions) string {
 // either makes it prepared (ToPrepared) or runs it (Run). Bad input is
 // refused before the pod exists; a failure after that removes the pod.
 func Prepare(c Config, opts *PrepareOptions) (*lifecycle.Pod, error) {
-	trace.Mark("prepare")
-	if len(opts.Apps) == 0 {
-		return nil, errdefs.New(ErrUsage, "no image given: name at least one image to run")
+	name := flavorName(opts)
+	if _, err := availableFlavor(name); err != nil {
+		return nil, err
 	}
-	flavorName := flavorName(opts)
-	flavor, err := flavors.Get(flavorName)
+	return prepare(c, opts, name)
+}
+
+// availableFlavor returns the flavor called name if it can run here.
+func availableFlavor(name string) (stage1.Flavor, error) {
+	f, err := flavors.Get(name)
 	if err != nil {
 		return nil, errdefs.New(ErrUsage, "%v", err)
 	}
-	if err := flavor.Available(); err != nil {
+	if err := f.Available(); err != nil {
 		return nil, err
+	}
+	return f, nil
+}
+
+// prepare is Prepare for a flavor known to be available.
+func prepare(c Config, opts *PrepareOptions, flavor string) (*lifecycle.Pod, error) {
+	trace.Mark("prepare")
+	if len(opts.Apps) == 0 {
+		return nil, errdefs.New(ErrUsage, "no image given: name at least one image to run")
 	}
 	if err := checkOptions(opts); err != nil {
 		return nil, err
@@ -167,7 +180,7 @@ func Prepare(c Config, opts *PrepareOptions) (*lifecycle.Pod, error) {
 			return nil, err
 		}
 	}
-	if err := layOut(p, flavorName, apps, opts); err != nil {
+	if err := layOut(p, flavor, apps, opts); err != nil {
 		discard(p)
 		// In case the manifest that names the pod was not written. A
 		// failure leaves a stale entry, which is free all the same.

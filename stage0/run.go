@@ -27,14 +27,17 @@ type RunOptions struct {
 // that can start part of the pod early (stage1.EarlyStarter) does so first,
 // so that its start-up overlaps the preparation.
 func PrepareAndRun(c Config, opts *PrepareOptions, ro RunOptions) error {
-	if f, err := flavors.Get(flavorName(opts)); err == nil && f.Available() == nil {
-		if es, ok := f.(stage1.EarlyStarter); ok {
-			if ro.Early, err = es.StartEarly(); err != nil {
-				return err
-			}
+	name := flavorName(opts)
+	f, err := availableFlavor(name)
+	if err != nil {
+		return err
+	}
+	if es, ok := f.(stage1.EarlyStarter); ok {
+		if ro.Early, err = es.StartEarly(); err != nil {
+			return err
 		}
 	}
-	p, err := Prepare(c, opts)
+	p, err := prepare(c, opts, name)
 	if err != nil {
 		if ro.Early != nil {
 			ro.Early.Abort()

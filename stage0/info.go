@@ -37,8 +37,9 @@ type PodInfo struct {
 	State string `json:"state"`
 	// Result is how a finished pod ended, once it has run.
 	Result *lifecycle.PodResult `json:"result"`
-	// History is every state the pod went through, with its time.
-	History    []lifecycle.StateChange `json:"history"`
+	// History is every state the pod went through, with its time; status
+	// shows it, list does not read it.
+	History    []lifecycle.StateChange `json:"history,omitempty"`
 	Flavor     string                  `json:"stage1,omitempty"`
 	CreatedAt  *time.Time              `json:"created_at"`
 	StartedAt  *time.Time              `json:"started_at"`
@@ -117,8 +118,6 @@ func Info(p *lifecycle.Pod) *PodInfo {
 		}
 	}
 	pi.Result, err = p.Result()
-	problem(err)
-	pi.History, err = p.History()
 	problem(err)
 	_, m, err := p.PodManifest()
 	if err != nil {
@@ -209,5 +208,11 @@ func Status(c Config, id string) (*PodInfo, error) {
 		return nil, err
 	}
 	defer p.Close()
-	return Info(p), nil
+	pi := Info(p)
+	// Only here: list reads thousands of pods, and shows no history.
+	var err2 error
+	if pi.History, err2 = p.History(); err2 != nil {
+		pi.Problems = append(pi.Problems, err2.Error())
+	}
+	return pi, nil
 }

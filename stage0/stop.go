@@ -42,7 +42,9 @@ func terminatingUntil(p *lifecycle.Pod) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(b))
-	return t, err == nil
+	// A stop killed before it could kill the pod leaves its mark: past
+	// the stop's own end, the pod is running, not terminating.
+	return t, err == nil && time.Now().Before(t.Add(forcedExitWait))
 }
 
 // ErrAlreadyStopped is returned by Stop for a pod that has already exited.

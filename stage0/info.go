@@ -140,8 +140,12 @@ func Info(p *lifecycle.Pod) *PodInfo {
 			ai.ImageName = ra.Image.Name.String()
 		}
 		ai.imageVersion, _ = ra.Image.Labels.Get("version")
-		if b, err := p.ReadFile(lifecycle.AppRestartsFile(ai.Name)); err == nil {
-			ai.RestartCount, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		if p.State() == lifecycle.Running {
+			// The count of a finished app is in its status; a running
+			// one's only here.
+			if b, err := p.ReadFile(lifecycle.AppRestartsFile(ai.Name)); err == nil {
+				ai.RestartCount, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+			}
 		}
 		if st, err := p.AppStatus(ai.Name); err == nil {
 			ai.State = "exited"

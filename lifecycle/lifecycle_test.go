@@ -317,11 +317,15 @@ func TestWaitFinishedAndAppStatus(t *testing.T) {
 	if _, err := p.AppExitCode("web"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("exit code before the app ended: %v", err)
 	}
+	ended := make(chan struct{})
 	go func() {
+		defer close(ended)
 		time.Sleep(100 * time.Millisecond)
 		WriteAppStatus(p.Path(), "web", &AppStatus{ExitCode: 7, StartedAt: time.Now(), FinishedAt: time.Now()})
 		p.Close()
 	}()
+	// The cleanup closes p again: not before the goroutine is done with it.
+	defer func() { <-ended }()
 	q, _ := PodFromUUIDString(d, p.UUID)
 	defer q.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -346,7 +350,9 @@ func TestWaitReadyFailsWhenPodExits(t *testing.T) {
 	p.ToRun()
 	q, _ := PodFromUUIDString(d, p.UUID)
 	defer q.Close()
-	go func() { time.Sleep(50 * time.Millisecond); p.Close() }()
+	ended := make(chan struct{})
+	go func() { defer close(ended); time.Sleep(50 * time.Millisecond); p.Close() }()
+	defer func() { <-ended }()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := q.WaitReady(ctx); err == nil || ctx.Err() != nil {

@@ -54,7 +54,7 @@ func NewPodCgroup(podDir, uuid string, also ...string) (*cgroup.Group, error) {
 
 // NewPodCgroups creates the pod's cgroup (in the tracking hierarchy, in
 // those named in also, and in the v1 hierarchies its usage is read from:
-// cgroup.StatsControllers) and, for each app, its own folder in those
+// the cgroup package's stats controllers) and, for each app, its own folder in those
 // usage hierarchies and the cgroups that hold its limits, and records the
 // pod's folders in the pod. Each spec learns the folders its app joins
 // (Cgroups: the pod's, then its own) and its own ones (LimitDirs, where
@@ -70,43 +70,35 @@ func NewPodCgroups(podDir, uuid string, specs []AppSpec, also ...string) (*cgrou
 			break
 		}
 	}
-	stats, err := cgroup.StatsControllers()
-	if err != nil {
-		return nil, err
-	}
-	g, err := NewPodCgroup(podDir, uuid, append(also, stats...)...)
+	g, err := NewPodCgroup(podDir, uuid, also...)
 	if err != nil {
 		return nil, err
 	}
 	for i := range specs {
 		s := &specs[i]
-		own, err := g.NewStatsChildren(s.Name, stats)
-		if err != nil {
-			g.Remove()
-			return nil, err
-		}
 		dirs, err := g.NewAppGroup(s.Name, s.Limits)
 		if err != nil {
 			g.Remove()
 			return nil, err
 		}
-		s.LimitDirs = uniqDirs(append(own, dirs...))
+		s.LimitDirs = dirs
 		s.Cgroups = append(append([]string(nil), g.Dirs...), s.LimitDirs...)
 	}
 	return g, nil
 }
 
-// uniqDirs drops repeated folders, keeping the first of each.
-func uniqDirs(dirs []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, d := range dirs {
-		if !seen[d] {
-			seen[d] = true
-			out = append(out, d)
+// NewAppChildren gives each app a folder of its own below the pod's in the
+// tracking hierarchy, which its processes join instead of the pod's: its
+// usage is counted apart there, and enter finds its processes.
+func NewAppChildren(g *cgroup.Group, specs []AppSpec) error {
+	for i := range specs {
+		dir, err := g.NewChild(specs[i].Name)
+		if err != nil {
+			return err
 		}
+		specs[i].Cgroups = append([]string{dir}, specs[i].Cgroups[1:]...)
 	}
-	return out
+	return nil
 }
 
 // NoteOOM marks an app's status as out of memory when it ended on SIGKILL

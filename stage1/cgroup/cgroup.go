@@ -149,6 +149,11 @@ type Group struct {
 	// known only to the process that made the group.
 	unified bool
 	v1      map[string]string
+	// stats are the v1 controllers in which the group has folders for its
+	// usage (statsControllers); mounts the host's hierarchies when the
+	// group was made.
+	stats  []string
+	mounts []Mount
 }
 
 // CheckTracking reports whether this host has a hierarchy to keep pods in.
@@ -185,8 +190,9 @@ func readSelf() ([]Mount, map[string]string, error) {
 }
 
 // NewPodGroup creates the cgroup of pod uuid below this process's own, in
-// the tracking hierarchy and in each of the v1 hierarchies named in also
-// (such as "name=systemd", for a pod that runs systemd) that is mounted.
+// the tracking hierarchy, in each of the v1 hierarchies named in also
+// (such as "name=systemd", for a pod that runs systemd), and in those its
+// usage is read from (statsControllers), where they are mounted.
 func NewPodGroup(uuid string, also ...string) (*Group, error) {
 	mounts, own, err := readSelf()
 	if err != nil {
@@ -197,7 +203,9 @@ func NewPodGroup(uuid string, also ...string) (*Group, error) {
 		return nil, err
 	}
 	name := "podctl-" + uuid
-	g := &Group{v1: map[string]string{}, unified: strings.HasPrefix(base, unifiedDir(mounts))}
+	g := &Group{v1: map[string]string{}, unified: strings.HasPrefix(base, unifiedDir(mounts)), mounts: mounts}
+	g.stats = statsControllers(mounts, base)
+	also = append(also, g.stats...)
 	if !g.unified {
 		// Without the unified hierarchy's cgroup.freeze, the v1 freezer
 		// is what can pause the pod (Freeze).
@@ -446,13 +454,17 @@ type View struct {
 	Links []string `json:"links,omitempty"`
 }
 
-// Views returns the hierarchies the cgroup folders dirs are in, named as
-// the host names them below /sys/fs/cgroup. Where one of dirs is below
+// Views returns the hierarchies the cgroup folders dirs (an app's, below
+// the pod's group) are in, named as the host names them below
+// /sys/fs/cgroup. Where one of dirs is below
 // another, the deeper one is the view.
-func Views(dirs []string) ([]View, error) {
-	mounts, _, err := readSelf()
-	if err != nil {
-		return nil, err
+func (pod *Group) Views(dirs []string) ([]View, error) {
+	mounts := pod.mounts
+	if mounts == nil {
+		var err error
+		if mounts, _, err = readSelf(); err != nil {
+			return nil, err
+		}
 	}
 	g := &Group{Dirs: dirs}
 	var out []View

@@ -92,8 +92,10 @@ func TestKillRealGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Remove()
-	if len(g.Dirs) != 2 {
-		t.Fatalf("want the pod in the tracking and name=systemd hierarchies, got %v", g.Dirs)
+	// The tracking hierarchy first, name=systemd, and one folder for each
+	// hierarchy the pod's usage is read from.
+	if len(g.Dirs) != 2+len(g.stats) || !strings.Contains(g.Dirs[1], "systemd") {
+		t.Fatalf("want the pod in the tracking, name=systemd and %v hierarchies, got %v", g.stats, g.Dirs)
 	}
 	cmd := exec.Command("/bin/sh", "-c", "echo 0 > "+filepath.Join(g.Dirs[0], "cgroup.procs")+"; sleep 60 & sleep 60")
 	if err := cmd.Start(); err != nil {

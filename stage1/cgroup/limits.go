@@ -25,16 +25,18 @@ func (l Limits) None() bool { return l.MemoryBytes == 0 && l.CPUMillis == 0 && l
 // cpuPeriod is the CFS period limits are expressed in, in microseconds.
 const cpuPeriod = 100000
 
-// NewAppGroup makes the cgroups that hold one app's limits, below the pod's
-// group in the hierarchies of the memory, cpu and pids controllers (v1), or
-// in the unified hierarchy when those controllers are there, and writes the
-// limits. The pod's group must have been made with "memory", "cpu" and
-// "pids" in its also list. It returns the folders the app joins.
+// NewAppGroup makes one app's own cgroups below the pod's group: those its
+// usage is read from, and those that hold its limits, in the hierarchies
+// of the memory, cpu and pids controllers (v1), or in the unified
+// hierarchy when those controllers are there, where it writes the limits.
+// For limits, the pod's group must have been made with "memory", "cpu"
+// and "pids" in its also list. It returns the folders, which the app
+// joins.
 func (g *Group) NewAppGroup(app string, l Limits) ([]string, error) {
-	if l.None() {
-		return nil, nil
+	dirs, err := g.newStatsChildren(app)
+	if err != nil {
+		return nil, err
 	}
-	var dirs []string
 	mk := func(parent string) (string, error) {
 		d := filepath.Join(parent, app)
 		if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {

@@ -323,24 +323,12 @@ func findDir(top, name string, depth int) string {
 	return ""
 }
 
-// StatsControllers returns the v1 controllers in which a pod needs a
+// statsControllers returns the v1 controllers in which a pod needs a
 // folder of its own for its usage to be read: cpuacct, memory, pids and
-// blkio, less those that the tracking hierarchy gives (the unified
+// blkio, less those that the tracking hierarchy base gives (the unified
 // hierarchy always counts CPU time, and the rest where this process's
 // cgroup enables them for its children). Unmounted ones are left in; the
 // group simply gets no folder in them.
-func StatsControllers() ([]string, error) {
-	mounts, own, err := readSelf()
-	if err != nil {
-		return nil, err
-	}
-	base, err := trackingDir(mounts, own)
-	if err != nil {
-		return nil, err
-	}
-	return statsControllers(mounts, base), nil
-}
-
 func statsControllers(mounts []Mount, base string) []string {
 	var enabled []string
 	unified := strings.HasPrefix(base, unifiedDir(mounts))
@@ -359,12 +347,12 @@ func statsControllers(mounts []Mount, base string) []string {
 	return out
 }
 
-// NewStatsChildren makes the app's own folder below the group's in each
-// hierarchy of the controllers given (those of StatsControllers), where
-// the group has a folder, and returns them. The app's usage is read there.
-func (g *Group) NewStatsChildren(app string, controllers []string) ([]string, error) {
+// newStatsChildren makes the app's own folder below the group's in each
+// hierarchy its usage is read from, where the group has a folder, and
+// returns them.
+func (g *Group) newStatsChildren(app string) ([]string, error) {
 	var dirs []string
-	for _, c := range controllers {
+	for _, c := range g.stats {
 		parent := g.v1[c]
 		if parent == "" {
 			continue

@@ -173,15 +173,17 @@ func TestStatsControllers(t *testing.T) {
 	}
 }
 
-func TestNewStatsChildren(t *testing.T) {
+func TestNewAppGroupStatsChildren(t *testing.T) {
 	root := t.TempDir()
-	g := &Group{v1: map[string]string{"memory": filepath.Join(root, "memory/pod"), "pids": filepath.Join(root, "pids/pod")}}
+	g := &Group{v1: map[string]string{"memory": filepath.Join(root, "memory/pod"), "pids": filepath.Join(root, "pids/pod")},
+		stats: []string{"memory", "pids", "blkio"}}
 	for _, d := range g.v1 {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	dirs, err := g.NewStatsChildren("web", []string{"memory", "pids", "blkio"})
+	// No limits: the app's folders are those its usage is read from.
+	dirs, err := g.NewAppGroup("web", Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +197,7 @@ func TestNewStatsChildren(t *testing.T) {
 		}
 	}
 	// Again: the folders exist already, which is no error.
-	if _, err := g.NewStatsChildren("web", []string{"memory"}); err != nil {
+	if _, err := g.NewAppGroup("web", Limits{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -61,16 +61,12 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return stage1.ExitStartFailed
 	}
+	if err := stage1.NewAppChildren(g, specs); err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		g.Remove()
+		return stage1.ExitStartFailed
+	}
 	for i := range specs {
-		// Each app has a folder of its own in the tracking hierarchy too,
-		// where its usage (CPU time, at least) is counted apart.
-		dir, err := g.NewChild(specs[i].Name)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-			g.Remove()
-			return stage1.ExitStartFailed
-		}
-		specs[i].Cgroups = append([]string{dir}, specs[i].Cgroups[1:]...)
 		specs[i].DieWith = os.Getpid()
 	}
 	return stage1.Supervise(rc, specs, func(s *stage1.AppSpec, stdio stage1.Stdio) (stage1.Proc, error) {

@@ -128,19 +128,13 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []stage1.AppS
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return stage1.ExitStartFailed
 	}
-	for i := range specs {
-		// Each app has a cgroup of its own in the tracking hierarchy, where
-		// enter finds its processes.
-		dir, err := g.NewChild(specs[i].Name)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-			return stage1.ExitStartFailed
-		}
-		specs[i].Cgroups = append([]string{dir}, specs[i].Cgroups[1:]...)
+	if err := stage1.NewAppChildren(g, specs); err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		return stage1.ExitStartFailed
 	}
 	views := map[string][]cgroup.View{}
 	for _, s := range specs {
-		if views[s.Name], err = cgroup.Views(s.Cgroups); err != nil {
+		if views[s.Name], err = g.Views(s.Cgroups); err != nil {
 			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 			return stage1.ExitStartFailed
 		}

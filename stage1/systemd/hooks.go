@@ -321,9 +321,11 @@ func hookExitedMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return 1
 	}
-	if restarted, err := restartLater(app, st.ExitCode, restarts); err != nil {
+	restarted, err := restartLater(app, st.ExitCode, restarts)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-	} else if restarted {
+	}
+	if restarted {
 		return 0
 	}
 	code, end, err := decideEnd(st.ExitCode)
@@ -399,9 +401,6 @@ func restartLater(app string, code, restarts int) (bool, error) {
 	if err := os.WriteFile(filepath.Join(appDir, appRestarting), nil, 0o600); err != nil {
 		return false, err
 	}
-	if err := fsutil.WriteFile(filepath.Join(inPod, lifecycle.AppRestartsFile(app)), []byte(strconv.Itoa(restarts+1)), 0o600, false); err != nil {
-		return false, err
-	}
 	delay := t.Restart.Delay(restarts)
 	out, err := exec.Command("systemd-run", "--no-block", "--quiet",
 		"--unit=podctl-restart-"+app+"-"+strconv.Itoa(restarts+1),
@@ -411,6 +410,10 @@ func restartLater(app string, code, restarts int) (bool, error) {
 	if err != nil {
 		os.Remove(filepath.Join(appDir, appRestarting))
 		return false, fmt.Errorf("restarting app %s: %v: %s", app, err, out)
+	}
+	// Counted once it is sure to happen; the start comes a back-off later.
+	if err := fsutil.WriteFile(filepath.Join(inPod, lifecycle.AppRestartsFile(app)), []byte(strconv.Itoa(restarts+1)), 0o600, false); err != nil {
+		return true, err
 	}
 	return true, nil
 }

@@ -1,4 +1,4 @@
-package native
+package stage1
 
 import (
 	"errors"
@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"podctl/stage1"
 	"podctl/stage1/cgroup"
 )
 
@@ -44,13 +43,13 @@ var devLinks = [][2]string{
 	{"pts/ptmx", "ptmx"},
 }
 
-// setUpRoot mounts the app's root and what goes in it, then makes it the
+// SetUpRoot mounts the app's root and what goes in it, then makes it the
 // calling thread's root. Call it in the app's new mount namespace, whose
 // mounts are private.
-func setUpRoot(s *stage1.AppSpec, views []cgroup.View) error {
+func SetUpRoot(s *AppSpec, views []cgroup.View) error {
 	root := s.Rootfs
 	if s.Lower != "" {
-		if err := stage1.MountOverlay(s); err != nil {
+		if err := MountOverlay(s); err != nil {
 			return err
 		}
 	} else if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
@@ -69,7 +68,7 @@ func setUpRoot(s *stage1.AppSpec, views []cgroup.View) error {
 	if err := mountCgroups(root, views); err != nil {
 		return err
 	}
-	if err := stage1.MountVolumes(s); err != nil {
+	if err := MountVolumes(s); err != nil {
 		return err
 	}
 	// Last, so that no volume lands on top of a mask.
@@ -82,7 +81,7 @@ func setUpRoot(s *stage1.AppSpec, views []cgroup.View) error {
 // mountIn mounts a file system on folder dir of root, making the folder
 // (without following links) if the image has none.
 func mountIn(root, dir, src, fstype string, flags uintptr, data string) error {
-	if err := stage1.MkdirInRoot(root, dir); err != nil {
+	if err := MkdirInRoot(root, dir); err != nil {
 		return err
 	}
 	if err := unix.Mount(src, filepath.Join(root, dir), fstype, flags, data); err != nil {

@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/appc/spec v0.8.11
 	github.com/coreos/go-systemd/v22 v22.7.0
+	github.com/elastic/go-seccomp-bpf v1.6.0
 	github.com/google/shlex v0.0.0-20191202100458-e7afc7fbc510
 	github.com/google/uuid v1.6.0
 	github.com/spf13/cobra v1.10.2
@@ -19,5 +20,6 @@ require (
 	github.com/google/gofuzz v1.2.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	go4.org v0.0.0-20260112195520-a5071408f32f // indirect
+	golang.org/x/net v0.48.0 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
 )

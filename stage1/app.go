@@ -102,6 +102,13 @@ type AppSpec struct {
 	// oom_score_adj: per-process settings (applySettings).
 	Rlimits     []Rlimit `json:"rlimits,omitempty"`
 	OOMScoreAdj *int     `json:"oom_score_adj,omitempty"`
+	// Confined apps (those of the isolated flavors) execute with the
+	// default capabilities only, no_new_privs and the default seccomp
+	// filter (Confine).
+	Confined bool `json:"confined,omitempty"`
+	// CgroupViews are the app's cgroups as its /sys/fs/cgroup shows them,
+	// for a flavor that knows them before the app starts (systemd).
+	CgroupViews []cgroup.View `json:"cgroup_views,omitempty"`
 }
 
 // MountSpec is one volume bound into an app's root.

@@ -9,6 +9,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Confine marks the apps of an isolated flavor confined: each executes
+// with the default capabilities only, no_new_privs and the default seccomp
+// filter (ExecApp).
+func Confine(specs []AppSpec) {
+	for i := range specs {
+		specs[i].Confined = true
+	}
+}
+
 // defaultCapabilities are the capabilities an app keeps, those container
 // engines give by default: enough to act as root within its own files and
 // namespaces, not to reach past them (no CAP_SYS_ADMIN, so no mount; no
@@ -52,6 +61,10 @@ func DropCapabilities() error {
 	data[0].Inheritable, data[1].Inheritable = 0, 0
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("setting capabilities: %w", err)
+	}
+	// Ambient capabilities would pass to a non-root app across execve.
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clearing ambient capabilities: %w", err)
 	}
 	return nil
 }

@@ -11,12 +11,16 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"podctl/stage1/seccomp"
 )
 
 // ExecApp turns the calling helper, already inside the app's root, into
 // the app: it sets the environment, the working directory, the resource
 // limits and oom_score_adj (applySettings) and the user, and executes the
-// app's command. beforeExec, if not nil, runs once the command is found,
+// app's command. A confined app (s.Confined) keeps only the default
+// capabilities and executes under no_new_privs and the default seccomp
+// filter. beforeExec, if not nil, runs once the command is found,
 // before the settings and the change of user. It returns only on failure.
 func ExecApp(s *AppSpec, beforeExec func() error) error {
 	// The parent-death signal belongs to a thread, and a Go program may
@@ -60,6 +64,13 @@ func ExecApp(s *AppSpec, beforeExec func() error) error {
 	for _, w := range warnings {
 		fmt.Fprintf(os.Stderr, "podctl: %s\n", w)
 	}
+	if s.Confined {
+		// The bounding set goes while this process still has
+		// CAP_SETPCAP, before the change of user takes it.
+		if err := DropCapabilities(); err != nil {
+			return fmt.Errorf("app %s: %w", s.Name, err)
+		}
+	}
 	if err := syscall.Setgroups([]int{gid}); err != nil {
 		return fmt.Errorf("app %s: setting groups: %w", s.Name, err)
 	}
@@ -81,6 +92,14 @@ func ExecApp(s *AppSpec, beforeExec func() error) error {
 	}
 	// Descriptors podctl was given by its caller must not reach the app.
 	unix.CloseRange(ErrPipeFD, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if s.Confined {
+		// Last: from here on only the syscalls the filter allows work,
+		// and execve is one of them. no_new_privs keeps setuid bits and
+		// file capabilities in the image from giving the app more.
+		if err := seccomp.Load(); err != nil {
+			return fmt.Errorf("app %s: %w", s.Name, err)
+		}
+	}
 	err = syscall.Exec(path, s.Exec, env)
 	return fmt.Errorf("app %s: executing %s: %w", s.Name, path, err)
 }

@@ -103,6 +103,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return stage1.ExitStartFailed
 	}
+	stage1.Confine(specs)
 	stage1.WritePodPid(rc.PodDir)
 	g, err := stage1.NewPodCgroups(rc.PodDir, rc.UUID, specs)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -59,34 +58,33 @@ func forkApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reap
 		return nil, err
 	}
 	trace.Mark("root set up")
-	// From here on, paths are the app's.
-	uid, gid, err := stage1.ResolveUser(s.User, s.Group)
-	if err != nil {
-		return nil, err
-	}
-	path := s.Exec[0]
-	if !strings.Contains(path, "/") {
-		if path, err = stage1.LookPathIn("/", path, s.Env); err != nil {
-			return nil, err
-		}
-	}
-	wd := s.WorkingDir
-	if wd == "" {
-		wd = "/"
-	}
 	if err := stage1.DropCapabilities(); err != nil {
 		return nil, err
 	}
-	if len(s.Rlimits) > 0 || s.OOMScoreAdj != nil {
-		return r.startThroughHelper(s, stdio, interactive)
+	return r.startThroughHelper(s, stdio, interactive, cgfd)
+}
+
+// startThroughHelper starts the app through podctl's exec helper, which
+// sets what binds the process that sets it (resource limits,
+// oom_score_adj, no_new_privs, the seccomp filter) on itself and becomes
+// the app (stage1.ExecApp): the init cannot set those for a child it forks
+// without binding itself, and a Go program runs no code between fork and
+// exec. The podctl binary is not in the app's root: the helper is executed
+// through a descriptor of it, inherited. It is born in the app's cgroups:
+// the thread's v1 ones, and the unified one through cgfd, if not -1.
+func (r *reaper) startThroughHelper(s *stage1.AppSpec, stdio stage1.Stdio, interactive bool, cgfd int) (*appProc, error) {
+	enc, err := stage1.EncodeSpec(s)
+	if err != nil {
+		return nil, err
 	}
 	cmd := &exec.Cmd{
-		Path: path,
-		Args: s.Exec,
-		Env:  s.Env,
-		Dir:  wd,
+		// ExtraFiles: the error pipe is 3 (StartWithErrPipe), the binary 4.
+		Path:       "/proc/self/fd/4",
+		Args:       []string{"podctl", stage1.Verb, helperExec},
+		Env:        []string{envSpec + "=" + enc},
+		Dir:        "/",
+		ExtraFiles: []*os.File{r.self},
 		SysProcAttr: &syscall.SysProcAttr{
-			Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}},
 			// An app with the terminal stays in the caller's session, whose
 			// terminal it is; the others get sessions of their own.
 			Setsid: !interactive,
@@ -100,46 +98,10 @@ func forkApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reap
 	stdio.Apply(cmd)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	trace.Mark("app forked")
-	p := &appProc{pid: cmd.Process.Pid, done: make(chan syscall.WaitStatus, 1)}
-	r.waiting[p.pid] = p.done
-	// The reaper, not os/exec, waits for it.
-	cmd.Process.Release()
-	return p, nil
-}
-
-// startThroughHelper starts an app that has per-process settings (resource
-// limits, oom_score_adj): those bind the process that sets them, so the init
-// cannot set them for a child it forks without binding itself. The child is
-// podctl's exec helper instead, which sets them on itself and becomes the
-// app (stage1.ExecApp), as fly's does. The podctl binary is not in the app's
-// root: the helper is executed through a descriptor of it, inherited.
-func (r *reaper) startThroughHelper(s *stage1.AppSpec, stdio stage1.Stdio, interactive bool) (*appProc, error) {
-	enc, err := stage1.EncodeSpec(s)
-	if err != nil {
-		return nil, err
-	}
-	cmd := &exec.Cmd{
-		// ExtraFiles: the error pipe is 3 (StartWithErrPipe), the binary 4.
-		Path:       "/proc/self/fd/4",
-		Args:       []string{"podctl", stage1.Verb, helperExec},
-		Env:        []string{envSpec + "=" + enc},
-		Dir:        "/",
-		ExtraFiles: []*os.File{r.self},
-		SysProcAttr: &syscall.SysProcAttr{
-			Setsid:     !interactive,
-			Cloneflags: syscall.CLONE_NEWCGROUP,
-		},
-	}
-	stdio.Apply(cmd)
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if err := stage1.StartWithErrPipe(cmd); err != nil {
 		return nil, err
 	}
+	trace.Mark("app executed")
 	p := &appProc{pid: cmd.Process.Pid, done: make(chan syscall.WaitStatus, 1)}
 	r.waiting[p.pid] = p.done
 	cmd.Process.Release()

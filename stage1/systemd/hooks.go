@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -32,8 +33,8 @@ const (
 	hookReady  = "systemd-app-ready"
 )
 
-// hookExecMain is the main process of an app's service: it becomes the app.
-// Its mount namespace is the service's own (PrivateMounts=yes).
+// hookExecMain is the main process of an app's service: it becomes the app,
+// confined as native's apps are (isolate, stage1.SetUpRoot, stage1.ExecApp).
 func hookExecMain(args []string) int {
 	if len(args) != 1 {
 		fmt.Fprintln(os.Stderr, "podctl: usage: stage1 "+hookExec+" APP")
@@ -75,10 +76,13 @@ func hookExecMain(args []string) int {
 		if err := openStdin(filepath.Join(appDir, fifoStdin)); err != nil {
 			return fmt.Errorf("app %s: %w", app, err)
 		}
+		if err := isolate(); err != nil {
+			return fmt.Errorf("app %s: %w", app, err)
+		}
 		if err := passNotifySocket(s); err != nil {
 			return fmt.Errorf("app %s: %w", app, err)
 		}
-		if err := stage1.EnterRoot(s); err != nil {
+		if err := stage1.SetUpRoot(s, s.CgroupViews); err != nil {
 			return fmt.Errorf("app %s: %w", app, err)
 		}
 		// This process becomes the app, so its pid is the app's.
@@ -91,6 +95,25 @@ func hookExecMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", werr)
 	}
 	return stage1.ExitStartFailed
+}
+
+// isolate gives the calling thread, which goes on to become the app, a
+// mount namespace of its own, whose root SetUpRoot then pivots to the
+// app's: the service's namespace stays the stage1 root's, where its hooks
+// run, and nothing of the stage1 root (the pod directory, the podctl
+// binary) is left in the app's. It also gives it a cgroup namespace rooted
+// at the cgroups it has joined, as its /sys/fs/cgroup shows them.
+func isolate() error {
+	// Never given back: the app is executed from this thread (ExecApp).
+	runtime.LockOSThread()
+	if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP); err != nil {
+		return fmt.Errorf("making its namespaces: %w", err)
+	}
+	// No mount of the app's reaches the stage1 root, and back.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making its mounts private: %w", err)
+	}
+	return nil
 }
 
 // openStdin makes the FIFO stage1 feeds (--stdin) the standard input of

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"podctl/stage1"
+	"podctl/stage1/cgroup"
 )
 
 // The stage1 root is a folder of the pod, stage1/rootfs, that
@@ -171,6 +172,11 @@ func writeEtc(root, podDir, uuid string, specs []stage1.AppSpec, u unitOptions) 
 			inside.Cgroups = append(inside.Cgroups, filepath.Join(inCgroups, s.Name, strconv.Itoa(i)))
 		}
 		inside.LimitDirs = inside.Cgroups
+		views, err := cgroupViews(s.Name, s.LimitDirs)
+		if err != nil {
+			return err
+		}
+		inside.CgroupViews = views
 		if err := writeSecrets(root, &inside); err != nil {
 			return err
 		}
@@ -248,4 +254,21 @@ func addSecrets(s *stage1.AppSpec) error {
 // hostname is the pod's host name: podctl- and the first part of its UUID.
 func hostname(uuid string) string {
 	return "podctl-" + strings.SplitN(uuid, "-", 2)[0]
+}
+
+// cgroupViews are the views of an app's limit cgroups (limitDirs, on the
+// host) for its /sys/fs/cgroup, from where the stage1 root binds them.
+func cgroupViews(app string, limitDirs []string) ([]cgroup.View, error) {
+	views, err := (&cgroup.Group{}).Views(limitDirs)
+	if err != nil {
+		return nil, fmt.Errorf("app %s: %w", app, err)
+	}
+	for i := range views {
+		for j, d := range limitDirs {
+			if views[i].Source == d {
+				views[i].Source = filepath.Join(inCgroups, app, strconv.Itoa(j))
+			}
+		}
+	}
+	return views, nil
 }

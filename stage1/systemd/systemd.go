@@ -108,6 +108,7 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	stage1.Confine(specs)
 	stage1.WritePodPid(rc.PodDir)
 	// The pod's systemd makes its cgroups below ours in the hierarchies it
 	// uses, so the pod has a cgroup in each.

@@ -1,14 +1,9 @@
-package seccomp
-
-import (
-	"fmt"
-
-	libseccomp "github.com/elastic/go-seccomp-bpf"
-	"github.com/elastic/go-seccomp-bpf/arch"
-	"golang.org/x/sys/unix"
-)
-
-// The default profile is the one Docker applies to a container that keeps
+// Package profile holds podctl's default seccomp profile as data and turns
+// it into a BPF program with go-seccomp-bpf. The program for amd64 is
+// generated from it ahead of time (see package seccomp), so the pod start
+// path neither links this package nor spends time assembling.
+//
+// The profile is the one Docker applies to a container that keeps
 // the default capabilities: the 14 of DropCapabilities, none of
 // CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_SYS_MODULE, CAP_SYS_TIME, CAP_BPF,
 // CAP_PERFMON... So it refuses, with EPERM, what needs those: namespaces
@@ -21,8 +16,19 @@ import (
 //
 // The table names the calls of the 64-bit ABIs podctl runs on (amd64 and
 // arm64); a name one of them lacks is left out when the filter is built for
-// it. The filter is a linear chain of comparisons, walked on every system
-// call, so the calls programs make most come first.
+// it. The program is a linear chain of comparisons, so the calls programs
+// make most come first: kernels before 5.11, which cache the verdict of the
+// calls allowed whatever their arguments, walk it on every system call.
+package profile
+
+import (
+	"fmt"
+
+	libseccomp "github.com/elastic/go-seccomp-bpf"
+	"github.com/elastic/go-seccomp-bpf/arch"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
 
 // allowed are the system calls allowed whatever their arguments.
 var allowed = []string{
@@ -126,53 +132,55 @@ var personalities = []uint64{0x0, 0x8, 0x20000, 0x20008, 0xffffffff}
 // other machines without crossing the pod's network namespace.
 const afVsock = unix.AF_VSOCK
 
-// tracing are allowed on Linux 4.8 and later only: before it, a tracer could
-// change a traced call after the filter had passed it.
-var tracing = []string{"ptrace", "process_vm_readv", "process_vm_writev"}
+// tracingCalls are allowed on Linux 4.8 and later only: before it, a
+// tracer could change a traced call after the filter had passed it.
+var tracingCalls = []string{"ptrace", "process_vm_readv", "process_vm_writev"}
 
 // actionENOSYS makes clone3 look absent, so libc and Go fall back to clone,
 // whose flags the filter can see (clone3 passes them in memory).
 const actionENOSYS = libseccomp.ActionErrno | libseccomp.Action(unix.ENOSYS)
 
-// conditional are the rules that look at arguments. A call matches a rule
-// when all the conditions of one of its sets hold.
-var conditional = []libseccomp.NameWithConditions{
-	// clone without any namespace flag. The flags are the first argument
-	// on amd64 and arm64 (s390 differs, and podctl does not run there).
-	{Name: "clone", Conditions: libseccomp.ArgumentConditions{
-		{Argument: 0, Operation: libseccomp.BitsNotSet, Value: cloneNamespaceFlags},
-	}},
-	// socket for every family but AF_VSOCK. The kernel reads the family as
-	// an int, so the upper half of the register must be zero for the
-	// comparison to mean what the kernel sees: Docker's "!= 40" on the
-	// whole register would let 0x100000028 through.
-	{Name: "socket", Conditions: libseccomp.ArgumentConditions{
-		{Argument: 0, Operation: libseccomp.LessThan, Value: afVsock},
-	}},
-	{Name: "socket", Conditions: libseccomp.ArgumentConditions{
-		{Argument: 0, Operation: libseccomp.GreaterThan, Value: afVsock},
-		{Argument: 0, Operation: libseccomp.LessOrEqual, Value: 0xffffffff},
-	}},
-}
-
-func init() {
+// conditional returns the rules that look at arguments. A call matches a
+// rule when all of its conditions hold, and is allowed when one of the rules
+// for its name matches.
+func conditional() []libseccomp.NameWithConditions {
+	rules := []libseccomp.NameWithConditions{
+		// clone without any namespace flag. The flags are the first argument
+		// on amd64 and arm64 (s390 differs, and podctl does not run there).
+		{Name: "clone", Conditions: libseccomp.ArgumentConditions{
+			{Argument: 0, Operation: libseccomp.BitsNotSet, Value: cloneNamespaceFlags},
+		}},
+		// socket for every family but AF_VSOCK. The kernel reads the family as
+		// an int, so the upper half of the register must be zero for the
+		// comparison to mean what the kernel sees: Docker's "!= 40" on the
+		// whole register would let 0x100000028 through.
+		{Name: "socket", Conditions: libseccomp.ArgumentConditions{
+			{Argument: 0, Operation: libseccomp.LessThan, Value: afVsock},
+		}},
+		{Name: "socket", Conditions: libseccomp.ArgumentConditions{
+			{Argument: 0, Operation: libseccomp.GreaterThan, Value: afVsock},
+			{Argument: 0, Operation: libseccomp.LessOrEqual, Value: 0xffffffff},
+		}},
+	}
 	for _, p := range personalities {
-		conditional = append(conditional, libseccomp.NameWithConditions{
+		rules = append(rules, libseccomp.NameWithConditions{
 			Name: "personality",
 			Conditions: libseccomp.ArgumentConditions{
 				{Argument: 0, Operation: libseccomp.Equal, Value: p},
 			},
 		})
 	}
+	return rules
 }
 
 // Policy returns the default profile for the architecture podctl was built
 // for: EPERM for every call it does not allow, ENOSYS for clone3. The
-// tracing calls are allowed when tracingSafe (Linux 4.8 or later). Calls of
+// tracing calls (ptrace, process_vm_readv/writev) are allowed when tracing
+// is true, which the caller chooses on Linux 4.8 or later. Calls of
 // another architecture or ABI (i386 and x32 on amd64, arm on arm64) are
 // refused too, which is stricter than Docker: 32-bit programs do not run
 // under it.
-func Policy(tracingSafe bool) (libseccomp.Policy, error) {
+func Policy(tracing bool) (libseccomp.Policy, error) {
 	info, err := arch.GetInfo("")
 	if err != nil {
 		return libseccomp.Policy{}, fmt.Errorf("seccomp policy: %w", err)
@@ -187,11 +195,11 @@ func Policy(tracingSafe bool) (libseccomp.Policy, error) {
 			names = append(names, n)
 		}
 	}
-	if tracingSafe {
-		names = append(names, tracing...)
+	if tracing {
+		names = append(names, tracingCalls...)
 	}
 	var withArgs []libseccomp.NameWithConditions
-	for _, c := range conditional {
+	for _, c := range conditional() {
 		if known(c.Name) {
 			withArgs = append(withArgs, c)
 		}
@@ -201,4 +209,25 @@ func Policy(tracingSafe bool) (libseccomp.Policy, error) {
 		{Names: []string{"clone3"}, Action: actionENOSYS},
 	}
 	return libseccomp.Policy{DefaultAction: libseccomp.ActionErrno, Syscalls: groups}, nil
+}
+
+// Program assembles Policy(tracing) into the BPF program seccomp(2) takes.
+func Program(tracing bool) ([]unix.SockFilter, error) {
+	policy, err := Policy(tracing)
+	if err != nil {
+		return nil, err
+	}
+	insts, err := policy.Assemble()
+	if err != nil {
+		return nil, fmt.Errorf("assembling the seccomp policy: %w", err)
+	}
+	raw, err := bpf.Assemble(insts)
+	if err != nil {
+		return nil, fmt.Errorf("assembling the seccomp program: %w", err)
+	}
+	prog := make([]unix.SockFilter, len(raw))
+	for i, r := range raw {
+		prog[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	}
+	return prog, nil
 }

@@ -1,7 +1,6 @@
 package lifecycle
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"podctl/internal/errdefs"
 	"podctl/internal/flock"
 	"podctl/internal/fsutil"
+	"podctl/internal/manifest"
 )
 
 // Files and folders inside a pod directory.
@@ -579,32 +579,48 @@ func (p *Pod) PreparedTime() (time.Time, error) {
 }
 
 // Pid is the pid of the pod's stage1 process, or 0 if it has not written one.
+// The file is in the pod's directory, where a root app of the fly flavor
+// can write: it is read without blocking (not a FIFO), only as a small
+// regular file, and anything but one positive number is an error. Before
+// signalling the pid, callers check that it holds the pod's lock
+// (stage1.CheckStage1Pid).
 func (p *Pod) Pid() (int, error) {
-	b, err := p.ReadFile(FilePid)
+	fd, err := unix.Openat(int(p.dir.Fd()), FilePid, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if err == unix.ENOENT {
 			return 0, nil
 		}
-		return 0, err
+		return 0, fmt.Errorf("reading pid of pod %s: %w", p.UUID, &fs.PathError{Op: "open", Path: filepath.Join(p.Path(), FilePid), Err: err})
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	f := os.NewFile(uintptr(fd), filepath.Join(p.Path(), FilePid))
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("reading pid of pod %s: %s is not a regular file", p.UUID, FilePid)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 32))
 	if err != nil {
 		return 0, fmt.Errorf("reading pid of pod %s: %w", p.UUID, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("reading pid of pod %s: %q is not a process ID", p.UUID, b)
 	}
 	return pid, nil
 }
 
-// PodManifest reads the pod manifest, as bytes and parsed.
+// PodManifest reads the pod manifest, as bytes and parsed. A manifest that
+// does not parse, or that appc's code could not use safely (see
+// internal/manifest), is an error of this pod alone.
 func (p *Pod) PodManifest() ([]byte, *schema.PodManifest, error) {
 	b, err := p.ReadFile(FileManifest)
 	if err != nil {
 		return nil, nil, err
 	}
-	var m schema.PodManifest
-	if err := json.Unmarshal(b, &m); err != nil {
+	m, err := manifest.ParsePod(b)
+	if err != nil {
 		return nil, nil, fmt.Errorf("reading manifest of pod %s: %w", p.UUID, err)
 	}
-	return b, &m, nil
+	return b, m, nil
 }
 
 // Flavor is the name of the stage1 flavor recorded for the pod, or "" if

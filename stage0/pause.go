@@ -15,19 +15,20 @@ import (
 // process of a pod.
 const pauseTimeout = 10 * time.Second
 
-// podGroup is the cgroup a running pod recorded.
+// podGroup is the cgroup a running pod recorded, the folders that pass
+// stage1's checks.
 func podGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 	if p.State() != lifecycle.Running {
 		return nil, errdefs.New(ErrUsage, "pod %s is %s: only a running pod can be paused or resumed", p.UUID, p.State())
 	}
-	dirs, err := stage1.PodCgroupDirs(p)
+	g, err := stage1.PodGroup(p)
 	if err != nil {
 		return nil, err
 	}
-	if len(dirs) == 0 {
+	if g == nil {
 		return nil, fmt.Errorf("pod %s has not made its cgroups yet: try again", p.UUID)
 	}
-	return &cgroup.Group{Dirs: dirs}, nil
+	return g, nil
 }
 
 // Pause freezes every process of a running pod (its cgroup freezer). A
@@ -71,11 +72,11 @@ func IsPaused(p *lifecycle.Pod) bool {
 	if p.State() != lifecycle.Running {
 		return false
 	}
-	dirs, err := stage1.PodCgroupDirs(p)
-	if err != nil || len(dirs) == 0 {
+	g, err := stage1.PodGroup(p)
+	if err != nil || g == nil {
 		return false
 	}
-	frozen, _ := (&cgroup.Group{Dirs: dirs}).Frozen()
+	frozen, _ := g.Frozen()
 	return frozen
 }
 
@@ -86,11 +87,11 @@ func thawForStop(p *lifecycle.Pod) error {
 	if !IsPaused(p) {
 		return nil
 	}
-	dirs, err := stage1.PodCgroupDirs(p)
-	if err != nil {
+	g, err := stage1.PodGroup(p)
+	if err != nil || g == nil {
 		return err
 	}
-	if err := (&cgroup.Group{Dirs: dirs}).Thaw(); err != nil {
+	if err := g.Thaw(); err != nil {
 		return fmt.Errorf("resuming pod %s to stop it: %w", p.UUID, err)
 	}
 	events.RecordForPod(p.Path(), events.Event{Type: events.Resumed, Message: "to stop it"})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
 
 	"podctl/internal/fsutil"
 	"podctl/lifecycle"
@@ -39,14 +40,19 @@ func AppPidOf(p *lifecycle.Pod, app string) (int, error) {
 }
 
 // NewPodCgroup creates the pod's cgroup and records where it is, so that
-// stop and gc can find every process of the pod.
+// stop and gc can find every process of the pod. The record is written
+// before any folder is made: a SIGKILL at any instant leaves no folder gc
+// cannot find. It is not fsynced: cgroups do not outlive a reboot, and a
+// killed process loses nothing the page cache holds.
 func NewPodCgroup(podDir, uuid string, also ...string) (*cgroup.Group, error) {
-	g, err := cgroup.NewPodGroup(uuid, also...)
+	g, err := cgroup.PlanPodGroup(uuid, also...)
 	if err != nil {
 		return nil, err
 	}
 	if err := fsutil.WriteFile(filepath.Join(podDir, lifecycle.FileCgroup), []byte(strings.Join(g.Dirs, "\n")+"\n"), 0o600, false); err != nil {
-		g.Remove()
+		return nil, fmt.Errorf("recording cgroup of pod %s: %w", uuid, err)
+	}
+	if err := g.Make(); err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -126,40 +132,10 @@ func JoinCgroups(s *AppSpec) error {
 	return (&cgroup.Group{Dirs: s.Cgroups}).Join()
 }
 
-// PodCgroupDirs returns the cgroup folders recorded in a pod, the tracking
-// hierarchy's first; none if it has none.
-func PodCgroupDirs(p *lifecycle.Pod) ([]string, error) {
-	return parseCgroupFile(p.ReadFile(lifecycle.FileCgroup))
-}
-
-// CgroupDirsIn is PodCgroupDirs for the pod directory podDir, for a process
-// that has the pod's path rather than the pod opened (its own stage1).
-func CgroupDirsIn(podDir string) ([]string, error) {
-	return parseCgroupFile(os.ReadFile(filepath.Join(podDir, lifecycle.FileCgroup)))
-}
-
-func parseCgroupFile(b []byte, err error) ([]string, error) {
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	return strings.Fields(string(b)), nil
-}
-
-// podCgroup returns the cgroup recorded in a pod, or nil if it has none.
-func podCgroup(p *lifecycle.Pod) (*cgroup.Group, error) {
-	dirs, err := PodCgroupDirs(p)
-	if err != nil || dirs == nil {
-		return nil, err
-	}
-	return &cgroup.Group{Dirs: dirs}, nil
-}
-
-// KillPodCgroup kills every process left in the pod's cgroup.
+// KillPodCgroup kills every process left in the pod's cgroup: the folders
+// its record names that pass the checks (PodGroup).
 func KillPodCgroup(p *lifecycle.Pod) error {
-	g, err := podCgroup(p)
+	g, err := PodGroup(p)
 	if err != nil || g == nil {
 		return err
 	}
@@ -168,7 +144,7 @@ func KillPodCgroup(p *lifecycle.Pod) error {
 
 // RemovePodCgroup kills what is left in the pod's cgroup and removes it.
 func RemovePodCgroup(p *lifecycle.Pod) error {
-	g, err := podCgroup(p)
+	g, err := PodGroup(p)
 	if err != nil || g == nil {
 		return err
 	}
@@ -179,7 +155,9 @@ func RemovePodCgroup(p *lifecycle.Pod) error {
 }
 
 // SignalStage1 sends SIGTERM (or SIGKILL, with force) to the pod's stage1
-// process.
+// process, once the pid its record gives is proven the holder of the pod's
+// lock (CheckStage1Pid). A pid that fails is not signalled, and the error
+// is a *BadPidError.
 func SignalStage1(p *lifecycle.Pod, force bool) error {
 	if p.State() != lifecycle.Running {
 		return fmt.Errorf("pod %s is %s, not running", p.UUID, p.State())
@@ -189,7 +167,7 @@ func SignalStage1(p *lifecycle.Pod, force bool) error {
 	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		var err error
 		if pid, err = p.Pid(); err != nil {
-			return err
+			return &BadPidError{0, fmt.Sprintf("record unreadable: %v", err)}
 		}
 		if pid != 0 || time.Now().After(deadline) {
 			break
@@ -198,11 +176,24 @@ func SignalStage1(p *lifecycle.Pod, force bool) error {
 	if pid == 0 {
 		return fmt.Errorf("pod %s has not started yet", p.UUID)
 	}
-	sig := syscall.SIGTERM
+	sig := unix.SIGTERM
 	if force {
-		sig = syscall.SIGKILL
+		sig = unix.SIGKILL
 	}
-	if err := syscall.Kill(pid, sig); err != nil && err != syscall.ESRCH {
+	// The descriptor pins the process checked: its pid cannot be given to
+	// another between the check and the signal.
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	switch {
+	case err == unix.ESRCH:
+		return nil
+	case err != nil:
+		return fmt.Errorf("stopping pod %s: %w", p.UUID, err)
+	}
+	defer unix.Close(pidfd)
+	if err := CheckStage1Pid(p, pid); err != nil {
+		return err
+	}
+	if err := unix.PidfdSendSignal(pidfd, sig, nil, 0); err != nil && err != unix.ESRCH {
 		return fmt.Errorf("stopping pod %s: %w", p.UUID, err)
 	}
 	return nil
@@ -283,9 +274,17 @@ func NotifyReady() {
 // there is no mount to undo.
 type CgroupControl struct{}
 
-// Stop asks the pod to stop, or kills it.
+// Stop asks the pod to stop, or kills it. A stage1 pid that is not proven
+// the pod's is reported and not signalled: a graceful stop then waits for
+// the forced one, which kills the pod's checked cgroup.
 func (CgroupControl) Stop(p *lifecycle.Pod, force bool) error {
-	if err := SignalStage1(p, force); err != nil || !force {
+	err := SignalStage1(p, force)
+	var bad *BadPidError
+	if errors.As(err, &bad) {
+		reportBad(p.UUID, err, "not signalled")
+		err = nil
+	}
+	if err != nil || !force {
 		return err
 	}
 	return KillPodCgroup(p)

@@ -56,7 +56,7 @@ func ParseMountinfo(r io.Reader) ([]Mount, error) {
 		fstype := fields[sep+1]
 		switch fstype {
 		case "cgroup2":
-			out = append(out, Mount{Dir: fields[4], V2: true})
+			out = append(out, Mount{Dir: unescapeOctal(fields[4]), V2: true})
 		case "cgroup":
 			var ctrls []string
 			if sep+3 < len(fields) {
@@ -71,10 +71,37 @@ func ParseMountinfo(r io.Reader) ([]Mount, error) {
 					ctrls = append(ctrls, o)
 				}
 			}
-			out = append(out, Mount{Dir: fields[4], Controllers: ctrls})
+			out = append(out, Mount{Dir: unescapeOctal(fields[4]), Controllers: ctrls})
 		}
 	}
 	return out, sc.Err()
+}
+
+// unescapeOctal undoes the \NNN escapes mountinfo writes for spaces, tabs,
+// newlines and backslashes in a path.
+func unescapeOctal(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1:i+4]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '7' {
+			return false
+		}
+	}
+	return len(s) == 3
 }
 
 // ParseProcCgroup returns a process's cgroup path per hierarchy, keyed by
@@ -192,8 +219,27 @@ func readSelf() ([]Mount, map[string]string, error) {
 // NewPodGroup creates the cgroup of pod uuid below this process's own, in
 // the tracking hierarchy, in each of the v1 hierarchies named in also
 // (such as "name=systemd", for a pod that runs systemd), and in those its
-// usage is read from (statsControllers), where they are mounted.
+// usage is read from (statsControllers), where they are mounted. A pod's
+// stage1 plans the group (PlanPodGroup), records it, then makes it; this is
+// for callers that keep no record.
 func NewPodGroup(uuid string, also ...string) (*Group, error) {
+	g, err := PlanPodGroup(uuid, also...)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.Make(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// PlanPodGroup works out the folders NewPodGroup would create, without
+// creating any: the caller records them first, so that whatever kills it
+// between one mkdir and the next, gc finds every folder there is.
+func PlanPodGroup(uuid string, also ...string) (*Group, error) {
+	if err := checkUUID(uuid); err != nil {
+		return nil, err
+	}
 	mounts, own, err := readSelf()
 	if err != nil {
 		return nil, err
@@ -202,7 +248,7 @@ func NewPodGroup(uuid string, also ...string) (*Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := "podctl-" + uuid
+	name := PodDirName(uuid)
 	g := &Group{v1: map[string]string{}, unified: strings.HasPrefix(base, unifiedDir(mounts)), mounts: mounts}
 	g.stats = statsControllers(mounts, base)
 	also = append(also, g.stats...)
@@ -211,35 +257,42 @@ func NewPodGroup(uuid string, also ...string) (*Group, error) {
 		// is what can pause the pod (Freeze).
 		also = append(also, "freezer")
 	}
-	add := func(b string) error {
-		dir := filepath.Join(b, name)
+	add := func(dir string) {
 		for _, d := range g.Dirs {
 			if d == dir {
-				return nil
+				return
 			}
 		}
-		if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
-			return fmt.Errorf("creating cgroup of pod %s: %w", uuid, err)
-		}
 		g.Dirs = append(g.Dirs, dir)
-		return nil
 	}
-	if err := add(base); err != nil {
-		return nil, err
-	}
+	add(filepath.Join(base, name))
 	for _, want := range also {
 		for _, m := range mounts {
 			key := strings.Join(m.Controllers, ",")
 			if p, ok := own[key]; ok && !m.V2 && contains(m.Controllers, want) {
-				if err := add(filepath.Join(m.Dir, p)); err != nil {
-					g.Remove()
-					return nil, err
-				}
-				g.v1[want] = filepath.Join(m.Dir, p, name)
+				dir := filepath.Join(m.Dir, p, name)
+				add(dir)
+				g.v1[want] = dir
 			}
 		}
 	}
 	return g, nil
+}
+
+// Make creates the group's folders, the tracking hierarchy's first. A
+// folder that exists already is taken as made. On error it removes what it
+// made.
+func (g *Group) Make() error {
+	for _, d := range g.Dirs {
+		if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
+			err = fmt.Errorf("creating cgroup %s: %w", d, err)
+			if rerr := g.Remove(); rerr != nil {
+				err = fmt.Errorf("%w; %v", err, rerr)
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // Join moves the calling process (all its threads) into the group, in

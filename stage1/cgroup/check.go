@@ -1,0 +1,162 @@
+package cgroup
+
+// Checking a cgroup folder named in a pod's records before acting on it.
+//
+// The records live in the pod's directory, which a root app of the fly
+// flavor can rewrite. podctl kills, freezes and removes cgroups as root, so
+// a folder read from a record is acted on only if it is, beyond doubt, one
+// of that pod's own:
+//
+//	rule                                   why
+//	absolute and clean (no "..", no "//")  the text is the folder acted on
+//	below the mount point of a cgroup      not a hierarchy's root, not a
+//	  hierarchy this process sees mounted    folder outside cgroupfs
+//	named podctl-<uuid> (an app's folder:  not a host cgroup, not another
+//	  below a folder so named)               pod's
+//	no symbolic link on the way            the path names the folder itself
+//	a folder on cgroupfs (statfs)          nothing mounted over it
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// PodDirName is the name of a pod's cgroup folder in each hierarchy.
+func PodDirName(uuid string) string { return "podctl-" + uuid }
+
+// checkUUID refuses a pod UUID that cannot be one element of a path.
+func checkUUID(uuid string) error {
+	if uuid == "" || uuid == "." || uuid == ".." || strings.ContainsAny(uuid, "/\x00") {
+		return fmt.Errorf("%q is not a pod UUID", uuid)
+	}
+	return nil
+}
+
+// BadRecordError is a cgroup folder named in a pod's records that fails
+// the checks: podctl leaves it alone.
+type BadRecordError struct {
+	// Dir is the folder as the record names it.
+	Dir string
+	// Problem says what is wrong with it.
+	Problem string
+}
+
+func (e *BadRecordError) Error() string {
+	return fmt.Sprintf("cgroup %q in the pod's records %s", e.Dir, e.Problem)
+}
+
+// Checker checks cgroup folders read from pods' records against the cgroup
+// hierarchies mounted on this host, read once when it is made.
+type Checker struct {
+	mounts []Mount
+	// onCgroupFS reports whether a folder is on a cgroup filesystem; a
+	// test's fake hierarchy in a temporary folder replaces it.
+	onCgroupFS func(dir string) (bool, error)
+}
+
+// NewChecker reads the cgroup hierarchies mounted where this process sees
+// them (/proc/self/mountinfo).
+func NewChecker() (*Checker, error) {
+	mi, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("finding cgroups: %w", err)
+	}
+	defer mi.Close()
+	mounts, err := ParseMountinfo(mi)
+	if err != nil {
+		return nil, fmt.Errorf("finding cgroups: %w", err)
+	}
+	return &Checker{mounts: mounts, onCgroupFS: onCgroupFS}, nil
+}
+
+// onCgroupFS reports whether dir is on a cgroup (v1 or v2) filesystem.
+func onCgroupFS(dir string) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return false, &fs.PathError{Op: "statfs", Path: dir, Err: err}
+	}
+	return st.Type == unix.CGROUP_SUPER_MAGIC || st.Type == unix.CGROUP2_SUPER_MAGIC, nil
+}
+
+// CheckPodDir checks that dir is a folder of pod uuid's own cgroup: its
+// last element is podctl-<uuid>. It returns a *BadRecordError if dir fails
+// a check, and an error wrapping fs.ErrNotExist if dir passes them but is
+// not there (removed already: nothing to act on).
+func (c *Checker) CheckPodDir(dir, uuid string) error {
+	return c.check(dir, uuid, false)
+}
+
+// CheckInPodDir is CheckPodDir for a folder at or below one of the pod's
+// (an app's own folder).
+func (c *Checker) CheckInPodDir(dir, uuid string) error {
+	return c.check(dir, uuid, true)
+}
+
+// check is the one check of a recorded folder; below allows folders below
+// the pod's.
+func (c *Checker) check(dir, uuid string, below bool) error {
+	bad := func(format string, args ...any) error {
+		return &BadRecordError{Dir: dir, Problem: fmt.Sprintf(format, args...)}
+	}
+	if err := checkUUID(uuid); err != nil {
+		return bad("belongs to no pod: %v", err)
+	}
+	if !filepath.IsAbs(dir) || filepath.Clean(dir) != dir {
+		return bad("is not an absolute, clean path")
+	}
+	// The deepest mount point at or above dir is its hierarchy.
+	var m *Mount
+	for i := range c.mounts {
+		if d := c.mounts[i].Dir; (dir == d || strings.HasPrefix(dir, strings.TrimSuffix(d, "/")+"/")) && (m == nil || len(d) > len(m.Dir)) {
+			m = &c.mounts[i]
+		}
+	}
+	if m == nil {
+		return bad("is in no cgroup hierarchy mounted on this host")
+	}
+	if dir == m.Dir {
+		return bad("is the root of the cgroup hierarchy mounted there")
+	}
+	elems := strings.Split(strings.TrimPrefix(dir[len(m.Dir):], "/"), "/")
+	name := PodDirName(uuid)
+	switch {
+	case !below && elems[len(elems)-1] != name:
+		return bad("is not named %s", name)
+	case below && !contains(elems, name):
+		return bad("is not in a folder named %s", name)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("cgroup %s of pod %s: %w", dir, uuid, fs.ErrNotExist)
+		}
+		return bad("cannot be looked at: %v", err)
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return bad("is a symbolic link")
+	}
+	if !fi.IsDir() {
+		return bad("is not a folder")
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return bad("cannot be resolved: %v", err)
+	}
+	if real != dir {
+		return bad("goes through a symbolic link to %s", real)
+	}
+	ok, err := c.onCgroupFS(dir)
+	if err != nil {
+		return bad("cannot be looked at: %v", err)
+	}
+	if !ok {
+		return bad("is not on a cgroup filesystem")
+	}
+	return nil
+}

@@ -1,0 +1,271 @@
+package stage1
+
+// The records that stop, rm, gc, stats, pause and enter act on as root
+// (the pod's pid file and its cgroup record) are files in the pod's
+// directory. The isolated flavors keep every app away from that directory,
+// but a root app of the fly flavor can rewrite them, so each record is
+// proven the pod's before podctl acts on it:
+//
+//	record                what proves it the pod's
+//	pid (stage1)          the kernel's lock table: that process holds the
+//	                      flock of the pod directory (device and inode),
+//	                      and has the directory open
+//	an app's pid          it is a process of the pod's checked cgroup
+//	stage1/cgroup         each folder passes cgroup.Checker: on cgroupfs,
+//	                      in a mounted hierarchy, named podctl-<uuid>
+//
+// A record that fails is reported in one line on stderr and left alone;
+// the command goes on with what passed.
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"podctl/lifecycle"
+	"podctl/stage1/cgroup"
+)
+
+// maxCgroupRecord is the most a pod's cgroup record may hold: a few
+// folders, one per hierarchy.
+const maxCgroupRecord = 64 << 10
+
+// BadPidError is a pid that podctl will not signal: not proven a process
+// of the pod.
+type BadPidError struct {
+	Pid int
+	// Problem says what is wrong with it.
+	Problem string
+}
+
+func (e *BadPidError) Error() string {
+	return fmt.Sprintf("pid %d %s", e.Pid, e.Problem)
+}
+
+// reported keeps what this process has said about bad records, so that a
+// command that reads a record several times says it once.
+var reported sync.Map
+
+// reportBad says, in one line on stderr, that a record of pod uuid failed
+// its check and what podctl did about it.
+func reportBad(uuid string, err error, done string) {
+	line := fmt.Sprintf("podctl: pod %s: %v: %s", uuid, err, done)
+	if _, dup := reported.LoadOrStore(line, true); !dup {
+		fmt.Fprintln(os.Stderr, line)
+	}
+}
+
+// readRecord reads a small regular file below the folder open as dirfd,
+// without following a symbolic link at its end and without blocking on a
+// FIFO a pod put there.
+func readRecord(dirfd int, name string, max int64) ([]byte, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading %s: not a regular file", name)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("reading %s: more than %d bytes", name, max)
+	}
+	return b, nil
+}
+
+// checkedCgroupDirs reads the cgroup record of pod uuid, whose directory
+// is open as dirfd, and returns the folders that pass the checks and are
+// there; nil if it records none.
+func checkedCgroupDirs(dirfd int, uuid string) ([]string, error) {
+	b, err := readRecord(dirfd, lifecycle.FileCgroup, maxCgroupRecord)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading cgroup record of pod %s: %w", uuid, err)
+	}
+	c, err := cgroup.NewChecker()
+	if err != nil {
+		return nil, err
+	}
+	dirs := []string{}
+	for _, d := range strings.Fields(string(b)) {
+		err := c.CheckPodDir(d, uuid)
+		switch {
+		case err == nil:
+			if !slices.Contains(dirs, d) {
+				dirs = append(dirs, d)
+			}
+		case errors.Is(err, fs.ErrNotExist):
+			// Removed already, by its stage1 or another gc.
+		default:
+			reportBad(uuid, err, "left alone")
+		}
+	}
+	return dirs, nil
+}
+
+// PodCgroupDirs returns the cgroup folders recorded in a pod that pass
+// cgroup.Checker's checks and are there, the tracking hierarchy's first;
+// nil if the pod records none.
+func PodCgroupDirs(p *lifecycle.Pod) ([]string, error) {
+	return checkedCgroupDirs(int(p.LockFile().Fd()), p.UUID)
+}
+
+// CgroupDirsIn is PodCgroupDirs for the pod directory podDir, for a process
+// that has the pod's path rather than the pod opened (its own stage1).
+func CgroupDirsIn(podDir string) ([]string, error) {
+	d, err := os.OpenFile(podDir, os.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reading cgroup record: %w", err)
+	}
+	defer d.Close()
+	return checkedCgroupDirs(int(d.Fd()), filepath.Base(podDir))
+}
+
+// PodGroup returns the pod's cgroup made of the recorded folders that pass
+// the checks (PodCgroupDirs); nil if none does.
+func PodGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
+	dirs, err := PodCgroupDirs(p)
+	if err != nil || len(dirs) == 0 {
+		return nil, err
+	}
+	return &cgroup.Group{Dirs: dirs}, nil
+}
+
+// CheckStage1Pid checks that pid is the pod's stage1: the process the
+// kernel lists in /proc/locks as holding the exclusive flock of the pod's
+// directory (same device, same inode), which also has that directory open.
+// The second proof matters when the locker has died and left its
+// descriptor to a child: its pid may be a new process's by now. It
+// returns a *BadPidError if pid fails.
+func CheckStage1Pid(p *lifecycle.Pod, pid int) error {
+	return checkLockHolder(p.LockFile(), pid)
+}
+
+// checkLockHolder is CheckStage1Pid for the directory open as dir.
+func checkLockHolder(dir *os.File, pid int) error {
+	if pid <= 1 {
+		return &BadPidError{pid, "is not a process podctl signals"}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(dir.Fd()), &st); err != nil {
+		return fmt.Errorf("checking pid %d: %w", pid, err)
+	}
+	holders, err := flockHolders(st.Dev, st.Ino)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(holders, pid) {
+		return &BadPidError{pid, fmt.Sprintf("does not hold the pod's lock (the kernel lists %v)", holders)}
+	}
+	open, err := hasOpen(pid, st.Dev, st.Ino)
+	if err != nil {
+		return fmt.Errorf("checking pid %d: %w", pid, err)
+	}
+	if !open {
+		return &BadPidError{pid, "is not the process that took the pod's lock (it does not have the pod open)"}
+	}
+	return nil
+}
+
+// flockHolders lists the pids /proc/locks gives for exclusive flocks held
+// (not waited for) on the file with this device and inode.
+func flockHolders(dev, ino uint64) ([]int, error) {
+	f, err := os.Open("/proc/locks")
+	if err != nil {
+		return nil, fmt.Errorf("reading the kernel's lock table: %w", err)
+	}
+	defer f.Close()
+	return parseLocks(f, dev, ino)
+}
+
+// parseLocks reads a /proc/locks table:
+//
+//	1: FLOCK  ADVISORY  WRITE 15817 fe:00:9979271 0 EOF
+//	2: -> FLOCK  ADVISORY  WRITE 15820 fe:00:9979271 0 EOF   (a waiter)
+//
+// The device is major:minor in hex, the inode in decimal.
+func parseLocks(r io.Reader, dev, ino uint64) ([]int, error) {
+	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(dev), unix.Minor(dev), ino)
+	var pids []int
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 6 || f[1] != "FLOCK" || f[3] != "WRITE" || f[5] != want {
+			continue
+		}
+		if pid, err := strconv.Atoi(f[4]); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading the kernel's lock table: %w", err)
+	}
+	return pids, nil
+}
+
+// hasOpen reports whether process pid has a descriptor open on the file
+// with this device and inode.
+func hasOpen(pid int, dev, ino uint64) (bool, error) {
+	fdDir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	ents, err := os.ReadDir(fdDir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	for _, e := range ents {
+		var st unix.Stat_t
+		if unix.Stat(filepath.Join(fdDir, e.Name()), &st) == nil && st.Dev == dev && st.Ino == ino {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// CheckPidInPod checks that pid is a process of the pod: one listed in its
+// checked cgroup (PodGroup), at any depth. It returns a *BadPidError if
+// pid fails.
+func CheckPidInPod(p *lifecycle.Pod, pid int) error {
+	if pid <= 1 {
+		return &BadPidError{pid, "is not a process podctl signals"}
+	}
+	g, err := PodGroup(p)
+	if err != nil {
+		return err
+	}
+	if g == nil {
+		return &BadPidError{pid, "is not in the pod's cgroup: the pod has none"}
+	}
+	for _, d := range g.Dirs {
+		pids, err := (&cgroup.Group{Dirs: []string{d}}).Procs()
+		if err != nil {
+			return err
+		}
+		if slices.Contains(pids, pid) {
+			return nil
+		}
+	}
+	return &BadPidError{pid, "is not a process of the pod's cgroup"}
+}

@@ -17,9 +17,14 @@ type Limits struct {
 	CPUMillis int64
 	// Pids is the most processes (and threads) the app may have at once.
 	Pids int64
+	// Devices limits the device nodes the app may open to DefaultDevices,
+	// and refuses it mknod. Its pod's group must have been made with
+	// "devices" in its also list where the host has the v1 controller.
+	Devices bool
 }
 
-// None reports whether l sets no limit.
+// None reports whether l sets no resource limit (memory, CPU or
+// processes), the device policy aside.
 func (l Limits) None() bool { return l.MemoryBytes == 0 && l.CPUMillis == 0 && l.Pids == 0 }
 
 // cpuPeriod is the CFS period limits are expressed in, in microseconds.
@@ -28,10 +33,11 @@ const cpuPeriod = 100000
 // NewAppGroup makes one app's own cgroups below the pod's group: those its
 // usage is read from, and those that hold its limits, in the hierarchies
 // of the memory, cpu and pids controllers (v1), or in the unified
-// hierarchy when those controllers are there, where it writes the limits.
-// For limits, the pod's group must have been made with "memory", "cpu"
-// and "pids" in its also list. It returns the folders, which the app
-// joins.
+// hierarchy when those controllers are there, where it writes the limits,
+// and, for an app with l.Devices, the one that holds its device policy
+// (newAppDevices). For limits, the pod's group must have been made with
+// "memory", "cpu" and "pids" in its also list. It returns the folders,
+// which the app joins.
 func (g *Group) NewAppGroup(app string, l Limits) ([]string, error) {
 	dirs, err := g.newStatsChildren(app)
 	if err != nil {
@@ -50,6 +56,13 @@ func (g *Group) NewAppGroup(app string, l Limits) ([]string, error) {
 			return fmt.Errorf("limiting app %s: writing %s: %w", app, file, err)
 		}
 		return nil
+	}
+	if l.Devices {
+		d, err := g.newAppDevices(app)
+		if err != nil {
+			return nil, err
+		}
+		dirs = append(dirs, d)
 	}
 	if l.MemoryBytes > 0 {
 		switch {

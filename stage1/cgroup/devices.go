@@ -1,0 +1,288 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// Device allows the device nodes of one type and number to be opened.
+// No rule of podctl's allows mknod: an app cannot make a node for a
+// device it may not open, and a node it made for one it may open gives it
+// nothing more.
+type Device struct {
+	// Type is 'c' (character) or 'b' (block).
+	Type byte
+	// Major and Minor are the device's numbers; AnyMinor for all the
+	// minors of Major.
+	Major, Minor int64
+	// Access is what may be done: "r", "w" or "rw".
+	Access string
+}
+
+// AnyMinor, as a Device's Minor, stands for every minor number.
+const AnyMinor = -1
+
+// DefaultDevices are the only device nodes an app of an isolated flavor
+// may open: those a program expects of any Unix, and its terminals (the
+// pod's own pseudo-terminals, and its console).
+var DefaultDevices = []Device{
+	{'c', 1, 3, "rw"},          // null
+	{'c', 1, 5, "rw"},          // zero
+	{'c', 1, 7, "rw"},          // full
+	{'c', 1, 8, "rw"},          // random
+	{'c', 1, 9, "rw"},          // urandom
+	{'c', 5, 0, "rw"},          // tty
+	{'c', 5, 1, "rw"},          // console
+	{'c', 5, 2, "rw"},          // ptmx
+	{'c', 136, AnyMinor, "rw"}, // pts/*
+}
+
+// String is the rule as the v1 devices controller reads it: "c 1:3 rw".
+func (d Device) String() string {
+	minor := "*"
+	if d.Minor != AnyMinor {
+		minor = strconv.FormatInt(d.Minor, 10)
+	}
+	return fmt.Sprintf("%c %d:%s %s", d.Type, d.Major, minor, d.Access)
+}
+
+// newAppDevices makes the app's cgroup folder that holds its device
+// policy, DefaultDevices, and returns it: in the v1 devices hierarchy
+// where the host mounts one, else in the unified hierarchy, with a
+// BPF_PROG_TYPE_CGROUP_DEVICE program attached.
+//
+// The kernel checks both (the programs of the unified hierarchy first,
+// then the v1 controller), so either one confines the app. Where the v1
+// controller is mounted it is the one used: writing ten rules costs less
+// than loading a program, and it is what the host's other tools use
+// there.
+func (g *Group) newAppDevices(app string) (string, error) {
+	if d := g.v1["devices"]; d != "" {
+		dir := filepath.Join(d, app)
+		if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+			return "", fmt.Errorf("creating device cgroup of app %s: %w", app, err)
+		}
+		if err := writeV1Devices(dir, DefaultDevices); err != nil {
+			return "", fmt.Errorf("limiting the devices of app %s: %w", app, err)
+		}
+		return dir, nil
+	}
+	mounts := g.mounts
+	if mounts == nil {
+		var err error
+		if mounts, _, err = readSelf(); err != nil {
+			return "", err
+		}
+	}
+	if devicesMount(mounts) != "" {
+		// Its pod's group was made without "devices" in its also list:
+		// the app would be free in the host's controller.
+		return "", fmt.Errorf("app %s must have a device policy, and its pod's cgroup has no folder in the devices hierarchy", app)
+	}
+	if !g.unified || len(g.Dirs) == 0 {
+		return "", fmt.Errorf("app %s must have a device policy, and this host has neither the v1 devices controller nor the unified cgroup hierarchy", app)
+	}
+	dir := filepath.Join(g.Dirs[0], app)
+	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+		return "", fmt.Errorf("creating device cgroup of app %s: %w", app, err)
+	}
+	if err := AttachDevices(dir, DefaultDevices); err != nil {
+		return "", fmt.Errorf("limiting the devices of app %s: %w", app, err)
+	}
+	return dir, nil
+}
+
+// devicesMount is where the v1 devices hierarchy is mounted, "" if it is
+// not.
+func devicesMount(mounts []Mount) string {
+	for _, m := range mounts {
+		if !m.V2 && contains(m.Controllers, "devices") {
+			return m.Dir
+		}
+	}
+	return ""
+}
+
+// writeV1Devices makes rules the only devices the v1 devices cgroup dir
+// allows: it denies all, then allows each rule. The controller reads one
+// rule per write.
+func writeV1Devices(dir string, rules []Device) error {
+	if err := os.WriteFile(filepath.Join(dir, "devices.deny"), []byte("a"), 0); err != nil {
+		return fmt.Errorf("writing devices.deny: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "devices.allow"), os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("writing devices.allow: %w", err)
+	}
+	for _, r := range rules {
+		if _, err := f.Write([]byte(r.String())); err != nil {
+			f.Close()
+			return fmt.Errorf("writing devices.allow %q: %w", r, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing devices.allow: %w", err)
+	}
+	return nil
+}
+
+// AttachDevices attaches to the cgroup2 folder dir a device program that
+// allows the processes in it (and below it) to open only the devices of
+// rules, and refuses every mknod. It is attached with BPF_F_ALLOW_MULTI:
+// a program attached below may refuse more, never allow more. The program
+// stays attached after this process has exited, until the folder is
+// removed.
+func AttachDevices(dir string, rules []Device) error {
+	insns, err := deviceProgram(rules)
+	if err != nil {
+		return err
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.CGroupDevice,
+		Instructions: insns,
+		// No helper is called: the licence gives the program nothing.
+		License: "Apache-2.0",
+	})
+	if err != nil {
+		return fmt.Errorf("loading the device program: %w", err)
+	}
+	defer prog.Close()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening cgroup %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	// Not a BPF link, which would detach the program when this process
+	// ends.
+	if err := link.RawAttachProgram(link.RawAttachProgramOptions{
+		Target:  fd,
+		Program: prog,
+		Attach:  ebpf.AttachCGroupDevice,
+		Flags:   unix.BPF_F_ALLOW_MULTI,
+	}); err != nil {
+		return fmt.Errorf("attaching the device program to %s: %w", dir, err)
+	}
+	return nil
+}
+
+// The context of a device program (struct bpf_cgroup_dev_ctx): the type
+// in the low 16 bits of its first word and the access in the high ones,
+// then the major and the minor number.
+const (
+	devCtxAccessType = 0
+	devCtxMajor      = 4
+	devCtxMinor      = 8
+	// BPF_DEVCG_DEV_*, BPF_DEVCG_ACC_*.
+	devBlock       = 1
+	devChar        = 2
+	accMknod       = 1
+	accRead        = 2
+	accWrite       = 4
+	accAll   int32 = accMknod | accRead | accWrite
+)
+
+// deviceProgram builds the device program for rules: it returns 1 (allow)
+// for an access one rule allows, 0 otherwise.
+func deviceProgram(rules []Device) (asm.Instructions, error) {
+	insns := asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, devCtxAccessType, asm.Word),
+		asm.And.Imm(asm.R2, 0xffff),
+		asm.LoadMem(asm.R3, asm.R1, devCtxAccessType, asm.Word),
+		asm.RSh.Imm(asm.R3, 16),
+		asm.LoadMem(asm.R4, asm.R1, devCtxMajor, asm.Word),
+		asm.LoadMem(asm.R5, asm.R1, devCtxMinor, asm.Word),
+	}
+	for i, r := range rules {
+		var typ int32
+		switch r.Type {
+		case 'c':
+			typ = devChar
+		case 'b':
+			typ = devBlock
+		default:
+			return nil, fmt.Errorf("device rule %q: type %q is neither c nor b", r, r.Type)
+		}
+		var access int32
+		for _, c := range r.Access {
+			switch c {
+			case 'r':
+				access |= accRead
+			case 'w':
+				access |= accWrite
+			default:
+				return nil, fmt.Errorf("device rule %q: access may be r and w only", r)
+			}
+		}
+		if access == 0 || r.Major < 0 || r.Major > 0xfff || r.Minor < AnyMinor || r.Minor > 0xfffff {
+			return nil, fmt.Errorf("device rule %q is not valid", r)
+		}
+		next := "rule" + strconv.Itoa(i+1)
+		if i == len(rules)-1 {
+			next = "deny"
+		}
+		rule := asm.Instructions{
+			asm.JNE.Imm(asm.R2, typ, next),
+			// Any access the rule does not name sends it to the next.
+			asm.JSet.Imm(asm.R3, accAll&^access, next),
+			asm.JNE.Imm(asm.R4, int32(r.Major), next),
+		}
+		if r.Minor != AnyMinor {
+			rule = append(rule, asm.JNE.Imm(asm.R5, int32(r.Minor), next))
+		}
+		rule = append(rule, asm.Mov.Imm(asm.R0, 1), asm.Return())
+		if i > 0 {
+			rule[0] = rule[0].WithSymbol("rule" + strconv.Itoa(i))
+		}
+		insns = append(insns, rule...)
+	}
+	insns = append(insns,
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("deny"),
+		asm.Return(),
+	)
+	return insns, nil
+}
+
+// DeferDevices splits the cgroup folders dirs of an app into those that
+// are not in the v1 devices hierarchy, and a join that moves the calling
+// thread into the deepest one that is, opened now. A thread that sets up
+// the app's root (and its /dev, with mknod) joins the device cgroup last,
+// just before it forks the app: the app's policy refuses mknod. join is
+// a no-op where dirs has no such folder; it must be called (it closes
+// the folder's file) exactly once.
+func DeferDevices(dirs []string) (rest []string, join func() error, err error) {
+	dev := ""
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "devices.deny")); err == nil {
+			if len(d) > len(dev) {
+				dev = d
+			}
+			continue
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return nil, nil, fmt.Errorf("joining cgroup %s: %w", d, err)
+		}
+		rest = append(rest, d)
+	}
+	if dev == "" {
+		return rest, func() error { return nil }, nil
+	}
+	f, err := os.OpenFile(filepath.Join(dev, "tasks"), os.O_WRONLY, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("joining cgroup %s: %w", dev, err)
+	}
+	return rest, func() error {
+		defer f.Close()
+		// "0" is the writing thread.
+		if _, err := f.Write([]byte("0")); err != nil {
+			return fmt.Errorf("joining cgroup %s: %w", dev, err)
+		}
+		return nil
+	}, nil
+}

@@ -1,0 +1,361 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// The child of the device tests: it joins the v1 cgroup $devicesChildJoin
+// names, if any, then tries each access of devicesProbe and prints one
+// line per access, "name ok" or "name ERRNO".
+const (
+	devicesChildEnv  = "PODCTL_TEST_DEVICES_CHILD"
+	devicesChildJoin = "PODCTL_TEST_DEVICES_JOIN"
+)
+
+func TestMain(m *testing.M) {
+	if dir, ok := os.LookupEnv(devicesChildEnv); ok {
+		os.Exit(devicesChild(dir))
+	}
+	os.Exit(m.Run())
+}
+
+// devicesProbe is what the child tries, in a folder of its own for the
+// nodes it makes.
+var devicesProbe = []struct {
+	name string
+	try  func(tmp string) error
+}{
+	// The host's kernel log, 1:11.
+	{"open-kmsg", func(string) error { return openClose("/dev/kmsg", unix.O_WRONLY) }},
+	{"mknod-kmsg", func(tmp string) error {
+		return unix.Mknod(filepath.Join(tmp, "k"), unix.S_IFCHR|0o600, int(unix.Mkdev(1, 11)))
+	}},
+	// No mknod at all, even of a node the app may open.
+	{"mknod-null", func(tmp string) error {
+		return unix.Mknod(filepath.Join(tmp, "n"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3)))
+	}},
+	{"open-null", func(string) error { return openClose("/dev/null", unix.O_RDWR) }},
+	{"open-urandom", func(string) error { return openClose("/dev/urandom", unix.O_RDONLY) }},
+}
+
+func openClose(path string, flags int) error {
+	fd, err := unix.Open(path, flags|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		return err
+	}
+	return unix.Close(fd)
+}
+
+func devicesChild(tmp string) int {
+	if dir := os.Getenv(devicesChildJoin); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte("0"), 0); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	for _, p := range devicesProbe {
+		res := "ok"
+		if err := p.try(tmp); err != nil {
+			var errno syscall.Errno
+			if !errors.As(err, &errno) {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			res = unix.ErrnoName(errno)
+		}
+		fmt.Printf("%s %s\n", p.name, res)
+	}
+	return 0
+}
+
+// runDevicesChild runs the child, in the v1 cgroup join or born in the
+// cgroup2 folder v2 (either may be ""), and returns its results.
+func runDevicesChild(t *testing.T, join, v2 string) map[string]string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), devicesChildEnv+"="+t.TempDir(), devicesChildJoin+"="+join)
+	cmd.Stderr = os.Stderr
+	if v2 != "" {
+		f, err := os.Open(v2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(f.Fd())}
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("device child: %v", err)
+	}
+	res := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		k, v, _ := strings.Cut(line, " ")
+		res[k] = v
+	}
+	return res
+}
+
+// checkConfined fails unless the results are those of an app under
+// DefaultDevices, and checks first that the same child, unconfined, can
+// do all of it: the refusals are the policy's, not the test's.
+func checkConfined(t *testing.T, got map[string]string) {
+	t.Helper()
+	free := runDevicesChild(t, "", "")
+	for _, p := range devicesProbe {
+		if free[p.name] != "ok" {
+			t.Fatalf("unconfined, %s gives %s: this host cannot show the policy", p.name, free[p.name])
+		}
+	}
+	want := map[string]string{
+		"open-kmsg": "EPERM", "mknod-kmsg": "EPERM", "mknod-null": "EPERM",
+		"open-null": "ok", "open-urandom": "ok",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("confined child: %v, want %v", got, want)
+	}
+}
+
+func TestDeviceRules(t *testing.T) {
+	var lines []string
+	for _, d := range DefaultDevices {
+		lines = append(lines, d.String())
+	}
+	want := "c 1:3 rw,c 1:5 rw,c 1:7 rw,c 1:8 rw,c 1:9 rw,c 5:0 rw,c 5:1 rw,c 5:2 rw,c 136:* rw"
+	if got := strings.Join(lines, ","); got != want {
+		t.Fatalf("rules %s, want %s", got, want)
+	}
+	if _, err := deviceProgram(DefaultDevices); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []Device{
+		{'c', 1, 3, "rwm"}, {'c', 1, 3, ""}, {'x', 1, 3, "rw"},
+		{'c', -1, 3, "rw"}, {'c', 1, -2, "rw"}, {'b', 1 << 12, 0, "r"},
+	} {
+		if _, err := deviceProgram([]Device{bad}); err == nil {
+			t.Errorf("rule %+v accepted", bad)
+		}
+	}
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test creates cgroups and must run as root")
+	}
+}
+
+func testPodName(t *testing.T) string {
+	return "test-" + strings.ReplaceAll(t.Name(), "/", "-") + fmt.Sprint(os.Getpid())
+}
+
+// On the host's v1 devices controller: the app's folder denies all but
+// DefaultDevices, and a process in it is held to them.
+func TestDevicesV1RealGroup(t *testing.T) {
+	requireRoot(t)
+	mounts, _, err := readSelf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasV1Devices(mounts) {
+		t.Fatal("this host has no v1 devices hierarchy: TestDevicesV2RealGroup covers the policy here")
+	}
+	g, err := NewPodGroup(testPodName(t), "devices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := g.Remove(); err != nil {
+			t.Error(err)
+		}
+	})
+	if g.v1["devices"] == "" {
+		t.Fatalf("pod made with devices has no devices folder: %v", g.Dirs)
+	}
+	dirs, err := g.NewAppGroup("app", Limits{Devices: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := filepath.Join(g.v1["devices"], "app")
+	if !contains(dirs, dev) {
+		t.Fatalf("app folders %v lack %s", dirs, dev)
+	}
+	b, err := os.ReadFile(filepath.Join(dev, "devices.list"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "c 1:3 rw\nc 1:5 rw\nc 1:7 rw\nc 1:8 rw\nc 1:9 rw\nc 5:0 rw\nc 5:1 rw\nc 5:2 rw\nc 136:* rw\n"
+	if string(b) != want {
+		t.Fatalf("devices.list:\n%s\nwant:\n%s", b, want)
+	}
+	checkConfined(t, runDevicesChild(t, dev, ""))
+
+	// Without Devices, no folder in the devices hierarchy.
+	dirs, err = g.NewAppGroup("free", Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if strings.HasPrefix(d, g.v1["devices"]+"/") {
+			t.Fatalf("app without a device policy has %s", d)
+		}
+	}
+}
+
+// A pod group made without "devices" on a host that has the controller
+// gives its apps no device policy: NewAppGroup refuses rather than leave
+// them free.
+func TestDevicesNeedPodFolder(t *testing.T) {
+	root := t.TempDir()
+	g := &Group{Dirs: []string{filepath.Join(root, "unified/pod")}, unified: true, v1: map[string]string{},
+		mounts: []Mount{{Dir: filepath.Join(root, "unified"), V2: true}, {Dir: filepath.Join(root, "devices"), Controllers: []string{"devices"}}}}
+	if _, err := g.NewAppGroup("app", Limits{Devices: true}); err == nil || !strings.Contains(err.Error(), "devices hierarchy") {
+		t.Fatalf("got %v, want a refusal", err)
+	}
+	g = &Group{Dirs: []string{filepath.Join(root, "pids/pod")}, v1: map[string]string{}, mounts: []Mount{{Dir: filepath.Join(root, "pids"), Controllers: []string{"pids"}}}}
+	if _, err := g.NewAppGroup("app", Limits{Devices: true}); err == nil || !strings.Contains(err.Error(), "neither") {
+		t.Fatalf("got %v, want a refusal", err)
+	}
+}
+
+// On the unified hierarchy, which this host mounts beside its v1 ones: a
+// device program attached to a cgroup2 folder holds the processes in it
+// to DefaultDevices, whatever the v1 controller allows them.
+func TestDevicesV2RealGroup(t *testing.T) {
+	requireRoot(t)
+	mounts, own, err := readSelf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unified string
+	for _, m := range mounts {
+		if m.V2 {
+			unified = m.Dir
+		}
+	}
+	if unified == "" {
+		t.Fatal("this host mounts no cgroup2 hierarchy")
+	}
+	pod := filepath.Join(unified, own[""], "podctl-"+testPodName(t))
+	// The selection: a host without the v1 controller (as this group's
+	// mount table says) gets the program in the app's unified folder.
+	g := &Group{Dirs: []string{pod}, unified: true, v1: map[string]string{}, mounts: []Mount{{Dir: unified, V2: true}}}
+	if err := g.Make(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := g.Remove(); err != nil {
+			t.Error(err)
+		}
+	})
+	dirs, err := g.NewAppGroup("app", Limits{Devices: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := filepath.Join(pod, "app")
+	if !reflect.DeepEqual(dirs, []string{app}) {
+		t.Fatalf("app folders %v, want [%s]", dirs, app)
+	}
+	checkConfined(t, runDevicesChild(t, "", app))
+	// A folder below it is held too: its processes cannot leave the
+	// policy by making a child cgroup.
+	below := filepath.Join(app, "below")
+	if err := os.Mkdir(below, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	checkConfined(t, runDevicesChild(t, "", below))
+}
+
+// DeferDevices keeps the devices folders out of the list and moves the
+// calling thread into the deepest of them when asked, not before.
+func TestDeferDevicesRealGroup(t *testing.T) {
+	requireRoot(t)
+	mounts, _, err := readSelf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasV1Devices(mounts) {
+		t.Fatal("this host has no v1 devices hierarchy")
+	}
+	g, err := NewPodGroup(testPodName(t), "devices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := g.Remove(); err != nil {
+			t.Error(err)
+		}
+	})
+	dirs, err := g.NewAppGroup("app", Limits{Devices: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(append([]string(nil), g.Dirs...), dirs...)
+	dev := filepath.Join(g.v1["devices"], "app")
+	type result struct {
+		rest          []string
+		before, after string
+		err           error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// The thread changes cgroup for good: it ends with the goroutine.
+		runtime.LockOSThread()
+		var r result
+		var join func() error
+		r.rest, join, r.err = DeferDevices(all)
+		if r.err == nil {
+			r.before = threadDevices()
+			r.err = join()
+			r.after = threadDevices()
+		}
+		ch <- r
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	for _, d := range r.rest {
+		if d == dev || d == g.v1["devices"] {
+			t.Fatalf("rest %v holds a devices folder", r.rest)
+		}
+	}
+	if len(r.rest) != len(all)-2 {
+		t.Fatalf("rest %v of %v", r.rest, all)
+	}
+	rel := strings.TrimPrefix(dev, devicesMount(mounts))
+	if r.before == rel || r.after != rel {
+		t.Fatalf("thread's devices cgroup %q before the join and %q after, want %q after only", r.before, r.after, rel)
+	}
+}
+
+func hasV1Devices(mounts []Mount) bool {
+	return devicesMount(mounts) != ""
+}
+
+// threadDevices is the calling thread's cgroup in the devices hierarchy.
+func threadDevices() string {
+	b, err := os.ReadFile("/proc/thread-self/cgroup")
+	if err != nil {
+		return err.Error()
+	}
+	own, err := ParseProcCgroup(strings.NewReader(string(b)))
+	if err != nil {
+		return err.Error()
+	}
+	return own["devices"]
+}

@@ -118,6 +118,9 @@ type MountSpec struct {
 	// Target is the absolute path inside the app's root.
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"read_only,omitempty"`
+	// Recursive binds the mounts below Source too (appc's default); a
+	// volume with recursive=false is bound alone.
+	Recursive bool `json:"recursive,omitempty"`
 }
 
 // DirVolumes holds the pod's empty volumes, one folder each.
@@ -136,7 +139,8 @@ func mountSpecs(podDir string, m *schema.PodManifest, ra *schema.RuntimeApp) ([]
 		if vol == nil {
 			return nil, fmt.Errorf("app %s mounts volume %s, which the pod does not have", ra.Name, mnt.Volume)
 		}
-		ms := MountSpec{Target: mnt.Path, ReadOnly: vol.ReadOnly != nil && *vol.ReadOnly}
+		ms := MountSpec{Target: mnt.Path, ReadOnly: vol.ReadOnly != nil && *vol.ReadOnly,
+			Recursive: vol.Recursive == nil || *vol.Recursive}
 		switch vol.Kind {
 		case "host":
 			ms.Source = vol.Source

@@ -1,9 +1,12 @@
 package stage1
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -54,8 +57,9 @@ func MkdirInRoot(root, rel string) error {
 	return nil
 }
 
-// MountVolumes binds the app's volumes into its root, read-only where the
-// volume says so. Mount points are made inside the root without following
+// MountVolumes binds the app's volumes into its root, with the mounts below
+// their sources unless a volume says recursive=false, and read-only, all
+// the way down, where the volume says so. Mount points are made inside the root without following
 // links, so a volume always lands inside it. Call it in the app's mount
 // namespace, after the root is in place.
 func MountVolumes(s *AppSpec) error {
@@ -73,16 +77,125 @@ func MountVolumes(s *AppSpec) error {
 			return err
 		}
 		dst := filepath.Join(s.Rootfs, m.Target)
-		if err := unix.Mount(m.Source, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		flags := uintptr(unix.MS_BIND)
+		if m.Recursive {
+			flags |= unix.MS_REC
+		}
+		if err := unix.Mount(m.Source, dst, "", flags, ""); err != nil {
 			return fmt.Errorf("mounting volume %s on %s: %w", m.Source, m.Target, err)
 		}
 		if m.ReadOnly {
-			if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			if err := readOnlyTree(dst); err != nil {
 				return fmt.Errorf("making volume %s read-only: %w", m.Target, err)
 			}
 		}
 	}
 	return nil
+}
+
+// readOnlyTree makes the mount on dst, and every mount below it,
+// read-only, in one call where the kernel has mount_setattr (5.12), else
+// one remount each: a remount of the bind alone would leave the mounts
+// below it writable.
+func readOnlyTree(dst string) error {
+	err := unix.MountSetattr(unix.AT_FDCWD, dst, unix.AT_RECURSIVE|unix.AT_SYMLINK_NOFOLLOW, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
+	if err != unix.ENOSYS {
+		if err != nil {
+			return fmt.Errorf("mount_setattr: %w", err)
+		}
+		return nil
+	}
+	return remountTreeReadOnly(dst)
+}
+
+// remountTreeReadOnly remounts the mount on dst and each mount below it
+// read-only, keeping their other flags: a bind remount clears the flags
+// it is not given, nosuid and nodev among them.
+func remountTreeReadOnly(dst string) error {
+	// The thread's own: a thread that set up an app's root has a mount
+	// namespace of its own, which /proc/self (the leader's) is not.
+	f, err := os.Open("/proc/thread-self/mountinfo")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	points, err := mountPointsUnder(f, dst)
+	if err != nil {
+		return err
+	}
+	for _, p := range points {
+		var st unix.Statfs_t
+		if err := unix.Statfs(p, &st); err != nil {
+			return fmt.Errorf("remounting %s: %w", p, err)
+		}
+		flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
+		for _, f := range statfsFlags {
+			if st.Flags&f.st != 0 {
+				flags |= f.ms
+			}
+		}
+		if err := unix.Mount("", p, "", flags, ""); err != nil {
+			return fmt.Errorf("remounting %s read-only: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// statfsFlags pairs the per-mount flags statfs reports with the mount
+// flags that keep them.
+var statfsFlags = []struct {
+	st int64
+	ms uintptr
+}{
+	{unix.ST_NOSUID, unix.MS_NOSUID},
+	{unix.ST_NODEV, unix.MS_NODEV},
+	{unix.ST_NOEXEC, unix.MS_NOEXEC},
+	{unix.ST_NOATIME, unix.MS_NOATIME},
+	{unix.ST_NODIRATIME, unix.MS_NODIRATIME},
+	{unix.ST_RELATIME, unix.MS_RELATIME},
+}
+
+// mountPointsUnder returns the mount points, from a mountinfo table, that
+// are dir or below it, in the table's order (parents before children).
+func mountPointsUnder(r io.Reader, dir string) ([]string, error) {
+	var out []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		// id parent maj:min root mountpoint options ...
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		p := unescapeMountinfo(fields[4])
+		if p == dir || strings.HasPrefix(p, dir+"/") || dir == "/" {
+			out = append(out, p)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading mountinfo: %w", err)
+	}
+	return out, nil
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 for a space) the
+// kernel writes in mountinfo paths.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // touchInRoot makes sure a file exists at rel under root, to mount a file

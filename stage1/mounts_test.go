@@ -1,0 +1,161 @@
+package stage1
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// inMountNamespace runs f on a thread of its own in a private mount
+// namespace of its own, so that nothing it mounts reaches the host. The
+// thread ends with it.
+func inMountNamespace(t *testing.T, f func() error) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test mounts and must run as root")
+	}
+	ch := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			ch <- err
+			return
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			ch <- err
+			return
+		}
+		ch <- f()
+	}()
+	if err := <-ch; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// volumeSource makes a folder with a file, and a tmpfs mounted below it
+// (nosuid, nodev) holding another: a host volume whose source has a mount
+// below it.
+func volumeSource(src string) error {
+	if err := os.WriteFile(filepath.Join(src, "top"), []byte("host"), 0o644); err != nil {
+		return err
+	}
+	sub := filepath.Join(src, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", sub, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=64k"); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(sub, "file"), []byte("host"), 0o644)
+}
+
+// checkWrite tries to write path and reports whether the error is want
+// (nil for a write that must succeed).
+func checkWrite(path string, want error) error {
+	err := os.WriteFile(path, []byte("app"), 0o644)
+	if !errors.Is(err, want) && !(want == nil && err == nil) {
+		return fmt.Errorf("writing %s: %v, want %v", path, err, want)
+	}
+	return nil
+}
+
+func TestMountVolumesReadOnlyAllTheWayDown(t *testing.T) {
+	src, root := t.TempDir(), t.TempDir()
+	inMountNamespace(t, func() error {
+		if err := volumeSource(src); err != nil {
+			return err
+		}
+		s := &AppSpec{Rootfs: root, Mounts: []MountSpec{
+			{Source: src, Target: "/ro", ReadOnly: true, Recursive: true},
+			{Source: src, Target: "/rw", Recursive: true},
+			{Source: src, Target: "/flat", ReadOnly: true},
+		}}
+		if err := MountVolumes(s); err != nil {
+			return err
+		}
+		for _, c := range []struct {
+			path string
+			want error
+		}{
+			{"ro/top", unix.EROFS}, {"ro/sub/file", unix.EROFS}, {"ro/sub/new", unix.EROFS},
+			{"rw/sub/file", nil}, {"rw/top", nil},
+			{"flat/top", unix.EROFS},
+		} {
+			if err := checkWrite(filepath.Join(root, c.path), c.want); err != nil {
+				return err
+			}
+		}
+		// recursive=false: the folder the tmpfs is mounted on, empty.
+		if _, err := os.Stat(filepath.Join(root, "flat/sub/file")); !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("a volume with recursive=false shows the mount below its source: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(root, "ro/sub/file")); err != nil {
+			return fmt.Errorf("a recursive volume hides the mount below its source: %v", err)
+		}
+		// The read-only bind kept the submount's own flags.
+		var st unix.Statfs_t
+		if err := unix.Statfs(filepath.Join(root, "ro/sub"), &st); err != nil {
+			return err
+		}
+		if want := int64(unix.ST_RDONLY | unix.ST_NOSUID | unix.ST_NODEV); st.Flags&want != want {
+			return fmt.Errorf("submount flags %#x, want %#x set", st.Flags, want)
+		}
+		return nil
+	})
+}
+
+// Without mount_setattr (kernels before 5.12): each mount of the tree is
+// remounted read-only, keeping its flags.
+func TestRemountTreeReadOnly(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	inMountNamespace(t, func() error {
+		if err := volumeSource(src); err != nil {
+			return err
+		}
+		if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return err
+		}
+		if err := remountTreeReadOnly(dst); err != nil {
+			return err
+		}
+		if err := checkWrite(filepath.Join(dst, "top"), unix.EROFS); err != nil {
+			return err
+		}
+		if err := checkWrite(filepath.Join(dst, "sub/file"), unix.EROFS); err != nil {
+			return err
+		}
+		var st unix.Statfs_t
+		if err := unix.Statfs(filepath.Join(dst, "sub"), &st); err != nil {
+			return err
+		}
+		if want := int64(unix.ST_RDONLY | unix.ST_NOSUID | unix.ST_NODEV); st.Flags&want != want {
+			return fmt.Errorf("submount flags %#x, want %#x set", st.Flags, want)
+		}
+		// The source itself is untouched.
+		return checkWrite(filepath.Join(src, "sub/file"), nil)
+	})
+}
+
+func TestMountPointsUnder(t *testing.T) {
+	table := `22 1 0:21 / / rw - ext4 /dev/vda rw
+30 22 0:30 / /v/app rw - tmpfs tmpfs rw
+31 30 0:31 / /v/app/sub rw - tmpfs tmpfs rw
+32 22 0:32 / /v/apple rw - tmpfs tmpfs rw
+33 30 0:33 / /v/app/with\040space rw - tmpfs tmpfs rw
+`
+	got, err := mountPointsUnder(strings.NewReader(table), "/v/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/v/app", "/v/app/sub", "/v/app/with space"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("mount points %q, want %q", got, want)
+	}
+}

@@ -15,8 +15,11 @@ package cgroup
 //	  below a folder so named)               pod's
 //	no symbolic link on the way            the path names the folder itself
 //	a folder on cgroupfs (statfs)          nothing mounted over it
+//	no mount point below it                a walk of its tree (kill,
+//	                                         remove) stays in the pod's
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -55,6 +58,8 @@ func (e *BadRecordError) Error() string {
 // hierarchies mounted on this host, read once when it is made.
 type Checker struct {
 	mounts []Mount
+	// points are the mount points of every filesystem.
+	points []string
 	// onCgroupFS reports whether a folder is on a cgroup filesystem; a
 	// test's fake hierarchy in a temporary folder replaces it.
 	onCgroupFS func(dir string) (bool, error)
@@ -63,16 +68,26 @@ type Checker struct {
 // NewChecker reads the cgroup hierarchies mounted where this process sees
 // them (/proc/self/mountinfo).
 func NewChecker() (*Checker, error) {
-	mi, err := os.Open("/proc/self/mountinfo")
+	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("finding cgroups: %w", err)
 	}
-	defer mi.Close()
-	mounts, err := ParseMountinfo(mi)
+	return newChecker(b, onCgroupFS)
+}
+
+func newChecker(mountinfo []byte, onCgroup func(string) (bool, error)) (*Checker, error) {
+	mounts, err := ParseMountinfo(bytes.NewReader(mountinfo))
 	if err != nil {
 		return nil, fmt.Errorf("finding cgroups: %w", err)
 	}
-	return &Checker{mounts: mounts, onCgroupFS: onCgroupFS}, nil
+	c := &Checker{mounts: mounts, onCgroupFS: onCgroup}
+	for _, line := range strings.Split(string(mountinfo), "\n") {
+		// id parent maj:min root mountpoint ...
+		if f := strings.Fields(line); len(f) > 4 {
+			c.points = append(c.points, unescapeOctal(f[4]))
+		}
+	}
+	return c, nil
 }
 
 // onCgroupFS reports whether dir is on a cgroup (v1 or v2) filesystem.
@@ -130,6 +145,11 @@ func (c *Checker) check(dir, uuid string, below bool) error {
 		return bad("is not named %s", name)
 	case below && !contains(elems, name):
 		return bad("is not in a folder named %s", name)
+	}
+	for _, pt := range c.points {
+		if strings.HasPrefix(pt, dir+"/") {
+			return bad("has a mount point below it, %s", pt)
+		}
 	}
 	fi, err := os.Lstat(dir)
 	if err != nil {

@@ -29,6 +29,9 @@ const busyboxPath = "/bin/busybox"
 // notifyBin is the static program the image has as /bin/notify.
 var notifyBin []byte
 
+// hostilePath is the static program of testdata/hostile, built for the run.
+var hostilePath string
+
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
@@ -69,6 +72,15 @@ func runMain(m *testing.M) int {
 	}
 	if notifyBin, err = os.ReadFile(notifier); err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// The hostile app of hostile_test.go.
+	hostilePath = filepath.Join(work, "hostile")
+	build = exec.Command("go", "build", "-o", hostilePath, "./testdata/hostile")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "tests: building the hostile app:", err)
 		return 1
 	}
 	busyboxACI = filepath.Join(work, "busybox.aci")

@@ -77,45 +77,37 @@ func readOnly(dir string) (bool, unix.Statfs_t, error) {
 	return st.Flags&unix.ST_RDONLY != 0, st, nil
 }
 
-// remountRW makes the mount at dir read-write, the mount's own flag
-// first, then its file system's, and says whether it ended read-write.
-func remountRW(dir string) (bool, []string) {
+// remountRW makes the mount at dir read-write and says whether it ended
+// read-write. Only the mount's own flag is changed, never its file
+// system's, which the host may share.
+func remountRW(dir string) (bool, string) {
 	ro, st, err := readOnly(dir)
 	if err != nil {
-		return false, []string{"statfs: " + errName(err)}
+		return false, "statfs: " + errName(err)
 	}
 	if !ro {
-		return true, nil
+		return true, "mounted read-write"
 	}
 	keep := uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
-	var why []string
-	for _, flags := range []uintptr{unix.MS_REMOUNT | unix.MS_BIND | keep, unix.MS_REMOUNT | keep} {
-		if err := unix.Mount("", dir, "", flags, ""); err != nil {
-			why = append(why, "remount: "+errName(err))
-			continue
-		}
-		if ro, _, _ := readOnly(dir); !ro {
-			return true, why
-		}
-		why = append(why, "remount accepted, still read-only")
+	if err := unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_BIND|keep, ""); err != nil {
+		return false, "remount: " + errName(err)
 	}
-	return false, why
+	if ro, _, _ := readOnly(dir); !ro {
+		return true, "remounted read-write"
+	}
+	return false, "remount accepted, still read-only"
 }
 
 func sysRemount(*config) verdict {
 	const way = "sys-remount"
-	ro, _, err := readOnly("/sys")
-	if err != nil {
+	if _, _, err := readOnly("/sys"); err != nil {
 		return broken(way, "statfs /sys: %v", err)
-	}
-	if !ro {
-		return escaped(way, "/sys is mounted read-write")
 	}
 	rw, why := remountRW("/sys")
 	if rw {
-		return escaped(way, "remounted /sys read-write")
+		return escaped(way, "/sys: %s", why)
 	}
-	return blocked(way, "/sys read-only; %s %s", strings.Join(why, ", "), confinement())
+	return blocked(way, "/sys read-only; %s %s", why, confinement())
 }
 
 // cgroupfsRW checks every cgroup file system the app has mounted.
@@ -138,7 +130,7 @@ func cgroupfsRW(*config) verdict {
 		}
 		dir := f[4]
 		if rw, why := remountRW(dir); rw {
-			return escaped(way, "cgroup file system %s is read-write (%s)", dir, strings.Join(why, ", "))
+			return escaped(way, "cgroup file system %s: %s", dir, why)
 		}
 		seen = append(seen, dir)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/appc/spec/schema"
+
+	"podctl/internal/manifest"
 )
 
 // maxManifestSize bounds the manifest read into memory; real ones are a few
@@ -222,10 +224,11 @@ func (v *validator) finish() (*schema.ImageManifest, error) {
 }
 
 // parseManifest parses and validates an image manifest with appc's schema
-// and refuses what the store cannot render yet.
+// (through internal/manifest, which refuses first what would crash appc's
+// code) and refuses what the store cannot render yet.
 func parseManifest(data []byte) (*schema.ImageManifest, error) {
-	var im schema.ImageManifest
-	if err := im.UnmarshalJSON(data); err != nil {
+	im, err := manifest.ParseImage(data)
+	if err != nil {
 		return nil, fmt.Errorf("%w: manifest: %v", ErrInvalid, err)
 	}
 	if im.ACVersion.LessThanMajor(schema.AppContainerVersion) {
@@ -237,5 +240,5 @@ func parseManifest(data []byte) (*schema.ImageManifest, error) {
 	if len(im.PathWhitelist) > 0 {
 		return nil, fmt.Errorf("image %s has a pathWhitelist: %w (path whitelists)", im.Name, errors.ErrUnsupported)
 	}
-	return &im, nil
+	return im, nil
 }

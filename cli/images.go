@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -9,13 +10,52 @@ import (
 
 	"github.com/google/shlex"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"podctl/stage0"
+	"podctl/store"
 )
+
+// limitFlags are the flags of the commands that import images: what one
+// image may cost.
+type limitFlags struct {
+	size    string
+	entries int64
+}
+
+func (l *limitFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&l.size, "max-image-size", store.FormatSize(store.DefaultMaxSize), "refuse an image larger than this uncompressed (sparse files count whole), such as 512M or 20G")
+	fs.Int64Var(&l.entries, "max-image-entries", store.DefaultMaxEntries, "refuse an image with more entries (files, folders, links) than this")
+}
+
+func (l *limitFlags) limits() (store.Limits, error) {
+	size, err := store.ParseSize(l.size)
+	if err != nil {
+		return store.Limits{}, fmt.Errorf("--max-image-size: %v", err)
+	}
+	if l.entries <= 0 {
+		return store.Limits{}, fmt.Errorf("--max-image-entries=%d: give a number above zero", l.entries)
+	}
+	return store.Limits{MaxSize: size, MaxEntries: l.entries}, nil
+}
+
+// limitHint tells how to raise the limit an image was refused for.
+func limitHint(err error) error {
+	var le *store.LimitError
+	if !errors.As(err, &le) {
+		return err
+	}
+	flag := "--max-image-size=SIZE"
+	if le.Entries {
+		flag = "--max-image-entries=N"
+	}
+	return fmt.Errorf("%w: if you trust the image, raise the limit with %s", err, flag)
+}
 
 func newFetch(g *globals) *cobra.Command {
 	var insecure []string
 	var full bool
+	var lf limitFlags
 	cmd := &cobra.Command{
 		Use:   "fetch FILE.aci...",
 		Short: "Import ACI files into the image store",
@@ -28,15 +68,20 @@ each image's ID. The same image imported twice is stored once.`,
 			if err != nil {
 				return err
 			}
-			imgs, err := stage0.Fetch(g.config(), args, insecureImage)
+			lim, err := lf.limits()
+			if err != nil {
+				return err
+			}
+			imgs, err := stage0.Fetch(g.config(), args, insecureImage, lim)
 			for _, img := range imgs {
 				fmt.Fprintln(cmd.OutOrStdout(), shortID(img.ID, full))
 			}
-			return err
+			return limitHint(err)
 		},
 	}
 	cmd.Flags().StringSliceVar(&insecure, "insecure-options", nil, "checks to skip: image (import files without a verified signature)")
 	cmd.Flags().BoolVar(&full, "full", false, "print whole image IDs")
+	lf.add(cmd.Flags())
 	return rootOnly(cmd)
 }
 
@@ -193,6 +238,7 @@ that have not been used for --grace-period.`,
 func newImageImport(g *globals) *cobra.Command {
 	var name, exec string
 	var labels []string
+	var lf limitFlags
 	cmd := &cobra.Command{
 		Use:   "import DIR|TARBALL --name NAME [--exec CMD]",
 		Short: "Make an image from a root filesystem",
@@ -217,14 +263,13 @@ holding a root filesystem, as podman import does, and print its ID.`,
 			if err != nil {
 				return fmt.Errorf("--exec %q: %v", exec, err)
 			}
-			st, err := g.config().OpenStore()
+			lim, err := lf.limits()
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			img, err := st.ImportRootfs(args[0], name, argv, lm)
+			img, err := stage0.ImportRootfs(g.config(), args[0], name, argv, lm, lim)
 			if err != nil {
-				return err
+				return limitHint(err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), img.ID)
 			return nil
@@ -233,5 +278,6 @@ holding a root filesystem, as podman import does, and print its ID.`,
 	cmd.Flags().StringVar(&name, "name", "", "image name, such as example.com/busybox")
 	cmd.Flags().StringVar(&exec, "exec", "", "command the image runs, split into words as a shell would")
 	cmd.Flags().StringArrayVar(&labels, "label", nil, "KEY=VALUE label, such as version=1.0 (repeatable)")
+	lf.add(cmd.Flags())
 	return rootOnly(cmd)
 }

@@ -18,6 +18,7 @@ type podFlags struct {
 	noOverly bool
 	uuidFile string
 	volumes  []string
+	limits   limitFlags
 	// name, labels, annotations and secrets are the pod's; see appSyntax.
 	name        string
 	labels      []string
@@ -38,6 +39,7 @@ func (f *podFlags) add(cmd *cobra.Command) {
 	fs.BoolVar(&f.noOverly, "no-overlay", false, "copy image trees into the pod instead of mounting overlays")
 	fs.StringVar(&f.uuidFile, "uuid-file-save", "", "write the pod's UUID to this file as soon as the pod exists")
 	fs.StringArrayVar(&f.volumes, "volume", nil, "a pod volume: NAME,kind=host,source=/PATH[,readOnly=true] or NAME,kind=empty[,mode=0755,uid=N,gid=N] (repeatable; apps use it with --mount)")
+	f.limits.add(fs)
 	f.apps.add(fs, &stage0.AppOptions{}, false)
 }
 
@@ -62,13 +64,17 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 	if err != nil {
 		return nil, err
 	}
+	lim, err := f.limits.limits()
+	if err != nil {
+		return nil, err
+	}
 	def := f.apps.options(&stage0.AppOptions{})
 	apps, err := parseApps(def, args)
 	if err != nil {
 		return nil, err
 	}
 	return &stage0.PrepareOptions{
-		Apps: apps, SetEnv: f.setEnv, InsecureImage: insecureImage,
+		Apps: apps, SetEnv: f.setEnv, InsecureImage: insecureImage, ImageLimits: lim,
 		Flavor: f.flavor, NoOverlay: f.noOverly, UUIDFileSave: f.uuidFile, Volumes: f.volumes,
 		Name: f.name, Labels: f.labels, Annotations: f.annotations, SetEnvSecrets: f.secrets,
 	}, nil
@@ -110,7 +116,7 @@ func newPrepare(g *globals) *cobra.Command {
 			}
 			p, err := stage0.Prepare(g.config(), opts)
 			if err != nil {
-				return err
+				return limitHint(err)
 			}
 			defer p.Close()
 			if err := p.ToPrepared(); err != nil {
@@ -156,7 +162,7 @@ exits 254 when podctl itself fails, with one line on stderr saying why.
 			if ro.Task, err = tf.task(); err != nil {
 				return err
 			}
-			return stage0.PrepareAndRun(g.config(), opts, ro)
+			return limitHint(stage0.PrepareAndRun(g.config(), opts, ro))
 		},
 	}
 	f.add(cmd)

@@ -12,13 +12,15 @@ import (
 	"podctl/store"
 )
 
-// Fetch imports image files into the store.
-func Fetch(c Config, paths []string, insecure bool) ([]store.Image, error) {
+// Fetch imports image files into the store, each within lim (zero fields
+// mean the defaults).
+func Fetch(c Config, paths []string, insecure bool, lim store.Limits) ([]store.Image, error) {
 	st, err := c.OpenStore()
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
+	st.SetLimits(lim)
 	var out []store.Image
 	for _, path := range paths {
 		img, err := FetchFile(st, path, insecure)
@@ -28,6 +30,18 @@ func Fetch(c Config, paths []string, insecure bool) ([]store.Image, error) {
 		out = append(out, img)
 	}
 	return out, nil
+}
+
+// ImportRootfs makes an image of a root filesystem, a folder or a tarball,
+// within lim (see store.ImportRootfs).
+func ImportRootfs(c Config, src, name string, exec []string, labels map[string]string, lim store.Limits) (store.Image, error) {
+	st, err := c.OpenStore()
+	if err != nil {
+		return store.Image{}, err
+	}
+	defer st.Close()
+	st.SetLimits(lim)
+	return st.ImportRootfs(src, name, exec, labels)
 }
 
 // imagesInUse lists the images named by pods not yet removed. The caller

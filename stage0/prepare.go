@@ -74,6 +74,9 @@ type PrepareOptions struct {
 	Labels, Annotations []string
 	// InsecureImage accepts image files without a verified signature.
 	InsecureImage bool
+	// ImageLimits bound the images imported and rendered for the pod;
+	// zero fields mean the store's defaults.
+	ImageLimits store.Limits
 	// Flavor is the stage1 flavor; empty means the default.
 	Flavor string
 	// NoOverlay copies image trees into the pod instead of overlaying them.
@@ -141,6 +144,7 @@ func prepare(c Config, opts *PrepareOptions, flavor string) (*lifecycle.Pod, err
 		return nil, err
 	}
 	defer st.Close()
+	st.SetLimits(opts.ImageLimits)
 
 	apps, err := resolveApps(st, opts)
 	if err != nil {

@@ -188,7 +188,12 @@ func (x *extractor) file(pfd int, base string, hdr *tar.Header, name string, r i
 	}
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
-	if _, err := io.CopyBuffer(f, r, x.copyBuf); err != nil {
+	// Runs of zeros become holes: a sparse entry stays sparse.
+	sw := newSparseWriter(f)
+	if _, err := io.CopyBuffer(sw, r, x.copyBuf); err != nil {
+		return fmt.Errorf("extracting %q: %w", name, err)
+	}
+	if err := sw.finish(); err != nil {
 		return fmt.Errorf("extracting %q: %w", name, err)
 	}
 	if err := setAttrs(fd, hdr); err != nil {

@@ -41,7 +41,7 @@ func TestExtractorRefusesWithoutValidator(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					dir := t.TempDir()
 					data := buildACI(t, manifestJSON("example.com/hostile"), c.entries...)
-					err := extractACI(bytes.NewReader(data), dir, mode.walkOnly)
+					err := extractACI(bytes.NewReader(data), dir, Limits{}, mode.walkOnly)
 					if !errors.Is(err, ErrInvalid) {
 						t.Fatalf("extract error = %v, want one wrapping ErrInvalid", err)
 					}
@@ -75,7 +75,7 @@ func TestExtractAttributes(t *testing.T) {
 			ent{name: "rootfs/deep/er/file", body: "implied parents"},
 			ent{name: "rootfs/xattr", body: "x", pax: map[string]string{"SCHILY.xattr.user.podctl": "yes"}},
 		)
-		if err := extractACI(bytes.NewReader(data), dir, walkOnly); err != nil {
+		if err := extractACI(bytes.NewReader(data), dir, Limits{}, walkOnly); err != nil {
 			t.Fatalf("walkOnly=%v: %v", walkOnly, err)
 		}
 		root := filepath.Join(dir, "rootfs")

@@ -26,7 +26,8 @@ import (
 // validate.go); only then does its blob become visible, followed by its
 // index entry. Importing an image that is already stored stores nothing
 // new and refreshes its import time. Errors about the archive itself wrap
-// ErrInvalid.
+// ErrInvalid; an image over the store's Limits is refused with a
+// *LimitError as soon as it passes them, before the rest is decompressed.
 func (s *Store) Import(r io.Reader) (Image, error) {
 	unlock, err := s.hold(false)
 	if err != nil {
@@ -61,11 +62,15 @@ func (s *Store) importACI(r io.Reader) (Image, error) {
 	}()
 
 	// Everything decompressed goes to the blob and the hash as the tar
-	// reader consumes it.
+	// reader consumes it, up to the size limit. The blob is written sparse
+	// so that a bomb of zeros costs no disk before it is refused.
+	lim := s.currentLimits()
+	count := tally{lim: lim}
 	h := sha512.New()
-	bw := bufio.NewWriterSize(f, 1<<20)
+	sw := newSparseWriter(f)
+	bw := bufio.NewWriterSize(sw, 1<<20)
 	sink := &errWriter{w: io.MultiWriter(h, bw)}
-	tee := io.TeeReader(dr, sink)
+	tee := io.TeeReader(&limitReader{r: dr, max: lim.MaxSize}, sink)
 	blame := func(err error) error {
 		if sink.err != nil {
 			return fmt.Errorf("writing blob: %w", sink.err)
@@ -85,6 +90,9 @@ func (s *Store) importACI(r io.Reader) (Image, error) {
 				return Image{}, invalidEntry(hdr.Name, "has an insecure path")
 			}
 			return Image{}, blame(err)
+		}
+		if err := count.add(hdr); err != nil {
+			return Image{}, err
 		}
 		name, err := v.check(hdr)
 		if err != nil {
@@ -113,6 +121,9 @@ func (s *Store) importACI(r io.Reader) (Image, error) {
 	}
 
 	if err := bw.Flush(); err != nil {
+		return Image{}, fmt.Errorf("writing blob: %w", err)
+	}
+	if err := sw.finish(); err != nil {
 		return Image{}, fmt.Errorf("writing blob: %w", err)
 	}
 	if err := f.Sync(); err != nil {
@@ -150,6 +161,8 @@ func (s *Store) importACI(r io.Reader) (Image, error) {
 		ImportTime: now,
 		LastUsed:   now,
 		Size:       sink.n,
+		Entries:    count.entries,
+		FileSize:   count.declared,
 	}, v.manifest)
 	if err != nil {
 		return Image{}, err

@@ -152,7 +152,7 @@ func TestImportReadErrorIsNotInvalid(t *testing.T) {
 // hostileCases are archives that try to write outside their tree. outside is
 // a folder beside the store that none of them may touch; each case names
 // the entry the error must mention.
-func hostileCases(t *testing.T, outside string) map[string]struct {
+func hostileCases(t testing.TB, outside string) map[string]struct {
 	entries []ent
 	entry   string
 } {

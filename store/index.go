@@ -37,6 +37,11 @@ type record struct {
 	ImportTime time.Time         `json:"importTime"`
 	LastUsed   time.Time         `json:"lastUsed"`
 	Size       int64             `json:"size"`
+	// Entries and FileSize are the entry count and the sum of the
+	// declared file sizes that the import accepted (see Limits); 0 in
+	// records written before they were kept.
+	Entries  int64 `json:"entries,omitempty"`
+	FileSize int64 `json:"fileSize,omitempty"`
 }
 
 // initIndex creates index.db and its buckets if it does not exist yet. An

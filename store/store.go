@@ -70,6 +70,18 @@
 // modification times and extended attributes are kept. Device nodes are
 // skipped: a pod gets its /dev from stage1, never from an image.
 //
+// # Limits
+//
+// An image may cost the disk only so much (Limits, set per Store with
+// SetLimits): its uncompressed tar stream, and the sum of the sizes its files
+// declare, each stay under a size limit, and its entries under a count. The
+// stream is cut off as soon as it passes the limit, so a decompression bomb
+// is refused after reading the limit's worth, and a refused import leaves
+// nothing. The index records what an import accepted, and rendering counts
+// the blob again under the larger of that and the Store's limits. Runs of
+// zeros are written as holes, in blobs and in trees, so a sparse entry stays
+// sparse.
+//
 // Image dependencies and path whitelists are not supported yet: Import
 // refuses such images with an error wrapping errors.ErrUnsupported.
 package store
@@ -119,8 +131,9 @@ type Store struct {
 	touchEvery time.Duration
 
 	mu        sync.Mutex
-	shared    int // holds taken through LockShared and not released yet
-	exclusive int // holds taken through LockExclusive and not released yet
+	shared    int    // holds taken through LockShared and not released yet
+	exclusive int    // holds taken through LockExclusive and not released yet
+	limits    Limits // see SetLimits
 }
 
 // Open opens the store in dir, creating its folders (0700) and index if

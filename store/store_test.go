@@ -48,7 +48,7 @@ type ent struct {
 var testTime = time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
 
 // buildTar writes entries as a plain tar.
-func buildTar(t *testing.T, entries ...ent) []byte {
+func buildTar(t testing.TB, entries ...ent) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -117,7 +117,7 @@ func manifestJSON(name string, labels ...string) string {
 }
 
 // buildACI returns a plain-tar ACI: the manifest, rootfs/ and entries.
-func buildACI(t *testing.T, manifest string, entries ...ent) []byte {
+func buildACI(t testing.TB, manifest string, entries ...ent) []byte {
 	t.Helper()
 	all := append([]ent{
 		{name: "manifest", body: manifest},
@@ -127,7 +127,7 @@ func buildACI(t *testing.T, manifest string, entries ...ent) []byte {
 }
 
 // simpleACI is a small valid image.
-func simpleACI(t *testing.T, name string, labels ...string) []byte {
+func simpleACI(t testing.TB, name string, labels ...string) []byte {
 	return buildACI(t, manifestJSON(name, labels...),
 		ent{name: "rootfs/etc/", typ: tar.TypeDir},
 		ent{name: "rootfs/etc/hostname", body: name + "\n"},

@@ -75,7 +75,7 @@ func (s *Store) render(id string) error {
 			os.RemoveAll(tmp)
 		}
 	}()
-	if err := extractACI(bufio.NewReaderSize(blob, 1<<20), tmp, false); err != nil {
+	if err := extractACI(bufio.NewReaderSize(blob, 1<<20), tmp, renderLimits(s.currentLimits(), rec), false); err != nil {
 		return err
 	}
 	if err := syncTree(tmp); err != nil {
@@ -97,11 +97,23 @@ func (s *Store) render(id string) error {
 	return fsutil.SyncDir(s.treeDir())
 }
 
+// renderLimits are the limits a stored image renders under: lim, raised to
+// what its import accepted, so that an image imported under a raised limit
+// renders without it. The blob is counted again all the same, since the
+// record may predate limits or the blob may have changed on disk.
+func renderLimits(lim Limits, rec record) Limits {
+	lim.MaxSize = max(lim.MaxSize, rec.Size, rec.FileSize)
+	lim.MaxEntries = max(lim.MaxEntries, rec.Entries)
+	return lim
+}
+
 // extractACI renders an ACI read from r into dir: dir/rootfs and
 // dir/manifest. Every entry is checked again as it is written (see
-// extractor); errors about the archive wrap ErrInvalid and name the entry.
-// walkOnly makes the extractor resolve paths as on kernels without openat2.
-func extractACI(r io.Reader, dir string, walkOnly bool) error {
+// extractor), and counted against lim; errors about the archive wrap
+// ErrInvalid and name the entry. walkOnly makes the extractor resolve paths
+// as on kernels without openat2.
+func extractACI(r io.Reader, dir string, lim Limits, walkOnly bool) error {
+	lim = lim.withDefaults()
 	rootfs := filepath.Join(dir, aciRootfs)
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return fmt.Errorf("creating tree: %w", err)
@@ -114,14 +126,21 @@ func extractACI(r io.Reader, dir string, walkOnly bool) error {
 	x.noAt2 = walkOnly
 
 	var manifest []byte
-	tr := tar.NewReader(r)
+	count := tally{lim: lim}
+	tr := tar.NewReader(&limitReader{r: r, max: lim.MaxSize})
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
+		if le := (*LimitError)(nil); errors.As(err, &le) {
+			return le
+		}
 		if err != nil {
 			return fmt.Errorf("%w: reading blob: %v", ErrInvalid, err)
+		}
+		if err := count.add(hdr); err != nil {
+			return err
 		}
 		kind := entryKindOf(hdr.Typeflag)
 		if kind == kindSkip {

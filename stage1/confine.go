@@ -11,10 +11,12 @@ import (
 
 // Confine marks the apps of an isolated flavor confined: each executes
 // with the default capabilities only, no_new_privs and the default seccomp
-// filter (ExecApp).
+// filter (ExecApp), and may open only the standard device nodes and make
+// none (cgroup.DefaultDevices, from the cgroups NewPodCgroups makes).
 func Confine(specs []AppSpec) {
 	for i := range specs {
 		specs[i].Confined = true
+		specs[i].Limits.Devices = true
 	}
 }
 

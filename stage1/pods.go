@@ -76,6 +76,13 @@ func NewPodCgroups(podDir, uuid string, specs []AppSpec, also ...string) (*cgrou
 			break
 		}
 	}
+	for _, s := range specs {
+		if s.Limits.Devices {
+			// The app's device policy goes below the pod's folder there.
+			also = append(also, "devices")
+			break
+		}
+	}
 	g, err := NewPodCgroup(podDir, uuid, also...)
 	if err != nil {
 		return nil, err

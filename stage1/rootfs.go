@@ -121,7 +121,7 @@ func mountDev(root string) error {
 	old := unix.Umask(0)
 	defer unix.Umask(old)
 	for _, d := range devices {
-		if err := unix.Mknod(filepath.Join(dev, d.name), unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor))); err != nil {
+		if err := makeDevice(dev, d.name, d.major, d.minor); err != nil {
 			return fmt.Errorf("making /dev/%s: %w", d.name, err)
 		}
 	}
@@ -145,6 +145,41 @@ func mountDev(root string) error {
 		if err := unix.Mount(m.fstype, filepath.Join(dev, m.dir), m.fstype, m.flags, m.data); err != nil {
 			return fmt.Errorf("mounting /dev/%s: %w", m.dir, err)
 		}
+	}
+	return nil
+}
+
+// makeDevice makes the character device node name in the folder dev,
+// with mknod where the caller may make nodes. Where it may not (it has
+// joined the app's device cgroup, which refuses mknod, as the systemd
+// flavor's exec helper has), the node is a bind of the same device's node
+// in the caller's /dev, read-only so that a chmod or chown in the app
+// cannot reach the node it came from (a read-only mount still lets a
+// device be written).
+func makeDevice(dev, name string, major, minor uint32) error {
+	path := filepath.Join(dev, name)
+	err := unix.Mknod(path, unix.S_IFCHR|0o666, int(unix.Mkdev(major, minor)))
+	if err != unix.EPERM {
+		return err
+	}
+	src := filepath.Join("/dev", name)
+	var st unix.Stat_t
+	if err := unix.Stat(src, &st); err != nil {
+		return fmt.Errorf("mknod refused, and no node to bind: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(major, minor) {
+		return fmt.Errorf("mknod refused, and %s is not device %d:%d", src, major, minor)
+	}
+	fd, err := unix.Open(path, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o666)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("binding %s: %w", src, err)
+	}
+	if err := unix.Mount("", path, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("binding %s read-only: %w", src, err)
 	}
 	return nil
 }

@@ -251,13 +251,12 @@ func deviceProgram(rules []Device) (asm.Instructions, error) {
 }
 
 // DeferDevices splits the cgroup folders dirs of an app into those that
-// are not in the v1 devices hierarchy, and a join that moves the calling
-// thread into the deepest one that is, opened now. A thread that sets up
-// the app's root (and its /dev, with mknod) joins the device cgroup last,
-// just before it forks the app: the app's policy refuses mknod. join is
-// a no-op where dirs has no such folder; it must be called (it closes
-// the folder's file) exactly once.
-func DeferDevices(dirs []string) (rest []string, join func() error, err error) {
+// are not in the v1 devices hierarchy, and the deepest one that is,
+// opened to be joined later (nil where dirs has none). A thread that sets
+// up the app's root, and makes its /dev with mknod, joins the device
+// cgroup last, just before it forks the app: the app's policy refuses
+// mknod.
+func DeferDevices(dirs []string) (rest []string, devices *DeferredJoin, err error) {
 	dev := ""
 	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(d, "devices.deny")); err == nil {
@@ -271,18 +270,41 @@ func DeferDevices(dirs []string) (rest []string, join func() error, err error) {
 		rest = append(rest, d)
 	}
 	if dev == "" {
-		return rest, func() error { return nil }, nil
+		return rest, nil, nil
 	}
+	// Opened now: the thread's root is about to change.
 	f, err := os.OpenFile(filepath.Join(dev, "tasks"), os.O_WRONLY, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("joining cgroup %s: %w", dev, err)
 	}
-	return rest, func() error {
-		defer f.Close()
-		// "0" is the writing thread.
-		if _, err := f.Write([]byte("0")); err != nil {
-			return fmt.Errorf("joining cgroup %s: %w", dev, err)
-		}
+	return rest, &DeferredJoin{f: f, dir: dev}, nil
+}
+
+// DeferredJoin is a v1 cgroup folder opened for the calling thread to join
+// later.
+type DeferredJoin struct {
+	f   *os.File
+	dir string
+}
+
+// Join moves the calling thread into the folder, and lets go of it. A nil
+// DeferredJoin has nothing to join.
+func (j *DeferredJoin) Join() error {
+	if j == nil || j.f == nil {
 		return nil
-	}, nil
+	}
+	defer j.Close()
+	// "0" is the writing thread.
+	if _, err := j.f.Write([]byte("0")); err != nil {
+		return fmt.Errorf("joining cgroup %s: %w", j.dir, err)
+	}
+	return nil
+}
+
+// Close lets go of the folder without joining it, if it was not joined.
+func (j *DeferredJoin) Close() {
+	if j != nil && j.f != nil {
+		j.f.Close()
+		j.f = nil
+	}
 }

@@ -316,12 +316,17 @@ func TestDeferDevicesRealGroup(t *testing.T) {
 		// The thread changes cgroup for good: it ends with the goroutine.
 		runtime.LockOSThread()
 		var r result
-		var join func() error
-		r.rest, join, r.err = DeferDevices(all)
+		var devices *DeferredJoin
+		r.rest, devices, r.err = DeferDevices(all)
 		if r.err == nil {
 			r.before = threadDevices()
-			r.err = join()
+			r.err = devices.Join()
 			r.after = threadDevices()
+			// Back where it was: a thread whose locked goroutine ends may
+			// live on (the main thread does), and keep the folder busy.
+			if err := os.WriteFile(filepath.Join(devicesMount(mounts), r.before, "tasks"), []byte("0"), 0); err != nil && r.err == nil {
+				r.err = err
+			}
 		}
 		ch <- r
 	}()
@@ -358,4 +363,16 @@ func threadDevices() string {
 		return err.Error()
 	}
 	return own["devices"]
+}
+
+// Folders of no devices hierarchy are all left to join at once.
+func TestDeferDevicesNone(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir()}
+	rest, devices, err := DeferDevices(dirs)
+	if err != nil || devices != nil || !reflect.DeepEqual(rest, dirs) {
+		t.Fatalf("got %v, %v, %v", rest, devices, err)
+	}
+	if err := devices.Join(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -47,7 +47,15 @@ func forkApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reap
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return nil, fmt.Errorf("making its mount namespace: %w", err)
 	}
-	cgfd, err := cgroup.JoinThread(s.Cgroups)
+	// The app's device cgroup (v1) refuses mknod, with which SetUpRoot
+	// makes /dev: the thread joins it last. In the unified hierarchy only
+	// the app is born in its folder, through cgfd.
+	rest, devices, err := cgroup.DeferDevices(s.Cgroups)
+	if err != nil {
+		return nil, err
+	}
+	defer devices.Close()
+	cgfd, err := cgroup.JoinThread(rest)
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +63,9 @@ func forkApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reap
 		defer unix.Close(cgfd)
 	}
 	if err := stage1.SetUpRoot(s, views); err != nil {
+		return nil, err
+	}
+	if err := devices.Join(); err != nil {
 		return nil, err
 	}
 	trace.Mark("root set up")

@@ -595,7 +595,7 @@ func (p *Pod) Pid() (int, error) {
 	f := os.NewFile(uintptr(fd), filepath.Join(p.Path(), FilePid))
 	defer f.Close()
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return 0, fmt.Errorf("reading pid of pod %s: %s is not a regular file", p.UUID, FilePid)
+		return 0, fmt.Errorf("the pid file of pod %s is not a regular file", p.UUID)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, 32))
 	if err != nil {
@@ -603,7 +603,7 @@ func (p *Pod) Pid() (int, error) {
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("reading pid of pod %s: %q is not a process ID", p.UUID, b)
+		return 0, fmt.Errorf("the pid file of pod %s holds %q, not a process ID", p.UUID, b)
 	}
 	return pid, nil
 }

@@ -162,37 +162,64 @@ func RemovePodCgroup(p *lifecycle.Pod) error {
 }
 
 // SignalStage1 sends SIGTERM (or SIGKILL, with force) to the pod's stage1
-// process, once the pid its record gives is proven the holder of the pod's
-// lock (CheckStage1Pid). A pid that fails is not signalled, and the error
-// is a *BadPidError.
+// process, once proven the holder of the pod's lock (CheckStage1Pid). A
+// pid record that fails is reported and not signalled; the process the
+// kernel's lock table names, if it passes, is signalled instead. The error
+// is a *BadPidError when no process is proven the pod's stage1.
 func SignalStage1(p *lifecycle.Pod, force bool) error {
 	if p.State() != lifecycle.Running {
 		return fmt.Errorf("pod %s is %s, not running", p.UUID, p.State())
-	}
-	// A pod just handed to stage1 writes its pid a moment later.
-	var pid int
-	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		var err error
-		if pid, err = p.Pid(); err != nil {
-			return &BadPidError{0, fmt.Sprintf("record unreadable: %v", err)}
-		}
-		if pid != 0 || time.Now().After(deadline) {
-			break
-		}
-	}
-	if pid == 0 {
-		return fmt.Errorf("pod %s has not started yet", p.UUID)
 	}
 	sig := unix.SIGTERM
 	if force {
 		sig = unix.SIGKILL
 	}
-	// The descriptor pins the process checked: its pid cannot be given to
-	// another between the check and the signal.
+	// A pod just handed to stage1 writes its pid a moment later.
+	var pid int
+	var err error
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if pid, err = p.Pid(); err != nil {
+			err = &BadPidError{0, err.Error()}
+			break
+		}
+		if pid != 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err == nil && pid != 0 {
+		if err = signalStage1(p, pid, sig); err == nil {
+			return nil
+		}
+		var bad *BadPidError
+		if !errors.As(err, &bad) {
+			return err
+		}
+	}
+	// The record names no proven stage1: the kernel's lock table does.
+	if err != nil {
+		reportBad(p.UUID, err, "not signalled")
+	}
+	holder, herr := lockHolder(p)
+	if herr != nil {
+		if err == nil {
+			return fmt.Errorf("pod %s has not started yet", p.UUID)
+		}
+		return err
+	}
+	return signalStage1(p, holder, sig)
+}
+
+// signalStage1 sends sig to pid if it passes CheckStage1Pid. The
+// descriptor opened first pins the process checked: its pid cannot be
+// given to another between the check and the signal.
+func signalStage1(p *lifecycle.Pod, pid int, sig unix.Signal) error {
+	if pid <= 1 {
+		return &BadPidError{pid, "is not a process podctl signals"}
+	}
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	switch {
 	case err == unix.ESRCH:
-		return nil
+		return &BadPidError{pid, "is no process"}
 	case err != nil:
 		return fmt.Errorf("stopping pod %s: %w", p.UUID, err)
 	}

@@ -43,12 +43,17 @@ const maxCgroupRecord = 64 << 10
 // BadPidError is a pid that podctl will not signal: not proven a process
 // of the pod.
 type BadPidError struct {
+	// Pid is the pid, or 0 when the record holds none.
 	Pid int
 	// Problem says what is wrong with it.
 	Problem string
 }
 
 func (e *BadPidError) Error() string {
+	if e.Pid == 0 {
+		// No pid to name: the record itself is what is wrong.
+		return e.Problem
+	}
 	return fmt.Sprintf("pid %d %s", e.Pid, e.Problem)
 }
 
@@ -186,6 +191,25 @@ func checkLockHolder(dir *os.File, pid int) error {
 		return &BadPidError{pid, "is not the process that took the pod's lock (it does not have the pod open)"}
 	}
 	return nil
+}
+
+// lockHolder returns the process that holds the pod's lock, as the
+// kernel's lock table names it, if it still has the pod open.
+func lockHolder(p *lifecycle.Pod) (int, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(p.LockFile().Fd()), &st); err != nil {
+		return 0, fmt.Errorf("finding stage1 of pod %s: %w", p.UUID, err)
+	}
+	holders, err := flockHolders(st.Dev, st.Ino)
+	if err != nil {
+		return 0, err
+	}
+	for _, pid := range holders {
+		if open, err := hasOpen(pid, st.Dev, st.Ino); err == nil && open {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no process holds the lock of pod %s", p.UUID)
 }
 
 // flockHolders lists the pids /proc/locks gives for exclusive flocks held

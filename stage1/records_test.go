@@ -170,22 +170,40 @@ func TestRecordedPids(t *testing.T) {
 	wantBadPid(t, "the holder, outside the pod's cgroup", CheckPidInPod(p, holderPid))
 	wantBadPid(t, "this test's pid", CheckPidInPod(p, os.Getpid()))
 
-	// A graceful stop reaches the holder.
-	if err := SignalStage1(p, false); err != nil {
+	// A graceful stop reaches the holder; so does one whose pid record
+	// names a bystander, which is left alone: the kernel's lock table
+	// names the pod's stage1.
+	bystander := exec.Command("sleep", "600")
+	if err := bystander.Start(); err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan string, 1)
+	defer func() { bystander.Process.Kill(); bystander.Wait() }()
+	pidFile := filepath.Join(p.Path(), lifecycle.FilePid)
+	got := make(chan string)
 	go func() {
-		lines.Scan()
-		got <- lines.Text()
-	}()
-	select {
-	case s := <-got:
-		if s != "term" {
-			t.Fatalf("the holder said %q", s)
+		for lines.Scan() {
+			got <- lines.Text()
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the holder never got SIGTERM")
+		close(got)
+	}()
+	for _, rec := range []string{strconv.Itoa(holderPid), strconv.Itoa(bystander.Process.Pid), "-1"} {
+		if err := fsutil.WriteFile(pidFile, []byte(rec), 0o600, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := SignalStage1(p, false); err != nil {
+			t.Fatalf("stop with pid record %s: %v", rec, err)
+		}
+		select {
+		case s := <-got:
+			if s != "term" {
+				t.Fatalf("the holder said %q", s)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("with pid record %s, the holder never got SIGTERM", rec)
+		}
+		if !alive(bystander.Process.Pid) {
+			t.Fatal("the bystander was killed")
+		}
 	}
 
 	// The holder ends; the app keeps the lock. The kernel still lists the
@@ -196,14 +214,9 @@ func TestRecordedPids(t *testing.T) {
 	}
 	wantBadPid(t, "the dead locker", CheckStage1Pid(p, holderPid))
 
-	// A bystander named by the pid record is neither signalled by a stop
-	// nor killed by a forced one, which kills the pod's cgroup instead.
-	bystander := exec.Command("sleep", "600")
-	if err := bystander.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { bystander.Process.Kill(); bystander.Wait() }()
-	pidFile := filepath.Join(p.Path(), lifecycle.FilePid)
+	// Now no process is proven the pod's stage1: a bystander named by the
+	// pid record is neither signalled by a stop nor killed by a forced one,
+	// which kills the pod's cgroup instead.
 	for _, rec := range []string{strconv.Itoa(bystander.Process.Pid), "-1", "0", "1", "x"} {
 		if err := fsutil.WriteFile(pidFile, []byte(rec), 0o600, false); err != nil {
 			t.Fatal(err)

@@ -1,46 +1,411 @@
 package stage1
 
+// Entering a running app (podctl enter) takes two processes:
+//
+//  1. podctl enter itself, on the host. The flavor's Enter finds the app's
+//     main process; EnterApp proves it a process of the pod and, on a
+//     thread of its own, joins the process's v1 cgroups, IPC, UTS,
+//     network, PID and mount namespaces, and its root. From that thread it
+//     starts
+//  2. the enter helper, `podctl stage1 enter`, executed through a
+//     descriptor of the binary that cannot be written through (OpenSelf).
+//     It is born in the pod's PID namespace, the app's root and the app's
+//     cgroups (the unified one through CLONE_INTO_CGROUP); it joins the
+//     app's cgroup namespace and becomes the command as an app's helper
+//     becomes the app (ExecApp): the app's environment, working directory,
+//     resource limits, user and group and, for a confined app, the
+//     default capabilities, no_new_privs and the seccomp filter.
+//
+// No process of the pod can read or trace either of them: both are not
+// dumpable, and both hold capabilities no app has.
+
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 
+	"github.com/appc/spec/schema/types"
+	"golang.org/x/sys/unix"
+
+	"podctl/lifecycle"
 	"podctl/stage1/cgroup"
 )
 
-// EnterNamespaces runs cmd in the namespaces (mount, UTS, IPC, network,
-// PID), root and working directory of the host process pid, a process of
-// app, with that process's environment, and returns cmd's exit code. The
-// command is born in cgroup folder cgroupDir (the app's), if not "", so
-// that stop and gc find it with the app's processes.
-func EnterNamespaces(pid int, app, cgroupDir string, cmd []string, stdio Stdio) (int, error) {
-	env, err := ProcEnv(pid)
-	if err != nil {
-		return 0, fmt.Errorf("entering app %s: %w", app, err)
+// HelperEnter is the enter helper's verb: `podctl stage1 enter`.
+const HelperEnter = "enter"
+
+// envEnterSpec carries the command's AppSpec to the enter helper.
+const envEnterSpec = "PODCTL_ENTER_SPEC"
+
+// The enter helper's descriptors, after the error pipe (ErrPipeFD).
+const (
+	enterSelfFD     = ErrPipeFD + 1
+	enterCgroupNSFD = ErrPipeFD + 2
+)
+
+// EnterTarget is the app a command enters.
+type EnterTarget struct {
+	// App is the app's name.
+	App string
+	// Pid is the host pid of the app's main process, as the flavor found
+	// it. EnterApp checks it is a process of the pod.
+	Pid int
+	// Confined is set for the apps of the isolated flavors: the command
+	// keeps the default capabilities only, under no_new_privs and the
+	// default seccomp filter (AppSpec.Confined).
+	Confined bool
+}
+
+// enterNamespaces are the namespaces the first stage joins, in order: the
+// mount namespace last, since after it /proc is the pod's. The cgroup
+// namespace is the helper's to join, once born in the app's cgroups.
+var enterNamespaces = []struct {
+	name string
+	flag int
+}{
+	{"ipc", unix.CLONE_NEWIPC}, {"uts", unix.CLONE_NEWUTS}, {"net", unix.CLONE_NEWNET},
+	{"pid", unix.CLONE_NEWPID}, {"mnt", unix.CLONE_NEWNS},
+}
+
+// EnterApp runs cmd inside app t.App of pod p, a running one, with the
+// app's own restrictions, and returns cmd's exit code (128+N if signal N
+// ended it).
+func EnterApp(p *lifecycle.Pod, t EnterTarget, cmd []string, stdio Stdio) (int, error) {
+	if len(cmd) == 0 {
+		return 0, errors.New("no command to run")
 	}
-	argv := append([]string{"--target", strconv.Itoa(pid), "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd", "--"}, cmd...)
-	c := exec.Command("nsenter", argv...)
-	c.Env = env
+	// Nothing of this process is for the pod to read, from here to the
+	// helper's exec.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return 0, fmt.Errorf("entering app %s: %w", t.App, err)
+	}
+	tg, err := openTarget(p, t.App, t.Pid)
+	if err != nil {
+		return 0, err
+	}
+	defer tg.close()
+	s, err := enterSpec(p, t, tg.env, cmd)
+	if err != nil {
+		return 0, err
+	}
+	enc, err := EncodeSpec(s)
+	if err != nil {
+		return 0, fmt.Errorf("entering app %s: %w", t.App, err)
+	}
+	self, err := OpenSelf()
+	if err != nil {
+		return 0, fmt.Errorf("entering app %s: %w", t.App, err)
+	}
+	defer self.Close()
+	c := &exec.Cmd{
+		// Resolved in the child, in the app's root, under the pod's /proc.
+		Path:        "/proc/self/fd/" + strconv.Itoa(enterSelfFD),
+		Args:        []string{"podctl", Verb, HelperEnter},
+		Env:         []string{envEnterSpec + "=" + enc},
+		ExtraFiles:  []*os.File{self, tg.cgroupNS},
+		SysProcAttr: &syscall.SysProcAttr{},
+	}
 	stdio.Apply(c)
-	if cgroupDir == "" {
-		err = c.Start()
-	} else {
-		var join func() error
-		if join, err = cgroup.StartIn(c, cgroupDir); err == nil {
-			err = join()
+	// SIGINT and SIGQUIT from the terminal reach the command, which stays
+	// in this process group: this process waits for it to end on them.
+	// SIGTERM and SIGHUP are passed on.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	type started struct {
+		status *os.File
+		err    error
+	}
+	ch := make(chan started, 1)
+	go func() {
+		// The thread joins the app's namespaces for good: it is never given
+		// back to the Go scheduler, and ends with the goroutine.
+		runtime.LockOSThread()
+		status, err := tg.startInside(c)
+		ch <- started{status, err}
+	}()
+	st := <-ch
+	if st.err != nil {
+		return 0, fmt.Errorf("entering app %s of pod %s: %w", t.App, p.UUID, st.err)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				if sig == syscall.SIGTERM || sig == syscall.SIGHUP {
+					c.Process.Signal(sig)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	if err := WaitErrPipe(c, st.status); err != nil {
+		// The helper's line names the app.
+		return 0, fmt.Errorf("entering pod %s: %w", p.UUID, err)
+	}
+	ws, err := CmdProc{c}.Wait()
+	return exitStatus(ws, err).ExitCode, nil
+}
+
+// target is the app's main process, as the descriptors enter needs.
+type target struct {
+	// ns are the process's namespaces, by name; root its root folder
+	// (O_PATH).
+	ns   map[string]int
+	root int
+	// cgroupNS is its cgroup namespace, for the helper.
+	cgroupNS *os.File
+	// cgroups are the folders, one per hierarchy, that the command joins.
+	cgroups []string
+	// env is the process's environment.
+	env []string
+}
+
+// openTarget opens what enter needs of process pid, app's main process,
+// once it has proven it a process of pod p. A pidfd taken first, still
+// alive once all is open, proves that every /proc file read was that
+// process's, not one that took its pid meanwhile.
+func openTarget(p *lifecycle.Pod, app string, pid int) (*target, error) {
+	gone := fmt.Errorf("app %s of pod %s is not running: see podctl status %s", app, p.UUID, p.UUID)
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		if err == unix.ESRCH {
+			return nil, gone
+		}
+		return nil, fmt.Errorf("entering app %s: %w", app, err)
+	}
+	defer unix.Close(pidfd)
+	if err := CheckPidInPod(p, pid); err != nil {
+		return nil, fmt.Errorf("app %s of pod %s: %w: not entering it", app, p.UUID, err)
+	}
+	podDirs, err := PodCgroupDirs(p)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{ns: map[string]int{}, root: -1}
+	ok := false
+	defer func() {
+		if !ok {
+			t.close()
+		}
+	}()
+	proc, err := unix.Open("/proc/"+strconv.Itoa(pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, gone
+	}
+	defer unix.Close(proc)
+	for _, n := range enterNamespaces {
+		fd, err := unix.Openat(proc, "ns/"+n.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("entering app %s: opening its %s namespace: %w", app, n.name, err)
+		}
+		t.ns[n.name] = fd
+	}
+	fd, err := unix.Openat(proc, "ns/cgroup", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("entering app %s: opening its cgroup namespace: %w", app, err)
+	}
+	t.cgroupNS = os.NewFile(uintptr(fd), "cgroupns")
+	if t.root, err = unix.Openat(proc, "root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		return nil, fmt.Errorf("entering app %s: opening its root: %w", app, err)
+	}
+	b, err := readAt(proc, "environ")
+	if err != nil {
+		return nil, fmt.Errorf("entering app %s: reading its environment: %w", app, err)
+	}
+	for _, kv := range strings.Split(string(b), "\x00") {
+		if kv != "" {
+			t.env = append(t.env, kv)
 		}
 	}
-	if err == nil {
-		err = c.Wait()
+	b, err = readAt(proc, "cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("entering app %s: reading its cgroups: %w", app, err)
 	}
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		return 0, fmt.Errorf("entering app %s: %w", app, err)
+	own, err := cgroup.ParseProcCgroup(strings.NewReader(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("entering app %s: reading its cgroups: %w", app, err)
 	}
-	return c.ProcessState.ExitCode(), nil
+	mounts, err := readMounts()
+	if err != nil {
+		return nil, err
+	}
+	if t.cgroups, err = enterCgroups(mounts, podDirs, own); err != nil {
+		return nil, fmt.Errorf("app %s of pod %s: %w: not entering it", app, p.UUID, err)
+	}
+	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
+		return nil, gone
+	}
+	ok = true
+	return t, nil
+}
+
+func (t *target) close() {
+	for _, fd := range t.ns {
+		unix.Close(fd)
+	}
+	if t.root >= 0 {
+		unix.Close(t.root)
+	}
+	if t.cgroupNS != nil {
+		t.cgroupNS.Close()
+	}
+}
+
+// readAt reads the file name below the folder open as dirfd.
+func readAt(dirfd int, name string) ([]byte, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// readMounts reads the cgroup hierarchies this process sees.
+func readMounts() ([]cgroup.Mount, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("finding cgroups: %w", err)
+	}
+	defer f.Close()
+	mounts, err := cgroup.ParseMountinfo(f)
+	if err != nil {
+		return nil, fmt.Errorf("finding cgroups: %w", err)
+	}
+	return mounts, nil
+}
+
+// enterCgroups chooses the cgroup folders the entered command joins: in
+// every hierarchy where the pod has a folder (podDirs, checked), the app
+// process's own (own, as /proc/PID/cgroup gives it), which must be that
+// folder or below it. Elsewhere the command stays where enter is, as the
+// app stays where its stage1 was.
+func enterCgroups(mounts []cgroup.Mount, podDirs []string, own map[string]string) ([]string, error) {
+	var out []string
+	for _, m := range mounts {
+		key := strings.Join(m.Controllers, ",")
+		if m.V2 {
+			key = ""
+		}
+		path, ok := own[key]
+		if !ok {
+			continue
+		}
+		var pod string
+		for _, d := range podDirs {
+			if strings.HasPrefix(d, strings.TrimSuffix(m.Dir, "/")+"/") {
+				pod = d
+			}
+		}
+		if pod == "" {
+			continue
+		}
+		dir := filepath.Join(m.Dir, path)
+		if dir != pod && !strings.HasPrefix(dir, pod+"/") {
+			return nil, fmt.Errorf("its process is in cgroup %s, outside the pod's %s", dir, pod)
+		}
+		out = append(out, dir)
+	}
+	return out, nil
+}
+
+// startInside joins the target's cgroups, namespaces and root on the
+// calling thread, locked and never given back, and starts c there with the
+// error pipe.
+func (t *target) startInside(c *exec.Cmd) (*os.File, error) {
+	// setns into a mount namespace needs a thread whose root and working
+	// directory are its own.
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return nil, fmt.Errorf("unsharing the thread's root: %w", err)
+	}
+	// Through the host's cgroupfs, before the mount namespace changes.
+	v2fd, err := cgroup.JoinThread(t.cgroups)
+	if err != nil {
+		return nil, err
+	}
+	if v2fd >= 0 {
+		defer unix.Close(v2fd)
+		c.SysProcAttr.UseCgroupFD, c.SysProcAttr.CgroupFD = true, v2fd
+	}
+	for _, n := range enterNamespaces {
+		if err := unix.Setns(t.ns[n.name], n.flag); err != nil {
+			return nil, fmt.Errorf("joining its %s namespace: %w", n.name, err)
+		}
+	}
+	// The mount namespace's root may not be the app's (an app that
+	// chroots, as fly's do): the process's own root is.
+	if err := unix.Fchdir(t.root); err != nil {
+		return nil, fmt.Errorf("entering its root: %w", err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return nil, fmt.Errorf("entering its root: %w", err)
+	}
+	return StartErrPipe(c)
+}
+
+// enterSpec is the app's spec for the entered command: what ExecApp needs
+// of the app (user, group, working directory, resource limits) from the
+// pod manifest, with env, the app process's environment (secrets
+// included: they are nowhere else).
+func enterSpec(p *lifecycle.Pod, t EnterTarget, env, cmd []string) (*AppSpec, error) {
+	_, m, err := p.PodManifest()
+	if err != nil {
+		return nil, err
+	}
+	ra := m.Apps.Get(types.ACName(t.App))
+	if ra == nil || ra.App == nil {
+		return nil, fmt.Errorf("pod %s has no app %s", p.UUID, t.App)
+	}
+	s := &AppSpec{
+		Name:       t.App,
+		Exec:       cmd,
+		Env:        env,
+		User:       ra.App.User,
+		Group:      ra.App.Group,
+		WorkingDir: ra.App.WorkingDirectory,
+		Confined:   t.Confined,
+	}
+	if err := readSettings(s, ra.Annotations.Get); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// EnterMain is the enter helper: born in the app's root, namespaces and
+// cgroups, it joins the app's cgroup namespace and becomes the command.
+func EnterMain(args []string) int {
+	// First: the pod must not read this process or open its binary.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return HelperFail(fmt.Errorf("entering: %w", err))
+	}
+	HelperInit()
+	unix.CloseOnExec(enterSelfFD)
+	unix.CloseOnExec(enterCgroupNSFD)
+	s, err := DecodeSpec(os.Getenv(envEnterSpec))
+	if err != nil {
+		return HelperFail(err)
+	}
+	// A namespace belongs to a thread: this one goes on to execute the
+	// command (ExecApp locks it too).
+	runtime.LockOSThread()
+	if err := unix.Setns(enterCgroupNSFD, unix.CLONE_NEWCGROUP); err != nil {
+		return HelperFail(fmt.Errorf("entering app %s: joining its cgroup namespace: %w", s.Name, err))
+	}
+	unix.Close(enterCgroupNSFD)
+	return HelperFail(ExecApp(s, nil))
 }
 
 // HostPidIn returns the host pid of the process of cgroup folder dir whose

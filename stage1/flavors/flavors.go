@@ -76,6 +76,10 @@ func Main(args []string) int {
 		fmt.Fprintln(os.Stderr, "podctl stage1: missing entrypoint; this verb is for podctl itself")
 		return stage1.ExitStartFailed
 	}
+	// Every flavor's enter helper is the same.
+	if args[0] == stage1.HelperEnter {
+		return stage1.EnterMain(args[1:])
+	}
 	for _, f := range all() {
 		if h, ok := f.Helpers()[args[0]]; ok {
 			return h(args[1:])

@@ -128,20 +128,15 @@ func setupRoot(s *stage1.AppSpec) error {
 	return stage1.EnterRoot(s)
 }
 
-// Enter runs cmd in the root of a running app: the root seen through the
-// app process's /proc/PID/root, which is inside the app's own mount
-// namespace, so its mounts are there too.
+// Enter runs cmd in a running app with what a fly app has: its root (a
+// chroot in its own mount namespace), its cgroups, its user and group,
+// and nothing taken away (stage1.EnterApp, not confined).
 func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.Stdio) (int, error) {
 	pid, err := stage1.AppPidOf(p, app)
 	if err != nil {
 		return 0, err
 	}
-	root := fmt.Sprintf("/proc/%d/root", pid)
-	env, err := stage1.ProcEnv(pid)
-	if err != nil {
-		return 0, fmt.Errorf("entering app %s: %w", app, err)
-	}
-	return stage1.RunChrooted(root, cmd, env, stdio)
+	return stage1.EnterApp(p, stage1.EnterTarget{App: app, Pid: pid}, cmd, stdio)
 }
 
 var _ stage1.Flavor = (*Flavor)(nil)

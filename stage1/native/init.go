@@ -123,7 +123,9 @@ type reaper struct {
 }
 
 func newReaper() (*reaper, error) {
-	self, err := os.Open("/proc/self/exe")
+	// Read-only, never the host's file itself: the exec helper runs in the
+	// pod, whose processes can reach its binary (CVE-2019-5736).
+	self, err := stage1.OpenSelf()
 	if err != nil {
 		return nil, fmt.Errorf("opening podctl's binary: %w", err)
 	}

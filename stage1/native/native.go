@@ -310,9 +310,10 @@ func exitCode(cmd *exec.Cmd) int {
 	return ws.ExitStatus()
 }
 
-// Enter runs cmd in the namespaces and root of a running app. The app's
-// processes are those of its cgroup; the one to enter is its main process,
-// whose pid in the pod the init recorded.
+// Enter runs cmd in a running app, with the app's namespaces, root,
+// cgroups, user and confinement (stage1.EnterApp). The app's processes are
+// those of its cgroup; the one to enter is its main process, whose pid in
+// the pod the init recorded.
 func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.Stdio) (int, error) {
 	nsPid, err := stage1.AppPidOf(p, app)
 	if err != nil {
@@ -330,7 +331,7 @@ func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.
 	if pid == 0 {
 		return 0, fmt.Errorf("app %s of pod %s has no running process", app, p.UUID)
 	}
-	return stage1.EnterNamespaces(pid, app, appDir, cmd, stdio)
+	return stage1.EnterApp(p, stage1.EnterTarget{App: app, Pid: pid, Confined: true}, cmd, stdio)
 }
 
 var _ stage1.Flavor = (*Flavor)(nil)

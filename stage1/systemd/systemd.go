@@ -642,15 +642,15 @@ func registration() []string {
 	return []string{"--register=yes"}
 }
 
-// Enter runs cmd in the namespaces and root of a running app.
+// Enter runs cmd in a running app, with the app's namespaces, root,
+// cgroups (its service's: the pod's systemd stops the command with the
+// app), user and confinement (stage1.EnterApp).
 func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.Stdio) (int, error) {
 	pid, err := appHostPid(p, app)
 	if err != nil {
 		return 0, err
 	}
-	// Not into the service's cgroup, which the pod's systemd owns: the
-	// command ends with the pod's namespaces all the same.
-	return stage1.EnterNamespaces(pid, app, "", cmd, stdio)
+	return stage1.EnterApp(p, stage1.EnterTarget{App: app, Pid: pid, Confined: true}, cmd, stdio)
 }
 
 // appHostPid finds the host pid of a running app's main process: the
@@ -671,11 +671,11 @@ func appHostPid(p *lifecycle.Pod, app string) (int, error) {
 	if _, err := p.ReadFile(lifecycle.AppStatusFile(app)); err == nil {
 		return 0, fmt.Errorf("app %s of pod %s has exited", app, p.UUID)
 	}
-	cg, err := p.ReadFile(lifecycle.FileCgroup)
+	// The checked folders only: the record is not trusted.
+	dirs, err := stage1.PodCgroupDirs(p)
 	if err != nil {
 		return 0, err
 	}
-	dirs := strings.Fields(string(cg))
 	if len(dirs) == 0 {
 		return 0, fmt.Errorf("pod %s records no cgroup", p.UUID)
 	}

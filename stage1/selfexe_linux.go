@@ -1,0 +1,138 @@
+package stage1
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// OpenSelf opens the podctl binary for a helper that is executed through
+// the descriptor (/proc/self/fd/N) inside a pod, where the podctl binary
+// is not otherwise reachable. A process of the pod can get at the file a
+// descriptor names (through /proc/PID/exe of the helper, or of a
+// `#!/proc/self/exe` script the helper executes) and, once no process
+// executes it any more, open it again for writing: that rewrote the host's
+// runc in CVE-2019-5736. The file OpenSelf returns is not the host's file
+// and cannot be written: it is the binary seen through a read-only
+// overlay mount of its folder, detached from any mount tree (writes give
+// EROFS). Where the kernel cannot make one (before Linux 5.2, or the
+// binary was replaced on disk since podctl started) it is a sealed copy in
+// memory (writes give EPERM).
+//
+// Measured here for an 8.5 MB binary: the overlay costs 0.3 to 0.55 ms; a
+// memfd copy 3 to 18 ms, and 8.5 MB of memory for as long as it is held
+// (a native pod's life). A read-only bind mount of the binary costs
+// 0.07 ms but hands the pod the host's own inode, on a mount that
+// CAP_SYS_ADMIN could clone read-write (open_tree, mount_setattr).
+func OpenSelf() (*os.File, error) {
+	f, err := overlaySelf()
+	if err == nil {
+		return f, nil
+	}
+	f, cerr := sealedSelf()
+	if cerr != nil {
+		return nil, fmt.Errorf("opening podctl's binary read-only: %v; copying it: %w", err, cerr)
+	}
+	return f, nil
+}
+
+// overlaySelf opens the running binary through a read-only overlay of its
+// folder. An overlay without an upper layer needs two lower ones that do
+// not overlap: the second is an empty tmpfs. Both mounts are detached
+// (fsmount): no mount namespace sees them, and they go with the last
+// descriptor of the file.
+func overlaySelf() (*os.File, error) {
+	var want unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &want); err != nil {
+		return nil, fmt.Errorf("looking at podctl's binary: %w", err)
+	}
+	path, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return nil, fmt.Errorf("finding podctl's binary: %w", err)
+	}
+	dir := filepath.Dir(path)
+	if !filepath.IsAbs(path) || strings.ContainsAny(dir, ":,\\") {
+		return nil, fmt.Errorf("podctl's binary %q cannot be an overlay's layer", path)
+	}
+	empty, err := detachedMount("tmpfs", "")
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(empty)
+	mnt, err := detachedMount("overlay", dir+":/proc/self/fd/"+strconv.Itoa(empty))
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(mnt)
+	fd, err := unix.Openat(mnt, filepath.Base(path), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening podctl's binary in the overlay: %w", err)
+	}
+	// The path may name another file by now (an upgrade of podctl). The
+	// overlay has its own device number: the file's size and times tell.
+	var got unix.Stat_t
+	if err := unix.Fstat(fd, &got); err != nil || got.Size != want.Size || got.Mtim != want.Mtim || got.Ctim != want.Ctim {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s is no longer the running podctl", path)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// detachedMount makes a read-only mount of a new filesystem of type
+// fstype, with lowerdir for an overlay, and returns its descriptor.
+func detachedMount(fstype, lowerdir string) (int, error) {
+	fsfd, err := unix.Fsopen(fstype, unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("making a %s: %w", fstype, err)
+	}
+	defer unix.Close(fsfd)
+	if lowerdir != "" {
+		if err := unix.FsconfigSetString(fsfd, "lowerdir", lowerdir); err != nil {
+			return -1, fmt.Errorf("making a %s: lowerdir %s: %w", fstype, lowerdir, err)
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return -1, fmt.Errorf("making a %s: %w", fstype, err)
+	}
+	fd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	if err != nil {
+		return -1, fmt.Errorf("mounting a %s: %w", fstype, err)
+	}
+	return fd, nil
+}
+
+// sealedSelf copies the running binary into a memfd sealed against any
+// change.
+func sealedSelf() (*os.File, error) {
+	src, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	// MFD_EXEC: executable where vm.memfd_noexec would make it not;
+	// kernels before 6.3 know no such flag.
+	fd, err := unix.MemfdCreate("podctl", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
+	if errors.Is(err, unix.EINVAL) {
+		fd, err = unix.MemfdCreate("podctl", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("making a memfd: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "podctl")
+	if _, err := io.Copy(f, src); err != nil {
+		f.Close()
+		return nil, err
+	}
+	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sealing the memfd: %w", err)
+	}
+	return f, nil
+}

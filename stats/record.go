@@ -75,6 +75,10 @@ func Record(podDir string, interval time.Duration) (stop func()) {
 	}
 }
 
+// cgroupDirsIn returns the pod's cgroup folders that pass stage1's checks;
+// a test of a fake tree outside cgroupfs replaces it.
+var cgroupDirsIn = stage1.CgroupDirsIn
+
 // recorder is the state of one pod's Record.
 type recorder struct {
 	path, podDir string
@@ -100,7 +104,7 @@ func (r *recorder) run(done <-chan struct{}) {
 	var dirs []string
 	poll := min(r.interval, 50*time.Millisecond)
 	for {
-		d, err := stage1.CgroupDirsIn(r.podDir)
+		d, err := cgroupDirsIn(r.podDir)
 		if err != nil {
 			r.warn(err)
 		}

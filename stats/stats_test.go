@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"podctl/stage1"
 	"podctl/stage1/cgroup"
 )
 
@@ -209,6 +210,15 @@ func TestRecorderBound(t *testing.T) {
 // cgroup tree it will record, and returns both.
 func fakePod(t *testing.T) (podDir, cg string) {
 	t.Helper()
+	// The fake tree is not on cgroupfs, which stage1's checks ask for.
+	cgroupDirsIn = func(podDir string) ([]string, error) {
+		b, err := os.ReadFile(filepath.Join(podDir, "stage1", "cgroup"))
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return strings.Fields(string(b)), err
+	}
+	t.Cleanup(func() { cgroupDirsIn = stage1.CgroupDirsIn })
 	podDir = filepath.Join(t.TempDir(), "pod")
 	cg = filepath.Join(t.TempDir(), "podctl-x")
 	for _, d := range []string{filepath.Join(podDir, "stage1"), filepath.Join(cg, "a")} {

@@ -1,7 +1,6 @@
 package lifecycle
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -50,15 +49,21 @@ func (p *Pod) History() ([]StateChange, error) {
 		}
 		return nil, err
 	}
+	return parseHistory(b), nil
+}
+
+// parseHistory reads the lines of a history file. Split by hand rather
+// than with a bufio.Scanner, which stops at the first line longer than
+// its buffer and would drop every line after it.
+func parseHistory(b []byte) []StateChange {
 	var out []StateChange
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		ts, state, ok := strings.Cut(sc.Text(), " ")
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		ts, state, ok := strings.Cut(strings.TrimSuffix(string(line), "\r"), " ")
 		t, err := time.Parse(time.RFC3339Nano, ts)
 		if !ok || err != nil || state == "" {
 			continue
 		}
 		out = append(out, StateChange{State: state, Time: t})
 	}
-	return out, nil
+	return out
 }

@@ -6,6 +6,9 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+
+	"github.com/google/uuid"
+	"golang.org/x/sys/unix"
 )
 
 // IncludeMask chooses the state folders WalkPods visits.
@@ -39,7 +42,7 @@ func WalkPods(dataDir string, include IncludeMask, f func(*Pod)) error {
 	for _, e := range all {
 		p, err := openPodIn(dataDir, e.folder, e.id)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
+			if notAPod(err) {
 				continue
 			}
 			return err
@@ -70,7 +73,10 @@ func listPods(dataDir string, include IncludeMask) ([]podEntry, error) {
 		}
 		sort.Strings(names)
 		for _, id := range names {
-			all = append(all, podEntry{fo, id})
+			// Anything else in a state folder was not made by podctl.
+			if isPodUUID(id) {
+				all = append(all, podEntry{fo, id})
+			}
 		}
 	}
 	return all, nil
@@ -97,7 +103,7 @@ func WalkPodsConcurrently(dataDir string, include IncludeMask, f func(i int, p *
 			for i := range next {
 				p, err := openPodIn(dataDir, all[i].folder, all[i].id)
 				if err != nil {
-					if !errors.Is(err, fs.ErrNotExist) {
+					if !notAPod(err) {
 						mu.Lock()
 						if firstEr == nil {
 							firstEr = err
@@ -117,4 +123,18 @@ func WalkPodsConcurrently(dataDir string, include IncludeMask, f func(i int, p *
 	close(next)
 	wg.Wait()
 	return firstEr
+}
+
+// isPodUUID reports whether a name in a state folder is a pod's: a UUID in
+// the canonical lower-case form NewPod gives it.
+func isPodUUID(name string) bool {
+	id, err := uuid.Parse(name)
+	return err == nil && id.String() == name
+}
+
+// notAPod reports whether an error opening a walked name means there is no
+// pod there: it moved away, or the name is a file or a symlink, which
+// podctl never makes in a state folder.
+func notAPod(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP)
 }

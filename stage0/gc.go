@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"podctl/events"
 	"podctl/lifecycle"
 )
 
@@ -194,7 +195,7 @@ func (g *collector) mountsBelow(dir string) []string {
 // still below a folder.
 func removePod(p *lifecycle.Pod, mounts func(dir string) []string) error {
 	// Read now: the manifest goes with the pod.
-	name := readPodName(p)
+	name := nameToRelease(p)
 	if f, err := flavorFor(p); err == nil {
 		if err := f.GC(p); err != nil {
 			return fmt.Errorf("stage1 gc of pod %s: %w", p.UUID, err)
@@ -217,6 +218,23 @@ func removePod(p *lifecycle.Pod, mounts func(dir string) []string) error {
 	// is still there; a crash in between leaves a stale entry, which is
 	// free all the same.
 	return releaseName(p.DataDir(), name, p.UUID)
+}
+
+// nameToRelease is the name a pod holds in the names index. A pod whose
+// manifest no longer parses still frees its name: the name is then read
+// from the annotations alone, and used only if it is a valid name.
+func nameToRelease(p *lifecycle.Pod) string {
+	if name := readPodName(p); name != "" {
+		return name
+	}
+	b, err := p.ReadFile(lifecycle.FileManifest)
+	if err != nil {
+		return ""
+	}
+	if name := events.NameFromManifest(b); CheckPodName(name) == nil {
+		return name
+	}
+	return ""
 }
 
 // mountPointsUnder lists the mount points at or below dir, from one read of

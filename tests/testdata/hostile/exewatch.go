@@ -33,7 +33,7 @@ const (
 // watchState is what the watcher has found so far.
 type watchState struct {
 	scans    int
-	sawEvil  []string // what the entered processes ran, as seen
+	sawEvil  []string // the interpreters of /bin/evil seen
 	defences []string // why an exe could not be had
 	escape   string   // set once anything got out
 }
@@ -100,7 +100,12 @@ func (st *watchState) scan(c *config, seen map[string]bool) {
 		if lerr == nil {
 			what += " exe " + link
 		}
-		st.sawEvil = append(st.sawEvil, what)
+		// The interpreter itself, as the kernel starts it for the script,
+		// is what the check is about; enter's own processes on the way
+		// to it are looked at too.
+		if len(args) >= 2 && args[0] == "/proc/self/exe" && args[1] == evilPath {
+			st.sawEvil = append(st.sawEvil, what)
+		}
 		st.look(c, p, link, what)
 	}
 }
@@ -145,7 +150,7 @@ func (st *watchState) verdict() verdict {
 	case st.escape != "":
 		return escaped(way, "%s", st.escape)
 	case len(st.sawEvil) == 0:
-		return broken(way, "never saw a process running %s in %d scans", evilPath, st.scans)
+		return broken(way, "never saw the interpreter of %s running, in %d scans", evilPath, st.scans)
 	case len(st.defences) == 0:
 		return broken(way, "saw %s but could look at none", strings.Join(st.sawEvil, "; "))
 	}

@@ -77,7 +77,7 @@ func probes() []probe {
 		}
 	}
 	const keySpecSessionKeyring = ^uintptr(2) // -3
-	const addrNoRandomize = 0x0040000 // personality(2)
+	const addrNoRandomize = 0x0040000         // personality(2)
 	return []probe{
 		// A multithreaded process may not unshare its user namespace:
 		// EINVAL without the filter.

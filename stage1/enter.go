@@ -134,6 +134,11 @@ func EnterApp(p *lifecycle.Pod, t EnterTarget, cmd []string, stdio Stdio) (int, 
 	}()
 	st := <-ch
 	if st.err != nil {
+		if !tg.alive() {
+			// A PID namespace whose init has died takes no process
+			// (ENOMEM): say what happened instead.
+			return 0, tg.gone
+		}
 		return 0, fmt.Errorf("entering app %s of pod %s: %w", t.App, p.UUID, st.err)
 	}
 	done := make(chan struct{})
@@ -160,6 +165,12 @@ func EnterApp(p *lifecycle.Pod, t EnterTarget, cmd []string, stdio Stdio) (int, 
 
 // target is the app's main process, as the descriptors enter needs.
 type target struct {
+	// pid is the process, pidfd its pidfd (-1 before Linux 5.3, when
+	// start is its start time); gone is the error that says it has ended.
+	pid   int
+	pidfd int
+	start string
+	gone  error
 	// ns are the process's namespaces, by name; root its root folder
 	// (O_PATH).
 	ns   map[string]int
@@ -178,14 +189,27 @@ type target struct {
 // process's, not one that took its pid meanwhile.
 func openTarget(p *lifecycle.Pod, app string, pid int) (*target, error) {
 	gone := fmt.Errorf("app %s of pod %s is not running: see podctl status %s", app, p.UUID, p.UUID)
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		if err == unix.ESRCH {
+	t := &target{pid: pid, gone: gone, ns: map[string]int{}, root: -1}
+	var err error
+	switch t.pidfd, err = unix.PidfdOpen(pid, 0); {
+	case err == unix.ENOSYS:
+		// Before Linux 5.3: the process's start time tells it from
+		// another that took its pid.
+		t.pidfd = -1
+		if t.start, err = startTime(pid); err != nil {
 			return nil, gone
 		}
+	case err == unix.ESRCH:
+		return nil, gone
+	case err != nil:
 		return nil, fmt.Errorf("entering app %s: %w", app, err)
 	}
-	defer unix.Close(pidfd)
+	ok := false
+	defer func() {
+		if !ok {
+			t.close()
+		}
+	}()
 	if err := CheckPidInPod(p, pid); err != nil {
 		return nil, fmt.Errorf("app %s of pod %s: %w: not entering it", app, p.UUID, err)
 	}
@@ -193,13 +217,6 @@ func openTarget(p *lifecycle.Pod, app string, pid int) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &target{ns: map[string]int{}, root: -1}
-	ok := false
-	defer func() {
-		if !ok {
-			t.close()
-		}
-	}()
 	proc, err := unix.Open("/proc/"+strconv.Itoa(pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, gone
@@ -244,14 +261,42 @@ func openTarget(p *lifecycle.Pod, app string, pid int) (*target, error) {
 	if t.cgroups, err = enterCgroups(mounts, podDirs, own); err != nil {
 		return nil, fmt.Errorf("app %s of pod %s: %w: not entering it", app, p.UUID, err)
 	}
-	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
+	if !t.alive() {
 		return nil, gone
 	}
 	ok = true
 	return t, nil
 }
 
+// alive reports whether the process is still running.
+func (t *target) alive() bool {
+	if t.pidfd < 0 {
+		start, err := startTime(t.pid)
+		return err == nil && start == t.start
+	}
+	return unix.PidfdSendSignal(t.pidfd, 0, nil, 0) == nil
+}
+
+// startTime is process pid's start time, in clock ticks after boot.
+func startTime(pid int) (string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", err
+	}
+	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 20 {
+		return "", fmt.Errorf("reading /proc/%d/stat: too short", pid)
+	}
+	// Field 22 of the line, the 20th after the comm.
+	return f[19], nil
+}
+
 func (t *target) close() {
+	if t.pidfd >= 0 {
+		unix.Close(t.pidfd)
+	}
 	for _, fd := range t.ns {
 		unix.Close(fd)
 	}

@@ -1,7 +1,9 @@
 package stage1
 
 import (
+	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -96,5 +98,24 @@ func TestEnterCgroups(t *testing.T) {
 				t.Fatalf("got %q\nwant %q", got, c.want)
 			}
 		})
+	}
+}
+
+// startTime is what tells a process from one that took its pid where
+// there are no pidfds: this process's stays the same, a pid without a
+// process has none.
+func TestStartTime(t *testing.T) {
+	a, err := startTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := startTime(os.Getpid()); err != nil || b != a {
+		t.Fatalf("start time %q then %q, %v", a, b, err)
+	}
+	if _, err := strconv.ParseUint(a, 10, 64); err != nil {
+		t.Fatalf("start time %q is not a number of ticks", a)
+	}
+	if _, err := startTime(1 << 30); err == nil {
+		t.Fatal("a start time for no process")
 	}
 }

@@ -5,6 +5,9 @@
 // On amd64 the filter is a BPF program generated from the profile by
 // mkprogram.go (go generate), so loading it costs two system calls and
 // nothing links the assembler; elsewhere it is assembled when loaded.
+// Installing it still takes the kernel some 0.3 ms: seccomp(2) runs the
+// linear program once for every call number to cache which are always
+// allowed.
 package seccomp
 
 //go:generate go run mkprogram.go

@@ -140,9 +140,9 @@ func JoinCgroups(s *AppSpec) error {
 }
 
 // KillPodCgroup kills every process left in the pod's cgroup: the folders
-// its record names that pass the checks (PodGroup).
+// its record names that pass the checks, and those found named for it.
 func KillPodCgroup(p *lifecycle.Pod) error {
-	g, err := PodGroup(p)
+	g, err := cleanupGroup(p)
 	if err != nil || g == nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func KillPodCgroup(p *lifecycle.Pod) error {
 
 // RemovePodCgroup kills what is left in the pod's cgroup and removes it.
 func RemovePodCgroup(p *lifecycle.Pod) error {
-	g, err := PodGroup(p)
+	g, err := cleanupGroup(p)
 	if err != nil || g == nil {
 		return err
 	}

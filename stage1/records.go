@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -155,6 +156,50 @@ func PodGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 		return nil, err
 	}
 	return &cgroup.Group{Dirs: dirs}, nil
+}
+
+// foundDirs caches one walk of the host's cgroup hierarchies
+// (cgroup.Checker.FindPodDirs), for a gc that collects many pods: a walk
+// costs milliseconds per few hundred folders.
+var foundDirs struct {
+	sync.Mutex
+	at   time.Time
+	dirs map[string][]string
+}
+
+// foundDirsMaxAge is how long one walk serves. A pod's folders made after
+// the walk are in its record; those a walk saw but another process removed
+// since are skipped as gone.
+const foundDirsMaxAge = 2 * time.Second
+
+// cleanupGroup is the pod's cgroup as kill and removal see it: the
+// recorded folders that pass the checks, and every folder named for the
+// pod found in the host's hierarchies, which a record rewritten by the pod
+// cannot hide. nil if there is none.
+func cleanupGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
+	dirs, err := PodCgroupDirs(p)
+	if err != nil {
+		return nil, err
+	}
+	c, err := cgroup.NewChecker()
+	if err != nil {
+		return nil, err
+	}
+	foundDirs.Lock()
+	if foundDirs.dirs == nil || time.Since(foundDirs.at) > foundDirsMaxAge {
+		foundDirs.dirs, foundDirs.at = c.FindPodDirs(), time.Now()
+	}
+	found := foundDirs.dirs[p.UUID]
+	foundDirs.Unlock()
+	for _, d := range found {
+		if !slices.Contains(dirs, d) && c.CheckPodDir(d, p.UUID) == nil {
+			dirs = append(dirs, d)
+		}
+	}
+	if len(dirs) == 0 {
+		return nil, nil
+	}
+	return &cgroup.Group{Dirs: cgroup.TrackingFirst(dirs)}, nil
 }
 
 // CheckStage1Pid checks that pid is the pod's stage1: the process the

@@ -33,6 +33,9 @@ type Mount struct {
 	V2 bool
 	// Controllers are the v1 controllers (and name=NAME) bound to it.
 	Controllers []string
+	// Dev is the hierarchy's device (major:minor), the same wherever
+	// it is mounted.
+	Dev string
 }
 
 // ParseMountinfo returns the cgroup hierarchies listed in a mountinfo file.
@@ -56,7 +59,7 @@ func ParseMountinfo(r io.Reader) ([]Mount, error) {
 		fstype := fields[sep+1]
 		switch fstype {
 		case "cgroup2":
-			out = append(out, Mount{Dir: unescapeOctal(fields[4]), V2: true})
+			out = append(out, Mount{Dir: unescapeOctal(fields[4]), V2: true, Dev: fields[2]})
 		case "cgroup":
 			var ctrls []string
 			if sep+3 < len(fields) {
@@ -71,7 +74,7 @@ func ParseMountinfo(r io.Reader) ([]Mount, error) {
 					ctrls = append(ctrls, o)
 				}
 			}
-			out = append(out, Mount{Dir: unescapeOctal(fields[4]), Controllers: ctrls})
+			out = append(out, Mount{Dir: unescapeOctal(fields[4]), Controllers: ctrls, Dev: fields[2]})
 		}
 	}
 	return out, sc.Err()

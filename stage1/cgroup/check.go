@@ -180,3 +180,51 @@ func (c *Checker) check(dir, uuid string, below bool) error {
 	}
 	return nil
 }
+
+// FindPodDirs walks every cgroup hierarchy mounted here and returns, by
+// pod UUID, the folders named podctl-<uuid> that pass the checks: a pod's
+// folders found from its UUID alone, whatever its records say. A folder
+// found is not walked below (its apps' folders are the pod's own). Each
+// hierarchy is walked once, however many times it is mounted; a folder
+// that vanishes meanwhile is skipped.
+func (c *Checker) FindPodDirs() map[string][]string {
+	out := map[string][]string{}
+	walked := map[string]bool{}
+	for _, m := range c.mounts {
+		if walked[m.Dev] {
+			continue
+		}
+		walked[m.Dev] = true
+		filepath.WalkDir(m.Dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			uuid, ok := strings.CutPrefix(d.Name(), "podctl-")
+			if !ok || path == m.Dir {
+				return nil
+			}
+			if c.CheckPodDir(path, uuid) == nil {
+				out[uuid] = append(out[uuid], path)
+			}
+			return filepath.SkipDir
+		})
+	}
+	return out
+}
+
+// TrackingFirst orders a pod's folders so that one in the unified
+// hierarchy, where every process of the pod is and cgroup.kill reaches
+// them all, comes first; the others keep their order.
+func TrackingFirst(dirs []string) []string {
+	out := make([]string, 0, len(dirs))
+	var rest []string
+	for _, d := range dirs {
+		var st unix.Statfs_t
+		if unix.Statfs(d, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+			out = append(out, d)
+		} else {
+			rest = append(rest, d)
+		}
+	}
+	return append(out, rest...)
+}

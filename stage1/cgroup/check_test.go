@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -141,6 +142,27 @@ func TestCheckRecordedFolders(t *testing.T) {
 	}
 }
 
+// A pod's folders are found from its UUID alone: those on cgroupfs in
+// each hierarchy, at any depth, and not those that fail the checks.
+func TestFindPodDirs(t *testing.T) {
+	root, c := fakeHost(t)
+	pod := PodDirName(testUUID)
+	found := c.FindPodDirs()
+	want := []string{
+		filepath.Join(root, "cg/unified", pod),
+		filepath.Join(root, "cg/unified/user.slice", pod),
+		filepath.Join(root, "cg/memory", pod),
+	}
+	slices.Sort(want)
+	got := slices.Sorted(slices.Values(found[testUUID]))
+	if !slices.Equal(got, want) {
+		t.Errorf("found %v\nwant %v", got, want)
+	}
+	if other := found["other"]; len(other) != 1 || other[0] != filepath.Join(root, "cg/unified/podctl-other") {
+		t.Errorf("another pod's folders: %v", other)
+	}
+}
+
 func matchesAny(s, alternatives string) bool {
 	for _, a := range strings.Split(alternatives, "|") {
 		if strings.Contains(s, a) {
@@ -207,8 +229,15 @@ func TestCheckRealGroup(t *testing.T) {
 	if ok, err := onCgroupFS(g.Dirs[0]); !ok || err != nil {
 		t.Errorf("the pod's folder is not on cgroupfs: %v, %v", ok, err)
 	}
+	found := c.FindPodDirs()[uuid]
+	if !slices.Equal(slices.Sorted(slices.Values(found)), slices.Sorted(slices.Values(g.Dirs))) {
+		t.Errorf("found %v, made %v", found, g.Dirs)
+	}
 	if err := g.Remove(); err != nil {
 		t.Fatal(err)
+	}
+	if found := c.FindPodDirs()[uuid]; len(found) != 0 {
+		t.Errorf("found %v after removal", found)
 	}
 	for _, d := range g.Dirs {
 		if err := c.CheckPodDir(d, uuid); !errors.Is(err, fs.ErrNotExist) {

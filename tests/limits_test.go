@@ -2,6 +2,8 @@ package tests
 
 import (
 	"archive/tar"
+	"bufio"
+	"bytes"
 	"compress/gzip"
 	"fmt"
 	"io"
@@ -14,20 +16,24 @@ import (
 	"testing"
 )
 
-// writeGzipBomb writes an ACI whose rootfs/zeros is size zero bytes,
-// gzip-compressed as it is streamed: 2 GiB make a file of 2.5 MB.
+// writeGzipBomb writes an ACI whose rootfs/zeros is size zero bytes (a
+// multiple of 512), gzip-compressed: 2 GiB make a file of 2 MB. It is
+// written as it is made, as concatenated gzip members (which gzip reads as
+// one stream): the tar headers, the same compressed MiB of zeros over and
+// over, then the rest.
 func writeGzipBomb(t *testing.T, path string, size int64) {
 	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
+	gz := func(data []byte) []byte {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(data)
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
 	}
-	defer f.Close()
-	zw, err := gzip.NewWriterLevel(f, gzip.BestSpeed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tw := tar.NewWriter(zw)
+	var head bytes.Buffer
+	tw := tar.NewWriter(&head)
 	m := `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/bomb"}`
 	for _, h := range []*tar.Header{
 		{Name: "manifest", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(m))},
@@ -41,16 +47,22 @@ func writeGzipBomb(t *testing.T, path string, size int64) {
 			io.WriteString(tw, m)
 		}
 	}
-	zeros := make([]byte, 1<<20)
-	for n := size; n > 0; n -= int64(len(zeros)) {
-		if _, err := tw.Write(zeros[:min(n, int64(len(zeros)))]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
+	// Not closed: the zeros follow the last header, then two end blocks.
+	const chunk = 1 << 20
+	zeros := gz(make([]byte, chunk))
+	f, err := os.Create(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := zw.Close(); err != nil {
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	w.Write(gz(head.Bytes()))
+	rest := size + 1024
+	for ; rest >= chunk; rest -= chunk {
+		w.Write(zeros)
+	}
+	w.Write(gz(make([]byte, rest)))
+	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -86,8 +86,11 @@ func startedSince(p *lifecycle.Pod, app string, t time.Time) bool {
 	return json.Unmarshal(b, &rec) == nil && rec.StartedAt.After(t)
 }
 
+// timePtr is t for JSON, or nil if unknown. A file time outside the years
+// JSON's time format can hold (some file systems store any 64-bit time)
+// would fail the encoding of every pod listed with it: it is left out.
 func timePtr(t time.Time, err error) *time.Time {
-	if err != nil || t.IsZero() {
+	if err != nil || t.IsZero() || t.Year() < 0 || t.Year() > 9999 {
 		return nil
 	}
 	return &t

@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"podctl/stage0"
+)
+
+// FuzzParseApps parses the image part of a command line, its words
+// separated by NUL (which no argument can hold). What parses gives one app
+// per section, each of its section's image, and the apps written back as
+// words parse again to the same apps.
+func FuzzParseApps(f *testing.F) {
+	for _, line := range []string{
+		"img-a --name a --environment A=1 -- one -- two --- img-b --exec /bin/b --mount volume=w,target=/w --- img-c",
+		"example.com/busybox --exec /bin/sh -- -c true",
+		"example.com/good --memory 64M --cpu 500m --pids-limit 10 --oom-score-adj -100 --rlimit nofile=1024:4096 --user 0 --group 0 --working-dir / --environment-secret TOKEN=/run/token",
+		"sha512-0b2d4d09f0864241c2a6959266ebe80c ---",
+		"img --bogus",
+		"img positional",
+	} {
+		f.Add(strings.Join(strings.Fields(line), "\x00"))
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		args := strings.Split(line, "\x00")
+		apps, err := parseApps(stage0.AppOptions{}, args)
+		if err != nil {
+			if strings.ContainsAny(err.Error(), "\r\n") && !strings.ContainsAny(line, "\r\n") {
+				t.Fatalf("error %q is not one line", err)
+			}
+			return
+		}
+		sections := splitSections(args)
+		if len(apps) != len(sections) {
+			t.Fatalf("%d apps from %d sections %q", len(apps), len(sections), sections)
+		}
+		for i, a := range apps {
+			if a.Image != sections[i][0] {
+				t.Fatalf("app %d has image %q, its section starts with %q", i, a.Image, sections[i][0])
+			}
+		}
+		words := appWords(apps)
+		again, err := parseApps(stage0.AppOptions{}, words)
+		if err != nil {
+			t.Fatalf("%q, written back as %q, does not parse: %v", args, words, err)
+		}
+		if !reflect.DeepEqual(again, apps) {
+			t.Fatalf("%q parsed as\n%+v\nwritten back as %q, parsed as\n%+v", args, apps, words, again)
+		}
+	})
+}
+
+// appWords writes apps back as command-line words, every flag as
+// --flag=value so that no value is taken for a flag.
+func appWords(apps []stage0.AppOptions) []string {
+	var out []string
+	for i, a := range apps {
+		if i > 0 {
+			out = append(out, "---")
+		}
+		out = append(out, a.Image)
+		flag := func(name, v string) {
+			if v != "" {
+				out = append(out, "--"+name+"="+v)
+			}
+		}
+		each := func(name string, vs []string) {
+			for _, v := range vs {
+				out = append(out, "--"+name+"="+v)
+			}
+		}
+		flag("name", a.Name)
+		flag("exec", a.Exec)
+		each("environment", a.Env)
+		each("environment-secret", a.EnvSecrets)
+		flag("user", a.User)
+		flag("group", a.Group)
+		flag("working-dir", a.WorkingDir)
+		each("mount", a.Mounts)
+		flag("memory", a.Memory)
+		flag("cpu", a.CPU)
+		if a.PidsLimit != 0 {
+			flag("pids-limit", strconv.Itoa(a.PidsLimit))
+		}
+		if a.OOMScoreAdj != nil {
+			flag("oom-score-adj", strconv.Itoa(*a.OOMScoreAdj))
+		}
+		each("rlimit", a.Rlimits)
+		if a.Args != nil {
+			out = append(append(out, "--"), a.Args...)
+		}
+	}
+	return out
+}

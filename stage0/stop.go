@@ -83,6 +83,9 @@ func Stop(c Config, id string, force bool, grace time.Duration) (string, error) 
 		done.Close()
 		return p.UUID, nil
 	}
+	if errors.Is(err, lifecycle.ErrNotFound) {
+		return p.UUID, nil
+	}
 	if !errors.Is(err, context.DeadlineExceeded) {
 		return p.UUID, err
 	}
@@ -92,6 +95,10 @@ func Stop(c Config, id string, force bool, grace time.Duration) (string, error) 
 	ctx2, cancel2 := context.WithTimeout(context.Background(), forcedExitWait)
 	defer cancel2()
 	done, err = p.WaitFinished(ctx2)
+	if errors.Is(err, lifecycle.ErrNotFound) {
+		// Exited and removed meanwhile, by an rm that waited for it.
+		return p.UUID, nil
+	}
 	if err != nil {
 		return p.UUID, fmt.Errorf("pod %s did not exit after it was killed: %w", p.UUID, err)
 	}

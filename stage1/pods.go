@@ -196,15 +196,22 @@ func SignalStage1(p *lifecycle.Pod, force bool) error {
 		}
 	}
 	// The record names no proven stage1: the kernel's lock table does.
-	if err != nil {
-		reportBad(p.UUID, err, "not signalled")
-	}
 	holder, herr := lockHolder(p)
 	if herr != nil {
+		if !errors.Is(herr, errNoHolder) {
+			return herr
+		}
+		if pid > 1 && !alive(pid) {
+			// Its stage1 ended since the pod was opened: nothing to stop.
+			return nil
+		}
 		if err == nil {
 			return fmt.Errorf("pod %s has not started yet", p.UUID)
 		}
 		return err
+	}
+	if err != nil {
+		reportBad(p.UUID, err, "not signalled")
 	}
 	return signalStage1(p, holder, sig)
 }

@@ -254,7 +254,24 @@ func lockHolder(p *lifecycle.Pod) (int, error) {
 			return pid, nil
 		}
 	}
-	return 0, fmt.Errorf("no process holds the lock of pod %s", p.UUID)
+	return 0, fmt.Errorf("pod %s: %w", p.UUID, errNoHolder)
+}
+
+// errNoHolder is lockHolder's error when no living process that has the
+// pod open holds its lock.
+var errNoHolder = errors.New("no process holds the pod's lock")
+
+// alive reports whether pid is a process that has not ended (a zombie
+// has).
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...; comm may hold spaces and parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
 }
 
 // flockHolders lists the pids /proc/locks gives for exclusive flocks held

@@ -88,17 +88,6 @@ func holdPod(dataDir string) error {
 	}
 }
 
-// alive reports whether pid is a living process (not a zombie).
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
-}
-
 func wantBadPid(t *testing.T, what string, err error) {
 	t.Helper()
 	var bad *BadPidError

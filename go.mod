@@ -4,7 +4,6 @@ go 1.26.8
 
 require (
 	github.com/appc/spec v0.8.11
-	github.com/cilium/ebpf v0.22.0
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/elastic/go-seccomp-bpf v1.6.0
 	github.com/google/shlex v0.0.0-20191202100458-e7afc7fbc510

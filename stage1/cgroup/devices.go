@@ -7,9 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -140,34 +137,28 @@ func writeV1Devices(dir string, rules []Device) error {
 // a program attached below may refuse more, never allow more. The program
 // stays attached after this process has exited, until the folder is
 // removed.
+//
+// The program is built and loaded with the bpf system call itself: a BPF
+// library linked into podctl would cost every pod start more than the
+// program does (see devices_bpf.go).
 func AttachDevices(dir string, rules []Device) error {
 	insns, err := deviceProgram(rules)
 	if err != nil {
 		return err
 	}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:         ebpf.CGroupDevice,
-		Instructions: insns,
-		// No helper is called: the licence gives the program nothing.
-		License: "Apache-2.0",
-	})
+	prog, err := loadProgram(unix.BPF_PROG_TYPE_CGROUP_DEVICE, insns)
 	if err != nil {
 		return fmt.Errorf("loading the device program: %w", err)
 	}
-	defer prog.Close()
+	defer unix.Close(prog)
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("opening cgroup %s: %w", dir, err)
 	}
 	defer unix.Close(fd)
-	// Not a BPF link, which would detach the program when this process
-	// ends.
-	if err := link.RawAttachProgram(link.RawAttachProgramOptions{
-		Target:  fd,
-		Program: prog,
-		Attach:  ebpf.AttachCGroupDevice,
-		Flags:   unix.BPF_F_ALLOW_MULTI,
-	}); err != nil {
+	// BPF_PROG_ATTACH, not a BPF link, which would detach the program
+	// when this process ends.
+	if err := attachProgram(fd, prog, unix.BPF_CGROUP_DEVICE, unix.BPF_F_ALLOW_MULTI); err != nil {
 		return fmt.Errorf("attaching the device program to %s: %w", dir, err)
 	}
 	return nil
@@ -180,33 +171,35 @@ const (
 	devCtxAccessType = 0
 	devCtxMajor      = 4
 	devCtxMinor      = 8
-	// BPF_DEVCG_DEV_*, BPF_DEVCG_ACC_*.
-	devBlock       = 1
-	devChar        = 2
-	accMknod       = 1
-	accRead        = 2
-	accWrite       = 4
-	accAll   int32 = accMknod | accRead | accWrite
+	accAll           = unix.BPF_DEVCG_ACC_MKNOD | unix.BPF_DEVCG_ACC_READ | unix.BPF_DEVCG_ACC_WRITE
 )
 
 // deviceProgram builds the device program for rules: it returns 1 (allow)
-// for an access one rule allows, 0 otherwise.
-func deviceProgram(rules []Device) (asm.Instructions, error) {
-	insns := asm.Instructions{
-		asm.LoadMem(asm.R2, asm.R1, devCtxAccessType, asm.Word),
-		asm.And.Imm(asm.R2, 0xffff),
-		asm.LoadMem(asm.R3, asm.R1, devCtxAccessType, asm.Word),
-		asm.RSh.Imm(asm.R3, 16),
-		asm.LoadMem(asm.R4, asm.R1, devCtxMajor, asm.Word),
-		asm.LoadMem(asm.R5, asm.R1, devCtxMinor, asm.Word),
+// for an access one rule allows, 0 otherwise. Each rule is a block that
+// jumps to the next one at the first field that does not match:
+//
+//	r2 = type, r3 = access, r4 = major, r5 = minor
+//	rule:  if r2 != TYPE goto next; if r3 & ^ACCESS goto next;
+//	       if r4 != MAJOR goto next; [if r5 != MINOR goto next;]
+//	       return 1
+//	next:  ... return 0
+func deviceProgram(rules []Device) ([]bpfInsn, error) {
+	const r0, r1, r2, r3, r4, r5 = 0, 1, 2, 3, 4, 5
+	insns := []bpfInsn{
+		ldxW(r2, r1, devCtxAccessType),
+		aluImm(unix.BPF_AND, r2, 0xffff),
+		ldxW(r3, r1, devCtxAccessType),
+		aluImm(unix.BPF_RSH, r3, 16),
+		ldxW(r4, r1, devCtxMajor),
+		ldxW(r5, r1, devCtxMinor),
 	}
-	for i, r := range rules {
+	for _, r := range rules {
 		var typ int32
 		switch r.Type {
 		case 'c':
-			typ = devChar
+			typ = unix.BPF_DEVCG_DEV_CHAR
 		case 'b':
-			typ = devBlock
+			typ = unix.BPF_DEVCG_DEV_BLOCK
 		default:
 			return nil, fmt.Errorf("device rule %q: type %q is neither c nor b", r, r.Type)
 		}
@@ -214,9 +207,9 @@ func deviceProgram(rules []Device) (asm.Instructions, error) {
 		for _, c := range r.Access {
 			switch c {
 			case 'r':
-				access |= accRead
+				access |= unix.BPF_DEVCG_ACC_READ
 			case 'w':
-				access |= accWrite
+				access |= unix.BPF_DEVCG_ACC_WRITE
 			default:
 				return nil, fmt.Errorf("device rule %q: access may be r and w only", r)
 			}
@@ -224,30 +217,25 @@ func deviceProgram(rules []Device) (asm.Instructions, error) {
 		if access == 0 || r.Major < 0 || r.Major > 0xfff || r.Minor < AnyMinor || r.Minor > 0xfffff {
 			return nil, fmt.Errorf("device rule %q is not valid", r)
 		}
-		next := "rule" + strconv.Itoa(i+1)
-		if i == len(rules)-1 {
-			next = "deny"
-		}
-		rule := asm.Instructions{
-			asm.JNE.Imm(asm.R2, typ, next),
-			// Any access the rule does not name sends it to the next.
-			asm.JSet.Imm(asm.R3, accAll&^access, next),
-			asm.JNE.Imm(asm.R4, int32(r.Major), next),
+		// The tests: {op, register, value}, each sending a device it
+		// does not match to the next rule.
+		tests := [][3]int32{
+			{unix.BPF_JNE, r2, typ},
+			// Any access the rule does not name.
+			{unix.BPF_JSET, r3, accAll &^ access},
+			{unix.BPF_JNE, r4, int32(r.Major)},
 		}
 		if r.Minor != AnyMinor {
-			rule = append(rule, asm.JNE.Imm(asm.R5, int32(r.Minor), next))
+			tests = append(tests, [3]int32{unix.BPF_JNE, r5, int32(r.Minor)})
 		}
-		rule = append(rule, asm.Mov.Imm(asm.R0, 1), asm.Return())
-		if i > 0 {
-			rule[0] = rule[0].WithSymbol("rule" + strconv.Itoa(i))
+		for k, tst := range tests {
+			// Past the tests left and the two instructions of "return 1".
+			skip := len(tests) - k - 1 + 2
+			insns = append(insns, jmpImm(uint8(tst[0]), uint8(tst[1]), tst[2], int16(skip)))
 		}
-		insns = append(insns, rule...)
+		insns = append(insns, movImm(r0, 1), exit())
 	}
-	insns = append(insns,
-		asm.Mov.Imm(asm.R0, 0).WithSymbol("deny"),
-		asm.Return(),
-	)
-	return insns, nil
+	return append(insns, movImm(r0, 0), exit()), nil
 }
 
 // DeferDevices splits the cgroup folders dirs of an app into those that

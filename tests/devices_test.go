@@ -48,6 +48,32 @@ func testDevicePolicy(t *testing.T, e *env) {
 	}
 }
 
+// A command entered in an app is held to the app's device policy: it
+// joins the app's cgroups, the devices one among them.
+func TestDevicePolicyEnter(t *testing.T) {
+	t.Parallel()
+	for _, f := range []string{"native", "systemd"} {
+		t.Run(f, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.flavor = f
+			testDevicePolicyEnter(t, e)
+		})
+	}
+}
+
+func testDevicePolicyEnter(t *testing.T, e *env) {
+	e.fetchBusybox()
+	cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sleep", "--", "600")
+	defer cmd.Wait()
+	defer e.podctl("stop", "--force", uuid)
+	r := e.enterUntil(uuid, "/bin/sh", "-c", `err=$(busybox mknod /tmp/k c 1 11 2>&1) && echo mknod=ok || echo "mknod=${err##*: }"`)
+	want := "mknod=Operation not permitted\n"
+	if r.code != 0 || r.stdout != want {
+		t.Fatalf("got %s\nwant stdout:\n%s", r, want)
+	}
+}
+
 // A read-only host volume whose source has a mount below it is read-only
 // there too, and recursive=false binds the source without that mount.
 func TestReadOnlyVolumeSubmounts(t *testing.T) { forEachFlavor(t, testReadOnlyVolumeSubmounts) }

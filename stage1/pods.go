@@ -162,10 +162,10 @@ func RemovePodCgroup(p *lifecycle.Pod) error {
 }
 
 // SignalStage1 sends SIGTERM (or SIGKILL, with force) to the pod's stage1
-// process, once proven the holder of the pod's lock (CheckStage1Pid). A
-// pid record that fails is reported and not signalled; the process the
-// kernel's lock table names, if it passes, is signalled instead. The error
-// is a *BadPidError when no process is proven the pod's stage1.
+// process, once the pid its record gives is proven the holder of the pod's
+// lock (CheckStage1Pid). A pid that fails is not signalled, and the error
+// is a *BadPidError. The lock's holder is not signalled in its stead: once
+// stage1 has ended, the holder is an rm or gc removing the pod.
 func SignalStage1(p *lifecycle.Pod, force bool) error {
 	if p.State() != lifecycle.Running {
 		return fmt.Errorf("pod %s is %s, not running", p.UUID, p.State())
@@ -176,44 +176,25 @@ func SignalStage1(p *lifecycle.Pod, force bool) error {
 	}
 	// A pod just handed to stage1 writes its pid a moment later.
 	var pid int
-	var err error
 	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var err error
 		if pid, err = p.Pid(); err != nil {
-			err = &BadPidError{0, err.Error()}
-			break
+			return &BadPidError{0, err.Error()}
 		}
 		if pid != 0 || time.Now().After(deadline) {
 			break
 		}
 	}
-	if err == nil && pid != 0 {
-		if err = signalStage1(p, pid, sig); err == nil {
-			return nil
-		}
-		var bad *BadPidError
-		if !errors.As(err, &bad) {
-			return err
-		}
+	if pid == 0 {
+		return fmt.Errorf("pod %s has not started yet", p.UUID)
 	}
-	// The record names no proven stage1: the kernel's lock table does.
-	holder, herr := lockHolder(p)
-	if herr != nil {
-		if !errors.Is(herr, errNoHolder) {
-			return herr
-		}
-		if pid > 1 && !alive(pid) {
-			// Its stage1 ended since the pod was opened: nothing to stop.
-			return nil
-		}
-		if err == nil {
-			return fmt.Errorf("pod %s has not started yet", p.UUID)
-		}
-		return err
+	err := signalStage1(p, pid, sig)
+	var bad *BadPidError
+	if errors.As(err, &bad) && !alive(pid) {
+		// Its stage1 ended since the pod was opened: nothing to stop.
+		return nil
 	}
-	if err != nil {
-		reportBad(p.UUID, err, "not signalled")
-	}
-	return signalStage1(p, holder, sig)
+	return err
 }
 
 // signalStage1 sends sig to pid if it passes CheckStage1Pid. The

@@ -238,29 +238,6 @@ func checkLockHolder(dir *os.File, pid int) error {
 	return nil
 }
 
-// lockHolder returns the process that holds the pod's lock, as the
-// kernel's lock table names it, if it still has the pod open.
-func lockHolder(p *lifecycle.Pod) (int, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(p.LockFile().Fd()), &st); err != nil {
-		return 0, fmt.Errorf("finding stage1 of pod %s: %w", p.UUID, err)
-	}
-	holders, err := flockHolders(st.Dev, st.Ino)
-	if err != nil {
-		return 0, err
-	}
-	for _, pid := range holders {
-		if open, err := hasOpen(pid, st.Dev, st.Ino); err == nil && open {
-			return pid, nil
-		}
-	}
-	return 0, fmt.Errorf("pod %s: %w", p.UUID, errNoHolder)
-}
-
-// errNoHolder is lockHolder's error when no living process that has the
-// pod open holds its lock.
-var errNoHolder = errors.New("no process holds the pod's lock")
-
 // alive reports whether pid is a process that has not ended (a zombie
 // has).
 func alive(pid int) bool {

@@ -3,14 +3,12 @@
 package flavors
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 
-	"github.com/appc/spec/schema"
-
+	"podctl/internal/manifest"
 	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
@@ -115,12 +113,12 @@ func RunPod(name string, lock *os.File, podDir string, opts RunOptions) (int, er
 	if err != nil {
 		return 0, fmt.Errorf("reading pod manifest: %w", err)
 	}
-	var m schema.PodManifest
-	if err := json.Unmarshal(b, &m); err != nil {
+	m, err := manifest.ParsePod(b)
+	if err != nil {
 		return 0, fmt.Errorf("reading pod manifest: %w", err)
 	}
 	debug, interactive := opts.Debug, opts.Interactive
-	rc := &stage1.RunContext{PodDir: podDir, UUID: filepath.Base(podDir), Lock: lock, Manifest: &m, Interactive: interactive, Task: opts.Task, Early: opts.Early, Debugf: func(string, ...any) {}}
+	rc := &stage1.RunContext{PodDir: podDir, UUID: filepath.Base(podDir), Lock: lock, Manifest: m, Interactive: interactive, Task: opts.Task, Early: opts.Early, Debugf: func(string, ...any) {}}
 	if debug {
 		rc.Debug = true
 		rc.Debugf = func(format string, args ...any) {

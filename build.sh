@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(busybox-static systemd-container xz-utils bzip2 ca-certificates git gcc libc6-dev)
+packages=(busybox-static systemd-container xz-utils bzip2 ca-certificates git gcc libc6-dev python3)
 # What the benchmarks use beside podctl.
 bench_packages=(hyperfine crun runc jq time)
 
@@ -73,6 +73,9 @@ test)
 	# run real pods as root.
 	go vet ./...
 	go test -p 2 -count=1 -timeout 30m ./...
+	# Every parser of outside input is fuzzed a few seconds per target,
+	# so that a regression fails here.
+	tests/fuzz.sh
 	;;
 bench)
 	tests/bench/run.sh

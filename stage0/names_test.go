@@ -88,7 +88,8 @@ func TestNameClaimAndRelease(t *testing.T) {
 	} else {
 		p.Close()
 	}
-	if _, err := c.OpenPod("db"); !errors.Is(err, lifecycle.ErrNotFound) {
+	// Not hexadecimal, so no pod's UUID prefix: a name only.
+	if _, err := c.OpenPod("dbq"); !errors.Is(err, lifecycle.ErrNotFound) {
 		t.Fatalf("OpenPod of an unknown name: %v", err)
 	}
 	// A release by a pod that does not hold the name changes nothing.

@@ -89,7 +89,8 @@ while read -r pkg dir; do
 	done
 done <"$work/pkgs"
 
-echo "$targets fuzz targets, $FUZZTIME each, in $(($(date +%s) - start))s; $failed failed"
+echo "fuzz targets ran $FUZZTIME each, in $(($(date +%s) - start))s"
+echo "fuzz: $((targets - failed)) passed, $failed failed"
 if [ "$targets" -eq 0 ]; then
 	echo "no fuzz target found"
 	exit 1

@@ -13,11 +13,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/appc/spec/schema"
 	"golang.org/x/sys/unix"
 
 	"podctl/internal/flock"
 	"podctl/internal/fsutil"
+	"podctl/internal/manifest"
 	"podctl/lifecycle"
 	"podctl/stage1"
 )
@@ -154,8 +154,8 @@ func podApps() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var m schema.PodManifest
-	if err := json.Unmarshal(b, &m); err != nil {
+	m, err := manifest.ParsePod(b)
+	if err != nil {
 		return nil, err
 	}
 	var names []string

@@ -51,15 +51,7 @@ func testDevicePolicy(t *testing.T, e *env) {
 // A command entered in an app is held to the app's device policy: it
 // joins the app's cgroups, the devices one among them.
 func TestDevicePolicyEnter(t *testing.T) {
-	t.Parallel()
-	for _, f := range []string{"native", "systemd"} {
-		t.Run(f, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			e.flavor = f
-			testDevicePolicyEnter(t, e)
-		})
-	}
+	forEachIsolatedFlavor(t, testDevicePolicyEnter)
 }
 
 func testDevicePolicyEnter(t *testing.T, e *env) {

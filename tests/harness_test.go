@@ -54,19 +54,13 @@ func runMain(m *testing.M) int {
 	// Tests run podctl as an unprivileged user too.
 	os.Chmod(work, 0o755)
 	podctlBin = filepath.Join(work, "podctl")
-	build := exec.Command("go", "build", "-o", podctlBin, "..")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := buildStatic(podctlBin, ".."); err != nil {
 		fmt.Fprintln(os.Stderr, "tests: building podctl:", err)
 		return 1
 	}
 	// A static sd_notify sender for the image: busybox has none.
 	notifier := filepath.Join(work, "notify")
-	build = exec.Command("go", "build", "-o", notifier, "./testdata/notify")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := buildStatic(notifier, "./testdata/notify"); err != nil {
 		fmt.Fprintln(os.Stderr, "tests: building the notifier:", err)
 		return 1
 	}
@@ -76,10 +70,7 @@ func runMain(m *testing.M) int {
 	}
 	// The hostile app of hostile_test.go.
 	hostilePath = filepath.Join(work, "hostile")
-	build = exec.Command("go", "build", "-o", hostilePath, "./testdata/hostile")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := buildStatic(hostilePath, "./testdata/hostile"); err != nil {
 		fmt.Fprintln(os.Stderr, "tests: building the hostile app:", err)
 		return 1
 	}
@@ -89,6 +80,14 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// buildStatic builds the Go package pkg into a static binary at out.
+func buildStatic(out, pkg string) error {
+	build := exec.Command("go", "build", "-o", out, pkg)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	return build.Run()
 }
 
 // busyboxApplets are the commands the test image links to busybox.
@@ -151,8 +150,21 @@ var flavors = []string{"fly", "native", "systemd"}
 // forEachFlavor runs a conformance test once per stage1 flavor, each in a
 // data directory of its own, in parallel.
 func forEachFlavor(t *testing.T, test func(*testing.T, *env)) {
+	forFlavors(t, flavors, test)
+}
+
+// isolatedFlavors are the flavors that confine their apps (see
+// Documentation/security.md); fly does not.
+var isolatedFlavors = []string{"native", "systemd"}
+
+// forEachIsolatedFlavor is forEachFlavor for the isolated flavors only.
+func forEachIsolatedFlavor(t *testing.T, test func(*testing.T, *env)) {
+	forFlavors(t, isolatedFlavors, test)
+}
+
+func forFlavors(t *testing.T, list []string, test func(*testing.T, *env)) {
 	t.Parallel()
-	for _, f := range flavors {
+	for _, f := range list {
 		t.Run(f, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)

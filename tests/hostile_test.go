@@ -277,15 +277,7 @@ func testHostileApp(t *testing.T, e *env) {
 // pattern: an entered script whose interpreter is /proc/self/exe must not
 // hand the app podctl's binary.
 func TestHostileEnter(t *testing.T) {
-	t.Parallel()
-	for _, f := range []string{"native", "systemd"} {
-		t.Run(f, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			e.flavor = f
-			testHostileEnter(t, e)
-		})
-	}
+	forEachIsolatedFlavor(t, testHostileEnter)
 }
 
 func testHostileEnter(t *testing.T, e *env) {

@@ -23,15 +23,9 @@ const killBatch = 3
 // gc cannot find: after two gc runs (mark, then remove), no cgroup folder
 // of any of the pods is left in any hierarchy.
 func TestKillRunLeavesNoCgroup(t *testing.T) {
-	t.Parallel()
-	for _, f := range flavors {
-		t.Run(f, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			e.flavor = f
-			killDuringStarts(t, e, killRuns[f])
-		})
-	}
+	forEachFlavor(t, func(t *testing.T, e *env) {
+		killDuringStarts(t, e, killRuns[e.flavor])
+	})
 }
 
 func killDuringStarts(t *testing.T, e *env, n int) {

@@ -187,23 +187,7 @@ func testPodName(t *testing.T) string {
 // On the host's v1 devices controller: the app's folder denies all but
 // DefaultDevices, and a process in it is held to them.
 func TestDevicesV1RealGroup(t *testing.T) {
-	requireRoot(t)
-	mounts, _, err := readSelf()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !hasV1Devices(mounts) {
-		t.Fatal("this host has no v1 devices hierarchy: TestDevicesV2RealGroup covers the policy here")
-	}
-	g, err := NewPodGroup(testPodName(t), "devices")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := g.Remove(); err != nil {
-			t.Error(err)
-		}
-	})
+	g, _ := newV1DevicesPod(t)
 	if g.v1["devices"] == "" {
 		t.Fatalf("pod made with devices has no devices folder: %v", g.Dirs)
 	}
@@ -304,23 +288,7 @@ func TestDevicesV2RealGroup(t *testing.T) {
 // DeferDevices keeps the devices folders out of the list and moves the
 // calling thread into the deepest of them when asked, not before.
 func TestDeferDevicesRealGroup(t *testing.T) {
-	requireRoot(t)
-	mounts, _, err := readSelf()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !hasV1Devices(mounts) {
-		t.Fatal("this host has no v1 devices hierarchy")
-	}
-	g, err := NewPodGroup(testPodName(t), "devices")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := g.Remove(); err != nil {
-			t.Error(err)
-		}
-	})
+	g, mounts := newV1DevicesPod(t)
 	dirs, err := g.NewAppGroup("app", Limits{Devices: true})
 	if err != nil {
 		t.Fatal(err)
@@ -367,6 +335,31 @@ func TestDeferDevicesRealGroup(t *testing.T) {
 	if r.before == rel || r.after != rel {
 		t.Fatalf("thread's devices cgroup %q before the join and %q after, want %q after only", r.before, r.after, rel)
 	}
+}
+
+// newV1DevicesPod makes a pod group with a folder in the host's v1
+// devices hierarchy, removed when the test ends; it fails the test on a
+// host without one (TestDevicesV2RealGroup covers the policy there).
+func newV1DevicesPod(t *testing.T) (*Group, []Mount) {
+	t.Helper()
+	requireRoot(t)
+	mounts, _, err := readSelf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasV1Devices(mounts) {
+		t.Fatal("this host has no v1 devices hierarchy: TestDevicesV2RealGroup covers the policy here")
+	}
+	g, err := NewPodGroup(testPodName(t), "devices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := g.Remove(); err != nil {
+			t.Error(err)
+		}
+	})
+	return g, mounts
 }
 
 func hasV1Devices(mounts []Mount) bool {

@@ -76,6 +76,18 @@ func probes() []probe {
 			return e
 		}
 	}
+	// ioctl on /dev/null: ENOTTY without the filter, whatever the request.
+	ioctl := func(req uint64) func() unix.Errno {
+		return func() unix.Errno {
+			fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return err.(unix.Errno)
+			}
+			defer unix.Close(fd)
+			_, _, e := unix.RawSyscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), 0)
+			return e
+		}
+	}
 	const keySpecSessionKeyring = ^uintptr(2) // -3
 	const addrNoRandomize = 0x0040000         // personality(2)
 	return []probe{
@@ -99,7 +111,12 @@ func probes() []probe {
 		{name: "socket vsock high bits", call: socket(1<<32 | unix.AF_VSOCK), want: unix.EPERM},
 		{name: "personality no randomize", call: raw(unix.SYS_PERSONALITY, addrNoRandomize), want: unix.EPERM},
 
+		{name: "ioctl TIOCSTI", call: ioctl(unix.TIOCSTI), want: unix.EPERM},
+		{name: "ioctl TIOCLINUX", call: ioctl(unix.TIOCLINUX), want: unix.EPERM},
+		{name: "ioctl TIOCSTI high bits", call: ioctl(1<<32 | unix.TIOCSTI), want: unix.EPERM},
+
 		{name: "getpid", call: raw(unix.SYS_GETPID), allowed: true},
+		{name: "ioctl TCGETS", call: ioctl(unix.TCGETS), want: unix.ENOTTY, allowed: true},
 		{name: "personality query", call: raw(unix.SYS_PERSONALITY, 0xffffffff), allowed: true},
 		{name: "socket unix", call: socket(unix.AF_UNIX), allowed: true},
 		{name: "socket inet", call: socket(unix.AF_INET), allowed: true},

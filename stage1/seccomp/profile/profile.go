@@ -40,7 +40,7 @@ var allowed = []string{
 	"tgkill", "close", "openat", "newfstatat", "fstat", "statx", "lseek",
 	"pread64", "pwrite64", "readv", "writev", "recvfrom", "sendto",
 	"recvmsg", "sendmsg", "ppoll", "pselect6", "poll", "select", "fcntl",
-	"ioctl", "getrandom", "faccessat", "faccessat2", "getdents64",
+	"getrandom", "faccessat", "faccessat2", "getdents64",
 
 	// Files and directories.
 	"open", "openat2", "creat", "access", "stat", "lstat", "readlink",
@@ -162,6 +162,16 @@ func conditional() []libseccomp.NameWithConditions {
 			{Argument: 0, Operation: libseccomp.LessOrEqual, Value: 0xffffffff},
 		}},
 	}
+	// ioctl, but for the two requests that type into a terminal: an app
+	// given the caller's terminal (--interactive, enter) could otherwise
+	// push keystrokes into the host shell that runs once it ends. Docker
+	// allows them, as it gives a container a terminal of its own. The kernel
+	// reads the request as an unsigned int: the upper half must be zero.
+	rules = append(rules, libseccomp.NameWithConditions{Name: "ioctl", Conditions: libseccomp.ArgumentConditions{
+		{Argument: 1, Operation: libseccomp.NotEqual, Value: unix.TIOCSTI},
+		{Argument: 1, Operation: libseccomp.NotEqual, Value: unix.TIOCLINUX},
+		{Argument: 1, Operation: libseccomp.LessOrEqual, Value: 0xffffffff},
+	}})
 	for _, p := range personalities {
 		rules = append(rules, libseccomp.NameWithConditions{
 			Name: "personality",

@@ -181,6 +181,11 @@ func TestVerdicts(t *testing.T) {
 		{"personality query", "personality", []uint64{0xffffffff}, allow},
 		{"personality no randomize", "personality", []uint64{0x0040000}, eperm},
 		{"personality high bits", "personality", []uint64{1 << 32}, eperm},
+		{"ioctl TCGETS", "ioctl", []uint64{0, unix.TCGETS}, allow},
+		{"ioctl TIOCGWINSZ", "ioctl", []uint64{0, unix.TIOCGWINSZ}, allow},
+		{"ioctl TIOCSTI", "ioctl", []uint64{0, unix.TIOCSTI}, eperm},
+		{"ioctl TIOCLINUX", "ioctl", []uint64{0, unix.TIOCLINUX}, eperm},
+		{"ioctl TIOCSTI high bits", "ioctl", []uint64{0, 1<<32 | unix.TIOCSTI}, eperm},
 		{"ptrace", "ptrace", nil, allow},
 		{"chroot", "chroot", nil, allow},
 	}

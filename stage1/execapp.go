@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -71,14 +72,8 @@ func ExecApp(s *AppSpec, beforeExec func() error) error {
 			return fmt.Errorf("app %s: %w", s.Name, err)
 		}
 	}
-	if err := syscall.Setgroups([]int{gid}); err != nil {
-		return fmt.Errorf("app %s: setting groups: %w", s.Name, err)
-	}
-	if err := syscall.Setgid(gid); err != nil {
-		return fmt.Errorf("app %s: setting group %d: %w", s.Name, gid, err)
-	}
-	if err := syscall.Setuid(uid); err != nil {
-		return fmt.Errorf("app %s: setting user %d: %w", s.Name, uid, err)
+	if err := setIDs(uid, gid); err != nil {
+		return fmt.Errorf("app %s: %w", s.Name, err)
 	}
 	if s.DieWith != 0 {
 		// Armed after the change of user, which would clear it, on the
@@ -102,6 +97,24 @@ func ExecApp(s *AppSpec, beforeExec func() error) error {
 	}
 	err = syscall.Exec(path, s.Exec, env)
 	return fmt.Errorf("app %s: executing %s: %w", s.Name, path, err)
+}
+
+// setIDs changes the calling thread's groups, group and user, and no other
+// thread's: the app is executed from this thread, whose credentials are
+// the new program's, and the other threads end with the execve. Go's
+// syscall.Setuid would stop every thread of the process for it.
+func setIDs(uid, gid int) error {
+	groups := []uint32{uint32(gid)}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 1, uintptr(unsafe.Pointer(&groups[0])), 0); e != 0 {
+		return fmt.Errorf("setting groups: %w", e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); e != 0 {
+		return fmt.Errorf("setting group %d: %w", gid, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
+		return fmt.Errorf("setting user %d: %w", uid, e)
+	}
+	return nil
 }
 
 // ResolveUser turns an appc user and group (numbers, or names looked up in

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -219,65 +217,6 @@ func signalStage1(p *lifecycle.Pod, pid int, sig unix.Signal) error {
 		return fmt.Errorf("stopping pod %s: %w", p.UUID, err)
 	}
 	return nil
-}
-
-// RunChrooted runs cmd with root as its root folder and returns its exit
-// code (128+N if signal N ended it). A command without a slash is looked up
-// in the PATH of env, inside root.
-func RunChrooted(root string, cmd []string, env []string, stdio Stdio) (int, error) {
-	if len(cmd) == 0 {
-		return 0, fmt.Errorf("no command to run")
-	}
-	path := cmd[0]
-	if !strings.Contains(path, "/") {
-		found, err := LookPathIn(root, path, env)
-		if err != nil {
-			return 0, err
-		}
-		path = found
-	}
-	c := &exec.Cmd{Path: path, Args: cmd, Env: env, Dir: "/",
-		SysProcAttr: &syscall.SysProcAttr{Chroot: root}}
-	stdio.Apply(c)
-	if err := c.Start(); err != nil {
-		return 0, fmt.Errorf("running %s: %w", cmd[0], err)
-	}
-	ws, err := CmdProc{c}.Wait()
-	return exitStatus(ws, err).ExitCode, nil
-}
-
-// LookPathIn finds an executable named name in the PATH of env, under root.
-func LookPathIn(root, name string, env []string) (string, error) {
-	pathVar := DefaultPath
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			pathVar = v
-		}
-	}
-	for _, dir := range filepath.SplitList(pathVar) {
-		p := filepath.Join(dir, name)
-		// Resolved through root's own symlinks by the kernel at exec; a
-		// stat through the host path is only a hint for the common case.
-		if st, err := os.Stat(filepath.Join(root, p)); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s: not found in the app's PATH %s", name, pathVar)
-}
-
-// ProcEnv reads a process's environment.
-func ProcEnv(pid int) ([]string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	if err != nil {
-		return nil, err
-	}
-	var env []string
-	for _, kv := range strings.Split(string(b), "\x00") {
-		if kv != "" {
-			env = append(env, kv)
-		}
-	}
-	return env, nil
 }
 
 // NotifyReady tells a service manager that started podctl run under

@@ -205,6 +205,8 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 	restarting := rc.Task.Restart.Mode != "" && rc.Task.Restart.Mode != stage1.RestartNo
 	restarts := make([]int, len(specs))
 	exits := &exitWatch{podDir: rc.PodDir, seen: map[string]time.Time{}, read: map[string]time.Time{}}
+	hooks := &hookWatch{podDir: rc.PodDir, tracking: g.Dirs[0], empty: map[string]time.Time{}}
+	lostHooks := false
 	ticks := 0
 loop:
 	for {
@@ -220,18 +222,36 @@ loop:
 				continue
 			}
 			end.StopReason, end.CancelledBy = lifecycle.ReasonCancelled, unix.SignalName(sig.(syscall.Signal))
-			cmd.Process.Signal(syscall.SIGTERM)
+			if !lostHooks {
+				cmd.Process.Signal(syscall.SIGTERM)
+			}
 		case <-timeout:
 			rc.Debugf("the pod's time is up: asking it to stop")
 			if end.StopReason != "" {
 				continue
 			}
 			end.StopReason = lifecycle.ReasonTimeout
-			cmd.Process.Signal(syscall.SIGTERM)
+			if !lostHooks {
+				cmd.Process.Signal(syscall.SIGTERM)
+			}
 		case <-ready.C:
 			ticks++
 			if ticks%5 == 0 {
 				exits.poll(specs)
+			}
+			if ticks%25 == 0 && !lostHooks && end.StopReason == "" {
+				if lost := hooks.lost(specs, time.Now()); len(lost) > 0 {
+					// Nothing else would end the pod: a clean shutdown,
+					// as for a stop.
+					lostHooks = true
+					for _, app := range lost {
+						fmt.Fprintf(os.Stderr, "podctl: app %s: the exit hook of its service did not run to its end; ending the pod\n", app)
+						if err := recordLost(rc.PodDir, app); err != nil {
+							fmt.Fprintf(os.Stderr, "podctl: app %s: %v\n", app, err)
+						}
+					}
+					cmd.Process.Signal(syscall.SIGTERM)
+				}
 			}
 			// After the end it follows.
 			if restarting && ticks%5 == 0 {

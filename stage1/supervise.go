@@ -109,6 +109,9 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 		hooks.StartFailed = func(err error) { fmt.Fprintf(os.Stderr, "podctl: %v\n", err) }
 	}
 	var copiers sync.WaitGroup
+	// The caller's stdout and stderr may be this process's own (native's
+	// init): their reader going away must not end the pod.
+	KeepOnClosedOutput()
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -361,6 +364,17 @@ func Reason(st *lifecycle.AppStatus, stopped bool, stopReason string) string {
 		return lifecycle.ReasonKilled
 	}
 	return lifecycle.ReasonError
+}
+
+// KeepOnClosedOutput makes a write to a stdout or stderr whose reader has
+// gone (`podctl run … | head`) fail with EPIPE instead of killing this
+// process, as Go does by default for descriptors 1 and 2; the log copiers
+// then go on into the logs only. SIGPIPE is caught, not ignored: an
+// ignored signal would stay ignored in the apps this process starts, a
+// caught one is reset to its default when they exec.
+func KeepOnClosedOutput() {
+	// Nothing reads the channel: Notify drops what does not fit.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 }
 
 // logApp makes the pipes an app writes its output to, and starts copying

@@ -125,6 +125,9 @@ func RunPod(name string, lock *os.File, podDir string, opts RunOptions) (int, er
 			fmt.Fprintf(os.Stderr, "stage1: "+format+"\n", args...)
 		}
 	}
+	// This process copies the apps' output to the caller's stdout and
+	// stderr, and must outlive their readers.
+	stage1.KeepOnClosedOutput()
 	trace.Mark("flavor run")
 	// The pod's usage history (podctl stats --history), recorded from this
 	// process, which no pause freezes, while the pod runs.

@@ -17,10 +17,11 @@ const AppNotifySocket = "/run/podctl/notify"
 // appNotifyFile is the app's notify socket in its folder of the pod.
 const appNotifyFile = "notify"
 
-// listenNotify makes app s's notify socket and gives it to the app: bound
-// into its root at AppNotifySocket, named by $NOTIFY_SOCKET. Each READY=1
-// it receives sends index on ready.
-func listenNotify(podDir string, s *AppSpec, index int, ready chan<- int) (*net.UnixConn, error) {
+// ListenNotify makes app s's notify socket and gives it to the app: bound
+// into its root at AppNotifySocket (a mount of s), named by $NOTIFY_SOCKET.
+// Each READY=1 it receives sends index on ready: stage1 itself receives it,
+// so a sender that exits at once is heard all the same.
+func ListenNotify(podDir string, s *AppSpec, index int, ready chan<- int) (*net.UnixConn, error) {
 	dir, err := os.Open(filepath.Join(podDir, lifecycle.AppDir(s.Name)))
 	if err != nil {
 		return nil, fmt.Errorf("making the notify socket of app %s: %w", s.Name, err)

@@ -195,7 +195,7 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 	}
 	for i := range specs {
 		if rc.Task.ReadyNotify {
-			c, err := listenNotify(podDir, &specs[i], i, readyCh)
+			c, err := ListenNotify(podDir, &specs[i], i, readyCh)
 			if err != nil {
 				startFailed(i, err)
 				break

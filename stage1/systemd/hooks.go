@@ -30,7 +30,6 @@ import (
 const (
 	hookExec   = "systemd-app-exec"
 	hookExited = "systemd-app-exited"
-	hookReady  = "systemd-app-ready"
 )
 
 // hookExecMain is the main process of an app's service: it becomes the app,
@@ -44,16 +43,6 @@ func hookExecMain(args []string) int {
 	appDir := filepath.Join(inPod, lifecycle.AppDir(app))
 	// Held open to write through once the root has changed.
 	dir, err := os.Open(appDir)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		return stage1.ExitStartFailed
-	}
-	pod, err := os.Open(inPod)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		return stage1.ExitStartFailed
-	}
-	apps, err := podApps()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return stage1.ExitStartFailed
@@ -79,14 +68,11 @@ func hookExecMain(args []string) int {
 		if err := isolate(); err != nil {
 			return fmt.Errorf("app %s: %w", app, err)
 		}
-		if err := passNotifySocket(s); err != nil {
-			return fmt.Errorf("app %s: %w", app, err)
-		}
 		if err := stage1.SetUpRoot(s, s.CgroupViews); err != nil {
 			return fmt.Errorf("app %s: %w", app, err)
 		}
 		// This process becomes the app, so its pid is the app's.
-		return stage1.ExecApp(s, func() error { return recordStart(dir, pod, apps, os.Getpid()) })
+		return stage1.ExecApp(s, func() error { return recordStart(dir, os.Getpid()) })
 	}()
 	// Still here: the app did not start. Say why, to its log and to the
 	// exit hook, which puts it in the app's status.
@@ -176,89 +162,55 @@ func allHave(apps []string, name string) bool {
 }
 
 // recordStart notes that an app is about to execute, with the pid it has
-// in the pod, and marks the pod ready once every app has. It writes through
-// the app's folder and the pod's folder, opened before the app's root
-// became this process's root.
-func recordStart(appDir, podDir *os.File, apps []string, pid int) error {
+// in the pod, through the app's folder, opened before the app's root became
+// this process's root. It first takes the app's exec lock (appExecLock),
+// which the execve lets go: stage1 learns from it that the app itself runs
+// (execed).
+func recordStart(appDir *os.File, pid int) error {
+	fd, err := unix.Openat(int(appDir.Fd()), appExecLock, unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("taking its exec lock: %w", err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("taking its exec lock: %w", err)
+	}
+	// Held, not closed, until the execve closes it.
+	execLock = fd
 	rec, _ := json.Marshal(startRecord{StartedAt: time.Now(), Pid: pid})
 	if err := writeAt(appDir, appStarted, rec); err != nil {
 		return err
 	}
 	// Started again, if it was being restarted.
 	unix.Unlinkat(int(appDir.Fd()), appRestarting, 0)
-	if notifying() {
-		// Ready once it says so (hookReadyMain), not now.
-		return nil
-	}
-	return markReadyIfAll(podDir, apps, appStarted)
-}
-
-// markReadyIfAll writes the pod's ready file once every app's folder has
-// the file mark.
-func markReadyIfAll(podDir *os.File, apps []string, mark string) error {
-	for _, a := range apps {
-		var st unix.Stat_t
-		if unix.Fstatat(int(podDir.Fd()), filepath.Join(lifecycle.AppDir(a), mark), &st, 0) != nil {
-			return nil
-		}
-	}
-	return writeAt(podDir, lifecycle.FileReady, nil)
-}
-
-// notifying tells whether the app's service waits for its READY=1:
-// systemd gives a Type=notify service's processes $NOTIFY_SOCKET.
-func notifying() bool { return os.Getenv("NOTIFY_SOCKET") != "" }
-
-// passNotifySocket gives the app, which runs in its own root, the pod's
-// systemd's notify socket there (stage1.AppNotifySocket), and names it in
-// the app's environment.
-func passNotifySocket(s *stage1.AppSpec) error {
-	sock := os.Getenv("NOTIFY_SOCKET")
-	if sock == "" {
-		return nil
-	}
-	if err := stage1.MountVolumes(&stage1.AppSpec{Rootfs: s.Rootfs, Mounts: []stage1.MountSpec{{Source: sock, Target: stage1.AppNotifySocket}}}); err != nil {
-		return fmt.Errorf("giving it the notify socket: %w", err)
-	}
-	s.Env = append(s.Env, "NOTIFY_SOCKET="+stage1.AppNotifySocket)
 	return nil
 }
 
-// appNotified marks, in an app's folder, that the app said READY=1.
-const appNotified = "notified"
+// appExecLock, in an app's folder, is locked by the exec helper from before
+// it writes `started` until its execve: while it is held, the process
+// `started` names is still podctl's helper, not the app.
+const appExecLock = "exec.lock"
 
-// hookReadyMain runs once an app's service has its READY=1
-// (ExecStartPost): the app is ready, and the pod once every app is.
-func hookReadyMain(args []string) int {
-	if len(args) != 1 {
-		fmt.Fprintln(os.Stderr, "podctl: usage: stage1 "+hookReady+" APP")
-		return 1
+// execLock is the exec helper's descriptor of its app's exec lock.
+var execLock = -1
+
+// execed reports whether the app in folder appDir (a path in stage1's view)
+// has started and its command has replaced the exec helper: `started` is
+// there and its exec lock is free.
+func execed(appDir string) bool {
+	if _, err := os.Stat(filepath.Join(appDir, appStarted)); err != nil {
+		return false
 	}
-	err := func() error {
-		pod, err := os.Open(inPod)
-		if err != nil {
-			return err
-		}
-		defer pod.Close()
-		dir, err := os.Open(filepath.Join(inPod, lifecycle.AppDir(args[0])))
-		if err != nil {
-			return err
-		}
-		defer dir.Close()
-		if err := writeAt(dir, appNotified, nil); err != nil {
-			return err
-		}
-		apps, err := podApps()
-		if err != nil {
-			return err
-		}
-		return markReadyIfAll(pod, apps, appNotified)
-	}()
+	fd, err := unix.Open(filepath.Join(appDir, appExecLock), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: app %s: %v\n", args[0], err)
-		return 1
+		return false
 	}
-	return 0
+	defer unix.Close(fd)
+	if err := unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		return false
+	}
+	unix.Flock(fd, unix.LOCK_UN)
+	return true
 }
 
 // writeAt writes a file in an open folder. Not atomic: the files it

@@ -89,7 +89,6 @@ func (f *Flavor) Helpers() map[string]func([]string) int {
 		helperBoot: bootMain,
 		hookExec:   hookExecMain,
 		hookExited: hookExitedMain,
-		hookReady:  hookReadyMain,
 	}
 }
 
@@ -163,6 +162,19 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 	if err := fsutil.WriteFile(filepath.Join(rc.PodDir, taskFile), tb, 0o600, false); err != nil {
 		return 0, err
 	}
+	// With --ready=notify, each app's READY=1 comes to stage1 itself, on a
+	// socket the boot helper binds into the app's root: heard even from a
+	// sender that exits at once, which the pod's systemd would drop.
+	saidReady := make(chan int, len(specs))
+	if rc.Task.ReadyNotify {
+		for i := range specs {
+			c, err := stage1.ListenNotify(rc.PodDir, &specs[i], i, saidReady)
+			if err != nil {
+				return 0, err
+			}
+			defer c.Close()
+		}
+	}
 	enc, err := json.Marshal(podSpec{Apps: specs, Cgroups: g.Dirs, Task: rc.Task})
 	if err != nil {
 		return 0, err
@@ -196,6 +208,7 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 	ready := time.NewTicker(20 * time.Millisecond)
 	defer ready.Stop()
 	notified := false
+	appReady := make([]bool, len(specs))
 	var waitErr error
 	var timeout <-chan time.Time
 	if rc.Task.Timeout > 0 {
@@ -263,14 +276,13 @@ loop:
 					}
 				}
 			}
-			if !notified {
-				if _, err := os.Stat(filepath.Join(rc.PodDir, lifecycle.FileReady)); err == nil {
-					notified = true
-					stage1.NotifyReady()
-					events.RecordForPod(rc.PodDir, events.Event{Type: events.Ready})
-					stage1.NoteState(rc.PodDir, "ready")
-					rc.Debugf("all apps started")
-				}
+			if !notified && podReady(rc.PodDir, specs, rc.Task.ReadyNotify, appReady, saidReady) {
+				notified = true
+				stage1.MarkReady(rc.PodDir)
+				stage1.NotifyReady()
+				events.RecordForPod(rc.PodDir, events.Event{Type: events.Ready})
+				stage1.NoteState(rc.PodDir, "ready")
+				rc.Debugf("all apps started")
 			}
 		}
 	}
@@ -291,6 +303,29 @@ loop:
 	}
 	end.Failure = finishStatuses(rc.PodDir, specs, end.StopReason, exits)
 	return stage1.RecordResult(rc.PodDir, code, end), nil
+}
+
+// podReady reports whether every app runs its own command (execed), and,
+// with notify, has said READY=1 (on saidReady, noted in ready).
+func podReady(podDir string, specs []stage1.AppSpec, notify bool, ready []bool, saidReady <-chan int) bool {
+	for {
+		select {
+		case i := <-saidReady:
+			ready[i] = true
+			continue
+		default:
+		}
+		break
+	}
+	for i, s := range specs {
+		if notify && !ready[i] {
+			return false
+		}
+		if !execed(filepath.Join(podDir, lifecycle.AppDir(s.Name))) {
+			return false
+		}
+	}
+	return true
 }
 
 // finishStatuses gives each app's recorded status its reason, which the
@@ -581,7 +616,7 @@ func bootMain(args []string) int {
 		return stage1.HelperFail(err)
 	}
 	uuid := filepath.Base(podDir)
-	root, err := buildRoot(podDir, uuid, self, specs, unitOptions{Interactive: interactive, ReadyNotify: pod.Task.ReadyNotify})
+	root, err := buildRoot(podDir, uuid, self, specs, unitOptions{Interactive: interactive})
 	if err != nil {
 		return stage1.HelperFail(err)
 	}
@@ -690,6 +725,11 @@ func appHostPid(p *lifecycle.Pod, app string) (int, error) {
 	}
 	if _, err := p.ReadFile(lifecycle.AppStatusFile(app)); err == nil {
 		return 0, fmt.Errorf("app %s of pod %s has exited", app, p.UUID)
+	}
+	// Until its command replaces podctl's exec helper, the process is not
+	// the app yet (its environment, its root's set-up).
+	if !execed(filepath.Join(p.Path(), lifecycle.AppDir(app))) {
+		return 0, fmt.Errorf("app %s of pod %s has not started yet: try again once podctl status --wait-ready says it has", app, p.UUID)
 	}
 	// The checked folders only: the record is not trusted.
 	dirs, err := stage1.PodCgroupDirs(p)

@@ -89,32 +89,13 @@ func appUnit(app string, u unitOptions) []*unit.UnitOption {
 		unit.NewUnitOption("Service", "ExecStopPost", execLine([]string{inBinary, stage1.Verb, hookExited, app})),
 		unit.NewUnitOption("Service", "TimeoutStopSec", strconv.Itoa(int(stage1.StopGrace.Seconds()))),
 		unit.NewUnitOption("Service", "Restart", "no"),
-	}, append(stdio, u.readiness(app)...)...)
+	}, stdio...)
 }
 
 // unitOptions are the choices of a run that shape the apps' units.
 type unitOptions struct {
 	// Interactive gives the single app the pod's console.
 	Interactive bool
-	// ReadyNotify makes an app ready once it sends READY=1 (--ready=notify).
-	ReadyNotify bool
-}
-
-// readiness is, with ReadyNotify, what makes an app's service wait for its
-// READY=1: Type=notify, any process of the service may send it (the app
-// is the exec helper's exec, and may fork first), no time limit, and a
-// hook once it has that marks the app ready. The exec helper gives the app
-// the socket inside its root.
-func (u unitOptions) readiness(app string) []*unit.UnitOption {
-	if !u.ReadyNotify {
-		return nil
-	}
-	return []*unit.UnitOption{
-		unit.NewUnitOption("Service", "Type", "notify"),
-		unit.NewUnitOption("Service", "NotifyAccess", "all"),
-		unit.NewUnitOption("Service", "TimeoutStartSec", "infinity"),
-		unit.NewUnitOption("Service", "ExecStartPost", execLine([]string{inBinary, stage1.Verb, hookReady, app})),
-	}
 }
 
 // podTargetUnit wants every app, so that booting the pod starts them.

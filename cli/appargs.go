@@ -36,7 +36,8 @@ func (a *appFlags) add(fs *pflag.FlagSet, def *stage0.AppOptions, withName bool)
 	fs.StringArrayVar(&a.mounts, "mount", nil, "put a pod volume into the app: volume=NAME,target=/PATH (repeatable)")
 	fs.StringVar(&a.Memory, "memory", def.Memory, "memory limit of the app, such as 64M or 1G: past it the app is killed (OOMKilled)")
 	fs.StringVar(&a.CPU, "cpu", def.CPU, "CPU limit of the app, in cores (2) or thousandths of one (500m)")
-	fs.IntVar(&a.PidsLimit, "pids-limit", def.PidsLimit, "most processes (and threads) the app may have at once")
+	a.PidsLimit = def.PidsLimit
+	fs.Var(pidsLimit{&a.PidsLimit}, "pids-limit", "most processes (and threads) the app may have at once, at least 1 (default: no limit)")
 	a.OOMScoreAdj = def.OOMScoreAdj
 	fs.Var(optionalInt{&a.OOMScoreAdj}, "oom-score-adj", "the app's oom_score_adj, -1000 (never killed for want of memory) to 1000 (killed first)")
 	fs.StringArrayVar(&a.rlimits, "rlimit", nil, "a resource limit of the app: NAME=SOFT[:HARD], such as nofile=1024:4096 or core=unlimited (repeatable)")
@@ -63,6 +64,36 @@ func (o optionalInt) Set(s string) error {
 }
 
 func (o optionalInt) Type() string { return "int" }
+
+// pidsLimit is the --pids-limit flag: a number of processes, at least 1.
+// Left out, the app has no limit; 0 is refused rather than read as "none"
+// or "nothing may run".
+type pidsLimit struct{ p *int }
+
+func (l pidsLimit) String() string {
+	if l.p == nil || *l.p == 0 {
+		return ""
+	}
+	return strconv.Itoa(*l.p)
+}
+
+func (l pidsLimit) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", s)
+	}
+	if n < 1 {
+		what := "is below 1"
+		if n < 0 {
+			what = "is negative"
+		}
+		return fmt.Errorf("%d %s: give at least 1, or leave the flag out for no limit", n, what)
+	}
+	*l.p = n
+	return nil
+}
+
+func (l pidsLimit) Type() string { return "int" }
 
 // options returns the app's options, its environment, mounts and limits
 // added to def's.

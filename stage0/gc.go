@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"podctl/events"
+	"podctl/internal/errdefs"
 	"podctl/lifecycle"
 )
 
@@ -47,6 +48,14 @@ type GCEvent struct {
 // with the number of pods. report is called for every event; errors on one
 // pod are reported and the run goes on.
 func GC(c Config, opts GCOptions, report func(GCEvent)) error {
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--grace-period", opts.GracePeriod}, {"--expire-prepared", opts.ExpirePrepared}} {
+		if d.v < 0 {
+			return errdefs.New(ErrUsage, "%s=%s is negative: give 0s or more", d.flag, d.v)
+		}
+	}
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()

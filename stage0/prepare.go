@@ -325,6 +325,10 @@ func appSettings(ao *AppOptions) ([]stage1.Rlimit, error) {
 	return rs, nil
 }
 
+// MinMemory is the lowest --memory taken, 6 MiB: below it an app dies as
+// it starts, silently (podman draws the line at the same place).
+const MinMemory = 6 << 20
+
 // limitIsolators turns --memory and --cpu into appc isolators.
 func limitIsolators(ao *AppOptions) ([]types.Isolator, error) {
 	var out []types.Isolator
@@ -332,6 +336,9 @@ func limitIsolators(ao *AppOptions) ([]types.Isolator, error) {
 		m, err := types.NewResourceMemoryIsolator(ao.Memory, ao.Memory)
 		if err != nil || m.Limit().Value() <= 0 {
 			return nil, errdefs.New(ErrUsage, "--memory %q is not a size such as 64M or 1G", ao.Memory)
+		}
+		if m.Limit().Value() < MinMemory {
+			return nil, errdefs.New(ErrUsage, "--memory %s is below 6Mi (6,291,456 bytes), the least an app can start in: give at least 6Mi", ao.Memory)
 		}
 		out = append(out, m.AsIsolator())
 	}
@@ -395,6 +402,15 @@ func parseMounts(specs []string, vols []types.Volume) ([]schema.Mount, error) {
 		if !filepath.IsAbs(target) {
 			return nil, errdefs.New(ErrUsage, "mount %q: target must be an absolute path", m)
 		}
+		target = filepath.Clean(target)
+		if err := checkMountTarget(m, target); err != nil {
+			return nil, err
+		}
+		for _, o := range out {
+			if o.Path == target {
+				return nil, errdefs.New(ErrUsage, "mount %q: the app already has a mount on %s: give each target one --mount", m, target)
+			}
+		}
 		found := false
 		for _, v := range vols {
 			found = found || v.Name.String() == name
@@ -402,9 +418,24 @@ func parseMounts(specs []string, vols []types.Volume) ([]schema.Mount, error) {
 		if !found {
 			return nil, errdefs.New(ErrUsage, "mount %q: no volume %q: add it with --volume", m, name)
 		}
-		out = append(out, schema.Mount{Volume: types.ACName(name), Path: filepath.Clean(target)})
+		out = append(out, schema.Mount{Volume: types.ACName(name), Path: target})
 	}
 	return out, nil
+}
+
+// stage1Dirs are the app folders stage1 mounts itself; a volume over them
+// (or inside them) would hide or be hidden by the kernel's file systems.
+var stage1Dirs = []string{"/proc", "/sys", "/dev"}
+
+// checkMountTarget refuses a mount target (clean, absolute) at or below
+// a folder stage1 mounts.
+func checkMountTarget(spec, target string) error {
+	for _, d := range stage1Dirs {
+		if target == d || strings.HasPrefix(target, d+"/") {
+			return errdefs.New(ErrUsage, "mount %q: %s is stage1's (it mounts %s itself): choose a target outside /proc, /sys and /dev", spec, target, d)
+		}
+	}
+	return nil
 }
 
 // resolvedApp is one app with its image found in the store.
@@ -436,6 +467,9 @@ func resolveApps(st *store.Store, opts *PrepareOptions) ([]resolvedApp, error) {
 		}
 		m, _, err := st.Manifest(id)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkPlatform(m); err != nil {
 			return nil, err
 		}
 		name, err := appName(ao.Name, m)
@@ -524,9 +558,19 @@ func FetchFile(st *store.Store, path string, insecure bool) (store.Image, error)
 		return store.Image{}, err
 	}
 	defer f.Close()
-	img, err := st.Import(f)
+	img, notes, err := st.ImportNoting(f)
 	if err != nil {
 		return store.Image{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if n := len(notes.Devices); n > 0 {
+		// Told, not refused: an image made from a whole system has them.
+		shown := notes.Devices[:min(n, 3)]
+		more := ""
+		if n > len(shown) {
+			more = fmt.Sprintf(" and %d more", n-len(shown))
+		}
+		fmt.Fprintf(os.Stderr, "podctl: warning: image %s holds %d device node(s) (%s%s), which are left out: pods get their /dev from stage1\n",
+			img.Name, n, strings.Join(shown, ", "), more)
 	}
 	return img, nil
 }

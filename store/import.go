@@ -29,20 +29,39 @@ import (
 // ErrInvalid; an image over the store's Limits is refused with a
 // *LimitError as soon as it passes them, before the rest is decompressed.
 func (s *Store) Import(r io.Reader) (Image, error) {
+	img, _, err := s.ImportNoting(r)
+	return img, err
+}
+
+// ImportNotes are what an import found worth telling but not refusing.
+type ImportNotes struct {
+	// Devices are the image's device nodes (paths in the image), which
+	// are never extracted: stage1 gives each pod its /dev.
+	Devices []string
+}
+
+// ImportNoting is Import, and also returns what the caller should tell.
+func (s *Store) ImportNoting(r io.Reader) (Image, ImportNotes, error) {
 	unlock, err := s.hold(false)
 	if err != nil {
-		return Image{}, fmt.Errorf("importing image: %w", err)
+		return Image{}, ImportNotes{}, fmt.Errorf("importing image: %w", err)
 	}
 	defer unlock()
-	img, err := s.importACI(r)
+	var notes ImportNotes
+	img, err := s.importNoting(r, &notes)
 	if err != nil {
-		return Image{}, fmt.Errorf("importing image: %w", err)
+		return Image{}, ImportNotes{}, fmt.Errorf("importing image: %w", err)
 	}
-	return img, nil
+	return img, notes, nil
 }
 
 // importACI does Import's work; the caller holds the store lock.
 func (s *Store) importACI(r io.Reader) (Image, error) {
+	return s.importNoting(r, nil)
+}
+
+// importNoting is importACI, filling notes if not nil.
+func (s *Store) importNoting(r io.Reader, notes *ImportNotes) (Image, error) {
 	src := &errReader{r: r}
 	dr, err := decompress(src)
 	if err != nil {
@@ -118,6 +137,9 @@ func (s *Store) importACI(r io.Reader) (Image, error) {
 	im, err := v.finish()
 	if err != nil {
 		return Image{}, err
+	}
+	if notes != nil {
+		notes.Devices = v.devices
 	}
 
 	if err := bw.Flush(); err != nil {

@@ -98,6 +98,41 @@ type validator struct {
 	seen     map[string]entryKind // cleaned paths in rootfs, explicit or implied
 	manifest []byte
 	haveMan  bool
+	// devices are the device nodes met, which are never extracted.
+	devices []string
+}
+
+// The kernel's limits on names: a path component (NAME_MAX) and a whole
+// path with its final NUL (PATH_MAX). An image past them is stored but
+// fails every run.
+const (
+	maxNameLen = 255
+	maxPathLen = 4096 - 1
+)
+
+// checkLengths refuses an entry whose path in the image, or whose link
+// target, the kernel could not take.
+func checkLengths(hdr *tar.Header, rel string) error {
+	if n := len(rel) + 1; n > maxPathLen {
+		return invalidEntry(truncName(hdr.Name), "has a path of %d bytes, more than the kernel's %d: shorten it", n, maxPathLen)
+	}
+	for _, c := range strings.Split(rel, "/") {
+		if len(c) > maxNameLen {
+			return invalidEntry(truncName(hdr.Name), "has a name of %d bytes, more than the kernel's %d: shorten it", len(c), maxNameLen)
+		}
+	}
+	if n := len(hdr.Linkname); n > maxPathLen {
+		return invalidEntry(truncName(hdr.Name), "links to a path of %d bytes, more than the kernel's %d: shorten it", n, maxPathLen)
+	}
+	return nil
+}
+
+// truncName shortens a long entry name for a one-line message.
+func truncName(name string) string {
+	if len(name) <= 80 {
+		return name
+	}
+	return name[:77] + "..."
 }
 
 func newValidator() *validator {
@@ -144,6 +179,9 @@ func (v *validator) check(hdr *tar.Header) (string, error) {
 	if rel == "" && kind != kindDir {
 		return "", invalidEntry(hdr.Name, "is rootfs but not a directory")
 	}
+	if err := checkLengths(hdr, rel); err != nil {
+		return "", err
+	}
 	if err := v.checkParents(hdr.Name, name, true); err != nil {
 		return "", err
 	}
@@ -154,6 +192,9 @@ func (v *validator) check(hdr *tar.Header) (string, error) {
 		if err := v.checkHardlink(hdr, name); err != nil {
 			return "", err
 		}
+	}
+	if kind == kindDevice {
+		v.devices = append(v.devices, "/"+rel)
 	}
 	v.seen[name] = kind
 	return name, nil
@@ -220,7 +261,15 @@ func (v *validator) finish() (*schema.ImageManifest, error) {
 	if _, ok := v.seen[aciRootfs]; !ok {
 		return nil, fmt.Errorf("%w: the archive has no rootfs/", ErrInvalid)
 	}
-	return parseManifest(v.manifest)
+	im, err := parseManifest(v.manifest)
+	if err != nil {
+		return nil, err
+	}
+	// Checked at import only, so that images stored before still read.
+	if im.App != nil && len(im.App.Exec) > 0 && !path.IsAbs(im.App.Exec[0]) {
+		return nil, fmt.Errorf("%w: manifest: app.exec starts with %q, not an absolute path as appc requires: write its full path, such as /bin/%s", ErrInvalid, im.App.Exec[0], path.Base(im.App.Exec[0]))
+	}
+	return im, nil
 }
 
 // parseManifest parses and validates an image manifest with appc's schema

@@ -1,10 +1,15 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"podctl/stage0"
 )
@@ -68,6 +73,9 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkUUIDFileSave(f.uuidFile); err != nil {
+		return nil, err
+	}
 	def := f.apps.options(&stage0.AppOptions{})
 	apps, err := parseApps(def, args)
 	if err != nil {
@@ -78,6 +86,32 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 		Flavor: f.flavor, NoOverlay: f.noOverly, UUIDFileSave: f.uuidFile, Volumes: f.volumes,
 		Name: f.name, Labels: f.labels, Annotations: f.annotations, SetEnvSecrets: f.secrets,
 	}, nil
+}
+
+// checkUUIDFileSave refuses a --uuid-file-save that cannot be written,
+// before the pod exists: afterwards the error would name a temporary file
+// and a pod that is removed again.
+func checkUUIDFileSave(path string) error {
+	if path == "" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("--uuid-file-save %s: folder %s does not exist: make it first or choose another file", path, dir)
+	case err != nil:
+		return fmt.Errorf("--uuid-file-save %s: %w", path, err)
+	case !fi.IsDir():
+		return fmt.Errorf("--uuid-file-save %s: %s is not a folder", path, dir)
+	}
+	if err := unix.Access(dir, unix.W_OK); err != nil {
+		return fmt.Errorf("--uuid-file-save %s: folder %s is not writable (%v): choose another file", path, dir, err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("--uuid-file-save %s is a folder: give a file name", path)
+	}
+	return nil
 }
 
 const appSyntax = `Images are image IDs (or unique prefixes), names (name or name:version)

@@ -80,13 +80,20 @@ a shell, an init script, a systemd unit or cron) can act on it.`,
 		newStats(g), newPause(g), newResume(g),
 		newFetch(g), newImage(g), newVersion(),
 	)
+	root.SetHelpCommand(newHelp(root))
 	unsortFlags(root)
 	return root
 }
 
 // Execute runs podctl with os.Args and returns the exit status.
 func Execute() int {
-	root := NewRoot(os.Stdout, os.Stderr)
+	return execute(os.Args[1:], os.Stdout, os.Stderr)
+}
+
+// execute runs podctl with args and returns the exit status.
+func execute(args []string, stdout, stderr io.Writer) int {
+	root := NewRoot(stdout, stderr)
+	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
 		return 0
@@ -96,10 +103,43 @@ func Execute() int {
 		return int(code)
 	}
 	if strings.HasPrefix(err.Error(), "unknown command") {
-		err = fmt.Errorf("%v: see podctl --help", err)
+		err = fmt.Errorf("%s: see podctl --help", oneLineSuggestions(err.Error()))
 	}
-	fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+	fmt.Fprintf(stderr, "podctl: %v\n", err)
 	return ExitError
+}
+
+// oneLineSuggestions folds the block of suggestions cobra adds to an
+// unknown command's error into its first line: podctl's errors are one
+// line.
+func oneLineSuggestions(msg string) string {
+	first, rest, ok := strings.Cut(msg, "\n")
+	if !ok {
+		return msg
+	}
+	_, names, ok := strings.Cut(rest, "Did you mean this?")
+	if !ok || len(strings.Fields(names)) == 0 {
+		return first
+	}
+	return fmt.Sprintf("%s (did you mean %s?)", first, strings.Join(strings.Fields(names), " or "))
+}
+
+// newHelp replaces cobra's help verb, which prints the usage and exits 0
+// for a topic it does not know.
+func newHelp(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(_ *cobra.Command, a []string) error {
+			cmd, rest, err := root.Find(a)
+			if err != nil || len(rest) > 0 {
+				return fmt.Errorf("no help for %q: podctl has no such command: see podctl --help", strings.Join(a, " "))
+			}
+			cmd.InitDefaultHelpFlag()
+			cmd.InitDefaultVersionFlag()
+			return cmd.Help()
+		},
+	}
 }
 
 // unsortFlags makes --help list flags in the order they were defined,

@@ -21,6 +21,11 @@ func Enter(c Config, id, app string, cmd []string, stdio stage1.Stdio) (int, err
 	if p.State() != lifecycle.Running {
 		return 0, errdefs.New(ErrUsage, "pod %s is %s: only a running pod can be entered", p.UUID, p.State())
 	}
+	if IsPaused(p) {
+		// Nothing joins a frozen cgroup and runs: the command would wait
+		// for the pod's resume, silently.
+		return 0, errdefs.New(ErrUsage, "pod %s is paused: resume it first (podctl resume %s)", p.UUID, p.UUID)
+	}
 	_, m, err := p.PodManifest()
 	if err != nil {
 		return 0, err

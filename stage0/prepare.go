@@ -530,6 +530,8 @@ func resolveImage(st *store.Store, ref string, insecure bool) (string, error) {
 			return "", err
 		}
 		return img.ID, nil
+	} else if err == nil && fi.IsDir() {
+		return "", errdefs.New(ErrUsage, "image %s is a directory, not an ACI file: make an image of it with podctl image import %s --name NAME", ref, ref)
 	}
 	if strings.HasSuffix(ref, ".aci") || strings.Contains(ref, "./") {
 		return "", errdefs.New(ErrUsage, "image file %s does not exist", ref)

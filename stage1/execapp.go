@@ -2,7 +2,9 @@ package stage1
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"runtime"
@@ -41,7 +43,10 @@ func ExecApp(s *AppSpec, beforeExec func() error) error {
 		wd = "/"
 	}
 	if err := os.Chdir(wd); err != nil {
-		return fmt.Errorf("app %s: working directory: %w", s.Name, err)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("app %s: working directory %s does not exist in the image", s.Name, wd)
+		}
+		return fmt.Errorf("app %s: working directory %s: %w", s.Name, wd, err)
 	}
 	path, err := exec.LookPath(s.Exec[0])
 	if err != nil {

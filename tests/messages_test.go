@@ -57,7 +57,7 @@ func testMissingWorkingDir(t *testing.T, e *env) {
 		t.Fatalf("run with a missing working directory hung: %s", r)
 	}
 	want := "app busybox: working directory /nowhere does not exist in the image"
-	if r.code == 0 || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "fork/exec") {
+	if r.code == 0 || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "fork/exec") || strings.Contains(r.stderr, "app busybox: app busybox") {
 		t.Errorf("run with a missing working directory: want %q, got %s", want, r)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -36,6 +37,10 @@ func startApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *rea
 	}()
 	res := <-ch
 	if res.err != nil {
+		if strings.HasPrefix(res.err.Error(), "app "+s.Name+": ") {
+			// The exec helper's line (ExecApp's) names the app already.
+			return nil, res.err
+		}
 		return nil, fmt.Errorf("app %s: %w", s.Name, res.err)
 	}
 	return res.p, nil

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"podctl/internal/errdefs"
 	"podctl/lifecycle"
+	"podctl/stage1"
 	"podctl/store"
 )
 
@@ -44,11 +46,20 @@ func ImportRootfs(c Config, src, name string, exec []string, labels map[string]s
 	return st.ImportRootfs(src, name, exec, labels)
 }
 
-// imagesInUse lists the images named by pods not yet removed. The caller
-// holds the store's exclusive lock, so no pod being prepared can add one.
+// imagesInUse lists the images named by pods not yet removed, and the
+// trees their apps' lower links point to, which a pod whose manifest cannot
+// be read still mounts. The caller holds the store's exclusive lock, so no
+// pod being prepared can add one.
 func imagesInUse(c Config) (map[string]bool, error) {
 	inUse := map[string]bool{}
 	err := lifecycle.WalkPods(c.DataDir, lifecycle.IncludeAllDirs, func(p *lifecycle.Pod) {
+		links, _ := filepath.Glob(filepath.Join(p.Path(), lifecycle.AppDir("*"), stage1.AppLower))
+		for _, l := range links {
+			// The link is trees/<id>/rootfs in the store.
+			if target, err := os.Readlink(l); err == nil {
+				inUse[filepath.Base(filepath.Dir(target))] = true
+			}
+		}
 		_, m, err := p.PodManifest()
 		if err != nil {
 			return

@@ -69,7 +69,8 @@ func (s *Store) removeData(id string, rec record, keepTree bool) error {
 
 // GC collects images. It removes the images that are not in inUse and were
 // last used (or imported, if never used) more than grace before now, the
-// trees whose image is neither in inUse nor in the index any more, blobs
+// trees whose image is not in inUse (an image kept for its grace period
+// renders its tree again when a pod next uses it), blobs
 // that no index entry names, images whose removal was cut short, and
 // everything left in tmp/. It returns the IDs of the images and trees it
 // removed, sorted.
@@ -143,13 +144,14 @@ func (s *Store) GC(inUse map[string]bool, grace time.Duration, now time.Time) (r
 		errs = append(errs, err)
 	}
 
-	// Trees of images that are neither used nor indexed any more.
+	// Trees no pod uses, whether their image stays or not: a tree is a
+	// copy of the blob's content, made again on demand.
 	names, err := readDirNames(s.treeDir())
 	if err != nil {
 		errs = append(errs, err)
 	}
 	for _, id := range names {
-		if _, ok := kept[id]; ok || inUse[id] {
+		if inUse[id] {
 			continue
 		}
 		if err := checkID(id); err != nil {

@@ -135,14 +135,20 @@ func TestGC(t *testing.T) {
 	}
 	inUse := map[string]bool{used.ID: true, podTree.ID: true}
 
-	// Within the grace period: only the orphans go.
+	// Within the grace period: only the orphans go, and the tree of old,
+	// which no pod uses although its image stays.
 	now := time.Now()
 	removed, err := s.GC(inUse, time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(removed, []string{orphan.ID}) {
-		t.Errorf("first GC removed %v, want [%s]", removed, orphan.ID)
+	wantFirst := []string{orphan.ID, old.ID}
+	sort.Strings(wantFirst)
+	if !reflect.DeepEqual(removed, wantFirst) {
+		t.Errorf("first GC removed %v, want %v", removed, wantFirst)
+	}
+	if _, err := os.Stat(s.treePath(old.ID)); !os.IsNotExist(err) {
+		t.Errorf("tree of unused image old still there: %v", err)
 	}
 	if _, err := os.Stat(strayBlob); !os.IsNotExist(err) {
 		t.Errorf("orphan blob still there: %v", err)

@@ -1,0 +1,84 @@
+package systemd
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"podctl/lifecycle"
+)
+
+// propagateDir is where systemd-nspawn makes, on the host, one folder per
+// machine name for mounts it passes into the machine. nspawn removes it when
+// it exits cleanly; a killed nspawn leaves it.
+const propagateDir = "/run/systemd/nspawn/propagate"
+
+// GC kills what is left of the pod, removes its cgroups and removes the
+// propagate folder of its machine, which a killed nspawn leaves behind.
+func (f *Flavor) GC(p *lifecycle.Pod) error {
+	if err := f.CgroupControl.GC(p); err != nil {
+		return err
+	}
+	if err := removePropagate(filepath.Join(propagateDir, hostname(p.UUID))); err != nil {
+		return fmt.Errorf("removing nspawn's leftovers of pod %s: %w", p.UUID, err)
+	}
+	return nil
+}
+
+// removePropagate removes one machine's propagate folder. Mounts at or
+// below it are detached first, deepest first, so that the removal never
+// reaches into a file system mounted there; if one stays, the folder does.
+func removePropagate(dir string) error {
+	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	ms, err := mountsAtOrBelow(dir)
+	if err != nil {
+		return err
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(ms)))
+	for _, m := range ms {
+		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			return fmt.Errorf("unmounting %s: %w", m, err)
+		}
+	}
+	if ms, err := mountsAtOrBelow(dir); err != nil {
+		return err
+	} else if len(ms) > 0 {
+		return fmt.Errorf("%s is still mounted at %s", dir, ms[0])
+	}
+	return os.RemoveAll(dir)
+}
+
+// mountsAtOrBelow lists the mount points of this process's mount table
+// that are dir or below it, as the table writes them.
+func mountsAtOrBelow(dir string) ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("reading mount table: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options ...
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		if mp := fields[4]; mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading mount table: %w", err)
+	}
+	return out, nil
+}

@@ -7,8 +7,10 @@ import (
 	"testing"
 )
 
-// A READY=1 whose sender exits at once makes the pod ready, every time:
-// stage1 hears it on the app's own notify socket, on every flavor.
+// A READY=1 whose sender exits at once (a child of the app, as
+// systemd-notify is) makes the pod ready, every time: stage1 hears it on the
+// app's own notify socket, on every flavor. The app itself goes on a little:
+// a pod whose app ends at once may end before it is ready.
 func TestReadyNotifySenderExits(t *testing.T) {
 	forEachFlavor(t, func(t *testing.T, e *env) {
 		e.fetchBusybox()
@@ -23,7 +25,7 @@ func TestReadyNotifySenderExits(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					r := e.podctl("run", "--ready=notify", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "/bin/notify READY=1; exit 0")
+					r := e.podctl("run", "--ready=notify", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "/bin/notify READY=1; sleep 1")
 					if r.code != 0 {
 						errs <- fmt.Sprintf("run: %s", r)
 					}

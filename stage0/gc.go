@@ -16,6 +16,7 @@ import (
 	"podctl/events"
 	"podctl/internal/errdefs"
 	"podctl/lifecycle"
+	"podctl/stage1"
 )
 
 // GCOptions are the choices of a gc run.
@@ -70,7 +71,7 @@ func GC(c Config, opts GCOptions, report func(GCEvent)) error {
 				g.mark(p, (*lifecycle.Pod).ToGarbage, fmt.Sprintf("marked pod %s, left half-created, for collection", p.UUID))
 			}
 		case lifecycle.Exited:
-			g.mark(p, (*lifecycle.Pod).ToExitedGarbage, fmt.Sprintf("marked exited pod %s for collection; a gc run after %s (grace period %s) removes it",
+			g.mark(p, g.killLeftovers, fmt.Sprintf("marked exited pod %s for collection; a gc run after %s (grace period %s) removes it",
 				p.UUID, now.Add(opts.GracePeriod).Format(time.DateTime), opts.GracePeriod))
 		case lifecycle.AbortedPrepare:
 			g.mark(p, (*lifecycle.Pod).ToGarbage, fmt.Sprintf("marked pod %s, whose preparation was aborted, for collection", p.UUID))
@@ -143,6 +144,18 @@ type collector struct {
 
 func (g *collector) fail(p *lifecycle.Pod, err error) {
 	g.report(GCEvent{p.UUID, "error", err.Error()})
+}
+
+// killLeftovers kills what is left in an exited pod's cgroups, then marks
+// it: a stage1 killed with SIGKILL leaves the processes its apps started in
+// the background (fly has no PID namespace to take them), and no process of
+// a pod that reads exited may run on until the grace period is over. Under
+// the pod's lock: no stage1 runs it.
+func (g *collector) killLeftovers(p *lifecycle.Pod) error {
+	if err := stage1.KillPodCgroup(p); err != nil {
+		g.fail(p, err)
+	}
+	return p.ToExitedGarbage()
 }
 
 // mark locks the pod and moves it. A pod that is busy, or gone because

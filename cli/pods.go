@@ -127,7 +127,13 @@ is refused: stop it first.`,
 				return err
 			}
 			return forEachPod(cmd, ids, func(id string) (string, error) {
-				return stage0.Remove(g.config(), id)
+				uuid, err := stage0.Remove(g.config(), id)
+				if errors.Is(err, stage0.ErrRemovedMeanwhile) {
+					// Gone, as asked: said, not failed.
+					fmt.Fprintf(cmd.ErrOrStderr(), "podctl: %v\n", err)
+					return uuid, nil
+				}
+				return uuid, err
 			})
 		},
 	}

@@ -585,8 +585,8 @@ func TestAppStartFailure(t *testing.T) { forEachFlavor(t, testAppStartFailure) }
 func testAppStartFailure(t *testing.T, e *env) {
 	e.fetchBusybox()
 	r := e.podctl("run", "example.com/busybox", "--exec", "/bin/nonexistent")
-	if r.code != 254 || !strings.Contains(r.stderr, "podctl: app busybox:") {
-		t.Fatalf("run of a missing command: %s", r)
+	if r.code != 254 || !strings.Contains(r.stderr, "podctl: app busybox:") || strings.Count(r.stderr, "\n") != 1 {
+		t.Fatalf("run of a missing command, want one line: %s", r)
 	}
 	out := e.must("status", "--format=json", e.list()[0].UUID)
 	if !strings.Contains(out, `"exit_code":254`) || !strings.Contains(out, `"message":"`) {

@@ -378,6 +378,10 @@ func podExitCode(podDir string, specs []stage1.AppSpec, ps *os.ProcessState, wai
 		b, err := os.ReadFile(filepath.Join(podDir, lifecycle.AppStatusFile(s.Name)))
 		var st lifecycle.AppStatus
 		if err == nil && json.Unmarshal(b, &st) == nil && st.Message != "" {
+			if _, err := os.Stat(filepath.Join(podDir, lifecycle.AppDir(s.Name), startError)); err == nil {
+				// The exec helper said why on the app's stderr already.
+				continue
+			}
 			fmt.Fprintf(os.Stderr, "podctl: app %s: %s (see %s)\n", s.Name, st.Message, filepath.Join(podDir, consoleLog))
 		}
 	}

@@ -170,6 +170,10 @@ func TestConcurrentAppendsWithRotation(t *testing.T) {
 	lineSize := int64(len(bigMessage) + 200)
 	for _, name := range []string{LogFile, OldLogFile} {
 		st, err := os.Stat(filepath.Join(dir, name))
+		if name == LogFile && os.IsNotExist(err) {
+			// The last append rotated the log: no line came after it.
+			continue
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,11 +1,9 @@
 package stage0
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -198,7 +196,7 @@ func (g *collector) mountsBelow(dir string) []string {
 	if !g.read {
 		g.read = true
 		var err error
-		g.mounts, err = mountPointsUnder(filepath.Join(g.c.DataDir, "pods"))
+		g.mounts, err = stage1.MountPointsUnder(filepath.Join(g.c.DataDir, "pods"))
 		if err != nil {
 			g.report(GCEvent{"", "error", err.Error()})
 		}
@@ -257,60 +255,4 @@ func nameToRelease(p *lifecycle.Pod) string {
 		return name
 	}
 	return ""
-}
-
-// mountPointsUnder lists the mount points at or below dir, from one read of
-// this process's mount table.
-func mountPointsUnder(dir string) ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("reading mount table: %w", err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// id parent major:minor root mountpoint options ...
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMount(fields[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading mount table: %w", err)
-	}
-	return out, nil
-}
-
-// unescapeMount undoes the octal escapes mountinfo uses for spaces and such.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			ok := true
-			for _, c := range s[i+1 : i+4] {
-				if c < '0' || c > '7' {
-					ok = false
-					break
-				}
-				v = v*8 + byte(c-'0')
-			}
-			if ok {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

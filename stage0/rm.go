@@ -9,6 +9,7 @@ import (
 
 	"podctl/internal/errdefs"
 	"podctl/lifecycle"
+	"podctl/stage1"
 )
 
 // ErrRemovedMeanwhile says that the pod Remove was asked to remove was
@@ -95,7 +96,7 @@ func removeOpen(p *lifecycle.Pod) (string, error) {
 	if err != nil {
 		return p.UUID, err
 	}
-	ms, err := mountPointsUnder(p.Path())
+	ms, err := stage1.MountPointsUnder(p.Path())
 	if err != nil {
 		return p.UUID, err
 	}

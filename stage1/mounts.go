@@ -112,14 +112,7 @@ func readOnlyTree(dst string) error {
 // read-only, keeping their other flags: a bind remount clears the flags
 // it is not given, nosuid and nodev among them.
 func remountTreeReadOnly(dst string) error {
-	// The thread's own: a thread that set up an app's root has a mount
-	// namespace of its own, which /proc/self (the leader's) is not.
-	f, err := os.Open("/proc/thread-self/mountinfo")
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	points, err := mountPointsUnder(f, dst)
+	points, err := MountPointsUnder(dst)
 	if err != nil {
 		return err
 	}
@@ -155,9 +148,21 @@ var statfsFlags = []struct {
 	{unix.ST_RELATIME, unix.MS_RELATIME},
 }
 
-// mountPointsUnder returns the mount points, from a mountinfo table, that
-// are dir or below it, in the table's order (parents before children).
-func mountPointsUnder(r io.Reader, dir string) ([]string, error) {
+// MountPointsUnder returns the mount points of the calling thread's mount
+// table that are dir or below it, parents before children. The thread's
+// own table: a thread that set up an app's root has a mount namespace of
+// its own, which /proc/self (the leader's) is not.
+func MountPointsUnder(dir string) ([]string, error) {
+	f, err := os.Open("/proc/thread-self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("reading mount table: %w", err)
+	}
+	defer f.Close()
+	return mountPointsIn(f, dir)
+}
+
+// mountPointsIn is MountPointsUnder for a mountinfo table read from r.
+func mountPointsIn(r io.Reader, dir string) ([]string, error) {
 	var out []string
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)

@@ -150,7 +150,7 @@ func TestMountPointsUnder(t *testing.T) {
 32 22 0:32 / /v/apple rw - tmpfs tmpfs rw
 33 30 0:33 / /v/app/with\040space rw - tmpfs tmpfs rw
 `
-	got, err := mountPointsUnder(strings.NewReader(table), "/v/app")
+	got, err := mountPointsIn(strings.NewReader(table), "/v/app")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,16 @@
 package systemd
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"podctl/lifecycle"
+	"podctl/stage1"
 )
 
 // propagateDir is where systemd-nspawn makes, on the host, one folder per
@@ -38,7 +37,7 @@ func removePropagate(dir string) error {
 	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	ms, err := mountsAtOrBelow(dir)
+	ms, err := stage1.MountPointsUnder(dir)
 	if err != nil {
 		return err
 	}
@@ -48,37 +47,10 @@ func removePropagate(dir string) error {
 			return fmt.Errorf("unmounting %s: %w", m, err)
 		}
 	}
-	if ms, err := mountsAtOrBelow(dir); err != nil {
+	if ms, err := stage1.MountPointsUnder(dir); err != nil {
 		return err
 	} else if len(ms) > 0 {
 		return fmt.Errorf("%s is still mounted at %s", dir, ms[0])
 	}
 	return os.RemoveAll(dir)
-}
-
-// mountsAtOrBelow lists the mount points of this process's mount table
-// that are dir or below it, as the table writes them.
-func mountsAtOrBelow(dir string) ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("reading mount table: %w", err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// id parent major:minor root mountpoint options ...
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		if mp := fields[4]; mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading mount table: %w", err)
-	}
-	return out, nil
 }

@@ -252,7 +252,9 @@ loop:
 			if ticks%5 == 0 {
 				exits.poll(specs)
 			}
-			if ticks%25 == 0 && !lostHooks && end.StopReason == "" {
+			// Every 2.5 s: it walks the pod's cgroups for every app still
+			// running, and a lost hook waits lostAfter anyway.
+			if ticks%125 == 0 && !lostHooks && end.StopReason == "" {
 				if lost := hooks.lost(specs, time.Now()); len(lost) > 0 {
 					// Nothing else would end the pod: a clean shutdown,
 					// as for a stop.

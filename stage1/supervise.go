@@ -112,8 +112,7 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 	// The caller's stdout and stderr may be this process's own (native's
 	// init): their reader going away must not end the pod.
 	KeepOnClosedOutput()
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	sigs := NotifyStop(rc.Interactive)
 	defer signal.Stop(sigs)
 
 	apps := make([]appRun, len(specs))
@@ -126,7 +125,8 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 	running := 0
 	code := 0
 	failed := false
-	var failure, cancelledBy string
+	var failure string
+	var cancelledBy syscall.Signal
 	// stopReason is why stage1 is stopping the apps it stops: an app's
 	// failure or a signal (ReasonCancelled), or the pod's time
 	// (ReasonTimeout). Once set, no app is restarted.
@@ -247,6 +247,7 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 			a.running = false
 			st := exitStatus(e.status, e.err)
 			NoteOOM(st, s)
+			SayEnd(s.Name, st)
 			st.StartedAt, st.FinishedAt, st.RestartCount = a.started, time.Now(), a.restarts
 			st.Reason = Reason(st, a.stopped, stopReason)
 			// The pid is no longer the app's: enter must not find it.
@@ -263,10 +264,7 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 			}
 			if st.ExitCode != 0 && !failed {
 				code, failed = st.ExitCode, true
-				failure = fmt.Sprintf("app %s exited with %d", s.Name, st.ExitCode)
-				if st.Reason != lifecycle.ReasonError && st.Reason != lifecycle.ReasonCancelled {
-					failure += " (" + st.Reason + ")"
-				}
+				failure = FailureMessage(s.Name, st)
 				stop(lifecycle.ReasonCancelled, syscall.SIGTERM)
 			}
 		case i := <-readyCh:
@@ -287,11 +285,13 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 			}
 			events.RecordForPod(podDir, events.Event{Type: events.Restarted, App: specs[i].Name, Message: fmt.Sprintf("restart %d", apps[i].restarts)})
 		case sig := <-sigs:
-			rc.Debugf("forwarding %s to the apps", unix.SignalName(sig.(syscall.Signal)))
-			if cancelledBy == "" && stopReason == "" {
-				cancelledBy = unix.SignalName(sig.(syscall.Signal))
+			// Whatever stopped podctl run, the apps get what podctl stop
+			// and the systemd flavor give them.
+			rc.Debugf("got %s: stopping the apps", unix.SignalName(sig.(syscall.Signal)))
+			if cancelledBy == 0 && stopReason == "" {
+				cancelledBy = sig.(syscall.Signal)
 			}
-			stop(lifecycle.ReasonCancelled, sig.(syscall.Signal))
+			stop(lifecycle.ReasonCancelled, syscall.SIGTERM)
 		case <-timeout:
 			rc.Debugf("the pod's time is up: stopping the apps")
 			stop(lifecycle.ReasonTimeout, syscall.SIGTERM)
@@ -312,23 +312,39 @@ type Ending struct {
 	StopReason string
 	// Timeout is the pod's --timeout.
 	Timeout time.Duration
-	// CancelledBy names the signal that made stage1 stop the pod.
-	CancelledBy string
+	// CancelledBy is the signal that made stage1 stop the pod, if one did.
+	CancelledBy syscall.Signal
 	// Failure says which app failed for good and how, if one did.
 	Failure string
+	// Lost says what ended the pod before its apps were recorded, when
+	// stage1 itself lives on: its init, or its nspawn, died. LostBy is
+	// the signal that killed it, if one did.
+	Lost   string
+	LostBy syscall.Signal
 }
 
 // RecordResult records the pod's result (lifecycle.WriteResult) from how
 // it ended and the exit code of its first app to fail, and returns the
-// pod's exit code: ExitTimeout when its time was up, else code.
+// pod's exit code. This is the one exit status rule of every flavor:
+// 128+N when what held the pod was killed by signal N (e.Lost), and
+// ExitStartFailed if it ended otherwise; ExitTimeout when its time was up; 128+N when podctl run was stopped by
+// signal N, as a shell reports a process that signal ended, whatever codes
+// the stopped apps gave; else code.
 func RecordResult(podDir string, code int, e Ending) int {
 	res := &lifecycle.PodResult{Result: lifecycle.ResultSuccess, Message: "every app exited 0"}
 	switch {
+	case e.Lost != "" && e.LostBy != 0:
+		code = 128 + int(e.LostBy)
+		res.Result, res.Message = lifecycle.ResultKilled, e.Lost
+	case e.Lost != "":
+		code = ExitStartFailed
+		res.Result, res.Message = lifecycle.ResultError, e.Lost
 	case e.StopReason == lifecycle.ReasonTimeout:
 		code = ExitTimeout
 		res.Result, res.Message = lifecycle.ResultTimeout, fmt.Sprintf("the pod ran out of its time (--timeout=%s) and was stopped", e.Timeout)
-	case e.CancelledBy != "":
-		res.Result, res.Message = lifecycle.ResultCancelled, "podctl run got "+e.CancelledBy+" and stopped the apps"
+	case e.CancelledBy != 0:
+		code = 128 + int(e.CancelledBy)
+		res.Result, res.Message = lifecycle.ResultCancelled, "podctl run got "+unix.SignalName(e.CancelledBy)+" and stopped the apps"
 	case code != 0:
 		res.Result, res.Message = lifecycle.ResultError, e.Failure
 	}
@@ -339,6 +355,41 @@ func RecordResult(podDir string, code int, e Ending) int {
 	events.RecordForPod(podDir, events.Event{Type: events.Exited, ExitCode: &code, Message: res.Result + ": " + res.Message})
 	NoteState(podDir, lifecycle.Exited.String())
 	return code
+}
+
+// NotifyStop returns the channel of the signals that stop a pod: SIGTERM
+// (podctl stop), SIGINT (Ctrl-C) and SIGHUP (a closed terminal). With
+// interactive, SIGINT is not one: the app has the terminal, which sends
+// Ctrl-C to it, and decides itself whether that ends it (a shell does
+// not). The signal is still caught, so that it does not end stage1.
+func NotifyStop(interactive bool) chan os.Signal {
+	sigs := make(chan os.Signal, 4)
+	if interactive {
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGINT)
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
+	} else {
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	}
+	return sigs
+}
+
+// FailureMessage is the pod's result message for app name, the first to
+// fail for good, as it ended (st).
+func FailureMessage(name string, st *lifecycle.AppStatus) string {
+	m := fmt.Sprintf("app %s exited with %d", name, st.ExitCode)
+	if st.Reason != "" && st.Reason != lifecycle.ReasonError && st.Reason != lifecycle.ReasonCancelled {
+		m += " (" + st.Reason + ")"
+	}
+	return m
+}
+
+// SayEnd prints the one line podctl run gives for an app's end that its
+// own output cannot show: the kernel killed it for memory. Every flavor
+// says it once, when the app ends.
+func SayEnd(name string, st *lifecycle.AppStatus) {
+	if st.Reason == lifecycle.ReasonOOMKilled {
+		fmt.Fprintf(os.Stderr, "podctl: app %s: %s\n", name, st.Message)
+	}
 }
 
 // NoteState adds a state change to the pod's history, saying on stderr if

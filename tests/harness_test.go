@@ -384,11 +384,12 @@ func checkCgroupsGone(t *testing.T, dirs []string) {
 // its pod runs with every app started. The caller waits for the command.
 func (e *env) startPod(args ...string) (*exec.Cmd, string) {
 	e.t.Helper()
-	cmd := e.command(append([]string{"run"}, args...)...)
+	uuidFile := filepath.Join(e.t.TempDir(), "uuid")
+	cmd := e.command(append([]string{"run", "--uuid-file-save", uuidFile}, args...)...)
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	uuid := waitRunning(e.t, e)
+	uuid := waitUUIDFile(e.t, uuidFile)
 	// A booted pod on a loaded machine can take seconds.
 	e.must("status", "--wait-ready=30s", uuid)
 	return cmd, uuid

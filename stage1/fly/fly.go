@@ -78,6 +78,11 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 		cmd.Env = []string{envSpec + "=" + enc}
 		stdio.Apply(cmd)
 		cmd.SysProcAttr = &syscall.SysProcAttr{
+			// A session of its own, as with the other flavors: Ctrl-C on
+			// the caller's terminal reaches stage1, which stops the apps,
+			// not the apps themselves. An app with the terminal stays in
+			// the caller's session, whose terminal it is.
+			Setsid:       !rc.Interactive,
 			Unshareflags: syscall.CLONE_NEWNS,
 			// The app dies with its stage1, so a stage1 killed outright
 			// leaves no app behind to hold the pod's mounts.

@@ -32,6 +32,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
@@ -158,8 +160,7 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []stage1.AppS
 	}
 	// Signals for the pod go to its init, which passes them to the apps.
 	// Caught before the init has its pod, so that none is lost in between.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	sigs := stage1.NotifyStop(rc.Interactive)
 	defer signal.Stop(sigs)
 	trace.Mark("hand pod to init")
 	if err := init.give(&cfg); err != nil {
@@ -190,6 +191,13 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []stage1.AppS
 	cmd.Wait()
 	trace.Mark("init ended")
 	close(done)
+	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
+		// The init records the pod's result as it ends: killed, it could
+		// not, but this process lives on to say what happened.
+		lost := fmt.Sprintf("the pod's init was killed by %s, and its apps with it", unix.SignalName(ws.Signal()))
+		fmt.Fprintf(os.Stderr, "podctl: %s\n", lost)
+		return stage1.RecordResult(rc.PodDir, 0, stage1.Ending{Lost: lost, LostBy: ws.Signal()})
+	}
 	return exitCode(cmd)
 }
 

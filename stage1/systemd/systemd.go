@@ -192,8 +192,7 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 		Unshareflags: syscall.CLONE_NEWNS,
 		Pdeathsig:    parentGone,
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	sigs := stage1.NotifyStop(rc.Interactive)
 	defer signal.Stop(sigs)
 	if err := stage1.StartWithErrPipe(cmd); err != nil {
 		// No app will run: each says so in its status.
@@ -234,7 +233,7 @@ loop:
 				// longer a clean shutdown.
 				continue
 			}
-			end.StopReason, end.CancelledBy = lifecycle.ReasonCancelled, unix.SignalName(sig.(syscall.Signal))
+			end.StopReason, end.CancelledBy = lifecycle.ReasonCancelled, sig.(syscall.Signal)
 			if !lostHooks {
 				cmd.Process.Signal(syscall.SIGTERM)
 			}
@@ -250,7 +249,7 @@ loop:
 		case <-ready.C:
 			ticks++
 			if ticks%5 == 0 {
-				exits.poll(specs)
+				exits.poll(specs, end.StopReason)
 			}
 			// Every 2.5 s: it walks the pod's cgroups for every app still
 			// running, and a lost hook waits lostAfter anyway.
@@ -291,7 +290,10 @@ loop:
 	code, err := podExitCode(rc.PodDir, specs, cmd.ProcessState, waitErr)
 	if err != nil {
 		if end.StopReason == "" {
-			return 0, err
+			// stage1 lives on to record what ended the pod.
+			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+			end.Lost, end.LostBy = nspawnEnd(cmd.ProcessState, waitErr)
+			return stage1.RecordResult(rc.PodDir, 0, end), nil
 		}
 		// Stopped while it was still booting: the apps that had not ended
 		// (or started) were stopped all the same.
@@ -335,10 +337,7 @@ func podReady(podDir string, specs []stage1.AppSpec, notify bool, ready []bool, 
 // the pod's time, a signal to stage1, or another app's failure. It
 // returns how the first app to fail did.
 func finishStatuses(podDir string, specs []stage1.AppSpec, stopReason string, exits *exitWatch) string {
-	firstFailed := ""
-	if b, err := os.ReadFile(filepath.Join(podDir, firstFailure)); err == nil {
-		firstFailed = strings.TrimSpace(string(b))
-	}
+	firstFailed := readFirstFailure(podDir)
 	failure := ""
 	for _, s := range specs {
 		b, err := os.ReadFile(filepath.Join(podDir, lifecycle.AppStatusFile(s.Name)))
@@ -346,19 +345,39 @@ func finishStatuses(podDir string, specs []stage1.AppSpec, stopReason string, ex
 		if err != nil || json.Unmarshal(b, &st) != nil {
 			continue
 		}
-		first := failure == "" && stopReason == "" && st.ExitCode != 0 && strconv.Itoa(st.ExitCode) == firstFailed
-		reason := stopReason
-		if reason == "" && firstFailed != "" {
-			reason = lifecycle.ReasonCancelled
-		}
-		st.Reason = stage1.Reason(&st, st.Signal != "" && !first, reason)
-		if first {
-			failure = fmt.Sprintf("app %s exited with %d", s.Name, st.ExitCode)
+		if endReason(&st, stopReason, firstFailed, failure != "") {
+			failure = stage1.FailureMessage(s.Name, &st)
 		}
 		stage1.RecordStatus(podDir, s.Name, &st)
 		exits.record(s.Name, &st)
 	}
 	return failure
+}
+
+// readFirstFailure returns the exit code the units' hook recorded for the
+// first app to fail for good, "" if none has.
+func readFirstFailure(podDir string) string {
+	b, err := os.ReadFile(filepath.Join(podDir, firstFailure))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// endReason gives an app's recorded end (st) its reason, the one the
+// other flavors' supervisor gives (stage1.Reason), and reports whether
+// the app is the first to fail for good (an app with the first failure's
+// code, unless one was found already: failureSeen). An app the pod's
+// shutdown ended was stopped: by the pod's time, a signal to stage1
+// (stopReason), or another app's failure (a first failure recorded).
+func endReason(st *lifecycle.AppStatus, stopReason, firstFailed string, failureSeen bool) bool {
+	first := !failureSeen && stopReason == "" && st.ExitCode != 0 && strconv.Itoa(st.ExitCode) == firstFailed
+	reason := stopReason
+	if reason == "" && firstFailed != "" {
+		reason = lifecycle.ReasonCancelled
+	}
+	st.Reason = stage1.Reason(st, st.Signal != "" && !first, reason)
+	return first
 }
 
 // bootEnv is the environment of the boot helper and nspawn: the caller's,
@@ -379,7 +398,7 @@ func podExitCode(podDir string, specs []stage1.AppSpec, ps *os.ProcessState, wai
 	for _, s := range specs {
 		b, err := os.ReadFile(filepath.Join(podDir, lifecycle.AppStatusFile(s.Name)))
 		var st lifecycle.AppStatus
-		if err == nil && json.Unmarshal(b, &st) == nil && st.Message != "" {
+		if err == nil && json.Unmarshal(b, &st) == nil && st.Message != "" && st.Reason != lifecycle.ReasonOOMKilled {
 			if _, err := os.Stat(filepath.Join(podDir, lifecycle.AppDir(s.Name), startError)); err == nil {
 				// The exec helper said why on the app's stderr already.
 				continue
@@ -387,8 +406,8 @@ func podExitCode(podDir string, specs []stage1.AppSpec, ps *os.ProcessState, wai
 			fmt.Fprintf(os.Stderr, "podctl: app %s: %s (see %s)\n", s.Name, st.Message, filepath.Join(podDir, consoleLog))
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join(podDir, firstFailure)); err == nil {
-		return strconv.Atoi(strings.TrimSpace(string(b)))
+	if first := readFirstFailure(podDir); first != "" {
+		return strconv.Atoi(first)
 	}
 	missing := []string{}
 	for _, s := range specs {
@@ -399,14 +418,33 @@ func podExitCode(podDir string, specs []stage1.AppSpec, ps *os.ProcessState, wai
 	if len(missing) == 0 {
 		return 0, nil
 	}
-	why := "exited"
-	if ps != nil {
-		why = ps.String()
-	} else if waitErr != nil {
-		why = waitErr.Error()
+	why, sig := nspawnEnd(ps, waitErr)
+	last := ""
+	if sig == 0 {
+		// Why nspawn failed is in its own last lines.
+		last = lastLines(filepath.Join(podDir, consoleLog), 3)
 	}
-	return 0, fmt.Errorf("the pod's systemd-nspawn %s before app %s ended; its output is in %s%s",
-		why, strings.Join(missing, ", "), filepath.Join(podDir, consoleLog), lastLines(filepath.Join(podDir, consoleLog), 3))
+	return 0, fmt.Errorf("%s before app %s ended; its output is in %s%s",
+		why, strings.Join(missing, ", "), filepath.Join(podDir, consoleLog), last)
+}
+
+// nspawnEnd says how the boot helper (ps, or waitErr if it could not be
+// waited for) and its systemd-nspawn ended, and the signal that killed
+// either. The helper exits 128+N when nspawn was killed by signal N.
+func nspawnEnd(ps *os.ProcessState, waitErr error) (string, syscall.Signal) {
+	if ps == nil {
+		return fmt.Sprintf("the pod's boot helper could not be waited for (%v)", waitErr), 0
+	}
+	ws := ps.Sys().(syscall.WaitStatus)
+	switch code := ws.ExitStatus(); {
+	case ws.Signaled():
+		return fmt.Sprintf("the pod's boot helper was killed by %s, and the pod with it", unix.SignalName(ws.Signal())), ws.Signal()
+	case code > 128 && code <= 128+64:
+		sig := syscall.Signal(code - 128)
+		return fmt.Sprintf("the pod's systemd-nspawn was killed by %s, and the pod with it", unix.SignalName(sig)), sig
+	default:
+		return fmt.Sprintf("the pod's systemd-nspawn exited with %d", code), 0
+	}
 }
 
 // lastLines returns the last n lines of a file, as ": a | b | c".
@@ -553,8 +591,9 @@ type exitWatch struct {
 	seen, read map[string]time.Time
 }
 
-// poll records the ends the apps' statuses show that it has not yet.
-func (w *exitWatch) poll(specs []stage1.AppSpec) {
+// poll records the ends the apps' statuses show that it has not yet, with
+// the reason known now: stage1 is stopping the pod for stopReason, if set.
+func (w *exitWatch) poll(specs []stage1.AppSpec, stopReason string) {
 	for _, s := range specs {
 		path := filepath.Join(w.podDir, lifecycle.AppStatusFile(s.Name))
 		fi, err := os.Stat(path)
@@ -565,6 +604,7 @@ func (w *exitWatch) poll(specs []stage1.AppSpec) {
 		b, err := os.ReadFile(path)
 		var st lifecycle.AppStatus
 		if err == nil && json.Unmarshal(b, &st) == nil {
+			endReason(&st, stopReason, readFirstFailure(w.podDir), false)
 			w.record(s.Name, &st)
 		}
 	}
@@ -576,6 +616,7 @@ func (w *exitWatch) record(app string, st *lifecycle.AppStatus) {
 		return
 	}
 	w.seen[app] = st.FinishedAt
+	stage1.SayEnd(app, st)
 	events.RecordForPod(w.podDir, events.Event{Type: events.Exited, App: app, ExitCode: &st.ExitCode, Message: st.Reason})
 }
 
@@ -674,6 +715,10 @@ func bootMain(args []string) int {
 			// goes with it.
 			if err := g.Kill(5 * time.Second); err != nil {
 				fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+			}
+			if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
+				// As a shell says it, for stage1 (nspawnEnd).
+				return 128 + int(ws.Signal())
 			}
 			return cmd.ProcessState.ExitCode()
 		case sig := <-sigs:

@@ -352,6 +352,25 @@ func limitIsolators(ao *AppOptions) ([]types.Isolator, error) {
 	return out, nil
 }
 
+// checkImageLimits holds the limits an image asks for (those the command
+// line did not replace) to the rule of --memory and --cpu: an app could not
+// run in less.
+func checkImageLimits(m *schema.ImageManifest, isos types.Isolators) error {
+	for _, iso := range isos {
+		switch v := iso.Value().(type) {
+		case *types.ResourceMemory:
+			if l := v.Limit(); l != nil && l.Value() < MinMemory {
+				return errdefs.New(ErrUsage, "image %s limits its app's memory to %s (%s), below 6Mi, the least an app can start in: give --memory 6Mi or more", m.Name, l.String(), iso.Name)
+			}
+		case *types.ResourceCPU:
+			if l := v.Limit(); l != nil && l.MilliValue() <= 0 {
+				return errdefs.New(ErrUsage, "image %s limits its app's CPU to %s (%s), which leaves it none: give --cpu", m.Name, l.String(), iso.Name)
+			}
+		}
+	}
+	return nil
+}
+
 // parseVolumes reads --volume values and checks them.
 func parseVolumes(specs []string) ([]types.Volume, error) {
 	var out []types.Volume
@@ -423,17 +442,11 @@ func parseMounts(specs []string, vols []types.Volume) ([]schema.Mount, error) {
 	return out, nil
 }
 
-// stage1Dirs are the app folders stage1 mounts itself; a volume over them
-// (or inside them) would hide or be hidden by the kernel's file systems.
-var stage1Dirs = []string{"/proc", "/sys", "/dev"}
-
 // checkMountTarget refuses a mount target (clean, absolute) at or below
 // a folder stage1 mounts.
 func checkMountTarget(spec, target string) error {
-	for _, d := range stage1Dirs {
-		if target == d || strings.HasPrefix(target, d+"/") {
-			return errdefs.New(ErrUsage, "mount %q: %s is stage1's (it mounts %s itself): choose a target outside /proc, /sys and /dev", spec, target, d)
-		}
+	if err := stage1.CheckMountTarget(target); err != nil {
+		return errdefs.New(ErrUsage, "mount %q: %v: choose a target outside /proc, /sys and /dev", spec, err)
 	}
 	return nil
 }
@@ -645,6 +658,9 @@ func effectiveApp(m *schema.ImageManifest, ao *AppOptions, setEnv []string) (*ty
 	for _, iso := range isos {
 		// The command line's limit replaces the image's.
 		app.Isolators.ReplaceIsolatorsByName(iso, []types.ACIdentifier{iso.Name})
+	}
+	if err := checkImageLimits(m, app.Isolators); err != nil {
+		return nil, err
 	}
 	if app.User == "" {
 		app.User = "0"

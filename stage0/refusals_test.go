@@ -1,6 +1,7 @@
 package stage0
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -67,6 +68,44 @@ func TestMemoryMinimum(t *testing.T) {
 	for _, good := range []string{"6Mi", "7M", "64M", "1G"} {
 		if _, err := limitIsolators(&AppOptions{Memory: good}); err != nil {
 			t.Errorf("--memory %s refused: %v", good, err)
+		}
+	}
+}
+
+// An image's own limits are held to the same minimum, unless the command
+// line replaces them.
+func TestImageLimitsMinimum(t *testing.T) {
+	image := func(memory, cpu string) *schema.ImageManifest {
+		m := imageWithLabels(t)
+		m.App = &types.App{Exec: []string{"/bin/true"}}
+		// As an image's manifest has them: read from JSON.
+		var isos []string
+		if memory != "" {
+			isos = append(isos, `{"name":"resource/memory","value":{"limit":"`+memory+`"}}`)
+		}
+		if cpu != "" {
+			isos = append(isos, `{"name":"resource/cpu","value":{"limit":"`+cpu+`"}}`)
+		}
+		if err := json.Unmarshal([]byte("["+strings.Join(isos, ",")+"]"), &m.App.Isolators); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	for _, c := range []struct {
+		memory, cpu, flag, want string
+	}{
+		{"1", "", "", "below 6Mi"},
+		{"5Mi", "", "", "below 6Mi"},
+		{"", "0", "", "leaves it none"},
+		{"1", "", "64M", ""},
+		{"64M", "500m", "", ""},
+	} {
+		_, err := effectiveApp(image(c.memory, c.cpu), &AppOptions{Memory: c.flag}, nil)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("image memory %q cpu %q, --memory %q: refused: %v", c.memory, c.cpu, c.flag, err)
+		case c.want != "" && (!errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("image memory %q cpu %q: got %v, want a usage error saying %q", c.memory, c.cpu, err, c.want)
 		}
 	}
 }

@@ -123,6 +123,21 @@ type MountSpec struct {
 	Recursive bool `json:"recursive,omitempty"`
 }
 
+// ownDirs are the app folders stage1 mounts itself; a volume over them
+// (or inside them) would hide or be hidden by the kernel's file systems.
+var ownDirs = []string{"/proc", "/sys", "/dev"}
+
+// CheckMountTarget refuses a mount target (clean, absolute) at or below a
+// folder stage1 mounts itself.
+func CheckMountTarget(target string) error {
+	for _, d := range ownDirs {
+		if target == d || strings.HasPrefix(target, d+"/") {
+			return fmt.Errorf("%s is stage1's (it mounts %s itself)", target, d)
+		}
+	}
+	return nil
+}
+
 // DirVolumes holds the pod's empty volumes, one folder each.
 const DirVolumes = "volumes"
 
@@ -138,6 +153,11 @@ func mountSpecs(podDir string, m *schema.PodManifest, ra *schema.RuntimeApp) ([]
 		}
 		if vol == nil {
 			return nil, fmt.Errorf("app %s mounts volume %s, which the pod does not have", ra.Name, mnt.Volume)
+		}
+		// stage0 refuses these; a pod manifest from elsewhere is held to
+		// the same rule.
+		if err := CheckMountTarget(filepath.Clean(mnt.Path)); err != nil {
+			return nil, fmt.Errorf("app %s mounts volume %s on %s: %w", ra.Name, mnt.Volume, mnt.Path, err)
 		}
 		ms := MountSpec{Target: mnt.Path, ReadOnly: vol.ReadOnly != nil && *vol.ReadOnly,
 			Recursive: vol.Recursive == nil || *vol.Recursive}

@@ -94,3 +94,25 @@ func TestReadSecret(t *testing.T) {
 		t.Errorf("a secret of the largest size: %v", err)
 	}
 }
+
+// A pod manifest that mounts a volume over a folder stage1 mounts itself
+// is refused, however it came to be written.
+func TestMountOverStage1DirsRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, target := range []string{"/proc", "/proc/sys", "/sys/fs/cgroup", "/dev", "/dev/../dev/shm", "/data"} {
+		m := schema.BlankPodManifest()
+		m.Volumes = []types.Volume{{Name: "v", Kind: "host", Source: dir}}
+		m.Apps = []schema.RuntimeApp{{Name: "app", App: &types.App{Exec: []string{"/bin/true"}},
+			Mounts: []schema.Mount{{Volume: "v", Path: target}}}}
+		_, err := AppSpecs(dir, "5b1f2c3d-0000-4000-8000-000000000000", m)
+		if target == "/data" {
+			if err != nil {
+				t.Errorf("mount on %s: %v", target, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), "is stage1's") {
+			t.Errorf("mount on %s: got %v, want a refusal", target, err)
+		}
+	}
+}

@@ -101,6 +101,11 @@ func ExecApp(s *AppSpec, beforeExec func() error) error {
 		}
 	}
 	err = syscall.Exec(path, s.Exec, env)
+	if errors.Is(err, syscall.ENOENT) {
+		if why := missingInterpreter(path); why != "" {
+			return fmt.Errorf("app %s: %s", s.Name, why)
+		}
+	}
 	return fmt.Errorf("app %s: executing %s: %w", s.Name, path, err)
 }
 

@@ -95,7 +95,7 @@ var busyboxApplets = []string{"sh", "echo", "cat", "true", "false", "sleep", "ls
 
 // writeBusyboxACI writes an uncompressed ACI holding busybox-static, its
 // applets as relative symlinks, /etc/passwd and /etc/group. extra files are
-// added to the root (path -> content).
+// added to the root (path -> content); those in bin/ are executable.
 func writeBusyboxACI(path, name string, extra map[string]string) error {
 	bb, err := os.ReadFile(busyboxPath)
 	if err != nil {
@@ -128,7 +128,11 @@ func writeBusyboxACI(path, name string, extra map[string]string) error {
 	file("rootfs/etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n"))
 	file("rootfs/etc/group", 0o644, []byte("root:x:0:\nnogroup:x:65534:\n"))
 	for p, content := range extra {
-		file("rootfs/"+p, 0o644, []byte(content))
+		mode := int64(0o644)
+		if strings.HasPrefix(p, "bin/") {
+			mode = 0o755
+		}
+		file("rootfs/"+p, mode, []byte(content))
 	}
 	if err := tw.Close(); err != nil {
 		return err

@@ -24,6 +24,10 @@ func TestMalformedImageManifest(t *testing.T) {
 		{"isolator without value", app(`[{"name":"resource/memory"}]`), `isolator "resource/memory" has no value`},
 		{"isolator with a null value", app(`[{"name":"os/linux/no-new-privileges","value":null}]`), `isolator "os/linux/no-new-privileges" has no value`},
 		{"quantity appc would take minutes over", app(`[{"name":"resource/memory","value":{"limit":"1e-999999999"}}]`), "has an exponent beyond"},
+		{"quantity that is no number", app(`[{"name":"resource/memory","value":{"limit":"xx"}}]`), "quantities must match"},
+		{"manifest cut short", `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/malformed","labels":[`, "unexpected end of JSON input"},
+		{"name appc does not take", `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"Example..com/x"}`, "ACIdentifier must contain only"},
+		{"variable set twice", `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/malformed","app":{"exec":["/bin/sh"],"user":"0","group":"0","environment":[{"name":"A","value":"1"},{"name":"A","value":"2"}]}}`, `duplicate environment variable of name "A"`},
 	} {
 		t.Run(strings.ReplaceAll(c.what, " ", "_"), func(t *testing.T) {
 			aci := filepath.Join(t.TempDir(), "malformed.aci")

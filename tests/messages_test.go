@@ -91,3 +91,34 @@ func TestUUIDFileSaveMissingFolder(t *testing.T) {
 		t.Fatal("the missing folder was made")
 	}
 }
+
+// A program whose dynamic loader, or a script whose interpreter, the
+// image lacks is named as what is missing, not as the program missing.
+func TestMissingInterpreter(t *testing.T) { forEachFlavor(t, testMissingInterpreter) }
+
+func testMissingInterpreter(t *testing.T, e *env) {
+	dynamic, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	aci := filepath.Join(t.TempDir(), "interp.aci")
+	if err := writeBusyboxACI(aci, "example.com/interp", map[string]string{
+		"bin/dynamic": string(dynamic),
+		"bin/script":  "#!/usr/bin/python3\nprint('hello')\n",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.must("fetch", "--insecure-options=image", aci)
+	for _, c := range []struct{ exec, want string }{
+		{"/bin/dynamic", "podctl: app interp: /bin/dynamic needs the dynamic loader /lib64/ld-linux-x86-64.so.2, which the image does not have"},
+		{"/bin/script", "podctl: app interp: /bin/script is a script for /usr/bin/python3, which the image does not have"},
+	} {
+		r, ended := e.podctlWithin(120*time.Second, "run", "example.com/interp", "--exec", c.exec)
+		if !ended {
+			t.Fatalf("run of %s hung: %s", c.exec, r)
+		}
+		if r.code != 254 || strings.TrimSpace(r.stderr) != c.want {
+			t.Errorf("run of %s: want exit 254 and the one line %q, got %s", c.exec, c.want, r)
+		}
+	}
+}

@@ -125,7 +125,7 @@ func printStatus(cmd *cobra.Command, pi *stage0.PodInfo) {
 		}
 	}
 	for _, h := range pi.History {
-		fmt.Fprintf(w, "history=%s %s\n", h.Time.Local().Format(time.RFC3339Nano), h.State)
+		fmt.Fprintf(w, "history=%s %s\n", absTime(&h.Time), h.State)
 	}
 	for _, p := range pi.Problems {
 		fmt.Fprintf(cmd.ErrOrStderr(), "podctl: %s\n", p)

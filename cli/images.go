@@ -60,7 +60,9 @@ func newFetch(g *globals) *cobra.Command {
 		Use:   "fetch FILE.aci...",
 		Short: "Import ACI files into the image store",
 		Long: `Import appc images (plain, gzip, bzip2 or xz tar) into the store and print
-each image's ID. The same image imported twice is stored once.`,
+each image's ID, sha512- and 12 hex digits (whole with --full), which
+every command taking an image accepts. The same image imported twice is
+stored once.`,
 		Example: `  podctl fetch --insecure-options=image ./busybox.aci`,
 		Args:    args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -18,10 +18,6 @@ import (
 	"podctl/stage0"
 )
 
-// eventTimeLayout is how events show their time: RFC 3339 in local time,
-// to the millisecond, which --since and --until read back.
-const eventTimeLayout = "2006-01-02T15:04:05.000Z07:00"
-
 func newEvents(g *globals) *cobra.Command {
 	var opts stage0.EventsOptions
 	var format string
@@ -109,7 +105,7 @@ func printEvent(w io.Writer, e events.Event, format string) error {
 	if e.ExitCode != nil {
 		code = strconv.Itoa(*e.ExitCode)
 	}
-	line := fmt.Sprintf("%s %-9s %s %s %s %s", e.Time.Local().Format(eventTimeLayout), e.Type, id, dash(e.Name), dash(e.App), code)
+	line := fmt.Sprintf("%s %-9s %s %s %s %s", absTime(&e.Time), e.Type, id, dash(e.Name), dash(e.App), code)
 	if e.Message != "" {
 		line += " " + e.Message
 	}

@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-)
 
-// timeLayout is how text output shows an absolute time.
-const timeLayout = "2006-01-02 15:04:05.000 -0700 MST"
+	"podctl/internal/timefmt"
+)
 
 // addFormat adds --format to a read command.
 func addFormat(cmd *cobra.Command, v *string) {
@@ -39,37 +39,23 @@ func printJSON(w io.Writer, format string, v any) (bool, error) {
 	return true, err
 }
 
-// ago says how long ago t was, as a person would.
-func ago(t *time.Time, now time.Time) string {
-	if t == nil {
-		return "-"
-	}
-	d := now.Sub(*t)
-	switch {
-	case d < 0:
-		return "just now"
-	case d < time.Second:
-		return "just now"
-	case d < time.Minute:
-		return plural(int(d/time.Second), "second") + " ago"
-	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute") + " ago"
-	case d < 48*time.Hour:
-		return plural(int(d/time.Hour), "hour") + " ago"
-	}
-	return plural(int(d/(24*time.Hour)), "day") + " ago"
-}
+// ago says how long ago t was, in the one form tables show times in.
+func ago(t *time.Time, now time.Time) string { return timefmt.Relative(t, now) }
 
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
-}
+// absTime writes t as key=value lines and messages show times: RFC 3339
+// to the millisecond with its zone, or "-" if unknown.
+func absTime(t *time.Time) string { return timefmt.TextOrDash(t) }
 
-func absTime(t *time.Time) string {
-	if t == nil {
-		return "-"
+// shortIDHex is how many hex digits of an image ID text output shows,
+// after "sha512-", unless --full is given. JSON always has whole IDs.
+const shortIDHex = 12
+
+// shortID shortens an image ID for text output: "sha512-" and 12 hex
+// digits, or the whole ID with full.
+func shortID(id string, full bool) string {
+	alg, hex, ok := strings.Cut(id, "-")
+	if full || !ok || len(hex) <= shortIDHex {
+		return id
 	}
-	return t.Format(timeLayout)
+	return alg + "-" + hex[:shortIDHex]
 }

@@ -60,7 +60,9 @@ func newFetch(g *globals) *cobra.Command {
 		Use:   "fetch FILE.aci...",
 		Short: "Import ACI files into the image store",
 		Long: `Import appc images (plain, gzip, bzip2 or xz tar) into the store and print
-each image's ID. The same image imported twice is stored once.`,
+each image's ID, sha512- and 12 hex digits (whole with --full), which
+every command taking an image accepts. The same image imported twice is
+stored once.`,
 		Example: `  podctl fetch --insecure-options=image ./busybox.aci`,
 		Args:    args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -83,14 +85,6 @@ each image's ID. The same image imported twice is stored once.`,
 	cmd.Flags().BoolVar(&full, "full", false, "print whole image IDs")
 	lf.add(cmd.Flags())
 	return rootOnly(cmd)
-}
-
-// shortID shortens an image ID for display, as rkt did.
-func shortID(id string, full bool) string {
-	if full || len(id) <= len("sha512-")+32 {
-		return id
-	}
-	return id[:len("sha512-")+32]
 }
 
 func newImage(g *globals) *cobra.Command {
@@ -135,10 +129,7 @@ func newImageList(g *globals) *cobra.Command {
 				fmt.Fprintln(tw, "ID\tNAME\tSIZE\tIMPORTED\tLAST USED")
 			}
 			for _, img := range imgs {
-				id := img.ID
-				if !full {
-					id = id[:min(len(id), len("sha512-")+12)]
-				}
+				id := shortID(img.ID, full)
 				name := img.Name
 				if v := img.Labels["version"]; v != "" {
 					name += ":" + v
@@ -176,6 +167,7 @@ func humanSize(n int64) string {
 }
 
 func newImageRm(g *globals) *cobra.Command {
+	var full bool
 	cmd := &cobra.Command{
 		Use:   "rm IMAGE...",
 		Short: "Remove images from the store",
@@ -187,11 +179,12 @@ working: the image's tree stays until image gc finds it unused.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			removed, err := stage0.RemoveImages(g.config(), args)
 			for _, id := range removed {
-				fmt.Fprintf(cmd.OutOrStdout(), "removed image %s\n", id)
+				fmt.Fprintf(cmd.OutOrStdout(), "removed image %s\n", shortID(id, full))
 			}
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&full, "full", false, "print whole image IDs")
 	return rootOnly(cmd)
 }
 
@@ -216,6 +209,7 @@ func newImageCatManifest(g *globals) *cobra.Command {
 
 func newImageGC(g *globals) *cobra.Command {
 	var grace time.Duration
+	var full bool
 	cmd := &cobra.Command{
 		Use:   "gc",
 		Short: "Remove unused images and trees",
@@ -226,17 +220,19 @@ that have not been used for --grace-period.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			removed, err := stage0.ImageGC(g.config(), grace)
 			for _, id := range removed {
-				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", id)
+				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", shortID(id, full))
 			}
 			return err
 		},
 	}
 	cmd.Flags().DurationVar(&grace, "grace-period", 24*time.Hour, "how long an unused image is kept after its last use")
+	cmd.Flags().BoolVar(&full, "full", false, "print whole image IDs")
 	return rootOnly(cmd)
 }
 
 func newImageImport(g *globals) *cobra.Command {
 	var name, exec string
+	var full bool
 	var labels []string
 	var lf limitFlags
 	cmd := &cobra.Command{
@@ -271,13 +267,14 @@ holding a root filesystem, as podman import does, and print its ID.`,
 			if err != nil {
 				return limitHint(err)
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), img.ID)
+			fmt.Fprintln(cmd.OutOrStdout(), shortID(img.ID, full))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "image name, such as example.com/busybox")
 	cmd.Flags().StringVar(&exec, "exec", "", "command the image runs, split into words as a shell would")
 	cmd.Flags().StringArrayVar(&labels, "label", nil, "KEY=VALUE label, such as version=1.0 (repeatable)")
+	cmd.Flags().BoolVar(&full, "full", false, "print the whole image ID")
 	lf.add(cmd.Flags())
 	return rootOnly(cmd)
 }

@@ -18,13 +18,20 @@ import (
 
 func newList(g *globals) *cobra.Command {
 	var format string
-	var full, noLegend, count bool
+	var full, perApp, noLegend, count bool
 	var filters []string
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List pods",
-		Long: `List every pod not yet removed, one line per app. Lines after the first
-of a pod leave its UUID, name, state and labels blank.
+		Long: `List every pod not yet removed, one line per pod: its apps, their images
+and exit codes joined with commas (web,check). --apps prints a line per app
+instead, the lines after the first of a pod leaving its UUID, name, state
+and labels blank.
+
+A cell never holds a blank, but CREATED and STARTED ("2 minutes ago") and a
+label value with one; an empty cell is "-". So awk can pick the columns
+from UUID to EXIT. With --full, times are RFC 3339 (2026-12-06T15:31:53.438Z)
+and the image IDs are added, whole; --format=json gives everything.
 
 --filter KEY=VALUE selects pods; several may be given, repeated or
 separated by commas. A pod matches a key if it matches any of the values
@@ -47,11 +54,14 @@ A TIME is 2024-05-01T10:00:00Z (RFC 3339), 2024-05-01 10:00:00 or
 filters select): in text, the states that have pods and the total; in
 JSON, {"total": N, "states": {STATE: N, ...}} with every state.`,
 		Example: `  podctl list
+  podctl list --apps
+  podctl list --no-legend | awk '{print $1}'                  # each pod's short UUID, once
+  podctl list --no-legend --filter state=exited | awk '$6 != "success" {print $1}'
   podctl list --full --no-legend
   podctl list --filter state=running,state=prepared --filter label=tier=web,label=env=prod
   podctl list --filter name='build-*',since=1h --format=json | jq -r '.[].uuid'
   podctl list --count
-  podctl list --format=json | jq '.[] | select(.state == "exited") | .uuid'`,
+  podctl list --format=json | jq '.[] | select(.state == "exited-garbage") | .uuid'`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := g.config()
@@ -77,14 +87,15 @@ JSON, {"total": N, "states": {STATE: N, ...}} with every state.`,
 			if ok, err := printJSON(cmd.OutOrStdout(), format, pods); ok {
 				return err
 			}
-			printList(cmd, pods, full, noLegend)
+			printList(cmd, pods, full, perApp, noLegend)
 			return nil
 		},
 	}
 	addFormat(cmd, &format)
 	cmd.Flags().StringArrayVar(&filters, "filter", nil, "show only the pods that match: state=, label=KEY[=VALUE], name=, image=, before=, since= (repeatable, or comma-separated)")
 	cmd.Flags().BoolVar(&count, "count", false, "print the number of pods in each state instead")
-	cmd.Flags().BoolVar(&full, "full", false, "show whole UUIDs and image IDs, and absolute times")
+	cmd.Flags().BoolVar(&perApp, "apps", false, "print a line per app instead of a line per pod")
+	cmd.Flags().BoolVar(&full, "full", false, "show whole UUIDs, image IDs and RFC 3339 times")
 	cmd.Flags().BoolVar(&noLegend, "no-legend", false, "leave out the header line")
 	return cmd
 }
@@ -145,55 +156,85 @@ func printIdentity(w io.Writer, pi *stage0.PodInfo) {
 	}
 }
 
-func printList(cmd *cobra.Command, pods []*stage0.PodInfo, full, noLegend bool) {
-	now := time.Now()
-	// Buffered: the tabwriter writes each cell on its own.
-	out := bufio.NewWriter(cmd.OutOrStdout())
-	defer out.Flush()
-	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
-	if !noLegend {
-		if full {
-			fmt.Fprintln(tw, "UUID\tNAME\tAPP\tIMAGE NAME\tIMAGE ID\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tLABELS")
-		} else {
-			fmt.Fprintln(tw, "UUID\tNAME\tAPP\tIMAGE NAME\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tLABELS")
-		}
-	}
+// listRow is one line of list's table.
+type listRow struct {
+	uuid, name, app, imageName, imageID, state, result, exit, created, started, labels string
+}
+
+// podRows makes a pod's lines of the table: one, whose app, image and exit
+// cells join the apps' with commas, or with perApp one per app, the lines
+// after the first leaving the pod's own cells blank. No cell has a blank
+// in it but the relative times (and a label value that has one), and an
+// empty cell is "-".
+func podRows(p *stage0.PodInfo, full, perApp bool, now time.Time) []listRow {
 	when := func(t *time.Time) string {
 		if full {
 			return absTime(t)
 		}
 		return ago(t, now)
 	}
+	r := listRow{uuid: p.UUID, name: dash(p.Name), state: p.State, result: "-",
+		created: when(p.CreatedAt), started: when(p.StartedAt), labels: labelsText(p.Labels)}
+	if !full {
+		r.uuid = r.uuid[:min(len(r.uuid), 8)]
+	}
+	if p.Result != nil {
+		r.result = p.Result.Result
+	}
+	cells := func(a stage0.AppInfo) (app, imageName, imageID, exit string) {
+		exit = "-"
+		if a.ExitCode != nil {
+			exit = strconv.Itoa(*a.ExitCode)
+		}
+		return dash(a.Name), dash(a.ImageName), dash(shortID(a.ImageID, full)), exit
+	}
+	if len(p.Apps) == 0 {
+		r.app, r.imageName, r.imageID, r.exit = "-", "-", "-", "-"
+		return []listRow{r}
+	}
+	if !perApp {
+		var apps, names, ids, exits []string
+		for _, a := range p.Apps {
+			app, name, id, exit := cells(a)
+			apps, names, ids, exits = append(apps, app), append(names, name), append(ids, id), append(exits, exit)
+		}
+		r.app, r.imageName, r.imageID, r.exit = strings.Join(apps, ","), strings.Join(names, ","), strings.Join(ids, ","), strings.Join(exits, ",")
+		return []listRow{r}
+	}
+	rows := make([]listRow, len(p.Apps))
+	for i, a := range p.Apps {
+		if i > 0 {
+			r = listRow{}
+		}
+		r.app, r.imageName, r.imageID, r.exit = cells(a)
+		rows[i] = r
+	}
+	return rows
+}
+
+func printList(cmd *cobra.Command, pods []*stage0.PodInfo, full, perApp, noLegend bool) {
+	now := time.Now()
+	// Buffered: the tabwriter writes each cell on its own.
+	out := bufio.NewWriter(cmd.OutOrStdout())
+	defer out.Flush()
+	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	app, image, id := "APPS", "IMAGES", "IMAGE-IDS"
+	if perApp {
+		app, image, id = "APP", "IMAGE", "IMAGE-ID"
+	}
+	if !noLegend {
+		if full {
+			fmt.Fprintf(tw, "UUID\tNAME\t%s\t%s\t%s\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tLABELS\n", app, image, id)
+		} else {
+			fmt.Fprintf(tw, "UUID\tNAME\t%s\t%s\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tLABELS\n", app, image)
+		}
+	}
 	for _, p := range pods {
-		id := p.UUID
-		if !full {
-			id = id[:8]
-		}
-		apps := p.Apps
-		if len(apps) == 0 {
-			apps = []stage0.AppInfo{{Name: "-", ImageName: "-", ImageID: "-"}}
-		}
-		name := p.Name
-		if name == "" {
-			name = "-"
-		}
-		for i, a := range apps {
-			result := "-"
-			if p.Result != nil {
-				result = p.Result.Result
-			}
-			uuid, name, state, created, started, labels := id, name, p.State, when(p.CreatedAt), when(p.StartedAt), labelsText(p.Labels)
-			if i > 0 {
-				uuid, name, state, result, created, started, labels = "", "", "", "", "", "", ""
-			}
-			code := "-"
-			if a.ExitCode != nil {
-				code = strconv.Itoa(*a.ExitCode)
-			}
+		for _, r := range podRows(p, full, perApp, now) {
 			if full {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", uuid, name, a.Name, a.ImageName, a.ImageID, state, result, code, created, started, labels)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.uuid, r.name, r.app, r.imageName, r.imageID, r.state, r.result, r.exit, r.created, r.started, r.labels)
 			} else {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", uuid, name, a.Name, a.ImageName, state, result, code, created, started, labels)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.uuid, r.name, r.app, r.imageName, r.state, r.result, r.exit, r.created, r.started, r.labels)
 			}
 		}
 	}

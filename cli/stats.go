@@ -147,7 +147,7 @@ func printHistory(w io.Writer, h *stage0.PodHistory, app string) error {
 			}
 			found = true
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Time.Format(timeLayout), s.Span.Round(time.Millisecond), usageCells(u))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", absTime(&s.Time), s.Span.Round(time.Millisecond), usageCells(u))
 	}
 	tw.Flush()
 	if err := out.Flush(); err != nil {

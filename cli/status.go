@@ -18,7 +18,10 @@ func newStatus(g *globals) *cobra.Command {
 		Short: "Show the state of a pod",
 		Long: `Show a pod's state as key=value lines (or JSON with --format):
 state, created, started, gc-marked, pid (while running), exited, and
-app-NAME=CODE for each app that has ended.
+app-NAME=CODE for each app that has ended, then a history=TIME STATE line
+for each state the pod went through. Times are RFC 3339 to the
+millisecond with the zone (2026-12-06T15:31:53.438Z); states are one word
+(exited-garbage).
 
 --wait waits for the pod to exit, --wait-ready for its apps to have started;
 each takes an optional limit (--wait=30s).`,
@@ -125,7 +128,7 @@ func printStatus(cmd *cobra.Command, pi *stage0.PodInfo) {
 		}
 	}
 	for _, h := range pi.History {
-		fmt.Fprintf(w, "history=%s %s\n", h.Time.Local().Format(time.RFC3339Nano), h.State)
+		fmt.Fprintf(w, "history=%s %s\n", absTime(&h.Time), h.State)
 	}
 	for _, p := range pi.Problems {
 		fmt.Fprintf(cmd.ErrOrStderr(), "podctl: %s\n", p)

@@ -52,7 +52,8 @@ func (p *Pod) History() ([]StateChange, error) {
 	return parseHistory(b), nil
 }
 
-// parseHistory reads the lines of a history file. Split by hand rather
+// parseHistory reads the lines of a history file, naming each state as
+// State.String does whatever spelling the line has. Split by hand rather
 // than with a bufio.Scanner, which stops at the first line longer than
 // its buffer and would drop every line after it.
 func parseHistory(b []byte) []StateChange {
@@ -62,6 +63,11 @@ func parseHistory(b []byte) []StateChange {
 		t, err := time.Parse(time.RFC3339Nano, ts)
 		if !ok || err != nil || state == "" {
 			continue
+		}
+		// Pods recorded by older versions name some states with a
+		// space ("exited garbage"): give them today's names.
+		if st, err := ParseState(state); err == nil {
+			state = st.String()
 		}
 		out = append(out, StateChange{State: state, Time: t})
 	}

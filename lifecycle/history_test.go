@@ -46,3 +46,24 @@ func TestHistory(t *testing.T) {
 		}
 	}
 }
+
+// A history written by an older version, whose state names had a space,
+// reads with today's names; conditions and torn lines are as they were.
+func TestHistoryOldStateNames(t *testing.T) {
+	h := parseHistory([]byte("2026-11-25T10:00:00.1Z preparing\n" +
+		"2026-11-25T10:00:01Z running\n" +
+		"2026-11-25T10:00:02Z ready\n" +
+		"2026-11-25T10:00:03Z exited\n" +
+		"2026-11-25T10:00:04Z exited garbage\n" +
+		"2026-11-25T10:00:05Z aborted prepare\n" +
+		"2026-11-25T10:00:0"))
+	want := []string{"preparing", "running", "ready", "exited", "exited-garbage", "aborted-prepare"}
+	if len(h) != len(want) {
+		t.Fatalf("history %+v, want states %v", h, want)
+	}
+	for i, c := range h {
+		if c.State != want[i] {
+			t.Errorf("line %d: state %q, want %q", i, c.State, want[i])
+		}
+	}
+}

@@ -54,7 +54,7 @@ func stateOfUUID(t *testing.T, d, id string) State {
 }
 
 func TestStateNames(t *testing.T) {
-	want := []string{"embryo", "preparing", "aborted prepare", "prepared", "running", "deleting", "exited deleting", "exited", "exited garbage", "garbage"}
+	want := []string{"embryo", "preparing", "aborted-prepare", "prepared", "running", "deleting", "exited-deleting", "exited", "exited-garbage", "garbage"}
 	for i, s := range States() {
 		if s.String() != want[i] {
 			t.Errorf("state %d is %q, want %q", i, s, want[i])
@@ -63,6 +63,18 @@ func TestStateNames(t *testing.T) {
 		if err != nil || back != s {
 			t.Errorf("ParseState(%q) = %v, %v", want[i], back, err)
 		}
+		if strings.ContainsAny(s.String(), " \t_") {
+			t.Errorf("state %q is not one word", s)
+		}
+	}
+	// The spellings of older versions still read, as today's state.
+	for old, want := range map[string]State{"exited garbage": ExitedGarbage, "aborted prepare": AbortedPrepare, "exited deleting": ExitedDeleting, "exited_garbage": ExitedGarbage} {
+		if got, err := ParseState(old); err != nil || got != want {
+			t.Errorf("ParseState(%q) = %v, %v, want %v", old, got, err, want)
+		}
+	}
+	if _, err := ParseState("sleeping"); err == nil {
+		t.Error("ParseState(sleeping) succeeded")
 	}
 }
 
@@ -202,7 +214,7 @@ func TestAbortedPrepareAndGarbage(t *testing.T) {
 	}
 	defer q.Close()
 	if q.State() != AbortedPrepare {
-		t.Fatalf("state %s, want aborted prepare", q.State())
+		t.Fatalf("state %s, want aborted-prepare", q.State())
 	}
 	if err := q.TryExclusiveLock(); err != nil {
 		t.Fatal(err)

@@ -3,13 +3,16 @@ package lifecycle
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // State is where a pod is in its life. It is derived, never stored: a pod's
 // state is the state folder it sits in plus whether its lock is held.
 type State int
 
-// The states of a pod. Their String values are the names podctl prints.
+// The states of a pod. Their String values are the names podctl prints:
+// one word each, with "-" between its parts, so that a state is one field
+// of a line split on blanks, one JSON key and one filter value alike.
 const (
 	Embryo State = iota
 	Preparing
@@ -26,13 +29,13 @@ const (
 var stateNames = [...]string{
 	Embryo:         "embryo",
 	Preparing:      "preparing",
-	AbortedPrepare: "aborted prepare",
+	AbortedPrepare: "aborted-prepare",
 	Prepared:       "prepared",
 	Running:        "running",
 	Deleting:       "deleting",
-	ExitedDeleting: "exited deleting",
+	ExitedDeleting: "exited-deleting",
 	Exited:         "exited",
-	ExitedGarbage:  "exited garbage",
+	ExitedGarbage:  "exited-garbage",
 	Garbage:        "garbage",
 }
 
@@ -46,10 +49,14 @@ func (s State) String() string {
 // MarshalText makes a State print as its name in JSON.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// ParseState returns the State named s.
+// ParseState returns the State named s. Besides the names String prints
+// (exited-garbage), it takes them with a space or "_" for the dash
+// (exited garbage, exited_garbage): the names podctl printed, and wrote
+// to pods' history files, before they were one word.
 func ParseState(s string) (State, error) {
-	for i, n := range stateNames {
-		if n == s {
+	n := strings.NewReplacer(" ", "-", "_", "-").Replace(s)
+	for i, name := range stateNames {
+		if name == n {
 			return State(i), nil
 		}
 	}
@@ -84,10 +91,10 @@ func (s State) IsFinished() bool {
 //
 //	folder           lock held          lock free
 //	embryo/          embryo             embryo
-//	prepare/         preparing          aborted prepare
+//	prepare/         preparing          aborted-prepare
 //	prepared/        prepared           prepared
 //	run/             running            exited
-//	exited-garbage/  exited deleting    exited garbage
+//	exited-garbage/  exited-deleting    exited-garbage
 //	garbage/         deleting           garbage
 type folder int
 

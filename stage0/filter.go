@@ -37,8 +37,8 @@ var FilterKeys = []string{"state", "label", "name", "image", "before", "since"}
 // ParsePodFilter reads list --filter values. Each is one or more KEY=VALUE
 // separated by commas:
 //
-//	state=STATE          the pod's state (running, exited, "exited garbage"
-//	                     or exited-garbage, ...)
+//	state=STATE          the pod's state (running, exited, exited-garbage,
+//	                     ...; "exited garbage" as older versions wrote it)
 //	label=KEY[=VALUE]    the pod has label KEY (with that value); several
 //	                     label filters must all match
 //	name=PATTERN         the pod's name matches PATTERN (*, ?, [...]);
@@ -79,8 +79,12 @@ func ParsePodFilter(c Config, specs []string) (*PodFilter, error) {
 func (f *PodFilter) add(c Config, k, v string, now time.Time) error {
 	switch k {
 	case "state":
-		s := strings.NewReplacer("-", " ", "_", " ").Replace(strings.ToLower(strings.TrimSpace(v)))
-		if _, err := lifecycle.ParseState(s); err != nil && s != statePaused && s != stateTerminating {
+		// ParseState also takes the older spellings (exited garbage,
+		// exited_garbage); the filter compares today's names.
+		s := strings.ToLower(strings.TrimSpace(v))
+		if st, err := lifecycle.ParseState(s); err == nil {
+			s = st.String()
+		} else if s != statePaused && s != stateTerminating {
 			return errdefs.New(ErrUsage, "filter state=%s: no such state: use one of %s", v, strings.Join(listableStates(), ", "))
 		}
 		f.states = append(f.states, s)

@@ -34,7 +34,7 @@ func TestPodFilter(t *testing.T) {
 			Apps: []AppInfo{{ImageName: "example.com/busybox", ImageID: "sha512-abcdef", imageVersion: "1.0"}}},
 		"b": {UUID: "b", Name: "db-1", State: "exited", Labels: map[string]string{"tier": "db"}, CreatedAt: ptr(t0.Add(time.Minute)),
 			Apps: []AppInfo{{ImageName: "example.com/postgres", ImageID: "sha512-123456", imageVersion: "16"}}},
-		"c": {UUID: "c", State: "exited garbage", Labels: map[string]string{}, CreatedAt: ptr(t0.Add(2 * time.Minute)),
+		"c": {UUID: "c", State: "exited-garbage", Labels: map[string]string{}, CreatedAt: ptr(t0.Add(2 * time.Minute)),
 			Apps: []AppInfo{{ImageName: "example.com/busybox", ImageID: "sha512-abcdef", imageVersion: "1.0"}}},
 	}
 	c := Config{DataDir: t.TempDir()}
@@ -46,6 +46,8 @@ func TestPodFilter(t *testing.T) {
 		{[]string{"state=running"}, "a"},
 		{[]string{"state=running,state=exited"}, "ab"},
 		{[]string{"state=exited-garbage"}, "c"},
+		{[]string{"state=exited garbage"}, "c"},
+		{[]string{"state=EXITED_GARBAGE"}, "c"},
 		{[]string{"label=tier"}, "ab"},
 		{[]string{"label=tier=web"}, "a"},
 		// Labels must all match.

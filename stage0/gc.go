@@ -13,6 +13,7 @@ import (
 
 	"podctl/events"
 	"podctl/internal/errdefs"
+	"podctl/internal/timefmt"
 	"podctl/lifecycle"
 	"podctl/stage1"
 )
@@ -70,7 +71,7 @@ func GC(c Config, opts GCOptions, report func(GCEvent)) error {
 			}
 		case lifecycle.Exited:
 			g.mark(p, g.killLeftovers, fmt.Sprintf("marked exited pod %s for collection; a gc run after %s (grace period %s) removes it",
-				p.UUID, now.Add(opts.GracePeriod).Format(time.DateTime), opts.GracePeriod))
+				p.UUID, timefmt.Text(now.Add(opts.GracePeriod)), opts.GracePeriod))
 		case lifecycle.AbortedPrepare:
 			g.mark(p, (*lifecycle.Pod).ToGarbage, fmt.Sprintf("marked pod %s, whose preparation was aborted, for collection", p.UUID))
 		}
@@ -111,7 +112,7 @@ func GC(c Config, opts GCOptions, report func(GCEvent)) error {
 				return
 			}
 			if due := marked.Add(opts.GracePeriod); now.Before(due) {
-				report(GCEvent{p.UUID, "kept", fmt.Sprintf("pod %s is within its grace period: a gc run after %s removes it", p.UUID, due.Format(time.DateTime))})
+				report(GCEvent{p.UUID, "kept", fmt.Sprintf("pod %s is within its grace period: a gc run after %s removes it", p.UUID, timefmt.Text(due))})
 				return
 			}
 		case lifecycle.Garbage:

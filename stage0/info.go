@@ -181,7 +181,7 @@ func appState(s lifecycle.State) string {
 	return "unknown"
 }
 
-// List returns every pod not yet removed, exited garbage included.
+// List returns every pod not yet removed, exited-garbage pods included.
 func List(c Config) ([]*PodInfo, error) {
 	// Reading a pod is a few dozen system calls: spread them over the CPUs,
 	// keeping the walk's order.

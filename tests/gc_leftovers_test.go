@@ -103,7 +103,7 @@ func TestImageGCRemovesUnusedTrees(t *testing.T) {
 	// No pod left: the tree goes, the image (within its grace period)
 	// stays and renders it again for the next pod.
 	e.must("rm", uuid)
-	out := e.must("image", "gc")
+	out := e.must("image", "gc", "--full")
 	if !strings.Contains(out, "removed "+id) {
 		t.Errorf("image gc did not report the tree it removed: %q", out)
 	}

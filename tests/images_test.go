@@ -45,7 +45,7 @@ func TestImageCommands(t *testing.T) {
 
 	// A prepared pod still runs after its image is removed.
 	uuid := lastLine(e.must("prepare", "example.com/busybox", "--exec", "/bin/true"))
-	if out := e.must("image", "rm", "example.com/busybox"); !strings.Contains(out, id) {
+	if out := e.must("image", "rm", "--full", "example.com/busybox"); !strings.Contains(out, id) {
 		t.Fatalf("image rm: %s", out)
 	}
 	if r := e.podctl("image", "cat-manifest", id); r.code != 254 {

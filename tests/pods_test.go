@@ -50,7 +50,7 @@ func testExitCodeListStatusGC(t *testing.T, e *env) {
 	if !strings.Contains(out, "marked exited pod "+p.UUID) {
 		t.Fatalf("gc did not say it marked the pod:\n%s", out)
 	}
-	if st := e.status(p.UUID); st.State != "exited garbage" || st.GCMarkedAt == nil {
+	if st := e.status(p.UUID); st.State != "exited-garbage" || st.GCMarkedAt == nil {
 		t.Fatalf("after gc: %+v", st)
 	}
 	// Still listed, and kept within the grace period.
@@ -248,7 +248,7 @@ func TestConcurrentRunsWithGCAndList(t *testing.T) {
 	}
 	seen := map[int]int{}
 	for _, p := range pods {
-		if p.State != "exited" && p.State != "exited garbage" {
+		if p.State != "exited" && p.State != "exited-garbage" {
 			t.Errorf("pod %s is %s", p.UUID, p.State)
 		}
 		if len(p.Apps) != 1 || p.Apps[0].ExitCode == nil {

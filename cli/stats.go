@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"podctl/cgroup"
 	"podctl/stage0"
-	"podctl/stage1/cgroup"
 	"podctl/stats"
 )
 

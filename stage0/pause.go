@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"time"
 
+	"podctl/cgroup"
 	"podctl/events"
 	"podctl/internal/errdefs"
 	"podctl/lifecycle"
 	"podctl/stage1"
-	"podctl/stage1/cgroup"
 )
 
 // pauseTimeout is how long pause waits for the kernel to stop every

@@ -15,8 +15,8 @@ import (
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 
+	"podctl/cgroup"
 	"podctl/lifecycle"
-	"podctl/stage1/cgroup"
 )
 
 // Files stage0 leaves in each app's folder, apps/<name>/, for stage1.

@@ -35,8 +35,8 @@ import (
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
+	"podctl/cgroup"
 	"podctl/lifecycle"
-	"podctl/stage1/cgroup"
 )
 
 // HelperEnter is the enter helper's verb: `podctl stage1 enter`.

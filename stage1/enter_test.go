@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"podctl/stage1/cgroup"
+	"podctl/cgroup"
 )
 
 // A hybrid host as the project's machines are: v1 hierarchies, the

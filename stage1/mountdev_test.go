@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"podctl/stage1/cgroup"
+	"podctl/cgroup"
 )
 
 // An app's /dev is made with mknod; by a process already in an app's

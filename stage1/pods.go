@@ -13,9 +13,9 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
+	"podctl/cgroup"
 	"podctl/internal/fsutil"
 	"podctl/lifecycle"
-	"podctl/stage1/cgroup"
 )
 
 // AppPidOf returns the pid of a running app's main process.

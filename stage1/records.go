@@ -33,8 +33,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"podctl/cgroup"
 	"podctl/lifecycle"
-	"podctl/stage1/cgroup"
 )
 
 // maxCgroupRecord is the most a pod's cgroup record may hold: a few

@@ -17,9 +17,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"podctl/cgroup"
 	"podctl/internal/fsutil"
 	"podctl/lifecycle"
-	"podctl/stage1/cgroup"
 )
 
 // envHoldPod makes the test binary a pod's stage1 (see holdPod).

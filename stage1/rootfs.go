@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"podctl/stage1/cgroup"
+	"podctl/cgroup"
 )
 
 // maskedPaths are the kernel files and folders an app must not read: they

@@ -3,7 +3,7 @@ package stats
 import (
 	"time"
 
-	"podctl/stage1/cgroup"
+	"podctl/cgroup"
 )
 
 // Decimate down-samples in, which must be in time order, to at most max

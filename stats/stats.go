@@ -21,8 +21,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"podctl/cgroup"
 	"podctl/lifecycle"
-	"podctl/stage1/cgroup"
 )
 
 // Usage is what a pod or one of its apps used at one time: the cgroup's

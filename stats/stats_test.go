@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"podctl/cgroup"
 	"podctl/stage1"
-	"podctl/stage1/cgroup"
 )
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)

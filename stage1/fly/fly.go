@@ -19,9 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	"podctl/cgroup"
 	"podctl/lifecycle"
 	"podctl/stage1"
-	"podctl/stage1/cgroup"
 )
 
 // Flavor is the fly flavor.

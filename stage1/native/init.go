@@ -11,9 +11,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"podctl/cgroup"
 	"podctl/internal/trace"
 	"podctl/stage1"
-	"podctl/stage1/cgroup"
 )
 
 // initMain is the pod's init, PID 1 of the pod's namespaces. It reports to

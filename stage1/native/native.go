@@ -34,10 +34,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"podctl/cgroup"
 	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
-	"podctl/stage1/cgroup"
 )
 
 // Flavor is the native flavor.

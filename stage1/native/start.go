@@ -10,9 +10,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"podctl/cgroup"
 	"podctl/internal/trace"
 	"podctl/stage1"
-	"podctl/stage1/cgroup"
 )
 
 // startApp starts app s as a child of the init, in a mount namespace of its

@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"podctl/cgroup"
 	"podctl/internal/flock"
 	"podctl/internal/fsutil"
 	"podctl/lifecycle"
 	"podctl/stage1"
-	"podctl/stage1/cgroup"
 )
 
 // An app's end is recorded, and the pod ended when it should be, by the

@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"podctl/cgroup"
 	"podctl/stage1"
-	"podctl/stage1/cgroup"
 )
 
 // The stage1 root is a folder of the pod, stage1/rootfs, that

@@ -38,11 +38,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"podctl/cgroup"
 	"podctl/events"
 	"podctl/internal/fsutil"
 	"podctl/lifecycle"
 	"podctl/stage1"
-	"podctl/stage1/cgroup"
 	"podctl/stage1/logs"
 )
 

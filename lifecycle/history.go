@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"podctl/events"
 	"strings"
 	"time"
 )
@@ -37,6 +38,19 @@ func AppendHistory(podDir, state string) error {
 		return fmt.Errorf("recording the pod's history: %w", err)
 	}
 	return nil
+}
+
+// Note records a step of the pod's life: a line of its history, if state
+// is not empty (AppendHistory), and an event, if ev is not nil
+// (events.RecordForPod, which warns rather than fails).
+func (p *Pod) Note(state string, ev *events.Event) error {
+	if ev != nil {
+		events.RecordForPod(p.Path(), *ev)
+	}
+	if state == "" {
+		return nil
+	}
+	return AppendHistory(p.Path(), state)
 }
 
 // History returns the pod's state changes, oldest first. A line that does

@@ -15,7 +15,7 @@ import (
 	"podctl/internal/errdefs"
 	"podctl/internal/timefmt"
 	"podctl/lifecycle"
-	"podctl/stage1"
+	"podctl/stage1/flavors"
 )
 
 // GCOptions are the choices of a gc run.
@@ -151,7 +151,11 @@ func (g *collector) fail(p *lifecycle.Pod, err error) {
 // a pod that reads exited may run on until the grace period is over. Under
 // the pod's lock: no stage1 runs it.
 func (g *collector) killLeftovers(p *lifecycle.Pod) error {
-	if err := stage1.KillPodCgroup(p); err != nil {
+	f, err := flavors.ForPod(p)
+	if err == nil {
+		err = f.KillLeftovers(p)
+	}
+	if err != nil {
 		g.fail(p, err)
 	}
 	return p.ToExitedGarbage()
@@ -197,7 +201,7 @@ func (g *collector) mountsBelow(dir string) []string {
 	if !g.read {
 		g.read = true
 		var err error
-		g.mounts, err = stage1.MountPointsUnder(filepath.Join(g.c.DataDir, "pods"))
+		g.mounts, err = lifecycle.MountPointsUnder(filepath.Join(g.c.DataDir, "pods"))
 		if err != nil {
 			g.report(GCEvent{"", "error", err.Error()})
 		}

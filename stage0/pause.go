@@ -4,31 +4,23 @@ import (
 	"fmt"
 	"time"
 
-	"podctl/cgroup"
 	"podctl/events"
 	"podctl/internal/errdefs"
 	"podctl/lifecycle"
 	"podctl/stage1"
+	"podctl/stage1/flavors"
 )
 
 // pauseTimeout is how long pause waits for the kernel to stop every
 // process of a pod.
 const pauseTimeout = 10 * time.Second
 
-// podGroup is the cgroup a running pod recorded, the folders that pass
-// stage1's checks.
-func podGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
+// runningFlavor is the flavor of a running pod, which pauses and resumes it.
+func runningFlavor(p *lifecycle.Pod) (stage1.Flavor, error) {
 	if p.State() != lifecycle.Running {
 		return nil, errdefs.New(ErrUsage, "pod %s is %s: only a running pod can be paused or resumed", p.UUID, p.State())
 	}
-	g, err := stage1.PodGroup(p)
-	if err != nil {
-		return nil, err
-	}
-	if g == nil {
-		return nil, fmt.Errorf("pod %s has not made its cgroups yet: try again", p.UUID)
-	}
-	return g, nil
+	return flavors.ForPod(p)
 }
 
 // Pause freezes every process of a running pod (its cgroup freezer). A
@@ -44,27 +36,21 @@ func setFrozen(c Config, id string, freeze bool) (string, error) {
 		return "", err
 	}
 	defer p.Close()
-	g, err := podGroup(p)
+	f, err := runningFlavor(p)
 	if err != nil {
 		return p.UUID, err
 	}
 	state, event := "resumed", events.Resumed
 	if freeze {
 		state, event = "paused", events.Paused
-		err = g.Freeze(pauseTimeout)
-		if err != nil {
-			// Half frozen is worse than not: let it run.
-			g.Thaw()
-		}
+		err = f.Pause(p, pauseTimeout)
 	} else {
-		err = g.Thaw()
+		err = f.Resume(p)
 	}
 	if err != nil {
 		return p.UUID, fmt.Errorf("pod %s not %s: %w", p.UUID, state, err)
 	}
-	stage1.NoteState(p.Path(), state)
-	events.RecordForPod(p.Path(), events.Event{Type: event})
-	return p.UUID, nil
+	return p.UUID, p.Note(state, &events.Event{Type: event})
 }
 
 // IsPaused reports whether a running pod's processes are frozen.
@@ -87,13 +73,12 @@ func thawForStop(p *lifecycle.Pod) error {
 	if !IsPaused(p) {
 		return nil
 	}
-	g, err := stage1.PodGroup(p)
-	if err != nil || g == nil {
+	f, err := flavors.ForPod(p)
+	if err != nil {
 		return err
 	}
-	if err := g.Thaw(); err != nil {
+	if err := f.Resume(p); err != nil {
 		return fmt.Errorf("resuming pod %s to stop it: %w", p.UUID, err)
 	}
-	events.RecordForPod(p.Path(), events.Event{Type: events.Resumed, Message: "to stop it"})
-	return nil
+	return p.Note("", &events.Event{Type: events.Resumed, Message: "to stop it"})
 }

@@ -16,6 +16,7 @@ import (
 
 	"podctl/internal/errdefs"
 	"podctl/internal/fsutil"
+	"podctl/internal/passwd"
 	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
@@ -165,7 +166,7 @@ func prepare(c Config, opts *PrepareOptions, flavor string) (*lifecycle.Pod, err
 		apps[i].tree = tree
 		// A user or group the image does not have is refused now, before
 		// a pod exists, rather than when the app starts.
-		if _, _, err := stage1.ResolveUserIn(tree, apps[i].app.User, apps[i].app.Group); err != nil {
+		if _, _, err := passwd.Resolve(tree, apps[i].app.User, apps[i].app.Group); err != nil {
 			return nil, errdefs.New(ErrUsage, "app %s: %v", apps[i].name, err)
 		}
 		if err := st.Touch(apps[i].id); err != nil {

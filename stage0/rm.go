@@ -9,7 +9,6 @@ import (
 
 	"podctl/internal/errdefs"
 	"podctl/lifecycle"
-	"podctl/stage1"
 )
 
 // ErrRemovedMeanwhile says that the pod Remove was asked to remove was
@@ -96,7 +95,7 @@ func removeOpen(p *lifecycle.Pod) (string, error) {
 	if err != nil {
 		return p.UUID, err
 	}
-	ms, err := stage1.MountPointsUnder(p.Path())
+	ms, err := lifecycle.MountPointsUnder(p.Path())
 	if err != nil {
 		return p.UUID, err
 	}

@@ -9,7 +9,6 @@ import (
 
 	"podctl/internal/errdefs"
 	"podctl/lifecycle"
-	"podctl/stage1"
 )
 
 // forcedExitWait is how long a killed pod may take to read as exited.
@@ -28,7 +27,9 @@ func markTerminating(p *lifecycle.Pod, grace time.Duration) {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return
 	}
-	stage1.NoteState(p.Path(), "terminating")
+	if err := p.Note("terminating", nil); err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+	}
 }
 
 // terminatingUntil returns, for a running pod being stopped, the time its

@@ -62,9 +62,9 @@ func (e *BadPidError) Error() string {
 // command that reads a record several times says it once.
 var reported sync.Map
 
-// reportBad says, in one line on stderr, that a record of pod uuid failed
+// ReportBad says, in one line on stderr, that a record of pod uuid failed
 // its check and what podctl did about it.
-func reportBad(uuid string, err error, done string) {
+func ReportBad(uuid string, err error, done string) {
 	line := fmt.Sprintf("podctl: pod %s: %v: %s", uuid, err, done)
 	if _, dup := reported.LoadOrStore(line, true); !dup {
 		fmt.Fprintln(os.Stderr, line)
@@ -124,7 +124,7 @@ func checkedCgroupDirs(dirfd int, uuid string) ([]string, error) {
 		case errors.Is(err, fs.ErrNotExist):
 			// Removed already, by its stage1 or another gc.
 		default:
-			reportBad(uuid, err, "left alone")
+			ReportBad(uuid, err, "left alone")
 		}
 	}
 	return dirs, nil
@@ -172,11 +172,11 @@ var foundDirs struct {
 // since are skipped as gone.
 const foundDirsMaxAge = 2 * time.Second
 
-// cleanupGroup is the pod's cgroup as kill and removal see it: the
+// CleanupGroup is the pod's cgroup as kill and removal see it: the
 // recorded folders that pass the checks, and every folder named for the
 // pod found in the host's hierarchies, which a record rewritten by the pod
 // cannot hide. nil if there is none.
-func cleanupGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
+func CleanupGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 	dirs, err := PodCgroupDirs(p)
 	if err != nil {
 		return nil, err
@@ -238,9 +238,9 @@ func checkLockHolder(dir *os.File, pid int) error {
 	return nil
 }
 
-// alive reports whether pid is a process that has not ended (a zombie
+// Alive reports whether pid is a process that has not ended (a zombie
 // has).
-func alive(pid int) bool {
+func Alive(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return false

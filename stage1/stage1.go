@@ -64,6 +64,15 @@ type Flavor interface {
 	Enter(p *lifecycle.Pod, app string, cmd []string, stdio Stdio) (int, error)
 	// Stop asks the pod to stop; with force it kills it.
 	Stop(p *lifecycle.Pod, force bool) error
+	// Pause freezes every process of the running pod, waiting up to
+	// timeout for the kernel to stop them all; Resume thaws them.
+	Pause(p *lifecycle.Pod, timeout time.Duration) error
+	Resume(p *lifecycle.Pod) error
+	// KillLeftovers kills every process left in the pod's cgroups once
+	// its stage1 is gone: what the apps started in the background. It is
+	// called with the pod exclusively locked, before the pod reads as
+	// collected.
+	KillLeftovers(p *lifecycle.Pod) error
 	// GC undoes what Run left behind (mounts, processes, cgroups), also when
 	// Run died half way. It is called with the pod exclusively locked, before
 	// the pod directory is removed.
@@ -92,6 +101,10 @@ type Task struct {
 // ExitTimeout is podctl run's exit code when the pod's --timeout is up, as
 // timeout(1)'s.
 const ExitTimeout = 124
+
+// ExitStartFailed is the pod's exit code when an app could not be started:
+// podctl's own failure, not an app's.
+const ExitStartFailed = 254
 
 // EarlyStarter is a flavor that can start part of a pod before stage0 has
 // prepared it, so that its start-up overlaps stage0's work; Run gets it

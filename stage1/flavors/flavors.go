@@ -13,6 +13,7 @@ import (
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/fly"
+	"podctl/stage1/kit"
 	"podctl/stage1/native"
 	"podctl/stage1/systemd"
 	"podctl/stats"
@@ -75,8 +76,8 @@ func Main(args []string) int {
 		return stage1.ExitStartFailed
 	}
 	// Every flavor's enter helper is the same.
-	if args[0] == stage1.HelperEnter {
-		return stage1.EnterMain(args[1:])
+	if args[0] == kit.HelperEnter {
+		return kit.EnterMain(args[1:])
 	}
 	for _, f := range all() {
 		if h, ok := f.Helpers()[args[0]]; ok {
@@ -127,7 +128,7 @@ func RunPod(name string, lock *os.File, podDir string, opts RunOptions) (int, er
 	}
 	// This process copies the apps' output to the caller's stdout and
 	// stderr, and must outlive their readers.
-	stage1.KeepOnClosedOutput()
+	kit.KeepOnClosedOutput()
 	trace.Mark("flavor run")
 	// The pod's usage history (podctl stats --history), recorded from this
 	// process, which no pause freezes, while the pod runs.

@@ -22,11 +22,12 @@ import (
 	"podctl/cgroup"
 	"podctl/lifecycle"
 	"podctl/stage1"
+	"podctl/stage1/kit"
 )
 
 // Flavor is the fly flavor.
 type Flavor struct {
-	stage1.CgroupControl
+	kit.CgroupControl
 	// Self is the podctl binary to re-execute for helpers.
 	Self string
 }
@@ -50,18 +51,18 @@ func (f *Flavor) Helpers() map[string]func([]string) int {
 
 // Run starts every app and supervises them to the end.
 func (f *Flavor) Run(rc *stage1.RunContext) int {
-	specs, err := stage1.AppSpecs(rc.PodDir, rc.UUID, rc.Manifest)
+	specs, err := kit.AppSpecs(rc.PodDir, rc.UUID, rc.Manifest)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return stage1.ExitStartFailed
 	}
-	stage1.WritePodPid(rc.PodDir)
-	g, err := stage1.NewPodCgroups(rc.PodDir, rc.UUID, specs)
+	kit.WritePodPid(rc.PodDir)
+	g, err := kit.NewPodCgroups(rc.PodDir, rc.UUID, specs)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return stage1.ExitStartFailed
 	}
-	if err := stage1.NewAppChildren(g, specs); err != nil {
+	if err := kit.NewAppChildren(g, specs); err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		g.Remove()
 		return stage1.ExitStartFailed
@@ -69,8 +70,8 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 	for i := range specs {
 		specs[i].DieWith = os.Getpid()
 	}
-	return stage1.Supervise(rc, specs, func(s *stage1.AppSpec, stdio stage1.Stdio) (stage1.Proc, error) {
-		enc, err := stage1.EncodeSpec(s)
+	return kit.Supervise(rc, specs, func(s *kit.AppSpec, stdio stage1.Stdio) (kit.Proc, error) {
+		enc, err := kit.EncodeSpec(s)
 		if err != nil {
 			return nil, err
 		}
@@ -88,10 +89,10 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 			// leaves no app behind to hold the pod's mounts.
 			Pdeathsig: syscall.SIGKILL,
 		}
-		if err := stage1.StartWithErrPipe(cmd); err != nil {
+		if err := kit.StartWithErrPipe(cmd); err != nil {
 			return nil, err
 		}
-		return stage1.CmdProc{Cmd: cmd}, nil
+		return kit.CmdProc{Cmd: cmd}, nil
 	}, func() {
 		// What the apps left running (daemons they started) ends with the pod.
 		if err := g.Kill(5 * time.Second); err != nil {
@@ -99,49 +100,49 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 		} else if err := g.Remove(); err != nil {
 			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		}
-	}, stage1.Hooks{})
+	}, kit.Hooks{})
 }
 
 // appMain runs in the helper, in its new mount namespace: it mounts the
 // app's root, chroots into it and executes the app.
 func appMain(args []string) int {
-	stage1.HelperInit()
-	s, err := stage1.DecodeSpec(os.Getenv(envSpec))
+	kit.HelperInit()
+	s, err := kit.DecodeSpec(os.Getenv(envSpec))
 	if err != nil {
-		return stage1.HelperFail(err)
+		return kit.HelperFail(err)
 	}
-	if err := stage1.JoinCgroups(s); err != nil {
-		return stage1.HelperFail(err)
+	if err := kit.JoinCgroups(s); err != nil {
+		return kit.HelperFail(err)
 	}
 	if err := setupRoot(s); err != nil {
-		return stage1.HelperFail(fmt.Errorf("app %s: %w", s.Name, err))
+		return kit.HelperFail(fmt.Errorf("app %s: %w", s.Name, err))
 	}
-	return stage1.HelperFail(stage1.ExecApp(s, nil))
+	return kit.HelperFail(kit.ExecApp(s, nil))
 }
 
-func setupRoot(s *stage1.AppSpec) error {
+func setupRoot(s *kit.AppSpec) error {
 	// The namespace was made with every mount private (Go's os/exec does
 	// that for CLONE_NEWNS): nothing mounted here reaches the host.
 	if s.Lower != "" {
-		if err := stage1.MountOverlay(s); err != nil {
+		if err := kit.MountOverlay(s); err != nil {
 			return err
 		}
 	}
-	if err := stage1.MountVolumes(s); err != nil {
+	if err := kit.MountVolumes(s); err != nil {
 		return err
 	}
-	return stage1.EnterRoot(s)
+	return kit.EnterRoot(s)
 }
 
 // Enter runs cmd in a running app with what a fly app has: its root (a
 // chroot in its own mount namespace), its cgroups, its user and group,
-// and nothing taken away (stage1.EnterApp, not confined).
+// and nothing taken away (kit.EnterApp, not confined).
 func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.Stdio) (int, error) {
-	pid, err := stage1.AppPidOf(p, app)
+	pid, err := kit.AppPidOf(p, app)
 	if err != nil {
 		return 0, err
 	}
-	return stage1.EnterApp(p, stage1.EnterTarget{App: app, Pid: pid}, cmd, stdio)
+	return kit.EnterApp(p, kit.EnterTarget{App: app, Pid: pid}, cmd, stdio)
 }
 
 var _ stage1.Flavor = (*Flavor)(nil)

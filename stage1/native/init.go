@@ -14,24 +14,25 @@ import (
 	"podctl/cgroup"
 	"podctl/internal/trace"
 	"podctl/stage1"
+	"podctl/stage1/kit"
 )
 
 // initMain is the pod's init, PID 1 of the pod's namespaces. It reports to
 // stage1 over the error pipe: one line if the pod could not start, or the
 // pipe closed once every app runs.
 func initMain(args []string) int {
-	stage1.HelperInit()
+	kit.HelperInit()
 	// Descriptors podctl run was given by its caller must not reach the
 	// apps; the init's own are 0 to 2, the error pipe and the
 	// configuration.
 	unix.CloseRange(configFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	// What needs no configuration is done while stage1 prepares the pod.
 	if err := setUpNamespaces(); err != nil {
-		return stage1.HelperFail(fmt.Errorf("setting up the pod's namespaces: %w", err))
+		return kit.HelperFail(fmt.Errorf("setting up the pod's namespaces: %w", err))
 	}
 	r, err := newReaper()
 	if err != nil {
-		return stage1.HelperFail(err)
+		return kit.HelperFail(err)
 	}
 	var cfg podConfig
 	f := os.NewFile(configFD, "config")
@@ -42,10 +43,10 @@ func initMain(args []string) int {
 		return 0
 	}
 	if err != nil {
-		return stage1.HelperFail(fmt.Errorf("reading the pod's configuration: %w", err))
+		return kit.HelperFail(fmt.Errorf("reading the pod's configuration: %w", err))
 	}
 	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
-		return stage1.HelperFail(fmt.Errorf("setting the pod's host name: %w", err))
+		return kit.HelperFail(fmt.Errorf("setting the pod's host name: %w", err))
 	}
 	trace.Mark("init has its pod")
 	rc := &stage1.RunContext{
@@ -61,19 +62,19 @@ func initMain(args []string) int {
 			fmt.Fprintf(os.Stderr, "stage1 init: "+format+"\n", args...)
 		}
 	}
-	return stage1.Supervise(rc, cfg.Apps, func(s *stage1.AppSpec, stdio stage1.Stdio) (stage1.Proc, error) {
+	return kit.Supervise(rc, cfg.Apps, func(s *kit.AppSpec, stdio stage1.Stdio) (kit.Proc, error) {
 		return startApp(s, cfg.Views[s.Name], stdio, r, cfg.Interactive)
-	}, r.killAll, stage1.Hooks{
+	}, r.killAll, kit.Hooks{
 		Ready: func() {
-			stage1.MarkReady(cfg.PodDir)
-			stage1.HelperStarted()
+			kit.MarkReady(cfg.PodDir)
+			kit.HelperStarted()
 			// The apps were born in their cgroups; the init itself moves
 			// to its own once they run, off the path of a pod's start.
 			if err := (&cgroup.Group{Dirs: cfg.Cgroups}).Join(); err != nil {
 				fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 			}
 		},
-		StartFailed: func(err error) { stage1.HelperFail(err) },
+		StartFailed: func(err error) { kit.HelperFail(err) },
 	})
 }
 
@@ -125,7 +126,7 @@ type reaper struct {
 func newReaper() (*reaper, error) {
 	// Read-only, never the host's file itself: the exec helper runs in the
 	// pod, whose processes can reach its binary (CVE-2019-5736).
-	self, err := stage1.OpenSelf()
+	self, err := kit.OpenSelf()
 	if err != nil {
 		return nil, fmt.Errorf("opening podctl's binary: %w", err)
 	}

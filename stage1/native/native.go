@@ -38,11 +38,12 @@ import (
 	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
+	"podctl/stage1/kit"
 )
 
 // Flavor is the native flavor.
 type Flavor struct {
-	stage1.CgroupControl
+	kit.CgroupControl
 	// Self is the podctl binary to re-execute as the pod's init.
 	Self string
 }
@@ -55,19 +56,19 @@ const (
 	// app name: those never hold an underscore.
 	initCgroup = "_init"
 	// configFD is where the init reads its pod's configuration.
-	configFD = stage1.ErrPipeFD + 1
+	configFD = kit.ErrPipeFD + 1
 )
 
 // podConfig is what stage1 hands the init, as JSON on a pipe.
 type podConfig struct {
-	PodDir      string           `json:"pod_dir"`
-	UUID        string           `json:"uuid"`
-	Hostname    string           `json:"hostname"`
-	Interactive bool             `json:"interactive,omitempty"`
-	Debug       bool             `json:"debug,omitempty"`
-	Task        stage1.Task      `json:"task"`
-	Cgroups     []string         `json:"cgroups"`
-	Apps        []stage1.AppSpec `json:"apps"`
+	PodDir      string        `json:"pod_dir"`
+	UUID        string        `json:"uuid"`
+	Hostname    string        `json:"hostname"`
+	Interactive bool          `json:"interactive,omitempty"`
+	Debug       bool          `json:"debug,omitempty"`
+	Task        stage1.Task   `json:"task"`
+	Cgroups     []string      `json:"cgroups"`
+	Apps        []kit.AppSpec `json:"apps"`
 	// Views are each app's cgroups as the app sees them, by app name.
 	Views map[string][]cgroup.View `json:"views"`
 }
@@ -100,14 +101,14 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 		// Ends an early init that never gets its pod, if Run fails first.
 		defer rc.Early.Abort()
 	}
-	specs, err := stage1.AppSpecs(rc.PodDir, rc.UUID, rc.Manifest)
+	specs, err := kit.AppSpecs(rc.PodDir, rc.UUID, rc.Manifest)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return stage1.ExitStartFailed
 	}
-	stage1.Confine(specs)
-	stage1.WritePodPid(rc.PodDir)
-	g, err := stage1.NewPodCgroups(rc.PodDir, rc.UUID, specs)
+	kit.Confine(specs)
+	kit.WritePodPid(rc.PodDir)
+	g, err := kit.NewPodCgroups(rc.PodDir, rc.UUID, specs)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return stage1.ExitStartFailed
@@ -125,13 +126,13 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 	return code
 }
 
-func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []stage1.AppSpec) int {
+func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []kit.AppSpec) int {
 	initDir, err := g.NewChild(initCgroup)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return stage1.ExitStartFailed
 	}
-	if err := stage1.NewAppChildren(g, specs); err != nil {
+	if err := kit.NewAppChildren(g, specs); err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return stage1.ExitStartFailed
 	}
@@ -160,7 +161,7 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []stage1.AppS
 	}
 	// Signals for the pod go to its init, which passes them to the apps.
 	// Caught before the init has its pod, so that none is lost in between.
-	sigs := stage1.NotifyStop(rc.Interactive)
+	sigs := kit.NotifyStop(rc.Interactive)
 	defer signal.Stop(sigs)
 	trace.Mark("hand pod to init")
 	if err := init.give(&cfg); err != nil {
@@ -180,13 +181,13 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []stage1.AppS
 			}
 		}
 	}()
-	if err := stage1.WaitErrPipe(cmd, init.status); err != nil {
+	if err := kit.WaitErrPipe(cmd, init.status); err != nil {
 		close(done)
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return exitCode(cmd)
 	}
 	rc.Debugf("init started as pid %d; every app is ready", cmd.Process.Pid)
-	stage1.NotifyReady()
+	kit.NotifyReady()
 	trace.Mark("apps started")
 	cmd.Wait()
 	trace.Mark("init ended")
@@ -196,7 +197,7 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []stage1.AppS
 		// not, but this process lives on to say what happened.
 		lost := fmt.Sprintf("the pod's init was killed by %s, and its apps with it", unix.SignalName(ws.Signal()))
 		fmt.Fprintf(os.Stderr, "podctl: %s\n", lost)
-		return stage1.RecordResult(rc.PodDir, 0, stage1.Ending{Lost: lost, LostBy: ws.Signal()})
+		return kit.RecordResult(rc.PodDir, 0, kit.Ending{Lost: lost, LostBy: ws.Signal()})
 	}
 	return exitCode(cmd)
 }
@@ -260,7 +261,7 @@ func (f *Flavor) start(p *initProc) error {
 		Pdeathsig: syscall.SIGKILL,
 	}
 	trace.Mark("fork init")
-	status, err := stage1.StartErrPipe(cmd)
+	status, err := kit.StartErrPipe(cmd)
 	trace.Mark("init forked")
 	if err != nil {
 		w.Close()
@@ -297,7 +298,7 @@ func (p *initProc) give(cfg *podConfig) error {
 	p.config.Close()
 	if err != nil {
 		// The init has read what it could; what it says is the better line.
-		if werr := stage1.WaitErrPipe(p.cmd, p.status); werr != nil {
+		if werr := kit.WaitErrPipe(p.cmd, p.status); werr != nil {
 			return werr
 		}
 		return fmt.Errorf("handing the pod to its init: %w", err)
@@ -319,11 +320,11 @@ func exitCode(cmd *exec.Cmd) int {
 }
 
 // Enter runs cmd in a running app, with the app's namespaces, root,
-// cgroups, user and confinement (stage1.EnterApp). The app's processes are
+// cgroups, user and confinement (kit.EnterApp). The app's processes are
 // those of its cgroup; the one to enter is its main process, whose pid in
 // the pod the init recorded.
 func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.Stdio) (int, error) {
-	nsPid, err := stage1.AppPidOf(p, app)
+	nsPid, err := kit.AppPidOf(p, app)
 	if err != nil {
 		return 0, err
 	}
@@ -335,11 +336,11 @@ func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.
 		return 0, fmt.Errorf("pod %s records no cgroup", p.UUID)
 	}
 	appDir := filepath.Join(dirs[0], app)
-	pid := stage1.HostPidIn(appDir, nsPid)
+	pid := kit.HostPidIn(appDir, nsPid)
 	if pid == 0 {
 		return 0, fmt.Errorf("app %s of pod %s has no running process", app, p.UUID)
 	}
-	return stage1.EnterApp(p, stage1.EnterTarget{App: app, Pid: pid, Confined: true}, cmd, stdio)
+	return kit.EnterApp(p, kit.EnterTarget{App: app, Pid: pid, Confined: true}, cmd, stdio)
 }
 
 var _ stage1.Flavor = (*Flavor)(nil)

@@ -13,6 +13,7 @@ import (
 	"podctl/cgroup"
 	"podctl/internal/trace"
 	"podctl/stage1"
+	"podctl/stage1/kit"
 )
 
 // startApp starts app s as a child of the init, in a mount namespace of its
@@ -24,7 +25,7 @@ import (
 // thread's mount namespace, root, working directory, umask, capabilities
 // and (v1) cgroups. That thread is never given back to the Go scheduler:
 // it ends with the goroutine.
-func startApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool) (stage1.Proc, error) {
+func startApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool) (kit.Proc, error) {
 	type result struct {
 		p   *appProc
 		err error
@@ -47,7 +48,7 @@ func startApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *rea
 }
 
 // forkApp runs on a thread of its own, which it changes for good.
-func forkApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool) (*appProc, error) {
+func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool) (*appProc, error) {
 	// Also unshares the thread's root, working directory and umask.
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return nil, fmt.Errorf("making its mount namespace: %w", err)
@@ -67,14 +68,14 @@ func forkApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reap
 	if cgfd >= 0 {
 		defer unix.Close(cgfd)
 	}
-	if err := stage1.SetUpRoot(s, views); err != nil {
+	if err := kit.SetUpRoot(s, views); err != nil {
 		return nil, err
 	}
 	if err := devices.Join(); err != nil {
 		return nil, err
 	}
 	trace.Mark("root set up")
-	if err := stage1.DropCapabilities(); err != nil {
+	if err := kit.DropCapabilities(); err != nil {
 		return nil, err
 	}
 	return r.startThroughHelper(s, stdio, interactive, cgfd)
@@ -83,13 +84,13 @@ func forkApp(s *stage1.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reap
 // startThroughHelper starts the app through podctl's exec helper, which
 // sets what binds the process that sets it (resource limits,
 // oom_score_adj, no_new_privs, the seccomp filter) on itself and becomes
-// the app (stage1.ExecApp): the init cannot set those for a child it forks
+// the app (kit.ExecApp): the init cannot set those for a child it forks
 // without binding itself, and a Go program runs no code between fork and
 // exec. The podctl binary is not in the app's root: the helper is executed
 // through a descriptor of it, inherited. It is born in the app's cgroups:
 // the thread's v1 ones, and the unified one through cgfd, if not -1.
-func (r *reaper) startThroughHelper(s *stage1.AppSpec, stdio stage1.Stdio, interactive bool, cgfd int) (*appProc, error) {
-	enc, err := stage1.EncodeSpec(s)
+func (r *reaper) startThroughHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool, cgfd int) (*appProc, error) {
+	enc, err := kit.EncodeSpec(s)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +115,7 @@ func (r *reaper) startThroughHelper(s *stage1.AppSpec, stdio stage1.Stdio, inter
 	stdio.Apply(cmd)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := stage1.StartWithErrPipe(cmd); err != nil {
+	if err := kit.StartWithErrPipe(cmd); err != nil {
 		return nil, err
 	}
 	trace.Mark("app executed")
@@ -126,12 +127,12 @@ func (r *reaper) startThroughHelper(s *stage1.AppSpec, stdio stage1.Stdio, inter
 
 // execMain is the exec helper, in the app's namespaces and root.
 func execMain(args []string) int {
-	stage1.HelperInit()
+	kit.HelperInit()
 	// The binary's descriptor must not reach the app.
-	unix.CloseOnExec(stage1.ErrPipeFD + 1)
-	s, err := stage1.DecodeSpec(os.Getenv(envSpec))
+	unix.CloseOnExec(kit.ErrPipeFD + 1)
+	s, err := kit.DecodeSpec(os.Getenv(envSpec))
 	if err != nil {
-		return stage1.HelperFail(err)
+		return kit.HelperFail(err)
 	}
-	return stage1.HelperFail(stage1.ExecApp(s, nil))
+	return kit.HelperFail(kit.ExecApp(s, nil))
 }

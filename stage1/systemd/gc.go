@@ -10,7 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"podctl/lifecycle"
-	"podctl/stage1"
 )
 
 // propagateDir is where systemd-nspawn makes, on the host, one folder per
@@ -37,7 +36,7 @@ func removePropagate(dir string) error {
 	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	ms, err := stage1.MountPointsUnder(dir)
+	ms, err := lifecycle.MountPointsUnder(dir)
 	if err != nil {
 		return err
 	}
@@ -47,7 +46,7 @@ func removePropagate(dir string) error {
 			return fmt.Errorf("unmounting %s: %w", m, err)
 		}
 	}
-	if ms, err := stage1.MountPointsUnder(dir); err != nil {
+	if ms, err := lifecycle.MountPointsUnder(dir); err != nil {
 		return err
 	} else if len(ms) > 0 {
 		return fmt.Errorf("%s is still mounted at %s", dir, ms[0])

@@ -20,6 +20,7 @@ import (
 	"podctl/internal/manifest"
 	"podctl/lifecycle"
 	"podctl/stage1"
+	"podctl/stage1/kit"
 )
 
 // The hooks are hidden verbs the app units run inside the pod, as root, in
@@ -33,7 +34,7 @@ const (
 )
 
 // hookExecMain is the main process of an app's service: it becomes the app,
-// confined as native's apps are (isolate, stage1.SetUpRoot, stage1.ExecApp).
+// confined as native's apps are (isolate, kit.SetUpRoot, kit.ExecApp).
 func hookExecMain(args []string) int {
 	if len(args) != 1 {
 		fmt.Fprintln(os.Stderr, "podctl: usage: stage1 "+hookExec+" APP")
@@ -52,14 +53,14 @@ func hookExecMain(args []string) int {
 		if err != nil {
 			return err
 		}
-		s, err := stage1.DecodeSpec(string(b))
+		s, err := kit.DecodeSpec(string(b))
 		if err != nil {
 			return err
 		}
 		if err := addSecrets(s); err != nil {
 			return err
 		}
-		if err := stage1.JoinCgroups(s); err != nil {
+		if err := kit.JoinCgroups(s); err != nil {
 			return err
 		}
 		if err := openStdin(filepath.Join(appDir, fifoStdin)); err != nil {
@@ -68,11 +69,11 @@ func hookExecMain(args []string) int {
 		if err := isolate(); err != nil {
 			return fmt.Errorf("app %s: %w", app, err)
 		}
-		if err := stage1.SetUpRoot(s, s.CgroupViews); err != nil {
+		if err := kit.SetUpRoot(s, s.CgroupViews); err != nil {
 			return fmt.Errorf("app %s: %w", app, err)
 		}
 		// This process becomes the app, so its pid is the app's.
-		return stage1.ExecApp(s, func() error { return recordStart(dir, os.Getpid()) })
+		return kit.ExecApp(s, func() error { return recordStart(dir, os.Getpid()) })
 	}()
 	// Still here: the app did not start. Say why, to its log and to the
 	// exit hook, which puts it in the app's status.
@@ -286,8 +287,8 @@ func hookExitedMain(args []string) int {
 		st.ExitCode, st.Message = stage1.ExitStartFailed, "the app did not start: "+string(b)
 	}
 	if b, err := os.ReadFile(filepath.Join(appDir, appSpecFile)); err == nil {
-		if s, err := stage1.DecodeSpec(string(b)); err == nil {
-			stage1.NoteOOM(st, s)
+		if s, err := kit.DecodeSpec(string(b)); err == nil {
+			kit.NoteOOM(st, s)
 		}
 	}
 	restarts := readCount(filepath.Join(inPod, lifecycle.AppRestartsFile(app)))

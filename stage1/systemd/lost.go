@@ -13,6 +13,7 @@ import (
 	"podctl/internal/fsutil"
 	"podctl/lifecycle"
 	"podctl/stage1"
+	"podctl/stage1/kit"
 )
 
 // An app's end is recorded, and the pod ended when it should be, by the
@@ -41,7 +42,7 @@ type hookWatch struct {
 }
 
 // lost returns the apps whose hook has been lost for lostAfter.
-func (w *hookWatch) lost(specs []stage1.AppSpec, now time.Time) []string {
+func (w *hookWatch) lost(specs []kit.AppSpec, now time.Time) []string {
 	var out []string
 	for _, s := range specs {
 		appDir := filepath.Join(w.podDir, lifecycle.AppDir(s.Name))

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"podctl/cgroup"
-	"podctl/stage1"
+	"podctl/stage1/kit"
 )
 
 // The stage1 root is a folder of the pod, stage1/rootfs, that
@@ -38,7 +38,7 @@ var hostTopDirs = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
 
 // buildRoot lays out and mounts the stage1 root for the apps, then writes
 // their units. It runs in the boot helper's private mount namespace.
-func buildRoot(podDir, uuid, self string, specs []stage1.AppSpec, u unitOptions) (string, error) {
+func buildRoot(podDir, uuid, self string, specs []kit.AppSpec, u unitOptions) (string, error) {
 	root := filepath.Join(podDir, "stage1", "rootfs")
 	dirs := []string{"usr", "etc/systemd/system", "podctl/pod", "proc", "sys", "dev", "run", "tmp", "var/tmp", "root"}
 	secrets := false
@@ -105,11 +105,11 @@ func buildRoot(podDir, uuid, self string, specs []stage1.AppSpec, u unitOptions)
 		s := &specs[i]
 		target := filepath.Join(root, "opt/stage2", s.Name, "rootfs")
 		if s.Lower != "" {
-			if err := stage1.MountOverlay(s); err != nil {
+			if err := kit.MountOverlay(s); err != nil {
 				return "", err
 			}
 		}
-		if err := stage1.MountVolumes(s); err != nil {
+		if err := kit.MountVolumes(s); err != nil {
 			return "", err
 		}
 		if err := unix.Mount(s.Rootfs, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
@@ -147,7 +147,7 @@ func bindRO(src, dst string) error {
 
 // writeEtc writes the pod's /etc (identity and units) and, for each
 // app, the spec its exec helper reads, with paths as the pod sees them.
-func writeEtc(root, podDir, uuid string, specs []stage1.AppSpec, u unitOptions) error {
+func writeEtc(root, podDir, uuid string, specs []kit.AppSpec, u unitOptions) error {
 	etc := filepath.Join(root, "etc")
 	units := filepath.Join(etc, "systemd", "system")
 	files := map[string]string{
@@ -206,7 +206,7 @@ func writeEtc(root, podDir, uuid string, specs []stage1.AppSpec, u unitOptions) 
 // writeSecrets moves an app's secret variables out of the spec that goes
 // to disk, into a file of the secrets tmpfs, from which addSecrets puts
 // them back in the app's exec helper.
-func writeSecrets(root string, s *stage1.AppSpec) error {
+func writeSecrets(root string, s *kit.AppSpec) error {
 	if len(s.SecretEnv) == 0 {
 		return nil
 	}
@@ -235,7 +235,7 @@ func writeSecrets(root string, s *stage1.AppSpec) error {
 
 // addSecrets puts an app's secret variables back into its spec, in the
 // app's exec helper.
-func addSecrets(s *stage1.AppSpec) error {
+func addSecrets(s *kit.AppSpec) error {
 	if len(s.SecretEnv) == 0 {
 		return nil
 	}

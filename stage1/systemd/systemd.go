@@ -43,12 +43,13 @@ import (
 	"podctl/internal/fsutil"
 	"podctl/lifecycle"
 	"podctl/stage1"
+	"podctl/stage1/kit"
 	"podctl/stage1/logs"
 )
 
 // Flavor is the systemd flavor.
 type Flavor struct {
-	stage1.CgroupControl
+	kit.CgroupControl
 	// Self is the podctl binary to re-execute for helpers.
 	Self string
 }
@@ -103,15 +104,15 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 }
 
 func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
-	specs, err := stage1.AppSpecs(rc.PodDir, rc.UUID, rc.Manifest)
+	specs, err := kit.AppSpecs(rc.PodDir, rc.UUID, rc.Manifest)
 	if err != nil {
 		return 0, err
 	}
-	stage1.Confine(specs)
-	stage1.WritePodPid(rc.PodDir)
+	kit.Confine(specs)
+	kit.WritePodPid(rc.PodDir)
 	// The pod's systemd makes its cgroups below ours in the hierarchies it
 	// uses, so the pod has a cgroup in each.
-	g, err := stage1.NewPodCgroups(rc.PodDir, rc.UUID, specs, "name=systemd")
+	g, err := kit.NewPodCgroups(rc.PodDir, rc.UUID, specs, "name=systemd")
 	if err != nil {
 		return 0, err
 	}
@@ -168,7 +169,7 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 	saidReady := make(chan int, len(specs))
 	if rc.Task.ReadyNotify {
 		for i := range specs {
-			c, err := stage1.ListenNotify(rc.PodDir, &specs[i], i, saidReady)
+			c, err := kit.ListenNotify(rc.PodDir, &specs[i], i, saidReady)
 			if err != nil {
 				return 0, err
 			}
@@ -192,12 +193,12 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 		Unshareflags: syscall.CLONE_NEWNS,
 		Pdeathsig:    parentGone,
 	}
-	sigs := stage1.NotifyStop(rc.Interactive)
+	sigs := kit.NotifyStop(rc.Interactive)
 	defer signal.Stop(sigs)
-	if err := stage1.StartWithErrPipe(cmd); err != nil {
+	if err := kit.StartWithErrPipe(cmd); err != nil {
 		// No app will run: each says so in its status.
 		for _, s := range specs {
-			stage1.RecordStatus(rc.PodDir, s.Name, &lifecycle.AppStatus{ExitCode: stage1.ExitStartFailed, Message: "the pod did not start: " + err.Error()})
+			kit.RecordStatus(rc.PodDir, s.Name, &lifecycle.AppStatus{ExitCode: stage1.ExitStartFailed, Message: "the pod did not start: " + err.Error()})
 		}
 		return 0, err
 	}
@@ -213,7 +214,7 @@ func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
 	if rc.Task.Timeout > 0 {
 		timeout = time.After(rc.Task.Timeout)
 	}
-	end := stage1.Ending{Timeout: rc.Task.Timeout}
+	end := kit.Ending{Timeout: rc.Task.Timeout}
 	restarting := rc.Task.Restart.Mode != "" && rc.Task.Restart.Mode != stage1.RestartNo
 	restarts := make([]int, len(specs))
 	exits := &exitWatch{podDir: rc.PodDir, seen: map[string]time.Time{}, read: map[string]time.Time{}}
@@ -279,10 +280,10 @@ loop:
 			}
 			if !notified && podReady(rc.PodDir, specs, rc.Task.ReadyNotify, appReady, saidReady) {
 				notified = true
-				stage1.MarkReady(rc.PodDir)
-				stage1.NotifyReady()
+				kit.MarkReady(rc.PodDir)
+				kit.NotifyReady()
 				events.RecordForPod(rc.PodDir, events.Event{Type: events.Ready})
-				stage1.NoteState(rc.PodDir, "ready")
+				kit.NoteState(rc.PodDir, "ready")
 				rc.Debugf("all apps started")
 			}
 		}
@@ -293,25 +294,25 @@ loop:
 			// stage1 lives on to record what ended the pod.
 			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 			end.Lost, end.LostBy = nspawnEnd(cmd.ProcessState, waitErr)
-			return stage1.RecordResult(rc.PodDir, 0, end), nil
+			return kit.RecordResult(rc.PodDir, 0, end), nil
 		}
 		// Stopped while it was still booting: the apps that had not ended
 		// (or started) were stopped all the same.
 		for _, s := range specs {
 			if _, serr := os.Stat(filepath.Join(rc.PodDir, lifecycle.AppStatusFile(s.Name))); serr != nil {
-				stage1.RecordStatus(rc.PodDir, s.Name, &lifecycle.AppStatus{ExitCode: 128 + int(syscall.SIGTERM), Signal: "SIGTERM",
+				kit.RecordStatus(rc.PodDir, s.Name, &lifecycle.AppStatus{ExitCode: 128 + int(syscall.SIGTERM), Signal: "SIGTERM",
 					Message: "the pod was stopped before the app had ended", FinishedAt: time.Now()})
 			}
 		}
 		code = 128 + int(syscall.SIGTERM)
 	}
 	end.Failure = finishStatuses(rc.PodDir, specs, end.StopReason, exits)
-	return stage1.RecordResult(rc.PodDir, code, end), nil
+	return kit.RecordResult(rc.PodDir, code, end), nil
 }
 
 // podReady reports whether every app runs its own command (execed), and,
 // with notify, has said READY=1 (on saidReady, noted in ready).
-func podReady(podDir string, specs []stage1.AppSpec, notify bool, ready []bool, saidReady <-chan int) bool {
+func podReady(podDir string, specs []kit.AppSpec, notify bool, ready []bool, saidReady <-chan int) bool {
 	for {
 		select {
 		case i := <-saidReady:
@@ -336,7 +337,7 @@ func podReady(podDir string, specs []stage1.AppSpec, notify bool, ready []bool, 
 // units' hook cannot know: an app the pod's shutdown ended was stopped, by
 // the pod's time, a signal to stage1, or another app's failure. It
 // returns how the first app to fail did.
-func finishStatuses(podDir string, specs []stage1.AppSpec, stopReason string, exits *exitWatch) string {
+func finishStatuses(podDir string, specs []kit.AppSpec, stopReason string, exits *exitWatch) string {
 	firstFailed := readFirstFailure(podDir)
 	failure := ""
 	for _, s := range specs {
@@ -346,9 +347,9 @@ func finishStatuses(podDir string, specs []stage1.AppSpec, stopReason string, ex
 			continue
 		}
 		if endReason(&st, stopReason, firstFailed, failure != "") {
-			failure = stage1.FailureMessage(s.Name, &st)
+			failure = kit.FailureMessage(s.Name, &st)
 		}
-		stage1.RecordStatus(podDir, s.Name, &st)
+		kit.RecordStatus(podDir, s.Name, &st)
 		exits.record(s.Name, &st)
 	}
 	return failure
@@ -365,7 +366,7 @@ func readFirstFailure(podDir string) string {
 }
 
 // endReason gives an app's recorded end (st) its reason, the one the
-// other flavors' supervisor gives (stage1.Reason), and reports whether
+// other flavors' supervisor gives (kit.Reason), and reports whether
 // the app is the first to fail for good (an app with the first failure's
 // code, unless one was found already: failureSeen). An app the pod's
 // shutdown ended was stopped: by the pod's time, a signal to stage1
@@ -376,7 +377,7 @@ func endReason(st *lifecycle.AppStatus, stopReason, firstFailed string, failureS
 	if reason == "" && firstFailed != "" {
 		reason = lifecycle.ReasonCancelled
 	}
-	st.Reason = stage1.Reason(st, st.Signal != "" && !first, reason)
+	st.Reason = kit.Reason(st, st.Signal != "" && !first, reason)
 	return first
 }
 
@@ -394,7 +395,7 @@ func bootEnv() []string {
 
 // podExitCode applies the exit status rule once nspawn has exited, and
 // says why any app failed to start.
-func podExitCode(podDir string, specs []stage1.AppSpec, ps *os.ProcessState, waitErr error) (int, error) {
+func podExitCode(podDir string, specs []kit.AppSpec, ps *os.ProcessState, waitErr error) (int, error) {
 	for _, s := range specs {
 		b, err := os.ReadFile(filepath.Join(podDir, lifecycle.AppStatusFile(s.Name)))
 		var st lifecycle.AppStatus
@@ -474,7 +475,7 @@ func lastLines(path string, n int) string {
 // the caller and the app's log. The FIFOs are opened read-write, so they
 // never read end-of-file while an app restarts its writer; the copying is
 // ended by a read deadline once the pod is gone.
-func startLogging(podDir string, specs []stage1.AppSpec) ([]*os.File, *sync.WaitGroup, error) {
+func startLogging(podDir string, specs []kit.AppSpec) ([]*os.File, *sync.WaitGroup, error) {
 	var fifos []*os.File
 	copiers := &sync.WaitGroup{}
 	for _, s := range specs {
@@ -572,7 +573,7 @@ func (r *fifoReader) Read(p []byte) (int, error) {
 
 // podSpec is what stage1 hands the boot helper.
 type podSpec struct {
-	Apps []stage1.AppSpec `json:"apps"`
+	Apps []kit.AppSpec `json:"apps"`
 	// Cgroups are the pod's cgroup folders, which nspawn and the pod's
 	// systemd go in.
 	Cgroups []string `json:"cgroups"`
@@ -593,7 +594,7 @@ type exitWatch struct {
 
 // poll records the ends the apps' statuses show that it has not yet, with
 // the reason known now: stage1 is stopping the pod for stopReason, if set.
-func (w *exitWatch) poll(specs []stage1.AppSpec, stopReason string) {
+func (w *exitWatch) poll(specs []kit.AppSpec, stopReason string) {
 	for _, s := range specs {
 		path := filepath.Join(w.podDir, lifecycle.AppStatusFile(s.Name))
 		fi, err := os.Stat(path)
@@ -616,7 +617,7 @@ func (w *exitWatch) record(app string, st *lifecycle.AppStatus) {
 		return
 	}
 	w.seen[app] = st.FinishedAt
-	stage1.SayEnd(app, st)
+	kit.SayEnd(app, st)
 	events.RecordForPod(w.podDir, events.Event{Type: events.Exited, App: app, ExitCode: &st.ExitCode, Message: st.Reason})
 }
 
@@ -632,40 +633,40 @@ const parentGone = syscall.SIGUSR2
 // with it when it is killed: the helper then kills every process of the
 // pod, and does the same if stage1 itself dies (its parent-death signal).
 func bootMain(args []string) int {
-	stage1.HelperInit()
+	kit.HelperInit()
 	interactive := len(args) == 2 && args[1] == "--interactive"
 	if len(args) != 1 && !interactive {
-		return stage1.HelperFail(errors.New("usage: stage1 " + helperBoot + " POD_DIR [--interactive]"))
+		return kit.HelperFail(errors.New("usage: stage1 " + helperBoot + " POD_DIR [--interactive]"))
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, parentGone)
 	podDir := args[0]
 	var pod podSpec
 	if err := json.Unmarshal([]byte(os.Getenv(envSpecs)), &pod); err != nil {
-		return stage1.HelperFail(fmt.Errorf("reading app specs: %w", err))
+		return kit.HelperFail(fmt.Errorf("reading app specs: %w", err))
 	}
 	// Not for nspawn and the pod: the specs hold the apps' environments.
 	os.Unsetenv(envSpecs)
 	specs := pod.Apps
 	if len(specs) == 0 || len(pod.Cgroups) == 0 {
-		return stage1.HelperFail(errors.New("no apps or no cgroup given"))
+		return kit.HelperFail(errors.New("no apps or no cgroup given"))
 	}
 	g := &cgroup.Group{Dirs: pod.Cgroups}
 	if err := g.Join(); err != nil {
-		return stage1.HelperFail(err)
+		return kit.HelperFail(err)
 	}
 	nspawn, err := nspawnPath()
 	if err != nil {
-		return stage1.HelperFail(err)
+		return kit.HelperFail(err)
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return stage1.HelperFail(err)
+		return kit.HelperFail(err)
 	}
 	uuid := filepath.Base(podDir)
 	root, err := buildRoot(podDir, uuid, self, specs, unitOptions{Interactive: interactive})
 	if err != nil {
-		return stage1.HelperFail(err)
+		return kit.HelperFail(err)
 	}
 	argv := []string{
 		"--quiet",
@@ -697,15 +698,15 @@ func bootMain(args []string) int {
 		cmd.Stdin = os.Stdin
 	}
 	if err := cmd.Start(); err != nil {
-		return stage1.HelperFail(fmt.Errorf("starting systemd-nspawn: %w", err))
+		return kit.HelperFail(fmt.Errorf("starting systemd-nspawn: %w", err))
 	}
 	// nspawn and the pod stay in the pod's cgroups; this helper leaves
 	// them, so that killing what is left of the pod does not kill it.
 	if err := g.Leave(); err != nil {
 		cmd.Process.Kill()
-		return stage1.HelperFail(err)
+		return kit.HelperFail(err)
 	}
-	stage1.HelperStarted()
+	kit.HelperStarted()
 	waited := make(chan struct{})
 	go func() { cmd.Wait(); close(waited) }()
 	for {
@@ -750,13 +751,13 @@ func registration() []string {
 
 // Enter runs cmd in a running app, with the app's namespaces, root,
 // cgroups (its service's: the pod's systemd stops the command with the
-// app), user and confinement (stage1.EnterApp).
+// app), user and confinement (kit.EnterApp).
 func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.Stdio) (int, error) {
 	pid, err := appHostPid(p, app)
 	if err != nil {
 		return 0, err
 	}
-	return stage1.EnterApp(p, stage1.EnterTarget{App: app, Pid: pid, Confined: true}, cmd, stdio)
+	return kit.EnterApp(p, kit.EnterTarget{App: app, Pid: pid, Confined: true}, cmd, stdio)
 }
 
 // appHostPid finds the host pid of a running app's main process: the
@@ -795,7 +796,7 @@ func appHostPid(p *lifecycle.Pod, app string) (int, error) {
 		if err != nil || !d.IsDir() || d.Name() != serviceName(app) {
 			return nil
 		}
-		pid = stage1.HostPidIn(path, rec.Pid)
+		pid = kit.HostPidIn(path, rec.Pid)
 		return filepath.SkipAll
 	})
 	if pid != 0 {

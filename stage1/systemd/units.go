@@ -11,6 +11,7 @@ import (
 	"github.com/coreos/go-systemd/v22/unit"
 
 	"podctl/stage1"
+	"podctl/stage1/kit"
 )
 
 // Paths inside the stage1 root, as the pod's systemd sees them.
@@ -87,7 +88,7 @@ func appUnit(app string, u unitOptions) []*unit.UnitOption {
 		unit.NewUnitOption("Service", "PrivateMounts", "yes"),
 		unit.NewUnitOption("Service", "ExecStart", execLine([]string{inBinary, stage1.Verb, hookExec, app})),
 		unit.NewUnitOption("Service", "ExecStopPost", execLine([]string{inBinary, stage1.Verb, hookExited, app})),
-		unit.NewUnitOption("Service", "TimeoutStopSec", strconv.Itoa(int(stage1.StopGrace.Seconds()))),
+		unit.NewUnitOption("Service", "TimeoutStopSec", strconv.Itoa(int(kit.StopGrace.Seconds()))),
 		unit.NewUnitOption("Service", "Restart", "no"),
 	}, stdio...)
 }

@@ -1,4 +1,4 @@
-package stage1
+package kit
 
 import (
 	"fmt"
@@ -17,16 +17,13 @@ import (
 	"podctl/internal/fsutil"
 	"podctl/internal/trace"
 	"podctl/lifecycle"
+	"podctl/stage1"
 	"podctl/stage1/logs"
 )
 
 // StopGrace is how long the apps left running get between SIGTERM and
 // SIGKILL when the pod ends because one app failed or stage1 was signalled.
 const StopGrace = 10 * time.Second
-
-// ExitStartFailed is the pod's exit code when an app could not be started:
-// podctl's own failure, not an app's.
-const ExitStartFailed = 254
 
 // Proc is a started app's main process, as Supervise sees it.
 type Proc interface {
@@ -40,7 +37,7 @@ type Proc interface {
 
 // Starter starts app s with the given standard streams and returns its
 // main process once the app's command is running.
-type Starter func(s *AppSpec, stdio Stdio) (Proc, error)
+type Starter func(s *AppSpec, stdio stage1.Stdio) (Proc, error)
 
 // CmdProc is the Proc of an app started with os/exec (through
 // StartWithErrPipe), which its parent waits for.
@@ -97,7 +94,7 @@ type appRun struct {
 // are drained and the pod's result is recorded. It returns the pod's exit
 // code: ExitTimeout if its time was up, else the code of the first app to
 // fail for good, or 0.
-func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), hooks Hooks) int {
+func Supervise(rc *stage1.RunContext, specs []AppSpec, start Starter, cleanup func(), hooks Hooks) int {
 	podDir := rc.PodDir
 	if hooks.Ready == nil {
 		hooks.Ready = func() {
@@ -139,12 +136,12 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 		var err error
 		if rc.Interactive {
 			// The terminal is the app's: nothing goes through the logs.
-			proc, err = start(s, Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+			proc, err = start(s, stage1.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 		} else {
 			var stdout, stderr *os.File
 			stdout, stderr, err = logApp(filepath.Join(podDir, lifecycle.AppDir(s.Name)), &copiers)
 			if err == nil {
-				stdio := Stdio{Stdout: stdout, Stderr: stderr}
+				stdio := stage1.Stdio{Stdout: stdout, Stderr: stderr}
 				if rc.Task.Stdin && i == 0 {
 					stdio.Stdin = os.Stdin
 				}
@@ -161,7 +158,7 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 		apps[i].proc, apps[i].running, apps[i].stopped = proc, true, false
 		running++
 		rc.Debugf("app %s started as pid %d", s.Name, proc.Pid())
-		writeNumber(filepath.Join(podDir, lifecycle.AppDir(s.Name), AppPid), proc.Pid())
+		writeNumber(filepath.Join(podDir, lifecycle.AppDir(s.Name), stage1.AppPid), proc.Pid())
 		go func() {
 			ws, err := proc.Wait()
 			exits <- appExit{index: i, status: ws, err: err}
@@ -170,10 +167,10 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 	}
 	startFailed := func(i int, err error) {
 		hooks.StartFailed(err)
-		RecordStatus(podDir, specs[i].Name, &lifecycle.AppStatus{ExitCode: ExitStartFailed, Reason: lifecycle.ReasonError,
+		RecordStatus(podDir, specs[i].Name, &lifecycle.AppStatus{ExitCode: stage1.ExitStartFailed, Reason: lifecycle.ReasonError,
 			Message: "the app did not start: " + err.Error(), StartedAt: apps[i].started, FinishedAt: time.Now(), RestartCount: apps[i].restarts})
 		if !failed {
-			code, failed = ExitStartFailed, true
+			code, failed = stage1.ExitStartFailed, true
 			failure = fmt.Sprintf("app %s did not start: %v", specs[i].Name, err)
 		}
 	}
@@ -251,7 +248,7 @@ func Supervise(rc *RunContext, specs []AppSpec, start Starter, cleanup func(), h
 			st.StartedAt, st.FinishedAt, st.RestartCount = a.started, time.Now(), a.restarts
 			st.Reason = Reason(st, a.stopped, stopReason)
 			// The pid is no longer the app's: enter must not find it.
-			os.Remove(filepath.Join(podDir, lifecycle.AppDir(s.Name), AppPid))
+			os.Remove(filepath.Join(podDir, lifecycle.AppDir(s.Name), stage1.AppPid))
 			RecordStatus(podDir, s.Name, st)
 			events.RecordForPod(podDir, events.Event{Type: events.Exited, App: s.Name, ExitCode: &st.ExitCode, Message: st.Reason})
 			rc.Debugf("app %s exited with status %d", s.Name, st.ExitCode)
@@ -337,10 +334,10 @@ func RecordResult(podDir string, code int, e Ending) int {
 		code = 128 + int(e.LostBy)
 		res.Result, res.Message = lifecycle.ResultKilled, e.Lost
 	case e.Lost != "":
-		code = ExitStartFailed
+		code = stage1.ExitStartFailed
 		res.Result, res.Message = lifecycle.ResultError, e.Lost
 	case e.StopReason == lifecycle.ReasonTimeout:
-		code = ExitTimeout
+		code = stage1.ExitTimeout
 		res.Result, res.Message = lifecycle.ResultTimeout, fmt.Sprintf("the pod ran out of its time (--timeout=%s) and was stopped", e.Timeout)
 	case e.CancelledBy != 0:
 		code = 128 + int(e.CancelledBy)
@@ -474,7 +471,7 @@ func logApp(appDir string, copiers *sync.WaitGroup) (stdout, stderr *os.File, er
 func exitStatus(ws syscall.WaitStatus, err error) *lifecycle.AppStatus {
 	switch {
 	case err != nil:
-		return &lifecycle.AppStatus{ExitCode: ExitStartFailed, Message: err.Error()}
+		return &lifecycle.AppStatus{ExitCode: stage1.ExitStartFailed, Message: err.Error()}
 	case ws.Signaled():
 		return &lifecycle.AppStatus{ExitCode: 128 + int(ws.Signal()), Signal: unix.SignalName(ws.Signal())}
 	default:

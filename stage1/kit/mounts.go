@@ -1,12 +1,10 @@
-package stage1
+package kit
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strconv"
+	"podctl/lifecycle"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -112,7 +110,7 @@ func readOnlyTree(dst string) error {
 // read-only, keeping their other flags: a bind remount clears the flags
 // it is not given, nosuid and nodev among them.
 func remountTreeReadOnly(dst string) error {
-	points, err := MountPointsUnder(dst)
+	points, err := lifecycle.MountPointsUnder(dst)
 	if err != nil {
 		return err
 	}
@@ -146,61 +144,6 @@ var statfsFlags = []struct {
 	{unix.ST_NOATIME, unix.MS_NOATIME},
 	{unix.ST_NODIRATIME, unix.MS_NODIRATIME},
 	{unix.ST_RELATIME, unix.MS_RELATIME},
-}
-
-// MountPointsUnder returns the mount points of the calling thread's mount
-// table that are dir or below it, parents before children. The thread's
-// own table: a thread that set up an app's root has a mount namespace of
-// its own, which /proc/self (the leader's) is not.
-func MountPointsUnder(dir string) ([]string, error) {
-	f, err := os.Open("/proc/thread-self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("reading mount table: %w", err)
-	}
-	defer f.Close()
-	return mountPointsIn(f, dir)
-}
-
-// mountPointsIn is MountPointsUnder for a mountinfo table read from r.
-func mountPointsIn(r io.Reader, dir string) ([]string, error) {
-	var out []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// id parent maj:min root mountpoint options ...
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		p := unescapeMountinfo(fields[4])
-		if p == dir || strings.HasPrefix(p, dir+"/") || dir == "/" {
-			out = append(out, p)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading mountinfo: %w", err)
-	}
-	return out, nil
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for a space) the
-// kernel writes in mountinfo paths.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // touchInRoot makes sure a file exists at rel under root, to mount a file

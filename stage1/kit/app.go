@@ -1,11 +1,8 @@
-package stage1
+package kit
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,52 +14,8 @@ import (
 
 	"podctl/cgroup"
 	"podctl/lifecycle"
+	"podctl/stage1"
 )
-
-// Files stage0 leaves in each app's folder, apps/<name>/, for stage1.
-const (
-	// AppRootfs is where the app's root filesystem is (or is mounted).
-	AppRootfs = "rootfs"
-	// AppLower, when present, is a symlink to the shared image tree that
-	// stage1 mounts as the lower layer of an overlay on AppRootfs, with
-	// AppUpper and AppWork as the pod's own layer. When absent, AppRootfs is
-	// a private copy of the tree and nothing needs mounting.
-	AppLower = "lower"
-	AppUpper = "upper"
-	AppWork  = "work"
-	// AppPid holds the pid of the app's main process while the pod runs.
-	AppPid = "pid"
-	// AppStarted, written by flavors that record no pid (systemd), is
-	// JSON whose started_at says when the app last started.
-	AppStarted = "started"
-)
-
-// AnnotationPidsLimit, on a RuntimeApp, is the most processes the app may
-// have at once.
-const AnnotationPidsLimit = "podctl.io/pids-limit"
-
-// AnnotationPodName, on the pod manifest, is the pod's name (--name).
-const AnnotationPodName = "podctl.io/name"
-
-// AnnotationSecretEnv, on a RuntimeApp, maps the names of the app's secret
-// environment variables to the absolute paths of the files holding their
-// values, as a JSON object. Only the paths are in the manifest: stage1
-// reads the files when the pod starts (secretEnv).
-const AnnotationSecretEnv = "podctl.io/secret-env"
-
-// The variables that tell an app which pod it is in. stage1 always sets
-// them, over any value the image or the user gave.
-const (
-	EnvPodUUID = "PODCTL_POD_UUID"
-	EnvPodName = "PODCTL_POD_NAME"
-)
-
-// MaxSecretSize is the largest secret value: the kernel refuses an
-// environment string longer than 32 pages (MAX_ARG_STRLEN), name included.
-const MaxSecretSize = 128*1024 - 1024
-
-// DefaultPath is the PATH an app gets when its image sets none.
-const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // AppSpec is everything a flavor needs to start one app: the resolved view
 // of a RuntimeApp of the pod manifest plus where its files are. Flavors pass
@@ -100,8 +53,8 @@ type AppSpec struct {
 	LimitDirs []string `json:"limit_dirs,omitempty"`
 	// Rlimits are the app's resource limits, and OOMScoreAdj, if set, its
 	// oom_score_adj: per-process settings (applySettings).
-	Rlimits     []Rlimit `json:"rlimits,omitempty"`
-	OOMScoreAdj *int     `json:"oom_score_adj,omitempty"`
+	Rlimits     []stage1.Rlimit `json:"rlimits,omitempty"`
+	OOMScoreAdj *int            `json:"oom_score_adj,omitempty"`
 	// Confined apps (those of the isolated flavors) execute with the
 	// default capabilities only, no_new_privs and the default seccomp
 	// filter (Confine).
@@ -123,24 +76,6 @@ type MountSpec struct {
 	Recursive bool `json:"recursive,omitempty"`
 }
 
-// ownDirs are the app folders stage1 mounts itself; a volume over them
-// (or inside them) would hide or be hidden by the kernel's file systems.
-var ownDirs = []string{"/proc", "/sys", "/dev"}
-
-// CheckMountTarget refuses a mount target (clean, absolute) at or below a
-// folder stage1 mounts itself.
-func CheckMountTarget(target string) error {
-	for _, d := range ownDirs {
-		if target == d || strings.HasPrefix(target, d+"/") {
-			return fmt.Errorf("%s is stage1's (it mounts %s itself)", target, d)
-		}
-	}
-	return nil
-}
-
-// DirVolumes holds the pod's empty volumes, one folder each.
-const DirVolumes = "volumes"
-
 // mountSpecs resolves an app's mounts against the pod's volumes.
 func mountSpecs(podDir string, m *schema.PodManifest, ra *schema.RuntimeApp) ([]MountSpec, error) {
 	var out []MountSpec
@@ -156,7 +91,7 @@ func mountSpecs(podDir string, m *schema.PodManifest, ra *schema.RuntimeApp) ([]
 		}
 		// stage0 refuses these; a pod manifest from elsewhere is held to
 		// the same rule.
-		if err := CheckMountTarget(filepath.Clean(mnt.Path)); err != nil {
+		if err := stage1.CheckMountTarget(filepath.Clean(mnt.Path)); err != nil {
 			return nil, fmt.Errorf("app %s mounts volume %s on %s: %w", ra.Name, mnt.Volume, mnt.Path, err)
 		}
 		ms := MountSpec{Target: mnt.Path, ReadOnly: vol.ReadOnly != nil && *vol.ReadOnly,
@@ -165,7 +100,7 @@ func mountSpecs(podDir string, m *schema.PodManifest, ra *schema.RuntimeApp) ([]
 		case "host":
 			ms.Source = vol.Source
 		case "empty":
-			ms.Source = filepath.Join(podDir, DirVolumes, vol.Name.String())
+			ms.Source = filepath.Join(podDir, stage1.DirVolumes, vol.Name.String())
 			if err := makeEmptyVolume(ms.Source, vol); err != nil {
 				return nil, fmt.Errorf("making volume %s: %w", vol.Name, err)
 			}
@@ -230,14 +165,14 @@ func AppSpecs(podDir, uuid string, m *schema.PodManifest) ([]AppSpec, error) {
 		dir := filepath.Join(podDir, lifecycle.AppDir(name))
 		s := AppSpec{
 			Name:       name,
-			Rootfs:     filepath.Join(dir, AppRootfs),
+			Rootfs:     filepath.Join(dir, stage1.AppRootfs),
 			Exec:       ra.App.Exec,
 			User:       ra.App.User,
 			Group:      ra.App.Group,
 			WorkingDir: ra.App.WorkingDirectory,
 		}
-		if lower, err := os.Readlink(filepath.Join(dir, AppLower)); err == nil {
-			s.Lower, s.Upper, s.Work = lower, filepath.Join(dir, AppUpper), filepath.Join(dir, AppWork)
+		if lower, err := os.Readlink(filepath.Join(dir, stage1.AppLower)); err == nil {
+			s.Lower, s.Upper, s.Work = lower, filepath.Join(dir, stage1.AppUpper), filepath.Join(dir, stage1.AppWork)
 		} else if !os.IsNotExist(err) {
 			return nil, fmt.Errorf("reading app %s: %w", name, err)
 		}
@@ -246,10 +181,10 @@ func AppSpecs(podDir, uuid string, m *schema.PodManifest) ([]AppSpec, error) {
 			return nil, err
 		}
 		s.Mounts = mounts
-		if v, ok := ra.Annotations.Get(AnnotationPidsLimit); ok {
+		if v, ok := ra.Annotations.Get(stage1.AnnotationPidsLimit); ok {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n <= 0 {
-				return nil, fmt.Errorf("app %s: %s %q is not a positive number", name, AnnotationPidsLimit, v)
+				return nil, fmt.Errorf("app %s: %s %q is not a positive number", name, stage1.AnnotationPidsLimit, v)
 			}
 			s.Limits.Pids = n
 		}
@@ -274,7 +209,7 @@ func AppSpecs(podDir, uuid string, m *schema.PodManifest) ([]AppSpec, error) {
 		}
 		env := map[string]bool{}
 		for _, ev := range ra.App.Environment {
-			if _, secret := secrets[ev.Name]; secret || ev.Name == EnvPodUUID || ev.Name == EnvPodName {
+			if _, secret := secrets[ev.Name]; secret || ev.Name == stage1.EnvPodUUID || ev.Name == stage1.EnvPodName {
 				continue
 			}
 			s.Env = append(s.Env, ev.Name+"="+ev.Value)
@@ -285,14 +220,14 @@ func AppSpecs(podDir, uuid string, m *schema.PodManifest) ([]AppSpec, error) {
 			s.SecretEnv = append(s.SecretEnv, k)
 			env[k] = true
 		}
-		defaults := []string{"PATH=" + DefaultPath, "AC_APP_NAME=" + name, "HOME=/root"}
+		defaults := []string{"PATH=" + stage1.DefaultPath, "AC_APP_NAME=" + name, "HOME=/root"}
 		for _, kv := range defaults {
 			if k, _, _ := strings.Cut(kv, "="); !env[k] {
 				s.Env = append(s.Env, kv)
 			}
 		}
-		podName, _ := m.Annotations.Get(AnnotationPodName)
-		s.Env = append(s.Env, EnvPodUUID+"="+uuid, EnvPodName+"="+podName)
+		podName, _ := m.Annotations.Get(stage1.AnnotationPodName)
+		s.Env = append(s.Env, stage1.EnvPodUUID+"="+uuid, stage1.EnvPodName+"="+podName)
 		specs = append(specs, s)
 	}
 	if len(specs) == 0 {
@@ -305,46 +240,23 @@ func AppSpecs(podDir, uuid string, m *schema.PodManifest) ([]AppSpec, error) {
 // its manifest names. It runs in stage1 as the pod starts, so the values
 // exist only in memory and in the apps' environments.
 func secretEnv(ra *schema.RuntimeApp) (map[string]string, error) {
-	v, ok := ra.Annotations.Get(AnnotationSecretEnv)
+	v, ok := ra.Annotations.Get(stage1.AnnotationSecretEnv)
 	if !ok {
 		return nil, nil
 	}
 	var paths map[string]string
 	if err := json.Unmarshal([]byte(v), &paths); err != nil {
-		return nil, fmt.Errorf("app %s: reading annotation %s: %w", ra.Name, AnnotationSecretEnv, err)
+		return nil, fmt.Errorf("app %s: reading annotation %s: %w", ra.Name, stage1.AnnotationSecretEnv, err)
 	}
 	out := make(map[string]string, len(paths))
 	for k, path := range paths {
-		val, err := ReadSecret(path)
+		val, err := stage1.ReadSecret(path)
 		if err != nil {
 			return nil, fmt.Errorf("app %s: secret %s: %w", ra.Name, k, err)
 		}
 		out[k] = val
 	}
 	return out, nil
-}
-
-// ReadSecret reads a secret value from a file: its whole content, but for
-// one final newline (what `echo value >file` adds). A value must fit in an
-// environment variable and hold no NUL byte.
-func ReadSecret(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("reading %s: %w", path, errors.Unwrap(err))
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxSecretSize+2))
-	if err != nil {
-		return "", fmt.Errorf("reading %s: %w", path, err)
-	}
-	b = bytes.TrimSuffix(b, []byte("\n"))
-	switch {
-	case len(b) > MaxSecretSize:
-		return "", fmt.Errorf("%s holds more than %d bytes, too much for an environment variable", path, MaxSecretSize)
-	case bytes.IndexByte(b, 0) >= 0:
-		return "", fmt.Errorf("%s holds a NUL byte, which an environment variable cannot", path)
-	}
-	return string(b), nil
 }
 
 func sortedKeys(m map[string]string) []string {

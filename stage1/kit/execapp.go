@@ -1,20 +1,19 @@
-package stage1
+package kit
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"podctl/internal/passwd"
 	"podctl/stage1/seccomp"
 )
 
@@ -34,7 +33,7 @@ func ExecApp(s *AppSpec, beforeExec func() error) error {
 		k, v, _ := strings.Cut(kv, "=")
 		os.Setenv(k, v)
 	}
-	uid, gid, err := ResolveUser(s.User, s.Group)
+	uid, gid, err := passwd.Resolve("/", s.User, s.Group)
 	if err != nil {
 		return fmt.Errorf("app %s: %w", s.Name, err)
 	}
@@ -125,73 +124,4 @@ func setIDs(uid, gid int) error {
 		return fmt.Errorf("setting user %d: %w", uid, e)
 	}
 	return nil
-}
-
-// ResolveUser turns an appc user and group (numbers, or names looked up in
-// the root's /etc/passwd and /etc/group) into IDs. An empty user or group
-// means root. Call it inside the app's root.
-func ResolveUser(user, group string) (uid, gid int, err error) {
-	return ResolveUserIn("/", user, group)
-}
-
-// ResolveUserIn is ResolveUser for the root folder root, whose files are
-// opened without following any link out of it.
-func ResolveUserIn(root, user, group string) (uid, gid int, err error) {
-	uid, err = resolveID(root, user, "etc/passwd", "user")
-	if err != nil {
-		return 0, 0, err
-	}
-	gid, err = resolveID(root, group, "etc/group", "group")
-	if err != nil {
-		return 0, 0, err
-	}
-	return uid, gid, nil
-}
-
-// openInRoot opens name as if root were "/", so that links in the image
-// resolve inside it.
-func openInRoot(root, name string) (*os.File, error) {
-	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: root, Err: err}
-	}
-	defer unix.Close(rfd)
-	fd, err := unix.Openat2(rfd, name, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: "/" + name, Err: err}
-	}
-	return os.NewFile(uintptr(fd), "/"+name), nil
-}
-
-func resolveID(root, name, file, what string) (int, error) {
-	if name == "" || name == "root" {
-		return 0, nil
-	}
-	if id, err := strconv.Atoi(name); err == nil {
-		if id < 0 {
-			return 0, fmt.Errorf("%s %q is negative", what, name)
-		}
-		return id, nil
-	}
-	f, err := openInRoot(root, file)
-	if err != nil {
-		return 0, fmt.Errorf("looking up %s %q: %w", what, name, err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// name:password:ID:...
-		fields := strings.Split(sc.Text(), ":")
-		if len(fields) >= 3 && fields[0] == name {
-			id, err := strconv.Atoi(fields[2])
-			if err != nil {
-				return 0, fmt.Errorf("looking up %s %q in /%s: bad ID %q", what, name, file, fields[2])
-			}
-			return id, nil
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("looking up %s %q: %w", what, name, err)
-	}
-	return 0, fmt.Errorf("no %s %q in the image's /%s", what, name, file)
 }

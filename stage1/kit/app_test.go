@@ -1,8 +1,9 @@
-package stage1
+package kit
 
 import (
 	"os"
 	"path/filepath"
+	"podctl/stage1"
 	"strings"
 	"testing"
 
@@ -17,10 +18,10 @@ func TestAppSpecsEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := schema.BlankPodManifest()
-	m.Annotations.Set(AnnotationPodName, "web-1")
+	m.Annotations.Set(stage1.AnnotationPodName, "web-1")
 	ra := schema.RuntimeApp{Name: "app", App: &types.App{Exec: []string{"/bin/true"},
-		Environment: types.Environment{{Name: "A", Value: "1"}, {Name: "TOKEN", Value: "plain"}, {Name: EnvPodUUID, Value: "mine"}}}}
-	ra.Annotations.Set(AnnotationSecretEnv, `{"TOKEN":"`+secret+`"}`)
+		Environment: types.Environment{{Name: "A", Value: "1"}, {Name: "TOKEN", Value: "plain"}, {Name: stage1.EnvPodUUID, Value: "mine"}}}}
+	ra.Annotations.Set(stage1.AnnotationSecretEnv, `{"TOKEN":"`+secret+`"}`)
 	m.Apps = append(m.Apps, ra)
 	specs, err := AppSpecs(dir, "5b1f2c3d-0000-4000-8000-000000000000", m)
 	if err != nil {
@@ -34,7 +35,7 @@ func TestAppSpecsEnv(t *testing.T) {
 		}
 		env[k] = v
 	}
-	for k, want := range map[string]string{"A": "1", "TOKEN": "s3cr3t", EnvPodUUID: "5b1f2c3d-0000-4000-8000-000000000000", EnvPodName: "web-1", "AC_APP_NAME": "app"} {
+	for k, want := range map[string]string{"A": "1", "TOKEN": "s3cr3t", stage1.EnvPodUUID: "5b1f2c3d-0000-4000-8000-000000000000", stage1.EnvPodName: "web-1", "AC_APP_NAME": "app"} {
 		if env[k] != want {
 			t.Errorf("%s=%q, want %q", k, env[k], want)
 		}
@@ -52,14 +53,14 @@ func TestAppSpecsEnv(t *testing.T) {
 	}
 	found := false
 	for _, kv := range specs[0].Env {
-		found = found || kv == EnvPodName+"="
+		found = found || kv == stage1.EnvPodName+"="
 	}
 	if !found || len(specs[0].SecretEnv) != 0 {
 		t.Errorf("no name: env %q, secrets %q", specs[0].Env, specs[0].SecretEnv)
 	}
 
 	// A secret file gone by the time the pod starts fails the start.
-	m.Apps[0].Annotations.Set(AnnotationSecretEnv, `{"TOKEN":"`+filepath.Join(dir, "gone")+`"}`)
+	m.Apps[0].Annotations.Set(stage1.AnnotationSecretEnv, `{"TOKEN":"`+filepath.Join(dir, "gone")+`"}`)
 	if _, err := AppSpecs(dir, "u", m); err == nil || !strings.Contains(err.Error(), "TOKEN") {
 		t.Errorf("a missing secret file: %v", err)
 	}
@@ -75,22 +76,22 @@ func TestReadSecret(t *testing.T) {
 		return p
 	}
 	for content, want := range map[string]string{"v": "v", "v\n": "v", "v\n\n": "v\n", "": "", "a b\tc": "a b\tc"} {
-		got, err := ReadSecret(write("s", []byte(content)))
+		got, err := stage1.ReadSecret(write("s", []byte(content)))
 		if err != nil || got != want {
-			t.Errorf("ReadSecret of %q = %q, %v; want %q", content, got, err, want)
+			t.Errorf("stage1.ReadSecret of %q = %q, %v; want %q", content, got, err, want)
 		}
 	}
-	if _, err := ReadSecret(write("big", []byte(strings.Repeat("x", MaxSecretSize+1)))); err == nil {
+	if _, err := stage1.ReadSecret(write("big", []byte(strings.Repeat("x", stage1.MaxSecretSize+1)))); err == nil {
 		t.Error("a secret too big for the environment was read")
 	}
-	if _, err := ReadSecret(write("nul", []byte("a\x00b"))); err == nil {
+	if _, err := stage1.ReadSecret(write("nul", []byte("a\x00b"))); err == nil {
 		t.Error("a secret with NUL was read")
 	}
-	if _, err := ReadSecret(filepath.Join(dir, "none")); err == nil {
+	if _, err := stage1.ReadSecret(filepath.Join(dir, "none")); err == nil {
 		t.Error("a missing file was read")
 	}
-	big := strings.Repeat("x", MaxSecretSize)
-	if got, err := ReadSecret(write("max", []byte(big+"\n"))); err != nil || got != big {
+	big := strings.Repeat("x", stage1.MaxSecretSize)
+	if got, err := stage1.ReadSecret(write("max", []byte(big+"\n"))); err != nil || got != big {
 		t.Errorf("a secret of the largest size: %v", err)
 	}
 }

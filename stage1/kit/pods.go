@@ -1,4 +1,4 @@
-package stage1
+package kit
 
 import (
 	"errors"
@@ -16,6 +16,7 @@ import (
 	"podctl/cgroup"
 	"podctl/internal/fsutil"
 	"podctl/lifecycle"
+	"podctl/stage1"
 )
 
 // AppPidOf returns the pid of a running app's main process.
@@ -23,7 +24,7 @@ func AppPidOf(p *lifecycle.Pod, app string) (int, error) {
 	if p.State() != lifecycle.Running {
 		return 0, fmt.Errorf("pod %s is %s, not running", p.UUID, p.State())
 	}
-	b, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), AppPid))
+	b, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), stage1.AppPid))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return 0, fmt.Errorf("app %s of pod %s is not running", app, p.UUID)
@@ -140,7 +141,7 @@ func JoinCgroups(s *AppSpec) error {
 // KillPodCgroup kills every process left in the pod's cgroup: the folders
 // its record names that pass the checks, and those found named for it.
 func KillPodCgroup(p *lifecycle.Pod) error {
-	g, err := cleanupGroup(p)
+	g, err := stage1.CleanupGroup(p)
 	if err != nil || g == nil {
 		return err
 	}
@@ -149,7 +150,7 @@ func KillPodCgroup(p *lifecycle.Pod) error {
 
 // RemovePodCgroup kills what is left in the pod's cgroup and removes it.
 func RemovePodCgroup(p *lifecycle.Pod) error {
-	g, err := cleanupGroup(p)
+	g, err := stage1.CleanupGroup(p)
 	if err != nil || g == nil {
 		return err
 	}
@@ -177,7 +178,7 @@ func SignalStage1(p *lifecycle.Pod, force bool) error {
 	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		var err error
 		if pid, err = p.Pid(); err != nil {
-			return &BadPidError{0, err.Error()}
+			return &stage1.BadPidError{Pid: 0, Problem: err.Error()}
 		}
 		if pid != 0 || time.Now().After(deadline) {
 			break
@@ -187,8 +188,8 @@ func SignalStage1(p *lifecycle.Pod, force bool) error {
 		return fmt.Errorf("pod %s has not started yet", p.UUID)
 	}
 	err := signalStage1(p, pid, sig)
-	var bad *BadPidError
-	if errors.As(err, &bad) && !alive(pid) {
+	var bad *stage1.BadPidError
+	if errors.As(err, &bad) && !stage1.Alive(pid) {
 		// Its stage1 ended since the pod was opened: nothing to stop.
 		return nil
 	}
@@ -200,17 +201,17 @@ func SignalStage1(p *lifecycle.Pod, force bool) error {
 // given to another between the check and the signal.
 func signalStage1(p *lifecycle.Pod, pid int, sig unix.Signal) error {
 	if pid <= 1 {
-		return &BadPidError{pid, "is not a process podctl signals"}
+		return &stage1.BadPidError{Pid: pid, Problem: "is not a process podctl signals"}
 	}
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	switch {
 	case err == unix.ESRCH:
-		return &BadPidError{pid, "is no process"}
+		return &stage1.BadPidError{Pid: pid, Problem: "is no process"}
 	case err != nil:
 		return fmt.Errorf("stopping pod %s: %w", p.UUID, err)
 	}
 	defer unix.Close(pidfd)
-	if err := CheckStage1Pid(p, pid); err != nil {
+	if err := stage1.CheckStage1Pid(p, pid); err != nil {
 		return err
 	}
 	if err := unix.PidfdSendSignal(pidfd, sig, nil, 0); err != nil && err != unix.ESRCH {
@@ -240,14 +241,55 @@ type CgroupControl struct{}
 // the forced one, which kills the pod's checked cgroup.
 func (CgroupControl) Stop(p *lifecycle.Pod, force bool) error {
 	err := SignalStage1(p, force)
-	var bad *BadPidError
+	var bad *stage1.BadPidError
 	if errors.As(err, &bad) {
-		reportBad(p.UUID, err, "not signalled")
+		stage1.ReportBad(p.UUID, err, "not signalled")
 		err = nil
 	}
 	if err != nil || !force {
 		return err
 	}
+	return KillPodCgroup(p)
+}
+
+// Pause freezes the pod's recorded cgroup; a half-frozen pod is thawed
+// again, as worse than a running one.
+func (CgroupControl) Pause(p *lifecycle.Pod, timeout time.Duration) error {
+	g, err := runningGroup(p)
+	if err != nil {
+		return err
+	}
+	if err := g.Freeze(timeout); err != nil {
+		g.Thaw()
+		return err
+	}
+	return nil
+}
+
+// Resume thaws the pod's recorded cgroup.
+func (CgroupControl) Resume(p *lifecycle.Pod) error {
+	g, err := runningGroup(p)
+	if err != nil {
+		return err
+	}
+	return g.Thaw()
+}
+
+// runningGroup is the cgroup a running pod recorded, the folders that
+// pass the checks.
+func runningGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
+	g, err := stage1.PodGroup(p)
+	if err != nil {
+		return nil, err
+	}
+	if g == nil {
+		return nil, fmt.Errorf("pod %s has not made its cgroups yet: try again", p.UUID)
+	}
+	return g, nil
+}
+
+// KillLeftovers kills what is left in the pod's cgroups.
+func (CgroupControl) KillLeftovers(p *lifecycle.Pod) error {
 	return KillPodCgroup(p)
 }
 

@@ -1,13 +1,11 @@
-package stage1
+package kit
 
 import (
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"runtime"
-	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -141,21 +139,4 @@ func TestRemountTreeReadOnly(t *testing.T) {
 		// The source itself is untouched.
 		return checkWrite(filepath.Join(src, "sub/file"), nil)
 	})
-}
-
-func TestMountPointsUnder(t *testing.T) {
-	table := `22 1 0:21 / / rw - ext4 /dev/vda rw
-30 22 0:30 / /v/app rw - tmpfs tmpfs rw
-31 30 0:31 / /v/app/sub rw - tmpfs tmpfs rw
-32 22 0:32 / /v/apple rw - tmpfs tmpfs rw
-33 30 0:33 / /v/app/with\040space rw - tmpfs tmpfs rw
-`
-	got, err := mountPointsIn(strings.NewReader(table), "/v/app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"/v/app", "/v/app/sub", "/v/app/with space"}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("mount points %q, want %q", got, want)
-	}
 }

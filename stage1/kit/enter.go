@@ -1,4 +1,4 @@
-package stage1
+package kit
 
 // Entering a running app (podctl enter) takes two processes:
 //
@@ -37,6 +37,7 @@ import (
 
 	"podctl/cgroup"
 	"podctl/lifecycle"
+	"podctl/stage1"
 )
 
 // HelperEnter is the enter helper's verb: `podctl stage1 enter`.
@@ -78,7 +79,7 @@ var enterNamespaces = []struct {
 // EnterApp runs cmd inside app t.App of pod p, a running one, with the
 // app's own restrictions, and returns cmd's exit code (128+N if signal N
 // ended it).
-func EnterApp(p *lifecycle.Pod, t EnterTarget, cmd []string, stdio Stdio) (int, error) {
+func EnterApp(p *lifecycle.Pod, t EnterTarget, cmd []string, stdio stage1.Stdio) (int, error) {
 	if len(cmd) == 0 {
 		return 0, errors.New("no command to run")
 	}
@@ -108,7 +109,7 @@ func EnterApp(p *lifecycle.Pod, t EnterTarget, cmd []string, stdio Stdio) (int, 
 	c := &exec.Cmd{
 		// Resolved in the child, in the app's root, under the pod's /proc.
 		Path:        "/proc/self/fd/" + strconv.Itoa(enterSelfFD),
-		Args:        []string{"podctl", Verb, HelperEnter},
+		Args:        []string{"podctl", stage1.Verb, HelperEnter},
 		Env:         []string{envEnterSpec + "=" + enc},
 		ExtraFiles:  []*os.File{self, tg.cgroupNS},
 		SysProcAttr: &syscall.SysProcAttr{},
@@ -210,10 +211,10 @@ func openTarget(p *lifecycle.Pod, app string, pid int) (*target, error) {
 			t.close()
 		}
 	}()
-	if err := CheckPidInPod(p, pid); err != nil {
+	if err := stage1.CheckPidInPod(p, pid); err != nil {
 		return nil, fmt.Errorf("app %s of pod %s: %w: not entering it", app, p.UUID, err)
 	}
-	podDirs, err := PodCgroupDirs(p)
+	podDirs, err := stage1.PodCgroupDirs(p)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,76 @@
+// Package passwd resolves an app's user and group in its image's
+// /etc/passwd and /etc/group, as stage0 checks them and stage1 uses them.
+package passwd
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Resolve turns an appc user and group (numbers, or names looked up in
+// root's /etc/passwd and /etc/group, which are opened without following
+// any link out of root) into IDs. An empty user or group means root.
+func Resolve(root, user, group string) (uid, gid int, err error) {
+	uid, err = resolveID(root, user, "etc/passwd", "user")
+	if err != nil {
+		return 0, 0, err
+	}
+	gid, err = resolveID(root, group, "etc/group", "group")
+	if err != nil {
+		return 0, 0, err
+	}
+	return uid, gid, nil
+}
+
+// openInRoot opens name as if root were "/", so that links in the image
+// resolve inside it.
+func openInRoot(root, name string) (*os.File, error) {
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: root, Err: err}
+	}
+	defer unix.Close(rfd)
+	fd, err := unix.Openat2(rfd, name, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: "/" + name, Err: err}
+	}
+	return os.NewFile(uintptr(fd), "/"+name), nil
+}
+
+func resolveID(root, name, file, what string) (int, error) {
+	if name == "" || name == "root" {
+		return 0, nil
+	}
+	if id, err := strconv.Atoi(name); err == nil {
+		if id < 0 {
+			return 0, fmt.Errorf("%s %q is negative", what, name)
+		}
+		return id, nil
+	}
+	f, err := openInRoot(root, file)
+	if err != nil {
+		return 0, fmt.Errorf("looking up %s %q: %w", what, name, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// name:password:ID:...
+		fields := strings.Split(sc.Text(), ":")
+		if len(fields) >= 3 && fields[0] == name {
+			id, err := strconv.Atoi(fields[2])
+			if err != nil {
+				return 0, fmt.Errorf("looking up %s %q in /%s: bad ID %q", what, name, file, fields[2])
+			}
+			return id, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("looking up %s %q: %w", what, name, err)
+	}
+	return 0, fmt.Errorf("no %s %q in the image's /%s", what, name, file)
+}

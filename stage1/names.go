@@ -1,0 +1,96 @@
+package stage1
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Files stage0 leaves in each app's folder, apps/<name>/, for stage1.
+const (
+	// AppRootfs is where the app's root filesystem is (or is mounted).
+	AppRootfs = "rootfs"
+	// AppLower, when present, is a symlink to the shared image tree that
+	// stage1 mounts as the lower layer of an overlay on AppRootfs, with
+	// AppUpper and AppWork as the pod's own layer. When absent, AppRootfs is
+	// a private copy of the tree and nothing needs mounting.
+	AppLower = "lower"
+	AppUpper = "upper"
+	AppWork  = "work"
+	// AppPid holds the pid of the app's main process while the pod runs.
+	AppPid = "pid"
+	// AppStarted, written by flavors that record no pid (systemd), is
+	// JSON whose started_at says when the app last started.
+	AppStarted = "started"
+)
+
+// AnnotationPidsLimit, on a RuntimeApp, is the most processes the app may
+// have at once.
+const AnnotationPidsLimit = "podctl.io/pids-limit"
+
+// AnnotationPodName, on the pod manifest, is the pod's name (--name).
+const AnnotationPodName = "podctl.io/name"
+
+// AnnotationSecretEnv, on a RuntimeApp, maps the names of the app's secret
+// environment variables to the absolute paths of the files holding their
+// values, as a JSON object. Only the paths are in the manifest: stage1
+// reads the files when the pod starts (secretEnv).
+const AnnotationSecretEnv = "podctl.io/secret-env"
+
+// The variables that tell an app which pod it is in. stage1 always sets
+// them, over any value the image or the user gave.
+const (
+	EnvPodUUID = "PODCTL_POD_UUID"
+	EnvPodName = "PODCTL_POD_NAME"
+)
+
+// MaxSecretSize is the largest secret value: the kernel refuses an
+// environment string longer than 32 pages (MAX_ARG_STRLEN), name included.
+const MaxSecretSize = 128*1024 - 1024
+
+// DefaultPath is the PATH an app gets when its image sets none.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// ownDirs are the app folders stage1 mounts itself; a volume over them
+// (or inside them) would hide or be hidden by the kernel's file systems.
+var ownDirs = []string{"/proc", "/sys", "/dev"}
+
+// CheckMountTarget refuses a mount target (clean, absolute) at or below a
+// folder stage1 mounts itself.
+func CheckMountTarget(target string) error {
+	for _, d := range ownDirs {
+		if target == d || strings.HasPrefix(target, d+"/") {
+			return fmt.Errorf("%s is stage1's (it mounts %s itself)", target, d)
+		}
+	}
+	return nil
+}
+
+// DirVolumes holds the pod's empty volumes, one folder each.
+const DirVolumes = "volumes"
+
+// ReadSecret reads a secret value from a file: its whole content, but for
+// one final newline (what `echo value >file` adds). A value must fit in an
+// environment variable and hold no NUL byte.
+func ReadSecret(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxSecretSize+2))
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	switch {
+	case len(b) > MaxSecretSize:
+		return "", fmt.Errorf("%s holds more than %d bytes, too much for an environment variable", path, MaxSecretSize)
+	case bytes.IndexByte(b, 0) >= 0:
+		return "", fmt.Errorf("%s holds a NUL byte, which an environment variable cannot", path)
+	}
+	return string(b), nil
+}

@@ -85,20 +85,16 @@ func Parse(b []byte) (Record, error) {
 // printable keeps s to one line of printable characters, at most
 // maxWrittenBy of them, for an error message.
 func printable(s string) string {
-	var b strings.Builder
-	n := 0
-	for _, c := range s {
-		if n == maxWrittenBy {
-			b.WriteString("...")
-			break
-		}
+	s = strings.TrimSpace(strings.Map(func(c rune) rune {
 		if c == utf8.RuneError || !unicode.IsGraphic(c) {
-			c = '?'
+			return '?'
 		}
-		b.WriteRune(c)
-		n++
+		return c
+	}, s))
+	if r := []rune(s); len(r) > maxWrittenBy {
+		s = strings.TrimSpace(string(r[:maxWrittenBy])) + "..."
 	}
-	return strings.TrimSpace(b.String())
+	return s
 }
 
 // oneLine replaces line breaks in an error text that quotes input.

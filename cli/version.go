@@ -7,12 +7,10 @@ import (
 	"github.com/appc/spec/schema"
 	"github.com/spf13/cobra"
 
+	"podctl/internal/version"
 	"podctl/stage1"
 	"podctl/stage1/flavors"
 )
-
-// Version is podctl's version, set at build time with -ldflags -X.
-var Version = "0.1.0-dev"
 
 func newVersion() *cobra.Command {
 	return &cobra.Command{
@@ -22,7 +20,7 @@ func newVersion() *cobra.Command {
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "podctl version: %s\n", Version)
+			fmt.Fprintf(w, "podctl version: %s\n", version.Podctl)
 			fmt.Fprintf(w, "appc version: %s\n", schema.AppContainerVersion)
 			fmt.Fprintf(w, "go version: %s\n", runtime.Version())
 			fmt.Fprintf(w, "go os/arch: %s/%s\n", runtime.GOOS, runtime.GOARCH)

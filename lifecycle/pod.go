@@ -68,6 +68,9 @@ type Pod struct {
 	// unannounced is set when a pod whose preparation failed is discarded:
 	// it records no events.
 	unannounced bool
+	// layoutErr is why this podctl must not act on the pod: its layout is
+	// newer than it knows, or unreadable (see CheckLayout).
+	layoutErr error
 }
 
 // Init creates the data directory's pod folders if they are missing.
@@ -117,6 +120,11 @@ func NewPod(dataDir string) (*Pod, error) {
 		return nil, fmt.Errorf("creating pod: %w", err)
 	}
 	unix.Close(fd)
+	if err := writeLayout(path); err != nil {
+		p.Close()
+		os.RemoveAll(path)
+		return nil, fmt.Errorf("creating pod: %w", err)
+	}
 	// An embryo left behind by a crash is never looked at again but by gc,
 	// so this move needs no fsync.
 	if err := p.move(Preparing, false); err != nil {
@@ -234,6 +242,8 @@ func openPodIn(dataDir string, f folder, id string) (*Pod, error) {
 		dir.Close()
 		return nil, err
 	}
+	// Kept, not returned: a pod of another layout is still listed.
+	p.layoutErr = p.readLayout()
 	return p, nil
 }
 
@@ -300,9 +310,15 @@ func (p *Pod) LockFile() *os.File { return p.dir }
 // being deleted) and the error wraps ErrBusy. After locking, the pod is
 // checked to still be where it was opened; if it moved, the error wraps
 // fs.ErrNotExist and the caller should look the pod up again.
+//
+// A pod whose layout this podctl does not know is never locked: the error
+// is CheckLayout's.
 func (p *Pod) TryExclusiveLock() error {
 	if p.locked {
 		return nil
+	}
+	if p.layoutErr != nil {
+		return p.layoutErr
 	}
 	deadline := time.Now().Add(500 * time.Millisecond)
 	for {

@@ -52,7 +52,16 @@ func ImportRootfs(c Config, src, name string, exec []string, labels map[string]s
 // pod being prepared can add one.
 func imagesInUse(c Config) (map[string]bool, error) {
 	inUse := map[string]bool{}
+	var unknown error
 	err := lifecycle.WalkPods(c.DataDir, lifecycle.IncludeAllDirs, func(p *lifecycle.Pod) {
+		if err := p.CheckLayout(); err != nil {
+			// Which images it uses is written where this podctl
+			// cannot tell: no image may be removed.
+			if unknown == nil {
+				unknown = fmt.Errorf("%w; the images it uses are unknown, so none is removed", err)
+			}
+			return
+		}
 		links, _ := filepath.Glob(filepath.Join(p.Path(), lifecycle.AppDir("*"), stage1.AppLower))
 		for _, l := range links {
 			// The link is trees/<id>/rootfs in the store.
@@ -68,6 +77,9 @@ func imagesInUse(c Config) (map[string]bool, error) {
 			inUse[ra.Image.ID.String()] = true
 		}
 	})
+	if err == nil {
+		err = unknown
+	}
 	return inUse, err
 }
 

@@ -106,6 +106,12 @@ func Info(p *lifecycle.Pod) *PodInfo {
 		}
 	}
 	pi.CreatedAt = timePtr(p.CreationTime())
+	if err := p.CheckLayout(); err != nil {
+		// Its files are in a layout this podctl does not know: the
+		// state (from its folder and lock) is all that is shown.
+		problem(err)
+		return pi
+	}
 	pi.StartedAt = timePtr(p.StartTime())
 	pi.GCMarkedAt = timePtr(p.GCMarkedTime())
 	var err error
@@ -208,14 +214,19 @@ func List(c Config) ([]*PodInfo, error) {
 	return out, err
 }
 
-// Status returns what there is to know of one pod.
+// Status returns what there is to know of one pod. A pod whose layout
+// this podctl does not know is shown with its state, and the reason as
+// its problem.
 func Status(c Config, id string) (*PodInfo, error) {
-	p, err := c.OpenPod(id)
+	p, err := c.findPod(id)
 	if err != nil {
 		return nil, err
 	}
 	defer p.Close()
 	pi := Info(p)
+	if p.CheckLayout() != nil {
+		return pi, nil
+	}
 	// Only here: list reads thousands of pods, and shows no history.
 	var err2 error
 	if pi.History, err2 = p.History(); err2 != nil {

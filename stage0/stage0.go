@@ -60,10 +60,25 @@ func (c Config) OpenStore() (*store.Store, error) {
 	return store.Open(c.ImagesDir())
 }
 
-// OpenPod finds a pod by UUID, UUID prefix or name. Names and UUID
-// prefixes cannot be mistaken for each other (CheckPodName), so id is
-// looked up as a name exactly when it could not be part of a UUID.
+// OpenPod finds a pod by UUID, UUID prefix or name, to act on it. A pod
+// whose layout this podctl does not know (newer, or an unreadable layout
+// file) is refused with lifecycle's one-line error (Pod.CheckLayout).
 func (c Config) OpenPod(id string) (*lifecycle.Pod, error) {
+	p, err := c.findPod(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.CheckLayout(); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// findPod is OpenPod for status, which shows a pod of any layout. Names
+// and UUID prefixes cannot be mistaken for each other (CheckPodName), so
+// id is looked up as a name exactly when it could not be part of a UUID.
+func (c Config) findPod(id string) (*lifecycle.Pod, error) {
 	if s := strings.ToLower(strings.TrimSpace(id)); isPodName(s) {
 		return openPodByName(c.DataDir, s)
 	}

@@ -108,7 +108,9 @@ func Stats(ctx context.Context, c Config, ids []string, opts StatsOptions, repor
 func runningPods(c Config, named []string, f func(*lifecycle.Pod)) error {
 	if len(named) == 0 {
 		err := lifecycle.WalkPods(c.DataDir, lifecycle.IncludeRunDir, func(p *lifecycle.Pod) {
-			if p.State() == lifecycle.Running {
+			// A pod of a layout this podctl does not know is left out,
+			// as OpenPod refuses it when named.
+			if p.State() == lifecycle.Running && p.CheckLayout() == nil {
 				f(p)
 			}
 		})

@@ -14,6 +14,7 @@
 //	├── index.db                 bbolt: id -> {digest, name, labels, import time, last used, size}
 //	│                            and id -> manifest JSON
 //	├── tmp/                     blobs and trees being built, trees being removed
+//	├── layout                   the store's layout version (see below)
 //	└── lock                     flock: shared while importing, rendering or preparing pods;
 //	                             exclusive while removing images (image rm, image gc)
 //
@@ -42,6 +43,19 @@
 //   - Whatever is in tmp/ when nobody holds the store lock is garbage from a
 //     crash: Open removes it when it can take the exclusive lock without
 //     waiting, and GC always does.
+//
+// # Layout version
+//
+// The layout above is version 1 (LayoutVersion). The layout file records it
+// as JSON, {"layout":1,"written_by":"podctl 0.1.0-dev"} (internal/layout),
+// written durably by Open when it makes the store, before the index. A
+// store made before versions were recorded has no layout file and is
+// version 1; podctl does not add the file to it (absence means version 1,
+// and writing it later could overwrite the version a newer podctl wrote
+// meanwhile). Open reads the file before it creates or cleans anything and
+// refuses a newer version, or a file it cannot read, with one line naming
+// the version and the podctl that wrote it; every store command opens the
+// store through it.
 //
 // # Concurrency
 //
@@ -136,13 +150,24 @@ type Store struct {
 	limits    Limits // see SetLimits
 }
 
-// Open opens the store in dir, creating its folders (0700) and index if
-// they are missing, and removes what crashed imports left in tmp/ if no
-// other process is using the store.
+// Open opens the store in dir, creating its folders (0700), layout file
+// and index if they are missing, and removes what crashed imports left in
+// tmp/ if no other process is using the store. A store whose layout is
+// newer than this podctl knows, or unreadable, is refused before anything
+// in it is touched (*layout.NewerError, *layout.DamagedError).
 func Open(dir string) (*Store, error) {
 	s := &Store{dir: dir, touchEvery: time.Minute}
+	fresh, err := s.checkLayout()
+	if err != nil {
+		return nil, err
+	}
 	for _, d := range []string{s.blobDir(), s.treeDir(), s.tmpDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("opening image store: %w", err)
+		}
+	}
+	if fresh {
+		if err := s.writeLayout(); err != nil {
 			return nil, fmt.Errorf("opening image store: %w", err)
 		}
 	}
@@ -164,11 +189,12 @@ func (s *Store) Close() error {
 // Dir returns the store's folder.
 func (s *Store) Dir() string { return s.dir }
 
-func (s *Store) blobDir() string   { return filepath.Join(s.dir, "blobs", "sha512") }
-func (s *Store) treeDir() string   { return filepath.Join(s.dir, "trees") }
-func (s *Store) tmpDir() string    { return filepath.Join(s.dir, "tmp") }
-func (s *Store) indexPath() string { return filepath.Join(s.dir, "index.db") }
-func (s *Store) lockPath() string  { return filepath.Join(s.dir, "lock") }
+func (s *Store) blobDir() string    { return filepath.Join(s.dir, "blobs", "sha512") }
+func (s *Store) treeDir() string    { return filepath.Join(s.dir, "trees") }
+func (s *Store) tmpDir() string     { return filepath.Join(s.dir, "tmp") }
+func (s *Store) indexPath() string  { return filepath.Join(s.dir, "index.db") }
+func (s *Store) lockPath() string   { return filepath.Join(s.dir, "lock") }
+func (s *Store) layoutPath() string { return filepath.Join(s.dir, FileLayout) }
 
 func (s *Store) blobPath(digest string) string { return filepath.Join(s.blobDir(), digest) }
 func (s *Store) treePath(id string) string     { return filepath.Join(s.treeDir(), id) }

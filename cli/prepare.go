@@ -196,7 +196,12 @@ exits 254 when podctl itself fails, with one line on stderr saying why.
 			if ro.Task, err = tf.task(); err != nil {
 				return err
 			}
-			return limitHint(stage0.PrepareAndRun(g.config(), opts, ro))
+			ro.Warn = warn
+			code, err := stage0.PrepareAndRun(g.config(), opts, ro)
+			if err != nil {
+				return limitHint(err)
+			}
+			return exitCode(code)
 		},
 	}
 	f.add(cmd)
@@ -219,7 +224,12 @@ func newRunPrepared(g *globals) *cobra.Command {
 			if ro.Task, err = tf.task(); err != nil {
 				return err
 			}
-			return stage0.RunPrepared(g.config(), args[0], ro)
+			ro.Warn = warn
+			code, err := stage0.RunPrepared(g.config(), args[0], ro)
+			if err != nil {
+				return err
+			}
+			return exitCode(code)
 		},
 	}
 	tf.add(cmd)

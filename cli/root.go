@@ -109,6 +109,12 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	return ExitError
 }
 
+// warn prints a failure that does not end the command (a pod's stage1
+// goes on), in the form of podctl's errors.
+func warn(err error) {
+	fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+}
+
 // oneLineSuggestions folds the block of suggestions cobra adds to an
 // unknown command's error into its first line: podctl's errors are one
 // line.

@@ -2,7 +2,6 @@ package stage0
 
 import (
 	"errors"
-	"fmt"
 	"os"
 
 	"podctl/internal/errdefs"
@@ -21,20 +20,22 @@ type RunOptions struct {
 	// Early is what the flavor started before the pod was prepared, which
 	// Run hands to it, or ends if the pod does not run.
 	Early stage1.Early
+	// Warn tells the user of a failure that does not end the pod.
+	Warn func(error)
 }
 
 // PrepareAndRun prepares a pod and runs it, as `podctl run` does. A flavor
 // that can start part of the pod early (stage1.EarlyStarter) does so first,
 // so that its start-up overlaps the preparation.
-func PrepareAndRun(c Config, opts *PrepareOptions, ro RunOptions) error {
+func PrepareAndRun(c Config, opts *PrepareOptions, ro RunOptions) (int, error) {
 	name := flavorName(opts)
 	f, err := availableFlavor(name)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if es, ok := f.(stage1.EarlyStarter); ok {
 		if ro.Early, err = es.StartEarly(); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	p, err := prepare(c, opts, name)
@@ -42,18 +43,19 @@ func PrepareAndRun(c Config, opts *PrepareOptions, ro RunOptions) error {
 		if ro.Early != nil {
 			ro.Early.Abort()
 		}
-		return err
+		return 0, err
 	}
 	return Run(c, p, ro)
 }
 
 // Run moves a pod that this process holds locked (preparing, or prepared
-// and locked) to run/ and becomes its stage1, which keeps the lock. When
-// the pod ends, the process exits with the pod's exit code. Run returns
-// only if something failed before stage1 started; then the pod is
-// discarded if it was being prepared, and what the flavor started early
-// is ended.
-func Run(c Config, p *lifecycle.Pod, opts RunOptions) error {
+// and locked) to run/ and becomes its stage1, which keeps the lock, and
+// returns the pod's exit code once it has ended: the caller exits with it,
+// and the pod reads as exited once the lock is gone with the process. If
+// something failed before stage1 started, the pod is discarded if it was
+// being prepared, and what the flavor started early is ended. An error
+// from stage1 itself leaves the pod in run/, which gc collects.
+func Run(c Config, p *lifecycle.Pod, opts RunOptions) (int, error) {
 	ok := false
 	defer func() {
 		if !ok && opts.Early != nil {
@@ -62,18 +64,18 @@ func Run(c Config, p *lifecycle.Pod, opts RunOptions) error {
 	}()
 	flavor, err := p.Flavor()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if opts.Interactive {
 		_, m, err := p.PodManifest()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if len(m.Apps) != 1 {
 			if p.State() == lifecycle.Preparing {
 				discard(p)
 			}
-			return errdefs.New(ErrUsage, "--interactive gives one app the terminal, and pod %s has %d apps", p.UUID, len(m.Apps))
+			return 0, errdefs.New(ErrUsage, "--interactive gives one app the terminal, and pod %s has %d apps", p.UUID, len(m.Apps))
 		}
 	}
 	preparing := p.State() == lifecycle.Preparing
@@ -81,7 +83,7 @@ func Run(c Config, p *lifecycle.Pod, opts RunOptions) error {
 		if preparing {
 			discard(p)
 		}
-		return err
+		return 0, err
 	}
 	// stage1 is this process: a new one would cost a Go program's start,
 	// as much as half of a pod's. The lock stays close-on-exec, so that no
@@ -89,33 +91,25 @@ func Run(c Config, p *lifecycle.Pod, opts RunOptions) error {
 	// an exited pod.
 	ok = true
 	trace.Mark("stage1")
-	code, err := flavors.RunPod(flavor, p.LockFile(), p.Path(), flavors.RunOptions{Debug: c.Debug, Interactive: opts.Interactive, Task: opts.Task, Early: opts.Early})
-	if err != nil {
-		// The pod is in run/ with our lock; exiting makes it exited, and
-		// gc collects it.
-		fmt.Fprintf(os.Stderr, "podctl: stage1 of pod %s: %v\n", p.UUID, err)
-		code = stage1.ExitStartFailed
-	}
-	os.Exit(code)
-	return nil
+	return flavors.RunPod(flavor, p.LockFile(), p.Path(), flavors.RunOptions{Debug: c.Debug, Interactive: opts.Interactive, Task: opts.Task, Early: opts.Early, Warn: opts.Warn})
 }
 
-// RunPrepared runs a prepared pod.
-func RunPrepared(c Config, id string, opts RunOptions) error {
+// RunPrepared runs a prepared pod, as Run does.
+func RunPrepared(c Config, id string, opts RunOptions) (int, error) {
 	p, err := c.OpenPod(id)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if p.State() != lifecycle.Prepared {
 		p.Close()
-		return errdefs.New(ErrUsage, "pod %s is %s, not prepared: only a prepared pod can be run with run-prepared", p.UUID, p.State())
+		return 0, errdefs.New(ErrUsage, "pod %s is %s, not prepared: only a prepared pod can be run with run-prepared", p.UUID, p.State())
 	}
 	if err := p.TryExclusiveLock(); err != nil {
 		p.Close()
 		if errors.Is(err, lifecycle.ErrBusy) || errors.Is(err, os.ErrNotExist) {
-			return errdefs.New(ErrUsage, "pod %s was started by someone else meanwhile", p.UUID)
+			return 0, errdefs.New(ErrUsage, "pod %s was started by someone else meanwhile", p.UUID)
 		}
-		return err
+		return 0, err
 	}
 	return Run(c, p, opts)
 }

@@ -49,6 +49,11 @@ type RunContext struct {
 	Debug bool
 	// Debugf prints progress on stderr when the user asked for --debug.
 	Debugf func(format string, args ...any)
+	// Warn tells the user of a failure that does not end the pod (a log
+	// not written, a cgroup not removed). The caller prints it: stage1
+	// code returns its errors or hands them to Warn, and prints nothing
+	// itself.
+	Warn func(error)
 }
 
 // Flavor is one way of isolating and running a pod.
@@ -58,8 +63,11 @@ type Flavor interface {
 	// Available reports why the flavor cannot run on this host, or nil.
 	Available() error
 	// Run becomes the pod: it sets up isolation, starts every app, waits for
-	// them, records their exit statuses and returns the pod's exit code.
-	Run(rc *RunContext) int
+	// them, records their exit statuses and the pod's result, and returns
+	// the pod's exit code. An error means that stage1 could not run the pod
+	// (no app started, or it lost the pod): the caller says why, and the
+	// exit code is ExitStartFailed.
+	Run(rc *RunContext) (int, error)
 	// Enter runs cmd inside a running app of the pod and returns its exit code.
 	Enter(p *lifecycle.Pod, app string, cmd []string, stdio Stdio) (int, error)
 	// Stop asks the pod to stop; with force it kills it.

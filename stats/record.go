@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"podctl/internal/fsutil"
-	"podctl/stage1"
 )
 
 // File is the pod's usage history, in the pod directory.
@@ -47,19 +45,19 @@ func DefaultInterval() time.Duration {
 	return defaultInterval
 }
 
-// Record starts recording, in the background, the usage of the pod in
-// podDir every interval (DefaultInterval if 0) into the pod's File, and
-// returns the function that stops it and waits for its last write. The
-// first sample is taken one interval after the start; the pod's cgroups
-// may not be recorded yet (stage1/cgroup): the recorder waits for them. It must run in a
-// process outside the pod's cgroups, which a pause freezes: the pod's
-// stage1. Recording is best-effort: a failure is said once on stderr and
-// never stops the pod.
-func Record(podDir string, interval time.Duration) (stop func()) {
+// Record starts recording, in the background, the usage of a pod (its
+// cgroup folders dirs, and its apps, by name) every interval
+// (DefaultInterval if 0) into the pod's File in podDir, and returns the
+// function that stops it and waits for its last write. stage1 starts it
+// once it has made the pod's cgroups; the first sample is taken one
+// interval later. It must run in a process outside the pod's cgroups,
+// which a pause freezes: the pod's stage1. Recording is best-effort: a
+// failure is said once through warn and never stops the pod.
+func Record(podDir string, dirs, apps []string, interval time.Duration, warn func(error)) (stop func()) {
 	if interval <= 0 {
 		interval = DefaultInterval()
 	}
-	r := &recorder{path: filepath.Join(podDir, File), podDir: podDir, interval: max(interval, minInterval), errOut: os.Stderr}
+	r := &recorder{path: filepath.Join(podDir, File), dirs: dirs, apps: apps, interval: max(interval, minInterval), warnf: warn}
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -75,17 +73,14 @@ func Record(podDir string, interval time.Duration) (stop func()) {
 	}
 }
 
-// cgroupDirsIn returns the pod's cgroup folders that pass stage1's checks;
-// a test of a fake tree outside cgroupfs replaces it.
-var cgroupDirsIn = stage1.CgroupDirsIn
-
 // recorder is the state of one pod's Record.
 type recorder struct {
-	path, podDir string
-	interval     time.Duration
+	path       string
+	dirs, apps []string
+	interval   time.Duration
 	// n is the number of samples in the file.
 	n      int
-	errOut io.Writer
+	warnf  func(error)
 	warned bool
 	// torn is set when a write failed and may have left part of a line.
 	torn bool
@@ -101,28 +96,7 @@ func (r *recorder) run(done <-chan struct{}) {
 	case <-time.After(r.interval):
 	}
 	r.resume()
-	var dirs []string
-	poll := min(r.interval, 50*time.Millisecond)
-	for {
-		d, err := cgroupDirsIn(r.podDir)
-		if err != nil {
-			r.warn(err)
-		}
-		if len(d) > 0 {
-			dirs = d
-			break
-		}
-		select {
-		case <-done:
-			return
-		case <-time.After(poll):
-		}
-	}
-	apps, err := AppNames(r.podDir)
-	if err != nil {
-		// The pod's usage alone, then.
-		r.warn(fmt.Errorf("reading the pod's apps: %w", err))
-	}
+	dirs, apps := r.dirs, r.apps
 	var rd Reader
 	next := time.Now()
 	for {
@@ -245,7 +219,9 @@ func (r *recorder) warn(err error) {
 		return
 	}
 	r.warned = true
-	fmt.Fprintf(r.errOut, "podctl: recording the pod's usage: %v\n", err)
+	if r.warnf != nil {
+		r.warnf(fmt.Errorf("recording the pod's usage: %w", err))
+	}
 }
 
 // Parse reads the samples of a pod's File. Lines that are not a whole

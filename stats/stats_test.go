@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"podctl/cgroup"
-	"podctl/stage1"
 )
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -161,7 +160,7 @@ func TestRecorderBound(t *testing.T) {
 	defer func(n int) { MaxSamples = n }(MaxSamples)
 	MaxSamples = 16
 	dir := t.TempDir()
-	r := &recorder{path: filepath.Join(dir, "stats"), interval: time.Second, errOut: os.Stderr}
+	r := &recorder{path: filepath.Join(dir, "stats"), interval: time.Second, warnf: func(err error) { t.Error(err) }}
 	total := 300
 	var recordedSpan time.Duration
 	var recordedCPU float64 // the CPU percents weighted by span
@@ -210,15 +209,6 @@ func TestRecorderBound(t *testing.T) {
 // cgroup tree it will record, and returns both.
 func fakePod(t *testing.T) (podDir, cg string) {
 	t.Helper()
-	// The fake tree is not on cgroupfs, which stage1's checks ask for.
-	cgroupDirsIn = func(podDir string) ([]string, error) {
-		b, err := os.ReadFile(filepath.Join(podDir, "stage1", "cgroup"))
-		if os.IsNotExist(err) {
-			return nil, nil
-		}
-		return strings.Fields(string(b)), err
-	}
-	t.Cleanup(func() { cgroupDirsIn = stage1.CgroupDirsIn })
 	podDir = filepath.Join(t.TempDir(), "pod")
 	cg = filepath.Join(t.TempDir(), "podctl-x")
 	for _, d := range []string{filepath.Join(podDir, "stage1"), filepath.Join(cg, "a")} {
@@ -244,15 +234,7 @@ func fakePod(t *testing.T) (podDir, cg string) {
 
 func TestRecord(t *testing.T) {
 	podDir, cg := fakePod(t)
-	stop := Record(podDir, 20*time.Millisecond)
-	// The flavor records the pod's cgroups a moment after stage1 starts.
-	time.Sleep(100 * time.Millisecond)
-	if _, err := os.Stat(filepath.Join(podDir, File)); !os.IsNotExist(err) {
-		t.Fatalf("samples recorded before the pod had cgroups: %v", err)
-	}
-	if err := os.WriteFile(filepath.Join(podDir, "stage1", "cgroup"), []byte(cg+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	stop := Record(podDir, []string{cg}, []string{"a", "gone"}, 20*time.Millisecond, func(err error) { t.Error(err) })
 	time.Sleep(200 * time.Millisecond)
 	stop()
 	stop() // twice is fine
@@ -285,9 +267,6 @@ func TestRecord(t *testing.T) {
 
 func TestRecordResumesTornFile(t *testing.T) {
 	podDir, cg := fakePod(t)
-	if err := os.WriteFile(filepath.Join(podDir, "stage1", "cgroup"), []byte(cg+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	var buf bytes.Buffer
 	for i := 0; i < 2; i++ {
 		b, _ := json.Marshal(sample(i))
@@ -299,7 +278,7 @@ func TestRecordResumesTornFile(t *testing.T) {
 	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stop := Record(podDir, 20*time.Millisecond)
+	stop := Record(podDir, []string{cg}, []string{"a", "gone"}, 20*time.Millisecond, func(err error) { t.Error(err) })
 	time.Sleep(70 * time.Millisecond)
 	stop()
 	b, _ := os.ReadFile(path)

@@ -16,7 +16,6 @@ import (
 	"podctl/stage1/kit"
 	"podctl/stage1/native"
 	"podctl/stage1/systemd"
-	"podctl/stats"
 )
 
 // Self is the podctl binary that flavors re-execute for their helpers. Tests that
@@ -99,28 +98,37 @@ type RunOptions struct {
 	// Early is what the flavor started before the pod was prepared
 	// (stage1.EarlyStarter), or nil.
 	Early stage1.Early
+	// Warn tells the user of a failure that does not end the pod.
+	Warn func(error)
 }
 
 // RunPod becomes stage1 of the pod in podDir, which this process holds
-// locked with lock, and returns the pod's exit code once it has ended.
+// locked with lock, and returns the pod's exit code once it has ended. An
+// error means that the pod could not be run (Flavor.Run).
 func RunPod(name string, lock *os.File, podDir string, opts RunOptions) (int, error) {
+	uuid := filepath.Base(podDir)
 	f, err := Get(name)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("stage1 of pod %s: %w", uuid, err)
 	}
 	// No mover touches the pod without its lock, which we hold: the path
 	// stays valid for the pod's life.
 	b, err := os.ReadFile(filepath.Join(podDir, lifecycle.FileManifest))
 	if err != nil {
-		return 0, fmt.Errorf("reading pod manifest: %w", err)
+		return 0, fmt.Errorf("stage1 of pod %s: reading pod manifest: %w", uuid, err)
 	}
 	m, err := manifest.ParsePod(b)
 	if err != nil {
-		return 0, fmt.Errorf("reading pod manifest: %w", err)
+		return 0, fmt.Errorf("stage1 of pod %s: reading pod manifest: %w", uuid, err)
 	}
-	debug, interactive := opts.Debug, opts.Interactive
-	rc := &stage1.RunContext{PodDir: podDir, UUID: filepath.Base(podDir), Lock: lock, Manifest: m, Interactive: interactive, Task: opts.Task, Early: opts.Early, Debugf: func(string, ...any) {}}
-	if debug {
+	warn := opts.Warn
+	if warn == nil {
+		// A caller that gives none (a test driving the library) still
+		// hears of it.
+		warn = func(err error) { fmt.Fprintf(os.Stderr, "podctl: %v\n", err) }
+	}
+	rc := &stage1.RunContext{PodDir: podDir, UUID: uuid, Lock: lock, Manifest: m, Interactive: opts.Interactive, Task: opts.Task, Early: opts.Early, Debugf: func(string, ...any) {}, Warn: warn}
+	if opts.Debug {
 		rc.Debug = true
 		rc.Debugf = func(format string, args ...any) {
 			fmt.Fprintf(os.Stderr, "stage1: "+format+"\n", args...)
@@ -130,9 +138,5 @@ func RunPod(name string, lock *os.File, podDir string, opts RunOptions) (int, er
 	// stderr, and must outlive their readers.
 	kit.KeepOnClosedOutput()
 	trace.Mark("flavor run")
-	// The pod's usage history (podctl stats --history), recorded from this
-	// process, which no pause freezes, while the pod runs.
-	stop := stats.Record(podDir, stats.DefaultInterval())
-	defer stop()
-	return f.Run(rc), nil
+	return f.Run(rc)
 }

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
-	"time"
 
 	"podctl/cgroup"
 	"podctl/lifecycle"
@@ -50,23 +49,13 @@ func (f *Flavor) Helpers() map[string]func([]string) int {
 }
 
 // Run starts every app and supervises them to the end.
-func (f *Flavor) Run(rc *stage1.RunContext) int {
-	specs, err := kit.AppSpecs(rc.PodDir, rc.UUID, rc.Manifest)
+func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
+	pod, err := kit.Begin(rc, kit.Prologue{AppCgroups: true})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		return stage1.ExitStartFailed
+		return 0, err
 	}
-	kit.WritePodPid(rc.PodDir)
-	g, err := kit.NewPodCgroups(rc.PodDir, rc.UUID, specs)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		return stage1.ExitStartFailed
-	}
-	if err := kit.NewAppChildren(g, specs); err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		g.Remove()
-		return stage1.ExitStartFailed
-	}
+	defer pod.End()
+	specs := pod.Specs
 	for i := range specs {
 		specs[i].DieWith = os.Getpid()
 	}
@@ -94,13 +83,10 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 		}
 		return kit.CmdProc{Cmd: cmd}, nil
 	}, func() {
-		// What the apps left running (daemons they started) ends with the pod.
-		if err := g.Kill(5 * time.Second); err != nil {
-			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		} else if err := g.Remove(); err != nil {
-			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		}
-	}, kit.Hooks{})
+		// What the apps left running (daemons they started) ends with the
+		// pod, before its logs are drained: it may hold their output open.
+		pod.End()
+	}, kit.Hooks{}), nil
 }
 
 // appMain runs in the helper, in its new mount namespace: it mounts the

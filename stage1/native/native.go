@@ -24,13 +24,13 @@ package native
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -96,51 +96,31 @@ func Hostname(uuid string) string {
 
 // Run makes the pod's cgroups, starts its init in new namespaces and waits
 // for it.
-func (f *Flavor) Run(rc *stage1.RunContext) int {
+func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 	if rc.Early != nil {
 		// Ends an early init that never gets its pod, if Run fails first.
 		defer rc.Early.Abort()
 	}
-	specs, err := kit.AppSpecs(rc.PodDir, rc.UUID, rc.Manifest)
+	pod, err := kit.Begin(rc, kit.Prologue{Confined: true, AppCgroups: true})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		return stage1.ExitStartFailed
+		return 0, err
 	}
-	kit.Confine(specs)
-	kit.WritePodPid(rc.PodDir)
-	g, err := kit.NewPodCgroups(rc.PodDir, rc.UUID, specs)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		return stage1.ExitStartFailed
-	}
+	// The pod's PID namespace dies with its init, and every process in
+	// it; what is left to undo is the cgroups.
+	defer pod.End()
 	trace.Mark("cgroups made")
-	code := f.run(rc, g, specs)
-	// The pod's PID namespace died with its init, and every process in it;
-	// what is left to undo is the cgroups.
-	if err := g.Kill(5 * time.Second); err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-	} else if err := g.Remove(); err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-	}
-	trace.Mark("cgroups removed")
-	return code
+	return f.run(rc, pod.Group, pod.Specs)
 }
 
-func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []kit.AppSpec) int {
+func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []kit.AppSpec) (int, error) {
 	initDir, err := g.NewChild(initCgroup)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		return stage1.ExitStartFailed
-	}
-	if err := kit.NewAppChildren(g, specs); err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		return stage1.ExitStartFailed
+		return 0, err
 	}
 	views := map[string][]cgroup.View{}
 	for _, s := range specs {
 		if views[s.Name], err = g.Views(s.Cgroups); err != nil {
-			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-			return stage1.ExitStartFailed
+			return 0, err
 		}
 	}
 	cfg := podConfig{
@@ -165,8 +145,7 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []kit.AppSpec
 	defer signal.Stop(sigs)
 	trace.Mark("hand pod to init")
 	if err := init.give(&cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		return exitCode(init.cmd)
+		return 0, err
 	}
 	cmd := init.cmd
 	// Passed on from now, also while the apps are getting ready.
@@ -182,9 +161,11 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []kit.AppSpec
 		}
 	}()
 	if err := kit.WaitErrPipe(cmd, init.status); err != nil {
+		// An app did not start: the init has recorded it, and the pod's
+		// result, and ended.
 		close(done)
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		return exitCode(cmd)
+		rc.Warn(err)
+		return exitCode(cmd), nil
 	}
 	rc.Debugf("init started as pid %d; every app is ready", cmd.Process.Pid)
 	kit.NotifyReady()
@@ -196,10 +177,10 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []kit.AppSpec
 		// The init records the pod's result as it ends: killed, it could
 		// not, but this process lives on to say what happened.
 		lost := fmt.Sprintf("the pod's init was killed by %s, and its apps with it", unix.SignalName(ws.Signal()))
-		fmt.Fprintf(os.Stderr, "podctl: %s\n", lost)
-		return kit.RecordResult(rc.PodDir, 0, kit.Ending{Lost: lost, LostBy: ws.Signal()})
+		rc.Warn(errors.New(lost))
+		return kit.RecordResult(rc.PodDir, 0, kit.Ending{Lost: lost, LostBy: ws.Signal()}), nil
 	}
-	return exitCode(cmd)
+	return exitCode(cmd), nil
 }
 
 // initProc is a pod's init, started and waiting for its pod: its

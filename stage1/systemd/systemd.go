@@ -94,45 +94,25 @@ func (f *Flavor) Helpers() map[string]func([]string) int {
 }
 
 // Run boots the pod and waits for it.
-func (f *Flavor) Run(rc *stage1.RunContext) int {
-	code, err := f.run(rc)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		return stage1.ExitStartFailed
-	}
-	return code
-}
-
-func (f *Flavor) run(rc *stage1.RunContext) (int, error) {
-	specs, err := kit.AppSpecs(rc.PodDir, rc.UUID, rc.Manifest)
-	if err != nil {
-		return 0, err
-	}
-	kit.Confine(specs)
-	kit.WritePodPid(rc.PodDir)
+func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 	// The pod's systemd makes its cgroups below ours in the hierarchies it
 	// uses, so the pod has a cgroup in each.
-	g, err := kit.NewPodCgroups(rc.PodDir, rc.UUID, specs, "name=systemd")
+	pod, err := kit.Begin(rc, kit.Prologue{Confined: true, Also: []string{"name=systemd"}})
 	if err != nil {
 		return 0, err
 	}
-	defer func() {
-		if err := g.Kill(5 * time.Second); err != nil {
-			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		} else if err := g.Remove(); err != nil {
-			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-		}
-	}()
+	defer pod.End()
+	specs, g := pod.Specs, pod.Group
 
 	var fifos []*os.File
 	copiers := &sync.WaitGroup{}
 	if !rc.Interactive {
-		fifos, copiers, err = startLogging(rc.PodDir, specs)
+		fifos, copiers, err = startLogging(rc.PodDir, specs, rc.Warn)
 		if err != nil {
 			return 0, err
 		}
 		if rc.Task.Stdin {
-			if err := feedStdin(filepath.Join(rc.PodDir, lifecycle.AppDir(specs[0].Name), fifoStdin)); err != nil {
+			if err := feedStdin(filepath.Join(rc.PodDir, lifecycle.AppDir(specs[0].Name), fifoStdin), rc.Warn); err != nil {
 				return 0, err
 			}
 		}
@@ -260,9 +240,9 @@ loop:
 					// as for a stop.
 					lostHooks = true
 					for _, app := range lost {
-						fmt.Fprintf(os.Stderr, "podctl: app %s: the exit hook of its service did not run to its end; ending the pod\n", app)
+						rc.Warn(fmt.Errorf("app %s: the exit hook of its service did not run to its end; ending the pod", app))
 						if err := recordLost(rc.PodDir, app); err != nil {
-							fmt.Fprintf(os.Stderr, "podctl: app %s: %v\n", app, err)
+							rc.Warn(fmt.Errorf("app %s: %w", app, err))
 						}
 					}
 					cmd.Process.Signal(syscall.SIGTERM)
@@ -288,11 +268,11 @@ loop:
 			}
 		}
 	}
-	code, err := podExitCode(rc.PodDir, specs, cmd.ProcessState, waitErr)
+	code, err := podExitCode(rc.PodDir, specs, cmd.ProcessState, waitErr, rc.Warn)
 	if err != nil {
 		if end.StopReason == "" {
 			// stage1 lives on to record what ended the pod.
-			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+			rc.Warn(err)
 			end.Lost, end.LostBy = nspawnEnd(cmd.ProcessState, waitErr)
 			return kit.RecordResult(rc.PodDir, 0, end), nil
 		}
@@ -395,7 +375,7 @@ func bootEnv() []string {
 
 // podExitCode applies the exit status rule once nspawn has exited, and
 // says why any app failed to start.
-func podExitCode(podDir string, specs []kit.AppSpec, ps *os.ProcessState, waitErr error) (int, error) {
+func podExitCode(podDir string, specs []kit.AppSpec, ps *os.ProcessState, waitErr error, warn func(error)) (int, error) {
 	for _, s := range specs {
 		b, err := os.ReadFile(filepath.Join(podDir, lifecycle.AppStatusFile(s.Name)))
 		var st lifecycle.AppStatus
@@ -404,7 +384,7 @@ func podExitCode(podDir string, specs []kit.AppSpec, ps *os.ProcessState, waitEr
 				// The exec helper said why on the app's stderr already.
 				continue
 			}
-			fmt.Fprintf(os.Stderr, "podctl: app %s: %s (see %s)\n", s.Name, st.Message, filepath.Join(podDir, consoleLog))
+			warn(fmt.Errorf("app %s: %s (see %s)", s.Name, st.Message, filepath.Join(podDir, consoleLog)))
 		}
 	}
 	if first := readFirstFailure(podDir); first != "" {
@@ -475,7 +455,7 @@ func lastLines(path string, n int) string {
 // the caller and the app's log. The FIFOs are opened read-write, so they
 // never read end-of-file while an app restarts its writer; the copying is
 // ended by a read deadline once the pod is gone.
-func startLogging(podDir string, specs []kit.AppSpec) ([]*os.File, *sync.WaitGroup, error) {
+func startLogging(podDir string, specs []kit.AppSpec, warn func(error)) ([]*os.File, *sync.WaitGroup, error) {
 	var fifos []*os.File
 	copiers := &sync.WaitGroup{}
 	for _, s := range specs {
@@ -503,7 +483,7 @@ func startLogging(podDir string, specs []kit.AppSpec) ([]*os.File, *sync.WaitGro
 			go func(name string, r io.Reader, tee io.Writer) {
 				defer mine.Done()
 				if err := l.Copy(name, r, tee); err != nil {
-					fmt.Fprintf(os.Stderr, "podctl: logging %s: %v\n", name, err)
+					warn(fmt.Errorf("logging %s: %w", name, err))
 				}
 			}(st.name, &fifoReader{f: f}, st.tee)
 		}
@@ -520,7 +500,7 @@ func startLogging(podDir string, specs []kit.AppSpec) ([]*os.File, *sync.WaitGro
 // feedStdin makes the FIFO the first app reads as its standard input and
 // copies stage1's standard input into it, closing it at the end, so that
 // the app reads end of file when the caller's input ends.
-func feedStdin(path string) error {
+func feedStdin(path string, warn func(error)) error {
 	if err := unix.Mkfifo(path, 0o600); err != nil {
 		return fmt.Errorf("making the input FIFO of the first app: %w", err)
 	}
@@ -528,12 +508,12 @@ func feedStdin(path string) error {
 		// Blocks until the app's service opens it for reading.
 		f, err := os.OpenFile(path, os.O_WRONLY, 0)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "podctl: feeding the first app's input: %v\n", err)
+			warn(fmt.Errorf("feeding the first app's input: %w", err))
 			return
 		}
 		defer f.Close()
 		if _, err := io.Copy(f, os.Stdin); err != nil && !errors.Is(err, syscall.EPIPE) {
-			fmt.Fprintf(os.Stderr, "podctl: feeding the first app's input: %v\n", err)
+			warn(fmt.Errorf("feeding the first app's input: %w", err))
 		}
 	}()
 	return nil

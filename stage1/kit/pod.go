@@ -1,0 +1,94 @@
+package kit
+
+import (
+	"time"
+
+	"podctl/cgroup"
+	"podctl/stage1"
+	"podctl/stats"
+)
+
+// Pod is a pod that a flavor's Run is running: what the prologue every
+// flavor shares (Begin) made, and the steps that undo it, which End takes
+// in reverse order.
+type Pod struct {
+	RC *stage1.RunContext
+	// Specs are the apps to start, resolved from the pod manifest.
+	Specs []AppSpec
+	// Group is the pod's cgroup, made before any app starts.
+	Group *cgroup.Group
+	undo  []func() error
+}
+
+// Prologue says how Begin prepares a pod for a flavor.
+type Prologue struct {
+	// Confined apps get the isolated flavors' confinement (Confine).
+	Confined bool
+	// AppCgroups makes each app's cgroup below the pod's (NewAppChildren);
+	// a flavor whose pod makes them itself (systemd) leaves it unset.
+	AppCgroups bool
+	// Also names v1 hierarchies the pod needs a cgroup in beside those
+	// NewPodCgroups chooses (the systemd flavor's name=systemd).
+	Also []string
+}
+
+// Begin is the prologue of every flavor's Run: it resolves the apps,
+// records stage1's pid, makes the pod's cgroups and starts recording the
+// pod's usage into them. A failure undoes what was done and is returned:
+// no app has started.
+func Begin(rc *stage1.RunContext, how Prologue) (*Pod, error) {
+	p := &Pod{RC: rc}
+	specs, err := AppSpecs(rc.PodDir, rc.UUID, rc.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	if how.Confined {
+		Confine(specs)
+	}
+	p.Specs = specs
+	WritePodPid(rc.PodDir)
+	g, err := NewPodCgroups(rc.PodDir, rc.UUID, specs, how.Also...)
+	if err != nil {
+		return nil, err
+	}
+	p.Group = g
+	p.Defer(func() error {
+		// The pod's processes end with it, and its cgroups go.
+		if err := g.Kill(5 * time.Second); err != nil {
+			return err
+		}
+		return g.Remove()
+	})
+	if how.AppCgroups {
+		if err := NewAppChildren(g, specs); err != nil {
+			p.End()
+			return nil, err
+		}
+	}
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	// From this process, which no pause freezes, while the pod runs.
+	stop := stats.Record(rc.PodDir, g.Dirs, names, stats.DefaultInterval(), rc.Warn)
+	p.Defer(func() error { stop(); return nil })
+	return p, nil
+}
+
+// Defer adds a step to undo when the pod ends, before those added earlier.
+func (p *Pod) Defer(undo func() error) {
+	p.undo = append(p.undo, undo)
+}
+
+// End is the epilogue of every flavor's Run: it undoes what the pod made,
+// the latest first, and gives each failure to the run's Warn. Once is
+// enough: a second call does nothing.
+func (p *Pod) End() {
+	undo := p.undo
+	p.undo = nil
+	for i := len(undo) - 1; i >= 0; i-- {
+		if err := undo[i](); err != nil {
+			p.RC.Warn(err)
+		}
+	}
+}

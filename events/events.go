@@ -56,6 +56,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"podctl/datadir"
 	"podctl/internal/flock"
 )
 
@@ -115,11 +116,11 @@ type Event struct {
 // File names in the data directory.
 const (
 	// LogFile is the current generation of the log.
-	LogFile = "events.log"
+	LogFile = datadir.EventsLog
 	// OldLogFile is the previous generation.
-	OldLogFile = "events.log.1"
+	OldLogFile = datadir.EventsOldLog
 	// LockFile orders appends against rotation.
-	LockFile = "events.lock"
+	LockFile = datadir.EventsLock
 )
 
 // MaxSize is the size past which the log is rotated. The log holds at most
@@ -128,9 +129,6 @@ var MaxSize int64 = 1 << 20
 
 // maxMessage bounds an event's message, so that one line stays small.
 const maxMessage = 4096
-
-// NameAnnotation is the pod manifest annotation that holds the pod's name.
-const NameAnnotation = "podctl.io/name"
 
 // Append adds e to the event log of the data directory dataDir, which must
 // exist. The log file is created if missing, and rotated when it grows past
@@ -233,50 +231,6 @@ func rotate(dataDir string, lock *os.File) error {
 	return os.Rename(cur, filepath.Join(dataDir, OldLogFile))
 }
 
-// AppendForPod is Append for a caller that knows the pod's directory,
-// DATA/pods/<state>/<uuid> (a real path, not one through /proc/self/fd).
-// An empty e.Pod is taken from the directory's name, and an empty e.Name
-// from the pod manifest's NameAnnotation, when there is a manifest.
-func AppendForPod(podDir string, e Event) error {
-	podDir = filepath.Clean(podDir)
-	if e.Pod == "" {
-		e.Pod = filepath.Base(podDir)
-	}
-	if e.Name == "" {
-		if b, err := os.ReadFile(filepath.Join(podDir, "pod")); err == nil {
-			e.Name = NameFromManifest(b)
-		}
-	}
-	return Append(DataDirOfPod(podDir), e)
-}
-
-// DataDirOfPod is the data directory of a pod directory: three levels up
-// from DATA/pods/<state>/<uuid>.
-func DataDirOfPod(podDir string) string {
-	return filepath.Dir(filepath.Dir(filepath.Dir(filepath.Clean(podDir))))
-}
-
-// NameFromManifest returns the pod's name from a pod manifest's
-// NameAnnotation, or "" if it has none or the manifest does not parse.
-// It reads only the annotations, so it is cheap enough to call per event.
-func NameFromManifest(manifest []byte) string {
-	var m struct {
-		Annotations []struct {
-			Name  string `json:"name"`
-			Value string `json:"value"`
-		} `json:"annotations"`
-	}
-	if json.Unmarshal(manifest, &m) != nil {
-		return ""
-	}
-	for _, a := range m.Annotations {
-		if a.Name == NameAnnotation {
-			return a.Value
-		}
-	}
-	return ""
-}
-
 // Warnings is where Record and RecordForPod report an event they could not
 // write. A variable so that tests can catch what is said.
 var Warnings io.Writer = os.Stderr
@@ -285,15 +239,11 @@ var Warnings io.Writer = os.Stderr
 // warning line and goes on: an event is never worth failing a pod
 // operation for.
 func Record(dataDir string, e Event) {
-	warn(Append(dataDir, e))
+	Warn(Append(dataDir, e))
 }
 
-// RecordForPod is Record through AppendForPod.
-func RecordForPod(podDir string, e Event) {
-	warn(AppendForPod(podDir, e))
-}
-
-func warn(err error) {
+// Warn says that an event could not be recorded, as Record does.
+func Warn(err error) {
 	if err != nil {
 		fmt.Fprintf(Warnings, "podctl: warning: %v; the pod operation went on\n", err)
 	}

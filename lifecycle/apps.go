@@ -47,16 +47,6 @@ const (
 	ReasonCancelled = "Cancelled"
 )
 
-// AppRestartsFile holds, while a pod runs, how many times an app has been
-// restarted (a decimal number).
-func AppRestartsFile(app string) string { return filepath.Join(DirApps, app, "restarts") }
-
-// AppDir is the folder of an app inside the pod directory.
-func AppDir(app string) string { return filepath.Join(DirApps, app) }
-
-// AppStatusFile is the exit status file of an app, relative to the pod.
-func AppStatusFile(app string) string { return filepath.Join(DirApps, app, "exit") }
-
 // AppExitCode returns the exit code the app ended with. It returns an
 // error wrapping fs.ErrNotExist if the app has not ended (or never ran).
 func (p *Pod) AppExitCode(app string) (int, error) {

@@ -10,10 +10,6 @@ import (
 	"time"
 )
 
-// FileHistory is the pod's record of the state changes it went through:
-// one line each, "TIME STATE", appended.
-const FileHistory = "history"
-
 // StateChange is one line of a pod's history.
 type StateChange struct {
 	State string    `json:"state"`
@@ -45,7 +41,7 @@ func AppendHistory(podDir, state string) error {
 // (events.RecordForPod, which warns rather than fails).
 func (p *Pod) Note(state string, ev *events.Event) error {
 	if ev != nil {
-		events.RecordForPod(p.Path(), *ev)
+		RecordEvent(p.Path(), *ev)
 	}
 	if state == "" {
 		return nil

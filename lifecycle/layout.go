@@ -19,8 +19,6 @@ import (
 // this podctl does not know its files, so it neither runs, stops, enters
 // nor removes it.
 const (
-	// FileLayout records the pod directory's layout version.
-	FileLayout = "layout"
 	// LayoutVersion is the layout this podctl writes, and the newest it
 	// reads. Version 1 is the layout of the pods podctl made before
 	// versions were recorded.

@@ -15,32 +15,12 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sys/unix"
 
+	"podctl/datadir"
 	"podctl/events"
 	"podctl/internal/errdefs"
 	"podctl/internal/flock"
 	"podctl/internal/fsutil"
 	"podctl/internal/manifest"
-)
-
-// Files and folders inside a pod directory.
-const (
-	// FileCreated is an empty file whose mtime is the pod's creation time.
-	FileCreated = "created"
-	// FileManifest is the appc pod manifest.
-	FileManifest = "pod"
-	// FilePid holds the pid of the pod's stage1 process; its mtime is the
-	// pod's start time.
-	FilePid = "pid"
-	// FileReady exists once every app of the pod has started.
-	FileReady = "ready"
-	// DirStage1 holds the flavor's own files.
-	DirStage1 = "stage1"
-	// FileFlavor, inside DirStage1, names the stage1 flavor of the pod.
-	FileFlavor = "stage1/flavor"
-	// FileCgroup, inside DirStage1, is the path of the pod's cgroup.
-	FileCgroup = "stage1/cgroup"
-	// DirApps holds one folder per app.
-	DirApps = "apps"
 )
 
 // Errors that callers tell apart with errors.Is.
@@ -79,7 +59,7 @@ func Init(dataDir string) error {
 		return fmt.Errorf("creating data directory %s: %w", dataDir, err)
 	}
 	for _, name := range folderNames {
-		if err := os.MkdirAll(filepath.Join(dataDir, "pods", name), 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Join(datadir.PodsDir(dataDir), name), 0o700); err != nil {
 			return fmt.Errorf("creating data directory %s: %w", dataDir, err)
 		}
 	}
@@ -87,7 +67,7 @@ func Init(dataDir string) error {
 }
 
 func folderPath(dataDir string, f folder) string {
-	return filepath.Join(dataDir, "pods", f.String())
+	return filepath.Join(datadir.PodsDir(dataDir), f.String())
 }
 
 // NewPod creates a pod with a fresh UUID and leaves it in the prepare folder,
@@ -484,7 +464,7 @@ func (p *Pod) eventName() string {
 	if err != nil {
 		return ""
 	}
-	return events.NameFromManifest(b)
+	return NameFromManifest(b)
 }
 
 // Sync flushes the file system holding the pod to disk.

@@ -10,9 +10,6 @@ import (
 	"podctl/internal/fsutil"
 )
 
-// FileResult is where stage1 records how the pod ended.
-const FileResult = "result"
-
 // Pod results (PodResult.Result).
 const (
 	// ResultSuccess: every app exited 0.

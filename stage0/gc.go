@@ -4,14 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"podctl/events"
+	"podctl/datadir"
 	"podctl/internal/errdefs"
 	"podctl/internal/timefmt"
 	"podctl/lifecycle"
@@ -60,68 +59,19 @@ func GC(c Config, opts GCOptions, report func(GCEvent)) error {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	g := &collector{c: c, report: report}
-
-	// Mark: exited pods, aborted prepares and embryos left by a crash.
-	err := lifecycle.WalkPods(c.DataDir, lifecycle.IncludeEmbryoDir|lifecycle.IncludeRunDir|lifecycle.IncludePrepareDir, func(p *lifecycle.Pod) {
-		switch p.State() {
-		case lifecycle.Embryo:
-			if p.IsStaleEmbryo(now) {
-				g.mark(p, (*lifecycle.Pod).ToGarbage, fmt.Sprintf("marked pod %s, left half-created, for collection", p.UUID))
-			}
-		case lifecycle.Exited:
-			g.mark(p, g.killLeftovers, fmt.Sprintf("marked exited pod %s for collection; a gc run after %s (grace period %s) removes it",
-				p.UUID, timefmt.Text(now.Add(opts.GracePeriod)), opts.GracePeriod))
-		case lifecycle.AbortedPrepare:
-			g.mark(p, (*lifecycle.Pod).ToGarbage, fmt.Sprintf("marked pod %s, whose preparation was aborted, for collection", p.UUID))
-		}
-	})
-	if err != nil {
+	g := &collector{c: c, report: report, opts: opts}
+	if err := g.markAll(now); err != nil || opts.MarkOnly {
 		return err
 	}
-	if opts.MarkOnly {
-		return nil
-	}
-
-	// Expire prepared pods nobody ran.
-	err = lifecycle.WalkPods(c.DataDir, lifecycle.IncludePreparedDir, func(p *lifecycle.Pod) {
-		t, err := p.PreparedTime()
-		if err != nil {
-			g.fail(p, err)
-			return
-		}
-		if p.State() == lifecycle.Prepared && now.Sub(t) >= opts.ExpirePrepared {
-			g.mark(p, (*lifecycle.Pod).ToGarbage, fmt.Sprintf("marked pod %s, prepared %s ago and never run, for collection", p.UUID, now.Sub(t).Round(time.Second)))
-		}
-	})
-	if err != nil {
+	if err := g.expirePrepared(now); err != nil {
 		return err
 	}
-
 	// Sweep: remove what is past its grace period, counting to now: pods
 	// this run marked are due at once with a zero grace period.
 	if opts.Now.IsZero() {
 		now = time.Now()
 	}
-	err = lifecycle.WalkPods(c.DataDir, lifecycle.IncludeExitedGarbageDir|lifecycle.IncludeGarbageDir, func(p *lifecycle.Pod) {
-		switch p.State() {
-		case lifecycle.ExitedGarbage:
-			marked, err := p.GCMarkedTime()
-			if err != nil {
-				g.fail(p, err)
-				return
-			}
-			if due := marked.Add(opts.GracePeriod); now.Before(due) {
-				report(GCEvent{p.UUID, "kept", fmt.Sprintf("pod %s is within its grace period: a gc run after %s removes it", p.UUID, timefmt.Text(due))})
-				return
-			}
-		case lifecycle.Garbage:
-		default:
-			return
-		}
-		g.remove(p)
-	})
-	if err != nil {
+	if err := g.sweep(now); err != nil {
 		return err
 	}
 	// Names whose pods a crash removed without releasing them. They are
@@ -132,8 +82,62 @@ func GC(c Config, opts GCOptions, report func(GCEvent)) error {
 	return nil
 }
 
+// markAll marks exited pods, aborted prepares and embryos left by a crash.
+func (g *collector) markAll(now time.Time) error {
+	return lifecycle.WalkPods(g.c.DataDir, lifecycle.IncludeEmbryoDir|lifecycle.IncludeRunDir|lifecycle.IncludePrepareDir, func(p *lifecycle.Pod) {
+		switch p.State() {
+		case lifecycle.Embryo:
+			if p.IsStaleEmbryo(now) {
+				g.mark(p, (*lifecycle.Pod).ToGarbage, fmt.Sprintf("marked pod %s, left half-created, for collection", p.UUID))
+			}
+		case lifecycle.Exited:
+			g.mark(p, g.killLeftovers, fmt.Sprintf("marked exited pod %s for collection; a gc run after %s (grace period %s) removes it",
+				p.UUID, timefmt.Text(now.Add(g.opts.GracePeriod)), g.opts.GracePeriod))
+		case lifecycle.AbortedPrepare:
+			g.mark(p, (*lifecycle.Pod).ToGarbage, fmt.Sprintf("marked pod %s, whose preparation was aborted, for collection", p.UUID))
+		}
+	})
+}
+
+// expirePrepared marks the prepared pods nobody ran.
+func (g *collector) expirePrepared(now time.Time) error {
+	return lifecycle.WalkPods(g.c.DataDir, lifecycle.IncludePreparedDir, func(p *lifecycle.Pod) {
+		t, err := p.PreparedTime()
+		if err != nil {
+			g.fail(p, err)
+			return
+		}
+		if p.State() == lifecycle.Prepared && now.Sub(t) >= g.opts.ExpirePrepared {
+			g.mark(p, (*lifecycle.Pod).ToGarbage, fmt.Sprintf("marked pod %s, prepared %s ago and never run, for collection", p.UUID, now.Sub(t).Round(time.Second)))
+		}
+	})
+}
+
+// sweep removes the marked pods whose grace period is over at now.
+func (g *collector) sweep(now time.Time) error {
+	return lifecycle.WalkPods(g.c.DataDir, lifecycle.IncludeExitedGarbageDir|lifecycle.IncludeGarbageDir, func(p *lifecycle.Pod) {
+		switch p.State() {
+		case lifecycle.ExitedGarbage:
+			marked, err := p.GCMarkedTime()
+			if err != nil {
+				g.fail(p, err)
+				return
+			}
+			if due := marked.Add(g.opts.GracePeriod); now.Before(due) {
+				g.report(GCEvent{p.UUID, "kept", fmt.Sprintf("pod %s is within its grace period: a gc run after %s removes it", p.UUID, timefmt.Text(due))})
+				return
+			}
+		case lifecycle.Garbage:
+		default:
+			return
+		}
+		g.remove(p)
+	})
+}
+
 type collector struct {
 	c      Config
+	opts   GCOptions
 	report func(GCEvent)
 	// mounts is the mount table below the pods folder, read once per run
 	// when the first pod is removed.
@@ -201,7 +205,7 @@ func (g *collector) mountsBelow(dir string) []string {
 	if !g.read {
 		g.read = true
 		var err error
-		g.mounts, err = lifecycle.MountPointsUnder(filepath.Join(g.c.DataDir, "pods"))
+		g.mounts, err = lifecycle.MountPointsUnder(datadir.PodsDir(g.c.DataDir))
 		if err != nil {
 			g.report(GCEvent{"", "error", err.Error()})
 		}
@@ -256,7 +260,7 @@ func nameToRelease(p *lifecycle.Pod) string {
 	if err != nil {
 		return ""
 	}
-	if name := events.NameFromManifest(b); CheckPodName(name) == nil {
+	if name := lifecycle.NameFromManifest(b); CheckPodName(name) == nil {
 		return name
 	}
 	return ""

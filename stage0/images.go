@@ -10,7 +10,6 @@ import (
 
 	"podctl/internal/errdefs"
 	"podctl/lifecycle"
-	"podctl/stage1"
 	"podctl/store"
 )
 
@@ -62,7 +61,7 @@ func imagesInUse(c Config) (map[string]bool, error) {
 			}
 			return
 		}
-		links, _ := filepath.Glob(filepath.Join(p.Path(), lifecycle.AppDir("*"), stage1.AppLower))
+		links, _ := filepath.Glob(filepath.Join(p.Path(), lifecycle.AppDir("*"), lifecycle.AppLower))
 		for _, l := range links {
 			// The link is trees/<id>/rootfs in the store.
 			if target, err := os.Readlink(l); err == nil {

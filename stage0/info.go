@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"podctl/lifecycle"
-	"podctl/stage1"
 )
 
 // The conditions of a running pod that list and status show as its state.
@@ -73,10 +72,10 @@ type AppInfo struct {
 // (again) since t: it has a pid (fly, native), or its start record (the
 // systemd flavor's apps/<name>/started) is newer.
 func startedSince(p *lifecycle.Pod, app string, t time.Time) bool {
-	if _, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), stage1.AppPid)); err == nil {
+	if _, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), lifecycle.AppPid)); err == nil {
 		return true
 	}
-	b, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), stage1.AppStarted))
+	b, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), lifecycle.AppStarted))
 	if err != nil {
 		return false
 	}

@@ -43,17 +43,17 @@ import (
 
 	"github.com/appc/spec/schema"
 
+	"podctl/datadir"
 	"podctl/internal/errdefs"
 	"podctl/internal/flock"
 	"podctl/lifecycle"
-	"podctl/stage1"
 )
 
 // MaxPodNameLen is the longest pod name, as long as a DNS label.
 const MaxPodNameLen = 63
 
 // namesDir is the names index in the data directory.
-func namesDir(dataDir string) string { return filepath.Join(dataDir, "names") }
+func namesDir(dataDir string) string { return datadir.NamesDir(dataDir) }
 
 var podNameRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 
@@ -282,7 +282,7 @@ func podNameOf(m *schema.PodManifest) string {
 	if m == nil {
 		return ""
 	}
-	name, _ := m.Annotations.Get(stage1.AnnotationPodName)
+	name, _ := m.Annotations.Get(lifecycle.AnnotationName)
 	return name
 }
 

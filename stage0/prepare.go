@@ -705,14 +705,14 @@ func layOut(p *lifecycle.Pod, flavor string, apps []resolvedApp, opts *PrepareOp
 		if err := os.MkdirAll(appDir, 0o700); err != nil {
 			return err
 		}
-		rootfs := filepath.Join(appDir, stage1.AppRootfs)
+		rootfs := filepath.Join(appDir, lifecycle.AppRootfs)
 		if overlay {
-			for _, d := range []string{stage1.AppRootfs, stage1.AppUpper, stage1.AppWork} {
+			for _, d := range []string{lifecycle.AppRootfs, lifecycle.AppUpper, lifecycle.AppWork} {
 				if err := os.Mkdir(filepath.Join(appDir, d), 0o755); err != nil {
 					return err
 				}
 			}
-			if err := os.Symlink(a.tree, filepath.Join(appDir, stage1.AppLower)); err != nil {
+			if err := os.Symlink(a.tree, filepath.Join(appDir, lifecycle.AppLower)); err != nil {
 				return err
 			}
 		} else if err := copyTree(a.tree, rootfs); err != nil {
@@ -730,13 +730,13 @@ func layOut(p *lifecycle.Pod, flavor string, apps []resolvedApp, opts *PrepareOp
 		}
 		if a.pids > 0 {
 			// appc has no isolator for it: an annotation of podctl's own.
-			ra.Annotations.Set(stage1.AnnotationPidsLimit, strconv.Itoa(a.pids))
+			ra.Annotations.Set(lifecycle.AnnotationPidsLimit, strconv.Itoa(a.pids))
 		}
 		if len(a.rlimits) > 0 {
-			ra.Annotations.Set(stage1.AnnotationRlimits, stage1.FormatRlimits(a.rlimits))
+			ra.Annotations.Set(lifecycle.AnnotationRlimits, stage1.FormatRlimits(a.rlimits))
 		}
 		if a.oomAdj != nil {
-			ra.Annotations.Set(stage1.AnnotationOOMScoreAdj, strconv.Itoa(*a.oomAdj))
+			ra.Annotations.Set(lifecycle.AnnotationOOMScoreAdj, strconv.Itoa(*a.oomAdj))
 		}
 		if len(a.secrets) > 0 {
 			// The files' paths, never their content.
@@ -744,12 +744,12 @@ func layOut(p *lifecycle.Pod, flavor string, apps []resolvedApp, opts *PrepareOp
 			if err != nil {
 				return err
 			}
-			ra.Annotations.Set(stage1.AnnotationSecretEnv, string(b))
+			ra.Annotations.Set(lifecycle.AnnotationSecretEnv, string(b))
 		}
 		pm.Apps = append(pm.Apps, ra)
 	}
 	if opts.Name != "" {
-		pm.Annotations.Set(stage1.AnnotationPodName, opts.Name)
+		pm.Annotations.Set(lifecycle.AnnotationName, opts.Name)
 	}
 	if pm.UserLabels, err = parseLabels(opts.Labels); err != nil {
 		return err

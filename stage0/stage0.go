@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 
+	"podctl/datadir"
 	"podctl/internal/errdefs"
 	"podctl/lifecycle"
 	"podctl/stage1"
@@ -34,7 +34,7 @@ var (
 )
 
 // ImagesDir is the image store's folder in the data directory.
-func (c Config) ImagesDir() string { return filepath.Join(c.DataDir, "images") }
+func (c Config) ImagesDir() string { return datadir.ImagesDir(c.DataDir) }
 
 // Init makes sure the data directory exists and is writable.
 func (c Config) Init() error {

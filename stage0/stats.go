@@ -156,7 +156,7 @@ func StatsHistory(c Config, id string, points int) (*PodHistory, error) {
 	}
 	defer p.Close()
 	h := &PodHistory{UUID: p.UUID, State: p.State().String(), Samples: []stats.Sample{}}
-	b, err := p.ReadFile(stats.File)
+	b, err := p.ReadFile(lifecycle.FileStats)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("reading usage history of pod %s: %w", p.UUID, err)

@@ -14,16 +14,12 @@ import (
 // forcedExitWait is how long a killed pod may take to read as exited.
 const forcedExitWait = 10 * time.Second
 
-// fileTerminating, in a running pod, says that stop asked it to stop and
-// until when it waits before killing it (RFC 3339).
-const fileTerminating = "terminating"
-
 // markTerminating records that the pod is being stopped, so that status
 // shows it terminating and rm waits for the stop. A second stop writes its
 // own deadline. Atomic, not durable: it means nothing after a reboot.
 func markTerminating(p *lifecycle.Pod, grace time.Duration) {
 	until := time.Now().Add(grace).UTC().Format(time.RFC3339Nano)
-	if err := p.WriteFile(fileTerminating, []byte(until), false); err != nil {
+	if err := p.WriteFile(lifecycle.FileTerminating, []byte(until), false); err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return
 	}
@@ -38,7 +34,7 @@ func terminatingUntil(p *lifecycle.Pod) (time.Time, bool) {
 	if p.State() != lifecycle.Running {
 		return time.Time{}, false
 	}
-	b, err := p.ReadFile(fileTerminating)
+	b, err := p.ReadFile(lifecycle.FileTerminating)
 	if err != nil {
 		return time.Time{}, false
 	}

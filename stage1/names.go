@@ -9,37 +9,6 @@ import (
 	"strings"
 )
 
-// Files stage0 leaves in each app's folder, apps/<name>/, for stage1.
-const (
-	// AppRootfs is where the app's root filesystem is (or is mounted).
-	AppRootfs = "rootfs"
-	// AppLower, when present, is a symlink to the shared image tree that
-	// stage1 mounts as the lower layer of an overlay on AppRootfs, with
-	// AppUpper and AppWork as the pod's own layer. When absent, AppRootfs is
-	// a private copy of the tree and nothing needs mounting.
-	AppLower = "lower"
-	AppUpper = "upper"
-	AppWork  = "work"
-	// AppPid holds the pid of the app's main process while the pod runs.
-	AppPid = "pid"
-	// AppStarted, written by flavors that record no pid (systemd), is
-	// JSON whose started_at says when the app last started.
-	AppStarted = "started"
-)
-
-// AnnotationPidsLimit, on a RuntimeApp, is the most processes the app may
-// have at once.
-const AnnotationPidsLimit = "podctl.io/pids-limit"
-
-// AnnotationPodName, on the pod manifest, is the pod's name (--name).
-const AnnotationPodName = "podctl.io/name"
-
-// AnnotationSecretEnv, on a RuntimeApp, maps the names of the app's secret
-// environment variables to the absolute paths of the files holding their
-// values, as a JSON object. Only the paths are in the manifest: stage1
-// reads the files when the pod starts (secretEnv).
-const AnnotationSecretEnv = "podctl.io/secret-env"
-
 // The variables that tell an app which pod it is in. stage1 always sets
 // them, over any value the image or the user gave.
 const (
@@ -68,9 +37,6 @@ func CheckMountTarget(target string) error {
 	}
 	return nil
 }
-
-// DirVolumes holds the pod's empty volumes, one folder each.
-const DirVolumes = "volumes"
 
 // ReadSecret reads a secret value from a file: its whole content, but for
 // one final newline (what `echo value >file` adds). A value must fit in an

@@ -9,16 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Annotations of a RuntimeApp that carry the settings in the pod manifest:
-// appc has no isolators for them.
-const (
-	// AnnotationRlimits is the app's resource limits, comma-separated
-	// NAME=SOFT:HARD (FormatRlimits).
-	AnnotationRlimits = "podctl.io/rlimits"
-	// AnnotationOOMScoreAdj is the app's oom_score_adj, -1000 to 1000.
-	AnnotationOOMScoreAdj = "podctl.io/oom-score-adj"
-)
-
 // Rlimit is one resource limit of an app.
 type Rlimit struct {
 	// Name is the limit's short name, such as "nofile".
@@ -143,7 +133,7 @@ func ParseRlimits(specs []string) ([]Rlimit, error) {
 	return out, nil
 }
 
-// FormatRlimits is the value of AnnotationRlimits.
+// FormatRlimits is the value of lifecycle.AnnotationRlimits.
 func FormatRlimits(rs []Rlimit) string {
 	var parts []string
 	for _, r := range rs {

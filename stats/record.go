@@ -10,12 +10,10 @@ import (
 	"time"
 
 	"podctl/internal/fsutil"
+	"podctl/lifecycle"
 )
 
-// File is the pod's usage history, in the pod directory.
-const File = "stage1/stats"
-
-// MaxSamples is the most samples File holds: when it is full, adjacent
+// MaxSamples is the most samples lifecycle.FileStats holds: when it is full, adjacent
 // pairs are averaged and the interval doubles. At 2 s, the first halving
 // comes after about 17 minutes; the file stays under a few hundred bytes
 // per app and sample times MaxSamples. A variable for tests.
@@ -47,7 +45,7 @@ func DefaultInterval() time.Duration {
 
 // Record starts recording, in the background, the usage of a pod (its
 // cgroup folders dirs, and its apps, by name) every interval
-// (DefaultInterval if 0) into the pod's File in podDir, and returns the
+// (DefaultInterval if 0) into the pod's lifecycle.FileStats in podDir, and returns the
 // function that stops it and waits for its last write. stage1 starts it
 // once it has made the pod's cgroups; the first sample is taken one
 // interval later. It must run in a process outside the pod's cgroups,
@@ -57,7 +55,7 @@ func Record(podDir string, dirs, apps []string, interval time.Duration, warn fun
 	if interval <= 0 {
 		interval = DefaultInterval()
 	}
-	r := &recorder{path: filepath.Join(podDir, File), dirs: dirs, apps: apps, interval: max(interval, minInterval), warnf: warn}
+	r := &recorder{path: filepath.Join(podDir, lifecycle.FileStats), dirs: dirs, apps: apps, interval: max(interval, minInterval), warnf: warn}
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -224,7 +222,7 @@ func (r *recorder) warn(err error) {
 	}
 }
 
-// Parse reads the samples of a pod's File. Lines that are not a whole
+// Parse reads the samples of a pod's lifecycle.FileStats. Lines that are not a whole
 // sample (the last one, torn by a crash) are skipped.
 func Parse(b []byte) []Sample {
 	var out []Sample

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"podctl/cgroup"
+	"podctl/lifecycle"
 )
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -238,7 +239,7 @@ func TestRecord(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	stop()
 	stop() // twice is fine
-	b, err := os.ReadFile(filepath.Join(podDir, File))
+	b, err := os.ReadFile(filepath.Join(podDir, lifecycle.FileStats))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +249,7 @@ func TestRecord(t *testing.T) {
 	}
 	n := len(got)
 	time.Sleep(60 * time.Millisecond)
-	if b2, _ := os.ReadFile(filepath.Join(podDir, File)); len(Parse(b2)) != n {
+	if b2, _ := os.ReadFile(filepath.Join(podDir, lifecycle.FileStats)); len(Parse(b2)) != n {
 		t.Fatal("samples recorded after stop")
 	}
 	for i, s := range got {
@@ -274,7 +275,7 @@ func TestRecordResumesTornFile(t *testing.T) {
 		buf.WriteByte('\n')
 	}
 	buf.WriteString(`{"time":"2024-05-01T12:00:`) // torn by a crash
-	path := filepath.Join(podDir, File)
+	path := filepath.Join(podDir, lifecycle.FileStats)
 	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}

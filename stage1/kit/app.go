@@ -100,7 +100,7 @@ func mountSpecs(podDir string, m *schema.PodManifest, ra *schema.RuntimeApp) ([]
 		case "host":
 			ms.Source = vol.Source
 		case "empty":
-			ms.Source = filepath.Join(podDir, stage1.DirVolumes, vol.Name.String())
+			ms.Source = filepath.Join(podDir, lifecycle.DirVolumes, vol.Name.String())
 			if err := makeEmptyVolume(ms.Source, vol); err != nil {
 				return nil, fmt.Errorf("making volume %s: %w", vol.Name, err)
 			}
@@ -165,14 +165,14 @@ func AppSpecs(podDir, uuid string, m *schema.PodManifest) ([]AppSpec, error) {
 		dir := filepath.Join(podDir, lifecycle.AppDir(name))
 		s := AppSpec{
 			Name:       name,
-			Rootfs:     filepath.Join(dir, stage1.AppRootfs),
+			Rootfs:     filepath.Join(dir, lifecycle.AppRootfs),
 			Exec:       ra.App.Exec,
 			User:       ra.App.User,
 			Group:      ra.App.Group,
 			WorkingDir: ra.App.WorkingDirectory,
 		}
-		if lower, err := os.Readlink(filepath.Join(dir, stage1.AppLower)); err == nil {
-			s.Lower, s.Upper, s.Work = lower, filepath.Join(dir, stage1.AppUpper), filepath.Join(dir, stage1.AppWork)
+		if lower, err := os.Readlink(filepath.Join(dir, lifecycle.AppLower)); err == nil {
+			s.Lower, s.Upper, s.Work = lower, filepath.Join(dir, lifecycle.AppUpper), filepath.Join(dir, lifecycle.AppWork)
 		} else if !os.IsNotExist(err) {
 			return nil, fmt.Errorf("reading app %s: %w", name, err)
 		}
@@ -181,10 +181,10 @@ func AppSpecs(podDir, uuid string, m *schema.PodManifest) ([]AppSpec, error) {
 			return nil, err
 		}
 		s.Mounts = mounts
-		if v, ok := ra.Annotations.Get(stage1.AnnotationPidsLimit); ok {
+		if v, ok := ra.Annotations.Get(lifecycle.AnnotationPidsLimit); ok {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n <= 0 {
-				return nil, fmt.Errorf("app %s: %s %q is not a positive number", name, stage1.AnnotationPidsLimit, v)
+				return nil, fmt.Errorf("app %s: %s %q is not a positive number", name, lifecycle.AnnotationPidsLimit, v)
 			}
 			s.Limits.Pids = n
 		}
@@ -226,7 +226,7 @@ func AppSpecs(podDir, uuid string, m *schema.PodManifest) ([]AppSpec, error) {
 				s.Env = append(s.Env, kv)
 			}
 		}
-		podName, _ := m.Annotations.Get(stage1.AnnotationPodName)
+		podName, _ := m.Annotations.Get(lifecycle.AnnotationName)
 		s.Env = append(s.Env, stage1.EnvPodUUID+"="+uuid, stage1.EnvPodName+"="+podName)
 		specs = append(specs, s)
 	}
@@ -240,13 +240,13 @@ func AppSpecs(podDir, uuid string, m *schema.PodManifest) ([]AppSpec, error) {
 // its manifest names. It runs in stage1 as the pod starts, so the values
 // exist only in memory and in the apps' environments.
 func secretEnv(ra *schema.RuntimeApp) (map[string]string, error) {
-	v, ok := ra.Annotations.Get(stage1.AnnotationSecretEnv)
+	v, ok := ra.Annotations.Get(lifecycle.AnnotationSecretEnv)
 	if !ok {
 		return nil, nil
 	}
 	var paths map[string]string
 	if err := json.Unmarshal([]byte(v), &paths); err != nil {
-		return nil, fmt.Errorf("app %s: reading annotation %s: %w", ra.Name, stage1.AnnotationSecretEnv, err)
+		return nil, fmt.Errorf("app %s: reading annotation %s: %w", ra.Name, lifecycle.AnnotationSecretEnv, err)
 	}
 	out := make(map[string]string, len(paths))
 	for k, path := range paths {

@@ -3,6 +3,7 @@ package kit
 import (
 	"os"
 	"path/filepath"
+	"podctl/lifecycle"
 	"podctl/stage1"
 	"strings"
 	"testing"
@@ -18,10 +19,10 @@ func TestAppSpecsEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := schema.BlankPodManifest()
-	m.Annotations.Set(stage1.AnnotationPodName, "web-1")
+	m.Annotations.Set(lifecycle.AnnotationName, "web-1")
 	ra := schema.RuntimeApp{Name: "app", App: &types.App{Exec: []string{"/bin/true"},
 		Environment: types.Environment{{Name: "A", Value: "1"}, {Name: "TOKEN", Value: "plain"}, {Name: stage1.EnvPodUUID, Value: "mine"}}}}
-	ra.Annotations.Set(stage1.AnnotationSecretEnv, `{"TOKEN":"`+secret+`"}`)
+	ra.Annotations.Set(lifecycle.AnnotationSecretEnv, `{"TOKEN":"`+secret+`"}`)
 	m.Apps = append(m.Apps, ra)
 	specs, err := AppSpecs(dir, "5b1f2c3d-0000-4000-8000-000000000000", m)
 	if err != nil {
@@ -60,7 +61,7 @@ func TestAppSpecsEnv(t *testing.T) {
 	}
 
 	// A secret file gone by the time the pod starts fails the start.
-	m.Apps[0].Annotations.Set(stage1.AnnotationSecretEnv, `{"TOKEN":"`+filepath.Join(dir, "gone")+`"}`)
+	m.Apps[0].Annotations.Set(lifecycle.AnnotationSecretEnv, `{"TOKEN":"`+filepath.Join(dir, "gone")+`"}`)
 	if _, err := AppSpecs(dir, "u", m); err == nil || !strings.Contains(err.Error(), "TOKEN") {
 		t.Errorf("a missing secret file: %v", err)
 	}

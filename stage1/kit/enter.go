@@ -121,26 +121,12 @@ func EnterApp(p *lifecycle.Pod, t EnterTarget, cmd []string, stdio stage1.Stdio)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	type started struct {
-		status *os.File
-		err    error
+	status, err := tg.launch(c)
+	if errors.Is(err, tg.gone) {
+		return 0, err
 	}
-	ch := make(chan started, 1)
-	go func() {
-		// The thread joins the app's namespaces for good: it is never given
-		// back to the Go scheduler, and ends with the goroutine.
-		runtime.LockOSThread()
-		status, err := tg.startInside(c)
-		ch <- started{status, err}
-	}()
-	st := <-ch
-	if st.err != nil {
-		if !tg.alive() {
-			// A PID namespace whose init has died takes no process
-			// (ENOMEM): say what happened instead.
-			return 0, tg.gone
-		}
-		return 0, fmt.Errorf("entering app %s of pod %s: %w", t.App, p.UUID, st.err)
+	if err != nil {
+		return 0, fmt.Errorf("entering app %s of pod %s: %w", t.App, p.UUID, err)
 	}
 	done := make(chan struct{})
 	defer close(done)
@@ -156,12 +142,36 @@ func EnterApp(p *lifecycle.Pod, t EnterTarget, cmd []string, stdio stage1.Stdio)
 			}
 		}
 	}()
-	if err := WaitErrPipe(c, st.status); err != nil {
+	if err := WaitErrPipe(c, status); err != nil {
 		// The helper's line names the app.
 		return 0, fmt.Errorf("entering pod %s: %w", p.UUID, err)
 	}
 	ws, err := CmdProc{c}.Wait()
 	return exitStatus(ws, err).ExitCode, nil
+}
+
+// launch starts c inside the target from a thread of its own, which joins
+// the app's namespaces for good: it is never given back to the Go
+// scheduler, and ends with its goroutine. It returns the read end of c's
+// error pipe.
+func (t *target) launch(c *exec.Cmd) (*os.File, error) {
+	type started struct {
+		status *os.File
+		err    error
+	}
+	ch := make(chan started, 1)
+	go func() {
+		runtime.LockOSThread()
+		status, err := t.startInside(c)
+		ch <- started{status, err}
+	}()
+	st := <-ch
+	if st.err != nil && !t.alive() {
+		// A PID namespace whose init has died takes no process (ENOMEM):
+		// say what happened instead.
+		return nil, t.gone
+	}
+	return st.status, st.err
 }
 
 // target is the app's main process, as the descriptors enter needs.

@@ -58,6 +58,23 @@ func ExecApp(s *AppSpec, beforeExec func() error) error {
 		}
 	}
 	env := os.Environ()
+	if err := becomeApp(s, uid, gid); err != nil {
+		return err
+	}
+	err = syscall.Exec(path, s.Exec, env)
+	if errors.Is(err, syscall.ENOENT) {
+		if why := missingInterpreter(path); why != "" {
+			return fmt.Errorf("app %s: %s", s.Name, why)
+		}
+	}
+	return fmt.Errorf("app %s: executing %s: %w", s.Name, path, err)
+}
+
+// becomeApp gives the calling thread, which executes the app next, what
+// binds the app: its resource limits and oom_score_adj, its capabilities,
+// user and group, its parent-death signal, and, confined, no_new_privs
+// and the seccomp filter, last.
+func becomeApp(s *AppSpec, uid, gid int) error {
 	// The app's resource limits and oom_score_adj, with root's privileges
 	// still, and after everything else that opens files or allocates much:
 	// a low RLIMIT_NOFILE or RLIMIT_AS binds this process too. The app
@@ -99,13 +116,7 @@ func ExecApp(s *AppSpec, beforeExec func() error) error {
 			return fmt.Errorf("app %s: %w", s.Name, err)
 		}
 	}
-	err = syscall.Exec(path, s.Exec, env)
-	if errors.Is(err, syscall.ENOENT) {
-		if why := missingInterpreter(path); why != "" {
-			return fmt.Errorf("app %s: %s", s.Name, why)
-		}
-	}
-	return fmt.Errorf("app %s: executing %s: %w", s.Name, path, err)
+	return nil
 }
 
 // setIDs changes the calling thread's groups, group and user, and no other

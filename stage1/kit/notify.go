@@ -14,9 +14,6 @@ import (
 // notify socket, inside its root ($NOTIFY_SOCKET).
 const AppNotifySocket = "/run/podctl/notify"
 
-// appNotifyFile is the app's notify socket in its folder of the pod.
-const appNotifyFile = "notify"
-
 // ListenNotify makes app s's notify socket and gives it to the app: bound
 // into its root at AppNotifySocket (a mount of s), named by $NOTIFY_SOCKET.
 // Each READY=1 it receives sends index on ready: stage1 itself receives it,
@@ -27,11 +24,11 @@ func ListenNotify(podDir string, s *AppSpec, index int, ready chan<- int) (*net.
 		return nil, fmt.Errorf("making the notify socket of app %s: %w", s.Name, err)
 	}
 	defer dir.Close()
-	path := filepath.Join(podDir, lifecycle.AppDir(s.Name), appNotifyFile)
+	path := filepath.Join(podDir, lifecycle.AppDir(s.Name), lifecycle.AppNotify)
 	os.Remove(path)
 	// Bound through the folder's descriptor: a socket's path must fit in
 	// 108 bytes, and a pod's may not.
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), appNotifyFile), Net: "unixgram"})
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), lifecycle.AppNotify), Net: "unixgram"})
 	if err != nil {
 		return nil, fmt.Errorf("making the notify socket of app %s: %w", s.Name, err)
 	}

@@ -24,7 +24,7 @@ func AppPidOf(p *lifecycle.Pod, app string) (int, error) {
 	if p.State() != lifecycle.Running {
 		return 0, fmt.Errorf("pod %s is %s, not running", p.UUID, p.State())
 	}
-	b, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), stage1.AppPid))
+	b, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), lifecycle.AppPid))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return 0, fmt.Errorf("app %s of pod %s is not running", app, p.UUID)

@@ -1,6 +1,7 @@
 package kit
 
 import (
+	"podctl/lifecycle"
 	"podctl/stage1"
 	"reflect"
 	"strings"
@@ -23,9 +24,9 @@ func FuzzReadSettings(f *testing.F) {
 		annotations := func(rl, oom string, hasRl, hasOOM bool) func(string) (string, bool) {
 			return func(k string) (string, bool) {
 				switch k {
-				case stage1.AnnotationRlimits:
+				case lifecycle.AnnotationRlimits:
 					return rl, hasRl
-				case stage1.AnnotationOOMScoreAdj:
+				case lifecycle.AnnotationOOMScoreAdj:
 					return oom, hasOOM
 				}
 				return "", false

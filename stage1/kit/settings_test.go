@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"podctl/lifecycle"
 	"podctl/stage1"
 	"strconv"
 	"strings"
@@ -15,7 +16,7 @@ import (
 )
 
 func TestReadSettings(t *testing.T) {
-	ann := map[string]string{stage1.AnnotationRlimits: "nofile=10:20,core=0:0", stage1.AnnotationOOMScoreAdj: "-7"}
+	ann := map[string]string{lifecycle.AnnotationRlimits: "nofile=10:20,core=0:0", lifecycle.AnnotationOOMScoreAdj: "-7"}
 	get := func(k string) (string, bool) { v, ok := ann[k]; return v, ok }
 	var s AppSpec
 	if err := readSettings(&s, get); err != nil {
@@ -24,7 +25,7 @@ func TestReadSettings(t *testing.T) {
 	if stage1.FormatRlimits(s.Rlimits) != "nofile=10:20,core=0:0" || s.OOMScoreAdj == nil || *s.OOMScoreAdj != -7 {
 		t.Errorf("read %+v", s)
 	}
-	ann[stage1.AnnotationOOMScoreAdj] = "1001"
+	ann[lifecycle.AnnotationOOMScoreAdj] = "1001"
 	if err := readSettings(&s, get); err == nil {
 		t.Error("oom_score_adj 1001 accepted")
 	}

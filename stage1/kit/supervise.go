@@ -158,7 +158,7 @@ func Supervise(rc *stage1.RunContext, specs []AppSpec, start Starter, cleanup fu
 		apps[i].proc, apps[i].running, apps[i].stopped = proc, true, false
 		running++
 		rc.Debugf("app %s started as pid %d", s.Name, proc.Pid())
-		writeNumber(filepath.Join(podDir, lifecycle.AppDir(s.Name), stage1.AppPid), proc.Pid())
+		writeNumber(filepath.Join(podDir, lifecycle.AppDir(s.Name), lifecycle.AppPid), proc.Pid())
 		go func() {
 			ws, err := proc.Wait()
 			exits <- appExit{index: i, status: ws, err: err}
@@ -186,7 +186,7 @@ func Supervise(rc *stage1.RunContext, specs []AppSpec, start Starter, cleanup fu
 		if !announced && !failed {
 			announced = true
 			hooks.Ready()
-			events.RecordForPod(podDir, events.Event{Type: events.Ready})
+			lifecycle.RecordEvent(podDir, events.Event{Type: events.Ready})
 			NoteState(podDir, "ready")
 		}
 	}
@@ -248,9 +248,9 @@ func Supervise(rc *stage1.RunContext, specs []AppSpec, start Starter, cleanup fu
 			st.StartedAt, st.FinishedAt, st.RestartCount = a.started, time.Now(), a.restarts
 			st.Reason = Reason(st, a.stopped, stopReason)
 			// The pid is no longer the app's: enter must not find it.
-			os.Remove(filepath.Join(podDir, lifecycle.AppDir(s.Name), stage1.AppPid))
+			os.Remove(filepath.Join(podDir, lifecycle.AppDir(s.Name), lifecycle.AppPid))
 			RecordStatus(podDir, s.Name, st)
-			events.RecordForPod(podDir, events.Event{Type: events.Exited, App: s.Name, ExitCode: &st.ExitCode, Message: st.Reason})
+			lifecycle.RecordEvent(podDir, events.Event{Type: events.Exited, App: s.Name, ExitCode: &st.ExitCode, Message: st.Reason})
 			rc.Debugf("app %s exited with status %d", s.Name, st.ExitCode)
 			if stopReason == "" && rc.Task.Restart.Restarts(st.ExitCode, a.restarts) {
 				d := rc.Task.Restart.Delay(a.restarts)
@@ -280,7 +280,7 @@ func Supervise(rc *stage1.RunContext, specs []AppSpec, start Starter, cleanup fu
 				stop(lifecycle.ReasonCancelled, syscall.SIGTERM)
 				continue
 			}
-			events.RecordForPod(podDir, events.Event{Type: events.Restarted, App: specs[i].Name, Message: fmt.Sprintf("restart %d", apps[i].restarts)})
+			lifecycle.RecordEvent(podDir, events.Event{Type: events.Restarted, App: specs[i].Name, Message: fmt.Sprintf("restart %d", apps[i].restarts)})
 		case sig := <-sigs:
 			// Whatever stopped podctl run, the apps get what podctl stop
 			// and the systemd flavor give them.
@@ -349,7 +349,7 @@ func RecordResult(podDir string, code int, e Ending) int {
 	if err := lifecycle.WriteResult(podDir, res); err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 	}
-	events.RecordForPod(podDir, events.Event{Type: events.Exited, ExitCode: &code, Message: res.Result + ": " + res.Message})
+	lifecycle.RecordEvent(podDir, events.Event{Type: events.Exited, ExitCode: &code, Message: res.Result + ": " + res.Message})
 	NoteState(podDir, lifecycle.Exited.String())
 	return code
 }

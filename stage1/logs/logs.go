@@ -21,13 +21,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"podctl/lifecycle"
 	"strings"
 	"sync"
 	"time"
 )
-
-// File is the name of an app's log inside its folder.
-const File = "log"
 
 // maxLine is the longest part of a line kept in one entry; longer lines are
 // split into partial (P) entries.
@@ -49,7 +47,7 @@ type AppLog struct {
 
 // Open opens (creating or appending to) the log in an app's folder.
 func Open(appDir string) (*AppLog, error) {
-	f, err := os.OpenFile(filepath.Join(appDir, File), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(filepath.Join(appDir, lifecycle.AppLog), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening app log: %w", err)
 	}
@@ -181,7 +179,7 @@ type Reader struct {
 // OpenReader opens an app's log for reading. A log not yet written reads
 // as empty.
 func OpenReader(appDir string) (*Reader, error) {
-	r := &Reader{path: filepath.Join(appDir, File)}
+	r := &Reader{path: filepath.Join(appDir, lifecycle.AppLog)}
 	if err := r.open(); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"podctl/lifecycle"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func TestCopyFramesAndTees(t *testing.T) {
 	if tee.String() != "one\ntwo\n"+long+"\nlast without newline" {
 		t.Fatalf("tee got %q", tee.String())
 	}
-	b, _ := os.ReadFile(filepath.Join(dir, File))
+	b, _ := os.ReadFile(filepath.Join(dir, lifecycle.AppLog))
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 	if len(lines) != 6 {
 		t.Fatalf("%d log lines, want 6", len(lines))
@@ -71,7 +72,7 @@ func TestCopyFramesAndTees(t *testing.T) {
 
 func TestReaderHoldsBackUnfinishedLines(t *testing.T) {
 	dir := t.TempDir()
-	f, _ := os.Create(filepath.Join(dir, File))
+	f, _ := os.Create(filepath.Join(dir, lifecycle.AppLog))
 	r, _ := OpenReader(dir)
 	defer r.Close()
 	io.WriteString(f, "2026-11-25T12:00:00Z stdout F a\n2026-11-25T12:00:01Z std")

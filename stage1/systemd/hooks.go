@@ -49,7 +49,7 @@ func hookExecMain(args []string) int {
 		return stage1.ExitStartFailed
 	}
 	err = func() error {
-		b, err := os.ReadFile(filepath.Join(appDir, appSpecFile))
+		b, err := os.ReadFile(filepath.Join(appDir, lifecycle.AppSpecJSON))
 		if err != nil {
 			return err
 		}
@@ -63,7 +63,7 @@ func hookExecMain(args []string) int {
 		if err := kit.JoinCgroups(s); err != nil {
 			return err
 		}
-		if err := openStdin(filepath.Join(appDir, fifoStdin)); err != nil {
+		if err := openStdin(filepath.Join(appDir, lifecycle.AppStdinFIFO)); err != nil {
 			return fmt.Errorf("app %s: %w", app, err)
 		}
 		if err := isolate(); err != nil {
@@ -78,7 +78,7 @@ func hookExecMain(args []string) int {
 	// Still here: the app did not start. Say why, to its log and to the
 	// exit hook, which puts it in the app's status.
 	fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-	if werr := writeAt(dir, startError, []byte(err.Error())); werr != nil {
+	if werr := writeAt(dir, lifecycle.AppStartError, []byte(err.Error())); werr != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", werr)
 	}
 	return stage1.ExitStartFailed
@@ -120,15 +120,6 @@ func openStdin(path string) error {
 	return nil
 }
 
-// Files of the pod's stage1 folder the hooks share.
-const (
-	// firstFailure holds the exit code of the first app that failed: the
-	// pod's exit code.
-	firstFailure = "stage1/first-failure"
-	// exitLock serialises the hooks' decision to end the pod.
-	exitLock = "stage1/exit.lock"
-)
-
 // startRecord is what the exec helper writes to apps/<name>/started.
 type startRecord struct {
 	StartedAt time.Time `json:"started_at"`
@@ -164,11 +155,11 @@ func allHave(apps []string, name string) bool {
 
 // recordStart notes that an app is about to execute, with the pid it has
 // in the pod, through the app's folder, opened before the app's root became
-// this process's root. It first takes the app's exec lock (appExecLock),
+// this process's root. It first takes the app's exec lock (lifecycle.AppExecLock),
 // which the execve lets go: stage1 learns from it that the app itself runs
 // (execed).
 func recordStart(appDir *os.File, pid int) error {
-	fd, err := unix.Openat(int(appDir.Fd()), appExecLock, unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	fd, err := unix.Openat(int(appDir.Fd()), lifecycle.AppExecLock, unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("taking its exec lock: %w", err)
 	}
@@ -176,33 +167,25 @@ func recordStart(appDir *os.File, pid int) error {
 		unix.Close(fd)
 		return fmt.Errorf("taking its exec lock: %w", err)
 	}
-	// Held, not closed, until the execve closes it.
-	execLock = fd
+	// fd is held, never closed here: the execve closes it (O_CLOEXEC),
+	// and the lock goes with it.
 	rec, _ := json.Marshal(startRecord{StartedAt: time.Now(), Pid: pid})
-	if err := writeAt(appDir, appStarted, rec); err != nil {
+	if err := writeAt(appDir, lifecycle.AppStarted, rec); err != nil {
 		return err
 	}
 	// Started again, if it was being restarted.
-	unix.Unlinkat(int(appDir.Fd()), appRestarting, 0)
+	unix.Unlinkat(int(appDir.Fd()), lifecycle.AppRestarting, 0)
 	return nil
 }
-
-// appExecLock, in an app's folder, is locked by the exec helper from before
-// it writes `started` until its execve: while it is held, the process
-// `started` names is still podctl's helper, not the app.
-const appExecLock = "exec.lock"
-
-// execLock is the exec helper's descriptor of its app's exec lock.
-var execLock = -1
 
 // execed reports whether the app in folder appDir (a path in stage1's view)
 // has started and its command has replaced the exec helper: `started` is
 // there and its exec lock is free.
 func execed(appDir string) bool {
-	if _, err := os.Stat(filepath.Join(appDir, appStarted)); err != nil {
+	if _, err := os.Stat(filepath.Join(appDir, lifecycle.AppStarted)); err != nil {
 		return false
 	}
-	fd, err := unix.Open(filepath.Join(appDir, appExecLock), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	fd, err := unix.Open(filepath.Join(appDir, lifecycle.AppExecLock), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return false
 	}
@@ -277,16 +260,16 @@ func hookExitedMain(args []string) int {
 	}
 	app := args[0]
 	var rec startRecord
-	b, err := os.ReadFile(filepath.Join(inPod, lifecycle.AppDir(app), appStarted))
+	b, err := os.ReadFile(filepath.Join(inPod, lifecycle.AppDir(app), lifecycle.AppStarted))
 	started := err == nil && json.Unmarshal(b, &rec) == nil
 	st := exitStatus(os.Getenv("EXIT_CODE"), os.Getenv("EXIT_STATUS"), os.Getenv("SERVICE_RESULT"), started)
 	st.StartedAt = rec.StartedAt
 	st.FinishedAt = time.Now()
 	appDir := filepath.Join(inPod, lifecycle.AppDir(app))
-	if b, err := os.ReadFile(filepath.Join(appDir, startError)); err == nil {
+	if b, err := os.ReadFile(filepath.Join(appDir, lifecycle.AppStartError)); err == nil {
 		st.ExitCode, st.Message = stage1.ExitStartFailed, "the app did not start: "+string(b)
 	}
-	if b, err := os.ReadFile(filepath.Join(appDir, appSpecFile)); err == nil {
+	if b, err := os.ReadFile(filepath.Join(appDir, lifecycle.AppSpecJSON)); err == nil {
 		if s, err := kit.DecodeSpec(string(b)); err == nil {
 			kit.NoteOOM(st, s)
 		}
@@ -326,7 +309,7 @@ func hookExitedMain(args []string) int {
 // and with what code: the first app to fail ends the pod with its code;
 // otherwise the pod ends with 0 once every app has ended.
 func decideEnd(code int) (int, bool, error) {
-	f, err := os.OpenFile(filepath.Join(inPod, exitLock), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(filepath.Join(inPod, lifecycle.FileExitLock), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return 0, false, err
 	}
@@ -334,11 +317,11 @@ func decideEnd(code int) (int, bool, error) {
 	if err := flock.Lock(f, flock.Exclusive); err != nil {
 		return 0, false, err
 	}
-	if _, err := os.Stat(filepath.Join(inPod, firstFailure)); err == nil {
+	if _, err := os.Stat(filepath.Join(inPod, lifecycle.FileFirstFailure)); err == nil {
 		return 0, false, nil // the pod is already ending
 	}
 	if code != 0 {
-		if err := fsutil.WriteFile(filepath.Join(inPod, firstFailure), []byte(strconv.Itoa(code)), 0o600, false); err != nil {
+		if err := fsutil.WriteFile(filepath.Join(inPod, lifecycle.FileFirstFailure), []byte(strconv.Itoa(code)), 0o600, false); err != nil {
 			return 0, false, err
 		}
 		return code, true, nil
@@ -347,19 +330,15 @@ func decideEnd(code int) (int, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	return 0, allHave(apps, "exit") && noneHave(apps, appRestarting), nil
+	return 0, allHave(apps, "exit") && noneHave(apps, lifecycle.AppRestarting), nil
 }
-
-// appRestarting, in an app's folder, says that the app has ended and will
-// be started again: the pod is not over for it.
-const appRestarting = "restarting"
 
 // restartLater schedules, as the pod's restart policy says, the start of
 // an app that has just ended, after its back-off, with a transient timer
 // of the pod's systemd; restarts is how many restarts came before. Nothing
 // is restarted while the pod is shutting down.
 func restartLater(app string, code, restarts int) (bool, error) {
-	b, err := os.ReadFile(filepath.Join(inPod, taskFile))
+	b, err := os.ReadFile(filepath.Join(inPod, lifecycle.FileTask))
 	if err != nil {
 		return false, nil
 	}
@@ -374,7 +353,7 @@ func restartLater(app string, code, restarts int) (bool, error) {
 		return false, nil
 	}
 	appDir := filepath.Join(inPod, lifecycle.AppDir(app))
-	if err := os.WriteFile(filepath.Join(appDir, appRestarting), nil, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(appDir, lifecycle.AppRestarting), nil, 0o600); err != nil {
 		return false, err
 	}
 	delay := t.Restart.Delay(restarts)
@@ -384,7 +363,7 @@ func restartLater(app string, code, restarts int) (bool, error) {
 		"--timer-property=AccuracySec=1ms",
 		"systemctl", "--no-block", "start", serviceName(app)).CombinedOutput()
 	if err != nil {
-		os.Remove(filepath.Join(appDir, appRestarting))
+		os.Remove(filepath.Join(appDir, lifecycle.AppRestarting))
 		return false, fmt.Errorf("restarting app %s: %v: %s", app, err, out)
 	}
 	// Counted once it is sure to happen; the start comes a back-off later.

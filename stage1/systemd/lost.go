@@ -46,7 +46,7 @@ func (w *hookWatch) lost(specs []kit.AppSpec, now time.Time) []string {
 	var out []string
 	for _, s := range specs {
 		appDir := filepath.Join(w.podDir, lifecycle.AppDir(s.Name))
-		if !exists(filepath.Join(appDir, appStarted)) || exists(filepath.Join(appDir, appRestarting)) ||
+		if !exists(filepath.Join(appDir, lifecycle.AppStarted)) || exists(filepath.Join(appDir, lifecycle.AppRestarting)) ||
 			exists(filepath.Join(w.podDir, lifecycle.AppStatusFile(s.Name))) || w.running(s.Name) {
 			delete(w.empty, s.Name)
 			continue
@@ -98,7 +98,7 @@ func recordLost(podDir, app string) error {
 	}
 	// Under the hooks' lock, so that a late hook and this agree on the
 	// first failure.
-	f, err := os.OpenFile(filepath.Join(podDir, exitLock), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(filepath.Join(podDir, lifecycle.FileExitLock), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return err
 	}
@@ -106,8 +106,8 @@ func recordLost(podDir, app string) error {
 	if err := flock.Lock(f, flock.Exclusive); err != nil {
 		return err
 	}
-	if b, err := os.ReadFile(filepath.Join(podDir, firstFailure)); err == nil && strings.TrimSpace(string(b)) != "" {
+	if b, err := os.ReadFile(filepath.Join(podDir, lifecycle.FileFirstFailure)); err == nil && strings.TrimSpace(string(b)) != "" {
 		return nil
 	}
-	return fsutil.WriteFile(filepath.Join(podDir, firstFailure), []byte(strconv.Itoa(stage1.ExitStartFailed)), 0o600, false)
+	return fsutil.WriteFile(filepath.Join(podDir, lifecycle.FileFirstFailure), []byte(strconv.Itoa(stage1.ExitStartFailed)), 0o600, false)
 }

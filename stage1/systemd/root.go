@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"podctl/cgroup"
+	"podctl/lifecycle"
 	"podctl/stage1/kit"
 )
 
@@ -39,7 +40,7 @@ var hostTopDirs = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
 // buildRoot lays out and mounts the stage1 root for the apps, then writes
 // their units. It runs in the boot helper's private mount namespace.
 func buildRoot(podDir, uuid, self string, specs []kit.AppSpec, u unitOptions) (string, error) {
-	root := filepath.Join(podDir, "stage1", "rootfs")
+	root := filepath.Join(podDir, lifecycle.DirStage1Root)
 	dirs := []string{"usr", "etc/systemd/system", "podctl/pod", "proc", "sys", "dev", "run", "tmp", "var/tmp", "root"}
 	secrets := false
 	for _, s := range specs {
@@ -65,30 +66,8 @@ func buildRoot(podDir, uuid, self string, specs []kit.AppSpec, u unitOptions) (s
 	if err := bindRO("/usr", filepath.Join(root, "usr")); err != nil {
 		return "", err
 	}
-	for _, d := range hostTopDirs {
-		host := "/" + d
-		fi, err := os.Lstat(host)
-		if err != nil {
-			continue
-		}
-		dst := filepath.Join(root, d)
-		if fi.Mode()&os.ModeSymlink != 0 {
-			target, err := os.Readlink(host)
-			if err != nil {
-				return "", fmt.Errorf("reading %s: %w", host, err)
-			}
-			os.Remove(dst)
-			if err := os.Symlink(target, dst); err != nil {
-				return "", fmt.Errorf("making the stage1 root: %w", err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(dst, 0o755); err != nil {
-			return "", fmt.Errorf("making the stage1 root: %w", err)
-		}
-		if err := bindRO(host, dst); err != nil {
-			return "", err
-		}
+	if err := bindHostTops(root); err != nil {
+		return "", err
 	}
 	// The podctl binary, for the hooks the units run.
 	bin := filepath.Join(root, "podctl", "podctl")
@@ -102,36 +81,74 @@ func buildRoot(podDir, uuid, self string, specs []kit.AppSpec, u unitOptions) (s
 		return "", fmt.Errorf("binding the pod into the stage1 root: %w", err)
 	}
 	for i := range specs {
-		s := &specs[i]
-		target := filepath.Join(root, "opt/stage2", s.Name, "rootfs")
-		if s.Lower != "" {
-			if err := kit.MountOverlay(s); err != nil {
-				return "", err
-			}
-		}
-		if err := kit.MountVolumes(s); err != nil {
+		if err := bindApp(root, &specs[i]); err != nil {
 			return "", err
-		}
-		if err := unix.Mount(s.Rootfs, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			return "", fmt.Errorf("binding the root of app %s: %w", s.Name, err)
-		}
-		// The cgroups of the app's limits, which the pod's own view of
-		// the hierarchies (read-only, rooted at the pod) would not let
-		// its exec helper join.
-		for i, d := range s.LimitDirs {
-			dst := filepath.Join(root, inCgroups, s.Name, strconv.Itoa(i))
-			if err := os.MkdirAll(dst, 0o755); err != nil {
-				return "", fmt.Errorf("making the stage1 root: %w", err)
-			}
-			if err := unix.Mount(d, dst, "", unix.MS_BIND, ""); err != nil {
-				return "", fmt.Errorf("binding the cgroup of app %s: %w", s.Name, err)
-			}
 		}
 	}
 	if err := writeEtc(root, podDir, uuid, specs, u); err != nil {
 		return "", err
 	}
 	return root, nil
+}
+
+// bindHostTops gives the stage1 root the host's top-level folders of
+// programs and libraries (hostTopDirs): the same link, or a read-only bind.
+func bindHostTops(root string) error {
+	for _, d := range hostTopDirs {
+		host := "/" + d
+		fi, err := os.Lstat(host)
+		if err != nil {
+			continue
+		}
+		dst := filepath.Join(root, d)
+		if fi.Mode()&os.ModeSymlink != 0 {
+			target, err := os.Readlink(host)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", host, err)
+			}
+			os.Remove(dst)
+			if err := os.Symlink(target, dst); err != nil {
+				return fmt.Errorf("making the stage1 root: %w", err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return fmt.Errorf("making the stage1 root: %w", err)
+		}
+		if err := bindRO(host, dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bindApp mounts an app's root (its overlay and volumes first) where the
+// stage1 root keeps it, and the cgroups of its limits, which the pod's own
+// view of the hierarchies (read-only, rooted at the pod) would not let its
+// exec helper join.
+func bindApp(root string, s *kit.AppSpec) error {
+	target := filepath.Join(root, "opt/stage2", s.Name, "rootfs")
+	if s.Lower != "" {
+		if err := kit.MountOverlay(s); err != nil {
+			return err
+		}
+	}
+	if err := kit.MountVolumes(s); err != nil {
+		return err
+	}
+	if err := unix.Mount(s.Rootfs, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("binding the root of app %s: %w", s.Name, err)
+	}
+	for i, d := range s.LimitDirs {
+		dst := filepath.Join(root, inCgroups, s.Name, strconv.Itoa(i))
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return fmt.Errorf("making the stage1 root: %w", err)
+		}
+		if err := unix.Mount(d, dst, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("binding the cgroup of app %s: %w", s.Name, err)
+		}
+	}
+	return nil
 }
 
 // bindRO binds src on dst read-only.
@@ -184,7 +201,7 @@ func writeEtc(root, podDir, uuid string, specs []kit.AppSpec, u unitOptions) err
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(podDir, "apps", s.Name, appSpecFile), b, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(podDir, "apps", s.Name, lifecycle.AppSpecJSON), b, 0o600); err != nil {
 			return fmt.Errorf("writing spec of app %s: %w", s.Name, err)
 		}
 		if err := writeUnit(units, serviceName(s.Name), appUnit(s.Name, u)); err != nil {

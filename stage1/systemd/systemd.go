@@ -57,8 +57,6 @@ type Flavor struct {
 const (
 	helperBoot = "systemd-boot"
 	envSpecs   = "PODCTL_APP_SPECS"
-	// consoleLog keeps what nspawn and the pod's systemd print.
-	consoleLog = "stage1/console.log"
 )
 
 // Name is "systemd".
@@ -102,67 +100,113 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 		return 0, err
 	}
 	defer pod.End()
-	specs, g := pod.Specs, pod.Group
+	r := &boot{rc: rc, pod: pod, specs: pod.Specs, saidReady: make(chan int, len(pod.Specs))}
+	if err := r.setUp(); err != nil {
+		return 0, err
+	}
+	if err := r.start(f.Self); err != nil {
+		return 0, err
+	}
+	r.watch()
+	return r.finish(), nil
+}
 
-	var fifos []*os.File
-	copiers := &sync.WaitGroup{}
+// boot is a pod of the systemd flavor being run: the boot helper that
+// runs nspawn, and what stage1 watches while the pod's systemd runs the
+// apps.
+type boot struct {
+	rc    *stage1.RunContext
+	pod   *kit.Pod
+	specs []kit.AppSpec
+	// console is the console log, nspawn's output.
+	console *os.File
+	// saidReady gets the index of each app that sends READY=1.
+	saidReady chan int
+	cmd       *exec.Cmd
+	waitErr   error
+	end       kit.Ending
+	// lostHooks is set once an exit hook was found killed: the pod is
+	// being shut down for it.
+	lostHooks bool
+	exits     *exitWatch
+	hooks     *hookWatch
+	// restarts are the restart counts already announced; appReady the
+	// apps that said READY=1; notified is set once the pod is ready.
+	restarts []int
+	appReady []bool
+	notified bool
+}
+
+// setUp makes what the pod's units and hooks use before it boots: the
+// FIFOs of the apps' output (and input), the console log, the task for
+// the hooks and the apps' notify sockets. Each is undone when the pod
+// ends (kit.Pod.End), in the reverse order.
+func (r *boot) setUp() error {
+	rc := r.rc
 	if !rc.Interactive {
-		fifos, copiers, err = startLogging(rc.PodDir, specs, rc.Warn)
+		fifos, copiers, err := startLogging(rc.PodDir, r.specs, rc.Warn)
 		if err != nil {
-			return 0, err
+			return err
 		}
+		r.pod.Defer(func() error {
+			// nspawn is gone, and every writer with it: what is in the
+			// FIFOs now is all there will be. The deadline makes each
+			// copier drain its FIFO and stop.
+			for _, f := range fifos {
+				f.SetReadDeadline(time.Now())
+			}
+			copiers.Wait()
+			for _, f := range fifos {
+				f.Close()
+			}
+			return nil
+		})
 		if rc.Task.Stdin {
-			if err := feedStdin(filepath.Join(rc.PodDir, lifecycle.AppDir(specs[0].Name), fifoStdin), rc.Warn); err != nil {
-				return 0, err
+			if err := feedStdin(filepath.Join(rc.PodDir, lifecycle.AppDir(r.specs[0].Name), lifecycle.AppStdinFIFO), rc.Warn); err != nil {
+				return err
 			}
 		}
 	}
-	defer func() {
-		// nspawn is gone, and every writer with it: what is in the FIFOs
-		// now is all there will be. The deadline makes each copier drain
-		// its FIFO and stop.
-		for _, f := range fifos {
-			f.SetReadDeadline(time.Now())
-		}
-		copiers.Wait()
-		for _, f := range fifos {
-			f.Close()
-		}
-	}()
-
-	console, err := os.OpenFile(filepath.Join(rc.PodDir, consoleLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	console, err := os.OpenFile(filepath.Join(rc.PodDir, lifecycle.FileConsoleLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	defer console.Close()
+	r.console = console
+	r.pod.Defer(console.Close)
 	// The units' hooks read the restart policy in the pod.
 	tb, err := json.Marshal(rc.Task)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	if err := fsutil.WriteFile(filepath.Join(rc.PodDir, taskFile), tb, 0o600, false); err != nil {
-		return 0, err
+	if err := fsutil.WriteFile(filepath.Join(rc.PodDir, lifecycle.FileTask), tb, 0o600, false); err != nil {
+		return err
 	}
 	// With --ready=notify, each app's READY=1 comes to stage1 itself, on a
 	// socket the boot helper binds into the app's root: heard even from a
 	// sender that exits at once, which the pod's systemd would drop.
-	saidReady := make(chan int, len(specs))
 	if rc.Task.ReadyNotify {
-		for i := range specs {
-			c, err := kit.ListenNotify(rc.PodDir, &specs[i], i, saidReady)
+		for i := range r.specs {
+			c, err := kit.ListenNotify(rc.PodDir, &r.specs[i], i, r.saidReady)
 			if err != nil {
-				return 0, err
+				return err
 			}
-			defer c.Close()
+			r.pod.Defer(c.Close)
 		}
 	}
-	enc, err := json.Marshal(podSpec{Apps: specs, Cgroups: g.Dirs, Task: rc.Task})
+	return nil
+}
+
+// start starts the boot helper (self's), which runs nspawn. If it cannot,
+// no app will run: each says so in its status.
+func (r *boot) start(self string) error {
+	rc := r.rc
+	enc, err := json.Marshal(podSpec{Apps: r.specs, Cgroups: r.pod.Group.Dirs, Task: rc.Task})
 	if err != nil {
-		return 0, err
+		return err
 	}
-	cmd := exec.Command(f.Self, stage1.Verb, helperBoot, rc.PodDir)
+	cmd := exec.Command(self, stage1.Verb, helperBoot, rc.PodDir)
 	cmd.Env = append(bootEnv(), envSpecs+"="+string(enc))
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, console, console
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, r.console, r.console
 	if rc.Interactive {
 		// nspawn relays the terminal to the pod's console, the app's tty.
 		cmd.Args = append(cmd.Args, "--interactive")
@@ -173,112 +217,131 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 		Unshareflags: syscall.CLONE_NEWNS,
 		Pdeathsig:    parentGone,
 	}
-	sigs := kit.NotifyStop(rc.Interactive)
-	defer signal.Stop(sigs)
 	if err := kit.StartWithErrPipe(cmd); err != nil {
-		// No app will run: each says so in its status.
-		for _, s := range specs {
+		for _, s := range r.specs {
 			kit.RecordStatus(rc.PodDir, s.Name, &lifecycle.AppStatus{ExitCode: stage1.ExitStartFailed, Message: "the pod did not start: " + err.Error()})
 		}
-		return 0, err
+		return err
 	}
 	rc.Debugf("boot helper started as pid %d", cmd.Process.Pid)
+	r.cmd = cmd
+	return nil
+}
+
+// watch waits for the boot helper to end, stopping the pod on a signal
+// or when its time is up, and every 20 ms following what the hooks do.
+func (r *boot) watch() {
+	rc := r.rc
+	sigs := kit.NotifyStop(rc.Interactive)
+	defer signal.Stop(sigs)
 	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	ready := time.NewTicker(20 * time.Millisecond)
-	defer ready.Stop()
-	notified := false
-	appReady := make([]bool, len(specs))
-	var waitErr error
+	go func() { waited <- r.cmd.Wait() }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	var timeout <-chan time.Time
 	if rc.Task.Timeout > 0 {
 		timeout = time.After(rc.Task.Timeout)
 	}
-	end := kit.Ending{Timeout: rc.Task.Timeout}
-	restarting := rc.Task.Restart.Mode != "" && rc.Task.Restart.Mode != stage1.RestartNo
-	restarts := make([]int, len(specs))
-	exits := &exitWatch{podDir: rc.PodDir, seen: map[string]time.Time{}, read: map[string]time.Time{}}
-	hooks := &hookWatch{podDir: rc.PodDir, tracking: g.Dirs[0], empty: map[string]time.Time{}}
-	lostHooks := false
-	ticks := 0
-loop:
-	for {
+	r.end = kit.Ending{Timeout: rc.Task.Timeout}
+	r.restarts = make([]int, len(r.specs))
+	r.appReady = make([]bool, len(r.specs))
+	r.exits = &exitWatch{podDir: rc.PodDir, seen: map[string]time.Time{}, read: map[string]time.Time{}}
+	r.hooks = &hookWatch{podDir: rc.PodDir, tracking: r.pod.Group.Dirs[0], empty: map[string]time.Time{}}
+	for ticks := 1; ; ticks++ {
 		select {
-		case waitErr = <-waited:
-			break loop
+		case r.waitErr = <-waited:
+			return
 		case sig := <-sigs:
 			// nspawn turns SIGTERM into a clean shutdown of the pod.
 			rc.Debugf("asking the pod to stop on %s", unix.SignalName(sig.(syscall.Signal)))
-			if end.StopReason != "" {
-				// Once is enough: to nspawn, a second SIGTERM is no
-				// longer a clean shutdown.
-				continue
-			}
-			end.StopReason, end.CancelledBy = lifecycle.ReasonCancelled, sig.(syscall.Signal)
-			if !lostHooks {
-				cmd.Process.Signal(syscall.SIGTERM)
-			}
+			r.stop(lifecycle.ReasonCancelled, sig.(syscall.Signal))
 		case <-timeout:
 			rc.Debugf("the pod's time is up: asking it to stop")
-			if end.StopReason != "" {
-				continue
-			}
-			end.StopReason = lifecycle.ReasonTimeout
-			if !lostHooks {
-				cmd.Process.Signal(syscall.SIGTERM)
-			}
-		case <-ready.C:
-			ticks++
-			if ticks%5 == 0 {
-				exits.poll(specs, end.StopReason)
-			}
-			// Every 2.5 s: it walks the pod's cgroups for every app still
-			// running, and a lost hook waits lostAfter anyway.
-			if ticks%125 == 0 && !lostHooks && end.StopReason == "" {
-				if lost := hooks.lost(specs, time.Now()); len(lost) > 0 {
-					// Nothing else would end the pod: a clean shutdown,
-					// as for a stop.
-					lostHooks = true
-					for _, app := range lost {
-						rc.Warn(fmt.Errorf("app %s: the exit hook of its service did not run to its end; ending the pod", app))
-						if err := recordLost(rc.PodDir, app); err != nil {
-							rc.Warn(fmt.Errorf("app %s: %w", app, err))
-						}
-					}
-					cmd.Process.Signal(syscall.SIGTERM)
-				}
-			}
-			// After the end it follows.
-			if restarting && ticks%5 == 0 {
-				// The hooks restart apps; the events are stage1's to write.
-				for i, s := range specs {
-					if n := readCount(filepath.Join(rc.PodDir, lifecycle.AppRestartsFile(s.Name))); n > restarts[i] {
-						restarts[i] = n
-						events.RecordForPod(rc.PodDir, events.Event{Type: events.Restarted, App: s.Name, Message: fmt.Sprintf("restart %d", n)})
-					}
-				}
-			}
-			if !notified && podReady(rc.PodDir, specs, rc.Task.ReadyNotify, appReady, saidReady) {
-				notified = true
-				kit.MarkReady(rc.PodDir)
-				kit.NotifyReady()
-				events.RecordForPod(rc.PodDir, events.Event{Type: events.Ready})
-				kit.NoteState(rc.PodDir, "ready")
-				rc.Debugf("all apps started")
+			r.stop(lifecycle.ReasonTimeout, 0)
+		case <-tick.C:
+			r.follow(ticks)
+		}
+	}
+}
+
+// stop asks the pod to stop for reason (and the signal stage1 got), once:
+// to nspawn, a second SIGTERM is no longer a clean shutdown.
+func (r *boot) stop(reason string, sig syscall.Signal) {
+	if r.end.StopReason != "" {
+		return
+	}
+	r.end.StopReason, r.end.CancelledBy = reason, sig
+	if !r.lostHooks {
+		r.cmd.Process.Signal(syscall.SIGTERM)
+	}
+}
+
+// follow is what stage1 does at each tick while the pod runs: record the
+// apps' ends (every 100 ms), find exit hooks that were killed (every 2.5
+// s: it walks the pod's cgroups for every app still running, and a lost
+// hook waits lostAfter anyway), announce restarts and the pod's
+// readiness.
+func (r *boot) follow(ticks int) {
+	rc := r.rc
+	if ticks%5 == 0 {
+		r.exits.poll(r.specs, r.end.StopReason)
+	}
+	if ticks%125 == 0 && !r.lostHooks && r.end.StopReason == "" {
+		r.endLostHooks()
+	}
+	restarting := rc.Task.Restart.Mode != "" && rc.Task.Restart.Mode != stage1.RestartNo
+	if restarting && ticks%5 == 0 {
+		// The hooks restart apps; the events are stage1's to write.
+		for i, s := range r.specs {
+			if n := readCount(filepath.Join(rc.PodDir, lifecycle.AppRestartsFile(s.Name))); n > r.restarts[i] {
+				r.restarts[i] = n
+				lifecycle.RecordEvent(rc.PodDir, events.Event{Type: events.Restarted, App: s.Name, Message: fmt.Sprintf("restart %d", n)})
 			}
 		}
 	}
-	code, err := podExitCode(rc.PodDir, specs, cmd.ProcessState, waitErr, rc.Warn)
+	if !r.notified && podReady(rc.PodDir, r.specs, rc.Task.ReadyNotify, r.appReady, r.saidReady) {
+		r.notified = true
+		kit.MarkReady(rc.PodDir)
+		kit.NotifyReady()
+		lifecycle.RecordEvent(rc.PodDir, events.Event{Type: events.Ready})
+		kit.NoteState(rc.PodDir, "ready")
+		rc.Debugf("all apps started")
+	}
+}
+
+// endLostHooks ends the pod if the exit hook of an app was killed before
+// it recorded the app's end: nothing else would end it. A clean shutdown,
+// as for a stop.
+func (r *boot) endLostHooks() {
+	lost := r.hooks.lost(r.specs, time.Now())
+	if len(lost) == 0 {
+		return
+	}
+	r.lostHooks = true
+	for _, app := range lost {
+		r.rc.Warn(fmt.Errorf("app %s: the exit hook of its service did not run to its end; ending the pod", app))
+		if err := recordLost(r.rc.PodDir, app); err != nil {
+			r.rc.Warn(fmt.Errorf("app %s: %w", app, err))
+		}
+	}
+	r.cmd.Process.Signal(syscall.SIGTERM)
+}
+
+// finish records how the pod ended once nspawn is gone, and returns its
+// exit code.
+func (r *boot) finish() int {
+	rc := r.rc
+	code, err := podExitCode(rc.PodDir, r.specs, r.cmd.ProcessState, r.waitErr, rc.Warn)
 	if err != nil {
-		if end.StopReason == "" {
+		if r.end.StopReason == "" {
 			// stage1 lives on to record what ended the pod.
 			rc.Warn(err)
-			end.Lost, end.LostBy = nspawnEnd(cmd.ProcessState, waitErr)
-			return kit.RecordResult(rc.PodDir, 0, end), nil
+			r.end.Lost, r.end.LostBy = nspawnEnd(r.cmd.ProcessState, r.waitErr)
+			return kit.RecordResult(rc.PodDir, 0, r.end)
 		}
 		// Stopped while it was still booting: the apps that had not ended
 		// (or started) were stopped all the same.
-		for _, s := range specs {
+		for _, s := range r.specs {
 			if _, serr := os.Stat(filepath.Join(rc.PodDir, lifecycle.AppStatusFile(s.Name))); serr != nil {
 				kit.RecordStatus(rc.PodDir, s.Name, &lifecycle.AppStatus{ExitCode: 128 + int(syscall.SIGTERM), Signal: "SIGTERM",
 					Message: "the pod was stopped before the app had ended", FinishedAt: time.Now()})
@@ -286,8 +349,8 @@ loop:
 		}
 		code = 128 + int(syscall.SIGTERM)
 	}
-	end.Failure = finishStatuses(rc.PodDir, specs, end.StopReason, exits)
-	return kit.RecordResult(rc.PodDir, code, end), nil
+	r.end.Failure = finishStatuses(rc.PodDir, r.specs, r.end.StopReason, r.exits)
+	return kit.RecordResult(rc.PodDir, code, r.end)
 }
 
 // podReady reports whether every app runs its own command (execed), and,
@@ -338,7 +401,7 @@ func finishStatuses(podDir string, specs []kit.AppSpec, stopReason string, exits
 // readFirstFailure returns the exit code the units' hook recorded for the
 // first app to fail for good, "" if none has.
 func readFirstFailure(podDir string) string {
-	b, err := os.ReadFile(filepath.Join(podDir, firstFailure))
+	b, err := os.ReadFile(filepath.Join(podDir, lifecycle.FileFirstFailure))
 	if err != nil {
 		return ""
 	}
@@ -380,11 +443,11 @@ func podExitCode(podDir string, specs []kit.AppSpec, ps *os.ProcessState, waitEr
 		b, err := os.ReadFile(filepath.Join(podDir, lifecycle.AppStatusFile(s.Name)))
 		var st lifecycle.AppStatus
 		if err == nil && json.Unmarshal(b, &st) == nil && st.Message != "" && st.Reason != lifecycle.ReasonOOMKilled {
-			if _, err := os.Stat(filepath.Join(podDir, lifecycle.AppDir(s.Name), startError)); err == nil {
+			if _, err := os.Stat(filepath.Join(podDir, lifecycle.AppDir(s.Name), lifecycle.AppStartError)); err == nil {
 				// The exec helper said why on the app's stderr already.
 				continue
 			}
-			warn(fmt.Errorf("app %s: %s (see %s)", s.Name, st.Message, filepath.Join(podDir, consoleLog)))
+			warn(fmt.Errorf("app %s: %s (see %s)", s.Name, st.Message, filepath.Join(podDir, lifecycle.FileConsoleLog)))
 		}
 	}
 	if first := readFirstFailure(podDir); first != "" {
@@ -403,10 +466,10 @@ func podExitCode(podDir string, specs []kit.AppSpec, ps *os.ProcessState, waitEr
 	last := ""
 	if sig == 0 {
 		// Why nspawn failed is in its own last lines.
-		last = lastLines(filepath.Join(podDir, consoleLog), 3)
+		last = lastLines(filepath.Join(podDir, lifecycle.FileConsoleLog), 3)
 	}
 	return 0, fmt.Errorf("%s before app %s ended; its output is in %s%s",
-		why, strings.Join(missing, ", "), filepath.Join(podDir, consoleLog), last)
+		why, strings.Join(missing, ", "), filepath.Join(podDir, lifecycle.FileConsoleLog), last)
 }
 
 // nspawnEnd says how the boot helper (ps, or waitErr if it could not be
@@ -468,7 +531,7 @@ func startLogging(podDir string, specs []kit.AppSpec, warn func(error)) ([]*os.F
 		for _, st := range []struct {
 			name, fifo string
 			tee        io.Writer
-		}{{logs.Stdout, fifoStdout, os.Stdout}, {logs.Stderr, fifoStderr, os.Stderr}} {
+		}{{logs.Stdout, lifecycle.AppStdoutFIFO, os.Stdout}, {logs.Stderr, lifecycle.AppStderrFIFO, os.Stderr}} {
 			path := filepath.Join(appDir, st.fifo)
 			os.Remove(path)
 			if err := unix.Mkfifo(path, 0o600); err != nil {
@@ -598,11 +661,8 @@ func (w *exitWatch) record(app string, st *lifecycle.AppStatus) {
 	}
 	w.seen[app] = st.FinishedAt
 	kit.SayEnd(app, st)
-	events.RecordForPod(w.podDir, events.Event{Type: events.Exited, App: app, ExitCode: &st.ExitCode, Message: st.Reason})
+	lifecycle.RecordEvent(w.podDir, events.Event{Type: events.Exited, App: app, ExitCode: &st.ExitCode, Message: st.Reason})
 }
-
-// taskFile holds, in the pod, the run's stage1.Task, for the hooks.
-const taskFile = "stage1/task.json"
 
 // parentGone is the signal the boot helper gets when stage1 dies.
 const parentGone = syscall.SIGUSR2
@@ -648,6 +708,28 @@ func bootMain(args []string) int {
 	if err != nil {
 		return kit.HelperFail(err)
 	}
+	argv := nspawnArgs(root, uuid, interactive)
+	cmd := exec.Command(nspawn, argv...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	if interactive {
+		cmd.Stdin = os.Stdin
+	}
+	if err := cmd.Start(); err != nil {
+		return kit.HelperFail(fmt.Errorf("starting systemd-nspawn: %w", err))
+	}
+	// nspawn and the pod stay in the pod's cgroups; this helper leaves
+	// them, so that killing what is left of the pod does not kill it.
+	if err := g.Leave(); err != nil {
+		cmd.Process.Kill()
+		return kit.HelperFail(err)
+	}
+	kit.HelperStarted()
+	return waitNspawn(cmd, g, sigs)
+}
+
+// nspawnArgs are systemd-nspawn's arguments to boot the stage1 root of
+// pod uuid.
+func nspawnArgs(root, uuid string, interactive bool) []string {
 	argv := []string{
 		"--quiet",
 		"--directory=" + root,
@@ -671,22 +753,14 @@ func bootMain(args []string) int {
 	case interactive:
 		level = "crit"
 	}
-	argv = append(argv, "--", "--show-status=0", "--log-level="+level)
-	cmd := exec.Command(nspawn, argv...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
-	if interactive {
-		cmd.Stdin = os.Stdin
-	}
-	if err := cmd.Start(); err != nil {
-		return kit.HelperFail(fmt.Errorf("starting systemd-nspawn: %w", err))
-	}
-	// nspawn and the pod stay in the pod's cgroups; this helper leaves
-	// them, so that killing what is left of the pod does not kill it.
-	if err := g.Leave(); err != nil {
-		cmd.Process.Kill()
-		return kit.HelperFail(err)
-	}
-	kit.HelperStarted()
+	return append(argv, "--", "--show-status=0", "--log-level="+level)
+}
+
+// waitNspawn waits for nspawn (cmd) to end, passing stops on, and kills
+// what is left of the pod (g) after it, or when stage1 dies. It returns
+// the helper's exit code: nspawn's, or 128+N if nspawn was killed by
+// signal N, as a shell says it (nspawnEnd reads it so).
+func waitNspawn(cmd *exec.Cmd, g *cgroup.Group, sigs <-chan os.Signal) int {
 	waited := make(chan struct{})
 	go func() { cmd.Wait(); close(waited) }()
 	for {
@@ -698,7 +772,6 @@ func bootMain(args []string) int {
 				fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 			}
 			if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
-				// As a shell says it, for stage1 (nspawnEnd).
 				return 128 + int(ws.Signal())
 			}
 			return cmd.ProcessState.ExitCode()
@@ -747,7 +820,7 @@ func appHostPid(p *lifecycle.Pod, app string) (int, error) {
 	if p.State() != lifecycle.Running {
 		return 0, fmt.Errorf("pod %s is %s, not running", p.UUID, p.State())
 	}
-	b, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), appStarted))
+	b, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), lifecycle.AppStarted))
 	if err != nil {
 		return 0, fmt.Errorf("app %s of pod %s has not started", app, p.UUID)
 	}

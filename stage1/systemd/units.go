@@ -10,6 +10,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/unit"
 
+	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/kit"
 )
@@ -29,17 +30,6 @@ const (
 	// podTarget is the target that wants every app; default.target links
 	// to it.
 	podTarget = "podctl-pod.target"
-)
-
-// Files of an app's folder (apps/<name>/) the units use.
-const (
-	appSpecFile = "spec.json"
-	// startError holds why the exec helper could not start the app.
-	startError = "start-error"
-	fifoStdin  = "stdin.fifo"
-	fifoStdout = "stdout.fifo"
-	fifoStderr = "stderr.fifo"
-	appStarted = stage1.AppStarted
 )
 
 func serviceName(app string) string { return app + ".service" }
@@ -63,8 +53,8 @@ func appUnit(app string, u unitOptions) []*unit.UnitOption {
 	appDir := filepath.Join(inPod, "apps", app)
 	stdio := []*unit.UnitOption{
 		unit.NewUnitOption("Service", "StandardInput", "null"),
-		unit.NewUnitOption("Service", "StandardOutput", "file:"+filepath.Join(appDir, fifoStdout)),
-		unit.NewUnitOption("Service", "StandardError", "file:"+filepath.Join(appDir, fifoStderr)),
+		unit.NewUnitOption("Service", "StandardOutput", "file:"+filepath.Join(appDir, lifecycle.AppStdoutFIFO)),
+		unit.NewUnitOption("Service", "StandardError", "file:"+filepath.Join(appDir, lifecycle.AppStderrFIFO)),
 	}
 	if interactive {
 		stdio = []*unit.UnitOption{

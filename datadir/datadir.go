@@ -1,0 +1,37 @@
+// Package datadir is the one place that names what podctl keeps in its
+// data directory (/var/lib/podctl, or --dir):
+//
+//	pods/<state>/<uuid>/   the pods, one folder per state (lifecycle)
+//	names/<name>           the names index: a symlink to the pod's UUID (stage0)
+//	images/                the image store (store)
+//	events.log, .1, .lock  the event log, its previous generation and its lock (events)
+//
+// Each package owns what is inside its entry; this one owns the entries.
+package datadir
+
+import "path/filepath"
+
+// The entries of the data directory.
+const (
+	Pods         = "pods"
+	Names        = "names"
+	Images       = "images"
+	EventsLog    = "events.log"
+	EventsOldLog = "events.log.1"
+	EventsLock   = "events.lock"
+)
+
+// PodsDir is the folder of the pods' state folders.
+func PodsDir(dataDir string) string { return filepath.Join(dataDir, Pods) }
+
+// NamesDir is the names index.
+func NamesDir(dataDir string) string { return filepath.Join(dataDir, Names) }
+
+// ImagesDir is the image store.
+func ImagesDir(dataDir string) string { return filepath.Join(dataDir, Images) }
+
+// OfPod is the data directory of a pod directory, DATA/pods/<state>/<uuid>:
+// three levels up.
+func OfPod(podDir string) string {
+	return filepath.Dir(filepath.Dir(filepath.Dir(filepath.Clean(podDir))))
+}

@@ -1,0 +1,55 @@
+package lifecycle
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"podctl/datadir"
+	"podctl/events"
+)
+
+// AppendEvent is events.Append for a caller that knows the pod's directory,
+// DATA/pods/<state>/<uuid> (a real path, not one through /proc/self/fd).
+// An empty e.Pod is taken from the directory's name, and an empty e.Name
+// from the pod manifest's AnnotationName, when there is a manifest.
+func AppendEvent(podDir string, e events.Event) error {
+	podDir = filepath.Clean(podDir)
+	if e.Pod == "" {
+		e.Pod = filepath.Base(podDir)
+	}
+	if e.Name == "" {
+		if b, err := os.ReadFile(filepath.Join(podDir, FileManifest)); err == nil {
+			e.Name = NameFromManifest(b)
+		}
+	}
+	return events.Append(datadir.OfPod(podDir), e)
+}
+
+// NameFromManifest returns the pod's name from a pod manifest's
+// AnnotationName, or "" if it has none or the manifest does not parse.
+// It reads only the annotations, so it is cheap enough to call per event.
+func NameFromManifest(manifest []byte) string {
+	var m struct {
+		Annotations []struct {
+			Name  string `json:"name"`
+			Value string `json:"value"`
+		} `json:"annotations"`
+	}
+	if json.Unmarshal(manifest, &m) != nil {
+		return ""
+	}
+	for _, a := range m.Annotations {
+		if a.Name == AnnotationName {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// RecordEvent is AppendEvent that warns (events.Record) instead of
+// failing: an event is never worth failing a pod operation for.
+func RecordEvent(podDir string, e events.Event) {
+	if err := AppendEvent(podDir, e); err != nil {
+		events.Warn(err)
+	}
+}

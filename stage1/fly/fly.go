@@ -100,7 +100,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) int {
 		} else if err := g.Remove(); err != nil {
 			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		}
-	}, kit.Hooks{})
+	}, kit.Hooks{Warn: func(err error) { fmt.Fprintf(os.Stderr, "podctl: %v\n", err) }})
 }
 
 // appMain runs in the helper, in its new mount namespace: it mounts the

@@ -418,3 +418,24 @@ func TestSuperviseOOMWarning(t *testing.T) {
 		t.Errorf("warnings %q", p.warnings)
 	}
 }
+
+// A stop that comes after a restart's timer has fired, but before the
+// supervisor has taken the restart, cancels it all the same.
+func TestSuperviseStopCancelsFiredRestart(t *testing.T) {
+	task := stage1.Task{Restart: stage1.RestartPolicy{Mode: stage1.RestartAlways, Backoff: time.Millisecond}}
+	p := newTestPod(t, task, "a")
+	s := p.sv
+	s.setUp()
+	fired := make(chan struct{})
+	s.timers[0] = time.AfterFunc(0, func() { close(fired) })
+	select {
+	case <-fired:
+	case <-time.After(deadline):
+		t.Fatal("the timer did not fire")
+	}
+	s.stop(lifecycle.ReasonCancelled, syscall.SIGTERM)
+	s.onRestart(0)
+	if len(p.started) != 0 || len(s.timers) != 0 {
+		t.Errorf("app restarted after the stop (%d started, %d timers)", len(p.started), len(s.timers))
+	}
+}

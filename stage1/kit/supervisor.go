@@ -311,7 +311,7 @@ func (s *Supervisor) scheduleRestart(i int) {
 // restart; an app that cannot start again fails the pod.
 func (s *Supervisor) onRestart(i int) {
 	if _, ok := s.timers[i]; !ok {
-		// Cancelled by a stop after it had fired.
+		// Cancelled by a stop after its timer had fired.
 		return
 	}
 	delete(s.timers, i)
@@ -363,10 +363,10 @@ func (s *Supervisor) stop(reason string, sig syscall.Signal) {
 		s.stopReason = reason
 	}
 	for i, t := range s.timers {
-		// A restart not yet made is not made.
-		if t.Stop() {
-			delete(s.timers, i)
-		}
+		// A restart not yet made is not made, even if its timer has
+		// fired: onRestart skips an app with no timer.
+		t.Stop()
+		delete(s.timers, i)
 	}
 	for i := range s.apps {
 		if a := &s.apps[i]; a.running {

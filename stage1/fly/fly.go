@@ -86,7 +86,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 		// What the apps left running (daemons they started) ends with the
 		// pod, before its logs are drained: it may hold their output open.
 		pod.End()
-	}, kit.Hooks{}), nil
+	}, kit.Hooks{Warn: rc.Warn}), nil
 }
 
 // appMain runs in the helper, in its new mount namespace: it mounts the

@@ -15,7 +15,6 @@ import (
 
 	"podctl/events"
 	"podctl/internal/fsutil"
-	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/logs"
@@ -58,30 +57,21 @@ func (c CmdProc) Wait() (syscall.WaitStatus, error) {
 	return c.ProcessState.Sys().(syscall.WaitStatus), nil
 }
 
-// Hooks let a flavor change what Supervise does at two moments.
+// Hooks let a flavor change what Supervise does at some moments, and
+// say what it has to say.
 type Hooks struct {
 	// Ready runs once every app has started. By default it writes the
 	// pod's ready file and tells a service manager (NotifyReady).
 	Ready func()
 	// StartFailed runs when an app could not be started, with the one line
-	// saying why. By default the line goes to stderr.
+	// saying why. By default it is Warn.
 	StartFailed func(err error)
-}
-
-type appExit struct {
-	index  int
-	status syscall.WaitStatus
-	err    error
-}
-
-// appRun is Supervise's record of one app.
-type appRun struct {
-	proc     Proc
-	started  time.Time
-	restarts int
-	running  bool
-	// stopped is set when stage1 signalled the app to end it.
-	stopped bool
+	// Warn gets, as one line, what the supervisor has to say beside the
+	// apps' output: that the kernel killed an app for memory, and what
+	// it could not record or log. Stage1 prints it as "podctl: " and the
+	// line. Log copiers call it too, so it must be safe for concurrent
+	// use. If nil, nothing is said.
+	Warn func(err error)
 }
 
 // Supervise runs a pod's apps to their end: it starts each app, records its
@@ -93,213 +83,10 @@ type appRun struct {
 // what the apps left behind, which may hold their output open), the logs
 // are drained and the pod's result is recorded. It returns the pod's exit
 // code: ExitTimeout if its time was up, else the code of the first app to
-// fail for good, or 0.
+// fail for good, or 0. It is a Supervisor's Run.
 func Supervise(rc *stage1.RunContext, specs []AppSpec, start Starter, cleanup func(), hooks Hooks) int {
-	podDir := rc.PodDir
-	if hooks.Ready == nil {
-		hooks.Ready = func() {
-			MarkReady(podDir)
-			NotifyReady()
-		}
-	}
-	if hooks.StartFailed == nil {
-		hooks.StartFailed = func(err error) { fmt.Fprintf(os.Stderr, "podctl: %v\n", err) }
-	}
-	var copiers sync.WaitGroup
-	// The caller's stdout and stderr may be this process's own (native's
-	// init): their reader going away must not end the pod.
-	KeepOnClosedOutput()
-	sigs := NotifyStop(rc.Interactive)
-	defer signal.Stop(sigs)
-
-	apps := make([]appRun, len(specs))
-	ready := make([]bool, len(specs))
-	readyCh := make(chan int, len(specs))
-	announced := false
-	exits := make(chan appExit, len(specs))
-	restarts := make(chan int, len(specs))
-	timers := map[int]*time.Timer{}
-	running := 0
-	code := 0
-	failed := false
-	var failure string
-	var cancelledBy syscall.Signal
-	// stopReason is why stage1 is stopping the apps it stops: an app's
-	// failure or a signal (ReasonCancelled), or the pod's time
-	// (ReasonTimeout). Once set, no app is restarted.
-	stopReason := ""
-
-	launch := func(i int) error {
-		s := &specs[i]
-		apps[i].started = time.Now()
-		var proc Proc
-		var err error
-		if rc.Interactive {
-			// The terminal is the app's: nothing goes through the logs.
-			proc, err = start(s, stage1.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
-		} else {
-			var stdout, stderr *os.File
-			stdout, stderr, err = logApp(filepath.Join(podDir, lifecycle.AppDir(s.Name)), &copiers)
-			if err == nil {
-				stdio := stage1.Stdio{Stdout: stdout, Stderr: stderr}
-				if rc.Task.Stdin && i == 0 {
-					stdio.Stdin = os.Stdin
-				}
-				proc, err = start(s, stdio)
-				// The app has its own copies; ours would keep the logs
-				// from ending.
-				stdout.Close()
-				stderr.Close()
-			}
-		}
-		if err != nil {
-			return err
-		}
-		apps[i].proc, apps[i].running, apps[i].stopped = proc, true, false
-		running++
-		rc.Debugf("app %s started as pid %d", s.Name, proc.Pid())
-		writeNumber(filepath.Join(podDir, lifecycle.AppDir(s.Name), lifecycle.AppPid), proc.Pid())
-		go func() {
-			ws, err := proc.Wait()
-			exits <- appExit{index: i, status: ws, err: err}
-		}()
-		return nil
-	}
-	startFailed := func(i int, err error) {
-		hooks.StartFailed(err)
-		RecordStatus(podDir, specs[i].Name, &lifecycle.AppStatus{ExitCode: stage1.ExitStartFailed, Reason: lifecycle.ReasonError,
-			Message: "the app did not start: " + err.Error(), StartedAt: apps[i].started, FinishedAt: time.Now(), RestartCount: apps[i].restarts})
-		if !failed {
-			code, failed = stage1.ExitStartFailed, true
-			failure = fmt.Sprintf("app %s did not start: %v", specs[i].Name, err)
-		}
-	}
-
-	// The pod is ready once every app is: started, or with ReadyNotify,
-	// once it has said READY=1.
-	announce := func() {
-		for _, r := range ready {
-			if !r {
-				return
-			}
-		}
-		if !announced && !failed {
-			announced = true
-			hooks.Ready()
-			lifecycle.RecordEvent(podDir, events.Event{Type: events.Ready})
-			NoteState(podDir, "ready")
-		}
-	}
-	for i := range specs {
-		if rc.Task.ReadyNotify {
-			c, err := ListenNotify(podDir, &specs[i], i, readyCh)
-			if err != nil {
-				startFailed(i, err)
-				break
-			}
-			defer c.Close()
-		}
-		if err := launch(i); err != nil {
-			startFailed(i, err)
-			break
-		}
-		ready[i] = !rc.Task.ReadyNotify
-	}
-	announce()
-
-	var kill <-chan time.Time
-	stop := func(reason string, sig syscall.Signal) {
-		if stopReason == "" {
-			stopReason = reason
-		}
-		for i, t := range timers {
-			// A restart not yet made is not made.
-			if t.Stop() {
-				delete(timers, i)
-			}
-		}
-		for i := range apps {
-			if apps[i].running {
-				apps[i].stopped = true
-				apps[i].proc.Signal(sig)
-			}
-		}
-		if kill == nil && sig != syscall.SIGKILL {
-			kill = time.After(StopGrace)
-		}
-	}
-	if failed {
-		stop(lifecycle.ReasonCancelled, syscall.SIGTERM)
-	}
-	var timeout <-chan time.Time
-	if rc.Task.Timeout > 0 {
-		timeout = time.After(rc.Task.Timeout - time.Since(apps[0].started))
-	}
-	for running > 0 || len(timers) > 0 {
-		select {
-		case e := <-exits:
-			trace.Mark("app exited")
-			running--
-			a, s := &apps[e.index], &specs[e.index]
-			a.running = false
-			st := exitStatus(e.status, e.err)
-			NoteOOM(st, s)
-			SayEnd(s.Name, st)
-			st.StartedAt, st.FinishedAt, st.RestartCount = a.started, time.Now(), a.restarts
-			st.Reason = Reason(st, a.stopped, stopReason)
-			// The pid is no longer the app's: enter must not find it.
-			os.Remove(filepath.Join(podDir, lifecycle.AppDir(s.Name), lifecycle.AppPid))
-			RecordStatus(podDir, s.Name, st)
-			lifecycle.RecordEvent(podDir, events.Event{Type: events.Exited, App: s.Name, ExitCode: &st.ExitCode, Message: st.Reason})
-			rc.Debugf("app %s exited with status %d", s.Name, st.ExitCode)
-			if stopReason == "" && rc.Task.Restart.Restarts(st.ExitCode, a.restarts) {
-				d := rc.Task.Restart.Delay(a.restarts)
-				rc.Debugf("restarting app %s in %s", s.Name, d)
-				i := e.index
-				timers[i] = time.AfterFunc(d, func() { restarts <- i })
-				continue
-			}
-			if st.ExitCode != 0 && !failed {
-				code, failed = st.ExitCode, true
-				failure = FailureMessage(s.Name, st)
-				stop(lifecycle.ReasonCancelled, syscall.SIGTERM)
-			}
-		case i := <-readyCh:
-			ready[i] = true
-			announce()
-		case i := <-restarts:
-			if _, ok := timers[i]; !ok {
-				// Cancelled by a stop after it had fired.
-				continue
-			}
-			delete(timers, i)
-			apps[i].restarts++
-			writeNumber(filepath.Join(podDir, lifecycle.AppRestartsFile(specs[i].Name)), apps[i].restarts)
-			if err := launch(i); err != nil {
-				startFailed(i, err)
-				stop(lifecycle.ReasonCancelled, syscall.SIGTERM)
-				continue
-			}
-			lifecycle.RecordEvent(podDir, events.Event{Type: events.Restarted, App: specs[i].Name, Message: fmt.Sprintf("restart %d", apps[i].restarts)})
-		case sig := <-sigs:
-			// Whatever stopped podctl run, the apps get what podctl stop
-			// and the systemd flavor give them.
-			rc.Debugf("got %s: stopping the apps", unix.SignalName(sig.(syscall.Signal)))
-			if cancelledBy == 0 && stopReason == "" {
-				cancelledBy = sig.(syscall.Signal)
-			}
-			stop(lifecycle.ReasonCancelled, syscall.SIGTERM)
-		case <-timeout:
-			rc.Debugf("the pod's time is up: stopping the apps")
-			stop(lifecycle.ReasonTimeout, syscall.SIGTERM)
-		case <-kill:
-			stop(stopReason, syscall.SIGKILL)
-		}
-	}
-	cleanup()
-	copiers.Wait()
-	trace.Mark("apps done")
-	return RecordResult(podDir, code, Ending{StopReason: stopReason, Timeout: rc.Task.Timeout, CancelledBy: cancelledBy, Failure: failure})
+	s := &Supervisor{RC: rc, Specs: specs, Start: start, Cleanup: cleanup, Hooks: hooks}
+	return s.Run()
 }
 
 // Ending is how a pod's run ended, as its stage1 saw it.
@@ -328,6 +115,24 @@ type Ending struct {
 // signal N, as a shell reports a process that signal ended, whatever codes
 // the stopped apps gave; else code.
 func RecordResult(podDir string, code int, e Ending) int {
+	return recordResult(podDir, code, e, warnStderr)
+}
+
+// recordResult is RecordResult, saying through warn what it cannot record.
+func recordResult(podDir string, code int, e Ending, warn func(error)) int {
+	res := podResult(code, e)
+	if err := lifecycle.WriteResult(podDir, res); err != nil {
+		warn(err)
+	}
+	recordEvent(podDir, events.Event{Type: events.Exited, ExitCode: res.ExitCode, Message: res.Result + ": " + res.Message}, warn)
+	if err := lifecycle.AppendHistory(podDir, lifecycle.Exited.String()); err != nil {
+		warn(err)
+	}
+	return *res.ExitCode
+}
+
+// podResult is the pod's result by the rule RecordResult tells.
+func podResult(code int, e Ending) *lifecycle.PodResult {
 	res := &lifecycle.PodResult{Result: lifecycle.ResultSuccess, Message: "every app exited 0"}
 	switch {
 	case e.Lost != "" && e.LostBy != 0:
@@ -346,13 +151,20 @@ func RecordResult(podDir string, code int, e Ending) int {
 		res.Result, res.Message = lifecycle.ResultError, e.Failure
 	}
 	res.ExitCode = &code
-	if err := lifecycle.WriteResult(podDir, res); err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-	}
-	lifecycle.RecordEvent(podDir, events.Event{Type: events.Exited, ExitCode: &code, Message: res.Result + ": " + res.Message})
-	NoteState(podDir, lifecycle.Exited.String())
-	return code
+	return res
 }
+
+// recordEvent records a pod event, giving warn what events.RecordForPod
+// would print if it cannot.
+func recordEvent(podDir string, e events.Event, warn func(error)) {
+	if err := lifecycle.AppendEvent(podDir, e); err != nil {
+		warn(fmt.Errorf("warning: %w; the pod operation went on", err))
+	}
+}
+
+// warnStderr prints a warning of stage1's own, for the functions here
+// that flavors call outside a Supervisor.
+func warnStderr(err error) { fmt.Fprintf(os.Stderr, "podctl: %v\n", err) }
 
 // NotifyStop returns the channel of the signals that stop a pod: SIGTERM
 // (podctl stop), SIGINT (Ctrl-C) and SIGHUP (a closed terminal). With
@@ -384,16 +196,24 @@ func FailureMessage(name string, st *lifecycle.AppStatus) string {
 // own output cannot show: the kernel killed it for memory. Every flavor
 // says it once, when the app ends.
 func SayEnd(name string, st *lifecycle.AppStatus) {
-	if st.Reason == lifecycle.ReasonOOMKilled {
-		fmt.Fprintf(os.Stderr, "podctl: app %s: %s\n", name, st.Message)
+	if err := endNotice(name, st); err != nil {
+		warnStderr(err)
 	}
+}
+
+// endNotice is the line SayEnd prints, as an error, or nil.
+func endNotice(name string, st *lifecycle.AppStatus) error {
+	if st.Reason == lifecycle.ReasonOOMKilled {
+		return fmt.Errorf("app %s: %s", name, st.Message)
+	}
+	return nil
 }
 
 // NoteState adds a state change to the pod's history, saying on stderr if
 // it cannot.
 func NoteState(podDir, state string) {
 	if err := lifecycle.AppendHistory(podDir, state); err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		warnStderr(err)
 	}
 }
 
@@ -426,8 +246,9 @@ func KeepOnClosedOutput() {
 }
 
 // logApp makes the pipes an app writes its output to, and starts copying
-// each to the caller's stream of the same name and to the app's log.
-func logApp(appDir string, copiers *sync.WaitGroup) (stdout, stderr *os.File, err error) {
+// each to the caller's stream of the same name and to the app's log. A
+// copy that fails is said through warn.
+func logApp(appDir string, copiers *sync.WaitGroup, warn func(error)) (stdout, stderr *os.File, err error) {
 	l, err := logs.Open(appDir)
 	if err != nil {
 		return nil, nil, err
@@ -452,7 +273,7 @@ func logApp(appDir string, copiers *sync.WaitGroup) (stdout, stderr *os.File, er
 			defer mine.Done()
 			defer r.Close()
 			if err := l.Copy(name, r, tee); err != nil {
-				fmt.Fprintf(os.Stderr, "podctl: logging %s: %v\n", name, err)
+				warn(fmt.Errorf("logging %s: %w", name, err))
 			}
 		}(stream.name, stream.tee)
 	}
@@ -479,30 +300,35 @@ func exitStatus(ws syscall.WaitStatus, err error) *lifecycle.AppStatus {
 	}
 }
 
-// MarkReady writes the pod's ready file: every app has started.
+// MarkReady writes the pod's ready file: every app has started. It says
+// on stderr if it cannot.
 func MarkReady(podDir string) {
-	if err := fsutil.WriteFile(filepath.Join(podDir, lifecycle.FileReady), nil, 0o600, false); err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+	if err := markReady(podDir); err != nil {
+		warnStderr(err)
 	}
+}
+
+func markReady(podDir string) error {
+	return fsutil.WriteFile(filepath.Join(podDir, lifecycle.FileReady), nil, 0o600, false)
 }
 
 // RecordStatus records an app's end, saying on stderr if it cannot.
 func RecordStatus(podDir, app string, st *lifecycle.AppStatus) {
 	if err := lifecycle.WriteAppStatus(podDir, app, st); err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		warnStderr(err)
 	}
 }
 
 // writeNumber records a pid or a count. Atomic, not durable: neither
 // means anything after a reboot.
-func writeNumber(path string, n int) {
-	if err := fsutil.WriteFile(path, []byte(strconv.Itoa(n)), 0o600, false); err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-	}
+func writeNumber(path string, n int) error {
+	return fsutil.WriteFile(path, []byte(strconv.Itoa(n)), 0o600, false)
 }
 
 // WritePodPid records the stage1 process's pid in the pod; its mtime is the
 // pod's start time.
 func WritePodPid(podDir string) {
-	writeNumber(filepath.Join(podDir, lifecycle.FilePid), os.Getpid())
+	if err := writeNumber(filepath.Join(podDir, lifecycle.FilePid), os.Getpid()); err != nil {
+		warnStderr(err)
+	}
 }

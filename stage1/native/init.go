@@ -75,6 +75,7 @@ func initMain(args []string) int {
 			}
 		},
 		StartFailed: func(err error) { kit.HelperFail(err) },
+		Warn:        func(err error) { fmt.Fprintf(os.Stderr, "podctl: %v\n", err) },
 	})
 }
 

@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"podctl/internal/fsutil"
@@ -75,10 +74,10 @@ func (p *Pod) AppStatus(app string) (*AppStatus, error) {
 // The write is atomic but not fsynced: it only has to be whole for readers;
 // after a power cut the pod is gone and so is any interest in durability
 // beyond what the next journal commit gives.
-func WriteAppStatus(podDir, app string, st *AppStatus) error {
+func (p *Pod) WriteAppStatus(app string, st *AppStatus) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("recording exit status of app %s: %w", app, err)
 	}
-	return fsutil.WriteFile(filepath.Join(podDir, AppStatusFile(app)), b, 0o600, false)
+	return fsutil.WriteFile(p.FilePath(AppStatusFile(app)), b, 0o600, false)
 }

@@ -8,12 +8,12 @@ import (
 	"podctl/events"
 )
 
-// AppendEvent is events.Append for a caller that knows the pod's directory,
+// AppendEvent is events.Append for the pod: it knows the pod's directory,
 // DATA/pods/<state>/<uuid> (a real path, not one through /proc/self/fd).
 // An empty e.Pod is taken from the directory's name, and an empty e.Name
 // from the pod manifest's AnnotationName, when there is a manifest.
-func AppendEvent(podDir string, e events.Event) error {
-	podDir = filepath.Clean(podDir)
+func (p *Pod) AppendEvent(e events.Event) error {
+	podDir := filepath.Clean(p.Path())
 	if e.Pod == "" {
 		e.Pod = filepath.Base(podDir)
 	}
@@ -46,10 +46,10 @@ func NameFromManifest(manifest []byte) string {
 	return ""
 }
 
-// RecordEvent is AppendEvent that warns (events.Record) instead of
-// failing: an event is never worth failing a pod operation for.
-func RecordEvent(podDir string, e events.Event) {
-	if err := AppendEvent(podDir, e); err != nil {
+// Event records e for the pod (AppendEvent), and warns (events.Warn)
+// instead of failing: an event is never worth failing a pod operation for.
+func (p *Pod) Event(e events.Event) {
+	if err := p.AppendEvent(e); err != nil {
 		events.Warn(err)
 	}
 }

@@ -20,7 +20,7 @@ func TestAppendEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	code := 3
-	if err := AppendEvent(podDir+"/", events.Event{Type: events.Exited, App: "web", ExitCode: &code}); err != nil {
+	if err := (&Pod{UUID: id, at: podDir + "/"}).AppendEvent(events.Event{Type: events.Exited, App: "web", ExitCode: &code}); err != nil {
 		t.Fatal(err)
 	}
 	evs, err := events.Read(data, events.Filter{})

@@ -114,7 +114,7 @@ func FuzzAppStatus(f *testing.F) {
 			// RFC 3339 as JSON gives none.
 			t.Fatalf("status %+v does not encode: %v", st, err)
 		}
-		if err := WriteAppStatus(p.Path(), "a", st); err != nil {
+		if err := p.WriteAppStatus("a", st); err != nil {
 			t.Fatal(err)
 		}
 		again, err := p.AppStatus("a")
@@ -145,7 +145,7 @@ func FuzzResult(f *testing.F) {
 			t.Fatal("an exited pod has no result")
 		}
 		first, _ := json.Marshal(r)
-		if err := WriteResult(p.Path(), r); err != nil {
+		if err := p.WriteResult(r); err != nil {
 			t.Fatal(err)
 		}
 		again, err := p.Result()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"podctl/events"
 	"strings"
 	"time"
@@ -16,13 +15,13 @@ type StateChange struct {
 	Time  time.Time `json:"time"`
 }
 
-// AppendHistory records that the pod in podDir entered state (a State's
+// appendHistory records that the pod entered state (a State's
 // name, or a condition of a running pod such as "ready" or "paused") now.
 // One write to a file opened for appending, so concurrent writers never
 // mix their lines. Not fsynced: the history is for people, and a line
 // lost in a power cut costs nothing else.
-func AppendHistory(podDir, state string) error {
-	f, err := os.OpenFile(filepath.Join(podDir, FileHistory), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+func (p *Pod) appendHistory(state string) error {
+	f, err := os.OpenFile(p.FilePath(FileHistory), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("recording the pod's history: %w", err)
 	}
@@ -37,16 +36,16 @@ func AppendHistory(podDir, state string) error {
 }
 
 // Note records a step of the pod's life: a line of its history, if state
-// is not empty (AppendHistory), and an event, if ev is not nil
-// (events.RecordForPod, which warns rather than fails).
+// is not empty (appendHistory), and an event, if ev is not nil (Event,
+// which warns rather than fails).
 func (p *Pod) Note(state string, ev *events.Event) error {
 	if ev != nil {
-		RecordEvent(p.Path(), *ev)
+		p.Event(*ev)
 	}
 	if state == "" {
 		return nil
 	}
-	return AppendHistory(p.Path(), state)
+	return p.appendHistory(state)
 }
 
 // History returns the pod's state changes, oldest first. A line that does

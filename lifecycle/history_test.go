@@ -19,7 +19,7 @@ func TestHistory(t *testing.T) {
 	if err := p.ToPrepared(); err != nil {
 		t.Fatal(err)
 	}
-	if err := AppendHistory(p.Path(), "ready"); err != nil {
+	if err := p.Note("ready", nil); err != nil {
 		t.Fatal(err)
 	}
 	f, _ := os.OpenFile(filepath.Join(p.Path(), FileHistory), os.O_WRONLY|os.O_APPEND, 0)

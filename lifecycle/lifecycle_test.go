@@ -333,7 +333,7 @@ func TestWaitFinishedAndAppStatus(t *testing.T) {
 	go func() {
 		defer close(ended)
 		time.Sleep(100 * time.Millisecond)
-		WriteAppStatus(p.Path(), "web", &AppStatus{ExitCode: 7, StartedAt: time.Now(), FinishedAt: time.Now()})
+		p.WriteAppStatus("web", &AppStatus{ExitCode: 7, StartedAt: time.Now(), FinishedAt: time.Now()})
 		p.Close()
 	}()
 	// The cleanup closes p again: not before the goroutine is done with it.

@@ -48,6 +48,9 @@ type Pod struct {
 	// unannounced is set when a pod whose preparation failed is discarded:
 	// it records no events.
 	unannounced bool
+	// at, when set, is the pod directory's path in the mount namespace of
+	// the process that opened it with OpenAt.
+	at string
 	// layoutErr is why this podctl must not act on the pod: its layout is
 	// newer than it knows, or unreadable (see CheckLayout).
 	layoutErr error
@@ -265,7 +268,31 @@ func (p *Pod) Close() error {
 
 // Path is the pod directory's path for the state it was last seen in.
 func (p *Pod) Path() string {
+	if p.at != "" {
+		return p.at
+	}
 	return filepath.Join(folderPath(p.dataDir, p.folder), p.UUID)
+}
+
+// FilePath is the path of one of the pod's files (files.go), for what
+// needs a path rather than the pod's own methods: a mount, a socket, a
+// FIFO, a helper's argument.
+func (p *Pod) FilePath(name string) string {
+	return filepath.Join(p.Path(), name)
+}
+
+// OpenAt opens the pod directory dir for code that runs in another mount
+// namespace than the pod's stage0, where the pod is at another path: a
+// flavor's helpers and hooks, the native flavor's init. It is the only way
+// to open a pod by path. It takes no lock (the pod's stage1 holds it), and
+// the pod reads as running.
+func OpenAt(dir string) (*Pod, error) {
+	dir = filepath.Clean(dir)
+	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening pod %s: %w", dir, err)
+	}
+	return &Pod{UUID: filepath.Base(dir), dataDir: datadir.OfPod(dir), folder: runDir, dir: f, state: Running, at: dir}, nil
 }
 
 // DataDir is the data directory the pod lives in.
@@ -356,9 +383,9 @@ func (p *Pod) move(to State, durable bool) error {
 	}
 	p.folder = t.to
 	p.state = to
-	if err := AppendHistory(filepath.Join(toDir, p.UUID), to.String()); err != nil {
+	if err := p.appendHistory(to.String()); err != nil {
 		// The move is made; only its record is missing.
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		events.Warn(err)
 	}
 	if durable {
 		if err := fsutil.SyncDir(toDir); err != nil {
@@ -508,7 +535,7 @@ func (p *Pod) statFile(name string) (*unix.Stat_t, error) {
 // WriteFile writes a file of the pod atomically. It is for the pod's owner
 // (its creator or its stage1), which knows the pod cannot move meanwhile.
 func (p *Pod) WriteFile(name string, data []byte, durable bool) error {
-	return fsutil.WriteFile(filepath.Join(p.Path(), name), data, 0o600, durable)
+	return fsutil.WriteFile(p.FilePath(name), data, 0o600, durable)
 }
 
 // CreationTime is when the pod was created.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 
 	"podctl/internal/fsutil"
 )
@@ -36,12 +35,12 @@ type PodResult struct {
 
 // WriteResult records the pod's result. Atomic, not durable: like the
 // apps' statuses, it only has to be whole for readers.
-func WriteResult(podDir string, r *PodResult) error {
+func (p *Pod) WriteResult(r *PodResult) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("recording the pod's result: %w", err)
 	}
-	return fsutil.WriteFile(filepath.Join(podDir, FileResult), b, 0o600, false)
+	return fsutil.WriteFile(p.FilePath(FileResult), b, 0o600, false)
 }
 
 // Result returns how a finished pod ended. A pod that finished without a

@@ -61,7 +61,7 @@ func imagesInUse(c Config) (map[string]bool, error) {
 			}
 			return
 		}
-		links, _ := filepath.Glob(filepath.Join(p.Path(), lifecycle.AppDir("*"), lifecycle.AppLower))
+		links, _ := filepath.Glob(p.FilePath(lifecycle.AppFile("*", lifecycle.AppLower)))
 		for _, l := range links {
 			// The link is trees/<id>/rootfs in the store.
 			if target, err := os.Readlink(l); err == nil {

@@ -62,8 +62,7 @@ func Run(c Config, p *lifecycle.Pod, opts RunOptions) (int, error) {
 			opts.Early.Abort()
 		}
 	}()
-	flavor, err := p.Flavor()
-	if err != nil {
+	if _, err := p.Flavor(); err != nil {
 		return 0, err
 	}
 	if opts.Interactive {
@@ -91,7 +90,7 @@ func Run(c Config, p *lifecycle.Pod, opts RunOptions) (int, error) {
 	// an exited pod.
 	ok = true
 	trace.Mark("stage1")
-	return flavors.RunPod(flavor, p.LockFile(), p.Path(), flavors.RunOptions{Debug: c.Debug, Interactive: opts.Interactive, Task: opts.Task, Early: opts.Early, Warn: opts.Warn})
+	return flavors.RunPod(p, flavors.RunOptions{Debug: c.Debug, Interactive: opts.Interactive, Task: opts.Task, Early: opts.Early, Warn: opts.Warn})
 }
 
 // RunPrepared runs a prepared pod, as Run does.

@@ -29,12 +29,10 @@ const Verb = "stage1"
 
 // RunContext is what a flavor's Run gets.
 type RunContext struct {
-	// PodDir is the pod's absolute directory, in run/.
-	PodDir string
-	// UUID is the pod's UUID.
-	UUID string
-	// Lock is the pod's lock descriptor. Run keeps it open until the pod ends.
-	Lock *os.File
+	// Pod is the pod, in run/, that stage0 holds locked: the lock is held
+	// for as long as this process lives, and the pod reads as exited once
+	// it is gone. stage1 writes the pod's files through it.
+	Pod *lifecycle.Pod
 	// Manifest is the pod manifest stage0 wrote.
 	Manifest *schema.PodManifest
 	// Interactive gives the pod's single app the caller's terminal.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -51,11 +50,11 @@ func DefaultInterval() time.Duration {
 // interval later. It must run in a process outside the pod's cgroups,
 // which a pause freezes: the pod's stage1. Recording is best-effort: a
 // failure is said once through warn and never stops the pod.
-func Record(podDir string, dirs, apps []string, interval time.Duration, warn func(error)) (stop func()) {
+func Record(p *lifecycle.Pod, dirs, apps []string, interval time.Duration, warn func(error)) (stop func()) {
 	if interval <= 0 {
 		interval = DefaultInterval()
 	}
-	r := &recorder{path: filepath.Join(podDir, lifecycle.FileStats), dirs: dirs, apps: apps, interval: max(interval, minInterval), warnf: warn}
+	r := &recorder{path: p.FilePath(lifecycle.FileStats), dirs: dirs, apps: apps, interval: max(interval, minInterval), warnf: warn}
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {

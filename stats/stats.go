@@ -17,12 +17,9 @@ package stats
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"time"
 
 	"podctl/cgroup"
-	"podctl/lifecycle"
 )
 
 // Usage is what a pod or one of its apps used at one time: the cgroup's
@@ -104,15 +101,6 @@ func (r *Reader) Read(dirs, apps []string, now time.Time) (s Sample, ok bool) {
 		r.prevPod = &v
 	}
 	return s, true
-}
-
-// AppNames reads the names of a pod's apps from its manifest, in order.
-func AppNames(podDir string) ([]string, error) {
-	b, err := os.ReadFile(filepath.Join(podDir, lifecycle.FileManifest))
-	if err != nil {
-		return nil, err
-	}
-	return ParseAppNames(b)
 }
 
 // ParseAppNames reads the names of the apps of a pod manifest.

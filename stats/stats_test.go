@@ -235,7 +235,7 @@ func fakePod(t *testing.T) (podDir, cg string) {
 
 func TestRecord(t *testing.T) {
 	podDir, cg := fakePod(t)
-	stop := Record(podDir, []string{cg}, []string{"a", "gone"}, 20*time.Millisecond, func(err error) { t.Error(err) })
+	stop := Record(openPod(t, podDir), []string{cg}, []string{"a", "gone"}, 20*time.Millisecond, func(err error) { t.Error(err) })
 	time.Sleep(200 * time.Millisecond)
 	stop()
 	stop() // twice is fine
@@ -279,7 +279,7 @@ func TestRecordResumesTornFile(t *testing.T) {
 	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stop := Record(podDir, []string{cg}, []string{"a", "gone"}, 20*time.Millisecond, func(err error) { t.Error(err) })
+	stop := Record(openPod(t, podDir), []string{cg}, []string{"a", "gone"}, 20*time.Millisecond, func(err error) { t.Error(err) })
 	time.Sleep(70 * time.Millisecond)
 	stop()
 	b, _ := os.ReadFile(path)
@@ -311,4 +311,15 @@ func TestDefaultInterval(t *testing.T) {
 	if d := DefaultInterval(); d != 2*time.Second {
 		t.Fatalf("bad value %s", d)
 	}
+}
+
+// openPod opens a test's pod directory as stage1 would see it.
+func openPod(t *testing.T, dir string) *lifecycle.Pod {
+	t.Helper()
+	p, err := lifecycle.OpenAt(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
 }

@@ -5,10 +5,8 @@ package flavors
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 
-	"podctl/internal/manifest"
 	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
@@ -102,24 +100,18 @@ type RunOptions struct {
 	Warn func(error)
 }
 
-// RunPod becomes stage1 of the pod in podDir, which this process holds
-// locked with lock, and returns the pod's exit code once it has ended. An
-// error means that the pod could not be run (Flavor.Run).
-func RunPod(name string, lock *os.File, podDir string, opts RunOptions) (int, error) {
-	uuid := filepath.Base(podDir)
-	f, err := Get(name)
+// RunPod becomes stage1 of pod p, which this process holds locked in
+// run/, and returns the pod's exit code once it has ended. An error means
+// that the pod could not be run (Flavor.Run).
+func RunPod(p *lifecycle.Pod, opts RunOptions) (int, error) {
+	f, err := ForPod(p)
 	if err != nil {
-		return 0, fmt.Errorf("stage1 of pod %s: %w", uuid, err)
+		return 0, fmt.Errorf("stage1 of pod %s: %w", p.UUID, err)
 	}
-	// No mover touches the pod without its lock, which we hold: the path
-	// stays valid for the pod's life.
-	b, err := os.ReadFile(filepath.Join(podDir, lifecycle.FileManifest))
+	// No mover touches the pod without its lock, which we hold.
+	_, m, err := p.PodManifest()
 	if err != nil {
-		return 0, fmt.Errorf("stage1 of pod %s: reading pod manifest: %w", uuid, err)
-	}
-	m, err := manifest.ParsePod(b)
-	if err != nil {
-		return 0, fmt.Errorf("stage1 of pod %s: reading pod manifest: %w", uuid, err)
+		return 0, fmt.Errorf("stage1 of pod %s: %w", p.UUID, err)
 	}
 	warn := opts.Warn
 	if warn == nil {
@@ -127,7 +119,7 @@ func RunPod(name string, lock *os.File, podDir string, opts RunOptions) (int, er
 		// hears of it.
 		warn = func(err error) { fmt.Fprintf(os.Stderr, "podctl: %v\n", err) }
 	}
-	rc := &stage1.RunContext{PodDir: podDir, UUID: uuid, Lock: lock, Manifest: m, Interactive: opts.Interactive, Task: opts.Task, Early: opts.Early, Debugf: func(string, ...any) {}, Warn: warn}
+	rc := &stage1.RunContext{Pod: p, Manifest: m, Interactive: opts.Interactive, Task: opts.Task, Early: opts.Early, Debugf: func(string, ...any) {}, Warn: warn}
 	if opts.Debug {
 		rc.Debug = true
 		rc.Debugf = func(format string, args ...any) {

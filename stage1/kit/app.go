@@ -77,7 +77,7 @@ type MountSpec struct {
 }
 
 // mountSpecs resolves an app's mounts against the pod's volumes.
-func mountSpecs(podDir string, m *schema.PodManifest, ra *schema.RuntimeApp) ([]MountSpec, error) {
+func mountSpecs(p *lifecycle.Pod, m *schema.PodManifest, ra *schema.RuntimeApp) ([]MountSpec, error) {
 	var out []MountSpec
 	for _, mnt := range ra.Mounts {
 		var vol *types.Volume
@@ -100,7 +100,7 @@ func mountSpecs(podDir string, m *schema.PodManifest, ra *schema.RuntimeApp) ([]
 		case "host":
 			ms.Source = vol.Source
 		case "empty":
-			ms.Source = filepath.Join(podDir, lifecycle.DirVolumes, vol.Name.String())
+			ms.Source = p.FilePath(filepath.Join(lifecycle.DirVolumes, vol.Name.String()))
 			if err := makeEmptyVolume(ms.Source, vol); err != nil {
 				return nil, fmt.Errorf("making volume %s: %w", vol.Name, err)
 			}
@@ -155,14 +155,15 @@ func modeBits(mode int64) os.FileMode {
 }
 
 // AppSpecs reads the apps of a pod from its manifest and its directory.
-func AppSpecs(podDir, uuid string, m *schema.PodManifest) ([]AppSpec, error) {
+func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
+	uuid := p.UUID
 	var specs []AppSpec
 	for _, ra := range m.Apps {
 		name := ra.Name.String()
 		if ra.App == nil || len(ra.App.Exec) == 0 {
 			return nil, fmt.Errorf("app %s has nothing to run: give it --exec", name)
 		}
-		dir := filepath.Join(podDir, lifecycle.AppDir(name))
+		dir := p.FilePath(lifecycle.AppDir(name))
 		s := AppSpec{
 			Name:       name,
 			Rootfs:     filepath.Join(dir, lifecycle.AppRootfs),
@@ -176,7 +177,7 @@ func AppSpecs(podDir, uuid string, m *schema.PodManifest) ([]AppSpec, error) {
 		} else if !os.IsNotExist(err) {
 			return nil, fmt.Errorf("reading app %s: %w", name, err)
 		}
-		mounts, err := mountSpecs(podDir, m, &ra)
+		mounts, err := mountSpecs(p, m, &ra)
 		if err != nil {
 			return nil, err
 		}

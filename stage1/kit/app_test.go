@@ -24,7 +24,7 @@ func TestAppSpecsEnv(t *testing.T) {
 		Environment: types.Environment{{Name: "A", Value: "1"}, {Name: "TOKEN", Value: "plain"}, {Name: stage1.EnvPodUUID, Value: "mine"}}}}
 	ra.Annotations.Set(lifecycle.AnnotationSecretEnv, `{"TOKEN":"`+secret+`"}`)
 	m.Apps = append(m.Apps, ra)
-	specs, err := AppSpecs(dir, "5b1f2c3d-0000-4000-8000-000000000000", m)
+	specs, err := AppSpecs(podAt(t, dir, "5b1f2c3d-0000-4000-8000-000000000000"), m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestAppSpecsEnv(t *testing.T) {
 	// A pod without a name gets an empty PODCTL_POD_NAME.
 	m.Annotations = nil
 	m.Apps[0].Annotations = nil
-	specs, err = AppSpecs(dir, "u", m)
+	specs, err = AppSpecs(podAt(t, dir, "u"), m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestAppSpecsEnv(t *testing.T) {
 
 	// A secret file gone by the time the pod starts fails the start.
 	m.Apps[0].Annotations.Set(lifecycle.AnnotationSecretEnv, `{"TOKEN":"`+filepath.Join(dir, "gone")+`"}`)
-	if _, err := AppSpecs(dir, "u", m); err == nil || !strings.Contains(err.Error(), "TOKEN") {
+	if _, err := AppSpecs(podAt(t, dir, "u"), m); err == nil || !strings.Contains(err.Error(), "TOKEN") {
 		t.Errorf("a missing secret file: %v", err)
 	}
 }
@@ -106,7 +106,7 @@ func TestMountOverStage1DirsRefused(t *testing.T) {
 		m.Volumes = []types.Volume{{Name: "v", Kind: "host", Source: dir}}
 		m.Apps = []schema.RuntimeApp{{Name: "app", App: &types.App{Exec: []string{"/bin/true"}},
 			Mounts: []schema.Mount{{Volume: "v", Path: target}}}}
-		_, err := AppSpecs(dir, "5b1f2c3d-0000-4000-8000-000000000000", m)
+		_, err := AppSpecs(podAt(t, dir, "5b1f2c3d-0000-4000-8000-000000000000"), m)
 		if target == "/data" {
 			if err != nil {
 				t.Errorf("mount on %s: %v", target, err)
@@ -117,4 +117,19 @@ func TestMountOverStage1DirsRefused(t *testing.T) {
 			t.Errorf("mount on %s: got %v, want a refusal", target, err)
 		}
 	}
+}
+
+// podAt makes and opens a pod directory named uuid below dir.
+func podAt(t *testing.T, dir, uuid string) *lifecycle.Pod {
+	t.Helper()
+	path := filepath.Join(dir, uuid)
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p, err := lifecycle.OpenAt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
 }

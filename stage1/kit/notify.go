@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"podctl/lifecycle"
@@ -18,13 +17,13 @@ const AppNotifySocket = "/run/podctl/notify"
 // into its root at AppNotifySocket (a mount of s), named by $NOTIFY_SOCKET.
 // Each READY=1 it receives sends index on ready: stage1 itself receives it,
 // so a sender that exits at once is heard all the same.
-func ListenNotify(podDir string, s *AppSpec, index int, ready chan<- int) (*net.UnixConn, error) {
-	dir, err := os.Open(filepath.Join(podDir, lifecycle.AppDir(s.Name)))
+func ListenNotify(p *lifecycle.Pod, s *AppSpec, index int, ready chan<- int) (*net.UnixConn, error) {
+	dir, err := os.Open(p.FilePath(lifecycle.AppDir(s.Name)))
 	if err != nil {
 		return nil, fmt.Errorf("making the notify socket of app %s: %w", s.Name, err)
 	}
 	defer dir.Close()
-	path := filepath.Join(podDir, lifecycle.AppDir(s.Name), lifecycle.AppNotify)
+	path := p.FilePath(lifecycle.AppFile(s.Name, lifecycle.AppNotify))
 	os.Remove(path)
 	// Bound through the folder's descriptor: a socket's path must fit in
 	// 108 bytes, and a pod's may not.

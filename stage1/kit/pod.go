@@ -38,7 +38,7 @@ type Prologue struct {
 // no app has started.
 func Begin(rc *stage1.RunContext, how Prologue) (*Pod, error) {
 	p := &Pod{RC: rc}
-	specs, err := AppSpecs(rc.PodDir, rc.UUID, rc.Manifest)
+	specs, err := AppSpecs(rc.Pod, rc.Manifest)
 	if err != nil {
 		return nil, err
 	}
@@ -46,8 +46,10 @@ func Begin(rc *stage1.RunContext, how Prologue) (*Pod, error) {
 		Confine(specs)
 	}
 	p.Specs = specs
-	WritePodPid(rc.PodDir)
-	g, err := NewPodCgroups(rc.PodDir, rc.UUID, specs, how.Also...)
+	if err := WritePodPid(rc.Pod); err != nil {
+		rc.Warn(err)
+	}
+	g, err := NewPodCgroups(rc.Pod, specs, how.Also...)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +72,7 @@ func Begin(rc *stage1.RunContext, how Prologue) (*Pod, error) {
 		names[i] = s.Name
 	}
 	// From this process, which no pause freezes, while the pod runs.
-	stop := stats.Record(rc.PodDir, g.Dirs, names, stats.DefaultInterval(), rc.Warn)
+	stop := stats.Record(rc.Pod, g.Dirs, names, stats.DefaultInterval(), rc.Warn)
 	p.Defer(func() error { stop(); return nil })
 	return p, nil
 }

@@ -43,12 +43,13 @@ func AppPidOf(p *lifecycle.Pod, app string) (int, error) {
 // before any folder is made: a SIGKILL at any instant leaves no folder gc
 // cannot find. It is not fsynced: cgroups do not outlive a reboot, and a
 // killed process loses nothing the page cache holds.
-func NewPodCgroup(podDir, uuid string, also ...string) (*cgroup.Group, error) {
+func NewPodCgroup(p *lifecycle.Pod, also ...string) (*cgroup.Group, error) {
+	uuid := p.UUID
 	g, err := cgroup.PlanPodGroup(uuid, also...)
 	if err != nil {
 		return nil, err
 	}
-	if err := fsutil.WriteFile(filepath.Join(podDir, lifecycle.FileCgroup), []byte(strings.Join(g.Dirs, "\n")+"\n"), 0o600, false); err != nil {
+	if err := fsutil.WriteFile(p.FilePath(lifecycle.FileCgroup), []byte(strings.Join(g.Dirs, "\n")+"\n"), 0o600, false); err != nil {
 		return nil, fmt.Errorf("recording cgroup of pod %s: %w", uuid, err)
 	}
 	if err := g.Make(); err != nil {
@@ -68,7 +69,7 @@ func NewPodCgroup(podDir, uuid string, also ...string) (*cgroup.Group, error) {
 //
 // Per-app folders in the tracking hierarchy are the flavor's to make:
 // the systemd flavor leaves that hierarchy to the pod's systemd.
-func NewPodCgroups(podDir, uuid string, specs []AppSpec, also ...string) (*cgroup.Group, error) {
+func NewPodCgroups(p *lifecycle.Pod, specs []AppSpec, also ...string) (*cgroup.Group, error) {
 	for _, s := range specs {
 		if !s.Limits.None() {
 			also = append(also, "memory", "cpu", "pids")
@@ -82,7 +83,7 @@ func NewPodCgroups(podDir, uuid string, specs []AppSpec, also ...string) (*cgrou
 			break
 		}
 	}
-	g, err := NewPodCgroup(podDir, uuid, also...)
+	g, err := NewPodCgroup(p, also...)
 	if err != nil {
 		return nil, err
 	}

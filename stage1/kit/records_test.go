@@ -57,8 +57,8 @@ func holdPod(dataDir string) error {
 	if err := os.MkdirAll(filepath.Join(p.Path(), lifecycle.DirStage1), 0o700); err != nil {
 		return err
 	}
-	WritePodPid(p.Path())
-	g, err := NewPodCgroup(p.Path(), p.UUID)
+	WritePodPid(p)
+	g, err := NewPodCgroup(p)
 	if err != nil {
 		return err
 	}
@@ -245,7 +245,7 @@ func TestRecordedCgroups(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(p.Path(), lifecycle.DirStage1), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	g, err := NewPodCgroup(p.Path(), p.UUID, "name=systemd")
+	g, err := NewPodCgroup(p, "name=systemd")
 	if err != nil {
 		t.Fatal(err)
 	}

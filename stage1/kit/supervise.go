@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -109,23 +108,19 @@ type Ending struct {
 
 // RecordResult records the pod's result (lifecycle.WriteResult) from how
 // it ended and the exit code of its first app to fail, and returns the
-// pod's exit code. This is the one exit status rule of every flavor:
-// 128+N when what held the pod was killed by signal N (e.Lost), and
-// ExitStartFailed if it ended otherwise; ExitTimeout when its time was up; 128+N when podctl run was stopped by
+// pod's exit code, saying through warn what it cannot record. This is the
+// one exit status rule of every flavor: 128+N when what held the pod was
+// killed by signal N (e.Lost), and ExitStartFailed if it ended otherwise;
+// ExitTimeout when its time was up; 128+N when podctl run was stopped by
 // signal N, as a shell reports a process that signal ended, whatever codes
 // the stopped apps gave; else code.
-func RecordResult(podDir string, code int, e Ending) int {
-	return recordResult(podDir, code, e, warnStderr)
-}
-
-// recordResult is RecordResult, saying through warn what it cannot record.
-func recordResult(podDir string, code int, e Ending, warn func(error)) int {
+func RecordResult(p *lifecycle.Pod, code int, e Ending, warn func(error)) int {
 	res := podResult(code, e)
-	if err := lifecycle.WriteResult(podDir, res); err != nil {
+	if err := p.WriteResult(res); err != nil {
 		warn(err)
 	}
-	recordEvent(podDir, events.Event{Type: events.Exited, ExitCode: res.ExitCode, Message: res.Result + ": " + res.Message}, warn)
-	if err := lifecycle.AppendHistory(podDir, lifecycle.Exited.String()); err != nil {
+	recordEvent(p, events.Event{Type: events.Exited, ExitCode: res.ExitCode, Message: res.Result + ": " + res.Message}, warn)
+	if err := p.Note(lifecycle.Exited.String(), nil); err != nil {
 		warn(err)
 	}
 	return *res.ExitCode
@@ -156,15 +151,11 @@ func podResult(code int, e Ending) *lifecycle.PodResult {
 
 // recordEvent records a pod event, giving warn what events.RecordForPod
 // would print if it cannot.
-func recordEvent(podDir string, e events.Event, warn func(error)) {
-	if err := lifecycle.AppendEvent(podDir, e); err != nil {
+func recordEvent(p *lifecycle.Pod, e events.Event, warn func(error)) {
+	if err := p.AppendEvent(e); err != nil {
 		warn(fmt.Errorf("warning: %w; the pod operation went on", err))
 	}
 }
-
-// warnStderr prints a warning of stage1's own, for the functions here
-// that flavors call outside a Supervisor.
-func warnStderr(err error) { fmt.Fprintf(os.Stderr, "podctl: %v\n", err) }
 
 // NotifyStop returns the channel of the signals that stop a pod: SIGTERM
 // (podctl stop), SIGINT (Ctrl-C) and SIGHUP (a closed terminal). With
@@ -192,29 +183,14 @@ func FailureMessage(name string, st *lifecycle.AppStatus) string {
 	return m
 }
 
-// SayEnd prints the one line podctl run gives for an app's end that its
-// own output cannot show: the kernel killed it for memory. Every flavor
-// says it once, when the app ends.
-func SayEnd(name string, st *lifecycle.AppStatus) {
-	if err := endNotice(name, st); err != nil {
-		warnStderr(err)
-	}
-}
-
-// endNotice is the line SayEnd prints, as an error, or nil.
-func endNotice(name string, st *lifecycle.AppStatus) error {
+// EndNotice is the one line podctl run gives for an app's end that its
+// own output cannot show, as an error, or nil: the kernel killed it for
+// memory. Every flavor says it once, when the app ends.
+func EndNotice(name string, st *lifecycle.AppStatus) error {
 	if st.Reason == lifecycle.ReasonOOMKilled {
 		return fmt.Errorf("app %s: %s", name, st.Message)
 	}
 	return nil
-}
-
-// NoteState adds a state change to the pod's history, saying on stderr if
-// it cannot.
-func NoteState(podDir, state string) {
-	if err := lifecycle.AppendHistory(podDir, state); err != nil {
-		warnStderr(err)
-	}
 }
 
 // Reason says why an app ended: st's own reason if it has one (OOMKilled);
@@ -300,23 +276,9 @@ func exitStatus(ws syscall.WaitStatus, err error) *lifecycle.AppStatus {
 	}
 }
 
-// MarkReady writes the pod's ready file: every app has started. It says
-// on stderr if it cannot.
-func MarkReady(podDir string) {
-	if err := markReady(podDir); err != nil {
-		warnStderr(err)
-	}
-}
-
-func markReady(podDir string) error {
-	return fsutil.WriteFile(filepath.Join(podDir, lifecycle.FileReady), nil, 0o600, false)
-}
-
-// RecordStatus records an app's end, saying on stderr if it cannot.
-func RecordStatus(podDir, app string, st *lifecycle.AppStatus) {
-	if err := lifecycle.WriteAppStatus(podDir, app, st); err != nil {
-		warnStderr(err)
-	}
+// MarkReady writes the pod's ready file: every app is ready.
+func MarkReady(p *lifecycle.Pod) error {
+	return p.WriteFile(lifecycle.FileReady, nil, false)
 }
 
 // writeNumber records a pid or a count. Atomic, not durable: neither
@@ -327,8 +289,6 @@ func writeNumber(path string, n int) error {
 
 // WritePodPid records the stage1 process's pid in the pod; its mtime is the
 // pod's start time.
-func WritePodPid(podDir string) {
-	if err := writeNumber(filepath.Join(podDir, lifecycle.FilePid), os.Getpid()); err != nil {
-		warnStderr(err)
-	}
+func WritePodPid(p *lifecycle.Pod) error {
+	return writeNumber(p.FilePath(lifecycle.FilePid), os.Getpid())
 }

@@ -86,7 +86,12 @@ func newTestPod(t *testing.T, task stage1.Task, names ...string) *testPod {
 		}
 		specs = append(specs, AppSpec{Name: n})
 	}
-	rc := &stage1.RunContext{PodDir: dir, Task: task, Debugf: func(format string, _ ...any) {
+	pod, err := lifecycle.OpenAt(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pod.Close() })
+	rc := &stage1.RunContext{Pod: pod, Task: task, Debugf: func(format string, _ ...any) {
 		select {
 		case p.debug <- format:
 		default:

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
@@ -42,7 +41,7 @@ type Supervisor struct {
 	// Starter that ignores its streams.
 	NoLogs bool
 
-	podDir    string
+	pod       *lifecycle.Pod
 	sigs      <-chan os.Signal
 	apps      []appRun
 	ready     []bool
@@ -114,13 +113,13 @@ func (s *Supervisor) Run() int {
 
 // setUp fills in the defaults and makes the run's state.
 func (s *Supervisor) setUp() {
-	s.podDir = s.RC.PodDir
+	s.pod = s.RC.Pod
 	if s.Hooks.Warn == nil {
 		s.Hooks.Warn = func(error) {}
 	}
 	if s.Hooks.Ready == nil {
 		s.Hooks.Ready = func() {
-			s.warnIf(markReady(s.podDir))
+			s.warnIf(MarkReady(s.pod))
 			NotifyReady()
 		}
 	}
@@ -143,7 +142,7 @@ func (s *Supervisor) setUp() {
 func (s *Supervisor) startAll() {
 	for i := range s.Specs {
 		if s.RC.Task.ReadyNotify {
-			c, err := ListenNotify(s.podDir, &s.Specs[i], i, s.readyCh)
+			c, err := ListenNotify(s.pod, &s.Specs[i], i, s.readyCh)
 			if err != nil {
 				s.startFailed(i, err)
 				return
@@ -181,7 +180,7 @@ func (s *Supervisor) launch(i int) error {
 	a.proc, a.running, a.stopped = proc, true, false
 	s.running++
 	s.RC.Debugf("app %s started as pid %d", spec.Name, proc.Pid())
-	s.warnIf(writeNumber(filepath.Join(s.podDir, lifecycle.AppDir(spec.Name), lifecycle.AppPid), proc.Pid()))
+	s.warnIf(writeNumber(s.pod.FilePath(lifecycle.AppFile(spec.Name, lifecycle.AppPid)), proc.Pid()))
 	go func() {
 		ws, err := proc.Wait()
 		s.exits <- appExit{index: i, status: ws, err: err}
@@ -201,7 +200,7 @@ func (s *Supervisor) stdio(i int) (stdio stage1.Stdio, release func(), err error
 	}
 	release = func() {}
 	if !s.NoLogs {
-		stdout, stderr, err := logApp(filepath.Join(s.podDir, lifecycle.AppDir(s.Specs[i].Name)), &s.copiers, s.Hooks.Warn)
+		stdout, stderr, err := logApp(s.pod.FilePath(lifecycle.AppDir(s.Specs[i].Name)), &s.copiers, s.Hooks.Warn)
 		if err != nil {
 			return stdio, nil, err
 		}
@@ -289,11 +288,11 @@ func (s *Supervisor) recordExit(e appExit) *lifecycle.AppStatus {
 	a, spec := &s.apps[e.index], &s.Specs[e.index]
 	st := exitStatus(e.status, e.err)
 	NoteOOM(st, spec)
-	s.warnIf(endNotice(spec.Name, st))
+	s.warnIf(EndNotice(spec.Name, st))
 	st.StartedAt, st.FinishedAt, st.RestartCount = a.started, time.Now(), a.restarts
 	st.Reason = Reason(st, a.stopped, s.stopReason)
 	// The pid is no longer the app's: enter must not find it.
-	os.Remove(filepath.Join(s.podDir, lifecycle.AppDir(spec.Name), lifecycle.AppPid))
+	os.Remove(s.pod.FilePath(lifecycle.AppFile(spec.Name, lifecycle.AppPid)))
 	s.recordStatus(spec.Name, st)
 	s.event(events.Event{Type: events.Exited, App: spec.Name, ExitCode: &st.ExitCode, Message: st.Reason})
 	s.RC.Debugf("app %s exited with status %d", spec.Name, st.ExitCode)
@@ -317,7 +316,7 @@ func (s *Supervisor) onRestart(i int) {
 	delete(s.timers, i)
 	a, name := &s.apps[i], s.Specs[i].Name
 	a.restarts++
-	s.warnIf(writeNumber(filepath.Join(s.podDir, lifecycle.AppRestartsFile(name)), a.restarts))
+	s.warnIf(writeNumber(s.pod.FilePath(lifecycle.AppRestartsFile(name)), a.restarts))
 	if err := s.launch(i); err != nil {
 		s.startFailed(i, err)
 		s.stop(lifecycle.ReasonCancelled, syscall.SIGTERM)
@@ -388,19 +387,19 @@ func (s *Supervisor) finish() int {
 	s.copiers.Wait()
 	trace.Mark("apps done")
 	e := Ending{StopReason: s.stopReason, Timeout: s.RC.Task.Timeout, CancelledBy: s.cancelledBy, Failure: s.failure}
-	return recordResult(s.podDir, s.code, e, s.Hooks.Warn)
+	return RecordResult(s.pod, s.code, e, s.Hooks.Warn)
 }
 
 // recordStatus records an app's status, warning if it cannot.
 func (s *Supervisor) recordStatus(app string, st *lifecycle.AppStatus) {
-	s.warnIf(lifecycle.WriteAppStatus(s.podDir, app, st))
+	s.warnIf(s.pod.WriteAppStatus(app, st))
 }
 
 // event records a pod event, warning if it cannot.
-func (s *Supervisor) event(e events.Event) { recordEvent(s.podDir, e, s.Hooks.Warn) }
+func (s *Supervisor) event(e events.Event) { recordEvent(s.pod, e, s.Hooks.Warn) }
 
 // note adds a state to the pod's history, warning if it cannot.
-func (s *Supervisor) note(state string) { s.warnIf(lifecycle.AppendHistory(s.podDir, state)) }
+func (s *Supervisor) note(state string) { s.warnIf(s.pod.Note(state, nil)) }
 
 func (s *Supervisor) warnIf(err error) {
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"podctl/cgroup"
 	"podctl/internal/trace"
+	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/kit"
 )
@@ -49,9 +50,17 @@ func initMain(args []string) int {
 		return kit.HelperFail(fmt.Errorf("setting the pod's host name: %w", err))
 	}
 	trace.Mark("init has its pod")
+	// In the pod's mount namespace, the init's own.
+	pod, err := lifecycle.OpenAt(cfg.PodDir)
+	if err != nil {
+		return kit.HelperFail(err)
+	}
+	defer pod.Close()
+	// The init is its own process: it says itself what goes wrong.
+	warn := func(err error) { fmt.Fprintf(os.Stderr, "podctl: %v\n", err) }
 	rc := &stage1.RunContext{
-		PodDir:      cfg.PodDir,
-		UUID:        cfg.UUID,
+		Pod:         pod,
+		Warn:        warn,
 		Interactive: cfg.Interactive,
 		Debug:       cfg.Debug,
 		Task:        cfg.Task,
@@ -66,7 +75,9 @@ func initMain(args []string) int {
 		return startApp(s, cfg.Views[s.Name], stdio, r, cfg.Interactive)
 	}, r.killAll, kit.Hooks{
 		Ready: func() {
-			kit.MarkReady(cfg.PodDir)
+			if err := kit.MarkReady(pod); err != nil {
+				warn(err)
+			}
 			kit.HelperStarted()
 			// The apps were born in their cgroups; the init itself moves
 			// to its own once they run, off the path of a pod's start.
@@ -75,7 +86,7 @@ func initMain(args []string) int {
 			}
 		},
 		StartFailed: func(err error) { kit.HelperFail(err) },
-		Warn:        func(err error) { fmt.Fprintf(os.Stderr, "podctl: %v\n", err) },
+		Warn:        warn,
 	})
 }
 

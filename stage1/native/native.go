@@ -124,9 +124,9 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []kit.AppSpec
 		}
 	}
 	cfg := podConfig{
-		PodDir:      rc.PodDir,
-		UUID:        rc.UUID,
-		Hostname:    Hostname(rc.UUID),
+		PodDir:      rc.Pod.Path(),
+		UUID:        rc.Pod.UUID,
+		Hostname:    Hostname(rc.Pod.UUID),
 		Interactive: rc.Interactive,
 		Debug:       rc.Debug,
 		Task:        rc.Task,
@@ -178,7 +178,7 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []kit.AppSpec
 		// not, but this process lives on to say what happened.
 		lost := fmt.Sprintf("the pod's init was killed by %s, and its apps with it", unix.SignalName(ws.Signal()))
 		rc.Warn(errors.New(lost))
-		return kit.RecordResult(rc.PodDir, 0, kit.Ending{Lost: lost, LostBy: ws.Signal()}), nil
+		return kit.RecordResult(rc.Pod, 0, kit.Ending{Lost: lost, LostBy: ws.Signal()}, rc.Warn), nil
 	}
 	return exitCode(cmd), nil
 }

@@ -17,7 +17,6 @@ import (
 
 	"podctl/internal/flock"
 	"podctl/internal/fsutil"
-	"podctl/internal/manifest"
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/kit"
@@ -41,7 +40,13 @@ func hookExecMain(args []string) int {
 		return 1
 	}
 	app := args[0]
-	appDir := filepath.Join(inPod, lifecycle.AppDir(app))
+	p, err := lifecycle.OpenAt(inPod)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		return stage1.ExitStartFailed
+	}
+	defer p.Close()
+	appDir := p.FilePath(lifecycle.AppDir(app))
 	// Held open to write through once the root has changed.
 	dir, err := os.Open(appDir)
 	if err != nil {
@@ -127,12 +132,8 @@ type startRecord struct {
 	Pid int `json:"pid"`
 }
 
-func podApps() ([]string, error) {
-	b, err := os.ReadFile(filepath.Join(inPod, lifecycle.FileManifest))
-	if err != nil {
-		return nil, err
-	}
-	m, err := manifest.ParsePod(b)
+func podApps(p *lifecycle.Pod) ([]string, error) {
+	_, m, err := p.PodManifest()
 	if err != nil {
 		return nil, err
 	}
@@ -144,9 +145,9 @@ func podApps() ([]string, error) {
 }
 
 // allHave reports whether every app's folder has the file name.
-func allHave(apps []string, name string) bool {
+func allHave(p *lifecycle.Pod, apps []string, name string) bool {
 	for _, a := range apps {
-		if _, err := os.Stat(filepath.Join(inPod, lifecycle.AppDir(a), name)); err != nil {
+		if _, err := os.Stat(p.FilePath(lifecycle.AppFile(a, name))); err != nil {
 			return false
 		}
 	}
@@ -259,13 +260,19 @@ func hookExitedMain(args []string) int {
 		return 1
 	}
 	app := args[0]
+	p, err := lifecycle.OpenAt(inPod)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		return 1
+	}
+	defer p.Close()
 	var rec startRecord
-	b, err := os.ReadFile(filepath.Join(inPod, lifecycle.AppDir(app), lifecycle.AppStarted))
+	b, err := os.ReadFile(p.FilePath(lifecycle.AppFile(app, lifecycle.AppStarted)))
 	started := err == nil && json.Unmarshal(b, &rec) == nil
 	st := exitStatus(os.Getenv("EXIT_CODE"), os.Getenv("EXIT_STATUS"), os.Getenv("SERVICE_RESULT"), started)
 	st.StartedAt = rec.StartedAt
 	st.FinishedAt = time.Now()
-	appDir := filepath.Join(inPod, lifecycle.AppDir(app))
+	appDir := p.FilePath(lifecycle.AppDir(app))
 	if b, err := os.ReadFile(filepath.Join(appDir, lifecycle.AppStartError)); err == nil {
 		st.ExitCode, st.Message = stage1.ExitStartFailed, "the app did not start: "+string(b)
 	}
@@ -274,20 +281,20 @@ func hookExitedMain(args []string) int {
 			kit.NoteOOM(st, s)
 		}
 	}
-	restarts := readCount(filepath.Join(inPod, lifecycle.AppRestartsFile(app)))
+	restarts := readCount(p.FilePath(lifecycle.AppRestartsFile(app)))
 	st.RestartCount = restarts
-	if err := lifecycle.WriteAppStatus(inPod, app, st); err != nil {
+	if err := p.WriteAppStatus(app, st); err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return 1
 	}
-	restarted, err := restartLater(app, st.ExitCode, restarts)
+	restarted, err := restartLater(p, app, st.ExitCode, restarts)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 	}
 	if restarted {
 		return 0
 	}
-	code, end, err := decideEnd(st.ExitCode)
+	code, end, err := decideEnd(p, st.ExitCode)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return 1
@@ -308,8 +315,8 @@ func hookExitedMain(args []string) int {
 // decideEnd says whether the pod is over now that an app ended with code,
 // and with what code: the first app to fail ends the pod with its code;
 // otherwise the pod ends with 0 once every app has ended.
-func decideEnd(code int) (int, bool, error) {
-	f, err := os.OpenFile(filepath.Join(inPod, lifecycle.FileExitLock), os.O_CREATE|os.O_RDWR, 0o600)
+func decideEnd(p *lifecycle.Pod, code int) (int, bool, error) {
+	f, err := os.OpenFile(p.FilePath(lifecycle.FileExitLock), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return 0, false, err
 	}
@@ -317,28 +324,28 @@ func decideEnd(code int) (int, bool, error) {
 	if err := flock.Lock(f, flock.Exclusive); err != nil {
 		return 0, false, err
 	}
-	if _, err := os.Stat(filepath.Join(inPod, lifecycle.FileFirstFailure)); err == nil {
+	if _, err := os.Stat(p.FilePath(lifecycle.FileFirstFailure)); err == nil {
 		return 0, false, nil // the pod is already ending
 	}
 	if code != 0 {
-		if err := fsutil.WriteFile(filepath.Join(inPod, lifecycle.FileFirstFailure), []byte(strconv.Itoa(code)), 0o600, false); err != nil {
+		if err := fsutil.WriteFile(p.FilePath(lifecycle.FileFirstFailure), []byte(strconv.Itoa(code)), 0o600, false); err != nil {
 			return 0, false, err
 		}
 		return code, true, nil
 	}
-	apps, err := podApps()
+	apps, err := podApps(p)
 	if err != nil {
 		return 0, false, err
 	}
-	return 0, allHave(apps, "exit") && noneHave(apps, lifecycle.AppRestarting), nil
+	return 0, allHave(p, apps, lifecycle.AppExit) && noneHave(p, apps, lifecycle.AppRestarting), nil
 }
 
 // restartLater schedules, as the pod's restart policy says, the start of
 // an app that has just ended, after its back-off, with a transient timer
 // of the pod's systemd; restarts is how many restarts came before. Nothing
 // is restarted while the pod is shutting down.
-func restartLater(app string, code, restarts int) (bool, error) {
-	b, err := os.ReadFile(filepath.Join(inPod, lifecycle.FileTask))
+func restartLater(p *lifecycle.Pod, app string, code, restarts int) (bool, error) {
+	b, err := os.ReadFile(p.FilePath(lifecycle.FileTask))
 	if err != nil {
 		return false, nil
 	}
@@ -352,7 +359,7 @@ func restartLater(app string, code, restarts int) (bool, error) {
 	if out, _ := exec.Command("systemctl", "is-system-running").Output(); strings.TrimSpace(string(out)) == "stopping" {
 		return false, nil
 	}
-	appDir := filepath.Join(inPod, lifecycle.AppDir(app))
+	appDir := p.FilePath(lifecycle.AppDir(app))
 	if err := os.WriteFile(filepath.Join(appDir, lifecycle.AppRestarting), nil, 0o600); err != nil {
 		return false, err
 	}
@@ -367,16 +374,16 @@ func restartLater(app string, code, restarts int) (bool, error) {
 		return false, fmt.Errorf("restarting app %s: %v: %s", app, err, out)
 	}
 	// Counted once it is sure to happen; the start comes a back-off later.
-	if err := fsutil.WriteFile(filepath.Join(inPod, lifecycle.AppRestartsFile(app)), []byte(strconv.Itoa(restarts+1)), 0o600, false); err != nil {
+	if err := fsutil.WriteFile(p.FilePath(lifecycle.AppRestartsFile(app)), []byte(strconv.Itoa(restarts+1)), 0o600, false); err != nil {
 		return true, err
 	}
 	return true, nil
 }
 
 // noneHave reports whether no app's folder has the file name.
-func noneHave(apps []string, name string) bool {
+func noneHave(p *lifecycle.Pod, apps []string, name string) bool {
 	for _, a := range apps {
-		if _, err := os.Stat(filepath.Join(inPod, lifecycle.AppDir(a), name)); err == nil {
+		if _, err := os.Stat(p.FilePath(lifecycle.AppFile(a, name))); err == nil {
 			return false
 		}
 	}

@@ -32,7 +32,7 @@ const lostAfter = 5 * time.Second
 
 // hookWatch finds the apps whose exit hook was lost.
 type hookWatch struct {
-	podDir string
+	pod *lifecycle.Pod
 	// tracking is the pod's folder in the tracking hierarchy, below which
 	// the pod's systemd makes the services' cgroups.
 	tracking string
@@ -45,9 +45,9 @@ type hookWatch struct {
 func (w *hookWatch) lost(specs []kit.AppSpec, now time.Time) []string {
 	var out []string
 	for _, s := range specs {
-		appDir := filepath.Join(w.podDir, lifecycle.AppDir(s.Name))
+		appDir := w.pod.FilePath(lifecycle.AppDir(s.Name))
 		if !exists(filepath.Join(appDir, lifecycle.AppStarted)) || exists(filepath.Join(appDir, lifecycle.AppRestarting)) ||
-			exists(filepath.Join(w.podDir, lifecycle.AppStatusFile(s.Name))) || w.running(s.Name) {
+			exists(w.pod.FilePath(lifecycle.AppStatusFile(s.Name))) || w.running(s.Name) {
 			delete(w.empty, s.Name)
 			continue
 		}
@@ -86,19 +86,19 @@ func exists(path string) bool {
 // and makes it the pod's first failure unless an app failed before: the
 // pod ends with ExitStartFailed, podctl's own error, since the app's exit
 // status is not known.
-func recordLost(podDir, app string) error {
+func recordLost(p *lifecycle.Pod, app string) error {
 	st := &lifecycle.AppStatus{
 		ExitCode:   stage1.ExitStartFailed,
 		Reason:     lifecycle.ReasonError,
 		Message:    "its service ended without its exit hook recording how (the pod's systemd stopped the hook at the unit's stop timeout): its exit status is unknown",
 		FinishedAt: time.Now(),
 	}
-	if err := lifecycle.WriteAppStatus(podDir, app, st); err != nil {
+	if err := p.WriteAppStatus(app, st); err != nil {
 		return err
 	}
 	// Under the hooks' lock, so that a late hook and this agree on the
 	// first failure.
-	f, err := os.OpenFile(filepath.Join(podDir, lifecycle.FileExitLock), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(p.FilePath(lifecycle.FileExitLock), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return err
 	}
@@ -106,8 +106,8 @@ func recordLost(podDir, app string) error {
 	if err := flock.Lock(f, flock.Exclusive); err != nil {
 		return err
 	}
-	if b, err := os.ReadFile(filepath.Join(podDir, lifecycle.FileFirstFailure)); err == nil && strings.TrimSpace(string(b)) != "" {
+	if b, err := os.ReadFile(p.FilePath(lifecycle.FileFirstFailure)); err == nil && strings.TrimSpace(string(b)) != "" {
 		return nil
 	}
-	return fsutil.WriteFile(filepath.Join(podDir, lifecycle.FileFirstFailure), []byte(strconv.Itoa(stage1.ExitStartFailed)), 0o600, false)
+	return fsutil.WriteFile(p.FilePath(lifecycle.FileFirstFailure), []byte(strconv.Itoa(stage1.ExitStartFailed)), 0o600, false)
 }

@@ -39,8 +39,8 @@ var hostTopDirs = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
 
 // buildRoot lays out and mounts the stage1 root for the apps, then writes
 // their units. It runs in the boot helper's private mount namespace.
-func buildRoot(podDir, uuid, self string, specs []kit.AppSpec, u unitOptions) (string, error) {
-	root := filepath.Join(podDir, lifecycle.DirStage1Root)
+func buildRoot(p *lifecycle.Pod, self string, specs []kit.AppSpec, u unitOptions) (string, error) {
+	root := p.FilePath(lifecycle.DirStage1Root)
 	dirs := []string{"usr", "etc/systemd/system", "podctl/pod", "proc", "sys", "dev", "run", "tmp", "var/tmp", "root"}
 	secrets := false
 	for _, s := range specs {
@@ -77,7 +77,7 @@ func buildRoot(podDir, uuid, self string, specs []kit.AppSpec, u unitOptions) (s
 	if err := bindRO(self, bin); err != nil {
 		return "", err
 	}
-	if err := unix.Mount(podDir, filepath.Join(root, "podctl", "pod"), "", unix.MS_BIND, ""); err != nil {
+	if err := unix.Mount(p.Path(), filepath.Join(root, "podctl", "pod"), "", unix.MS_BIND, ""); err != nil {
 		return "", fmt.Errorf("binding the pod into the stage1 root: %w", err)
 	}
 	for i := range specs {
@@ -85,7 +85,7 @@ func buildRoot(podDir, uuid, self string, specs []kit.AppSpec, u unitOptions) (s
 			return "", err
 		}
 	}
-	if err := writeEtc(root, podDir, uuid, specs, u); err != nil {
+	if err := writeEtc(root, p, specs, u); err != nil {
 		return "", err
 	}
 	return root, nil
@@ -164,7 +164,8 @@ func bindRO(src, dst string) error {
 
 // writeEtc writes the pod's /etc (identity and units) and, for each
 // app, the spec its exec helper reads, with paths as the pod sees them.
-func writeEtc(root, podDir, uuid string, specs []kit.AppSpec, u unitOptions) error {
+func writeEtc(root string, p *lifecycle.Pod, specs []kit.AppSpec, u unitOptions) error {
+	uuid := p.UUID
 	etc := filepath.Join(root, "etc")
 	units := filepath.Join(etc, "systemd", "system")
 	files := map[string]string{
@@ -201,7 +202,7 @@ func writeEtc(root, podDir, uuid string, specs []kit.AppSpec, u unitOptions) err
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(podDir, "apps", s.Name, lifecycle.AppSpecJSON), b, 0o600); err != nil {
+		if err := os.WriteFile(p.FilePath(lifecycle.AppFile(s.Name, lifecycle.AppSpecJSON)), b, 0o600); err != nil {
 			return fmt.Errorf("writing spec of app %s: %w", s.Name, err)
 		}
 		if err := writeUnit(units, serviceName(s.Name), appUnit(s.Name, u)); err != nil {

@@ -144,7 +144,7 @@ type boot struct {
 func (r *boot) setUp() error {
 	rc := r.rc
 	if !rc.Interactive {
-		fifos, copiers, err := startLogging(rc.PodDir, r.specs, rc.Warn)
+		fifos, copiers, err := startLogging(rc.Pod, r.specs, rc.Warn)
 		if err != nil {
 			return err
 		}
@@ -162,12 +162,12 @@ func (r *boot) setUp() error {
 			return nil
 		})
 		if rc.Task.Stdin {
-			if err := feedStdin(filepath.Join(rc.PodDir, lifecycle.AppDir(r.specs[0].Name), lifecycle.AppStdinFIFO), rc.Warn); err != nil {
+			if err := feedStdin(rc.Pod.FilePath(lifecycle.AppFile(r.specs[0].Name, lifecycle.AppStdinFIFO)), rc.Warn); err != nil {
 				return err
 			}
 		}
 	}
-	console, err := os.OpenFile(filepath.Join(rc.PodDir, lifecycle.FileConsoleLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	console, err := os.OpenFile(rc.Pod.FilePath(lifecycle.FileConsoleLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func (r *boot) setUp() error {
 	if err != nil {
 		return err
 	}
-	if err := fsutil.WriteFile(filepath.Join(rc.PodDir, lifecycle.FileTask), tb, 0o600, false); err != nil {
+	if err := fsutil.WriteFile(rc.Pod.FilePath(lifecycle.FileTask), tb, 0o600, false); err != nil {
 		return err
 	}
 	// With --ready=notify, each app's READY=1 comes to stage1 itself, on a
@@ -186,7 +186,7 @@ func (r *boot) setUp() error {
 	// sender that exits at once, which the pod's systemd would drop.
 	if rc.Task.ReadyNotify {
 		for i := range r.specs {
-			c, err := kit.ListenNotify(rc.PodDir, &r.specs[i], i, r.saidReady)
+			c, err := kit.ListenNotify(rc.Pod, &r.specs[i], i, r.saidReady)
 			if err != nil {
 				return err
 			}
@@ -204,7 +204,7 @@ func (r *boot) start(self string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(self, stage1.Verb, helperBoot, rc.PodDir)
+	cmd := exec.Command(self, stage1.Verb, helperBoot, rc.Pod.Path())
 	cmd.Env = append(bootEnv(), envSpecs+"="+string(enc))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, r.console, r.console
 	if rc.Interactive {
@@ -219,7 +219,7 @@ func (r *boot) start(self string) error {
 	}
 	if err := kit.StartWithErrPipe(cmd); err != nil {
 		for _, s := range r.specs {
-			kit.RecordStatus(rc.PodDir, s.Name, &lifecycle.AppStatus{ExitCode: stage1.ExitStartFailed, Message: "the pod did not start: " + err.Error()})
+			r.warnIf(rc.Pod.WriteAppStatus(s.Name, &lifecycle.AppStatus{ExitCode: stage1.ExitStartFailed, Message: "the pod did not start: " + err.Error()}))
 		}
 		return err
 	}
@@ -245,8 +245,8 @@ func (r *boot) watch() {
 	r.end = kit.Ending{Timeout: rc.Task.Timeout}
 	r.restarts = make([]int, len(r.specs))
 	r.appReady = make([]bool, len(r.specs))
-	r.exits = &exitWatch{podDir: rc.PodDir, seen: map[string]time.Time{}, read: map[string]time.Time{}}
-	r.hooks = &hookWatch{podDir: rc.PodDir, tracking: r.pod.Group.Dirs[0], empty: map[string]time.Time{}}
+	r.exits = &exitWatch{pod: rc.Pod, warn: rc.Warn, seen: map[string]time.Time{}, read: map[string]time.Time{}}
+	r.hooks = &hookWatch{pod: rc.Pod, tracking: r.pod.Group.Dirs[0], empty: map[string]time.Time{}}
 	for ticks := 1; ; ticks++ {
 		select {
 		case r.waitErr = <-waited:
@@ -261,6 +261,13 @@ func (r *boot) watch() {
 		case <-tick.C:
 			r.follow(ticks)
 		}
+	}
+}
+
+// warnIf gives a failure that does not end the pod to the run's Warn.
+func (r *boot) warnIf(err error) {
+	if err != nil {
+		r.rc.Warn(err)
 	}
 }
 
@@ -293,18 +300,18 @@ func (r *boot) follow(ticks int) {
 	if restarting && ticks%5 == 0 {
 		// The hooks restart apps; the events are stage1's to write.
 		for i, s := range r.specs {
-			if n := readCount(filepath.Join(rc.PodDir, lifecycle.AppRestartsFile(s.Name))); n > r.restarts[i] {
+			if n := readCount(rc.Pod.FilePath(lifecycle.AppRestartsFile(s.Name))); n > r.restarts[i] {
 				r.restarts[i] = n
-				lifecycle.RecordEvent(rc.PodDir, events.Event{Type: events.Restarted, App: s.Name, Message: fmt.Sprintf("restart %d", n)})
+				rc.Pod.Event(events.Event{Type: events.Restarted, App: s.Name, Message: fmt.Sprintf("restart %d", n)})
 			}
 		}
 	}
-	if !r.notified && podReady(rc.PodDir, r.specs, rc.Task.ReadyNotify, r.appReady, r.saidReady) {
+	if !r.notified && podReady(rc.Pod, r.specs, rc.Task.ReadyNotify, r.appReady, r.saidReady) {
 		r.notified = true
-		kit.MarkReady(rc.PodDir)
+		r.warnIf(kit.MarkReady(rc.Pod))
 		kit.NotifyReady()
-		lifecycle.RecordEvent(rc.PodDir, events.Event{Type: events.Ready})
-		kit.NoteState(rc.PodDir, "ready")
+		rc.Pod.Event(events.Event{Type: events.Ready})
+		r.warnIf(rc.Pod.Note("ready", nil))
 		rc.Debugf("all apps started")
 	}
 }
@@ -320,7 +327,7 @@ func (r *boot) endLostHooks() {
 	r.lostHooks = true
 	for _, app := range lost {
 		r.rc.Warn(fmt.Errorf("app %s: the exit hook of its service did not run to its end; ending the pod", app))
-		if err := recordLost(r.rc.PodDir, app); err != nil {
+		if err := recordLost(r.rc.Pod, app); err != nil {
 			r.rc.Warn(fmt.Errorf("app %s: %w", app, err))
 		}
 	}
@@ -331,31 +338,31 @@ func (r *boot) endLostHooks() {
 // exit code.
 func (r *boot) finish() int {
 	rc := r.rc
-	code, err := podExitCode(rc.PodDir, r.specs, r.cmd.ProcessState, r.waitErr, rc.Warn)
+	code, err := podExitCode(rc.Pod, r.specs, r.cmd.ProcessState, r.waitErr, rc.Warn)
 	if err != nil {
 		if r.end.StopReason == "" {
 			// stage1 lives on to record what ended the pod.
 			rc.Warn(err)
 			r.end.Lost, r.end.LostBy = nspawnEnd(r.cmd.ProcessState, r.waitErr)
-			return kit.RecordResult(rc.PodDir, 0, r.end)
+			return kit.RecordResult(rc.Pod, 0, r.end, rc.Warn)
 		}
 		// Stopped while it was still booting: the apps that had not ended
 		// (or started) were stopped all the same.
 		for _, s := range r.specs {
-			if _, serr := os.Stat(filepath.Join(rc.PodDir, lifecycle.AppStatusFile(s.Name))); serr != nil {
-				kit.RecordStatus(rc.PodDir, s.Name, &lifecycle.AppStatus{ExitCode: 128 + int(syscall.SIGTERM), Signal: "SIGTERM",
-					Message: "the pod was stopped before the app had ended", FinishedAt: time.Now()})
+			if _, serr := os.Stat(rc.Pod.FilePath(lifecycle.AppStatusFile(s.Name))); serr != nil {
+				r.warnIf(rc.Pod.WriteAppStatus(s.Name, &lifecycle.AppStatus{ExitCode: 128 + int(syscall.SIGTERM), Signal: "SIGTERM",
+					Message: "the pod was stopped before the app had ended", FinishedAt: time.Now()}))
 			}
 		}
 		code = 128 + int(syscall.SIGTERM)
 	}
-	r.end.Failure = finishStatuses(rc.PodDir, r.specs, r.end.StopReason, r.exits)
-	return kit.RecordResult(rc.PodDir, code, r.end)
+	r.end.Failure = finishStatuses(rc.Pod, r.specs, r.end.StopReason, r.exits, rc.Warn)
+	return kit.RecordResult(rc.Pod, code, r.end, rc.Warn)
 }
 
 // podReady reports whether every app runs its own command (execed), and,
 // with notify, has said READY=1 (on saidReady, noted in ready).
-func podReady(podDir string, specs []kit.AppSpec, notify bool, ready []bool, saidReady <-chan int) bool {
+func podReady(p *lifecycle.Pod, specs []kit.AppSpec, notify bool, ready []bool, saidReady <-chan int) bool {
 	for {
 		select {
 		case i := <-saidReady:
@@ -369,7 +376,7 @@ func podReady(podDir string, specs []kit.AppSpec, notify bool, ready []bool, sai
 		if notify && !ready[i] {
 			return false
 		}
-		if !execed(filepath.Join(podDir, lifecycle.AppDir(s.Name))) {
+		if !execed(p.FilePath(lifecycle.AppDir(s.Name))) {
 			return false
 		}
 	}
@@ -380,28 +387,29 @@ func podReady(podDir string, specs []kit.AppSpec, notify bool, ready []bool, sai
 // units' hook cannot know: an app the pod's shutdown ended was stopped, by
 // the pod's time, a signal to stage1, or another app's failure. It
 // returns how the first app to fail did.
-func finishStatuses(podDir string, specs []kit.AppSpec, stopReason string, exits *exitWatch) string {
-	firstFailed := readFirstFailure(podDir)
+func finishStatuses(p *lifecycle.Pod, specs []kit.AppSpec, stopReason string, exits *exitWatch, warn func(error)) string {
+	firstFailed := readFirstFailure(p)
 	failure := ""
 	for _, s := range specs {
-		b, err := os.ReadFile(filepath.Join(podDir, lifecycle.AppStatusFile(s.Name)))
-		var st lifecycle.AppStatus
-		if err != nil || json.Unmarshal(b, &st) != nil {
+		st, err := p.AppStatus(s.Name)
+		if err != nil {
 			continue
 		}
-		if endReason(&st, stopReason, firstFailed, failure != "") {
-			failure = kit.FailureMessage(s.Name, &st)
+		if endReason(st, stopReason, firstFailed, failure != "") {
+			failure = kit.FailureMessage(s.Name, st)
 		}
-		kit.RecordStatus(podDir, s.Name, &st)
-		exits.record(s.Name, &st)
+		if err := p.WriteAppStatus(s.Name, st); err != nil {
+			warn(err)
+		}
+		exits.record(s.Name, st)
 	}
 	return failure
 }
 
 // readFirstFailure returns the exit code the units' hook recorded for the
 // first app to fail for good, "" if none has.
-func readFirstFailure(podDir string) string {
-	b, err := os.ReadFile(filepath.Join(podDir, lifecycle.FileFirstFailure))
+func readFirstFailure(p *lifecycle.Pod) string {
+	b, err := os.ReadFile(p.FilePath(lifecycle.FileFirstFailure))
 	if err != nil {
 		return ""
 	}
@@ -438,24 +446,23 @@ func bootEnv() []string {
 
 // podExitCode applies the exit status rule once nspawn has exited, and
 // says why any app failed to start.
-func podExitCode(podDir string, specs []kit.AppSpec, ps *os.ProcessState, waitErr error, warn func(error)) (int, error) {
+func podExitCode(p *lifecycle.Pod, specs []kit.AppSpec, ps *os.ProcessState, waitErr error, warn func(error)) (int, error) {
 	for _, s := range specs {
-		b, err := os.ReadFile(filepath.Join(podDir, lifecycle.AppStatusFile(s.Name)))
-		var st lifecycle.AppStatus
-		if err == nil && json.Unmarshal(b, &st) == nil && st.Message != "" && st.Reason != lifecycle.ReasonOOMKilled {
-			if _, err := os.Stat(filepath.Join(podDir, lifecycle.AppDir(s.Name), lifecycle.AppStartError)); err == nil {
+		st, err := p.AppStatus(s.Name)
+		if err == nil && st.Message != "" && st.Reason != lifecycle.ReasonOOMKilled {
+			if _, err := os.Stat(p.FilePath(lifecycle.AppFile(s.Name, lifecycle.AppStartError))); err == nil {
 				// The exec helper said why on the app's stderr already.
 				continue
 			}
-			warn(fmt.Errorf("app %s: %s (see %s)", s.Name, st.Message, filepath.Join(podDir, lifecycle.FileConsoleLog)))
+			warn(fmt.Errorf("app %s: %s (see %s)", s.Name, st.Message, p.FilePath(lifecycle.FileConsoleLog)))
 		}
 	}
-	if first := readFirstFailure(podDir); first != "" {
+	if first := readFirstFailure(p); first != "" {
 		return strconv.Atoi(first)
 	}
 	missing := []string{}
 	for _, s := range specs {
-		if _, err := os.Stat(filepath.Join(podDir, lifecycle.AppStatusFile(s.Name))); err != nil {
+		if _, err := os.Stat(p.FilePath(lifecycle.AppStatusFile(s.Name))); err != nil {
 			missing = append(missing, s.Name)
 		}
 	}
@@ -466,10 +473,10 @@ func podExitCode(podDir string, specs []kit.AppSpec, ps *os.ProcessState, waitEr
 	last := ""
 	if sig == 0 {
 		// Why nspawn failed is in its own last lines.
-		last = lastLines(filepath.Join(podDir, lifecycle.FileConsoleLog), 3)
+		last = lastLines(p.FilePath(lifecycle.FileConsoleLog), 3)
 	}
 	return 0, fmt.Errorf("%s before app %s ended; its output is in %s%s",
-		why, strings.Join(missing, ", "), filepath.Join(podDir, lifecycle.FileConsoleLog), last)
+		why, strings.Join(missing, ", "), p.FilePath(lifecycle.FileConsoleLog), last)
 }
 
 // nspawnEnd says how the boot helper (ps, or waitErr if it could not be
@@ -518,11 +525,11 @@ func lastLines(path string, n int) string {
 // the caller and the app's log. The FIFOs are opened read-write, so they
 // never read end-of-file while an app restarts its writer; the copying is
 // ended by a read deadline once the pod is gone.
-func startLogging(podDir string, specs []kit.AppSpec, warn func(error)) ([]*os.File, *sync.WaitGroup, error) {
+func startLogging(p *lifecycle.Pod, specs []kit.AppSpec, warn func(error)) ([]*os.File, *sync.WaitGroup, error) {
 	var fifos []*os.File
 	copiers := &sync.WaitGroup{}
 	for _, s := range specs {
-		appDir := filepath.Join(podDir, lifecycle.AppDir(s.Name))
+		appDir := p.FilePath(lifecycle.AppDir(s.Name))
 		l, err := logs.Open(appDir)
 		if err != nil {
 			return nil, nil, err
@@ -629,7 +636,8 @@ type podSpec struct {
 // events log is out of reach: stage1 looks for new statuses while the pod
 // runs, and for the last ones when it has ended.
 type exitWatch struct {
-	podDir string
+	pod  *lifecycle.Pod
+	warn func(error)
 	// seen is, for each app, when the last end it recorded happened, and
 	// read when its status file last changed.
 	seen, read map[string]time.Time
@@ -639,17 +647,15 @@ type exitWatch struct {
 // the reason known now: stage1 is stopping the pod for stopReason, if set.
 func (w *exitWatch) poll(specs []kit.AppSpec, stopReason string) {
 	for _, s := range specs {
-		path := filepath.Join(w.podDir, lifecycle.AppStatusFile(s.Name))
+		path := w.pod.FilePath(lifecycle.AppStatusFile(s.Name))
 		fi, err := os.Stat(path)
 		if err != nil || !fi.ModTime().After(w.read[s.Name]) {
 			continue
 		}
 		w.read[s.Name] = fi.ModTime()
-		b, err := os.ReadFile(path)
-		var st lifecycle.AppStatus
-		if err == nil && json.Unmarshal(b, &st) == nil {
-			endReason(&st, stopReason, readFirstFailure(w.podDir), false)
-			w.record(s.Name, &st)
+		if st, err := w.pod.AppStatus(s.Name); err == nil {
+			endReason(st, stopReason, readFirstFailure(w.pod), false)
+			w.record(s.Name, st)
 		}
 	}
 }
@@ -660,8 +666,10 @@ func (w *exitWatch) record(app string, st *lifecycle.AppStatus) {
 		return
 	}
 	w.seen[app] = st.FinishedAt
-	kit.SayEnd(app, st)
-	lifecycle.RecordEvent(w.podDir, events.Event{Type: events.Exited, App: app, ExitCode: &st.ExitCode, Message: st.Reason})
+	if err := kit.EndNotice(app, st); err != nil {
+		w.warn(err)
+	}
+	w.pod.Event(events.Event{Type: events.Exited, App: app, ExitCode: &st.ExitCode, Message: st.Reason})
 }
 
 // parentGone is the signal the boot helper gets when stage1 dies.
@@ -680,7 +688,11 @@ func bootMain(args []string) int {
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, parentGone)
-	podDir := args[0]
+	p, err := lifecycle.OpenAt(args[0])
+	if err != nil {
+		return kit.HelperFail(err)
+	}
+	defer p.Close()
 	var pod podSpec
 	if err := json.Unmarshal([]byte(os.Getenv(envSpecs)), &pod); err != nil {
 		return kit.HelperFail(fmt.Errorf("reading app specs: %w", err))
@@ -703,8 +715,8 @@ func bootMain(args []string) int {
 	if err != nil {
 		return kit.HelperFail(err)
 	}
-	uuid := filepath.Base(podDir)
-	root, err := buildRoot(podDir, uuid, self, specs, unitOptions{Interactive: interactive})
+	uuid := p.UUID
+	root, err := buildRoot(p, self, specs, unitOptions{Interactive: interactive})
 	if err != nil {
 		return kit.HelperFail(err)
 	}
@@ -833,7 +845,7 @@ func appHostPid(p *lifecycle.Pod, app string) (int, error) {
 	}
 	// Until its command replaces podctl's exec helper, the process is not
 	// the app yet (its environment, its root's set-up).
-	if !execed(filepath.Join(p.Path(), lifecycle.AppDir(app))) {
+	if !execed(p.FilePath(lifecycle.AppDir(app))) {
 		return 0, fmt.Errorf("app %s of pod %s has not started yet: try again once podctl status --wait-ready says it has", app, p.UUID)
 	}
 	// The checked folders only: the record is not trusted.

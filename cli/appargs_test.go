@@ -8,10 +8,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"podctl/stage0"
+	"podctl/stage1"
 )
 
 func TestParseApps(t *testing.T) {
-	def := stage0.AppOptions{Exec: "/bin/default", Env: []string{"POD=1"}, Mounts: []string{"volume=v,target=/v"}}
+	pod := stage0.EnvVar{Name: "POD", Value: "1"}
+	v := stage0.Mount{Volume: "v", Target: "/v", Spec: "volume=v,target=/v"}
+	def := stage0.AppOptions{Exec: "/bin/default", Env: []stage0.EnvVar{pod}, Mounts: []stage0.Mount{v}}
 	apps, err := parseApps(def, strings.Fields(
 		"img-a --name a --environment A=1 -- one -- two --- img-b --exec /bin/b --mount volume=w,target=/w --- img-c"))
 	if err != nil {
@@ -28,20 +31,20 @@ func TestParseApps(t *testing.T) {
 	if !reflect.DeepEqual(a.Args, []string{"one", "--", "two"}) {
 		t.Errorf("app a args %q", a.Args)
 	}
-	if !reflect.DeepEqual(a.Env, []string{"POD=1", "A=1"}) {
+	if !reflect.DeepEqual(a.Env, []stage0.EnvVar{pod, {Name: "A", Value: "1"}}) {
 		t.Errorf("app a env %q: want the pod's first, then its own", a.Env)
 	}
 	if b.Image != "img-b" || b.Exec != "/bin/b" || b.Name != "" || b.Args != nil {
 		t.Errorf("app b: %+v", b)
 	}
-	if !reflect.DeepEqual(b.Mounts, []string{"volume=v,target=/v", "volume=w,target=/w"}) {
+	if !reflect.DeepEqual(b.Mounts, []stage0.Mount{v, {Volume: "w", Target: "/w", Spec: "volume=w,target=/w"}}) {
 		t.Errorf("app b mounts %q", b.Mounts)
 	}
-	if c.Image != "img-c" || !reflect.DeepEqual(c.Env, []string{"POD=1"}) {
+	if c.Image != "img-c" || !reflect.DeepEqual(c.Env, []stage0.EnvVar{pod}) {
 		t.Errorf("app c: %+v", c)
 	}
 	// The defaults were not changed by the apps.
-	if !reflect.DeepEqual(def.Env, []string{"POD=1"}) {
+	if !reflect.DeepEqual(def.Env, []stage0.EnvVar{pod}) {
 		t.Errorf("defaults changed: %+v", def)
 	}
 }
@@ -61,7 +64,15 @@ func TestParseAppsRefuses(t *testing.T) {
 
 func TestParseAppsSettings(t *testing.T) {
 	adj := -5
-	def := stage0.AppOptions{OOMScoreAdj: &adj, Rlimits: []string{"core=0"}}
+	rl := func(s string) stage1.Rlimit {
+		r, err := stage0.ParseRlimit(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	core0 := rl("core=0")
+	def := stage0.AppOptions{OOMScoreAdj: &adj, Rlimits: []stage1.Rlimit{core0}}
 	apps, err := parseApps(def, strings.Fields(
 		"img-a --rlimit nofile=1000:2000 --rlimit=RLIMIT_CORE=unlimited --oom-score-adj 500 --- img-b --oom-score-adj -1000 --- img-c"))
 	if err != nil {
@@ -70,7 +81,7 @@ func TestParseAppsSettings(t *testing.T) {
 	a, b, c := apps[0], apps[1], apps[2]
 	// An app's limits come after the defaults, which stage0 lets them
 	// override.
-	if !reflect.DeepEqual(a.Rlimits, []string{"core=0", "nofile=1000:2000", "RLIMIT_CORE=unlimited"}) {
+	if !reflect.DeepEqual(a.Rlimits, []stage1.Rlimit{core0, rl("nofile=1000:2000"), rl("core=unlimited")}) {
 		t.Errorf("app a rlimits %q", a.Rlimits)
 	}
 	if a.OOMScoreAdj == nil || *a.OOMScoreAdj != 500 {
@@ -80,10 +91,10 @@ func TestParseAppsSettings(t *testing.T) {
 	if b.OOMScoreAdj == nil || *b.OOMScoreAdj != -1000 {
 		t.Errorf("app b oom-score-adj %v, want -1000", b.OOMScoreAdj)
 	}
-	if c.OOMScoreAdj == nil || *c.OOMScoreAdj != -5 || !reflect.DeepEqual(c.Rlimits, []string{"core=0"}) {
+	if c.OOMScoreAdj == nil || *c.OOMScoreAdj != -5 || !reflect.DeepEqual(c.Rlimits, []stage1.Rlimit{core0}) {
 		t.Errorf("app c: %+v: want the defaults", c)
 	}
-	if adj != -5 || !reflect.DeepEqual(def.Rlimits, []string{"core=0"}) {
+	if adj != -5 || !reflect.DeepEqual(def.Rlimits, []stage1.Rlimit{core0}) {
 		t.Errorf("defaults changed: %d %q", adj, def.Rlimits)
 	}
 	// Unset is not 0: the app keeps the oom_score_adj it inherits.
@@ -132,17 +143,19 @@ func TestPodAndAppName(t *testing.T) {
 	if opts.Name != "pod-1" {
 		t.Errorf("pod name %q, want pod-1", opts.Name)
 	}
-	if !reflect.DeepEqual(opts.Labels, []string{"tier=web", "env=prod"}) || !reflect.DeepEqual(opts.Annotations, []string{"note=x"}) {
+	if !reflect.DeepEqual(opts.Labels, []stage0.KeyValue{{Key: "tier", Value: "web"}, {Key: "env", Value: "prod"}}) ||
+		!reflect.DeepEqual(opts.Annotations, []stage0.KeyValue{{Key: "note", Value: "x"}}) {
 		t.Errorf("labels %q, annotations %q", opts.Labels, opts.Annotations)
 	}
-	if !reflect.DeepEqual(opts.SetEnvSecrets, []string{"TOKEN=/run/token"}) {
+	if !reflect.DeepEqual(opts.SetEnvSecrets, []stage0.Secret{{Name: "TOKEN", File: "/run/token"}}) {
 		t.Errorf("pod secrets %q", opts.SetEnvSecrets)
 	}
 	a, b := opts.Apps[0], opts.Apps[1]
 	if a.Name != "app-a" || b.Name != "" {
 		t.Errorf("app names %q and %q: the pod's --name must not name an app", a.Name, b.Name)
 	}
-	if !reflect.DeepEqual(a.EnvSecrets, []string{"ALL=/run/all", "MINE=/run/mine"}) || !reflect.DeepEqual(b.EnvSecrets, []string{"ALL=/run/all"}) {
+	all, mine := stage0.Secret{Name: "ALL", File: "/run/all"}, stage0.Secret{Name: "MINE", File: "/run/mine"}
+	if !reflect.DeepEqual(a.EnvSecrets, []stage0.Secret{all, mine}) || !reflect.DeepEqual(b.EnvSecrets, []stage0.Secret{all}) {
 		t.Errorf("app secrets %q and %q", a.EnvSecrets, b.EnvSecrets)
 	}
 }

@@ -173,7 +173,7 @@ func podRows(p *stage0.PodInfo, full, perApp bool, now time.Time) []listRow {
 		}
 		return ago(t, now)
 	}
-	r := listRow{uuid: p.UUID, name: dash(p.Name), state: p.State, result: "-",
+	r := listRow{uuid: p.UUID, name: dash(p.Name), state: p.State.String(), result: "-",
 		created: when(p.CreatedAt), started: when(p.StartedAt), labels: labelsText(p.Labels)}
 	if !full {
 		r.uuid = r.uuid[:min(len(r.uuid), 8)]

@@ -32,7 +32,7 @@ func twoAppPod() *stage0.PodInfo {
 	t0 := time.Now().Add(-2 * time.Minute)
 	two := 2
 	return &stage0.PodInfo{
-		UUID: "8645ebdf-1812-448b-8211-c4b411aa529d", State: "exited-garbage",
+		UUID: "8645ebdf-1812-448b-8211-c4b411aa529d", State: stage0.PodState{Lifecycle: lifecycle.ExitedGarbage},
 		Labels: map[string]string{"ci": "yes", "tier": "web"}, CreatedAt: &t0, StartedAt: &t0,
 		Result: &lifecycle.PodResult{Result: "error"},
 		Apps: []stage0.AppInfo{
@@ -45,7 +45,7 @@ func twoAppPod() *stage0.PodInfo {
 // The default table has one line per pod, whose cells up to EXIT have no
 // blank in them, so awk can read them; --apps has a line per app.
 func TestListRows(t *testing.T) {
-	pods := []*stage0.PodInfo{twoAppPod(), {UUID: "42bb8bcd-2713-44d9-bd43-3c9525da9fdf", State: "aborted-prepare"}}
+	pods := []*stage0.PodInfo{twoAppPod(), {UUID: "42bb8bcd-2713-44d9-bd43-3c9525da9fdf", State: stage0.PodState{Lifecycle: lifecycle.AbortedPrepare}}}
 	print := func(full, perApp bool) []string {
 		var out bytes.Buffer
 		cmd := &cobra.Command{}

@@ -66,7 +66,7 @@ func newEnter(g *globals) *cobra.Command {
 				return err
 			}
 			if code != 0 {
-				return exitCode(code)
+				return exitStatus(code)
 			}
 			return nil
 		},
@@ -186,7 +186,7 @@ to run from cron, twice at once, and beside running pods.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "%d %s within the grace period (--verbose says which and until when)\n", kept, verb)
 			}
 			if errs > 0 {
-				return exitCode(ExitError)
+				return exitStatus(ExitError)
 			}
 			return nil
 		},
@@ -214,7 +214,7 @@ func forEachPod(cmd *cobra.Command, ids []string, do func(id string) (string, er
 		}
 	}
 	if failed > 0 {
-		return exitCode(ExitError)
+		return exitStatus(ExitError)
 	}
 	return nil
 }

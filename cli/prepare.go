@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/appc/spec/schema/types"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
@@ -17,33 +18,33 @@ import (
 // podFlags are the flags run and prepare share.
 type podFlags struct {
 	apps     appFlags
-	setEnv   []string
+	setEnv   []stage0.EnvVar
 	insecure []string
 	flavor   string
 	noOverly bool
 	uuidFile string
-	volumes  []string
+	volumes  []types.Volume
 	limits   limitFlags
 	// name, labels, annotations and secrets are the pod's; see appSyntax.
 	name        string
-	labels      []string
-	annotations []string
-	secrets     []string
+	labels      []stage0.KeyValue
+	annotations []stage0.KeyValue
+	secrets     []stage0.Secret
 }
 
 func (f *podFlags) add(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.SetInterspersed(false)
 	fs.StringVar(&f.name, "name", "", "name of the pod (before the first image; after an image, --name names that app): lower-case letters, digits and dashes, usable wherever a UUID is")
-	fs.StringArrayVar(&f.labels, "label", nil, "a label of the pod, KEY=VALUE, which list --filter label= selects (repeatable)")
-	fs.StringArrayVar(&f.annotations, "annotation", nil, "an annotation of the pod, KEY=VALUE (repeatable)")
-	fs.StringArrayVar(&f.setEnv, "set-env", nil, "set KEY=VALUE in every app's environment (repeatable)")
-	fs.StringArrayVar(&f.secrets, "set-env-secret", nil, "set NAME in every app's environment to the content of FILE, read when the pod starts and never stored: NAME=FILE (repeatable)")
+	list(fs, &f.labels, "label", stage0.ParseLabel, "a label of the pod, KEY=VALUE, which list --filter label= selects (repeatable)")
+	list(fs, &f.annotations, "annotation", stage0.ParseAnnotation, "an annotation of the pod, KEY=VALUE (repeatable)")
+	list(fs, &f.setEnv, "set-env", stage0.ParseEnv, "set KEY=VALUE in every app's environment (repeatable)")
+	list(fs, &f.secrets, "set-env-secret", secretParser("--set-env-secret"), "set NAME in every app's environment to the content of FILE, read when the pod starts and never stored: NAME=FILE (repeatable)")
 	fs.StringSliceVar(&f.insecure, "insecure-options", nil, "checks to skip: image (use image files without a verified signature)")
 	fs.StringVar(&f.flavor, "stage1", "", "stage1 flavor: systemd (the default where systemd-nspawn is installed) or fly")
 	fs.BoolVar(&f.noOverly, "no-overlay", false, "copy image trees into the pod instead of mounting overlays")
 	fs.StringVar(&f.uuidFile, "uuid-file-save", "", "write the pod's UUID to this file as soon as the pod exists")
-	fs.StringArrayVar(&f.volumes, "volume", nil, "a pod volume: NAME,kind=host,source=/PATH[,readOnly=true] or NAME,kind=empty[,mode=0755,uid=N,gid=N] (repeatable; apps use it with --mount)")
+	list(fs, &f.volumes, "volume", stage0.ParseVolume, "a pod volume: NAME,kind=host,source=/PATH[,readOnly=true] or NAME,kind=empty[,mode=0755,uid=N,gid=N] (repeatable; apps use it with --mount)")
 	f.limits.add(fs)
 	f.apps.add(fs, &stage0.AppOptions{}, false)
 }
@@ -201,7 +202,7 @@ exits 254 when podctl itself fails, with one line on stderr saying why.
 			if err != nil {
 				return limitHint(err)
 			}
-			return exitCode(code)
+			return exitStatus(code)
 		},
 	}
 	f.add(cmd)
@@ -229,7 +230,7 @@ func newRunPrepared(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return exitCode(code)
+			return exitStatus(code)
 		},
 	}
 	tf.add(cmd)

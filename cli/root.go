@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"podctl/internal/errdefs"
 	"podctl/stage0"
 )
 
@@ -19,11 +20,36 @@ import (
 // cannot be mistaken for an app's status.
 const ExitError = 254
 
-// exitCode is returned by a verb that must exit with a given status and has
-// already said whatever it had to say.
-type exitCode int
+// ExitTimeout is wait's status when --timeout ran out, as timeout(1)'s.
+const ExitTimeout = 124
 
-func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+// exitStatus is returned by a verb that must exit with a given status and
+// has already said whatever it had to say.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// exitCode is the one place where an error becomes podctl's exit status.
+// It also says whether the error is still to be printed: an exitStatus has
+// been said already.
+func exitCode(err error) (code int, print bool) {
+	var st exitStatus
+	switch {
+	case err == nil:
+		return 0, false
+	case errors.As(err, &st):
+		return int(st), false
+	case errors.Is(err, errdefs.ErrTimeout):
+		// As timeout(1) exits: wait --timeout.
+		return ExitTimeout, true
+	case errors.Is(err, errdefs.ErrInvalid), errors.Is(err, errdefs.ErrNotFound), errors.Is(err, errdefs.ErrBusy):
+		// Usage errors (stage0.ErrUsage), what does not exist, what
+		// someone else holds: podctl's own failure, told apart by the
+		// message only.
+		return ExitError, true
+	}
+	return ExitError, true
+}
 
 // globals are the flags every verb has.
 type globals struct {
@@ -71,6 +97,9 @@ a shell, an init script, a systemd unit or cron) can act on it.`,
 	root.PersistentFlags().StringVar(&g.dir, "dir", dir, "data directory (or $PODCTL_DIR)")
 	root.PersistentFlags().BoolVar(&g.debug, "debug", false, "print progress on stderr")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		if err, whole := flagError(err); whole {
+			return err
+		}
 		return fmt.Errorf("%v: see %s --help", err, cmd.CommandPath())
 	})
 	root.AddCommand(
@@ -95,18 +124,15 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	root := NewRoot(stdout, stderr)
 	root.SetArgs(args)
 	err := root.Execute()
-	if err == nil {
-		return 0
-	}
-	var code exitCode
-	if errors.As(err, &code) {
-		return int(code)
+	code, print := exitCode(err)
+	if !print {
+		return code
 	}
 	if strings.HasPrefix(err.Error(), "unknown command") {
 		err = fmt.Errorf("%s: see podctl --help", oneLineSuggestions(err.Error()))
 	}
 	fmt.Fprintf(stderr, "podctl: %v\n", err)
-	return ExitError
+	return code
 }
 
 // warn prints a failure that does not end the command (a pod's stage1

@@ -110,8 +110,7 @@ func printStatus(cmd *cobra.Command, pi *stage0.PodInfo) {
 	if pi.Pid != 0 {
 		fmt.Fprintf(w, "pid=%d\n", pi.Pid)
 	}
-	st, _ := lifecycle.ParseState(pi.State)
-	fmt.Fprintf(w, "exited=%t\n", st.IsAfterRun())
+	fmt.Fprintf(w, "exited=%t\n", pi.State.Lifecycle.IsAfterRun())
 	if pi.Result != nil {
 		fmt.Fprintf(w, "result=%s\n", pi.Result.Result)
 		fmt.Fprintf(w, "message=%s\n", pi.Result.Message)

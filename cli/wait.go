@@ -13,11 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"podctl/internal/errdefs"
 	"podctl/stage0"
 )
-
-// ExitTimeout is wait's status when --timeout ran out, as timeout(1)'s.
-const ExitTimeout = 124
 
 func newWait(g *globals) *cobra.Command {
 	var cond, uuidFile string
@@ -73,8 +71,7 @@ after the others are done.`,
 					}
 				}
 				if errors.Is(err, context.DeadlineExceeded) {
-					fmt.Fprintf(cmd.ErrOrStderr(), "podctl: timed out after %s waiting for %s to be %s\n", timeout, podList(left), cond)
-					return exitCode(ExitTimeout)
+					return errdefs.New(errdefs.ErrTimeout, "timed out after %s waiting for %s to be %s", timeout, podList(left), cond)
 				}
 				return fmt.Errorf("stopped waiting for %s: %w", podList(left), err)
 			}
@@ -91,7 +88,7 @@ after the others are done.`,
 				}
 			}
 			if failed > 0 {
-				return exitCode(ExitError)
+				return exitStatus(ExitError)
 			}
 			return nil
 		},

@@ -166,7 +166,7 @@ func (f *PodFilter) Match(pi *PodInfo) bool {
 	}
 	return match.Any(f.states, func(s string) bool {
 		// A paused or terminating pod is running, too.
-		return pi.State == s || s == lifecycle.Running.String() && (pi.State == statePaused || pi.State == stateTerminating)
+		return pi.State.String() == s || s == lifecycle.Running.String() && pi.State.Lifecycle == lifecycle.Running
 	}) &&
 		matchAll(f.labels, func(l labelMatch) bool {
 			v, ok := pi.Labels[l.key]
@@ -242,7 +242,7 @@ func CountPods(pods []*PodInfo) *PodCounts {
 		pc.States[s] = 0
 	}
 	for _, pi := range pods {
-		pc.States[pi.State]++
+		pc.States[pi.State.String()]++
 	}
 	return pc
 }

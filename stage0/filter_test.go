@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"podctl/lifecycle"
 )
 
 func TestParseFilterTime(t *testing.T) {
@@ -30,11 +32,11 @@ func TestParseFilterTime(t *testing.T) {
 func TestPodFilter(t *testing.T) {
 	t0 := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	pods := map[string]*PodInfo{
-		"a": {UUID: "a", Name: "web-1", State: "running", Labels: map[string]string{"tier": "web", "env": "prod"}, CreatedAt: &t0,
+		"a": {UUID: "a", Name: "web-1", State: PodState{Lifecycle: lifecycle.Running}, Labels: map[string]string{"tier": "web", "env": "prod"}, CreatedAt: &t0,
 			Apps: []AppInfo{{ImageName: "example.com/busybox", ImageID: "sha512-abcdef", imageVersion: "1.0"}}},
-		"b": {UUID: "b", Name: "db-1", State: "exited", Labels: map[string]string{"tier": "db"}, CreatedAt: ptr(t0.Add(time.Minute)),
+		"b": {UUID: "b", Name: "db-1", State: PodState{Lifecycle: lifecycle.Exited}, Labels: map[string]string{"tier": "db"}, CreatedAt: ptr(t0.Add(time.Minute)),
 			Apps: []AppInfo{{ImageName: "example.com/postgres", ImageID: "sha512-123456", imageVersion: "16"}}},
-		"c": {UUID: "c", State: "exited-garbage", Labels: map[string]string{}, CreatedAt: ptr(t0.Add(2 * time.Minute)),
+		"c": {UUID: "c", State: PodState{Lifecycle: lifecycle.ExitedGarbage}, Labels: map[string]string{}, CreatedAt: ptr(t0.Add(2 * time.Minute)),
 			Apps: []AppInfo{{ImageName: "example.com/busybox", ImageID: "sha512-abcdef", imageVersion: "1.0"}}},
 	}
 	c := Config{DataDir: t.TempDir()}
@@ -101,7 +103,7 @@ func TestParsePodFilterRefuses(t *testing.T) {
 }
 
 func TestCountPods(t *testing.T) {
-	pc := CountPods([]*PodInfo{{State: "running"}, {State: "exited"}, {State: "running"}, {State: "paused"}})
+	pc := CountPods([]*PodInfo{{State: PodState{Lifecycle: lifecycle.Running}}, {State: PodState{Lifecycle: lifecycle.Exited}}, {State: PodState{Lifecycle: lifecycle.Running}}, {State: PodState{Lifecycle: lifecycle.Running, Condition: Paused}}})
 	if pc.Total != 4 || pc.States["running"] != 2 || pc.States["exited"] != 1 || pc.States["prepared"] != 0 || pc.States["paused"] != 1 {
 		t.Fatalf("CountPods: %+v", pc)
 	}
@@ -110,24 +112,5 @@ func TestCountPods(t *testing.T) {
 	}
 	if got := strings.Join(pc.Ordered(), ","); got != "running,exited,paused" {
 		t.Errorf("Ordered() = %s", got)
-	}
-}
-
-func TestLabels(t *testing.T) {
-	m, err := parseLabels([]string{"tier=web", "example.com/team=core", "empty="})
-	if err != nil || m["tier"] != "web" || m["example.com/team"] != "core" || m["empty"] != "" {
-		t.Fatalf("parseLabels: %v, %v", m, err)
-	}
-	for _, bad := range [][]string{{"tier"}, {"=web"}, {"tier=a,b"}, {"ti er=x"}, {"-tier=x"}, {"tier=x", "tier=y"}, {"tier=a\nb"}, {strings.Repeat("k", 254) + "=v"}} {
-		if _, err := parseLabels(bad); err == nil {
-			t.Errorf("parseLabels(%q) succeeded", bad)
-		}
-	}
-	m, err = parseAnnotations([]string{"note=a, b\nand c"})
-	if err != nil || m["note"] != "a, b\nand c" {
-		t.Fatalf("parseAnnotations: %v, %v", m, err)
-	}
-	if _, err := parseAnnotations([]string{"note=\x00"}); err == nil {
-		t.Error("an annotation with NUL was accepted")
 	}
 }

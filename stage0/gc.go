@@ -38,6 +38,19 @@ type GCEvent struct {
 	Message string
 }
 
+// checkGCDurations refuses a negative grace period or expiry.
+func checkGCDurations(opts GCOptions) error {
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--grace-period", opts.GracePeriod}, {"--expire-prepared", opts.ExpirePrepared}} {
+		if d.v < 0 {
+			return errdefs.New(ErrUsage, "%s=%s is negative: give 0s or more", d.flag, d.v)
+		}
+	}
+	return nil
+}
+
 // GC collects pods: it marks exited pods and aborted or expired prepares
 // for collection, and removes those whose grace period is over, calling
 // their flavor's gc first. Busy pods (running, being prepared, or being
@@ -47,13 +60,8 @@ type GCEvent struct {
 // with the number of pods. report is called for every event; errors on one
 // pod are reported and the run goes on.
 func GC(c Config, opts GCOptions, report func(GCEvent)) error {
-	for _, d := range []struct {
-		flag string
-		v    time.Duration
-	}{{"--grace-period", opts.GracePeriod}, {"--expire-prepared", opts.ExpirePrepared}} {
-		if d.v < 0 {
-			return errdefs.New(ErrUsage, "%s=%s is negative: give 0s or more", d.flag, d.v)
-		}
+	if err := checkGCDurations(opts); err != nil {
+		return err
 	}
 	now := opts.Now
 	if now.IsZero() {

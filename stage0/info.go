@@ -15,11 +15,45 @@ import (
 	"podctl/lifecycle"
 )
 
+// PodState is a pod's state as list and status show it: its lifecycle
+// state, or for a running pod the condition podctl adds to it.
+type PodState struct {
+	Lifecycle lifecycle.State
+	// Condition is a running pod's: paused while frozen (podctl pause),
+	// terminating while podctl stop waits for it.
+	Condition Condition
+}
+
+// Condition is what a running pod is doing besides running.
+type Condition int
+
 // The conditions of a running pod that list and status show as its state.
+const (
+	NoCondition Condition = iota
+	Paused
+	Terminating
+)
+
+// The names of the conditions, as list and status show them.
 const (
 	statePaused      = "paused"
 	stateTerminating = "terminating"
 )
+
+// String is the state's name: the condition's, if any, else the lifecycle
+// state's.
+func (s PodState) String() string {
+	switch s.Condition {
+	case Paused:
+		return statePaused
+	case Terminating:
+		return stateTerminating
+	}
+	return s.Lifecycle.String()
+}
+
+// MarshalText makes a PodState its name in JSON.
+func (s PodState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // PodInfo is what list and status show of a pod. Times are nil when the
 // pod has not reached them.
@@ -30,10 +64,8 @@ type PodInfo struct {
 	// Labels and Annotations are the user's (--label, --annotation).
 	Labels      map[string]string `json:"labels"`
 	Annotations map[string]string `json:"annotations"`
-	// State is the pod's state, as lifecycle.State names it; a running
-	// pod is "paused" while frozen (podctl pause) and "terminating" while
-	// podctl stop waits for it.
-	State string `json:"state"`
+	// State is the pod's state; JSON has its name.
+	State PodState `json:"state"`
 	// Result is how a finished pod ended, once it has run.
 	Result *lifecycle.PodResult `json:"result"`
 	// History is every state the pod went through, with its time; status
@@ -97,7 +129,7 @@ func timePtr(t time.Time, err error) *time.Time {
 
 // Info reads what there is to know of an opened pod without blocking.
 func Info(p *lifecycle.Pod) *PodInfo {
-	pi := &PodInfo{UUID: p.UUID, State: p.State().String(), Apps: []AppInfo{},
+	pi := &PodInfo{UUID: p.UUID, State: PodState{Lifecycle: p.State()}, Apps: []AppInfo{},
 		Labels: map[string]string{}, Annotations: map[string]string{}}
 	problem := func(err error) {
 		if err != nil {
@@ -120,9 +152,9 @@ func Info(p *lifecycle.Pod) *PodInfo {
 		pi.Pid, err = p.Pid()
 		problem(err)
 		if _, ok := terminatingUntil(p); ok {
-			pi.State = stateTerminating
+			pi.State.Condition = Terminating
 		} else if IsPaused(p) {
-			pi.State = statePaused
+			pi.State.Condition = Paused
 		}
 	}
 	pi.Result, err = p.Result()

@@ -85,7 +85,7 @@ func FuzzInfo(f *testing.F) {
 		if pi.UUID != id {
 			t.Fatalf("Status shows pod %q, want %s", pi.UUID, id)
 		}
-		if want := map[bool]string{true: "running", false: "exited"}[running]; pi.State != want && !(running && pi.State == statePaused) {
+		if want := map[bool]string{true: "running", false: "exited"}[running]; pi.State.String() != want && !(running && pi.State.Condition == Paused) {
 			t.Fatalf("state %q, want %q", pi.State, want)
 		}
 		for _, prob := range pi.Problems {

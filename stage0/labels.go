@@ -32,11 +32,11 @@ func checkLabelKey(what, k string) error {
 	return nil
 }
 
-// parseLabels reads --label KEY=VALUE values. A value is at most
+// ParseLabel reads a --label KEY=VALUE value. A value is at most
 // MaxLabelLen printable characters without a comma, which separates the
 // filters of list --filter; it may be empty.
-func parseLabels(kvs []string) (map[string]string, error) {
-	return parsePairs("label", kvs, func(k, v string) error {
+func ParseLabel(kv string) (KeyValue, error) {
+	return parsePair("label", kv, func(k, v string) error {
 		if len(v) > MaxLabelLen || strings.ContainsRune(v, ',') || !printable(v) {
 			return errdefs.New(ErrUsage, "label %s: value %q is not valid: use up to %d printable characters, without a comma", k, v, MaxLabelLen)
 		}
@@ -44,10 +44,10 @@ func parseLabels(kvs []string) (map[string]string, error) {
 	})
 }
 
-// parseAnnotations reads --annotation KEY=VALUE values. A value is any
+// ParseAnnotation reads an --annotation KEY=VALUE value. A value is any
 // UTF-8 text up to MaxAnnotationLen bytes, without NUL.
-func parseAnnotations(kvs []string) (map[string]string, error) {
-	return parsePairs("annotation", kvs, func(k, v string) error {
+func ParseAnnotation(kv string) (KeyValue, error) {
+	return parsePair("annotation", kv, func(k, v string) error {
 		if len(v) > MaxAnnotationLen || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
 			return errdefs.New(ErrUsage, "annotation %s: the value is not valid: use up to %d bytes of UTF-8 text without NUL", k, MaxAnnotationLen)
 		}
@@ -55,26 +55,32 @@ func parseAnnotations(kvs []string) (map[string]string, error) {
 	})
 }
 
-func parsePairs(what string, kvs []string, checkValue func(k, v string) error) (map[string]string, error) {
+func parsePair(what, kv string, checkValue func(k, v string) error) (KeyValue, error) {
+	k, v, ok := strings.Cut(kv, "=")
+	if !ok {
+		return KeyValue{}, errdefs.New(ErrUsage, "--%s %q is not KEY=VALUE", what, kv)
+	}
+	if err := checkLabelKey(what, k); err != nil {
+		return KeyValue{}, err
+	}
+	if err := checkValue(k, v); err != nil {
+		return KeyValue{}, err
+	}
+	return KeyValue{Key: k, Value: v}, nil
+}
+
+// pairMap makes a map of a pod's labels or annotations (what), refusing a
+// key given twice; it is nil when there are none.
+func pairMap(what string, kvs []KeyValue) (map[string]string, error) {
 	if len(kvs) == 0 {
 		return nil, nil
 	}
 	out := map[string]string{}
 	for _, kv := range kvs {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return nil, errdefs.New(ErrUsage, "--%s %q is not KEY=VALUE", what, kv)
+		if _, dup := out[kv.Key]; dup {
+			return nil, errdefs.New(ErrUsage, "%s %s is given twice: give it once", what, kv.Key)
 		}
-		if err := checkLabelKey(what, k); err != nil {
-			return nil, err
-		}
-		if _, dup := out[k]; dup {
-			return nil, errdefs.New(ErrUsage, "%s %s is given twice: give it once", what, k)
-		}
-		if err := checkValue(k, v); err != nil {
-			return nil, err
-		}
-		out[k] = v
+		out[kv.Key] = kv.Value
 	}
 	return out, nil
 }

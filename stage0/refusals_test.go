@@ -58,20 +58,6 @@ func TestHostArchIsAppcs(t *testing.T) {
 	}
 }
 
-func TestMemoryMinimum(t *testing.T) {
-	for _, bad := range []string{"1", "1M", "5Mi", "6M"} {
-		_, err := limitIsolators(&AppOptions{Memory: bad})
-		if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "at least 6Mi") {
-			t.Errorf("--memory %s: error %v, want a usage error naming the 6Mi minimum", bad, err)
-		}
-	}
-	for _, good := range []string{"6Mi", "7M", "64M", "1G"} {
-		if _, err := limitIsolators(&AppOptions{Memory: good}); err != nil {
-			t.Errorf("--memory %s refused: %v", good, err)
-		}
-	}
-}
-
 // An image's own limits are held to the same minimum, unless the command
 // line replaces them.
 func TestImageLimitsMinimum(t *testing.T) {
@@ -100,38 +86,20 @@ func TestImageLimitsMinimum(t *testing.T) {
 		{"1", "", "64M", ""},
 		{"64M", "500m", "", ""},
 	} {
-		_, err := effectiveApp(image(c.memory, c.cpu), &AppOptions{Memory: c.flag}, nil)
+		var memory int64
+		if c.flag != "" {
+			var err error
+			if memory, err = ParseMemory(c.flag); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := effectiveApp(image(c.memory, c.cpu), &AppOptions{Memory: memory}, nil)
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("image memory %q cpu %q, --memory %q: refused: %v", c.memory, c.cpu, c.flag, err)
 		case c.want != "" && (!errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("image memory %q cpu %q: got %v, want a usage error saying %q", c.memory, c.cpu, err, c.want)
 		}
-	}
-}
-
-func TestParseMountsRefusals(t *testing.T) {
-	vols, err := parseVolumes([]string{"a,kind=empty", "b,kind=empty"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		mounts []string
-		want   string
-	}{
-		{[]string{"volume=a,target=/data", "volume=b,target=/data/"}, "already has a mount on /data"},
-		{[]string{"volume=a,target=/proc"}, "/proc is stage1's"},
-		{[]string{"volume=a,target=/sys/fs/cgroup"}, "/sys/fs/cgroup is stage1's"},
-		{[]string{"volume=a,target=/dev/../dev/shm"}, "/dev/shm is stage1's"},
-	} {
-		_, err := parseMounts(c.mounts, vols)
-		if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("mounts %q: error %v, want a usage error saying %q", c.mounts, err, c.want)
-		}
-	}
-	ok := []string{"volume=a,target=/data", "volume=b,target=/data2", "volume=a,target=/devices", "volume=b,target=/system"}
-	if _, err := parseMounts(ok, vols); err != nil {
-		t.Errorf("mounts %q refused: %v", ok, err)
 	}
 }
 

@@ -136,8 +136,8 @@ func runningPods(c Config, named []string, f func(*lifecycle.Pod)) error {
 
 // PodHistory is what a pod's stage1 recorded of its usage, down-sampled.
 type PodHistory struct {
-	UUID  string `json:"uuid"`
-	State string `json:"state"`
+	UUID  string          `json:"uuid"`
+	State lifecycle.State `json:"state"`
 	// Recorded is how many samples the pod holds; Samples are those
 	// averaged down to the points asked for.
 	Recorded int            `json:"recorded"`
@@ -155,7 +155,7 @@ func StatsHistory(c Config, id string, points int) (*PodHistory, error) {
 		return nil, err
 	}
 	defer p.Close()
-	h := &PodHistory{UUID: p.UUID, State: p.State().String(), Samples: []stats.Sample{}}
+	h := &PodHistory{UUID: p.UUID, State: p.State(), Samples: []stats.Sample{}}
 	b, err := p.ReadFile(lifecycle.FileStats)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {

@@ -16,6 +16,8 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrBusy: someone else holds what was asked for.
 	ErrBusy = errors.New("busy")
+	// ErrTimeout: the time given to wait for something ran out.
+	ErrTimeout = errors.New("timed out")
 )
 
 type classed struct {

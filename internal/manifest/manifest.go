@@ -209,6 +209,10 @@ func checkQuantities(value json.RawMessage) error {
 	return nil
 }
 
+// CheckQuantity refuses a quantity (such as a --memory value) that appc
+// would take minutes or all memory to read, before appc reads it.
+func CheckQuantity(s string) error { return checkQuantity(json.RawMessage(s)) }
+
 // checkQuantity checks one quantity, seen as appc sees it: the raw JSON
 // without its quotes (escapes are not decoded), spaces trimmed.
 func checkQuantity(raw json.RawMessage) error {

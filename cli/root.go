@@ -64,7 +64,7 @@ func (g *globals) config() stage0.Config {
 	if err != nil {
 		dir = g.dir
 	}
-	return stage0.Config{DataDir: dir, Debug: g.debug}
+	return stage0.Config{DataDir: dir, Debug: g.debug, Warn: warn}
 }
 
 // needsRoot marks verbs that change pods or the store.

@@ -24,7 +24,7 @@ func Fetch(c Config, paths []string, insecure bool, lim store.Limits) ([]store.I
 	st.SetLimits(lim)
 	var out []store.Image
 	for _, path := range paths {
-		img, err := FetchFile(st, path, insecure)
+		img, err := FetchFile(c, st, path, insecure)
 		if err != nil {
 			return out, err
 		}

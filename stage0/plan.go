@@ -196,12 +196,12 @@ func mergeRlimits(rs []stage1.Rlimit) []stage1.Rlimit {
 
 // resolveApps finds (or imports) each app's image and makes the app the
 // pod manifest will run.
-func (pl *plan) resolveApps(st *store.Store) error {
+func (pl *plan) resolveApps(c Config, st *store.Store) error {
 	seen := map[types.ACName]bool{}
 	for i := range pl.apps {
 		a := &pl.apps[i]
 		var err error
-		if a.id, err = resolveImage(st, a.opts.Image, pl.opts.InsecureImage); err != nil {
+		if a.id, err = resolveImage(c, st, a.opts.Image, pl.opts.InsecureImage); err != nil {
 			return err
 		}
 		if a.manifest, _, err = st.Manifest(a.id); err != nil {

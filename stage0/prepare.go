@@ -145,7 +145,7 @@ func prepare(c Config, opts *PrepareOptions, flavor string) (*lifecycle.Pod, err
 	}
 	defer st.Close()
 	st.SetLimits(opts.ImageLimits)
-	if err := pl.resolveApps(st); err != nil {
+	if err := pl.resolveApps(c, st); err != nil {
 		return nil, err
 	}
 	// Image gc must not take a tree away between here and the pod naming
@@ -200,9 +200,9 @@ func removeEnv(env types.Environment, name string) types.Environment {
 
 // resolveImage finds an image in the store, importing it first if ref is
 // an image file.
-func resolveImage(st *store.Store, ref string, insecure bool) (string, error) {
+func resolveImage(c Config, st *store.Store, ref string, insecure bool) (string, error) {
 	if fi, err := os.Stat(ref); err == nil && fi.Mode().IsRegular() {
-		img, err := FetchFile(st, ref, insecure)
+		img, err := FetchFile(c, st, ref, insecure)
 		if err != nil {
 			return "", err
 		}
@@ -225,7 +225,7 @@ func resolveImage(st *store.Store, ref string, insecure bool) (string, error) {
 
 // FetchFile imports an ACI file into the store. Until signature checking
 // exists, only insecure imports are possible, and the error says how.
-func FetchFile(st *store.Store, path string, insecure bool) (store.Image, error) {
+func FetchFile(c Config, st *store.Store, path string, insecure bool) (store.Image, error) {
 	if !insecure {
 		if _, err := os.Stat(path + ".asc"); err == nil {
 			return store.Image{}, errdefs.New(ErrUsage, "image %s is signed, but podctl cannot verify signatures yet: pass --insecure-options=image to use it unverified", path)
@@ -248,8 +248,8 @@ func FetchFile(st *store.Store, path string, insecure bool) (store.Image, error)
 		if n > len(shown) {
 			more = fmt.Sprintf(" and %d more", n-len(shown))
 		}
-		fmt.Fprintf(os.Stderr, "podctl: warning: image %s holds %d device node(s) (%s%s), which are left out: pods get their /dev from stage1\n",
-			img.Name, n, strings.Join(shown, ", "), more)
+		c.warn(fmt.Errorf("warning: image %s holds %d device node(s) (%s%s), which are left out: pods get their /dev from stage1",
+			img.Name, n, strings.Join(shown, ", "), more))
 	}
 	return img, nil
 }

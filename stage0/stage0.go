@@ -25,6 +25,17 @@ type Config struct {
 	DataDir string
 	// Debug asks for progress on stderr.
 	Debug bool
+	// Warn tells the user of a failure that does not fail the command (a
+	// mark not written, an image's device nodes left out). The CLI prints
+	// it; nil drops the warning.
+	Warn func(error)
+}
+
+// warn gives err to c.Warn, if there is one.
+func (c Config) warn(err error) {
+	if c.Warn != nil {
+		c.Warn(err)
+	}
 }
 
 // Errors that the command line tells apart.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"podctl/internal/errdefs"
@@ -17,14 +16,14 @@ const forcedExitWait = 10 * time.Second
 // markTerminating records that the pod is being stopped, so that status
 // shows it terminating and rm waits for the stop. A second stop writes its
 // own deadline. Atomic, not durable: it means nothing after a reboot.
-func markTerminating(p *lifecycle.Pod, grace time.Duration) {
+func markTerminating(c Config, p *lifecycle.Pod, grace time.Duration) {
 	until := time.Now().Add(grace).UTC().Format(time.RFC3339Nano)
 	if err := p.WriteFile(lifecycle.FileTerminating, []byte(until), false); err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		c.warn(err)
 		return
 	}
 	if err := p.Note("terminating", nil); err != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		c.warn(err)
 	}
 }
 
@@ -69,7 +68,7 @@ func Stop(c Config, id string, force bool, grace time.Duration) (string, error) 
 	if err := thawForStop(p); err != nil {
 		return p.UUID, err
 	}
-	markTerminating(p, grace)
+	markTerminating(c, p, grace)
 	if err := f.Stop(p, force); err != nil {
 		return p.UUID, err
 	}

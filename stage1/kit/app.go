@@ -156,7 +156,6 @@ func modeBits(mode int64) os.FileMode {
 
 // AppSpecs reads the apps of a pod from its manifest and its directory.
 func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
-	uuid := p.UUID
 	var specs []AppSpec
 	for _, ra := range m.Apps {
 		name := ra.Name.String()
@@ -192,49 +191,63 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 		if err := readSettings(&s, ra.Annotations.Get); err != nil {
 			return nil, err
 		}
-		for _, iso := range ra.App.Isolators {
-			switch v := iso.Value().(type) {
-			case *types.ResourceMemory:
-				if l := v.Limit(); l != nil {
-					s.Limits.MemoryBytes = l.Value()
-				}
-			case *types.ResourceCPU:
-				if l := v.Limit(); l != nil {
-					s.Limits.CPUMillis = l.MilliValue()
-				}
-			}
-		}
-		secrets, err := secretEnv(&ra)
-		if err != nil {
+		readLimits(&s, ra.App.Isolators)
+		podName, _ := m.Annotations.Get(lifecycle.AnnotationName)
+		if err := setEnv(&s, &ra, p.UUID, podName); err != nil {
 			return nil, err
 		}
-		env := map[string]bool{}
-		for _, ev := range ra.App.Environment {
-			if _, secret := secrets[ev.Name]; secret || ev.Name == stage1.EnvPodUUID || ev.Name == stage1.EnvPodName {
-				continue
-			}
-			s.Env = append(s.Env, ev.Name+"="+ev.Value)
-			env[ev.Name] = true
-		}
-		for _, k := range sortedKeys(secrets) {
-			s.Env = append(s.Env, k+"="+secrets[k])
-			s.SecretEnv = append(s.SecretEnv, k)
-			env[k] = true
-		}
-		defaults := []string{"PATH=" + stage1.DefaultPath, "AC_APP_NAME=" + name, "HOME=/root"}
-		for _, kv := range defaults {
-			if k, _, _ := strings.Cut(kv, "="); !env[k] {
-				s.Env = append(s.Env, kv)
-			}
-		}
-		podName, _ := m.Annotations.Get(lifecycle.AnnotationName)
-		s.Env = append(s.Env, stage1.EnvPodUUID+"="+uuid, stage1.EnvPodName+"="+podName)
 		specs = append(specs, s)
 	}
 	if len(specs) == 0 {
 		return nil, fmt.Errorf("the pod has no apps")
 	}
 	return specs, nil
+}
+
+// readLimits gives s the memory and CPU limits of the app's isolators.
+func readLimits(s *AppSpec, isos types.Isolators) {
+	for _, iso := range isos {
+		switch v := iso.Value().(type) {
+		case *types.ResourceMemory:
+			if l := v.Limit(); l != nil {
+				s.Limits.MemoryBytes = l.Value()
+			}
+		case *types.ResourceCPU:
+			if l := v.Limit(); l != nil {
+				s.Limits.CPUMillis = l.MilliValue()
+			}
+		}
+	}
+}
+
+// setEnv gives s the app's environment: its own variables, its secret
+// ones read now, the defaults it does not set, and the variables naming
+// the pod (pod uuid, named podName), over any value the app gave them.
+func setEnv(s *AppSpec, ra *schema.RuntimeApp, uuid, podName string) error {
+	secrets, err := secretEnv(ra)
+	if err != nil {
+		return err
+	}
+	env := map[string]bool{}
+	for _, ev := range ra.App.Environment {
+		if _, secret := secrets[ev.Name]; secret || ev.Name == stage1.EnvPodUUID || ev.Name == stage1.EnvPodName {
+			continue
+		}
+		s.Env = append(s.Env, ev.Name+"="+ev.Value)
+		env[ev.Name] = true
+	}
+	for _, k := range sortedKeys(secrets) {
+		s.Env = append(s.Env, k+"="+secrets[k])
+		s.SecretEnv = append(s.SecretEnv, k)
+		env[k] = true
+	}
+	for _, kv := range []string{"PATH=" + stage1.DefaultPath, "AC_APP_NAME=" + s.Name, "HOME=/root"} {
+		if k, _, _ := strings.Cut(kv, "="); !env[k] {
+			s.Env = append(s.Env, kv)
+		}
+	}
+	s.Env = append(s.Env, stage1.EnvPodUUID+"="+uuid, stage1.EnvPodName+"="+podName)
+	return nil
 }
 
 // secretEnv reads the values of an app's secret variables from the files

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// layers are podctl's packages from the top down (Documentation/devel/
+// architecture.md draws them): a package imports only packages of lower
+// layers, so that every import goes one way.
+var layers = [][]string{
+	{"podctl"},
+	{"cli"},
+	{"stage0"},
+	{"stage1/flavors"},
+	{"stage1/fly", "stage1/native", "stage1/systemd"},
+	{"stage1/kit"},
+	{"stage1", "stage1/logs", "stage1/seccomp", "stats", "store"},
+	{"cgroup", "lifecycle"},
+	{"events", "stage1/seccomp/profile"},
+	{"datadir", "internal/errdefs", "internal/flock", "internal/fsutil", "internal/layout", "internal/manifest",
+		"internal/match", "internal/passwd", "internal/timefmt", "internal/trace"},
+	{"internal/version"},
+}
+
+func TestImportsGoOneWay(t *testing.T) {
+	layer := map[string]int{}
+	for i, l := range layers {
+		for _, p := range l {
+			layer[p] = i
+		}
+	}
+	fset := token.NewFileSet()
+	seen := map[string]bool{}
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != "." && (name == "tests" || name == "testdata" || strings.HasPrefix(name, ".")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		pkg := filepath.Dir(path)
+		if pkg == "." {
+			pkg = "podctl"
+		}
+		from, ok := layer[pkg]
+		if !ok {
+			if !seen[pkg] {
+				t.Errorf("package %s has no layer: place it in layers", pkg)
+				seen[pkg] = true
+			}
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			target := strings.Trim(imp.Path.Value, `"`)
+			dep, ok := strings.CutPrefix(target, "podctl/")
+			if !ok {
+				continue
+			}
+			if to, known := layer[dep]; known && to <= from {
+				t.Errorf("%s imports %s, which is not below it", path, dep)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

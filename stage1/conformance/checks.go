@@ -275,8 +275,9 @@ func checkStopForce(t *testing.T, h *harness) {
 	if _, err := stage0.Stop(h.c, p.uuid, true, deadline); err != nil {
 		t.Fatalf("stopping with force: %v", err)
 	}
-	if code := p.wait(); code == 0 || p.cmd.ProcessState.Success() {
-		t.Errorf("the pod's stage1 exited %d (%s) after a forced stop, want it killed", code, p.cmd.ProcessState)
+	p.wait()
+	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("the pod's stage1 ended with %s after a forced stop, want it killed by SIGKILL; its output:\n%s", p.cmd.ProcessState, p.output())
 	}
 	p.wantExited()
 	wantResult(t, p, lifecycle.ResultKilled)

@@ -15,15 +15,12 @@ const busyboxPath = "/bin/busybox"
 // apps run.
 const ImageName = "example.com/conformance-busybox"
 
-// imageEnv is a variable the image's manifest gives every app.
-const imageEnv = "FROM_IMAGE=yes"
-
 // applets are the commands the image links to busybox.
 var applets = []string{"sh", "true", "false", "sleep", "touch", "readlink", "hostname", "echo", "cat", "env", "test", "kill"}
 
 // WriteImage writes an uncompressed ACI named ImageName that holds the
 // host's busybox-static, its applets as relative symlinks, /etc/passwd and
-// /etc/group; its command is /bin/sh.
+// /etc/group; its command is /bin/sh, and it gives every app FROM_IMAGE=yes.
 func WriteImage(path string) error {
 	bb, err := os.ReadFile(busyboxPath)
 	if err != nil {

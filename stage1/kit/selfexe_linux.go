@@ -12,6 +12,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// SelfExe is the podctl binary that OpenSelf opens: the running one. A
+// test binary that drives the library points it at a built, static podctl,
+// as it does flavors.Self: the helper runs in the pod's root.
+var SelfExe = "/proc/self/exe"
+
 // OpenSelf opens the podctl binary for a helper that is executed through
 // the descriptor (/proc/self/fd/N) inside a pod, where the podctl binary
 // is not otherwise reachable. A process of the pod can get at the file a
@@ -49,12 +54,15 @@ func OpenSelf() (*os.File, error) {
 // descriptor of the file.
 func overlaySelf() (*os.File, error) {
 	var want unix.Stat_t
-	if err := unix.Stat("/proc/self/exe", &want); err != nil {
+	if err := unix.Stat(SelfExe, &want); err != nil {
 		return nil, fmt.Errorf("looking at podctl's binary: %w", err)
 	}
-	path, err := os.Readlink("/proc/self/exe")
-	if err != nil {
-		return nil, fmt.Errorf("finding podctl's binary: %w", err)
+	path := SelfExe
+	if path == "/proc/self/exe" {
+		var err error
+		if path, err = os.Readlink(path); err != nil {
+			return nil, fmt.Errorf("finding podctl's binary: %w", err)
+		}
 	}
 	dir := filepath.Dir(path)
 	if !filepath.IsAbs(path) || strings.ContainsAny(dir, ":,\\") {
@@ -110,7 +118,7 @@ func detachedMount(fstype, lowerdir string) (int, error) {
 // sealedSelf copies the running binary into a memfd sealed against any
 // change.
 func sealedSelf() (*os.File, error) {
-	src, err := os.Open("/proc/self/exe")
+	src, err := os.Open(SelfExe)
 	if err != nil {
 		return nil, err
 	}

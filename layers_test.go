@@ -14,7 +14,7 @@ import (
 // layers, so that every import goes one way.
 var layers = [][]string{
 	{"podctl"},
-	{"cli"},
+	{"cli", "stage1/conformance"},
 	{"stage0"},
 	{"stage1/flavors"},
 	{"stage1/fly", "stage1/native", "stage1/systemd"},

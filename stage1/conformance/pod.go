@@ -115,6 +115,20 @@ type app struct {
 	mounts []string
 }
 
+// parseAll reads the values of a flag with the CLI's parser.
+func parseAll[T any](t *testing.T, values []string, parse func(string) (T, error)) []T {
+	t.Helper()
+	var out []T
+	for _, v := range values {
+		x, err := parse(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
 // pod is a pod whose stage1 is a child process of the test.
 type pod struct {
 	h    *harness
@@ -136,10 +150,11 @@ func (h *harness) start(volumes []string, apps ...app) *pod {
 		Flavor:        h.flavor,
 		InsecureImage: true,
 		UUIDFileSave:  filepath.Join(dir, "uuid"),
-		Volumes:       volumes,
+		Volumes:       parseAll(h.t, volumes, stage0.ParseVolume),
 	}}
 	for _, a := range apps {
-		spec.Prepare.Apps = append(spec.Prepare.Apps, stage0.AppOptions{Image: ImageName, Name: a.name, Exec: a.exec, Args: a.args, Env: a.env, Mounts: a.mounts})
+		spec.Prepare.Apps = append(spec.Prepare.Apps, stage0.AppOptions{Image: ImageName, Name: a.name, Exec: a.exec, Args: a.args,
+			Env: parseAll(h.t, a.env, stage0.ParseEnv), Mounts: parseAll(h.t, a.mounts, stage0.ParseMount)})
 	}
 	b, err := json.Marshal(spec)
 	if err != nil {

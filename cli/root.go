@@ -14,14 +14,16 @@ import (
 
 	"podctl/internal/errdefs"
 	"podctl/stage0"
+	"podctl/stage1"
 )
 
 // ExitError is podctl's own failure: exit status 254, as rkt chose, so it
-// cannot be mistaken for an app's status.
-const ExitError = 254
+// cannot be mistaken for an app's status (stage1.ExitStartFailed).
+const ExitError = stage1.ExitStartFailed
 
-// ExitTimeout is wait's status when --timeout ran out, as timeout(1)'s.
-const ExitTimeout = 124
+// ExitTimeout is wait's status when --timeout ran out, as timeout(1)'s and
+// as a pod's whose --timeout ran out (stage1.ExitTimeout).
+const ExitTimeout = stage1.ExitTimeout
 
 // exitStatus is returned by a verb that must exit with a given status and
 // has already said whatever it had to say.

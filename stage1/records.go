@@ -137,17 +137,6 @@ func PodCgroupDirs(p *lifecycle.Pod) ([]string, error) {
 	return checkedCgroupDirs(int(p.LockFile().Fd()), p.UUID)
 }
 
-// CgroupDirsIn is PodCgroupDirs for the pod directory podDir, for a process
-// that has the pod's path rather than the pod opened (its own stage1).
-func CgroupDirsIn(podDir string) ([]string, error) {
-	d, err := os.OpenFile(podDir, os.O_RDONLY|unix.O_DIRECTORY, 0)
-	if err != nil {
-		return nil, fmt.Errorf("reading cgroup record: %w", err)
-	}
-	defer d.Close()
-	return checkedCgroupDirs(int(d.Fd()), filepath.Base(podDir))
-}
-
 // PodGroup returns the pod's cgroup made of the recorded folders that pass
 // the checks (PodCgroupDirs); nil if none does.
 func PodGroup(p *lifecycle.Pod) (*cgroup.Group, error) {

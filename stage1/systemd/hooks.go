@@ -238,7 +238,7 @@ func exitStatus(exitCode, exitStatus, result string, started bool) *lifecycle.Ap
 				step = fmt.Sprintf("systemd failed to start it (status %d)", st.ExitCode)
 			}
 			st.Message = "the app did not start: " + step
-			st.ExitCode = 254
+			st.ExitCode = stage1.ExitStartFailed
 		}
 	case "killed", "dumped":
 		sig := unix.SignalNum("SIG" + exitStatus)
@@ -246,7 +246,7 @@ func exitStatus(exitCode, exitStatus, result string, started bool) *lifecycle.Ap
 		st.Signal = "SIG" + exitStatus
 	default:
 		// The main process never ran (it could not be executed, say).
-		st.ExitCode = 254
+		st.ExitCode = stage1.ExitStartFailed
 	}
 	if result == "oom-kill" {
 		st.Reason = lifecycle.ReasonOOMKilled

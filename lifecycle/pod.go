@@ -200,13 +200,17 @@ func openPod(dataDir, id string) (*Pod, error) {
 // fs.ErrNotExist if the pod is not there, or moved away while it was opened.
 func openPodIn(dataDir string, f folder, id string) (*Pod, error) {
 	path := filepath.Join(folderPath(dataDir, f), id)
-	dir, err := os.OpenFile(path, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	// Not os.OpenFile, which would offer a directory to the poller: list
+	// opens every pod.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
+		err = &fs.PathError{Op: "open", Path: path, Err: err}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("opening pod %s: %w", id, err)
 	}
+	dir := os.NewFile(uintptr(fd), path)
 	locked := false
 	switch err := flock.TryLock(dir, flock.Shared); {
 	case err == nil:
@@ -504,16 +508,29 @@ func (p *Pod) Sync() error {
 
 // ReadFile reads a file of the pod through the open pod directory.
 func (p *Pod) ReadFile(name string) ([]byte, error) {
-	f, err := p.openFile(name)
+	fd, err := unix.Openat(int(p.dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "open", Path: filepath.Join(p.Path(), name), Err: err}
 	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s of pod %s: %w", name, p.UUID, err)
+	// Raw calls, without an *os.File: list reads a few files of every pod.
+	defer unix.Close(fd)
+	b := make([]byte, 0, 512)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s of pod %s: %w", name, p.UUID, err)
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
 	}
-	return b, nil
 }
 
 func (p *Pod) openFile(name string) (*os.File, error) {

@@ -18,8 +18,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -61,6 +59,36 @@ func Parse(b []byte) (Record, error) {
 	if len(b) > MaxSize {
 		return Record{}, fmt.Errorf("it is larger than %d bytes", MaxSize)
 	}
+	if r, ok := parseWritten(b); ok {
+		return r, nil
+	}
+	return parseJSON(b)
+}
+
+// parseWritten reads the layout file as podctl writes it (Marshal),
+// `{"layout":N,"written_by":"S"}` and a newline, N one digit and S plain
+// printable ASCII, without a JSON decoder: list reads one per pod. It
+// reports false for anything else, which parseJSON reads, the same way.
+func parseWritten(b []byte) (Record, bool) {
+	const head, mid, tail = `{"layout":`, `,"written_by":"`, "\"}\n"
+	if len(b) < len(head)+1+len(mid)+len(tail) || string(b[:len(head)]) != head || string(b[len(b)-len(tail):]) != tail {
+		return Record{}, false
+	}
+	v := b[len(head)]
+	if v < '1' || v > '9' || string(b[len(head)+1:len(head)+1+len(mid)]) != mid {
+		return Record{}, false
+	}
+	by := b[len(head)+1+len(mid) : len(b)-len(tail)]
+	for _, c := range by {
+		if c < ' ' || c > '~' || c == '"' || c == '\\' {
+			return Record{}, false
+		}
+	}
+	return Record{Layout: int(v - '0'), WrittenBy: printable(string(by))}, true
+}
+
+// parseJSON is Parse for any JSON layout record.
+func parseJSON(b []byte) (Record, error) {
 	var raw struct {
 		Layout    *int64  `json:"layout"`
 		WrittenBy *string `json:"written_by"`
@@ -148,15 +176,29 @@ func Load(dirfd int, name, subject, path string, known int) (Record, error) {
 	if err != nil {
 		return Record{}, &DamagedError{subject, path, err}
 	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+	// Raw calls on a buffer of the stack: list opens one per pod.
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return Record{}, &DamagedError{subject, path, errors.New("it is not a regular file")}
 	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
-	if err != nil {
-		return Record{}, &DamagedError{subject, path, err}
+	var buf [MaxSize + 1]byte
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return Record{}, &DamagedError{subject, path, err}
+		}
+		n += m
+		// A regular file that gives less than asked is at its end.
+		if m == 0 || n < len(buf) {
+			break
+		}
 	}
+	b := buf[:n]
 	r, err := Parse(b)
 	if err != nil {
 		return Record{}, &DamagedError{subject, path, err}

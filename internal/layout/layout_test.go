@@ -123,6 +123,12 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"layout":3,"written_by":"\u2028\ufffd\u0000x"}`))
 	f.Add([]byte(`{"layout":1,"written_by":" ` + strings.Repeat("x", 64) + `"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The decoder-free reading of podctl's own form agrees with JSON's.
+		if fast, ok := parseWritten(data); ok {
+			if slow, err := parseJSON(data); err != nil || slow != fast {
+				t.Fatalf("%q: read as %+v without a decoder, %+v (%v) with one", data, fast, slow, err)
+			}
+		}
 		r, err := Parse(data)
 		if err != nil {
 			if strings.ContainsAny(err.Error(), "\r\n") {
@@ -150,4 +156,20 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%+v read back as %+v, %v", r, again, err)
 		}
 	})
+}
+
+// What podctl writes is read without a JSON decoder, as with one.
+func TestParseWritten(t *testing.T) {
+	for _, r := range []Record{New(1), {Layout: 9, WrittenBy: "podctl 9.9.9"}, {Layout: 1}} {
+		b := r.Marshal()
+		got, ok := parseWritten(b)
+		if !ok || got != r {
+			t.Errorf("%q: got %+v %v, want %+v", b, got, ok, r)
+		}
+	}
+	for _, b := range []string{`{"layout":10,"written_by":"x"}` + "\n", `{"layout":1,"written_by":"a\"b"}` + "\n", `{"layout":1}` + "\n", `{"layout":0,"written_by":""}` + "\n"} {
+		if _, ok := parseWritten([]byte(b)); ok {
+			t.Errorf("%q read without a decoder", b)
+		}
+	}
 }

@@ -533,10 +533,6 @@ func (p *Pod) ReadFile(name string) ([]byte, error) {
 	}
 }
 
-func (p *Pod) openFile(name string) (*os.File, error) {
-	fd, err := unix.Openat(int(p.dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: filepath.Join(p.Path(), name), Err: err}
 	}
 	return os.NewFile(uintptr(fd), filepath.Join(p.Path(), name)), nil
 }

@@ -533,10 +533,6 @@ func (p *Pod) ReadFile(name string) ([]byte, error) {
 	}
 }
 
-	}
-	return os.NewFile(uintptr(fd), filepath.Join(p.Path(), name)), nil
-}
-
 func (p *Pod) statFile(name string) (*unix.Stat_t, error) {
 	var st unix.Stat_t
 	if err := unix.Fstatat(int(p.dir.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {

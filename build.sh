@@ -49,6 +49,9 @@ export GOTOOLCHAIN=auto
 mkdir -p bin
 # Static: the systemd flavor binds the binary into pods.
 CGO_ENABLED=0 go build -o bin/podctl .
+# What a pod's start must not link (registries, TLS, OpenPGP, OCI and
+# Docker images) is in a helper podctl executes, installed beside it.
+CGO_ENABLED=0 go build -o bin/podctl-fetch ./cmd/podctl-fetch
 
 # The sample image: busybox-static with its applets, as an appc ACI.
 sample=$(mktemp -d)

@@ -4,6 +4,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +14,7 @@ import (
 // architecture.md draws them): a package imports only packages of lower
 // layers, so that every import goes one way.
 var layers = [][]string{
-	{"podctl"},
+	{"podctl", "cmd/podctl-fetch"},
 	{"cli", "stage1/conformance"},
 	{"stage0"},
 	{"stage1/flavors"},
@@ -23,7 +24,7 @@ var layers = [][]string{
 	{"cgroup", "lifecycle"},
 	{"events", "stage1/seccomp/profile"},
 	{"datadir", "internal/errdefs", "internal/flock", "internal/fsutil", "internal/layout", "internal/manifest",
-		"internal/match", "internal/passwd", "internal/timefmt", "internal/trace"},
+		"internal/match", "internal/passwd", "internal/timefmt", "internal/trace", "internal/fetchhelper"},
 	{"internal/version"},
 }
 
@@ -79,5 +80,22 @@ func TestImportsGoOneWay(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The binary every pod start executes links no registry, TLS or OpenPGP
+// code: each costs every start its initialisation (DESIGN.md). They live
+// in cmd/podctl-fetch.
+func TestStartPathIsLean(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{"net/http", "crypto/tls", "github.com/google/go-containerregistry", "github.com/ProtonMail/go-crypto", "golang.org/x/crypto/openpgp"} {
+			if dep == banned || strings.HasPrefix(dep, banned+"/") {
+				t.Errorf("podctl links %s: keep it in cmd/podctl-fetch", dep)
+			}
+		}
 	}
 }

@@ -58,6 +58,11 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "tests: building podctl:", err)
 		return 1
 	}
+	// Installed beside podctl, which executes it.
+	if err := buildStatic(filepath.Join(work, "podctl-fetch"), "../cmd/podctl-fetch"); err != nil {
+		fmt.Fprintln(os.Stderr, "tests: building podctl-fetch:", err)
+		return 1
+	}
 	// A static sd_notify sender for the image: busybox has none.
 	notifier := filepath.Join(work, "notify")
 	if err := buildStatic(notifier, "./testdata/notify"); err != nil {

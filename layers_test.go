@@ -24,7 +24,7 @@ var layers = [][]string{
 	{"cgroup", "lifecycle"},
 	{"events", "stage1/seccomp/profile"},
 	{"datadir", "internal/errdefs", "internal/flock", "internal/fsutil", "internal/layout", "internal/manifest",
-		"internal/match", "internal/passwd", "internal/timefmt", "internal/trace", "internal/fetchhelper"},
+		"internal/match", "internal/passwd", "internal/timefmt", "internal/trace", "internal/fetchhelper", "internal/progress"},
 	{"internal/version"},
 }
 

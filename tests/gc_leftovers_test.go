@@ -133,12 +133,15 @@ func TestConcurrentStopAndRm(t *testing.T) {
 					results[i] = e.podctl("stop", "--grace-period=1s", uuid)
 				}()
 			}
-			// rm refuses a running pod no stop has reached yet: it starts
-			// once a stop has marked the pod, while the stops go on.
+			// rm refuses a running pod no stop has reached yet, and a stop
+			// that starts once the pod is gone rightly finds no pod: rm
+			// starts once both stops have marked the pod (each notes it in
+			// the pod's history), while they go on.
 			dir := e.podDirOf(uuid)
-			deadline := time.Now().Add(30 * time.Second)
+			deadline := time.Now().Add(60 * time.Second)
 			for {
-				if _, err := os.Stat(filepath.Join(dir, "terminating")); err == nil || time.Now().After(deadline) {
+				b, _ := os.ReadFile(filepath.Join(e.podDirOf(uuid), "history"))
+				if strings.Count(string(b), " terminating\n") >= 2 || time.Now().After(deadline) {
 					break
 				}
 				if e.podDirOf(uuid) != dir {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -126,26 +127,24 @@ func TestConcurrentStopAndRm(t *testing.T) {
 			cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sleep", "--", "600")
 			var wg sync.WaitGroup
 			results := make([]result, 3)
+			var stopsDone atomic.Int32
 			for i := 0; i < 2; i++ {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					results[i] = e.podctl("stop", "--grace-period=1s", uuid)
+					stopsDone.Add(1)
 				}()
 			}
 			// rm refuses a running pod no stop has reached yet, and a stop
 			// that starts once the pod is gone rightly finds no pod: rm
-			// starts once both stops have marked the pod (each notes it in
-			// the pod's history), while they go on.
-			dir := e.podDirOf(uuid)
+			// starts once each stop has marked the pod (it notes it in the
+			// pod's history) or ended (it found the pod exited).
 			deadline := time.Now().Add(60 * time.Second)
 			for {
 				b, _ := os.ReadFile(filepath.Join(e.podDirOf(uuid), "history"))
-				if strings.Count(string(b), " terminating\n") >= 2 || time.Now().After(deadline) {
+				if strings.Count(string(b), " terminating\n") >= 2 || stopsDone.Load() == 2 || time.Now().After(deadline) {
 					break
-				}
-				if e.podDirOf(uuid) != dir {
-					break // already exited and moved
 				}
 				time.Sleep(5 * time.Millisecond)
 			}

@@ -114,9 +114,8 @@ func newImageList(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "list",
 		Short:   "List images in the store",
-		Example: `  podctl image list --format=json
-  podctl image list --filter name='example.com/*' --filter label=arch=amd64,since=1h`,
-		Args: args(cobra.NoArgs),
+		Example: imageListExamples,
+		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			filter, err := stage0.ParseImageFilter(g.config(), filters)
 			if err != nil {

@@ -14,6 +14,10 @@ func imageVerbs(g *globals) []*cobra.Command {
 	return []*cobra.Command{newImageExport(g), newImageExtract(g, false), newImageExtract(g, true), newImageInspect(g), newImageTag(g)}
 }
 
+const imageListExamples = `  podctl image list --format=json
+  podctl image list --filter name='example.com/*' --filter label=arch=amd64,since=1h
+  podctl image list --no-legend --filter before=example.com/busybox:1.0 | awk '{print $1}'`
+
 func newImageExport(g *globals) *cobra.Command {
 	var overwrite bool
 	cmd := &cobra.Command{

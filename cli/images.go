@@ -99,23 +99,29 @@ func newImage(g *globals) *cobra.Command {
 			if len(a) > 0 {
 				return fmt.Errorf("image has no command %q: see podctl image --help", a[0])
 			}
-			return fmt.Errorf("image needs a command (list, rm, cat-manifest, gc, import): see podctl image --help")
+			return fmt.Errorf("image needs a command (list, rm, cat-manifest, gc, import, export, extract, render, inspect, tag): see podctl image --help")
 		},
 	}
 	cmd.AddCommand(newImageList(g), newImageRm(g), newImageCatManifest(g), newImageGC(g), newImageImport(g))
+	cmd.AddCommand(imageVerbs(g)...)
 	return cmd
 }
 
 func newImageList(g *globals) *cobra.Command {
 	var format string
 	var full, noLegend bool
+	var filters []string
 	cmd := &cobra.Command{
 		Use:     "list",
 		Short:   "List images in the store",
-		Example: `  podctl image list --format=json`,
+		Example: imageListExamples,
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			imgs, err := stage0.ListImages(g.config())
+			filter, err := stage0.ParseImageFilter(g.config(), filters)
+			if err != nil {
+				return err
+			}
+			imgs, err := stage0.ListImagesMatching(g.config(), filter)
 			if err != nil {
 				return err
 			}
@@ -135,7 +141,9 @@ func newImageList(g *globals) *cobra.Command {
 					name += ":" + v
 				}
 				imp, used := img.ImportTime, img.LastUsed
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id, name, humanSize(img.Size), ago(&imp, now), agoOrNever(&used, now))
+				for _, n := range append([]string{name}, img.Tags...) {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id, n, humanSize(img.Size), ago(&imp, now), agoOrNever(&used, now))
+				}
 			}
 			return tw.Flush()
 		},
@@ -143,6 +151,7 @@ func newImageList(g *globals) *cobra.Command {
 	addFormat(cmd, &format)
 	cmd.Flags().BoolVar(&full, "full", false, "show whole image IDs")
 	cmd.Flags().BoolVar(&noLegend, "no-legend", false, "leave out the header line")
+	cmd.Flags().StringArrayVar(&filters, "filter", nil, "show only the images that match: name=PATTERN, label=KEY[=VALUE], before=IMAGE|TIME, since=IMAGE|TIME (repeatable, or comma-separated)")
 	return cmd
 }
 
@@ -167,24 +176,33 @@ func humanSize(n int64) string {
 }
 
 func newImageRm(g *globals) *cobra.Command {
-	var full bool
+	var full, force bool
 	cmd := &cobra.Command{
 		Use:   "rm IMAGE...",
 		Short: "Remove images from the store",
-		Long: `Remove images by ID, ID prefix or name. A pod that uses an image keeps
-working: the image's tree stays until image gc finds it unused.`,
+		Long: `Remove images by ID, ID prefix or name, with their tags. An image that a
+preparing, prepared or running pod uses is refused, naming the pods, unless
+--force is given. A pod that uses a removed image keeps working: the
+image's tree stays until image gc finds it unused. An argument that is
+exactly a tag (see image tag) removes the tag only.`,
 		Example: `  podctl image rm sha512-1a2b3c
-  podctl image rm example.com/busybox:1.36`,
+  podctl image rm example.com/busybox:1.36
+  podctl image rm --force example.com/busybox`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			removed, err := stage0.RemoveImages(g.config(), args)
-			for _, id := range removed {
-				fmt.Fprintf(cmd.OutOrStdout(), "removed image %s\n", shortID(id, full))
+			removed, err := stage0.RemoveImages(g.config(), args, force)
+			for _, r := range removed {
+				if r.Untagged != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "untagged %s (image %s)\n", r.Untagged, shortID(r.ID, full))
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "removed image %s\n", shortID(r.ID, full))
 			}
 			return err
 		},
 	}
 	cmd.Flags().BoolVar(&full, "full", false, "print whole image IDs")
+	cmd.Flags().BoolVar(&force, "force", false, "remove images that preparing, prepared or running pods use")
 	return rootOnly(cmd)
 }
 

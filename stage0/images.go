@@ -102,30 +102,6 @@ func withStoreExclusive(c Config, fn func(st *store.Store, inUse map[string]bool
 	return fn(st, inUse)
 }
 
-// RemoveImages removes images from the store. The tree of an image that a
-// pod still uses stays until image gc finds it unused, so the pod can still
-// run.
-func RemoveImages(c Config, refs []string) ([]string, error) {
-	var removed []string
-	err := withStoreExclusive(c, func(st *store.Store, inUse map[string]bool) error {
-		for _, ref := range refs {
-			id, err := st.Resolve(ref)
-			if errors.Is(err, store.ErrNotFound) {
-				return noImage(ref)
-			}
-			if err != nil {
-				return err
-			}
-			if err := st.Remove(id, inUse[id]); err != nil {
-				return fmt.Errorf("removing image %s: %w", id, err)
-			}
-			removed = append(removed, id)
-		}
-		return nil
-	})
-	return removed, err
-}
-
 // ImageGC removes rendered trees no pod uses any more and images unused
 // for longer than grace.
 func ImageGC(c Config, grace time.Duration) ([]string, error) {

@@ -25,6 +25,9 @@ type Image struct {
 	LastUsed time.Time `json:"last_used"`
 	// Size is the size of the uncompressed ACI in bytes.
 	Size int64 `json:"size"`
+	// Tags are the other names of the image (image tag), NAME or
+	// NAME:VERSION, sorted.
+	Tags []string `json:"tags"`
 }
 
 func imageOf(id string, r record) Image {
@@ -32,7 +35,7 @@ func imageOf(id string, r record) Image {
 	if labels == nil {
 		labels = map[string]string{}
 	}
-	return Image{ID: id, Name: r.Name, Labels: labels, ImportTime: r.ImportTime, LastUsed: r.LastUsed, Size: r.Size}
+	return Image{ID: id, Name: r.Name, Labels: labels, ImportTime: r.ImportTime, LastUsed: r.LastUsed, Size: r.Size, Tags: []string{}}
 }
 
 // List returns the stored images, oldest import first. Images whose
@@ -40,10 +43,18 @@ func imageOf(id string, r record) Image {
 func (s *Store) List() ([]Image, error) {
 	var images []Image
 	err := s.view(func(tx *bolt.Tx) error {
+		tags, err := tagsByID(tx)
+		if err != nil {
+			return err
+		}
 		return forEachRecord(tx, "", func(id string, r record) error {
 			ok, err := s.blobExists(r)
 			if ok {
-				images = append(images, imageOf(id, r))
+				img := imageOf(id, r)
+				if t := tags[id]; t != nil {
+					img.Tags = t
+				}
+				images = append(images, img)
 			}
 			return err
 		})

@@ -222,7 +222,7 @@ func (s *Store) deleteImages(ids []string) error {
 				}
 			}
 		}
-		return nil
+		return deleteTagsOf(tx, ids)
 	})
 	if err != nil {
 		return fmt.Errorf("removing %d image(s) from the index: %w", len(ids), err)

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -69,26 +70,37 @@ func (s *Store) resolveName(ref string) (string, error) {
 		return "", fmt.Errorf("%w: empty image name", ErrInvalid)
 	}
 	// best is the newest image of that name with the wanted version;
-	// newest is the newest of any version, for name:latest.
+	// newest is the newest of any version, for name:latest. A tag counts
+	// as its image with the tag's name, version and time.
 	var best, newest string
-	var bestRec, newestRec record
+	var bestTime, newestTime time.Time
+	consider := func(id, v string, when time.Time) {
+		if newest == "" || when.After(newestTime) {
+			newest, newestTime = id, when
+		}
+		if hasVersion && v != version {
+			return
+		}
+		if best == "" || when.After(bestTime) {
+			best, bestTime = id, when
+		}
+	}
 	err := s.view(func(tx *bolt.Tx) error {
-		return forEachRecord(tx, "", func(id string, r record) error {
+		err := forEachRecord(tx, "", func(id string, r record) error {
 			if r.Name != name {
 				return nil
 			}
 			if ok, err := s.blobExists(r); !ok || err != nil {
 				return err
 			}
-			if newest == "" || r.ImportTime.After(newestRec.ImportTime) {
-				newest, newestRec = id, r
-			}
-			if hasVersion && r.Labels["version"] != version {
-				return nil
-			}
-			if best == "" || r.ImportTime.After(bestRec.ImportTime) {
-				best, bestRec = id, r
-			}
+			consider(id, r.Labels["version"], r.ImportTime)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return s.tagCandidates(tx, name, func(id string, _ record, v string, when time.Time) error {
+			consider(id, v, when)
 			return nil
 		})
 	})

@@ -12,7 +12,7 @@
 //	│   ├── rootfs/              the rendered root filesystem, shared read-only by pods
 //	│   └── manifest             the image manifest (JSON)
 //	├── index.db                 bbolt: id -> {digest, name, labels, import time, last used, size}
-//	│                            and id -> manifest JSON
+//	│                            and id -> manifest JSON; tag -> id (tag.go)
 //	├── tmp/                     blobs and trees being built, trees being removed
 //	├── layout                   the store's layout version (see below)
 //	└── lock                     flock: shared while importing, rendering or preparing pods;

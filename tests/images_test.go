@@ -43,9 +43,12 @@ func TestImageCommands(t *testing.T) {
 		}
 	}
 
-	// A prepared pod still runs after its image is removed.
+	// A prepared pod still runs after its image is removed, with --force.
 	uuid := lastLine(e.must("prepare", "example.com/busybox", "--exec", "/bin/true"))
-	if out := e.must("image", "rm", "--full", "example.com/busybox"); !strings.Contains(out, id) {
+	if r := e.podctl("image", "rm", "example.com/busybox"); r.code != 254 || !strings.Contains(r.stderr, uuid) {
+		t.Fatalf("image rm of a prepared pod's image: %s", r)
+	}
+	if out := e.must("image", "rm", "--force", "--full", "example.com/busybox"); !strings.Contains(out, id) {
 		t.Fatalf("image rm: %s", out)
 	}
 	if r := e.podctl("image", "cat-manifest", id); r.code != 254 {

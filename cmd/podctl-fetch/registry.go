@@ -51,17 +51,17 @@ const defaultTimeout = 60 * time.Second
 const pullSlack = 64 << 20
 
 type pullOptions struct {
-	ref          string
-	dir          string
-	allowHTTP    bool // plain HTTP to registries that do not speak HTTPS
-	skipVerify   bool // accept any TLS certificate
-	mirrors      mirrorSet
-	maxSize      int64
-	timeout      time.Duration
-	platform     v1.Platform
-	keychain     authn.Keychain
-	progress     *progress.Reporter
-	notes        io.Writer // where a failed mirror is told
+	ref        string
+	dir        string
+	allowHTTP  bool // plain HTTP to registries that do not speak HTTPS
+	skipVerify bool // accept any TLS certificate
+	mirrors    mirrorSet
+	maxSize    int64
+	timeout    time.Duration
+	platform   v1.Platform
+	keychain   authn.Keychain
+	progress   *progress.Reporter
+	notes      io.Writer // where a failed mirror is told
 }
 
 func pullVerb(args []string) int {
@@ -112,10 +112,10 @@ func parsePullArgs(args []string, stderr *os.File) (pullOptions, error) {
 	}
 	o := pullOptions{
 		ref: fs.Arg(0), dir: fs.Arg(1), mirrors: mirrorSet{}, timeout: *timeout,
-		platform:     v1.Platform{OS: "linux", Architecture: runtime.GOARCH},
-		keychain:     keychain{},
-		progress:     progress.New(stderr, *quiet),
-		notes:        stderr,
+		platform: v1.Platform{OS: "linux", Architecture: runtime.GOARCH},
+		keychain: keychain{},
+		progress: progress.New(stderr, *quiet),
+		notes:    stderr,
 	}
 	for _, v := range *insecure {
 		switch v {

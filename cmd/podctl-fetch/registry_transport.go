@@ -32,9 +32,7 @@ const maxManifest = 4 << 20
 //   - A manifest response is cut off past maxManifest bytes; all bodies
 //     together past budget bytes (the image's size limit, plus room for
 //     manifests and token answers).
-//
-// Redirects are followed by go-containerregistry's http.Client, which
-// stops after 10: a loop is an error.
+//   - At most maxRedirects redirects are followed.
 type guard struct {
 	base      http.RoundTripper
 	https     bool // send http:// requests as https://
@@ -62,7 +60,21 @@ func newGuard(skipVerify, https bool, idle time.Duration, budget int64) *guard {
 // errIdle is a response that stopped for longer than the idle timeout.
 var errIdle = errors.New("no data")
 
+// maxRedirects is how many redirects one request may follow.
+// go-containerregistry's client replaces net/http's cap of 10 with its own
+// check, which lets a registry redirect to itself forever: the guard
+// counts instead, from the chain of responses the client links to each
+// request it sends after a redirect.
+const maxRedirects = 10
+
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
+	hops := 0
+	for r := req.Response; r != nil && r.Request != nil; r = r.Request.Response {
+		hops++
+	}
+	if hops > maxRedirects {
+		return nil, fmt.Errorf("GET %s: stopped after %d redirects", req.URL.Redacted(), maxRedirects)
+	}
 	if req.URL.Scheme == "http" && g.https {
 		req = req.Clone(req.Context())
 		req.URL.Scheme = "https"

@@ -12,7 +12,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,6 +210,30 @@ func TestPullFake(t *testing.T) {
 	checkLayout(t, quiet, f.mdigest)
 }
 
+// TestPullIndex: from a multi-platform image, the manifest for this
+// host's platform is pulled.
+func TestPullIndex(t *testing.T) {
+	isolate(t)
+	f := newFakeRegistry(t)
+	other := `{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","size":10,"platform":{"os":"linux","architecture":"s390x"}}`
+	this := fmt.Sprintf(`{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":%d,"platform":{"os":"linux","architecture":%q}}`, f.mdigest, len(f.manifest), runtime.GOARCH)
+	index := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[` + other + "," + this + `]}`)
+	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/v2/busybox/manifests/multi" {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/vnd.oci.image.index.v1+json")
+		w.Write(index)
+		return true
+	}
+	dir := filepath.Join(t.TempDir(), "img")
+	code, out, stderr := runPull(t, "--quiet", "--insecure-options=http", "docker://"+f.host()+"/busybox:multi", dir)
+	if code != 0 || strings.TrimSpace(out) != f.mdigest {
+		t.Fatalf("pull of an index: %d %q %s", code, out, stderr)
+	}
+	checkLayout(t, dir, f.mdigest)
+}
+
 func TestPullPlainHTTPNeedsOption(t *testing.T) {
 	isolate(t)
 	f := newFakeRegistry(t)
@@ -268,15 +294,17 @@ func TestPullMirror(t *testing.T) {
 	isolate(t)
 	origin := newFakeRegistry(t)
 	mirror := newFakeRegistry(t)
-	var served bool
+	var served atomic.Bool
 	mirror.hook = func(w http.ResponseWriter, r *http.Request) bool {
-		served = served || strings.Contains(r.URL.Path, "/blobs/")
+		if strings.Contains(r.URL.Path, "/blobs/") {
+			served.Store(true)
+		}
 		return false
 	}
 	dir := filepath.Join(t.TempDir(), "img")
 	code, _, stderr := runPull(t, "--quiet", "--insecure-options=http", "--mirror", origin.host()+"="+mirror.host(), "docker://"+origin.host()+"/busybox:1", dir)
-	if code != 0 || !served {
-		t.Fatalf("pull through a mirror: %d served=%v %q", code, served, stderr)
+	if code != 0 || !served.Load() {
+		t.Fatalf("pull through a mirror: %d served=%v %q", code, served.Load(), stderr)
 	}
 	checkLayout(t, dir, mirror.mdigest)
 

@@ -10,7 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(busybox-static systemd-container xz-utils bzip2 ca-certificates git gcc libc6-dev python3)
+packages=(busybox-static systemd-container xz-utils bzip2 ca-certificates git gcc libc6-dev python3
+	docker-registry skopeo umoci openssl)
 # What the benchmarks use beside podctl.
 bench_packages=(hyperfine crun runc jq time)
 
@@ -33,7 +34,19 @@ install() {
 	fi
 }
 
+had_registry=$(need_install docker-registry || echo yes)
 install "${packages[@]}"
+# docker-registry's package starts a registry service on port 5000 of every
+# address. The registry tests run their own, on 127.0.0.1 and a free port;
+# a service this script installed is stopped and kept from starting at boot.
+if [ -z "$had_registry" ]; then
+	if [ -d /run/systemd/system ]; then
+		systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+	elif [ -x /etc/init.d/docker-registry ]; then
+		/etc/init.d/docker-registry stop >/dev/null 2>&1 || true
+		update-rc.d docker-registry disable >/dev/null 2>&1 || true
+	fi
+fi
 if [ "${1:-}" = bench ]; then
 	install "${bench_packages[@]}"
 fi

@@ -60,9 +60,11 @@ func unescapePrefix(name string) (string, bool) {
 	return prefix, true
 }
 
-// checkPrefix refuses what is not an image name (an AC identifier).
+// checkPrefix refuses what is not an image name: an AC identifier by
+// appc's regular expression, which, stricter than NewACIdentifier, has no
+// empty or dot-led path component.
 func checkPrefix(prefix string) error {
-	if _, err := types.NewACIdentifier(prefix); err != nil {
+	if !types.ValidACIdentifier.MatchString(prefix) {
 		return fmt.Errorf("prefix %q is not an image name (lower-case letters, digits and -._~ between slashes, as example.com/app)", prefix)
 	}
 	return nil

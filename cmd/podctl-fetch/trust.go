@@ -85,6 +85,9 @@ func parsePublicKey(b []byte) (*openpgp.Entity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("it is not an armored OpenPGP key: %v", err)
 	}
+	if block.Type == openpgp.PrivateKeyType {
+		return nil, errors.New("it holds a private key: give the public key only (gpg --armor --export KEYID)")
+	}
 	if block.Type != openpgp.PublicKeyType {
 		return nil, fmt.Errorf("it holds a %q, not a %q: export the public key with gpg --armor --export KEYID", block.Type, openpgp.PublicKeyType)
 	}

@@ -141,7 +141,7 @@ func TestTrustSignedACI(t *testing.T) {
 		Prefix      string `json:"prefix"`
 		Root        bool   `json:"root"`
 		Fingerprint string `json:"fingerprint"`
-		UserID      string `json:"userID"`
+		UserID      string `json:"user_id"`
 	}
 	if err := json.Unmarshal([]byte(e.must("trust", "--list", "--format=json")), &keys); err != nil {
 		t.Fatal(err)

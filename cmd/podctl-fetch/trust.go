@@ -219,7 +219,7 @@ type listedKey struct {
 	Prefix      string `json:"prefix,omitempty"`
 	Root        bool   `json:"root"`
 	Fingerprint string `json:"fingerprint"`
-	UserID      string `json:"userID,omitempty"`
+	UserID      string `json:"user_id,omitempty"`
 	Path        string `json:"path"`
 }
 

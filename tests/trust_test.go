@@ -1,12 +1,14 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // gpgHome is a gpg home with one key pair, made offline.
@@ -32,13 +34,17 @@ func newGPG(t *testing.T, uid string) *gpgHome {
 		_ = c.Run()
 		os.RemoveAll(home)
 	})
-	g.run("--passphrase", "", "--quick-gen-key", uid, "default", "default", "never")
+	// ed25519: made at once, where an RSA key may wait for entropy.
+	g.run("--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", "never")
 	return g
 }
 
 func (g *gpgHome) run(args ...string) []byte {
 	g.t.Helper()
-	c := exec.Command("gpg", append([]string{"--batch", "--yes", "--pinentry-mode", "loopback"}, args...)...)
+	// A gpg that waits (for an agent, for entropy) fails the test.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := exec.CommandContext(ctx, "gpg", append([]string{"--batch", "--yes", "--pinentry-mode", "loopback"}, args...)...)
 	c.Env = append(os.Environ(), "GNUPGHOME="+g.home)
 	out, err := c.Output()
 	if err != nil {

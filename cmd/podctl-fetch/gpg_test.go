@@ -3,11 +3,13 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // gpgKey is a key pair made by gpg in a home of its own, for tests that
@@ -44,7 +46,10 @@ func newGPGKey(t *testing.T, uid string) *gpgKey {
 // gpg runs gpg in the key's home with stdin and returns its stdout.
 func (k *gpgKey) gpg(t *testing.T, stdin []byte, args ...string) []byte {
 	t.Helper()
-	c := exec.Command("gpg", append([]string{"--batch", "--yes", "--pinentry-mode", "loopback"}, args...)...)
+	// A gpg that waits (for an agent, for entropy) fails the test.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := exec.CommandContext(ctx, "gpg", append([]string{"--batch", "--yes", "--pinentry-mode", "loopback"}, args...)...)
 	c.Env = append(os.Environ(), "GNUPGHOME="+k.home)
 	c.Stdin = bytes.NewReader(stdin)
 	var stderr bytes.Buffer

@@ -109,7 +109,7 @@ a shell, an init script, a systemd unit or cron) can act on it.`,
 		newCatManifest(g), newEnter(g), newLogs(g), newStop(g), newRm(g), newGC(g),
 		newWait(g), newEvents(g),
 		newStats(g), newPause(g), newResume(g),
-		newFetch(g), newImage(g), newVersion(),
+		newFetch(g), newImage(g), newTrust(g), newVersion(),
 	)
 	root.SetHelpCommand(newHelp(root))
 	unsortFlags(root)

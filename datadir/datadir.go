@@ -4,6 +4,7 @@
 //	pods/<state>/<uuid>/   the pods, one folder per state (lifecycle)
 //	names/<name>           the names index: a symlink to the pod's UUID (stage0)
 //	images/                the image store (store)
+//	trust/                 the keys trusted to sign images (cmd/podctl-fetch)
 //	events.log, .1, .lock  the event log, its previous generation and its lock (events)
 //
 // Each package owns what is inside its entry; this one owns the entries.
@@ -16,6 +17,7 @@ const (
 	Pods         = "pods"
 	Names        = "names"
 	Images       = "images"
+	Trust        = "trust"
 	EventsLog    = "events.log"
 	EventsOldLog = "events.log.1"
 	EventsLock   = "events.lock"
@@ -29,6 +31,9 @@ func NamesDir(dataDir string) string { return filepath.Join(dataDir, Names) }
 
 // ImagesDir is the image store.
 func ImagesDir(dataDir string) string { return filepath.Join(dataDir, Images) }
+
+// TrustDir is the keystore.
+func TrustDir(dataDir string) string { return filepath.Join(dataDir, Trust) }
 
 // OfPod is the data directory of a pod directory, DATA/pods/<state>/<uuid>:
 // three levels up.

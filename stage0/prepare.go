@@ -1,8 +1,11 @@
 package stage0
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"podctl/internal/errdefs"
+	"podctl/internal/fetchhelper"
 	"podctl/internal/fsutil"
 	"podctl/internal/trace"
 	"podctl/lifecycle"
@@ -223,23 +227,33 @@ func resolveImage(c Config, st *store.Store, ref string, insecure bool) (string,
 	return id, nil
 }
 
-// FetchFile imports an ACI file into the store. Until signature checking
-// exists, only insecure imports are possible, and the error says how.
+// FetchFile imports an ACI file into the store. Unless insecure, the file
+// must have a detached OpenPGP signature beside it (FILE.asc) by a key the
+// keystore trusts for the image's name (verifiedCopy); nothing is imported
+// otherwise.
 func FetchFile(c Config, st *store.Store, path string, insecure bool) (store.Image, error) {
-	if !insecure {
-		if _, err := os.Stat(path + ".asc"); err == nil {
-			return store.Image{}, errdefs.New(ErrUsage, "image %s is signed, but podctl cannot verify signatures yet: pass --insecure-options=image to use it unverified", path)
-		}
-		return store.Image{}, errdefs.New(ErrUsage, "image %s has no signature (%s.asc): pass --insecure-options=image to use it unsigned", path, path)
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return store.Image{}, err
 	}
 	defer f.Close()
-	img, notes, err := st.ImportNoting(f)
+	src, signedName := f, ""
+	if !insecure {
+		cp, name, err := verifiedCopy(c, f, path)
+		if err != nil {
+			return store.Image{}, err
+		}
+		defer cp.Close()
+		src, signedName = cp, name
+	}
+	img, notes, err := st.ImportNoting(src)
 	if err != nil {
 		return store.Image{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if !insecure && img.Name != signedName {
+		// Not expected: both read the same bytes with the same manifest
+		// parser.
+		return store.Image{}, fmt.Errorf("image %s: stored as %s, but its signature was checked for %s", path, img.Name, signedName)
 	}
 	if n := len(notes.Devices); n > 0 {
 		// Told, not refused: an image made from a whole system has them.
@@ -252,6 +266,80 @@ func FetchFile(c Config, st *store.Store, path string, insecure bool) (store.Ima
 			img.Name, n, strings.Join(shown, ", "), more))
 	}
 	return img, nil
+}
+
+// verifiedCopy checks the signature of the image file at path, opened as
+// f: it copies the file to a private, unnamed file in the data directory
+// and has podctl-fetch (verify-aci, which links OpenPGP) check path.asc
+// over the copy against the keystore. It returns the copy, rewound, to
+// import, and the image name the signature was trusted for: the bytes
+// checked are the bytes imported, whatever happens to the file meanwhile.
+func verifiedCopy(c Config, f *os.File, path string) (*os.File, string, error) {
+	sig := path + ".asc"
+	if _, err := os.Stat(sig); errors.Is(err, fs.ErrNotExist) {
+		return nil, "", errdefs.New(ErrUsage, "image %s has no signature (%s): sign it with gpg --armor --detach-sign, or pass --insecure-options=image to use it unsigned", path, sig)
+	}
+	cp, err := privateFile(c.DataDir)
+	if err != nil {
+		return nil, "", fmt.Errorf("copying image %s to verify it: %w", path, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			cp.Close()
+		}
+	}()
+	if _, err := io.Copy(cp, f); err != nil {
+		return nil, "", fmt.Errorf("copying image %s to verify it: %w", path, err)
+	}
+	if _, err := cp.Seek(0, io.SeekStart); err != nil {
+		return nil, "", err
+	}
+	var out, stderr bytes.Buffer
+	err = fetchhelper.Run(c.DataDir, cp, &out, &stderr, "verify-aci", "--signature", sig, "-")
+	var ee *fetchhelper.ExitError
+	if errors.As(err, &ee) {
+		msg := strings.TrimPrefix(strings.TrimSpace(stderr.String()), "podctl: ")
+		if msg == "" {
+			msg = err.Error()
+		}
+		return nil, "", errdefs.New(ErrUsage, "image %s: %s", path, msg)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("verifying image %s: %w", path, err)
+	}
+	// "NAME FINGERPRINT"
+	name, signer, found := strings.Cut(strings.TrimSpace(out.String()), " ")
+	if !found {
+		return nil, "", fmt.Errorf("verifying image %s: %s printed %q", path, fetchhelper.Name, out.String())
+	}
+	if c.Debug {
+		fmt.Fprintf(os.Stderr, "image %s: signed by key %s, which is trusted for %s\n", path, signer, name)
+	}
+	if _, err := cp.Seek(0, io.SeekStart); err != nil {
+		return nil, "", err
+	}
+	ok = true
+	return cp, name, nil
+}
+
+// privateFile makes a file no other process can open by name: an
+// O_TMPFILE file in dir, which a crash leaves nothing of, or a named one
+// removed at once.
+func privateFile(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		return os.NewFile(uintptr(fd), filepath.Join(dir, "(verify)")), nil
+	}
+	f, err := os.CreateTemp(dir, ".verify-*")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 func appName(given string, m *schema.ImageManifest) (types.ACName, error) {

@@ -139,8 +139,12 @@ func parsePullArgs(args []string, stderr *os.File) (pullOptions, error) {
 	if o.maxSize, err = store.ParseSize(*maxSize); err != nil {
 		return o, fmt.Errorf("--max-image-size: %w", err)
 	}
-	if err := loadMirrors(dataDir(), o.mirrors); err != nil {
-		return o, err
+	// Without a data directory (a pull run by hand) there is no mirrors
+	// file to read.
+	if dir := os.Getenv("PODCTL_DIR"); dir != "" {
+		if err := loadMirrors(dir, o.mirrors); err != nil {
+			return o, err
+		}
 	}
 	for _, m := range *mirrors {
 		if err := o.mirrors.addFlag(m); err != nil {
@@ -148,14 +152,6 @@ func parsePullArgs(args []string, stderr *os.File) (pullOptions, error) {
 		}
 	}
 	return o, nil
-}
-
-// dataDir is podctl's data directory, which podctl passes in PODCTL_DIR.
-func dataDir() string {
-	if d := os.Getenv("PODCTL_DIR"); d != "" {
-		return d
-	}
-	return "/var/lib/podctl"
 }
 
 // pull copies o.ref into the new layout o.dir and returns the digest of

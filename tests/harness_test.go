@@ -405,15 +405,22 @@ func (e *env) startPod(args ...string) (*exec.Cmd, string) {
 }
 
 // enterUntil runs `podctl enter UUID CMD...` until it succeeds (the app
-// may not have written what CMD reads yet), for 2 s at most, and returns
-// the last result.
+// may not be there yet), for 60 s at most, and returns the last result.
 func (e *env) enterUntil(uuid string, cmd ...string) result {
+	return e.enterWhile(uuid, cmd, func(r result) bool { return r.code != 0 })
+}
+
+// enterUntilOutput is enterUntil until CMD also prints something: a file
+// the app writes exists before its content.
+func (e *env) enterUntilOutput(uuid string, cmd ...string) result {
+	return e.enterWhile(uuid, cmd, func(r result) bool { return r.code != 0 || strings.TrimSpace(r.stdout) == "" })
+}
+
+func (e *env) enterWhile(uuid string, cmd []string, again func(result) bool) result {
 	var r result
-	for i := 0; i < 100; i++ {
-		if r = e.podctl(append([]string{"enter", uuid}, cmd...)...); r.code == 0 {
-			break
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if r = e.podctl(append([]string{"enter", uuid}, cmd...)...); !again(r) || time.Now().After(deadline) {
+			return r
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	return r
 }

@@ -302,7 +302,7 @@ func TestEnterAndStop(t *testing.T) { forEachFlavor(t, testEnterAndStop) }
 func testEnterAndStop(t *testing.T, e *env) {
 	e.fetchBusybox()
 	cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sh", "--", "-c", "echo inside > /tmp/marker; exec sleep 60")
-	r := e.enterUntil(uuid, "cat", "/tmp/marker")
+	r := e.enterUntilOutput(uuid, "cat", "/tmp/marker")
 	if strings.TrimSpace(r.stdout) != "inside" {
 		t.Fatalf("enter cat: %s", r)
 	}
@@ -395,7 +395,7 @@ func testStopForceKillsAppsThatChangedUser(t *testing.T, e *env) {
 	// its parent: only the pod's cgroup still finds them.
 	cmd, uuid := e.startPod("example.com/busybox", "--user", "nobody", "--group", "nogroup",
 		"--exec", "/bin/sh", "--", "-c", "sleep 61 & id -u > /tmp/uid; exec sleep 62")
-	r := e.enterUntil(uuid, "cat", "/tmp/uid")
+	r := e.enterUntilOutput(uuid, "cat", "/tmp/uid")
 	if strings.TrimSpace(r.stdout) != "65534" {
 		t.Fatalf("the app does not run as nobody: %s", r)
 	}

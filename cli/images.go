@@ -67,7 +67,7 @@ or a docker save archive (docker-archive:FILE[:NAME:TAG]). The same image
 imported twice is stored once, and so is a layer two images share.`,
 		Example: `  podctl fetch --insecure-options=image ./busybox.aci
   podctl fetch --insecure-options=image oci-archive:busybox.tar:1.36`,
-		Args:    args(cobra.MinimumNArgs(1)),
+		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			insecureImage, err := parseInsecure(insecure)
 			if err != nil {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what podctl needs on a Debian machine, builds bin/podctl and the
+# Installs what podctl needs on a Debian machine (umoci and skopeo make the
+# OCI and Docker images of the tests), builds bin/podctl and the
 # sample image bin/busybox.aci.
 #
 #   ./build.sh          install, build
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(busybox-static systemd-container xz-utils bzip2 ca-certificates git gcc libc6-dev python3)
+packages=(busybox-static systemd-container xz-utils bzip2 ca-certificates git gcc libc6-dev python3 umoci skopeo)
 # What the benchmarks use beside podctl.
 bench_packages=(hyperfine crun runc jq time)
 

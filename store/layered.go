@@ -388,10 +388,13 @@ type layerScan struct {
 	pathList []string // the image's PATH, in order
 	// found are the files in pathDirs, from the layers read so far.
 	found map[string]bool
+	// links are the symlinks of the layers read so far, which no later
+	// entry may go through (the extractor would refuse it at render).
+	links map[string]bool
 }
 
 func newLayerScan(lim Limits, cfg ImageConfig) *layerScan {
-	sc := &layerScan{count: tally{lim: lim.withDefaults()}, pathDirs: map[string]bool{}, found: map[string]bool{}}
+	sc := &layerScan{count: tally{lim: lim.withDefaults()}, pathDirs: map[string]bool{}, found: map[string]bool{}, links: map[string]bool{}}
 	for _, d := range strings.Split(searchPath(cfg.Env), ":") {
 		if path.IsAbs(d) {
 			rel := strings.TrimPrefix(path.Clean(d), "/")
@@ -455,17 +458,45 @@ func (sc *layerScan) entry(hdr *tar.Header) error {
 	if err != nil {
 		return err
 	}
+	if lw.skip {
+		return nil
+	}
+	for p := path.Dir(lw.rel); p != "." && p != "/" && p != ""; p = path.Dir(p) {
+		if sc.links[p] {
+			return invalidEntry(hdr.Name, "goes through %q, a symlink of the image", p)
+		}
+	}
+	if lw.opaque && lw.rel == "" {
+		clear(sc.found)
+		clear(sc.links)
+		return nil
+	}
+	under := func(p string) bool { return p == lw.rel || strings.HasPrefix(p, lw.rel+"/") }
 	switch {
 	case lw.opaque:
-		for f := range sc.found {
-			if path.Dir(f) == lw.rel {
-				delete(sc.found, f)
+		for _, m := range []map[string]bool{sc.found, sc.links} {
+			for f := range m {
+				if strings.HasPrefix(f, lw.rel+"/") {
+					delete(m, f)
+				}
 			}
 		}
 	case lw.whiteout:
-		delete(sc.found, lw.rel)
-	case lw.rel != "" && sc.pathDirs[path.Dir(lw.rel)] && entryKindOf(hdr.Typeflag) != kindDir:
-		sc.found[lw.rel] = true
+		for _, m := range []map[string]bool{sc.found, sc.links} {
+			for f := range m {
+				if under(f) {
+					delete(m, f)
+				}
+			}
+		}
+	default:
+		delete(sc.links, lw.rel)
+		if lw.kind == kindSymlink {
+			sc.links[lw.rel] = true
+		}
+		if lw.rel != "" && sc.pathDirs[path.Dir(lw.rel)] && lw.kind != kindDir {
+			sc.found[lw.rel] = true
+		}
 	}
 	return nil
 }

@@ -137,7 +137,6 @@ type entry struct {
 	name, body, link string
 	typ              byte
 	mode             int64
-	size             int64 // for a declared size other than len(body)
 }
 
 func layerTar(t *testing.T, entries []entry) []byte {

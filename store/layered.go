@@ -650,3 +650,15 @@ func (s *Store) Image(id string) (Image, error) {
 	}
 	return imageOf(id, rec), nil
 }
+
+// dockerName is the short form of a Docker Hub name: busybox for
+// docker.io/library/busybox and index.docker.io/library/busybox,
+// user/app for docker.io/user/app.
+func dockerName(n string) string {
+	for _, p := range []string{"docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/"} {
+		if rest, ok := strings.CutPrefix(n, p); ok {
+			return rest
+		}
+	}
+	return n
+}

@@ -144,6 +144,15 @@ func TestLayeredRender(t *testing.T) {
 	if id, err := s.Resolve("example.com/layers:1"); err != nil || id != img.ID {
 		t.Errorf("Resolve by name and tag: %s, %v", id, err)
 	}
+	hub, err := s.ImportLayered(layeredOf("busybox", ImageConfig{}, top))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{"busybox:1", "docker.io/library/busybox:1", "index.docker.io/library/busybox"} {
+		if id, err := s.Resolve(ref); err != nil || id != hub.ID {
+			t.Errorf("Resolve(%s): %s, %v", ref, id, err)
+		}
+	}
 }
 
 func dirNamesOf(t *testing.T, dir string) []string {

@@ -379,37 +379,56 @@ func decompressLayer(r io.Reader) (io.Reader, func(), error) {
 }
 
 // layerScan checks the layers of one image in order, counting their
-// entries and sizes against the store's limits over the whole image, and
-// keeps what the config's command needs to be found on the image's PATH.
+// entries and sizes against the store's limits over the whole image. It
+// keeps the tree as the layers read so far leave it, names only, to refuse
+// an entry that goes through a symlink of an earlier entry (the extractor
+// would refuse it at render; refused here, the image is never stored) and
+// to find the config's command on the image's PATH.
 type layerScan struct {
 	count    tally
-	unpacked int64 // uncompressed bytes of all layers so far
-	pathDirs map[string]bool
-	pathList []string // the image's PATH, in order
-	// found are the files in pathDirs, from the layers read so far.
-	found map[string]bool
-	// links are the symlinks of the layers read so far, which no later
-	// entry may go through (the extractor would refuse it at render).
-	links map[string]bool
+	unpacked int64    // uncompressed bytes of all layers so far
+	pathList []string // the image's PATH, in order, relative to the root
+	root     pathNode
+	layer    int // the layer being read, from 1
+}
+
+// pathNode is one path of the tree a layerScan keeps.
+type pathNode struct {
+	kids  map[string]*pathNode
+	kind  entryKind
+	layer int // the layer that wrote it
 }
 
 func newLayerScan(lim Limits, cfg ImageConfig) *layerScan {
-	sc := &layerScan{count: tally{lim: lim.withDefaults()}, pathDirs: map[string]bool{}, found: map[string]bool{}, links: map[string]bool{}}
+	sc := &layerScan{count: tally{lim: lim.withDefaults()}, root: pathNode{kind: kindDir}}
 	for _, d := range strings.Split(searchPath(cfg.Env), ":") {
 		if path.IsAbs(d) {
-			rel := strings.TrimPrefix(path.Clean(d), "/")
-			sc.pathDirs[rel] = true
-			sc.pathList = append(sc.pathList, rel)
+			sc.pathList = append(sc.pathList, strings.TrimPrefix(path.Clean(d), "/"))
 		}
 	}
 	return sc
+}
+
+// find returns the node of rel ("" for the root), or nil.
+func (sc *layerScan) find(rel string) *pathNode {
+	n := &sc.root
+	if rel == "" {
+		return n
+	}
+	for _, c := range strings.Split(rel, "/") {
+		if n = n.kids[c]; n == nil {
+			return nil
+		}
+	}
+	return n
 }
 
 // lookPath finds a command in the layers' files, as a shell would on the
 // image's PATH.
 func (sc *layerScan) lookPath(cmd string) (string, bool) {
 	for _, d := range sc.pathList {
-		if rel := path.Join(d, cmd); sc.found[rel] {
+		rel := strings.TrimPrefix(path.Join(d, cmd), "/")
+		if n := sc.find(rel); n != nil && n.kind != kindDir {
 			return "/" + rel, true
 		}
 	}
@@ -423,6 +442,7 @@ func (sc *layerScan) scan(r io.Reader) error {
 		return err
 	}
 	defer release()
+	sc.layer++
 	lr := &limitReader{r: dr, max: sc.count.lim.MaxSize - sc.unpacked}
 	tr := tar.NewReader(lr)
 	for {
@@ -451,52 +471,64 @@ func (sc *layerScan) scan(r io.Reader) error {
 	return nil
 }
 
-// entry checks one entry of a layer by its name, and notes the files of
-// the PATH folders.
+// entry checks one entry of a layer by its name, and applies it to the
+// tree of names.
 func (sc *layerScan) entry(hdr *tar.Header) error {
 	lw, err := checkLayerEntry(hdr)
 	if err != nil {
 		return err
 	}
-	if lw.skip {
+	if lw.skip || lw.rel == "" && !lw.opaque {
 		return nil
 	}
-	for p := path.Dir(lw.rel); p != "." && p != "/" && p != ""; p = path.Dir(p) {
-		if sc.links[p] {
-			return invalidEntry(hdr.Name, "goes through %q, a symlink of the image", p)
+	// Walk to the parent, refusing a symlink on the way, making the
+	// folders that are not there (as the extractor does).
+	n := &sc.root
+	dir, base := path.Split(lw.rel)
+	if lw.opaque {
+		dir, base = lw.rel, ""
+	}
+	for _, c := range strings.Split(strings.TrimSuffix(dir, "/"), "/") {
+		if c == "" {
+			continue
 		}
+		k := n.kids[c]
+		switch {
+		case k == nil:
+			if lw.whiteout || lw.opaque {
+				return nil // nothing there to remove
+			}
+			k = &pathNode{kind: kindDir, layer: sc.layer}
+			if n.kids == nil {
+				n.kids = map[string]*pathNode{}
+			}
+			n.kids[c] = k
+		case k.kind == kindSymlink:
+			return invalidEntry(hdr.Name, "goes through %q, a symlink of the image", c)
+		case k.kind != kindDir:
+			return invalidEntry(hdr.Name, "goes through %q, which is not a directory", c)
+		}
+		n = k
 	}
-	if lw.opaque && lw.rel == "" {
-		clear(sc.found)
-		clear(sc.links)
-		return nil
-	}
-	under := func(p string) bool { return p == lw.rel || strings.HasPrefix(p, lw.rel+"/") }
 	switch {
 	case lw.opaque:
-		for _, m := range []map[string]bool{sc.found, sc.links} {
-			for f := range m {
-				if strings.HasPrefix(f, lw.rel+"/") {
-					delete(m, f)
-				}
+		// What this layer wrote stays; the layers below are hidden.
+		for name, k := range n.kids {
+			if k.layer < sc.layer {
+				delete(n.kids, name)
 			}
 		}
 	case lw.whiteout:
-		for _, m := range []map[string]bool{sc.found, sc.links} {
-			for f := range m {
-				if under(f) {
-					delete(m, f)
-				}
-			}
-		}
+		delete(n.kids, base)
 	default:
-		delete(sc.links, lw.rel)
-		if lw.kind == kindSymlink {
-			sc.links[lw.rel] = true
+		k := n.kids[base]
+		if k != nil && k.kind == kindDir && lw.kind == kindDir {
+			return nil // a folder over a folder keeps what is in it
 		}
-		if lw.rel != "" && sc.pathDirs[path.Dir(lw.rel)] && lw.kind != kindDir {
-			sc.found[lw.rel] = true
+		if n.kids == nil {
+			n.kids = map[string]*pathNode{}
 		}
+		n.kids[base] = &pathNode{kind: lw.kind, layer: sc.layer}
 	}
 	return nil
 }

@@ -185,7 +185,7 @@ func (s *Store) importLayered(li *LayeredImage) (Image, error) {
 	if tag == "" {
 		tag = "latest"
 	}
-	manifest, err := layeredManifest(li.Name, tag, li.ParsedConfig, sc.lookPath)
+	manifest, err := layeredManifest(li.Name, tag, li.ParsedConfig, sc.lookPath, sc.passwdFile())
 	if err != nil {
 		return Image{}, err
 	}
@@ -389,7 +389,20 @@ type layerScan struct {
 	unpacked int64    // uncompressed bytes of all layers so far
 	pathList []string // the image's PATH, in order, relative to the root
 	root     pathNode
-	layer    int // the layer being read, from 1
+	layer    int    // the layer being read, from 1
+	passwd   []byte // the last etc/passwd written, if a file
+}
+
+// maxPasswdSize bounds the etc/passwd kept; real ones are a few kilobytes.
+const maxPasswdSize = 1 << 20
+
+// passwdFile is the image's etc/passwd, if it is a file of the last layer
+// that wrote it.
+func (sc *layerScan) passwdFile() []byte {
+	if n := sc.find("etc/passwd"); n == nil || n.kind != kindFile {
+		return nil
+	}
+	return sc.passwd
 }
 
 // pathNode is one path of the tree a layerScan keeps.
@@ -459,8 +472,18 @@ func (sc *layerScan) scan(r io.Reader) error {
 		if err := sc.count.add(hdr); err != nil {
 			return err
 		}
-		if err := sc.entry(hdr); err != nil {
+		lw, err := sc.entry(hdr)
+		if err != nil {
 			return err
+		}
+		if lw.rel == "etc/passwd" && !lw.whiteout && !lw.opaque {
+			// Kept to find a user's primary group (layeredApp).
+			sc.passwd = nil
+			if lw.kind == kindFile && hdr.Size <= maxPasswdSize {
+				if sc.passwd, err = io.ReadAll(tr); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	// The rest of the stream (tar padding) counts and must decompress.
@@ -473,14 +496,19 @@ func (sc *layerScan) scan(r io.Reader) error {
 
 // entry checks one entry of a layer by its name, and applies it to the
 // tree of names.
-func (sc *layerScan) entry(hdr *tar.Header) error {
+func (sc *layerScan) entry(hdr *tar.Header) (layerEntry, error) {
 	lw, err := checkLayerEntry(hdr)
 	if err != nil {
-		return err
+		return layerEntry{}, err
 	}
 	if lw.skip || lw.rel == "" && !lw.opaque {
-		return nil
+		return lw, nil
 	}
+	return lw, sc.apply(hdr, lw)
+}
+
+// apply applies one checked entry to the tree of names.
+func (sc *layerScan) apply(hdr *tar.Header, lw layerEntry) error {
 	// Walk to the parent, refusing a symlink on the way, making the
 	// folders that are not there (as the extractor does).
 	n := &sc.root

@@ -104,7 +104,7 @@ func TestLayeredRender(t *testing.T) {
 		lentry{name: "gone", body: "x"}, lentry{name: "old/sub/f", body: "x"},
 		lentry{name: "opq/", typ: tar.TypeDir}, lentry{name: "opq/a", body: "a"},
 		lentry{name: "keep/", typ: tar.TypeDir}, lentry{name: "keep/k", body: "k"},
-		lentry{name: "swap", body: "file"})
+		lentry{name: "swap", body: "file"}, lentry{name: "etc/passwd", body: "app:x:5:7::/:/bin/sh\n"})
 	top := gz(layerOf(t,
 		lentry{name: ".wh.gone"}, lentry{name: ".wh.old"},
 		lentry{name: "opq/b", body: "b"}, lentry{name: "opq/.wh..wh..opq"},
@@ -123,7 +123,8 @@ func TestLayeredRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{"bin": "/", "bin/app": "app", "bin/sh": "-> app", "opq": "/", "opq/b": "b",
-		"keep": "/", "keep/k": "k", "keep/new": "n", "swap": "/", "link": "app"}
+		"keep": "/", "keep/k": "k", "keep/new": "n", "swap": "/", "link": "app",
+		"etc": "/", "etc/passwd": "app:x:5:7::/:/bin/sh\n"}
 	if got := treeFiles(t, root); !reflect.DeepEqual(got, want) {
 		t.Errorf("tree %v, want %v", got, want)
 	}
@@ -131,7 +132,7 @@ func TestLayeredRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := im.App; a == nil || !reflect.DeepEqual([]string(a.Exec), []string{"/bin/sh", "-c", "x"}) || a.User != "5" || a.Group != "0" || a.WorkingDirectory != "/w" {
+	if a := im.App; a == nil || !reflect.DeepEqual([]string(a.Exec), []string{"/bin/sh", "-c", "x"}) || a.User != "5" || a.Group != "7" || a.WorkingDirectory != "/w" {
 		t.Errorf("app %+v", im.App)
 	}
 	// The same base in a second image is stored once.
@@ -200,12 +201,14 @@ func TestLayeredManifest(t *testing.T) {
 		user string
 	}{
 		{ImageConfig{Cmd: []string{"found", "x"}}, []string{"/usr/bin/found", "x"}, "0:0"},
-		{ImageConfig{Entrypoint: []string{"./run"}, WorkingDir: "/app", User: "web"}, []string{"/app/run"}, "web:0"},
+		{ImageConfig{Entrypoint: []string{"./run"}, WorkingDir: "/app", User: "web"}, []string{"/app/run"}, "web:34"},
+		{ImageConfig{Entrypoint: []string{"/run"}, User: "33"}, []string{"/run"}, "33:34"},
+		{ImageConfig{Entrypoint: []string{"/run"}, User: "1000"}, []string{"/run"}, "1000:0"},
 		{ImageConfig{Entrypoint: []string{"/e"}, Cmd: []string{"c"}, User: "1:2"}, []string{"/e", "c"}, "1:2"},
 		{ImageConfig{Cmd: []string{"missing"}}, nil, ""},
 		{ImageConfig{}, nil, ""},
 	} {
-		b, err := layeredManifest("Docker.io/Library/BusyBox", "1.36", tc.cfg, look)
+		b, err := layeredManifest("Docker.io/Library/BusyBox", "1.36", tc.cfg, look, []byte("root:x:0:0::/:/bin/sh\nweb:x:33:34::/:/bin/sh\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,7 +231,7 @@ func TestLayeredManifest(t *testing.T) {
 	}
 	b, err := layeredManifest("x", "1", ImageConfig{Entrypoint: []string{"/x"}, OS: "linux", Architecture: "arm64",
 		ExposedPorts: []string{"80/tcp", "53/udp", "bad"}, Volumes: []string{"/data", "/var/lib/x", "rel"},
-		Env: []string{"A=1", "=bad"}, Labels: map[string]string{"org.example.k": "v", "Bad Label": "v"}}, look)
+		Env: []string{"A=1", "=bad"}, Labels: map[string]string{"org.example.k": "v", "Bad Label": "v"}}, look, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,15 +247,15 @@ func TestLayeredManifest(t *testing.T) {
 // FuzzLayeredManifest maps arbitrary configs: the manifest made is valid
 // appc, its command absolute, or the image is refused.
 func FuzzLayeredManifest(f *testing.F) {
-	f.Add("example.com/x", "1", []byte(`{"entrypoint":["sh"],"cmd":["-c","x"],"env":["PATH=/bin"],"user":"1:2","workingDir":"w","exposedPorts":["80/tcp"],"volumes":["/d"],"labels":{"a.b":"c"}}`))
-	f.Add("", "", []byte(`{}`))
-	f.Fuzz(func(t *testing.T, name, tag string, cfgJSON []byte) {
+	f.Add("example.com/x", "1", []byte(`{"entrypoint":["sh"],"cmd":["-c","x"],"env":["PATH=/bin"],"user":"1:2","workingDir":"w","exposedPorts":["80/tcp"],"volumes":["/d"],"labels":{"a.b":"c"}}`), []byte("u:x:1:2::/:/bin/sh\n"))
+	f.Add("", "", []byte(`{"user":"u"}`), []byte("u:x:1:2"))
+	f.Fuzz(func(t *testing.T, name, tag string, cfgJSON, passwd []byte) {
 		var cfg ImageConfig
 		if json.Unmarshal(cfgJSON, &cfg) != nil {
 			return
 		}
 		look := func(c string) (string, bool) { return path.Join("/bin", c), !strings.ContainsAny(c, "/\x00") }
-		b, err := layeredManifest(name, tag, cfg, look)
+		b, err := layeredManifest(name, tag, cfg, look, passwd)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("error not ErrInvalid: %v", err)

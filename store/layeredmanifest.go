@@ -21,13 +21,14 @@ import (
 //     up on the image's PATH (lookPath) since appc wants an absolute path;
 //     an image with no command, or whose command is not in the image, has
 //     no app and runs only with --exec;
-//   - env, user and group ("" is root; a user without a group gets group
-//     0), the working directory, the exposed ports and the volumes (as
-//     mount points).
+//   - env, user and group ("" is root; a user without a group gets its
+//     primary group from the image's /etc/passwd (passwd), or group 0 if
+//     it has none there, as Docker does), the working directory, the
+//     exposed ports and the volumes (as mount points).
 //
 // What appc cannot say (an environment variable or label with a name it
 // does not take) is left out rather than refused.
-func layeredManifest(name, tag string, cfg ImageConfig, lookPath func(string) (string, bool)) ([]byte, error) {
+func layeredManifest(name, tag string, cfg ImageConfig, lookPath func(string) (string, bool), passwd []byte) ([]byte, error) {
 	im := schema.BlankImageManifest()
 	san, err := types.SanitizeACIdentifier(name)
 	if err != nil {
@@ -57,7 +58,7 @@ func layeredManifest(name, tag string, cfg ImageConfig, lookPath func(string) (s
 			im.Annotations.Set(*an, cfg.Labels[k])
 		}
 	}
-	if app := layeredApp(cfg, lookPath); app != nil {
+	if app := layeredApp(cfg, lookPath, passwd); app != nil {
 		im.App = app
 	}
 	b, err := im.MarshalJSON()
@@ -71,7 +72,7 @@ func layeredManifest(name, tag string, cfg ImageConfig, lookPath func(string) (s
 }
 
 // layeredApp is the app of a layered image, or nil if it has no command.
-func layeredApp(cfg ImageConfig, lookPath func(string) (string, bool)) *types.App {
+func layeredApp(cfg ImageConfig, lookPath func(string) (string, bool), passwd []byte) *types.App {
 	argv := append(append([]string(nil), cfg.Entrypoint...), cfg.Cmd...)
 	if len(argv) == 0 || argv[0] == "" || strings.IndexByte(argv[0], 0) >= 0 {
 		return nil
@@ -99,6 +100,8 @@ func layeredApp(cfg ImageConfig, lookPath func(string) (string, bool)) *types.Ap
 		}
 		if ok && g != "" {
 			group = g
+		} else if gid, found := primaryGroup(passwd, user); found {
+			group = gid
 		}
 	}
 	app := &types.App{Exec: argv, User: user, Group: group, WorkingDirectory: wd}
@@ -171,4 +174,20 @@ func sortedUnique(in []string) []string {
 		}
 	}
 	return out[:j]
+}
+
+// primaryGroup finds the group ID of user (a name or a numeric ID) in the
+// passwd file b.
+func primaryGroup(b []byte, user string) (string, bool) {
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) < 4 || (f[0] != user && f[2] != user) {
+			continue
+		}
+		if _, err := strconv.ParseUint(f[3], 10, 32); err != nil {
+			return "", false
+		}
+		return f[3], true
+	}
+	return "", false
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -208,6 +209,8 @@ type layout struct {
 	lie func(m map[string]any)
 	// blobs replaces the content stored for a digest.
 	blobs map[string][]byte
+	// multiArch puts the image in an index of platforms.
+	multiArch bool
 }
 
 // write writes the layout into dir with the tag "1" and returns its
@@ -260,9 +263,18 @@ func (l layout) write(t *testing.T, dir string) string {
 		l.lie(m)
 	}
 	mb, _ := json.Marshal(m)
-	idx, _ := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": []any{map[string]any{
-		"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(mb), "size": len(mb),
-		"annotations": map[string]string{"org.opencontainers.image.ref.name": "1"}}}})
+	top := map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(mb), "size": len(mb)}
+	if l.multiArch {
+		// An index of platforms: an arm64 image that is not there, and
+		// this one as amd64.
+		top["platform"] = map[string]string{"os": "linux", "architecture": "amd64"}
+		other := map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest([]byte("absent")), "size": 6,
+			"platform": map[string]string{"os": "linux", "architecture": "arm64"}}
+		ib, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []any{other, top}})
+		top = map[string]any{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": put(ib), "size": len(ib)}
+	}
+	top["annotations"] = map[string]string{"org.opencontainers.image.ref.name": "1"}
+	idx, _ := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": []any{top}})
 	os.WriteFile(filepath.Join(dir, "index.json"), idx, 0o644)
 	os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
 	return "oci:" + dir + ":1"
@@ -332,6 +344,17 @@ func TestOCISharedLayer(t *testing.T) {
 	}
 }
 
+func TestOCIPlatformIndex(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the index names amd64")
+	}
+	ref := layout{cmd: []string{"/bin/echo", "picked"}, layers: [][]byte{layerTar(t, baseEntries(t))}, multiArch: true}.write(t, t.TempDir())
+	e := newEnv(t)
+	if out := e.must("run", "--stage1=fly", "--insecure-options=image", ref); strings.TrimSpace(out) != "picked" {
+		t.Errorf("the amd64 image of the index ran %q", out)
+	}
+}
+
 func TestOCIHostile(t *testing.T) {
 	outside := filepath.Join(t.TempDir(), "outside")
 	if err := os.Mkdir(outside, 0o755); err != nil {
@@ -356,6 +379,9 @@ func TestOCIHostile(t *testing.T) {
 			digest(good): bytes.Replace(good, []byte("root:x:0:\n"), []byte("toor:x:0:\n"), 1)}}, nil},
 		{"size lie", "not", layout{layers: [][]byte{good}, lie: func(m map[string]any) {
 			m["layers"].([]map[string]any)[0]["size"] = 100
+		}}, nil},
+		{"config size lie", "not 1 as its descriptor says", layout{layers: [][]byte{good}, lie: func(m map[string]any) {
+			m["config"].(map[string]any)["size"] = 1
 		}}, nil},
 		{"bomb", "--max-image-size", layout{layers: [][]byte{gzipped(layerTar(t, []entry{{name: "zeros", body: strings.Repeat("\x00", 4<<20)}}))}}, []string{"--max-image-size=1M"}},
 		{"entries", "--max-image-entries", layout{layers: [][]byte{good}}, []string{"--max-image-entries=5"}},
@@ -391,5 +417,26 @@ func TestOCIHostile(t *testing.T) {
 				t.Error("the image wrote outside the store")
 			}
 		})
+	}
+}
+
+func TestOCIArchiveHostile(t *testing.T) {
+	e := newEnv(t)
+	file := filepath.Join(t.TempDir(), "evil.tar")
+	os.WriteFile(file, layerTar(t, []entry{{name: "oci-layout", body: "{}"}, {name: "../../escaped", body: "x"}}), 0o644)
+	r := e.podctl("fetch", "--insecure-options=image", "oci-archive:"+file)
+	if r.code != 254 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "leaves the archive") {
+		t.Fatalf("want one line refusing the entry: %s", r)
+	}
+	for _, d := range []string{"blobs", "tmp"} {
+		filepath.Walk(filepath.Join(e.dir, "images", d), func(p string, fi os.FileInfo, err error) error {
+			if err == nil && p != filepath.Join(e.dir, "images", d) && (!fi.IsDir() || d == "tmp") {
+				t.Errorf("a refused archive left %s", p)
+			}
+			return nil
+		})
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(file), "escaped")); err == nil {
+		t.Error("the archive wrote outside the store")
 	}
 }

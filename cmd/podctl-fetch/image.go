@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -176,8 +177,13 @@ func ociImage(dir, tag, fallback string) (*store.LayeredImage, error) {
 		}
 		return nil, fmt.Errorf("the layout has no image tagged %q (it has %s)", tag, strings.Join(tags, ", "))
 	}
+	if desc.MediaType.IsIndex() {
+		if desc, err = platformImage(idx, desc); err != nil {
+			return nil, err
+		}
+	}
 	if !desc.MediaType.IsImage() {
-		return nil, fmt.Errorf("%s is a %s, not an image manifest: podctl does not pick a platform from an index yet", desc.Digest, desc.MediaType)
+		return nil, fmt.Errorf("%s is a %s, not an image manifest", desc.Digest, desc.MediaType)
 	}
 	raw, err := readBlob(p, desc.Digest, desc.Size)
 	if err != nil {
@@ -220,6 +226,30 @@ func ociImage(dir, tag, fallback string) (*store.LayeredImage, error) {
 		})
 	}
 	return li, nil
+}
+
+// platformImage picks, in the index desc names (a multi-platform image),
+// the image for this host's system and architecture.
+func platformImage(idx v1.ImageIndex, desc *v1.Descriptor) (*v1.Descriptor, error) {
+	child, err := idx.ImageIndex(desc.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("reading index %s: %w", desc.Digest, err)
+	}
+	im, err := child.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("reading index %s: %w", desc.Digest, err)
+	}
+	var have []string
+	for i, d := range im.Manifests {
+		if d.Platform == nil {
+			continue
+		}
+		if d.Platform.OS == runtime.GOOS && d.Platform.Architecture == runtime.GOARCH && d.MediaType.IsImage() {
+			return &im.Manifests[i], nil
+		}
+		have = append(have, d.Platform.OS+"/"+d.Platform.Architecture)
+	}
+	return nil, fmt.Errorf("the image has no manifest for %s/%s (it has %s)", runtime.GOOS, runtime.GOARCH, strings.Join(have, ", "))
 }
 
 // maxMetaSize bounds a manifest or config read into memory.

@@ -149,6 +149,9 @@ func ociImage(dir, tag, fallback string) (*store.LayeredImage, error) {
 	if dir == "" {
 		return nil, errors.New("no OCI layout folder given")
 	}
+	if fi, err := os.Stat(filepath.Join(dir, "index.json")); err == nil && fi.Size() > maxMetaSize {
+		return nil, fmt.Errorf("the layout's index.json is %d bytes, more than %d", fi.Size(), maxMetaSize)
+	}
 	p, err := layout.FromPath(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading OCI layout: %w", err)
@@ -390,9 +393,21 @@ func dockerImage(file, nameTag string) (*store.LayeredImage, error) {
 		}
 		tag = &t
 	}
+	sizes, err := archiveSizes(file)
+	if err != nil {
+		return nil, err
+	}
+	if sizes["manifest.json"] > maxMetaSize {
+		return nil, fmt.Errorf("the archive's manifest.json is %d bytes, more than %d", sizes["manifest.json"], maxMetaSize)
+	}
 	mf, err := tarball.LoadManifest(opener)
 	if err != nil {
 		return nil, fmt.Errorf("reading docker archive: %w", err)
+	}
+	for _, d := range mf {
+		if n := sizes[path.Clean(d.Config)]; n > maxMetaSize {
+			return nil, fmt.Errorf("the archive's config %s is %d bytes, more than %d", d.Config, n, maxMetaSize)
+		}
 	}
 	img, err := tarball.Image(opener, tag)
 	if err != nil {
@@ -443,6 +458,34 @@ func dockerImage(file, nameTag string) (*store.LayeredImage, error) {
 	li.ManifestDigest = digestOf(li.Manifest)
 	return li, nil
 }
+
+// archiveSizes lists the sizes of the files of a tar by name, reading
+// only its headers.
+func archiveSizes(file string) (map[string]int64, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sizes := map[string]int64{}
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return sizes, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading docker archive: %w", err)
+		}
+		if len(sizes) >= maxArchiveEntries {
+			return nil, fmt.Errorf("the docker archive has more than %d entries", maxArchiveEntries)
+		}
+		sizes[path.Clean(hdr.Name)] = hdr.Size
+	}
+}
+
+// maxArchiveEntries bounds the files of a docker archive: a few per layer.
+const maxArchiveEntries = 100_000
 
 func digestOf(b []byte) string {
 	sum := sha256.Sum256(b)

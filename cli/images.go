@@ -84,7 +84,7 @@ imported twice is stored once, and so is a layer two images share.`,
 			return limitHint(err)
 		},
 	}
-	cmd.Flags().StringSliceVar(&insecure, "insecure-options", nil, "checks to skip: image (import images without a verified signature)")
+	cmd.Flags().StringSliceVar(&insecure, "insecure-options", nil, "checks to skip: image (import files without a verified signature)")
 	cmd.Flags().BoolVar(&full, "full", false, "print whole image IDs")
 	lf.add(cmd.Flags())
 	return rootOnly(cmd)

@@ -24,11 +24,15 @@ func Fetch(c Config, paths []string, insecure bool, lim store.Limits) ([]store.I
 	st.SetLimits(lim)
 	var out []store.Image
 	for _, path := range paths {
-		fetch := FetchFile
 		if IsLayeredRef(path) {
-			fetch = FetchLayered
+			img, err := FetchLayered(c, st, path, insecure)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, img)
+			continue
 		}
-		img, err := fetch(c, st, path, insecure)
+		img, err := FetchFile(c, st, path, insecure)
 		if err != nil {
 			return out, err
 		}

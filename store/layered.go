@@ -436,6 +436,22 @@ func (sc *layerScan) find(rel string) *pathNode {
 	return n
 }
 
+// linkable tells whether a hard link may point at target (checked by
+// checkLayerEntry): an entry that is not a folder, reached without a
+// symlink, as the extractor requires.
+func (sc *layerScan) linkable(target string) bool {
+	n := &sc.root
+	for _, c := range strings.Split(path.Clean(target), "/") {
+		if n.kind != kindDir {
+			return false
+		}
+		if n = n.kids[c]; n == nil {
+			return false
+		}
+	}
+	return n != &sc.root && n.kind != kindDir
+}
+
 // lookPath finds a command in the layers' files, as a shell would on the
 // image's PATH.
 func (sc *layerScan) lookPath(cmd string) (string, bool) {
@@ -549,6 +565,9 @@ func (sc *layerScan) apply(hdr *tar.Header, lw layerEntry) error {
 	case lw.whiteout:
 		delete(n.kids, base)
 	default:
+		if lw.kind == kindHardlink && !sc.linkable(hdr.Linkname) {
+			return invalidEntry(hdr.Name, "is a hard link to %q, which is not a file of the image so far", hdr.Linkname)
+		}
 		k := n.kids[base]
 		if k != nil && k.kind == kindDir && lw.kind == kindDir {
 			return nil // a folder over a folder keeps what is in it

@@ -145,7 +145,7 @@ func TestLayeredRender(t *testing.T) {
 	if id, err := s.Resolve("example.com/layers:1"); err != nil || id != img.ID {
 		t.Errorf("Resolve by name and tag: %s, %v", id, err)
 	}
-	hub, err := s.ImportLayered(layeredOf("busybox", ImageConfig{}, top))
+	hub, err := s.ImportLayered(layeredOf("busybox", ImageConfig{User: "hub"}, base))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +171,7 @@ func TestLayeredRefusedLeavesNothing(t *testing.T) {
 		"escape":          layeredOf("x", ImageConfig{}, good, layerOf(t, lentry{name: "../x", body: "x"})),
 		"whiteout ..":     layeredOf("x", ImageConfig{}, good, layerOf(t, lentry{name: "a/.wh..."})),
 		"through symlink": layeredOf("x", ImageConfig{}, layerOf(t, lentry{name: "l", typ: tar.TypeSymlink, link: "/"}), layerOf(t, lentry{name: "l/x", body: "x"})),
+		"dangling link":   layeredOf("x", ImageConfig{}, good, layerOf(t, lentry{name: ".wh.a"}, lentry{name: "h", typ: tar.TypeLink, link: "a"})),
 		"unknown type":    layeredOf("x", ImageConfig{}, good, layerOf(t, lentry{name: "sock", typ: 'Z'})),
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -63,4 +64,21 @@ func FetchLayered(c Config, st *store.Store, ref string, insecure bool) (store.I
 		return store.Image{}, fmt.Errorf("importing %s: %w", ref, err)
 	}
 	return img, nil
+}
+
+// zstdThroughHelper decompresses a zstd layer with podctl-fetch, which
+// links the decoder that podctl does not (store.SetZstdReader).
+func zstdThroughHelper(dataDir string) store.ZstdReader {
+	return func(r io.Reader) (io.ReadCloser, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			var stderr bytes.Buffer
+			err := fetchhelper.Run(dataDir, r, pw, &stderr, "zstd-decompress")
+			if errors.As(err, new(*fetchhelper.ExitError)) {
+				err = fmt.Errorf("decompressing zstd: %s", strings.TrimPrefix(strings.TrimSpace(stderr.String()), "podctl: "))
+			}
+			pw.CloseWithError(err)
+		}()
+		return pr, nil
+	}
 }

@@ -17,8 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
 	"podctl/internal/fsutil"
 )
 
@@ -169,6 +167,7 @@ func (s *Store) importLayered(li *LayeredImage) (Image, error) {
 		}
 	}()
 	sc := newLayerScan(s.currentLimits(), li.ParsedConfig)
+	sc.zstd = s.zstdReader()
 	var digests []string
 	for i, l := range li.Layers {
 		if err := checkDigest256(fmt.Sprintf("layer %d", i+1), l.Digest); err != nil {
@@ -353,9 +352,29 @@ func (s *Store) storeLayer(l LayerSource, sc *layerScan) (string, error) {
 	return f.Name(), nil
 }
 
+// ZstdReader decompresses a zstd stream; Close releases it.
+type ZstdReader func(io.Reader) (io.ReadCloser, error)
+
+// SetZstdReader sets how the Store decompresses zstd layers; without it a
+// zstd layer is refused. The decoder is not linked into the store, so
+// that podctl does not pay its initialisation on every start: podctl-fetch
+// links one, and podctl runs podctl-fetch to decompress.
+func (s *Store) SetZstdReader(f ZstdReader) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.zstd = f
+}
+
+func (s *Store) zstdReader() ZstdReader {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.zstd
+}
+
 // decompressLayer returns a reader of the plain tar of a layer, plain or
-// compressed with gzip or zstd, and a function that releases it.
-func decompressLayer(r io.Reader) (io.Reader, func(), error) {
+// compressed with gzip or zstd (through zr), and a function that
+// releases it.
+func decompressLayer(r io.Reader, zr ZstdReader) (io.Reader, func(), error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(4)
 	if err != nil && err != io.EOF {
@@ -363,17 +382,20 @@ func decompressLayer(r io.Reader) (io.Reader, func(), error) {
 	}
 	switch {
 	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
+		gr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, nil, err
 		}
-		return zr, func() { zr.Close() }, nil
+		return gr, func() { gr.Close() }, nil
 	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
+		if zr == nil {
+			return nil, nil, fmt.Errorf("%w: a zstd layer, and this podctl has no zstd decoder", ErrInvalid)
+		}
+		rc, err := zr(br)
 		if err != nil {
 			return nil, nil, err
 		}
-		return zr, zr.Close, nil
+		return rc, func() { rc.Close() }, nil
 	}
 	return br, func() {}, nil
 }
@@ -389,7 +411,8 @@ type layerScan struct {
 	unpacked int64    // uncompressed bytes of all layers so far
 	pathList []string // the image's PATH, in order, relative to the root
 	root     pathNode
-	layer    int    // the layer being read, from 1
+	layer    int // the layer being read, from 1
+	zstd     ZstdReader
 	passwd   []byte // the last etc/passwd written, if a file
 }
 
@@ -466,7 +489,7 @@ func (sc *layerScan) lookPath(cmd string) (string, bool) {
 
 // scan reads one layer's tar to its end, checking each entry.
 func (sc *layerScan) scan(r io.Reader) error {
-	dr, release, err := decompressLayer(r)
+	dr, release, err := decompressLayer(r, sc.zstd)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 type lentry struct {
@@ -307,4 +309,31 @@ func FuzzLayers(f *testing.F) {
 			t.Fatalf("the layer wrote %v outside the store", n)
 		}
 	})
+}
+
+func TestLayeredZstd(t *testing.T) {
+	zw, _ := zstd.NewWriter(nil)
+	layer := zw.EncodeAll(layerOf(t, lentry{name: "z", body: "zstd"}), nil)
+	s := openStore(t)
+	if _, err := s.ImportLayered(layeredOf("x", ImageConfig{}, layer)); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "zstd") {
+		t.Fatalf("a zstd layer without a decoder: %v", err)
+	}
+	s.SetZstdReader(func(r io.Reader) (io.ReadCloser, error) {
+		d, err := zstd.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		return d.IOReadCloser(), nil
+	})
+	img, err := s.ImportLayered(layeredOf("x", ImageConfig{}, layer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := s.Tree(img.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "z")); string(b) != "zstd" {
+		t.Errorf("z holds %q", b)
+	}
 }

@@ -70,7 +70,7 @@ func (s *Store) applyLayer(x *extractor, digest string, count *tally, unpacked i
 		return 0, fmt.Errorf("opening blob: %w", err)
 	}
 	defer f.Close()
-	dr, release, err := decompressLayer(bufio.NewReaderSize(f, 1<<20))
+	dr, release, err := decompressLayer(bufio.NewReaderSize(f, 1<<20), s.zstdReader())
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}

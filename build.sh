@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what podctl needs on a Debian machine, builds bin/podctl and the
+# Installs what podctl needs on a Debian machine (umoci and skopeo make the
+# OCI and Docker images of the tests), builds bin/podctl and the
 # sample image bin/busybox.aci.
 #
 #   ./build.sh          install, build

@@ -57,14 +57,17 @@ func newFetch(g *globals) *cobra.Command {
 	var full bool
 	var lf limitFlags
 	cmd := &cobra.Command{
-		Use:   "fetch FILE.aci...",
-		Short: "Import ACI files into the image store",
-		Long: `Import appc images (plain, gzip, bzip2 or xz tar) into the store and print
-each image's ID, sha512- and 12 hex digits (whole with --full), which
-every command taking an image accepts. The same image imported twice is
-stored once.`,
-		Example: `  podctl fetch --insecure-options=image ./busybox.aci`,
-		Args:    args(cobra.MinimumNArgs(1)),
+		Use:   "fetch IMAGE...",
+		Short: "Import images into the image store",
+		Long: `Import images into the store and print each image's ID, sha512- and 12
+hex digits (whole with --full), which every command taking an image
+accepts. An image is an appc ACI file (plain, gzip, bzip2 or xz tar), an
+OCI image layout (oci:DIR[:TAG]), an OCI archive (oci-archive:FILE[:TAG])
+or a docker save archive (docker-archive:FILE[:NAME:TAG]). The same image
+imported twice is stored once, and so is a layer two images share.`,
+		Example: `  podctl fetch --insecure-options=image ./busybox.aci
+  podctl fetch --insecure-options=image oci-archive:busybox.tar:1.36`,
+		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			insecureImage, err := parseInsecure(insecure)
 			if err != nil {
@@ -132,7 +135,7 @@ func newImageList(g *globals) *cobra.Command {
 			now := time.Now()
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
 			if !noLegend {
-				fmt.Fprintln(tw, "ID\tNAME\tSIZE\tIMPORTED\tLAST USED")
+				fmt.Fprintln(tw, "ID\tNAME\tFORMAT\tSIZE\tIMPORTED\tLAST USED\tREFERENCE")
 			}
 			for _, img := range imgs {
 				id := shortID(img.ID, full)
@@ -141,8 +144,12 @@ func newImageList(g *globals) *cobra.Command {
 					name += ":" + v
 				}
 				imp, used := img.ImportTime, img.LastUsed
+				ref := img.Reference
+				if ref == "" {
+					ref = "-"
+				}
 				for _, n := range append([]string{name}, img.Tags...) {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id, n, humanSize(img.Size), ago(&imp, now), agoOrNever(&used, now))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, n, img.Format, humanSize(img.Size), ago(&imp, now), agoOrNever(&used, now), ref)
 				}
 			}
 			return tw.Flush()

@@ -13,8 +13,8 @@ import (
 	"podctl/store"
 )
 
-// Fetch imports image files into the store, each within lim (zero fields
-// mean the defaults).
+// Fetch imports image files, and OCI and Docker images (IsLayeredRef),
+// into the store, each within lim (zero fields mean the defaults).
 func Fetch(c Config, paths []string, insecure bool, lim store.Limits) ([]store.Image, error) {
 	st, err := c.OpenStore()
 	if err != nil {
@@ -24,6 +24,14 @@ func Fetch(c Config, paths []string, insecure bool, lim store.Limits) ([]store.I
 	st.SetLimits(lim)
 	var out []store.Image
 	for _, path := range paths {
+		if IsLayeredRef(path) {
+			img, err := FetchLayered(c, st, path, insecure)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, img)
+			continue
+		}
 		img, err := FetchFile(c, st, path, insecure)
 		if err != nil {
 			return out, err

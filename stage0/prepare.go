@@ -203,8 +203,12 @@ func removeEnv(env types.Environment, name string) types.Environment {
 }
 
 // resolveImage finds an image in the store, importing it first if ref is
-// an image file.
+// an image file or an OCI or Docker image reference (IsLayeredRef).
 func resolveImage(c Config, st *store.Store, ref string, insecure bool) (string, error) {
+	if IsLayeredRef(ref) {
+		img, err := FetchLayered(c, st, ref, insecure)
+		return img.ID, err
+	}
 	if fi, err := os.Stat(ref); err == nil && fi.Mode().IsRegular() {
 		img, err := FetchFile(c, st, ref, insecure)
 		if err != nil {

@@ -68,7 +68,11 @@ func (c Config) OpenStore() (*store.Store, error) {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory %s: %w", c.DataDir, err)
 	}
-	return store.Open(c.ImagesDir())
+	st, err := store.Open(c.ImagesDir())
+	if err == nil {
+		st.SetZstdReader(zstdThroughHelper(c.DataDir))
+	}
+	return st, err
 }
 
 // OpenPod finds a pod by UUID, UUID prefix or name, to act on it. A pod

@@ -185,6 +185,17 @@ func (s *Store) GC(inUse map[string]bool, grace time.Duration, now time.Time) (r
 		}
 	}
 
+	// Layers and configs no kept layered image names (layered.go).
+	var keptRecs []record
+	for _, e := range all {
+		if _, ok := kept[e.id]; ok {
+			keptRecs = append(keptRecs, e.rec)
+		}
+	}
+	if err := s.gcLayerBlobs(keptRecs); err != nil {
+		errs = append(errs, err)
+	}
+
 	for id := range done {
 		removed = append(removed, id)
 	}

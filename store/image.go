@@ -23,11 +23,18 @@ type Image struct {
 	// LastUsed is when a pod last used the image (Touch), or its first
 	// import time if none has.
 	LastUsed time.Time `json:"last_used"`
-	// Size is the size of the uncompressed ACI in bytes.
+	// Size is the size of the uncompressed ACI (or layers) in bytes.
 	Size int64 `json:"size"`
 	// Tags are the other names of the image (image tag), NAME or
 	// NAME:VERSION, sorted.
 	Tags []string `json:"tags"`
+	// Format is the image's format: FormatACI, FormatOCI or
+	// FormatDockerArchive.
+	Format string `json:"format"`
+	// Reference is what a layered image was fetched as; Digest is the
+	// digest of its manifest, which it was pulled by.
+	Reference string `json:"reference,omitempty"`
+	Digest    string `json:"digest,omitempty"`
 }
 
 func imageOf(id string, r record) Image {
@@ -35,7 +42,12 @@ func imageOf(id string, r record) Image {
 	if labels == nil {
 		labels = map[string]string{}
 	}
-	return Image{ID: id, Name: r.Name, Labels: labels, ImportTime: r.ImportTime, LastUsed: r.LastUsed, Size: r.Size, Tags: []string{}}
+	format := r.Format
+	if format == "" {
+		format = FormatACI
+	}
+	return Image{ID: id, Name: r.Name, Labels: labels, ImportTime: r.ImportTime, LastUsed: r.LastUsed, Size: r.Size,
+		Format: format, Reference: r.Reference, Digest: r.ManifestDigest, Tags: []string{}}
 }
 
 // List returns the stored images, oldest import first. Images whose

@@ -42,6 +42,12 @@ type record struct {
 	// records written before they were kept.
 	Entries  int64 `json:"entries,omitempty"`
 	FileSize int64 `json:"fileSize,omitempty"`
+	// The rest is for layered images (layered.go); empty for ACIs.
+	Format         string   `json:"format,omitempty"`         // FormatOCI, FormatDockerArchive; "" is an ACI
+	Reference      string   `json:"reference,omitempty"`      // what the image was fetched as
+	ManifestDigest string   `json:"manifestDigest,omitempty"` // the digest it was pulled by
+	Config         string   `json:"config,omitempty"`         // sha256: digest of its config blob
+	Layers         []string `json:"layers,omitempty"`         // sha256: digests of its layer blobs, bottom first
 }
 
 // initIndex creates index.db and its buckets if it does not exist yet. An
@@ -142,6 +148,9 @@ func decodeRecord(id string, v []byte) (record, error) {
 	}
 	if len(r.Digest) != 2*idHexLen || !isLowerHex(r.Digest) || idFromDigest(r.Digest) != id {
 		return record{}, fmt.Errorf("reading index entry of %s: digest %q does not match the ID", id, r.Digest)
+	}
+	if err := r.checkLayered(); err != nil {
+		return record{}, fmt.Errorf("reading index entry of %s: %w", id, err)
 	}
 	return r, nil
 }

@@ -16,7 +16,9 @@ import (
 //   - an image name, or name:version (the "version" label). Several images
 //     may match: the most recently imported wins. name:latest matches the
 //     version label "latest" if an image has it, and otherwise any version,
-//     as a bare name does.
+//     as a bare name does. The name of an OCI or Docker image also
+//     matches in its other Docker spellings (busybox,
+//     docker.io/library/busybox, index.docker.io/library/busybox).
 //
 // No match gives an error wrapping ErrNotFound, a prefix matching several
 // IDs one wrapping ErrAmbiguous, and a malformed ID prefix one wrapping
@@ -87,7 +89,7 @@ func (s *Store) resolveName(ref string) (string, error) {
 	}
 	err := s.view(func(tx *bolt.Tx) error {
 		err := forEachRecord(tx, "", func(id string, r record) error {
-			if r.Name != name {
+			if r.Name != name && !(r.layered() && dockerName(r.Name) == dockerName(name)) {
 				return nil
 			}
 			if ok, err := s.blobExists(r); !ok || err != nil {

@@ -145,9 +145,10 @@ type Store struct {
 	touchEvery time.Duration
 
 	mu        sync.Mutex
-	shared    int    // holds taken through LockShared and not released yet
-	exclusive int    // holds taken through LockExclusive and not released yet
-	limits    Limits // see SetLimits
+	shared    int        // holds taken through LockShared and not released yet
+	exclusive int        // holds taken through LockExclusive and not released yet
+	limits    Limits     // see SetLimits
+	zstd      ZstdReader // see SetZstdReader
 }
 
 // Open opens the store in dir, creating its folders (0700), layout file

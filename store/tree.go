@@ -75,7 +75,12 @@ func (s *Store) render(id string) error {
 			os.RemoveAll(tmp)
 		}
 	}()
-	if err := extractACI(bufio.NewReaderSize(blob, 1<<20), tmp, renderLimits(s.currentLimits(), rec), false); err != nil {
+	if rec.layered() {
+		err = s.extractLayered(id, rec, tmp, renderLimits(s.currentLimits(), rec))
+	} else {
+		err = extractACI(bufio.NewReaderSize(blob, 1<<20), tmp, renderLimits(s.currentLimits(), rec), false)
+	}
+	if err != nil {
 		return err
 	}
 	if err := syncTree(tmp); err != nil {

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -36,8 +35,6 @@ type fakeRegistry struct {
 	// returns true.
 	hook func(w http.ResponseWriter, r *http.Request) bool
 }
-
-func digestOf(b []byte) string { return fmt.Sprintf("sha256:%x", sha256.Sum256(b)) }
 
 func newFakeRegistry(t *testing.T) *fakeRegistry {
 	t.Helper()

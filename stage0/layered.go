@@ -1,0 +1,84 @@
+package stage0
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"podctl/internal/errdefs"
+	"podctl/internal/fetchhelper"
+	"podctl/store"
+)
+
+// layeredTransports are the prefixes of the references to OCI and Docker
+// images, which podctl-fetch reads (go-containerregistry is not linked
+// into podctl: it would cost every pod start its initialisation).
+var layeredTransports = []string{"oci:", "oci-archive:", "docker-archive:"}
+
+// IsLayeredRef tells whether ref names an OCI layout or archive or a
+// docker save archive: oci:DIR[:TAG], oci-archive:FILE[:TAG] or
+// docker-archive:FILE[:NAME:TAG].
+func IsLayeredRef(ref string) bool {
+	for _, t := range layeredTransports {
+		if strings.HasPrefix(ref, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// FetchLayered imports the OCI or Docker image ref names into the store,
+// within the store's limits, through podctl-fetch. Such images carry no
+// signature podctl can check: insecure must be set.
+func FetchLayered(c Config, st *store.Store, ref string, insecure bool) (store.Image, error) {
+	if !insecure {
+		return store.Image{}, errdefs.New(ErrUsage, "image %s has no signature podctl can verify: pass --insecure-options=image to use it unverified", ref)
+	}
+	lim := st.Limits()
+	var stdout, stderr bytes.Buffer
+	err := fetchhelper.Run(c.DataDir, nil, &stdout, &stderr, "import-image",
+		"--max-image-size="+strconv.FormatInt(lim.MaxSize, 10),
+		"--max-image-entries="+strconv.FormatInt(lim.MaxEntries, 10), ref)
+	var ee *fetchhelper.ExitError
+	if errors.As(err, &ee) {
+		// The helper said why in one line, as podctl would have.
+		msg := strings.TrimSpace(stderr.String())
+		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:]
+		}
+		msg = strings.TrimPrefix(msg, "podctl: ")
+		if msg == "" {
+			msg = err.Error()
+		}
+		return store.Image{}, errors.New(msg)
+	}
+	if err != nil {
+		return store.Image{}, err
+	}
+	id := strings.TrimSpace(stdout.String())
+	img, err := st.Image(id)
+	if err != nil {
+		return store.Image{}, fmt.Errorf("importing %s: %w", ref, err)
+	}
+	return img, nil
+}
+
+// zstdThroughHelper decompresses a zstd layer with podctl-fetch, which
+// links the decoder that podctl does not (store.SetZstdReader).
+func zstdThroughHelper(dataDir string) store.ZstdReader {
+	return func(r io.Reader) (io.ReadCloser, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			var stderr bytes.Buffer
+			err := fetchhelper.Run(dataDir, r, pw, &stderr, "zstd-decompress")
+			if errors.As(err, new(*fetchhelper.ExitError)) {
+				err = fmt.Errorf("decompressing zstd: %s", strings.TrimPrefix(strings.TrimSpace(stderr.String()), "podctl: "))
+			}
+			pw.CloseWithError(err)
+		}()
+		return pr, nil
+	}
+}

@@ -63,13 +63,17 @@ func newFetch(g *globals) *cobra.Command {
 hex digits (whole with --full), which every command taking an image
 accepts. An image is an appc ACI file (plain, gzip, bzip2 or xz tar), an
 OCI image layout (oci:DIR[:TAG]), an OCI archive (oci-archive:FILE[:TAG])
-or a docker save archive (docker-archive:FILE[:NAME:TAG]). The same image
+or a docker save archive (docker-archive:FILE[:NAME:TAG]), or pulls an image
+from a registry (docker://HOST/NAME[:TAG|@DIGEST], over HTTPS unless
+--insecure-options=http; tls skips certificate checks). The same image
 imported twice is stored once, and so is a layer two images share.`,
 		Example: `  podctl fetch --insecure-options=image ./busybox.aci
-  podctl fetch --insecure-options=image oci-archive:busybox.tar:1.36`,
+  podctl fetch --insecure-options=image oci-archive:busybox.tar:1.36
+  podctl fetch --insecure-options=image docker://docker.io/library/busybox:1.36
+  podctl fetch --insecure-options=image,http docker://127.0.0.1:5000/busybox@sha256:...`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			insecureImage, err := parseInsecure(insecure)
+			insecureImage, pull, err := parseInsecure(insecure)
 			if err != nil {
 				return err
 			}
@@ -77,7 +81,9 @@ imported twice is stored once, and so is a layer two images share.`,
 			if err != nil {
 				return err
 			}
-			imgs, err := stage0.Fetch(g.config(), args, insecureImage, lim)
+			c := g.config()
+			c.InsecurePull = pull
+			imgs, err := stage0.Fetch(c, args, insecureImage, lim)
 			for _, img := range imgs {
 				fmt.Fprintln(cmd.OutOrStdout(), shortID(img.ID, full))
 			}

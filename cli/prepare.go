@@ -20,11 +20,13 @@ type podFlags struct {
 	apps     appFlags
 	setEnv   []stage0.EnvVar
 	insecure []string
-	flavor   string
-	noOverly bool
-	uuidFile string
-	volumes  []types.Volume
-	limits   limitFlags
+	// insecurePull are the checks of registry pulls to skip (http, tls).
+	insecurePull []string
+	flavor       string
+	noOverly     bool
+	uuidFile     string
+	volumes      []types.Volume
+	limits       limitFlags
 	// name, labels, annotations and secrets are the pod's; see appSyntax.
 	name        string
 	labels      []stage0.KeyValue
@@ -51,25 +53,33 @@ func (f *podFlags) add(cmd *cobra.Command) {
 
 // parseInsecure reads --insecure-options; it returns whether image
 // signatures are to be skipped.
-func parseInsecure(opts []string) (bool, error) {
+func parseInsecure(opts []string) (bool, []string, error) {
 	insecureImage := false
+	var pull []string
 	for _, o := range opts {
-		switch strings.TrimSpace(o) {
-		case "image", "all":
+		switch o = strings.TrimSpace(o); o {
+		case "image":
 			insecureImage = true
+		case "http", "tls":
+			// Of a registry pull (podctl-fetch).
+			pull = append(pull, o)
+		case "all":
+			insecureImage = true
+			pull = append(pull, "http", "tls")
 		case "none", "":
 		default:
-			return false, fmt.Errorf("unknown --insecure-options value %q: podctl knows image, all and none", o)
+			return false, nil, fmt.Errorf("unknown --insecure-options value %q: podctl knows image, http, tls, all and none", o)
 		}
 	}
-	return insecureImage, nil
+	return insecureImage, pull, nil
 }
 
 func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
-	insecureImage, err := parseInsecure(f.insecure)
+	insecureImage, pull, err := parseInsecure(f.insecure)
 	if err != nil {
 		return nil, err
 	}
+	f.insecurePull = pull
 	lim, err := f.limits.limits()
 	if err != nil {
 		return nil, err
@@ -149,7 +159,9 @@ func newPrepare(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := stage0.Prepare(g.config(), opts)
+			c := g.config()
+			c.InsecurePull = f.insecurePull
+			p, err := stage0.Prepare(c, opts)
 			if err != nil {
 				return limitHint(err)
 			}
@@ -198,7 +210,9 @@ exits 254 when podctl itself fails, with one line on stderr saying why.
 				return err
 			}
 			ro.Warn = warn
-			code, err := stage0.PrepareAndRun(g.config(), opts, ro)
+			c := g.config()
+			c.InsecurePull = f.insecurePull
+			code, err := stage0.PrepareAndRun(c, opts, ro)
 			if err != nil {
 				return limitHint(err)
 			}

@@ -16,11 +16,11 @@ import (
 // layeredTransports are the prefixes of the references to OCI and Docker
 // images, which podctl-fetch reads (go-containerregistry is not linked
 // into podctl: it would cost every pod start its initialisation).
-var layeredTransports = []string{"oci:", "oci-archive:", "docker-archive:"}
+var layeredTransports = []string{"oci:", "oci-archive:", "docker-archive:", "docker://"}
 
-// IsLayeredRef tells whether ref names an OCI layout or archive or a
-// docker save archive: oci:DIR[:TAG], oci-archive:FILE[:TAG] or
-// docker-archive:FILE[:NAME:TAG].
+// IsLayeredRef tells whether ref names an OCI layout or archive, a docker
+// save archive or a registry image: oci:DIR[:TAG], oci-archive:FILE[:TAG],
+// docker-archive:FILE[:NAME:TAG] or docker://HOST/NAME[:TAG|@DIGEST].
 func IsLayeredRef(ref string) bool {
 	for _, t := range layeredTransports {
 		if strings.HasPrefix(ref, t) {
@@ -41,7 +41,8 @@ func FetchLayered(c Config, st *store.Store, ref string, insecure bool) (store.I
 	var stdout, stderr bytes.Buffer
 	err := fetchhelper.Run(c.DataDir, nil, &stdout, &stderr, "import-image",
 		"--max-image-size="+strconv.FormatInt(lim.MaxSize, 10),
-		"--max-image-entries="+strconv.FormatInt(lim.MaxEntries, 10), ref)
+		"--max-image-entries="+strconv.FormatInt(lim.MaxEntries, 10),
+		"--insecure-options="+strings.Join(c.InsecurePull, ","), "--quiet", ref)
 	var ee *fetchhelper.ExitError
 	if errors.As(err, &ee) {
 		// The helper said why in one line, as podctl would have.

@@ -25,6 +25,9 @@ type Config struct {
 	DataDir string
 	// Debug asks for progress on stderr.
 	Debug bool
+	// InsecurePull are the checks of registry pulls to skip: http (plain
+	// HTTP), tls (certificates).
+	InsecurePull []string
 	// Warn tells the user of a failure that does not fail the command (a
 	// mark not written, an image's device nodes left out). The CLI prints
 	// it; nil drops the warning.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/appc/spec/schema/types"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -67,7 +68,12 @@ func (s *Store) resolveID(ref string) (string, error) {
 }
 
 func (s *Store) resolveName(ref string) (string, error) {
-	name, version, hasVersion := strings.Cut(ref, ":")
+	// The version follows the last colon after the last slash: a
+	// registry's host may have a port (127.0.0.1:5000/busybox:1.36).
+	name, version, hasVersion := ref, "", false
+	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
+		name, version, hasVersion = ref[:i], ref[i+1:], true
+	}
 	if name == "" {
 		return "", fmt.Errorf("%w: empty image name", ErrInvalid)
 	}
@@ -89,7 +95,7 @@ func (s *Store) resolveName(ref string) (string, error) {
 	}
 	err := s.view(func(tx *bolt.Tx) error {
 		err := forEachRecord(tx, "", func(id string, r record) error {
-			if r.Name != name && !(r.layered() && dockerName(r.Name) == dockerName(name)) {
+			if r.Name != name && !(r.layered() && layeredNameMatches(r.Name, name)) {
 				return nil
 			}
 			if ok, err := s.blobExists(r); !ok || err != nil {
@@ -115,4 +121,17 @@ func (s *Store) resolveName(ref string) (string, error) {
 		return newest, nil
 	}
 	return "", ErrNotFound
+}
+
+// layeredNameMatches tells whether a layered image stored as stored (an
+// appc name, as layeredManifest made it) is the one the user names as
+// name: in its other Docker Hub spellings (busybox, docker.io/library/
+// busybox), and as typed before appc's sanitizing (127.0.0.1:5000/app is
+// stored as 127.0.0.1_5000/app).
+func layeredNameMatches(stored, name string) bool {
+	if dockerName(stored) == dockerName(name) {
+		return true
+	}
+	san, err := types.SanitizeACIdentifier(name)
+	return err == nil && dockerName(san) == dockerName(stored)
 }

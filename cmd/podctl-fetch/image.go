@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,11 +12,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -43,8 +47,10 @@ func importImage(args []string) int {
 	fs.SetOutput(io.Discard)
 	size := fs.Int64("max-image-size", 0, "")
 	entries := fs.Int64("max-image-entries", 0, "")
+	insecure := fs.String("insecure-options", "", "")
+	quiet := fs.Bool("quiet", false, "")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		return fail(errors.New("usage: podctl-fetch import-image [--max-image-size=BYTES] [--max-image-entries=N] REF"))
+		return fail(errors.New("usage: podctl-fetch import-image [--max-image-size=BYTES] [--max-image-entries=N] [--insecure-options=LIST] [--quiet] REF"))
 	}
 	ref := fs.Arg(0)
 	dataDir := os.Getenv("PODCTL_DIR")
@@ -66,7 +72,7 @@ func importImage(args []string) int {
 		return fail(err)
 	}
 	defer unlock()
-	li, cleanup, err := loadImage(st, ref, lim)
+	li, cleanup, err := loadImage(st, ref, lim, pullFlags{insecure: *insecure, quiet: *quiet})
 	defer cleanup()
 	if err != nil {
 		return fail(fmt.Errorf("importing %s: %w", ref, err))
@@ -95,11 +101,19 @@ func fail(err error) int {
 	return 254
 }
 
+// pullFlags are the flags of a pull that import-image passes on.
+type pullFlags struct {
+	insecure string
+	quiet    bool
+}
+
 // loadImage reads the image ref names. cleanup removes what it unpacked.
-func loadImage(st *store.Store, ref string, lim store.Limits) (*store.LayeredImage, func(), error) {
+func loadImage(st *store.Store, ref string, lim store.Limits, pf pullFlags) (*store.LayeredImage, func(), error) {
 	nop := func() {}
 	transport, rest, _ := strings.Cut(ref, ":")
 	switch transport {
+	case "docker":
+		return pulledImage(st, ref, lim, pf)
 	case "oci":
 		dir, tag, _ := strings.Cut(rest, ":")
 		li, err := ociImage(dir, tag, baseName(dir))
@@ -130,7 +144,52 @@ func loadImage(st *store.Store, ref string, lim store.Limits) (*store.LayeredIma
 		}
 		return li, nop, err
 	}
-	return nil, nop, fmt.Errorf("%q is not oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]", ref)
+	return nil, nop, fmt.Errorf("%q is not oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or docker://NAME[:TAG|@DIGEST]", ref)
+}
+
+// pulledImage pulls the registry image ref (docker://...) into an OCI
+// layout in the store's tmp/ (pull, which checks every digest and size as
+// it streams), then reads it as oci: would, named after its repository
+// and tagged with its tag. cleanup removes the layout.
+func pulledImage(st *store.Store, ref string, lim store.Limits, pf pullFlags) (*store.LayeredImage, func(), error) {
+	nop := func() {}
+	parent, err := st.TempDir("pull-*")
+	if err != nil {
+		return nil, nop, err
+	}
+	cleanup := func() { os.RemoveAll(parent) }
+	args := []string{"--insecure-options=" + pf.insecure, "--quiet=" + strconv.FormatBool(pf.quiet)}
+	if lim.MaxSize > 0 {
+		args = append(args, "--max-image-size="+strconv.FormatInt(lim.MaxSize, 10))
+	}
+	dir := filepath.Join(parent, "layout")
+	o, err := parsePullArgs(append(args, ref, dir), os.Stderr)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	digest, err := pull(ctx, o)
+	if err != nil {
+		return nil, cleanup, errors.New(oneLine(err))
+	}
+	r, err := parseRef(ref)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	li, err := ociImage(dir, "", r.Context().Name())
+	if li != nil {
+		li.Reference = ref
+		li.Name = r.Context().Name()
+		if t, ok := r.(name.Tag); ok {
+			li.Tag = t.TagStr()
+		}
+		// The manifest it was pulled by, which the store checks again.
+		if li.ManifestDigest != digest.String() {
+			return nil, cleanup, fmt.Errorf("pulled %s, but the layout holds manifest %s", digest, li.ManifestDigest)
+		}
+	}
+	return li, cleanup, err
 }
 
 // baseName names an image after its folder or file, without extensions.

@@ -27,10 +27,12 @@ func TestSplitNameTag(t *testing.T) {
 }
 
 func TestLoadImageRefusesOtherTransports(t *testing.T) {
-	_, cleanup, err := loadImage(nil, "docker://busybox", store.Limits{})
-	cleanup()
-	if err == nil {
-		t.Fatal("docker:// accepted")
+	for _, ref := range []string{"http://example.com/busybox", "dir:/tmp/x", "busybox"} {
+		_, cleanup, err := loadImage(nil, ref, store.Limits{}, pullFlags{})
+		cleanup()
+		if err == nil {
+			t.Fatalf("%s accepted", ref)
+		}
 	}
 }
 

@@ -55,6 +55,7 @@ func limitHint(err error) error {
 func newFetch(g *globals) *cobra.Command {
 	var insecure []string
 	var full bool
+	var pullPolicy string
 	var lf limitFlags
 	cmd := &cobra.Command{
 		Use:   "fetch IMAGE...",
@@ -83,6 +84,9 @@ imported twice is stored once, and so is a layer two images share.`,
 			}
 			c := g.config()
 			c.InsecurePull = pull
+			if c.PullPolicy, err = stage0.ParsePullPolicy(pullPolicy); err != nil {
+				return err
+			}
 			imgs, err := stage0.Fetch(c, args, insecureImage, lim)
 			for _, img := range imgs {
 				fmt.Fprintln(cmd.OutOrStdout(), shortID(img.ID, full))
@@ -92,6 +96,7 @@ imported twice is stored once, and so is a layer two images share.`,
 	}
 	cmd.Flags().StringSliceVar(&insecure, "insecure-options", nil, "checks to skip: image (import files without a verified signature)")
 	cmd.Flags().BoolVar(&full, "full", false, "print whole image IDs")
+	cmd.Flags().StringVar(&pullPolicy, "pull-policy", stage0.PullNew, "when a registry image (docker://) is pulled: never (the store only), new (unless the store has it) or update (always)")
 	lf.add(cmd.Flags())
 	return rootOnly(cmd)
 }

@@ -34,6 +34,15 @@ func IsLayeredRef(ref string) bool {
 // within the store's limits, through podctl-fetch. Such images carry no
 // signature podctl can check: insecure must be set.
 func FetchLayered(c Config, st *store.Store, ref string, insecure bool) (store.Image, error) {
+	if strings.HasPrefix(ref, "docker://") && c.PullPolicy != PullUpdate {
+		img, err := storedPull(st, ref)
+		switch {
+		case err == nil:
+			return img, nil
+		case c.PullPolicy == PullNever:
+			return store.Image{}, errdefs.New(errdefs.ErrNotFound, "no image %s in the store, and --pull-policy=never keeps podctl from pulling it", ref)
+		}
+	}
 	if !insecure {
 		return store.Image{}, errdefs.New(ErrUsage, "image %s has no signature podctl can verify: pass --insecure-options=image to use it unverified", ref)
 	}
@@ -82,4 +91,27 @@ func zstdThroughHelper(dataDir string) store.ZstdReader {
 		}()
 		return pr, nil
 	}
+}
+
+// storedPull finds the image a registry reference names among those the
+// store has pulled: the one pulled by that reference, or, for a digest, by
+// that digest.
+func storedPull(st *store.Store, ref string) (store.Image, error) {
+	imgs, err := st.List()
+	if err != nil {
+		return store.Image{}, err
+	}
+	_, digest, byDigest := strings.Cut(ref, "@")
+	var found *store.Image
+	for i, img := range imgs {
+		if img.Reference == ref || (byDigest && img.Digest == digest) {
+			if found == nil || img.ImportTime.After(found.ImportTime) {
+				found = &imgs[i]
+			}
+		}
+	}
+	if found == nil {
+		return store.Image{}, store.ErrNotFound
+	}
+	return *found, nil
 }

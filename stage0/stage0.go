@@ -28,10 +28,34 @@ type Config struct {
 	// InsecurePull are the checks of registry pulls to skip: http (plain
 	// HTTP), tls (certificates).
 	InsecurePull []string
+	// PullPolicy says when a registry image (docker://) is pulled, as
+	// rkt's --pull-policy: PullNever, PullNew (the default) or PullUpdate.
+	PullPolicy string
 	// Warn tells the user of a failure that does not fail the command (a
 	// mark not written, an image's device nodes left out). The CLI prints
 	// it; nil drops the warning.
 	Warn func(error)
+}
+
+// The pull policies of registry images.
+const (
+	// PullNever takes the image from the store only.
+	PullNever = "never"
+	// PullNew pulls it only when the store has none of that reference.
+	PullNew = "new"
+	// PullUpdate pulls it again, whatever the store has.
+	PullUpdate = "update"
+)
+
+// ParsePullPolicy checks a --pull-policy value; "" is PullNew.
+func ParsePullPolicy(s string) (string, error) {
+	switch s {
+	case "":
+		return PullNew, nil
+	case PullNever, PullNew, PullUpdate:
+		return s, nil
+	}
+	return "", errdefs.New(ErrUsage, "--pull-policy %q: podctl knows never, new and update", s)
 }
 
 // warn gives err to c.Warn, if there is one.

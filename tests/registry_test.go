@@ -9,14 +9,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
 // startRegistry runs Debian's docker-registry on 127.0.0.1 and a free
-// port, with its storage in a temporary folder, until the test ends, and
-// returns its host:port.
-func startRegistry(t *testing.T) string {
+// port, with its storage in a temporary folder, until the test ends (or
+// stop), and returns its host:port.
+func startRegistry(t *testing.T) (host string, stop func()) {
 	t.Helper()
 	if _, err := exec.LookPath("docker-registry"); err != nil {
 		t.Fatal("need docker-registry: apt-get install -y docker-registry (build.sh does)")
@@ -25,7 +26,7 @@ func startRegistry(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := l.Addr().String()
+	host = l.Addr().String()
 	l.Close()
 	dir := t.TempDir()
 	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), host)
@@ -42,12 +43,14 @@ func startRegistry(t *testing.T) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var once sync.Once
+	stop = func() { once.Do(func() { cmd.Process.Kill(); cmd.Wait() }) }
+	t.Cleanup(stop)
 	client := &http.Client{Timeout: time.Second}
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if resp, err := client.Get("http://" + host + "/v2/"); err == nil {
 			resp.Body.Close()
-			return host
+			return host, stop
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("docker-registry did not answer on %s", host)
@@ -60,7 +63,7 @@ func startRegistry(t *testing.T) string {
 // needs --insecure-options=http.
 func TestRegistryPull(t *testing.T) {
 	oci, _, _ := toolImages(t)
-	host := startRegistry(t)
+	host, _ := startRegistry(t)
 	dir := strings.TrimSuffix(strings.TrimPrefix(oci, "oci:"), ":1.0")
 	runTool(t, "", "skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:"+dir+":1.0", "docker://"+host+"/busybox:1.0")
 	ref := "docker://" + host + "/busybox:1.0"
@@ -112,5 +115,33 @@ func mustJSON(t *testing.T, out string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(out), v); err != nil {
 		t.Fatalf("not JSON (%v): %s", err, out)
+	}
+}
+
+// --pull-policy: new (the default) takes a registry image the store has
+// without asking the registry, never never asks it, update always does.
+func TestRegistryPullPolicy(t *testing.T) {
+	t.Parallel()
+	oci, _, _ := toolImages(t)
+	host, stop := startRegistry(t)
+	dir := strings.TrimSuffix(strings.TrimPrefix(oci, "oci:"), ":1.0")
+	runTool(t, "", "skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:"+dir+":1.0", "docker://"+host+"/busybox:1.0")
+	e := newEnv(t)
+	ref := "docker://" + host + "/busybox:1.0"
+	if r := e.podctl("fetch", "--pull-policy=never", "--insecure-options=image,http", ref); r.code == 0 || !strings.Contains(r.stderr, "--pull-policy=never") {
+		t.Fatalf("never, with nothing in the store: %s", r)
+	}
+	id := strings.TrimSpace(e.must("fetch", "--full", "--insecure-options=image,http", ref))
+	stop()
+	for _, policy := range []string{"never", "new"} {
+		if got := strings.TrimSpace(e.must("fetch", "--full", "--pull-policy="+policy, "--insecure-options=image,http", ref)); got != id {
+			t.Fatalf("--pull-policy=%s with the registry gone gave %s, want the stored %s", policy, got, id)
+		}
+	}
+	if r := e.podctl("fetch", "--pull-policy=update", "--insecure-options=image,http", ref); r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Fatalf("update with the registry gone: want one line, got %s", r)
+	}
+	if r := e.podctl("fetch", "--pull-policy=sometimes", ref); r.code == 0 || !strings.Contains(r.stderr, "never, new and update") {
+		t.Fatalf("a bad policy: %s", r)
 	}
 }

@@ -59,6 +59,15 @@ func ParsePodFilter(c Config, specs []string) (*PodFilter, error) {
 	}
 	f := &PodFilter{}
 	now := time.Now()
+	if err := eachFilter(specs, FilterKeys, func(k, v string) error { return f.add(c, k, v, now) }); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// eachFilter gives each KEY=VALUE of --filter values (repeated, or
+// comma-separated) to add; keys are the known keys, for the message.
+func eachFilter(specs, keys []string, add func(k, v string) error) error {
 	for _, spec := range specs {
 		for _, kv := range strings.Split(spec, ",") {
 			if strings.TrimSpace(kv) == "" {
@@ -66,14 +75,14 @@ func ParsePodFilter(c Config, specs []string) (*PodFilter, error) {
 			}
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok {
-				return nil, errdefs.New(ErrUsage, "filter %q is not KEY=VALUE: the keys are %s", kv, strings.Join(FilterKeys, ", "))
+				return errdefs.New(ErrUsage, "filter %q is not KEY=VALUE: the keys are %s", kv, strings.Join(keys, ", "))
 			}
-			if err := f.add(c, k, v, now); err != nil {
-				return nil, err
+			if err := add(k, v); err != nil {
+				return err
 			}
 		}
 	}
-	return f, nil
+	return nil
 }
 
 func (f *PodFilter) add(c Config, k, v string, now time.Time) error {

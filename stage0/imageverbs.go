@@ -237,19 +237,8 @@ func ParseImageFilter(c Config, specs []string) (*ImageFilter, error) {
 	}
 	f := &ImageFilter{}
 	now := time.Now()
-	for _, spec := range specs {
-		for _, kv := range strings.Split(spec, ",") {
-			if strings.TrimSpace(kv) == "" {
-				continue
-			}
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok {
-				return nil, errdefs.New(ErrUsage, "filter %q is not KEY=VALUE: the keys are %s", kv, strings.Join(ImageFilterKeys, ", "))
-			}
-			if err := f.add(c, k, v, now); err != nil {
-				return nil, err
-			}
-		}
+	if err := eachFilter(specs, ImageFilterKeys, func(k, v string) error { return f.add(c, k, v, now) }); err != nil {
+		return nil, err
 	}
 	return f, nil
 }

@@ -102,17 +102,11 @@ func (s *Store) export(id, path string, overwrite bool) error {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := createTemp(dir, "."+base+".tmp-*", path)
 	if err != nil {
 		return err
 	}
-	done := false
-	defer func() {
-		if !done {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	defer f.discard()
 	h := sha512.New()
 	w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
 	if _, err := io.Copy(w, blob); err != nil {
@@ -144,7 +138,7 @@ func (s *Store) export(id, path string, overwrite bool) error {
 	if err != nil {
 		return err
 	}
-	done = true
+	f.keep()
 	return fsutil.SyncDir(dir)
 }
 

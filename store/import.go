@@ -68,17 +68,11 @@ func (s *Store) importNoting(r io.Reader, notes *ImportNotes) (Image, error) {
 		return Image{}, src.blame(err)
 	}
 
-	f, err := os.CreateTemp(s.tmpDir(), "blob-*")
+	f, err := createTemp(s.tmpDir(), "blob-*", "blob")
 	if err != nil {
-		return Image{}, fmt.Errorf("creating blob: %w", err)
+		return Image{}, err
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	defer f.discard()
 
 	// Everything decompressed goes to the blob and the hash as the tar
 	// reader consumes it, up to the size limit. The blob is written sparse
@@ -86,7 +80,7 @@ func (s *Store) importNoting(r io.Reader, notes *ImportNotes) (Image, error) {
 	lim := s.currentLimits()
 	count := tally{lim: lim}
 	h := sha512.New()
-	sw := newSparseWriter(f)
+	sw := newSparseWriter(f.File)
 	bw := bufio.NewWriterSize(sw, 1<<20)
 	sink := &errWriter{w: io.MultiWriter(h, bw)}
 	tee := io.TeeReader(&limitReader{r: dr, max: lim.MaxSize}, sink)
@@ -166,7 +160,7 @@ func (s *Store) importNoting(r io.Reader, notes *ImportNotes) (Image, error) {
 	case err != nil:
 		return Image{}, fmt.Errorf("storing blob: %w", err)
 	}
-	committed = true
+	f.keep()
 	if err := fsutil.SyncDir(s.blobDir()); err != nil {
 		return Image{}, err
 	}

@@ -301,17 +301,11 @@ func (s *Store) storeLayer(l LayerSource, sc *layerScan) (string, error) {
 		return "", fmt.Errorf("opening: %w", err)
 	}
 	defer rc.Close()
-	f, err := os.CreateTemp(s.tmpDir(), "layer-*")
+	f, err := createTemp(s.tmpDir(), "layer-*", "blob")
 	if err != nil {
-		return "", fmt.Errorf("creating blob: %w", err)
+		return "", err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	defer f.discard()
 	h := sha256.New()
 	bw := bufio.NewWriterSize(f, 1<<20)
 	sink := &errWriter{w: io.MultiWriter(h, bw)}
@@ -348,7 +342,8 @@ func (s *Store) storeLayer(l LayerSource, sc *layerScan) (string, error) {
 	if err := f.Close(); err != nil {
 		return "", fmt.Errorf("writing blob: %w", err)
 	}
-	ok = true
+	// The caller renames it into place, or removes it.
+	f.keep()
 	return f.Name(), nil
 }
 

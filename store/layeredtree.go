@@ -34,13 +34,9 @@ func (s *Store) extractLayered(id string, rec record, dir string, lim Limits) er
 	if len(manifest) == 0 {
 		return fmt.Errorf("%w: its manifest is missing from the index", ErrNotFound)
 	}
-	rootfs := filepath.Join(dir, aciRootfs)
-	if err := os.Mkdir(rootfs, 0o755); err != nil {
-		return fmt.Errorf("creating tree: %w", err)
-	}
-	x, err := newExtractor(rootfs)
+	x, err := newTreeExtractor(dir)
 	if err != nil {
-		return fmt.Errorf("creating tree: %w", err)
+		return err
 	}
 	defer x.close()
 	count := tally{lim: lim.withDefaults()}

@@ -112,6 +112,20 @@ func renderLimits(lim Limits, rec record) Limits {
 	return lim
 }
 
+// newTreeExtractor makes the rootfs folder of a tree being rendered in
+// dir and an extractor that writes beneath it.
+func newTreeExtractor(dir string) (*extractor, error) {
+	rootfs := filepath.Join(dir, aciRootfs)
+	if err := os.Mkdir(rootfs, 0o755); err != nil {
+		return nil, fmt.Errorf("creating tree: %w", err)
+	}
+	x, err := newExtractor(rootfs)
+	if err != nil {
+		return nil, fmt.Errorf("creating tree: %w", err)
+	}
+	return x, nil
+}
+
 // extractACI renders an ACI read from r into dir: dir/rootfs and
 // dir/manifest. Every entry is checked again as it is written (see
 // extractor), and counted against lim; errors about the archive wrap
@@ -119,13 +133,9 @@ func renderLimits(lim Limits, rec record) Limits {
 // as on kernels without openat2.
 func extractACI(r io.Reader, dir string, lim Limits, walkOnly bool) error {
 	lim = lim.withDefaults()
-	rootfs := filepath.Join(dir, aciRootfs)
-	if err := os.Mkdir(rootfs, 0o755); err != nil {
-		return fmt.Errorf("creating tree: %w", err)
-	}
-	x, err := newExtractor(rootfs)
+	x, err := newTreeExtractor(dir)
 	if err != nil {
-		return fmt.Errorf("creating tree: %w", err)
+		return err
 	}
 	defer x.close()
 	x.noAt2 = walkOnly

@@ -56,6 +56,7 @@ func newFetch(g *globals) *cobra.Command {
 	var insecure []string
 	var full bool
 	var pullPolicy string
+	var quiet bool
 	var lf limitFlags
 	cmd := &cobra.Command{
 		Use:   "fetch IMAGE...",
@@ -83,7 +84,7 @@ imported twice is stored once, and so is a layer two images share.`,
 				return err
 			}
 			c := g.config()
-			c.InsecurePull = pull
+			c.InsecurePull, c.Quiet = pull, quiet
 			if c.PullPolicy, err = stage0.ParsePullPolicy(pullPolicy); err != nil {
 				return err
 			}
@@ -96,6 +97,7 @@ imported twice is stored once, and so is a layer two images share.`,
 	}
 	cmd.Flags().StringSliceVar(&insecure, "insecure-options", nil, "checks to skip: image (import files without a verified signature)")
 	cmd.Flags().BoolVar(&full, "full", false, "print whole image IDs")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr (a bar per layer on a terminal, a line per layer elsewhere)")
 	cmd.Flags().StringVar(&pullPolicy, "pull-policy", stage0.PullNew, "when a registry image (docker://) is pulled: never (the store only), new (unless the store has it) or update (always)")
 	lf.add(cmd.Flags())
 	return rootOnly(cmd)

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"podctl/internal/errdefs"
+	"podctl/internal/fetchhelper"
 	"podctl/stage0"
 	"podctl/stage1"
 )
@@ -41,6 +42,9 @@ func exitCode(err error) (code int, print bool) {
 		return 0, false
 	case errors.As(err, &st):
 		return int(st), false
+	case errors.As(err, new(*fetchhelper.ExitError)):
+		// podctl-fetch has said why, in podctl's one line, on our stderr.
+		return ExitError, false
 	case errors.Is(err, errdefs.ErrTimeout):
 		// As timeout(1) exits: wait --timeout.
 		return ExitTimeout, true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -47,25 +48,18 @@ func FetchLayered(c Config, st *store.Store, ref string, insecure bool) (store.I
 		return store.Image{}, errdefs.New(ErrUsage, "image %s has no signature podctl can verify: pass --insecure-options=image to use it unverified", ref)
 	}
 	lim := st.Limits()
-	var stdout, stderr bytes.Buffer
-	err := fetchhelper.Run(c.DataDir, nil, &stdout, &stderr, "import-image",
-		"--max-image-size="+strconv.FormatInt(lim.MaxSize, 10),
-		"--max-image-entries="+strconv.FormatInt(lim.MaxEntries, 10),
-		"--insecure-options="+strings.Join(c.InsecurePull, ","), "--quiet", ref)
-	var ee *fetchhelper.ExitError
-	if errors.As(err, &ee) {
-		// The helper said why in one line, as podctl would have.
-		msg := strings.TrimSpace(stderr.String())
-		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-			msg = msg[i+1:]
-		}
-		msg = strings.TrimPrefix(msg, "podctl: ")
-		if msg == "" {
-			msg = err.Error()
-		}
-		return store.Image{}, errors.New(msg)
+	// The helper writes to podctl's own stderr: its progress (a bar per
+	// layer on a terminal, a line per layer elsewhere, none with --quiet)
+	// and, if it fails, the one line that says why, which is then all
+	// podctl says (*fetchhelper.ExitError).
+	args := []string{"--max-image-size=" + strconv.FormatInt(lim.MaxSize, 10),
+		"--max-image-entries=" + strconv.FormatInt(lim.MaxEntries, 10),
+		"--insecure-options=" + strings.Join(c.InsecurePull, ",")}
+	if c.Quiet {
+		args = append(args, "--quiet")
 	}
-	if err != nil {
+	var stdout bytes.Buffer
+	if err := fetchhelper.Run(c.DataDir, nil, &stdout, os.Stderr, "import-image", append(args, ref)...); err != nil {
 		return store.Image{}, err
 	}
 	id := strings.TrimSpace(stdout.String())

@@ -28,6 +28,8 @@ type Config struct {
 	// InsecurePull are the checks of registry pulls to skip: http (plain
 	// HTTP), tls (certificates).
 	InsecurePull []string
+	// Quiet hides the progress of pulls and imports.
+	Quiet bool
 	// PullPolicy says when a registry image (docker://) is pulled, as
 	// rkt's --pull-policy: PullNever, PullNew (the default) or PullUpdate.
 	PullPolicy string

@@ -97,6 +97,9 @@ func (s *Store) export(id, path string, overwrite bool) error {
 		return err
 	}
 	defer blob.Close()
+	if rec.layered() {
+		return fmt.Errorf("%w: image %s is an %s image, and image export writes ACIs only", ErrInvalid, id, rec.Format)
+	}
 
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -158,8 +161,8 @@ func (s *Store) Extract(id, dir string, rootfsOnly bool) error {
 // Render writes the root filesystem pods of image id see into dir, as
 // Extract does: with rootfsOnly the tree alone, else the manifest beside
 // rootfs/. An ACI's rendered tree is its own rootfs, since Import refuses
-// images with dependencies; images of other formats (layers) will render
-// differently from their extraction.
+// images with dependencies; a layered image's is its layers applied in
+// order, which Extract gives too.
 func (s *Store) Render(id, dir string, rootfsOnly bool) error {
 	if err := s.extractTo(id, dir, rootfsOnly); err != nil {
 		return fmt.Errorf("rendering image %s to %s: %w", id, dir, err)
@@ -190,7 +193,14 @@ func (s *Store) extractTo(id, dir string, rootfsOnly bool) error {
 	if err := os.Mkdir(work, 0o755); err != nil {
 		return err
 	}
-	if err := extractACI(bufio.NewReaderSize(blob, 1<<20), work, renderLimits(s.currentLimits(), rec), false); err != nil {
+	lim := renderLimits(s.currentLimits(), rec)
+	if rec.layered() {
+		// Its layers, applied in order: what a pod of it sees.
+		err = s.extractLayered(id, rec, work, lim)
+	} else {
+		err = extractACI(bufio.NewReaderSize(blob, 1<<20), work, lim, false)
+	}
+	if err != nil {
 		return err
 	}
 	src := work

@@ -303,6 +303,27 @@ func TestOCIWhiteouts(t *testing.T) {
 			}
 		}
 	})
+	// image render and extract give the same tree; export, which writes
+	// ACIs, refuses an OCI image in one line.
+	e := newEnv(t)
+	id := strings.TrimSpace(e.must("fetch", "--full", "--insecure-options=image", ref))
+	for _, verb := range []string{"render", "extract"} {
+		dir := filepath.Join(t.TempDir(), "tree")
+		e.must("image", verb, "--rootfs-only", id, dir)
+		for name, want := range map[string]string{"keep": "kept", "z": "zstd", "opq/c": "c"} {
+			if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(b) != want {
+				t.Errorf("image %s: %s holds %q (%v), want %q", verb, name, b, err, want)
+			}
+		}
+		for _, gone := range []string{"etc/gone", "old", "opq/a"} {
+			if _, err := os.Lstat(filepath.Join(dir, gone)); err == nil {
+				t.Errorf("image %s: %s is there, whited out", verb, gone)
+			}
+		}
+	}
+	if r := e.podctl("image", "export", id, filepath.Join(t.TempDir(), "x.aci")); r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("export of an OCI image: want one line, got %s", r)
+	}
 }
 
 // blobFiles lists the files below the store's blobs/.

@@ -88,7 +88,14 @@ func InspectImage(c Config, ref string) (*ImageInspection, error) {
 		if !json.Valid(raw) {
 			return fmt.Errorf("the stored manifest of %s is not JSON", id)
 		}
-		out = &ImageInspection{Image: img, Format: "aci", Manifest: raw, Config: json.RawMessage("null")}
+		cfg, err := st.ImageConfigJSON(id)
+		if err != nil {
+			return err
+		}
+		out = &ImageInspection{Image: img, Format: img.Format, Manifest: raw, Config: json.RawMessage("null")}
+		if cfg != nil && json.Valid(cfg) {
+			out.Config = cfg
+		}
 		return nil
 	})
 	return out, err

@@ -747,3 +747,35 @@ func dockerName(n string) string {
 	}
 	return n
 }
+
+// ImageConfigJSON returns the config of layered image id as stored (its
+// digest checked again), and nil for an ACI, which has none.
+func (s *Store) ImageConfigJSON(id string) ([]byte, error) {
+	rec, err := s.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	if !rec.layered() {
+		return nil, nil
+	}
+	if err := checkDigest256("config", rec.Config); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(s.blob256Path(rec.Config))
+	if err != nil {
+		return nil, fmt.Errorf("reading the config of image %s: %w", id, err)
+	}
+	defer f.Close()
+	// A config is small; the bound keeps a damaged store from costing much.
+	b, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the config of image %s: %w", id, err)
+	}
+	if d := sha256Digest(b); len(b) > maxConfigBytes || d != rec.Config {
+		return nil, fmt.Errorf("the config of image %s is not the one stored (%s): it was damaged; remove the image and import it again", id, rec.Config)
+	}
+	return b, nil
+}
+
+// maxConfigBytes bounds an image config read back from the store.
+const maxConfigBytes = 4 << 20

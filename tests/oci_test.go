@@ -324,6 +324,24 @@ func TestOCIWhiteouts(t *testing.T) {
 	if r := e.podctl("image", "export", id, filepath.Join(t.TempDir(), "x.aci")); r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Errorf("export of an OCI image: want one line, got %s", r)
 	}
+	// inspect gives the image's OCI config as stored.
+	var in struct {
+		Format string `json:"format"`
+		Config struct {
+			Config struct {
+				Cmd []string `json:"Cmd"`
+			} `json:"config"`
+			RootFS struct {
+				DiffIDs []string `json:"diff_ids"`
+			} `json:"rootfs"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(e.must("image", "inspect", id)), &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.Format != "oci" || len(in.Config.RootFS.DiffIDs) != 3 || len(in.Config.Config.Cmd) == 0 {
+		t.Errorf("image inspect of an OCI image: %+v", in)
+	}
 }
 
 // blobFiles lists the files below the store's blobs/.

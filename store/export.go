@@ -74,7 +74,8 @@ func (s *Store) openBlob(id string) (*os.File, record, error) {
 // the way and must match the stored digest. It is written crash-safely: to
 // a temporary file beside path, fsynced, renamed to path, and the folder
 // fsynced, so path is either absent (or its old content) or the whole
-// image. An existing path is an error wrapping ErrExists unless overwrite
+// image. An OCI or Docker image is written as an OCI archive (an OCI
+// image layout in a tar file), which fetch takes as oci-archive:. An existing path is an error wrapping ErrExists unless overwrite
 // is set; a folder is never replaced.
 func (s *Store) Export(id, path string, overwrite bool) error {
 	if err := s.export(id, path, overwrite); err != nil {
@@ -84,6 +85,31 @@ func (s *Store) Export(id, path string, overwrite bool) error {
 }
 
 func (s *Store) export(id, path string, overwrite bool) error {
+	if err := checkExportPath(path, overwrite); err != nil {
+		return err
+	}
+	blob, rec, err := s.openBlob(id)
+	if err != nil {
+		return err
+	}
+	defer blob.Close()
+	if rec.layered() {
+		return s.exportOCIArchive(id, rec, path, overwrite)
+	}
+	return writeExport(path, overwrite, func(w io.Writer) error {
+		h := sha512.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), blob); err != nil {
+			return fmt.Errorf("copying blob: %w", err)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != rec.Digest {
+			return fmt.Errorf("the stored blob does not match its digest (sha512 %s): it was damaged; remove the image and import it again", got)
+		}
+		return nil
+	})
+}
+
+// checkExportPath refuses a folder, and an existing file unless overwrite.
+func checkExportPath(path string, overwrite bool) error {
 	if fi, err := os.Stat(path); err == nil {
 		if fi.IsDir() {
 			return fmt.Errorf("%s %w as a folder: give a file name", path, ErrExists)
@@ -92,15 +118,14 @@ func (s *Store) export(id, path string, overwrite bool) error {
 			return fmt.Errorf("%s %w: pass --overwrite to replace it", path, ErrExists)
 		}
 	}
-	blob, rec, err := s.openBlob(id)
-	if err != nil {
-		return err
-	}
-	defer blob.Close()
-	if rec.layered() {
-		return fmt.Errorf("%w: image %s is an %s image, and image export writes ACIs only", ErrInvalid, id, rec.Format)
-	}
+	return nil
+}
 
+// writeExport writes path with what write gives, crash-safely: a
+// temporary file beside it, fsynced, renamed over path (or beside it,
+// without overwrite, refusing a path made meanwhile), and the folder
+// fsynced.
+func writeExport(path string, overwrite bool, write func(io.Writer) error) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -110,16 +135,12 @@ func (s *Store) export(id, path string, overwrite bool) error {
 		return err
 	}
 	defer f.discard()
-	h := sha512.New()
-	w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
-	if _, err := io.Copy(w, blob); err != nil {
-		return fmt.Errorf("copying blob: %w", err)
+	w := bufio.NewWriterSize(f, 1<<20)
+	if err := write(w); err != nil {
+		return err
 	}
 	if err := w.Flush(); err != nil {
 		return err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != rec.Digest {
-		return fmt.Errorf("the stored blob does not match its digest (sha512 %s): it was damaged; remove the image and import it again", got)
 	}
 	if err := f.Chmod(0o644); err != nil {
 		return err

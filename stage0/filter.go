@@ -19,16 +19,47 @@ import (
 // every pod.
 type PodFilter struct {
 	states []string
-	labels []labelMatch
 	names  []string
 	images []string
-	before []time.Time
-	since  []time.Time
+	common
 }
 
 type labelMatch struct {
 	key, value string
 	anyValue   bool
+}
+
+// common are the keys pod and image filters share: label=, before= and
+// since=.
+type common struct {
+	labels        []labelMatch
+	before, since []time.Time
+}
+
+// addLabel adds label=KEY[=VALUE].
+func (c *common) addLabel(v string) {
+	key, val, hasValue := strings.Cut(v, "=")
+	c.labels = append(c.labels, labelMatch{key: key, value: val, anyValue: !hasValue})
+}
+
+// addTime adds before=t (k "before") or since=t.
+func (c *common) addTime(k string, t time.Time) {
+	if k == "before" {
+		c.before = append(c.before, t)
+	} else {
+		c.since = append(c.since, t)
+	}
+}
+
+// matches reports whether labels and a time (nil: none) pass the shared
+// keys: every label given, and any before= and since= bound of each.
+func (c *common) matches(labels map[string]string, at *time.Time) bool {
+	return matchAll(c.labels, func(l labelMatch) bool {
+		v, ok := labels[l.key]
+		return ok && (l.anyValue || v == l.value)
+	}) &&
+		match.Any(c.before, func(t time.Time) bool { return at != nil && at.Before(t) }) &&
+		match.Any(c.since, func(t time.Time) bool { return at != nil && at.After(t) })
 }
 
 // FilterKeys are the keys of list --filter.
@@ -98,11 +129,11 @@ func (f *PodFilter) add(c Config, k, v string, now time.Time) error {
 		}
 		f.states = append(f.states, s)
 	case "label":
-		key, val, hasValue := strings.Cut(v, "=")
+		key, _, _ := strings.Cut(v, "=")
 		if err := checkLabelKey("label", key); err != nil {
 			return errdefs.New(ErrUsage, "filter label=%s: %v", v, err)
 		}
-		f.labels = append(f.labels, labelMatch{key: key, value: val, anyValue: !hasValue})
+		f.addLabel(v)
 	case "name":
 		if _, err := path.Match(v, ""); err != nil {
 			return errdefs.New(ErrUsage, "filter name=%s: the pattern is malformed (use *, ? and [...])", v)
@@ -118,11 +149,7 @@ func (f *PodFilter) add(c Config, k, v string, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		if k == "before" {
-			f.before = append(f.before, t)
-		} else {
-			f.since = append(f.since, t)
-		}
+		f.addTime(k, t)
 	default:
 		return errdefs.New(ErrUsage, "unknown filter %q: the keys are %s", k, strings.Join(FilterKeys, ", "))
 	}
@@ -177,10 +204,7 @@ func (f *PodFilter) Match(pi *PodInfo) bool {
 		// A paused or terminating pod is running, too.
 		return pi.State.String() == s || s == lifecycle.Running.String() && pi.State.Lifecycle == lifecycle.Running
 	}) &&
-		matchAll(f.labels, func(l labelMatch) bool {
-			v, ok := pi.Labels[l.key]
-			return ok && (l.anyValue || v == l.value)
-		}) &&
+		f.common.matches(pi.Labels, pi.CreatedAt) &&
 		match.Any(f.names, func(pattern string) bool {
 			ok, _ := path.Match(pattern, pi.Name)
 			return ok
@@ -192,9 +216,7 @@ func (f *PodFilter) Match(pi *PodInfo) bool {
 				}
 			}
 			return false
-		}) &&
-		match.Any(f.before, func(t time.Time) bool { return pi.CreatedAt != nil && pi.CreatedAt.Before(t) }) &&
-		match.Any(f.since, func(t time.Time) bool { return pi.CreatedAt != nil && pi.CreatedAt.After(t) })
+		})
 }
 
 // matchAll is true when every value matches.

@@ -219,10 +219,8 @@ func activePodsByImage(pods []*PodInfo) map[string][]string {
 // match, and an image must match every key given. A nil filter matches
 // every image.
 type ImageFilter struct {
-	names  []string
-	labels []labelMatch
-	before []time.Time
-	since  []time.Time
+	names []string
+	common
 }
 
 // ImageFilterKeys are the keys of image list --filter.
@@ -258,21 +256,16 @@ func (f *ImageFilter) add(c Config, k, v string, now time.Time) error {
 		}
 		f.names = append(f.names, v)
 	case "label":
-		key, val, hasValue := strings.Cut(v, "=")
-		if key == "" {
+		if key, _, _ := strings.Cut(v, "="); key == "" {
 			return errdefs.New(ErrUsage, "filter label=%s: give label=KEY or label=KEY=VALUE", v)
 		}
-		f.labels = append(f.labels, labelMatch{key: key, value: val, anyValue: !hasValue})
+		f.addLabel(v)
 	case "before", "since":
 		t, err := imageFilterTime(c, k, v, now)
 		if err != nil {
 			return err
 		}
-		if k == "before" {
-			f.before = append(f.before, t)
-		} else {
-			f.since = append(f.since, t)
-		}
+		f.addTime(k, t)
 	default:
 		return errdefs.New(ErrUsage, "unknown filter %q: the keys are %s", k, strings.Join(ImageFilterKeys, ", "))
 	}
@@ -313,13 +306,7 @@ func (f *ImageFilter) Match(img *store.Image) bool {
 			}
 		}
 		return false
-	}) &&
-		matchAll(f.labels, func(l labelMatch) bool {
-			v, ok := img.Labels[l.key]
-			return ok && (l.anyValue || v == l.value)
-		}) &&
-		match.Any(f.before, func(t time.Time) bool { return img.ImportTime.Before(t) }) &&
-		match.Any(f.since, func(t time.Time) bool { return img.ImportTime.After(t) })
+	}) && f.common.matches(img.Labels, &img.ImportTime)
 }
 
 // ListImagesMatching returns the images ListImages returns that the

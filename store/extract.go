@@ -301,3 +301,14 @@ func timevals(ts []unix.Timespec) []unix.Timeval {
 	}
 	return tv
 }
+
+// nextEntry is tr.Next for every reader of image tar streams: a name Go's
+// reader finds insecure (GODEBUG=tarinsecurepath=0) is refused as the
+// extractor refuses one, naming the entry.
+func nextEntry(tr *tar.Reader) (*tar.Header, error) {
+	hdr, err := tr.Next()
+	if err != nil && hdr != nil && errors.Is(err, tar.ErrInsecurePath) {
+		return nil, invalidEntry(hdr.Name, "has an insecure path")
+	}
+	return hdr, err
+}

@@ -94,14 +94,11 @@ func (s *Store) importNoting(r io.Reader, notes *ImportNotes) (Image, error) {
 	v := newValidator()
 	tr := tar.NewReader(tee)
 	for {
-		hdr, err := tr.Next()
+		hdr, err := nextEntry(tr)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			if hdr != nil && errors.Is(err, tar.ErrInsecurePath) {
-				return Image{}, invalidEntry(hdr.Name, "has an insecure path")
-			}
 			return Image{}, blame(err)
 		}
 		if err := count.add(hdr); err != nil {

@@ -493,14 +493,11 @@ func (sc *layerScan) scan(r io.Reader) error {
 	lr := &limitReader{r: dr, max: sc.count.lim.MaxSize - sc.unpacked}
 	tr := tar.NewReader(lr)
 	for {
-		hdr, err := tr.Next()
+		hdr, err := nextEntry(tr)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			if hdr != nil && errors.Is(err, tar.ErrInsecurePath) {
-				return invalidEntry(hdr.Name, "has an insecure path")
-			}
 			return err
 		}
 		if err := sc.count.add(hdr); err != nil {

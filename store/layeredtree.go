@@ -75,7 +75,7 @@ func (s *Store) applyLayer(x *extractor, digest string, count *tally, unpacked i
 	tr := tar.NewReader(lr)
 	created := map[string]bool{} // what this layer wrote, which its opaque whiteouts keep
 	for {
-		hdr, err := tr.Next()
+		hdr, err := nextEntry(tr)
 		if err == io.EOF {
 			break
 		}

@@ -240,7 +240,7 @@ func retarRootfs(tw *tar.Writer, src string) error {
 	tr := tar.NewReader(dr)
 	rootWritten := false
 	for {
-		hdr, err := tr.Next()
+		hdr, err := nextEntry(tr)
 		if err == io.EOF {
 			break
 		}

@@ -144,7 +144,7 @@ func extractACI(r io.Reader, dir string, lim Limits, walkOnly bool) error {
 	count := tally{lim: lim}
 	tr := tar.NewReader(&limitReader{r: r, max: lim.MaxSize})
 	for {
-		hdr, err := tr.Next()
+		hdr, err := nextEntry(tr)
 		if err == io.EOF {
 			break
 		}

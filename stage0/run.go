@@ -62,7 +62,9 @@ func Run(c Config, p *lifecycle.Pod, opts RunOptions) (int, error) {
 			opts.Early.Abort()
 		}
 	}()
-	if _, err := p.Flavor(); err != nil {
+	// Found before the pod moves to run/, and handed on: read once.
+	f, err := flavors.ForPod(p)
+	if err != nil {
 		return 0, err
 	}
 	if opts.Interactive {
@@ -90,7 +92,7 @@ func Run(c Config, p *lifecycle.Pod, opts RunOptions) (int, error) {
 	// an exited pod.
 	ok = true
 	trace.Mark("stage1")
-	return flavors.RunPod(p, flavors.RunOptions{Debug: c.Debug, Interactive: opts.Interactive, Task: opts.Task, Early: opts.Early, Warn: opts.Warn})
+	return flavors.RunPod(f, p, flavors.RunOptions{Debug: c.Debug, Interactive: opts.Interactive, Task: opts.Task, Early: opts.Early, Warn: opts.Warn})
 }
 
 // RunPrepared runs a prepared pod, as Run does.

@@ -100,14 +100,10 @@ type RunOptions struct {
 	Warn func(error)
 }
 
-// RunPod becomes stage1 of pod p, which this process holds locked in
-// run/, and returns the pod's exit code once it has ended. An error means
+// RunPod becomes stage1 of pod p, of flavor f (ForPod), which this
+// process holds locked in run/, and returns the pod's exit code once it has ended. An error means
 // that the pod could not be run (Flavor.Run).
-func RunPod(p *lifecycle.Pod, opts RunOptions) (int, error) {
-	f, err := ForPod(p)
-	if err != nil {
-		return 0, fmt.Errorf("stage1 of pod %s: %w", p.UUID, err)
-	}
+func RunPod(f stage1.Flavor, p *lifecycle.Pod, opts RunOptions) (int, error) {
 	// No mover touches the pod without its lock, which we hold.
 	_, m, err := p.PodManifest()
 	if err != nil {

@@ -345,7 +345,7 @@ func (g *Group) Procs() ([]int, error) {
 	dir := g.Dirs[0]
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
-			if os.IsNotExist(err) {
+			if gone(err) {
 				return nil
 			}
 			return err
@@ -355,7 +355,7 @@ func (g *Group) Procs() ([]int, error) {
 		}
 		b, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
 		if err != nil {
-			if os.IsNotExist(err) {
+			if gone(err) {
 				return nil
 			}
 			return err
@@ -394,9 +394,9 @@ func (g *Group) Kill(timeout time.Duration) error {
 	for {
 		if useKillFile {
 			if err := os.WriteFile(killFile, []byte("1"), 0); err != nil {
-				if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENODEV) {
-					// Removed meanwhile (the pod's stage1, at its end),
-					// or being removed: nothing is left in it.
+				if gone(err) {
+					// Removed meanwhile (the pod's stage1, at its end):
+					// nothing is left in it.
 					return nil
 				}
 				return fmt.Errorf("killing cgroup %s: %w", dir, err)
@@ -453,11 +453,18 @@ func (g *Group) Remove() error {
 	return nil
 }
 
+// gone tells whether err says a cgroup file or folder is no more. A
+// cgroup being removed (its last process just exited, or another stop
+// removes it) answers ENODEV rather than ENOENT for a moment.
+func gone(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENODEV)
+}
+
 func removeTree(top string) error {
 	var dirs []string
 	err := filepath.WalkDir(top, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
-			if os.IsNotExist(err) {
+			if gone(err) {
 				return nil
 			}
 			return err
@@ -475,7 +482,7 @@ func removeTree(top string) error {
 		deadline := time.Now().Add(3 * time.Second)
 		for {
 			err := syscall.Rmdir(dirs[i])
-			if err == nil || err == syscall.ENOENT {
+			if err == nil || gone(err) {
 				break
 			}
 			if err != syscall.EBUSY || time.Now().After(deadline) {

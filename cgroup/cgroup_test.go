@@ -129,6 +129,38 @@ func TestKillRealGroup(t *testing.T) {
 	}
 }
 
+// A cgroup removed while podctl reads it (the pod ending as `podctl stop`
+// lists its processes) answers ENODEV, not ENOENT, to a file opened
+// before; that is a group gone, not an error.
+func TestRemovedGroupIsGone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test creates cgroups and must run as root")
+	}
+	g, err := NewPodGroup("test-"+t.Name(), "name=systemd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Remove()
+	f, err := os.Open(filepath.Join(g.Dirs[0], "cgroup.procs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := g.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Read(make([]byte, 64))
+	if err == nil || !gone(err) {
+		t.Fatalf("reading cgroup.procs of a removed group: %v, want an error that says it is gone", err)
+	}
+	if pids, err := g.Procs(); err != nil || len(pids) != 0 {
+		t.Fatalf("procs of a removed group: %v, %v", pids, err)
+	}
+	if err := g.Kill(time.Second); err != nil {
+		t.Fatalf("kill of a removed group: %v", err)
+	}
+}
+
 // Freezing picks the unified folder's cgroup.freeze, else the v1
 // freezer's freezer.state, and reads the kernel's answer back.
 func TestFreezerOnFakeTrees(t *testing.T) {

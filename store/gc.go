@@ -45,10 +45,31 @@ func (s *Store) Remove(id string, keepTree bool) error {
 	if err == nil {
 		err = s.deleteImages([]string{id})
 	}
+	if err == nil && rec.layered() {
+		err = s.removeUnusedLayers()
+	}
 	if err != nil {
 		return fmt.Errorf("removing image %s: %w", id, err)
 	}
 	return nil
+}
+
+// removeUnusedLayers removes the layers and configs that no image left in
+// the index names, so that removing a layered image frees its own layers
+// at once and keeps those another image shares. The caller holds the store
+// lock exclusive.
+func (s *Store) removeUnusedLayers() error {
+	var kept []record
+	err := s.view(func(tx *bolt.Tx) error {
+		return forEachRecord(tx, "", func(_ string, r record) error {
+			kept = append(kept, r)
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return s.gcLayerBlobs(kept)
 }
 
 // removeData deletes the blob of an image and, unless keepTree, its tree.

@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -335,5 +336,39 @@ func TestLayeredZstd(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(root, "z")); string(b) != "zstd" {
 		t.Errorf("z holds %q", b)
+	}
+}
+
+// Removing a layered image frees its own layers and config at once, and
+// keeps those another image shares.
+func TestLayeredRemoveFreesLayers(t *testing.T) {
+	s := openStore(t)
+	shared := layerOf(t, lentry{name: "shared", body: "s"})
+	a, err := s.ImportLayered(layeredOf("a", ImageConfig{Cmd: []string{"a"}}, shared, layerOf(t, lentry{name: "a", body: "a"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.ImportLayered(layeredOf("b", ImageConfig{Cmd: []string{"b"}}, shared, layerOf(t, lentry{name: "b", body: "b"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := dirNamesOf(t, s.blob256Dir()); len(n) != 5 {
+		t.Fatalf("two images with a layer in common hold %d blobs, want 5 (2 configs, 3 layers): %v", len(n), n)
+	}
+	if err := s.Remove(a.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	sharedBlob := strings.TrimPrefix(sha256Digest(shared), "sha256:")
+	if n := dirNamesOf(t, s.blob256Dir()); len(n) != 3 || !slices.Contains(n, sharedBlob) {
+		t.Fatalf("after removing one image, blobs %v, want b's config, the shared layer and b's own", n)
+	}
+	if _, err := s.Tree(b.ID); err != nil {
+		t.Fatalf("the image left renders: %v", err)
+	}
+	if err := s.Remove(b.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := dirNamesOf(t, s.blob256Dir()); len(n) != 0 {
+		t.Fatalf("after removing both images, blobs %v are left", n)
 	}
 }

@@ -19,22 +19,31 @@ const imageListExamples = `  podctl image list --format=json
   podctl image list --no-legend --filter before=example.com/busybox:1.0 | awk '{print $1}'`
 
 func newImageExport(g *globals) *cobra.Command {
-	var overwrite bool
+	var overwrite, quiet bool
 	cmd := &cobra.Command{
 		Use:   "export IMAGE FILE",
-		Short: "Write a stored image to an ACI file",
-		Long: `Write the image's ACI, as the store keeps it (an uncompressed tar), to
-FILE. Fetching FILE gives the same image ID. FILE is written aside and
-renamed into place once whole and on disk, so it is never half written. An
-existing FILE is refused unless --overwrite is given.`,
+		Short: "Write a stored image to an ACI file or an OCI archive",
+		Long: `Write a stored image to FILE: an ACI as the store keeps it (an uncompressed
+tar), or, for an OCI or Docker image, an OCI archive (its manifest, config
+and layers). Fetching FILE (oci-archive:FILE for an OCI archive) gives the
+same image ID. FILE is written aside and renamed into place once whole and
+on disk, so it is never half written. An existing FILE is refused unless
+--overwrite is given.
+
+Progress goes to stderr: a bar per blob on a terminal once a copy takes
+more than a moment, a line per blob elsewhere, nothing with --quiet.`,
 		Example: `  podctl image export example.com/busybox:1.0 busybox.aci
-  podctl image export --overwrite sha512-a4823564a736 /backup/busybox.aci`,
+  podctl image export --overwrite sha512-a4823564a736 /backup/busybox.aci
+  podctl image export --quiet docker.io/library/busybox:1.36 busybox.oci.tar`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			return stage0.ExportImage(g.config(), a[0], a[1], overwrite)
+			c := g.config()
+			c.Quiet = quiet
+			return stage0.ExportImage(c, a[0], a[1], overwrite)
 		},
 	}
 	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace FILE if it exists")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr")
 	return cmd
 }
 

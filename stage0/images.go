@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"podctl/internal/errdefs"
+	"podctl/internal/progress"
 	"podctl/lifecycle"
 	"podctl/store"
 )
@@ -32,13 +33,19 @@ func Fetch(c Config, paths []string, insecure bool, lim store.Limits) ([]store.I
 			out = append(out, img)
 			continue
 		}
-		img, err := FetchFile(c, st, path, insecure)
+		img, err := FetchFile(c, st, path, insecure, c.progress())
 		if err != nil {
 			return out, err
 		}
 		out = append(out, img)
 	}
 	return out, nil
+}
+
+// progress is where fetch and export report how far they have come: a
+// bar on a terminal, a line when done elsewhere, nothing if c.Quiet.
+func (c Config) progress() *progress.Reporter {
+	return progress.New(os.Stderr, c.Quiet)
 }
 
 // ImportRootfs makes an image of a root filesystem, a folder or a tarball,

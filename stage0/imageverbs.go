@@ -43,9 +43,11 @@ func withImage(c Config, ref string, fn func(st *store.Store, id string) error) 
 	return fn(st, id)
 }
 
-// ExportImage writes the ACI of image ref to file (see store.Export).
+// ExportImage writes image ref to file, an ACI or an OCI archive (see
+// store.Export), with its progress on stderr unless c.Quiet.
 func ExportImage(c Config, ref, file string, overwrite bool) error {
 	return withImage(c, ref, func(st *store.Store, id string) error {
+		st.SetProgress(c.progress())
 		return st.Export(id, file, overwrite)
 	})
 }

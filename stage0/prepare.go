@@ -18,6 +18,7 @@ import (
 	"podctl/internal/errdefs"
 	"podctl/internal/fetchhelper"
 	"podctl/internal/fsutil"
+	"podctl/internal/progress"
 	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
@@ -210,7 +211,7 @@ func resolveImage(c Config, st *store.Store, ref string, insecure bool) (string,
 		return img.ID, err
 	}
 	if fi, err := os.Stat(ref); err == nil && fi.Mode().IsRegular() {
-		img, err := FetchFile(c, st, ref, insecure)
+		img, err := FetchFile(c, st, ref, insecure, nil)
 		if err != nil {
 			return "", err
 		}
@@ -234,8 +235,8 @@ func resolveImage(c Config, st *store.Store, ref string, insecure bool) (string,
 // FetchFile imports an ACI file into the store. Unless insecure, the file
 // must have a detached OpenPGP signature beside it (FILE.asc) by a key the
 // keystore trusts for the image's name (verifiedCopy); nothing is imported
-// otherwise.
-func FetchFile(c Config, st *store.Store, path string, insecure bool) (store.Image, error) {
+// otherwise. The import reports its progress to rep (nil for none).
+func FetchFile(c Config, st *store.Store, path string, insecure bool, rep *progress.Reporter) (store.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return store.Image{}, err
@@ -250,7 +251,13 @@ func FetchFile(c Config, st *store.Store, path string, insecure bool) (store.Ima
 		defer cp.Close()
 		src, signedName = cp, name
 	}
-	img, notes, err := st.ImportNoting(src)
+	var size int64
+	if fi, err := src.Stat(); err == nil {
+		size = fi.Size()
+	}
+	it := rep.Start(filepath.Base(path), size)
+	img, notes, err := st.ImportNoting(it.Reader(src))
+	it.Done(err)
 	if err != nil {
 		return store.Image{}, fmt.Errorf("%s: %w", path, err)
 	}

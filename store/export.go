@@ -98,7 +98,14 @@ func (s *Store) export(id, path string, overwrite bool) error {
 	}
 	return writeExport(path, overwrite, func(w io.Writer) error {
 		h := sha512.New()
-		if _, err := io.Copy(io.MultiWriter(w, h), blob); err != nil {
+		var size int64
+		if fi, err := blob.Stat(); err == nil {
+			size = fi.Size()
+		}
+		it := s.reporter().Start(id, size)
+		_, err := io.Copy(io.MultiWriter(w, h), it.Reader(blob))
+		it.Done(err)
+		if err != nil {
 			return fmt.Errorf("copying blob: %w", err)
 		}
 		if got := hex.EncodeToString(h.Sum(nil)); got != rec.Digest {

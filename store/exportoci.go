@@ -105,7 +105,11 @@ func (s *Store) copyBlob256(tw *tar.Writer, digest string, mtime time.Time) erro
 		return err
 	}
 	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(tw, h), f); err != nil {
+	// Named as a pull names its layers: 12 hex digits of the digest.
+	it := s.reporter().Start(strings.TrimPrefix(digest, "sha256:")[:12], fi.Size())
+	_, err = io.Copy(io.MultiWriter(tw, h), it.Reader(f))
+	it.Done(err)
+	if err != nil {
 		return fmt.Errorf("copying blob %s: %w", digest, err)
 	}
 	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest {

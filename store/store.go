@@ -105,6 +105,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"podctl/internal/progress"
 	"strings"
 	"sync"
 	"time"
@@ -145,10 +146,25 @@ type Store struct {
 	touchEvery time.Duration
 
 	mu        sync.Mutex
-	shared    int        // holds taken through LockShared and not released yet
-	exclusive int        // holds taken through LockExclusive and not released yet
-	limits    Limits     // see SetLimits
-	zstd      ZstdReader // see SetZstdReader
+	shared    int                // holds taken through LockShared and not released yet
+	exclusive int                // holds taken through LockExclusive and not released yet
+	limits    Limits             // see SetLimits
+	zstd      ZstdReader         // see SetZstdReader
+	progress  *progress.Reporter // see SetProgress
+}
+
+// SetProgress sets where exports report how far they have come, a blob
+// at a time; without it they report nothing.
+func (s *Store) SetProgress(r *progress.Reporter) {
+	s.mu.Lock()
+	s.progress = r
+	s.mu.Unlock()
+}
+
+func (s *Store) reporter() *progress.Reporter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.progress
 }
 
 // Open opens the store in dir, creating its folders (0700), layout file

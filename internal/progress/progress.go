@@ -50,7 +50,11 @@ type Item struct {
 }
 
 // Start begins reporting the copy of name, of total bytes (0 if unknown).
+// A nil Reporter reports nothing.
 func (r *Reporter) Start(name string, total int64) *Item {
+	if r == nil {
+		return &Item{}
+	}
 	return &Item{r: r, name: name, total: total, start: r.now()}
 }
 
@@ -72,7 +76,7 @@ func (c *counting) Read(p []byte) (int, error) {
 func (it *Item) Add(n int64) {
 	it.done += n
 	r := it.r
-	if r.quiet || !r.tty {
+	if r == nil || r.quiet || !r.tty {
 		return
 	}
 	now := r.now()
@@ -90,6 +94,9 @@ func (it *Item) Add(n int64) {
 // will.
 func (it *Item) Done(err error) {
 	r := it.r
+	if r == nil {
+		return
+	}
 	if r.quiet || err != nil {
 		if it.showing {
 			r.mu.Lock()

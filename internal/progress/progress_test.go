@@ -75,3 +75,16 @@ func TestQuietAndFailed(t *testing.T) {
 		t.Fatalf("quiet %q, failed %q", buf, buf2)
 	}
 }
+
+// A nil Reporter (a caller that shows no progress) counts and says
+// nothing, and its reader reads through.
+func TestNilReporter(t *testing.T) {
+	var r *Reporter
+	it := r.Start("x", 3)
+	b, err := io.ReadAll(it.Reader(strings.NewReader("abc")))
+	if err != nil || string(b) != "abc" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	it.Done(nil)
+	it.Done(errors.New("failed"))
+}

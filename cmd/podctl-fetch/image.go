@@ -84,11 +84,8 @@ func importImage(args []string) int {
 		return fail(err)
 	}
 	defer unlock()
-	li, cleanup, err := loadImage(st, ref, lim, pullFlags{insecure: *insecure, quiet: *quiet})
+	li, cleanup, err := loadImage(st, ref, lim, pullFlags{insecure: *insecure, quiet: *quiet, policy: policy})
 	defer cleanup()
-	if err == nil {
-		err = policy.check(context.Background(), li, registryOf(ref))
-	}
 	if err != nil {
 		return fail(fmt.Errorf("importing %s: %w", ref, err))
 	}
@@ -98,15 +95,6 @@ func importImage(args []string) int {
 	}
 	fmt.Println(img.ID)
 	return 0
-}
-
-// registryOf is the registry of a docker:// reference, "" for any other.
-func registryOf(ref string) string {
-	r, err := parseRef(ref)
-	if err != nil {
-		return ""
-	}
-	return r.Context().RegistryStr()
 }
 
 // fail prints err as podctl does, with the flag that raises a limit the
@@ -129,10 +117,23 @@ func fail(err error) int {
 type pullFlags struct {
 	insecure string
 	quiet    bool
+	// policy checks the image before it is stored; nil stores it as read.
+	policy *imagePolicy
 }
 
-// loadImage reads the image ref names. cleanup removes what it unpacked.
+// loadImage reads the image ref names and checks it with pf.policy.
+// cleanup removes what it unpacked.
 func loadImage(st *store.Store, ref string, lim store.Limits, pf pullFlags) (*store.LayeredImage, func(), error) {
+	li, cleanup, err := readImage(st, ref, lim, pf)
+	if err == nil && pf.policy != nil && !strings.HasPrefix(ref, dockerScheme) {
+		// A pull is checked as soon as its manifest is read (pulledImage).
+		err = pf.policy.check(context.Background(), li, "")
+	}
+	return li, cleanup, err
+}
+
+// readImage reads the image ref names.
+func readImage(st *store.Store, ref string, lim store.Limits, pf pullFlags) (*store.LayeredImage, func(), error) {
 	nop := func() {}
 	transport, rest, _ := strings.Cut(ref, ":")
 	var li *store.LayeredImage
@@ -200,9 +201,14 @@ func isLowerHex(s string) bool {
 // pulledImage pulls the registry image ref (docker://...) into an OCI
 // layout in the store's tmp/ (pull, which checks every digest and size as
 // it streams), then reads it as oci: would, named after its repository
-// and tagged with its tag. cleanup removes the layout.
+// and tagged with its tag. pf.policy checks the manifest before any layer
+// is fetched. cleanup removes the layout.
 func pulledImage(st *store.Store, ref string, lim store.Limits, pf pullFlags) (*store.LayeredImage, func(), error) {
 	nop := func() {}
+	r, err := parseRef(ref)
+	if err != nil {
+		return nil, nop, err
+	}
 	parent, err := st.TempDir("pull-*")
 	if err != nil {
 		return nil, nop, err
@@ -219,30 +225,34 @@ func pulledImage(st *store.Store, ref string, lim store.Limits, pf pullFlags) (*
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	named := &store.LayeredImage{Format: store.FormatOCI, Reference: ref, Name: r.Context().Name(),
+		// The pull checks the manifest (or the index it chose from)
+		// against the digest asked for.
+		Pinned: isDigest(r)}
+	if t, ok := r.(name.Tag); ok {
+		named.Tag = t.TagStr()
+	}
+	if pf.policy != nil {
+		o.verify = func(raw []byte, d v1.Hash) error {
+			named.Manifest, named.ManifestDigest = raw, d.String()
+			return pf.policy.check(ctx, named, r.Context().RegistryStr())
+		}
+	}
 	digest, err := pull(ctx, o)
 	if err != nil {
 		return nil, cleanup, errors.New(oneLine(err))
 	}
-	r, err := parseRef(ref)
+	li, err := ociImage(dir, layoutSelector{}, named.Name)
 	if err != nil {
 		return nil, cleanup, err
 	}
-	li, err := ociImage(dir, layoutSelector{}, r.Context().Name())
-	if li != nil {
-		li.Reference = ref
-		li.Name = r.Context().Name()
-		if t, ok := r.(name.Tag); ok {
-			li.Tag = t.TagStr()
-		}
-		// The pull checked the manifest (or the index it chose from)
-		// against the digest asked for.
-		li.Pinned = isDigest(r)
-		// The manifest it was pulled by, which the store checks again.
-		if li.ManifestDigest != digest.String() {
-			return nil, cleanup, fmt.Errorf("pulled %s, but the layout holds manifest %s", digest, li.ManifestDigest)
-		}
+	// The manifest it was pulled by and checked, which the store checks
+	// again.
+	if li.ManifestDigest != digest.String() || (pf.policy != nil && li.ManifestDigest != named.ManifestDigest) {
+		return nil, cleanup, fmt.Errorf("pulled %s, but the layout holds manifest %s", digest, li.ManifestDigest)
 	}
-	return li, cleanup, err
+	li.Reference, li.Name, li.Tag, li.Pinned, li.Signer = ref, named.Name, named.Tag, named.Pinned, named.Signer
+	return li, cleanup, nil
 }
 
 // baseName names an image after its folder or file, without extensions.

@@ -96,8 +96,8 @@ func newFetch(g *globals) *cobra.Command {
 		Long: `Import images into the store and print each image's ID, sha512- and 12
 hex digits (whole with --full), which every command taking an image
 accepts. An image is an appc ACI file (plain, gzip, bzip2 or xz tar), an
-OCI image layout (oci:DIR[:TAG]), an OCI archive (oci-archive:FILE[:TAG])
-or a docker save archive (docker-archive:FILE[:NAME:TAG]), or pulls an image
+OCI image layout (oci:DIR[:TAG|@sha256:HEX]), an OCI archive
+(oci-archive:FILE[:TAG|@sha256:HEX]) or a docker save archive (docker-archive:FILE[:NAME:TAG]), or pulls an image
 from a registry (docker://HOST/NAME[:TAG|@DIGEST], over HTTPS unless
 --insecure-options=http; tls skips certificate checks). The same image
 imported twice is stored once, and so is a layer two images share.

@@ -1,11 +1,13 @@
 package tests
 
 import (
+	"archive/tar"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -266,7 +268,7 @@ func (e *env) verifiedBy(image string) (by, signer, dgst string) {
 // pinned by its digest it needs none; refusals are one line and leave the
 // store empty.
 func TestTrustSignedOCI(t *testing.T) {
-	oci, _, docker := toolImages(t)
+	oci, archive, docker := toolImages(t)
 	dir := strings.TrimSuffix(strings.TrimPrefix(oci, "oci:"), ":1.0")
 	manifest, mdigest := layoutManifest(t, dir)
 	work := t.TempDir()
@@ -296,6 +298,13 @@ func TestTrustSignedOCI(t *testing.T) {
 	if by, s, d := e.verifiedBy(id); by != "signature" || !strings.EqualFold(s, fpr) || d != mdigest {
 		t.Errorf("inspect: verified by %q, signer %q, digest %q", by, s, d)
 	}
+	// The OCI archive of the same image (img.tar:1.0 is img:1.0 too),
+	// signed by the same signature, found through --signatures.
+	if arch := archiveManifestDigest(t, strings.TrimSuffix(strings.TrimPrefix(archive, "oci-archive:"), ":1.0")); arch == mdigest {
+		e.must("fetch", "--signatures="+filepath.Join(e.dir, "signatures"), archive)
+	} else {
+		t.Logf("skopeo wrote the archive with manifest %s, the layout has %s", arch, mdigest)
+	}
 	// A signature of another manifest, under this one's name: refused.
 	wrong := filepath.Join(work, "wrong")
 	signer.standaloneSign(key, "img:1.0", fpr, wrong, 1)
@@ -317,10 +326,40 @@ func TestTrustSignedOCI(t *testing.T) {
 		t.Errorf("pinned: %s verified by %q, digest %q (signed: %s)", id2, by, d, id)
 	}
 	e2.refused("the layout has no manifest sha256:"+strings.Repeat("0", 64), "fetch", "oci:"+dir+"@sha256:"+strings.Repeat("0", 64))
+	archFile := strings.TrimSuffix(strings.TrimPrefix(archive, "oci-archive:"), ":1.0")
+	e2.must("fetch", "oci-archive:"+archFile+"@"+archiveManifestDigest(t, archFile))
+	e2.refused("the layout has no manifest", "fetch", "oci-archive:"+archFile+"@sha256:"+strings.Repeat("1", 64))
 	e3 := newEnv(t)
 	e3.must("fetch", "--insecure-options=image", oci, docker)
 	if by, _, _ := e3.verifiedBy("img:1.0"); by != "none" {
 		t.Errorf("an unchecked import is verified by %q", by)
+	}
+}
+
+// archiveManifestDigest is the digest of the one manifest of an OCI archive.
+func archiveManifestDigest(t *testing.T, file string) string {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no index.json in %s: %v", file, err)
+		}
+		if path.Clean(hdr.Name) != "index.json" {
+			continue
+		}
+		var idx struct {
+			Manifests []struct{ Digest string } `json:"manifests"`
+		}
+		if err := json.NewDecoder(tr).Decode(&idx); err != nil || len(idx.Manifests) != 1 {
+			t.Fatalf("index.json of %s: %v", file, err)
+		}
+		return idx.Manifests[0].Digest
 	}
 }
 

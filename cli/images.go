@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -52,8 +53,39 @@ func limitHint(err error) error {
 	return fmt.Errorf("%w: if you trust the image, raise the limit with %s", err, flag)
 }
 
+// signaturesUsage describes --signatures.
+const signaturesUsage = "where the simple-signing signatures of OCI and Docker images are, a folder or a file://, https:// or http:// URL laid out as NAME@sha256=HEX/signature-N, instead of DATA/signatures and registries.json's lookaside"
+
+// imageTrustHelp tells how OCI and Docker images are checked.
+const imageTrustHelp = `An image is used only if it can be trusted, unless --insecure-options=image
+(or all) skips the check. An ACI needs a detached signature FILE.asc by a
+key trusted for its name (podctl trust). An OCI or Docker image is taken
+when it is pinned by its manifest's digest (docker://HOST/NAME@sha256:HEX,
+oci:DIR@sha256:HEX, oci-archive:FILE@sha256:HEX), or when a simple-signing
+signature (skopeo standalone-sign, podman image sign) by a key trusted for
+its repository vouches for its manifest digest and its identity: HOST/NAME:TAG
+for a registry image, NAME:TAG as image list names it for an OCI layout or
+archive. Signatures are read as NAME@sha256=HEX/signature-1, -2, ... from
+DATA/signatures, then, for a registry image, from the "lookaside" URL that
+DATA/registries.json gives its registry; --signatures=DIR|URL replaces
+both. A docker save archive can only be taken with --insecure-options=image.`
+
+// signaturesFlag checks --signatures: a URL is passed on as it is, a
+// folder made absolute (podctl-fetch reads it).
+func signaturesFlag(v string) (string, error) {
+	if v == "" || strings.Contains(v, "://") {
+		return v, nil
+	}
+	abs, err := filepath.Abs(v)
+	if err != nil {
+		return "", fmt.Errorf("--signatures %s: %w", v, err)
+	}
+	return abs, nil
+}
+
 func newFetch(g *globals) *cobra.Command {
 	var insecure []string
+	var signatures string
 	var full bool
 	var pullPolicy string
 	var quiet bool
@@ -64,15 +96,20 @@ func newFetch(g *globals) *cobra.Command {
 		Long: `Import images into the store and print each image's ID, sha512- and 12
 hex digits (whole with --full), which every command taking an image
 accepts. An image is an appc ACI file (plain, gzip, bzip2 or xz tar), an
-OCI image layout (oci:DIR[:TAG]), an OCI archive (oci-archive:FILE[:TAG])
-or a docker save archive (docker-archive:FILE[:NAME:TAG]), or pulls an image
+OCI image layout (oci:DIR[:TAG|@sha256:HEX]), an OCI archive
+(oci-archive:FILE[:TAG|@sha256:HEX]) or a docker save archive (docker-archive:FILE[:NAME:TAG]), or pulls an image
 from a registry (docker://HOST/NAME[:TAG|@DIGEST], over HTTPS unless
 --insecure-options=http; tls skips certificate checks). The same image
-imported twice is stored once, and so is a layer two images share.`,
+imported twice is stored once, and so is a layer two images share.
+
+` + imageTrustHelp,
 		Example: `  podctl fetch --insecure-options=image ./busybox.aci
-  podctl fetch --insecure-options=image oci-archive:busybox.tar:1.36
-  podctl fetch --insecure-options=image docker://docker.io/library/busybox:1.36
-  podctl fetch --insecure-options=image,http docker://127.0.0.1:5000/busybox@sha256:...`,
+  podctl trust --prefix=example.com/busybox key.asc
+  podctl fetch oci:./busybox:1.36          # signed as example.com/busybox:1.36
+  podctl fetch --signatures=/srv/sigstore oci-archive:busybox.tar:1.36
+  podctl fetch docker://registry.example.com/busybox:1.36
+  podctl fetch --insecure-options=http docker://127.0.0.1:5000/busybox@sha256:...
+  podctl fetch --insecure-options=image docker-archive:busybox.tar`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			insecureImage, pull, err := parseInsecure(insecure)
@@ -85,6 +122,9 @@ imported twice is stored once, and so is a layer two images share.`,
 			}
 			c := g.config()
 			c.InsecurePull, c.Quiet = pull, quiet
+			if c.Signatures, err = signaturesFlag(signatures); err != nil {
+				return err
+			}
 			if c.PullPolicy, err = stage0.ParsePullPolicy(pullPolicy); err != nil {
 				return err
 			}
@@ -95,7 +135,8 @@ imported twice is stored once, and so is a layer two images share.`,
 			return limitHint(err)
 		},
 	}
-	cmd.Flags().StringSliceVar(&insecure, "insecure-options", nil, "checks to skip: image (import files without a verified signature)")
+	cmd.Flags().StringSliceVar(&insecure, "insecure-options", nil, "checks to skip: image (import images without a verified signature), http, tls, all")
+	cmd.Flags().StringVar(&signatures, "signatures", "", signaturesUsage)
 	cmd.Flags().BoolVar(&full, "full", false, "print whole image IDs")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr (a bar per layer on a terminal, a line per layer elsewhere)")
 	cmd.Flags().StringVar(&pullPolicy, "pull-policy", stage0.PullNew, "when a registry image (docker://) is pulled: never (the store only), new (unless the store has it) or update (always)")

@@ -95,7 +95,10 @@ func newImageInspect(g *globals) *cobra.Command {
 		Short: "Print what the store knows of an image, as JSON",
 		Long: `Print the image's record (ID, name, labels, tags, times, size), its format
 and its manifest as one JSON object. "config" is an OCI image's
-configuration, null for an appc image.`,
+configuration, null for an appc image. "verified" says how an OCI or Docker
+image was checked when last imported: {"by": "signature", "signer": KEY}
+(a simple-signing signature by that key), {"by": "digest"} (pinned by its
+manifest's digest) or {"by": "none"} (--insecure-options=image).`,
 		Example: `  podctl image inspect example.com/busybox
   podctl image inspect --format=json sha512-a4823564a736 | jq -r .manifest.app.exec[0]`,
 		Args: args(cobra.ExactArgs(1)),

@@ -22,11 +22,13 @@ type podFlags struct {
 	insecure []string
 	// insecurePull are the checks of registry pulls to skip (http, tls).
 	insecurePull []string
-	flavor       string
-	noOverly     bool
-	uuidFile     string
-	volumes      []types.Volume
-	limits       limitFlags
+	// signatures is where OCI and Docker images' signatures are (--signatures).
+	signatures string
+	flavor     string
+	noOverly   bool
+	uuidFile   string
+	volumes    []types.Volume
+	limits     limitFlags
 	// name, labels, annotations and secrets are the pod's; see appSyntax.
 	name        string
 	labels      []stage0.KeyValue
@@ -42,7 +44,8 @@ func (f *podFlags) add(cmd *cobra.Command) {
 	list(fs, &f.annotations, "annotation", stage0.ParseAnnotation, "an annotation of the pod, KEY=VALUE (repeatable)")
 	list(fs, &f.setEnv, "set-env", stage0.ParseEnv, "set KEY=VALUE in every app's environment (repeatable)")
 	list(fs, &f.secrets, "set-env-secret", secretParser("--set-env-secret"), "set NAME in every app's environment to the content of FILE, read when the pod starts and never stored: NAME=FILE (repeatable)")
-	fs.StringSliceVar(&f.insecure, "insecure-options", nil, "checks to skip: image (use image files without a verified signature)")
+	fs.StringSliceVar(&f.insecure, "insecure-options", nil, "checks to skip: image (use images without a verified signature), http, tls, all")
+	fs.StringVar(&f.signatures, "signatures", "", signaturesUsage)
 	fs.StringVar(&f.flavor, "stage1", "", "stage1 flavor: systemd (the default where systemd-nspawn is installed) or fly")
 	fs.BoolVar(&f.noOverly, "no-overlay", false, "copy image trees into the pod instead of mounting overlays")
 	fs.StringVar(&f.uuidFile, "uuid-file-save", "", "write the pod's UUID to this file as soon as the pod exists")
@@ -149,8 +152,9 @@ func newPrepare(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "prepare [flags] IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE...]",
 		Short: "Prepare a pod to run later with run-prepared",
-		Long:  "Prepare a pod from one or more images and print its UUID as the last line.\n\n" + appSyntax,
+		Long:  "Prepare a pod from one or more images and print its UUID as the last line.\n\n" + appSyntax + "\n\n" + imageTrustHelp,
 		Example: `  podctl prepare --insecure-options=image ./busybox.aci --exec /bin/sleep -- 60
+  podctl prepare --signatures=/srv/sigstore oci:./busybox:1.36 --exec /bin/true
   podctl run-prepared $(podctl prepare --quiet example.com/busybox)
   podctl prepare --name web --label tier=front example.com/busybox --name httpd && podctl run-prepared web`,
 		Args: args(cobra.MinimumNArgs(1)),
@@ -161,6 +165,9 @@ func newPrepare(g *globals) *cobra.Command {
 			}
 			c := g.config()
 			c.InsecurePull = f.insecurePull
+			if c.Signatures, err = signaturesFlag(f.signatures); err != nil {
+				return err
+			}
 			p, err := stage0.Prepare(c, opts)
 			if err != nil {
 				return limitHint(err)
@@ -194,8 +201,9 @@ podctl run exits with the pod's status: the exit code of the first app that
 failed (128+N if signal N killed it), or 0 when every app succeeded. It
 exits 254 when podctl itself fails, with one line on stderr saying why.
 
-` + appSyntax,
+` + appSyntax + "\n\n" + imageTrustHelp,
 		Example: `  podctl run --insecure-options=image ./busybox.aci --exec /bin/echo -- hello
+  podctl run docker://registry.example.com/busybox@sha256:... --exec /bin/true
   podctl run example.com/busybox --exec /bin/sh -- -c 'exit 7'; echo $?   # 7
   podctl run img-a --- img-b --name second --exec /bin/true
   podctl run --name build-42 --label ci=yes --set-env-secret TOKEN=/run/secrets/token \
@@ -212,6 +220,9 @@ exits 254 when podctl itself fails, with one line on stderr saying why.
 			ro.Warn = warn
 			c := g.config()
 			c.InsecurePull = f.insecurePull
+			if c.Signatures, err = signaturesFlag(f.signatures); err != nil {
+				return err
+			}
 			code, err := stage0.PrepareAndRun(c, opts, ro)
 			if err != nil {
 				return limitHint(err)

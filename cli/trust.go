@@ -68,13 +68,17 @@ func newTrust(g *globals) *cobra.Command {
 images whose names are NAME or under NAME/ (--prefix), or every image
 (--root). podctl fetch, run and prepare then import an image file only
 with a detached signature beside it (FILE.aci.asc) by a key trusted for the
-image's name, unless --insecure-options=image is given.
+image's name, and an OCI or Docker image not pinned by digest only with a
+simple-signing signature by a key trusted for its repository (see podctl
+fetch --help), unless --insecure-options=image is given. NAME may start
+with a registry's HOST:PORT, as 127.0.0.1:5000/busybox.
 
 --list shows the trusted keys, --rm FINGERPRINT removes one (from the
 --prefix or --root given, else from wherever it is trusted). The keystore
 is the data directory's trust/ folder.`,
 		Example: `  gpg --armor --export builds@example.com > builds.asc
   podctl trust --prefix=example.com/app builds.asc
+  podctl trust --prefix=127.0.0.1:5000/busybox registry.asc
   podctl trust --root root.asc
   podctl trust --list --format=json
   podctl trust --rm 0123456789ABCDEF0123456789ABCDEF01234567 --prefix=example.com/app`,

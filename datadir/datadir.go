@@ -5,6 +5,9 @@
 //	names/<name>           the names index: a symlink to the pod's UUID (stage0)
 //	images/                the image store (store)
 //	trust/                 the keys trusted to sign images (cmd/podctl-fetch)
+//	signatures/            simple-signing signatures of OCI and Docker images,
+//	                       NAME@sha256=HEX/signature-N (cmd/podctl-fetch)
+//	registries.json        registry mirrors and signature lookasides (cmd/podctl-fetch)
 //	events.log, .1, .lock  the event log, its previous generation and its lock (events)
 //
 // Each package owns what is inside its entry; this one owns the entries.
@@ -18,6 +21,8 @@ const (
 	Names        = "names"
 	Images       = "images"
 	Trust        = "trust"
+	Signatures   = "signatures"
+	Registries   = "registries.json"
 	EventsLog    = "events.log"
 	EventsOldLog = "events.log.1"
 	EventsLock   = "events.lock"
@@ -34,6 +39,9 @@ func ImagesDir(dataDir string) string { return filepath.Join(dataDir, Images) }
 
 // TrustDir is the keystore.
 func TrustDir(dataDir string) string { return filepath.Join(dataDir, Trust) }
+
+// SignaturesDir is the local lookaside of image signatures.
+func SignaturesDir(dataDir string) string { return filepath.Join(dataDir, Signatures) }
 
 // OfPod is the data directory of a pod directory, DATA/pods/<state>/<uuid>:
 // three levels up.

@@ -73,6 +73,31 @@ type ImageInspection struct {
 	Manifest json.RawMessage `json:"manifest"`
 	// Config is an OCI image's configuration; null for an ACI.
 	Config json.RawMessage `json:"config"`
+	// Verified says how an OCI or Docker image was checked when it was
+	// last imported; nil for an ACI.
+	Verified *Verification `json:"verified,omitempty"`
+}
+
+// Verification is how an OCI or Docker image was checked: By is
+// "signature" (Signer's key made it), "digest" (pinned to Digest) or
+// "none" (--insecure-options=image).
+type Verification struct {
+	By     string `json:"by"`
+	Signer string `json:"signer,omitempty"`
+	Digest string `json:"digest,omitempty"`
+}
+
+// verificationOf is how img was checked; nil for an ACI.
+func verificationOf(img store.Image) *Verification {
+	switch {
+	case img.Format == store.FormatACI:
+		return nil
+	case img.Signer != "":
+		return &Verification{By: "signature", Signer: img.Signer, Digest: img.Digest}
+	case img.Pinned:
+		return &Verification{By: "digest", Digest: img.Digest}
+	}
+	return &Verification{By: "none"}
 }
 
 // InspectImage returns the record and manifest of image ref.
@@ -94,7 +119,7 @@ func InspectImage(c Config, ref string) (*ImageInspection, error) {
 		if err != nil {
 			return err
 		}
-		out = &ImageInspection{Image: img, Format: img.Format, Manifest: raw, Config: json.RawMessage("null")}
+		out = &ImageInspection{Image: img, Format: img.Format, Manifest: raw, Config: json.RawMessage("null"), Verified: verificationOf(img)}
 		if cfg != nil && json.Valid(cfg) {
 			out.Config = cfg
 		}

@@ -32,29 +32,35 @@ func IsLayeredRef(ref string) bool {
 }
 
 // FetchLayered imports the OCI or Docker image ref names into the store,
-// within the store's limits, through podctl-fetch. Such images carry no
-// signature podctl can check: insecure must be set.
+// within the store's limits, through podctl-fetch, which checks that the
+// image is pinned by its digest or signed by a trusted key (simple
+// signing, c.Signatures overriding where signatures are looked for),
+// unless insecure skips that check. A refusal is the helper's one line.
 func FetchLayered(c Config, st *store.Store, ref string, insecure bool) (store.Image, error) {
 	if strings.HasPrefix(ref, "docker://") && c.PullPolicy != PullUpdate {
-		img, err := storedPull(st, ref)
+		img, err := storedPull(st, ref, insecure)
 		switch {
 		case err == nil:
 			return img, nil
 		case c.PullPolicy == PullNever:
-			return store.Image{}, errdefs.New(errdefs.ErrNotFound, "no image %s in the store, and --pull-policy=never keeps podctl from pulling it", ref)
+			return store.Image{}, errdefs.New(errdefs.ErrNotFound, "no image %s in the store that may be used without a check, and --pull-policy=never keeps podctl from pulling it", ref)
 		}
 	}
-	if !insecure {
-		return store.Image{}, errdefs.New(ErrUsage, "image %s has no signature podctl can verify: pass --insecure-options=image to use it unverified", ref)
-	}
 	lim := st.Limits()
+	skip := append([]string(nil), c.InsecurePull...)
+	if insecure {
+		skip = append(skip, "image")
+	}
 	// The helper writes to podctl's own stderr: its progress (a bar per
 	// layer on a terminal, a line per layer elsewhere, none with --quiet)
 	// and, if it fails, the one line that says why, which is then all
 	// podctl says (*fetchhelper.ExitError).
 	args := []string{"--max-image-size=" + strconv.FormatInt(lim.MaxSize, 10),
 		"--max-image-entries=" + strconv.FormatInt(lim.MaxEntries, 10),
-		"--insecure-options=" + strings.Join(c.InsecurePull, ",")}
+		"--insecure-options=" + strings.Join(skip, ",")}
+	if c.Signatures != "" {
+		args = append(args, "--signatures="+c.Signatures)
+	}
 	if c.Quiet {
 		args = append(args, "--quiet")
 	}
@@ -89,8 +95,10 @@ func zstdThroughHelper(dataDir string) store.ZstdReader {
 
 // storedPull finds the image a registry reference names among those the
 // store has pulled: the one pulled by that reference, or, for a digest, by
-// that digest.
-func storedPull(st *store.Store, ref string) (store.Image, error) {
+// that digest. Unless insecure, an image stored without a check
+// (--insecure-options=image) does not count: one signed (store.Image
+// Signer), pinned, or of the very digest asked for does.
+func storedPull(st *store.Store, ref string, insecure bool) (store.Image, error) {
 	imgs, err := st.List()
 	if err != nil {
 		return store.Image{}, err
@@ -98,10 +106,15 @@ func storedPull(st *store.Store, ref string) (store.Image, error) {
 	_, digest, byDigest := strings.Cut(ref, "@")
 	var found *store.Image
 	for i, img := range imgs {
-		if img.Reference == ref || (byDigest && img.Digest == digest) {
-			if found == nil || img.ImportTime.After(found.ImportTime) {
-				found = &imgs[i]
-			}
+		sameDigest := byDigest && img.Digest == digest
+		if img.Reference != ref && !sameDigest {
+			continue
+		}
+		if !insecure && img.Signer == "" && !img.Pinned && !sameDigest {
+			continue
+		}
+		if found == nil || img.ImportTime.After(found.ImportTime) {
+			found = &imgs[i]
 		}
 	}
 	if found == nil {

@@ -28,6 +28,10 @@ type Config struct {
 	// InsecurePull are the checks of registry pulls to skip: http (plain
 	// HTTP), tls (certificates).
 	InsecurePull []string
+	// Signatures is where the signatures of OCI and Docker images are
+	// looked for, a folder or a URL, instead of the usual places
+	// (podctl-fetch's imagePolicy); "" for those.
+	Signatures string
 	// Quiet hides the progress of pulls and imports.
 	Quiet bool
 	// PullPolicy says when a registry image (docker://) is pulled, as

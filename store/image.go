@@ -35,6 +35,11 @@ type Image struct {
 	// digest of its manifest, which it was pulled by.
 	Reference string `json:"reference,omitempty"`
 	Digest    string `json:"digest,omitempty"`
+	// Signer is the fingerprint of the key whose signature a layered image
+	// was accepted with; Pinned says it was fetched by its digest. Both
+	// empty: its check was skipped (--insecure-options=image).
+	Signer string `json:"signer,omitempty"`
+	Pinned bool   `json:"pinned,omitempty"`
 }
 
 func imageOf(id string, r record) Image {
@@ -47,7 +52,7 @@ func imageOf(id string, r record) Image {
 		format = FormatACI
 	}
 	return Image{ID: id, Name: r.Name, Labels: labels, ImportTime: r.ImportTime, LastUsed: r.LastUsed, Size: r.Size,
-		Format: format, Reference: r.Reference, Digest: r.ManifestDigest, Tags: []string{}}
+		Format: format, Reference: r.Reference, Digest: r.ManifestDigest, Signer: r.Signer, Pinned: r.Pinned, Tags: []string{}}
 }
 
 // List returns the stored images, oldest import first. Images whose

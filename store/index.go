@@ -48,6 +48,12 @@ type record struct {
 	ManifestDigest string   `json:"manifestDigest,omitempty"` // the digest it was pulled by
 	Config         string   `json:"config,omitempty"`         // sha256: digest of its config blob
 	Layers         []string `json:"layers,omitempty"`         // sha256: digests of its layer blobs, bottom first
+	// How a layered image was verified when it was last imported: Signer
+	// is the fingerprint of the key whose simple-signing signature was
+	// accepted, Pinned says it was fetched by its manifest's digest.
+	// Neither is an import that skipped the check (--insecure-options=image).
+	Signer string `json:"signer,omitempty"`
+	Pinned bool   `json:"pinned,omitempty"`
 }
 
 // initIndex creates index.db and its buckets if it does not exist yet. An

@@ -91,6 +91,11 @@ type LayeredImage struct {
 	ConfigDigest string
 	ParsedConfig ImageConfig
 	Layers       []LayerSource
+	// Signer is the fingerprint (lower-case hex) of the key whose
+	// signature of the manifest was accepted; Pinned says the image was
+	// named by its manifest's digest. Both empty: nothing was verified.
+	Signer string
+	Pinned bool
 }
 
 // maxLayers bounds the layers of one image; real ones have a few dozen.
@@ -143,6 +148,9 @@ func (s *Store) ImportLayered(li *LayeredImage) (Image, error) {
 func (s *Store) importLayered(li *LayeredImage) (Image, error) {
 	if li.Format != FormatOCI && li.Format != FormatDockerArchive {
 		return Image{}, fmt.Errorf("%w: unknown image format %q", ErrInvalid, li.Format)
+	}
+	if err := checkSigner(li.Signer); err != nil {
+		return Image{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if d := sha256Digest(li.Manifest); d != li.ManifestDigest {
 		return Image{}, fmt.Errorf("%w: the manifest's digest is %s, not %s as its index says", ErrInvalid, d, li.ManifestDigest)
@@ -246,6 +254,8 @@ func (s *Store) importLayered(li *LayeredImage) (Image, error) {
 		ManifestDigest: li.ManifestDigest,
 		Config:         li.ConfigDigest,
 		Layers:         digests,
+		Signer:         li.Signer,
+		Pinned:         li.Pinned,
 	}, manifest)
 	if err != nil {
 		return Image{}, err
@@ -679,6 +689,15 @@ func (r record) checkLayered() error {
 		if err := checkDigest256("layer", d); err != nil {
 			return err
 		}
+	}
+	return checkSigner(r.Signer)
+}
+
+// checkSigner refuses a signer that is not "" or a key fingerprint, 40 or
+// 64 lower-case hex digits.
+func checkSigner(fp string) error {
+	if fp != "" && ((len(fp) != 40 && len(fp) != 64) || !isLowerHex(fp)) {
+		return fmt.Errorf("signer %q is not a key fingerprint", fp)
 	}
 	return nil
 }

@@ -1,10 +1,13 @@
 package tests
 
 import (
+	"archive/tar"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -206,4 +209,225 @@ func TestTrustRefusals(t *testing.T) {
 	if r := e.podctl("trust", "--help"); r.code != 0 || !strings.Contains(r.stdout, "podctl trust --prefix=example.com/app") {
 		t.Errorf("trust --help: %s", r)
 	}
+}
+
+// standaloneSign writes a simple-signing signature, by g's key fpr, that
+// the manifest file vouches for the image dockerRef, to the lookaside base
+// as NAME@sha256=HEX/signature-n (NAME is dockerRef's repository, HEX the
+// manifest file's digest).
+func (g *gpgHome) standaloneSign(manifest, dockerRef, fpr, base string, n int) {
+	g.t.Helper()
+	b, err := os.ReadFile(manifest)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	repo := dockerRef[:strings.LastIndexByte(dockerRef, ':')]
+	dir := filepath.Join(base, repo+"@sha256="+strings.TrimPrefix(digest(b), "sha256:"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		g.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := exec.CommandContext(ctx, "skopeo", "standalone-sign", manifest, dockerRef, fpr, "--output", filepath.Join(dir, fmt.Sprintf("signature-%d", n)))
+	c.Env = append(os.Environ(), "GNUPGHOME="+g.home)
+	if out, err := c.CombinedOutput(); err != nil {
+		g.t.Fatalf("skopeo standalone-sign: %v\n%s", err, out)
+	}
+}
+
+// layoutManifest returns the path and digest of the one manifest of the
+// OCI layout dir.
+func layoutManifest(t *testing.T, dir string) (path, dgst string) {
+	t.Helper()
+	var idx struct {
+		Manifests []struct{ Digest string } `json:"manifests"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &idx); err != nil || len(idx.Manifests) != 1 {
+		t.Fatalf("index.json of %s: %v, %s", dir, err, b)
+	}
+	d := idx.Manifests[0].Digest
+	return filepath.Join(dir, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")), d
+}
+
+// verifiedBy is how image inspect says image was checked.
+func (e *env) verifiedBy(image string) (by, signer, dgst string) {
+	e.t.Helper()
+	var info struct {
+		Verified struct{ By, Signer, Digest string } `json:"verified"`
+	}
+	mustJSON(e.t, e.must("image", "inspect", "--format=json", image), &info)
+	return info.Verified.By, info.Verified.Signer, info.Verified.Digest
+}
+
+// An OCI layout (oci:DIR:TAG) is taken with a simple-signing signature
+// by a key trusted for its name, found in DATA/signatures or --signatures;
+// pinned by its digest it needs none; refusals are one line and leave the
+// store empty.
+func TestTrustSignedOCI(t *testing.T) {
+	oci, archive, docker := toolImages(t)
+	dir := strings.TrimSuffix(strings.TrimPrefix(oci, "oci:"), ":1.0")
+	manifest, mdigest := layoutManifest(t, dir)
+	work := t.TempDir()
+	signer := newGPG(t, "Images <images@example.com>")
+	key, fpr := signer.exportKey(work, "images.asc")
+	other := newGPG(t, "Other <other@example.com>")
+	otherKey, _ := other.exportKey(work, "other.asc")
+
+	e := newEnv(t)
+	// No signature: where podctl looked, and how to skip the check.
+	e.refused("image img:1.0 (manifest "+mdigest+"): no signature found (looked for img@sha256=", "fetch", oci)
+	e.refused("--insecure-options=image skips the check", "run", oci, "--exec", "/bin/true")
+	e.storeEmpty()
+	e.noPods()
+	// Signed, but by a key nobody trusts, or only another key is trusted.
+	signer.standaloneSign(manifest, "img:1.0", fpr, filepath.Join(e.dir, "signatures"), 1)
+	e.refused("which is not trusted for img: trust it with podctl trust --prefix=img KEYFILE; --insecure-options=image skips the check", "fetch", oci)
+	e.must("trust", "--prefix=img", otherKey)
+	e.refused("which is not trusted for img", "fetch", oci)
+	e.storeEmpty()
+	// The key trusted: fetch and run take it, inspect names the signer.
+	e.must("trust", "--prefix=img", key)
+	id := strings.TrimSpace(e.must("fetch", "--full", oci))
+	if out := e.must("run", oci, "--exec", "/bin/echo", "--", "signed"); !strings.Contains(out, "signed") {
+		t.Errorf("run of a signed layout: %q", out)
+	}
+	if by, s, d := e.verifiedBy(id); by != "signature" || !strings.EqualFold(s, fpr) || d != mdigest {
+		t.Errorf("inspect: verified by %q, signer %q, digest %q", by, s, d)
+	}
+	// The OCI archive of the same image (img.tar:1.0 is img:1.0 too),
+	// signed by the same signature, found through --signatures.
+	if arch := archiveManifestDigest(t, strings.TrimSuffix(strings.TrimPrefix(archive, "oci-archive:"), ":1.0")); arch == mdigest {
+		e.must("fetch", "--signatures="+filepath.Join(e.dir, "signatures"), archive)
+	} else {
+		t.Logf("skopeo wrote the archive with manifest %s, the layout has %s", arch, mdigest)
+	}
+	// A signature of another manifest, under this one's name: refused.
+	wrong := filepath.Join(work, "wrong")
+	signer.standaloneSign(key, "img:1.0", fpr, wrong, 1)
+	from := filepath.Join(wrong, "img@sha256="+strings.TrimPrefix(digest(mustRead(t, key)), "sha256:"))
+	to := filepath.Join(wrong, "img@sha256="+strings.TrimPrefix(mdigest, "sha256:"))
+	if err := os.Rename(from, to); err != nil {
+		t.Fatal(err)
+	}
+	e.refused("the signature is for manifest "+digest(mustRead(t, key))+", not "+mdigest, "fetch", "--signatures="+wrong, oci)
+	// A docker save archive cannot be signed nor pinned.
+	e.refused("a docker save archive has no manifest digest", "fetch", docker)
+
+	// Another store: pinned by digest with no signature; a digest the
+	// layout lacks; the insecure path.
+	e2 := newEnv(t)
+	pinned := "oci:" + dir + "@" + mdigest
+	id2 := strings.TrimSpace(e2.must("fetch", "--full", pinned))
+	if by, _, d := e2.verifiedBy(id2); by != "digest" || d != mdigest || id2 != id {
+		t.Errorf("pinned: %s verified by %q, digest %q (signed: %s)", id2, by, d, id)
+	}
+	e2.refused("the layout has no manifest sha256:"+strings.Repeat("0", 64), "fetch", "oci:"+dir+"@sha256:"+strings.Repeat("0", 64))
+	archFile := strings.TrimSuffix(strings.TrimPrefix(archive, "oci-archive:"), ":1.0")
+	e2.must("fetch", "oci-archive:"+archFile+"@"+archiveManifestDigest(t, archFile))
+	e2.refused("the layout has no manifest", "fetch", "oci-archive:"+archFile+"@sha256:"+strings.Repeat("1", 64))
+	e3 := newEnv(t)
+	e3.must("fetch", "--insecure-options=image", oci, docker)
+	if by, _, _ := e3.verifiedBy("img:1.0"); by != "none" {
+		t.Errorf("an unchecked import is verified by %q", by)
+	}
+}
+
+// archiveManifestDigest is the digest of the one manifest of an OCI archive.
+func archiveManifestDigest(t *testing.T, file string) string {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no index.json in %s: %v", file, err)
+		}
+		if path.Clean(hdr.Name) != "index.json" {
+			continue
+		}
+		var idx struct {
+			Manifests []struct{ Digest string } `json:"manifests"`
+		}
+		if err := json.NewDecoder(tr).Decode(&idx); err != nil || len(idx.Manifests) != 1 {
+			t.Fatalf("index.json of %s: %v", file, err)
+		}
+		return idx.Manifests[0].Digest
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A registry image pulled by tag is taken with a signature found in the
+// lookaside registries.json names for its registry; by digest it needs
+// none; an image stored unchecked is not reused without the insecure flag.
+func TestTrustSignedRegistry(t *testing.T) {
+	oci, _, _ := toolImages(t)
+	host, _ := startRegistry(t)
+	dir := strings.TrimSuffix(strings.TrimPrefix(oci, "oci:"), ":1.0")
+	runTool(t, "", "skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:"+dir+":1.0", "docker://"+host+"/busybox:1.0")
+	work := t.TempDir()
+	manifest := filepath.Join(work, "manifest.json")
+	raw, err := exec.Command("skopeo", "inspect", "--raw", "--tls-verify=false", "docker://"+host+"/busybox:1.0").Output()
+	if err != nil {
+		t.Fatalf("skopeo inspect: %v", err)
+	}
+	if err := os.WriteFile(manifest, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mdigest := digest(raw)
+	signer := newGPG(t, "Registry <registry@example.com>")
+	key, fpr := signer.exportKey(work, "registry.asc")
+	sigstore := filepath.Join(work, "sigstore")
+	signer.standaloneSign(manifest, host+"/busybox:1.0", fpr, sigstore, 1)
+	ref := "docker://" + host + "/busybox:1.0"
+
+	e := newEnv(t)
+	regs := fmt.Sprintf(`{"lookaside": {%q: "file://%s"}}`, host, sigstore)
+	if err := os.WriteFile(filepath.Join(e.dir, "registries.json"), []byte(regs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.refused("not trusted for "+host+"/busybox: trust it with podctl trust --prefix="+host+"/busybox KEYFILE", "fetch", "--insecure-options=http", ref)
+	e.storeEmpty()
+	e.must("trust", "--prefix="+host+"/busybox", key)
+	id := strings.TrimSpace(e.must("fetch", "--full", "--insecure-options=http", ref))
+	if by, s, d := e.verifiedBy(id); by != "signature" || !strings.EqualFold(s, fpr) || d != mdigest {
+		t.Errorf("inspect: verified by %q, signer %q, digest %q", by, s, d)
+	}
+	if out := e.must("run", "--insecure-options=http", ref, "--exec", "/bin/echo", "--", "pulled"); !strings.Contains(out, "pulled") {
+		t.Errorf("run of the signed pull: %q", out)
+	}
+
+	// No lookaside: by digest it is pinned, by tag refused.
+	e2 := newEnv(t)
+	byDigest := "docker://" + host + "/busybox@" + mdigest
+	if id2 := strings.TrimSpace(e2.must("fetch", "--full", "--insecure-options=http", byDigest)); id2 != id {
+		t.Errorf("by digest: %s, by tag %s", id2, id)
+	}
+	e2.refused("image "+host+"/busybox:1.0 (manifest "+mdigest+"): no signature found", "fetch", "--insecure-options=http", ref)
+	if out := e2.must("image", "list", "--format=json"); strings.Count(out, `"id"`) != 1 {
+		t.Errorf("a refused pull changed the store: %s", out)
+	}
+
+	// Stored unchecked, the tag is not taken from the store later without
+	// the insecure flag, whatever the pull policy.
+	e3 := newEnv(t)
+	e3.must("fetch", "--insecure-options=image,http", ref)
+	e3.refused("no signature found", "fetch", "--insecure-options=http", ref)
+	e3.refused("--pull-policy=never", "fetch", "--pull-policy=never", "--insecure-options=http", ref)
+	e3.must("fetch", "--pull-policy=never", "--insecure-options=image,http", ref)
 }

@@ -32,13 +32,20 @@ import (
 	"podctl/store"
 )
 
-// import-image [--max-image-size=BYTES] [--max-image-entries=N] REF
+// The import-image verb:
 //
-// imports an OCI image layout (oci:DIR[:TAG]), an OCI archive
-// (oci-archive:FILE[:TAG]) or a docker save archive
-// (docker-archive:FILE[:NAME:TAG]) into the store of $PODCTL_DIR and prints
-// the image's ID. go-containerregistry reads the formats; the store checks
-// every digest, size and entry again as it stores the layers.
+//	podctl-fetch import-image [--max-image-size=BYTES] [--max-image-entries=N]
+//	    [--insecure-options=LIST] [--signatures=DIR|URL] [--quiet] REF
+//
+// imports an OCI image layout (oci:DIR[:TAG|@sha256:HEX]), an OCI archive
+// (oci-archive:FILE[:TAG|@sha256:HEX]), a docker save archive
+// (docker-archive:FILE[:NAME:TAG]) or a registry image
+// (docker://NAME[:TAG|@sha256:HEX]) into the store of $PODCTL_DIR and
+// prints the image's ID. go-containerregistry reads the formats; the
+// store checks every digest, size and entry again as it stores the
+// layers. Before the store sees it, the image passes imagePolicy's check
+// (a pinned digest or a trusted signature) unless --insecure-options has
+// image or all; a refused image leaves nothing in the store.
 func init() {
 	verbs["import-image"] = importImage
 }
@@ -49,14 +56,19 @@ func importImage(args []string) int {
 	size := fs.Int64("max-image-size", 0, "")
 	entries := fs.Int64("max-image-entries", 0, "")
 	insecure := fs.String("insecure-options", "", "")
+	sigs := fs.String("signatures", "", "")
 	quiet := fs.Bool("quiet", false, "")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		return fail(errors.New("usage: podctl-fetch import-image [--max-image-size=BYTES] [--max-image-entries=N] [--insecure-options=LIST] [--quiet] REF"))
+		return fail(errors.New("usage: podctl-fetch import-image [--max-image-size=BYTES] [--max-image-entries=N] [--insecure-options=LIST] [--signatures=DIR|URL] [--quiet] REF"))
 	}
 	ref := fs.Arg(0)
 	dataDir := os.Getenv("PODCTL_DIR")
 	if dataDir == "" {
 		return fail(errors.New("podctl-fetch import-image needs PODCTL_DIR"))
+	}
+	policy, err := newImagePolicy(dataDir, strings.Split(*insecure, ","), *sigs)
+	if err != nil {
+		return fail(fmt.Errorf("importing %s: %w", ref, err))
 	}
 	st, err := store.Open(datadir.ImagesDir(dataDir))
 	if err != nil {
@@ -73,7 +85,7 @@ func importImage(args []string) int {
 		return fail(err)
 	}
 	defer unlock()
-	li, cleanup, err := loadImage(st, ref, lim, pullFlags{insecure: *insecure, quiet: *quiet})
+	li, cleanup, err := loadImage(st, ref, lim, pullFlags{insecure: *insecure, quiet: *quiet, policy: policy})
 	defer cleanup()
 	if err != nil {
 		return fail(fmt.Errorf("importing %s: %w", ref, err))
@@ -157,54 +169,98 @@ func fail(err error) int {
 type pullFlags struct {
 	insecure string
 	quiet    bool
+	// policy checks the image before it is stored; nil stores it as read.
+	policy *imagePolicy
 }
 
-// loadImage reads the image ref names. cleanup removes what it unpacked.
+// loadImage reads the image ref names and checks it with pf.policy.
+// cleanup removes what it unpacked.
 func loadImage(st *store.Store, ref string, lim store.Limits, pf pullFlags) (*store.LayeredImage, func(), error) {
+	li, cleanup, err := readImage(st, ref, lim, pf)
+	if err == nil && pf.policy != nil && !strings.HasPrefix(ref, dockerScheme) {
+		// A pull is checked as soon as its manifest is read (pulledImage).
+		err = pf.policy.check(context.Background(), li, "")
+	}
+	return li, cleanup, err
+}
+
+// readImage reads the image ref names.
+func readImage(st *store.Store, ref string, lim store.Limits, pf pullFlags) (*store.LayeredImage, func(), error) {
 	nop := func() {}
 	transport, rest, _ := strings.Cut(ref, ":")
+	var li *store.LayeredImage
+	var err error
 	switch transport {
 	case "docker":
 		return pulledImage(st, ref, lim, pf)
 	case "oci":
-		dir, tag, _ := strings.Cut(rest, ":")
-		li, err := ociImage(dir, tag, baseName(dir))
-		if li != nil {
-			li.Reference = ref
-		}
-		return li, nop, err
+		dir, sel := splitLayoutRef(rest)
+		li, err = ociImage(dir, sel, baseName(dir))
 	case "oci-archive":
-		file, tag, _ := strings.Cut(rest, ":")
-		dir, err := st.TempDir("oci-archive-*")
-		if err != nil {
-			return nil, nop, err
+		file, sel := splitLayoutRef(rest)
+		dir, terr := st.TempDir("oci-archive-*")
+		if terr != nil {
+			return nil, nop, terr
 		}
 		cleanup := func() { os.RemoveAll(dir) }
 		if err := unpackOCIArchive(file, dir, lim); err != nil {
 			return nil, cleanup, err
 		}
-		li, err := ociImage(dir, tag, baseName(file))
+		li, err = ociImage(dir, sel, baseName(file))
 		if li != nil {
 			li.Reference = ref
 		}
 		return li, cleanup, err
 	case "docker-archive":
 		file, nameTag, _ := strings.Cut(rest, ":")
-		li, err := dockerImage(file, nameTag)
-		if li != nil {
-			li.Reference = ref
-		}
-		return li, nop, err
+		li, err = dockerImage(file, nameTag)
+	default:
+		return nil, nop, fmt.Errorf("%q is not oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG|@DIGEST], docker-archive:FILE[:NAME:TAG] or docker://NAME[:TAG|@DIGEST]", ref)
 	}
-	return nil, nop, fmt.Errorf("%q is not oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or docker://NAME[:TAG|@DIGEST]", ref)
+	if li != nil {
+		li.Reference = ref
+	}
+	return li, nop, err
+}
+
+// layoutSelector picks an image of an OCI layout: by the digest of its
+// manifest (which pins it), or by its tag, or, both empty, its one image.
+type layoutSelector struct {
+	tag, digest string
+}
+
+// splitLayoutRef reads what follows oci: or oci-archive:, PATH[:TAG] or
+// PATH@sha256:HEX. Only a trailing @sha256: and 64 lower-case hex digits
+// is a digest: a path may hold an "@" of its own.
+func splitLayoutRef(rest string) (string, layoutSelector) {
+	const digestLen = len("@sha256:") + 64
+	if i := len(rest) - digestLen; i >= 0 && strings.HasPrefix(rest[i:], "@sha256:") && isLowerHex(rest[i+len("@sha256:"):]) {
+		return rest[:i], layoutSelector{digest: rest[i+1:]}
+	}
+	p, tag, _ := strings.Cut(rest, ":")
+	return p, layoutSelector{tag: tag}
+}
+
+func isLowerHex(s string) bool {
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // pulledImage pulls the registry image ref (docker://...) into an OCI
 // layout in the store's tmp/ (pull, which checks every digest and size as
 // it streams), then reads it as oci: would, named after its repository
-// and tagged with its tag. cleanup removes the layout.
+// and tagged with its tag. pf.policy checks the manifest before any layer
+// is fetched. cleanup removes the layout.
 func pulledImage(st *store.Store, ref string, lim store.Limits, pf pullFlags) (*store.LayeredImage, func(), error) {
 	nop := func() {}
+	r, err := parseRef(ref)
+	if err != nil {
+		return nil, nop, err
+	}
 	parent, err := st.TempDir("pull-*")
 	if err != nil {
 		return nil, nop, err
@@ -221,27 +277,34 @@ func pulledImage(st *store.Store, ref string, lim store.Limits, pf pullFlags) (*
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	named := &store.LayeredImage{Format: store.FormatOCI, Reference: ref, Name: r.Context().Name(),
+		// The pull checks the manifest (or the index it chose from)
+		// against the digest asked for.
+		Pinned: isDigest(r)}
+	if t, ok := r.(name.Tag); ok {
+		named.Tag = t.TagStr()
+	}
+	if pf.policy != nil {
+		o.verify = func(raw []byte, d v1.Hash) error {
+			named.Manifest, named.ManifestDigest = raw, d.String()
+			return pf.policy.check(ctx, named, r.Context().RegistryStr())
+		}
+	}
 	digest, err := pull(ctx, o)
 	if err != nil {
 		return nil, cleanup, errors.New(oneLine(err))
 	}
-	r, err := parseRef(ref)
+	li, err := ociImage(dir, layoutSelector{}, named.Name)
 	if err != nil {
 		return nil, cleanup, err
 	}
-	li, err := ociImage(dir, "", r.Context().Name())
-	if li != nil {
-		li.Reference = ref
-		li.Name = r.Context().Name()
-		if t, ok := r.(name.Tag); ok {
-			li.Tag = t.TagStr()
-		}
-		// The manifest it was pulled by, which the store checks again.
-		if li.ManifestDigest != digest.String() {
-			return nil, cleanup, fmt.Errorf("pulled %s, but the layout holds manifest %s", digest, li.ManifestDigest)
-		}
+	// The manifest it was pulled by and checked, which the store checks
+	// again.
+	if li.ManifestDigest != digest.String() || (pf.policy != nil && li.ManifestDigest != named.ManifestDigest) {
+		return nil, cleanup, fmt.Errorf("pulled %s, but the layout holds manifest %s", digest, li.ManifestDigest)
 	}
-	return li, cleanup, err
+	li.Reference, li.Name, li.Tag, li.Pinned, li.Signer = ref, named.Name, named.Tag, named.Pinned, named.Signer
+	return li, cleanup, nil
 }
 
 // baseName names an image after its folder or file, without extensions.
@@ -253,11 +316,11 @@ func baseName(p string) string {
 	return b
 }
 
-// ociImage reads the image of an OCI layout tagged tag (the
-// org.opencontainers.image.ref.name annotation), or its one image if tag
-// is empty. A ref.name that is a whole reference (NAME:TAG) names the
-// image; otherwise it is named fallback.
-func ociImage(dir, tag, fallback string) (*store.LayeredImage, error) {
+// ociImage reads the image of an OCI layout that sel picks (see
+// selectManifest). A ref.name that is a whole reference (NAME:TAG) names
+// the image; otherwise it is named fallback. Picked by digest, it is
+// pinned.
+func ociImage(dir string, sel layoutSelector, fallback string) (*store.LayeredImage, error) {
 	if dir == "" {
 		return nil, errors.New("no OCI layout folder given")
 	}
@@ -272,6 +335,38 @@ func ociImage(dir, tag, fallback string) (*store.LayeredImage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading OCI layout: %w", err)
 	}
+	desc, err := selectManifest(idx, sel)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := readBlob(p, desc.Digest, desc.Size)
+	if err != nil {
+		return nil, fmt.Errorf("reading manifest: %w", err)
+	}
+	if d := digestOf(raw); d != desc.Digest.String() {
+		return nil, fmt.Errorf("manifest %s: its bytes' digest is %s", desc.Digest, d)
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("reading manifest: %w", err)
+	}
+	li, err := layoutImage(p, m, raw, desc.Digest.String())
+	if err != nil {
+		return nil, err
+	}
+	li.Name, li.Tag, li.Pinned = fallback, sel.tag, sel.digest != ""
+	if rn := desc.Annotations["org.opencontainers.image.ref.name"]; strings.ContainsAny(rn, "/:") {
+		li.Name, li.Tag = splitNameTag(rn)
+	}
+	return li, nil
+}
+
+// selectManifest finds the image manifest sel picks in the layout's index:
+// the one of digest sel.digest, or the one whose
+// org.opencontainers.image.ref.name is sel.tag (or ends in :TAG), or the
+// layout's one image. An index found by tag or alone yields its image for
+// this host's platform; a digest must name an image manifest.
+func selectManifest(idx v1.ImageIndex, sel layoutSelector) (*v1.Descriptor, error) {
 	im, err := idx.IndexManifest()
 	if err != nil {
 		return nil, fmt.Errorf("reading OCI layout's index: %w", err)
@@ -281,18 +376,29 @@ func ociImage(dir, tag, fallback string) (*store.LayeredImage, error) {
 	for i, d := range im.Manifests {
 		rn := d.Annotations["org.opencontainers.image.ref.name"]
 		tags = append(tags, rn)
-		if (tag == "" && len(im.Manifests) == 1) || (tag != "" && (rn == tag || strings.HasSuffix(rn, ":"+tag))) {
+		switch {
+		case sel.digest != "":
+			if d.Digest.String() == sel.digest {
+				desc = &im.Manifests[i]
+			}
+		case (sel.tag == "" && len(im.Manifests) == 1) || (sel.tag != "" && (rn == sel.tag || strings.HasSuffix(rn, ":"+sel.tag))):
 			desc = &im.Manifests[i]
 		}
 	}
 	if desc == nil {
 		sort.Strings(tags)
-		if tag == "" {
+		switch {
+		case sel.digest != "":
+			return nil, fmt.Errorf("the layout has no manifest %s", sel.digest)
+		case sel.tag == "":
 			return nil, fmt.Errorf("the layout holds %d images (%s): name one as oci:DIR:TAG", len(im.Manifests), strings.Join(tags, ", "))
 		}
-		return nil, fmt.Errorf("the layout has no image tagged %q (it has %s)", tag, strings.Join(tags, ", "))
+		return nil, fmt.Errorf("the layout has no image tagged %q (it has %s)", sel.tag, strings.Join(tags, ", "))
 	}
 	if desc.MediaType.IsIndex() {
+		if sel.digest != "" {
+			return nil, fmt.Errorf("%s is an index of images for several platforms: pin the image manifest of this one instead", sel.digest)
+		}
 		if desc, err = platformImage(idx, desc); err != nil {
 			return nil, err
 		}
@@ -300,14 +406,12 @@ func ociImage(dir, tag, fallback string) (*store.LayeredImage, error) {
 	if !desc.MediaType.IsImage() {
 		return nil, fmt.Errorf("%s is a %s, not an image manifest", desc.Digest, desc.MediaType)
 	}
-	raw, err := readBlob(p, desc.Digest, desc.Size)
-	if err != nil {
-		return nil, fmt.Errorf("reading manifest: %w", err)
-	}
-	m, err := v1.ParseManifest(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("reading manifest: %w", err)
-	}
+	return desc, nil
+}
+
+// layoutImage reads the config and names the layers of the manifest m of
+// layout p; raw is m as stored, of digest mdigest.
+func layoutImage(p layout.Path, m *v1.Manifest, raw []byte, mdigest string) (*store.LayeredImage, error) {
 	rawCfg, err := readBlob(p, m.Config.Digest, m.Config.Size)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
@@ -318,16 +422,11 @@ func ociImage(dir, tag, fallback string) (*store.LayeredImage, error) {
 	}
 	li := &store.LayeredImage{
 		Format:         store.FormatOCI,
-		Name:           fallback,
-		Tag:            tag,
 		Manifest:       raw,
-		ManifestDigest: desc.Digest.String(),
+		ManifestDigest: mdigest,
 		Config:         rawCfg,
 		ConfigDigest:   m.Config.Digest.String(),
 		ParsedConfig:   imageConfig(cfg),
-	}
-	if rn := desc.Annotations["org.opencontainers.image.ref.name"]; strings.ContainsAny(rn, "/:") {
-		li.Name, li.Tag = splitNameTag(rn)
 	}
 	for _, l := range m.Layers {
 		if !layerType(l.MediaType) {

@@ -62,6 +62,9 @@ type pullOptions struct {
 	keychain   authn.Keychain
 	progress   *progress.Reporter
 	notes      io.Writer // where a failed mirror is told
+	// verify, if set, accepts or refuses the image manifest (raw, of
+	// digest d) before any blob is fetched.
+	verify func(raw []byte, d v1.Hash) error
 }
 
 func pullVerb(args []string) int {
@@ -212,6 +215,11 @@ func pullFrom(ctx context.Context, o pullOptions, ref, src name.Reference) (d v1
 	if err != nil {
 		return d, err
 	}
+	if o.verify != nil {
+		if err := verifyManifest(img, o.verify); err != nil {
+			return d, err
+		}
+	}
 
 	parent, base := filepath.Split(filepath.Clean(o.dir))
 	if parent == "" {
@@ -236,6 +244,19 @@ func pullFrom(ctx context.Context, o pullOptions, ref, src name.Reference) (d v1
 		return d, fmt.Errorf("renaming the pulled image to %s: %w", o.dir, err)
 	}
 	return d, syncDir(parent)
+}
+
+// verifyManifest hands the image manifest of img and its digest to verify.
+func verifyManifest(img v1.Image, verify func([]byte, v1.Hash) error) error {
+	raw, err := img.RawManifest()
+	if err != nil {
+		return err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	return verify(raw, d)
 }
 
 // speaksHTTPS tells whether host answers HTTPS at all (any HTTP status).

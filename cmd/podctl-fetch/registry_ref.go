@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"podctl/datadir"
 )
 
 // dockerScheme is how a registry image is named to podctl:
@@ -67,20 +69,34 @@ func onHost(ref name.Reference, host string, opts ...name.Option) (name.Referenc
 	return nil, fmt.Errorf("reference %s is neither a tag nor a digest", ref)
 }
 
-// The mirrors file, DATA/registries.json, names other hosts that serve a
-// registry's images: they are tried in order before the registry itself.
+// The registries file, DATA/registries.json, names other hosts that serve
+// a registry's images, tried in order before the registry itself, and
+// where the simple-signing signatures of a registry's images are found
+// (its lookaside, see signatures.go):
 //
-//	{"mirrors": {"docker.io": ["127.0.0.1:5000", "mirror.example.com"]}}
+//	{"mirrors":   {"docker.io": ["127.0.0.1:5000", "mirror.example.com"]},
+//	 "lookaside": {"docker.io": "https://sigs.example.com/sigstore",
+//	               "127.0.0.1:5000": "file:///srv/sigstore"}}
 //
 // A registry is named as in references (docker.io and index.docker.io are
-// the same); a mirror is a HOST[:PORT].
-const mirrorsFile = "registries.json"
+// the same); a mirror is a HOST[:PORT]; a lookaside is a file:// URL of a
+// folder or an http:// or https:// URL. Both members may be left out.
+const mirrorsFile = datadir.Registries
 
 // maxMirrorsFile bounds the file read: it is a few lines.
 const maxMirrorsFile = 1 << 20
 
 type registriesConfig struct {
-	Mirrors map[string][]string `json:"mirrors"`
+	Mirrors   map[string][]string `json:"mirrors"`
+	Lookaside map[string]string   `json:"lookaside"`
+}
+
+// registries is what the registries file says, checked.
+type registries struct {
+	mirrors mirrorSet
+	// lookaside maps a registry (as name.Registry.RegistryStr gives it)
+	// to where its images' signatures are.
+	lookaside map[string]lookaside
 }
 
 // mirrorSet maps a registry (as name.Registry.RegistryStr gives it) to its
@@ -110,33 +126,62 @@ func (m mirrorSet) addFlag(v string) error {
 	return m.add(reg, host)
 }
 
-// loadMirrors reads the mirrors file of dataDir; a missing file has none.
+// loadMirrors adds the mirrors of dataDir's registries file to m.
 func loadMirrors(dataDir string, m mirrorSet) error {
+	regs, err := loadRegistries(dataDir)
+	if err != nil {
+		return err
+	}
+	for reg, hosts := range regs.mirrors {
+		m[reg] = append(m[reg], hosts...)
+	}
+	return nil
+}
+
+// loadRegistries reads the registries file of dataDir; a missing file
+// says nothing.
+func loadRegistries(dataDir string) (registries, error) {
 	p := filepath.Join(dataDir, mirrorsFile)
 	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return registries{mirrors: mirrorSet{}, lookaside: map[string]lookaside{}}, nil
 	}
 	if err != nil {
-		return fmt.Errorf("reading mirrors: %w", err)
+		return registries{}, fmt.Errorf("reading registries file: %w", err)
 	}
 	defer f.Close()
-	return parseMirrors(p, io.LimitReader(f, maxMirrorsFile), m)
+	return parseRegistries(p, io.LimitReader(f, maxMirrorsFile))
 }
 
-func parseMirrors(p string, r io.Reader, m mirrorSet) error {
+// parseRegistries reads a registries file, p naming it in errors.
+func parseRegistries(p string, r io.Reader) (registries, error) {
 	var cfg registriesConfig
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {
-		return fmt.Errorf("%s: %w", p, err)
+		return registries{}, fmt.Errorf("%s: %w", p, err)
 	}
+	regs := registries{mirrors: mirrorSet{}, lookaside: map[string]lookaside{}}
 	for reg, hosts := range cfg.Mirrors {
 		for _, h := range hosts {
-			if err := m.add(reg, h); err != nil {
-				return fmt.Errorf("%s: %w", p, err)
+			if err := regs.mirrors.add(reg, h); err != nil {
+				return registries{}, fmt.Errorf("%s: %w", p, err)
 			}
 		}
 	}
-	return nil
+	for reg, u := range cfg.Lookaside {
+		rn, err := name.NewRegistry(reg)
+		if err != nil {
+			return registries{}, fmt.Errorf("%s: lookaside for %q: not a registry host: %w", p, reg, err)
+		}
+		if u == "" {
+			return registries{}, fmt.Errorf("%s: lookaside for %s: empty (write a file://, https:// or http:// URL)", p, reg)
+		}
+		l, err := parseLookaside(u, true)
+		if err != nil {
+			return registries{}, fmt.Errorf("%s: lookaside for %s: %w", p, reg, err)
+		}
+		regs.lookaside[rn.RegistryStr()] = l
+	}
+	return regs, nil
 }

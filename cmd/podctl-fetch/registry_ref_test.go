@@ -103,7 +103,7 @@ func TestMirrors(t *testing.T) {
 			t.Errorf("--mirror %q accepted", bad)
 		}
 	}
-	if err := parseMirrors("f", strings.NewReader(`{"mirror":{}}`), mirrorSet{}); err == nil {
+	if _, err := parseRegistries("f", strings.NewReader(`{"mirror":{}}`)); err == nil {
 		t.Error("a mirrors file with an unknown field is accepted")
 	}
 	if err := loadMirrors(t.TempDir(), mirrorSet{}); err != nil {

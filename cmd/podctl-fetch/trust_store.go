@@ -62,12 +62,38 @@ func unescapePrefix(name string) (string, bool) {
 
 // checkPrefix refuses what is not an image name: an AC identifier by
 // appc's regular expression, which, stricter than NewACIdentifier, has no
-// empty or dot-led path component.
+// empty or dot-led path component. The first component may end in :PORT,
+// as a registry's repositories do (127.0.0.1:5000/busybox).
 func checkPrefix(prefix string) error {
-	if !types.ValidACIdentifier.MatchString(prefix) {
+	name := prefix
+	if strings.Contains(prefix, ":") {
+		host, rest, slash := strings.Cut(prefix, "/")
+		h, port, _ := strings.Cut(host, ":")
+		if !validPort(port) {
+			return fmt.Errorf("prefix %q is not an image name (a colon only before the port of a registry host, as 127.0.0.1:5000/app)", prefix)
+		}
+		name = h
+		if slash {
+			name += "/" + rest
+		}
+	}
+	if !types.ValidACIdentifier.MatchString(name) {
 		return fmt.Errorf("prefix %q is not an image name (lower-case letters, digits and -._~ between slashes, as example.com/app)", prefix)
 	}
 	return nil
+}
+
+// validPort is 1 to 5 digits, not 0-led.
+func validPort(s string) bool {
+	if len(s) == 0 || len(s) > 5 || s[0] == '0' {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // parseFingerprint reads a fingerprint as users write it (any case,

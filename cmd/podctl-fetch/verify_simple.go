@@ -214,7 +214,7 @@ func init() {
 }
 
 // verifySimpleVerb checks a simple-signing signature file by hand (the
-// OCI import will call verifySimpleSigning itself):
+// OCI and Docker imports call verifySimpleSigning through imagePolicy):
 //
 //	podctl-fetch verify-simple --digest sha256:... --reference REF SIGFILE
 //

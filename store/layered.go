@@ -68,6 +68,9 @@ type LayerSource struct {
 	// Open returns the layer: a tar, plain or compressed with gzip or
 	// zstd (told apart by their magic numbers).
 	Open func() (io.ReadCloser, error)
+	// Done, if set, is told how storing the layer ended: nil once it is
+	// checked and stored, or why it was refused.
+	Done func(error)
 }
 
 // LayeredImage is an image to import with ImportLayered.
@@ -305,7 +308,10 @@ func placeBlob(tmp, dst string) error {
 
 // storeLayer copies a layer into tmp/ while it checks it, and returns the
 // copy's path. The copy is synced; the caller renames it in or removes it.
-func (s *Store) storeLayer(l LayerSource, sc *layerScan) (string, error) {
+func (s *Store) storeLayer(l LayerSource, sc *layerScan) (path string, err error) {
+	if l.Done != nil {
+		defer func() { l.Done(err) }()
+	}
 	rc, err := l.Open()
 	if err != nil {
 		return "", fmt.Errorf("opening: %w", err)

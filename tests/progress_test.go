@@ -7,6 +7,13 @@ import (
 	"testing"
 )
 
+// progressLine is a line of progress off a terminal: a layer or blob done.
+var progressLine = regexp.MustCompile(`(?m)^[0-9a-z.-]+: [0-9.]+ (B|KiB|MiB|GiB) in [0-9.]+(m|µ)?s\n`)
+
+// withoutProgress is stderr without the progress lines that come before a
+// refusal (the layers stored before a bad one).
+func withoutProgress(stderr string) string { return progressLine.ReplaceAllString(stderr, "") }
+
 // Imports and exports off a terminal say one line per layer or blob when
 // it is done, and nothing with --quiet (the bar drawn on a terminal is
 // covered in internal/progress).

@@ -108,45 +108,16 @@ func reportLayers(li *store.LayeredImage, rep *progress.Reporter) {
 		l := &li.Layers[i]
 		open := l.Open
 		name := strings.TrimPrefix(l.Digest, "sha256:")
-		name = name[:min(12, len(name))]
+		it := rep.Start(name[:min(12, len(name))], l.Size)
 		l.Open = func() (io.ReadCloser, error) {
 			rc, err := open()
 			if err != nil {
 				return nil, err
 			}
-			return &reportedLayer{it: rep.Start(name, l.Size), rc: rc}, nil
+			return readCloser{it.Reader(rc), rc}, nil
 		}
+		l.Done = it.Done
 	}
-}
-
-// reportedLayer is a layer being read, reported as it goes; Close ends
-// the report, as a success if the layer was read to its end.
-type reportedLayer struct {
-	it  *progress.Item
-	rc  io.ReadCloser
-	r   io.Reader
-	eof bool
-}
-
-func (l *reportedLayer) Read(p []byte) (int, error) {
-	if l.r == nil {
-		l.r = l.it.Reader(l.rc)
-	}
-	n, err := l.r.Read(p)
-	if err == io.EOF {
-		l.eof = true
-	}
-	return n, err
-}
-
-func (l *reportedLayer) Close() error {
-	err := l.rc.Close()
-	if l.eof {
-		l.it.Done(err)
-	} else {
-		l.it.Done(errors.New("not read to its end"))
-	}
-	return err
 }
 
 // fail prints err as podctl does, with the flag that raises a limit the

@@ -5,6 +5,10 @@
 //	names/<name>           the names index: a symlink to the pod's UUID (stage0)
 //	images/                the image store (store)
 //	trust/                 the keys trusted to sign images (cmd/podctl-fetch)
+//	cni/cache/             libcni's cache: what each pod joined, to release it (network)
+//	cni/networks/<net>/    host-local's address reservations, one file an address (network)
+//	cni/ports.lock         held while a pod's host ports are checked and forwarded (network)
+//	netns/<uuid>           a pod's network namespace, bind-mounted (network)
 //	events.log, .1, .lock  the event log, its previous generation and its lock (events)
 //
 // Each package owns what is inside its entry; this one owns the entries.
@@ -18,6 +22,8 @@ const (
 	Names        = "names"
 	Images       = "images"
 	Trust        = "trust"
+	CNI          = "cni"
+	NetNS        = "netns"
 	EventsLog    = "events.log"
 	EventsOldLog = "events.log.1"
 	EventsLock   = "events.lock"
@@ -34,6 +40,12 @@ func ImagesDir(dataDir string) string { return filepath.Join(dataDir, Images) }
 
 // TrustDir is the keystore.
 func TrustDir(dataDir string) string { return filepath.Join(dataDir, Trust) }
+
+// CNIDir holds the pods' network state.
+func CNIDir(dataDir string) string { return filepath.Join(dataDir, CNI) }
+
+// NetNSDir holds the pods' network namespaces.
+func NetNSDir(dataDir string) string { return filepath.Join(dataDir, NetNS) }
 
 // OfPod is the data directory of a pod directory, DATA/pods/<state>/<uuid>:
 // three levels up.

@@ -126,6 +126,9 @@ func (e Env) prepare(spec Spec, ports []PortMap) ([]*libcni.NetworkConfigList, i
 		if err == nil {
 			err = e.checkPlugins(list)
 		}
+		if err == nil && n.Args["IP"] != "" {
+			err = checkInRange(list, n.Args["IP"])
+		}
 		if err != nil {
 			return nil, -1, fmt.Errorf("network %s: %w", n.Name, err)
 		}
@@ -229,6 +232,45 @@ func (e Env) checkPlugins(list *libcni.NetworkConfigList) error {
 		}
 	}
 	return nil
+}
+
+// checkInRange refuses a fixed address (IP=) outside every subnet of the
+// host-local ipam of list. Other ipam plugins judge it themselves.
+func checkInRange(list *libcni.NetworkConfigList, ip string) error {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return errdefs.New(errdefs.ErrInvalid, "IP=%s is not an IP address", ip)
+	}
+	var subnets []string
+	for _, p := range list.Plugins {
+		var c struct {
+			IPAM struct {
+				Type   string                `json:"type"`
+				Subnet string                `json:"subnet"`
+				Ranges [][]map[string]string `json:"ranges"`
+			} `json:"ipam"`
+		}
+		if json.Unmarshal(p.Bytes, &c) != nil || c.IPAM.Type != "host-local" {
+			continue
+		}
+		if c.IPAM.Subnet != "" {
+			subnets = append(subnets, c.IPAM.Subnet)
+		}
+		for _, set := range c.IPAM.Ranges {
+			for _, r := range set {
+				subnets = append(subnets, r["subnet"])
+			}
+		}
+	}
+	for _, s := range subnets {
+		if p, err := netip.ParsePrefix(s); err != nil || p.Contains(addr) {
+			return nil // a range host-local will judge, or the one
+		}
+	}
+	if len(subnets) == 0 {
+		return nil
+	}
+	return errdefs.New(errdefs.ErrInvalid, "IP=%s is outside the network's address range (%s)", ip, strings.Join(subnets, ", "))
 }
 
 func hasCapability(list *libcni.NetworkConfigList, c string) bool {

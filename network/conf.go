@@ -87,7 +87,7 @@ func DefaultConfList() []byte {
 
 // ConfInfo is one network definition, for listing.
 type ConfInfo struct {
-	Name string // the network's name; the file's base name if it is broken
+	Name string // the network's name; if the file is broken, its base name without a leading "NN-"
 	File string // "" for the built-in default
 	Err  error  // why the file cannot be used
 }
@@ -150,7 +150,7 @@ func (e Env) List() ([]ConfInfo, error) {
 	for _, f := range files {
 		list, err := readConf(f)
 		if err != nil {
-			out = append(out, ConfInfo{Name: baseName(f), File: f, Err: err})
+			out = append(out, ConfInfo{Name: strings.TrimLeft(baseName(f), "0123456789-"), File: f, Err: err})
 			continue
 		}
 		if !seen[list.Name] {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -263,15 +264,16 @@ func iptablesSave(t *testing.T) string {
 	return run(t, "iptables-save")
 }
 
-// freePort is a TCP and UDP port free on the host now.
+// freePort is a TCP and UDP port free on the host now, below the
+// ephemeral range so that no connection of a parallel test takes it.
 func freePort(t *testing.T) int {
 	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 100 {
+		port := 20000 + rand.IntN(10000)
+		l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
 		if c, err := net.ListenPacket("udp", fmt.Sprintf(":%d", port)); err == nil {
 			c.Close()

@@ -104,7 +104,7 @@ func parseNet(item string) (Net, error) {
 		}
 		if k == "IP" {
 			if _, err := netip.ParseAddr(v); err != nil {
-				return Net{}, errdefs.New(errdefs.ErrInvalid, "parsing --net: network %s: IP=%s is not an IP address", name, v)
+				return Net{}, errdefs.New(errdefs.ErrInvalid, "parsing --net: network %s: IP %q is not an IP address", name, v)
 			}
 		}
 		n.Args[k] = v

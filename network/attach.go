@@ -296,21 +296,25 @@ func attachment(network, ifname string, res types.Result) (Attachment, error) {
 			idx, a.MAC = i, iface.Mac
 		}
 	}
+	var ips []*types100.IPConfig
 	for _, ipc := range r.IPs {
-		if ipc.Interface != nil && idx >= 0 && *ipc.Interface != idx {
-			continue
-		}
-		if a.Address != "" && (ipc.Address.IP.To4() == nil || strings.Contains(a.Address, ".")) {
-			continue
-		}
-		a.Address = ipc.Address.String()
-		a.Gateway = ""
-		if ipc.Gateway != nil {
-			a.Gateway = ipc.Gateway.String()
+		if idx < 0 || ipc.Interface == nil || *ipc.Interface == idx {
+			ips = append(ips, ipc)
 		}
 	}
-	if a.Address == "" {
+	if len(ips) == 0 {
 		return Attachment{}, errors.New("the plugins gave the pod no address")
+	}
+	pick := ips[0]
+	for _, ipc := range ips {
+		if ipc.Address.IP.To4() != nil {
+			pick = ipc
+			break
+		}
+	}
+	a.Address = pick.Address.String()
+	if pick.Gateway != nil {
+		a.Gateway = pick.Gateway.String()
 	}
 	return a, nil
 }

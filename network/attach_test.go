@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -197,6 +198,9 @@ func TestRelease(t *testing.T) {
 	if err := env.RemoveNetNS(id); err != nil {
 		t.Fatal(err)
 	}
+	// Another's stage1 is killed: its namespace is still there.
+	id2, netns2 := newPod(t, env)
+	ip2 := addrIP(t, attach(t, env, id2, netns2, []string{tn.name}, nil)[0].Address)
 	// Reservations from before a reboot: one of a dead pod, one of a live one.
 	dir := filepath.Join(env.networksDir(), tn.name)
 	dead, live := "0dead000-0000-4000-8000-000000000000", "0a11e000-0000-4000-8000-000000000000"
@@ -209,11 +213,16 @@ func TestRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{dead, id}
+	want := []string{dead, id, id2}
+	sort.Strings(want)
 	if strings.Join(released, " ") != strings.Join(want, " ") {
 		t.Errorf("released %v; want %v", released, want)
 	}
 	checkNothingLeft(t, env, tn, id, []string{ip}, ports...)
+	checkNothingLeft(t, env, tn, id2, []string{ip2})
+	if _, err := os.Stat(netns2); !os.IsNotExist(err) {
+		t.Errorf("the namespace of a dead pod is left: %v", err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "10.213.5.200")); !os.IsNotExist(err) {
 		t.Errorf("stale reservation of a dead pod left: %v", err)
 	}

@@ -113,28 +113,42 @@ func (e Env) confFiles() ([]string, error) {
 	return files, nil
 }
 
-// readConf reads one definition file as a list.
+// readConf reads one definition file as a list: a .conflist as it is (its
+// plugins inlined), a .conf as a list of its one plugin.
 func readConf(path string) (*libcni.NetworkConfigList, error) {
-	var list *libcni.NetworkConfigList
-	var err error
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
 	if filepath.Ext(path) == ".conf" {
-		var c *libcni.NetworkConfig
-		if c, err = libcni.ConfFromFile(path); err == nil {
-			list, err = libcni.ConfListFromConf(c)
-		}
-	} else {
-		list, err = libcni.ConfListFromFile(path)
+		b, err = confAsList(b)
+	}
+	var list *libcni.NetworkConfigList
+	if err == nil {
+		list, err = libcni.NetworkConfFromBytes(b)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s does not parse: %s", path, oneLine(err))
+		return nil, errdefs.New(errdefs.ErrInvalid, "%s does not parse: %s", path, oneLine(err))
 	}
 	if !validName.MatchString(list.Name) {
-		return nil, fmt.Errorf("%s: %q is not a network name (letters, digits, '_', '.', '-')", path, list.Name)
+		return nil, errdefs.New(errdefs.ErrInvalid, "%s: %q is not a network name (letters, digits, '_', '.', '-')", path, list.Name)
 	}
 	if len(list.Plugins) == 0 {
-		return nil, fmt.Errorf("%s names no plugin", path)
+		return nil, errdefs.New(errdefs.ErrInvalid, "%s names no plugin", path)
 	}
 	return list, nil
+}
+
+// confAsList makes the single plugin of a .conf file a list.
+func confAsList(b []byte) ([]byte, error) {
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, err
+	}
+	if t, _ := raw["type"].(string); t == "" {
+		return nil, errors.New(`no plugin "type"`)
+	}
+	return json.Marshal(map[string]any{"cniVersion": raw["cniVersion"], "name": raw["name"], "plugins": []any{raw}})
 }
 
 // List gives every network defined, in file order, first of a name

@@ -131,3 +131,24 @@ func TestNewEnv(t *testing.T) {
 		t.Errorf("NewEnv with %s = %+v", ConfDirEnv, e)
 	}
 }
+
+// The example in dist/ is a network podctl can use.
+func TestDistExample(t *testing.T) {
+	list, err := readConf("../dist/net.d/10-bridge.conflist.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := Env{DataDir: "/data", PluginDirs: []string{PluginDir}}
+	if err := env.checkPlugins(list); err != nil {
+		t.Error(err)
+	}
+	if list.Name != "lan" || list.CNIVersion != "1.0.0" || !hasCapability(list, "portMappings") {
+		t.Errorf("example %s", list.Bytes)
+	}
+	if err := checkInRange(list, "10.48.0.20"); err != nil {
+		t.Error(err)
+	}
+	if err := checkInRange(list, "10.49.0.20"); err == nil {
+		t.Error("10.49.0.20 is in the example's range")
+	}
+}

@@ -60,6 +60,9 @@ func (e Env) Attach(ctx context.Context, uuid, netns string, spec Spec, ports []
 	if !validName.MatchString(uuid) {
 		return nil, errdefs.New(errdefs.ErrInvalid, "attaching networks: %q is not a pod UUID", uuid)
 	}
+	if netns == "" {
+		return nil, errdefs.New(errdefs.ErrInvalid, "attaching networks: pod %s has no network namespace", uuid)
+	}
 	lists, portNet, err := e.prepare(spec, ports)
 	if err != nil {
 		return nil, err

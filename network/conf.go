@@ -148,7 +148,11 @@ func confAsList(b []byte) ([]byte, error) {
 	if t, _ := raw["type"].(string); t == "" {
 		return nil, errors.New(`no plugin "type"`)
 	}
-	return json.Marshal(map[string]any{"cniVersion": raw["cniVersion"], "name": raw["name"], "plugins": []any{raw}})
+	list := map[string]any{"name": raw["name"], "plugins": []any{raw}}
+	if v, ok := raw["cniVersion"]; ok {
+		list["cniVersion"] = v
+	}
+	return json.Marshal(list)
 }
 
 // List gives every network defined, in file order, first of a name

@@ -101,8 +101,8 @@ func dropMasq(ctx context.Context, network, id string) error {
 	comment := fmt.Sprintf("name: %q id: %q", network, id)
 	for _, tool := range []string{"iptables", "ip6tables"} {
 		out, err := exec.CommandContext(ctx, tool+"-save", "-t", "nat").Output()
-		if errors.Is(err, exec.ErrNotFound) && tool == "ip6tables" {
-			continue
+		if err != nil && tool == "ip6tables" {
+			continue // no IPv6 NAT here: nothing of it to remove
 		}
 		if err != nil {
 			return fmt.Errorf("listing the NAT rules: %s-save: %w", tool, err)

@@ -78,10 +78,11 @@ func TestTwoPodsReachEachOther(t *testing.T) {
 	idA, nsA := newPod(t, env)
 	idB, nsB := newPod(t, env)
 	a := attach(t, env, idA, nsA, []string{tn.name}, nil)
-	b := attach(t, env, idB, nsB, []string{tn.name}, nil)
+	// B asks for a fixed address.
+	b := attach(t, env, idB, nsB, []string{tn.name + ":IP=10.213.2.50"}, nil)
 	ipA, ipB := addrIP(t, a[0].Address), addrIP(t, b[0].Address)
-	if ipA == ipB {
-		t.Fatalf("both pods have %s", ipA)
+	if ipA == ipB || b[0].Address != "10.213.2.50/24" {
+		t.Fatalf("pods have %s and %s; want B on 10.213.2.50/24", a[0].Address, b[0].Address)
 	}
 	listenIn(t, nsA, ":7002")
 	if err := inNetNS(nsB, func() error { return hello(net.JoinHostPort(ipA, "7002")) }); err != nil {

@@ -83,6 +83,9 @@ func (e Env) Attach(ctx context.Context, uuid, netns string, spec Spec, ports []
 		}
 	}
 	cni := libcni.NewCNIConfigWithCacheDir(e.PluginDirs, e.cacheDir(), nil)
+	if err := heldBy(cni, uuid); err != nil {
+		return nil, err
+	}
 	var rts []*libcni.RuntimeConf
 	var atts []Attachment
 	for i, n := range spec.Networks {
@@ -106,6 +109,23 @@ func (e Env) Attach(ctx context.Context, uuid, netns string, spec Spec, ports []
 		return nil, errors.New(msg)
 	}
 	return atts, nil
+}
+
+// heldBy refuses a pod that already holds networks: joining them again
+// would fail, and undoing the failure would take the ones it holds.
+func heldBy(cni *libcni.CNIConfig, uuid string) error {
+	atts, err := cni.GetCachedAttachments(uuid)
+	if err != nil {
+		return fmt.Errorf("attaching networks: reading the network cache: %w", err)
+	}
+	if len(atts) > 0 {
+		var names []string
+		for _, a := range atts {
+			names = append(names, a.Network)
+		}
+		return errdefs.New(errdefs.ErrBusy, "attaching networks: pod %s already holds %s: detach it first", uuid, strings.Join(names, ", "))
+	}
+	return nil
 }
 
 // prepare loads the networks of spec, checks that their plugins exist and

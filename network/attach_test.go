@@ -48,6 +48,10 @@ func TestAttachBridge(t *testing.T) {
 		t.Errorf("pod to gateway: %v", err)
 	}
 
+	spec := Spec{Mode: ModeNamed, Networks: []Net{{Name: tn.name}}}
+	if _, err := env.Attach(context.Background(), id, netns, spec, nil); err == nil || !strings.Contains(err.Error(), "already holds "+tn.name) {
+		t.Errorf("attaching twice: %v", err)
+	}
 	reservation := filepath.Join(env.networksDir(), tn.name, ip)
 	if _, err := os.Stat(reservation); err != nil {
 		t.Errorf("no reservation: %v", err)

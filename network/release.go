@@ -191,6 +191,9 @@ func (e Env) Held() ([]string, error) {
 // in DATA/cni/networks that name a pod neither live nor cached (stale after
 // a reboot). It returns the UUIDs released, sorted.
 func (e Env) Release(ctx context.Context, live func(uuid string) bool) ([]string, error) {
+	if live == nil {
+		return nil, errors.New("releasing networks: no way to tell live pods was given")
+	}
 	held, err := e.Held()
 	if err != nil {
 		return nil, fmt.Errorf("releasing networks: %w", err)

@@ -53,8 +53,11 @@ func TestAttachBridge(t *testing.T) {
 		t.Errorf("attaching twice: %v", err)
 	}
 	reservation := filepath.Join(env.networksDir(), tn.name, ip)
-	if _, err := os.Stat(reservation); err != nil {
+	// Release reads the holder of a reservation from its first line.
+	if b, err := os.ReadFile(reservation); err != nil {
 		t.Errorf("no reservation: %v", err)
+	} else if first, _, _ := strings.Cut(string(b), "\n"); strings.TrimSpace(first) != id {
+		t.Errorf("reservation holds %q; want %s on the first line", b, id)
 	}
 	if held, err := env.Held(); err != nil || len(held) != 1 || held[0] != id {
 		t.Errorf("Held() = %v, %v; want [%s]", held, err, id)

@@ -40,7 +40,8 @@ var validArgKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // ParseSpec reads the values of --net. Nothing given means the default
 // network; "none" and "host" stand alone; otherwise each comma-separated
-// item is NAME or NAME:K=V;K=V, and the pod joins them in order. A spec of
+// item is NAME or NAME:K=V;K=V (values without spaces), and the pod joins
+// them in order. A spec of
 // the default network alone, with or without arguments, is Mode default.
 func ParseSpec(values []string) (Spec, error) {
 	var items []string
@@ -96,7 +97,7 @@ func parseNet(item string) (Net, error) {
 	n.Args = map[string]string{}
 	for _, kv := range strings.Split(args, ";") {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || !validArgKey.MatchString(k) || v == "" || strings.Contains(v, "=") {
+		if !ok || !validArgKey.MatchString(k) || v == "" || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == '=' || r == 0x7f }) {
 			return Net{}, errdefs.New(errdefs.ErrInvalid, "parsing --net: network %s: %q is not an argument KEY=VALUE (e.g. %s:IP=10.1.2.3)", name, kv, name)
 		}
 		if _, dup := n.Args[k]; dup {

@@ -8,6 +8,10 @@
 //	signatures/            simple-signing signatures of OCI and Docker images,
 //	                       NAME@sha256=HEX/signature-N (cmd/podctl-fetch)
 //	registries.json        registry mirrors and signature lookasides (cmd/podctl-fetch)
+//	cni/cache/             libcni's cache: what each pod joined, to release it (network)
+//	cni/networks/<net>/    host-local's address reservations, one file an address (network)
+//	cni/ports.lock         held while a pod's host ports are checked and forwarded (network)
+//	netns/<uuid>           a pod's network namespace, bind-mounted (network)
 //	events.log, .1, .lock  the event log, its previous generation and its lock (events)
 //
 // Each package owns what is inside its entry; this one owns the entries.
@@ -23,6 +27,8 @@ const (
 	Trust        = "trust"
 	Signatures   = "signatures"
 	Registries   = "registries.json"
+	CNI          = "cni"
+	NetNS        = "netns"
 	EventsLog    = "events.log"
 	EventsOldLog = "events.log.1"
 	EventsLock   = "events.lock"
@@ -42,6 +48,12 @@ func TrustDir(dataDir string) string { return filepath.Join(dataDir, Trust) }
 
 // SignaturesDir is the local lookaside of image signatures.
 func SignaturesDir(dataDir string) string { return filepath.Join(dataDir, Signatures) }
+
+// CNIDir holds the pods' network state.
+func CNIDir(dataDir string) string { return filepath.Join(dataDir, CNI) }
+
+// NetNSDir holds the pods' network namespaces.
+func NetNSDir(dataDir string) string { return filepath.Join(dataDir, NetNS) }
 
 // OfPod is the data directory of a pod directory, DATA/pods/<state>/<uuid>:
 // three levels up.

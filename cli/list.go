@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"podctl/network"
 	"podctl/stage0"
 )
 
@@ -158,7 +159,18 @@ func printIdentity(w io.Writer, pi *stage0.PodInfo) {
 
 // listRow is one line of list's table.
 type listRow struct {
-	uuid, name, app, imageName, imageID, state, result, exit, created, started, labels string
+	uuid, name, app, imageName, imageID, state, result, exit, created, started, networks, labels string
+}
+
+// networksText is the NETWORKS cell: each network the pod joined and its
+// address, NAME:IP, comma-separated.
+func networksText(atts []network.Attachment) string {
+	var parts []string
+	for _, a := range atts {
+		ip, _, _ := strings.Cut(a.Address, "/")
+		parts = append(parts, a.Network+":"+ip)
+	}
+	return dash(strings.Join(parts, ","))
 }
 
 // podRows makes a pod's lines of the table: one, whose app, image and exit
@@ -174,7 +186,7 @@ func podRows(p *stage0.PodInfo, full, perApp bool, now time.Time) []listRow {
 		return ago(t, now)
 	}
 	r := listRow{uuid: p.UUID, name: dash(p.Name), state: p.State.String(), result: "-",
-		created: when(p.CreatedAt), started: when(p.StartedAt), labels: labelsText(p.Labels)}
+		created: when(p.CreatedAt), started: when(p.StartedAt), networks: networksText(p.Networks), labels: labelsText(p.Labels)}
 	if !full {
 		r.uuid = r.uuid[:min(len(r.uuid), 8)]
 	}
@@ -224,17 +236,17 @@ func printList(cmd *cobra.Command, pods []*stage0.PodInfo, full, perApp, noLegen
 	}
 	if !noLegend {
 		if full {
-			fmt.Fprintf(tw, "UUID\tNAME\t%s\t%s\t%s\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tLABELS\n", app, image, id)
+			fmt.Fprintf(tw, "UUID\tNAME\t%s\t%s\t%s\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tNETWORKS\tLABELS\n", app, image, id)
 		} else {
-			fmt.Fprintf(tw, "UUID\tNAME\t%s\t%s\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tLABELS\n", app, image)
+			fmt.Fprintf(tw, "UUID\tNAME\t%s\t%s\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tNETWORKS\tLABELS\n", app, image)
 		}
 	}
 	for _, p := range pods {
 		for _, r := range podRows(p, full, perApp, now) {
 			if full {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.uuid, r.name, r.app, r.imageName, r.imageID, r.state, r.result, r.exit, r.created, r.started, r.labels)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.uuid, r.name, r.app, r.imageName, r.imageID, r.state, r.result, r.exit, r.created, r.started, r.networks, r.labels)
 			} else {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.uuid, r.name, r.app, r.imageName, r.state, r.result, r.exit, r.created, r.started, r.labels)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.uuid, r.name, r.app, r.imageName, r.state, r.result, r.exit, r.created, r.started, r.networks, r.labels)
 			}
 		}
 	}

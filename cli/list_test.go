@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"podctl/lifecycle"
+	"podctl/network"
 	"podctl/stage0"
 )
 
@@ -34,7 +35,8 @@ func twoAppPod() *stage0.PodInfo {
 	return &stage0.PodInfo{
 		UUID: "8645ebdf-1812-448b-8211-c4b411aa529d", State: stage0.PodState{Lifecycle: lifecycle.ExitedGarbage},
 		Labels: map[string]string{"ci": "yes", "tier": "web"}, CreatedAt: &t0, StartedAt: &t0,
-		Result: &lifecycle.PodResult{Result: "error"},
+		Result:   &lifecycle.PodResult{Result: "error"},
+		Networks: []network.Attachment{{Network: "default", Interface: "eth0", Address: "10.47.0.5/16"}, {Network: "lan", Interface: "eth1", Address: "10.48.0.9/24"}},
 		Apps: []stage0.AppInfo{
 			{Name: "web", ImageName: "example.com/busybox", ImageID: testID},
 			{Name: "check", ImageName: "example.com/tools", ImageID: testID, ExitCode: &two},
@@ -58,8 +60,8 @@ func TestListRows(t *testing.T) {
 		t.Fatalf("want one line per pod:\n%s", strings.Join(lines, "\n"))
 	}
 	want := [][]string{
-		{"8645ebdf", "-", "web,check", "example.com/busybox,example.com/tools", "exited-garbage", "error", "-,2", "2", "minutes", "ago", "2", "minutes", "ago", "ci=yes,tier=web"},
-		{"42bb8bcd", "-", "-", "-", "aborted-prepare", "-", "-", "-", "-", "-"},
+		{"8645ebdf", "-", "web,check", "example.com/busybox,example.com/tools", "exited-garbage", "error", "-,2", "2", "minutes", "ago", "2", "minutes", "ago", "default:10.47.0.5,lan:10.48.0.9", "ci=yes,tier=web"},
+		{"42bb8bcd", "-", "-", "-", "aborted-prepare", "-", "-", "-", "-", "-", "-"},
 	}
 	for i, l := range lines {
 		if got := strings.Fields(l); strings.Join(got, " ") != strings.Join(want[i], " ") {
@@ -68,7 +70,7 @@ func TestListRows(t *testing.T) {
 	}
 	lines = print(true, false)
 	f := strings.Fields(lines[0])
-	if len(f) != 11 || f[0] != pods[0].UUID || f[4] != testID+","+testID {
+	if len(f) != 12 || f[0] != pods[0].UUID || f[4] != testID+","+testID {
 		t.Errorf("--full: fields %q", f)
 	}
 	for _, tm := range f[8:10] {

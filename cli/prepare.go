@@ -34,6 +34,7 @@ type podFlags struct {
 	labels      []stage0.KeyValue
 	annotations []stage0.KeyValue
 	secrets     []stage0.Secret
+	net         netFlags
 }
 
 func (f *podFlags) add(cmd *cobra.Command) {
@@ -51,6 +52,7 @@ func (f *podFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.uuidFile, "uuid-file-save", "", "write the pod's UUID to this file as soon as the pod exists")
 	list(fs, &f.volumes, "volume", stage0.ParseVolume, "a pod volume: NAME,kind=host,source=/PATH[,readOnly=true] or NAME,kind=empty[,mode=0755,uid=N,gid=N] (repeatable; apps use it with --mount)")
 	f.limits.add(fs)
+	f.net.add(fs)
 	f.apps.add(fs, &stage0.AppOptions{}, false)
 }
 
@@ -99,6 +101,7 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 		Apps: apps, SetEnv: f.setEnv, InsecureImage: insecureImage, ImageLimits: lim,
 		Flavor: f.flavor, NoOverlay: f.noOverly, UUIDFileSave: f.uuidFile, Volumes: f.volumes,
 		Name: f.name, Labels: f.labels, Annotations: f.annotations, SetEnvSecrets: f.secrets,
+		Network: f.net.opts,
 	}, nil
 }
 

@@ -110,6 +110,14 @@ func printStatus(cmd *cobra.Command, pi *stage0.PodInfo) {
 	if pi.Pid != 0 {
 		fmt.Fprintf(w, "pid=%d\n", pi.Pid)
 	}
+	// A line a network: network-NAME=INTERFACE ADDRESS [via GATEWAY].
+	for _, n := range pi.Networks {
+		fmt.Fprintf(w, "network-%s=%s %s", n.Network, n.Interface, n.Address)
+		if n.Gateway != "" {
+			fmt.Fprintf(w, " via %s", n.Gateway)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "exited=%t\n", pi.State.Lifecycle.IsAfterRun())
 	if pi.Result != nil {
 		fmt.Fprintf(w, "result=%s\n", pi.Result.Result)

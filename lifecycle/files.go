@@ -53,6 +53,13 @@ const (
 	FileFirstFailure = "stage1/first-failure"
 	// FileTask is the run's stage1.Task, for the systemd flavor's hooks.
 	FileTask = "stage1/task.json"
+	// FileNetworks lists the networks the pod joined (network.Attachment,
+	// a JSON array), for status and list to show.
+	FileNetworks = "stage1/networks.json"
+	// FileHosts and FileResolvConf are the pod's /etc/hosts and
+	// /etc/resolv.conf, bound read-only into every app's root.
+	FileHosts      = "stage1/hosts"
+	FileResolvConf = "stage1/resolv.conf"
 	// DirApps holds one folder per app (AppDir).
 	DirApps = "apps"
 )
@@ -114,6 +121,10 @@ const (
 	AnnotationRlimits = "podctl.io/rlimits"
 	// AnnotationOOMScoreAdj, on a RuntimeApp, is the app's oom_score_adj.
 	AnnotationOOMScoreAdj = "podctl.io/oom-score-adj"
+	// AnnotationNetwork, on the pod manifest, is the pod's network as
+	// stage0 asks for it (stage1.NetworkSettings, JSON); the ports it
+	// forwards are the manifest's own ports.
+	AnnotationNetwork = "podctl.io/network"
 )
 
 // AppDir is the folder of an app inside the pod directory.
@@ -185,6 +196,9 @@ var PodFiles = []PodFile{
 	{FileExitLock, "systemd flavor's exit hook", "empty, flocked", Made, false},
 	{FileFirstFailure, "systemd flavor's exit hook", "decimal exit code", Atomic, false},
 	{FileTask, "stage1 (systemd)", "stage1.Task, JSON", Atomic, false},
+	{FileNetworks, "stage1", "JSON array of the networks joined", Atomic, false},
+	{FileHosts, "stage1", "hosts(5)", Atomic, false},
+	{FileResolvConf, "stage1", "resolv.conf(5)", Atomic, false},
 	{DirApps + "/*/", "stage0", "folder", Made, false},
 	{DirApps + "/*/" + AppRootfs + "/", "stage0", "the app's root, or its overlay's mount point", Made, true},
 	{DirApps + "/*/" + AppLower, "stage0", "symlink to the image tree", Made, false},

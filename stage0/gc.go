@@ -32,7 +32,8 @@ type GCOptions struct {
 // GCEvent is one thing a gc run did or chose not to do.
 type GCEvent struct {
 	UUID string
-	// What is "marked", "removed", "kept" or "error".
+	// What is "marked", "removed", "kept", "released" (the networks of a
+	// pod that is gone) or "error".
 	What string
 	// Message says it in a sentence.
 	Message string
@@ -81,6 +82,10 @@ func GC(c Config, opts GCOptions, report func(GCEvent)) error {
 	}
 	if err := g.sweep(now); err != nil {
 		return err
+	}
+	// Networks held by pods that are gone, or by none after a reboot.
+	if err := releaseStaleNetworks(c.DataDir, report); err != nil {
+		report(GCEvent{"", "error", err.Error()})
 	}
 	// Names whose pods a crash removed without releasing them. They are
 	// free already; this only keeps the index small.
@@ -170,6 +175,10 @@ func (g *collector) killLeftovers(p *lifecycle.Pod) error {
 	if err != nil {
 		g.fail(p, err)
 	}
+	// What a stage1 killed before it could release its networks held.
+	if err := releasePodNetworks(g.c.DataDir, p.UUID); err != nil {
+		g.fail(p, err)
+	}
 	return p.ToExitedGarbage()
 }
 
@@ -238,6 +247,10 @@ func removePod(p *lifecycle.Pod, mounts func(dir string) []string) error {
 			return fmt.Errorf("stage1 gc of pod %s: %w", p.UUID, err)
 		}
 	} else if name, _ := p.Flavor(); name != "" {
+		return err
+	}
+	// What a stage1 killed before its end still held.
+	if err := releasePodNetworks(p.DataDir(), p.UUID); err != nil {
 		return err
 	}
 	// Deepest first, detached: a leftover mount must not keep the pod.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"podctl/lifecycle"
+	"podctl/network"
 )
 
 // PodState is a pod's state as list and status show it: its lifecycle
@@ -76,7 +77,9 @@ type PodInfo struct {
 	StartedAt  *time.Time              `json:"started_at"`
 	GCMarkedAt *time.Time              `json:"gc_marked_at"`
 	Pid        int                     `json:"pid"`
-	Apps       []AppInfo               `json:"apps"`
+	// Networks are the networks the running pod joined.
+	Networks []network.Attachment `json:"networks"`
+	Apps     []AppInfo            `json:"apps"`
 	// Problems are what could not be read; the rest is still shown.
 	Problems []string `json:"problems,omitempty"`
 }
@@ -129,7 +132,7 @@ func timePtr(t time.Time, err error) *time.Time {
 
 // Info reads what there is to know of an opened pod without blocking.
 func Info(p *lifecycle.Pod) *PodInfo {
-	pi := &PodInfo{UUID: p.UUID, State: PodState{Lifecycle: p.State()}, Apps: []AppInfo{},
+	pi := &PodInfo{UUID: p.UUID, State: PodState{Lifecycle: p.State()}, Apps: []AppInfo{}, Networks: []network.Attachment{},
 		Labels: map[string]string{}, Annotations: map[string]string{}}
 	problem := func(err error) {
 		if err != nil {
@@ -151,6 +154,7 @@ func Info(p *lifecycle.Pod) *PodInfo {
 	if p.State() == lifecycle.Running {
 		pi.Pid, err = p.Pid()
 		problem(err)
+		problem(readNetworks(p, &pi.Networks))
 		if _, ok := terminatingUntil(p); ok {
 			pi.State.Condition = Terminating
 		} else if IsPaused(p) {
@@ -204,6 +208,24 @@ func Info(p *lifecycle.Pod) *PodInfo {
 		pi.Apps = append(pi.Apps, ai)
 	}
 	return pi
+}
+
+// readNetworks reads the networks a running pod's stage1 recorded. It is
+// shown, never acted on: gc releases networks from CNI's cache.
+func readNetworks(p *lifecycle.Pod, out *[]network.Attachment) error {
+	b, err := p.ReadFile(lifecycle.FileNetworks)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var atts []network.Attachment
+	if err := json.Unmarshal(b, &atts); err != nil {
+		return fmt.Errorf("pod %s: %s: %w", p.UUID, lifecycle.FileNetworks, err)
+	}
+	*out = atts
+	return nil
 }
 
 // appState is an app's state when it has recorded no exit status.

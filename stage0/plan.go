@@ -266,6 +266,9 @@ func (pl *plan) buildManifest() error {
 		pm.Annotations.Set(lifecycle.AnnotationName, pl.opts.Name)
 	}
 	pm.UserLabels, pm.UserAnnotations = pl.labels, pl.annotations
+	if err := pl.setNetwork(pm); err != nil {
+		return err
+	}
 	b, err := json.Marshal(pm)
 	if err != nil {
 		return fmt.Errorf("writing pod manifest: %w", err)

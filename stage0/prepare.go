@@ -91,6 +91,8 @@ type PrepareOptions struct {
 	UUIDFileSave string
 	// Volumes are the pod's volumes.
 	Volumes []types.Volume
+	// Network is the pod's network.
+	Network NetworkOptions
 }
 
 // flavorName is the stage1 flavor opts ask for, or the default.
@@ -135,6 +137,9 @@ func prepare(c Config, opts *PrepareOptions, flavor string) (*lifecycle.Pod, err
 		return nil, err
 	}
 	pl.flavor = flavor
+	if err := checkNetwork(&opts.Network, flavor); err != nil {
+		return nil, err
+	}
 	if opts.Name != "" {
 		// Early, to fail before importing anything; claimName decides.
 		if err := checkNameFree(c.DataDir, opts.Name); err != nil {

@@ -34,7 +34,8 @@ func PrepareAndRun(c Config, opts *PrepareOptions, ro RunOptions) (int, error) {
 		return 0, err
 	}
 	if es, ok := f.(stage1.EarlyStarter); ok {
-		if ro.Early, err = es.StartEarly(); err != nil {
+		eo := stage1.EarlyOptions{HostNetwork: isHostNetwork(opts.Network.Net)}
+		if ro.Early, err = es.StartEarly(eo); err != nil {
 			return 0, err
 		}
 	}

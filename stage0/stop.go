@@ -77,7 +77,7 @@ func Stop(c Config, id string, force bool, grace time.Duration) (string, error) 
 	done, err := p.WaitFinished(ctx)
 	if err == nil {
 		done.Close()
-		return p.UUID, nil
+		return p.UUID, releaseStopped(c, p.UUID, force)
 	}
 	if errors.Is(err, lifecycle.ErrNotFound) {
 		return p.UUID, nil
@@ -99,5 +99,17 @@ func Stop(c Config, id string, force bool, grace time.Duration) (string, error) 
 		return p.UUID, fmt.Errorf("pod %s did not exit after it was killed: %w", p.UUID, err)
 	}
 	done.Close()
-	return p.UUID, nil
+	return p.UUID, releaseStopped(c, p.UUID, true)
+}
+
+// releaseStopped releases the networks of a pod that has exited after a
+// stop. A killed stage1 (killed) could not release them itself.
+func releaseStopped(c Config, uuid string, killed bool) error {
+	if !killed {
+		return nil
+	}
+	if err := releasePodNetworks(c.DataDir, uuid); err != nil {
+		return fmt.Errorf("pod %s stopped, but %w: podctl gc releases them", uuid, err)
+	}
+	return nil
 }

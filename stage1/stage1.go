@@ -116,7 +116,15 @@ const ExitStartFailed = 254
 // prepared it, so that its start-up overlaps stage0's work; Run gets it
 // back in RunContext.Early.
 type EarlyStarter interface {
-	StartEarly() (Early, error)
+	StartEarly(o EarlyOptions) (Early, error)
+}
+
+// EarlyOptions is what an early start knows of the pod it starts for:
+// what the user asked, before the pod manifest exists. Run checks it
+// against the manifest and starts afresh if they differ.
+type EarlyOptions struct {
+	// HostNetwork: the pod has the host's network (--net=host).
+	HostNetwork bool
 }
 
 // Early is what an EarlyStarter started.

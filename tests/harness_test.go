@@ -79,6 +79,13 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "tests: building the hostile app:", err)
 		return 1
 	}
+	// Every pod of these tests joins networks of the tests' own (see
+	// network_test.go), never the built-in default, which masquerades.
+	if err := writeTestNetworks(work); err != nil {
+		fmt.Fprintln(os.Stderr, "tests: writing the test networks:", err)
+		return 1
+	}
+	defer removeTestBridges()
 	busyboxACI = filepath.Join(work, "busybox.aci")
 	if err := writeBusyboxACI(busyboxACI, "example.com/busybox", nil); err != nil {
 		fmt.Fprintln(os.Stderr, "tests: making the busybox image:", err)
@@ -258,7 +265,13 @@ type podJSON struct {
 	StartedAt  *time.Time `json:"started_at"`
 	GCMarkedAt *time.Time `json:"gc_marked_at"`
 	Pid        int        `json:"pid"`
-	Result     *struct {
+	Networks   []struct {
+		Network   string `json:"network"`
+		Interface string `json:"interface"`
+		Address   string `json:"address"`
+		Gateway   string `json:"gateway"`
+	} `json:"networks"`
+	Result *struct {
 		Result  string `json:"result"`
 		Message string `json:"message"`
 	} `json:"result"`

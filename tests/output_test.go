@@ -49,7 +49,7 @@ func TestOutputListOneLinePerPod(t *testing.T) {
 		t.Fatalf("list: want a header and one line per pod:\n%s", out)
 	}
 	header := strings.Fields(lines[0])
-	if want := "UUID NAME APPS IMAGES STATE RESULT EXIT CREATED STARTED LABELS"; strings.Join(header, " ") != want {
+	if want := "UUID NAME APPS IMAGES STATE RESULT EXIT CREATED STARTED NETWORKS LABELS"; strings.Join(header, " ") != want {
 		t.Errorf("list header %q, want %q", header, want)
 	}
 	rows := map[string][]string{}

@@ -152,6 +152,11 @@ func (h *harness) start(volumes []string, apps ...app) *pod {
 		UUIDFileSave:  filepath.Join(dir, "uuid"),
 		Volumes:       parseAll(h.t, volumes, stage0.ParseVolume),
 	}}
+	if h.flavor != "fly" {
+		// Not the built-in default network, which masquerades: the
+		// suite's pods need none (fly always has the host's).
+		spec.Prepare.Network.Net = []string{"none"}
+	}
 	for _, a := range apps {
 		spec.Prepare.Apps = append(spec.Prepare.Apps, stage0.AppOptions{Image: ImageName, Name: a.name, Exec: a.exec, Args: a.args,
 			Env: parseAll(h.t, a.env, stage0.ParseEnv), Mounts: parseAll(h.t, a.mounts, stage0.ParseMount)})

@@ -28,7 +28,8 @@ func initMain(args []string) int {
 	// configuration.
 	unix.CloseRange(configFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	// What needs no configuration is done while stage1 prepares the pod.
-	if err := setUpNamespaces(); err != nil {
+	hostNetwork := len(args) == 1 && args[0] == hostNetworkArg
+	if err := setUpNamespaces(hostNetwork); err != nil {
 		return kit.HelperFail(fmt.Errorf("setting up the pod's namespaces: %w", err))
 	}
 	r, err := newReaper()
@@ -91,12 +92,16 @@ func initMain(args []string) int {
 }
 
 // setUpNamespaces makes the pod's new namespaces what the apps expect:
-// mounts that never reach the host, and a loopback interface up.
-func setUpNamespaces() error {
+// mounts that never reach the host, and, in a network namespace of the
+// pod's own, a loopback interface up.
+func setUpNamespaces(hostNetwork bool) error {
 	// The new mount namespace is a copy of the host's, sharing its
 	// propagation: nothing mounted from here on may show on the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
+	}
+	if hostNetwork {
+		return nil
 	}
 	return loUp()
 }

@@ -37,6 +37,7 @@ import (
 	"podctl/cgroup"
 	"podctl/internal/trace"
 	"podctl/lifecycle"
+	"podctl/network"
 	"podctl/stage1"
 	"podctl/stage1/kit"
 )
@@ -57,6 +58,9 @@ const (
 	initCgroup = "_init"
 	// configFD is where the init reads its pod's configuration.
 	configFD = kit.ErrPipeFD + 1
+	// hostNetworkArg tells the init it is in the host's network
+	// namespace, whose interfaces are not its to bring up.
+	hostNetworkArg = "--host-network"
 )
 
 // podConfig is what stage1 hands the init, as JSON on a pipe.
@@ -86,14 +90,6 @@ func (f *Flavor) Helpers() map[string]func([]string) int {
 	return map[string]func([]string) int{helperInit: initMain, helperExec: execMain}
 }
 
-// Hostname is the host name of a pod's UTS namespace.
-func Hostname(uuid string) string {
-	if len(uuid) > 8 {
-		uuid = uuid[:8]
-	}
-	return "podctl-" + uuid
-}
-
 // Run makes the pod's cgroups, starts its init in new namespaces and waits
 // for it.
 func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
@@ -109,10 +105,15 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 	// it; what is left to undo is the cgroups.
 	defer pod.End()
 	trace.Mark("cgroups made")
-	return f.run(rc, pod.Group, pod.Specs)
+	pn, err := kit.OpenNetwork(rc)
+	if err != nil {
+		return 0, err
+	}
+	return f.run(rc, pod, pn)
 }
 
-func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []kit.AppSpec) (int, error) {
+func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (int, error) {
+	g, specs := pod.Group, pod.Specs
 	initDir, err := g.NewChild(initCgroup)
 	if err != nil {
 		return 0, err
@@ -126,7 +127,7 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []kit.AppSpec
 	cfg := podConfig{
 		PodDir:      rc.Pod.Path(),
 		UUID:        rc.Pod.UUID,
-		Hostname:    Hostname(rc.Pod.UUID),
+		Hostname:    pn.Hostname,
 		Interactive: rc.Interactive,
 		Debug:       rc.Debug,
 		Task:        rc.Task,
@@ -134,10 +135,18 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []kit.AppSpec
 		Apps:        specs,
 		Views:       views,
 	}
+	hostNet := pn.Spec.Mode == "host"
 	init, ok := rc.Early.(*initProc)
-	if !ok {
+	if !ok || init.hostNetwork != hostNet {
+		if ok {
+			init.Abort()
+		}
 		rc.Debugf("starting the pod's init")
-		init = f.startInit()
+		init = f.startInit(hostNet)
+	}
+	if err := f.setUpNetwork(rc, pod, pn, init); err != nil {
+		init.Abort()
+		return 0, err
 	}
 	// Signals for the pod go to its init, which passes them to the apps.
 	// Caught before the init has its pod, so that none is lost in between.
@@ -187,6 +196,8 @@ func (f *Flavor) run(rc *stage1.RunContext, g *cgroup.Group, specs []kit.AppSpec
 // configuration, which it reads from a pipe. Started early
 // (Flavor.StartEarly), its start-up overlaps stage0's preparing the pod.
 type initProc struct {
+	// hostNetwork: the init was started in the host's network namespace.
+	hostNetwork bool
 	// started is closed once the init has been started, or has failed to
 	// start (err).
 	started chan struct{}
@@ -201,8 +212,8 @@ type initProc struct {
 
 // StartEarly starts the pod's init before the pod is prepared. The start
 // itself, which makes the namespaces, goes on beside stage0's work.
-func (f *Flavor) StartEarly() (stage1.Early, error) {
-	p := &initProc{started: make(chan struct{})}
+func (f *Flavor) StartEarly(o stage1.EarlyOptions) (stage1.Early, error) {
+	p := &initProc{started: make(chan struct{}), hostNetwork: o.HostNetwork}
 	go func() {
 		defer close(p.started)
 		p.err = f.start(p)
@@ -210,9 +221,11 @@ func (f *Flavor) StartEarly() (stage1.Early, error) {
 	return p, nil
 }
 
+var _ stage1.EarlyStarter = (*Flavor)(nil)
+
 // startInit starts the pod's init and waits until it is started.
-func (f *Flavor) startInit() *initProc {
-	p := &initProc{started: make(chan struct{})}
+func (f *Flavor) startInit(hostNetwork bool) *initProc {
+	p := &initProc{started: make(chan struct{}), hostNetwork: hostNetwork}
 	p.err = f.start(p)
 	close(p.started)
 	return p
@@ -227,6 +240,11 @@ func (f *Flavor) start(p *initProc) error {
 	}
 	defer r.Close()
 	cmd := exec.Command(f.Self, stage1.Verb, helperInit)
+	flags := syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET
+	if p.hostNetwork {
+		cmd.Args = append(cmd.Args, hostNetworkArg)
+		flags &^= syscall.CLONE_NEWNET
+	}
 	// What ps shows as the pod's PID 1.
 	cmd.Args[0] = "podctl"
 	cmd.Env = []string{}
@@ -236,7 +254,7 @@ func (f *Flavor) start(p *initProc) error {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{r}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET,
+		Cloneflags: uintptr(flags),
 		// The pod ends with its stage1: the kernel kills every process of
 		// a PID namespace whose init dies.
 		Pdeathsig: syscall.SIGKILL,
@@ -285,6 +303,26 @@ func (p *initProc) give(cfg *podConfig) error {
 		return fmt.Errorf("handing the pod to its init: %w", err)
 	}
 	return nil
+}
+
+// setUpNetwork joins the init's network namespace to the pod's networks,
+// when it has some, and writes the files every app sees. The networks are
+// released when the pod ends, with the namespace gone.
+func (f *Flavor) setUpNetwork(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, init *initProc) error {
+	var atts []network.Attachment
+	if pn.Private() {
+		if <-init.started; init.err != nil {
+			return init.err
+		}
+		netns := fmt.Sprintf("/proc/%d/ns/net", init.cmd.Process.Pid)
+		var err error
+		if atts, err = pn.Attach(netns); err != nil {
+			return err
+		}
+		pod.Defer(func() error { return pn.Detach(true) })
+		trace.Mark("network attached")
+	}
+	return pn.Files(pod.Specs, atts)
 }
 
 // exitCode is the pod's exit code from its init's end: the init's own

@@ -12,6 +12,7 @@ import (
 
 	"podctl/cgroup"
 	"podctl/lifecycle"
+	"podctl/stage1"
 	"podctl/stage1/kit"
 )
 
@@ -172,7 +173,7 @@ func writeEtc(root string, p *lifecycle.Pod, specs []kit.AppSpec, u unitOptions)
 		"machine-id": strings.ReplaceAll(uuid, "-", "") + "\n",
 		"passwd":     "root:x:0:0:root:/root:/bin/sh\n",
 		"group":      "root:x:0:\n",
-		"hostname":   hostname(uuid) + "\n",
+		"hostname":   u.Hostname + "\n",
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(etc, name), []byte(content), 0o644); err != nil {
@@ -269,10 +270,8 @@ func addSecrets(s *kit.AppSpec) error {
 	return nil
 }
 
-// hostname is the pod's host name: podctl- and the first part of its UUID.
-func hostname(uuid string) string {
-	return "podctl-" + strings.SplitN(uuid, "-", 2)[0]
-}
+// hostname names the pod's machine: its default host name.
+func hostname(uuid string) string { return stage1.DefaultHostname(uuid) }
 
 // cgroupViews are the views of an app's limit cgroups (limitDirs, on the
 // host) for its /sys/fs/cgroup, from where the stage1 root binds them.

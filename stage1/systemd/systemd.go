@@ -42,6 +42,7 @@ import (
 	"podctl/events"
 	"podctl/internal/fsutil"
 	"podctl/lifecycle"
+	"podctl/network"
 	"podctl/stage1"
 	"podctl/stage1/kit"
 	"podctl/stage1/logs"
@@ -104,6 +105,9 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 	if err := r.setUp(); err != nil {
 		return 0, err
 	}
+	if err := r.setUpNetwork(); err != nil {
+		return 0, err
+	}
 	if err := r.start(f.Self); err != nil {
 		return 0, err
 	}
@@ -130,6 +134,8 @@ type boot struct {
 	lostHooks bool
 	exits     *exitWatch
 	hooks     *hookWatch
+	// hostname and net are the pod's host name and podSpec.Net.
+	hostname, net string
 	// restarts are the restart counts already announced; appReady the
 	// apps that said READY=1; notified is set once the pod is ready.
 	restarts []int
@@ -196,11 +202,40 @@ func (r *boot) setUp() error {
 	return nil
 }
 
+// setUpNetwork makes the pod's network namespace and joins it to the
+// pod's networks, when it has some, and writes the files every app sees.
+// nspawn joins that namespace; the networks are released and the
+// namespace removed when the pod ends.
+func (r *boot) setUpNetwork() error {
+	pn, err := kit.OpenNetwork(r.rc)
+	if err != nil {
+		return err
+	}
+	r.hostname = pn.Hostname
+	var atts []network.Attachment
+	switch {
+	case pn.Spec.Mode == "host":
+		r.net = "host"
+	case pn.Private():
+		netns, err := pn.NewNamespace()
+		if err != nil {
+			return err
+		}
+		r.pod.Defer(pn.RemoveNamespace)
+		if atts, err = pn.Attach(netns); err != nil {
+			return err
+		}
+		r.pod.Defer(func() error { return pn.Detach(false) })
+		r.net = netns
+	}
+	return pn.Files(r.specs, atts)
+}
+
 // start starts the boot helper (self's), which runs nspawn. If it cannot,
 // no app will run: each says so in its status.
 func (r *boot) start(self string) error {
 	rc := r.rc
-	enc, err := json.Marshal(podSpec{Apps: r.specs, Cgroups: r.pod.Group.Dirs, Task: rc.Task})
+	enc, err := json.Marshal(podSpec{Apps: r.specs, Cgroups: r.pod.Group.Dirs, Task: rc.Task, Hostname: r.hostname, Net: r.net})
 	if err != nil {
 		return err
 	}
@@ -629,6 +664,12 @@ type podSpec struct {
 	Cgroups []string `json:"cgroups"`
 	// Task is how the pod runs (its readiness, for the units).
 	Task stage1.Task `json:"task"`
+	// Hostname is the pod's host name.
+	Hostname string `json:"hostname"`
+	// Net is how nspawn gives the pod its network: "" for a private
+	// namespace with loopback only, "host" for the host's, else the path
+	// of the namespace stage1 made and attached.
+	Net string `json:"net,omitempty"`
 }
 
 // exitWatch records an exited event for each end of an app, which the
@@ -716,11 +757,11 @@ func bootMain(args []string) int {
 		return kit.HelperFail(err)
 	}
 	uuid := p.UUID
-	root, err := buildRoot(p, self, specs, unitOptions{Interactive: interactive})
+	root, err := buildRoot(p, self, specs, unitOptions{Interactive: interactive, Hostname: pod.Hostname})
 	if err != nil {
 		return kit.HelperFail(err)
 	}
-	argv := nspawnArgs(root, uuid, interactive)
+	argv := nspawnArgs(root, uuid, pod.Hostname, pod.Net, interactive)
 	cmd := exec.Command(nspawn, argv...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	if interactive {
@@ -740,16 +781,23 @@ func bootMain(args []string) int {
 }
 
 // nspawnArgs are systemd-nspawn's arguments to boot the stage1 root of
-// pod uuid.
-func nspawnArgs(root, uuid string, interactive bool) []string {
+// pod uuid, named host, on the network net (podSpec.Net).
+func nspawnArgs(root, uuid, host, net string, interactive bool) []string {
 	argv := []string{
 		"--quiet",
 		"--directory=" + root,
 		"--machine=" + hostname(uuid),
-		"--private-network",
+		"--hostname=" + host,
 		"--console=" + map[bool]string{false: "read-only", true: "interactive"}[interactive],
 		"--link-journal=no",
 		"--boot",
+	}
+	switch net {
+	case "":
+		argv = append(argv, "--private-network")
+	case "host":
+	default:
+		argv = append(argv, "--network-namespace-path="+net)
 	}
 	argv = append(argv, registration()...)
 	if os.Getenv("PODCTL_STAGE1_DEBUG") != "" {

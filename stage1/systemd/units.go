@@ -87,6 +87,8 @@ func appUnit(app string, u unitOptions) []*unit.UnitOption {
 type unitOptions struct {
 	// Interactive gives the single app the pod's console.
 	Interactive bool
+	// Hostname is the pod's host name.
+	Hostname string
 }
 
 // podTargetUnit wants every app, so that booting the pod starts them.

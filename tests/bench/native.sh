@@ -21,6 +21,10 @@
 #
 # Knobs (environment):
 #   BENCH_STAGE1=native   podctl's stage1 flavor (--stage1=)
+#   BENCH_NET=none        podctl's --net (not for fly): none is what the
+#                         crun and runc bundles get, a network namespace
+#                         with lo alone; tests/bench/network.sh measures
+#                         what a CNI network adds
 #   BENCH_PAIRS=40        timed rounds (after 3 untimed warm-up rounds)
 #   BENCH_TMPDIR=/var/tmp where the temporary directory goes
 #   BENCH_KEEP=1          keep the temporary directory (raw figures in results/)
@@ -69,6 +73,8 @@ fi
 cd "$repo"
 FLAVOR=${BENCH_STAGE1:-native}
 PAIRS=${BENCH_PAIRS:-40}
+NETFLAG=()
+[ "$FLAVOR" = fly ] || NETFLAG=(--net="${BENCH_NET:-none}")
 TMPBASE=${BENCH_TMPDIR:-/var/tmp}
 [[ $PAIRS =~ ^[1-9][0-9]*$ ]] || die "BENCH_PAIRS must be a positive number"
 
@@ -151,7 +157,7 @@ jq --arg cg "$cgparent/sleep" --arg root "$bundle/rootfs" '
 # (the container id of crun and runc is made of ROUND).
 cmd_of() {
 	case $1 in
-	podctl) CMD=("$base/podctl" --dir "$data" run --stage1="$FLAVOR" --insecure-options=image example.com/busybox --exec /bin/true) ;;
+	podctl) CMD=("$base/podctl" --dir "$data" run --stage1="$FLAVOR" "${NETFLAG[@]}" --insecure-options=image example.com/busybox --exec /bin/true) ;;
 	crun) CMD=(crun --root "$crunroot" run --bundle "$bundle" "true-crun-$2") ;;
 	runc) CMD=(runc --root "$runcroot" run --bundle "$bundle" "true-runc-$2") ;;
 	esac
@@ -342,7 +348,7 @@ settle=0.5 # after the app started, before sampling
 
 # podctl
 rm -f "$poduuid_file"
-"$base/podctl" --dir "$data" run --stage1="$FLAVOR" --insecure-options=image --uuid-file-save "$poduuid_file" \
+"$base/podctl" --dir "$data" run --stage1="$FLAVOR" "${NETFLAG[@]}" --insecure-options=image --uuid-file-save "$poduuid_file" \
 	example.com/busybox --exec /bin/sleep -- 30 </dev/null >/dev/null 2>"$base/err" &
 pid=$!; bgpids+=("$pid")
 for ((k = 0; k < 3000; k++)); do

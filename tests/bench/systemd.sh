@@ -18,7 +18,7 @@ cp bin/podctl "$base/podctl"
 data="$base/data"
 P=("$base/podctl" --dir "$data")
 "${P[@]}" fetch --insecure-options=image bin/busybox.aci >/dev/null
-"${P[@]}" run --stage1=systemd example.com/busybox --exec /bin/true   # renders the tree once
+"${P[@]}" run --stage1=systemd --net=none example.com/busybox --exec /bin/true   # renders the tree once
 tree=$(readlink "$(ls -d "$data"/pods/run/*/apps/busybox | head -1)/lower")
 
 # The bare tree: what the systemd flavor boots, made by hand.
@@ -52,7 +52,7 @@ bare() {
 			--link-journal=no -D '$root' --boot -- --show-status=0 --log-level=warning" </dev/null >/dev/null 2>&1
 }
 pod() {
-	"${P[@]}" run --stage1=systemd example.com/busybox --exec /bin/true </dev/null >/dev/null 2>&1
+	"${P[@]}" run --stage1=systemd --net=none example.com/busybox --exec /bin/true </dev/null >/dev/null 2>&1
 }
 now() { date +%s%N; }
 

@@ -1,0 +1,125 @@
+package kit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"podctl/datadir"
+	"podctl/internal/fsutil"
+	"podctl/lifecycle"
+	"podctl/network"
+	"podctl/stage1"
+)
+
+// PodNetwork is a pod's network as its flavor sets it up: the CNI
+// networks it joins, when it has a namespace of its own, and the hosts
+// and resolv.conf files every app sees.
+type PodNetwork struct {
+	*stage1.Network
+	env  network.Env
+	pod  *lifecycle.Pod
+	warn func(error)
+	// netns is the namespace attached, "" until Attach.
+	netns string
+}
+
+// networkTimeout bounds what the CNI plugins take to attach or detach a
+// pod: a plugin that hangs must not hold the pod for ever.
+const networkTimeout = 60 * time.Second
+
+// OpenNetwork reads the network of the pod rc runs.
+func OpenNetwork(rc *stage1.RunContext) (*PodNetwork, error) {
+	n, err := stage1.ReadNetwork(rc.Manifest, rc.Pod.UUID)
+	if err != nil {
+		return nil, err
+	}
+	env := network.NewEnv(datadir.OfPod(rc.Pod.Path()))
+	return &PodNetwork{Network: n, env: env, pod: rc.Pod, warn: rc.Warn}, nil
+}
+
+// Attach joins the namespace at netns to the pod's networks and records
+// them in the pod (lifecycle.FileNetworks). On failure nothing is left
+// attached.
+func (pn *PodNetwork) Attach(netns string) ([]network.Attachment, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), networkTimeout)
+	defer cancel()
+	atts, err := pn.env.Attach(ctx, pn.pod.UUID, netns, pn.Spec, pn.Ports)
+	if err != nil {
+		return nil, err
+	}
+	pn.netns = netns
+	b, err := json.Marshal(atts)
+	if err == nil {
+		// Shown by status; not needed after a crash (gc reads CNI's cache).
+		err = pn.pod.WriteFile(lifecycle.FileNetworks, b, false)
+	}
+	if err != nil {
+		pn.warn(fmt.Errorf("recording the pod's networks: %w", err))
+	}
+	return atts, nil
+}
+
+// Detach releases what Attach took. gone says the namespace no longer
+// exists (the pod's init has ended with it): the plugins then work from
+// CNI's cache alone.
+func (pn *PodNetwork) Detach(gone bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), networkTimeout)
+	defer cancel()
+	netns := pn.netns
+	if gone {
+		netns = ""
+	}
+	if err := pn.env.Detach(ctx, pn.pod.UUID, netns); err != nil {
+		return fmt.Errorf("releasing the pod's networks: %w", err)
+	}
+	return nil
+}
+
+// NewNamespace makes a network namespace of the pod's own, for a flavor
+// whose runtime joins one by its path (systemd-nspawn); RemoveNamespace
+// removes it.
+func (pn *PodNetwork) NewNamespace() (string, error) { return pn.env.NewNetNS(pn.pod.UUID) }
+
+// RemoveNamespace removes what NewNamespace made.
+func (pn *PodNetwork) RemoveNamespace() error { return pn.env.RemoveNetNS(pn.pod.UUID) }
+
+// hostResolvConf is the host's resolver configuration, which --dns=host
+// copies and the default takes the name servers of.
+const hostResolvConf = "/etc/resolv.conf"
+
+// Files writes the pod's /etc/hosts and /etc/resolv.conf (unless
+// --dns=none) and adds to every app the read-only mounts that show them,
+// over whatever the image has.
+func (pn *PodNetwork) Files(specs []AppSpec, atts []network.Attachment) error {
+	hosts := network.HostsFile(pn.Hostname, atts, pn.Hosts)
+	if err := pn.writeShared(lifecycle.FileHosts, hosts); err != nil {
+		return err
+	}
+	mounts := []MountSpec{{Source: pn.pod.FilePath(lifecycle.FileHosts), Target: "/etc/hosts", ReadOnly: true}}
+	host, err := os.ReadFile(hostResolvConf)
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("reading the host's %s: %w", hostResolvConf, err)
+	}
+	if resolv, ok := network.ResolvConf(pn.DNS, host); ok {
+		if err := pn.writeShared(lifecycle.FileResolvConf, resolv); err != nil {
+			return err
+		}
+		mounts = append(mounts, MountSpec{Source: pn.pod.FilePath(lifecycle.FileResolvConf), Target: "/etc/resolv.conf", ReadOnly: true})
+	}
+	for i := range specs {
+		specs[i].Mounts = append(specs[i].Mounts, mounts...)
+	}
+	return nil
+}
+
+// writeShared writes a file every app reads, whatever its user: 0644.
+// Not synced: it is written again at each start.
+func (pn *PodNetwork) writeShared(name string, b []byte) error {
+	if err := fsutil.WriteFile(pn.pod.FilePath(name), b, 0o644, false); err != nil {
+		return fmt.Errorf("writing the pod's %s: %w", name, err)
+	}
+	return nil
+}

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -176,7 +178,7 @@ func runtimeConf(uuid, netns string, i int, n Net) *libcni.RuntimeConf {
 		if _, ok := n.Args["IgnoreUnknown"]; !ok {
 			rt.Args = append(rt.Args, [2]string{"IgnoreUnknown", "1"})
 		}
-		for _, k := range sortedKeys(n.Args) {
+		for _, k := range slices.Sorted(maps.Keys(n.Args)) {
 			rt.Args = append(rt.Args, [2]string{k, n.Args[k]})
 		}
 	}

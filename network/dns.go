@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 
 	"podctl/internal/errdefs"
@@ -196,13 +195,4 @@ func HostsFile(hostname string, addrs []Attachment, entries []HostEntry) []byte 
 		fmt.Fprintf(&b, "%s\t%s\n", e.IP, e.Name)
 	}
 	return b.Bytes()
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -66,7 +66,7 @@ func bindNewNetNS(path string) (back bool, err error) {
 	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 		return true, fmt.Errorf("unshare: %w", err)
 	}
-	err = loopbackUp()
+	err = LoopbackUp()
 	if err == nil {
 		if merr := unix.Mount(self, path, "none", unix.MS_BIND, ""); merr != nil {
 			err = fmt.Errorf("bind-mounting it: %w", merr)
@@ -78,8 +78,8 @@ func bindNewNetNS(path string) (back bool, err error) {
 	return true, err
 }
 
-// loopbackUp brings up lo in the thread's network namespace.
-func loopbackUp() error {
+// LoopbackUp brings up lo in the calling thread's network namespace.
+func LoopbackUp() error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("bringing up lo: %w", err)

@@ -2,8 +2,10 @@ package network
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 
 	"podctl/internal/errdefs"
@@ -124,7 +126,7 @@ func (s Spec) String() string {
 			b.WriteByte(',')
 		}
 		b.WriteString(n.Name)
-		for j, k := range sortedKeys(n.Args) {
+		for j, k := range slices.Sorted(maps.Keys(n.Args)) {
 			sep := ";"
 			if j == 0 {
 				sep = ":"

@@ -158,6 +158,8 @@ type env struct {
 	dir string
 	// flavor, if set, is given as --stage1 to run and prepare.
 	flavor string
+	// environ is added to podctl's environment.
+	environ []string
 }
 
 // flavors are the stage1 flavors the conformance tests run against.
@@ -237,7 +239,7 @@ func (e *env) command(args ...string) *exec.Cmd {
 		args = append([]string{args[0], "--stage1=" + e.flavor}, args[1:]...)
 	}
 	cmd := exec.Command(podctlBin, append([]string{"--dir", e.dir}, args...)...)
-	cmd.Env = append(os.Environ(), "PODCTL_DIR=")
+	cmd.Env = append(append(os.Environ(), "PODCTL_DIR="), e.environ...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd
 }

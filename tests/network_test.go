@@ -370,3 +370,63 @@ func leftovers(e *env, uuid, ip string) string {
 	}
 	return ""
 }
+
+// Bad network input is refused in one line, and leaves no veth, address,
+// rule or namespace behind.
+func TestNetworkRefusals(t *testing.T) {
+	netDir := t.TempDir()
+	defs, err := os.ReadDir(os.Getenv("PODCTL_NET_DIR"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range defs {
+		b, err := os.ReadFile(filepath.Join(os.Getenv("PODCTL_NET_DIR"), d.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(netDir, d.Name()), b, 0o644)
+	}
+	os.WriteFile(filepath.Join(netDir, "30-broken.conflist"), []byte(`{"cniVersion": "1.0.0", "name": "broken", "plugins": [`), 0o644)
+	os.WriteFile(filepath.Join(netDir, "40-noplugin.conflist"), []byte(`{"cniVersion": "1.0.0", "name": "noplugin", "plugins": [{"type": "nosuchplugin"}]}`), 0o644)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { taken.Close() })
+	takenPort := strconv.Itoa(taken.Addr().(*net.TCPAddr).Port)
+	forEachIsolatedFlavor(t, func(t *testing.T, e *env) {
+		e.environ = []string{"PODCTL_NET_DIR=" + netDir}
+		e.fetchBusybox()
+		for _, tc := range []struct{ flag, want string }{
+			{"--net=nosuch", "network nosuch: no such network"},
+			{"--net=broken", "does not parse"},
+			{"--net=noplugin", `plugin "nosuchplugin"`},
+			{"--net=" + otherNetwork + ":IP=" + outsideOtherNet, "is outside the network's address range"},
+			{"--port=127.0.0.1:" + takenPort + ":80", "host port " + takenPort + "/tcp is already taken"},
+		} {
+			before := hostNetworkState(t)
+			r := e.podctl("run", tc.flag, "example.com/busybox", "--exec", "/bin/true")
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if r.code == 0 || len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+				t.Errorf("%s: want a failure in one line saying %q: %s", tc.flag, tc.want, r)
+			}
+			if after := hostNetworkState(t); after != before {
+				t.Errorf("%s left on the host:\nbefore: %s\nafter:  %s", tc.flag, before, after)
+			}
+		}
+		if b, _ := exec.Command("grep", "-rl", "-e", "10.21", filepath.Join(e.dir, "cni")).Output(); len(b) > 0 {
+			t.Errorf("CNI state left after refusals: %s", b)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(e.dir, "netns")); len(ents) > 0 {
+			t.Errorf("network namespaces left after refusals: %v", ents)
+		}
+	})
+}
+
+// hostNetworkState is what a refused pod must not change: this test's
+// rules (other tests' pods come and go meanwhile, so veths are counted
+// only for this test's own refused pods by their addresses' rules).
+func hostNetworkState(t *testing.T) string {
+	t.Helper()
+	return iptablesMentioning(t, otherSubnet) + iptablesMentioning(t, outsideOtherNet)
+}

@@ -3,9 +3,10 @@ package kit
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -236,7 +237,7 @@ func setEnv(s *AppSpec, ra *schema.RuntimeApp, uuid, podName string) error {
 		s.Env = append(s.Env, ev.Name+"="+ev.Value)
 		env[ev.Name] = true
 	}
-	for _, k := range sortedKeys(secrets) {
+	for _, k := range slices.Sorted(maps.Keys(secrets)) {
 		s.Env = append(s.Env, k+"="+secrets[k])
 		s.SecretEnv = append(s.SecretEnv, k)
 		env[k] = true
@@ -271,15 +272,6 @@ func secretEnv(ra *schema.RuntimeApp) (map[string]string, error) {
 		out[k] = val
 	}
 	return out, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // EncodeSpec and DecodeSpec carry an AppSpec to a helper process.

@@ -14,6 +14,7 @@ import (
 	"podctl/cgroup"
 	"podctl/internal/trace"
 	"podctl/lifecycle"
+	"podctl/network"
 	"podctl/stage1"
 	"podctl/stage1/kit"
 )
@@ -103,28 +104,7 @@ func setUpNamespaces(hostNetwork bool) error {
 	if hostNetwork {
 		return nil
 	}
-	return loUp()
-}
-
-// loUp brings up the loopback interface of the pod's network namespace.
-func loUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("bringing lo up: %w", err)
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return fmt.Errorf("bringing lo up: %w", err)
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("bringing lo up: %w", err)
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("bringing lo up: %w", err)
-	}
-	return nil
+	return network.LoopbackUp()
 }
 
 // reaper waits for every child of the init: the apps, whose ends it hands

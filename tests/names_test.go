@@ -394,6 +394,9 @@ func checkNoSecret(t *testing.T, e *env, when string, secrets ...string) {
 		}
 		var b []byte
 		switch {
+		case d.IsDir() && path == filepath.Join(e.dir, "netns"):
+			// Network namespaces bound on files: nothing to read.
+			return filepath.SkipDir
 		case d.Type()&fs.ModeSymlink != 0:
 			target, err := os.Readlink(path)
 			if err != nil {

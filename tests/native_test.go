@@ -48,7 +48,8 @@ func TestNativeIsolation(t *testing.T) {
 	want := []string{
 		"init=podctl stage1 native-init ",
 		"host=podctl-" + uuid[:8] + "\n",
-		"nets=lo \n",
+		// Its own namespace, on the tests' default network.
+		"nets=eth0 lo \n",
 		"keys=0\n",
 		"dev=fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero \n",
 	}
@@ -67,10 +68,11 @@ func TestNativeIsolation(t *testing.T) {
 	if !strings.Contains(out, "pids=4\n") && !strings.Contains(out, "pids=5\n") {
 		t.Errorf("processes other than the pod's are visible:\n%s", out)
 	}
-	// Only the pod's own mounts, none of the host's.
+	// Only the pod's own mounts, none of the host's: its hosts and
+	// resolv.conf are the pod's.
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	for _, m := range strings.Fields(lines[len(lines)-1]) {
-		ok := m == "/"
+		ok := m == "/" || m == "/etc/hosts" || m == "/etc/resolv.conf"
 		for _, p := range []string{"/proc", "/dev", "/sys"} {
 			ok = ok || m == p || strings.HasPrefix(m, p+"/")
 		}

@@ -97,19 +97,24 @@ export PODCTL_NET_DIR=$base/net.d
 
 cp bin/podctl "$base/podctl"
 P() { "$base/podctl" --dir "$data" "$@"; }
-P fetch --insecure-options=image bin/busybox.aci >/dev/null
+P fetch -q --insecure-options=image bin/busybox.aci >/dev/null
 # The same tree for podman: the ACI's rootfs/ as an image.
 mkdir "$base/tree"
 tar -xf bin/busybox.aci -C "$base/tree" rootfs
 tar -C "$base/tree/rootfs" -cf "$base/rootfs.tar" .
 "${PM[@]}" import -q "$base/rootfs.tar" localhost/bench-busybox >/dev/null
 
+# Limits of podman's containers low enough for runc to set wherever this
+# runs: its defaults (nofile and nproc 1048576 and more) are refused where
+# the hard limits cannot be raised, as in a user namespace. /bin/true
+# needs neither.
+limits=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 cmd_of() {
 	case $1 in
 	podctl-none) CMD=("$base/podctl" --dir "$data" run --stage1="$FLAVOR" --net=none example.com/busybox --exec /bin/true) ;;
 	podctl-bridge) CMD=("$base/podctl" --dir "$data" run --stage1="$FLAVOR" --net=default example.com/busybox --exec /bin/true) ;;
-	podman-none) CMD=("${PM[@]}" run --rm --network=none localhost/bench-busybox /bin/true) ;;
-	podman-bridge) CMD=("${PM[@]}" run --rm --network=benchnet localhost/bench-busybox /bin/true) ;;
+	podman-none) CMD=("${PM[@]}" run --rm "${limits[@]}" --network=none localhost/bench-busybox /bin/true) ;;
+	podman-bridge) CMD=("${PM[@]}" run --rm "${limits[@]}" --network=benchnet localhost/bench-busybox /bin/true) ;;
 	esac
 }
 T=0

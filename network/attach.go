@@ -167,7 +167,49 @@ func (e Env) prepare(spec Spec, ports []PortMap) ([]*libcni.NetworkConfigList, i
 	} else if portNet < 0 {
 		return nil, -1, errdefs.New(errdefs.ErrInvalid, "forwarding ports: no network of the pod (%s) has a plugin with the portMappings capability", spec)
 	}
+	for i := range lists {
+		if i == portNet {
+			continue
+		}
+		list, err := withoutPortsOnly(lists[i])
+		if err != nil {
+			return nil, -1, fmt.Errorf("network %s: %w", spec.Networks[i].Name, err)
+		}
+		lists[i] = list
+	}
 	return lists, portNet, nil
+}
+
+// withoutPortsOnly leaves out of list the plugins that only forward ports
+// (portmap: the portMappings capability and no other), for a network that
+// forwards none: they would have nothing to do, and each costs a plugin's
+// start and its iptables calls on join and on leave (about 9 ms of a
+// pod's start). The pod leaves the network as it joined it, from CNI's
+// cache.
+func withoutPortsOnly(list *libcni.NetworkConfigList) (*libcni.NetworkConfigList, error) {
+	var raw map[string]any
+	if err := json.Unmarshal(list.Bytes, &raw); err != nil {
+		return nil, fmt.Errorf("reading its definition: %w", err)
+	}
+	plugins, _ := raw["plugins"].([]any)
+	var kept []any
+	for _, p := range plugins {
+		plugin, _ := p.(map[string]any)
+		caps, _ := plugin["capabilities"].(map[string]any)
+		if len(caps) == 1 && caps["portMappings"] == true {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	if len(kept) == 0 || len(kept) == len(plugins) {
+		return list, nil
+	}
+	raw["plugins"] = kept
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil, fmt.Errorf("writing its definition: %w", err)
+	}
+	return libcni.ConfListFromBytes(b)
 }
 
 func runtimeConf(uuid, netns string, i int, n Net) *libcni.RuntimeConf {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/containernetworking/cni/libcni"
 )
 
 func TestAttachBridge(t *testing.T) {
@@ -58,6 +60,17 @@ func TestAttachBridge(t *testing.T) {
 		t.Errorf("no reservation: %v", err)
 	} else if first, _, _ := strings.Cut(string(b), "\n"); strings.TrimSpace(first) != id {
 		t.Errorf("reservation holds %q; want %s on the first line", b, id)
+	}
+	// No port is forwarded: portmap, which would have nothing to do, is
+	// left out of the network the pod joined (and leaves).
+	cached, err := libcni.NewCNIConfigWithCacheDir(env.PluginDirs, env.cacheDir(), nil).GetCachedAttachments(id)
+	if err != nil || len(cached) != 1 {
+		t.Errorf("cache entries for the pod: %v, %v", cached, err)
+	}
+	for _, a := range cached {
+		if strings.Contains(string(a.Config), "portmap") {
+			t.Errorf("a pod that forwards no port joined portmap too: %s", a.Config)
+		}
 	}
 	if held, err := env.Held(); err != nil || len(held) != 1 || held[0] != id {
 		t.Errorf("Held() = %v, %v; want [%s]", held, err, id)

@@ -430,3 +430,24 @@ func hostNetworkState(t *testing.T) string {
 	t.Helper()
 	return iptablesMentioning(t, otherSubnet) + iptablesMentioning(t, outsideOtherNet)
 }
+
+// --port=NAME:HOSTPORT forwards to the port an image declares: an OCI
+// image's ExposedPorts 8080/tcp is its port port-8080-tcp. A name no app
+// declares is refused, naming those they do.
+func TestNetworkNamedPort(t *testing.T) {
+	oci, _, _ := toolImages(t)
+	forEachIsolatedFlavor(t, func(t *testing.T, e *env) {
+		e.must("fetch", "--insecure-options=image", oci)
+		hostPort := strconv.Itoa(freePort(t))
+		_, uuid := startNetPod(t, e, "--port=port-8080-tcp:127.0.0.1:"+hostPort, "--insecure-options=image", oci,
+			"--user=0", "--group=0", "--exec", "/bin/busybox", "--", "nc", "-ll", "-p", "8080", "-e", "/bin/echo", "named")
+		if got := dialRead(t, net.JoinHostPort("127.0.0.1", hostPort)); got != "named\n" {
+			t.Fatalf("the named port answered %q", got)
+		}
+		e.must("stop", uuid)
+		r := e.podctl("run", "--port=http:"+hostPort, "--insecure-options=image", oci, "--exec", "/bin/true")
+		if r.code == 0 || !strings.Contains(r.stderr, `no app of the pod declares port "http": its apps declare port-8080-tcp`) {
+			t.Fatalf("a port no app declares: %s", r)
+		}
+	})
+}

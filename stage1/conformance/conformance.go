@@ -81,6 +81,9 @@ func Setup(t testing.TB) Config {
 		t.Fatalf("making the busybox image: %v", err)
 	}
 	useBinary(cfg.Podctl)
+	if err := writeNetworks(t, dir); err != nil {
+		t.Fatalf("writing the suite's networks: %v", err)
+	}
 	return cfg
 }
 
@@ -108,6 +111,9 @@ var checks = []check{
 	{"StopForce", checkStopForce},
 	{"KillLeftovers", checkKillLeftovers},
 	{"GC", checkGC},
+	{"NetworkDefault", checkNetworkDefault},
+	{"NetworkNone", checkNetworkNone},
+	{"NetworkHost", checkNetworkHost},
 }
 
 // Run runs every check against the flavor called flavor, one after the

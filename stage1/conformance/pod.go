@@ -70,6 +70,9 @@ type harness struct {
 	flavor string
 	cfg    Config
 	c      stage0.Config
+	// net is the --net of the pods it starts; nil means none (the
+	// suite's pods need no network) but for fly, which has the host's.
+	net []string
 }
 
 func newHarness(t *testing.T, flavor string, cfg Config) *harness {
@@ -152,9 +155,10 @@ func (h *harness) start(volumes []string, apps ...app) *pod {
 		UUIDFileSave:  filepath.Join(dir, "uuid"),
 		Volumes:       parseAll(h.t, volumes, stage0.ParseVolume),
 	}}
-	if h.flavor != "fly" {
-		// Not the built-in default network, which masquerades: the
-		// suite's pods need none (fly always has the host's).
+	switch {
+	case h.net != nil:
+		spec.Prepare.Network.Net = h.net
+	case h.flavor != "fly":
 		spec.Prepare.Network.Net = []string{"none"}
 	}
 	for _, a := range apps {

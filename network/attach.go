@@ -285,17 +285,20 @@ func (e Env) withDataDir(list *libcni.NetworkConfigList) (*libcni.NetworkConfigL
 	return libcni.ConfListFromBytes(b)
 }
 
+// installHint ends the refusal of a missing plugin: what to do about it.
+const installHint = " (apt-get install containernetworking-plugins, or give the pod --net=none or --net=host)"
+
 // checkPlugins makes sure every plugin of list is installed.
 func (e Env) checkPlugins(list *libcni.NetworkConfigList) error {
 	for _, p := range list.Plugins {
 		if _, err := invoke.FindInPath(p.Network.Type, e.PluginDirs); err != nil {
-			return errdefs.New(errdefs.ErrNotFound, "plugin %q is not installed in %s", p.Network.Type, strings.Join(e.PluginDirs, ":"))
+			return errdefs.New(errdefs.ErrNotFound, "plugin %q is not installed in %s%s", p.Network.Type, strings.Join(e.PluginDirs, ":"), installHint)
 		}
 		if p.Network.IPAM.Type == "" {
 			continue
 		}
 		if _, err := invoke.FindInPath(p.Network.IPAM.Type, e.PluginDirs); err != nil {
-			return errdefs.New(errdefs.ErrNotFound, "ipam plugin %q is not installed in %s", p.Network.IPAM.Type, strings.Join(e.PluginDirs, ":"))
+			return errdefs.New(errdefs.ErrNotFound, "ipam plugin %q is not installed in %s%s", p.Network.IPAM.Type, strings.Join(e.PluginDirs, ":"), installHint)
 		}
 	}
 	return nil

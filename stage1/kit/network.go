@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"sync"
 	"time"
 
 	"podctl/datadir"
 	"podctl/internal/fsutil"
+	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/network"
 	"podctl/stage1"
@@ -62,6 +65,68 @@ func (pn *PodNetwork) Attach(netns string) ([]network.Attachment, error) {
 	return atts, nil
 }
 
+// AttachBeside joins the pod's networks in the background, beside the
+// rest of the start, and returns the wait for it: nil once the pod has
+// them and its hosts file names its addresses, or why it has none (what
+// was added is undone). netns gives the namespace to join, waiting for it
+// to exist if need be. The wait may be called any number of times.
+func (pn *PodNetwork) AttachBeside(netns func() (string, error)) func() error {
+	done := make(chan error, 1)
+	go func() {
+		path, err := netns()
+		if err == nil {
+			var atts []network.Attachment
+			if atts, err = pn.Attach(path); err == nil {
+				err = pn.SetAddresses(atts)
+			}
+		}
+		trace.Mark("network attached")
+		done <- err
+	}()
+	return sync.OnceValue(func() error { return <-done })
+}
+
+// NetworkMessage is what a flavor's stage1 tells its helper in the pod
+// once the pod's networks are attached (AttachBeside): the helper starts
+// the apps only then, and not at all if Error says why the pod has no
+// network.
+type NetworkMessage struct {
+	Error string `json:"error,omitempty"`
+}
+
+// SendNetwork writes the outcome of waitNet to w, a pipe to the helper
+// that waits for it (ReadNetwork), and closes w.
+func SendNetwork(w io.WriteCloser, waitNet func() error) error {
+	var m NetworkMessage
+	if err := waitNet(); err != nil {
+		m.Error = err.Error()
+	}
+	err := json.NewEncoder(w).Encode(m)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// NetworkError is why a pod has no network, as its helper learnt it: the
+// pod's failure, not an app's.
+type NetworkError struct{ Msg string }
+
+func (e *NetworkError) Error() string { return e.Msg }
+
+// ReadNetwork reads what SendNetwork sent with dec: nil when the pod's
+// networks are attached.
+func ReadNetwork(dec *json.Decoder) error {
+	var m NetworkMessage
+	if err := dec.Decode(&m); err != nil {
+		return fmt.Errorf("waiting for the pod's network: %w", err)
+	}
+	if m.Error != "" {
+		return &NetworkError{m.Error}
+	}
+	return nil
+}
+
 // Detach releases what Attach took. gone says the namespace no longer
 // exists (the pod's init has ended with it): the plugins then work from
 // CNI's cache alone.
@@ -92,10 +157,10 @@ const hostResolvConf = "/etc/resolv.conf"
 
 // Files writes the pod's /etc/hosts and /etc/resolv.conf (unless
 // --dns=none) and adds to every app the read-only mounts that show them,
-// over whatever the image has.
-func (pn *PodNetwork) Files(specs []AppSpec, atts []network.Attachment) error {
-	hosts := network.HostsFile(pn.Hostname, atts, pn.Hosts)
-	if err := pn.writeShared(lifecycle.FileHosts, hosts); err != nil {
+// over whatever the image has. The hosts file names the pod on its
+// addresses once SetAddresses has them: until then, on 127.0.1.1.
+func (pn *PodNetwork) Files(specs []AppSpec) error {
+	if err := pn.writeShared(lifecycle.FileHosts, network.HostsFile(pn.Hostname, nil, pn.Hosts)); err != nil {
 		return err
 	}
 	mounts := []MountSpec{{Source: pn.pod.FilePath(lifecycle.FileHosts), Target: "/etc/hosts", ReadOnly: true}}
@@ -111,6 +176,23 @@ func (pn *PodNetwork) Files(specs []AppSpec, atts []network.Attachment) error {
 	}
 	for i := range specs {
 		specs[i].Mounts = append(specs[i].Mounts, mounts...)
+	}
+	return nil
+}
+
+// SetAddresses writes the pod's addresses into its hosts file, in place:
+// the apps' roots may bind it already, and a bind shows the file it was
+// made of, not one renamed over it. Call it before any app starts.
+func (pn *PodNetwork) SetAddresses(atts []network.Attachment) error {
+	f, err := os.OpenFile(pn.pod.FilePath(lifecycle.FileHosts), os.O_WRONLY|os.O_TRUNC, 0)
+	if err == nil {
+		_, err = f.Write(network.HostsFile(pn.Hostname, atts, pn.Hosts))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("writing the pod's hosts file: %w", err)
 	}
 	return nil
 }

@@ -39,8 +39,20 @@ func initMain(args []string) int {
 	}
 	var cfg podConfig
 	f := os.NewFile(configFD, "config")
-	err = json.NewDecoder(f).Decode(&cfg)
-	f.Close()
+	dec := json.NewDecoder(f)
+	err = dec.Decode(&cfg)
+	// Once the apps may start: at once, or when stage1 says the pod's
+	// networks are attached, which goes on while the apps are set up.
+	netReady := sync.OnceValue(func() error {
+		defer f.Close()
+		if !cfg.AwaitNetwork {
+			return nil
+		}
+		return kit.ReadNetwork(dec)
+	})
+	if err != nil || !cfg.AwaitNetwork {
+		netReady()
+	}
 	if err == io.EOF {
 		// Started early for a pod that was not run after all.
 		return 0
@@ -74,7 +86,7 @@ func initMain(args []string) int {
 		}
 	}
 	return kit.Supervise(rc, cfg.Apps, func(s *kit.AppSpec, stdio stage1.Stdio) (kit.Proc, error) {
-		return startApp(s, cfg.Views[s.Name], stdio, r, cfg.Interactive)
+		return startApp(s, cfg.Views[s.Name], stdio, r, cfg.Interactive, netReady)
 	}, r.killAll, kit.Hooks{
 		Ready: func() {
 			if err := kit.MarkReady(pod); err != nil {

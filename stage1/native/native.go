@@ -37,7 +37,6 @@ import (
 	"podctl/cgroup"
 	"podctl/internal/trace"
 	"podctl/lifecycle"
-	"podctl/network"
 	"podctl/stage1"
 	"podctl/stage1/kit"
 )
@@ -75,6 +74,9 @@ type podConfig struct {
 	Apps        []kit.AppSpec `json:"apps"`
 	// Views are each app's cgroups as the app sees them, by app name.
 	Views map[string][]cgroup.View `json:"views"`
+	// AwaitNetwork: a kit.NetworkMessage follows on the pipe once the
+	// pod's networks are attached; no app starts before it.
+	AwaitNetwork bool `json:"await_network,omitempty"`
 }
 
 // Name is "native".
@@ -144,16 +146,18 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 		rc.Debugf("starting the pod's init")
 		init = f.startInit(hostNet)
 	}
-	if err := f.setUpNetwork(rc, pod, pn, init); err != nil {
+	waitNet, err := f.setUpNetwork(pod, pn, init)
+	if err != nil {
 		init.Abort()
 		return 0, err
 	}
+	cfg.AwaitNetwork = waitNet != nil
 	// Signals for the pod go to its init, which passes them to the apps.
 	// Caught before the init has its pod, so that none is lost in between.
 	sigs := kit.NotifyStop(rc.Interactive)
 	defer signal.Stop(sigs)
 	trace.Mark("hand pod to init")
-	if err := init.give(&cfg); err != nil {
+	if err := init.give(&cfg, waitNet); err != nil {
 		return 0, err
 	}
 	cmd := init.cmd
@@ -286,15 +290,22 @@ func (p *initProc) Abort() {
 	p.cmd.Wait()
 }
 
-// give gives the init its pod. The caller then reads the error pipe
-// (status) to learn when every app is ready, or why the pod did not start.
-func (p *initProc) give(cfg *podConfig) error {
+// give gives the init its pod, then, if waitNet is set, what it returns
+// (kit.SendNetwork): the init sets up the apps meanwhile, and starts them
+// once the pod's networks are attached. The caller then reads the error
+// pipe (status) to learn when every app is ready, or why the pod did not
+// start.
+func (p *initProc) give(cfg *podConfig, waitNet func() error) error {
 	p.handed = true
 	if <-p.started; p.err != nil {
 		return p.err
 	}
 	err := json.NewEncoder(p.config).Encode(cfg)
-	p.config.Close()
+	if err == nil && waitNet != nil {
+		err = kit.SendNetwork(p.config, waitNet)
+	} else {
+		p.config.Close()
+	}
 	if err != nil {
 		// The init has read what it could; what it says is the better line.
 		if werr := kit.WaitErrPipe(p.cmd, p.status); werr != nil {
@@ -305,24 +316,30 @@ func (p *initProc) give(cfg *podConfig) error {
 	return nil
 }
 
-// setUpNetwork joins the init's network namespace to the pod's networks,
-// when it has some, and writes the files every app sees. The networks are
-// released when the pod ends, with the namespace gone.
-func (f *Flavor) setUpNetwork(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, init *initProc) error {
-	var atts []network.Attachment
-	if pn.Private() {
-		if <-init.started; init.err != nil {
-			return init.err
-		}
-		netns := fmt.Sprintf("/proc/%d/ns/net", init.cmd.Process.Pid)
-		var err error
-		if atts, err = pn.Attach(netns); err != nil {
-			return err
-		}
-		pod.Defer(func() error { return pn.Detach(true) })
-		trace.Mark("network attached")
+// setUpNetwork writes the files every app sees and, when the pod has
+// networks, starts joining the init's network namespace to them beside
+// the rest of the start; it returns the wait for that, nil without
+// networks. The networks are released when the pod ends, with the
+// namespace gone.
+func (f *Flavor) setUpNetwork(pod *kit.Pod, pn *kit.PodNetwork, init *initProc) (func() error, error) {
+	if err := pn.Files(pod.Specs); err != nil {
+		return nil, err
 	}
-	return pn.Files(pod.Specs, atts)
+	if !pn.Private() {
+		return nil, nil
+	}
+	waitNet := pn.AttachBeside(func() (string, error) {
+		if <-init.started; init.err != nil {
+			return "", init.err
+		}
+		return fmt.Sprintf("/proc/%d/ns/net", init.cmd.Process.Pid), nil
+	})
+	pod.Defer(func() error {
+		// Never while the attach is under way.
+		waitNet()
+		return pn.Detach(true)
+	})
+	return waitNet, nil
 }
 
 // exitCode is the pod's exit code from its init's end: the init's own

@@ -1,6 +1,7 @@
 package native
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,7 +26,10 @@ import (
 // thread's mount namespace, root, working directory, umask, capabilities
 // and (v1) cgroups. That thread is never given back to the Go scheduler:
 // it ends with the goroutine.
-func startApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool) (kit.Proc, error) {
+//
+// ready is called once the app's root is set up, before the app starts:
+// it waits for the pod's networks, and says why the pod has none.
+func startApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool, ready func() error) (kit.Proc, error) {
 	type result struct {
 		p   *appProc
 		err error
@@ -33,13 +37,14 @@ func startApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		p, err := forkApp(s, views, stdio, r, interactive)
+		p, err := forkApp(s, views, stdio, r, interactive, ready)
 		ch <- result{p, err}
 	}()
 	res := <-ch
 	if res.err != nil {
-		if strings.HasPrefix(res.err.Error(), "app "+s.Name+": ") {
-			// The exec helper's line (ExecApp's) names the app already.
+		if strings.HasPrefix(res.err.Error(), "app "+s.Name+": ") || errors.As(res.err, new(*kit.NetworkError)) {
+			// The exec helper's line (ExecApp's) names the app already;
+			// a pod without its network is no app's failure.
 			return nil, res.err
 		}
 		return nil, fmt.Errorf("app %s: %w", s.Name, res.err)
@@ -48,7 +53,7 @@ func startApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper
 }
 
 // forkApp runs on a thread of its own, which it changes for good.
-func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool) (*appProc, error) {
+func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool, ready func() error) (*appProc, error) {
 	// Also unshares the thread's root, working directory and umask.
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return nil, fmt.Errorf("making its mount namespace: %w", err)
@@ -75,6 +80,9 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 		return nil, err
 	}
 	trace.Mark("root set up")
+	if err := ready(); err != nil {
+		return nil, err
+	}
 	if err := kit.DropCapabilities(); err != nil {
 		return nil, err
 	}

@@ -42,7 +42,6 @@ import (
 	"podctl/events"
 	"podctl/internal/fsutil"
 	"podctl/lifecycle"
-	"podctl/network"
 	"podctl/stage1"
 	"podctl/stage1/kit"
 	"podctl/stage1/logs"
@@ -134,8 +133,10 @@ type boot struct {
 	lostHooks bool
 	exits     *exitWatch
 	hooks     *hookWatch
-	// hostname and net are the pod's host name and podSpec.Net.
+	// hostname and net are the pod's host name and podSpec.Net; waitNet,
+	// if set, waits for its networks (kit.PodNetwork.AttachBeside).
 	hostname, net string
+	waitNet       func() error
 	// restarts are the restart counts already announced; appReady the
 	// apps that said READY=1; notified is set once the pod is ready.
 	restarts []int
@@ -212,7 +213,9 @@ func (r *boot) setUpNetwork() error {
 		return err
 	}
 	r.hostname = pn.Hostname
-	var atts []network.Attachment
+	if err := pn.Files(r.specs); err != nil {
+		return err
+	}
 	switch {
 	case pn.Spec.Mode == "host":
 		r.net = "host"
@@ -222,20 +225,23 @@ func (r *boot) setUpNetwork() error {
 			return err
 		}
 		r.pod.Defer(pn.RemoveNamespace)
-		if atts, err = pn.Attach(netns); err != nil {
-			return err
-		}
-		r.pod.Defer(func() error { return pn.Detach(false) })
+		// Beside the boot helper's start and its building of the stage1
+		// root; it starts nspawn once the networks are attached.
+		r.waitNet = pn.AttachBeside(func() (string, error) { return netns, nil })
+		r.pod.Defer(func() error {
+			r.waitNet()
+			return pn.Detach(false)
+		})
 		r.net = netns
 	}
-	return pn.Files(r.specs, atts)
+	return nil
 }
 
 // start starts the boot helper (self's), which runs nspawn. If it cannot,
 // no app will run: each says so in its status.
 func (r *boot) start(self string) error {
 	rc := r.rc
-	enc, err := json.Marshal(podSpec{Apps: r.specs, Cgroups: r.pod.Group.Dirs, Task: rc.Task, Hostname: r.hostname, Net: r.net})
+	enc, err := json.Marshal(podSpec{Apps: r.specs, Cgroups: r.pod.Group.Dirs, Task: rc.Task, Hostname: r.hostname, Net: r.net, AwaitNetwork: r.waitNet != nil})
 	if err != nil {
 		return err
 	}
@@ -251,6 +257,21 @@ func (r *boot) start(self string) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Unshareflags: syscall.CLONE_NEWNS,
 		Pdeathsig:    parentGone,
+	}
+	if r.waitNet != nil {
+		// Descriptor 4: the network message (kit.SendNetwork).
+		nr, nw, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		defer nr.Close()
+		cmd.ExtraFiles = []*os.File{nr}
+		go func() {
+			// A helper that failed before it read it is what says so.
+			if err := kit.SendNetwork(nw, r.waitNet); err != nil && !errors.Is(err, syscall.EPIPE) {
+				r.rc.Warn(fmt.Errorf("telling the boot helper of the pod's network: %w", err))
+			}
+		}()
 	}
 	if err := kit.StartWithErrPipe(cmd); err != nil {
 		for _, s := range r.specs {
@@ -668,8 +689,11 @@ type podSpec struct {
 	Hostname string `json:"hostname"`
 	// Net is how nspawn gives the pod its network: "" for a private
 	// namespace with loopback only, "host" for the host's, else the path
-	// of the namespace stage1 made and attached.
+	// of the namespace stage1 made and attaches.
 	Net string `json:"net,omitempty"`
+	// AwaitNetwork: nspawn starts once a kit.NetworkMessage on descriptor
+	// 4 says the pod's networks are attached.
+	AwaitNetwork bool `json:"await_network,omitempty"`
 }
 
 // exitWatch records an exited event for each end of an app, which the
@@ -760,6 +784,14 @@ func bootMain(args []string) int {
 	root, err := buildRoot(p, self, specs, unitOptions{Interactive: interactive, Hostname: pod.Hostname})
 	if err != nil {
 		return kit.HelperFail(err)
+	}
+	if pod.AwaitNetwork {
+		f := os.NewFile(kit.ErrPipeFD+1, "network")
+		err := kit.ReadNetwork(json.NewDecoder(f))
+		f.Close()
+		if err != nil {
+			return kit.HelperFail(err)
+		}
 	}
 	argv := nspawnArgs(root, uuid, pod.Hostname, pod.Net, interactive)
 	cmd := exec.Command(nspawn, argv...)

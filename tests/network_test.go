@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -224,6 +225,15 @@ func TestNetworkPorts(t *testing.T) {
 		if got := dialRead(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort))); got != "forwarded\n" {
 			t.Fatalf("the forwarded port answered %q", got)
 		}
+		// From another pod too, through the host's address on their
+		// bridge (the pods' gateway), back to the first pod.
+		gwPort := freePort(t)
+		_, fwd := startNetPod(t, e, append([]string{"--port=" + testGateway + ":" + strconv.Itoa(gwPort) + ":8083"}, server(8083, "through-host")...)...)
+		_, other := startNetPod(t, e, "example.com/busybox", "--exec", "/bin/sleep", "--", "600")
+		if r := e.enterUntilOutput(other, "/bin/busybox", "nc", "-w", "5", testGateway, strconv.Itoa(gwPort)); !strings.Contains(r.stdout, "through-host") {
+			t.Fatalf("another pod did not reach the forwarded port %s:%d: %s", testGateway, gwPort, r)
+		}
+		e.must("stop", fwd)
 		e.must("stop", uuid)
 		if rules := iptablesMentioning(t, strconv.Itoa(hostPort)); rules != "" {
 			t.Fatalf("rules for host port %d left after the pod ended:\n%s", hostPort, rules)
@@ -325,6 +335,7 @@ func TestNetworkReleased(t *testing.T) {
 		for _, how := range []string{"stop --force", "SIGKILL then gc"} {
 			cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sleep", "--", "600")
 			ip, _ := podAddress(t, e, uuid)
+			veth := hostVeth(t, e, uuid)
 			if how == "stop --force" {
 				e.must("stop", "--force", uuid)
 				cmd.Wait()
@@ -334,8 +345,46 @@ func TestNetworkReleased(t *testing.T) {
 				e.must("gc", "--grace-period=0s")
 			}
 			checkReleased(t, e, how, uuid, ip)
+			if err := exec.Command("ip", "link", "show", veth).Run(); err == nil {
+				t.Errorf("after %s, the pod's veth %s is still on the host", how, veth)
+			}
 		}
 	})
+}
+
+// hostVeth is the host's end of the veth pair of pod uuid's first
+// network, as the bridge plugin's result in CNI's cache names it.
+func hostVeth(t *testing.T, e *env, uuid string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(e.dir, "cni", "cache", "results", "*-"+uuid+"-eth0"))
+	if len(files) != 1 {
+		t.Fatalf("CNI cache entries of pod %s: %v", uuid, files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entry struct {
+		Result struct {
+			Interfaces []struct {
+				Name    string `json:"name"`
+				Sandbox string `json:"sandbox"`
+			} `json:"interfaces"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(b, &entry); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range entry.Result.Interfaces {
+		if strings.HasPrefix(i.Name, "veth") && i.Sandbox == "" {
+			if err := exec.Command("ip", "link", "show", i.Name).Run(); err != nil {
+				t.Fatalf("the pod's veth %s is not on the host: %v", i.Name, err)
+			}
+			return i.Name
+		}
+	}
+	t.Fatalf("no host veth in the cache entry of pod %s: %s", uuid, b)
+	return ""
 }
 
 // checkReleased fails unless nothing of pod uuid's network is left: no

@@ -3,6 +3,7 @@ package tests
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -21,17 +23,44 @@ import (
 // to the namespaces of the pods they start, and without masquerading:
 // the tests never talk to, nor masquerade toward, any other address. The
 // ranges' reservations are shared by every test's data directory, so that
-// two tests' pods on one bridge never get the same address.
-const (
-	testBridge      = "podctle2e0"
-	testSubnet      = "10.214.0.0/16"
-	testGateway     = "10.214.0.1"
-	otherBridge     = "podctle2e1"
-	otherSubnet     = "10.215.0.0/24"
-	otherNetwork    = "e2e-other"
-	otherFixedIP    = "10.215.0.77"
-	outsideOtherNet = "10.216.0.7"
+// two tests' pods on one bridge never get the same address. Two runs of
+// the tests at once (a CI run beside a developer's) take different slots
+// (netSlot), each with bridges and ranges of its own.
+var (
+	testBridge, testSubnet, testGateway    string
+	otherBridge, otherSubnet, otherFixedIP string
 )
+
+const (
+	otherNetwork = "e2e-other"
+	// outsideOtherNet is outside every range (TEST-NET-1): a fixed
+	// address that is refused before any plugin runs.
+	outsideOtherNet = "192.0.2.7"
+)
+
+// netSlot takes the first of 16 slots no other run of the tests holds,
+// for as long as this process lives, and names the networks after it.
+func netSlot() error {
+	for k := 0; k < 16; k++ {
+		f, err := os.OpenFile(fmt.Sprintf("/tmp/podctl-e2e-net-%d.lock", k), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			continue
+		}
+		// Kept open, and so locked, until the process ends.
+		slotLock = f
+		testBridge, otherBridge = fmt.Sprintf("podctle2e%d", k), fmt.Sprintf("podctle2o%d", k)
+		testSubnet, testGateway = fmt.Sprintf("10.214.%d.0/20", 16*k), fmt.Sprintf("10.214.%d.1", 16*k)
+		otherSubnet, otherFixedIP = fmt.Sprintf("10.215.%d.0/24", k), fmt.Sprintf("10.215.%d.77", k)
+		return nil
+	}
+	return errors.New("every network slot of the tests is taken: are 16 runs going on?")
+}
+
+var slotLock *os.File
 
 // ipForward is the host's net.ipv4.ip_forward before the tests, which the
 // bridge plugin turns on for a gateway; removeTestBridges puts it back.
@@ -40,6 +69,9 @@ var ipForward []byte
 const ipForwardFile = "/proc/sys/net/ipv4/ip_forward"
 
 func writeTestNetworks(work string) error {
+	if err := netSlot(); err != nil {
+		return err
+	}
 	ipForward, _ = os.ReadFile(ipForwardFile)
 	dir := filepath.Join(work, "net.d")
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -13,20 +14,24 @@ import (
 	"podctl/datadir"
 	"podctl/network"
 	"podctl/stage0"
+
+	"golang.org/x/sys/unix"
 )
 
 // The suite's default network: a bridge and a range of its own, without
 // masquerading, so that its pods reach nothing but the host's side of
 // their link. The built-in default, which masquerades, is never used.
-const (
-	suiteBridge = "podctlconf0"
-	suiteSubnet = "10.216.0.0/24"
-)
+// Two runs of the suite at once take different slots, each with a bridge
+// and range of its own (podctlconfK, 10.216.K.0/24).
+var suiteBridge, suiteSubnet string
 
 // writeNetworks defines the suite's default network in a folder of its
 // own and points $PODCTL_NET_DIR at it, for this process and the pods'
 // stage1 it starts; the bridge is removed at the end.
 func writeNetworks(t testing.TB, dir string) error {
+	if err := takeSlot(); err != nil {
+		return err
+	}
 	netDir := filepath.Join(dir, "net.d")
 	if err := os.MkdirAll(netDir, 0o755); err != nil {
 		return err
@@ -40,6 +45,30 @@ func writeNetworks(t testing.TB, dir string) error {
 	}
 	t.Cleanup(func() { exec.Command("ip", "link", "del", suiteBridge).Run() })
 	return os.Setenv(network.ConfDirEnv, netDir)
+}
+
+// slotLock holds the suite's slot for as long as the process lives.
+var slotLock *os.File
+
+// takeSlot takes the first of 16 slots no other run holds.
+func takeSlot() error {
+	if slotLock != nil {
+		return nil
+	}
+	for k := 0; k < 16; k++ {
+		f, err := os.OpenFile(fmt.Sprintf("/tmp/podctl-conformance-net-%d.lock", k), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			continue
+		}
+		slotLock = f
+		suiteBridge, suiteSubnet = fmt.Sprintf("podctlconf%d", k), fmt.Sprintf("10.216.%d.0/24", k)
+		return nil
+	}
+	return errors.New("every network slot of the suite is taken: are 16 runs going on?")
 }
 
 // A pod on the default network (not fly, which has the host's): its app

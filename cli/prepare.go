@@ -210,7 +210,9 @@ exits 254 when podctl itself fails, with one line on stderr saying why.
   podctl run example.com/busybox --exec /bin/sh -- -c 'exit 7'; echo $?   # 7
   podctl run img-a --- img-b --name second --exec /bin/true
   podctl run --name build-42 --label ci=yes --set-env-secret TOKEN=/run/secrets/token \
-      example.com/busybox --exec /bin/sh -- -c '[ -n "$TOKEN" ] && echo "$PODCTL_POD_NAME"'`,
+      example.com/busybox --exec /bin/sh -- -c '[ -n "$TOKEN" ] && echo "$PODCTL_POD_NAME"'
+  podctl run --port=8080:80 --hostname=web example.com/busybox --exec /bin/busybox -- httpd -f -p 80
+  podctl run --net=none example.com/busybox --exec /bin/true`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options(args)

@@ -12,8 +12,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/google/uuid"
 )
 
 func TestAttachBridge(t *testing.T) {
@@ -275,5 +277,42 @@ func TestDropMasq(t *testing.T) {
 		_ = exec.Command("iptables", "-t", "nat", "-F", chain).Run()
 		_ = exec.Command("iptables", "-t", "nat", "-X", chain).Run()
 		t.Errorf("rules left: %s", rules)
+	}
+}
+
+// A pod attached through a process's namespace (native's /proc/PID/ns/net)
+// is detached without it: by then the pid may be another process's, and a
+// DEL there would take that namespace's interface of the pod's name. Here
+// the process still lives, in its namespace: its eth0 must stay, while the
+// address is released.
+func TestDetachIgnoresCachedProcNamespace(t *testing.T) {
+	t.Parallel()
+	env, tn := newTestEnv(t, 7)
+	holder := exec.Command("unshare", "--net", "sleep", "60")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { holder.Process.Kill(); holder.Wait() }()
+	netns := fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid)
+	own, _ := os.Readlink("/proc/self/ns/net")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if l, _ := os.Readlink(netns); l != "" && l != own {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the holder never had a network namespace of its own")
+		}
+	}
+	id := uuid.NewString()
+	atts := attach(t, env, id, netns, []string{tn.name}, nil)
+	ip := addrIP(t, atts[0].Address)
+	if err := env.Detach(context.Background(), id, ""); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("nsenter", "--net="+netns, "ip", "link", "show", "eth0").CombinedOutput(); err != nil {
+		t.Errorf("Detach without a namespace went into the cached /proc one and removed its eth0: %v: %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(env.networksDir(), tn.name, ip)); !os.IsNotExist(err) {
+		t.Errorf("the address %s is still reserved: %v", ip, err)
 	}
 }

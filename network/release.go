@@ -24,7 +24,8 @@ import (
 
 // Detach releases every network pod uuid holds, from libcni's cache in
 // DATA/cni/cache, last joined first. netns may be "" when the namespace is
-// gone; the cached one is used if it still exists. Nothing cached is no
+// gone; the cached one is used if it is the pod's namespace file and still
+// exists (ownNetNS). Nothing cached is no
 // error. What fails to be released stays cached, for gc to try again.
 func (e Env) Detach(ctx context.Context, uuid, netns string) error {
 	if !validName.MatchString(uuid) {
@@ -38,6 +39,9 @@ func (e Env) Detach(ctx context.Context, uuid, netns string) error {
 	sort.Slice(atts, func(i, j int) bool { return ifIndex(atts[i].IfName) > ifIndex(atts[j].IfName) })
 	var errs []string
 	for _, a := range atts {
+		if netns == "" {
+			netns = e.ownNetNS(uuid, a.NetNS)
+		}
 		if err := detachOne(ctx, cni, a, netns); err != nil {
 			errs = append(errs, fmt.Sprintf("network %s: %s", a.Network, oneLine(err)))
 		}
@@ -53,9 +57,6 @@ func detachOne(ctx context.Context, cni *libcni.CNIConfig, a *libcni.NetworkAtta
 	if err != nil {
 		return fmt.Errorf("reading its cached definition: %w", err)
 	}
-	if netns == "" {
-		netns = a.NetNS
-	}
 	alive := netns != "" && isNetNS(netns)
 	if !alive {
 		netns = ""
@@ -68,6 +69,18 @@ func detachOne(ctx context.Context, cni *libcni.CNIConfig, a *libcni.NetworkAtta
 		return dropMasq(ctx, list.Name, a.ContainerID)
 	}
 	return nil
+}
+
+// ownNetNS is the cached namespace of pod uuid if it is the namespace file
+// podctl made for that pod (DATA/netns/UUID), else "". Any other path, such
+// as a native pod's /proc/PID/ns/net, may name another process's namespace
+// by now (the pid reused, perhaps by a host process): a DEL there would
+// remove that namespace's interface of the pod's name.
+func (e Env) ownNetNS(uuid, cached string) string {
+	if cached != "" && cached == filepath.Join(datadir.NetNSDir(e.DataDir), uuid) {
+		return cached
+	}
+	return ""
 }
 
 // ifIndex is N of ethN.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"unicode"
 )
 
 // Device is a host device node given to every app of a pod (--device):
@@ -45,6 +46,9 @@ var reservedDev = []string{
 func CheckDevicePath(p string) error {
 	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
 		return fmt.Errorf("%q is not a clean absolute path", p)
+	}
+	if strings.ContainsFunc(p, unicode.IsControl) {
+		return fmt.Errorf("%q has a control character", p)
 	}
 	rel, ok := strings.CutPrefix(p, "/dev/")
 	if !ok || rel == "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -52,7 +53,7 @@ func (d Device) String() string {
 }
 
 // newAppDevices makes the app's cgroup folder that holds its device
-// policy, DefaultDevices, and returns it: in the v1 devices hierarchy
+// policy, DefaultDevices and extra, and returns it: in the v1 devices hierarchy
 // where the host mounts one, else in the unified hierarchy, with a
 // BPF_PROG_TYPE_CGROUP_DEVICE program attached.
 //
@@ -61,13 +62,14 @@ func (d Device) String() string {
 // controller is mounted it is the one used: writing ten rules costs less
 // than loading a program, and it is what the host's other tools use
 // there.
-func (g *Group) newAppDevices(app string) (string, error) {
+func (g *Group) newAppDevices(app string, extra []Device) (string, error) {
+	rules := slices.Concat(DefaultDevices, extra)
 	if d := g.v1["devices"]; d != "" {
 		dir := filepath.Join(d, app)
 		if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
 			return "", fmt.Errorf("creating device cgroup of app %s: %w", app, err)
 		}
-		if err := writeV1Devices(dir, DefaultDevices); err != nil {
+		if err := writeV1Devices(dir, rules); err != nil {
 			return "", fmt.Errorf("limiting the devices of app %s: %w", app, err)
 		}
 		return dir, nil
@@ -91,7 +93,7 @@ func (g *Group) newAppDevices(app string) (string, error) {
 	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
 		return "", fmt.Errorf("creating device cgroup of app %s: %w", app, err)
 	}
-	if err := AttachDevices(dir, DefaultDevices); err != nil {
+	if err := AttachDevices(dir, rules); err != nil {
 		return "", fmt.Errorf("limiting the devices of app %s: %w", app, err)
 	}
 	return dir, nil

@@ -390,3 +390,27 @@ func TestDeferDevicesNone(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The devices given to a pod (Limits.ExtraDevices) are allowed beside
+// DefaultDevices, which stay as they are.
+func TestDevicesV1Extra(t *testing.T) {
+	g, _ := newV1DevicesPod(t)
+	extra := []Device{{'c', 10, 229, "rw"}, {'b', 8, 0, "r"}}
+	if _, err := g.NewAppGroup("app", Limits{Devices: true, ExtraDevices: extra}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(g.v1["devices"], "app", "devices.list"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "c 1:3 rw\nc 1:5 rw\nc 1:7 rw\nc 1:8 rw\nc 1:9 rw\nc 5:0 rw\nc 5:1 rw\nc 5:2 rw\nc 136:* rw\nc 10:229 rw\nb 8:0 r\n"
+	if string(b) != want {
+		t.Fatalf("devices.list:\n%s\nwant:\n%s", b, want)
+	}
+	if len(DefaultDevices) != 9 {
+		t.Fatalf("DefaultDevices changed: %v", DefaultDevices)
+	}
+	if _, err := deviceProgram(append(DefaultDevices[:len(DefaultDevices):len(DefaultDevices)], extra...)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -21,6 +21,9 @@ type Limits struct {
 	// and refuses it mknod. Its pod's group must have been made with
 	// "devices" in its also list where the host has the v1 controller.
 	Devices bool
+	// ExtraDevices are allowed beside DefaultDevices, where Devices is
+	// set (--device).
+	ExtraDevices []Device `json:",omitempty"`
 }
 
 // None reports whether l sets no resource limit (memory, CPU or
@@ -58,7 +61,7 @@ func (g *Group) NewAppGroup(app string, l Limits) ([]string, error) {
 		return nil
 	}
 	if l.Devices {
-		d, err := g.newAppDevices(app)
+		d, err := g.newAppDevices(app, l.ExtraDevices)
 		if err != nil {
 			return nil, err
 		}

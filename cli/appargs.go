@@ -45,6 +45,7 @@ func (a *appFlags) add(fs *pflag.FlagSet, def *stage0.AppOptions, withName bool)
 	fs.Var(typedFlag[int]{&a.PidsLimit, stage0.ParsePidsLimit, showPositive[int], "int"}, "pids-limit", "most processes (and threads) the app may have at once, at least 1 (default: no limit)")
 	a.OOMScoreAdj = def.OOMScoreAdj
 	fs.Var(typedFlag[*int]{&a.OOMScoreAdj, optional(stage0.ParseOOMScoreAdj), showOptional, "int"}, "oom-score-adj", "the app's oom_score_adj, -1000 (never killed for want of memory) to 1000 (killed first)")
+	addAppSecurity(fs, &a.AppOptions, def)
 	list(fs, &a.rlimits, "rlimit", stage0.ParseRlimit, "a resource limit of the app: NAME=SOFT[:HARD], such as nofile=1024:4096 or core=unlimited (repeatable)")
 }
 

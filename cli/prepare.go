@@ -35,6 +35,7 @@ type podFlags struct {
 	annotations []stage0.KeyValue
 	secrets     []stage0.Secret
 	net         netFlags
+	sec         secFlags
 }
 
 func (f *podFlags) add(cmd *cobra.Command) {
@@ -53,6 +54,7 @@ func (f *podFlags) add(cmd *cobra.Command) {
 	list(fs, &f.volumes, "volume", stage0.ParseVolume, "a pod volume: NAME,kind=host,source=/PATH[,readOnly=true] or NAME,kind=empty[,mode=0755,uid=N,gid=N] (repeatable; apps use it with --mount)")
 	f.limits.add(fs)
 	f.net.add(fs)
+	f.sec.add(fs)
 	f.apps.add(fs, &stage0.AppOptions{}, false)
 }
 
@@ -101,7 +103,7 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 		Apps: apps, SetEnv: f.setEnv, InsecureImage: insecureImage, ImageLimits: lim,
 		Flavor: f.flavor, NoOverlay: f.noOverly, UUIDFileSave: f.uuidFile, Volumes: f.volumes,
 		Name: f.name, Labels: f.labels, Annotations: f.annotations, SetEnvSecrets: f.secrets,
-		Network: f.net.opts,
+		Network: f.net.opts, Devices: f.sec.devices,
 	}, nil
 }
 
@@ -147,7 +149,13 @@ removed, and every command that takes a UUID takes it too.
 (one app) give the app the variable NAME with FILE's content, less one final
 newline. podctl keeps only FILE's absolute path and reads the file each time
 the pod starts: the value is never written to the data directory. Every
-app also sees PODCTL_POD_UUID and PODCTL_POD_NAME (empty without --name).`
+app also sees PODCTL_POD_UUID and PODCTL_POD_NAME (empty without --name).
+
+--readonly-rootfs makes an app's root read-only (before the first image:
+every app's), but for fresh /tmp and /run, its volumes and /etc/hosts.
+--device gives every app a host device (native and systemd), such as
+
+  podctl run --device=/dev/fuse --device=/dev/zero:/dev/myzero:r IMAGE --readonly-rootfs`
 
 func newPrepare(g *globals) *cobra.Command {
 	var f podFlags

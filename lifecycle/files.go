@@ -125,6 +125,13 @@ const (
 	// stage0 asks for it (stage1.NetworkSettings, JSON); the ports it
 	// forwards are the manifest's own ports.
 	AnnotationNetwork = "podctl.io/network"
+	// AnnotationReadOnlyRootfs, on a RuntimeApp, is "true" for an app
+	// whose root is read-only (--readonly-rootfs); appc has no field for
+	// it.
+	AnnotationReadOnlyRootfs = "podctl.io/readonly-rootfs"
+	// AnnotationDevices, on the pod manifest, is the host devices given
+	// to every app (--device), a JSON array of stage1.Device.
+	AnnotationDevices = "podctl.io/devices"
 )
 
 // AppDir is the folder of an app inside the pod directory.

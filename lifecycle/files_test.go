@@ -28,7 +28,7 @@ func TestPodFilesNamedOnce(t *testing.T) {
 			owned[base] = true
 		}
 	}
-	for _, a := range []string{AnnotationName, AnnotationSecretEnv, AnnotationPidsLimit, AnnotationRlimits, AnnotationOOMScoreAdj} {
+	for _, a := range []string{AnnotationName, AnnotationSecretEnv, AnnotationPidsLimit, AnnotationRlimits, AnnotationOOMScoreAdj, AnnotationReadOnlyRootfs, AnnotationDevices} {
 		owned[a] = true
 	}
 	fset := token.NewFileSet()

@@ -33,6 +33,8 @@ type plan struct {
 	apps                []plannedApp
 	// manifest is the pod manifest, as written.
 	manifest []byte
+	// devices are the host devices given to the pod (--device).
+	devices []stage1.Device
 }
 
 // plannedApp is one app of a plan.
@@ -70,6 +72,9 @@ func checkOptions(opts *PrepareOptions) (*plan, error) {
 		return nil, err
 	}
 	if err := checkVolumes(opts.Volumes); err != nil {
+		return nil, err
+	}
+	if pl.devices, err = resolveDevices(opts.Devices, flavorName(opts)); err != nil {
 		return nil, err
 	}
 	podSecrets, err := secretFiles("--set-env-secret", opts.SetEnvSecrets, nil)
@@ -269,6 +274,13 @@ func (pl *plan) buildManifest() error {
 	if err := pl.setNetwork(pm); err != nil {
 		return err
 	}
+	if len(pl.devices) > 0 {
+		v, err := stage1.FormatDevices(pl.devices)
+		if err != nil {
+			return err
+		}
+		pm.Annotations.Set(lifecycle.AnnotationDevices, v)
+	}
 	b, err := json.Marshal(pm)
 	if err != nil {
 		return fmt.Errorf("writing pod manifest: %w", err)
@@ -298,6 +310,9 @@ func (a *plannedApp) runtimeApp() (schema.RuntimeApp, error) {
 	}
 	if a.opts.OOMScoreAdj != nil {
 		ra.Annotations.Set(lifecycle.AnnotationOOMScoreAdj, strconv.Itoa(*a.opts.OOMScoreAdj))
+	}
+	if a.opts.ReadOnlyRootfs {
+		ra.Annotations.Set(lifecycle.AnnotationReadOnlyRootfs, "true")
 	}
 	if len(a.secrets) > 0 {
 		// The files' paths, never their content.

@@ -60,6 +60,9 @@ type AppOptions struct {
 	// Rlimits are the app's resource limits; a later one for the same
 	// resource wins.
 	Rlimits []stage1.Rlimit
+	// ReadOnlyRootfs makes the app's root read-only, but for a fresh
+	// /tmp and /run, its volumes and the pod's files (--readonly-rootfs).
+	ReadOnlyRootfs bool
 }
 
 // PrepareOptions are the choices of prepare and run.
@@ -93,6 +96,8 @@ type PrepareOptions struct {
 	Volumes []types.Volume
 	// Network is the pod's network.
 	Network NetworkOptions
+	// Devices are host devices every app may open (--device).
+	Devices []DeviceOption
 }
 
 // flavorName is the stage1 flavor opts ask for, or the default.

@@ -56,6 +56,11 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 	}
 	defer pod.End()
 	specs := pod.Specs
+	if len(specs[0].Devices) > 0 {
+		// stage0 refuses it; a pod manifest from elsewhere is held to the
+		// same rule.
+		return 0, fmt.Errorf("the pod is given devices (--device), and fly has no device policy to give them in: its apps see the host's /dev")
+	}
 	for i := range specs {
 		specs[i].DieWith = os.Getpid()
 	}
@@ -111,6 +116,11 @@ func setupRoot(s *kit.AppSpec) error {
 	// that for CLONE_NEWNS): nothing mounted here reaches the host.
 	if s.Lower != "" {
 		if err := kit.MountOverlay(s); err != nil {
+			return err
+		}
+	} else if s.ReadOnlyRootfs {
+		// A mount of its own, to make read-only.
+		if err := kit.BindRoot(s.Rootfs); err != nil {
 			return err
 		}
 	}

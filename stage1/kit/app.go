@@ -63,6 +63,14 @@ type AppSpec struct {
 	// CgroupViews are the app's cgroups as its /sys/fs/cgroup shows them,
 	// for a flavor that knows them before the app starts (systemd).
 	CgroupViews []cgroup.View `json:"cgroup_views,omitempty"`
+	// ReadOnlyRootfs remounts the app's root read-only (ReadOnlyRoot),
+	// once every mount in it is made; Tmpfs are the fresh tmpfs folders
+	// it keeps writable, mounted with the volumes.
+	ReadOnlyRootfs bool        `json:"readonly_rootfs,omitempty"`
+	Tmpfs          []TmpfsSpec `json:"tmpfs,omitempty"`
+	// Devices are the host devices given to the pod, made in the app's
+	// /dev; its device policy (Limits) lets it open them.
+	Devices []stage1.Device `json:"devices,omitempty"`
 }
 
 // MountSpec is one volume bound into an app's root.
@@ -190,6 +198,9 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 			s.Limits.Pids = n
 		}
 		if err := readSettings(&s, ra.Annotations.Get); err != nil {
+			return nil, err
+		}
+		if err := readSecurity(&s, m, &ra); err != nil {
 			return nil, err
 		}
 		readLimits(&s, ra.App.Isolators)

@@ -59,8 +59,12 @@ func MkdirInRoot(root, rel string) error {
 // their sources unless a volume says recursive=false, and read-only, all
 // the way down, where the volume says so. Mount points are made inside the root without following
 // links, so a volume always lands inside it. Call it in the app's mount
-// namespace, after the root is in place.
+// namespace, after the root is in place. The app's fresh tmpfs folders
+// (MountTmpfs) go first, so that a volume may land inside one.
 func MountVolumes(s *AppSpec) error {
+	if err := MountTmpfs(s); err != nil {
+		return err
+	}
 	for _, m := range s.Mounts {
 		fi, err := os.Stat(m.Source)
 		if err != nil {
@@ -115,18 +119,8 @@ func remountTreeReadOnly(dst string) error {
 		return err
 	}
 	for _, p := range points {
-		var st unix.Statfs_t
-		if err := unix.Statfs(p, &st); err != nil {
-			return fmt.Errorf("remounting %s: %w", p, err)
-		}
-		flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
-		for _, f := range statfsFlags {
-			if st.Flags&f.st != 0 {
-				flags |= f.ms
-			}
-		}
-		if err := unix.Mount("", p, "", flags, ""); err != nil {
-			return fmt.Errorf("remounting %s read-only: %w", p, err)
+		if err := remountReadOnly(p); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -189,6 +183,11 @@ func EnterRoot(s *AppSpec) error {
 		}
 		if err := unix.Mount(m.src, filepath.Join(s.Rootfs, m.dst), m.fstype, m.flags, ""); err != nil {
 			return fmt.Errorf("mounting /%s: %w", m.dst, err)
+		}
+	}
+	if s.ReadOnlyRootfs {
+		if err := ReadOnlyRoot(s.Rootfs); err != nil {
+			return err
 		}
 	}
 	if err := unix.Chroot(s.Rootfs); err != nil {

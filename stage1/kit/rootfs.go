@@ -52,14 +52,17 @@ func SetUpRoot(s *AppSpec, views []cgroup.View) error {
 		if err := MountOverlay(s); err != nil {
 			return err
 		}
-	} else if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	} else if err := BindRoot(root); err != nil {
 		// pivot_root needs the new root to be a mount.
-		return fmt.Errorf("binding root: %w", err)
+		return err
 	}
 	if err := mountProc(root); err != nil {
 		return err
 	}
 	if err := mountDev(root); err != nil {
+		return err
+	}
+	if err := makeDevices(root, s.Devices); err != nil {
 		return err
 	}
 	if err := mountIn(root, "sys", "sysfs", "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
@@ -75,7 +78,21 @@ func SetUpRoot(s *AppSpec, views []cgroup.View) error {
 	if err := maskPaths(root); err != nil {
 		return err
 	}
+	if s.ReadOnlyRootfs {
+		if err := ReadOnlyRoot(root); err != nil {
+			return err
+		}
+	}
 	return pivotRoot(root)
+}
+
+// BindRoot binds the app's root on itself, with the mounts below it,
+// making it a mount of its own.
+func BindRoot(root string) error {
+	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("binding root: %w", err)
+	}
+	return nil
 }
 
 // mountIn mounts a file system on folder dir of root, making the folder
@@ -149,28 +166,32 @@ func mountDev(root string) error {
 	return nil
 }
 
-// makeDevice makes the character device node name in the folder dev,
-// with mknod where the caller may make nodes. Where it may not (it has
-// joined the app's device cgroup, which refuses mknod, as the systemd
-// flavor's exec helper has), the node is a bind of the same device's node
-// in the caller's /dev, read-only so that a chmod or chown in the app
-// cannot reach the node it came from (a read-only mount still lets a
-// device be written).
+// makeDevice makes the character device node name in the folder dev
+// (makeNode), from the caller's /dev where it may not use mknod.
 func makeDevice(dev, name string, major, minor uint32) error {
-	path := filepath.Join(dev, name)
-	err := unix.Mknod(path, unix.S_IFCHR|0o666, int(unix.Mkdev(major, minor)))
+	return makeNode(filepath.Join(dev, name), unix.S_IFCHR, 0o666, unix.Mkdev(major, minor), filepath.Join("/dev", name))
+}
+
+// makeNode makes the device node path, of type typ (S_IFCHR or S_IFBLK),
+// permissions perm and number rdev, with mknod where the caller may make
+// nodes. Where it may not (it has joined the app's device cgroup, which
+// refuses mknod, as the systemd flavor's exec helper has), the node is a
+// bind of src, which must be the same device, read-only so that a chmod
+// or chown in the app cannot reach the node it came from (a read-only
+// mount still lets a device be written).
+func makeNode(path string, typ, perm uint32, rdev uint64, src string) error {
+	err := unix.Mknod(path, typ|perm, int(rdev))
 	if err != unix.EPERM {
 		return err
 	}
-	src := filepath.Join("/dev", name)
 	var st unix.Stat_t
 	if err := unix.Stat(src, &st); err != nil {
 		return fmt.Errorf("mknod refused, and no node to bind: %w", err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(major, minor) {
-		return fmt.Errorf("mknod refused, and %s is not device %d:%d", src, major, minor)
+	if st.Mode&unix.S_IFMT != typ || st.Rdev != rdev {
+		return fmt.Errorf("mknod refused, and %s is not device %d:%d", src, unix.Major(rdev), unix.Minor(rdev))
 	}
-	fd, err := unix.Open(path, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o666)
+	fd, err := unix.Open(path, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, perm)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -86,6 +87,9 @@ func buildRoot(p *lifecycle.Pod, self string, specs []kit.AppSpec, u unitOptions
 			return "", err
 		}
 	}
+	if err := bindDevices(root, specs[0].Devices); err != nil {
+		return "", err
+	}
 	if err := writeEtc(root, p, specs, u); err != nil {
 		return "", err
 	}
@@ -152,6 +156,42 @@ func bindApp(root string, s *kit.AppSpec) error {
 	return nil
 }
 
+// bindDevices binds the host's nodes of the pod's devices (--device) into
+// the stage1 root, below inDevices, one file each by its index: the exec
+// helper, whose device cgroup refuses mknod, binds them into the app's
+// /dev (kit.makeNode checks each is the device it names). The binds are
+// read-only, so that nothing in the pod can chmod or chown the host's
+// node.
+func bindDevices(root string, devs []stage1.Device) error {
+	if len(devs) == 0 {
+		return nil
+	}
+	dir := filepath.Join(root, inDevices)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("making the stage1 root: %w", err)
+	}
+	for i, d := range devs {
+		dst := filepath.Join(dir, strconv.Itoa(i))
+		if err := os.WriteFile(dst, nil, 0o600); err != nil {
+			return fmt.Errorf("making the stage1 root: %w", err)
+		}
+		if err := bindRO(d.Host, dst); err != nil {
+			return fmt.Errorf("device %s: %w", d.Host, err)
+		}
+	}
+	return nil
+}
+
+// devicesInside are the pod's devices with the nodes the stage1 root
+// keeps of them (bindDevices).
+func devicesInside(devs []stage1.Device) []stage1.Device {
+	out := slices.Clone(devs)
+	for i := range out {
+		out[i].Host = filepath.Join(inDevices, strconv.Itoa(i))
+	}
+	return out
+}
+
 // bindRO binds src on dst read-only.
 func bindRO(src, dst string) error {
 	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
@@ -185,7 +225,8 @@ func writeEtc(root string, p *lifecycle.Pod, specs []kit.AppSpec, u unitOptions)
 		inside := s
 		inside.Rootfs = filepath.Join(stage2, s.Name, "rootfs")
 		// Already mounted, by the boot helper.
-		inside.Lower, inside.Upper, inside.Work, inside.Mounts = "", "", "", nil
+		inside.Lower, inside.Upper, inside.Work, inside.Mounts, inside.Tmpfs = "", "", "", nil, nil
+		inside.Devices = devicesInside(s.Devices)
 		inside.Cgroups = nil
 		for i := range s.LimitDirs {
 			inside.Cgroups = append(inside.Cgroups, filepath.Join(inCgroups, s.Name, strconv.Itoa(i)))

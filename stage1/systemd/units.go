@@ -27,6 +27,8 @@ const (
 	inCgroups = "/podctl/cgroups"
 	// inSecrets is a tmpfs holding, per app, its secret variables.
 	inSecrets = "/podctl/secrets"
+	// inDevices holds the host's nodes of the pod's devices (--device).
+	inDevices = "/podctl/devices"
 	// podTarget is the target that wants every app; default.target links
 	// to it.
 	podTarget = "podctl-pod.target"

@@ -227,6 +227,11 @@ func Program(tracing bool) ([]unix.SockFilter, error) {
 	if err != nil {
 		return nil, err
 	}
+	return assemble(policy)
+}
+
+// assemble turns a policy into the BPF program seccomp(2) takes.
+func assemble(policy libseccomp.Policy) ([]unix.SockFilter, error) {
 	insts, err := policy.Assemble()
 	if err != nil {
 		return nil, fmt.Errorf("assembling the seccomp policy: %w", err)

@@ -63,7 +63,8 @@ type AppSpec struct {
 	Confined bool `json:"confined,omitempty"`
 	// Capabilities name the app's capabilities (CAP_CHOWN...): the
 	// bounding set of the app, and the ambient set of an app whose user is
-	// not root. nil means the default ones (stage1.DefaultCapabilities).
+	// not root. nil means the default ones (stage1.DefaultCapabilities) as
+	// the bounding set, and none for an app whose user is not root.
 	Capabilities []string `json:"capabilities"`
 	// Seccomp, if set, replaces a confined app's default seccomp filter,
 	// and NewPrivileges leaves its no_new_privs unset.

@@ -106,6 +106,10 @@ func becomeApp(s *AppSpec, uid, gid int) error {
 		return fmt.Errorf("app %s: %w", s.Name, err)
 	}
 	if uid != 0 {
+		// A non-root app has no capabilities unless it asked for some.
+		if s.Capabilities == nil {
+			caps = nil
+		}
 		if err := raiseAmbient(caps); err != nil {
 			return fmt.Errorf("app %s: %w", s.Name, err)
 		}

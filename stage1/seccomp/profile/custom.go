@@ -3,6 +3,7 @@ package profile
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -137,17 +138,24 @@ func CustomProgram(c *Custom, tracing bool) ([]unix.SockFilter, error) {
 	var policy libseccomp.Policy
 	switch c.Mode {
 	case ModeRetain:
-		names := map[string]bool{}
-		for _, n := range append(append([]string{}, alwaysRetained...), c.Syscalls...) {
-			names[n] = true
+		allow := unique(append(append([]string{}, alwaysRetained...), c.Syscalls...))
+		// The library's default action takes no errno of its own: every
+		// other call of the architecture is named, and numbers it does
+		// not know fail with EPERM.
+		info, err := arch.GetInfo("")
+		if err != nil {
+			return nil, fmt.Errorf("seccomp: %w", err)
 		}
-		list := make([]string, 0, len(names))
-		for n := range names {
-			list = append(list, n)
+		var others []string
+		for n := range info.SyscallNames {
+			if !slices.Contains(allow, n) {
+				others = append(others, n)
+			}
 		}
-		sort.Strings(list)
-		policy = libseccomp.Policy{DefaultAction: refuse, Syscalls: []libseccomp.SyscallGroup{
-			{Names: list, Action: libseccomp.ActionAllow},
+		sort.Strings(others)
+		policy = libseccomp.Policy{DefaultAction: libseccomp.ActionErrno, Syscalls: []libseccomp.SyscallGroup{
+			{Names: allow, Action: libseccomp.ActionAllow},
+			{Names: others, Action: refuse},
 		}}
 	case ModeRemove:
 		def, err := Policy(tracing)
@@ -155,10 +163,17 @@ func CustomProgram(c *Custom, tracing bool) ([]unix.SockFilter, error) {
 			return nil, err
 		}
 		// The first group that names a call decides it.
-		groups := []libseccomp.SyscallGroup{{Names: c.Syscalls, Action: refuse}}
+		groups := []libseccomp.SyscallGroup{{Names: unique(c.Syscalls), Action: refuse}}
 		policy = libseccomp.Policy{DefaultAction: def.DefaultAction, Syscalls: append(groups, def.Syscalls...)}
 	default:
 		return nil, fmt.Errorf("seccomp mode %q has no program", c.Mode)
 	}
 	return assemble(policy)
+}
+
+// unique returns names sorted, each once.
+func unique(names []string) []string {
+	out := slices.Clone(names)
+	sort.Strings(out)
+	return slices.Compact(out)
 }

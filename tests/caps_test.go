@@ -188,3 +188,17 @@ func TestCapsBadValues(t *testing.T) {
 		t.Errorf("refused commands left pods: %+v", pods)
 	}
 }
+
+// A capability beyond the default ones reaches a root app of every
+// flavor, systemd's through systemd-nspawn's own bounding set.
+func TestCapsRetainBeyondDefault(t *testing.T) { forEachFlavor(t, testCapsRetainBeyondDefault) }
+
+func testCapsRetainBeyondDefault(t *testing.T, e *env) {
+	const capNetAdmin, capSysTime = 12, 25
+	r := runApp(e, []string{"--caps-retain=CAP_NET_ADMIN,sys_time"}, "grep -E 'Cap(Eff|Bnd)' /proc/self/status")
+	for _, set := range []string{"CapEff", "CapBnd"} {
+		if m := capMask(t, r.stdout, set); m != 1<<capNetAdmin|1<<capSysTime {
+			t.Errorf("%s = %#x, want CAP_NET_ADMIN and CAP_SYS_TIME only: %s", set, m, r)
+		}
+	}
+}

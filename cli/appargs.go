@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/moby/sys/capability"
 	"github.com/spf13/pflag"
 
 	"podctl/stage0"
 	"podctl/stage1"
+	"podctl/stage1/seccomp/profile"
 )
 
 // appFlags are the per-app flags. Given before the first image they apply
@@ -47,6 +50,40 @@ func (a *appFlags) add(fs *pflag.FlagSet, def *stage0.AppOptions, withName bool)
 	fs.Var(typedFlag[*int]{&a.OOMScoreAdj, optional(stage0.ParseOOMScoreAdj), showOptional, "int"}, "oom-score-adj", "the app's oom_score_adj, -1000 (never killed for want of memory) to 1000 (killed first)")
 	addAppSecurity(fs, &a.AppOptions, def)
 	list(fs, &a.rlimits, "rlimit", stage0.ParseRlimit, "a resource limit of the app: NAME=SOFT[:HARD], such as nofile=1024:4096 or core=unlimited (repeatable)")
+	a.addConfinement(fs, def)
+}
+
+// addConfinement registers the flags of the app's capabilities, seccomp
+// filter and no_new_privs.
+func (a *appFlags) addConfinement(fs *pflag.FlagSet, def *stage0.AppOptions) {
+	a.CapsRetain, a.CapsRemove, a.Seccomp, a.NoNewPrivileges = def.CapsRetain, def.CapsRemove, def.Seccomp, def.NoNewPrivileges
+	fs.Var(typedFlag[[]capability.Cap]{&a.CapsRetain, stage0.ParseCapabilities, showCaps, "CAPS"}, "caps-retain", "the app's capabilities, instead of the default ones: CAP_NET_BIND_SERVICE,CAP_SYS_TIME (any case, CAP_ optional)")
+	fs.Var(typedFlag[[]capability.Cap]{&a.CapsRemove, stage0.ParseCapabilities, showCaps, "CAPS"}, "caps-remove", "capabilities taken from the app's default ones: CAP_CHOWN,CAP_NET_RAW")
+	fs.Var(typedFlag[*profile.Custom]{&a.Seccomp, stage0.ParseSeccomp, (*profile.Custom).String, "FILTER"}, "seccomp", "the app's seccomp filter: mode=retain[,errno=ENAME],SYSCALL,... (only these calls), mode=remove[,errno=ENAME],SYSCALL,... (the default filter and not these), or unconfined (none)")
+	fs.Var(typedFlag[*bool]{&a.NoNewPrivileges, parseBoolPtr, showBoolPtr, "bool"}, "no-new-privileges", "set no_new_privs on the app (default true): false lets setuid binaries and file capabilities in the image raise its privileges")
+	fs.Lookup("no-new-privileges").NoOptDefVal = "true"
+}
+
+// showCaps writes capabilities back, "" for none.
+func showCaps(caps []capability.Cap) string {
+	return strings.Join(stage1.CapabilityNames(caps), ",")
+}
+
+// parseBoolPtr reads a bool that can be left unset.
+func parseBoolPtr(s string) (*bool, error) {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not true or false", s)
+	}
+	return &b, nil
+}
+
+// showBoolPtr writes a bool that can be left unset back.
+func showBoolPtr(b *bool) string {
+	if b == nil {
+		return ""
+	}
+	return strconv.FormatBool(*b)
 }
 
 // showPositive writes a count back, "" for none.

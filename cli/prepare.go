@@ -48,7 +48,7 @@ func (f *podFlags) add(cmd *cobra.Command) {
 	list(fs, &f.secrets, "set-env-secret", secretParser("--set-env-secret"), "set NAME in every app's environment to the content of FILE, read when the pod starts and never stored: NAME=FILE (repeatable)")
 	fs.StringSliceVar(&f.insecure, "insecure-options", nil, "checks to skip: image (use images without a verified signature), http, tls, all")
 	fs.StringVar(&f.signatures, "signatures", "", signaturesUsage)
-	fs.StringVar(&f.flavor, "stage1", "", "stage1 flavor: systemd (the default where systemd-nspawn is installed) or fly")
+	fs.StringVar(&f.flavor, "stage1", "", "stage1 flavor: systemd (the default where systemd-nspawn is installed) or fly; fly does not isolate its apps (a chroot with the default capabilities, no seccomp: see security.md)")
 	fs.BoolVar(&f.noOverly, "no-overlay", false, "copy image trees into the pod instead of mounting overlays")
 	fs.StringVar(&f.uuidFile, "uuid-file-save", "", "write the pod's UUID to this file as soon as the pod exists")
 	list(fs, &f.volumes, "volume", stage0.ParseVolume, "a pod volume: NAME,kind=host,source=/PATH[,readOnly=true] or NAME,kind=empty[,mode=0755,uid=N,gid=N] (repeatable; apps use it with --mount)")

@@ -121,6 +121,10 @@ const (
 	AnnotationRlimits = "podctl.io/rlimits"
 	// AnnotationOOMScoreAdj, on a RuntimeApp, is the app's oom_score_adj.
 	AnnotationOOMScoreAdj = "podctl.io/oom-score-adj"
+	// AnnotationSeccomp, on a RuntimeApp, is "unconfined" when the app
+	// runs without a seccomp filter (--seccomp=unconfined), which appc
+	// has no isolator for.
+	AnnotationSeccomp = "podctl.io/seccomp"
 	// AnnotationNetwork, on the pod manifest, is the pod's network as
 	// stage0 asks for it (stage1.NetworkSettings, JSON); the ports it
 	// forwards are the manifest's own ports.

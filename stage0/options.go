@@ -7,10 +7,12 @@ import (
 	"strings"
 
 	"github.com/appc/spec/schema/types"
+	"github.com/moby/sys/capability"
 
 	"podctl/internal/errdefs"
 	"podctl/internal/manifest"
 	"podctl/stage1"
+	"podctl/stage1/seccomp/profile"
 )
 
 // The parsers here read the values of prepare's and run's flags, one value
@@ -208,3 +210,23 @@ type KeyValue struct{ Key, Value string }
 
 // String is KEY=VALUE, which ParseLabel and ParseAnnotation read back.
 func (kv KeyValue) String() string { return kv.Key + "=" + kv.Value }
+
+// ParseCapabilities reads a --caps-retain or --caps-remove value: names of
+// capabilities, comma-separated, with or without CAP_, in any case.
+func ParseCapabilities(s string) ([]capability.Cap, error) {
+	caps, err := stage1.ParseCapabilities(strings.Split(s, ","))
+	if err != nil {
+		return nil, errdefs.New(ErrUsage, "%v", err)
+	}
+	return caps, nil
+}
+
+// ParseSeccomp reads a --seccomp value: unconfined, or
+// mode=retain|remove[,errno=ENAME],SYSCALL[,SYSCALL...].
+func ParseSeccomp(s string) (*profile.Custom, error) {
+	c, err := profile.ParseCustom(s)
+	if err != nil {
+		return nil, errdefs.New(ErrUsage, "--%v", err)
+	}
+	return c, nil
+}

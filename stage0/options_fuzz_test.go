@@ -3,6 +3,8 @@ package stage0
 import (
 	"errors"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,6 +101,39 @@ func FuzzParseNumbers(f *testing.F) {
 		fuzzParser(t, ParsePidsLimit, itoa, s)
 		if n, err := ParsePidsLimit(s); err == nil && n < 1 {
 			t.Fatalf("--pids-limit %q taken as %d", s, n)
+		}
+	})
+}
+
+// FuzzParseConfinement fuzzes --caps-retain, --caps-remove and --seccomp:
+// a refusal is one line, and what they take, written back, reads again
+// the same.
+func FuzzParseConfinement(f *testing.F) {
+	addSeeds(f, "CAP_NET_BIND_SERVICE", "net_admin,Cap_Chown", "cap_bogus", "", ",", "chown,chown",
+		"unconfined", "mode=retain,mkdir", "mode=remove,errno=ENOTSUP,mkdir,socket", "mode=retain,errno=EWHAT,read",
+		"mode=keep,read", "mode=remove", "mode=remove,errno=EPERM,errno=EACCES,read", "mkdir", "mode=retain,read,errno=EPERM")
+	f.Fuzz(func(t *testing.T, s string) {
+		oneLine := func(err error) {
+			if strings.ContainsAny(err.Error(), "\r\n") && !strings.ContainsAny(s, "\r\n") {
+				t.Fatalf("%q: error %q is not one line", s, err)
+			}
+		}
+		if caps, err := ParseCapabilities(s); err != nil {
+			oneLine(err)
+		} else {
+			back := strings.Join(stage1.CapabilityNames(caps), ",")
+			again, err := ParseCapabilities(back)
+			if err != nil || !slices.Equal(again, caps) {
+				t.Fatalf("%q parsed as %v, written back as %q, parsed as %v, %v", s, caps, back, again, err)
+			}
+		}
+		if c, err := ParseSeccomp(s); err != nil {
+			oneLine(err)
+		} else {
+			again, err := ParseSeccomp(c.String())
+			if err != nil || !reflect.DeepEqual(again, c) {
+				t.Fatalf("%q parsed as %+v, written back as %q, parsed as %+v, %v", s, c, c.String(), again, err)
+			}
 		}
 	})
 }

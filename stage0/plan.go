@@ -16,6 +16,7 @@ import (
 	"podctl/internal/passwd"
 	"podctl/lifecycle"
 	"podctl/stage1"
+	"podctl/stage1/seccomp/profile"
 	"podctl/store"
 )
 
@@ -115,6 +116,14 @@ func planApp(ao *AppOptions, vols []types.Volume, podSecrets map[string]string) 
 	if ao.OOMScoreAdj != nil {
 		if err := stage1.CheckOOMScoreAdj(*ao.OOMScoreAdj); err != nil {
 			return a, errdefs.New(ErrUsage, "%v", err)
+		}
+	}
+	if ao.CapsRetain != nil && ao.CapsRemove != nil {
+		return a, errdefs.New(ErrUsage, "give --caps-retain or --caps-remove, not both")
+	}
+	if ao.Seccomp != nil {
+		if err := ao.Seccomp.Check(); err != nil {
+			return a, errdefs.New(ErrUsage, "--seccomp: %v", err)
 		}
 	}
 	return a, nil
@@ -314,6 +323,9 @@ func (a *plannedApp) runtimeApp() (schema.RuntimeApp, error) {
 	if a.opts.ReadOnlyRootfs {
 		ra.Annotations.Set(lifecycle.AnnotationReadOnlyRootfs, "true")
 	}
+	if a.opts.Seccomp != nil && a.opts.Seccomp.Mode == profile.ModeUnconfined {
+		ra.Annotations.Set(lifecycle.AnnotationSeccomp, profile.ModeUnconfined)
+	}
 	if len(a.secrets) > 0 {
 		// The files' paths, never their content.
 		b, err := json.Marshal(a.secrets)
@@ -370,6 +382,9 @@ func effectiveApp(m *schema.ImageManifest, ao *AppOptions, setEnv []EnvVar) (*ty
 		app.Isolators.ReplaceIsolatorsByName(iso, []types.ACIdentifier{iso.Name})
 	}
 	if err := checkImageLimits(m, app.Isolators); err != nil {
+		return nil, err
+	}
+	if err := confineApp(m, ao, &app); err != nil {
 		return nil, err
 	}
 	if app.User == "" {

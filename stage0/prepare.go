@@ -13,6 +13,7 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+	"github.com/moby/sys/capability"
 	"golang.org/x/sys/unix"
 
 	"podctl/internal/errdefs"
@@ -23,6 +24,7 @@ import (
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/flavors"
+	"podctl/stage1/seccomp/profile"
 	"podctl/store"
 )
 
@@ -63,6 +65,15 @@ type AppOptions struct {
 	// ReadOnlyRootfs makes the app's root read-only, but for a fresh
 	// /tmp and /run, its volumes and the pod's files (--readonly-rootfs).
 	ReadOnlyRootfs bool
+	// CapsRetain, if set, are the app's capabilities, instead of the
+	// default ones; CapsRemove leave the default ones. Either replaces the
+	// image's capability isolators.
+	CapsRetain, CapsRemove []capability.Cap
+	// Seccomp, if set, replaces the default seccomp filter (and the
+	// image's seccomp isolators).
+	Seccomp *profile.Custom
+	// NoNewPrivileges, if set to false, leaves no_new_privs unset.
+	NoNewPrivileges *bool
 }
 
 // PrepareOptions are the choices of prepare and run.

@@ -264,6 +264,10 @@ func testHostileApp(t *testing.T, e *env) {
 		args := append([]string{"run", "example.com/hostile", "--exec", "/bin/hostile", "--"}, h.args...)
 		r := e.podctl(append(args, wayNames(ways)...)...)
 		checkWays(t, e.flavor+" root app", ways, r)
+		// An app's own, narrower set holds every way too.
+		args = append([]string{"run", "example.com/hostile", "--caps-retain=CAP_NET_BIND_SERVICE", "--exec", "/bin/hostile", "--"}, h.args...)
+		r = e.podctl(append(args, wayNames(ways)...)...)
+		checkWays(t, e.flavor+" root app with --caps-retain", ways, r)
 	}
 	if ways := waysFor(e.flavor, true); len(ways) > 0 {
 		args := append([]string{"run", "example.com/hostile", "--user", "nobody", "--group", "nogroup", "--exec", "/bin/hostile", "--"}, h.args...)

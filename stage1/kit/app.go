@@ -16,6 +16,7 @@ import (
 	"podctl/cgroup"
 	"podctl/lifecycle"
 	"podctl/stage1"
+	"podctl/stage1/seccomp/profile"
 )
 
 // AppSpec is everything a flavor needs to start one app: the resolved view
@@ -60,6 +61,15 @@ type AppSpec struct {
 	// default capabilities only, no_new_privs and the default seccomp
 	// filter (Confine).
 	Confined bool `json:"confined,omitempty"`
+	// Capabilities name the app's capabilities (CAP_CHOWN...): the
+	// bounding set of the app, and the ambient set of an app whose user is
+	// not root. nil means the default ones (stage1.DefaultCapabilities) as
+	// the bounding set, and none for an app whose user is not root.
+	Capabilities []string `json:"capabilities"`
+	// Seccomp, if set, replaces a confined app's default seccomp filter,
+	// and NewPrivileges leaves its no_new_privs unset.
+	Seccomp       *profile.Custom `json:"seccomp,omitempty"`
+	NewPrivileges bool            `json:"new_privileges,omitempty"`
 	// CgroupViews are the app's cgroups as its /sys/fs/cgroup shows them,
 	// for a flavor that knows them before the app starts (systemd).
 	CgroupViews []cgroup.View `json:"cgroup_views,omitempty"`
@@ -204,6 +214,9 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 			return nil, err
 		}
 		readLimits(&s, ra.App.Isolators)
+		if err := readConfinement(&s, &ra); err != nil {
+			return nil, err
+		}
 		podName, _ := m.Annotations.Get(lifecycle.AnnotationName)
 		if err := setEnv(&s, &ra, p.UUID, podName); err != nil {
 			return nil, err

@@ -6,12 +6,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moby/sys/capability"
 	"golang.org/x/sys/unix"
 )
 
 // Confine marks the apps of an isolated flavor confined: each executes
-// with the default capabilities only, no_new_privs and the default seccomp
-// filter (ExecApp), and may open only the standard device nodes and make
+// under no_new_privs and the default seccomp filter, unless it asks for
+// its own (ExecApp), and may open only the standard device nodes and make
 // none (cgroup.DefaultDevices, from the cgroups NewPodCgroups makes).
 func Confine(specs []AppSpec) {
 	for i := range specs {
@@ -20,24 +21,13 @@ func Confine(specs []AppSpec) {
 	}
 }
 
-// defaultCapabilities are the capabilities an app keeps, those container
-// engines give by default: enough to act as root within its own files and
-// namespaces, not to reach past them (no CAP_SYS_ADMIN, so no mount; no
-// CAP_SYS_MODULE, CAP_SYS_TIME, CAP_NET_ADMIN...).
-var defaultCapabilities = []uintptr{
-	unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FSETID, unix.CAP_FOWNER,
-	unix.CAP_MKNOD, unix.CAP_NET_RAW, unix.CAP_SETGID, unix.CAP_SETUID,
-	unix.CAP_SETFCAP, unix.CAP_SETPCAP, unix.CAP_NET_BIND_SERVICE,
-	unix.CAP_SYS_CHROOT, unix.CAP_KILL, unix.CAP_AUDIT_WRITE,
-}
-
-// DropCapabilities limits what the calling thread forks to the default
-// capabilities. The others leave the thread's bounding set, which is all a
-// root app's capabilities are made of when it executes; and the thread's
-// inheritable set is emptied, since it would be added to them. The thread
-// itself keeps its effective capabilities, which it needs to clone the app
-// into new namespaces. Capabilities belong to threads.
-func DropCapabilities() error {
+// DropCapabilities limits what the calling thread forks to caps (an app's
+// set, AppSpec.CapabilitySet). The others leave the thread's bounding set,
+// which is all a root app's capabilities are made of when it executes; and
+// the thread's inheritable set is emptied, since it would be added to
+// them. The thread itself keeps its effective capabilities, which it needs
+// to clone the app into new namespaces. Capabilities belong to threads.
+func DropCapabilities(caps []capability.Cap) error {
 	last := uintptr(unix.CAP_LAST_CAP)
 	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
 		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
@@ -45,8 +35,8 @@ func DropCapabilities() error {
 		}
 	}
 	keep := map[uintptr]bool{}
-	for _, c := range defaultCapabilities {
-		keep[c] = true
+	for _, c := range caps {
+		keep[uintptr(c)] = true
 	}
 	for c := uintptr(0); c <= last; c++ {
 		if !keep[c] {

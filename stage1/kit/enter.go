@@ -437,6 +437,9 @@ func enterSpec(p *lifecycle.Pod, t EnterTarget, env, cmd []string) (*AppSpec, er
 	if err := readSettings(s, ra.Annotations.Get); err != nil {
 		return nil, err
 	}
+	if err := readConfinement(s, ra); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

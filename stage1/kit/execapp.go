@@ -20,9 +20,9 @@ import (
 // ExecApp turns the calling helper, already inside the app's root, into
 // the app: it sets the environment, the working directory, the resource
 // limits and oom_score_adj (applySettings) and the user, and executes the
-// app's command. A confined app (s.Confined) keeps only the default
-// capabilities and executes under no_new_privs and the default seccomp
-// filter. beforeExec, if not nil, runs once the command is found,
+// app's command. Every app keeps only its capabilities (the default ones
+// unless it asks for others); a confined app (s.Confined) executes under
+// no_new_privs and the default seccomp filter unless it asks otherwise. beforeExec, if not nil, runs once the command is found,
 // before the settings and the change of user. It returns only on failure.
 func ExecApp(s *AppSpec, beforeExec func() error) error {
 	// The parent-death signal belongs to a thread, and a Go program may
@@ -86,15 +86,33 @@ func becomeApp(s *AppSpec, uid, gid int) error {
 	for _, w := range warnings {
 		fmt.Fprintf(os.Stderr, "podctl: %s\n", w)
 	}
-	if s.Confined {
-		// The bounding set goes while this process still has
-		// CAP_SETPCAP, before the change of user takes it.
-		if err := DropCapabilities(); err != nil {
-			return fmt.Errorf("app %s: %w", s.Name, err)
+	caps, err := s.CapabilitySet()
+	if err != nil {
+		return err
+	}
+	// The bounding set goes while this process still has CAP_SETPCAP,
+	// before the change of user takes it.
+	if err := DropCapabilities(caps); err != nil {
+		return fmt.Errorf("app %s: %w", s.Name, err)
+	}
+	if uid != 0 {
+		// Kept across the change of user, for the ambient set and the
+		// filter; the app executes with its ambient set only.
+		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("app %s: keeping capabilities: %w", s.Name, err)
 		}
 	}
 	if err := setIDs(uid, gid); err != nil {
 		return fmt.Errorf("app %s: %w", s.Name, err)
+	}
+	if uid != 0 {
+		// A non-root app has no capabilities unless it asked for some.
+		if s.Capabilities == nil {
+			caps = nil
+		}
+		if err := raiseAmbient(caps); err != nil {
+			return fmt.Errorf("app %s: %w", s.Name, err)
+		}
 	}
 	if s.DieWith != 0 {
 		// Armed after the change of user, which would clear it, on the
@@ -111,8 +129,10 @@ func becomeApp(s *AppSpec, uid, gid int) error {
 	if s.Confined {
 		// Last: from here on only the syscalls the filter allows work,
 		// and execve is one of them. no_new_privs keeps setuid bits and
-		// file capabilities in the image from giving the app more.
-		if err := seccomp.Load(); err != nil {
+		// file capabilities in the image from giving the app more; an
+		// app that leaves it unset (--no-new-privileges=false) installs
+		// the filter with the CAP_SYS_ADMIN this thread still has.
+		if err := seccomp.LoadCustom(s.Seccomp, !s.NewPrivileges); err != nil {
 			return fmt.Errorf("app %s: %w", s.Name, err)
 		}
 	}

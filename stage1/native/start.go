@@ -83,7 +83,11 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 	if err := ready(); err != nil {
 		return nil, err
 	}
-	if err := kit.DropCapabilities(); err != nil {
+	caps, err := s.HelperCapabilities()
+	if err != nil {
+		return nil, err
+	}
+	if err := kit.DropCapabilities(caps); err != nil {
 		return nil, err
 	}
 	return r.startThroughHelper(s, stdio, interactive, cgfd)

@@ -2,9 +2,10 @@
 // of Docker's default profile for a process with the default capabilities
 // (see package profile), on the thread that is about to execute an app.
 //
-// On amd64 the filter is a BPF program generated from the profile by
-// mkprogram.go (go generate), so loading it costs two system calls and
-// nothing links the assembler; elsewhere it is assembled when loaded.
+// On amd64 the default filter is a BPF program generated from the profile
+// by mkprogram.go (go generate), so loading it costs two system calls;
+// elsewhere it is assembled when loaded. An app's own filter (--seccomp)
+// is assembled when it is loaded, on every architecture.
 // Installing it still takes the kernel some 0.3 ms: seccomp(2) runs the
 // linear program once for every call number to cache which are always
 // allowed.
@@ -17,6 +18,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"podctl/stage1/seccomp/profile"
 )
 
 // Load sets no_new_privs on the calling thread and installs the default
@@ -24,15 +27,36 @@ import (
 // about to execve the app from it: the filter and no_new_privs pass to
 // the new program.
 func Load() error {
-	prog, err := program(tracingSafe())
+	return LoadCustom(nil, true)
+}
+
+// LoadCustom is Load with an app's own filter (the default one if c is
+// nil, none if c is unconfined), and no_new_privs only if noNewPrivs.
+// Without no_new_privs the thread must have CAP_SYS_ADMIN in its effective
+// set to install a filter.
+func LoadCustom(c *profile.Custom, noNewPrivs bool) error {
+	var prog []unix.SockFilter
+	var err error
+	switch {
+	case c == nil:
+		prog, err = program(tracingSafe())
+	case c.Mode != profile.ModeUnconfined:
+		// Assembled here: custom filters are rare, and the default one
+		// stays generated ahead of time.
+		prog, err = profile.CustomProgram(c, tracingSafe())
+	}
 	if err != nil {
 		return err
 	}
-	// Without no_new_privs, only a process with CAP_SYS_ADMIN may install
-	// a filter; with it, setuid bits and file capabilities give the app
+	// With no_new_privs, setuid bits and file capabilities give the app
 	// nothing the filter would have to account for.
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("setting no_new_privs: %w", err)
+	if noNewPrivs {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("setting no_new_privs: %w", err)
+		}
+	}
+	if len(prog) == 0 {
+		return nil
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	if _, _, errno := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&fprog))); errno != 0 {

@@ -794,6 +794,11 @@ func bootMain(args []string) int {
 		}
 	}
 	argv := nspawnArgs(root, uuid, pod.Hostname, pod.Net, interactive)
+	if more := kit.RetainedBeyondDefault(specs); len(more) > 0 {
+		// The pod's systemd and services get them too: each app's exec
+		// helper keeps only its own (kit.ExecApp).
+		argv = append([]string{"--capability=" + strings.Join(more, ",")}, argv...)
+	}
 	cmd := exec.Command(nspawn, argv...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	if interactive {

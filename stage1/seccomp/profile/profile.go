@@ -1,7 +1,8 @@
 // Package profile holds podctl's default seccomp profile as data and turns
 // it into a BPF program with go-seccomp-bpf. The program for amd64 is
-// generated from it ahead of time (see package seccomp), so the pod start
-// path neither links this package nor spends time assembling.
+// generated from it ahead of time (see package seccomp), so a pod start
+// spends no time assembling it; only an app's own filter (custom.go,
+// --seccomp) is assembled when the app starts.
 //
 // The profile is the one Docker applies to a container that keeps
 // the default capabilities: the 14 of DropCapabilities, none of
@@ -227,6 +228,11 @@ func Program(tracing bool) ([]unix.SockFilter, error) {
 	if err != nil {
 		return nil, err
 	}
+	return assemble(policy)
+}
+
+// assemble turns a policy into the BPF program seccomp(2) takes.
+func assemble(policy libseccomp.Policy) ([]unix.SockFilter, error) {
 	insts, err := policy.Assemble()
 	if err != nil {
 		return nil, fmt.Errorf("assembling the seccomp policy: %w", err)

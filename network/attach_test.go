@@ -287,7 +287,7 @@ func TestDropMasq(t *testing.T) {
 // address is released.
 func TestDetachIgnoresCachedProcNamespace(t *testing.T) {
 	t.Parallel()
-	env, tn := newTestEnv(t, 7)
+	env, tn := newTestEnv(t, 8)
 	holder := exec.Command("unshare", "--net", "sleep", "60")
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 // leaves nothing behind.
 func TestAttachRefusals(t *testing.T) {
 	t.Parallel()
+	// Networks 6 and 7; 8 is TestDetachIgnoresCachedProcNamespace's.
 	env, tn := newTestEnv(t, 6)
 	// A second good network, joined first as eth0, so that a refusal of
 	// the second network has something to undo.

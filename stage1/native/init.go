@@ -37,22 +37,7 @@ func initMain(args []string) int {
 	if err != nil {
 		return kit.HelperFail(err)
 	}
-	var cfg podConfig
-	f := os.NewFile(configFD, "config")
-	dec := json.NewDecoder(f)
-	err = dec.Decode(&cfg)
-	// Once the apps may start: at once, or when stage1 says the pod's
-	// networks are attached, which goes on while the apps are set up.
-	netReady := sync.OnceValue(func() error {
-		defer f.Close()
-		if !cfg.AwaitNetwork {
-			return nil
-		}
-		return kit.ReadNetwork(dec)
-	})
-	if err != nil || !cfg.AwaitNetwork {
-		netReady()
-	}
+	cfg, netReady, err := readConfig()
 	if err == io.EOF {
 		// Started early for a pod that was not run after all.
 		return 0
@@ -102,6 +87,28 @@ func initMain(args []string) int {
 		StartFailed: func(err error) { kit.HelperFail(err) },
 		Warn:        warn,
 	})
+}
+
+// readConfig reads the pod's configuration from stage1 (io.EOF: none
+// came, the pod was not run after all). netReady says when the apps may
+// start: at once, or when stage1 says the pod's networks are attached,
+// which goes on while the apps are set up.
+func readConfig() (cfg *podConfig, netReady func() error, err error) {
+	cfg = &podConfig{}
+	f := os.NewFile(configFD, "config")
+	dec := json.NewDecoder(f)
+	err = dec.Decode(cfg)
+	netReady = sync.OnceValue(func() error {
+		defer f.Close()
+		if !cfg.AwaitNetwork {
+			return nil
+		}
+		return kit.ReadNetwork(dec)
+	})
+	if err != nil || !cfg.AwaitNetwork {
+		netReady()
+	}
+	return cfg, netReady, err
 }
 
 // setUpNamespaces makes the pod's new namespaces what the apps expect:

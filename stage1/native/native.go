@@ -114,19 +114,21 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 	return f.run(rc, pod, pn)
 }
 
-func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (int, error) {
+// configOf is the configuration the init of pod gets: its own cgroup is
+// made here, below the pod's.
+func configOf(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (*podConfig, error) {
 	g, specs := pod.Group, pod.Specs
 	initDir, err := g.NewChild(initCgroup)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	views := map[string][]cgroup.View{}
 	for _, s := range specs {
 		if views[s.Name], err = g.Views(s.Cgroups); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
-	cfg := podConfig{
+	return &podConfig{
 		PodDir:      rc.Pod.Path(),
 		UUID:        rc.Pod.UUID,
 		Hostname:    pn.Hostname,
@@ -136,6 +138,13 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 		Cgroups:     append([]string{initDir}, g.Dirs[1:]...),
 		Apps:        specs,
 		Views:       views,
+	}, nil
+}
+
+func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (int, error) {
+	cfg, err := configOf(rc, pod, pn)
+	if err != nil {
+		return 0, err
 	}
 	hostNet := pn.Spec.Mode == "host"
 	init, ok := rc.Early.(*initProc)
@@ -157,7 +166,7 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 	sigs := kit.NotifyStop(rc.Interactive)
 	defer signal.Stop(sigs)
 	trace.Mark("hand pod to init")
-	if err := init.give(&cfg, waitNet); err != nil {
+	if err := init.give(cfg, waitNet); err != nil {
 		return 0, err
 	}
 	cmd := init.cmd

@@ -373,6 +373,12 @@ func (g *Group) Procs() ([]int, error) {
 	return pids, nil
 }
 
+// KillWait is how long Kill's callers wait for a killed group to be
+// empty. A killed process is sure to end, but on a loaded machine the end
+// of many (a pod's systemd and its services, their network namespace) can
+// take seconds.
+const KillWait = 30 * time.Second
+
 // Kill sends SIGKILL to every process in the group and waits, up to
 // timeout, for the group to be empty. It uses cgroup.kill where the kernel
 // has it, which reaches processes forked meanwhile too; elsewhere it kills

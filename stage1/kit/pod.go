@@ -1,8 +1,6 @@
 package kit
 
 import (
-	"time"
-
 	"podctl/cgroup"
 	"podctl/stage1"
 	"podctl/stats"
@@ -56,7 +54,7 @@ func Begin(rc *stage1.RunContext, how Prologue) (*Pod, error) {
 	p.Group = g
 	p.Defer(func() error {
 		// The pod's processes end with it, and its cgroups go.
-		if err := g.Kill(5 * time.Second); err != nil {
+		if err := g.Kill(cgroup.KillWait); err != nil {
 			return err
 		}
 		return g.Remove()

@@ -146,7 +146,7 @@ func KillPodCgroup(p *lifecycle.Pod) error {
 	if err != nil || g == nil {
 		return err
 	}
-	return g.Kill(5 * time.Second)
+	return g.Kill(cgroup.KillWait)
 }
 
 // RemovePodCgroup kills what is left in the pod's cgroup and removes it.
@@ -155,7 +155,7 @@ func RemovePodCgroup(p *lifecycle.Pod) error {
 	if err != nil || g == nil {
 		return err
 	}
-	if err := g.Kill(5 * time.Second); err != nil {
+	if err := g.Kill(cgroup.KillWait); err != nil {
 		return err
 	}
 	return g.Remove()

@@ -865,7 +865,7 @@ func waitNspawn(cmd *exec.Cmd, g *cgroup.Group, sigs <-chan os.Signal) int {
 		case <-waited:
 			// What nspawn left (the pod's systemd, if nspawn was killed)
 			// goes with it.
-			if err := g.Kill(5 * time.Second); err != nil {
+			if err := g.Kill(cgroup.KillWait); err != nil {
 				fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 			}
 			if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
@@ -874,7 +874,7 @@ func waitNspawn(cmd *exec.Cmd, g *cgroup.Group, sigs <-chan os.Signal) int {
 			return cmd.ProcessState.ExitCode()
 		case sig := <-sigs:
 			if sig == parentGone {
-				if err := g.Kill(5 * time.Second); err != nil {
+				if err := g.Kill(cgroup.KillWait); err != nil {
 					fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 				}
 				return stage1.ExitStartFailed

@@ -13,8 +13,8 @@ import (
 )
 
 // FuzzInfo fills a real pod's directory with files the fuzzer chooses (its
-// manifest, an app's exit status, its result, its pid, the times of its
-// files) and reads it as list and status do. Whatever the files hold, the
+// manifest, an app's exit status, its result and networks, its pid, the
+// times of its files) and reads it as list and status do. Whatever the files hold, the
 // pod is shown, what could not be read is a one-line problem, and the
 // whole encodes as JSON: list --format=json shows every pod or none.
 func FuzzInfo(f *testing.F) {
@@ -27,6 +27,8 @@ func FuzzInfo(f *testing.F) {
 	f.Add([]byte(manifest), []byte(exit), []byte(result), []byte(history), []byte("1234\n"), now, true)
 	f.Add([]byte(strings.Replace(manifest, `"value":{"limit":"64M"}`, ``, 1)), []byte("garbage"), []byte("{"), []byte{}, []byte("x"), int64(1e12), true)
 	f.Add([]byte{}, []byte{}, []byte{}, []byte{}, []byte{}, int64(-1e12), false)
+	networks := `[{"network":"default","interface":"eth0","address":"10.47.0.5/16","gateway":"10.47.0.1"}]`
+	f.Add([]byte(manifest), []byte(exit), []byte(networks), []byte(history), []byte("1234\n"), now, true)
 
 	d := f.TempDir()
 	if err := lifecycle.Init(d); err != nil {
@@ -41,8 +43,10 @@ func FuzzInfo(f *testing.F) {
 	}
 	id, dir := p.UUID, p.Path()
 	p.Close()
-	if err := os.MkdirAll(filepath.Join(dir, lifecycle.AppDir("good")), 0o700); err != nil {
-		f.Fatal(err)
+	for _, sub := range []string{lifecycle.AppDir("good"), lifecycle.DirStage1} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			f.Fatal(err)
+		}
 	}
 	// Another descriptor of the pod's folder, locked or not, makes the pod
 	// running or exited to whoever opens it next.
@@ -54,9 +58,11 @@ func FuzzInfo(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, manifest, exit, result, history, pid []byte, mtime int64, running bool) {
 		for name, data := range map[string][]byte{
-			lifecycle.FileManifest:            manifest,
-			lifecycle.AppStatusFile("good"):   exit,
-			lifecycle.FileResult:              result,
+			lifecycle.FileManifest:          manifest,
+			lifecycle.AppStatusFile("good"): exit,
+			lifecycle.FileResult:            result,
+			// The networks a running pod recorded, which status shows.
+			lifecycle.FileNetworks:            result,
 			lifecycle.FileHistory:             history,
 			lifecycle.FilePid:                 pid,
 			lifecycle.AppRestartsFile("good"): pid,

@@ -90,6 +90,8 @@ type ConfInfo struct {
 	Name string // the network's name; if the file is broken, its base name without a leading "NN-"
 	File string // "" for the built-in default
 	Err  error  // why the file cannot be used
+	// list is the definition as read, so that load reads no file twice.
+	list *libcni.NetworkConfigList
 }
 
 // confFiles lists the definition files of ConfDir, sorted. A missing
@@ -173,7 +175,7 @@ func (e Env) List() ([]ConfInfo, error) {
 		}
 		if !seen[list.Name] {
 			seen[list.Name] = true
-			out = append(out, ConfInfo{Name: list.Name, File: f})
+			out = append(out, ConfInfo{Name: list.Name, File: f, list: list})
 		}
 	}
 	if !seen[DefaultName] {
@@ -207,7 +209,7 @@ func (e Env) load(name string) (*libcni.NetworkConfigList, error) {
 		case i.Err == nil && i.Name == name && i.File == "":
 			return libcni.ConfListFromBytes(DefaultConfList())
 		case i.Err == nil && i.Name == name:
-			return readConf(i.File)
+			return i.list, nil
 		case i.Err != nil && i.Name == name:
 			return nil, i.Err
 		case i.Err != nil:

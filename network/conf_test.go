@@ -152,3 +152,40 @@ func TestDistExample(t *testing.T) {
 		t.Error("10.49.0.20 is in the example's range")
 	}
 }
+
+// FuzzReadConf reads any network definition file, as a .conf and as a
+// .conflist, and prepares it as Attach does (host-local's dataDir, port-only
+// plugins left out): no panic, a refusal is an error, and what is taken
+// has a name and plugins.
+func FuzzReadConf(f *testing.F) {
+	for _, s := range []string{
+		`{"cniVersion":"1.0.0","name":"lan","type":"bridge","ipam":{"type":"host-local","ranges":[[{"subnet":"10.48.0.0/24"}]]}}`,
+		`{"cniVersion":"1.0.0","name":"lan","plugins":[{"type":"bridge","ipam":{"type":"host-local"}},{"type":"portmap","capabilities":{"portMappings":true}}]}`,
+		`{"name":"x","plugins":[]}`, `{"plugins":[{"capabilities":{"portMappings":true}}]}`, `{`, `[]`, `null`,
+	} {
+		f.Add([]byte(s))
+	}
+	dir := f.TempDir()
+	env := Env{DataDir: dir}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, name := range []string{"x.conf", "x.conflist"} {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			list, err := readConf(p)
+			if err != nil {
+				continue
+			}
+			if list.Name == "" || len(list.Plugins) == 0 {
+				t.Fatalf("%s %q read as %+v", name, b, list)
+			}
+			if list, err = env.withDataDir(list); err != nil {
+				continue
+			}
+			if _, err := withoutPortsOnly(list); err != nil {
+				continue
+			}
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package network
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -188,4 +189,30 @@ func FuzzReadConf(f *testing.F) {
 			}
 		}
 	})
+}
+
+// mayHold goes by the cache entries' names alone: a pod with none is not
+// read for (gc and rm ask it of every pod they remove).
+func TestMayHold(t *testing.T) {
+	env := Env{DataDir: t.TempDir()}
+	a, b := "0a11e000-0000-4000-8000-000000000000", "0b0b0000-0000-4000-8000-000000000000"
+	if held, err := env.mayHold(a); err != nil || held {
+		t.Fatalf("no cache at all: %v, %v", held, err)
+	}
+	results := filepath.Join(env.cacheDir(), "results")
+	if err := os.MkdirAll(results, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(results, "default-"+a+"-eth0"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if held, err := env.mayHold(a); err != nil || !held {
+		t.Errorf("pod with an entry: %v, %v", held, err)
+	}
+	if held, err := env.mayHold(b); err != nil || held {
+		t.Errorf("pod without one: %v, %v", held, err)
+	}
+	if err := env.Detach(context.Background(), b, ""); err != nil {
+		t.Errorf("Detach of a pod without an entry: %v", err)
+	}
 }

@@ -31,6 +31,9 @@ func (e Env) Detach(ctx context.Context, uuid, netns string) error {
 	if !validName.MatchString(uuid) {
 		return fmt.Errorf("detaching networks: %q is not a pod UUID", uuid)
 	}
+	if held, err := e.mayHold(uuid); err != nil || !held {
+		return err
+	}
 	cni := libcni.NewCNIConfigWithCacheDir(e.PluginDirs, e.cacheDir(), nil)
 	atts, err := cni.GetCachedAttachments(uuid)
 	if err != nil {
@@ -69,6 +72,26 @@ func detachOne(ctx context.Context, cni *libcni.CNIConfig, a *libcni.NetworkAtta
 		return dropMasq(ctx, list.Name, a.ContainerID)
 	}
 	return nil
+}
+
+// mayHold tells whether CNI's cache may hold networks of pod uuid: a
+// cache entry is named NETWORK-UUID-IFNAME. Most pods gc and rm release
+// hold none, and libcni reads every entry of the cache to find a pod's:
+// the names alone say there is nothing to read.
+func (e Env) mayHold(uuid string) (bool, error) {
+	names, err := os.ReadDir(filepath.Join(e.cacheDir(), "results"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("detaching the networks of pod %s: reading the cache: %w", uuid, err)
+	}
+	for _, n := range names {
+		if strings.Contains(n.Name(), "-"+uuid+"-") {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // ownNetNS is the cached namespace of pod uuid if it is the namespace file

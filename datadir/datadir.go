@@ -11,6 +11,7 @@
 //	cni/cache/             libcni's cache: what each pod joined, to release it (network)
 //	cni/networks/<net>/    host-local's address reservations, one file an address (network)
 //	cni/ports.lock         held while a pod's host ports are checked and forwarded (network)
+//	cni/detach.lock        held while a pod's networks are released (network)
 //	netns/<uuid>           a pod's network namespace, bind-mounted (network)
 //	events.log, .1, .lock  the event log, its previous generation and its lock (events)
 //

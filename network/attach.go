@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 
+	"podctl/datadir"
 	"podctl/internal/errdefs"
 	"podctl/internal/flock"
 )
@@ -75,7 +77,8 @@ func (e Env) Attach(ctx context.Context, uuid, netns string, spec Spec, ports []
 		}
 	}
 	if len(ports) > 0 {
-		unlock, err := e.lockPorts()
+		// Checked and forwarded one pod after the other.
+		unlock, err := e.lock("ports.lock", "forwarding ports")
 		if err != nil {
 			return nil, err
 		}
@@ -414,16 +417,19 @@ func portMappings(ports []PortMap) []portMapping {
 	return out
 }
 
-// lockPorts takes the lock under which host ports are checked and
-// forwarded, so that two pods cannot both find a port free.
-func (e Env) lockPorts() (func(), error) {
-	f, err := os.OpenFile(e.lockPath(), os.O_RDWR|os.O_CREATE, 0o600)
+// lock takes the lock DATA/cni/NAME, creating it; what says what it is
+// held for, in errors. The returned func releases it.
+func (e Env) lock(name, what string) (func(), error) {
+	if err := os.MkdirAll(datadir.CNIDir(e.DataDir), 0o700); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	f, err := os.OpenFile(filepath.Join(datadir.CNIDir(e.DataDir), name), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("forwarding ports: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := flock.Lock(f, flock.Exclusive); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("forwarding ports: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return func() { f.Close() }, nil
 }

@@ -316,3 +316,22 @@ func TestDetachIgnoresCachedProcNamespace(t *testing.T) {
 		t.Errorf("the address %s is still reserved: %v", ip, err)
 	}
 }
+
+// Releases of one pod at once (stage1, a forced stop, rm, gc) all succeed,
+// one after the other: the second finds nothing left to release.
+func TestConcurrentDetach(t *testing.T) {
+	t.Parallel()
+	env, tn := newTestEnv(t, 9)
+	id, netns := newPod(t, env)
+	ip := addrIP(t, attach(t, env, id, netns, []string{tn.name}, nil)[0].Address)
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() { errs <- env.Detach(context.Background(), id, netns) }()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("a Detach beside others: %v", err)
+		}
+	}
+	checkNothingLeft(t, env, tn, id, []string{ip})
+}

@@ -50,7 +50,6 @@ func NewEnv(dataDir string) Env {
 
 func (e Env) cacheDir() string    { return filepath.Join(datadir.CNIDir(e.DataDir), "cache") }
 func (e Env) networksDir() string { return filepath.Join(datadir.CNIDir(e.DataDir), "networks") }
-func (e Env) lockPath() string    { return filepath.Join(datadir.CNIDir(e.DataDir), "ports.lock") }
 
 // DefaultConfList is the built-in default network: a bridge with a
 // masquerading gateway, host-local addresses and port forwarding.

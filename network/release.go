@@ -34,6 +34,15 @@ func (e Env) Detach(ctx context.Context, uuid, netns string) error {
 	if held, err := e.mayHold(uuid); err != nil || !held {
 		return err
 	}
+	// One release at a time: stage1, a forced stop, rm and gc may each
+	// release a pod at once, and two DELs of one pod race each other (the
+	// second finds the interface the first removed). The one that comes
+	// second finds the cache emptied.
+	unlock, err := e.lock("detach.lock", "detaching the networks of pod "+uuid)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	cni := libcni.NewCNIConfigWithCacheDir(e.PluginDirs, e.cacheDir(), nil)
 	atts, err := cni.GetCachedAttachments(uuid)
 	if err != nil {

@@ -136,6 +136,10 @@ const (
 	// AnnotationDevices, on the pod manifest, is the host devices given
 	// to every app (--device), a JSON array of stage1.Device.
 	AnnotationDevices = "podctl.io/devices"
+	// AnnotationPrivateUsers, on the pod manifest, is the host range the
+	// pod's user namespace maps its ids to (stage1.PrivateUsers, JSON);
+	// without it the pod shares the host's users.
+	AnnotationPrivateUsers = "podctl.io/private-users"
 )
 
 // AppDir is the folder of an app inside the pod directory.

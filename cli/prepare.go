@@ -94,6 +94,10 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 	if err := checkUUIDFileSave(f.uuidFile); err != nil {
 		return nil, err
 	}
+	users, err := f.sec.users()
+	if err != nil {
+		return nil, err
+	}
 	def := f.apps.options(&stage0.AppOptions{})
 	apps, err := parseApps(def, args)
 	if err != nil {
@@ -103,7 +107,7 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 		Apps: apps, SetEnv: f.setEnv, InsecureImage: insecureImage, ImageLimits: lim,
 		Flavor: f.flavor, NoOverlay: f.noOverly, UUIDFileSave: f.uuidFile, Volumes: f.volumes,
 		Name: f.name, Labels: f.labels, Annotations: f.annotations, SetEnvSecrets: f.secrets,
-		Network: f.net.opts, Devices: f.sec.devices,
+		Network: f.net.opts, Devices: f.sec.devices, PrivateUsers: users,
 	}, nil
 }
 

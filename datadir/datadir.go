@@ -13,6 +13,8 @@
 //	cni/ports.lock         held while a pod's host ports are checked and forwarded (network)
 //	cni/detach.lock        held while a pod's networks are released (network)
 //	netns/<uuid>           a pod's network namespace, bind-mounted (network)
+//	users/<uuid>           the host ids a --private-users pod's user namespace maps to (stage0)
+//	users.lock             held while a range of host ids is given to a pod (stage0)
 //	events.log, .1, .lock  the event log, its previous generation and its lock (events)
 //
 // Each package owns what is inside its entry; this one owns the entries.
@@ -22,17 +24,19 @@ import "path/filepath"
 
 // The entries of the data directory.
 const (
-	Pods         = "pods"
-	Names        = "names"
-	Images       = "images"
-	Trust        = "trust"
-	Signatures   = "signatures"
-	Registries   = "registries.json"
-	CNI          = "cni"
-	NetNS        = "netns"
-	EventsLog    = "events.log"
-	EventsOldLog = "events.log.1"
-	EventsLock   = "events.lock"
+	Pods          = "pods"
+	Names         = "names"
+	Images        = "images"
+	Trust         = "trust"
+	Signatures    = "signatures"
+	Registries    = "registries.json"
+	CNI           = "cni"
+	NetNS         = "netns"
+	EventsLog     = "events.log"
+	EventsOldLog  = "events.log.1"
+	EventsLock    = "events.lock"
+	Users         = "users"
+	UsersLockFile = "users.lock"
 )
 
 // PodsDir is the folder of the pods' state folders.
@@ -61,3 +65,9 @@ func NetNSDir(dataDir string) string { return filepath.Join(dataDir, NetNS) }
 func OfPod(podDir string) string {
 	return filepath.Dir(filepath.Dir(filepath.Dir(filepath.Clean(podDir))))
 }
+
+// UsersDir holds the private users' reservations, one file a pod.
+func UsersDir(dataDir string) string { return filepath.Join(dataDir, Users) }
+
+// UsersLock is held while a pod is given a range of host ids.
+func UsersLock(dataDir string) string { return filepath.Join(dataDir, UsersLockFile) }

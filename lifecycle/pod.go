@@ -673,3 +673,19 @@ func (p *Pod) IsReady() bool {
 	_, err := p.statFile(FileReady)
 	return err == nil
 }
+
+// Exists tells whether the pod with this UUID is in the data directory,
+// in any state. Folders are looked at in lifecycle order, so a pod moving
+// on while they are is seen.
+func Exists(dataDir, id string) (bool, error) {
+	for f := embryoDir; f < numFolders; f++ {
+		_, err := os.Lstat(filepath.Join(folderPath(dataDir, f), id))
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return false, fmt.Errorf("looking for pod %s: %w", id, err)
+		}
+	}
+	return false, nil
+}

@@ -36,6 +36,10 @@ type plan struct {
 	manifest []byte
 	// devices are the host devices given to the pod (--device).
 	devices []stage1.Device
+	// pm is the pod manifest, which manifest holds as written.
+	pm *schema.PodManifest
+	// users are the pod's private users, once the pod exists (giveUsers).
+	users *stage1.PrivateUsers
 }
 
 // plannedApp is one app of a plan.
@@ -290,12 +294,37 @@ func (pl *plan) buildManifest() error {
 		}
 		pm.Annotations.Set(lifecycle.AnnotationDevices, v)
 	}
-	b, err := json.Marshal(pm)
+	pl.pm = pm
+	return pl.encodeManifest()
+}
+
+// encodeManifest writes pm as the manifest's bytes.
+func (pl *plan) encodeManifest() error {
+	b, err := json.Marshal(pl.pm)
 	if err != nil {
 		return fmt.Errorf("writing pod manifest: %w", err)
 	}
 	pl.manifest = b
 	return nil
+}
+
+// giveUsers gives pod id its private users, if it asks for them, and
+// records them in its manifest.
+func (pl *plan) giveUsers(dataDir, id string) error {
+	if !pl.opts.PrivateUsers.Enabled {
+		return nil
+	}
+	u, err := allocateUsers(dataDir, id, pl.opts.PrivateUsers, pl.overlay(dataDir))
+	if err != nil {
+		return err
+	}
+	v, err := stage1.FormatPrivateUsers(u)
+	if err != nil {
+		return err
+	}
+	pl.users = u
+	pl.pm.Annotations.Set(lifecycle.AnnotationPrivateUsers, v)
+	return pl.encodeManifest()
 }
 
 // runtimeApp is the app as the pod manifest has it.

@@ -109,6 +109,8 @@ type PrepareOptions struct {
 	Network NetworkOptions
 	// Devices are host devices every app may open (--device).
 	Devices []DeviceOption
+	// PrivateUsers maps the pod's ids to a range of host ids of its own.
+	PrivateUsers PrivateUsersOption
 }
 
 // flavorName is the stage1 flavor opts ask for, or the default.
@@ -154,6 +156,9 @@ func prepare(c Config, opts *PrepareOptions, flavor string) (*lifecycle.Pod, err
 	}
 	pl.flavor = flavor
 	if err := checkNetwork(&opts.Network, flavor); err != nil {
+		return nil, err
+	}
+	if err := checkPrivateUsers(opts.PrivateUsers, flavor, opts.NoOverlay); err != nil {
 		return nil, err
 	}
 	if opts.Name != "" {
@@ -202,6 +207,11 @@ func create(c Config, pl *plan) (*lifecycle.Pod, error) {
 			discard(p)
 			return nil, err
 		}
+	}
+	if err := pl.giveUsers(c.DataDir, p.UUID); err != nil {
+		discard(p)
+		_ = releaseName(c.DataDir, pl.opts.Name, p.UUID)
+		return nil, err
 	}
 	if err := layOut(p, pl); err != nil {
 		discard(p)
@@ -412,9 +422,14 @@ func layOut(p *lifecycle.Pod, pl *plan) error {
 	if err := os.WriteFile(filepath.Join(dir, lifecycle.FileFlavor), []byte(pl.flavor+"\n"), 0o600); err != nil {
 		return err
 	}
-	overlay := !pl.opts.NoOverlay && overlaySupported(dir)
+	chown := pl.users != nil && pl.users.Ownership == stage1.OwnershipChown
+	overlay := !chown && pl.overlay(dir)
 	for _, a := range pl.apps {
-		if err := layOutApp(filepath.Join(dir, lifecycle.AppDir(a.name.String())), a.tree, overlay); err != nil {
+		appDir := filepath.Join(dir, lifecycle.AppDir(a.name.String()))
+		if err := layOutApp(appDir, a.tree, overlay); err != nil {
+			return err
+		}
+		if err := giveTree(appDir, pl.users, overlay); err != nil {
 			return err
 		}
 	}
@@ -436,6 +451,12 @@ func layOutApp(appDir, tree string, overlay bool) error {
 		}
 	}
 	return os.Symlink(tree, filepath.Join(appDir, lifecycle.AppLower))
+}
+
+// overlay tells whether the pod's app roots are overlays of the image
+// trees, in dir, or copies.
+func (pl *plan) overlay(dir string) bool {
+	return !pl.opts.NoOverlay && overlaySupported(dir)
 }
 
 // overlaySupported reports whether app roots in dir can be overlayfs

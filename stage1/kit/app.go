@@ -26,6 +26,12 @@ type AppSpec struct {
 	Name string `json:"name"`
 	// Rootfs is the absolute path of the app's root.
 	Rootfs string `json:"rootfs"`
+	// Users are the pod's private users, nil if it shares the host's.
+	Users *stage1.PrivateUsers `json:"users,omitempty"`
+	// Userns, set by the flavor, is a user namespace with the pod's
+	// mapping, through which the app's trees and volumes are shown
+	// (idmapped mounts), unless the pod's trees are chowned copies.
+	Userns *os.File `json:"-"`
 	// Lower, Upper and Work are set when Rootfs is an overlay to mount.
 	Lower string `json:"lower,omitempty"`
 	Upper string `json:"upper,omitempty"`
@@ -176,6 +182,10 @@ func modeBits(mode int64) os.FileMode {
 // AppSpecs reads the apps of a pod from its manifest and its directory.
 func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 	var specs []AppSpec
+	users, err := stage1.ReadPrivateUsers(m)
+	if err != nil {
+		return nil, err
+	}
 	for _, ra := range m.Apps {
 		name := ra.Name.String()
 		if ra.App == nil || len(ra.App.Exec) == 0 {
@@ -189,6 +199,7 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 			User:       ra.App.User,
 			Group:      ra.App.Group,
 			WorkingDir: ra.App.WorkingDirectory,
+			Users:      users,
 		}
 		if lower, err := os.Readlink(filepath.Join(dir, lifecycle.AppLower)); err == nil {
 			s.Lower, s.Upper, s.Work = lower, filepath.Join(dir, lifecycle.AppUpper), filepath.Join(dir, lifecycle.AppWork)

@@ -32,7 +32,7 @@ func TestMountDevInDeviceCgroup(t *testing.T) {
 	}
 	free, confined := t.TempDir(), t.TempDir()
 	inMountNamespace(t, func() (err error) {
-		if err := mountDev(free); err != nil {
+		if err := mountDev(free, &AppSpec{}); err != nil {
 			return err
 		}
 		if err := checkNodes(free, false); err != nil {
@@ -62,7 +62,7 @@ func TestMountDevInDeviceCgroup(t *testing.T) {
 		if err := unix.Mknod(filepath.Join(confined, "n"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != unix.EPERM {
 			return fmt.Errorf("mknod in the app's device cgroup: %v, want EPERM", err)
 		}
-		if err := mountDev(confined); err != nil {
+		if err := mountDev(confined, &AppSpec{}); err != nil {
 			return err
 		}
 		return checkNodes(confined, true)

@@ -83,7 +83,11 @@ func MountVolumes(s *AppSpec) error {
 		if m.Recursive {
 			flags |= unix.MS_REC
 		}
-		if err := unix.Mount(m.Source, dst, "", flags, ""); err != nil {
+		if s.mapsVolumes() {
+			if err := idmapBind(m.Source, dst, s.Userns, m.Recursive); err != nil {
+				return fmt.Errorf("mounting volume %s on %s: %w", m.Source, m.Target, err)
+			}
+		} else if err := unix.Mount(m.Source, dst, "", flags, ""); err != nil {
 			return fmt.Errorf("mounting volume %s on %s: %w", m.Source, m.Target, err)
 		}
 		if m.ReadOnly {

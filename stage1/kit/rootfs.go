@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -48,6 +49,11 @@ var devLinks = [][2]string{
 // mounts are private.
 func SetUpRoot(s *AppSpec, views []cgroup.View) error {
 	root := s.Rootfs
+	if s.mapsTrees() {
+		if err := idmapTrees(s); err != nil {
+			return err
+		}
+	}
 	if s.Lower != "" {
 		if err := MountOverlay(s); err != nil {
 			return err
@@ -59,7 +65,7 @@ func SetUpRoot(s *AppSpec, views []cgroup.View) error {
 	if err := mountProc(root); err != nil {
 		return err
 	}
-	if err := mountDev(root); err != nil {
+	if err := mountDev(root, s); err != nil {
 		return err
 	}
 	if err := makeDevices(root, s.Devices); err != nil {
@@ -130,8 +136,8 @@ func mountProc(root string) error {
 
 // mountDev gives the app a /dev of its own: a tmpfs with the usual devices,
 // its own pseudo-terminals, shared memory and message queues.
-func mountDev(root string) error {
-	if err := mountIn(root, "dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+func mountDev(root string, s *AppSpec) error {
+	if err := mountIn(root, "dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"+s.ownerOptions(0)); err != nil {
 		return err
 	}
 	dev := filepath.Join(root, "dev")
@@ -152,8 +158,8 @@ func mountDev(root string) error {
 		flags       uintptr
 		data        string
 	}{
-		{"pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"},
-		{"shm", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "mode=1777,size=65536k"},
+		{"pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620" + ptsGroup(s)},
+		{"shm", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "mode=1777,size=65536k" + s.ownerOptions(0)},
 		{"mqueue", "mqueue", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
 	} {
 		if err := os.Mkdir(filepath.Join(dev, m.dir), 0o755); err != nil {
@@ -164,6 +170,15 @@ func mountDev(root string) error {
 		}
 	}
 	return nil
+}
+
+// ptsGroup is the devpts option that gives new terminals to the tty
+// group, 5, of the pod.
+func ptsGroup(s *AppSpec) string {
+	if s.Users == nil {
+		return ",gid=5"
+	}
+	return ",gid=" + strconv.FormatUint(uint64(s.Users.HostGID(5)), 10)
 }
 
 // makeDevice makes the character device node name in the folder dev

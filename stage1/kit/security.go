@@ -65,7 +65,7 @@ func readSecurity(s *AppSpec, m *schema.PodManifest, ra *schema.RuntimeApp) erro
 // before its volumes, which may land inside them.
 func MountTmpfs(s *AppSpec) error {
 	for _, t := range s.Tmpfs {
-		data := fmt.Sprintf("mode=%o", t.Mode)
+		data := fmt.Sprintf("mode=%o", t.Mode) + s.ownerOptions(0)
 		if err := mountIn(s.Rootfs, t.Target, "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"sync"
 	"syscall"
@@ -47,6 +48,9 @@ func initMain(args []string) int {
 	}
 	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 		return kit.HelperFail(fmt.Errorf("setting the pod's host name: %w", err))
+	}
+	if err := r.giveUserns(cfg.Apps); err != nil {
+		return kit.HelperFail(err)
 	}
 	trace.Mark("init has its pod")
 	// In the pod's mount namespace, the init's own.
@@ -208,3 +212,53 @@ func (p *appProc) Pid() int { return p.pid }
 func (p *appProc) Signal(sig syscall.Signal) error { return syscall.Kill(p.pid, sig) }
 
 func (p *appProc) Wait() (syscall.WaitStatus, error) { return <-p.done, nil }
+
+// giveUserns gives the apps of a pod with private users a user namespace
+// with the pod's mapping, through which their trees and volumes are shown
+// (kit.SetUpRoot). A process is needed to make one: a helper, started in a
+// new user namespace, held only until the namespace is open. The
+// namespace lives as long as the descriptor.
+func (r *reaper) giveUserns(apps []kit.AppSpec) error {
+	if len(apps) == 0 || apps[0].Users == nil {
+		return nil
+	}
+	// os/exec writes the maps to /proc/PID/uid_map, with the pid in the
+	// pod's PID namespace: the init's /proc must be the pod's. Its mount
+	// namespace is its own; each app mounts its own /proc anyway.
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting the pod's /proc for its user namespace: %w", err)
+	}
+	cmd := &exec.Cmd{
+		Path:        "/proc/self/fd/3",
+		Args:        []string{"podctl", stage1.Verb, helperUserns},
+		Env:         []string{},
+		Dir:         "/",
+		ExtraFiles:  []*os.File{r.self},
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	}
+	kit.SetUserNamespace(cmd.SysProcAttr, apps[0].Users)
+	// The maps are written before the helper executes: once Start
+	// returns, the namespace is whole.
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("making the pod's user namespace: %w", err)
+	}
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid))
+	// Reaped by the reaper, whose waiters do not know it.
+	cmd.Process.Kill()
+	cmd.Process.Release()
+	if err != nil {
+		return fmt.Errorf("making the pod's user namespace: %w", err)
+	}
+	for i := range apps {
+		apps[i].Userns = ns
+	}
+	return nil
+}
+
+// usernsMain is the helper that holds a user namespace: it waits to be
+// killed.
+func usernsMain([]string) int {
+	for {
+		unix.Pause()
+	}
+}

@@ -51,6 +51,9 @@ type Flavor struct {
 const (
 	helperInit = "native-init"
 	helperExec = "native-exec"
+	// helperUserns holds a user namespace with a pod's mapping while the
+	// init opens it (newUserns).
+	helperUserns = "native-userns"
 	envSpec    = "PODCTL_APP_SPEC"
 	// initCgroup is the init's own cgroup below the pod's. It is not an
 	// app name: those never hold an underscore.
@@ -89,7 +92,7 @@ func (f *Flavor) Available() error { return cgroup.CheckTracking() }
 // Helpers has the pod's init, and the exec helper of apps with
 // per-process settings.
 func (f *Flavor) Helpers() map[string]func([]string) int {
-	return map[string]func([]string) int{helperInit: initMain, helperExec: execMain}
+	return map[string]func([]string) int{helperInit: initMain, helperExec: execMain, helperUserns: usernsMain}
 }
 
 // Run makes the pod's cgroups, starts its init in new namespaces and waits

@@ -124,6 +124,7 @@ func (r *reaper) startThroughHelper(s *kit.AppSpec, stdio stage1.Stdio, interact
 			CgroupFD:    cgfd,
 		},
 	}
+	kit.SetUserNamespace(cmd.SysProcAttr, s.Users)
 	stdio.Apply(cmd)
 	r.mu.Lock()
 	defer r.mu.Unlock()

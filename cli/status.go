@@ -110,6 +110,9 @@ func printStatus(cmd *cobra.Command, pi *stage0.PodInfo) {
 	if pi.Pid != 0 {
 		fmt.Fprintf(w, "pid=%d\n", pi.Pid)
 	}
+	if u := pi.PrivateUsers; u != nil {
+		fmt.Fprintf(w, "private-users=%d:%d gid=%d ownership=%s\n", u.UID, u.Count, u.GID, u.Ownership)
+	}
 	// A line a network: network-NAME=INTERFACE ADDRESS [via GATEWAY].
 	for _, n := range pi.Networks {
 		fmt.Fprintf(w, "network-%s=%s %s", n.Network, n.Interface, n.Address)

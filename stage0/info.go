@@ -14,6 +14,7 @@ import (
 
 	"podctl/lifecycle"
 	"podctl/network"
+	"podctl/stage1"
 )
 
 // PodState is a pod's state as list and status show it: its lifecycle
@@ -79,6 +80,9 @@ type PodInfo struct {
 	Pid        int                     `json:"pid"`
 	// Networks are the networks the running pod joined.
 	Networks []network.Attachment `json:"networks"`
+	// PrivateUsers is the host range the pod's ids map to
+	// (--private-users), nil if it shares the host's.
+	PrivateUsers *stage1.PrivateUsers `json:"private_users"`
 	Apps     []AppInfo            `json:"apps"`
 	// Problems are what could not be read; the rest is still shown.
 	Problems []string `json:"problems,omitempty"`
@@ -172,6 +176,8 @@ func Info(p *lifecycle.Pod) *PodInfo {
 		return pi
 	}
 	pi.Name = podNameOf(m)
+	pi.PrivateUsers, err = stage1.ReadPrivateUsers(m)
+	problem(err)
 	for k, v := range m.UserLabels {
 		pi.Labels[k] = v
 	}

@@ -434,6 +434,9 @@ func enterSpec(p *lifecycle.Pod, t EnterTarget, env, cmd []string) (*AppSpec, er
 		WorkingDir: ra.App.WorkingDirectory,
 		Confined:   t.Confined,
 	}
+	if s.Users, err = stage1.ReadPrivateUsers(m); err != nil {
+		return nil, err
+	}
 	if err := readSettings(s, ra.Annotations.Get); err != nil {
 		return nil, err
 	}
@@ -460,11 +463,59 @@ func EnterMain(args []string) int {
 	// A namespace belongs to a thread: this one goes on to execute the
 	// command (ExecApp locks it too).
 	runtime.LockOSThread()
+	if os.Getenv(envEnterUserns) == "1" {
+		// Born in the app's cgroup namespace, and its user namespace.
+		return HelperFail(ExecApp(s, nil))
+	}
 	if err := unix.Setns(enterCgroupNSFD, unix.CLONE_NEWCGROUP); err != nil {
 		return HelperFail(fmt.Errorf("entering app %s: joining its cgroup namespace: %w", s.Name, err))
 	}
 	unix.Close(enterCgroupNSFD)
+	if s.Users != nil {
+		return enterUserNamespace(s)
+	}
 	return HelperFail(ExecApp(s, nil))
+}
+
+// envEnterUserns marks the enter helper started in the app's user
+// namespace (enterUserNamespace).
+const envEnterUserns = "PODCTL_ENTER_USERNS"
+
+// enterUserNamespace gives the command of a pod with private users its
+// user namespace, with the pod's mapping: the helper starts itself again
+// in a new one. It is done here, not by podctl enter, because the maps
+// are written through /proc/PID, and only here, in the pod's PID
+// namespace and under its /proc, is the child's pid the one /proc knows.
+// This helper stays, as the host's root the app cannot signal, until the
+// command ends, and ends as it does; it passes on SIGTERM and SIGHUP.
+func enterUserNamespace(s *AppSpec) int {
+	errPipe := os.NewFile(ErrPipeFD, "errpipe")
+	c := &exec.Cmd{
+		Path:        "/proc/self/fd/" + strconv.Itoa(enterSelfFD),
+		Args:        []string{"podctl", stage1.Verb, HelperEnter},
+		Env:         []string{envEnterSpec + "=" + os.Getenv(envEnterSpec), envEnterUserns + "=1"},
+		ExtraFiles:  []*os.File{errPipe, os.NewFile(enterSelfFD, "podctl")},
+		Stdin:       os.Stdin,
+		Stdout:      os.Stdout,
+		Stderr:      os.Stderr,
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	}
+	SetUserNamespace(c.SysProcAttr, s.Users)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Ignore(syscall.SIGINT, syscall.SIGQUIT)
+	if err := c.Start(); err != nil {
+		return HelperFail(fmt.Errorf("entering app %s: starting it in its user namespace: %w", s.Name, err))
+	}
+	// The command reports on its copy of the error pipe, from here on.
+	errPipe.Close()
+	go func() {
+		for sig := range sigs {
+			c.Process.Signal(sig)
+		}
+	}()
+	ws, err := CmdProc{c}.Wait()
+	return exitStatus(ws, err).ExitCode
 }
 
 // HostPidIn returns the host pid of the process of cgroup folder dir whose

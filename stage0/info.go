@@ -83,7 +83,7 @@ type PodInfo struct {
 	// PrivateUsers is the host range the pod's ids map to
 	// (--private-users), nil if it shares the host's.
 	PrivateUsers *stage1.PrivateUsers `json:"private_users"`
-	Apps     []AppInfo            `json:"apps"`
+	Apps         []AppInfo            `json:"apps"`
 	// Problems are what could not be read; the rest is still shown.
 	Problems []string `json:"problems,omitempty"`
 }

@@ -136,7 +136,9 @@ func regexpOwned(out string) bool {
 // Two pods that live at once get disjoint ranges; a range a pod has is
 // refused to another with one line naming the pod; a removed pod's range
 // is free again.
-func TestPrivateUsersDisjoint(t *testing.T) { forFlavors(t, privateUsersFlavors, testPrivateUsersDisjoint) }
+func TestPrivateUsersDisjoint(t *testing.T) {
+	forFlavors(t, privateUsersFlavors, testPrivateUsersDisjoint)
+}
 
 func testPrivateUsersDisjoint(t *testing.T, e *env) {
 	var pods []string

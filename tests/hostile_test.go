@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -268,6 +269,12 @@ func testHostileApp(t *testing.T, e *env) {
 		args = append([]string{"run", "example.com/hostile", "--caps-retain=CAP_NET_BIND_SERVICE", "--exec", "/bin/hostile", "--"}, h.args...)
 		r = e.podctl(append(args, wayNames(ways)...)...)
 		checkWays(t, e.flavor+" root app with --caps-retain", ways, r)
+		if slices.Contains(privateUsersFlavors, e.flavor) {
+			// The pod's root is not the host's: every way stays shut.
+			args = append([]string{"run", "--private-users", "example.com/hostile", "--exec", "/bin/hostile", "--"}, h.args...)
+			r = e.podctl(append(args, wayNames(ways)...)...)
+			checkWays(t, e.flavor+" root app with --private-users", ways, r)
+		}
 	}
 	if ways := waysFor(e.flavor, true); len(ways) > 0 {
 		args := append([]string{"run", "example.com/hostile", "--user", "nobody", "--group", "nogroup", "--exec", "/bin/hostile", "--"}, h.args...)

@@ -62,8 +62,9 @@ var privateUsersFlavors = []string{"native"}
 // A --private-users pod's root is not the host's: its ids map to a range
 // of 65536 host ids of its own, which status shows; the root still owns
 // its tree (idmapped, nothing copied), writes it, removes the image's
-// files and chowns them, and writes a host volume, whose files keep the
-// host's ids on disk. An entered command gets the same mapping.
+// files and chowns them, writes a host volume, whose files keep the
+// host's ids on disk, and binds port 80. An entered command gets the same
+// mapping.
 func TestPrivateUsers(t *testing.T) { forFlavors(t, privateUsersFlavors, testPrivateUsers) }
 
 func testPrivateUsers(t *testing.T, e *env) {
@@ -74,7 +75,8 @@ func testPrivateUsers(t *testing.T, e *env) {
 	script := `cat /proc/self/uid_map; cat /proc/self/gid_map; id -u; ls -lnd / /bin/busybox;
 		touch /rootfile && echo wrote-root; rm /bin/ls && echo removed-image-file;
 		chown 1000:1000 /etc/passwd && echo chowned;
-		echo pod > /v/frompod && echo >> /v/host && echo wrote-volume; exec sleep 600`
+		echo pod > /v/frompod && echo >> /v/host && echo wrote-volume;
+		nc -l -p 80 -w 1 2>&1; exec sleep 600`
 	cmd, uuid := e.startPod("--insecure-options=image", "--net=none", "--private-users",
 		"--volume=v,kind=host,source="+vol, busyboxACI, "--mount=volume=v,target=/v",
 		"--exec", "/bin/sh", "--", "-c", script)
@@ -102,6 +104,9 @@ func testPrivateUsers(t *testing.T, e *env) {
 		if !strings.Contains(logs.stdout, want) {
 			t.Errorf("the pod's root could not do what its root can (%s): %s", want, logs)
 		}
+	}
+	if strings.Contains(logs.stdout, "bind: Permission denied") {
+		t.Errorf("the pod's root could not bind port 80 in the pod's network namespace: %s", logs)
 	}
 	if !regexpOwned(logs.stdout) {
 		t.Errorf("the app's tree is not owned by the pod's root: %s", logs)

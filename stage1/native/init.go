@@ -49,7 +49,7 @@ func initMain(args []string) int {
 	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 		return kit.HelperFail(fmt.Errorf("setting the pod's host name: %w", err))
 	}
-	if err := r.giveUserns(cfg.Apps); err != nil {
+	if err := r.giveUserns(cfg.Apps, hostNetwork); err != nil {
 		return kit.HelperFail(err)
 	}
 	trace.Mark("init has its pod")
@@ -218,7 +218,12 @@ func (p *appProc) Wait() (syscall.WaitStatus, error) { return <-p.done, nil }
 // (kit.SetUpRoot). A process is needed to make one: a helper, started in a
 // new user namespace, held only until the namespace is open. The
 // namespace lives as long as the descriptor.
-func (r *reaper) giveUserns(apps []kit.AppSpec) error {
+//
+// The pod's other namespaces are the init's, owned by the host's user
+// namespace, over which the apps have no capability: in a network
+// namespace of the pod's own, ports below 1024 and ping are opened to
+// every id, as container engines do, so that the pod's root binds port 80.
+func (r *reaper) giveUserns(apps []kit.AppSpec, hostNetwork bool) error {
 	if len(apps) == 0 || apps[0].Users == nil {
 		return nil
 	}
@@ -227,6 +232,13 @@ func (r *reaper) giveUserns(apps []kit.AppSpec) error {
 	// namespace is its own; each app mounts its own /proc anyway.
 	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mounting the pod's /proc for its user namespace: %w", err)
+	}
+	if !hostNetwork {
+		for _, sc := range [][2]string{{"net/ipv4/ip_unprivileged_port_start", "0"}, {"net/ipv4/ping_group_range", "0 2147483647"}} {
+			if err := os.WriteFile("/proc/sys/"+sc[0], []byte(sc[1]), 0); err != nil {
+				return fmt.Errorf("opening low ports to the pod's users: %w", err)
+			}
+		}
 	}
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/fd/3",

@@ -306,7 +306,7 @@ func checkPrivateUsers(o PrivateUsersOption, flavor string, noOverlay bool) erro
 		return errdefs.New(ErrUsage, "--private-users-ownership=map maps overlays' image trees, and --no-overlay makes copies: use chown or auto")
 	}
 	if flavor != "native" {
-		return errdefs.New(ErrUsage, "--private-users: the %s flavor cannot give a pod users of its own: use --flavor=native", flavor)
+		return errdefs.New(ErrUsage, "--private-users: the %s flavor cannot give a pod users of its own: use --stage1=native", flavor)
 	}
 	return nil
 }

@@ -50,18 +50,18 @@ const (
 // beyond the last id, or whose ownership is not known.
 func (u *PrivateUsers) Check() error {
 	if u.Count == 0 {
-		return fmt.Errorf("private users: a range of 0 ids")
+		return fmt.Errorf("a range of 0 ids")
 	}
 	for _, start := range []uint32{u.UID, u.GID} {
 		if start < MinPrivateUID {
-			return fmt.Errorf("private users: host id %d is below %d, the host's own users'", start, MinPrivateUID)
+			return fmt.Errorf("host id %d is below %d, the host's own users'", start, MinPrivateUID)
 		}
 		if uint64(start)+uint64(u.Count)-1 > maxID {
-			return fmt.Errorf("private users: %d ids from %d go beyond the last id", u.Count, start)
+			return fmt.Errorf("%d ids from %d go beyond the last id", u.Count, start)
 		}
 	}
 	if u.Ownership != OwnershipMap && u.Ownership != OwnershipChown {
-		return fmt.Errorf("private users: ownership %q is neither %s nor %s", u.Ownership, OwnershipMap, OwnershipChown)
+		return fmt.Errorf("ownership %q is neither %s nor %s", u.Ownership, OwnershipMap, OwnershipChown)
 	}
 	return nil
 }

@@ -25,6 +25,7 @@
 #                         crun and runc bundles get, a network namespace
 #                         with lo alone; tests/bench/network.sh measures
 #                         what a CNI network adds
+#   BENCH_FLAGS=          more podctl run flags, such as --private-users
 #   BENCH_PAIRS=40        timed rounds (after 3 untimed warm-up rounds)
 #   BENCH_TMPDIR=/var/tmp where the temporary directory goes
 #   BENCH_KEEP=1          keep the temporary directory (raw figures in results/)
@@ -75,6 +76,9 @@ FLAVOR=${BENCH_STAGE1:-native}
 PAIRS=${BENCH_PAIRS:-40}
 NETFLAG=()
 [ "$FLAVOR" = fly ] || NETFLAG=(--net="${BENCH_NET:-none}")
+# Split on spaces: flags with no space in them.
+read -r -a MOREFLAGS <<<"${BENCH_FLAGS:-}"
+NETFLAG+=("${MOREFLAGS[@]}")
 TMPBASE=${BENCH_TMPDIR:-/var/tmp}
 [[ $PAIRS =~ ^[1-9][0-9]*$ ]] || die "BENCH_PAIRS must be a positive number"
 

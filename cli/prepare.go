@@ -196,7 +196,7 @@ func newPrepare(g *globals) *cobra.Command {
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the UUID")
-	return rootOnly(cmd)
+	return userNS(cmd)
 }
 
 func newRun(g *globals) *cobra.Command {
@@ -246,7 +246,7 @@ exits 254 when podctl itself fails, with one line on stderr saying why.
 	f.add(cmd)
 	tf.add(cmd)
 	cmd.Flags().BoolVarP(&ro.Interactive, "interactive", "i", false, "give the pod's single app the terminal (its output then bypasses the logs)")
-	return rootOnly(cmd)
+	return userNS(cmd)
 }
 
 func newRunPrepared(g *globals) *cobra.Command {
@@ -273,5 +273,5 @@ func newRunPrepared(g *globals) *cobra.Command {
 	}
 	tf.add(cmd)
 	cmd.Flags().BoolVarP(&ro.Interactive, "interactive", "i", false, "give the pod's single app the terminal (its output then bypasses the logs)")
-	return rootOnly(cmd)
+	return userNS(cmd)
 }

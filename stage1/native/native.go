@@ -118,27 +118,30 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 // made here, below the pod's.
 func configOf(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (*podConfig, error) {
 	g, specs := pod.Group, pod.Specs
-	initDir, err := g.NewChild(initCgroup)
-	if err != nil {
-		return nil, err
-	}
-	views := map[string][]cgroup.View{}
-	for _, s := range specs {
-		if views[s.Name], err = g.Views(s.Cgroups); err != nil {
-			return nil, err
-		}
-	}
-	return &podConfig{
+	cfg := &podConfig{
 		PodDir:      rc.Pod.Path(),
 		UUID:        rc.Pod.UUID,
 		Hostname:    pn.Hostname,
 		Interactive: rc.Interactive,
 		Debug:       rc.Debug,
 		Task:        rc.Task,
-		Cgroups:     append([]string{initDir}, g.Dirs[1:]...),
 		Apps:        specs,
-		Views:       views,
-	}, nil
+		Views:       map[string][]cgroup.View{},
+	}
+	if pod.Cgroupless() {
+		return cfg, nil
+	}
+	initDir, err := g.NewChild(initCgroup)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Cgroups = append([]string{initDir}, g.Dirs[1:]...)
+	for _, s := range specs {
+		if cfg.Views[s.Name], err = g.Views(s.Cgroups); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
 }
 
 func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (int, error) {

@@ -145,8 +145,8 @@ func subIDs(file, name string, id int, what string) (Range, error) {
 
 // plan is what Run maps and with what.
 type plan struct {
-	uid, gid         int
-	uids, gids       Range
+	uid, gid             int
+	uids, gids           Range
 	newuidmap, newgidmap string
 }
 

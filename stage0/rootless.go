@@ -1,8 +1,19 @@
 package stage0
 
 import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
 	"podctl/internal/errdefs"
 	"podctl/internal/rootless"
+	"podctl/lifecycle"
+	"podctl/stage1"
 )
 
 // RootlessFlavor is the flavor of an ordinary user's pods, the one that
@@ -45,4 +56,96 @@ func checkRootless(opts *PrepareOptions, flavor string) error {
 		}
 	}
 	return nil
+}
+
+// nsGetOwnerUID is the ioctl that gives a user namespace's owner
+// (NS_GET_OWNER_UID, linux/nsfs.h).
+const nsGetOwnerUID = 0xb704
+
+// enterUserNS enters app of a running pod of an ordinary user's (one
+// without root entering it). The pod's namespaces belong to the user
+// namespace its `podctl run` made, which a Go process cannot join (it has
+// several threads): util-linux's nsenter, a single-threaded program, joins
+// it and executes this podctl's enter again, root of that namespace, which
+// then enters the app as root's enter does, with the app's restrictions.
+// The namespace is that of the pod's stage1, proven by the pod's lock
+// (stage1.CheckStage1Pid), and must be the user's own.
+func enterUserNS(c Config, p *lifecycle.Pod, app string, cmd []string, stdio stage1.Stdio) (int, error) {
+	pid, err := p.Pid()
+	if err != nil {
+		return 0, err
+	}
+	if pid == 0 {
+		return 0, errdefs.New(ErrUsage, "pod %s has not started yet: try again", p.UUID)
+	}
+	// Pins the process: its pid cannot name another until it is closed.
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return 0, fmt.Errorf("pod %s is not running: see podctl status %s", p.UUID, p.UUID)
+	}
+	defer unix.Close(pidfd)
+	if err := stage1.CheckStage1Pid(p, pid); err != nil {
+		return 0, fmt.Errorf("pod %s: %w: not entering it", p.UUID, err)
+	}
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid))
+	if err != nil {
+		return 0, fmt.Errorf("entering pod %s: opening its user namespace: %w", p.UUID, err)
+	}
+	defer ns.Close()
+	owner, err := unix.IoctlGetUint32(int(ns.Fd()), nsGetOwnerUID)
+	if err != nil {
+		return 0, fmt.Errorf("entering pod %s: reading its user namespace's owner: %w", p.UUID, err)
+	}
+	if int(owner) != os.Getuid() {
+		return 0, fmt.Errorf("pod %s runs in a user namespace of uid %d, not yours: run podctl enter as that user", p.UUID, owner)
+	}
+	// Alive still: the namespace opened was the checked process's.
+	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
+		return 0, fmt.Errorf("pod %s is not running: see podctl status %s", p.UUID, p.UUID)
+	}
+	nsenter, err := exec.LookPath("nsenter")
+	if err != nil {
+		return 0, errors.New("nsenter is missing, which podctl enter needs without root: install util-linux")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return 0, fmt.Errorf("finding podctl's binary: %w", err)
+	}
+	args := append([]string{"--user=/proc/self/fd/3", "--preserve-credentials", "--", self,
+		"--dir", c.DataDir, "enter", "--app", app, p.UUID}, cmd...)
+	x := exec.Command(nsenter, args...)
+	x.Env = append(os.Environ(), rootless.EnvInside+"=1", "PODCTL_DIR="+c.DataDir)
+	x.ExtraFiles = []*os.File{ns}
+	stdio.Apply(x)
+	// SIGINT and SIGQUIT from the terminal reach the command too; SIGTERM
+	// and SIGHUP are passed on, as root's enter does.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	if err := x.Start(); err != nil {
+		return 0, fmt.Errorf("entering pod %s: %w", p.UUID, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				if sig == syscall.SIGTERM || sig == syscall.SIGHUP {
+					x.Process.Signal(sig)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	err = x.Wait()
+	close(done)
+	ws, ok := x.ProcessState.Sys().(syscall.WaitStatus)
+	if err != nil && !ok {
+		return 0, fmt.Errorf("entering pod %s: %w", p.UUID, err)
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ws.ExitStatus(), nil
 }

@@ -35,6 +35,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"podctl/cgroup"
+	"podctl/internal/rootless"
 	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
@@ -380,6 +381,9 @@ func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.
 	if err != nil {
 		return 0, err
 	}
+	if len(dirs) == 0 && rootless.Inside() {
+		return enterCgroupless(p, app, nsPid, cmd, stdio)
+	}
 	if len(dirs) == 0 {
 		return 0, fmt.Errorf("pod %s records no cgroup", p.UUID)
 	}
@@ -392,3 +396,17 @@ func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.
 }
 
 var _ stage1.Flavor = (*Flavor)(nil)
+
+// enterCgroupless is Enter for a pod without cgroups (rootless): the
+// app's main process is found in the pod's PID namespace.
+func enterCgroupless(p *lifecycle.Pod, app string, nsPid int, cmd []string, stdio stage1.Stdio) (int, error) {
+	ns, err := stage1.PodPidNS(p)
+	if err != nil {
+		return 0, err
+	}
+	pid := stage1.HostPidInNS(ns, nsPid)
+	if pid == 0 {
+		return 0, fmt.Errorf("app %s of pod %s has no running process", app, p.UUID)
+	}
+	return kit.EnterApp(p, kit.EnterTarget{App: app, Pid: pid, Confined: true}, cmd, stdio)
+}

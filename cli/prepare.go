@@ -212,6 +212,10 @@ podctl run exits with the pod's status: the exit code of the first app that
 failed (128+N if signal N killed it), or 0 when every app succeeded. It
 exits 254 when podctl itself fails, with one line on stderr saying why.
 
+Without root, the pod is rootless: native, in your own data directory and
+user namespace (your /etc/subuid range), with no cgroup limits and --net=none
+or host.
+
 ` + appSyntax + "\n\n" + imageTrustHelp,
 		Example: `  podctl run --insecure-options=image ./busybox.aci --exec /bin/echo -- hello
   podctl run docker://registry.example.com/busybox@sha256:... --exec /bin/true

@@ -10,7 +10,9 @@ package stage1
 //	pid (stage1)          the kernel's lock table: that process holds the
 //	                      flock of the pod directory (device and inode),
 //	                      and has the directory open
-//	an app's pid          it is a process of the pod's checked cgroup
+//	an app's pid          it is a process of the pod's checked cgroup; in
+//	                      a rootless pod, which has none, of the PID
+//	                      namespace of the proven stage1's init (PodPidNS)
 //	stage1/cgroup         each folder passes cgroup.Checker: on cgroupfs,
 //	                      in a mounted hierarchy, named podctl-<uuid>
 //

@@ -271,7 +271,9 @@ func (p *plan) mapIDs(pid int) error {
 // forward passes the signals this process gets on to p until done. A
 // signal the terminal sends to its foreground process group (SIGINT,
 // SIGQUIT, SIGTSTP from the keyboard) has reached p already when this
-// process is in that group with it: those are not sent twice.
+// process is in that group with it: those are not sent twice. One sent to
+// the whole group by other means (kill -TERM -PGID) does reach p twice,
+// which a pod takes as one stop: Go does not tell who sent a signal.
 func forward(p *os.Process, sigs chan os.Signal, done chan struct{}) {
 	fromTTY := foreground()
 	for {

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 packages=(busybox-static systemd-container xz-utils bzip2 ca-certificates git gcc libc6-dev python3
-	docker-registry skopeo umoci openssl gnupg containernetworking-plugins iptables iproute2)
+	docker-registry skopeo umoci openssl gnupg containernetworking-plugins iptables iproute2 uidmap)
 # What the benchmarks use beside podctl.
 bench_packages=(hyperfine crun runc jq time)
 

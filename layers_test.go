@@ -24,7 +24,8 @@ var layers = [][]string{
 	{"cgroup", "lifecycle", "network"},
 	{"events", "stage1/seccomp/profile"},
 	{"datadir", "internal/errdefs", "internal/flock", "internal/fsutil", "internal/layout", "internal/manifest",
-		"internal/match", "internal/passwd", "internal/timefmt", "internal/trace", "internal/fetchhelper", "internal/progress"},
+		"internal/match", "internal/passwd", "internal/timefmt", "internal/trace", "internal/fetchhelper", "internal/progress",
+		"internal/rootless"},
 	{"internal/version"},
 }
 

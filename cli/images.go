@@ -141,7 +141,7 @@ imported twice is stored once, and so is a layer two images share.
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr (a bar per layer on a terminal, a line per layer elsewhere)")
 	cmd.Flags().StringVar(&pullPolicy, "pull-policy", stage0.PullNew, "when a registry image (docker://) is pulled: never (the store only), new (unless the store has it) or update (always)")
 	lf.add(cmd.Flags())
-	return rootOnly(cmd)
+	return userNS(cmd)
 }
 
 func newImage(g *globals) *cobra.Command {
@@ -264,7 +264,7 @@ exactly a tag (see image tag) removes the tag only.`,
 	}
 	cmd.Flags().BoolVar(&full, "full", false, "print whole image IDs")
 	cmd.Flags().BoolVar(&force, "force", false, "remove images that preparing, prepared or running pods use")
-	return rootOnly(cmd)
+	return userNS(cmd)
 }
 
 func newImageCatManifest(g *globals) *cobra.Command {
@@ -306,7 +306,7 @@ that have not been used for --grace-period.`,
 	}
 	cmd.Flags().DurationVar(&grace, "grace-period", 24*time.Hour, "how long an unused image is kept after its last use")
 	cmd.Flags().BoolVar(&full, "full", false, "print whole image IDs")
-	return rootOnly(cmd)
+	return userNS(cmd)
 }
 
 func newImageImport(g *globals) *cobra.Command {
@@ -355,5 +355,5 @@ holding a root filesystem, as podman import does, and print its ID.`,
 	cmd.Flags().StringArrayVar(&labels, "label", nil, "KEY=VALUE label, such as version=1.0 (repeatable)")
 	cmd.Flags().BoolVar(&full, "full", false, "print the whole image ID")
 	lf.add(cmd.Flags())
-	return rootOnly(cmd)
+	return userNS(cmd)
 }

@@ -85,7 +85,7 @@ image in the store today both give the same files.`
   podctl image render --rootfs-only example.com/busybox ./rootfs && ls ./rootfs/bin`
 	}
 	cmd.Flags().BoolVar(&rootfsOnly, "rootfs-only", false, "write only the root filesystem into DIR, without the manifest")
-	return rootOnly(cmd)
+	return userNS(cmd)
 }
 
 func newImageInspect(g *globals) *cobra.Command {
@@ -150,5 +150,5 @@ tags.`,
 		},
 	}
 	cmd.Flags().BoolVar(&full, "full", false, "print the whole image ID")
-	return rootOnly(cmd)
+	return userNS(cmd)
 }

@@ -73,7 +73,7 @@ func newEnter(g *globals) *cobra.Command {
 	}
 	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().StringVar(&app, "app", "", "app to enter (needed when the pod has several)")
-	return rootOnly(cmd)
+	return cmd
 }
 
 func newStop(g *globals) *cobra.Command {
@@ -108,7 +108,7 @@ reported and is not an error.`,
 	cmd.Flags().BoolVar(&force, "force", false, "kill the pods at once")
 	cmd.Flags().DurationVar(&grace, "grace-period", 10*time.Second, "how long to wait before killing")
 	addUUIDFile(cmd, &uuidFile)
-	return rootOnly(cmd)
+	return cmd
 }
 
 func newRm(g *globals) *cobra.Command {
@@ -138,7 +138,7 @@ is refused: stop it first.`,
 		},
 	}
 	addUUIDFile(cmd, &uuidFile)
-	return rootOnly(cmd)
+	return userNS(cmd)
 }
 
 func newGC(g *globals) *cobra.Command {
@@ -195,7 +195,7 @@ to run from cron, twice at once, and beside running pods.`,
 	cmd.Flags().DurationVar(&opts.ExpirePrepared, "expire-prepared", 24*time.Hour, "how long prepared pods may wait to be run")
 	cmd.Flags().BoolVar(&opts.MarkOnly, "mark-only", false, "mark pods, remove none")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also name each pod kept for its grace period, and when it goes")
-	return rootOnly(cmd)
+	return userNS(cmd)
 }
 
 // forEachPod applies do to each pod, printing the UUID of each one done (do

@@ -200,7 +200,7 @@ func newPrepare(g *globals) *cobra.Command {
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the UUID")
-	return rootOnly(cmd)
+	return userNS(cmd)
 }
 
 func newRun(g *globals) *cobra.Command {
@@ -215,6 +215,10 @@ func newRun(g *globals) *cobra.Command {
 podctl run exits with the pod's status: the exit code of the first app that
 failed (128+N if signal N killed it), or 0 when every app succeeded. It
 exits 254 when podctl itself fails, with one line on stderr saying why.
+
+Without root, the pod is rootless: native, in your own data directory and
+user namespace (your /etc/subuid range), with no cgroup limits and --net=none
+or host.
 
 ` + appSyntax + "\n\n" + imageTrustHelp,
 		Example: `  podctl run --insecure-options=image ./busybox.aci --exec /bin/echo -- hello
@@ -250,7 +254,7 @@ exits 254 when podctl itself fails, with one line on stderr saying why.
 	f.add(cmd)
 	tf.add(cmd)
 	cmd.Flags().BoolVarP(&ro.Interactive, "interactive", "i", false, "give the pod's single app the terminal (its output then bypasses the logs)")
-	return rootOnly(cmd)
+	return userNS(cmd)
 }
 
 func newRunPrepared(g *globals) *cobra.Command {
@@ -277,5 +281,5 @@ func newRunPrepared(g *globals) *cobra.Command {
 	}
 	tf.add(cmd)
 	cmd.Flags().BoolVarP(&ro.Interactive, "interactive", "i", false, "give the pod's single app the terminal (its output then bypasses the logs)")
-	return rootOnly(cmd)
+	return userNS(cmd)
 }

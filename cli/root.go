@@ -14,6 +14,7 @@ import (
 
 	"podctl/internal/errdefs"
 	"podctl/internal/fetchhelper"
+	"podctl/internal/rootless"
 	"podctl/stage0"
 	"podctl/stage1"
 )
@@ -61,6 +62,8 @@ func exitCode(err error) (code int, print bool) {
 type globals struct {
 	dir   string
 	debug bool
+	// dirErr says why an ordinary user has no default data directory.
+	dirErr error
 }
 
 func (g *globals) config() stage0.Config {
@@ -73,8 +76,42 @@ func (g *globals) config() stage0.Config {
 	return stage0.Config{DataDir: dir, Debug: g.debug, Warn: warn}
 }
 
-// needsRoot marks verbs that change pods or the store.
-const needsRoot = "needs-root"
+// privilege is the annotation that says how a verb runs for an ordinary
+// user: needsRoot, it is refused; inUserNS, it is executed again in a user
+// namespace of the user's own (rootless.Run), where it is root over the
+// user's subordinate ids. Other verbs run as the user.
+const (
+	privilege = "privilege"
+	needsRoot = "needs-root"
+	inUserNS  = "user-namespace"
+)
+
+// checkPrivilege refuses a root-only verb to an ordinary user, and runs a
+// verb that makes pods or images in the user's namespace instead of here:
+// the error it then returns is that run's exit status.
+func checkPrivilege(cmd *cobra.Command, g *globals) error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	if g.dir == "" {
+		return g.dirErr
+	}
+	switch cmd.Annotations[privilege] {
+	case needsRoot:
+		return fmt.Errorf("%s needs root: try sudo %s", cmd.CommandPath(), cmd.CommandPath())
+	case inUserNS:
+		dir, err := filepath.Abs(g.dir)
+		if err != nil {
+			return fmt.Errorf("data directory %s: %w", g.dir, err)
+		}
+		code, err := rootless.Run("/proc/self/exe", os.Args[1:], []string{"PODCTL_DIR=" + dir})
+		if err != nil {
+			return err
+		}
+		return exitStatus(code)
+	}
+	return nil
+}
 
 // NewRoot builds the whole command tree.
 func NewRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -88,10 +125,7 @@ a shell, an init script, a systemd unit or cron) can act on it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			if cmd.Annotations[needsRoot] == "true" && os.Geteuid() != 0 {
-				return fmt.Errorf("%s changes pods and images and must run as root: try sudo %s", cmd.CommandPath(), cmd.CommandPath())
-			}
-			return nil
+			return checkPrivilege(cmd, g)
 		},
 	}
 	root.SetOut(stdout)
@@ -99,6 +133,10 @@ a shell, an init script, a systemd unit or cron) can act on it.`,
 	dir := os.Getenv("PODCTL_DIR")
 	if dir == "" {
 		dir = "/var/lib/podctl"
+		if rootless.Active() {
+			// An ordinary user's pods and images are the user's own.
+			dir, g.dirErr = rootless.DefaultDataDir()
+		}
 	}
 	root.PersistentFlags().StringVar(&g.dir, "dir", dir, "data directory (or $PODCTL_DIR)")
 	root.PersistentFlags().BoolVar(&g.debug, "debug", false, "print progress on stderr")
@@ -206,11 +244,22 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
+// rootOnly marks a verb an ordinary user may not run.
 func rootOnly(c *cobra.Command) *cobra.Command {
+	return withPrivilege(c, needsRoot)
+}
+
+// userNS marks a verb that makes or removes pods or images: an ordinary
+// user runs it in a user namespace of the user's own.
+func userNS(c *cobra.Command) *cobra.Command {
+	return withPrivilege(c, inUserNS)
+}
+
+func withPrivilege(c *cobra.Command, p string) *cobra.Command {
 	if c.Annotations == nil {
 		c.Annotations = map[string]string{}
 	}
-	c.Annotations[needsRoot] = "true"
+	c.Annotations[privilege] = p
 	return c
 }
 

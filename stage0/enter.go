@@ -1,6 +1,7 @@
 package stage0
 
 import (
+	"os"
 	"strings"
 
 	"github.com/appc/spec/schema/types"
@@ -44,6 +45,9 @@ func Enter(c Config, id, app string, cmd []string, stdio stage1.Stdio) (int, err
 	}
 	if len(cmd) == 0 {
 		cmd = []string{"/bin/sh"}
+	}
+	if os.Geteuid() != 0 {
+		return enterUserNS(c, p, app, cmd, stdio)
 	}
 	f, err := flavorFor(p)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"podctl/internal/fetchhelper"
 	"podctl/internal/fsutil"
 	"podctl/internal/progress"
+	"podctl/internal/rootless"
 	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
@@ -118,6 +119,9 @@ func flavorName(opts *PrepareOptions) string {
 	if opts.Flavor != "" {
 		return opts.Flavor
 	}
+	if rootless.Active() {
+		return RootlessFlavor
+	}
 	return flavors.Default()
 }
 
@@ -127,6 +131,9 @@ func flavorName(opts *PrepareOptions) string {
 // refused before the pod exists; a failure after that removes the pod.
 func Prepare(c Config, opts *PrepareOptions) (*lifecycle.Pod, error) {
 	name := flavorName(opts)
+	if err := checkRootless(opts, name); err != nil {
+		return nil, err
+	}
 	if _, err := availableFlavor(name); err != nil {
 		return nil, err
 	}

@@ -29,6 +29,9 @@ type RunOptions struct {
 // so that its start-up overlaps the preparation.
 func PrepareAndRun(c Config, opts *PrepareOptions, ro RunOptions) (int, error) {
 	name := flavorName(opts)
+	if err := checkRootless(opts, name); err != nil {
+		return 0, err
+	}
 	f, err := availableFlavor(name)
 	if err != nil {
 		return 0, err

@@ -10,7 +10,9 @@ package stage1
 //	pid (stage1)          the kernel's lock table: that process holds the
 //	                      flock of the pod directory (device and inode),
 //	                      and has the directory open
-//	an app's pid          it is a process of the pod's checked cgroup
+//	an app's pid          it is a process of the pod's checked cgroup; in
+//	                      a rootless pod, which has none, of the PID
+//	                      namespace of the proven stage1's init (PodPidNS)
 //	stage1/cgroup         each folder passes cgroup.Checker: on cgroupfs,
 //	                      in a mounted hierarchy, named podctl-<uuid>
 //
@@ -34,6 +36,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"podctl/cgroup"
+	"podctl/internal/rootless"
 	"podctl/lifecycle"
 )
 
@@ -297,7 +300,8 @@ func hasOpen(pid int, dev, ino uint64) (bool, error) {
 }
 
 // CheckPidInPod checks that pid is a process of the pod: one listed in its
-// checked cgroup (PodGroup), at any depth. It returns a *BadPidError if
+// checked cgroup (PodGroup), at any depth; for a rootless pod, which has
+// none, one of its PID namespace (PodPidNS). It returns a *BadPidError if
 // pid fails.
 func CheckPidInPod(p *lifecycle.Pod, pid int) error {
 	if pid <= 1 {
@@ -306,6 +310,13 @@ func CheckPidInPod(p *lifecycle.Pod, pid int) error {
 	g, err := PodGroup(p)
 	if err != nil {
 		return err
+	}
+	if g == nil && rootless.Inside() {
+		ns, err := PodPidNS(p)
+		if err != nil {
+			return err
+		}
+		return CheckPidInPodNS(ns, pid)
 	}
 	if g == nil {
 		return &BadPidError{pid, "is not in the pod's cgroup: the pod has none"}
@@ -320,4 +331,100 @@ func CheckPidInPod(p *lifecycle.Pod, pid int) error {
 		}
 	}
 	return &BadPidError{pid, "is not a process of the pod's cgroup"}
+}
+
+// A pod of an ordinary user (rootless.Inside) has no cgroup: its
+// processes are proven the pod's by their PID namespace instead. The
+// pod's init is the child of its stage1 (proven by CheckStage1Pid, which
+// needs no cgroup) that is PID 1 of a namespace of its own, and every
+// process of that namespace is the pod's: no app can make a process
+// outside it, nor move one in from outside. What the pod can write (its
+// pid files) only says which of those to enter.
+
+// PodPidNS returns the inode of a running rootless pod's PID namespace.
+func PodPidNS(p *lifecycle.Pod) (uint64, error) {
+	pid, err := p.Pid()
+	if err != nil {
+		return 0, &BadPidError{Pid: 0, Problem: err.Error()}
+	}
+	if err := CheckStage1Pid(p, pid); err != nil {
+		return 0, err
+	}
+	own, err := pidNS(pid)
+	if err != nil {
+		return 0, fmt.Errorf("reading the PID namespace of pod %s: %w", p.UUID, err)
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		for _, f := range strings.Fields(string(b)) {
+			c, err := strconv.Atoi(f)
+			if err != nil || innermostPid(c) != 1 {
+				continue
+			}
+			if ns, err := pidNS(c); err == nil && ns != own {
+				return ns, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("pod %s has no init running", p.UUID)
+}
+
+// CheckPidInPodNS checks that pid is a process of the rootless pod whose
+// PID namespace is ns (PodPidNS).
+func CheckPidInPodNS(ns uint64, pid int) error {
+	if pid <= 1 {
+		return &BadPidError{pid, "is not a process podctl signals"}
+	}
+	got, err := pidNS(pid)
+	if err != nil || got != ns {
+		return &BadPidError{pid, "is not a process of the pod's PID namespace"}
+	}
+	return nil
+}
+
+// HostPidInNS returns the pid of the process that is nsPid in the PID
+// namespace ns, 0 if there is none.
+func HostPidInNS(ns uint64, nsPid int) int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if got, err := pidNS(pid); err == nil && got == ns && innermostPid(pid) == nsPid {
+			return pid
+		}
+	}
+	return 0
+}
+
+// pidNS is the inode of process pid's PID namespace.
+func pidNS(pid int) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/pid", pid), &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
+}
+
+// innermostPid is process pid's pid in its innermost PID namespace, 0 if
+// it cannot be read.
+func innermostPid(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				n, _ := strconv.Atoi(f[len(f)-1])
+				return n
+			}
+		}
+	}
+	return 0
 }

@@ -166,7 +166,9 @@ func (x *extractor) entry(hdr *tar.Header, name, rel string, kind entryKind, r i
 		return fmt.Errorf("extracting %q: %w", name, err)
 	}
 	// Symlinks and fifos: owner and times, without following the entry.
-	if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := chownMapped(hdr, func(uid, gid int) error {
+		return unix.Fchownat(pfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
+	}); err != nil {
 		return fmt.Errorf("extracting %q: setting owner: %w", name, err)
 	}
 	if err := unix.UtimesNanoAt(pfd, base, entryTimes(hdr), unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -258,7 +260,7 @@ func (x *extractor) finish() error {
 // setAttrs sets owner, mode (with setuid, setgid and sticky bits) and the
 // extended attributes of the archive (PAX SCHILY.xattr records) on fd.
 func setAttrs(fd int, hdr *tar.Header) error {
-	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
+	if err := chownMapped(hdr, func(uid, gid int) error { return unix.Fchown(fd, uid, gid) }); err != nil {
 		return fmt.Errorf("setting owner: %w", err)
 	}
 	if err := unix.Fchmod(fd, uint32(hdr.Mode&0o7777)); err != nil {
@@ -311,4 +313,16 @@ func nextEntry(tr *tar.Reader) (*tar.Header, error) {
 		return nil, invalidEntry(hdr.Name, "has an insecure path")
 	}
 	return hdr, err
+}
+
+// chownMapped gives an entry its owner with chown. In a user namespace
+// (an ordinary user's podctl, internal/rootless) an id beyond the user's
+// subordinate range has no mapping, and chown refuses it (EINVAL): the
+// entry then keeps the pod's root, the extracting user, as owner.
+func chownMapped(hdr *tar.Header, chown func(uid, gid int) error) error {
+	err := chown(hdr.Uid, hdr.Gid)
+	if err == unix.EINVAL {
+		return chown(0, 0)
+	}
+	return err
 }

@@ -1,7 +1,10 @@
 package kit
 
 import (
+	"errors"
+
 	"podctl/cgroup"
+	"podctl/internal/rootless"
 	"podctl/stage1"
 	"podctl/stats"
 )
@@ -46,6 +49,15 @@ func Begin(rc *stage1.RunContext, how Prologue) (*Pod, error) {
 	p.Specs = specs
 	if err := WritePodPid(rc.Pod); err != nil {
 		rc.Warn(err)
+	}
+	if rootless.Inside() {
+		// An ordinary user's pod: no cgroup of the host is the user's to
+		// make (stage0 refused the limits that would need one).
+		if err := cgroupless(specs); err != nil {
+			return nil, err
+		}
+		p.Group = &cgroup.Group{}
+		return p, nil
 	}
 	g, err := NewPodCgroups(rc.Pod, specs, how.Also...)
 	if err != nil {
@@ -92,3 +104,20 @@ func (p *Pod) End() {
 		}
 	}
 }
+
+// cgroupless makes the apps of a pod that has no cgroups ready to run
+// without them: no device cgroup (what an app may open is what the user
+// may), and no limit, which an image may ask for.
+func cgroupless(specs []AppSpec) error {
+	for i := range specs {
+		if !specs[i].Limits.None() {
+			return errors.New("app " + specs[i].Name + " has a memory, CPU or process limit, which needs cgroups, and podctl sets them only as root: run the pod as root")
+		}
+		specs[i].Limits.Devices = false
+	}
+	return nil
+}
+
+// Cgroupless reports whether the pod runs without cgroups (an ordinary
+// user's pod).
+func (p *Pod) Cgroupless() bool { return len(p.Group.Dirs) == 0 }

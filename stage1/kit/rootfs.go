@@ -71,7 +71,7 @@ func SetUpRoot(s *AppSpec, views []cgroup.View) error {
 	if err := makeDevices(root, s.Devices); err != nil {
 		return err
 	}
-	if err := mountIn(root, "sys", "sysfs", "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	if err := mountSys(root); err != nil {
 		return err
 	}
 	if err := mountCgroups(root, views); err != nil {

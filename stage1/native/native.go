@@ -35,6 +35,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"podctl/cgroup"
+	"podctl/internal/rootless"
 	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
@@ -121,27 +122,30 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 // made here, below the pod's.
 func configOf(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (*podConfig, error) {
 	g, specs := pod.Group, pod.Specs
-	initDir, err := g.NewChild(initCgroup)
-	if err != nil {
-		return nil, err
-	}
-	views := map[string][]cgroup.View{}
-	for _, s := range specs {
-		if views[s.Name], err = g.Views(s.Cgroups); err != nil {
-			return nil, err
-		}
-	}
-	return &podConfig{
+	cfg := &podConfig{
 		PodDir:      rc.Pod.Path(),
 		UUID:        rc.Pod.UUID,
 		Hostname:    pn.Hostname,
 		Interactive: rc.Interactive,
 		Debug:       rc.Debug,
 		Task:        rc.Task,
-		Cgroups:     append([]string{initDir}, g.Dirs[1:]...),
 		Apps:        specs,
-		Views:       views,
-	}, nil
+		Views:       map[string][]cgroup.View{},
+	}
+	if pod.Cgroupless() {
+		return cfg, nil
+	}
+	initDir, err := g.NewChild(initCgroup)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Cgroups = append([]string{initDir}, g.Dirs[1:]...)
+	for _, s := range specs {
+		if cfg.Views[s.Name], err = g.Views(s.Cgroups); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
 }
 
 func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (int, error) {
@@ -380,6 +384,9 @@ func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.
 	if err != nil {
 		return 0, err
 	}
+	if len(dirs) == 0 && rootless.Inside() {
+		return enterCgroupless(p, app, nsPid, cmd, stdio)
+	}
 	if len(dirs) == 0 {
 		return 0, fmt.Errorf("pod %s records no cgroup", p.UUID)
 	}
@@ -392,3 +399,17 @@ func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.
 }
 
 var _ stage1.Flavor = (*Flavor)(nil)
+
+// enterCgroupless is Enter for a pod without cgroups (rootless): the
+// app's main process is found in the pod's PID namespace.
+func enterCgroupless(p *lifecycle.Pod, app string, nsPid int, cmd []string, stdio stage1.Stdio) (int, error) {
+	ns, err := stage1.PodPidNS(p)
+	if err != nil {
+		return 0, err
+	}
+	pid := stage1.HostPidInNS(ns, nsPid)
+	if pid == 0 {
+		return 0, fmt.Errorf("app %s of pod %s has no running process", app, p.UUID)
+	}
+	return kit.EnterApp(p, kit.EnterTarget{App: app, Pid: pid, Confined: true}, cmd, stdio)
+}

@@ -16,6 +16,7 @@ import (
 	"podctl/internal/errdefs"
 	"podctl/internal/flock"
 	"podctl/internal/fsutil"
+	"podctl/internal/rootless"
 	"podctl/lifecycle"
 	"podctl/stage1"
 )
@@ -301,6 +302,9 @@ func checkPrivateUsers(o PrivateUsersOption, flavor string, noOverlay bool) erro
 	}
 	if err := CheckOwnership(o.Ownership); err != nil {
 		return err
+	}
+	if rootless.Active() {
+		return errdefs.New(ErrUsage, "--private-users: an ordinary user's pods run in a user namespace already, mapped to the user's subordinate ids: leave the flag out")
 	}
 	if o.Ownership == stage1.OwnershipMap && noOverlay {
 		return errdefs.New(ErrUsage, "--private-users-ownership=map maps overlays' image trees, and --no-overlay makes copies: use chown or auto")

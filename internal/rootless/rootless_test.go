@@ -49,3 +49,20 @@ func TestDefaultDataDir(t *testing.T) {
 		t.Error("a relative HOME was taken")
 	}
 }
+
+// FuzzParseSubIDs: /etc/subuid is read by every ordinary user's podctl;
+// whatever it holds, a range found fits in 32-bit ids and is not empty.
+func FuzzParseSubIDs(f *testing.F) {
+	f.Add("alice:100000:65536\n1000:200000:1\n", "alice", 1000)
+	f.Add("# comment\nbob:4294967294:2\n", "bob", 1001)
+	f.Add("x::\n:::\n", "", 0)
+	f.Fuzz(func(t *testing.T, file, name string, uid int) {
+		rg, ok, err := ParseSubIDs(strings.NewReader(file), name, uid)
+		if err != nil || !ok {
+			return
+		}
+		if rg.Count == 0 || rg.Start+rg.Count > 1<<32-1 {
+			t.Fatalf("range %+v from %q", rg, file)
+		}
+	})
+}

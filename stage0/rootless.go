@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -39,7 +41,7 @@ func checkRootless(opts *PrepareOptions, flavor string) error {
 	}
 	for _, a := range opts.Apps {
 		if a.Memory > 0 || a.CPU > 0 || a.PidsLimit > 0 {
-			return errdefs.New(ErrUsage, "--memory, --cpu and --pids-limit need cgroups, which podctl sets only as root (no cgroup is delegated to users here): run the pod without them, or as root")
+			return errdefs.New(ErrUsage, "--memory, --cpu and --pids-limit need cgroups: %s: run the pod without them, or as root", delegation())
 		}
 	}
 	if len(opts.Devices) > 0 {
@@ -148,4 +150,30 @@ func enterUserNS(c Config, p *lifecycle.Pod, app string, cmd []string, stdio sta
 		return 128 + int(ws.Signal()), nil
 	}
 	return ws.ExitStatus(), nil
+}
+
+// delegation says why an ordinary user's pod has no cgroup limits: the
+// host delegates no cgroup to the user (cgroup v1 hierarchies, hybrid
+// hosts included, are root's; on cgroup v2, the user's own cgroup is not
+// the user's to write, or has no memory, cpu or pids controller), or it
+// does, and podctl does not use it yet.
+func delegation() string {
+	var sfs unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &sfs); err != nil || sfs.Type != unix.CGROUP2_SUPER_MAGIC {
+		return "this host keeps its cgroups in v1 hierarchies, which only root may write, and delegates none to users"
+	}
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "this host delegates no cgroup to you (your cgroup cannot be read)"
+	}
+	rel, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "0::")
+	dir := filepath.Join("/sys/fs/cgroup", filepath.Clean("/"+rel))
+	if !ok || unix.Access(filepath.Join(dir, "cgroup.subtree_control"), unix.W_OK) != nil {
+		return "this host delegates no cgroup to you (your cgroup " + rel + " is not yours to write)"
+	}
+	ctl, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if !strings.Contains(" "+string(ctl), " memory") {
+		return "the cgroup this host delegates to you (" + rel + ") has no memory controller"
+	}
+	return "the cgroup this host delegates to you (" + rel + ") is not used by podctl yet"
 }

@@ -274,7 +274,7 @@ func TestRootless(t *testing.T) {
 	}
 
 	// What needs root is refused in one line, and nothing runs.
-	checkRefused(t, "--memory without root", u1.podctl("run", "--memory=64M", "example.com/busybox"), "cgroups")
+	checkRefused(t, "--memory without root", u1.podctl("run", "--memory=64M", "example.com/busybox"), "v1 hierarchies, which only root may write")
 	checkRefused(t, "--net=default without root", u1.podctl("run", "--net=default", "example.com/busybox"), "CNI networks need root")
 	checkRefused(t, "--stage1=fly without root", u1.podctl("run", "--stage1=fly", "example.com/busybox"), "needs root")
 	checkRefused(t, "--stage1=systemd without root", u1.podctl("run", "--stage1=systemd", "example.com/busybox"), "needs root")

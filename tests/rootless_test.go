@@ -237,6 +237,27 @@ func TestRootless(t *testing.T) {
 	if !strings.HasPrefix(id, "sha512-") {
 		t.Fatalf("fetch printed %q, not an image ID", id)
 	}
+	// A signed image, by a key the user trusts in the user's own keystore.
+	signer := newGPG(t, "Builds <builds@example.com>")
+	key, fpr := signer.exportKey(bin, "builds.asc")
+	signed := filepath.Join(bin, "signed.aci")
+	copyFile(t, aci, signed)
+	signer.signFile(signed, signed+".asc")
+	for _, f := range []string{key, signed, signed + ".asc"} {
+		if err := os.Chmod(f, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := u1.must("trust", "--prefix=example.com", key); !strings.Contains(out, fpr) {
+		t.Errorf("trust as %s printed %q, want the key's fingerprint", u1.name, out)
+	}
+	if sid := strings.TrimSpace(u1.must("fetch", "--full", signed)); sid != id {
+		t.Errorf("the signed image fetched as %s is %q, want %s", u1.name, sid, id)
+	}
+	if r := u2.podctl("fetch", signed); r.code == 0 {
+		t.Errorf("%s fetched an image signed by a key only %s trusts: %s", u2.name, u1.name, r)
+	}
+
 	data := filepath.Join(u1.home, ".local/share/podctl")
 	if fi, err := os.Stat(filepath.Join(data, "images")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(u1.uid) {
 		t.Fatalf("the user's store is not %s/images, owned by the user: %v", data, err)

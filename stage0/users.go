@@ -305,8 +305,8 @@ func checkPrivateUsers(o PrivateUsersOption, flavor string, noOverlay bool) erro
 	if o.Ownership == stage1.OwnershipMap && noOverlay {
 		return errdefs.New(ErrUsage, "--private-users-ownership=map maps overlays' image trees, and --no-overlay makes copies: use chown or auto")
 	}
-	if flavor != "native" {
-		return errdefs.New(ErrUsage, "--private-users: the %s flavor cannot give a pod users of its own: use --flavor=native", flavor)
+	if flavor != "native" && flavor != "systemd" {
+		return errdefs.New(ErrUsage, "--private-users: the %s flavor cannot give a pod users of its own: use --stage1=native or --stage1=systemd", flavor)
 	}
 	return nil
 }

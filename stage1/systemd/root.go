@@ -43,6 +43,7 @@ var hostTopDirs = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
 // their units. It runs in the boot helper's private mount namespace.
 func buildRoot(p *lifecycle.Pod, self string, specs []kit.AppSpec, u unitOptions) (string, error) {
 	root := p.FilePath(lifecycle.DirStage1Root)
+	users, userns := specs[0].Users, specs[0].Userns
 	dirs := []string{"usr", "etc/systemd/system", "podctl/pod", "proc", "sys", "dev", "run", "tmp", "var/tmp", "root"}
 	secrets := false
 	for _, s := range specs {
@@ -61,14 +62,14 @@ func buildRoot(p *lifecycle.Pod, self string, specs []kit.AppSpec, u unitOptions
 		// Secret values are written only here, in memory: the tmpfs is in
 		// this helper's mount namespace (and nspawn's copy of it), and the
 		// folder under it in the pod stays empty.
-		if err := unix.Mount("tmpfs", filepath.Join(root, inSecrets), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700"); err != nil {
+		if err := unix.Mount("tmpfs", filepath.Join(root, inSecrets), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700"+ownerOptions(users)); err != nil {
 			return "", fmt.Errorf("mounting the tmpfs for secrets in the stage1 root: %w", err)
 		}
 	}
-	if err := bindRO("/usr", filepath.Join(root, "usr")); err != nil {
+	if err := bindHost("/usr", filepath.Join(root, "usr"), userns); err != nil {
 		return "", err
 	}
-	if err := bindHostTops(root); err != nil {
+	if err := bindHostTops(root, userns); err != nil {
 		return "", err
 	}
 	// The podctl binary, for the hooks the units run.
@@ -79,8 +80,8 @@ func buildRoot(p *lifecycle.Pod, self string, specs []kit.AppSpec, u unitOptions
 	if err := bindRO(self, bin); err != nil {
 		return "", err
 	}
-	if err := unix.Mount(p.Path(), filepath.Join(root, "podctl", "pod"), "", unix.MS_BIND, ""); err != nil {
-		return "", fmt.Errorf("binding the pod into the stage1 root: %w", err)
+	if err := bindPod(p, filepath.Join(root, "podctl", "pod"), userns); err != nil {
+		return "", err
 	}
 	for i := range specs {
 		if err := bindApp(root, &specs[i]); err != nil {
@@ -93,12 +94,20 @@ func buildRoot(p *lifecycle.Pod, self string, specs []kit.AppSpec, u unitOptions
 	if err := writeEtc(root, p, specs, u); err != nil {
 		return "", err
 	}
+	if users != nil {
+		if err := giveRoot(root, users); err != nil {
+			return "", err
+		}
+		if err := giveCgroups(specs, users); err != nil {
+			return "", err
+		}
+	}
 	return root, nil
 }
 
 // bindHostTops gives the stage1 root the host's top-level folders of
 // programs and libraries (hostTopDirs): the same link, or a read-only bind.
-func bindHostTops(root string) error {
+func bindHostTops(root string, userns *os.File) error {
 	for _, d := range hostTopDirs {
 		host := "/" + d
 		fi, err := os.Lstat(host)
@@ -120,7 +129,7 @@ func bindHostTops(root string) error {
 		if err := os.MkdirAll(dst, 0o755); err != nil {
 			return fmt.Errorf("making the stage1 root: %w", err)
 		}
-		if err := bindRO(host, dst); err != nil {
+		if err := bindHost(host, dst, userns); err != nil {
 			return err
 		}
 	}
@@ -133,10 +142,8 @@ func bindHostTops(root string) error {
 // exec helper join.
 func bindApp(root string, s *kit.AppSpec) error {
 	target := filepath.Join(root, "opt/stage2", s.Name, "rootfs")
-	if s.Lower != "" {
-		if err := kit.MountOverlay(s); err != nil {
-			return err
-		}
+	if err := kit.MountTree(s); err != nil {
+		return err
 	}
 	if err := kit.MountVolumes(s); err != nil {
 		return err
@@ -240,6 +247,9 @@ func writeEtc(root string, p *lifecycle.Pod, specs []kit.AppSpec, u unitOptions)
 		if err := writeSecrets(root, &inside); err != nil {
 			return err
 		}
+		// In the pod's user namespace the pod's root is root: what the
+		// exec helper mounts is its own without being told.
+		inside.Users = nil
 		b, err := json.Marshal(&inside)
 		if err != nil {
 			return err
@@ -287,8 +297,15 @@ func writeSecrets(root string, s *kit.AppSpec) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(root, inSecrets, s.Name), b, 0o600); err != nil {
+	path := filepath.Join(root, inSecrets, s.Name)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return fmt.Errorf("writing the secrets of app %s: %w", s.Name, err)
+	}
+	if s.Users != nil {
+		// For the exec helper, the pod's root.
+		if err := os.Lchown(path, int(s.Users.HostUID(0)), int(s.Users.HostGID(0))); err != nil {
+			return fmt.Errorf("writing the secrets of app %s: %w", s.Name, err)
+		}
 	}
 	return nil
 }
@@ -309,6 +326,15 @@ func addSecrets(s *kit.AppSpec) error {
 	}
 	s.Env = append(s.Env, kvs...)
 	return nil
+}
+
+// ownerOptions give a tmpfs the stage1 root mounts to the pod's root, if
+// the pod has private users.
+func ownerOptions(u *stage1.PrivateUsers) string {
+	if u == nil {
+		return ""
+	}
+	return ",uid=" + strconv.FormatUint(uint64(u.HostUID(0)), 10) + ",gid=" + strconv.FormatUint(uint64(u.HostGID(0)), 10)
 }
 
 // hostname names the pod's machine: its default host name.

@@ -85,9 +85,10 @@ func (f *Flavor) Available() error {
 // Helpers has the boot helper and the units' hooks.
 func (f *Flavor) Helpers() map[string]func([]string) int {
 	return map[string]func([]string) int{
-		helperBoot: bootMain,
-		hookExec:   hookExecMain,
-		hookExited: hookExitedMain,
+		helperBoot:   bootMain,
+		hookExec:     hookExecMain,
+		hookExited:   hookExitedMain,
+		helperUserns: usernsMain,
 	}
 }
 
@@ -780,6 +781,20 @@ func bootMain(args []string) int {
 	if err != nil {
 		return kit.HelperFail(err)
 	}
+	users := specs[0].Users
+	if users != nil {
+		if err := checkUsers(users); err != nil {
+			return kit.HelperFail(err)
+		}
+		userns, err := podUserns(users)
+		if err != nil {
+			return kit.HelperFail(err)
+		}
+		defer userns.Close()
+		for i := range specs {
+			specs[i].Userns = userns
+		}
+	}
 	uuid := p.UUID
 	root, err := buildRoot(p, self, specs, unitOptions{Interactive: interactive, Hostname: pod.Hostname})
 	if err != nil {
@@ -793,7 +808,7 @@ func bootMain(args []string) int {
 			return kit.HelperFail(err)
 		}
 	}
-	argv := nspawnArgs(root, uuid, pod.Hostname, pod.Net, interactive)
+	argv := append(usersArgs(users), nspawnArgs(root, uuid, pod.Hostname, pod.Net, interactive)...)
 	if more := kit.RetainedBeyondDefault(specs); len(more) > 0 {
 		// The pod's systemd and services get them too: each app's exec
 		// helper keeps only its own (kit.ExecApp).

@@ -1,0 +1,198 @@
+package systemd
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"podctl/lifecycle"
+	"podctl/stage1"
+	"podctl/stage1/kit"
+)
+
+// A pod with private users (--private-users) is booted by nspawn in a user
+// namespace that maps the pod's ids to its host range
+// (--private-users=UID:COUNT), and nspawn changes the owner of nothing
+// (--private-users-ownership=off): its own idmapping covers only the
+// root folder, and the stage1 root is mostly mounts. The boot helper,
+// still the host's root in the host's user namespace, makes what the pod
+// sees its own instead, with a user namespace of the pod's mapping:
+//
+//	opt/stage2/<app>/rootfs  the overlay over the idmapped image tree (or
+//	                         the chowned copy), volumes idmapped, as native's
+//	usr/, lib/...            the host's, idmapped read-only: root's in the pod
+//	podctl/pod               the pod directory, idmapped: the hooks, the pod's
+//	                         root, read and write it as root does without
+//	                         private users; the apps never see it
+//	etc/, run/, ...          the few inodes the helper makes, chowned
+//	podctl/cgroups/<app>/N   cgroup.procs and tasks given to the pod's root,
+//	                         for the exec helper to join; limits stay root's
+//
+// The pod's systemd gets its own cgroup from nspawn, which gives it to the
+// pod's root.
+
+// helperUserns holds a user namespace with the pod's mapping while the
+// boot helper opens it.
+const helperUserns = "systemd-userns"
+
+// usernsMain is the helper that holds a user namespace: it waits to be
+// killed.
+func usernsMain([]string) int {
+	for {
+		unix.Pause()
+	}
+}
+
+// newUserns makes a user namespace with u's mapping, through which the
+// boot helper idmaps the pod's trees: a process is needed to make one, the
+// helper, started in a new user namespace from self and held only until
+// the namespace is open. The namespace lives as long as the descriptor.
+func newUserns(self *os.File, u *stage1.PrivateUsers) (*os.File, error) {
+	cmd := &exec.Cmd{
+		// Through the descriptor: the pod's root may not be let through
+		// the folders on the way to the binary.
+		Path:        "/proc/self/fd/3",
+		Args:        []string{"podctl", stage1.Verb, helperUserns},
+		Env:         []string{},
+		Dir:         "/",
+		ExtraFiles:  []*os.File{self},
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	}
+	kit.SetUserNamespace(cmd.SysProcAttr, u)
+	// The maps are written before the helper executes: once Start
+	// returns, the namespace is whole.
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("making the pod's user namespace: %w", err)
+	}
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid))
+	cmd.Process.Kill()
+	cmd.Wait()
+	if err != nil {
+		return nil, fmt.Errorf("making the pod's user namespace: %w", err)
+	}
+	return ns, nil
+}
+
+// usersArgs are nspawn's options for a pod with private users u: nspawn
+// makes the pod's user namespace with the pod's range and leaves every
+// owner as it is (the boot helper has shown the pod its trees).
+func usersArgs(u *stage1.PrivateUsers) []string {
+	if u == nil {
+		return nil
+	}
+	return []string{
+		"--private-users=" + strconv.FormatUint(uint64(u.UID), 10) + ":" + strconv.FormatUint(uint64(u.Count), 10),
+		"--private-users-ownership=off",
+	}
+}
+
+// checkUsers refuses a range nspawn cannot make: it shifts uids and gids
+// by the same amount.
+func checkUsers(u *stage1.PrivateUsers) error {
+	if u != nil && u.GID != u.UID {
+		return fmt.Errorf("private users %s: systemd-nspawn maps gids from the uid it maps root to, and this range's gids start elsewhere: use --stage1=native", u)
+	}
+	return nil
+}
+
+// bindHost binds a folder of the host into the stage1 root read-only,
+// shown through the pod's mapping when it has one (userns), so that the
+// host's root's files are the pod's root's there, as nspawn would show
+// them. A file system that cannot be idmapped is bound as it is: its
+// files are then the pod's nobody's, which is no less safe.
+func bindHost(src, dst string, userns *os.File) error {
+	if userns == nil {
+		return bindRO(src, dst)
+	}
+	if err := kit.BindIdmapped(src, dst, userns, true); err != nil {
+		return bindRO(src, dst)
+	}
+	if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("making %s read-only in the stage1 root: %w", src, err)
+	}
+	return nil
+}
+
+// bindPod binds the pod directory into the stage1 root, for the hooks:
+// shown through the pod's mapping when it has one, so that the hooks,
+// running as the pod's root, read and write the pod's files, which stay
+// the host's root's on disk.
+func bindPod(p *lifecycle.Pod, dst string, userns *os.File) error {
+	if userns != nil {
+		if err := kit.BindIdmapped(p.Path(), dst, userns, false); err != nil {
+			return fmt.Errorf("binding the pod into the stage1 root for its private users: %w", err)
+		}
+		return nil
+	}
+	if err := unix.Mount(p.Path(), dst, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("binding the pod into the stage1 root: %w", err)
+	}
+	return nil
+}
+
+// giveRoot gives the inodes the boot helper made in the stage1 root (its
+// folders, /etc, the units) to the pod's root, so that the pod's systemd
+// may write them as it may without private users. What is mounted there
+// keeps its owners: the walk stops at every mount point.
+func giveRoot(root string, u *stage1.PrivateUsers) error {
+	ms, err := lifecycle.MountPointsUnder(root)
+	if err != nil {
+		return err
+	}
+	mounted := map[string]bool{}
+	for _, m := range ms {
+		mounted[filepath.Clean(m)] = true
+	}
+	uid, gid := int(u.HostUID(0)), int(u.HostGID(0))
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if mounted[path] {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if err := os.Lchown(path, uid, gid); err != nil {
+			return fmt.Errorf("giving the stage1 root to the pod's users: %w", err)
+		}
+		return nil
+	})
+}
+
+// giveCgroups lets the pod's root move a process into each app's limit
+// cgroups (their cgroup.procs and tasks), as the app's exec helper does
+// (kit.JoinCgroups). The limits themselves stay the host's root's.
+func giveCgroups(specs []kit.AppSpec, u *stage1.PrivateUsers) error {
+	uid, gid := int(u.HostUID(0)), int(u.HostGID(0))
+	for _, s := range specs {
+		for _, d := range s.LimitDirs {
+			for _, f := range []string{"cgroup.procs", "tasks"} {
+				err := os.Lchown(filepath.Join(d, f), uid, gid)
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("letting the pod's root join the cgroups of app %s: %w", s.Name, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// podUserns makes the user namespace of the pod's mapping (newUserns),
+// from this process's own binary.
+func podUserns(u *stage1.PrivateUsers) (*os.File, error) {
+	self, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return nil, fmt.Errorf("making the pod's user namespace: %w", err)
+	}
+	defer self.Close()
+	return newUserns(self, u)
+}

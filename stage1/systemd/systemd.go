@@ -918,6 +918,9 @@ func registration() []string {
 // cgroups (its service's: the pod's systemd stops the command with the
 // app), user and confinement (kit.EnterApp).
 func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.Stdio) (int, error) {
+	if err := refuseEnterUsers(p); err != nil {
+		return 0, err
+	}
 	pid, err := appHostPid(p, app)
 	if err != nil {
 		return 0, err

@@ -196,3 +196,23 @@ func podUserns(u *stage1.PrivateUsers) (*os.File, error) {
 	defer self.Close()
 	return newUserns(self, u)
 }
+
+// refuseEnterUsers refuses to enter a pod with private users: a command
+// entered would be the host's root, not the pod's, since the enter helper
+// cannot join the user namespace nspawn made (a process with threads may
+// not, and the helper is born in namespaces the pod's root owns, which a
+// new namespace of the same mapping has no rights in).
+func refuseEnterUsers(p *lifecycle.Pod) error {
+	_, m, err := p.PodManifest()
+	if err != nil {
+		return err
+	}
+	u, err := stage1.ReadPrivateUsers(m)
+	if err != nil {
+		return err
+	}
+	if u != nil {
+		return fmt.Errorf("pod %s has private users (%s), and podctl enter cannot give a command the pod's user namespace on the systemd flavor: it would run as the host's root", p.UUID, u)
+	}
+	return nil
+}

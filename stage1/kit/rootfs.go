@@ -71,7 +71,7 @@ func SetUpRoot(s *AppSpec, views []cgroup.View) error {
 	if err := makeDevices(root, s.Devices); err != nil {
 		return err
 	}
-	if err := mountIn(root, "sys", "sysfs", "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	if err := mountSys(root, views); err != nil {
 		return err
 	}
 	if err := mountCgroups(root, views); err != nil {
@@ -90,6 +90,38 @@ func SetUpRoot(s *AppSpec, views []cgroup.View) error {
 		}
 	}
 	return pivotRoot(root)
+}
+
+// mountSys gives the app a read-only /sys. A new sysfs needs rights on
+// the network namespace, which the pod's root lacks where a pod with
+// private users is in one the host's root made (the systemd flavor's, on
+// a network): there the caller's /sys is bound read-only, with what is
+// mounted below it, and its cgroup folder is covered, for the app to see
+// its own cgroups there (mountCgroups), never the pod's.
+func mountSys(root string, views []cgroup.View) error {
+	const flags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	err := mountIn(root, "sys", "sysfs", "sysfs", flags, "")
+	if !errors.Is(err, unix.EPERM) {
+		return err
+	}
+	dst := filepath.Join(root, "sys")
+	if err := unix.Mount("/sys", dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("binding /sys: %w", err)
+	}
+	if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|flags, ""); err != nil {
+		return fmt.Errorf("making /sys read-only: %w", err)
+	}
+	if len(views) > 0 {
+		return nil
+	}
+	cg := filepath.Join(dst, "fs/cgroup")
+	if _, err := os.Lstat(cg); err != nil {
+		return nil
+	}
+	if err := unix.Mount("tmpfs", cg, "tmpfs", flags, "mode=755,size=4k"); err != nil {
+		return fmt.Errorf("covering /sys/fs/cgroup: %w", err)
+	}
+	return nil
 }
 
 // BindRoot binds the app's root on itself, with the mounts below it,

@@ -88,7 +88,7 @@ func buildRoot(p *lifecycle.Pod, self string, specs []kit.AppSpec, u unitOptions
 			return "", err
 		}
 	}
-	if err := bindDevices(root, specs[0].Devices); err != nil {
+	if err := bindDevices(root, specs[0].Devices, users); err != nil {
 		return "", err
 	}
 	if err := writeEtc(root, p, specs, u); err != nil {
@@ -168,14 +168,18 @@ func bindApp(root string, s *kit.AppSpec) error {
 // helper, whose device cgroup refuses mknod, binds them into the app's
 // /dev (kit.makeNode checks each is the device it names). The binds are
 // read-only, so that nothing in the pod can chmod or chown the host's
-// node.
-func bindDevices(root string, devs []stage1.Device) error {
+// node. A pod with private users gets nodes of its own instead
+// (devicesForUsers).
+func bindDevices(root string, devs []stage1.Device, users *stage1.PrivateUsers) error {
 	if len(devs) == 0 {
 		return nil
 	}
 	dir := filepath.Join(root, inDevices)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("making the stage1 root: %w", err)
+	}
+	if users != nil {
+		return devicesForUsers(dir, devs, users)
 	}
 	for i, d := range devs {
 		dst := filepath.Join(dir, strconv.Itoa(i))

@@ -808,7 +808,14 @@ func bootMain(args []string) int {
 			return kit.HelperFail(err)
 		}
 	}
-	argv := append(usersArgs(users), nspawnArgs(root, uuid, pod.Hostname, pod.Net, interactive)...)
+	net := pod.Net
+	if users != nil && net != "" && net != "host" {
+		if err := enterNetns(net); err != nil {
+			return kit.HelperFail(err)
+		}
+		net = "host"
+	}
+	argv := append(usersArgs(users), nspawnArgs(root, uuid, pod.Hostname, net, interactive)...)
 	if more := kit.RetainedBeyondDefault(specs); len(more) > 0 {
 		// The pod's systemd and services get them too: each app's exec
 		// helper keeps only its own (kit.ExecApp).

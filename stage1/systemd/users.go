@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 
@@ -213,6 +214,59 @@ func refuseEnterUsers(p *lifecycle.Pod) error {
 	}
 	if u != nil {
 		return fmt.Errorf("pod %s has private users (%s), and podctl enter cannot give a command the pod's user namespace on the systemd flavor: it would run as the host's root", p.UUID, u)
+	}
+	return nil
+}
+
+// enterNetns moves the calling thread, for good, into the pod's network
+// namespace (path), so that nspawn, started from it, runs there and keeps
+// it as it would keep the host's. nspawn would join it itself from inside
+// the pod's user namespace, which has no rights on a namespace the host's
+// root made; the pod's root has none either, so it cannot change the
+// pod's network.
+func enterNetns(path string) error {
+	// Never given back: the thread stays in the pod's network.
+	runtime.LockOSThread()
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("joining the pod's network namespace: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("joining the pod's network namespace: %w", err)
+	}
+	return nil
+}
+
+// devicesForUsers makes, in a tmpfs of the stage1 root's at dir, a node
+// for each of the pod's devices, the pod's root's, with the host's node's
+// permissions: a host node is the host's root's, which the pod's root is
+// not, and the host's device file system cannot be idmapped. The pod may
+// chmod its nodes, never the host's; its device cgroup still decides what
+// it opens.
+func devicesForUsers(dir string, devs []stage1.Device, u *stage1.PrivateUsers) error {
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0700,size=64k"+ownerOptions(u)); err != nil {
+		return fmt.Errorf("mounting the pod's devices in the stage1 root: %w", err)
+	}
+	for i, d := range devs {
+		var st unix.Stat_t
+		if err := unix.Stat(d.Host, &st); err != nil {
+			return fmt.Errorf("device %s: %w", d.Host, err)
+		}
+		if t := st.Mode & unix.S_IFMT; t != unix.S_IFCHR && t != unix.S_IFBLK {
+			return fmt.Errorf("device %s is not a device node", d.Host)
+		}
+		dst := filepath.Join(dir, strconv.Itoa(i))
+		if err := unix.Mknod(dst, st.Mode&(unix.S_IFMT|0o777), int(st.Rdev)); err != nil {
+			return fmt.Errorf("device %s: making the pod's node: %w", d.Host, err)
+		}
+		if err := unix.Lchown(dst, int(u.HostUID(0)), int(u.HostGID(0))); err != nil {
+			return fmt.Errorf("device %s: giving the pod's node to its root: %w", d.Host, err)
+		}
+		// mknod took the umask off.
+		if err := unix.Chmod(dst, st.Mode&0o777); err != nil {
+			return fmt.Errorf("device %s: %w", d.Host, err)
+		}
 	}
 	return nil
 }

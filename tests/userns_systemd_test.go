@@ -1,0 +1,151 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// usersdUIDMap reads the line of /proc/self/uid_map an app printed first, and
+// fails unless it maps the pod's 65536 ids from a host uid of their own.
+func usersdUIDMap(t *testing.T, out string) uint32 {
+	t.Helper()
+	line, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+	f := strings.Fields(line)
+	if len(f) != 3 || f[0] != "0" || f[2] != "65536" {
+		t.Fatalf("the pod's uid_map is %q, want 0 UID 65536\n%s", line, out)
+	}
+	uid, err := strconv.ParseUint(f[1], 10, 32)
+	if err != nil || uid < 65536 {
+		t.Fatalf("the pod's root is host uid %s, want one of 65536 or more", f[1])
+	}
+	return uint32(uid)
+}
+
+// usersdOwner is the host uid that owns path.
+func usersdOwner(t *testing.T, path string) uint32 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Lstat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Uid
+}
+
+// TestPrivateUsersSystemd: on the systemd flavor, a --private-users pod's
+// root is not the host's: it is a host uid of the pod's own range, it may
+// write its root and a host volume, with its image tree idmapped or, with
+// --private-users-ownership=chown, a chowned copy; its network is one it
+// cannot change, and podctl enter refuses it.
+func TestPrivateUsersSystemd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flavor = "systemd"
+	e.fetchBusybox()
+	vol := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "host"), []byte("from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `cat /proc/self/uid_map; test "$(id -u)" = 0 || { echo "uid $(id -u)"; exit 3; }
+touch /written && echo root-ok
+cat /vol/host && echo "$1" > /vol/$1 && echo vol-ok
+ls -ln /bin/busybox`
+	uids := map[uint32]string{}
+	for _, ownership := range []string{"map", "chown"} {
+		t.Run(ownership, func(t *testing.T) {
+			uuidFile := filepath.Join(t.TempDir(), "uuid")
+			r := e.podctl("run", "--net=none", "--uuid-file-save="+uuidFile,
+				"--private-users", "--private-users-ownership="+ownership,
+				"--volume=v,kind=host,source="+vol,
+				"example.com/busybox", "--mount=volume=v,target=/vol",
+				"--exec", "/bin/sh", "--", "-c", script, "sh", ownership)
+			if r.code != 0 {
+				t.Fatalf("podctl run: %s", r)
+			}
+			uid := usersdUIDMap(t, r.stdout)
+			if other, ok := uids[uid]; ok {
+				t.Errorf("the %s pod's range starts at %d, as the %s pod's does", ownership, uid, other)
+			}
+			uids[uid] = ownership
+			for _, want := range []string{"root-ok", "from the host", "vol-ok"} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("the app did not print %q:\n%s", want, r)
+				}
+			}
+			// The image's root-owned files are the pod's root's.
+			if f := strings.Fields(lastLine(r.stdout)); len(f) < 4 || f[2] != "0" {
+				t.Errorf("/bin/busybox in the pod: %q, want it owned by 0", lastLine(r.stdout))
+			}
+			// The volume is idmapped: what the pod's root writes is the
+			// host's root's on disk.
+			if got := usersdOwner(t, filepath.Join(vol, ownership)); got != 0 {
+				t.Errorf("the file the pod's root wrote in the volume is host uid %d's, want 0's", got)
+			}
+			uuid := strings.TrimSpace(usersdRead(t, uuidFile))
+			appDir := filepath.Join(e.dir, "pods", "run", uuid, "apps", "busybox")
+			written := filepath.Join(appDir, "upper", "written")
+			if ownership == "chown" {
+				written = filepath.Join(appDir, "rootfs", "written")
+				if got := usersdOwner(t, filepath.Join(appDir, "rootfs", "bin", "busybox")); got != uid {
+					t.Errorf("the chowned copy's /bin/busybox is host uid %d's, want %d's", got, uid)
+				}
+			}
+			if got := usersdOwner(t, written); got != uid {
+				t.Errorf("the file the pod's root wrote in its root is host uid %d's, want %d's (the pod's root)", got, uid)
+			}
+		})
+	}
+
+	t.Run("network", func(t *testing.T) {
+		r := e.podctl("run", "--private-users", "example.com/busybox",
+			"--exec", "/bin/sh", "--", "-c", "cat /proc/self/uid_map; /bin/busybox ip -4 -o addr; /bin/busybox ip link set lo down && echo CHANGED; true")
+		if r.code != 0 {
+			t.Fatalf("podctl run on the tests' network: %s", r)
+		}
+		usersdUIDMap(t, r.stdout)
+		if !strings.Contains(r.stdout, "eth0") {
+			t.Errorf("the pod has no eth0 on the tests' network:\n%s", r)
+		}
+		if strings.Contains(r.stdout, "CHANGED") {
+			t.Errorf("the pod's root changed the pod's network, which the host's root made:\n%s", r)
+		}
+	})
+
+	t.Run("enter", func(t *testing.T) {
+		cmd, uuid := e.startPod("--net=none", "--private-users", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
+		defer func() {
+			e.podctl("stop", "--force", uuid)
+			cmd.Wait()
+		}()
+		r := e.podctl("enter", uuid, "/bin/id")
+		if r.code != 254 || !strings.Contains(r.stderr, "private users") {
+			t.Errorf("enter of a pod with private users: %s; want it refused (254), naming the private users", r)
+		}
+	})
+}
+
+// TestPrivateUsersFlyRefused: fly does not isolate, and cannot give a pod
+// users of its own.
+func TestPrivateUsersFlyRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flavor = "fly"
+	e.fetchBusybox()
+	r := e.podctl("run", "--private-users", "example.com/busybox", "--exec", "/bin/true")
+	if r.code != 254 || !strings.Contains(r.stderr, "fly flavor") {
+		t.Errorf("--private-users on fly: %s; want it refused (254), naming the flavor", r)
+	}
+}
+
+// usersdRead reads a file the test needs.
+func usersdRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -39,7 +39,8 @@ func usersdOwner(t *testing.T, path string) uint32 {
 // root is not the host's: it is a host uid of the pod's own range, it may
 // write its root and a host volume, with its image tree idmapped or, with
 // --private-users-ownership=chown, a chowned copy; its network is one it
-// cannot change, and podctl enter refuses it.
+// cannot change but may listen on below port 1024; no hostile way out
+// works; podctl enter refuses it.
 func TestPrivateUsersSystemd(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -101,7 +102,8 @@ ls -ln /bin/busybox`
 
 	t.Run("network", func(t *testing.T) {
 		r := e.podctl("run", "--private-users", "example.com/busybox",
-			"--exec", "/bin/sh", "--", "-c", "cat /proc/self/uid_map; /bin/busybox ip -4 -o addr; /bin/busybox ip link set lo down && echo CHANGED; true")
+			"--exec", "/bin/sh", "--", "-c", "cat /proc/self/uid_map; /bin/busybox ip -4 -o addr; /bin/busybox ip link set lo down && echo CHANGED\n"+
+				"/bin/busybox nc -l -p 80 & sleep 0.5; kill $! && echo BOUND; true")
 		if r.code != 0 {
 			t.Fatalf("podctl run on the tests' network: %s", r)
 		}
@@ -109,8 +111,26 @@ ls -ln /bin/busybox`
 		if !strings.Contains(r.stdout, "eth0") {
 			t.Errorf("the pod has no eth0 on the tests' network:\n%s", r)
 		}
+		if !strings.Contains(r.stdout, "BOUND") {
+			t.Errorf("the pod's root could not listen on port 80:\n%s", r)
+		}
 		if strings.Contains(r.stdout, "CHANGED") {
 			t.Errorf("the pod's root changed the pod's network, which the host's root made:\n%s", r)
+		}
+	})
+
+	// The hostile app tries every way out as the pod's root, on the
+	// tests' network, where the app's /sys is the pod's, bound.
+	t.Run("hostile", func(t *testing.T) {
+		h := newHostile(t, e)
+		for _, user := range []bool{false, true} {
+			ways := waysFor(e.flavor, user)
+			args := []string{"run", "--private-users", "example.com/hostile"}
+			if user {
+				args = append(args, "--user", "nobody", "--group", "nogroup")
+			}
+			args = append(append(append(args, "--exec", "/bin/hostile", "--"), h.args...), wayNames(ways)...)
+			checkWays(t, "systemd --private-users app (user "+strconv.FormatBool(user)+")", ways, e.podctl(args...))
 		}
 	})
 

@@ -223,7 +223,9 @@ func refuseEnterUsers(p *lifecycle.Pod) error {
 // it as it would keep the host's. nspawn would join it itself from inside
 // the pod's user namespace, which has no rights on a namespace the host's
 // root made; the pod's root has none either, so it cannot change the
-// pod's network.
+// pod's network. Nor could it bind a port below 1024, which needs the
+// right in the namespace's owner: every port is made free to bind there,
+// as container engines do.
 func enterNetns(path string) error {
 	// Never given back: the thread stays in the pod's network.
 	runtime.LockOSThread()
@@ -234,6 +236,10 @@ func enterNetns(path string) error {
 	defer unix.Close(fd)
 	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
 		return fmt.Errorf("joining the pod's network namespace: %w", err)
+	}
+	// The network sysctls are those of the opening thread's namespace.
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_unprivileged_port_start", []byte("0\n"), 0o644); err != nil {
+		return fmt.Errorf("letting the pod's root bind the ports below 1024: %w", err)
 	}
 	return nil
 }

@@ -134,6 +134,22 @@ ls -ln /bin/busybox`
 		}
 	})
 
+	// READY=1 goes to a socket of stage1's, the host's root's, through
+	// the pod's mapping.
+	t.Run("notify", func(t *testing.T) {
+		uuidFile := filepath.Join(t.TempDir(), "uuid")
+		r := e.podctl("run", "--net=none", "--private-users", "--ready=notify", "--uuid-file-save="+uuidFile,
+			"example.com/busybox", "--exec", "/bin/sh", "--", "-c", "cat /proc/self/uid_map; /bin/notify READY=1; sleep 1")
+		if r.code != 0 {
+			t.Fatalf("podctl run --ready=notify: %s", r)
+		}
+		usersdUIDMap(t, r.stdout)
+		uuid := strings.TrimSpace(usersdRead(t, uuidFile))
+		if st := e.must("status", "--format=json", uuid); !strings.Contains(st, `"state":"ready"`) {
+			t.Errorf("the pod was never ready: %s", st)
+		}
+	})
+
 	t.Run("enter", func(t *testing.T) {
 		cmd, uuid := e.startPod("--net=none", "--private-users", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
 		defer func() {

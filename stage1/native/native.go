@@ -54,7 +54,7 @@ const (
 	// helperUserns holds a user namespace with a pod's mapping while the
 	// init opens it (newUserns).
 	helperUserns = "native-userns"
-	envSpec    = "PODCTL_APP_SPEC"
+	envSpec      = "PODCTL_APP_SPEC"
 	// initCgroup is the init's own cgroup below the pod's. It is not an
 	// app name: those never hold an underscore.
 	initCgroup = "_init"

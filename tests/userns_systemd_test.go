@@ -9,11 +9,18 @@ import (
 	"testing"
 )
 
-// usersdUIDMap reads the line of /proc/self/uid_map an app printed first, and
+// usersdUIDMap reads the line of /proc/self/uid_map an app printed, and
 // fails unless it maps the pod's 65536 ids from a host uid of their own.
 func usersdUIDMap(t *testing.T, out string) uint32 {
 	t.Helper()
-	line, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+	// The first line of three fields: apps' outputs may interleave.
+	line := ""
+	for _, l := range strings.Split(out, "\n") {
+		if len(strings.Fields(l)) == 3 {
+			line = l
+			break
+		}
+	}
 	f := strings.Fields(line)
 	if len(f) != 3 || f[0] != "0" || f[2] != "65536" {
 		t.Fatalf("the pod's uid_map is %q, want 0 UID 65536\n%s", line, out)
@@ -116,6 +123,25 @@ ls -ln /bin/busybox`
 		}
 		if strings.Contains(r.stdout, "CHANGED") {
 			t.Errorf("the pod's root changed the pod's network, which the host's root made:\n%s", r)
+		}
+	})
+
+	// Two apps of one image share its tree, shown through the pod's
+	// mapping once, and an empty volume.
+	t.Run("two-apps", func(t *testing.T) {
+		r := e.podctl("run", "--net=none", "--private-users", "--volume=v,kind=empty",
+			"example.com/busybox", "--name=one", "--mount=volume=v,target=/shared",
+			"--exec", "/bin/sh", "--", "-c", "cat /proc/self/uid_map; echo from-one > /shared/x",
+			"---", "example.com/busybox", "--name=two", "--mount=volume=v,target=/shared",
+			"--exec", "/bin/sh", "--", "-c", "while ! test -s /shared/x; do sleep 0.1; done; cat /shared/x; touch /two && echo two-ok")
+		if r.code != 0 {
+			t.Fatalf("podctl run of two apps: %s", r)
+		}
+		usersdUIDMap(t, r.stdout)
+		for _, want := range []string{"from-one", "two-ok"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("the apps did not print %q:\n%s", want, r)
+			}
 		}
 	})
 

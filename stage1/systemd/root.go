@@ -83,8 +83,11 @@ func buildRoot(p *lifecycle.Pod, self string, specs []kit.AppSpec, u unitOptions
 	if err := bindPod(p, filepath.Join(root, "podctl", "pod"), userns); err != nil {
 		return "", err
 	}
+	// The image trees already shown through the pod's mapping: apps of
+	// one image share it.
+	mapped := map[string]bool{}
 	for i := range specs {
-		if err := bindApp(root, &specs[i]); err != nil {
+		if err := bindApp(root, &specs[i], mapped); err != nil {
 			return "", err
 		}
 	}
@@ -140,9 +143,9 @@ func bindHostTops(root string, userns *os.File) error {
 // stage1 root keeps it, and the cgroups of its limits, which the pod's own
 // view of the hierarchies (read-only, rooted at the pod) would not let its
 // exec helper join.
-func bindApp(root string, s *kit.AppSpec) error {
+func bindApp(root string, s *kit.AppSpec, mapped map[string]bool) error {
 	target := filepath.Join(root, "opt/stage2", s.Name, "rootfs")
-	if err := kit.MountTree(s); err != nil {
+	if err := mountTree(s, mapped); err != nil {
 		return err
 	}
 	if err := kit.MountVolumes(s); err != nil {

@@ -276,3 +276,25 @@ func devicesForUsers(dir string, devs []stage1.Device, u *stage1.PrivateUsers) e
 	}
 	return nil
 }
+
+// mountTree mounts an app's overlay root (kit.MountTree), its image tree
+// idmapped on itself once for all the apps of that image: all are
+// mounted in the boot helper's one mount namespace, and a mount already
+// idmapped cannot be again.
+func mountTree(s *kit.AppSpec, mapped map[string]bool) error {
+	if s.Lower == "" || s.Userns == nil {
+		return kit.MountTree(s)
+	}
+	lower, err := filepath.EvalSymlinks(s.Lower)
+	if err != nil {
+		return fmt.Errorf("mounting the root of app %s: %w", s.Name, err)
+	}
+	if mapped[lower] {
+		return kit.MountOverlay(s)
+	}
+	if err := kit.MountTree(s); err != nil {
+		return err
+	}
+	mapped[lower] = true
+	return nil
+}

@@ -126,6 +126,22 @@ ls -ln /bin/busybox`
 		}
 	})
 
+	// A user of the image other than root is the pod's, and writes where
+	// the image lets it.
+	t.Run("nobody", func(t *testing.T) {
+		r := e.podctl("run", "--net=none", "--private-users", "example.com/busybox", "--user=nobody", "--group=nogroup",
+			"--exec", "/bin/sh", "--", "-c", "cat /proc/self/uid_map; id -u; touch /tmp/mine && echo tmp-ok; touch /bin/x || echo bin-refused")
+		if r.code != 0 {
+			t.Fatalf("podctl run --user=nobody: %s", r)
+		}
+		usersdUIDMap(t, r.stdout)
+		for _, want := range []string{"\n65534\n", "tmp-ok", "bin-refused"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("the app did not print %q:\n%s", strings.TrimSpace(want), r)
+			}
+		}
+	})
+
 	// Two apps of one image share its tree, shown through the pod's
 	// mapping once, and an empty volume.
 	t.Run("two-apps", func(t *testing.T) {

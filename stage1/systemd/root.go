@@ -33,7 +33,8 @@ import (
 //	  podctl/podctl         the podctl binary, read-only (the units' hooks)
 //
 // All mounts are made in the private mount namespace of the process that
-// then becomes systemd-nspawn, so they vanish with the pod.
+// then becomes systemd-nspawn, so they vanish with the pod. A pod with
+// private users sees them through its mapping (users.go).
 
 // hostTopDirs are the top-level folders the stage1 root takes from the
 // host: each is a link into /usr on merged-/usr systems, or a read-only bind.

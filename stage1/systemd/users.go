@@ -33,11 +33,15 @@ import (
 //	                         root, read and write it as root does without
 //	                         private users; the apps never see it
 //	etc/, run/, ...          the few inodes the helper makes, chowned
+//	podctl/secrets           a tmpfs of the pod's root's
+//	podctl/devices/N         nodes of the pod's own, in a tmpfs: the host's
+//	                         /dev cannot be idmapped
 //	podctl/cgroups/<app>/N   cgroup.procs and tasks given to the pod's root,
 //	                         for the exec helper to join; limits stay root's
 //
 // The pod's systemd gets its own cgroup from nspawn, which gives it to the
-// pod's root.
+// pod's root. A pod on a network is started in its network namespace
+// (enterNetns), which nspawn could not join.
 
 // helperUserns holds a user namespace with the pod's mapping while the
 // boot helper opens it.

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -47,7 +48,8 @@ func usersdOwner(t *testing.T, path string) uint32 {
 // write its root and a host volume, with its image tree idmapped or, with
 // --private-users-ownership=chown, a chowned copy; its network is one it
 // cannot change but may listen on below port 1024; no hostile way out
-// works; podctl enter refuses it.
+// works; its systemd cannot write the pod's records; podctl enter refuses
+// it.
 func TestPrivateUsersSystemd(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -189,6 +191,49 @@ ls -ln /bin/busybox`
 		uuid := strings.TrimSpace(usersdRead(t, uuidFile))
 		if st := e.must("status", "--format=json", uuid); !strings.Contains(st, `"state":"ready"`) {
 			t.Errorf("the pod was never ready: %s", st)
+		}
+	})
+
+	// The pod's systemd, the pod's root, writes the apps' folders and the
+	// hooks' one, and cannot write the records podctl acts on: its view of
+	// the pod directory is read-only, and stays so.
+	t.Run("records", func(t *testing.T) {
+		cmd, uuid := e.startPod("--net=none", "--private-users", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
+		defer func() {
+			e.podctl("stop", "--force", uuid)
+			cmd.Wait()
+		}()
+		pid1 := ""
+		for _, d := range e.podCgroups(uuid) {
+			if b, err := os.ReadFile(filepath.Join(d, "payload", "init.scope", "cgroup.procs")); err == nil && len(strings.Fields(string(b))) > 0 {
+				pid1 = strings.Fields(string(b))[0]
+				break
+			}
+		}
+		if pid1 == "" {
+			t.Fatalf("pod %s: no cgroup holds its systemd (payload/init.scope below %v)", uuid, e.podCgroups(uuid))
+		}
+		// As the pod's root, in the pod's systemd's mount namespace.
+		out, err := exec.Command("nsenter", "-t", pid1, "-U", "-m", "/bin/sh", "-c", `
+echo 1 > /podctl/pod/pid && echo WROTE-PID
+echo x > /podctl/pod/stage1/cgroup && echo WROTE-CGROUP
+mount -o remount,rw /podctl/pod 2>/dev/null && echo REMOUNTED
+touch /podctl/pod/stage1/hooks/probe && echo hooks-ok
+touch /podctl/pod/apps/busybox/probe && echo app-ok
+rm -f /podctl/pod/stage1/hooks/probe /podctl/pod/apps/busybox/probe
+true`).CombinedOutput()
+		if err != nil {
+			t.Fatalf("nsenter into the pod's systemd (pid %s): %v: %s", pid1, err, out)
+		}
+		for _, bad := range []string{"WROTE-PID", "WROTE-CGROUP", "REMOUNTED"} {
+			if strings.Contains(string(out), bad) {
+				t.Errorf("the pod's root could write the pod's records (%s):\n%s", bad, out)
+			}
+		}
+		for _, want := range []string{"hooks-ok", "app-ok"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("the pod's root could not write what its hooks write (%s):\n%s", want, out)
+			}
 		}
 	})
 

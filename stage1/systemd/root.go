@@ -81,7 +81,7 @@ func buildRoot(p *lifecycle.Pod, self string, specs []kit.AppSpec, u unitOptions
 	if err := bindRO(self, bin); err != nil {
 		return "", err
 	}
-	if err := bindPod(p, filepath.Join(root, "podctl", "pod"), userns); err != nil {
+	if err := bindPod(p, filepath.Join(root, "podctl", "pod"), specs, userns); err != nil {
 		return "", err
 	}
 	// The image trees already shown through the pod's mapping: apps of

@@ -175,6 +175,10 @@ func (r *boot) setUp() error {
 			}
 		}
 	}
+	// The exit hooks' own folder (bindPod).
+	if err := os.MkdirAll(rc.Pod.FilePath(lifecycle.DirHooks), 0o700); err != nil {
+		return err
+	}
 	console, err := os.OpenFile(rc.Pod.FilePath(lifecycle.FileConsoleLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err

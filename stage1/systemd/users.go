@@ -125,19 +125,35 @@ func bindHost(src, dst string, userns *os.File) error {
 	return nil
 }
 
-// bindPod binds the pod directory into the stage1 root, for the hooks:
-// shown through the pod's mapping when it has one, so that the hooks,
-// running as the pod's root, read and write the pod's files, which stay
-// the host's root's on disk.
-func bindPod(p *lifecycle.Pod, dst string, userns *os.File) error {
-	if userns != nil {
-		if err := kit.BindIdmapped(p.Path(), dst, userns, false); err != nil {
-			return fmt.Errorf("binding the pod into the stage1 root for its private users: %w", err)
+// bindPod binds the pod directory into the stage1 root at dst, for the
+// hooks. A pod with private users sees it through its mapping, so that
+// the hooks, the pod's root, read and write the pod's files, which stay
+// the host's root's on disk; and read-only but for each app's folder and
+// the hooks' own (lifecycle.DirHooks), which they write: the pod's
+// systemd, an unprivileged user now, cannot write the records podctl acts
+// on (the pid, the cgroups, the networks), and its mounts are locked
+// read-only in its user namespace.
+func bindPod(p *lifecycle.Pod, dst string, specs []kit.AppSpec, userns *os.File) error {
+	if userns == nil {
+		if err := unix.Mount(p.Path(), dst, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("binding the pod into the stage1 root: %w", err)
 		}
 		return nil
 	}
-	if err := unix.Mount(p.Path(), dst, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("binding the pod into the stage1 root: %w", err)
+	if err := kit.BindIdmapped(p.Path(), dst, userns, false); err != nil {
+		return fmt.Errorf("binding the pod into the stage1 root for its private users: %w", err)
+	}
+	if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("making the pod read-only in the stage1 root: %w", err)
+	}
+	writable := []string{lifecycle.DirHooks}
+	for _, s := range specs {
+		writable = append(writable, lifecycle.AppDir(s.Name))
+	}
+	for _, w := range writable {
+		if err := kit.BindIdmapped(p.FilePath(w), filepath.Join(dst, w), userns, false); err != nil {
+			return fmt.Errorf("binding the pod into the stage1 root for its private users: %w", err)
+		}
 	}
 	return nil
 }

@@ -29,9 +29,10 @@ import (
 //	opt/stage2/<app>/rootfs  the overlay over the idmapped image tree (or
 //	                         the chowned copy), volumes idmapped, as native's
 //	usr/, lib/...            the host's, idmapped read-only: root's in the pod
-//	podctl/pod               the pod directory, idmapped: the hooks, the pod's
-//	                         root, read and write it as root does without
-//	                         private users; the apps never see it
+//	podctl/pod               the pod directory, idmapped, read-only but for
+//	                         the apps' folders and the hooks' own, which the
+//	                         hooks, the pod's root, write as the host's root
+//	                         does without private users (bindPod)
 //	etc/, run/, ...          the few inodes the helper makes, chowned
 //	podctl/secrets           a tmpfs of the pod's root's
 //	podctl/devices/N         nodes of the pod's own, in a tmpfs: the host's

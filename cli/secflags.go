@@ -20,7 +20,7 @@ type secFlags struct {
 func (s *secFlags) add(fs *pflag.FlagSet) {
 	s.fs = fs
 	list(fs, &s.devices, "device", stage0.ParseDevice, "give every app a host device: /dev/X[:PATH][:rwm], such as --device=/dev/fuse or --device=/dev/zero:/dev/myzero:r; PATH (below /dev) defaults to the host's path, access to rwm (m is dropped: an app never gets mknod); native and systemd only (repeatable)")
-	fs.StringVar(&s.privateUsers, "private-users", "", "map the pod's root and users to host ids of its own, never the host's: auto (a free range of 65536 ids), UID or UID:COUNT; native only")
+	fs.StringVar(&s.privateUsers, "private-users", "", "map the pod's root and users to host ids of its own, never the host's: auto (a free range of 65536 ids), UID or UID:COUNT; native and systemd only")
 	fs.Lookup("private-users").NoOptDefVal = "auto"
 	fs.StringVar(&s.ownership, "private-users-ownership", "auto", "how the apps' trees come to be owned by the pod's ids: map (idmapped mounts, nothing copied), chown (a chowned copy of each tree) or auto")
 }

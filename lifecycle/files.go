@@ -46,11 +46,15 @@ const (
 	DirStage1Root = "stage1/rootfs"
 	// FileConsoleLog keeps what nspawn and the pod's systemd print.
 	FileConsoleLog = "stage1/console.log"
+	// DirHooks holds what the systemd flavor's exit hooks write beside the
+	// apps' folders: with private users, the only other part of the pod
+	// they may write.
+	DirHooks = "stage1/hooks"
 	// FileExitLock serialises the systemd flavor's exit hooks.
-	FileExitLock = "stage1/exit.lock"
+	FileExitLock = "stage1/hooks/exit.lock"
 	// FileFirstFailure holds the exit code of the first app to fail for
 	// good (systemd flavor): the pod's.
-	FileFirstFailure = "stage1/first-failure"
+	FileFirstFailure = "stage1/hooks/first-failure"
 	// FileTask is the run's stage1.Task, for the systemd flavor's hooks.
 	FileTask = "stage1/task.json"
 	// FileNetworks lists the networks the pod joined (network.Attachment,
@@ -208,6 +212,7 @@ var PodFiles = []PodFile{
 	{FileStats, "stage1", "JSON lines of usage samples", Appended, false},
 	{DirStage1Root + "/", "systemd flavor's boot helper", "the stage1 root nspawn boots", Made, false},
 	{FileConsoleLog, "nspawn and the pod's systemd", "text", Appended, false},
+	{DirHooks + "/", "stage1 (systemd)", "folder", Made, false},
 	{FileExitLock, "systemd flavor's exit hook", "empty, flocked", Made, false},
 	{FileFirstFailure, "systemd flavor's exit hook", "decimal exit code", Atomic, false},
 	{FileTask, "stage1 (systemd)", "stage1.Task, JSON", Atomic, false},

@@ -165,7 +165,7 @@ func prepare(c Config, opts *PrepareOptions, flavor string) (*lifecycle.Pod, err
 	if err := checkNetwork(&opts.Network, flavor); err != nil {
 		return nil, err
 	}
-	if err := checkPrivateUsers(opts.PrivateUsers, flavor, opts.NoOverlay); err != nil {
+	if err := checkPrivateUsers(opts.PrivateUsers, flavor, c.DataDir, opts.NoOverlay); err != nil {
 		return nil, err
 	}
 	if opts.Name != "" {

@@ -295,8 +295,11 @@ func giveTree(appDir string, u *stage1.PrivateUsers, overlay bool) error {
 	return nil
 }
 
-// checkPrivateUsers refuses --private-users where the flavor cannot keep it.
-func checkPrivateUsers(o PrivateUsersOption, flavor string, noOverlay bool) error {
+// checkPrivateUsers refuses --private-users where the flavor cannot keep
+// it: fly does not isolate, and the systemd flavor shows the pod
+// directory to its hooks through an idmapped mount, which the data
+// directory's file system must take.
+func checkPrivateUsers(o PrivateUsersOption, flavor, dataDir string, noOverlay bool) error {
 	if !o.Enabled {
 		return nil
 	}
@@ -309,8 +312,21 @@ func checkPrivateUsers(o PrivateUsersOption, flavor string, noOverlay bool) erro
 	if o.Ownership == stage1.OwnershipMap && noOverlay {
 		return errdefs.New(ErrUsage, "--private-users-ownership=map maps overlays' image trees, and --no-overlay makes copies: use chown or auto")
 	}
-	if flavor != "native" {
-		return errdefs.New(ErrUsage, "--private-users: the %s flavor cannot give a pod users of its own: use --stage1=native", flavor)
+	if flavor != "native" && flavor != "systemd" {
+		return errdefs.New(ErrUsage, "--private-users: the %s flavor cannot give a pod users of its own: use --stage1=native or --stage1=systemd", flavor)
+	}
+	if flavor == "systemd" && !idmapSupported(existingDir(dataDir)) {
+		return errdefs.New(ErrUsage, "--private-users: the systemd flavor shows the pod to its hooks through an idmapped mount, which the file system of %s cannot take here (Linux 5.19 and ext4, xfs, btrfs, f2fs, or tmpfs from 6.3): use --stage1=native", dataDir)
 	}
 	return nil
+}
+
+// existingDir is dir, or its nearest parent that exists: the data
+// directory is made only once a pod is.
+func existingDir(dir string) string {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
+			return d
+		}
+	}
 }

@@ -115,3 +115,26 @@ func SetUserNamespace(attr *syscall.SysProcAttr, u *stage1.PrivateUsers) {
 	// with no capabilities.
 	attr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 }
+
+// MountTree mounts an app's overlay root, its image tree shown through the
+// pod's mapping when the pod maps its trees, for a flavor that mounts the
+// roots before SetUpRoot runs (the systemd flavor's boot helper, in the
+// host's user namespace). A root that is a copy needs nothing.
+func MountTree(s *AppSpec) error {
+	if s.Lower == "" {
+		return nil
+	}
+	if s.mapsTrees() {
+		if err := idmapTrees(s); err != nil {
+			return err
+		}
+	}
+	return MountOverlay(s)
+}
+
+// BindIdmapped binds src on dst through userns's mapping (with the mounts
+// below src if recursive): files owned by disk id N are shown as the
+// pod's id N. dst must exist.
+func BindIdmapped(src, dst string, userns *os.File, recursive bool) error {
+	return idmapBind(src, dst, userns, recursive)
+}

@@ -71,7 +71,7 @@ func SetUpRoot(s *AppSpec, views []cgroup.View) error {
 	if err := makeDevices(root, s.Devices); err != nil {
 		return err
 	}
-	if err := mountSys(root); err != nil {
+	if err := mountSys(root, views); err != nil {
 		return err
 	}
 	if err := mountCgroups(root, views); err != nil {
@@ -90,6 +90,42 @@ func SetUpRoot(s *AppSpec, views []cgroup.View) error {
 		}
 	}
 	return pivotRoot(root)
+}
+
+// mountSys gives the app a read-only /sys. A new sysfs shows the
+// network devices of the mounting process's network namespace, and the
+// kernel lets only root of the user namespace that owns that namespace
+// mount one. Where the caller is not that root (a rootless pod in the
+// host's network; a systemd pod with private users, on a network the
+// host's root made), the caller's /sys is bound instead, read-only all the
+// way down (mount_setattr only adds flags, so those the host's mounts lock
+// stay), and its cgroup folder is covered, for the app to see its own
+// cgroups there (mountCgroups), never the host's or the pod's.
+func mountSys(root string, views []cgroup.View) error {
+	const flags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	err := mountIn(root, "sys", "sysfs", "sysfs", flags, "")
+	if !errors.Is(err, unix.EPERM) {
+		return err
+	}
+	dst := filepath.Join(root, "sys")
+	if err := unix.Mount("/sys", dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("binding /sys: %w", err)
+	}
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	if err := unix.MountSetattr(unix.AT_FDCWD, dst, unix.AT_RECURSIVE|unix.AT_SYMLINK_NOFOLLOW, attr); err != nil {
+		return fmt.Errorf("making /sys read-only: %w", err)
+	}
+	if len(views) > 0 {
+		return nil
+	}
+	cg := filepath.Join(dst, "fs/cgroup")
+	if _, err := os.Lstat(cg); err != nil {
+		return nil
+	}
+	if err := unix.Mount("tmpfs", cg, "tmpfs", flags, "mode=755,size=4k"); err != nil {
+		return fmt.Errorf("covering /sys/fs/cgroup: %w", err)
+	}
+	return nil
 }
 
 // BindRoot binds the app's root on itself, with the mounts below it,

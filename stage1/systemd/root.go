@@ -33,7 +33,8 @@ import (
 //	  podctl/podctl         the podctl binary, read-only (the units' hooks)
 //
 // All mounts are made in the private mount namespace of the process that
-// then becomes systemd-nspawn, so they vanish with the pod.
+// then becomes systemd-nspawn, so they vanish with the pod. A pod with
+// private users sees them through its mapping (users.go).
 
 // hostTopDirs are the top-level folders the stage1 root takes from the
 // host: each is a link into /usr on merged-/usr systems, or a read-only bind.
@@ -43,6 +44,7 @@ var hostTopDirs = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
 // their units. It runs in the boot helper's private mount namespace.
 func buildRoot(p *lifecycle.Pod, self string, specs []kit.AppSpec, u unitOptions) (string, error) {
 	root := p.FilePath(lifecycle.DirStage1Root)
+	users, userns := specs[0].Users, specs[0].Userns
 	dirs := []string{"usr", "etc/systemd/system", "podctl/pod", "proc", "sys", "dev", "run", "tmp", "var/tmp", "root"}
 	secrets := false
 	for _, s := range specs {
@@ -61,14 +63,14 @@ func buildRoot(p *lifecycle.Pod, self string, specs []kit.AppSpec, u unitOptions
 		// Secret values are written only here, in memory: the tmpfs is in
 		// this helper's mount namespace (and nspawn's copy of it), and the
 		// folder under it in the pod stays empty.
-		if err := unix.Mount("tmpfs", filepath.Join(root, inSecrets), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700"); err != nil {
+		if err := unix.Mount("tmpfs", filepath.Join(root, inSecrets), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700"+ownerOptions(users)); err != nil {
 			return "", fmt.Errorf("mounting the tmpfs for secrets in the stage1 root: %w", err)
 		}
 	}
-	if err := bindRO("/usr", filepath.Join(root, "usr")); err != nil {
+	if err := bindHost("/usr", filepath.Join(root, "usr"), userns); err != nil {
 		return "", err
 	}
-	if err := bindHostTops(root); err != nil {
+	if err := bindHostTops(root, userns); err != nil {
 		return "", err
 	}
 	// The podctl binary, for the hooks the units run.
@@ -79,26 +81,37 @@ func buildRoot(p *lifecycle.Pod, self string, specs []kit.AppSpec, u unitOptions
 	if err := bindRO(self, bin); err != nil {
 		return "", err
 	}
-	if err := unix.Mount(p.Path(), filepath.Join(root, "podctl", "pod"), "", unix.MS_BIND, ""); err != nil {
-		return "", fmt.Errorf("binding the pod into the stage1 root: %w", err)
+	if err := bindPod(p, filepath.Join(root, "podctl", "pod"), specs, userns); err != nil {
+		return "", err
 	}
+	// The image trees already shown through the pod's mapping: apps of
+	// one image share it.
+	mapped := map[string]bool{}
 	for i := range specs {
-		if err := bindApp(root, &specs[i]); err != nil {
+		if err := bindApp(root, &specs[i], mapped); err != nil {
 			return "", err
 		}
 	}
-	if err := bindDevices(root, specs[0].Devices); err != nil {
+	if err := bindDevices(root, specs[0].Devices, users); err != nil {
 		return "", err
 	}
 	if err := writeEtc(root, p, specs, u); err != nil {
 		return "", err
+	}
+	if users != nil {
+		if err := giveRoot(root, users); err != nil {
+			return "", err
+		}
+		if err := giveCgroups(specs, users); err != nil {
+			return "", err
+		}
 	}
 	return root, nil
 }
 
 // bindHostTops gives the stage1 root the host's top-level folders of
 // programs and libraries (hostTopDirs): the same link, or a read-only bind.
-func bindHostTops(root string) error {
+func bindHostTops(root string, userns *os.File) error {
 	for _, d := range hostTopDirs {
 		host := "/" + d
 		fi, err := os.Lstat(host)
@@ -120,7 +133,7 @@ func bindHostTops(root string) error {
 		if err := os.MkdirAll(dst, 0o755); err != nil {
 			return fmt.Errorf("making the stage1 root: %w", err)
 		}
-		if err := bindRO(host, dst); err != nil {
+		if err := bindHost(host, dst, userns); err != nil {
 			return err
 		}
 	}
@@ -131,12 +144,10 @@ func bindHostTops(root string) error {
 // stage1 root keeps it, and the cgroups of its limits, which the pod's own
 // view of the hierarchies (read-only, rooted at the pod) would not let its
 // exec helper join.
-func bindApp(root string, s *kit.AppSpec) error {
+func bindApp(root string, s *kit.AppSpec, mapped map[string]bool) error {
 	target := filepath.Join(root, "opt/stage2", s.Name, "rootfs")
-	if s.Lower != "" {
-		if err := kit.MountOverlay(s); err != nil {
-			return err
-		}
+	if err := mountTree(s, mapped); err != nil {
+		return err
 	}
 	if err := kit.MountVolumes(s); err != nil {
 		return err
@@ -161,14 +172,18 @@ func bindApp(root string, s *kit.AppSpec) error {
 // helper, whose device cgroup refuses mknod, binds them into the app's
 // /dev (kit.makeNode checks each is the device it names). The binds are
 // read-only, so that nothing in the pod can chmod or chown the host's
-// node.
-func bindDevices(root string, devs []stage1.Device) error {
+// node. A pod with private users gets nodes of its own instead
+// (devicesForUsers).
+func bindDevices(root string, devs []stage1.Device, users *stage1.PrivateUsers) error {
 	if len(devs) == 0 {
 		return nil
 	}
 	dir := filepath.Join(root, inDevices)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("making the stage1 root: %w", err)
+	}
+	if users != nil {
+		return devicesForUsers(dir, devs, users)
 	}
 	for i, d := range devs {
 		dst := filepath.Join(dir, strconv.Itoa(i))
@@ -240,6 +255,9 @@ func writeEtc(root string, p *lifecycle.Pod, specs []kit.AppSpec, u unitOptions)
 		if err := writeSecrets(root, &inside); err != nil {
 			return err
 		}
+		// In the pod's user namespace the pod's root is root: what the
+		// exec helper mounts is its own without being told.
+		inside.Users = nil
 		b, err := json.Marshal(&inside)
 		if err != nil {
 			return err
@@ -287,8 +305,15 @@ func writeSecrets(root string, s *kit.AppSpec) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(root, inSecrets, s.Name), b, 0o600); err != nil {
+	path := filepath.Join(root, inSecrets, s.Name)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return fmt.Errorf("writing the secrets of app %s: %w", s.Name, err)
+	}
+	if s.Users != nil {
+		// For the exec helper, the pod's root.
+		if err := os.Lchown(path, int(s.Users.HostUID(0)), int(s.Users.HostGID(0))); err != nil {
+			return fmt.Errorf("writing the secrets of app %s: %w", s.Name, err)
+		}
 	}
 	return nil
 }
@@ -309,6 +334,15 @@ func addSecrets(s *kit.AppSpec) error {
 	}
 	s.Env = append(s.Env, kvs...)
 	return nil
+}
+
+// ownerOptions give a tmpfs the stage1 root mounts to the pod's root, if
+// the pod has private users.
+func ownerOptions(u *stage1.PrivateUsers) string {
+	if u == nil {
+		return ""
+	}
+	return ",uid=" + strconv.FormatUint(uint64(u.HostUID(0)), 10) + ",gid=" + strconv.FormatUint(uint64(u.HostGID(0)), 10)
 }
 
 // hostname names the pod's machine: its default host name.

@@ -85,9 +85,10 @@ func (f *Flavor) Available() error {
 // Helpers has the boot helper and the units' hooks.
 func (f *Flavor) Helpers() map[string]func([]string) int {
 	return map[string]func([]string) int{
-		helperBoot: bootMain,
-		hookExec:   hookExecMain,
-		hookExited: hookExitedMain,
+		helperBoot:   bootMain,
+		hookExec:     hookExecMain,
+		hookExited:   hookExitedMain,
+		helperUserns: usernsMain,
 	}
 }
 
@@ -173,6 +174,10 @@ func (r *boot) setUp() error {
 				return err
 			}
 		}
+	}
+	// The exit hooks' own folder (bindPod).
+	if err := os.MkdirAll(rc.Pod.FilePath(lifecycle.DirHooks), 0o700); err != nil {
+		return err
 	}
 	console, err := os.OpenFile(rc.Pod.FilePath(lifecycle.FileConsoleLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -780,6 +785,20 @@ func bootMain(args []string) int {
 	if err != nil {
 		return kit.HelperFail(err)
 	}
+	users := specs[0].Users
+	if users != nil {
+		if err := checkUsers(users); err != nil {
+			return kit.HelperFail(err)
+		}
+		userns, err := podUserns(users)
+		if err != nil {
+			return kit.HelperFail(err)
+		}
+		defer userns.Close()
+		for i := range specs {
+			specs[i].Userns = userns
+		}
+	}
 	uuid := p.UUID
 	root, err := buildRoot(p, self, specs, unitOptions{Interactive: interactive, Hostname: pod.Hostname})
 	if err != nil {
@@ -793,7 +812,14 @@ func bootMain(args []string) int {
 			return kit.HelperFail(err)
 		}
 	}
-	argv := nspawnArgs(root, uuid, pod.Hostname, pod.Net, interactive)
+	net := pod.Net
+	if users != nil && net != "" && net != "host" {
+		if err := enterNetns(net); err != nil {
+			return kit.HelperFail(err)
+		}
+		net = "host"
+	}
+	argv := append(usersArgs(users), nspawnArgs(root, uuid, pod.Hostname, net, interactive)...)
 	if more := kit.RetainedBeyondDefault(specs); len(more) > 0 {
 		// The pod's systemd and services get them too: each app's exec
 		// helper keeps only its own (kit.ExecApp).
@@ -903,6 +929,9 @@ func registration() []string {
 // cgroups (its service's: the pod's systemd stops the command with the
 // app), user and confinement (kit.EnterApp).
 func (f *Flavor) Enter(p *lifecycle.Pod, app string, cmd []string, stdio stage1.Stdio) (int, error) {
+	if err := refuseEnterUsers(p); err != nil {
+		return 0, err
+	}
 	pid, err := appHostPid(p, app)
 	if err != nil {
 		return 0, err

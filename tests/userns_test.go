@@ -219,3 +219,18 @@ func TestPrivateUsersRefused(t *testing.T) {
 	e.refused("needs --private-users", "run", "--insecure-options=image", "--private-users-ownership=chown", busyboxACI)
 	e.noPods()
 }
+
+// A device given to a --private-users pod is its root's: a 0600 node of
+// the host's root (/dev/fuse) opens for the pod's root.
+func TestPrivateUsersDevice(t *testing.T) {
+	forFlavors(t, privateUsersFlavors, func(t *testing.T, e *env) {
+		if _, err := os.Stat("/dev/fuse"); err != nil {
+			t.Fatalf("this test gives a pod the host's /dev/fuse: %v", err)
+		}
+		r := e.podctl("run", "--insecure-options=image", "--net=none", "--private-users", "--device=/dev/fuse", busyboxACI,
+			"--exec", "/bin/sh", "--", "-c", "ls -ln /dev/fuse; exec 3<>/dev/fuse && echo opened")
+		if r.code != 0 || !strings.Contains(r.stdout, "opened") || !strings.Contains(r.stdout, " 0        0 ") {
+			t.Errorf("the pod's root could not open its device, or does not own it: %s", r)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -137,4 +138,50 @@ func MountTree(s *AppSpec) error {
 // pod's id N. dst must exist.
 func BindIdmapped(src, dst string, userns *os.File, recursive bool) error {
 	return idmapBind(src, dst, userns, recursive)
+}
+
+// NewUserNamespace makes a user namespace with u's mapping, through which
+// a flavor idmaps the pod's trees (the namespace the apps run in is made
+// with each of them). A process is needed to make one: podctl's helper
+// verb, executed from self in a new user namespace and held only until the
+// namespace is open; the namespace lives as long as the descriptor. The
+// maps are written through /proc/PID: the caller's /proc must be of its
+// own PID namespace. A caller whose reaper waits for every child (native's
+// init) passes reaped: the helper's end is then its reaper's to collect.
+func NewUserNamespace(self *os.File, verb string, u *stage1.PrivateUsers, reaped bool) (*os.File, error) {
+	cmd := &exec.Cmd{
+		// Through the descriptor: the binary's folders need not let the
+		// pod's root through.
+		Path:        "/proc/self/fd/3",
+		Args:        []string{"podctl", stage1.Verb, verb},
+		Env:         []string{},
+		Dir:         "/",
+		ExtraFiles:  []*os.File{self},
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	}
+	SetUserNamespace(cmd.SysProcAttr, u)
+	// The maps are written before the helper executes: once Start
+	// returns, the namespace is whole.
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("making the pod's user namespace: %w", err)
+	}
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid))
+	cmd.Process.Kill()
+	if reaped {
+		cmd.Process.Release()
+	} else {
+		cmd.Wait()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("making the pod's user namespace: %w", err)
+	}
+	return ns, nil
+}
+
+// UsernsHolderMain is the helper NewUserNamespace executes: it waits to
+// be killed.
+func UsernsHolderMain([]string) int {
+	for {
+		unix.Pause()
+	}
 }

@@ -68,7 +68,7 @@ func SetUpRoot(s *AppSpec, views []cgroup.View) error {
 	if err := mountDev(root, s); err != nil {
 		return err
 	}
-	if err := makeDevices(root, s.Devices); err != nil {
+	if err := makeDevices(root, s.Devices, s.Users); err != nil {
 		return err
 	}
 	if err := mountSys(root, views); err != nil {

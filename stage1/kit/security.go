@@ -74,7 +74,7 @@ func MountTmpfs(s *AppSpec) error {
 }
 
 // makeDevices makes the nodes of the pod's devices in the app's /dev.
-func makeDevices(root string, devs []stage1.Device) error {
+func makeDevices(root string, devs []stage1.Device, users *stage1.PrivateUsers) error {
 	old := unix.Umask(0)
 	defer unix.Umask(old)
 	for _, d := range devs {
@@ -89,8 +89,33 @@ func makeDevices(root string, devs []stage1.Device) error {
 		if err := makeNode(dst, typ, d.Mode, unix.Mkdev(d.Major, d.Minor), d.Host); err != nil {
 			return fmt.Errorf("making %s: %w", d.Path, err)
 		}
+		if err := giveNode(dst, users); err != nil {
+			return fmt.Errorf("making %s: %w", d.Path, err)
+		}
 	}
 	return nil
+}
+
+// giveNode gives a device node made in an app's /dev to the pod's root,
+// when the pod has private users: the host's root owns it, and a 0600
+// node (/dev/fuse) would be the pod's nobody's otherwise. A node bound
+// from the host (makeNode's way without mknod) is the host's own, and
+// left as it is: it is not on the /dev tmpfs its folder is on.
+func giveNode(path string, users *stage1.PrivateUsers) error {
+	if users == nil {
+		return nil
+	}
+	var node, dir unix.Stat_t
+	if err := unix.Lstat(path, &node); err != nil {
+		return err
+	}
+	if err := unix.Lstat(filepath.Dir(path), &dir); err != nil {
+		return err
+	}
+	if node.Dev != dir.Dev {
+		return nil
+	}
+	return unix.Lchown(path, int(users.HostUID(0)), int(users.HostGID(0)))
 }
 
 // ReadOnlyRoot remounts the app's root mount read-only, keeping its other

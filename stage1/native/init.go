@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"sync"
 	"syscall"
@@ -240,37 +239,12 @@ func (r *reaper) giveUserns(apps []kit.AppSpec, hostNetwork bool) error {
 			}
 		}
 	}
-	cmd := &exec.Cmd{
-		Path:        "/proc/self/fd/3",
-		Args:        []string{"podctl", stage1.Verb, helperUserns},
-		Env:         []string{},
-		Dir:         "/",
-		ExtraFiles:  []*os.File{r.self},
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
-	}
-	kit.SetUserNamespace(cmd.SysProcAttr, apps[0].Users)
-	// The maps are written before the helper executes: once Start
-	// returns, the namespace is whole.
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("making the pod's user namespace: %w", err)
-	}
-	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid))
-	// Reaped by the reaper, whose waiters do not know it.
-	cmd.Process.Kill()
-	cmd.Process.Release()
+	ns, err := kit.NewUserNamespace(r.self, helperUserns, apps[0].Users, true)
 	if err != nil {
-		return fmt.Errorf("making the pod's user namespace: %w", err)
+		return err
 	}
 	for i := range apps {
 		apps[i].Userns = ns
 	}
 	return nil
-}
-
-// usernsMain is the helper that holds a user namespace: it waits to be
-// killed.
-func usernsMain([]string) int {
-	for {
-		unix.Pause()
-	}
 }

@@ -93,7 +93,7 @@ func (f *Flavor) Available() error { return cgroup.CheckTracking() }
 // Helpers has the pod's init, and the exec helper of apps with
 // per-process settings.
 func (f *Flavor) Helpers() map[string]func([]string) int {
-	return map[string]func([]string) int{helperInit: initMain, helperExec: execMain, helperUserns: usernsMain}
+	return map[string]func([]string) int{helperInit: initMain, helperExec: execMain, helperUserns: kit.UsernsHolderMain}
 }
 
 // Run makes the pod's cgroups, starts its init in new namespaces and waits

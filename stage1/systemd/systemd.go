@@ -88,7 +88,7 @@ func (f *Flavor) Helpers() map[string]func([]string) int {
 		helperBoot:   bootMain,
 		hookExec:     hookExecMain,
 		hookExited:   hookExitedMain,
-		helperUserns: usernsMain,
+		helperUserns: kit.UsernsHolderMain,
 	}
 }
 

@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -47,44 +45,6 @@ import (
 // helperUserns holds a user namespace with the pod's mapping while the
 // boot helper opens it.
 const helperUserns = "systemd-userns"
-
-// usernsMain is the helper that holds a user namespace: it waits to be
-// killed.
-func usernsMain([]string) int {
-	for {
-		unix.Pause()
-	}
-}
-
-// newUserns makes a user namespace with u's mapping, through which the
-// boot helper idmaps the pod's trees: a process is needed to make one, the
-// helper, started in a new user namespace from self and held only until
-// the namespace is open. The namespace lives as long as the descriptor.
-func newUserns(self *os.File, u *stage1.PrivateUsers) (*os.File, error) {
-	cmd := &exec.Cmd{
-		// Through the descriptor: the pod's root may not be let through
-		// the folders on the way to the binary.
-		Path:        "/proc/self/fd/3",
-		Args:        []string{"podctl", stage1.Verb, helperUserns},
-		Env:         []string{},
-		Dir:         "/",
-		ExtraFiles:  []*os.File{self},
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
-	}
-	kit.SetUserNamespace(cmd.SysProcAttr, u)
-	// The maps are written before the helper executes: once Start
-	// returns, the namespace is whole.
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("making the pod's user namespace: %w", err)
-	}
-	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid))
-	cmd.Process.Kill()
-	cmd.Wait()
-	if err != nil {
-		return nil, fmt.Errorf("making the pod's user namespace: %w", err)
-	}
-	return ns, nil
-}
 
 // usersArgs are nspawn's options for a pod with private users u: nspawn
 // makes the pod's user namespace with the pod's range and leaves every
@@ -216,7 +176,7 @@ func podUserns(u *stage1.PrivateUsers) (*os.File, error) {
 		return nil, fmt.Errorf("making the pod's user namespace: %w", err)
 	}
 	defer self.Close()
-	return newUserns(self, u)
+	return kit.NewUserNamespace(self, helperUserns, u, false)
 }
 
 // refuseEnterUsers refuses to enter a pod with private users: a command

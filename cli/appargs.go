@@ -37,8 +37,10 @@ func (a *appFlags) add(fs *pflag.FlagSet, def *stage0.AppOptions, withName bool)
 	fs.StringVar(&a.Exec, "exec", def.Exec, "command to run instead of the image's")
 	list(fs, &a.env, "environment", stage0.ParseEnv, "set KEY=VALUE in the app's environment (repeatable)")
 	list(fs, &a.secrets, "environment-secret", secretParser("--environment-secret"), "set NAME in the app's environment to the content of FILE, read when the pod starts and never stored: NAME=FILE (repeatable)")
-	fs.StringVar(&a.User, "user", def.User, "user to run as: a number or a name from the image's /etc/passwd")
-	fs.StringVar(&a.Group, "group", def.Group, "group to run as: a number or a name from the image's /etc/group")
+	fs.StringVar(&a.User, "user", def.User, "user to run as: a number, a name from the image's /etc/passwd, or /PATH: the owner of that file in the image")
+	fs.StringVar(&a.Group, "group", def.Group, "group to run as: a number, a name from the image's /etc/group, or /PATH: the group of that file in the image")
+	a.SupplementaryGIDs = def.SupplementaryGIDs
+	fs.Var(typedFlag[[]int]{&a.SupplementaryGIDs, stage0.ParseSupplementaryGIDs, showInts, "GIDS"}, "supplementary-gids", "the app's supplementary groups, replacing the image's: group IDs, comma-separated")
 	fs.StringVar(&a.WorkingDir, "working-dir", def.WorkingDir, "working directory of the app")
 	list(fs, &a.mounts, "mount", stage0.ParseMount, "put a pod volume into the app: volume=NAME,target=/PATH (repeatable)")
 	a.Memory, a.CPU = def.Memory, def.CPU
@@ -111,6 +113,15 @@ func optional(parse func(string) (int, error)) func(string) (*int, error) {
 		}
 		return &n, nil
 	}
+}
+
+// showInts writes numbers back, comma-separated, "" for none.
+func showInts(ns []int) string {
+	var parts []string
+	for _, n := range ns {
+		parts = append(parts, strconv.Itoa(n))
+	}
+	return strings.Join(parts, ",")
 }
 
 // showOptional writes an int that can be left unset back.

@@ -47,8 +47,13 @@ type AppOptions struct {
 	// pod's (PrepareOptions.SetEnvSecrets); a later one for the same name
 	// wins.
 	EnvSecrets []Secret
-	// User and Group replace the image's.
+	// User and Group replace the image's: a number, a name in the image's
+	// /etc/passwd or /etc/group, or an absolute path whose file's owner or
+	// group is taken.
 	User, Group string
+	// SupplementaryGIDs, if not nil, replace the image's supplementary
+	// groups (--supplementary-gids).
+	SupplementaryGIDs []int
 	// WorkingDir replaces the image's working directory.
 	WorkingDir string
 	// Mounts put pod volumes into the app.

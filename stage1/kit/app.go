@@ -42,10 +42,12 @@ type AppSpec struct {
 	Env []string `json:"env"`
 	// SecretEnv names the variables of Env whose values are secret: a
 	// flavor must not write them to a file of the pod.
-	SecretEnv  []string `json:"secret_env,omitempty"`
-	User       string   `json:"user"`
-	Group      string   `json:"group"`
-	WorkingDir string   `json:"working_dir,omitempty"`
+	SecretEnv []string `json:"secret_env,omitempty"`
+	User      string   `json:"user"`
+	Group     string   `json:"group"`
+	// SupplementaryGIDs are the app's groups besides Group.
+	SupplementaryGIDs []int  `json:"supplementary_gids,omitempty"`
+	WorkingDir        string `json:"working_dir,omitempty"`
 	// Mounts are the volumes to bind into the app's root.
 	Mounts []MountSpec `json:"mounts,omitempty"`
 	// DieWith, when set, is the pid of the app's parent (the pod's stage1):
@@ -193,13 +195,14 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 		}
 		dir := p.FilePath(lifecycle.AppDir(name))
 		s := AppSpec{
-			Name:       name,
-			Rootfs:     filepath.Join(dir, lifecycle.AppRootfs),
-			Exec:       ra.App.Exec,
-			User:       ra.App.User,
-			Group:      ra.App.Group,
-			WorkingDir: ra.App.WorkingDirectory,
-			Users:      users,
+			Name:              name,
+			Rootfs:            filepath.Join(dir, lifecycle.AppRootfs),
+			Exec:              ra.App.Exec,
+			User:              ra.App.User,
+			Group:             ra.App.Group,
+			WorkingDir:        ra.App.WorkingDirectory,
+			SupplementaryGIDs: ra.App.SupplementaryGIDs,
+			Users:             users,
 		}
 		if lower, err := os.Readlink(filepath.Join(dir, lifecycle.AppLower)); err == nil {
 			s.Lower, s.Upper, s.Work = lower, filepath.Join(dir, lifecycle.AppUpper), filepath.Join(dir, lifecycle.AppWork)
@@ -217,6 +220,9 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 				return nil, fmt.Errorf("app %s: %s %q is not a positive number", name, lifecycle.AnnotationPidsLimit, v)
 			}
 			s.Limits.Pids = n
+		}
+		if err := stage1.CheckSupplementaryGIDs(s.SupplementaryGIDs); err != nil {
+			return nil, fmt.Errorf("app %s: %w", name, err)
 		}
 		if err := readSettings(&s, ra.Annotations.Get); err != nil {
 			return nil, err
@@ -240,10 +246,17 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 	return specs, nil
 }
 
-// readLimits gives s the memory and CPU limits of the app's isolators.
+// readLimits gives s the memory and CPU limits of the app's isolators, and
+// the oom_score_adj of its os/linux/oom-score-adj isolator unless podctl's
+// own annotation (readSettings) gave one.
 func readLimits(s *AppSpec, isos types.Isolators) {
 	for _, iso := range isos {
 		switch v := iso.Value().(type) {
+		case *types.LinuxOOMScoreAdj:
+			// appc checked the range as it read the manifest.
+			if n := int(*v); s.OOMScoreAdj == nil && stage1.CheckOOMScoreAdj(n) == nil {
+				s.OOMScoreAdj = &n
+			}
 		case *types.ResourceMemory:
 			if l := v.Limit(); l != nil {
 				s.Limits.MemoryBytes = l.Value()

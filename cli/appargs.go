@@ -145,30 +145,21 @@ func (a *appFlags) options(def *stage0.AppOptions) stage0.AppOptions {
 
 // parseApps reads the image part of a run or prepare command line:
 //
-//	IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE [APP FLAGS] [-- ARGS...]]...
+//	IMAGE [APP FLAGS] [IMAGE [APP FLAGS]]... [-- ARGS...] [--- IMAGE ...]...
+//
+// An image follows another directly; "---" is needed only to end the
+// arguments given after "--".
 func parseApps(def stage0.AppOptions, args []string) ([]stage0.AppOptions, error) {
 	var apps []stage0.AppOptions
 	for _, section := range splitSections(args) {
-		var af appFlags
-		fs := pflag.NewFlagSet(section[0], pflag.ContinueOnError)
-		fs.SetInterspersed(false)
-		fs.Usage = func() {}
-		af.add(fs, &def, true)
-		if err := fs.Parse(section[1:]); err != nil {
-			if err, whole := flagError(err); whole {
+		for len(section) > 0 {
+			ao, rest, err := parseApp(def, section)
+			if err != nil {
 				return nil, err
 			}
-			return nil, fmt.Errorf("after image %s: %v", section[0], err)
+			apps = append(apps, ao)
+			section = rest
 		}
-		ao := af.options(&def)
-		ao.Image = section[0]
-		ao.Args = def.Args
-		if fs.ArgsLenAtDash() == 0 {
-			ao.Args = append([]string{}, fs.Args()...)
-		} else if fs.NArg() > 0 {
-			return nil, fmt.Errorf("after image %s: unexpected %q: put app arguments after \"--\" and separate images with \"---\"", section[0], fs.Arg(0))
-		}
-		apps = append(apps, ao)
 	}
 	if len(apps) == 0 {
 		return nil, fmt.Errorf("no image given: see --help")
@@ -176,7 +167,35 @@ func parseApps(def stage0.AppOptions, args []string) ([]stage0.AppOptions, error
 	return apps, nil
 }
 
-// splitSections cuts the arguments at each "---" into one section per image.
+// parseApp reads one image and its flags and arguments from the start of
+// section, and returns what follows them: the next image, if any.
+func parseApp(def stage0.AppOptions, section []string) (stage0.AppOptions, []string, error) {
+	var af appFlags
+	fs := pflag.NewFlagSet(section[0], pflag.ContinueOnError)
+	fs.SetInterspersed(false)
+	fs.Usage = func() {}
+	af.add(fs, &def, true)
+	if err := fs.Parse(section[1:]); err != nil {
+		if err, whole := flagError(err); whole {
+			return stage0.AppOptions{}, nil, err
+		}
+		return stage0.AppOptions{}, nil, fmt.Errorf("after image %s: %v", section[0], err)
+	}
+	ao := af.options(&def)
+	ao.Image = section[0]
+	ao.Args = def.Args
+	var rest []string
+	if fs.ArgsLenAtDash() == 0 {
+		ao.Args = append([]string{}, fs.Args()...)
+	} else {
+		// The parser stopped at a word that is no flag: the next image.
+		rest = fs.Args()
+	}
+	return ao, rest, nil
+}
+
+// splitSections cuts the arguments at each "---" into sections of one or
+// more images.
 func splitSections(args []string) [][]string {
 	var out [][]string
 	start := 0

@@ -19,6 +19,9 @@ import (
 type podFlags struct {
 	apps     appFlags
 	setEnv   []stage0.EnvVar
+	// setEnvFile and inheritEnv are rkt's --set-env-file and --inherit-env.
+	setEnvFile string
+	inheritEnv bool
 	insecure []string
 	// insecurePull are the checks of registry pulls to skip (http, tls).
 	insecurePull []string
@@ -45,6 +48,8 @@ func (f *podFlags) add(cmd *cobra.Command) {
 	list(fs, &f.labels, "label", stage0.ParseLabel, "a label of the pod, KEY=VALUE, which list --filter label= selects (repeatable)")
 	list(fs, &f.annotations, "annotation", stage0.ParseAnnotation, "an annotation of the pod, KEY=VALUE (repeatable)")
 	list(fs, &f.setEnv, "set-env", stage0.ParseEnv, "set KEY=VALUE in every app's environment (repeatable)")
+	fs.StringVar(&f.setEnvFile, "set-env-file", "", "set every app's environment from FILE: a KEY=VALUE a line (# comments); --set-env wins over it")
+	fs.BoolVar(&f.inheritEnv, "inherit-env", false, "give every app podctl's own environment, below every other setting (the image's included)")
 	list(fs, &f.secrets, "set-env-secret", secretParser("--set-env-secret"), "set NAME in every app's environment to the content of FILE, read when the pod starts and never stored: NAME=FILE (repeatable)")
 	fs.StringSliceVar(&f.insecure, "insecure-options", nil, "checks to skip: image (use images without a verified signature), http, tls, all")
 	fs.StringVar(&f.signatures, "signatures", "", signaturesUsage)
@@ -98,13 +103,17 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 	if err != nil {
 		return nil, err
 	}
+	setEnv, inherit, err := f.environment()
+	if err != nil {
+		return nil, err
+	}
 	def := f.apps.options(&stage0.AppOptions{})
 	apps, err := parseApps(def, args)
 	if err != nil {
 		return nil, err
 	}
 	return &stage0.PrepareOptions{
-		Apps: apps, SetEnv: f.setEnv, InsecureImage: insecureImage, ImageLimits: lim,
+		Apps: apps, SetEnv: setEnv, InheritEnv: inherit, InsecureImage: insecureImage, ImageLimits: lim,
 		Flavor: f.flavor, NoOverlay: f.noOverly, UUIDFileSave: f.uuidFile, Volumes: f.volumes,
 		Name: f.name, Labels: f.labels, Annotations: f.annotations, SetEnvSecrets: f.secrets,
 		Network: f.net.opts, Devices: f.sec.devices, PrivateUsers: users,

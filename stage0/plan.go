@@ -238,6 +238,7 @@ func (pl *plan) resolveApps(c Config, st *store.Store) error {
 		if a.app, err = effectiveApp(a.manifest, a.opts, pl.opts.SetEnv); err != nil {
 			return err
 		}
+		inheritEnv(a.app, pl.opts.InheritEnv)
 		// A secret replaces any plain value of its variable, which the
 		// manifest then does not show.
 		for k := range a.secrets {

@@ -85,8 +85,12 @@ type AppOptions struct {
 // PrepareOptions are the choices of prepare and run.
 type PrepareOptions struct {
 	Apps []AppOptions
-	// SetEnv adds variables to every app's environment.
+	// SetEnv adds variables to every app's environment (--set-env-file's,
+	// then --set-env's: a later one for the same name wins).
 	SetEnv []EnvVar
+	// InheritEnv, with --inherit-env, are variables (of podctl's own
+	// environment, HostEnv) every app gets unless it sets them otherwise.
+	InheritEnv []EnvVar
 	// SetEnvSecrets give every app the variable Name with File's content
 	// (but for one final newline). The manifest keeps only the file's
 	// absolute path; stage1 reads the file when the pod starts, so the

@@ -17,12 +17,12 @@ import (
 
 // podFlags are the flags run and prepare share.
 type podFlags struct {
-	apps     appFlags
-	setEnv   []stage0.EnvVar
+	apps   appFlags
+	setEnv []stage0.EnvVar
 	// setEnvFile and inheritEnv are rkt's --set-env-file and --inherit-env.
 	setEnvFile string
 	inheritEnv bool
-	insecure []string
+	insecure   []string
 	// insecurePull are the checks of registry pulls to skip (http, tls).
 	insecurePull []string
 	// signatures is where OCI and Docker images' signatures are (--signatures).

@@ -17,12 +17,9 @@ import (
 
 // podFlags are the flags run and prepare share.
 type podFlags struct {
-	apps   appFlags
-	setEnv []stage0.EnvVar
-	// setEnvFile and inheritEnv are rkt's --set-env-file and --inherit-env.
-	setEnvFile string
-	inheritEnv bool
-	insecure   []string
+	apps     appFlags
+	setEnv   []stage0.EnvVar
+	insecure []string
 	// insecurePull are the checks of registry pulls to skip (http, tls).
 	insecurePull []string
 	// signatures is where OCI and Docker images' signatures are (--signatures).
@@ -39,6 +36,9 @@ type podFlags struct {
 	secrets     []stage0.Secret
 	net         netFlags
 	sec         secFlags
+	// setEnvFile and inheritEnv are rkt's --set-env-file and --inherit-env.
+	setEnvFile string
+	inheritEnv bool
 }
 
 func (f *podFlags) add(cmd *cobra.Command) {

@@ -60,6 +60,9 @@ type plannedApp struct {
 // checkOptions starts a plan from opts, refusing what is wrong with them
 // before anything is imported or created.
 func checkOptions(opts *PrepareOptions) (*plan, error) {
+	if opts.PodManifest != nil {
+		return checkPodManifestOptions(opts)
+	}
 	if len(opts.Apps) == 0 {
 		return nil, errdefs.New(ErrUsage, "no image given: name at least one image to run")
 	}

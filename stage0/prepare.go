@@ -121,6 +121,9 @@ type PrepareOptions struct {
 	Devices []DeviceOption
 	// PrivateUsers maps the pod's ids to a range of host ids of its own.
 	PrivateUsers PrivateUsersOption
+	// PodManifest, if set, is the pod as the user wrote it
+	// (--pod-manifest, ReadPodManifest), which Apps must then leave empty.
+	PodManifest *schema.PodManifest
 }
 
 // flavorName is the stage1 flavor opts ask for, or the default.
@@ -192,7 +195,12 @@ func prepare(c Config, opts *PrepareOptions, flavor string) (*lifecycle.Pod, err
 	}
 	defer st.Close()
 	st.SetLimits(opts.ImageLimits)
-	if err := pl.resolveApps(c, st); err != nil {
+	resolve, build := pl.resolveApps, pl.buildManifest
+	if opts.PodManifest != nil {
+		resolve = func(Config, *store.Store) error { return pl.resolveManifestApps(st) }
+		build = pl.useManifest
+	}
+	if err := resolve(c, st); err != nil {
 		return nil, err
 	}
 	// Image gc must not take a tree away between here and the pod naming
@@ -205,7 +213,7 @@ func prepare(c Config, opts *PrepareOptions, flavor string) (*lifecycle.Pod, err
 	if err := pl.findTrees(st); err != nil {
 		return nil, err
 	}
-	if err := pl.buildManifest(); err != nil {
+	if err := build(); err != nil {
 		return nil, err
 	}
 	trace.Mark("images resolved")

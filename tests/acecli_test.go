@@ -27,21 +27,39 @@ const aceReport = `echo "app=$AC_APP_NAME uid=$(id -u) gid=$(id -g) groups=$(id 
 // isolator 345, and sets IMG and OVER.
 func writeAceACI(t *testing.T, path, name, version string) {
 	t.Helper()
+	app := fmt.Sprintf(`{"exec":["/bin/sh","-c",%q],"user":"/owned","group":"/owned","supplementaryGIDs":[4242],
+"environment":[{"name":"IMG","value":"image"},{"name":"OVER","value":"image"}],
+"isolators":[{"name":"os/linux/oom-score-adj","value":345}]}`, aceReport)
+	writeCustomACI(t, path, name, version, app, nil)
+}
+
+// writeCustomACI writes the busybox image as name:version with app as its
+// manifest's app section, /owned (1234:5678), /bin/tr and the files of
+// extra (path in the root to content; executable).
+func writeCustomACI(t *testing.T, path, name, version, app string, extra map[string][]byte) {
+	t.Helper()
 	base := filepath.Join(t.TempDir(), "base.aci")
 	if err := writeBusyboxACI(base, name, map[string]string{"bin/tr": ""}); err != nil {
 		t.Fatal(err)
 	}
 	manifest := fmt.Sprintf(`{"acKind":"ImageManifest","acVersion":"0.8.11","name":%q,
 "labels":[{"name":"os","value":"linux"},{"name":"arch","value":"amd64"},{"name":"version","value":%q}],
-"app":{"exec":["/bin/sh","-c",%q],"user":"/owned","group":"/owned","supplementaryGIDs":[4242],
-"environment":[{"name":"IMG","value":"image"},{"name":"OVER","value":"image"}],
-"isolators":[{"name":"os/linux/oom-score-adj","value":345}]}}`, name, version, aceReport)
+"app":%s}`, name, version, app)
 	in, err := os.ReadFile(base)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
 	tr, tw := tar.NewReader(bytes.NewReader(in)), tar.NewWriter(&out)
+	write := func(h *tar.Header, body []byte) {
+		h.Size = int64(len(body))
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(body); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -62,17 +80,12 @@ func writeAceACI(t *testing.T, path, name, version string) {
 			h = &tar.Header{Name: h.Name, Typeflag: tar.TypeSymlink, Linkname: "busybox", ModTime: h.ModTime}
 			body = nil
 		}
-		h.Size = int64(len(body))
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(body); err != nil {
-			t.Fatal(err)
-		}
+		write(h, body)
 	}
-	owned := &tar.Header{Name: "rootfs/owned", Mode: 0o600, Uid: 1234, Gid: 5678, Typeflag: tar.TypeReg, ModTime: time.Unix(1700000000, 0)}
-	if err := tw.WriteHeader(owned); err != nil {
-		t.Fatal(err)
+	mtime := time.Unix(1700000000, 0)
+	write(&tar.Header{Name: "rootfs/owned", Mode: 0o600, Uid: 1234, Gid: 5678, Typeflag: tar.TypeReg, ModTime: mtime}, nil)
+	for p, body := range extra {
+		write(&tar.Header{Name: "rootfs/" + p, Mode: 0o755, Typeflag: tar.TypeReg, ModTime: mtime}, body)
 	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)

@@ -89,6 +89,9 @@ type AppSpec struct {
 	// Devices are the host devices given to the pod, made in the app's
 	// /dev; its device policy (Limits) lets it open them.
 	Devices []stage1.Device `json:"devices,omitempty"`
+	// Sockets are the app's socket-activated ports, which the helper opens
+	// and passes to it (sockets.go).
+	Sockets []SocketPort `json:"sockets,omitempty"`
 }
 
 // MountSpec is one volume bound into an app's root.
@@ -222,6 +225,9 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 			s.Limits.Pids = n
 		}
 		if err := stage1.CheckSupplementaryGIDs(s.SupplementaryGIDs); err != nil {
+			return nil, fmt.Errorf("app %s: %w", name, err)
+		}
+		if s.Sockets, err = socketPorts(ra.App); err != nil {
 			return nil, fmt.Errorf("app %s: %w", name, err)
 		}
 		if err := readSettings(&s, ra.Annotations.Get); err != nil {

@@ -51,15 +51,23 @@ func ExecApp(s *AppSpec, beforeExec func() error) error {
 	if err != nil {
 		return fmt.Errorf("app %s: %w", s.Name, err)
 	}
+	// In the pod's network namespace, with root's privileges still.
+	socks, names, err := openSockets(s.Sockets)
+	if err != nil {
+		return fmt.Errorf("app %s: %w", s.Name, err)
+	}
 	// Still with the helper's privileges, to write what it must.
 	if beforeExec != nil {
 		if err := beforeExec(); err != nil {
 			return fmt.Errorf("app %s: %w", s.Name, err)
 		}
 	}
-	env := os.Environ()
+	env := listenEnv(os.Environ(), names)
 	if err := becomeApp(s, uid, gid); err != nil {
 		return err
+	}
+	if err := passSockets(socks); err != nil {
+		return fmt.Errorf("app %s: %w", s.Name, err)
 	}
 	err = syscall.Exec(path, s.Exec, env)
 	if errors.Is(err, syscall.ENOENT) {

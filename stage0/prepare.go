@@ -265,6 +265,10 @@ func resolveImage(c Config, st *store.Store, ref string, insecure bool) (string,
 		img, err := FetchLayered(c, st, ref, insecure)
 		return img.ID, err
 	}
+	if IsRemoteRef(ref) {
+		img, err := FetchRemote(c, st, ref, insecure)
+		return img.ID, err
+	}
 	if fi, err := os.Stat(ref); err == nil && fi.Mode().IsRegular() {
 		img, err := FetchFile(c, st, ref, insecure, nil)
 		if err != nil {

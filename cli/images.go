@@ -99,8 +99,11 @@ accepts. An image is an appc ACI file (plain, gzip, bzip2 or xz tar), an
 OCI image layout (oci:DIR[:TAG|@sha256:HEX]), an OCI archive
 (oci-archive:FILE[:TAG|@sha256:HEX]) or a docker save archive (docker-archive:FILE[:NAME:TAG]), or pulls an image
 from a registry (docker://HOST/NAME[:TAG|@DIGEST], over HTTPS unless
---insecure-options=http; tls skips certificate checks). The same image
-imported twice is stored once, and so is a layer two images share.
+--insecure-options=http; tls skips certificate checks). An ACI is also
+fetched from its https:// URL (its signature at URL.asc), and an image
+name that is no file, HOST/NAME[:VERSION], is found by appc discovery.
+The same image imported twice is stored once, and so is a layer two
+images share.
 
 ` + imageTrustHelp,
 		Example: `  podctl fetch --insecure-options=image ./busybox.aci
@@ -109,7 +112,9 @@ imported twice is stored once, and so is a layer two images share.
   podctl fetch --signatures=/srv/sigstore oci-archive:busybox.tar:1.36
   podctl fetch docker://registry.example.com/busybox:1.36
   podctl fetch --insecure-options=http docker://127.0.0.1:5000/busybox@sha256:...
-  podctl fetch --insecure-options=image docker-archive:busybox.tar`,
+  podctl fetch --insecure-options=image docker-archive:busybox.tar
+  podctl fetch https://images.example.com/busybox-1.0.aci
+  podctl fetch example.com/busybox:1.0     # appc discovery`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			insecureImage, pull, err := parseInsecure(insecure)

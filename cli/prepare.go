@@ -160,11 +160,15 @@ func checkUUIDFileSave(path string) error {
 	return nil
 }
 
-const appSyntax = `Images are image IDs (or unique prefixes), names (name or name:version)
-or paths of ACI files. Flags after an image apply to its app only; words
-after "--" replace its arguments; "---" starts the next image:
+const appSyntax = `Images are image IDs (or unique prefixes), names (name or name:version),
+paths of ACI files or their https:// URLs. Flags after an image apply to
+its app only; the next word that is no flag is the next image; words after
+"--" replace the app's arguments, up to "---", which starts the next image:
 
-  IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE [APP FLAGS] [-- ARGS...]]...
+  IMAGE [APP FLAGS] [IMAGE [APP FLAGS]]... [-- ARGS...] [--- IMAGE ...]...
+
+--pod-manifest FILE runs the pod an appc pod manifest describes instead:
+no image and no app flag may be given with it.
 
 --name given before the first image names the pod; given after an image,
 it names that image's app. A pod name is 1 to 63 lower-case letters,
@@ -248,6 +252,9 @@ or host.
   podctl run docker://registry.example.com/busybox@sha256:... --exec /bin/true
   podctl run example.com/busybox --exec /bin/sh -- -c 'exit 7'; echo $?   # 7
   podctl run img-a --- img-b --name second --exec /bin/true
+  podctl run example.com/web example.com/db --name db --supplementary-gids 10,27
+  podctl run --pod-manifest ./pod.json --uuid-file-save /run/pod.uuid
+  podctl run --inherit-env --set-env-file ./job.env example.com/busybox --user /etc/passwd
   podctl run --name build-42 --label ci=yes --set-env-secret TOKEN=/run/secrets/token \
       example.com/busybox --exec /bin/sh -- -c '[ -n "$TOKEN" ] && echo "$PODCTL_POD_NAME"'
   podctl run --port=8080:80 --hostname=web example.com/busybox --exec /bin/busybox -- httpd -f -p 80

@@ -13,6 +13,8 @@ import (
 
 	"podctl/internal/errdefs"
 	"podctl/lifecycle"
+	"podctl/stage1"
+	"podctl/stage1/kit"
 	"podctl/store"
 )
 
@@ -170,8 +172,16 @@ func (pl *plan) resolveManifestApps(st *store.Store) error {
 			if a.manifest.App == nil {
 				return errdefs.New(ErrUsage, "app %s: neither the manifest nor image %s says what to run: give the app an \"app\" section with \"exec\"", ra.Name, a.manifest.Name)
 			}
+			// The image's app, confined as an image's app always is: an
+			// image cannot lift no_new_privs, only the user can.
 			app := *a.manifest.App
+			if err := confineApp(a.manifest, &AppOptions{}, &app); err != nil {
+				return err
+			}
 			ra.App = &app
+		}
+		if err := checkManifestApp(a.manifest, ra.App); err != nil {
+			return errdefs.New(ErrUsage, "app %s: %v", ra.Name, err)
 		}
 		if len(ra.App.Exec) == 0 {
 			return errdefs.New(ErrUsage, "app %s has no \"exec\": say what it runs", ra.Name)
@@ -185,6 +195,21 @@ func (pl *plan) resolveManifestApps(st *store.Store) error {
 		a.app = ra.App
 	}
 	return nil
+}
+
+// checkManifestApp refuses isolators an app of the manifest could not run
+// with, as the flags that set them would.
+func checkManifestApp(m *schema.ImageManifest, app *types.App) error {
+	if err := checkImageLimits(m, app.Isolators); err != nil {
+		return err
+	}
+	if _, _, err := stage1.AppCapabilities(app.Isolators); err != nil {
+		return err
+	}
+	if _, err := kit.AppSeccomp(app.Isolators); err != nil {
+		return err
+	}
+	return stage1.CheckSupplementaryGIDs(app.SupplementaryGIDs)
 }
 
 // useManifest makes the user's manifest, completed, the plan's: with the

@@ -110,8 +110,30 @@ func TestPodManifestRefusals(t *testing.T) {
 		{"fetch it first", []string{"run", "--pod-manifest", writePodManifest(t, `{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"a","image":{"id":"sha512-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}}]}`)}},
 		{"no user", []string{"run", "--pod-manifest", writePodManifest(t, fmt.Sprintf(`{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"a","image":{"id":%q},"app":{"exec":["/bin/true"],"user":"nosuch","group":"0"}}]}`, bb))}},
 		{"mounts volume", []string{"run", "--pod-manifest", writePodManifest(t, fmt.Sprintf(`{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"a","image":{"id":%q},"mounts":[{"volume":"v","path":"/v"}]}]}`, bb))}},
+		{"below 6Mi", []string{"run", "--pod-manifest", writePodManifest(t, fmt.Sprintf(`{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"a","image":{"id":%q},"app":{"exec":["/bin/true"],"user":"0","group":"0","isolators":[{"name":"resource/memory","value":{"limit":"1M"}}]}}]}`, bb))}},
 	} {
 		e.refused(c.want, c.args...)
 	}
 	e.noPods()
+}
+
+// An app of a pod manifest that runs its image's app is confined as the
+// image's app always is: the image cannot lift no_new_privs; the manifest's
+// own app section can, as --no-new-privileges=false can.
+func TestPodManifestImageCannotLiftNoNewPrivs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flavor = "native"
+	app := `{"exec":["/bin/grep","NoNewPrivs","/proc/self/status"],"user":"0","group":"0","isolators":[{"name":"os/linux/no-new-privileges","value":false}]}`
+	aci := filepath.Join(t.TempDir(), "nnp.aci")
+	writeCustomACI(t, aci, "example.com/nnp", "1.0", app, nil)
+	id := strings.TrimSpace(e.must("fetch", "--full", "--insecure-options=image", aci))
+	r := e.podctl("run", "--pod-manifest", writePodManifest(t, fmt.Sprintf(`{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"a","image":{"id":%q}}]}`, id)))
+	if r.code != 0 || !strings.Contains(r.stdout, "NoNewPrivs:\t1") {
+		t.Errorf("the image's app lifted no_new_privs: %s", r)
+	}
+	r = e.podctl("run", "--pod-manifest", writePodManifest(t, fmt.Sprintf(`{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"a","image":{"id":%q},"app":%s}]}`, id, app)))
+	if r.code != 0 || !strings.Contains(r.stdout, "NoNewPrivs:\t0") {
+		t.Errorf("the manifest's own app section did not lift no_new_privs: %s", r)
+	}
 }

@@ -150,21 +150,45 @@ func (a *appFlags) options(def *stage0.AppOptions) stage0.AppOptions {
 // An image follows another directly; "---" is needed only to end the
 // arguments given after "--".
 func parseApps(def stage0.AppOptions, args []string) ([]stage0.AppOptions, error) {
-	var apps []stage0.AppOptions
+	apps, _, err := parseAppsNoting(def, args)
+	return apps, err
+}
+
+// parseAppsNoting is parseApps, which also returns the images that
+// followed another image's flags without "---": a word meant as an
+// argument reads as one of them (strayHint).
+func parseAppsNoting(def stage0.AppOptions, args []string) (apps []stage0.AppOptions, following []string, err error) {
 	for _, section := range splitSections(args) {
-		for len(section) > 0 {
+		for first := true; len(section) > 0; first = false {
 			ao, rest, err := parseApp(def, section)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
+			}
+			if !first {
+				following = append(following, ao.Image)
 			}
 			apps = append(apps, ao)
 			section = rest
 		}
 	}
 	if len(apps) == 0 {
-		return nil, fmt.Errorf("no image given: see --help")
+		return nil, nil, fmt.Errorf("no image given: see --help")
 	}
-	return apps, nil
+	return apps, following, nil
+}
+
+// strayHint adds to an error that an image following another is not to be
+// found what the user may have meant: arguments of the app before it.
+func strayHint(err error, following []string) error {
+	if err == nil {
+		return nil
+	}
+	for _, img := range following {
+		if strings.Contains(err.Error(), fmt.Sprintf("no image %q", img)) {
+			return fmt.Errorf("%w (%s follows an image's flags, so it reads as an image: put app arguments after \"--\", and \"---\" after them before the next image)", err, img)
+		}
+	}
+	return err
 }
 
 // parseApp reads one image and its flags and arguments from the start of

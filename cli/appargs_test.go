@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -187,5 +188,20 @@ func TestParseAppsPositional(t *testing.T) {
 		if _, err := parseApps(stage0.AppOptions{}, strings.Fields(bad)); err == nil {
 			t.Errorf("parseApps(%q) succeeded", bad)
 		}
+	}
+}
+
+func TestStrayHint(t *testing.T) {
+	_, following, err := parseAppsNoting(stage0.AppOptions{}, strings.Fields("img-a --name a echo --- img-b hello"))
+	if err != nil || !reflect.DeepEqual(following, []string{"echo", "hello"}) {
+		t.Fatalf("following %q, %v", following, err)
+	}
+	got := strayHint(fmt.Errorf(`no image "hello" in the store: fetch it first`), following)
+	if !strings.Contains(got.Error(), `hello follows an image's flags`) || strings.Contains(got.Error(), "\n") {
+		t.Errorf("hint %q", got)
+	}
+	other := fmt.Errorf(`no image "img-a" in the store`)
+	if strayHint(other, following) != other {
+		t.Error("the first image of a section got the hint")
 	}
 }

@@ -44,6 +44,8 @@ type podFlags struct {
 	// refuses most of.
 	podManifest string
 	fs          *pflag.FlagSet
+	// following are the images that followed another's flags (strayHint).
+	following []string
 }
 
 func (f *podFlags) add(cmd *cobra.Command) {
@@ -122,7 +124,7 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 	}
 	var apps []stage0.AppOptions
 	if base.PodManifest == nil {
-		if apps, err = parseApps(f.apps.options(&stage0.AppOptions{}), args); err != nil {
+		if apps, f.following, err = parseAppsNoting(f.apps.options(&stage0.AppOptions{}), args); err != nil {
 			return nil, err
 		}
 	}
@@ -212,7 +214,7 @@ func newPrepare(g *globals) *cobra.Command {
 			}
 			p, err := stage0.Prepare(c, opts)
 			if err != nil {
-				return limitHint(err)
+				return strayHint(limitHint(err), f.following)
 			}
 			defer p.Close()
 			if err := p.ToPrepared(); err != nil {
@@ -276,7 +278,7 @@ or host.
 			}
 			code, err := stage0.PrepareAndRun(c, opts, ro)
 			if err != nil {
-				return limitHint(err)
+				return strayHint(limitHint(err), f.following)
 			}
 			return exitStatus(code)
 		},

@@ -265,6 +265,8 @@ func TestAceRefusals(t *testing.T) {
 		{"not a group ID", []string{"run", "example.com/ace", "--supplementary-gids=-1"}},
 		{"user /missing", []string{"run", "example.com/ace", "--user", "/missing"}},
 		{"group /missing", []string{"prepare", "example.com/ace", "--group", "/missing"}},
+		// A word meant as an argument reads as the next image.
+		{`oops follows an image's flags, so it reads as an image: put app arguments after "--"`, []string{"run", "example.com/ace", "oops"}},
 	} {
 		e.refused(c.want, c.args...)
 	}

@@ -42,12 +42,10 @@ type AppSpec struct {
 	Env []string `json:"env"`
 	// SecretEnv names the variables of Env whose values are secret: a
 	// flavor must not write them to a file of the pod.
-	SecretEnv []string `json:"secret_env,omitempty"`
-	User      string   `json:"user"`
-	Group     string   `json:"group"`
-	// SupplementaryGIDs are the app's groups besides Group.
-	SupplementaryGIDs []int  `json:"supplementary_gids,omitempty"`
-	WorkingDir        string `json:"working_dir,omitempty"`
+	SecretEnv  []string `json:"secret_env,omitempty"`
+	User       string   `json:"user"`
+	Group      string   `json:"group"`
+	WorkingDir string   `json:"working_dir,omitempty"`
 	// Mounts are the volumes to bind into the app's root.
 	Mounts []MountSpec `json:"mounts,omitempty"`
 	// DieWith, when set, is the pid of the app's parent (the pod's stage1):
@@ -92,6 +90,8 @@ type AppSpec struct {
 	// Sockets are the app's socket-activated ports, which the helper opens
 	// and passes to it (sockets.go).
 	Sockets []SocketPort `json:"sockets,omitempty"`
+	// SupplementaryGIDs are the app's groups besides Group.
+	SupplementaryGIDs []int `json:"supplementary_gids,omitempty"`
 }
 
 // MountSpec is one volume bound into an app's root.
@@ -198,14 +198,13 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 		}
 		dir := p.FilePath(lifecycle.AppDir(name))
 		s := AppSpec{
-			Name:              name,
-			Rootfs:            filepath.Join(dir, lifecycle.AppRootfs),
-			Exec:              ra.App.Exec,
-			User:              ra.App.User,
-			Group:             ra.App.Group,
-			WorkingDir:        ra.App.WorkingDirectory,
-			SupplementaryGIDs: ra.App.SupplementaryGIDs,
-			Users:             users,
+			Name:       name,
+			Rootfs:     filepath.Join(dir, lifecycle.AppRootfs),
+			Exec:       ra.App.Exec,
+			User:       ra.App.User,
+			Group:      ra.App.Group,
+			WorkingDir: ra.App.WorkingDirectory,
+			Users:      users,
 		}
 		if lower, err := os.Readlink(filepath.Join(dir, lifecycle.AppLower)); err == nil {
 			s.Lower, s.Upper, s.Work = lower, filepath.Join(dir, lifecycle.AppUpper), filepath.Join(dir, lifecycle.AppWork)
@@ -224,6 +223,7 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 			}
 			s.Limits.Pids = n
 		}
+		s.SupplementaryGIDs = ra.App.SupplementaryGIDs
 		if err := stage1.CheckSupplementaryGIDs(s.SupplementaryGIDs); err != nil {
 			return nil, fmt.Errorf("app %s: %w", name, err)
 		}

@@ -37,8 +37,10 @@ func (a *appFlags) add(fs *pflag.FlagSet, def *stage0.AppOptions, withName bool)
 	fs.StringVar(&a.Exec, "exec", def.Exec, "command to run instead of the image's")
 	list(fs, &a.env, "environment", stage0.ParseEnv, "set KEY=VALUE in the app's environment (repeatable)")
 	list(fs, &a.secrets, "environment-secret", secretParser("--environment-secret"), "set NAME in the app's environment to the content of FILE, read when the pod starts and never stored: NAME=FILE (repeatable)")
-	fs.StringVar(&a.User, "user", def.User, "user to run as: a number or a name from the image's /etc/passwd")
-	fs.StringVar(&a.Group, "group", def.Group, "group to run as: a number or a name from the image's /etc/group")
+	fs.StringVar(&a.User, "user", def.User, "user to run as: a number, a name from the image's /etc/passwd, or /PATH: the owner of that file in the image")
+	fs.StringVar(&a.Group, "group", def.Group, "group to run as: a number, a name from the image's /etc/group, or /PATH: the group of that file in the image")
+	a.SupplementaryGIDs = def.SupplementaryGIDs
+	fs.Var(typedFlag[[]int]{&a.SupplementaryGIDs, stage0.ParseSupplementaryGIDs, showInts, "GIDS"}, "supplementary-gids", "the app's supplementary groups, replacing the image's: group IDs, comma-separated")
 	fs.StringVar(&a.WorkingDir, "working-dir", def.WorkingDir, "working directory of the app")
 	list(fs, &a.mounts, "mount", stage0.ParseMount, "put a pod volume into the app: volume=NAME,target=/PATH (repeatable)")
 	a.Memory, a.CPU = def.Memory, def.CPU
@@ -113,6 +115,15 @@ func optional(parse func(string) (int, error)) func(string) (*int, error) {
 	}
 }
 
+// showInts writes numbers back, comma-separated, "" for none.
+func showInts(ns []int) string {
+	var parts []string
+	for _, n := range ns {
+		parts = append(parts, strconv.Itoa(n))
+	}
+	return strings.Join(parts, ",")
+}
+
 // showOptional writes an int that can be left unset back.
 func showOptional(p *int) string {
 	if p == nil {
@@ -134,38 +145,81 @@ func (a *appFlags) options(def *stage0.AppOptions) stage0.AppOptions {
 
 // parseApps reads the image part of a run or prepare command line:
 //
-//	IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE [APP FLAGS] [-- ARGS...]]...
+//	IMAGE [APP FLAGS] [IMAGE [APP FLAGS]]... [-- ARGS...] [--- IMAGE ...]...
+//
+// An image follows another directly; "---" is needed only to end the
+// arguments given after "--".
 func parseApps(def stage0.AppOptions, args []string) ([]stage0.AppOptions, error) {
-	var apps []stage0.AppOptions
-	for _, section := range splitSections(args) {
-		var af appFlags
-		fs := pflag.NewFlagSet(section[0], pflag.ContinueOnError)
-		fs.SetInterspersed(false)
-		fs.Usage = func() {}
-		af.add(fs, &def, true)
-		if err := fs.Parse(section[1:]); err != nil {
-			if err, whole := flagError(err); whole {
-				return nil, err
-			}
-			return nil, fmt.Errorf("after image %s: %v", section[0], err)
-		}
-		ao := af.options(&def)
-		ao.Image = section[0]
-		ao.Args = def.Args
-		if fs.ArgsLenAtDash() == 0 {
-			ao.Args = append([]string{}, fs.Args()...)
-		} else if fs.NArg() > 0 {
-			return nil, fmt.Errorf("after image %s: unexpected %q: put app arguments after \"--\" and separate images with \"---\"", section[0], fs.Arg(0))
-		}
-		apps = append(apps, ao)
-	}
-	if len(apps) == 0 {
-		return nil, fmt.Errorf("no image given: see --help")
-	}
-	return apps, nil
+	apps, _, err := parseAppsNoting(def, args)
+	return apps, err
 }
 
-// splitSections cuts the arguments at each "---" into one section per image.
+// parseAppsNoting is parseApps, which also returns the images that
+// followed another image's flags without "---": a word meant as an
+// argument reads as one of them (strayHint).
+func parseAppsNoting(def stage0.AppOptions, args []string) (apps []stage0.AppOptions, following []string, err error) {
+	for _, section := range splitSections(args) {
+		for first := true; len(section) > 0; first = false {
+			ao, rest, err := parseApp(def, section)
+			if err != nil {
+				return nil, nil, err
+			}
+			if !first {
+				following = append(following, ao.Image)
+			}
+			apps = append(apps, ao)
+			section = rest
+		}
+	}
+	if len(apps) == 0 {
+		return nil, nil, fmt.Errorf("no image given: see --help")
+	}
+	return apps, following, nil
+}
+
+// strayHint adds to an error that an image following another is not to be
+// found what the user may have meant: arguments of the app before it.
+func strayHint(err error, following []string) error {
+	if err == nil {
+		return nil
+	}
+	for _, img := range following {
+		if strings.Contains(err.Error(), fmt.Sprintf("no image %q", img)) {
+			return fmt.Errorf("%w (%s follows an image's flags, so it reads as an image: put app arguments after \"--\", and \"---\" after them before the next image)", err, img)
+		}
+	}
+	return err
+}
+
+// parseApp reads one image and its flags and arguments from the start of
+// section, and returns what follows them: the next image, if any.
+func parseApp(def stage0.AppOptions, section []string) (stage0.AppOptions, []string, error) {
+	var af appFlags
+	fs := pflag.NewFlagSet(section[0], pflag.ContinueOnError)
+	fs.SetInterspersed(false)
+	fs.Usage = func() {}
+	af.add(fs, &def, true)
+	if err := fs.Parse(section[1:]); err != nil {
+		if err, whole := flagError(err); whole {
+			return stage0.AppOptions{}, nil, err
+		}
+		return stage0.AppOptions{}, nil, fmt.Errorf("after image %s: %v", section[0], err)
+	}
+	ao := af.options(&def)
+	ao.Image = section[0]
+	ao.Args = def.Args
+	var rest []string
+	if fs.ArgsLenAtDash() == 0 {
+		ao.Args = append([]string{}, fs.Args()...)
+	} else {
+		// The parser stopped at a word that is no flag: the next image.
+		rest = fs.Args()
+	}
+	return ao, rest, nil
+}
+
+// splitSections cuts the arguments at each "---" into sections of one or
+// more images.
 func splitSections(args []string) [][]string {
 	var out [][]string
 	start := 0

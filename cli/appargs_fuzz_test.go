@@ -11,7 +11,7 @@ import (
 
 // FuzzParseApps parses the image part of a command line, its words
 // separated by NUL (which no argument can hold). What parses gives one app
-// per section, each of its section's image, and the apps written back as
+// or more per section, the first of its section's image, and the apps written back as
 // words parse again to the same apps.
 func FuzzParseApps(f *testing.F) {
 	for _, line := range []string{
@@ -21,6 +21,7 @@ func FuzzParseApps(f *testing.F) {
 		"sha512-0b2d4d09f0864241c2a6959266ebe80c ---",
 		"img --bogus",
 		"img positional",
+		"img-a img-b --name b img-c --supplementary-gids 1,2 -- x --- img-d",
 	} {
 		f.Add(strings.Join(strings.Fields(line), "\x00"))
 	}
@@ -33,14 +34,24 @@ func FuzzParseApps(f *testing.F) {
 			}
 			return
 		}
-		sections := splitSections(args)
-		if len(apps) != len(sections) {
-			t.Fatalf("%d apps from %d sections %q", len(apps), len(sections), sections)
-		}
-		for i, a := range apps {
-			if a.Image != sections[i][0] {
-				t.Fatalf("app %d has image %q, its section starts with %q", i, a.Image, sections[i][0])
+		// Each section gives its own apps, the first of its first word's
+		// image.
+		n := 0
+		for _, section := range splitSections(args) {
+			sub, err := parseApps(stage0.AppOptions{}, section)
+			if err != nil {
+				t.Fatalf("section %q alone does not parse: %v", section, err)
 			}
+			if sub[0].Image != section[0] {
+				t.Fatalf("section %q starts with app of image %q", section, sub[0].Image)
+			}
+			if n+len(sub) > len(apps) || !reflect.DeepEqual(apps[n:n+len(sub)], sub) {
+				t.Fatalf("section %q alone gives %+v, not what the whole line gave", section, sub)
+			}
+			n += len(sub)
+		}
+		if n != len(apps) {
+			t.Fatalf("%d apps from the sections, %d from the line", n, len(apps))
 		}
 		words := appWords(apps)
 		again, err := parseApps(stage0.AppOptions{}, words)
@@ -73,6 +84,9 @@ func appWords(apps []stage0.AppOptions) []string {
 		each(&out, "environment-secret", a.EnvSecrets)
 		flag("user", a.User)
 		flag("group", a.Group)
+		if a.SupplementaryGIDs != nil {
+			out = append(out, "--supplementary-gids="+showInts(a.SupplementaryGIDs))
+		}
 		flag("working-dir", a.WorkingDir)
 		each(&out, "mount", a.Mounts)
 		flag("memory", showPositive(a.Memory))

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -52,7 +53,6 @@ func TestParseApps(t *testing.T) {
 func TestParseAppsRefuses(t *testing.T) {
 	for _, args := range []string{
 		"",
-		"img stray",
 		"img --no-such-flag",
 		"img --exec",
 	} {
@@ -157,5 +157,51 @@ func TestPodAndAppName(t *testing.T) {
 	all, mine := stage0.Secret{Name: "ALL", File: "/run/all"}, stage0.Secret{Name: "MINE", File: "/run/mine"}
 	if !reflect.DeepEqual(a.EnvSecrets, []stage0.Secret{all, mine}) || !reflect.DeepEqual(b.EnvSecrets, []stage0.Secret{all}) {
 		t.Errorf("app secrets %q and %q", a.EnvSecrets, b.EnvSecrets)
+	}
+}
+
+// TestParseAppsPositional checks that images may follow each other
+// without "---", each with its own flags, and that "---" still ends the
+// arguments after "--".
+func TestParseAppsPositional(t *testing.T) {
+	apps, err := parseApps(stage0.AppOptions{Exec: "/bin/def"}, strings.Fields(
+		"img-a img-b --name b --exec /bin/b img-c --user /etc/owner -- x y --- img-d img-e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range apps {
+		got = append(got, a.Image+":"+a.Name+":"+a.Exec+":"+a.User+":"+strings.Join(a.Args, " "))
+	}
+	want := []string{"img-a::/bin/def::", "img-b:b:/bin/b::", "img-c::/bin/def:/etc/owner:x y", "img-d::/bin/def::", "img-e::/bin/def::"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	if apps[0].Args != nil {
+		t.Errorf("img-a has arguments %q", apps[0].Args)
+	}
+	apps, err = parseApps(stage0.AppOptions{}, strings.Fields("img --supplementary-gids 10,27"))
+	if err != nil || !reflect.DeepEqual(apps[0].SupplementaryGIDs, []int{10, 27}) {
+		t.Errorf("--supplementary-gids: %+v, %v", apps, err)
+	}
+	for _, bad := range []string{"img --supplementary-gids x", "img --supplementary-gids -1", "img --supplementary-gids"} {
+		if _, err := parseApps(stage0.AppOptions{}, strings.Fields(bad)); err == nil {
+			t.Errorf("parseApps(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestStrayHint(t *testing.T) {
+	_, following, err := parseAppsNoting(stage0.AppOptions{}, strings.Fields("img-a --name a echo --- img-b hello"))
+	if err != nil || !reflect.DeepEqual(following, []string{"echo", "hello"}) {
+		t.Fatalf("following %q, %v", following, err)
+	}
+	got := strayHint(fmt.Errorf(`no image "hello" in the store: fetch it first`), following)
+	if !strings.Contains(got.Error(), `hello follows an image's flags`) || strings.Contains(got.Error(), "\n") {
+		t.Errorf("hint %q", got)
+	}
+	other := fmt.Errorf(`no image "img-a" in the store`)
+	if strayHint(other, following) != other {
+		t.Error("the first image of a section got the hint")
 	}
 }

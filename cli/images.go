@@ -99,8 +99,11 @@ accepts. An image is an appc ACI file (plain, gzip, bzip2 or xz tar), an
 OCI image layout (oci:DIR[:TAG|@sha256:HEX]), an OCI archive
 (oci-archive:FILE[:TAG|@sha256:HEX]) or a docker save archive (docker-archive:FILE[:NAME:TAG]), or pulls an image
 from a registry (docker://HOST/NAME[:TAG|@DIGEST], over HTTPS unless
---insecure-options=http; tls skips certificate checks). The same image
-imported twice is stored once, and so is a layer two images share.
+--insecure-options=http; tls skips certificate checks). An ACI is also
+fetched from its https:// URL (its signature at URL.asc), and an image
+name that is no file, HOST/NAME[:VERSION], is found by appc discovery.
+The same image imported twice is stored once, and so is a layer two
+images share.
 
 ` + imageTrustHelp,
 		Example: `  podctl fetch --insecure-options=image ./busybox.aci
@@ -109,7 +112,9 @@ imported twice is stored once, and so is a layer two images share.
   podctl fetch --signatures=/srv/sigstore oci-archive:busybox.tar:1.36
   podctl fetch docker://registry.example.com/busybox:1.36
   podctl fetch --insecure-options=http docker://127.0.0.1:5000/busybox@sha256:...
-  podctl fetch --insecure-options=image docker-archive:busybox.tar`,
+  podctl fetch --insecure-options=image docker-archive:busybox.tar
+  podctl fetch https://images.example.com/busybox-1.0.aci
+  podctl fetch example.com/busybox:1.0     # appc discovery`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			insecureImage, pull, err := parseInsecure(insecure)
@@ -168,6 +173,7 @@ func newImageList(g *globals) *cobra.Command {
 	var format string
 	var full, noLegend bool
 	var filters []string
+	fields := defaultImageFields
 	cmd := &cobra.Command{
 		Use:     "list",
 		Short:   "List images in the store",
@@ -186,24 +192,22 @@ func newImageList(g *globals) *cobra.Command {
 			if ok, err := printJSON(cmd.OutOrStdout(), format, imgs); ok {
 				return err
 			}
-			now := time.Now()
+			cols, err := parseImageFields(fields)
+			if err != nil {
+				return err
+			}
+			c := &imageCtx{full: full, now: time.Now(), latest: latestImages(imgs)}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
 			if !noLegend {
-				fmt.Fprintln(tw, "ID\tNAME\tFORMAT\tSIZE\tIMPORTED\tLAST USED\tREFERENCE")
+				var hs []string
+				for _, f := range cols {
+					hs = append(hs, f.header)
+				}
+				fmt.Fprintln(tw, strings.Join(hs, "\t"))
 			}
-			for _, img := range imgs {
-				id := shortID(img.ID, full)
-				name := img.Name
-				if v := img.Labels["version"]; v != "" {
-					name += ":" + v
-				}
-				imp, used := img.ImportTime, img.LastUsed
-				ref := img.Reference
-				if ref == "" {
-					ref = "-"
-				}
-				for _, n := range append([]string{name}, img.Tags...) {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, n, img.Format, humanSize(img.Size), ago(&imp, now), agoOrNever(&used, now), ref)
+			for i := range imgs {
+				for _, row := range imageRows(&imgs[i], cols, c) {
+					fmt.Fprintln(tw, strings.Join(row, "\t"))
 				}
 			}
 			return tw.Flush()
@@ -212,6 +216,7 @@ func newImageList(g *globals) *cobra.Command {
 	addFormat(cmd, &format)
 	cmd.Flags().BoolVar(&full, "full", false, "show whole image IDs")
 	cmd.Flags().BoolVar(&noLegend, "no-legend", false, "leave out the header line")
+	cmd.Flags().StringSliceVar(&fields, "fields", fields, "the columns, in order: id,name,importtime,lastused,size,latest (rkt's), format, reference")
 	cmd.Flags().StringArrayVar(&filters, "filter", nil, "show only the images that match: name=PATTERN, label=KEY[=VALUE], before=IMAGE|TIME, since=IMAGE|TIME (repeatable, or comma-separated)")
 	return cmd
 }

@@ -16,7 +16,8 @@ func imageVerbs(g *globals) []*cobra.Command {
 
 const imageListExamples = `  podctl image list --format=json
   podctl image list --filter name='example.com/*' --filter label=arch=amd64,since=1h
-  podctl image list --no-legend --filter before=example.com/busybox:1.0 | awk '{print $1}'`
+  podctl image list --no-legend --filter before=example.com/busybox:1.0 | awk '{print $1}'
+  podctl image list --fields=id,name,size,latest --full`
 
 func newImageExport(g *globals) *cobra.Command {
 	var overwrite, quiet bool

@@ -16,13 +16,19 @@ import (
 
 func newCatManifest(g *globals) *cobra.Command {
 	var pretty bool
+	var uuidFile string
 	cmd := &cobra.Command{
-		Use:     "cat-manifest UUID",
-		Short:   "Print a pod's manifest",
-		Example: `  podctl cat-manifest 5b1f2c3d | jq '.apps[].name'`,
-		Args:    args(cobra.ExactArgs(1)),
+		Use:   "cat-manifest UUID | --uuid-file FILE",
+		Short: "Print a pod's manifest",
+		Example: `  podctl cat-manifest 5b1f2c3d | jq '.apps[].name'
+  podctl cat-manifest --uuid-file=/run/web.uuid --pretty-print=false`,
+		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.config().OpenPod(args[0])
+			ids, err := podArgs(cmd, args, uuidFile)
+			if err != nil {
+				return err
+			}
+			p, err := g.config().OpenPod(ids[0])
 			if err != nil {
 				return err
 			}
@@ -35,6 +41,7 @@ func newCatManifest(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&pretty, "pretty-print", true, "indent the JSON")
+	addUUIDFile(cmd, &uuidFile)
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/appc/spec/schema/types"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"podctl/stage0"
@@ -36,15 +37,28 @@ type podFlags struct {
 	secrets     []stage0.Secret
 	net         netFlags
 	sec         secFlags
+	// setEnvFile and inheritEnv are rkt's --set-env-file and --inherit-env.
+	setEnvFile string
+	inheritEnv bool
+	// podManifest is --pod-manifest's file; fs, the flags, which it
+	// refuses most of.
+	podManifest string
+	fs          *pflag.FlagSet
+	// following are the images that followed another's flags (strayHint).
+	following []string
 }
 
 func (f *podFlags) add(cmd *cobra.Command) {
 	fs := cmd.Flags()
+	f.fs = fs
 	fs.SetInterspersed(false)
 	fs.StringVar(&f.name, "name", "", "name of the pod (before the first image; after an image, --name names that app): lower-case letters, digits and dashes, usable wherever a UUID is")
 	list(fs, &f.labels, "label", stage0.ParseLabel, "a label of the pod, KEY=VALUE, which list --filter label= selects (repeatable)")
 	list(fs, &f.annotations, "annotation", stage0.ParseAnnotation, "an annotation of the pod, KEY=VALUE (repeatable)")
 	list(fs, &f.setEnv, "set-env", stage0.ParseEnv, "set KEY=VALUE in every app's environment (repeatable)")
+	fs.StringVar(&f.setEnvFile, "set-env-file", "", "set every app's environment from FILE: a KEY=VALUE a line (# comments); --set-env wins over it")
+	fs.StringVar(&f.podManifest, "pod-manifest", "", "run the pod FILE describes, an appc pod manifest whose images are in the store, instead of images and app flags")
+	fs.BoolVar(&f.inheritEnv, "inherit-env", false, "give every app podctl's own environment, below every other setting (the image's included)")
 	list(fs, &f.secrets, "set-env-secret", secretParser("--set-env-secret"), "set NAME in every app's environment to the content of FILE, read when the pod starts and never stored: NAME=FILE (repeatable)")
 	fs.StringSliceVar(&f.insecure, "insecure-options", nil, "checks to skip: image (use images without a verified signature), http, tls, all")
 	fs.StringVar(&f.signatures, "signatures", "", signaturesUsage)
@@ -87,6 +101,12 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 		return nil, err
 	}
 	f.insecurePull = pull
+	base := &stage0.PrepareOptions{}
+	if f.podManifest != "" {
+		if base, err = f.withPodManifest(args); err != nil {
+			return nil, err
+		}
+	}
 	lim, err := f.limits.limits()
 	if err != nil {
 		return nil, err
@@ -98,13 +118,18 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 	if err != nil {
 		return nil, err
 	}
-	def := f.apps.options(&stage0.AppOptions{})
-	apps, err := parseApps(def, args)
+	setEnv, inherit, err := f.environment()
 	if err != nil {
 		return nil, err
 	}
+	var apps []stage0.AppOptions
+	if base.PodManifest == nil {
+		if apps, f.following, err = parseAppsNoting(f.apps.options(&stage0.AppOptions{}), args); err != nil {
+			return nil, err
+		}
+	}
 	return &stage0.PrepareOptions{
-		Apps: apps, SetEnv: f.setEnv, InsecureImage: insecureImage, ImageLimits: lim,
+		PodManifest: base.PodManifest, Apps: apps, SetEnv: setEnv, InheritEnv: inherit, InsecureImage: insecureImage, ImageLimits: lim,
 		Flavor: f.flavor, NoOverlay: f.noOverly, UUIDFileSave: f.uuidFile, Volumes: f.volumes,
 		Name: f.name, Labels: f.labels, Annotations: f.annotations, SetEnvSecrets: f.secrets,
 		Network: f.net.opts, Devices: f.sec.devices, PrivateUsers: users,
@@ -137,11 +162,15 @@ func checkUUIDFileSave(path string) error {
 	return nil
 }
 
-const appSyntax = `Images are image IDs (or unique prefixes), names (name or name:version)
-or paths of ACI files. Flags after an image apply to its app only; words
-after "--" replace its arguments; "---" starts the next image:
+const appSyntax = `Images are image IDs (or unique prefixes), names (name or name:version),
+paths of ACI files or their https:// URLs. Flags after an image apply to
+its app only; the next word that is no flag is the next image; words after
+"--" replace the app's arguments, up to "---", which starts the next image:
 
-  IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE [APP FLAGS] [-- ARGS...]]...
+  IMAGE [APP FLAGS] [IMAGE [APP FLAGS]]... [-- ARGS...] [--- IMAGE ...]...
+
+--pod-manifest FILE runs the pod an appc pod manifest describes instead:
+no image and no app flag may be given with it.
 
 --name given before the first image names the pod; given after an image,
 it names that image's app. A pod name is 1 to 63 lower-case letters,
@@ -165,14 +194,14 @@ func newPrepare(g *globals) *cobra.Command {
 	var f podFlags
 	var quiet bool
 	cmd := &cobra.Command{
-		Use:   "prepare [flags] IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE...]",
+		Use:   "prepare [flags] IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE...] | --pod-manifest FILE",
 		Short: "Prepare a pod to run later with run-prepared",
 		Long:  "Prepare a pod from one or more images and print its UUID as the last line.\n\n" + appSyntax + "\n\n" + imageTrustHelp,
 		Example: `  podctl prepare --insecure-options=image ./busybox.aci --exec /bin/sleep -- 60
   podctl prepare --signatures=/srv/sigstore oci:./busybox:1.36 --exec /bin/true
   podctl run-prepared $(podctl prepare --quiet example.com/busybox)
   podctl prepare --name web --label tier=front example.com/busybox --name httpd && podctl run-prepared web`,
-		Args: args(cobra.MinimumNArgs(1)),
+		Args: args(imagesOrPodManifest),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options(args)
 			if err != nil {
@@ -185,7 +214,7 @@ func newPrepare(g *globals) *cobra.Command {
 			}
 			p, err := stage0.Prepare(c, opts)
 			if err != nil {
-				return limitHint(err)
+				return strayHint(limitHint(err), f.following)
 			}
 			defer p.Close()
 			if err := p.ToPrepared(); err != nil {
@@ -208,7 +237,7 @@ func newRun(g *globals) *cobra.Command {
 	var ro stage0.RunOptions
 	var tf taskFlags
 	cmd := &cobra.Command{
-		Use:   "run [flags] IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE...]",
+		Use:   "run [flags] IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE...] | --pod-manifest FILE",
 		Short: "Prepare and run a pod, exiting with its status",
 		Long: `Prepare a pod from one or more images and run it in the foreground.
 
@@ -225,11 +254,14 @@ or host.
   podctl run docker://registry.example.com/busybox@sha256:... --exec /bin/true
   podctl run example.com/busybox --exec /bin/sh -- -c 'exit 7'; echo $?   # 7
   podctl run img-a --- img-b --name second --exec /bin/true
+  podctl run example.com/web example.com/db --name db --supplementary-gids 10,27
+  podctl run --pod-manifest ./pod.json --uuid-file-save /run/pod.uuid
+  podctl run --inherit-env --set-env-file ./job.env example.com/busybox --user /etc/passwd
   podctl run --name build-42 --label ci=yes --set-env-secret TOKEN=/run/secrets/token \
       example.com/busybox --exec /bin/sh -- -c '[ -n "$TOKEN" ] && echo "$PODCTL_POD_NAME"'
   podctl run --port=8080:80 --hostname=web example.com/busybox --exec /bin/busybox -- httpd -f -p 80
   podctl run --net=none example.com/busybox --exec /bin/true`,
-		Args: args(cobra.MinimumNArgs(1)),
+		Args: args(imagesOrPodManifest),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options(args)
 			if err != nil {
@@ -246,7 +278,7 @@ or host.
 			}
 			code, err := stage0.PrepareAndRun(c, opts, ro)
 			if err != nil {
-				return limitHint(err)
+				return strayHint(limitHint(err), f.following)
 			}
 			return exitStatus(code)
 		},

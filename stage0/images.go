@@ -33,7 +33,11 @@ func Fetch(c Config, paths []string, insecure bool, lim store.Limits) ([]store.I
 			out = append(out, img)
 			continue
 		}
-		img, err := FetchFile(c, st, path, insecure, c.progress())
+		fetch := func() (store.Image, error) { return FetchFile(c, st, path, insecure, c.progress()) }
+		if IsRemoteRef(path) || IsDiscoverable(path) {
+			fetch = func() (store.Image, error) { return FetchRemote(c, st, path, insecure) }
+		}
+		img, err := fetch()
 		if err != nil {
 			return out, err
 		}

@@ -230,3 +230,20 @@ func ParseSeccomp(s string) (*profile.Custom, error) {
 	}
 	return c, nil
 }
+
+// ParseSupplementaryGIDs reads a --supplementary-gids value: group IDs,
+// comma-separated.
+func ParseSupplementaryGIDs(s string) ([]int, error) {
+	gids := []int{}
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, errdefs.New(ErrUsage, "--supplementary-gids %q: %q is not a group ID: give numbers such as 10,27", s, f)
+		}
+		gids = append(gids, n)
+	}
+	if err := stage1.CheckSupplementaryGIDs(gids); err != nil {
+		return nil, errdefs.New(ErrUsage, "--supplementary-gids: %v", err)
+	}
+	return gids, nil
+}

@@ -60,6 +60,9 @@ type plannedApp struct {
 // checkOptions starts a plan from opts, refusing what is wrong with them
 // before anything is imported or created.
 func checkOptions(opts *PrepareOptions) (*plan, error) {
+	if opts.PodManifest != nil {
+		return checkPodManifestOptions(opts)
+	}
 	if len(opts.Apps) == 0 {
 		return nil, errdefs.New(ErrUsage, "no image given: name at least one image to run")
 	}
@@ -238,6 +241,7 @@ func (pl *plan) resolveApps(c Config, st *store.Store) error {
 		if a.app, err = effectiveApp(a.manifest, a.opts, pl.opts.SetEnv); err != nil {
 			return err
 		}
+		inheritEnv(a.app, pl.opts.InheritEnv)
 		// A secret replaces any plain value of its variable, which the
 		// manifest then does not show.
 		for k := range a.secrets {
@@ -403,6 +407,12 @@ func effectiveApp(m *schema.ImageManifest, ao *AppOptions, setEnv []EnvVar) (*ty
 	if ao.Group != "" {
 		app.Group = ao.Group
 	}
+	if ao.SupplementaryGIDs != nil {
+		app.SupplementaryGIDs = slices.Clone(ao.SupplementaryGIDs)
+	}
+	if err := stage1.CheckSupplementaryGIDs(app.SupplementaryGIDs); err != nil {
+		return nil, errdefs.New(ErrUsage, "image %s: %v", m.Name, err)
+	}
 	if ao.WorkingDir != "" {
 		app.WorkingDirectory = ao.WorkingDir
 	}
@@ -428,7 +438,8 @@ func effectiveApp(m *schema.ImageManifest, ao *AppOptions, setEnv []EnvVar) (*ty
 	return &app, nil
 }
 
-// limitIsolators are the appc isolators of an app's Memory and CPU.
+// limitIsolators are the appc isolators of an app's Memory, CPU and
+// OOMScoreAdj.
 func limitIsolators(ao *AppOptions) []types.Isolator {
 	var out []types.Isolator
 	if ao.Memory > 0 {
@@ -445,6 +456,12 @@ func limitIsolators(ao *AppOptions) []types.Isolator {
 		q := resource.NewMilliQuantity(ao.CPU, resource.DecimalSI).String()
 		if c, err := types.NewResourceCPUIsolator(q, q); err == nil {
 			out = append(out, c.AsIsolator())
+		}
+	}
+	if ao.OOMScoreAdj != nil {
+		// So the manifest does not show the image's value the flag replaced.
+		if o, err := types.NewLinuxOOMScoreAdj(*ao.OOMScoreAdj); err == nil {
+			out = append(out, o.AsIsolator())
 		}
 	}
 	return out

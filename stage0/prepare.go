@@ -47,8 +47,13 @@ type AppOptions struct {
 	// pod's (PrepareOptions.SetEnvSecrets); a later one for the same name
 	// wins.
 	EnvSecrets []Secret
-	// User and Group replace the image's.
+	// User and Group replace the image's: a number, a name in the image's
+	// /etc/passwd or /etc/group, or an absolute path whose file's owner or
+	// group is taken.
 	User, Group string
+	// SupplementaryGIDs, if not nil, replace the image's supplementary
+	// groups (--supplementary-gids).
+	SupplementaryGIDs []int
 	// WorkingDir replaces the image's working directory.
 	WorkingDir string
 	// Mounts put pod volumes into the app.
@@ -80,8 +85,12 @@ type AppOptions struct {
 // PrepareOptions are the choices of prepare and run.
 type PrepareOptions struct {
 	Apps []AppOptions
-	// SetEnv adds variables to every app's environment.
+	// SetEnv adds variables to every app's environment (--set-env-file's,
+	// then --set-env's: a later one for the same name wins).
 	SetEnv []EnvVar
+	// InheritEnv, with --inherit-env, are variables (of podctl's own
+	// environment, HostEnv) every app gets unless it sets them otherwise.
+	InheritEnv []EnvVar
 	// SetEnvSecrets give every app the variable Name with File's content
 	// (but for one final newline). The manifest keeps only the file's
 	// absolute path; stage1 reads the file when the pod starts, so the
@@ -112,6 +121,9 @@ type PrepareOptions struct {
 	Devices []DeviceOption
 	// PrivateUsers maps the pod's ids to a range of host ids of its own.
 	PrivateUsers PrivateUsersOption
+	// PodManifest, if set, is the pod as the user wrote it
+	// (--pod-manifest, ReadPodManifest), which Apps must then leave empty.
+	PodManifest *schema.PodManifest
 }
 
 // flavorName is the stage1 flavor opts ask for, or the default.
@@ -183,7 +195,12 @@ func prepare(c Config, opts *PrepareOptions, flavor string) (*lifecycle.Pod, err
 	}
 	defer st.Close()
 	st.SetLimits(opts.ImageLimits)
-	if err := pl.resolveApps(c, st); err != nil {
+	resolve, build := pl.resolveApps, pl.buildManifest
+	if opts.PodManifest != nil {
+		resolve = func(Config, *store.Store) error { return pl.resolveManifestApps(st) }
+		build = pl.useManifest
+	}
+	if err := resolve(c, st); err != nil {
 		return nil, err
 	}
 	// Image gc must not take a tree away between here and the pod naming
@@ -196,7 +213,7 @@ func prepare(c Config, opts *PrepareOptions, flavor string) (*lifecycle.Pod, err
 	if err := pl.findTrees(st); err != nil {
 		return nil, err
 	}
-	if err := pl.buildManifest(); err != nil {
+	if err := build(); err != nil {
 		return nil, err
 	}
 	trace.Mark("images resolved")
@@ -246,6 +263,10 @@ func removeEnv(env types.Environment, name string) types.Environment {
 func resolveImage(c Config, st *store.Store, ref string, insecure bool) (string, error) {
 	if IsLayeredRef(ref) {
 		img, err := FetchLayered(c, st, ref, insecure)
+		return img.ID, err
+	}
+	if IsRemoteRef(ref) {
+		img, err := FetchRemote(c, st, ref, insecure)
 		return img.ID, err
 	}
 	if fi, err := os.Stat(ref); err == nil && fi.Mode().IsRegular() {

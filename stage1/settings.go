@@ -149,3 +149,20 @@ func CheckOOMScoreAdj(n int) error {
 	}
 	return nil
 }
+
+// MaxSupplementaryGIDs is the most supplementary groups an app may have,
+// the kernel's NGROUPS_MAX less the app's own group.
+const MaxSupplementaryGIDs = 65535
+
+// CheckSupplementaryGIDs refuses supplementary groups no process can have.
+func CheckSupplementaryGIDs(gids []int) error {
+	if len(gids) > MaxSupplementaryGIDs {
+		return fmt.Errorf("%d supplementary groups: at most %d", len(gids), MaxSupplementaryGIDs)
+	}
+	for _, g := range gids {
+		if g < 0 || g > 1<<32-2 {
+			return fmt.Errorf("supplementary group %d is not a group ID (0 to 4294967294)", g)
+		}
+	}
+	return nil
+}

@@ -12,9 +12,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Resolve turns an appc user and group (numbers, or names looked up in
-// root's /etc/passwd and /etc/group, which are opened without following
-// any link out of root) into IDs. An empty user or group means root.
+// Resolve turns an appc user and group into IDs: a number; a name looked
+// up in root's /etc/passwd and /etc/group; or an absolute path, whose
+// file's owner (for the user) or group (for the group) is taken, as appc
+// says. Files are opened without following any link out of root. An empty
+// user or group means root.
 func Resolve(root, user, group string) (uid, gid int, err error) {
 	uid, err = resolveID(root, user, "etc/passwd", "user")
 	if err != nil {
@@ -46,6 +48,9 @@ func resolveID(root, name, file, what string) (int, error) {
 	if name == "" || name == "root" {
 		return 0, nil
 	}
+	if strings.HasPrefix(name, "/") {
+		return ownerOf(root, name, what)
+	}
 	if id, err := strconv.Atoi(name); err == nil {
 		if id < 0 {
 			return 0, fmt.Errorf("%s %q is negative", what, name)
@@ -73,4 +78,28 @@ func resolveID(root, name, file, what string) (int, error) {
 		return 0, fmt.Errorf("looking up %s %q: %w", what, name, err)
 	}
 	return 0, fmt.Errorf("no %s %q in the image's /%s", what, name, file)
+}
+
+// ownerOf is the owner (what is "user") or group of the file at path in
+// root. The file is never opened for reading: O_PATH is enough to stat it,
+// whatever its mode.
+func ownerOf(root, path, what string) (int, error) {
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, &os.PathError{Op: "open", Path: root, Err: err}
+	}
+	defer unix.Close(rfd)
+	fd, err := unix.Openat2(rfd, strings.TrimLeft(path, "/"), &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: the image has no such file (%w)", what, path, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	if what == "user" {
+		return int(st.Uid), nil
+	}
+	return int(st.Gid), nil
 }

@@ -87,6 +87,11 @@ type AppSpec struct {
 	// Devices are the host devices given to the pod, made in the app's
 	// /dev; its device policy (Limits) lets it open them.
 	Devices []stage1.Device `json:"devices,omitempty"`
+	// Sockets are the app's socket-activated ports, which the helper opens
+	// and passes to it (sockets.go).
+	Sockets []SocketPort `json:"sockets,omitempty"`
+	// SupplementaryGIDs are the app's groups besides Group.
+	SupplementaryGIDs []int `json:"supplementary_gids,omitempty"`
 }
 
 // MountSpec is one volume bound into an app's root.
@@ -218,6 +223,13 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 			}
 			s.Limits.Pids = n
 		}
+		s.SupplementaryGIDs = ra.App.SupplementaryGIDs
+		if err := stage1.CheckSupplementaryGIDs(s.SupplementaryGIDs); err != nil {
+			return nil, fmt.Errorf("app %s: %w", name, err)
+		}
+		if s.Sockets, err = socketPorts(ra.App); err != nil {
+			return nil, fmt.Errorf("app %s: %w", name, err)
+		}
 		if err := readSettings(&s, ra.Annotations.Get); err != nil {
 			return nil, err
 		}
@@ -240,10 +252,17 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 	return specs, nil
 }
 
-// readLimits gives s the memory and CPU limits of the app's isolators.
+// readLimits gives s the memory and CPU limits of the app's isolators, and
+// the oom_score_adj of its os/linux/oom-score-adj isolator unless podctl's
+// own annotation (readSettings) gave one.
 func readLimits(s *AppSpec, isos types.Isolators) {
 	for _, iso := range isos {
 		switch v := iso.Value().(type) {
+		case *types.LinuxOOMScoreAdj:
+			// appc checked the range as it read the manifest.
+			if n := int(*v); s.OOMScoreAdj == nil && stage1.CheckOOMScoreAdj(n) == nil {
+				s.OOMScoreAdj = &n
+			}
 		case *types.ResourceMemory:
 			if l := v.Limit(); l != nil {
 				s.Limits.MemoryBytes = l.Value()

@@ -87,10 +87,13 @@ func HelperStarted() {
 	unix.Close(ErrPipeFD)
 }
 
+// errPipeFD is where the error pipe is now: passSockets moves it.
+var errPipeFD = ErrPipeFD
+
 // HelperFail reports err to the parent over the error pipe and returns the
 // helper's exit status.
 func HelperFail(err error) int {
-	f := os.NewFile(ErrPipeFD, "errpipe")
+	f := os.NewFile(uintptr(errPipeFD), "errpipe")
 	fmt.Fprintln(f, strings.ReplaceAll(err.Error(), "\n", " "))
 	f.Close()
 	return 1

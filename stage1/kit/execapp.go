@@ -51,15 +51,23 @@ func ExecApp(s *AppSpec, beforeExec func() error) error {
 	if err != nil {
 		return fmt.Errorf("app %s: %w", s.Name, err)
 	}
+	// In the pod's network namespace, with root's privileges still.
+	socks, names, err := openSockets(s.Sockets)
+	if err != nil {
+		return fmt.Errorf("app %s: %w", s.Name, err)
+	}
 	// Still with the helper's privileges, to write what it must.
 	if beforeExec != nil {
 		if err := beforeExec(); err != nil {
 			return fmt.Errorf("app %s: %w", s.Name, err)
 		}
 	}
-	env := os.Environ()
+	env := listenEnv(os.Environ(), names)
 	if err := becomeApp(s, uid, gid); err != nil {
 		return err
+	}
+	if err := passSockets(socks); err != nil {
+		return fmt.Errorf("app %s: %w", s.Name, err)
 	}
 	err = syscall.Exec(path, s.Exec, env)
 	if errors.Is(err, syscall.ENOENT) {
@@ -102,7 +110,7 @@ func becomeApp(s *AppSpec, uid, gid int) error {
 			return fmt.Errorf("app %s: keeping capabilities: %w", s.Name, err)
 		}
 	}
-	if err := setIDs(uid, gid); err != nil {
+	if err := setIDs(uid, gid, s.SupplementaryGIDs); err != nil {
 		return fmt.Errorf("app %s: %w", s.Name, err)
 	}
 	if uid != 0 {
@@ -139,13 +147,17 @@ func becomeApp(s *AppSpec, uid, gid int) error {
 	return nil
 }
 
-// setIDs changes the calling thread's groups, group and user, and no other
-// thread's: the app is executed from this thread, whose credentials are
-// the new program's, and the other threads end with the execve. Go's
-// syscall.Setuid would stop every thread of the process for it.
-func setIDs(uid, gid int) error {
+// setIDs changes the calling thread's groups (gid and the supplementary
+// ones), group and user, and no other thread's: the app is executed from
+// this thread, whose credentials are the new program's, and the other
+// threads end with the execve. Go's syscall.Setuid would stop every thread
+// of the process for it.
+func setIDs(uid, gid int, supplementary []int) error {
 	groups := []uint32{uint32(gid)}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 1, uintptr(unsafe.Pointer(&groups[0])), 0); e != 0 {
+	for _, g := range supplementary {
+		groups = append(groups, uint32(g))
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(unsafe.Pointer(&groups[0])), 0); e != 0 {
 		return fmt.Errorf("setting groups: %w", e)
 	}
 	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); e != 0 {

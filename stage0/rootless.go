@@ -1,14 +1,10 @@
 package stage0
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -16,6 +12,7 @@ import (
 	"podctl/internal/rootless"
 	"podctl/lifecycle"
 	"podctl/stage1"
+	"podctl/stage1/kit"
 )
 
 // RootlessFlavor is the flavor of an ordinary user's pods, the one that
@@ -105,51 +102,16 @@ func enterUserNS(c Config, p *lifecycle.Pod, app string, cmd []string, stdio sta
 	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
 		return 0, fmt.Errorf("pod %s is not running: see podctl status %s", p.UUID, p.UUID)
 	}
-	nsenter, err := exec.LookPath("nsenter")
-	if err != nil {
-		return 0, errors.New("nsenter is missing, which podctl enter needs without root: install util-linux")
-	}
 	self, err := os.Executable()
 	if err != nil {
 		return 0, fmt.Errorf("finding podctl's binary: %w", err)
 	}
-	args := append([]string{"--user=/proc/self/fd/3", "--preserve-credentials", "--", self,
-		"--dir", c.DataDir, "enter", "--app", app, p.UUID}, cmd...)
-	x := exec.Command(nsenter, args...)
-	x.Env = append(os.Environ(), rootless.EnvInside+"=1", "PODCTL_DIR="+c.DataDir)
-	x.ExtraFiles = []*os.File{ns}
-	stdio.Apply(x)
-	// SIGINT and SIGQUIT from the terminal reach the command too; SIGTERM
-	// and SIGHUP are passed on, as root's enter does.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-	if err := x.Start(); err != nil {
+	args := append([]string{"--dir", c.DataDir, "enter", "--app", app, p.UUID}, cmd...)
+	code, err := kit.ReenterInUserNS(ns, self, args, []string{rootless.EnvInside + "=1", "PODCTL_DIR=" + c.DataDir}, stdio)
+	if err != nil {
 		return 0, fmt.Errorf("entering pod %s: %w", p.UUID, err)
 	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case sig := <-sigs:
-				if sig == syscall.SIGTERM || sig == syscall.SIGHUP {
-					x.Process.Signal(sig)
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
-	err = x.Wait()
-	close(done)
-	ws, ok := x.ProcessState.Sys().(syscall.WaitStatus)
-	if err != nil && !ok {
-		return 0, fmt.Errorf("entering pod %s: %w", p.UUID, err)
-	}
-	if ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
-	}
-	return ws.ExitStatus(), nil
+	return code, nil
 }
 
 // delegation says why an ordinary user's pod has no cgroup limits: the

@@ -16,8 +16,8 @@ import (
 // join a user namespace (setns refuses a process with threads), nsenter,
 // a single-threaded program, can. env is added to the environment. The
 // command keeps its credentials (--preserve-credentials) and has every
-// capability in that namespace, over the namespaces it owns; it must
-// Signals are passed on as EnterApp does; its exit status is returned.
+// capability in that namespace, over the namespaces it owns. Signals are
+// passed on as EnterApp does; its exit status is returned.
 func ReenterInUserNS(userns *os.File, self string, args, env []string, stdio stage1.Stdio) (int, error) {
 	nsenter, err := exec.LookPath("nsenter")
 	if err != nil {

@@ -207,6 +207,7 @@ func newRun(g *globals) *cobra.Command {
 	var f podFlags
 	var ro stage0.RunOptions
 	var tf taskFlags
+	var detach bool
 	cmd := &cobra.Command{
 		Use:   "run [flags] IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE...]",
 		Short: "Prepare and run a pod, exiting with its status",
@@ -228,7 +229,9 @@ or host.
   podctl run --name build-42 --label ci=yes --set-env-secret TOKEN=/run/secrets/token \
       example.com/busybox --exec /bin/sh -- -c '[ -n "$TOKEN" ] && echo "$PODCTL_POD_NAME"'
   podctl run --port=8080:80 --hostname=web example.com/busybox --exec /bin/busybox -- httpd -f -p 80
-  podctl run --net=none example.com/busybox --exec /bin/true`,
+  podctl run --net=none example.com/busybox --exec /bin/true
+  podctl run -d example.com/busybox --exec /bin/busybox -- httpd -f -p 80   # prints the UUID
+  podctl run -d -i example.com/busybox --exec /bin/sh && podctl attach $UUID`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options(args)
@@ -244,6 +247,13 @@ or host.
 			if c.Signatures, err = signaturesFlag(f.signatures); err != nil {
 				return err
 			}
+			if detach {
+				if d := stage0.DetachedChild(); d == nil {
+					return startDetached(cmd, c, ro)
+				} else if err := d.Setup(opts, ro.Interactive); err != nil {
+					return err
+				}
+			}
 			code, err := stage0.PrepareAndRun(c, opts, ro)
 			if err != nil {
 				return limitHint(err)
@@ -254,6 +264,7 @@ or host.
 	f.add(cmd)
 	tf.add(cmd)
 	cmd.Flags().BoolVarP(&ro.Interactive, "interactive", "i", false, "give the pod's single app the terminal (its output then bypasses the logs)")
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, detachUsage)
 	return userNS(cmd)
 }
 

@@ -14,6 +14,29 @@ import (
 
 const detachUsage = "run the pod in the background: print its UUID once it is ready and return (with -i, its terminal is reached with podctl attach)"
 
+// runDetach is run --detach: in the caller, it starts the pod's own
+// podctl; in that podctl (stage0.DetachedChild), it runs the pod, and
+// says its warnings and error where the caller reads them.
+func runDetach(cmd *cobra.Command, c stage0.Config, opts *stage0.PrepareOptions, ro *stage0.RunOptions, run func() error) error {
+	d, err := stage0.DetachedChild()
+	if err != nil {
+		return err
+	}
+	if d == nil {
+		return startDetached(cmd, c, *ro)
+	}
+	ro.Warn, ro.NoEarly = d.Report, true
+	err = d.Setup(opts, ro.Interactive)
+	if err == nil {
+		err = run()
+	}
+	code, print := exitCode(err)
+	if print {
+		d.Report(err)
+	}
+	return exitStatus(code)
+}
+
 // startDetached is the caller's side of run --detach: it starts the pod's
 // own podctl and prints the pod's UUID once the pod is ready.
 func startDetached(cmd *cobra.Command, c stage0.Config, ro stage0.RunOptions) error {

@@ -247,18 +247,17 @@ or host.
 			if c.Signatures, err = signaturesFlag(f.signatures); err != nil {
 				return err
 			}
-			if detach {
-				if d := stage0.DetachedChild(); d == nil {
-					return startDetached(cmd, c, ro)
-				} else if err := d.Setup(opts, ro.Interactive); err != nil {
-					return err
+			run := func() error {
+				code, err := stage0.PrepareAndRun(c, opts, ro)
+				if err != nil {
+					return limitHint(err)
 				}
+				return exitStatus(code)
 			}
-			code, err := stage0.PrepareAndRun(c, opts, ro)
-			if err != nil {
-				return limitHint(err)
+			if detach {
+				return runDetach(cmd, c, opts, &ro, run)
 			}
-			return exitStatus(code)
+			return run()
 		},
 	}
 	f.add(cmd)

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sys/unix"
 
+	"podctl/internal/errdefs"
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/console"
@@ -34,9 +35,11 @@ import (
 //	                       newline on it as soon as the pod exists, then
 //	                       closes it
 //	stdin, stdout          /dev/null
-//	stderr                 an unlinked file of the caller's: the detached
-//	                       podctl's errors until the pod is ready, of which
-//	                       the caller repeats the last; then /dev/null
+//	stderr                 an unlinked file of the caller's: what the
+//	                       detached podctl says until its pod exists, then
+//	                       only its final error (Report), of which the
+//	                       caller repeats the last line; the rest goes to
+//	                       /dev/null
 const (
 	// DetachEnv marks the detached podctl; its value is DetachStatusFD.
 	DetachEnv = "PODCTL_DETACHED"
@@ -105,7 +108,7 @@ func RunDetached(c Config, self string, args []string) (string, error) {
 		if code == 0 {
 			return "", fmt.Errorf("the detached podctl exited without naming its pod: %w", idErr)
 		}
-		return "", detachedFailure(errFile, code, "")
+		return "", detachedFailure(c, errFile, code, "")
 	}
 	ready := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -117,14 +120,14 @@ func RunDetached(c Config, self string, args []string) (string, error) {
 			return id, nil
 		}
 		// Never ready: the detached podctl is ending and says why.
-		return "", detachedFailure(errFile, <-exited, id)
+		return "", detachedFailure(c, errFile, <-exited, id)
 	case code := <-exited:
 		cancel()
 		if code == 0 || everReady(c, id) {
 			// Ready, and done already (the apps were quick).
 			return id, nil
 		}
-		return "", detachedFailure(errFile, code, id)
+		return "", detachedFailure(c, errFile, code, id)
 	}
 }
 
@@ -161,12 +164,18 @@ func everReady(c Config, id string) bool {
 }
 
 // detachedFailure is the error of a detached podctl that exited with code
-// before its pod was ready: its last line of error.
-func detachedFailure(errFile *os.File, code int, id string) error {
+// before its pod id (if it got so far) was ready: its last line of error,
+// or else why the pod's first app that failed to start did, as stage1
+// recorded it (the systemd flavor's apps say it on their own stderr,
+// which is not the caller's).
+func detachedFailure(c Config, errFile *os.File, code int, id string) error {
 	if code == 0 {
 		code = stage1.ExitStartFailed
 	}
 	msg := lastErrorLine(errFile)
+	if msg == "" && id != "" {
+		msg = appStartFailure(c, id)
+	}
 	if msg == "" {
 		msg = fmt.Sprintf("the detached podctl exited with status %d before its pod was ready", code)
 		if id != "" {
@@ -174,6 +183,29 @@ func detachedFailure(errFile *os.File, code int, id string) error {
 		}
 	}
 	return &DetachedStartError{Code: code, Msg: msg}
+}
+
+// appStartFailure says why the first app of pod id that failed to start
+// did, from its recorded status; "" if none did.
+func appStartFailure(c Config, id string) string {
+	p, err := c.OpenPod(id)
+	if err != nil {
+		return ""
+	}
+	defer p.Close()
+	_, m, err := p.PodManifest()
+	if err != nil {
+		return ""
+	}
+	for _, ra := range m.Apps {
+		st, err := p.AppStatus(ra.Name.String())
+		if err == nil && st.ExitCode == stage1.ExitStartFailed && st.Message != "" {
+			// As the other flavors say it: "app NAME: why".
+			why := strings.TrimPrefix(st.Message, "the app did not start: ")
+			return fmt.Sprintf("app %s: %s", ra.Name, strings.TrimPrefix(why, "app "+ra.Name.String()+": "))
+		}
+	}
+	return ""
 }
 
 // lastErrorLine is the last line podctl printed as its own error (the
@@ -201,7 +233,10 @@ func lastErrorLine(f *os.File) string {
 
 // Detached is the detached podctl's side of a detached run.
 type Detached struct {
-	status      *os.File
+	status *os.File
+	// errOut is the caller's error file, which stays this podctl's
+	// stderr until the pod exists.
+	errOut      *os.File
 	interactive bool
 	// master is the pseudo-terminal's master side of an interactive pod,
 	// which its console serves.
@@ -209,24 +244,26 @@ type Detached struct {
 }
 
 // DetachedChild returns the detached side of a detached run if this
-// podctl is one (DetachEnv is set and DetachStatusFD is the caller's
-// pipe), and nil otherwise.
-func DetachedChild() *Detached {
+// podctl is one (DetachEnv is set), and nil if it is not. A DetachEnv
+// that does not come with the caller's pipe is an error: it is podctl's
+// own, not a user's.
+func DetachedChild() (*Detached, error) {
 	v, ok := os.LookupEnv(DetachEnv)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	// Not for the apps, nor for a podctl that this one starts.
 	os.Unsetenv(DetachEnv)
-	if v != strconv.Itoa(DetachStatusFD) {
-		return nil
-	}
 	var st unix.Stat_t
-	if err := unix.Fstat(DetachStatusFD, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
-		return nil
+	if v != strconv.Itoa(DetachStatusFD) || unix.Fstat(DetachStatusFD, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return nil, errdefs.New(ErrUsage, "%s is set, and only podctl run --detach sets it for the podctl it starts: unset it", DetachEnv)
 	}
 	unix.CloseOnExec(DetachStatusFD)
-	return &Detached{status: os.NewFile(DetachStatusFD, "detach-status")}
+	errFD, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return nil, fmt.Errorf("keeping the caller's error file: %w", err)
+	}
+	return &Detached{status: os.NewFile(DetachStatusFD, "detach-status"), errOut: os.NewFile(uintptr(errFD), "detach-errors")}, nil
 }
 
 // Setup readies the detached podctl before it prepares its pod: the pod
@@ -257,9 +294,11 @@ func (d *Detached) Setup(opts *PrepareOptions, interactive bool) error {
 }
 
 // created is called once the pod exists: it serves the console, tells
-// the caller the pod's UUID, and quiets this podctl's stderr once the
-// pod is ready (the caller has gone then, and the apps' output is in
-// their logs).
+// the caller the pod's UUID, and sends this podctl's stderr to /dev/null:
+// from now on it would also carry the apps' output (which their logs
+// keep), and an app must not be able to write what the caller repeats
+// as podctl's error. Report still reaches the caller: stage1's warnings
+// and the run's error.
 func (d *Detached) created(p *lifecycle.Pod) error {
 	if d.interactive {
 		ln, err := listenConsole(p)
@@ -268,14 +307,32 @@ func (d *Detached) created(p *lifecycle.Pod) error {
 		}
 		console.Serve(d.master, ln)
 	}
-	_, err := fmt.Fprintln(d.status, p.UUID)
+	devnull, err := unix.Open(os.DevNull, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	err = unix.Dup3(devnull, 2, 0)
+	unix.Close(devnull)
+	if err != nil {
+		return fmt.Errorf("leaving the caller's error file: %w", err)
+	}
+	_, err = fmt.Fprintln(d.status, p.UUID)
 	d.status.Close()
 	if err != nil && !errors.Is(err, syscall.EPIPE) {
 		return fmt.Errorf("telling the caller the pod's UUID: %w", err)
 	}
 	// EPIPE: the caller has gone (its session was killed): the pod goes on.
-	go d.quietWhenReady(p.DataDir(), p.UUID)
 	return nil
+}
+
+// Report says err, as podctl's error or warning, where the caller reads
+// it (RunOptions.Warn). Once the caller has gone, no one reads it: what a
+// running pod warns of is lost, as a foreground run's would be on a
+// closed terminal.
+func (d *Detached) Report(err error) {
+	// Nowhere else to say it if this fails: the caller then says that
+	// this podctl exited without a word.
+	fmt.Fprintf(d.errOut, "podctl: %v\n", err)
 }
 
 // listenConsole makes the console's socket in the pod directory, by way
@@ -290,25 +347,4 @@ func listenConsole(p *lifecycle.Pod) (net.Listener, error) {
 	// descriptor that may be gone by then would be no better.
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	return ln, nil
-}
-
-func (d *Detached) quietWhenReady(dataDir, id string) {
-	p, err := lifecycle.PodFromUUIDString(dataDir, id)
-	if err != nil {
-		// Gone already: so is this podctl, soon.
-		return
-	}
-	defer p.Close()
-	if p.WaitReady(context.Background()) != nil {
-		// Not ready: this podctl's error is still for the caller.
-		return
-	}
-	fd, err := unix.Open(os.DevNull, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		// Nobody to tell: the caller has gone. The error file keeps
-		// growing with the apps' stderr, unseen, until the pod ends.
-		return
-	}
-	unix.Dup3(fd, 2, 0)
-	unix.Close(fd)
 }

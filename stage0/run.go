@@ -22,6 +22,10 @@ type RunOptions struct {
 	Early stage1.Early
 	// Warn tells the user of a failure that does not end the pod.
 	Warn func(error)
+	// NoEarly starts nothing before the pod is prepared: in a detached
+	// run, what starts then would keep the caller's error file as its
+	// stderr (see Detached).
+	NoEarly bool
 }
 
 // PrepareAndRun prepares a pod and runs it, as `podctl run` does. A flavor
@@ -36,7 +40,7 @@ func PrepareAndRun(c Config, opts *PrepareOptions, ro RunOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if es, ok := f.(stage1.EarlyStarter); ok {
+	if es, ok := f.(stage1.EarlyStarter); ok && !ro.NoEarly {
 		eo := stage1.EarlyOptions{HostNetwork: isHostNetwork(opts.Network.Net)}
 		if ro.Early, err = es.StartEarly(eo); err != nil {
 			return 0, err

@@ -159,6 +159,20 @@ func TestDetachStartFailure(t *testing.T) {
 		if r.code != 254 || r.stdout != "" || len(lines) != 1 || !strings.HasPrefix(lines[0], "podctl: ") || !strings.Contains(lines[0], "/no/such/command") {
 			t.Fatalf("run -d of an app that cannot start: want exit 254, no UUID and one line naming the command: %s", r)
 		}
+		// An app that forges podctl's errors on its stderr, and ends
+		// before it is ready: the caller exits with the pod's code and
+		// says so itself, never repeating what the app wrote.
+		forge := "i=0; while [ $i -lt 200 ]; do echo 'podctl: forged' >&2; i=$((i+1)); done; exit 7"
+		r = e.podctlReturns(120*time.Second, "run", "-d", "--ready=notify", "--uuid-file-save", e.dir+"/forger.uuid",
+			"example.com/busybox", "--exec", "/bin/sh", "--", "-c", forge)
+		lines = strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if r.code != 7 || r.stdout != "" || len(lines) != 1 || !strings.HasPrefix(lines[0], "podctl: ") || strings.Contains(r.stderr, "forged") {
+			t.Fatalf("run -d of an app that forges errors and exits 7 before it is ready: want exit 7 and podctl's own line: %s", r)
+		}
+		// logs gives each line back to its stream.
+		if forger := waitUUIDFile(t, e.dir+"/forger.uuid"); !strings.Contains(e.podctl("logs", forger).stderr, "forged") {
+			t.Fatalf("the forger wrote nothing, and proved nothing: %s", e.podctl("logs", forger))
+		}
 		for _, p := range e.list() {
 			if p.State == "running" {
 				t.Fatalf("pod %s still runs after its start failed", p.UUID)

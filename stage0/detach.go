@@ -138,7 +138,8 @@ func readDetachedUUID(r io.Reader) (string, error) {
 		return "", err
 	}
 	id := strings.TrimSpace(line)
-	if _, err := uuid.Parse(id); err != nil {
+	// The canonical form only, as a pod directory is named.
+	if u, err := uuid.Parse(id); err != nil || u.String() != id {
 		return "", fmt.Errorf("the detached podctl named no pod (%q)", id)
 	}
 	return id, nil
@@ -208,24 +209,27 @@ func appStartFailure(c Config, id string) string {
 	return ""
 }
 
-// lastErrorLine is the last line podctl printed as its own error (the
-// detached podctl's stderr also has what its apps wrote before the pod
-// was ready), without its "podctl: ".
+// lastErrorLine is the last line podctl printed as its own error in
+// what the detached podctl wrote to its error file, without its
+// "podctl: "; "" if there is none.
 func lastErrorLine(f *os.File) string {
 	fi, err := f.Stat()
 	if err != nil {
 		return ""
 	}
-	off := fi.Size() - maxDetachedErrors
-	if off < 0 {
-		off = 0
-	}
+	off := max(fi.Size()-maxDetachedErrors, 0)
 	b := make([]byte, fi.Size()-off)
 	n, _ := f.ReadAt(b, off)
-	lines := strings.Split(string(b[:n]), "\n")
+	return lastPodctlLine(b[:n])
+}
+
+// lastPodctlLine is the last line of b that says "podctl: " something,
+// without the "podctl: ".
+func lastPodctlLine(b []byte) string {
+	lines := strings.Split(string(b), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		if msg, ok := strings.CutPrefix(lines[i], "podctl: "); ok && strings.TrimSpace(msg) != "" {
-			return msg
+			return strings.TrimSpace(msg)
 		}
 	}
 	return ""

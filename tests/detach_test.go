@@ -342,3 +342,33 @@ func onTerminalCmd(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, *terminal) {
 	})
 	return cmd, term
 }
+
+// An ordinary user's run -d returns too, and its pod lives on in the
+// user's namespace until stopped.
+func TestDetachRootless(t *testing.T) {
+	t.Parallel()
+	u := newRootlessUser(t, 0, rootlessBin(t))
+	u.must("fetch", "--insecure-options=image", busyboxACI)
+	done := make(chan result, 1)
+	go func() { done <- u.podctl(append([]string{"run", "-d"}, ticker...)...) }()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(120 * time.Second):
+		t.Fatal("a rootless run -d has not returned after 120 s")
+	}
+	uuid := strings.TrimSpace(r.stdout)
+	if r.code != 0 || !uuidLine.MatchString(uuid) {
+		t.Fatalf("a rootless run -d: %s", r)
+	}
+	t.Cleanup(func() { u.podctl("stop", "--force", uuid) })
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(u.podctl("logs", uuid).stdout, "tick-3"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the rootless detached pod does not tick: %s", u.podctl("logs", uuid))
+		}
+	}
+	u.must("stop", uuid)
+	if st := u.must("status", uuid); !strings.Contains(st, "state=exited") || !strings.Contains(st, "app-busybox=143") {
+		t.Fatalf("the rootless detached pod after stop:\n%s", st)
+	}
+}

@@ -297,8 +297,9 @@ func (d *Detached) Setup(opts *PrepareOptions, interactive bool) error {
 	return nil
 }
 
-// created is called once the pod exists: it serves the console, tells
-// the caller the pod's UUID, and sends this podctl's stderr to /dev/null:
+// created is called once the pod exists: it serves the console, leaves
+// the caller's working folder for /, tells the caller the pod's UUID, and
+// sends this podctl's stderr to /dev/null:
 // from now on it would also carry the apps' output (which their logs
 // keep), and an app must not be able to write what the caller repeats
 // as podctl's error. Report still reaches the caller: stage1's warnings
@@ -310,6 +311,12 @@ func (d *Detached) created(p *lifecycle.Pod) error {
 			return err
 		}
 		console.Serve(d.master, ln)
+	}
+	// The pod must not keep the caller's folder busy (an unmount of it
+	// would fail for as long as the pod runs): every path used from here
+	// on (data directory, volumes, secrets, image trees) is absolute.
+	if err := os.Chdir("/"); err != nil {
+		return err
 	}
 	devnull, err := unix.Open(os.DevNull, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -100,6 +100,12 @@ func TestDetachRun(t *testing.T) {
 		if r := e.podctl("status", "--wait-ready=1ms", uuid); r.code != 0 {
 			t.Fatalf("run -d returned before pod %s was ready: %s", uuid, r)
 		}
+		// Its stage1 keeps no folder of the caller's busy.
+		if pid := e.status(uuid).Pid; pid == 0 {
+			t.Fatalf("pod %s has no stage1 pid", uuid)
+		} else if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err != nil || cwd != "/" {
+			t.Fatalf("the detached stage1's working folder is %q (%v), want /", cwd, err)
+		}
 		e.logHas(uuid, "hello-detached")
 		e.stillTicking(uuid)
 		e.refused("is running", "rm", uuid)

@@ -47,7 +47,8 @@ func Attach(ctx context.Context, c Config, id string, opts AttachOptions, in *os
 	if p.State() != lifecycle.Running {
 		return errdefs.New(ErrUsage, "pod %s is %s: attach reaches running pods; podctl logs %s prints what its apps wrote", p.UUID, p.State(), p.UUID)
 	}
-	conn, err := dialConsole(p)
+	dial := func() (net.Conn, error) { return dialConsole(p) }
+	conn, err := dial()
 	if errors.Is(err, fs.ErrNotExist) {
 		// No terminal: its apps' output is in their logs.
 		return Logs(ctx, c, p.UUID, LogsOptions{App: opts.App, Tail: -1, Follow: true}, out, errOut)
@@ -55,13 +56,21 @@ func Attach(ctx context.Context, c Config, id string, opts AttachOptions, in *os
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	// The first connection is the attaching one.
+	first := conn
+	dial = func() (net.Conn, error) {
+		if c := first; c != nil {
+			first = nil
+			return c, nil
+		}
+		return dialConsole(p)
+	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	if opts.NoStdin {
 		in = nil
 	}
-	err = console.Attach(conn, in, out)
+	err = console.Attach(dial, in, out)
 	if ctx.Err() != nil {
 		// Interrupted: leaving is what the user asked for.
 		return nil

@@ -225,13 +225,18 @@ func TestAttachFollowsOutput(t *testing.T) {
 func TestAttachInteractive(t *testing.T) {
 	forEachFlavor(t, func(t *testing.T, e *env) {
 		e.fetchBusybox()
-		script := "echo prompt-ready; read x; echo got-$x; [ -t 0 ] && echo stdin-is-a-tty; exec sleep 600"
+		script := "echo prompt-ready; read x; echo got-$x; [ -t 0 ] && echo stdin-is-a-tty; echo size-$(stty size); " +
+			"while read y; do echo size-$(stty size | tr ' ' x); done"
 		uuid := e.runDetached("-i", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", script)
-		attach, term := onTerminalCmd(t, e.command("attach", uuid))
+		attach, term := onTerminalCmdSized(t, e.command("attach", uuid), 30, 100)
 		term.waitFor(t, "prompt-ready")
 		term.typeIn(t, "hello\r")
 		term.waitFor(t, "got-hello")
 		term.waitFor(t, "stdin-is-a-tty")
+		// The pod's terminal takes the size of attach's, and follows it.
+		term.waitFor(t, "size-30 100")
+		term.resize(t, 40, 120)
+		term.typeUntil(t, "\r", "size-40x120")
 		term.typeIn(t, "\x10\x11")
 		if err := waitCmd(attach, 60*time.Second); err != nil {
 			t.Fatalf("attach after the detach keys: %v, want exit 0: %s", err, term.text())
@@ -240,7 +245,7 @@ func TestAttachInteractive(t *testing.T) {
 			t.Fatalf("pod %s after detaching: %s, want running", uuid, st)
 		}
 
-		watch, term := onTerminalCmd(t, e.command("attach", "--no-stdin", uuid))
+		watch, term := onTerminalCmdSized(t, e.command("attach", "--no-stdin", uuid), 0, 0)
 		term.waitFor(t, "got-hello")
 		term.typeIn(t, "ignored\r")
 		watch.Process.Signal(os.Interrupt)
@@ -300,9 +305,31 @@ func waitCmd(cmd *exec.Cmd, limit time.Duration) error {
 	}
 }
 
-// onTerminalCmd starts cmd as the session leader of a new
-// pseudo-terminal, as onTerminal starts run.
-func onTerminalCmd(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, *terminal) {
+// resize gives the terminal a new size; the kernel tells its foreground
+// process group with SIGWINCH.
+func (term *terminal) resize(t *testing.T, rows, cols uint16) {
+	t.Helper()
+	if err := unix.IoctlSetWinsize(int(term.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// typeUntil types keys until the terminal shows want, for 60 s at most:
+// for what comes true at a time of its own, such as a new window size
+// reaching the pod.
+func (term *terminal) typeUntil(t *testing.T, keys, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(term.text(), want); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the terminal did not show %q in 60 s:\n%s", want, term.text())
+		}
+		term.typeIn(t, keys)
+	}
+}
+
+// onTerminalCmdSized starts cmd as the session leader of a new
+// pseudo-terminal of rows×cols, as onTerminal starts run.
+func onTerminalCmdSized(t *testing.T, cmd *exec.Cmd, rows, cols uint16) (*exec.Cmd, *terminal) {
 	t.Helper()
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
@@ -321,6 +348,9 @@ func onTerminalCmd(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, *terminal) {
 		t.Fatal(err)
 	}
 	defer slave.Close()
+	if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
+		t.Fatal(err)
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {

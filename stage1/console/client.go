@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,13 +25,26 @@ const DetachKeys = "Ctrl-P Ctrl-Q"
 // ErrDetached is Attach's error when the user typed the detach keys.
 var ErrDetached = errors.New("detached")
 
-// Attach connects the caller's terminal to a console: what the console
-// shows goes to out, and, when in is not nil, what is typed on in goes to
-// the console. A terminal in is put in raw mode for the while, so that
-// every key reaches the app, and the detach keys end the attach
-// (ErrDetached). Attach returns nil when the console ends (the pod's app
-// has closed its terminal).
-func Attach(conn net.Conn, in *os.File, out io.Writer) error {
+// Attach connects the caller's terminal to a console, reached with dial:
+// what the console shows goes to out, and, when in is not nil, what is
+// typed on in goes to the console. A terminal in is put in raw mode for
+// the while, so that every key reaches the app, the console takes its
+// size, and again whenever it changes (SIGWINCH); the detach keys end the
+// attach (ErrDetached). Attach returns nil when the console ends (the
+// pod's app has closed its terminal).
+func Attach(dial func() (net.Conn, error), in *os.File, out io.Writer) error {
+	h := header{verb: verbAttach}
+	if in != nil {
+		h.rows, h.cols = sizeOf(int(in.Fd()))
+	}
+	conn, err := dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, h.String()); err != nil {
+		return fmt.Errorf("attaching to the console: %w", err)
+	}
 	outDone := make(chan error, 1)
 	go func() {
 		_, err := io.Copy(out, conn)
@@ -44,6 +58,8 @@ func Attach(conn net.Conn, in *os.File, out io.Writer) error {
 		return err
 	}
 	defer restore()
+	stopResizing := followSize(dial, in)
+	defer stopResizing()
 	inDone := make(chan error, 1)
 	go func() { inDone <- copyInput(conn, in) }()
 	select {
@@ -59,6 +75,38 @@ func Attach(conn net.Conn, in *os.File, out io.Writer) error {
 			cw.CloseWrite()
 		}
 		return <-outDone
+	}
+}
+
+// followSize gives the console the size of the terminal in each time it
+// changes, over a connection of its own, until the returned func is
+// called. A resize that fails is let go: the next one may work, and the
+// app's output goes on meanwhile.
+func followSize(dial func() (net.Conn, error), in *os.File) func() {
+	if _, err := unix.IoctlGetWinsize(int(in.Fd()), unix.TIOCGWINSZ); err != nil {
+		return func() {}
+	}
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, unix.SIGWINCH)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-winch:
+				h := header{verb: verbResize}
+				h.rows, h.cols = sizeOf(int(in.Fd()))
+				if c, err := dial(); err == nil {
+					io.WriteString(c, h.String())
+					c.Close()
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(winch)
+		close(done)
 	}
 }
 

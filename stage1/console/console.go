@@ -3,9 +3,10 @@
 // side stage1 keeps, and the unix socket through which `podctl attach`
 // reaches it.
 //
-// The protocol on the socket is the terminal itself, raw bytes both ways:
-// what a client writes is typed into the terminal, and what the app shows
-// is written to every client connected. A client that connects first gets
+// The protocol on the socket (protocol.go) is a header line from the
+// client, with its terminal's size, then the terminal itself, raw bytes
+// both ways: what a client writes is typed into the terminal, and what the
+// app shows is written to every client connected. A client that connects first gets
 // the last Backlog bytes the terminal showed, so that it sees the prompt
 // it is attaching to. The socket lives in the pod directory (lifecycle.
 // FileConsole), which no app can reach; only root can connect to it.
@@ -156,17 +157,33 @@ func (s *Server) accept() {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		s.mu.Lock()
-		c.SetWriteDeadline(time.Now().Add(clientWriteTimeout))
-		if _, err := c.Write(s.backlog); err != nil {
-			c.Close()
-			s.mu.Unlock()
-			continue
-		}
-		s.clients[c] = true
-		s.mu.Unlock()
-		go s.relayInput(c)
+		go s.serve(c)
 	}
+}
+
+// serve reads a client's header, and adds an attaching client to the
+// others, first giving it the backlog.
+func (s *Server) serve(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(clientWriteTimeout))
+	h, err := readHeader(c)
+	if err == nil {
+		err = resize(int(s.master.Fd()), h)
+	}
+	if err != nil || h.verb == verbResize {
+		c.Close()
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	s.mu.Lock()
+	c.SetWriteDeadline(time.Now().Add(clientWriteTimeout))
+	if _, err := c.Write(s.backlog); err != nil {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	s.clients[c] = true
+	s.mu.Unlock()
+	s.relayInput(c)
 }
 
 // relayInput types what a client writes into the terminal until the

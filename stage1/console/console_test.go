@@ -33,6 +33,9 @@ func TestServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	if _, err := c.Write([]byte("attach 30 100\n")); err != nil {
+		t.Fatal(err)
+	}
 	read := make(chan string, 16)
 	go func() {
 		buf := make([]byte, 1024)
@@ -56,6 +59,29 @@ func TestServe(t *testing.T) {
 	}
 	slave.WriteString("after-attach\n")
 	waitRead(t, read, "after-attach")
+	if rows, cols := sizeOf(int(slave.Fd())); rows != 30 || cols != 100 {
+		t.Fatalf("the terminal is %d×%d after an attach at 30×100", rows, cols)
+	}
+	r, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Write([]byte("resize 40 120\n"))
+	// The server closes a resizing connection once it has resized.
+	io.Copy(io.Discard, r)
+	r.Close()
+	if rows, cols := sizeOf(int(slave.Fd())); rows != 40 || cols != 120 {
+		t.Fatalf("the terminal is %d×%d after a resize to 40×120", rows, cols)
+	}
+	bad, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Write([]byte("attach -1 2\nrm -rf /\n"))
+	if n, _ := io.Copy(io.Discard, bad); n != 0 {
+		t.Fatalf("a client with a bad header was served %d bytes", n)
+	}
+	bad.Close()
 	slave.Close()
 	select {
 	case <-s.Done():

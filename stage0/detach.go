@@ -354,6 +354,11 @@ func listenConsole(p *lifecycle.Pod) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("making the pod's console socket: %w", err)
 	}
+	// Root's only, as its folder is: connecting needs write permission.
+	if err := unix.Fchmodat(int(p.LockFile().Fd()), lifecycle.FileConsole, 0o600, 0); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("making the pod's console socket: %w", err)
+	}
 	// The socket goes with the pod directory; unlinking it through a
 	// descriptor that may be gone by then would be no better.
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)

@@ -100,7 +100,12 @@ func RunDetached(c Config, self string, args []string) (string, error) {
 	exited := make(chan int, 1)
 	go func() {
 		cmd.Wait()
-		exited <- cmd.ProcessState.ExitCode()
+		code := cmd.ProcessState.ExitCode()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			// As a shell says it, and as run says an app's.
+			code = 128 + int(ws.Signal())
+		}
+		exited <- code
 	}()
 	id, idErr := readDetachedUUID(r)
 	if idErr != nil {

@@ -110,6 +110,16 @@ func TestDetachRun(t *testing.T) {
 		e.stillTicking(uuid)
 		e.refused("is running", "rm", uuid)
 		e.stopRecorded(uuid)
+
+		// An app that ends by itself once the pod is ready: run -d has
+		// returned 0, and its exit is recorded for wait and status.
+		ends := e.runDetached("example.com/busybox", "--exec", "/bin/sh", "--", "-c", "read x < /dev/null; sleep 0.5; exit 3")
+		if r := e.podctl("wait", "--timeout=60s", ends); r.code != 0 || strings.TrimSpace(r.stdout) != "3" {
+			t.Fatalf("wait for a detached pod whose app exits 3: %s", r)
+		}
+		if st := e.status(ends); st.State != "exited" || len(st.Apps) != 1 || st.Apps[0].ExitCode == nil || *st.Apps[0].ExitCode != 3 {
+			t.Fatalf("pod %s after its app exited 3: %+v", ends, st)
+		}
 		e.must("gc", "--grace-period=0s")
 		if ok, _ := e.podExists(uuid); ok {
 			t.Fatalf("gc left the stopped pod %s", uuid)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"podctl/lifecycle"
 	"podctl/stage0"
 )
 
@@ -17,7 +18,10 @@ const detachUsage = "run the pod in the background: print its UUID once it is re
 // runDetach is run --detach: in the caller, it starts the pod's own
 // podctl; in that podctl (stage0.DetachedChild), it runs the pod, and
 // says its warnings and error where the caller reads them.
-func runDetach(cmd *cobra.Command, c stage0.Config, opts *stage0.PrepareOptions, ro *stage0.RunOptions, run func() error) error {
+//
+// created hands run the function to call once the pod exists (see
+// stage0.Detached.Setup).
+func runDetach(cmd *cobra.Command, c stage0.Config, ro *stage0.RunOptions, created func(func(*lifecycle.Pod) error), run func() error) error {
 	d, err := stage0.DetachedChild()
 	if err != nil {
 		return err
@@ -26,8 +30,9 @@ func runDetach(cmd *cobra.Command, c stage0.Config, opts *stage0.PrepareOptions,
 		return startDetached(cmd, c, *ro)
 	}
 	ro.Warn, ro.NoEarly = d.Report, true
-	err = d.Setup(opts, ro.Interactive)
+	hook, err := d.Setup(ro.Interactive)
 	if err == nil {
+		created(hook)
 		err = run()
 	}
 	code, print := exitCode(err)

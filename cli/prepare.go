@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"podctl/lifecycle"
 	"podctl/stage0"
 )
 
@@ -255,7 +256,7 @@ or host.
 				return exitStatus(code)
 			}
 			if detach {
-				return runDetach(cmd, c, opts, &ro, run)
+				return runDetach(cmd, c, &ro, func(h func(*lifecycle.Pod) error) { opts.Created = h }, run)
 			}
 			return run()
 		},
@@ -270,11 +271,13 @@ or host.
 func newRunPrepared(g *globals) *cobra.Command {
 	var ro stage0.RunOptions
 	var tf taskFlags
+	var detach bool
 	cmd := &cobra.Command{
 		Use:     "run-prepared UUID",
 		Short:   "Run a prepared pod, exiting with its status",
 		Long:    "Run a pod made by podctl prepare. The exit status is that of podctl run.",
-		Example: `  podctl run-prepared 5b1f2c3d`,
+		Example: `  podctl run-prepared 5b1f2c3d
+  podctl run-prepared -d $(podctl prepare --quiet example.com/busybox --exec /bin/sleep -- 600)`,
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -282,14 +285,21 @@ func newRunPrepared(g *globals) *cobra.Command {
 				return err
 			}
 			ro.Warn = warn
-			code, err := stage0.RunPrepared(g.config(), args[0], ro)
-			if err != nil {
-				return err
+			run := func() error {
+				code, err := stage0.RunPrepared(g.config(), args[0], ro)
+				if err != nil {
+					return err
+				}
+				return exitStatus(code)
 			}
-			return exitStatus(code)
+			if detach {
+				return runDetach(cmd, g.config(), &ro, func(h func(*lifecycle.Pod) error) { ro.Locked = h }, run)
+			}
+			return run()
 		},
 	}
 	tf.add(cmd)
 	cmd.Flags().BoolVarP(&ro.Interactive, "interactive", "i", false, "give the pod's single app the terminal (its output then bypasses the logs)")
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, detachUsage)
 	return userNS(cmd)
 }

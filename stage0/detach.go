@@ -275,17 +275,19 @@ func DetachedChild() (*Detached, error) {
 	return &Detached{status: os.NewFile(DetachStatusFD, "detach-status"), errOut: os.NewFile(uintptr(errFD), "detach-errors")}, nil
 }
 
-// Setup readies the detached podctl before it prepares its pod: the pod
-// will report itself to the caller once it exists, and with interactive
-// its single app gets a new pseudo-terminal, served to `podctl attach`,
-// instead of the caller's (the os.Std* variables that stage1 hands to an
-// interactive app name its slave side).
-func (d *Detached) Setup(opts *PrepareOptions, interactive bool) error {
+// Setup readies the detached podctl before it prepares or opens its pod,
+// and returns what is to be called once the pod exists, locked by this
+// podctl (PrepareOptions.Created, RunOptions.Locked): the pod then
+// reports itself to the caller. With interactive, the pod's single app
+// gets a new pseudo-terminal, served to `podctl attach`, instead of the
+// caller's (the os.Std* variables that stage1 hands to an interactive app
+// name its slave side).
+func (d *Detached) Setup(interactive bool) (func(*lifecycle.Pod) error, error) {
 	d.interactive = interactive
 	if interactive {
 		master, slave, err := console.OpenPTY()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		// This podctl leads a session of its own: the terminal becomes
 		// its controlling terminal, as a foreground run's is, so that
@@ -293,13 +295,12 @@ func (d *Detached) Setup(opts *PrepareOptions, interactive bool) error {
 		if err := unix.IoctlSetInt(int(slave.Fd()), unix.TIOCSCTTY, 0); err != nil {
 			master.Close()
 			slave.Close()
-			return fmt.Errorf("making the pod's terminal this podctl's: %w", err)
+			return nil, fmt.Errorf("making the pod's terminal this podctl's: %w", err)
 		}
 		d.master = master
 		os.Stdin, os.Stdout, os.Stderr = slave, slave, slave
 	}
-	opts.Created = d.created
-	return nil
+	return d.created, nil
 }
 
 // created is called once the pod exists: it serves the console, leaves

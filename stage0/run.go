@@ -26,6 +26,10 @@ type RunOptions struct {
 	// run, what starts then would keep the caller's error file as its
 	// stderr (see Detached).
 	NoEarly bool
+	// Locked, if set, is called by RunPrepared once it holds the pod's
+	// lock, before it runs it (a detached run-prepared reports the pod to
+	// its caller).
+	Locked func(*lifecycle.Pod) error
 }
 
 // PrepareAndRun prepares a pod and runs it, as `podctl run` does. A flavor
@@ -119,6 +123,12 @@ func RunPrepared(c Config, id string, opts RunOptions) (int, error) {
 			return 0, errdefs.New(ErrUsage, "pod %s was started by someone else meanwhile", p.UUID)
 		}
 		return 0, err
+	}
+	if opts.Locked != nil {
+		if err := opts.Locked(p); err != nil {
+			p.Close()
+			return 0, err
+		}
 	}
 	return Run(c, p, opts)
 }

@@ -418,3 +418,20 @@ func TestDetachRootless(t *testing.T) {
 		t.Fatalf("the rootless detached pod after stop:\n%s", st)
 	}
 }
+
+// run-prepared -d runs a prepared pod detached, as run -d does, and
+// refuses one that is not prepared in podctl's one line.
+func TestDetachRunPrepared(t *testing.T) {
+	forEachFlavor(t, func(t *testing.T, e *env) {
+		e.fetchBusybox()
+		uuid := lastLine(e.must(append([]string{"prepare", "--quiet"}, ticker...)...))
+		r := e.podctlReturns(120*time.Second, "run-prepared", "-d", uuid)
+		if r.code != 0 || strings.TrimSpace(r.stdout) != uuid {
+			t.Fatalf("run-prepared -d %s: want exit 0 and the UUID: %s", uuid, r)
+		}
+		t.Cleanup(func() { e.podctl("stop", "--force", uuid) })
+		e.stillTicking(uuid)
+		e.refused("not prepared", "run-prepared", "-d", uuid)
+		e.stopRecorded(uuid)
+	})
+}

@@ -273,12 +273,11 @@ func newRunPrepared(g *globals) *cobra.Command {
 	var tf taskFlags
 	var detach bool
 	cmd := &cobra.Command{
-		Use:   "run-prepared UUID",
-		Short: "Run a prepared pod, exiting with its status",
-		Long:  "Run a pod made by podctl prepare. The exit status is that of podctl run.",
-		Example: `  podctl run-prepared 5b1f2c3d
-  podctl run-prepared -d $(podctl prepare --quiet example.com/busybox --exec /bin/sleep -- 600)`,
-		Args: args(cobra.ExactArgs(1)),
+		Use:     "run-prepared UUID",
+		Short:   "Run a prepared pod, exiting with its status",
+		Long:    "Run a pod made by podctl prepare. The exit status is that of podctl run.",
+		Example: "  podctl run-prepared 5b1f2c3d\n  podctl run-prepared -d $(podctl prepare --quiet example.com/busybox --exec /bin/sleep -- 600)",
+		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if ro.Task, err = tf.task(); err != nil {

@@ -23,10 +23,10 @@ import (
 )
 
 // A detached run is two podctl processes. The caller's `podctl run -d`
-// starts `podctl run` again with the same arguments, in a session of its
-// own, with DetachEnv set: that second process prepares the pod and
-// becomes its stage1, as a foreground run does, and lives on when the
-// caller and its terminal go. The caller waits until the pod is ready, or
+// (or `run-prepared -d`) starts itself again with the same arguments, in
+// a session of its own, with DetachEnv set: that second process prepares
+// (or opens) the pod and becomes its stage1, as a foreground run does,
+// and lives on when the caller and its terminal go. The caller waits until the pod is ready, or
 // until the second process has failed, and exits.
 //
 // What passes between them:
@@ -37,8 +37,10 @@ import (
 //	stdin, stdout          /dev/null
 //	stderr                 an unlinked file of the caller's: what the
 //	                       detached podctl says until its pod exists, then
-//	                       only its final error (Report), of which the
-//	                       caller repeats the last line; the rest goes to
+//	                       only what it reports (Report: stage1's warnings
+//	                       and its error, on a descriptor no app gets), of
+//	                       which the caller repeats the last line; the
+//	                       rest, the apps' output among it, goes to
 //	                       /dev/null
 const (
 	// DetachEnv marks the detached podctl; its value is DetachStatusFD.

@@ -20,7 +20,7 @@ var layers = [][]string{
 	{"stage1/flavors"},
 	{"stage1/fly", "stage1/native", "stage1/systemd"},
 	{"stage1/kit"},
-	{"stage1", "stage1/logs", "stage1/seccomp", "stats", "store"},
+	{"stage1", "stage1/console", "stage1/logs", "stage1/seccomp", "stats", "store"},
 	{"cgroup", "lifecycle", "network"},
 	{"events", "stage1/seccomp/profile"},
 	{"datadir", "internal/errdefs", "internal/flock", "internal/fsutil", "internal/layout", "internal/manifest",

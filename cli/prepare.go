@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"podctl/lifecycle"
 	"podctl/stage0"
 )
 
@@ -236,6 +237,7 @@ func newRun(g *globals) *cobra.Command {
 	var f podFlags
 	var ro stage0.RunOptions
 	var tf taskFlags
+	var detach bool
 	cmd := &cobra.Command{
 		Use:   "run [flags] IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE...] | --pod-manifest FILE",
 		Short: "Prepare and run a pod, exiting with its status",
@@ -260,7 +262,9 @@ or host.
   podctl run --name build-42 --label ci=yes --set-env-secret TOKEN=/run/secrets/token \
       example.com/busybox --exec /bin/sh -- -c '[ -n "$TOKEN" ] && echo "$PODCTL_POD_NAME"'
   podctl run --port=8080:80 --hostname=web example.com/busybox --exec /bin/busybox -- httpd -f -p 80
-  podctl run --net=none example.com/busybox --exec /bin/true`,
+  podctl run --net=none example.com/busybox --exec /bin/true
+  podctl run -d example.com/busybox --exec /bin/busybox -- httpd -f -p 80   # prints the UUID
+  podctl run -d -i example.com/busybox --exec /bin/sh && podctl attach $UUID`,
 		Args: args(imagesOrPodManifest),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options(args)
@@ -276,27 +280,35 @@ or host.
 			if c.Signatures, err = signaturesFlag(f.signatures); err != nil {
 				return err
 			}
-			code, err := stage0.PrepareAndRun(c, opts, ro)
-			if err != nil {
-				return strayHint(limitHint(err), f.following)
+			run := func() error {
+				code, err := stage0.PrepareAndRun(c, opts, ro)
+				if err != nil {
+					return strayHint(limitHint(err), f.following)
+				}
+				return exitStatus(code)
 			}
-			return exitStatus(code)
+			if detach {
+				return runDetach(cmd, c, &ro, func(h func(*lifecycle.Pod) error) { opts.Created = h }, run)
+			}
+			return run()
 		},
 	}
 	f.add(cmd)
 	tf.add(cmd)
 	cmd.Flags().BoolVarP(&ro.Interactive, "interactive", "i", false, "give the pod's single app the terminal (its output then bypasses the logs)")
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, detachUsage)
 	return userNS(cmd)
 }
 
 func newRunPrepared(g *globals) *cobra.Command {
 	var ro stage0.RunOptions
 	var tf taskFlags
+	var detach bool
 	cmd := &cobra.Command{
 		Use:     "run-prepared UUID",
 		Short:   "Run a prepared pod, exiting with its status",
 		Long:    "Run a pod made by podctl prepare. The exit status is that of podctl run.",
-		Example: `  podctl run-prepared 5b1f2c3d`,
+		Example: "  podctl run-prepared 5b1f2c3d\n  podctl run-prepared -d $(podctl prepare --quiet example.com/busybox --exec /bin/sleep -- 600)",
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -304,14 +316,21 @@ func newRunPrepared(g *globals) *cobra.Command {
 				return err
 			}
 			ro.Warn = warn
-			code, err := stage0.RunPrepared(g.config(), args[0], ro)
-			if err != nil {
-				return err
+			run := func() error {
+				code, err := stage0.RunPrepared(g.config(), args[0], ro)
+				if err != nil {
+					return err
+				}
+				return exitStatus(code)
 			}
-			return exitStatus(code)
+			if detach {
+				return runDetach(cmd, g.config(), &ro, func(h func(*lifecycle.Pod) error) { ro.Locked = h }, run)
+			}
+			return run()
 		},
 	}
 	tf.add(cmd)
 	cmd.Flags().BoolVarP(&ro.Interactive, "interactive", "i", false, "give the pod's single app the terminal (its output then bypasses the logs)")
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, detachUsage)
 	return userNS(cmd)
 }

@@ -64,6 +64,9 @@ const (
 	// /etc/resolv.conf, bound read-only into every app's root.
 	FileHosts      = "stage1/hosts"
 	FileResolvConf = "stage1/resolv.conf"
+	// FileConsole is the unix socket of a detached interactive pod's
+	// terminal (podctl attach), served by its stage1.
+	FileConsole = "stage1/console.sock"
 	// DirApps holds one folder per app (AppDir).
 	DirApps = "apps"
 )
@@ -219,6 +222,7 @@ var PodFiles = []PodFile{
 	{FileNetworks, "stage1", "JSON array of the networks joined", Atomic, false},
 	{FileHosts, "stage1", "hosts(5)", Atomic, false},
 	{FileResolvConf, "stage1", "resolv.conf(5)", Atomic, false},
+	{FileConsole, "stage1 (run --detach --interactive)", "unix socket: a header line, then the app's terminal", Made, false},
 	{DirApps + "/*/", "stage0", "folder", Made, false},
 	{DirApps + "/*/" + AppRootfs + "/", "stage0", "the app's root, or its overlay's mount point", Made, true},
 	{DirApps + "/*/" + AppLower, "stage0", "symlink to the image tree", Made, false},

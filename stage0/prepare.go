@@ -113,6 +113,10 @@ type PrepareOptions struct {
 	// UUIDFileSave, if set, is a file the pod's UUID is written to as soon
 	// as the pod exists.
 	UUIDFileSave string
+	// Created, if set, is called once the pod exists, with its stage1
+	// folder, before anything else is laid out (a detached run reports
+	// the pod to its caller).
+	Created func(*lifecycle.Pod) error
 	// Volumes are the pod's volumes.
 	Volumes []types.Volume
 	// Network is the pod's network.
@@ -446,6 +450,11 @@ func layOut(p *lifecycle.Pod, pl *plan) error {
 	dir := p.Path()
 	if err := os.Mkdir(filepath.Join(dir, lifecycle.DirStage1), 0o700); err != nil {
 		return err
+	}
+	if pl.opts.Created != nil {
+		if err := pl.opts.Created(p); err != nil {
+			return err
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, lifecycle.FileFlavor), []byte(pl.flavor+"\n"), 0o600); err != nil {
 		return err

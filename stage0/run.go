@@ -22,6 +22,14 @@ type RunOptions struct {
 	Early stage1.Early
 	// Warn tells the user of a failure that does not end the pod.
 	Warn func(error)
+	// NoEarly starts nothing before the pod is prepared: in a detached
+	// run, what starts then would keep the caller's error file as its
+	// stderr (see Detached).
+	NoEarly bool
+	// Locked, if set, is called by RunPrepared once it holds the pod's
+	// lock, before it runs it (a detached run-prepared reports the pod to
+	// its caller).
+	Locked func(*lifecycle.Pod) error
 }
 
 // PrepareAndRun prepares a pod and runs it, as `podctl run` does. A flavor
@@ -36,7 +44,7 @@ func PrepareAndRun(c Config, opts *PrepareOptions, ro RunOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if es, ok := f.(stage1.EarlyStarter); ok {
+	if es, ok := f.(stage1.EarlyStarter); ok && !ro.NoEarly {
 		eo := stage1.EarlyOptions{HostNetwork: isHostNetwork(opts.Network.Net)}
 		if ro.Early, err = es.StartEarly(eo); err != nil {
 			return 0, err
@@ -115,6 +123,12 @@ func RunPrepared(c Config, id string, opts RunOptions) (int, error) {
 			return 0, errdefs.New(ErrUsage, "pod %s was started by someone else meanwhile", p.UUID)
 		}
 		return 0, err
+	}
+	if opts.Locked != nil {
+		if err := opts.Locked(p); err != nil {
+			p.Close()
+			return 0, err
+		}
 	}
 	return Run(c, p, opts)
 }

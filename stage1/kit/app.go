@@ -87,6 +87,11 @@ type AppSpec struct {
 	// Devices are the host devices given to the pod, made in the app's
 	// /dev; its device policy (Limits) lets it open them.
 	Devices []stage1.Device `json:"devices,omitempty"`
+	// PreStart and PostStop are the commands of the app's appc event
+	// handlers, run as root in the app's root before each start and after
+	// each end of the app (HandlerSpec).
+	PreStart []string `json:"pre_start,omitempty"`
+	PostStop []string `json:"post_stop,omitempty"`
 }
 
 // MountSpec is one volume bound into an app's root.
@@ -225,6 +230,9 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 			return nil, err
 		}
 		readLimits(&s, ra.App.Isolators)
+		if err := readHandlers(&s, ra.App.EventHandlers); err != nil {
+			return nil, err
+		}
 		if err := readConfinement(&s, &ra); err != nil {
 			return nil, err
 		}

@@ -88,6 +88,9 @@ func (f *Flavor) Helpers() map[string]func([]string) int {
 		helperBoot: bootMain,
 		hookExec:   hookExecMain,
 		hookExited: hookExitedMain,
+		// The event handlers' hooks (handlers.go).
+		hookHandler:     hookHandlerMain,
+		hookHandlerExec: hookHandlerExecMain,
 	}
 }
 

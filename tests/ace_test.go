@@ -158,3 +158,71 @@ func TestEventHandlerPostStop(t *testing.T) {
 		}
 	})
 }
+
+// An image's mount points are mounted without --mount: a pod volume of a
+// mount point's name reaches it; one with no volume gets an implicit empty
+// volume holding the image's files at its path, which is the pod's (a
+// folder of the pod's, not the image's tree); readOnly ones are
+// read-only, whether the user's volume or an implicit one fills them.
+func TestImageMountPoints(t *testing.T) {
+	forEachFlavor(t, func(t *testing.T, e *env) {
+		script := `cat /conf/seed /roimg/file; echo written > /vol/out; echo mine > /conf/new
+for d in ro roimg; do if touch /$d/x 2>/dev/null; then echo $d-writable; else echo $d-refused; fi; done`
+		b, _ := json.Marshal([]string{"/bin/sh", "-c", script})
+		aceImage{name: "example.com/mountpoints", app: `{"exec":` + string(b) + `,"user":"0","group":"0","mountPoints":[
+{"name":"vol","path":"/vol"},{"name":"conf","path":"/conf"},
+{"name":"ro","path":"/ro","readOnly":true},{"name":"roimg","path":"/roimg","readOnly":true}]}`,
+			files: map[string]string{"conf/seed": "from-image\n", "roimg/file": "ro-data\n", "vol/hidden": "image's\n"}}.fetch(t, e)
+		vol, ro := t.TempDir(), t.TempDir()
+		r := e.podctl("run", "--volume", "vol,kind=host,source="+vol, "--volume", "ro,kind=host,source="+ro, "example.com/mountpoints")
+		if want := "from-image\nro-data\nro-refused\nroimg-refused\n"; r.code != 0 || r.stdout != want {
+			t.Fatalf("want %q: %s", want, r)
+		}
+		if b, err := os.ReadFile(filepath.Join(vol, "out")); err != nil || string(b) != "written\n" {
+			t.Fatalf("the volume named for /vol did not reach it: out holds %q (%v)", b, err)
+		}
+		if _, err := os.Stat(filepath.Join(vol, "hidden")); err == nil {
+			t.Fatalf("the image's files were copied into a host volume")
+		}
+		if names, _ := os.ReadDir(ro); len(names) != 0 {
+			t.Fatalf("the read-only mount point's host volume was written: %v", names)
+		}
+		got, _ := filepath.Glob(filepath.Join(e.dir, "pods", "*", "*", "volumes", "conf", "new"))
+		if len(got) != 1 {
+			t.Fatalf("the app's write to /conf is not in the pod's implicit volume: %v", got)
+		}
+		seed, err := os.ReadFile(filepath.Join(filepath.Dir(got[0]), "seed"))
+		if err != nil || string(seed) != "from-image\n" {
+			t.Fatalf("the implicit volume does not hold the image's file: %q (%v)", seed, err)
+		}
+	})
+}
+
+// An image's isolator podctl does not apply is named in exactly one
+// warning line when the pod is prepared, with the other fields it
+// ignores; an image with none gets no warning.
+func TestUnappliedWarning(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	aceImage{name: "example.com/unapplied", app: `{"exec":["/bin/true"],"user":"0","group":"0",
+"isolators":[{"name":"os/linux/cpu-shares","value":512},{"name":"resource/memory","value":{"limit":"64Mi"}}],
+"ports":[{"name":"www","protocol":"tcp","port":80,"socketActivated":true}]}`}.fetch(t, e)
+	r := e.podctl("prepare", "example.com/unapplied")
+	if r.code != 0 {
+		t.Fatalf("prepare: %s", r)
+	}
+	var warnings []string
+	for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		if strings.Contains(l, "warning") {
+			warnings = append(warnings, l)
+		}
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "isolator os/linux/cpu-shares") ||
+		!strings.Contains(warnings[0], "socketActivated of port www") || strings.Contains(warnings[0], "resource/memory") {
+		t.Fatalf("want one warning line naming os/linux/cpu-shares and port www's socketActivated, not resource/memory: %s", r)
+	}
+	e.fetchBusybox()
+	if r := e.podctl("prepare", "example.com/busybox"); r.code != 0 || strings.Contains(r.stderr, "warning") {
+		t.Fatalf("want no warning for an image podctl applies whole: %s", r)
+	}
+}

@@ -106,8 +106,10 @@ type MountSpec struct {
 	Recursive bool `json:"recursive,omitempty"`
 }
 
-// mountSpecs resolves an app's mounts against the pod's volumes.
-func mountSpecs(p *lifecycle.Pod, m *schema.PodManifest, ra *schema.RuntimeApp) ([]MountSpec, error) {
+// mountSpecs resolves an app's mounts against the pod's volumes. An empty
+// volume made now gets what the app's image tree holds at its path
+// (copyUp); a mount on a readOnly mount point of the image is read-only.
+func mountSpecs(p *lifecycle.Pod, m *schema.PodManifest, ra *schema.RuntimeApp, tree string) ([]MountSpec, error) {
 	var out []MountSpec
 	for _, mnt := range ra.Mounts {
 		var vol *types.Volume
@@ -126,12 +128,13 @@ func mountSpecs(p *lifecycle.Pod, m *schema.PodManifest, ra *schema.RuntimeApp) 
 		}
 		ms := MountSpec{Target: mnt.Path, ReadOnly: vol.ReadOnly != nil && *vol.ReadOnly,
 			Recursive: vol.Recursive == nil || *vol.Recursive}
+		ms.ReadOnly = ms.ReadOnly || mountPointReadOnly(ra.App.MountPoints, mnt.Volume, mnt.Path)
 		switch vol.Kind {
 		case "host":
 			ms.Source = vol.Source
 		case "empty":
 			ms.Source = p.FilePath(filepath.Join(lifecycle.DirVolumes, vol.Name.String()))
-			if err := makeEmptyVolume(ms.Source, vol); err != nil {
+			if err := makeEmptyVolume(ms.Source, vol, tree, mnt.Path); err != nil {
 				return nil, fmt.Errorf("making volume %s: %w", vol.Name, err)
 			}
 		default:
@@ -143,8 +146,9 @@ func mountSpecs(p *lifecycle.Pod, m *schema.PodManifest, ra *schema.RuntimeApp) 
 }
 
 // makeEmptyVolume makes an empty volume's folder with the mode (0755 by
-// default) and owner (root by default) the volume asks for.
-func makeEmptyVolume(dir string, vol *types.Volume) error {
+// default) and owner (root by default) the volume asks for. Made now, it
+// gets what the image tree holds at path, the mount's target (copyUp).
+func makeEmptyVolume(dir string, vol *types.Volume, tree, path string) error {
 	mode, uid, gid := int64(0o755), 0, 0
 	if vol.Mode != nil {
 		m, err := strconv.ParseInt(*vol.Mode, 8, 32)
@@ -159,7 +163,25 @@ func makeEmptyVolume(dir string, vol *types.Volume) error {
 	if vol.GID != nil {
 		gid = *vol.GID
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if _, err := os.Lstat(dir); os.IsNotExist(err) {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+			return err
+		}
+		// Filled aside, then renamed in: a run that dies half way leaves
+		// no half-filled volume for the next app to take as made.
+		tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+"-")
+		if err != nil {
+			return err
+		}
+		if err := copyUp(tree, path, tmp); err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
+		if err := os.Rename(tmp, dir); err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
+	} else if err != nil {
 		return err
 	}
 	if err := os.Chown(dir, uid, gid); err != nil {
@@ -211,7 +233,11 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 		} else if !os.IsNotExist(err) {
 			return nil, fmt.Errorf("reading app %s: %w", name, err)
 		}
-		mounts, err := mountSpecs(p, m, &ra)
+		tree := s.Lower
+		if tree == "" {
+			tree = s.Rootfs
+		}
+		mounts, err := mountSpecs(p, m, &ra, tree)
 		if err != nil {
 			return nil, err
 		}

@@ -109,8 +109,15 @@ func copyEntry(src, dst *os.Root, name string) error {
 			return err
 		}
 	}
-	// After the change of owner, which clears setuid and setgid bits.
-	return dst.Chmod(name, fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+	// After the change of owner, which clears setuid and setgid bits;
+	// through a descriptor: Root.Chmod asks fchmodat not to follow links,
+	// which kernels before 6.6 refuse.
+	f, err := dst.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Chmod(fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky))
 }
 
 // copyFile copies a regular file's content, to a file it creates.

@@ -2,6 +2,8 @@ package kit
 
 import (
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -67,6 +69,10 @@ func (s *AppSpec) HandlerSpec(name string) *AppSpec {
 	h := *s
 	h.Exec = cmd
 	h.User, h.Group = "0", "0"
+	// The app's notify socket (ListenNotify) is the app's: a handler's
+	// READY=1 must not make the app ready.
+	h.Env = slices.DeleteFunc(slices.Clone(s.Env), func(kv string) bool { return strings.HasPrefix(kv, "NOTIFY_SOCKET=") })
+	h.Mounts = slices.DeleteFunc(slices.Clone(s.Mounts), func(m MountSpec) bool { return m.Target == AppNotifySocket })
 	// A handler is no app: it runs none of its own.
 	h.PreStart, h.PostStop = nil, nil
 	return &h
@@ -131,14 +137,34 @@ func (s *Supervisor) runHandler(i int, name string) error {
 		ws, err := proc.Wait()
 		done <- end{ws, err}
 	}()
-	timedOut := false
+	// A pre-start runs on Run's goroutine, before the apps are waited
+	// for: a signal that stops the pod ends it too. A post-stop runs on
+	// its app's waiter and leaves the signals to Run.
+	var sigs <-chan os.Signal
+	if name == PreStart {
+		sigs = s.sigs
+	}
+	deadline := time.After(limit)
+	timedOut, stopped := false, false
 	var e end
-	select {
-	case e = <-done:
-	case <-time.After(limit):
-		timedOut = true
-		proc.Signal(syscall.SIGKILL)
-		e = <-done
+	for waiting := true; waiting; {
+		select {
+		case e = <-done:
+			waiting = false
+		case <-deadline:
+			timedOut = true
+			proc.Signal(syscall.SIGKILL)
+		case sig := <-sigs:
+			if s.RC.Interactive && sig == syscall.SIGINT {
+				continue // the terminal's, as in onSignal
+			}
+			stopped = true
+			proc.Signal(syscall.SIGKILL)
+			s.onSignal(sig)
+		}
+	}
+	if stopped {
+		return HandlerError(spec.Name, name, "was stopped with the pod")
 	}
 	if how := handlerEnd(e.ws, e.err, timedOut, limit); how != "" {
 		return HandlerError(spec.Name, name, how)

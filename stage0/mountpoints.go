@@ -69,9 +69,11 @@ func hasMountOn(mounts []schema.Mount, path string) bool {
 // implicitVolume is the empty volume of a mount point no volume is given
 // for: read-only if the mount point is, with the mode and owner of the
 // image's folder at its path, if the image has one there, as Docker gives
-// an anonymous volume.
+// an anonymous volume, else 0755 and root's.
 func implicitVolume(tree string, mp types.MountPoint) (types.Volume, error) {
-	v := types.Volume{Name: mp.Name, Kind: "empty"}
+	// appc writes an empty volume only with its mode and owner.
+	mode, uid, gid := "0755", 0, 0
+	v := types.Volume{Name: mp.Name, Kind: "empty", Mode: &mode, UID: &uid, GID: &gid}
 	if mp.ReadOnly {
 		ro := true
 		v.ReadOnly = &ro
@@ -95,8 +97,6 @@ func implicitVolume(tree string, mp types.MountPoint) (types.Volume, error) {
 	if !ok {
 		return v, nil
 	}
-	mode := fmt.Sprintf("%#o", uint32(st.Mode)&0o7777)
-	uid, gid := int(st.Uid), int(st.Gid)
-	v.Mode, v.UID, v.GID = &mode, &uid, &gid
+	mode, uid, gid = fmt.Sprintf("%#o", uint32(st.Mode)&0o7777), int(st.Uid), int(st.Gid)
 	return v, nil
 }

@@ -104,7 +104,7 @@ func TestJoinMountPoints(t *testing.T) {
 	if c.Name != "cache" || c.Kind != "empty" || c.ReadOnly == nil || !*c.ReadOnly || *c.Mode != "0750" || *c.UID != 1000 || *c.GID != 1001 {
 		t.Errorf("implicit volume cache: %+v", c)
 	}
-	if l.Name != "linked" || l.Mode != nil || l.ReadOnly != nil {
+	if l.Name != "linked" || *l.Mode != "0755" || *l.UID != 0 || l.ReadOnly != nil {
 		t.Errorf("the implicit volume of a link took something from it: %+v", l)
 	}
 	for _, bad := range []types.MountPoint{{Name: "rel", Path: "data"}, {Name: "proc", Path: "/proc/x"}} {

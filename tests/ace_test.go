@@ -162,20 +162,22 @@ func TestEventHandlerPostStop(t *testing.T) {
 // An image's mount points are mounted without --mount: a pod volume of a
 // mount point's name reaches it; one with no volume gets an implicit empty
 // volume holding the image's files at its path, which is the pod's (a
-// folder of the pod's, not the image's tree); readOnly ones are
+// folder of the pod's, not the image's tree), or nothing where the image
+// has no folder; readOnly ones are
 // read-only, whether the user's volume or an implicit one fills them.
 func TestImageMountPoints(t *testing.T) {
 	forEachFlavor(t, func(t *testing.T, e *env) {
 		script := `cat /conf/seed /roimg/file; echo written > /vol/out; echo mine > /conf/new
+echo s > /scratch/f && echo scratch-ok
 for d in ro roimg; do if touch /$d/x 2>/dev/null; then echo $d-writable; else echo $d-refused; fi; done`
 		b, _ := json.Marshal([]string{"/bin/sh", "-c", script})
 		aceImage{name: "example.com/mountpoints", app: `{"exec":` + string(b) + `,"user":"0","group":"0","mountPoints":[
 {"name":"vol","path":"/vol"},{"name":"conf","path":"/conf"},
-{"name":"ro","path":"/ro","readOnly":true},{"name":"roimg","path":"/roimg","readOnly":true}]}`,
+{"name":"ro","path":"/ro","readOnly":true},{"name":"scratch","path":"/scratch"},{"name":"roimg","path":"/roimg","readOnly":true}]}`,
 			files: map[string]string{"conf/seed": "from-image\n", "roimg/file": "ro-data\n", "vol/hidden": "image's\n"}}.fetch(t, e)
 		vol, ro := t.TempDir(), t.TempDir()
 		r := e.podctl("run", "--volume", "vol,kind=host,source="+vol, "--volume", "ro,kind=host,source="+ro, "example.com/mountpoints")
-		if want := "from-image\nro-data\nro-refused\nroimg-refused\n"; r.code != 0 || r.stdout != want {
+		if want := "from-image\nro-data\nscratch-ok\nro-refused\nroimg-refused\n"; r.code != 0 || r.stdout != want {
 			t.Fatalf("want %q: %s", want, r)
 		}
 		if b, err := os.ReadFile(filepath.Join(vol, "out")); err != nil || string(b) != "written\n" {

@@ -67,7 +67,7 @@ func (im aceImage) fetch(t *testing.T, e *env) {
 	for _, a := range busyboxApplets {
 		add(&tar.Header{Name: "rootfs/bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox"}, nil)
 	}
-	for _, a := range []string{"chown", "chmod", "stat"} {
+	for _, a := range []string{"chown", "chmod", "stat", "tee"} {
 		add(&tar.Header{Name: "rootfs/bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox"}, nil)
 	}
 	add(&tar.Header{Name: "rootfs/etc/passwd", Mode: 0o644, Typeflag: tar.TypeReg},
@@ -114,12 +114,14 @@ func TestEventHandlerPreStart(t *testing.T) {
 
 // A pre-start handler that fails keeps the app from starting: podctl run
 // says so in one line, exits 254 as for any app that did not start, and
-// the app's status says why.
+// the app's status says why. The post-stop handler cleans up after the
+// attempt, as systemd's ExecStopPost does.
 func TestEventHandlerPreStartFails(t *testing.T) {
 	forEachFlavor(t, func(t *testing.T, e *env) {
-		aceImage{name: "example.com/prestart-fails", app: `{"exec":["/bin/sh","-c","echo app ran"],"user":"0","group":"0",
-"eventHandlers":[` + handlerJSON("pre-start", "exit 7") + `]}`}.fetch(t, e)
-		r := e.podctl("run", "example.com/prestart-fails")
+		aceImage{name: "example.com/prestart-fails", app: `{"exec":["/bin/sh","-c","echo app ran | tee -a /vol/log"],"user":"0","group":"0",
+"eventHandlers":[` + handlerJSON("pre-start", "exit 7") + `,` + handlerJSON("post-stop", "echo post-stop >> /vol/log") + `]}`}.fetch(t, e)
+		vol := t.TempDir()
+		r := e.podctl("run", "--volume", "vol,kind=host,source="+vol, "example.com/prestart-fails", "--mount", "volume=vol,target=/vol")
 		want := "app prestart-fails: pre-start handler exited with 7"
 		var lines []string
 		for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
@@ -129,6 +131,9 @@ func TestEventHandlerPreStartFails(t *testing.T) {
 		}
 		if r.code != 254 || len(lines) != 1 || !strings.Contains(lines[0], want) || strings.Contains(r.stdout, "app ran") {
 			t.Fatalf("want exit 254, no app output and one line saying %q: %s", want, r)
+		}
+		if b, err := os.ReadFile(filepath.Join(vol, "log")); err != nil || string(b) != "post-stop\n" {
+			t.Fatalf("want the post-stop's line only; the volume holds %q (%v)", b, err)
 		}
 		pods := e.list()
 		if len(pods) != 1 {

@@ -170,6 +170,9 @@ func (s *Supervisor) launch(i int) error {
 	spec, a := &s.Specs[i], &s.apps[i]
 	a.started = time.Now()
 	if err := s.runHandler(i, PreStart); err != nil {
+		// Its post-stop cleans up after the attempt, as systemd runs
+		// ExecStopPost after a failed ExecStartPre.
+		s.warnIf(s.runHandler(i, PostStop))
 		return err
 	}
 	stdio, release, err := s.stdio(i)

@@ -233,3 +233,19 @@ func TestUnappliedWarning(t *testing.T) {
 		t.Fatalf("want no warning for an image podctl applies whole: %s", r)
 	}
 }
+
+// A handler runs as root but confined as the app is on the isolated
+// flavors: no_new_privs, the seccomp filter and the app's capabilities,
+// never more.
+func TestEventHandlerConfined(t *testing.T) {
+	forEachIsolatedFlavor(t, func(t *testing.T, e *env) {
+		aceImage{name: "example.com/handler-confined", app: `{"exec":["/bin/cat","/tmp/status"],"user":"1000","group":"1000",
+"eventHandlers":[` + handlerJSON("pre-start", `grep -E '^(NoNewPrivs|Seccomp|CapBnd):' /proc/self/status > /tmp/status; chmod 644 /tmp/status`) + `]}`}.fetch(t, e)
+		r := e.podctl("run", "example.com/handler-confined")
+		// The 14 default capabilities of container engines.
+		want := "CapBnd:\t00000000a80425fb\nNoNewPrivs:\t1\nSeccomp:\t2\n"
+		if r.code != 0 || r.stdout != want {
+			t.Fatalf("want the handler confined as an app (%q): %s", want, r)
+		}
+	})
+}

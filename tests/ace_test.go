@@ -249,3 +249,21 @@ func TestEventHandlerConfined(t *testing.T) {
 		}
 	})
 }
+
+// The handlers run around each run of a restarted app: pre-start before
+// each start, post-stop after each end.
+func TestEventHandlersRestart(t *testing.T) {
+	forEachFlavor(t, func(t *testing.T, e *env) {
+		aceImage{name: "example.com/handlers-restart", app: `{"exec":["/bin/sh","-c","echo app >> /vol/log; exit 1"],"user":"0","group":"0",
+"eventHandlers":[` + handlerJSON("pre-start", "echo pre >> /vol/log") + `,` + handlerJSON("post-stop", "echo post >> /vol/log") + `]}`}.fetch(t, e)
+		vol := t.TempDir()
+		r := e.podctl("run", "--restart=on-failure:1", "--restart-backoff=100ms", "--volume", "vol,kind=host,source="+vol,
+			"example.com/handlers-restart", "--mount", "volume=vol,target=/vol")
+		if r.code != 1 {
+			t.Fatalf("want the app's exit code 1: %s", r)
+		}
+		if b, err := os.ReadFile(filepath.Join(vol, "log")); err != nil || string(b) != "pre\napp\npost\npre\napp\npost\n" {
+			t.Fatalf("want the handlers around both runs; the volume holds %q (%v)", b, err)
+		}
+	})
+}

@@ -267,3 +267,45 @@ func TestEventHandlersRestart(t *testing.T) {
 		}
 	})
 }
+
+// A pod stopped while a pre-start handler runs ends at once, well before
+// the handler's time limit, and its app never starts.
+func TestEventHandlerStopDuringPreStart(t *testing.T) {
+	forEachFlavor(t, func(t *testing.T, e *env) {
+		aceImage{name: "example.com/prestart-hangs", app: `{"exec":["/bin/sh","-c","echo app >> /vol/log"],"user":"0","group":"0",
+"eventHandlers":[` + handlerJSON("pre-start", "echo pre >> /vol/log; exec sleep 600") + `]}`}.fetch(t, e)
+		vol := t.TempDir()
+		uuidFile := filepath.Join(t.TempDir(), "uuid")
+		cmd := e.command("run", "--uuid-file-save", uuidFile, "--volume", "vol,kind=host,source="+vol,
+			"example.com/prestart-hangs", "--mount", "volume=vol,target=/vol")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		uuid := waitUUIDFile(t, uuidFile)
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if b, _ := os.ReadFile(filepath.Join(vol, "log")); string(b) == "pre\n" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the pre-start handler did not run within 30 s")
+			}
+		}
+		e.must("stop", uuid)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("stop did not end a pod whose pre-start handler runs")
+		}
+		if b, _ := os.ReadFile(filepath.Join(vol, "log")); string(b) != "pre\n" {
+			t.Fatalf("the app ran after its pod was stopped: %q", b)
+		}
+		// Ended by the stop itself (SIGTERM), not by its escalation to
+		// SIGKILL once the apps' grace is over.
+		st := e.status(uuid)
+		if st.State != "exited" || st.Result == nil || st.Result.Result != "cancelled" || cmd.ProcessState.ExitCode() != 143 {
+			t.Fatalf("want the pod cancelled by SIGTERM, exit 143; it is %s, %+v, exit %d", st.State, st.Result, cmd.ProcessState.ExitCode())
+		}
+	})
+}

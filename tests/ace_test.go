@@ -139,9 +139,10 @@ func TestEventHandlerPreStartFails(t *testing.T) {
 		if len(pods) != 1 {
 			t.Fatalf("want one pod, have %v", pods)
 		}
-		st := e.must("status", "--format=json", pods[0].UUID)
-		if !strings.Contains(st, want) {
-			t.Fatalf("the pod's status does not say %q: %s", want, st)
+		st := e.status(pods[0].UUID)
+		if st.Result == nil || st.Result.Message != "app prestart-fails did not start: "+want || len(st.Apps) != 1 ||
+			st.Apps[0].ExitCode == nil || *st.Apps[0].ExitCode != 254 {
+			t.Fatalf("want the pod's result and its app's status to say %q: %+v", want, st)
 		}
 	})
 }

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/appc/spec/schema/types"
+
+	"podctl/lifecycle"
+	"podctl/stage1"
 )
 
 func TestReadHandlers(t *testing.T) {
@@ -65,5 +68,18 @@ func TestHandlerEnd(t *testing.T) {
 		if got := handlerEnd(c.ws, nil, c.timedOut, time.Second); got != c.want {
 			t.Errorf("%v, timed out %v: %q, want %q", c.ws, c.timedOut, got, c.want)
 		}
+	}
+}
+
+// The pod's result says why its first failed app did not start, whoever
+// recorded the app's status (the supervisor, or systemd's exit hook).
+func TestFailureMessageNotStarted(t *testing.T) {
+	st := &lifecycle.AppStatus{ExitCode: stage1.ExitStartFailed, Message: "the app did not start: app a: pre-start handler exited with 7"}
+	if got, want := FailureMessage("a", st), "app a did not start: app a: pre-start handler exited with 7"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	st = &lifecycle.AppStatus{ExitCode: 254, Reason: lifecycle.ReasonError}
+	if got, want := FailureMessage("a", st), "app a exited with 254"; got != want {
+		t.Fatalf("an app that exited 254 itself: got %q, want %q", got, want)
 	}
 }

@@ -199,6 +199,9 @@ func prepare(c Config, opts *PrepareOptions, flavor string) (*lifecycle.Pod, err
 	if err := pl.joinMountPoints(); err != nil {
 		return nil, err
 	}
+	if err := pl.checkHandlers(); err != nil {
+		return nil, err
+	}
 	pl.warnUnapplied(c)
 	if err := pl.buildManifest(); err != nil {
 		return nil, err

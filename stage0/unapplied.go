@@ -7,11 +7,13 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+
+	"podctl/internal/errdefs"
 )
 
 // What podctl applies of an image's app (appc's app fields): exec, user,
 // group, workingDirectory, environment, mountPoints (joinMountPoints),
-// eventHandlers pre-start and post-stop, ports without socketActivated
+// eventHandlers (the only ones appc allows: pre-start and post-stop), ports without socketActivated
 // (forwarded with --port), and the isolators of appliedIsolators. Image
 // dependencies and path whitelists are refused at import (store). The
 // rest is named by unapplied, and prepare says it in one line per image.
@@ -56,12 +58,22 @@ func unapplied(m *schema.ImageManifest) []string {
 	if len(app.SupplementaryGIDs) > 0 {
 		out = append(out, "supplementaryGIDs")
 	}
-	for _, h := range app.EventHandlers {
-		if h.Name != "pre-start" && h.Name != "post-stop" {
-			out = append(out, "event handler "+h.Name)
+	// appc itself refuses event handlers of other names than pre-start
+	// and post-stop, and two of one name, when the image is imported.
+	return out
+}
+
+// checkHandlers refuses an image event handler with no command, which
+// appc lets pass, before a pod exists.
+func (pl *plan) checkHandlers() error {
+	for _, a := range pl.apps {
+		for _, h := range a.app.EventHandlers {
+			if len(h.Exec) == 0 {
+				return errdefs.New(ErrUsage, "image %s: its %s event handler has no command (exec): fix the image", a.manifest.Name, h.Name)
+			}
 		}
 	}
-	return out
+	return nil
 }
 
 // noNewPrivilegesOff reports whether a no-new-privileges isolator says

@@ -115,3 +115,16 @@ func TestJoinMountPoints(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckHandlers(t *testing.T) {
+	pl := &plan{apps: []plannedApp{{manifest: &schema.ImageManifest{Name: "example.com/t"},
+		app: &types.App{EventHandlers: []types.EventHandler{{Name: "pre-start", Exec: types.Exec{"/p"}}, {Name: "post-stop"}}}}}}
+	err := pl.checkHandlers()
+	if !errors.Is(err, ErrUsage) || err.Error() != "image example.com/t: its post-stop event handler has no command (exec): fix the image" {
+		t.Fatalf("got %v", err)
+	}
+	pl.apps[0].app.EventHandlers = pl.apps[0].app.EventHandlers[:1]
+	if err := pl.checkHandlers(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -310,3 +310,22 @@ func TestEventHandlerStopDuringPreStart(t *testing.T) {
 		}
 	})
 }
+
+// An image whose handler has no command, or whose mount point is stage1's
+// or not absolute, is refused in one line before a pod exists.
+func TestImageAppRefusals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, c := range []struct{ name, app, want string }{
+		{"example.com/no-command", `{"exec":["/bin/true"],"user":"0","group":"0","eventHandlers":[{"name":"pre-start","exec":[]}]}`,
+			"image example.com/no-command: its pre-start event handler has no command (exec): fix the image"},
+		{"example.com/proc-mount", `{"exec":["/bin/true"],"user":"0","group":"0","mountPoints":[{"name":"p","path":"/proc/x"}]}`,
+			"image example.com/proc-mount: mount point p: /proc/x is stage1's"},
+		{"example.com/rel-mount", `{"exec":["/bin/true"],"user":"0","group":"0","mountPoints":[{"name":"r","path":"data"}]}`,
+			"image example.com/rel-mount: mount point r is at \"data\", not an absolute path"},
+	} {
+		aceImage{name: c.name, app: c.app}.fetch(t, e)
+		e.refused(c.want, "run", c.name)
+		e.noPods()
+	}
+}

@@ -40,7 +40,8 @@ func readHandlers(s *AppSpec, hs []types.EventHandler) error {
 		case PostStop:
 			dst = &s.PostStop
 		default:
-			// stage0 names it in its warning; nothing runs it.
+			// appc refuses other names in an image; one in a pod
+			// manifest from elsewhere has nothing to run it.
 			continue
 		}
 		if len(h.Exec) == 0 {

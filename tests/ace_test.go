@@ -25,6 +25,8 @@ type aceImage struct {
 	name  string
 	app   string
 	files map[string]string
+	// owners gives files and folders of files an owner (uid = gid).
+	owners map[string]int
 }
 
 // write writes the image as an ACI in a folder of the test's and imports
@@ -61,7 +63,8 @@ func (im aceImage) fetch(t *testing.T, e *env) {
 		}
 	}
 	for _, d := range slices.Sorted(maps.Keys(dirs)) {
-		add(&tar.Header{Name: d + "/", Mode: 0o755, Typeflag: tar.TypeDir}, nil)
+		id := im.owners[strings.TrimPrefix(d, "rootfs/")]
+		add(&tar.Header{Name: d + "/", Mode: 0o755, Typeflag: tar.TypeDir, Uid: id, Gid: id}, nil)
 	}
 	add(&tar.Header{Name: "rootfs/bin/busybox", Mode: 0o755, Typeflag: tar.TypeReg}, bb)
 	for _, a := range busyboxApplets {
@@ -78,7 +81,7 @@ func (im aceImage) fetch(t *testing.T, e *env) {
 		if strings.HasPrefix(p, "bin/") {
 			mode = 0o755
 		}
-		add(&tar.Header{Name: "rootfs/" + p, Mode: mode, Typeflag: tar.TypeReg}, []byte(im.files[p]))
+		add(&tar.Header{Name: "rootfs/" + p, Mode: mode, Typeflag: tar.TypeReg, Uid: im.owners[p], Gid: im.owners[p]}, []byte(im.files[p]))
 	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
@@ -327,5 +330,23 @@ func TestImageAppRefusals(t *testing.T) {
 		aceImage{name: c.name, app: c.app}.fetch(t, e)
 		e.refused(c.want, "run", c.name)
 		e.noPods()
+	}
+}
+
+// A pod with private users sees the image's files in an implicit volume
+// with the image's owners, whether its trees are idmapped or chowned
+// copies (which the copy into the volume maps back).
+func TestImageMountPointsPrivateUsers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flavor = "native"
+	aceImage{name: "example.com/mountpoint-owners", app: `{"exec":["/bin/sh","-c","stat -c '%u:%g %n' /data /data/f"],"user":"0","group":"0",
+"mountPoints":[{"name":"data","path":"/data"}]}`,
+		files: map[string]string{"data/f": "x"}, owners: map[string]int{"data": 1000, "data/f": 1000}}.fetch(t, e)
+	for _, ownership := range []string{"map", "chown"} {
+		r := e.podctl("run", "--net=none", "--private-users", "--private-users-ownership="+ownership, "example.com/mountpoint-owners")
+		if want := "1000:1000 /data\n1000:1000 /data/f\n"; r.code != 0 || r.stdout != want {
+			t.Fatalf("--private-users-ownership=%s: want %q: %s", ownership, want, r)
+		}
 	}
 }

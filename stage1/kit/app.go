@@ -109,7 +109,7 @@ type MountSpec struct {
 // mountSpecs resolves an app's mounts against the pod's volumes. An empty
 // volume made now gets what the app's image tree holds at its path
 // (copyUp); a mount on a readOnly mount point of the image is read-only.
-func mountSpecs(p *lifecycle.Pod, m *schema.PodManifest, ra *schema.RuntimeApp, tree string) ([]MountSpec, error) {
+func mountSpecs(p *lifecycle.Pod, m *schema.PodManifest, ra *schema.RuntimeApp, src imageTree) ([]MountSpec, error) {
 	var out []MountSpec
 	for _, mnt := range ra.Mounts {
 		var vol *types.Volume
@@ -134,7 +134,7 @@ func mountSpecs(p *lifecycle.Pod, m *schema.PodManifest, ra *schema.RuntimeApp, 
 			ms.Source = vol.Source
 		case "empty":
 			ms.Source = p.FilePath(filepath.Join(lifecycle.DirVolumes, vol.Name.String()))
-			if err := makeEmptyVolume(ms.Source, vol, tree, mnt.Path); err != nil {
+			if err := makeEmptyVolume(ms.Source, vol, src, mnt.Path); err != nil {
 				return nil, fmt.Errorf("making volume %s: %w", vol.Name, err)
 			}
 		default:
@@ -148,7 +148,7 @@ func mountSpecs(p *lifecycle.Pod, m *schema.PodManifest, ra *schema.RuntimeApp, 
 // makeEmptyVolume makes an empty volume's folder with the mode (0755 by
 // default) and owner (root by default) the volume asks for. Made now, it
 // gets what the image tree holds at path, the mount's target (copyUp).
-func makeEmptyVolume(dir string, vol *types.Volume, tree, path string) error {
+func makeEmptyVolume(dir string, vol *types.Volume, src imageTree, path string) error {
 	mode, uid, gid := int64(0o755), 0, 0
 	if vol.Mode != nil {
 		m, err := strconv.ParseInt(*vol.Mode, 8, 32)
@@ -173,7 +173,7 @@ func makeEmptyVolume(dir string, vol *types.Volume, tree, path string) error {
 		if err != nil {
 			return err
 		}
-		if err := copyUp(tree, path, tmp); err != nil {
+		if err := copyUp(src, path, tmp); err != nil {
 			os.RemoveAll(tmp)
 			return err
 		}
@@ -233,11 +233,11 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 		} else if !os.IsNotExist(err) {
 			return nil, fmt.Errorf("reading app %s: %w", name, err)
 		}
-		tree := s.Lower
-		if tree == "" {
-			tree = s.Rootfs
+		src := imageTree{Dir: s.Lower, Users: users}
+		if src.Dir == "" {
+			src.Dir = s.Rootfs
 		}
-		mounts, err := mountSpecs(p, m, &ra, tree)
+		mounts, err := mountSpecs(p, m, &ra, src)
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/appc/spec/schema/types"
+
+	"podctl/stage1"
 )
 
 // mountPointReadOnly reports whether the app's image declares a readOnly
@@ -25,6 +27,30 @@ func mountPointReadOnly(mps []types.MountPoint, volume types.ACName, path string
 	return false
 }
 
+// imageTree is an app's image tree that empty volumes are filled from:
+// the overlay's lower folder, or the app's copied root.
+type imageTree struct {
+	Dir string
+	// Users are the pod's private users, if it has them. With
+	// OwnershipChown the tree is a copy chowned into their range, while
+	// the volumes are shown through the pod's mapping (idmapped): the
+	// copies get the image's own ids back.
+	Users *stage1.PrivateUsers
+}
+
+// owner is the owner a copy of a file of t owned by uid and gid gets.
+func (t imageTree) owner(uid, gid uint32) (int, int) {
+	if u := t.Users; u != nil && u.Ownership == stage1.OwnershipChown {
+		if uid >= u.UID && uid-u.UID < u.Count {
+			uid -= u.UID
+		}
+		if gid >= u.GID && gid-u.GID < u.Count {
+			gid -= u.GID
+		}
+	}
+	return int(uid), int(gid)
+}
+
 // copyUp copies what the image tree holds at path (a folder) into dst, a
 // new empty volume's folder, as Docker fills a new volume: files, folders
 // and links with their modes and owners; device nodes, FIFOs and sockets
@@ -32,8 +58,8 @@ func mountPointReadOnly(mps []types.MountPoint, volume types.ACName, path string
 // image (which is hostile) is copied as a link and never followed, and
 // nothing is written outside dst. A missing path, or one that is not a
 // folder, copies nothing.
-func copyUp(tree, path, dst string) error {
-	src, err := os.OpenRoot(tree)
+func copyUp(tree imageTree, path, dst string) error {
+	src, err := os.OpenRoot(tree.Dir)
 	if err != nil {
 		return fmt.Errorf("opening the image's root: %w", err)
 	}
@@ -66,15 +92,16 @@ func copyUp(tree, path, dst string) error {
 		if name == "." {
 			return nil
 		}
-		if err := copyEntry(sub, out, name); err != nil {
+		if err := copyEntry(sub, out, name, tree.owner); err != nil {
 			return fmt.Errorf("copying %s from the image: %w", filepath.Join(path, name), err)
 		}
 		return nil
 	})
 }
 
-// copyEntry copies one entry, name, from src to the same name in dst.
-func copyEntry(src, dst *os.Root, name string) error {
+// copyEntry copies one entry, name, from src to the same name in dst,
+// owned as owner says.
+func copyEntry(src, dst *os.Root, name string, owner func(uid, gid uint32) (int, int)) error {
 	fi, err := src.Lstat(name)
 	if err != nil {
 		return err
@@ -94,7 +121,8 @@ func copyEntry(src, dst *os.Root, name string) error {
 			return err
 		}
 		if st != nil {
-			return dst.Lchown(name, int(st.Uid), int(st.Gid))
+			uid, gid := owner(st.Uid, st.Gid)
+			return dst.Lchown(name, uid, gid)
 		}
 		return nil
 	case fi.Mode().IsRegular():
@@ -105,7 +133,8 @@ func copyEntry(src, dst *os.Root, name string) error {
 		return nil
 	}
 	if st != nil {
-		if err := dst.Lchown(name, int(st.Uid), int(st.Gid)); err != nil {
+		uid, gid := owner(st.Uid, st.Gid)
+		if err := dst.Lchown(name, uid, gid); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/appc/spec/schema/types"
+
+	"podctl/stage1"
 )
 
 // copyUp copies files, folders and links with their modes and owners,
@@ -31,7 +33,7 @@ func TestCopyUp(t *testing.T) {
 	must(os.WriteFile(filepath.Join(tree, "plain"), nil, 0o644))
 
 	dst := t.TempDir()
-	must(copyUp(tree, "/data", dst))
+	must(copyUp(imageTree{Dir: tree}, "/data", dst))
 	b, err := os.ReadFile(filepath.Join(dst, "file"))
 	must(err)
 	fi, err := os.Lstat(filepath.Join(dst, "file"))
@@ -51,7 +53,7 @@ func TestCopyUp(t *testing.T) {
 	}
 	for _, path := range []string{"/linked", "/plain", "/missing"} {
 		d := t.TempDir()
-		if err := copyUp(tree, path, d); err != nil {
+		if err := copyUp(imageTree{Dir: tree}, path, d); err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
 		if names, _ := os.ReadDir(d); len(names) != 0 {
@@ -70,6 +72,27 @@ func TestMountPointReadOnly(t *testing.T) {
 	} {
 		if got := mountPointReadOnly(mps, types.ACName(c.vol), c.path); got != c.want {
 			t.Errorf("volume %s on %s: %v, want %v", c.vol, c.path, got, c.want)
+		}
+	}
+}
+
+// A pod whose trees are chowned copies gets the image's own ids back in
+// its volumes, which it sees through its mapping.
+func TestImageTreeOwner(t *testing.T) {
+	chown := imageTree{Users: &stage1.PrivateUsers{UID: 524288, GID: 600000, Count: 65536, Ownership: stage1.OwnershipChown}}
+	mapped := imageTree{Users: &stage1.PrivateUsers{UID: 524288, GID: 524288, Count: 65536, Ownership: stage1.OwnershipMap}}
+	for _, c := range []struct {
+		t            imageTree
+		uid, gid     uint32
+		wantU, wantG int
+	}{
+		{imageTree{}, 1000, 1000, 1000, 1000},
+		{mapped, 1000, 1000, 1000, 1000},
+		{chown, 524288 + 1000, 600000 + 5, 1000, 5},
+		{chown, 7, 600000 + 65536, 7, 600000 + 65536},
+	} {
+		if u, g := c.t.owner(c.uid, c.gid); u != c.wantU || g != c.wantG {
+			t.Errorf("%+v %d:%d: got %d:%d, want %d:%d", c.t.Users, c.uid, c.gid, u, g, c.wantU, c.wantG)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/coreos/go-systemd/v22/unit"
 	"golang.org/x/sys/unix"
 
+	"podctl/internal/fsutil"
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/kit"
@@ -73,8 +74,9 @@ func hookHandlerMain(args []string) int {
 	}
 	defer p.Close()
 	dir := p.FilePath(lifecycle.AppDir(app))
-	// Not durable: read once by the exit hook, which follows at once.
-	if werr := os.WriteFile(filepath.Join(dir, lifecycle.AppStartError), []byte(err.Error()), 0o600); werr != nil {
+	// Atomic, not durable: read once by the exit hook, which follows at
+	// once, and meaningless after a reboot.
+	if werr := fsutil.WriteFile(filepath.Join(dir, lifecycle.AppStartError), []byte(err.Error()), 0o600, false); werr != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", werr)
 	}
 	return 1

@@ -3,6 +3,7 @@ package systemd
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,7 +60,21 @@ func hookHandlerMain(args []string) int {
 		return 1
 	}
 	app, name := args[0], args[1]
-	err := runHandler(app, name)
+	p, err := lifecycle.OpenAt(inPod)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		return 1
+	}
+	defer p.Close()
+	dir := p.FilePath(lifecycle.AppDir(app))
+	if name == kit.PreStart {
+		// A start error of an earlier start, before a restart, is not
+		// this start's.
+		if err := os.Remove(filepath.Join(dir, lifecycle.AppStartError)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		}
+	}
+	err = runHandler(app, name)
 	if err == nil {
 		return 0
 	}
@@ -67,13 +82,6 @@ func hookHandlerMain(args []string) int {
 	if name != kit.PreStart {
 		return 1
 	}
-	p, perr := lifecycle.OpenAt(inPod)
-	if perr != nil {
-		fmt.Fprintf(os.Stderr, "podctl: %v\n", perr)
-		return 1
-	}
-	defer p.Close()
-	dir := p.FilePath(lifecycle.AppDir(app))
 	// Atomic, not durable: read once by the exit hook, which follows at
 	// once, and meaningless after a reboot.
 	if werr := fsutil.WriteFile(filepath.Join(dir, lifecycle.AppStartError), []byte(err.Error()), 0o600, false); werr != nil {

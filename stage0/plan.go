@@ -40,6 +40,9 @@ type plan struct {
 	pm *schema.PodManifest
 	// users are the pod's private users, once the pod exists (giveUsers).
 	users *stage1.PrivateUsers
+	// implicit are the empty volumes of image mount points that no volume
+	// was given for (joinMountPoints).
+	implicit []types.Volume
 }
 
 // plannedApp is one app of a plan.
@@ -276,7 +279,7 @@ func (pl *plan) findTrees(st *store.Store) error {
 // buildManifest makes the pod manifest of the plan.
 func (pl *plan) buildManifest() error {
 	pm := schema.BlankPodManifest()
-	pm.Volumes = pl.opts.Volumes
+	pm.Volumes = append(slices.Clone(pl.opts.Volumes), pl.implicit...)
 	for i := range pl.apps {
 		ra, err := pl.apps[i].runtimeApp()
 		if err != nil {

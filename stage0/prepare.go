@@ -217,6 +217,16 @@ func prepare(c Config, opts *PrepareOptions, flavor string) (*lifecycle.Pod, err
 	if err := pl.findTrees(st); err != nil {
 		return nil, err
 	}
+	if opts.PodManifest == nil {
+		// A pod manifest says its apps' mounts itself.
+		if err := pl.joinMountPoints(); err != nil {
+			return nil, err
+		}
+	}
+	if err := pl.checkHandlers(); err != nil {
+		return nil, err
+	}
+	pl.warnUnapplied(c)
 	if err := build(); err != nil {
 		return nil, err
 	}

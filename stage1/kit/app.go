@@ -92,6 +92,11 @@ type AppSpec struct {
 	Sockets []SocketPort `json:"sockets,omitempty"`
 	// SupplementaryGIDs are the app's groups besides Group.
 	SupplementaryGIDs []int `json:"supplementary_gids,omitempty"`
+	// PreStart and PostStop are the commands of the app's appc event
+	// handlers, run as root in the app's root before each start and after
+	// each end of the app (HandlerSpec).
+	PreStart []string `json:"pre_start,omitempty"`
+	PostStop []string `json:"post_stop,omitempty"`
 }
 
 // MountSpec is one volume bound into an app's root.
@@ -106,8 +111,10 @@ type MountSpec struct {
 	Recursive bool `json:"recursive,omitempty"`
 }
 
-// mountSpecs resolves an app's mounts against the pod's volumes.
-func mountSpecs(p *lifecycle.Pod, m *schema.PodManifest, ra *schema.RuntimeApp) ([]MountSpec, error) {
+// mountSpecs resolves an app's mounts against the pod's volumes. An empty
+// volume made now gets what the app's image tree holds at its path
+// (copyUp); a mount on a readOnly mount point of the image is read-only.
+func mountSpecs(p *lifecycle.Pod, m *schema.PodManifest, ra *schema.RuntimeApp, src imageTree) ([]MountSpec, error) {
 	var out []MountSpec
 	for _, mnt := range ra.Mounts {
 		var vol *types.Volume
@@ -126,12 +133,13 @@ func mountSpecs(p *lifecycle.Pod, m *schema.PodManifest, ra *schema.RuntimeApp) 
 		}
 		ms := MountSpec{Target: mnt.Path, ReadOnly: vol.ReadOnly != nil && *vol.ReadOnly,
 			Recursive: vol.Recursive == nil || *vol.Recursive}
+		ms.ReadOnly = ms.ReadOnly || mountPointReadOnly(ra.App.MountPoints, mnt.Volume, mnt.Path)
 		switch vol.Kind {
 		case "host":
 			ms.Source = vol.Source
 		case "empty":
 			ms.Source = p.FilePath(filepath.Join(lifecycle.DirVolumes, vol.Name.String()))
-			if err := makeEmptyVolume(ms.Source, vol); err != nil {
+			if err := makeEmptyVolume(ms.Source, vol, src, mnt.Path); err != nil {
 				return nil, fmt.Errorf("making volume %s: %w", vol.Name, err)
 			}
 		default:
@@ -143,8 +151,9 @@ func mountSpecs(p *lifecycle.Pod, m *schema.PodManifest, ra *schema.RuntimeApp) 
 }
 
 // makeEmptyVolume makes an empty volume's folder with the mode (0755 by
-// default) and owner (root by default) the volume asks for.
-func makeEmptyVolume(dir string, vol *types.Volume) error {
+// default) and owner (root by default) the volume asks for. Made now, it
+// gets what the image tree holds at path, the mount's target (copyUp).
+func makeEmptyVolume(dir string, vol *types.Volume, src imageTree, path string) error {
 	mode, uid, gid := int64(0o755), 0, 0
 	if vol.Mode != nil {
 		m, err := strconv.ParseInt(*vol.Mode, 8, 32)
@@ -159,7 +168,25 @@ func makeEmptyVolume(dir string, vol *types.Volume) error {
 	if vol.GID != nil {
 		gid = *vol.GID
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if _, err := os.Lstat(dir); os.IsNotExist(err) {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+			return err
+		}
+		// Filled aside, then renamed in: a run that dies half way leaves
+		// no half-filled volume for the next app to take as made.
+		tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+"-")
+		if err != nil {
+			return err
+		}
+		if err := copyUp(src, path, tmp); err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
+		if err := os.Rename(tmp, dir); err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
+	} else if err != nil {
 		return err
 	}
 	if err := os.Chown(dir, uid, gid); err != nil {
@@ -211,7 +238,11 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 		} else if !os.IsNotExist(err) {
 			return nil, fmt.Errorf("reading app %s: %w", name, err)
 		}
-		mounts, err := mountSpecs(p, m, &ra)
+		src := imageTree{Dir: s.Lower, Users: users}
+		if src.Dir == "" {
+			src.Dir = s.Rootfs
+		}
+		mounts, err := mountSpecs(p, m, &ra, src)
 		if err != nil {
 			return nil, err
 		}
@@ -237,6 +268,9 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 			return nil, err
 		}
 		readLimits(&s, ra.App.Isolators)
+		if err := readHandlers(&s, ra.App.EventHandlers); err != nil {
+			return nil, err
+		}
 		if err := readConfinement(&s, &ra); err != nil {
 			return nil, err
 		}

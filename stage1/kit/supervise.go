@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -174,14 +175,21 @@ func NotifyStop(interactive bool) chan os.Signal {
 }
 
 // FailureMessage is the pod's result message for app name, the first to
-// fail for good, as it ended (st).
+// fail for good, as it ended (st): for an app that did not start, why, as
+// Supervisor.startFailed says it.
 func FailureMessage(name string, st *lifecycle.AppStatus) string {
+	if why, ok := strings.CutPrefix(st.Message, notStarted); ok && st.ExitCode == stage1.ExitStartFailed {
+		return fmt.Sprintf("app %s did not start: %s", name, why)
+	}
 	m := fmt.Sprintf("app %s exited with %d", name, st.ExitCode)
 	if st.Reason != "" && st.Reason != lifecycle.ReasonError && st.Reason != lifecycle.ReasonCancelled {
 		m += " (" + st.Reason + ")"
 	}
 	return m
 }
+
+// notStarted begins the status message of an app that did not start.
+const notStarted = "the app did not start: "
 
 // EndNotice is the one line podctl run gives for an app's end that its
 // own output cannot show, as an error, or nil: the kernel killed it for

@@ -163,11 +163,18 @@ func (s *Supervisor) closeNotifiers() {
 	}
 }
 
-// launch starts app i, records its pid and waits for it in a goroutine
-// of its own, which reports its end on s.exits.
+// launch starts app i, after its pre-start handler, records its pid and
+// waits for it in a goroutine of its own, which runs its post-stop handler
+// and reports its end on s.exits.
 func (s *Supervisor) launch(i int) error {
 	spec, a := &s.Specs[i], &s.apps[i]
 	a.started = time.Now()
+	if err := s.runHandler(i, PreStart); err != nil {
+		// Its post-stop cleans up after the attempt, as systemd runs
+		// ExecStopPost after a failed ExecStartPre.
+		s.warnIf(s.runHandler(i, PostStop))
+		return err
+	}
 	stdio, release, err := s.stdio(i)
 	if err != nil {
 		return err
@@ -183,6 +190,10 @@ func (s *Supervisor) launch(i int) error {
 	s.warnIf(writeNumber(s.pod.FilePath(lifecycle.AppFile(spec.Name, lifecycle.AppPid)), proc.Pid()))
 	go func() {
 		ws, err := proc.Wait()
+		// The app's end is recorded once its post-stop handler is done,
+		// so that the pod does not end under it. A failing one is said,
+		// and fails nothing: the app has ended already.
+		s.warnIf(s.runHandler(i, PostStop))
 		s.exits <- appExit{index: i, status: ws, err: err}
 	}()
 	return nil

@@ -265,7 +265,7 @@ func writeEtc(root string, p *lifecycle.Pod, specs []kit.AppSpec, u unitOptions)
 		if err := os.WriteFile(p.FilePath(lifecycle.AppFile(s.Name, lifecycle.AppSpecJSON)), b, 0o600); err != nil {
 			return fmt.Errorf("writing spec of app %s: %w", s.Name, err)
 		}
-		if err := writeUnit(units, serviceName(s.Name), appUnit(s.Name, u)); err != nil {
+		if err := writeUnit(units, serviceName(s.Name), withHandlers(appUnit(s.Name, u), &inside)); err != nil {
 			return err
 		}
 		names = append(names, s.Name)

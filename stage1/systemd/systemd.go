@@ -89,6 +89,9 @@ func (f *Flavor) Helpers() map[string]func([]string) int {
 		hookExec:     hookExecMain,
 		hookExited:   hookExitedMain,
 		helperUserns: kit.UsernsHolderMain,
+		// The event handlers' hooks (handlers.go).
+		hookHandler:     hookHandlerMain,
+		hookHandlerExec: hookHandlerExecMain,
 	}
 }
 

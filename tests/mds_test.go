@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -116,7 +118,7 @@ func TestMDSOtherPodCannotReach(t *testing.T) {
 	forEachIsolatedFlavor(t, func(t *testing.T, e *env) {
 		e.fetchBusybox()
 		out := t.TempDir()
-		_, a := startNetPod(t, e, "--mds-register", "--volume", "out,kind=host,source="+out,
+		cmdA, a := startNetPod(t, e, "--mds-register", "--volume", "out,kind=host,source="+out,
 			"example.com/busybox", "--mount", "volume=out,target=/out", "--exec", "/bin/sh", "--", "-c",
 			`echo "$AC_METADATA_URL" >/out/url.tmp && mv /out/url.tmp /out/url
 busybox wget -q -O /out/uuid.tmp "$AC_METADATA_URL/acMetadata/v1/pod/uuid" && mv /out/uuid.tmp /out/uuid
@@ -131,6 +133,7 @@ exec busybox nc -ll -p 8090 -e /bin/echo alive`)
 			t.Fatal(err)
 		}
 		port := u.Port()
+		helper := checkMDSHelper(t, cmdA.Process.Pid)
 		ipA, _ := podAddress(t, e, a)
 		_, b := startNetPod(t, e, "example.com/busybox", "--exec", "/bin/sleep", "--", "600")
 		// b reaches a...
@@ -158,7 +161,47 @@ exec busybox nc -ll -p 8090 -e /bin/echo alive`)
 				}
 			}
 		}
+		// The service ends with the pod's stage1, even killed.
+		cmdA.Process.Kill()
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", helper))
+			if err != nil || strings.Contains(string(b), ") Z ") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the metadata service (pid %d) outlived its pod's stage1 by 60 s", helper)
+			}
+		}
 	})
+}
+
+// checkMDSHelper checks that the metadata service of the pod whose
+// stage1 is pid runs as nobody, without capabilities or a way to gain
+// any.
+func checkMDSHelper(t *testing.T, stage1 int) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, pid := 0, 0
+	for _, d := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "status"))
+		if err != nil || !strings.Contains(string(b), "\nPPid:\t"+strconv.Itoa(stage1)+"\n") || !strings.HasPrefix(string(b), "Name:\tpodctl-mds\n") {
+			continue
+		}
+		found++
+		pid, _ = strconv.Atoi(d.Name())
+		for _, want := range []string{"\nUid:\t65534\t65534\t65534\t65534\n", "\nGid:\t65534\t65534\t65534\t65534\n", "\nGroups:\t \n", "\nCapEff:\t0000000000000000\n", "\nCapPrm:\t0000000000000000\n", "\nNoNewPrivs:\t1\n"} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("the metadata service (pid %s) has no %q:\n%s", d.Name(), strings.TrimSpace(want), b)
+			}
+		}
+	}
+	if found != 1 {
+		t.Fatalf("stage1 (pid %d) has %d metadata services, want 1", stage1, found)
+	}
+	return pid
 }
 
 // waitFile waits for a file an app writes (renamed into place whole).

@@ -11,12 +11,14 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -84,22 +86,35 @@ func serve() error {
 }
 
 // dropPrivileges makes the helper nobody, with no supplementary groups,
-// no capabilities and no way to gain any.
+// no capabilities and no way to gain any. In a rootless pod's user
+// namespace, where root is an ordinary user of the host and nobody may
+// not be mapped, what the namespace refuses is left as it is.
 func dropPrivileges() error {
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	if err := syscall.Setgroups(nil); err != nil {
-		return fmt.Errorf("dropping privileges: %w", err)
-	}
-	if err := syscall.Setgid(nobody); err != nil {
-		return fmt.Errorf("dropping privileges: %w", err)
-	}
-	if err := syscall.Setuid(nobody); err != nil {
-		return fmt.Errorf("dropping privileges: %w", err)
+	if os.Geteuid() == 0 {
+		rootless := !initialUserNS()
+		for _, step := range []func() error{
+			func() error { return syscall.Setgroups(nil) },
+			func() error { return syscall.Setgid(nobody) },
+			func() error { return syscall.Setuid(nobody) },
+		} {
+			if err := step(); err != nil && !(rootless && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EPERM))) {
+				return fmt.Errorf("dropping privileges: %w", err)
+			}
+		}
 	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("dropping privileges: %w", err)
 	}
 	return nil
+}
+
+// initialUserNS tells whether the helper is in the host's user
+// namespace, whose uid_map maps every id to itself.
+func initialUserNS() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return true
+	}
+	f := strings.Fields(string(b))
+	return len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295"
 }

@@ -102,8 +102,17 @@ func dropPrivileges() error {
 			}
 		}
 	}
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("dropping privileges: %w", err)
+	// no_new_privs is a thread's: set on every thread of the process (a
+	// cgo build cannot, and sets it on this one).
+	_, _, errno := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0)
+	if errno == syscall.ENOTSUP {
+		errno = 0
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("dropping privileges: %w", err)
+		}
+	}
+	if errno != 0 {
+		return fmt.Errorf("dropping privileges: %w", errno)
 	}
 	return nil
 }

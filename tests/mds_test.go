@@ -228,3 +228,21 @@ func TestMDSRefusals(t *testing.T) {
 	e.refused("fly pods have the host's", "run", "--stage1=fly", "--mds-register", "example.com/busybox", "--exec", "/bin/true")
 	e.noPods()
 }
+
+// An ordinary user's pod (--net=none by default) has the metadata
+// service too: stage1 makes its socket in the pod's namespace, though it
+// may not go back to its own, and the helper stays the user.
+func TestMDSRootless(t *testing.T) {
+	t.Parallel()
+	bin := rootlessBin(t)
+	if err := copyMode(filepath.Join(filepath.Dir(podctlBin), "podctl-mds"), filepath.Join(bin, "podctl-mds"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	u := newRootlessUser(t, 0, bin)
+	u.must("fetch", "--insecure-options=image", filepath.Join(bin, "busybox.aci"))
+	r := u.podctl("run", "--mds-register", "example.com/busybox", "--exec", "/bin/sh", "--", "-c",
+		`busybox wget -q -O - "$AC_METADATA_URL/acMetadata/v1/pod/uuid"`)
+	if r.code != 0 || len(strings.TrimSpace(r.stdout)) != 36 {
+		t.Fatalf("a rootless pod's app did not read its UUID from the metadata service: %s", r)
+	}
+}

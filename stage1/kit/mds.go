@@ -155,13 +155,11 @@ func listenIn(netns string) (*os.File, uint16, error) {
 	go func() {
 		runtime.LockOSThread()
 		var r result
-		back := true
+		var back bool
 		r.f, r.port, back, r.err = listenOnThread(netns)
 		if back {
 			runtime.UnlockOSThread()
 		}
-		// A thread that could not go back stays locked and ends with
-		// this goroutine.
 		ch <- r
 	}()
 	r := <-ch
@@ -184,14 +182,12 @@ func listenOnThread(netns string) (*os.File, uint16, bool, error) {
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 		return nil, 0, true, fmt.Errorf("joining the pod's network namespace: %w", err)
 	}
-	f, port, lerr := listenLoopback()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		if f != nil {
-			f.Close()
-		}
-		return nil, 0, false, errors.Join(lerr, fmt.Errorf("leaving the pod's network namespace: %w", err))
-	}
-	return f, port, true, lerr
+	f, port, err := listenLoopback()
+	// A rootless stage1 may not go back into the host's namespace, which
+	// its user namespace does not own: the socket is made all the same,
+	// and the thread, left locked, ends with its goroutine.
+	back := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil
+	return f, port, back, err
 }
 
 // listenLoopback listens on 127.0.0.1 of the calling thread's network

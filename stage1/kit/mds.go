@@ -157,10 +157,14 @@ func listenIn(netns string) (*os.File, uint16, error) {
 		var r result
 		var back bool
 		r.f, r.port, back, r.err = listenOnThread(netns)
-		if back {
-			runtime.UnlockOSThread()
-		}
 		ch <- r
+		if !back {
+			// Parked for good rather than ended: a thread that ends takes
+			// with it the children it forked with a parent-death signal
+			// (the pod's init, started from any thread).
+			select {}
+		}
+		runtime.UnlockOSThread()
 	}()
 	r := <-ch
 	return r.f, r.port, r.err
@@ -185,7 +189,7 @@ func listenOnThread(netns string) (*os.File, uint16, bool, error) {
 	f, port, err := listenLoopback()
 	// A rootless stage1 may not go back into the host's namespace, which
 	// its user namespace does not own: the socket is made all the same,
-	// and the thread, left locked, ends with its goroutine.
+	// and the thread stays locked (listenIn).
 	back := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil
 	return f, port, back, err
 }

@@ -62,9 +62,10 @@ func StartMDS(pod *Pod, netns string) error {
 	cmd.ExtraFiles = []*os.File{l}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// Out of the terminal's process group: a ^C is for the pod.
+		// No parent-death signal: it is sent when the forking thread
+		// ends, not the process, and the end of stdin, which the kernel
+		// closes with this process however it dies, ends the helper.
 		Setsid: true,
-		// Belt and braces: the end of stdin ends it already.
-		Pdeathsig: syscall.SIGKILL,
 	}
 	err = cmd.Start()
 	readyW.Close()

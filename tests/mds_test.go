@@ -79,6 +79,12 @@ func TestMDSIdentity(t *testing.T) {
 		if f := fileHolding(t, e.dir, token); f != "" {
 			t.Errorf("the token is written in %s", f)
 		}
+		// A prepared pod keeps the flag for run-prepared.
+		prepared := strings.TrimSpace(e.must("prepare", "--quiet", "--net=none", "--mds-register", "example.com/busybox", "--exec", "/bin/sh", "--", "-c",
+			`busybox wget -q -O - "$AC_METADATA_URL/acMetadata/v1/pod/uuid"`))
+		if r := e.podctl("run-prepared", prepared); r.code != 0 || !strings.Contains(r.stdout, prepared) {
+			t.Errorf("run-prepared of a --mds-register pod: %s", r)
+		}
 		// Without --mds-register there is no service and no URL.
 		r = e.podctl("run", "--net=none", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", `echo "url=[$AC_METADATA_URL]"`)
 		if r.code != 0 || !strings.Contains(r.stdout, "url=[]") {

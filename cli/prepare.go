@@ -228,7 +228,8 @@ or host.
   podctl run --name build-42 --label ci=yes --set-env-secret TOKEN=/run/secrets/token \
       example.com/busybox --exec /bin/sh -- -c '[ -n "$TOKEN" ] && echo "$PODCTL_POD_NAME"'
   podctl run --port=8080:80 --hostname=web example.com/busybox --exec /bin/busybox -- httpd -f -p 80
-  podctl run --net=none example.com/busybox --exec /bin/true`,
+  podctl run --net=none example.com/busybox --exec /bin/true
+  podctl run --mds-register example.com/busybox --exec /bin/sh -- -c 'wget -qO- $AC_METADATA_URL/acMetadata/v1/pod/uuid'`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options(args)

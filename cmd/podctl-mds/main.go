@@ -69,7 +69,7 @@ func serve() error {
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	go func() { errc <- srv.Serve(newLimitListener(l, maxConns)) }()
 	// The socket listens already: what connects from now is answered.
 	if _, err := io.WriteString(os.Stdout, mds.ReadyLine); err != nil {
 		return fmt.Errorf("telling stage1 it is ready: %w", err)

@@ -217,10 +217,6 @@ func checkNetwork(no *NetworkOptions, flavor string) error {
 		}
 		return nil
 	}
-	if no.MDS && n.Spec.Mode == "host" {
-		// On the host's loopback every process of the host would reach it.
-		return errdefs.New(ErrUsage, "--mds-register serves the metadata service in the pod's own network namespace, and --net=host gives the pod none: drop one of them")
-	}
 	if len(no.Ports) > 0 && !n.Private() {
 		return errdefs.New(ErrUsage, "--port needs a pod network: with --net=%s there is none to forward to", n.Spec.Mode)
 	}

@@ -83,6 +83,11 @@ func (ns NetworkSettings) Parse() (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ns.MDS && spec.Mode == "host" {
+		// On the host's loopback every process of the host would reach it;
+		// checked here, where stage1 reads it too, for any pod manifest.
+		return nil, fmt.Errorf("--mds-register serves the metadata service in the pod's own network namespace, and --net=host gives the pod none: drop one of them")
+	}
 	n := &Network{Spec: spec, Hostname: ns.Hostname, DNS: dns, MDS: ns.MDS}
 	if ns.Hostname != "" {
 		if err := CheckHostname(ns.Hostname); err != nil {

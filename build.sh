@@ -66,6 +66,9 @@ CGO_ENABLED=0 go build -o bin/podctl .
 # What a pod's start must not link (registries, TLS, OpenPGP, OCI and
 # Docker images) is in a helper podctl executes, installed beside it.
 CGO_ENABLED=0 go build -o bin/podctl-fetch ./cmd/podctl-fetch
+# The metadata service of --mds-register pods: net/http, which a start
+# without it must not link.
+CGO_ENABLED=0 go build -o bin/podctl-mds ./cmd/podctl-mds
 
 # The sample image: busybox-static with its applets, as an appc ACI.
 sample=$(mktemp -d)

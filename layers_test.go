@@ -14,7 +14,7 @@ import (
 // architecture.md draws them): a package imports only packages of lower
 // layers, so that every import goes one way.
 var layers = [][]string{
-	{"podctl", "cmd/podctl-fetch"},
+	{"podctl", "cmd/podctl-fetch", "cmd/podctl-mds"},
 	{"cli", "stage1/conformance"},
 	{"stage0"},
 	{"stage1/flavors"},
@@ -22,7 +22,7 @@ var layers = [][]string{
 	{"stage1/kit"},
 	{"stage1", "stage1/console", "stage1/logs", "stage1/seccomp", "stats", "store"},
 	{"cgroup", "lifecycle", "network"},
-	{"events", "stage1/seccomp/profile"},
+	{"events", "stage1/seccomp/profile", "internal/mds"},
 	{"datadir", "internal/errdefs", "internal/flock", "internal/fsutil", "internal/layout", "internal/manifest",
 		"internal/match", "internal/passwd", "internal/timefmt", "internal/trace", "internal/fetchhelper", "internal/progress",
 		"internal/rootless"},

@@ -264,7 +264,8 @@ or host.
   podctl run --port=8080:80 --hostname=web example.com/busybox --exec /bin/busybox -- httpd -f -p 80
   podctl run --net=none example.com/busybox --exec /bin/true
   podctl run -d example.com/busybox --exec /bin/busybox -- httpd -f -p 80   # prints the UUID
-  podctl run -d -i example.com/busybox --exec /bin/sh && podctl attach $UUID`,
+  podctl run -d -i example.com/busybox --exec /bin/sh && podctl attach $UUID
+  podctl run --mds-register example.com/busybox --exec /bin/sh -- -c 'wget -qO- $AC_METADATA_URL/acMetadata/v1/pod/uuid'`,
 		Args: args(imagesOrPodManifest),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options(args)

@@ -15,6 +15,7 @@
 //	netns/<uuid>           a pod's network namespace, bind-mounted (network)
 //	users/<uuid>           the host ids a --private-users pod's user namespace maps to (stage0)
 //	users.lock             held while a range of host ids is given to a pod (stage0)
+//	mds.key                the host's key of the metadata service, from which each pod's HMAC key is derived (internal/mds)
 //	events.log, .1, .lock  the event log, its previous generation and its lock (events)
 //
 // Each package owns what is inside its entry; this one owns the entries.
@@ -37,6 +38,7 @@ const (
 	EventsLock    = "events.lock"
 	Users         = "users"
 	UsersLockFile = "users.lock"
+	MDSKey        = "mds.key"
 )
 
 // PodsDir is the folder of the pods' state folders.

@@ -209,6 +209,9 @@ func checkNetwork(no *NetworkOptions, flavor string) error {
 	if flavor == "fly" {
 		// fly runs in the host's namespaces: there is nothing to set up.
 		asked := len(no.Ports) > 0 || no.Hostname != "" || len(no.DNS)+len(no.DNSSearch)+len(no.DNSOptions)+len(no.HostsEntries) > 0
+		if no.MDS {
+			return errdefs.New(ErrUsage, "--mds-register needs the pod's own network namespace, and fly pods have the host's: use the native or systemd flavor")
+		}
 		if (len(no.Net) > 0 && n.Spec.Mode != "host") || asked {
 			return errdefs.New(ErrUsage, "the fly flavor always has the host's network: --net (but host), --port, --hostname, --dns and --hosts-entry are for the native and systemd flavors")
 		}
@@ -285,7 +288,7 @@ func (pl *plan) setNetwork(pm *schema.PodManifest) error {
 	}
 	pm.Ports = ports
 	ns := pl.opts.Network.NetworkSettings
-	if len(ns.Net)+len(ns.DNS)+len(ns.DNSSearch)+len(ns.DNSOptions)+len(ns.HostsEntries) == 0 && ns.Hostname == "" {
+	if len(ns.Net)+len(ns.DNS)+len(ns.DNSSearch)+len(ns.DNSOptions)+len(ns.HostsEntries) == 0 && ns.Hostname == "" && !ns.MDS {
 		return nil
 	}
 	b, err := json.Marshal(ns)

@@ -23,6 +23,9 @@ type NetworkSettings struct {
 	DNSSearch    []string `json:"dns_search,omitempty"`
 	DNSOptions   []string `json:"dns_options,omitempty"`
 	HostsEntries []string `json:"hosts_entries,omitempty"`
+	// MDS starts the pod's metadata service (--mds-register), reachable
+	// from the pod's own network namespace only.
+	MDS bool `json:"mds_register,omitempty"`
 }
 
 // Network is a pod's network as a flavor sets it up.
@@ -32,6 +35,8 @@ type Network struct {
 	DNS      network.DNS
 	Hosts    []network.HostEntry
 	Ports    []network.PortMap
+	// MDS: the pod has a metadata service (kit.StartMDS).
+	MDS bool
 }
 
 // Private tells whether the pod joins CNI networks, in a network
@@ -78,7 +83,12 @@ func (ns NetworkSettings) Parse() (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Network{Spec: spec, Hostname: ns.Hostname, DNS: dns}
+	if ns.MDS && spec.Mode == "host" {
+		// On the host's loopback every process of the host would reach it;
+		// checked here, where stage1 reads it too, for any pod manifest.
+		return nil, fmt.Errorf("--mds-register serves the metadata service in the pod's own network namespace, and --net=host gives the pod none: drop one of them")
+	}
+	n := &Network{Spec: spec, Hostname: ns.Hostname, DNS: dns, MDS: ns.MDS}
 	if ns.Hostname != "" {
 		if err := CheckHostname(ns.Hostname); err != nil {
 			return nil, err

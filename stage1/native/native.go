@@ -168,6 +168,12 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 		return 0, err
 	}
 	cfg.AwaitNetwork = waitNet != nil
+	if pn.MDS {
+		if err := f.startMDS(pod, init); err != nil {
+			init.Abort()
+			return 0, err
+		}
+	}
 	// Signals for the pod go to its init, which passes them to the apps.
 	// Caught before the init has its pod, so that none is lost in between.
 	sigs := kit.NotifyStop(rc.Interactive)
@@ -412,4 +418,14 @@ func enterCgroupless(p *lifecycle.Pod, app string, nsPid int, cmd []string, stdi
 		return 0, fmt.Errorf("app %s of pod %s has no running process", app, p.UUID)
 	}
 	return kit.EnterApp(p, kit.EnterTarget{App: app, Pid: pid, Confined: true}, cmd, stdio)
+}
+
+// startMDS starts the pod's metadata service in the init's network
+// namespace, before the init has its pod: the apps' environments get its
+// URL.
+func (f *Flavor) startMDS(pod *kit.Pod, init *initProc) error {
+	if <-init.started; init.err != nil {
+		return init.err
+	}
+	return kit.StartMDS(pod, fmt.Sprintf("/proc/%d/ns/net", init.cmd.Process.Pid))
 }

@@ -241,6 +241,18 @@ func (r *boot) setUpNetwork() error {
 			return pn.Detach(false)
 		})
 		r.net = netns
+	case pn.MDS:
+		// --net=none: a namespace of podctl's own, with its loopback
+		// alone, where the metadata service listens before nspawn joins.
+		netns, err := pn.NewNamespace()
+		if err != nil {
+			return err
+		}
+		r.pod.Defer(pn.RemoveNamespace)
+		r.net = netns
+	}
+	if pn.MDS {
+		return kit.StartMDS(r.pod, r.net)
 	}
 	return nil
 }

@@ -234,19 +234,21 @@ func printList(cmd *cobra.Command, pods []*stage0.PodInfo, full, perApp, noLegen
 	if perApp {
 		app, image, id = "APP", "IMAGE", "IMAGE-ID"
 	}
+	src := sourceColumnsOf(pods)
 	if !noLegend {
 		if full {
-			fmt.Fprintf(tw, "UUID\tNAME\t%s\t%s\t%s\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tNETWORKS\tLABELS\n", app, image, id)
+			fmt.Fprintf(tw, "UUID\tNAME\t%s\t%s\t%s\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tNETWORKS\tLABELS%s\n", app, image, id, src.header())
 		} else {
-			fmt.Fprintf(tw, "UUID\tNAME\t%s\t%s\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tNETWORKS\tLABELS\n", app, image)
+			fmt.Fprintf(tw, "UUID\tNAME\t%s\t%s\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tNETWORKS\tLABELS%s\n", app, image, src.header())
 		}
 	}
 	for _, p := range pods {
-		for _, r := range podRows(p, full, perApp, now) {
+		for i, r := range podRows(p, full, perApp, now) {
+			cells := src.cells(p, i)
 			if full {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.uuid, r.name, r.app, r.imageName, r.imageID, r.state, r.result, r.exit, r.created, r.started, r.networks, r.labels)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", r.uuid, r.name, r.app, r.imageName, r.imageID, r.state, r.result, r.exit, r.created, r.started, r.networks, r.labels, cells)
 			} else {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.uuid, r.name, r.app, r.imageName, r.state, r.result, r.exit, r.created, r.started, r.networks, r.labels)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", r.uuid, r.name, r.app, r.imageName, r.state, r.result, r.exit, r.created, r.started, r.networks, r.labels, cells)
 			}
 		}
 	}

@@ -16,6 +16,8 @@
 //	users/<uuid>           the host ids a --private-users pod's user namespace maps to (stage0)
 //	users.lock             held while a range of host ids is given to a pod (stage0)
 //	events.log, .1, .lock  the event log, its previous generation and its lock (events)
+//	apply/<name>.lock      held by podctl apply while it acts on the pod of that name (apply)
+//	apply/<name>.log       the output of the stage1 apply last started for that name (apply)
 //
 // Each package owns what is inside its entry; this one owns the entries.
 package datadir
@@ -37,6 +39,7 @@ const (
 	EventsLock    = "events.lock"
 	Users         = "users"
 	UsersLockFile = "users.lock"
+	ApplyDir      = "apply"
 )
 
 // PodsDir is the folder of the pods' state folders.

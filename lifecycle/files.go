@@ -140,6 +140,14 @@ const (
 	// pod's user namespace maps its ids to (stage1.PrivateUsers, JSON);
 	// without it the pod shares the host's users.
 	AnnotationPrivateUsers = "podctl.io/private-users"
+	// AnnotationSourceFile, on the pod manifest of a pod podctl apply
+	// started, is the absolute path of its pod file;
+	// AnnotationSourceDigest is the digest of the file's bytes then
+	// (podfile.Digest), and AnnotationStopGrace the file's grace period
+	// for a stop, a Go duration.
+	AnnotationSourceFile   = "podctl.io/source-file"
+	AnnotationSourceDigest = "podctl.io/source-digest"
+	AnnotationStopGrace    = "podctl.io/stop-grace"
 )
 
 // AppDir is the folder of an app inside the pod directory.

@@ -112,6 +112,8 @@ type PrepareOptions struct {
 	Devices []DeviceOption
 	// PrivateUsers maps the pod's ids to a range of host ids of its own.
 	PrivateUsers PrivateUsersOption
+	// Source, if set, is the pod file the pod is made from (podctl apply).
+	Source *Source
 }
 
 // flavorName is the stage1 flavor opts ask for, or the default.

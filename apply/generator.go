@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/unit"
 
@@ -79,11 +80,12 @@ func Generate(podsDir, out, exe string, w io.Writer) error {
 }
 
 // unitFor is the service of a pod file.
-func unitFor(p *podfile.Pod, exe string, grace string) []*unit.UnitOption {
-	stop := exe + " stop --grace-period=" + grace + " " + p.Name
+func unitFor(p *podfile.Pod, exe string, grace time.Duration) []*unit.UnitOption {
+	secs := func(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s" }
+	stop := exe + " stop --grace-period=" + secs(grace) + " " + p.Name
 	return []*unit.UnitOption{
 		unit.NewUnitOption("Unit", "Description", "podctl pod "+p.Name),
-		unit.NewUnitOption("Unit", "Documentation", "man:podctl(1)"),
+		unit.NewUnitOption("Unit", "Documentation", "file:///usr/share/doc/podctl/commands.md"),
 		unit.NewUnitOption("Unit", "SourcePath", p.File),
 		unit.NewUnitOption("Unit", "Wants", "network-online.target"),
 		unit.NewUnitOption("Unit", "After", "network-online.target local-fs.target"),
@@ -97,7 +99,8 @@ func unitFor(p *podfile.Pod, exe string, grace string) []*unit.UnitOption {
 		unit.NewUnitOption("Service", "ExecStop", "-"+stop),
 		unit.NewUnitOption("Service", "ExecStopPost", "-"+exe+" rm "+p.Name),
 		unit.NewUnitOption("Service", "TimeoutStartSec", "5min"),
-		unit.NewUnitOption("Service", "TimeoutStopSec", grace+" 30s"),
+		// The stop's grace, then its kill and the removal.
+		unit.NewUnitOption("Service", "TimeoutStopSec", secs(grace+30*time.Second)),
 	}
 }
 
@@ -107,8 +110,7 @@ func writeUnit(p *podfile.Pod, out, wants, exe string) error {
 	if err != nil {
 		return err
 	}
-	grace := strconv.FormatFloat(pl.grace.Seconds(), 'f', -1, 64) + "s"
-	b, err := io.ReadAll(unit.Serialize(unitFor(p, exe, grace)))
+	b, err := io.ReadAll(unit.Serialize(unitFor(p, exe, pl.grace)))
 	if err != nil {
 		return fmt.Errorf("writing the unit of %s: %w", p.File, err)
 	}

@@ -21,8 +21,10 @@ const DefaultStopGrace = 10 * time.Second
 type plan struct {
 	pod  *podfile.Pod
 	opts *stage0.PrepareOptions
-	// restart and ready are run-prepared's --restart and --ready.
+	// restart, backoff and ready are run-prepared's --restart,
+	// --restart-backoff and --ready.
 	restart, ready string
+	backoff        time.Duration
 	grace          time.Duration
 }
 
@@ -45,6 +47,14 @@ func makePlan(p *podfile.Pod) (*plan, error) {
 	}
 	if _, err := stage1.ParseRestartPolicy(pl.restart); err != nil {
 		return bad(err)
+	}
+	pl.backoff = stage1.DefaultRestartBackoff
+	if p.RestartBackoff != "" {
+		d, err := time.ParseDuration(p.RestartBackoff)
+		if err != nil || d <= 0 {
+			return bad(fmt.Errorf("restart backoff %q is not a duration above zero such as 10s", p.RestartBackoff))
+		}
+		pl.backoff = d
 	}
 	if pl.ready == "" {
 		pl.ready = "started"

@@ -75,7 +75,7 @@ func (r *run) startDetached(pl *plan, uuid string) error {
 	if r.c.Debug {
 		args = append(args, "--debug")
 	}
-	args = append(args, "run-prepared", "--restart="+pl.restart, "--ready="+pl.ready, uuid)
+	args = append(args, "run-prepared", "--restart="+pl.restart, "--restart-backoff="+pl.backoff.String(), "--ready="+pl.ready, uuid)
 	cmd := exec.Command(r.opts.Exe, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -43,6 +43,7 @@ podctl's form (every field optional but apps and image):
   labels: {tier: front}
   annotations: {owner: ops}
   restart: always                # no, on-failure[:MAX] or always (default)
+  restartBackoff: 10s            # as --restart-backoff
   ready: started                 # or notify
   stopGracePeriod: 10s
   net: [default]                 # as --net; hostname, ports (as --port) too

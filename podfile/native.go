@@ -13,6 +13,7 @@ import (
 //	labels: {tier: front}
 //	annotations: {owner: ops}
 //	restart: always            # no, on-failure[:MAX] or always (default)
+//	restartBackoff: 10s        # the wait before the first restart
 //	ready: started             # or notify
 //	stopGracePeriod: 10s
 //	net: [none]                # --net values
@@ -35,6 +36,7 @@ type nativePod struct {
 	Labels          map[string]string `yaml:"labels"`
 	Annotations     map[string]string `yaml:"annotations"`
 	Restart         string            `yaml:"restart"`
+	RestartBackoff  string            `yaml:"restartBackoff"`
 	Ready           string            `yaml:"ready"`
 	StopGracePeriod string            `yaml:"stopGracePeriod"`
 	Net             []string          `yaml:"net"`
@@ -84,7 +86,7 @@ func parseNative(file string, b []byte) (*Pod, error) {
 		return nil, err
 	}
 	p := &Pod{Form: "podctl", Name: n.Name, Flavor: n.Stage1, Labels: n.Labels, Annotations: n.Annotations,
-		Restart: n.Restart, Ready: n.Ready, StopGrace: n.StopGracePeriod, Net: n.Net, Hostname: n.Hostname, Ports: n.Ports}
+		Restart: n.Restart, RestartBackoff: n.RestartBackoff, Ready: n.Ready, StopGrace: n.StopGracePeriod, Net: n.Net, Hostname: n.Hostname, Ports: n.Ports}
 	for _, o := range n.InsecureOptions {
 		if o != "image" {
 			return nil, errorf(file, 0, "insecureOptions: %q is not known: a pod file may only skip image (signature checks)", o)

@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -53,8 +54,10 @@ type Pod struct {
 	Labels map[string]string
 	// Annotations are the user's, without those this package read.
 	Annotations map[string]string
-	// Restart is a --restart value: no, on-failure[:MAX] or always.
-	Restart string
+	// Restart is a --restart value: no, on-failure[:MAX] or always;
+	// RestartBackoff a --restart-backoff duration.
+	Restart        string
+	RestartBackoff string
 	// Ready is started or notify.
 	Ready string
 	// StopGrace is how long a stop waits before it kills, as a duration
@@ -231,10 +234,14 @@ func decodeStrict(file string, b []byte, v any) error {
 	return nil
 }
 
+// The YAML library's messages, compiled when first needed: every podctl
+// start links this package, and only a bad pod file needs them.
 var (
-	yamlLineRE    = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-	yamlUnknownRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-	yamlTypeRE    = regexp.MustCompile(`^cannot unmarshal !!(\w+) ` + "`" + `?(.*?)` + "`" + `? into (\S+)$`)
+	yamlLineRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`) })
+	yamlUnknownRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^field (\S+) not found in type \S+$`) })
+	yamlTypeRE    = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^cannot unmarshal !!(\w+) ` + "`" + `?(.*?)` + "`" + `? into (\S+)$`)
+	})
 )
 
 // yamlError rewrites the YAML library's error as one line naming the file,
@@ -247,13 +254,13 @@ func yamlError(file string, err error) error {
 	}
 	line := 0
 	msg := strings.TrimPrefix(msgs[0], "yaml: ")
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+	if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 		fmt.Sscan(m[1], &line)
 		msg = m[2]
 	}
-	if m := yamlUnknownRE.FindStringSubmatch(msg); m != nil {
+	if m := yamlUnknownRE().FindStringSubmatch(msg); m != nil {
 		msg = fmt.Sprintf("unknown field %q: podctl does not read it (misspelt, or not supported; see podctl apply --help)", m[1])
-	} else if m := yamlTypeRE.FindStringSubmatch(msg); m != nil {
+	} else if m := yamlTypeRE().FindStringSubmatch(msg); m != nil {
 		msg = fmt.Sprintf("%q is a %s where %s is wanted", m[2], kindWord(m[1]), typeWord(m[3]))
 	}
 	if len(msgs) > 1 {

@@ -565,3 +565,33 @@ func TestApplyDistTimerAndCron(t *testing.T) {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// TestApplyRestartAndReady: a pod file's restart policy and readiness are
+// its pod's; apply returns once a notify pod has said it is ready.
+func TestApplyRestartAndReady(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.stopAllAtCleanup()
+	e.fetchBusybox()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "restarts.pod"), podFile("restarts", "sleep 0.2")+"restart: always\nrestartBackoff: 100ms\n")
+	writeFile(t, filepath.Join(dir, "notifies.pod"), podFile("notifies", "sleep 1; /bin/notify READY=1; exec sleep 1000")+"ready: notify\n")
+	e.must("apply", dir)
+	// Ready when apply returns: the app said so after a second.
+	if st := e.must("status", "notifies"); !regexp.MustCompile(`(?m)^history=\S+ ready$`).MatchString(st) {
+		t.Fatalf("apply returned before the notify pod was ready:\n%s", st)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st := e.status("restarts")
+		if st.State == "running" && len(st.Apps) == 1 && st.Apps[0].RestartCount >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the app of restart: always was not restarted twice: %+v", st)
+		}
+	}
+	// Restarting apps do not make the pod differ from its file.
+	if out := e.must("apply", dir); strings.Count(out, "unchanged ") != 2 {
+		t.Fatalf("apply again: %s", out)
+	}
+}

@@ -16,6 +16,7 @@ import (
 var layers = [][]string{
 	{"podctl", "cmd/podctl-fetch"},
 	{"cli", "stage1/conformance"},
+	{"apply"},
 	{"stage0"},
 	{"stage1/flavors"},
 	{"stage1/fly", "stage1/native", "stage1/systemd"},
@@ -25,7 +26,7 @@ var layers = [][]string{
 	{"events", "stage1/seccomp/profile"},
 	{"datadir", "internal/errdefs", "internal/flock", "internal/fsutil", "internal/layout", "internal/manifest",
 		"internal/match", "internal/passwd", "internal/timefmt", "internal/trace", "internal/fetchhelper", "internal/progress",
-		"internal/rootless"},
+		"internal/rootless", "podfile"},
 	{"internal/version"},
 }
 

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -37,6 +38,9 @@ func fileError(p *podfile.Pod, err error) error {
 // flags and turns it into prepare's options.
 func makePlan(p *podfile.Pod) (*plan, error) {
 	bad := func(err error) (*plan, error) { return nil, fileError(p, err) }
+	if err := checkOwner(p); err != nil {
+		return bad(err)
+	}
 	if err := stage0.CheckPodName(p.Name); err != nil {
 		return bad(err)
 	}
@@ -109,6 +113,24 @@ func makePlan(p *podfile.Pod) (*plan, error) {
 	}
 	pl.opts = o
 	return pl, nil
+}
+
+// checkOwner refuses, to root, a pod file that someone else may change:
+// whoever writes a pod file has root start the pod it says, with the
+// volumes and capabilities it asks for (as cron and sshd refuse such
+// files).
+func checkOwner(p *podfile.Pod) error {
+	if os.Geteuid() != 0 || p.Mode == 0 {
+		// Not read from a file (Parse), or not for root.
+		return nil
+	}
+	if p.Owner != 0 {
+		return fmt.Errorf("owned by uid %d, not root: whoever may change a pod file has root run its pod: chown root %s", p.Owner, p.File)
+	}
+	if p.Mode.Perm()&0o022 != 0 {
+		return fmt.Errorf("writable by group or others (mode %04o): whoever may change a pod file has root run its pod: chmod go-w %s", p.Mode.Perm(), p.File)
+	}
+	return nil
 }
 
 func appLabel(a *podfile.App, i int) string {

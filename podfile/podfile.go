@@ -24,11 +24,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 
 	"gopkg.in/yaml.v3"
 )
@@ -47,6 +49,10 @@ type Pod struct {
 	Digest string
 	// Form is "podctl", "kubernetes" or "appc".
 	Form string
+	// Owner and Mode are the file's, as ReadFile found it open (not
+	// set by Parse): who may change what the file runs.
+	Owner uint32
+	Mode  fs.FileMode
 
 	// Name is the pod's name: the file's, or the file name without .pod.
 	Name   string
@@ -127,6 +133,13 @@ func ReadFile(path string) (*Pod, error) {
 		return nil, fmt.Errorf("reading pod file: %w", err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading pod file %s: %w", abs, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errorf(abs, 0, "not a regular file: a pod file is a file")
+	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading pod file %s: %w", abs, err)
@@ -134,7 +147,15 @@ func ReadFile(path string) (*Pod, error) {
 	if len(b) > MaxSize {
 		return nil, errorf(abs, 0, "larger than %d bytes: a pod file describes a pod, keep data elsewhere", MaxSize)
 	}
-	return Parse(abs, b)
+	p, err := Parse(abs, b)
+	if err != nil {
+		return nil, err
+	}
+	p.Mode = fi.Mode()
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		p.Owner = st.Uid
+	}
+	return p, nil
 }
 
 // Digest is the digest a pod records of its file's bytes.

@@ -240,6 +240,15 @@ func TestApplyBadFiles(t *testing.T) {
 	for name, content := range files {
 		writeFile(t, filepath.Join(dir, name), content)
 	}
+	// Pod files that someone but root may change: root runs what they say.
+	writeFile(t, filepath.Join(dir, "open.pod"), podFile("open", "sleep 1000"))
+	writeFile(t, filepath.Join(dir, "users.pod"), podFile("users", "sleep 1000"))
+	if err := os.Chmod(filepath.Join(dir, "open.pod"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(filepath.Join(dir, "users.pod"), 1000, 0); err != nil {
+		t.Fatal(err)
+	}
 	r := e.podctl("apply", dir)
 	checkNoPanic(t, "apply", r)
 	if r.code != 254 {
@@ -253,6 +262,8 @@ func TestApplyBadFiles(t *testing.T) {
 		"clash.pod":   regexp.MustCompile(`^podctl: \S+/clash\.pod: pod name taken is taken by pod ` + held + `, which was not started from a pod file`),
 		"dup1.pod":    regexp.MustCompile(`^podctl: \S+/dup1\.pod: pod name twin is also given by \S+/dup2\.pod`),
 		"dup2.pod":    regexp.MustCompile(`^podctl: \S+/dup2\.pod: pod name twin is also given by \S+/dup1\.pod`),
+		"open.pod":    regexp.MustCompile(`^podctl: \S+/open\.pod: writable by group or others \(mode 0666\)`),
+		"users.pod":   regexp.MustCompile(`^podctl: \S+/users\.pod: owned by uid 1000, not root`),
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("want one line per bad file (%d), got:\n%s", len(want), r.stderr)

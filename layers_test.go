@@ -21,12 +21,12 @@ var layers = [][]string{
 	{"stage1/flavors"},
 	{"stage1/fly", "stage1/native", "stage1/systemd"},
 	{"stage1/kit"},
-	{"stage1", "stage1/logs", "stage1/seccomp", "stats", "store"},
+	{"stage1", "stage1/logs", "stage1/seccomp", "stats", "store", "podfile"},
 	{"cgroup", "lifecycle", "network"},
 	{"events", "stage1/seccomp/profile"},
 	{"datadir", "internal/errdefs", "internal/flock", "internal/fsutil", "internal/layout", "internal/manifest",
 		"internal/match", "internal/passwd", "internal/timefmt", "internal/trace", "internal/fetchhelper", "internal/progress",
-		"internal/rootless", "podfile"},
+		"internal/rootless"},
 	{"internal/version"},
 }
 

@@ -150,6 +150,18 @@ const (
 	AnnotationStopGrace    = "podctl.io/stop-grace"
 )
 
+// The annotations of a pod file (package podfile) that say what a
+// Kubernetes Pod or an appc pod manifest has no field for: the flavor,
+// the --net values (comma-separated), the readiness (started, notify) and
+// "image" to take image files without a signature. They are read from the
+// file and never written into a pod manifest.
+const (
+	PodFileAnnotationStage1   = "podctl.io/stage1"
+	PodFileAnnotationNet      = "podctl.io/net"
+	PodFileAnnotationReady    = "podctl.io/ready"
+	PodFileAnnotationInsecure = "podctl.io/insecure-options"
+)
+
 // AppDir is the folder of an app inside the pod directory.
 func AppDir(app string) string { return filepath.Join(DirApps, app) }
 

@@ -3,6 +3,8 @@ package podfile
 import (
 	"strconv"
 	"strings"
+
+	"podctl/lifecycle"
 )
 
 // An appc pod manifest (schema.PodManifest), in the subset podctl runs.
@@ -68,7 +70,7 @@ type appcPort struct {
 }
 
 // appcAnnotationName names the pod, as podctl's own manifests do.
-const appcAnnotationName = "podctl.io/name"
+const appcAnnotationName = lifecycle.AnnotationName
 
 func parseAppc(file string, b []byte) (*Pod, error) {
 	var m appcPod

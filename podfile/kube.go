@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"podctl/lifecycle"
 )
 
 // The subset of a Kubernetes v1 Pod that podctl runs. It is written here
@@ -101,10 +103,10 @@ type kubeHostPath struct {
 // podctl's annotations on a Kubernetes Pod, for what a Pod has no field
 // for; they are taken out of the pod's own annotations.
 const (
-	kubeAnnotationStage1   = "podctl.io/stage1"
-	kubeAnnotationNet      = "podctl.io/net"
-	kubeAnnotationReady    = "podctl.io/ready"
-	kubeAnnotationInsecure = "podctl.io/insecure-options"
+	kubeAnnotationStage1   = lifecycle.PodFileAnnotationStage1
+	kubeAnnotationNet      = lifecycle.PodFileAnnotationNet
+	kubeAnnotationReady    = lifecycle.PodFileAnnotationReady
+	kubeAnnotationInsecure = lifecycle.PodFileAnnotationInsecure
 )
 
 func parseKube(file string, b []byte) (*Pod, error) {

@@ -14,7 +14,8 @@
 // caller (package apply) checks them with stage0's parsers, which say
 // what is wrong in the words of those flags.
 //
-// The package is a leaf: it reads bytes and imports nothing of podctl.
+// The package reads bytes: of podctl, it imports only lifecycle, for the
+// names of podctl's annotations.
 package podfile
 
 import (

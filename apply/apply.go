@@ -89,6 +89,9 @@ type Options struct {
 	Report func(Action)
 }
 
+// maxParallel is how many pods one apply acts on at once.
+const maxParallel = 4
+
 // ErrFailed says that at least one file could not be applied; the
 // actions say which.
 var ErrFailed = errors.New("some pod files could not be applied")
@@ -118,20 +121,24 @@ func Apply(c stage0.Config, path string, opts Options) ([]Action, error) {
 		return nil, err
 	}
 	var wg sync.WaitGroup
-	for _, pl := range plans {
+	// Different pods do not wait for each other, but a few at a time: a
+	// start is mostly CPU, and a folder may hold many files.
+	slots := make(chan struct{}, maxParallel)
+	do := func(f func() Action) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.report(r.applyOne(pl))
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			r.report(f())
 		}()
 	}
+	for _, pl := range plans {
+		do(func() Action { return r.applyOne(pl) })
+	}
 	for _, pi := range pods {
-		if victim := r.prunable(pi, abs, plans, broken); victim {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r.report(r.prune(pi))
-			}()
+		if r.prunable(pi, abs, plans, broken) {
+			do(func() Action { return r.prune(pi) })
 		}
 	}
 	wg.Wait()

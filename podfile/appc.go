@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"podctl/lifecycle"
 )
 
@@ -41,11 +43,44 @@ type appcImage struct {
 }
 
 type appcImageApp struct {
-	Exec             []string `yaml:"exec"`
-	User             string   `yaml:"user"`
-	Group            string   `yaml:"group"`
-	WorkingDirectory string   `yaml:"workingDirectory"`
-	Environment      []appcKV `yaml:"environment"`
+	Exec             []string       `yaml:"exec"`
+	Isolators        []appcIsolator `yaml:"isolators"`
+	User             string         `yaml:"user"`
+	Group            string         `yaml:"group"`
+	WorkingDirectory string         `yaml:"workingDirectory"`
+	Environment      []appcKV       `yaml:"environment"`
+}
+
+// appcIsolator is one of the isolators podctl reads from a pod file:
+// resource/memory and resource/cpu, whose limit is the app's.
+type appcIsolator struct {
+	Name string `yaml:"name"`
+	// Value is read once the name says what it holds.
+	Value yaml.Node `yaml:"value"`
+}
+
+// resourceLimit reads the limit of a resource isolator's value,
+// {"limit": Q, "request": Q, "default": B}, refusing any other key.
+func resourceLimit(file string, iso *appcIsolator) (string, error) {
+	v := &iso.Value
+	if v.Kind != yaml.MappingNode {
+		return "", errorf(file, v.Line, "isolator %s: its value is not a mapping with a limit", iso.Name)
+	}
+	limit := ""
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := v.Content[i], v.Content[i+1]
+		switch k.Value {
+		case "limit":
+			if val.Kind != yaml.ScalarNode {
+				return "", errorf(file, val.Line, "isolator %s: the limit is not a quantity such as 64M", iso.Name)
+			}
+			limit = val.Value
+		case "request", "default":
+		default:
+			return "", errorf(file, k.Line, "unknown field %q: podctl does not read it (misspelt, or not supported; see podctl apply --help)", k.Value)
+		}
+	}
+	return limit, nil
 }
 
 type appcMount struct {
@@ -125,6 +160,20 @@ func parseAppc(file string, b []byte) (*Pod, error) {
 			app.User, app.Group, app.WorkingDir = x.User, x.Group, x.WorkingDirectory
 			for _, e := range x.Environment {
 				app.Env = append(app.Env, e.Name+"="+e.Value)
+			}
+			for _, iso := range x.Isolators {
+				var err error
+				switch iso.Name {
+				case "resource/memory":
+					app.Memory, err = resourceLimit(file, &iso)
+				case "resource/cpu":
+					app.CPU, err = resourceLimit(file, &iso)
+				default:
+					return nil, errorf(file, iso.Value.Line, "app %s: isolator %q: a pod file takes resource/memory and resource/cpu; podctl's form has the rest", a.Name, iso.Name)
+				}
+				if err != nil {
+					return nil, err
+				}
 			}
 		}
 		for _, mt := range a.Mounts {

@@ -260,7 +260,7 @@ func decodeStrict(file string, b []byte, v any) error {
 // start links this package, and only a bad pod file needs them.
 var (
 	yamlLineRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`) })
-	yamlUnknownRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^field (\S+) not found in type \S+$`) })
+	yamlUnknownRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^field (\S+) not found in type .+$`) })
 	yamlTypeRE    = sync.OnceValue(func() *regexp.Regexp {
 		return regexp.MustCompile(`^cannot unmarshal !!(\w+) ` + "`" + `?(.*?)` + "`" + `? into (\S+)$`)
 	})

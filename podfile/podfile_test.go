@@ -90,12 +90,13 @@ func TestParseAppc(t *testing.T) {
 	p, err := Parse("/x/m.pod", []byte(`{"acKind": "PodManifest", "acVersion": "0.8.11",
 "annotations": [{"name": "podctl.io/name", "value": "from-appc"}, {"name": "podctl.io/net", "value": "none"}],
 "apps": [{"name": "a", "image": {"name": "example.com/busybox", "labels": [{"name": "version", "value": "1.0"}]},
-  "app": {"exec": ["/bin/sleep", "9"], "user": "0", "group": "0"}}]}`))
+  "app": {"exec": ["/bin/sleep", "9"], "user": "0", "group": "0",
+    "isolators": [{"name": "resource/memory", "value": {"limit": "64M"}}]}}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.Name != "from-appc" || p.Form != "appc" || len(p.Apps) != 1 || p.Apps[0].Image != "example.com/busybox:1.0" ||
-		p.Apps[0].Exec != "/bin/sleep" || !reflect.DeepEqual(p.Apps[0].Args, []string{"9"}) || p.Net[0] != "none" {
+		p.Apps[0].Exec != "/bin/sleep" || !reflect.DeepEqual(p.Apps[0].Args, []string{"9"}) || p.Net[0] != "none" || p.Apps[0].Memory != "64M" {
 		t.Fatalf("got %+v", p)
 	}
 }
@@ -117,7 +118,9 @@ func TestParseRefusals(t *testing.T) {
 		{"kube kind", "apiVersion: apps/v1\nkind: Deployment\n", "podctl runs a v1 Pod only"},
 		{"kube privileged", "apiVersion: v1\nkind: Pod\nspec:\n  containers: [{image: x, securityContext: {privileged: true}}]\n", "no privileged apps"},
 		{"kube restart", "apiVersion: v1\nkind: Pod\nspec:\n  restartPolicy: Sometimes\n  containers: [{image: x}]\n", "restartPolicy"},
-		{"appc isolators", `{"acKind": "PodManifest", "apps": [{"image": {"name": "x"}, "app": {"exec": ["/a"], "isolators": []}}]}`, `/x/a.pod:1: unknown field "isolators"`},
+		{"appc isolator", `{"acKind": "PodManifest", "apps": [{"name": "a", "image": {"name": "x"}, "app": {"exec": ["/a"], "isolators": [{"name": "resource/memory", "value": {"limt": "1G"}}]}}]}`, `/x/a.pod:1: unknown field "limt"`},
+		{"appc isolator name", `{"acKind": "PodManifest", "apps": [{"name": "a", "image": {"name": "x"}, "app": {"exec": ["/a"], "isolators": [{"name": "os/linux/no-new-privileges", "value": {}}]}}]}`, `isolator "os/linux/no-new-privileges"`},
+		{"appc unknown", `{"acKind": "PodManifest", "apps": [{"image": {"name": "x"}, "app": {"exec": ["/a"], "eventHandlers": []}}]}`, `/x/a.pod:1: unknown field "eventHandlers"`},
 		{"insecure", "insecureOptions: [tls]\napps: [{image: x}]\n", "may only skip image"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

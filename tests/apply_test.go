@@ -606,3 +606,36 @@ func TestApplyRestartAndReady(t *testing.T) {
 		t.Fatalf("apply again: %s", out)
 	}
 }
+
+// TestApplyImageFileAndAppcManifest: an image file beside the pod file,
+// fetched by apply itself, and a pod file that is an appc pod manifest.
+func TestApplyImageFileAndAppcManifest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.stopAllAtCleanup()
+	dir := t.TempDir()
+	b, err := os.ReadFile(busyboxACI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "busybox.aci"), string(b))
+	// Relative to the pod file's folder, wherever apply runs from.
+	writeFile(t, filepath.Join(dir, "local.pod"), "stage1: native\nnet: [none]\ninsecureOptions: [image]\napps:\n  - image: ./busybox.aci\n    exec: /bin/sleep\n    args: [\"1000\"]\n")
+	e.must("apply", filepath.Join(dir, "local.pod"))
+	e.running("local")
+	manifest := filepath.Join(t.TempDir(), "from-appc.pod")
+	writeFile(t, manifest, `{"acKind": "PodManifest", "acVersion": "0.8.11",
+ "annotations": [{"name": "podctl.io/stage1", "value": "native"}, {"name": "podctl.io/net", "value": "none"}],
+ "userLabels": {"kind": "appc"},
+ "apps": [{"name": "sleeper", "image": {"name": "example.com/busybox", "labels": [{"name": "version", "value": "1.0"}]},
+   "app": {"exec": ["/bin/sleep", "1000"], "user": "0", "group": "0",
+           "isolators": [{"name": "resource/memory", "value": {"limit": "64M"}}]}}]}`)
+	e.must("apply", manifest)
+	p := e.running("from-appc")["from-appc"]
+	if len(p.Apps) != 1 || p.Apps[0].Name != "sleeper" {
+		t.Fatalf("the appc pod manifest runs %+v", p)
+	}
+	if got := e.appliedPods("label=kind=appc"); len(got) != 1 {
+		t.Fatalf("the manifest's userLabels: %+v", got)
+	}
+}

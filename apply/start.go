@@ -102,6 +102,11 @@ func (r *run) startDetached(pl *plan, uuid string) error {
 	if len(res) == 1 && res[0].Err != nil {
 		err = res[0].Err
 	}
+	if r.endedReady(uuid) {
+		// A job: it was ready, and has already ended as its restart
+		// policy let it.
+		return nil
+	}
 	select {
 	case werr := <-exited:
 		if werr == nil {
@@ -114,6 +119,16 @@ func (r *run) startDetached(pl *plan, uuid string) error {
 		return fmt.Errorf("not ready after %s (see %s)", r.opts.ReadyTimeout, logPath)
 	}
 	return fmt.Errorf("%w (see %s)", err, logPath)
+}
+
+// endedReady reports whether the pod became ready and has ended since.
+func (r *run) endedReady(uuid string) bool {
+	p, err := r.c.OpenPod(uuid)
+	if err != nil {
+		return false
+	}
+	defer p.Close()
+	return p.IsAfterRun() && p.IsReady()
 }
 
 // lastLine is the last line of a stage1's output, which says why it

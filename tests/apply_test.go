@@ -587,6 +587,8 @@ func TestApplyRestartAndReady(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "restarts.pod"), podFile("restarts", "sleep 0.2")+"restart: always\nrestartBackoff: 100ms\n")
 	writeFile(t, filepath.Join(dir, "notifies.pod"), podFile("notifies", "sleep 1; /bin/notify READY=1; exec sleep 1000")+"ready: notify\n")
+	// A job: it runs once, and an apply after its end leaves it ended.
+	writeFile(t, filepath.Join(dir, "job.pod"), podFile("job", "exit 0")+"restart: \"no\"\n")
 	e.must("apply", dir)
 	// Ready when apply returns: the app said so after a second.
 	if st := e.must("status", "notifies"); !regexp.MustCompile(`(?m)^history=\S+ ready$`).MatchString(st) {
@@ -601,9 +603,19 @@ func TestApplyRestartAndReady(t *testing.T) {
 			t.Fatalf("the app of restart: always was not restarted twice: %+v", st)
 		}
 	}
-	// Restarting apps do not make the pod differ from its file.
-	if out := e.must("apply", dir); strings.Count(out, "unchanged ") != 2 {
+	for deadline := time.Now().Add(60 * time.Second); e.appliedPods()["job"].State != "exited"; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the job did not end: %+v", e.appliedPods()["job"])
+		}
+	}
+	job := e.appliedPods()["job"]
+	// Restarting apps do not make the pod differ from its file, and an
+	// ended job is left as it ended.
+	if out := e.must("apply", dir); strings.Count(out, "unchanged ") != 3 || !strings.Contains(out, "unchanged job (pod "+job.UUID[:8]+"): the pod has ended, and its restart policy is no") {
 		t.Fatalf("apply again: %s", out)
+	}
+	if e.appliedPods()["job"].UUID != job.UUID {
+		t.Fatal("an ended job was started again")
 	}
 }
 

@@ -362,6 +362,21 @@ func TestApplyConcurrent(t *testing.T) {
 	if len(after) != 3 || after["two"].UUID == pods["two"].UUID || len(e.podDirs()) != 3 {
 		t.Fatalf("after concurrent applies of an edit: %+v %v", after, e.podDirs())
 	}
+
+	// --format=json: one array of every action, by file.
+	var actions []struct {
+		Action, Name, File, UUID string
+	}
+	out := e.must("apply", "--format=json", dir)
+	if err := json.Unmarshal([]byte(out), &actions); err != nil || len(actions) != 3 {
+		t.Fatalf("apply --format=json printed %q: %v", out, err)
+	}
+	for i, a := range actions {
+		n := []string{"one", "three", "two"}[i]
+		if a.Action != "unchanged" || a.Name != n || a.File != filepath.Join(dir, n+".pod") || a.UUID != after[n].UUID {
+			t.Fatalf("action %d: %+v", i, a)
+		}
+	}
 }
 
 func TestApplyKubernetesPod(t *testing.T) {

@@ -168,9 +168,9 @@ func podFiles(path string) ([]string, error) {
 	}
 	var out []string
 	for _, e := range entries {
-		// Files and links to them; a hidden file is an editor's.
-		regular := e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0
-		if regular && strings.HasSuffix(e.Name(), podfile.Ext) && !strings.HasPrefix(e.Name(), ".") {
+		// A hidden file is an editor's. What is not a regular file is
+		// listed, to be refused by name.
+		if strings.HasSuffix(e.Name(), podfile.Ext) && !strings.HasPrefix(e.Name(), ".") {
 			out = append(out, filepath.Join(path, e.Name()))
 		}
 	}

@@ -129,18 +129,11 @@ func ReadFile(path string) (*Pod, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pod file %s: %w", path, err)
 	}
-	f, err := os.Open(abs)
+	f, fi, err := OpenRegular(abs)
 	if err != nil {
-		return nil, fmt.Errorf("reading pod file: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("reading pod file %s: %w", abs, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, errorf(abs, 0, "not a regular file: a pod file is a file")
-	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading pod file %s: %w", abs, err)
@@ -157,6 +150,26 @@ func ReadFile(path string) (*Pod, error) {
 		p.Owner = st.Uid
 	}
 	return p, nil
+}
+
+// OpenRegular opens a pod file for reading, refusing what is not a
+// regular file. The open does not block: a FIFO put where a pod file was
+// expected must not hang apply or list.
+func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading pod file: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("reading pod file %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, errorf(path, 0, "not a regular file: a pod file is a file")
+	}
+	return f, fi, nil
 }
 
 // Digest is the digest a pod records of its file's bytes.

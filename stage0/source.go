@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -82,7 +81,7 @@ func readSource(m *schema.PodManifest) *SourceInfo {
 
 // sourceMatch says how the file at path compares with digest.
 func sourceMatch(path, digest string) string {
-	f, err := os.Open(path)
+	f, _, err := podfile.OpenRegular(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return SourceGone
 	}

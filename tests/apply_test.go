@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -249,6 +250,10 @@ func TestApplyBadFiles(t *testing.T) {
 	if err := os.Chown(filepath.Join(dir, "users.pod"), 1000, 0); err != nil {
 		t.Fatal(err)
 	}
+	// A FIFO named like a pod file: refused, without waiting for a writer.
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.pod"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r := e.podctl("apply", dir)
 	checkNoPanic(t, "apply", r)
 	if r.code != 254 {
@@ -264,6 +269,7 @@ func TestApplyBadFiles(t *testing.T) {
 		"dup2.pod":    regexp.MustCompile(`^podctl: \S+/dup2\.pod: pod name twin is also given by \S+/dup1\.pod`),
 		"open.pod":    regexp.MustCompile(`^podctl: \S+/open\.pod: writable by group or others \(mode 0666\)`),
 		"users.pod":   regexp.MustCompile(`^podctl: \S+/users\.pod: owned by uid 1000, not root`),
+		"fifo.pod":    regexp.MustCompile(`^podctl: \S+/fifo\.pod: not a regular file`),
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("want one line per bad file (%d), got:\n%s", len(want), r.stderr)

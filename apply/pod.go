@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"podctl/datadir"
@@ -78,6 +79,11 @@ func (r *run) applyOne(pl *plan) Action {
 		return a
 	}
 	a.Do, a.Reason, a.Replaced = DoReplace, why, cur.UUID
+	// An edit that names an image podctl does not have would stop the
+	// pod for nothing: found out before the pod is touched.
+	if err := r.checkImages(pl); err != nil {
+		return r.fail(a, fmt.Errorf("%s: %w: pod %s is left as it is", pl.pod.File, err, cur.UUID))
+	}
 	if r.opts.DryRun {
 		return a
 	}
@@ -85,6 +91,26 @@ func (r *run) applyOne(pl *plan) Action {
 		return r.fail(a, fmt.Errorf("%s: replacing pod %s: %w", pl.pod.File, cur.UUID, err))
 	}
 	return r.start(pl, a, cur.UUID)
+}
+
+// checkImages makes sure each image of the file is in the store or is a
+// file; a registry reference (docker://...) is left to the fetch.
+func (r *run) checkImages(pl *plan) error {
+	for _, a := range pl.opts.Apps {
+		fi, err := os.Stat(a.Image)
+		switch {
+		case stage0.IsLayeredRef(a.Image):
+		case err == nil && fi.Mode().IsRegular():
+			// An image file, imported as the pod is prepared.
+		case strings.HasPrefix(a.Image, "/"):
+			return fmt.Errorf("image file %s does not exist", a.Image)
+		default:
+			if _, err := stage0.ImageManifest(r.c, a.Image); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // owns refuses a pod the file may not act on: one not started from a pod

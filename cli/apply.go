@@ -51,7 +51,7 @@ podctl's form (every field optional but apps and image):
   insecureOptions: [image]       # take image files without a signature
   apps:
     - name: httpd
-      image: example.com/busybox # a name, an ID, or ./file.aci beside the pod file
+      image: example.com/busybox # a name, an ID, or file.aci beside the pod file
       exec: /bin/busybox
       args: [httpd, -f, -p, "80"]
       env: {MODE: prod}

@@ -233,10 +233,13 @@ func Parse(file string, b []byte) (*Pod, error) {
 }
 
 // imagePath makes an image given as a relative file path (./x.aci,
-// ../x.aci) relative to the pod file's folder, not to wherever apply
-// runs from.
+// ../x.aci, x.aci) relative to the pod file's folder, not to wherever
+// apply runs from. A reference with a transport (oci:..., docker://...)
+// is left as it is.
 func imagePath(file, image string) string {
-	if strings.HasPrefix(image, "./") || strings.HasPrefix(image, "../") {
+	relative := strings.HasPrefix(image, "./") || strings.HasPrefix(image, "../") ||
+		strings.HasSuffix(image, ".aci") && !filepath.IsAbs(image) && !strings.Contains(image, ":")
+	if relative {
 		return filepath.Join(filepath.Dir(file), image)
 	}
 	return image

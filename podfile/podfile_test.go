@@ -19,7 +19,7 @@ volumes: [{name: data, kind: host, source: /srv, readOnly: true}]
 insecureOptions: [image]
 apps:
   - name: httpd
-    image: ./busybox.aci
+    image: ../images/busybox.aci
     exec: /bin/busybox
     args: [httpd, -f]
     env: {B: "2", A: "1"}
@@ -32,7 +32,7 @@ apps:
 	want := &Pod{File: "/etc/podctl/pods/web.pod", Digest: p.Digest, Form: "podctl", Name: "web", Flavor: "native",
 		Labels: map[string]string{"tier": "front"}, Restart: "on-failure:3", Ready: "notify", StopGrace: "30s",
 		Net: []string{"none"}, Volumes: []string{"data,kind=host,source=/srv,readOnly=true"}, InsecureImage: true,
-		Apps: []App{{Name: "httpd", Image: "/etc/podctl/pods/busybox.aci", Exec: "/bin/busybox", Args: []string{"httpd", "-f"}, HasArgs: true,
+		Apps: []App{{Name: "httpd", Image: "/etc/podctl/images/busybox.aci", Exec: "/bin/busybox", Args: []string{"httpd", "-f"}, HasArgs: true,
 			Env: []string{"A=1", "B=2"}, Mounts: []string{"volume=data,target=/data"}, Memory: "64M"}}}
 	if !reflect.DeepEqual(p, want) {
 		t.Fatalf("got %+v\nwant %+v", p, want)

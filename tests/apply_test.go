@@ -307,6 +307,15 @@ func TestApplyBadFiles(t *testing.T) {
 		t.Fatalf("a broken file replaced or stopped its pod, or list does not show the file changed: %+v", now)
 	}
 
+	// Nor does an edit naming an image podctl does not have.
+	writeFile(t, filepath.Join(dir, "good.pod"), strings.Replace(podFile("good", "sleep 1000"), "example.com/busybox", "example.com/nothing", 1))
+	if r := e.podctl("apply", dir); r.code != 254 || !strings.Contains(r.stderr, `good.pod: no image "example.com/nothing" in the store`) || !strings.Contains(r.stderr, "pod "+pods["good"].UUID+" is left as it is") {
+		t.Fatalf("apply of an edit naming an unknown image: %s", r)
+	}
+	if now := e.appliedPods()["good"]; now.UUID != pods["good"].UUID || now.State != "running" {
+		t.Fatalf("an edit naming an unknown image stopped its pod: %+v", now)
+	}
+
 	e.refused("does not exist", "apply", filepath.Join(dir, "nothing-here"))
 	e.refused("apply takes FILE|FOLDER", "apply")
 	e.refused("unknown --format", "apply", "--format=yaml", dir)

@@ -16,11 +16,12 @@ import (
 var layers = [][]string{
 	{"podctl", "cmd/podctl-fetch", "cmd/podctl-mds"},
 	{"cli", "stage1/conformance"},
+	{"apply"},
 	{"stage0"},
 	{"stage1/flavors"},
 	{"stage1/fly", "stage1/native", "stage1/systemd"},
 	{"stage1/kit"},
-	{"stage1", "stage1/console", "stage1/logs", "stage1/seccomp", "stats", "store"},
+	{"stage1", "stage1/console", "stage1/logs", "stage1/seccomp", "stats", "store", "podfile"},
 	{"cgroup", "lifecycle", "network"},
 	{"events", "stage1/seccomp/profile", "internal/mds"},
 	{"datadir", "internal/errdefs", "internal/flock", "internal/fsutil", "internal/layout", "internal/manifest",

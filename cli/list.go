@@ -47,6 +47,8 @@ given:
                      (sha512-...) or a prefix of one
   before=POD|TIME    created before that pod (UUID, prefix or name) or time
   since=POD|TIME     created after it
+  source=PATH        made by podctl apply from the pod file PATH, or from
+                     a pod file in the folder PATH
 
 A TIME is 2024-05-01T10:00:00Z (RFC 3339), 2024-05-01 10:00:00 or
 2024-05-01 (local time), or a duration meaning that long ago (90m).
@@ -93,7 +95,7 @@ JSON, {"total": N, "states": {STATE: N, ...}} with every state.`,
 		},
 	}
 	addFormat(cmd, &format)
-	cmd.Flags().StringArrayVar(&filters, "filter", nil, "show only the pods that match: state=, label=KEY[=VALUE], name=, image=, before=, since= (repeatable, or comma-separated)")
+	cmd.Flags().StringArrayVar(&filters, "filter", nil, "show only the pods that match: state=, label=KEY[=VALUE], name=, image=, before=, since=, source= (repeatable, or comma-separated)")
 	cmd.Flags().BoolVar(&count, "count", false, "print the number of pods in each state instead")
 	cmd.Flags().BoolVar(&perApp, "apps", false, "print a line per app instead of a line per pod")
 	cmd.Flags().BoolVar(&full, "full", false, "show whole UUIDs, image IDs and RFC 3339 times")
@@ -234,19 +236,21 @@ func printList(cmd *cobra.Command, pods []*stage0.PodInfo, full, perApp, noLegen
 	if perApp {
 		app, image, id = "APP", "IMAGE", "IMAGE-ID"
 	}
+	src := sourceColumnsOf(pods)
 	if !noLegend {
 		if full {
-			fmt.Fprintf(tw, "UUID\tNAME\t%s\t%s\t%s\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tNETWORKS\tLABELS\n", app, image, id)
+			fmt.Fprintf(tw, "UUID\tNAME\t%s\t%s\t%s\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tNETWORKS\tLABELS%s\n", app, image, id, src.header())
 		} else {
-			fmt.Fprintf(tw, "UUID\tNAME\t%s\t%s\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tNETWORKS\tLABELS\n", app, image)
+			fmt.Fprintf(tw, "UUID\tNAME\t%s\t%s\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tNETWORKS\tLABELS%s\n", app, image, src.header())
 		}
 	}
 	for _, p := range pods {
-		for _, r := range podRows(p, full, perApp, now) {
+		for i, r := range podRows(p, full, perApp, now) {
+			cells := src.cells(p, i)
 			if full {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.uuid, r.name, r.app, r.imageName, r.imageID, r.state, r.result, r.exit, r.created, r.started, r.networks, r.labels)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", r.uuid, r.name, r.app, r.imageName, r.imageID, r.state, r.result, r.exit, r.created, r.started, r.networks, r.labels, cells)
 			} else {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.uuid, r.name, r.app, r.imageName, r.state, r.result, r.exit, r.created, r.started, r.networks, r.labels)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", r.uuid, r.name, r.app, r.imageName, r.state, r.result, r.exit, r.created, r.started, r.networks, r.labels, cells)
 			}
 		}
 	}

@@ -100,6 +100,7 @@ func printStatus(cmd *cobra.Command, pi *stage0.PodInfo) {
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "state=%s\n", pi.State)
 	printIdentity(w, pi)
+	printSource(w, pi)
 	fmt.Fprintf(w, "created=%s\n", absTime(pi.CreatedAt))
 	if pi.StartedAt != nil {
 		fmt.Fprintf(w, "started=%s\n", absTime(pi.StartedAt))

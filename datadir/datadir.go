@@ -17,6 +17,8 @@
 //	users.lock             held while a range of host ids is given to a pod (stage0)
 //	mds.key                the host's key of the metadata service, from which each pod's HMAC key is derived (internal/mds)
 //	events.log, .1, .lock  the event log, its previous generation and its lock (events)
+//	apply/<name>.lock      held by podctl apply while it acts on the pod of that name (apply)
+//	apply/<name>.log       the output of the stage1 apply last started for that name (apply)
 //
 // Each package owns what is inside its entry; this one owns the entries.
 package datadir
@@ -39,6 +41,7 @@ const (
 	Users         = "users"
 	UsersLockFile = "users.lock"
 	MDSKey        = "mds.key"
+	ApplyDir      = "apply"
 )
 
 // PodsDir is the folder of the pods' state folders.

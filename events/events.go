@@ -1,6 +1,7 @@
 // Package events keeps the pod event log: an append-only record, in the
 // data directory, of what happened to pods (prepared, started, ready,
-// paused, resumed, restarted, exited, gc-marked, removed). Any podctl
+// paused, resumed, restarted, exited, gc-marked, removed; applied,
+// replaced and pruned by podctl apply). Any podctl
 // process writes to it, with no daemon in between; `podctl events` reads
 // it, and follows it as it grows.
 //
@@ -80,10 +81,18 @@ const (
 	GCMarked = "gc-marked"
 	// Removed: the pod's directory was deleted.
 	Removed = "removed"
+	// Applied: podctl apply started the pod from its pod file.
+	Applied = "applied"
+	// Replaced: podctl apply stopped and removed the pod, as its pod file
+	// changed; the pod started in its place has an Applied event.
+	Replaced = "replaced"
+	// Pruned: podctl apply stopped and removed the pod, as its pod file
+	// is gone.
+	Pruned = "pruned"
 )
 
 // Types lists every event type, in the order of a pod's life.
-var Types = []string{Prepared, Started, Ready, Paused, Resumed, Restarted, Exited, GCMarked, Removed}
+var Types = []string{Prepared, Started, Ready, Paused, Resumed, Restarted, Exited, GCMarked, Removed, Applied, Replaced, Pruned}
 
 // IsType reports whether s is one of Types.
 func IsType(s string) bool {

@@ -147,6 +147,26 @@ const (
 	// pod's user namespace maps its ids to (stage1.PrivateUsers, JSON);
 	// without it the pod shares the host's users.
 	AnnotationPrivateUsers = "podctl.io/private-users"
+	// AnnotationSourceFile, on the pod manifest of a pod podctl apply
+	// started, is the absolute path of its pod file;
+	// AnnotationSourceDigest is the digest of the file's bytes then
+	// (podfile.Digest), and AnnotationStopGrace the file's grace period
+	// for a stop, a Go duration.
+	AnnotationSourceFile   = "podctl.io/source-file"
+	AnnotationSourceDigest = "podctl.io/source-digest"
+	AnnotationStopGrace    = "podctl.io/stop-grace"
+)
+
+// The annotations of a pod file (package podfile) that say what a
+// Kubernetes Pod or an appc pod manifest has no field for: the flavor,
+// the --net values (comma-separated), the readiness (started, notify) and
+// "image" to take image files without a signature. They are read from the
+// file and never written into a pod manifest.
+const (
+	PodFileAnnotationStage1   = "podctl.io/stage1"
+	PodFileAnnotationNet      = "podctl.io/net"
+	PodFileAnnotationReady    = "podctl.io/ready"
+	PodFileAnnotationInsecure = "podctl.io/insecure-options"
 )
 
 // AppDir is the folder of an app inside the pod directory.

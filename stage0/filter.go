@@ -3,6 +3,7 @@ package stage0
 import (
 	"errors"
 	"path"
+	"path/filepath"
 	"podctl/internal/match"
 	"sort"
 	"strings"
@@ -21,6 +22,8 @@ type PodFilter struct {
 	states []string
 	names  []string
 	images []string
+	// sources are absolute paths of pod files or their folders.
+	sources []string
 	common
 }
 
@@ -63,7 +66,7 @@ func (c *common) matches(labels map[string]string, at *time.Time) bool {
 }
 
 // FilterKeys are the keys of list --filter.
-var FilterKeys = []string{"state", "label", "name", "image", "before", "since"}
+var FilterKeys = []string{"state", "label", "name", "image", "before", "since", "source"}
 
 // ParsePodFilter reads list --filter values. Each is one or more KEY=VALUE
 // separated by commas:
@@ -79,6 +82,8 @@ var FilterKeys = []string{"state", "label", "name", "image", "before", "since"}
 //	before=POD|TIME      the pod was created before the pod (UUID, prefix
 //	                     or name) or the time
 //	since=POD|TIME       the pod was created after it
+//	source=PATH          podctl apply made the pod from the pod file PATH,
+//	                     or from a file in the folder PATH
 //
 // A TIME is RFC 3339 (2024-05-01T10:00:00Z), a local date and time
 // (2024-05-01 10:00:00 or 2024-05-01T10:00:00), a local date (2024-05-01),
@@ -144,6 +149,12 @@ func (f *PodFilter) add(c Config, k, v string, now time.Time) error {
 			return errdefs.New(ErrUsage, "filter image= needs an image name, name:version or ID")
 		}
 		f.images = append(f.images, v)
+	case "source":
+		abs, err := filepath.Abs(v)
+		if v == "" || err != nil {
+			return errdefs.New(ErrUsage, "filter source= needs a pod file or a folder of them")
+		}
+		f.sources = append(f.sources, abs)
 	case "before", "since":
 		t, err := filterTime(c, k, v, now)
 		if err != nil {
@@ -209,6 +220,7 @@ func (f *PodFilter) Match(pi *PodInfo) bool {
 			ok, _ := path.Match(pattern, pi.Name)
 			return ok
 		}) &&
+		match.Any(f.sources, func(path string) bool { return sourceUnder(pi.Source, path) }) &&
 		match.Any(f.images, func(img string) bool {
 			for _, a := range pi.Apps {
 				if imageMatches(img, &a) {

@@ -84,6 +84,8 @@ type PodInfo struct {
 	// (--private-users), nil if it shares the host's.
 	PrivateUsers *stage1.PrivateUsers `json:"private_users"`
 	Apps         []AppInfo            `json:"apps"`
+	// Source is the pod file podctl apply made the pod from, nil if none.
+	Source *SourceInfo `json:"source,omitempty"`
 	// Problems are what could not be read; the rest is still shown.
 	Problems []string `json:"problems,omitempty"`
 }
@@ -176,6 +178,7 @@ func Info(p *lifecycle.Pod) *PodInfo {
 		return pi
 	}
 	pi.Name = podNameOf(m)
+	pi.Source = readSource(m)
 	pi.PrivateUsers, err = stage1.ReadPrivateUsers(m)
 	problem(err)
 	for k, v := range m.UserLabels {

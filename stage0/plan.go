@@ -291,6 +291,7 @@ func (pl *plan) buildManifest() error {
 		pm.Annotations.Set(lifecycle.AnnotationName, pl.opts.Name)
 	}
 	pm.UserLabels, pm.UserAnnotations = pl.labels, pl.annotations
+	pl.opts.Source.annotate(pm)
 	if err := pl.setNetwork(pm); err != nil {
 		return err
 	}

@@ -128,6 +128,8 @@ type PrepareOptions struct {
 	// PodManifest, if set, is the pod as the user wrote it
 	// (--pod-manifest, ReadPodManifest), which Apps must then leave empty.
 	PodManifest *schema.PodManifest
+	// Source, if set, is the pod file the pod is made from (podctl apply).
+	Source *Source
 }
 
 // flavorName is the stage1 flavor opts ask for, or the default.

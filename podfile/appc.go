@@ -88,15 +88,8 @@ type appcMount struct {
 	Path   string `yaml:"path"`
 }
 
-type appcVolume struct {
-	Name     string `yaml:"name"`
-	Kind     string `yaml:"kind"`
-	Source   string `yaml:"source"`
-	ReadOnly bool   `yaml:"readOnly"`
-	Mode     string `yaml:"mode"`
-	UID      *int   `yaml:"uid"`
-	GID      *int   `yaml:"gid"`
-}
+// appcVolume is an appc volume, which podctl's form writes as appc does.
+type appcVolume = nativeVolume
 
 type appcPort struct {
 	Name     string `yaml:"name"`
@@ -136,7 +129,7 @@ func parseAppc(file string, b []byte) (*Pod, error) {
 		}
 	}
 	for _, v := range m.Volumes {
-		p.Volumes = append(p.Volumes, volumeSpec(nativeVolume(v)))
+		p.Volumes = append(p.Volumes, volumeSpec(v))
 	}
 	for _, pt := range m.Ports {
 		spec := pt.Name + ":"

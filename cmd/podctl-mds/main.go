@@ -18,13 +18,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"podctl/internal/mds"
+	"podctl/internal/rootless"
 )
 
 // nobody is the user and group the helper answers as.
@@ -91,7 +91,7 @@ func serve() error {
 // not be mapped, what the namespace refuses is left as it is.
 func dropPrivileges() error {
 	if os.Geteuid() == 0 {
-		rootless := !initialUserNS()
+		rootless := !rootless.InitialUserNS()
 		for _, step := range []func() error{
 			func() error { return syscall.Setgroups(nil) },
 			func() error { return syscall.Setgid(nobody) },
@@ -115,15 +115,4 @@ func dropPrivileges() error {
 		return fmt.Errorf("dropping privileges: %w", errno)
 	}
 	return nil
-}
-
-// initialUserNS tells whether the helper is in the host's user
-// namespace, whose uid_map maps every id to itself.
-func initialUserNS() bool {
-	b, err := os.ReadFile("/proc/self/uid_map")
-	if err != nil {
-		return true
-	}
-	f := strings.Fields(string(b))
-	return len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295"
 }

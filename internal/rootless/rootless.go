@@ -53,7 +53,7 @@ const syncFD = 3
 // made by Run: the marker is set and the process is not in the host's
 // user namespace. The marker alone could be set by anyone.
 func Inside() bool {
-	return os.Getenv(EnvInside) == "1" && !initialUserNS()
+	return os.Getenv(EnvInside) == "1" && !InitialUserNS()
 }
 
 // Active reports whether this podctl acts for an ordinary user: it is not
@@ -62,9 +62,9 @@ func Active() bool {
 	return os.Geteuid() != 0 || Inside()
 }
 
-// initialUserNS reports whether the process is in the host's user
+// InitialUserNS reports whether the process is in the host's user
 // namespace, whose uid_map maps every id to itself.
-func initialUserNS() bool {
+func InitialUserNS() bool {
 	b, err := os.ReadFile("/proc/self/uid_map")
 	if err != nil {
 		return true

@@ -224,6 +224,13 @@ func (e *env) podctl(args ...string) result {
 func (e *env) podctlIn(stdin string, args ...string) result {
 	cmd := e.command(args...)
 	cmd.Stdin = strings.NewReader(stdin)
+	return runResult(e.t, cmd, fmt.Sprintf("running podctl %v", args))
+}
+
+// runResult runs cmd and returns what it did; what runs, a failure to run
+// it at all, ends the test.
+func runResult(t *testing.T, cmd *exec.Cmd, what string) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -231,7 +238,7 @@ func (e *env) podctlIn(stdin string, args ...string) result {
 	if err != nil {
 		ee, ok := err.(*exec.ExitError)
 		if !ok {
-			e.t.Fatalf("running podctl %v: %v", args, err)
+			t.Fatalf("%s: %v", what, err)
 		}
 		code = ee.ExitCode()
 	}

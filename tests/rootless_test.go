@@ -129,19 +129,7 @@ func (u *rootlessUser) command(args ...string) *exec.Cmd {
 }
 
 func (u *rootlessUser) podctl(args ...string) result {
-	cmd := u.command(args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			u.t.Fatalf("running podctl %v as %s: %v", args, u.name, err)
-		}
-		code = ee.ExitCode()
-	}
-	return result{out.String(), errb.String(), code}
+	return runResult(u.t, u.command(args...), fmt.Sprintf("running podctl %v as %s", args, u.name))
 }
 
 func (u *rootlessUser) must(args ...string) string {

@@ -112,6 +112,11 @@ const (
 	AppStderrFIFO = "stderr.fifo"
 )
 
+// AnnotationPrefix starts the names of podctl's own annotations, which
+// only podctl writes (a pod manifest given with --pod-manifest may carry
+// none).
+const AnnotationPrefix = "podctl.io/"
+
 // podctl's annotations of a pod manifest.
 const (
 	// AnnotationName, on the pod manifest, is the pod's name (--name).

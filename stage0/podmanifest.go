@@ -26,10 +26,6 @@ import (
 // not carry podctl's own annotations (podctl.io/...): they are facts stage1
 // acts on that only podctl writes.
 
-// ownAnnotationPrefix starts the names of podctl's own annotations
-// (lifecycle.AnnotationName...).
-const ownAnnotationPrefix = "podctl.io/"
-
 // maxPodManifest bounds a pod manifest file; real ones are a few KiB.
 const maxPodManifest = 1 << 20
 
@@ -103,7 +99,7 @@ func hasVolume(vols []types.Volume, name types.ACName) bool {
 // user wrote.
 func checkOwnAnnotations(what string, as types.Annotations) error {
 	for _, a := range as {
-		if strings.HasPrefix(a.Name.String(), ownAnnotationPrefix) {
+		if strings.HasPrefix(a.Name.String(), lifecycle.AnnotationPrefix) {
 			return fmt.Errorf("%s has annotation %s, which only podctl sets: leave it out (podctl's flags set it)", what, a.Name)
 		}
 	}

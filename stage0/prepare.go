@@ -116,7 +116,7 @@ type PrepareOptions struct {
 	// Created, if set, is called once the pod exists, with its stage1
 	// folder, before anything else is laid out (a detached run reports
 	// the pod to its caller).
-	Created func(*lifecycle.Pod) error
+	Created func(*lifecycle.Pod) error `json:"-"`
 	// Volumes are the pod's volumes.
 	Volumes []types.Volume
 	// Network is the pod's network.

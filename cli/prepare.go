@@ -36,6 +36,8 @@ type podFlags struct {
 	secrets     []stage0.Secret
 	net         netFlags
 	sec         secFlags
+	// mutable makes a pod whose apps podctl app changes while it runs.
+	mutable bool
 }
 
 func (f *podFlags) add(cmd *cobra.Command) {
@@ -50,6 +52,7 @@ func (f *podFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.signatures, "signatures", "", signaturesUsage)
 	fs.StringVar(&f.flavor, "stage1", "", "stage1 flavor: systemd (the default where systemd-nspawn is installed) or fly; fly does not isolate its apps (a chroot with the default capabilities, no seccomp: see security.md)")
 	fs.BoolVar(&f.noOverly, "no-overlay", false, "copy image trees into the pod instead of mounting overlays")
+	fs.BoolVar(&f.mutable, "mutable", false, "make a pod that stays up, with no image or some, until podctl stop, whose apps podctl app adds, starts, stops and removes (native flavor)")
 	fs.StringVar(&f.uuidFile, "uuid-file-save", "", "write the pod's UUID to this file as soon as the pod exists")
 	list(fs, &f.volumes, "volume", stage0.ParseVolume, "a pod volume: NAME,kind=host,source=/PATH[,readOnly=true] or NAME,kind=empty[,mode=0755,uid=N,gid=N] (repeatable; apps use it with --mount)")
 	f.limits.add(fs)
@@ -99,15 +102,17 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 		return nil, err
 	}
 	def := f.apps.options(&stage0.AppOptions{})
-	apps, err := parseApps(def, args)
-	if err != nil {
-		return nil, err
+	var apps []stage0.AppOptions
+	if len(args) > 0 || !f.mutable {
+		if apps, err = parseApps(def, args); err != nil {
+			return nil, err
+		}
 	}
 	return &stage0.PrepareOptions{
 		Apps: apps, SetEnv: f.setEnv, InsecureImage: insecureImage, ImageLimits: lim,
 		Flavor: f.flavor, NoOverlay: f.noOverly, UUIDFileSave: f.uuidFile, Volumes: f.volumes,
 		Name: f.name, Labels: f.labels, Annotations: f.annotations, SetEnvSecrets: f.secrets,
-		Network: f.net.opts, Devices: f.sec.devices, PrivateUsers: users,
+		Network: f.net.opts, Devices: f.sec.devices, PrivateUsers: users, Mutable: f.mutable,
 	}, nil
 }
 
@@ -172,7 +177,7 @@ func newPrepare(g *globals) *cobra.Command {
   podctl prepare --signatures=/srv/sigstore oci:./busybox:1.36 --exec /bin/true
   podctl run-prepared $(podctl prepare --quiet example.com/busybox)
   podctl prepare --name web --label tier=front example.com/busybox --name httpd && podctl run-prepared web`,
-		Args: args(cobra.MinimumNArgs(1)),
+		Args: args(imageArgs(&f)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options(args)
 			if err != nil {
@@ -229,7 +234,7 @@ or host.
       example.com/busybox --exec /bin/sh -- -c '[ -n "$TOKEN" ] && echo "$PODCTL_POD_NAME"'
   podctl run --port=8080:80 --hostname=web example.com/busybox --exec /bin/busybox -- httpd -f -p 80
   podctl run --net=none example.com/busybox --exec /bin/true`,
-		Args: args(cobra.MinimumNArgs(1)),
+		Args: args(imageArgs(&f)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options(args)
 			if err != nil {
@@ -282,4 +287,15 @@ func newRunPrepared(g *globals) *cobra.Command {
 	tf.add(cmd)
 	cmd.Flags().BoolVarP(&ro.Interactive, "interactive", "i", false, "give the pod's single app the terminal (its output then bypasses the logs)")
 	return userNS(cmd)
+}
+
+// imageArgs wants an image, unless the pod is --mutable: such a pod may
+// start with none.
+func imageArgs(f *podFlags) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if f.mutable {
+			return nil
+		}
+		return cobra.MinimumNArgs(1)(cmd, a)
+	}
 }

@@ -44,6 +44,9 @@ const (
 	// ReasonCancelled: stage1 stopped the app because podctl run was told
 	// to stop (SIGINT, SIGTERM, SIGHUP; podctl stop), or another app failed.
 	ReasonCancelled = "Cancelled"
+	// ReasonStopped: the app of a mutable pod was stopped with podctl app
+	// stop (or app rm).
+	ReasonStopped = "Stopped"
 )
 
 // AppExitCode returns the exit code the app ended with. It returns an

@@ -62,6 +62,12 @@ const (
 	FileResolvConf = "stage1/resolv.conf"
 	// DirApps holds one folder per app (AppDir).
 	DirApps = "apps"
+	// FileManifestLock is flocked by whoever changes or reads an app of
+	// a mutable pod's manifest (LockManifest).
+	FileManifestLock = "manifest.lock"
+	// FileControl is the unix socket a mutable pod's stage1 takes its
+	// app verbs on (native flavor).
+	FileControl = "stage1/control"
 )
 
 // The files and folders of an app's folder, apps/<name>/ (AppFile).
@@ -140,6 +146,9 @@ const (
 	// pod's user namespace maps its ids to (stage1.PrivateUsers, JSON);
 	// without it the pod shares the host's users.
 	AnnotationPrivateUsers = "podctl.io/private-users"
+	// AnnotationMutable, on the pod manifest, is "true" for a pod whose
+	// apps are added and removed while it runs (--mutable).
+	AnnotationMutable = "podctl.io/mutable"
 )
 
 // AppDir is the folder of an app inside the pod directory.
@@ -214,6 +223,8 @@ var PodFiles = []PodFile{
 	{FileNetworks, "stage1", "JSON array of the networks joined", Atomic, false},
 	{FileHosts, "stage1", "hosts(5)", Atomic, false},
 	{FileResolvConf, "stage1", "resolv.conf(5)", Atomic, false},
+	{FileManifestLock, "podctl app", "empty, flocked", Made, false},
+	{FileControl, "stage1 (native, mutable pods)", "unix socket of the app verbs", Made, false},
 	{DirApps + "/*/", "stage0", "folder", Made, false},
 	{DirApps + "/*/" + AppRootfs + "/", "stage0", "the app's root, or its overlay's mount point", Made, true},
 	{DirApps + "/*/" + AppLower, "stage0", "symlink to the image tree", Made, false},

@@ -210,6 +210,9 @@ func Info(p *lifecycle.Pod) *PodInfo {
 			ai.FinishedAt = timePtr(st.FinishedAt, nil)
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			problem(err)
+		} else if p.State() == lifecycle.Running && lifecycle.IsMutable(m) && !startedSince(p, ai.Name, time.Time{}) {
+			// Added to a mutable pod, and not started yet.
+			ai.State = "created"
 		}
 		pi.Apps = append(pi.Apps, ai)
 	}

@@ -112,6 +112,9 @@ type PrepareOptions struct {
 	Devices []DeviceOption
 	// PrivateUsers maps the pod's ids to a range of host ids of its own.
 	PrivateUsers PrivateUsersOption
+	// Mutable makes a pod that stays up until it is stopped, with no app
+	// or some, whose apps podctl app adds, starts, stops and removes.
+	Mutable bool
 }
 
 // flavorName is the stage1 flavor opts ask for, or the default.

@@ -214,6 +214,9 @@ func Info(p *lifecycle.Pod) *PodInfo {
 			// Added to a mutable pod, and not started yet.
 			ai.State = "created"
 		}
+		if ai.State == "running" && ai.FinishedAt == nil {
+			ai.StartedAt = timePtr(p.AppStartTime(ai.Name))
+		}
 		pi.Apps = append(pi.Apps, ai)
 	}
 	return pi

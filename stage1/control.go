@@ -126,12 +126,30 @@ func serveOne(c *net.UnixConn, handle func(AppControlRequest) error) {
 		reply(err)
 		return
 	}
-	var req AppControlRequest
-	if err := json.NewDecoder(io.LimitReader(c, 64<<10)).Decode(&req); err != nil {
-		reply(fmt.Errorf("reading the app verb: %w", err))
+	req, err := ReadAppControlRequest(c)
+	if err != nil {
+		reply(err)
 		return
 	}
 	reply(handle(req))
+}
+
+// ReadAppControlRequest reads one request from r: a JSON object of at
+// most 64 KiB naming a known verb and an app.
+func ReadAppControlRequest(r io.Reader) (AppControlRequest, error) {
+	var req AppControlRequest
+	if err := json.NewDecoder(io.LimitReader(r, 64<<10)).Decode(&req); err != nil {
+		return req, fmt.Errorf("reading the app verb: %w", err)
+	}
+	switch req.Op {
+	case AppAdd, AppStart, AppStop, AppRemove:
+	default:
+		return req, fmt.Errorf("stage1 knows no app verb %q", req.Op)
+	}
+	if req.App == "" {
+		return req, errors.New("the app verb names no app")
+	}
+	return req, nil
 }
 
 // checkPeer refuses a peer that is not of this process's user.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/appc/spec/schema"
@@ -18,10 +19,11 @@ import (
 // The app verbs of a mutable pod (podctl app add|start|stop|rm). stage0
 // changes the pod's files (an app's folder, the manifest under its lock,
 // lifecycle.UpdateManifest); the pod's stage1 starts and stops the app
-// (stage1.SendAppControl). Only the native flavor runs mutable pods.
+// (stage1.SendAppControl). The isolated flavors, native and systemd, run
+// mutable pods.
 
-// mutableFlavor is the flavor that runs mutable pods.
-const mutableFlavor = "native"
+// mutableFlavors are the flavors that run mutable pods.
+var mutableFlavors = []string{"native", "systemd"}
 
 // checkMutable refuses a mutable pod that podctl cannot run.
 func checkMutable(opts *PrepareOptions) error {
@@ -31,8 +33,8 @@ func checkMutable(opts *PrepareOptions) error {
 	switch {
 	case rootless.Active():
 		return errdefs.New(ErrUsage, "--mutable pods run as root only: run podctl as root")
-	case flavorName(opts) != mutableFlavor:
-		return errdefs.New(ErrUsage, "--mutable pods run on the native flavor, not %s: give --stage1=native", flavorName(opts))
+	case !slices.Contains(mutableFlavors, flavorName(opts)):
+		return errdefs.New(ErrUsage, "--mutable pods run on the native and systemd flavors, not %s: give --stage1=native or --stage1=systemd", flavorName(opts))
 	case opts.PrivateUsers.Enabled:
 		return errdefs.New(ErrUsage, "--mutable pods share the host's users: leave out --private-users")
 	}
@@ -72,7 +74,11 @@ func AddApp(c Config, id string, ao AppOptions, insecureImage bool) (string, err
 		return "", err
 	}
 	defer p.Close()
-	pl, err := checkOptions(&PrepareOptions{Apps: []AppOptions{ao}, Volumes: m.Volumes, InsecureImage: insecureImage, Flavor: mutableFlavor})
+	flavor, err := p.Flavor()
+	if err != nil {
+		return "", err
+	}
+	pl, err := checkOptions(&PrepareOptions{Apps: []AppOptions{ao}, Volumes: m.Volumes, InsecureImage: insecureImage, Flavor: flavor})
 	if err != nil {
 		return "", err
 	}

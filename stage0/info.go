@@ -124,6 +124,26 @@ func startedSince(p *lifecycle.Pod, app string, t time.Time) bool {
 	return json.Unmarshal(b, &rec) == nil && rec.StartedAt.After(t)
 }
 
+// runningSince is when a running app's main process started: its pid
+// file's time (fly, native), or its start record's (systemd); nil if
+// neither says.
+func runningSince(p *lifecycle.Pod, app string) *time.Time {
+	if t := timePtr(p.AppStartTime(app)); t != nil {
+		return t
+	}
+	b, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), lifecycle.AppStarted))
+	if err != nil {
+		return nil
+	}
+	var rec struct {
+		StartedAt time.Time `json:"started_at"`
+	}
+	if json.Unmarshal(b, &rec) != nil {
+		return nil
+	}
+	return timePtr(rec.StartedAt, nil)
+}
+
 // timePtr is t for JSON, or nil if unknown. A file time outside the years
 // JSON's time format can hold (some file systems store any 64-bit time)
 // would fail the encoding of every pod listed with it: it is left out.
@@ -215,7 +235,7 @@ func Info(p *lifecycle.Pod) *PodInfo {
 			ai.State = "created"
 		}
 		if ai.State == "running" && ai.FinishedAt == nil {
-			ai.StartedAt = timePtr(p.AppStartTime(ai.Name))
+			ai.StartedAt = runningSince(p, ai.Name)
 		}
 		pi.Apps = append(pi.Apps, ai)
 	}

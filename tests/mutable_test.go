@@ -63,6 +63,12 @@ func (e *env) startMutable(prepared bool, args ...string) (*exec.Cmd, string) {
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
+	// Until run-prepared has moved it to run/, the pod reads as prepared.
+	for deadline := time.Now().Add(60 * time.Second); e.status(uuid).State != "running"; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("pod %s is not running 60 s after run-prepared", uuid)
+		}
+	}
 	e.must("status", "--wait-ready=30s", uuid)
 	return cmd, uuid
 }
@@ -85,10 +91,9 @@ func (e *env) waitApp(uuid, app string, ok func(appJSON) bool) appJSON {
 // started; one is stopped and removed while the other runs on; each
 // app's state, exit code and log are its own; app exec runs in an added
 // app; stop ends the pod.
-func TestMutablePod(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.flavor = "native"
+func TestMutablePod(t *testing.T) { forEachIsolatedFlavor(t, testMutablePod) }
+
+func testMutablePod(t *testing.T, e *env) {
 	e.fetchBusybox()
 	cmd, uuid := e.startMutable(false)
 	defer cmd.Wait()
@@ -132,9 +137,9 @@ func TestMutablePod(t *testing.T) {
 		}
 	}
 	cgroups := e.podCgroups(uuid)
-	oneCgroup := filepath.Join(cgroups[0], "one")
+	oneCgroup := appCgroup(cgroups[0], e.flavor, "one")
 	if _, err := os.Stat(oneCgroup); err != nil {
-		t.Fatalf("app one has no cgroup of its own: %v", err)
+		t.Fatalf("%s: app one has no cgroup of its own: %v", e.flavor, err)
 	}
 
 	// app stop returns once the app has ended, its status recorded; the
@@ -142,7 +147,7 @@ func TestMutablePod(t *testing.T) {
 	e.must("app", "stop", uuid, "--app=one")
 	one := e.appStatus(uuid, "one")
 	if one.State != "exited" || one.ExitCode == nil || *one.ExitCode != 143 || one.Reason != "Stopped" || one.FinishedAt == nil {
-		t.Errorf("app one after app stop: %+v, want exited 143 Stopped", one)
+		t.Errorf("%s: app one after app stop: %+v, want exited 143 Stopped", e.flavor, one)
 	}
 	two := e.appStatus(uuid, "two")
 	if two.State != "running" || two.ExitCode != nil || two.StartedAt == nil {
@@ -194,10 +199,9 @@ func TestMutablePod(t *testing.T) {
 
 // A mutable pod prepared with an app and run with run-prepared: an added
 // app's failure is its own, and the pod and its first app run on.
-func TestMutablePodPrepared(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.flavor = "native"
+func TestMutablePodPrepared(t *testing.T) { forEachIsolatedFlavor(t, testMutablePodPrepared) }
+
+func testMutablePodPrepared(t *testing.T, e *env) {
 	e.fetchBusybox()
 	cmd, uuid := e.startMutable(true, "example.com/busybox", "--name", "first", "--exec", "/bin/sleep", "--", "600")
 	defer cmd.Wait()
@@ -234,16 +238,14 @@ func TestMutablePodPrepared(t *testing.T) {
 }
 
 // App verbs are refused, in one line, to a pod that is not mutable, and
-// --mutable to the flavors that do not run mutable pods.
-func TestMutableRefusals(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.flavor = "native"
+// --mutable to fly, which does not run mutable pods.
+func TestMutableRefusals(t *testing.T) { forEachIsolatedFlavor(t, testMutableRefusals) }
+
+func testMutableRefusals(t *testing.T, e *env) {
 	e.fetchBusybox()
-	for _, f := range []string{"systemd", "fly"} {
-		e.refused("--mutable pods run on the native flavor", "run", "--stage1="+f, "--mutable")
-		e.refused("--mutable pods run on the native flavor", "prepare", "--stage1="+f, "--mutable", "example.com/busybox")
-	}
+	fly := &env{t: t, dir: e.dir, flavor: "fly"}
+	fly.refused("--mutable pods run on the native and systemd flavors, not fly", "run", "--mutable")
+	fly.refused("--mutable pods run on the native and systemd flavors, not fly", "prepare", "--mutable", "example.com/busybox")
 	e.noPods()
 	cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sleep", "--", "600")
 	defer cmd.Wait()
@@ -258,4 +260,22 @@ func TestMutableRefusals(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.dir, "pods", "run", uuid, "apps", "more")); !os.IsNotExist(err) {
 		t.Errorf("the refused app add left a folder: %v", err)
 	}
+}
+
+// appCgroup is the cgroup folder of an app of a pod whose folder in the
+// tracking hierarchy is top: native's own child, or the app's service
+// in the pod's systemd's tree.
+func appCgroup(top, flavor, app string) string {
+	if flavor == "native" {
+		return filepath.Join(top, app)
+	}
+	found := filepath.Join(top, "no service "+app)
+	filepath.WalkDir(top, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && d.Name() == app+".service" {
+			found = path
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return found
 }

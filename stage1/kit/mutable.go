@@ -2,8 +2,11 @@ package kit
 
 import (
 	"fmt"
+
 	"syscall"
 	"time"
+
+	"github.com/appc/spec/schema"
 
 	"podctl/events"
 	"podctl/lifecycle"
@@ -21,6 +24,16 @@ type AppRequest struct {
 	// Reply gets the outcome once: nil, or the one line saying why not.
 	// It must have room for it: the Supervisor never waits on it.
 	Reply chan<- error `json:"-"`
+}
+
+// MutableControllers are the v1 hierarchies a mutable pod's cgroup is
+// made in beside those its first apps need: apps added later may have
+// limits, and every confined app has a device policy.
+func MutableControllers(m *schema.PodManifest) []string {
+	if m == nil || !lifecycle.IsMutable(m) {
+		return nil
+	}
+	return []string{"memory", "cpu", "pids", "devices"}
 }
 
 // appGen names one run of app index: the gen-th.

@@ -11,7 +11,6 @@ import (
 
 	"podctl/cgroup"
 	"podctl/internal/flock"
-	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/kit"
 )
@@ -27,16 +26,6 @@ import (
 
 // controlFD is where the init reads the app verbs of a mutable pod.
 const controlFD = configFD + 1
-
-// mutableControllers are the v1 hierarchies a mutable pod's cgroup is
-// made in beside those its first apps need: apps added later may have
-// limits, and every confined app has a device policy.
-func mutableControllers(m *schema.PodManifest) []string {
-	if m == nil || !lifecycle.IsMutable(m) {
-		return nil
-	}
-	return []string{"memory", "cpu", "pids", "devices"}
-}
 
 // appControl serves a mutable pod's app verbs in stage1.
 type appControl struct {

@@ -105,7 +105,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 		// Ends an early init that never gets its pod, if Run fails first.
 		defer rc.Early.Abort()
 	}
-	pod, err := kit.Begin(rc, kit.Prologue{Confined: true, AppCgroups: true, Also: mutableControllers(rc.Manifest)})
+	pod, err := kit.Begin(rc, kit.Prologue{Confined: true, AppCgroups: true, Also: kit.MutableControllers(rc.Manifest)})
 	if err != nil {
 		return 0, err
 	}

@@ -283,6 +283,13 @@ func hookExitedMain(args []string) int {
 	}
 	restarts := readCount(p.FilePath(lifecycle.AppRestartsFile(app)))
 	st.RestartCount = restarts
+	_, m, merr := p.PodManifest()
+	mutable := merr == nil && lifecycle.IsMutable(m)
+	if mutable {
+		// No pod's end gives it one later (finishStatuses): an app of a
+		// mutable pod ends on its own.
+		st.Reason = kit.Reason(st, false, "")
+	}
 	if err := p.WriteAppStatus(app, st); err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return 1
@@ -292,6 +299,10 @@ func hookExitedMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 	}
 	if restarted {
+		return 0
+	}
+	if mutable {
+		// A mutable pod outlives its apps: podctl stop ends it.
 		return 0
 	}
 	code, end, err := decideEnd(p, st.ExitCode)

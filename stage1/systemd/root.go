@@ -87,7 +87,11 @@ func buildRoot(p *lifecycle.Pod, self string, specs []kit.AppSpec, u unitOptions
 			return "", err
 		}
 	}
-	if err := bindDevices(root, specs[0].Devices); err != nil {
+	devs, err := podDevices(p, specs)
+	if err != nil {
+		return "", err
+	}
+	if err := bindDevices(root, devs); err != nil {
 		return "", err
 	}
 	if err := writeEtc(root, p, specs, u); err != nil {
@@ -222,6 +226,27 @@ func writeEtc(root string, p *lifecycle.Pod, specs []kit.AppSpec, u unitOptions)
 	}
 	var names []string
 	for _, s := range specs {
+		if err := writeApp(root, p, s, u); err != nil {
+			return err
+		}
+		names = append(names, s.Name)
+	}
+	if err := writeUnit(units, podTarget, podTargetUnit(names)); err != nil {
+		return err
+	}
+	def := filepath.Join(units, "default.target")
+	os.Remove(def)
+	if err := os.Symlink(podTarget, def); err != nil {
+		return fmt.Errorf("writing the pod's units: %w", err)
+	}
+	return nil
+}
+
+// writeApp writes the spec of app s its exec helper reads, with paths as
+// the pod sees them, and its unit.
+func writeApp(root string, p *lifecycle.Pod, s kit.AppSpec, u unitOptions) error {
+	units := filepath.Join(root, "etc", "systemd", "system")
+	{
 		inside := s
 		inside.Rootfs = filepath.Join(stage2, s.Name, "rootfs")
 		// Already mounted, by the boot helper.
@@ -250,15 +275,6 @@ func writeEtc(root string, p *lifecycle.Pod, specs []kit.AppSpec, u unitOptions)
 		if err := writeUnit(units, serviceName(s.Name), appUnit(s.Name, u)); err != nil {
 			return err
 		}
-		names = append(names, s.Name)
-	}
-	if err := writeUnit(units, podTarget, podTargetUnit(names)); err != nil {
-		return err
-	}
-	def := filepath.Join(units, "default.target")
-	os.Remove(def)
-	if err := os.Symlink(podTarget, def); err != nil {
-		return fmt.Errorf("writing the pod's units: %w", err)
 	}
 	return nil
 }

@@ -21,7 +21,8 @@ run-prepared) stays up, with no app or some, until podctl stop ends it.
 While it runs, app add puts an app into it (created, not started), app
 start starts one, app stop stops one (SIGTERM, then SIGKILL after 10 s)
 and app rm stops and removes one. Each app has its own status, exit code
-and log (podctl logs --app). Mutable pods run on the native flavor.`,
+and log (podctl logs --app). Mutable pods run on the native and systemd
+flavors.`,
 		Example: `  podctl run --mutable --uuid-file-save=/run/pod.uuid &
   podctl app add --uuid-file=/run/pod.uuid example.com/busybox --name web --exec /bin/httpd -- -f -p 80
   podctl app start --uuid-file=/run/pod.uuid --app=web

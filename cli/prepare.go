@@ -52,7 +52,7 @@ func (f *podFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.signatures, "signatures", "", signaturesUsage)
 	fs.StringVar(&f.flavor, "stage1", "", "stage1 flavor: systemd (the default where systemd-nspawn is installed) or fly; fly does not isolate its apps (a chroot with the default capabilities, no seccomp: see security.md)")
 	fs.BoolVar(&f.noOverly, "no-overlay", false, "copy image trees into the pod instead of mounting overlays")
-	fs.BoolVar(&f.mutable, "mutable", false, "make a pod that stays up, with no image or some, until podctl stop, whose apps podctl app adds, starts, stops and removes (native flavor)")
+	fs.BoolVar(&f.mutable, "mutable", false, "make a pod that stays up, with no image or some, until podctl stop, whose apps podctl app adds, starts, stops and removes (native and systemd flavors)")
 	fs.StringVar(&f.uuidFile, "uuid-file-save", "", "write the pod's UUID to this file as soon as the pod exists")
 	list(fs, &f.volumes, "volume", stage0.ParseVolume, "a pod volume: NAME,kind=host,source=/PATH[,readOnly=true] or NAME,kind=empty[,mode=0755,uid=N,gid=N] (repeatable; apps use it with --mount)")
 	f.limits.add(fs)

@@ -66,7 +66,7 @@ const (
 	// a mutable pod's manifest (LockManifest).
 	FileManifestLock = "manifest.lock"
 	// FileControl is the unix socket a mutable pod's stage1 takes its
-	// app verbs on (native flavor).
+	// app verbs on.
 	FileControl = "stage1/control"
 )
 
@@ -224,7 +224,7 @@ var PodFiles = []PodFile{
 	{FileHosts, "stage1", "hosts(5)", Atomic, false},
 	{FileResolvConf, "stage1", "resolv.conf(5)", Atomic, false},
 	{FileManifestLock, "podctl app", "empty, flocked", Made, false},
-	{FileControl, "stage1 (native, mutable pods)", "unix socket of the app verbs", Made, false},
+	{FileControl, "stage1 (mutable pods)", "unix socket of the app verbs", Made, false},
 	{DirApps + "/*/", "stage0", "folder", Made, false},
 	{DirApps + "/*/" + AppRootfs + "/", "stage0", "the app's root, or its overlay's mount point", Made, true},
 	{DirApps + "/*/" + AppLower, "stage0", "symlink to the image tree", Made, false},

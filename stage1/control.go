@@ -65,7 +65,7 @@ func SendAppControl(p *lifecycle.Pod, op AppOp, app string) error {
 	conn, err := net.DialTimeout("unix", controlPath(p), 10*time.Second)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ECONNREFUSED) {
-			return fmt.Errorf("pod %s takes no app verbs: it is not running as a mutable pod of the native flavor", p.UUID)
+			return fmt.Errorf("pod %s takes no app verbs: its stage1 is not running (or not yet listening)", p.UUID)
 		}
 		return fmt.Errorf("reaching the stage1 of pod %s: %w", p.UUID, err)
 	}

@@ -535,7 +535,7 @@ func inPodMain(args []string) int {
 		return 1
 	}
 	if len(args) < 2 {
-		return fail(errors.New("usage: stage1 " + helperInPod + " PID mount|unmount|systemctl ..."))
+		return fail(errors.New("usage: stage1 " + helperInPod + " PID mount|unmount|systemctl ARGS"))
 	}
 	pid, err := strconv.Atoi(args[0])
 	if err != nil || pid <= 1 {

@@ -173,6 +173,19 @@ func testMutablePod(t *testing.T, e *env) {
 	e.refused(`no app "one"`, "app", "start", uuid, "--app=one")
 	e.refused("has an app two already", "app", "add", uuid, "example.com/busybox", "--name", "two")
 	e.refused("--app", "app", "stop", uuid)
+	e.refused(`no image "example.com/nope"`, "app", "add", uuid, "example.com/nope", "--name", "nope")
+	if e.flavor == "systemd" {
+		secret := filepath.Join(t.TempDir(), "secret")
+		if err := os.WriteFile(secret, []byte("s3cret"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		e.refused("secret variables", "app", "add", uuid, "example.com/busybox", "--name", "secretive", "--environment-secret", "TOKEN="+secret)
+	}
+	for _, name := range []string{"nope", "secretive"} {
+		if _, err := os.Stat(filepath.Join(e.dir, "pods", "run", uuid, "apps", name)); !os.IsNotExist(err) {
+			t.Errorf("%s: a refused app add left the folder of app %s: %v", e.flavor, name, err)
+		}
+	}
 	if got := appStates(e.appList(uuid)); got != "two=running" {
 		t.Errorf("after the refusals: %s, want two=running only", got)
 	}

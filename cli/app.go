@@ -27,7 +27,15 @@ flavors.`,
   podctl app add --uuid-file=/run/pod.uuid example.com/busybox --name web --exec /bin/httpd -- -f -p 80
   podctl app start --uuid-file=/run/pod.uuid --app=web
   podctl app list --uuid-file=/run/pod.uuid`,
-		Args: args(cobra.NoArgs),
+		// Without this, cobra would print the help for an unknown verb
+		// and exit 0.
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if len(a) > 0 {
+				return fmt.Errorf("podctl app has no verb %q: see podctl app --help", a[0])
+			}
+			return cmd.Help()
+		},
 	}
 	cmd.AddCommand(newAppAdd(g), newAppVerb(g, "start", "Start an app of a mutable pod", stage0.StartApp),
 		newAppVerb(g, "stop", "Stop an app of a mutable pod; the pod goes on", stage0.StopApp),

@@ -259,6 +259,8 @@ func testMutableRefusals(t *testing.T, e *env) {
 	fly := &env{t: t, dir: e.dir, flavor: "fly"}
 	fly.refused("--mutable pods run on the native and systemd flavors, not fly", "run", "--mutable")
 	fly.refused("--mutable pods run on the native and systemd flavors, not fly", "prepare", "--mutable", "example.com/busybox")
+	e.refused(`podctl app has no verb "bogus"`, "app", "bogus")
+	e.refused("needs a pod UUID", "app", "list")
 	e.noPods()
 	cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sleep", "--", "600")
 	defer cmd.Wait()

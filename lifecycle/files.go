@@ -104,6 +104,9 @@ const (
 	// AppRestarting exists while a restart of the app is scheduled
 	// (systemd flavor).
 	AppRestarting = "restarting"
+	// AppStopping exists while podctl app stop stops the app (systemd
+	// flavor): its exit hook does not restart it.
+	AppStopping = "stopping"
 	// AppStdinFIFO, AppStdoutFIFO and AppStderrFIFO carry the app's
 	// standard streams (systemd flavor).
 	AppStdinFIFO  = "stdin.fifo"
@@ -240,6 +243,7 @@ var PodFiles = []PodFile{
 	{DirApps + "/*/" + AppStartError, "systemd flavor's exec helper", "text", Atomic, false},
 	{DirApps + "/*/" + AppExecLock, "systemd flavor's exec helper", "empty, flocked", Made, false},
 	{DirApps + "/*/" + AppRestarting, "systemd flavor's exit hook", "empty", Atomic, false},
+	{DirApps + "/*/" + AppStopping, "stage1 (systemd, mutable pods)", "empty", Atomic, false},
 	{DirApps + "/*/" + AppStdinFIFO, "stage1 (systemd)", "FIFO", Made, false},
 	{DirApps + "/*/" + AppStdoutFIFO, "stage1 (systemd)", "FIFO", Made, false},
 	{DirApps + "/*/" + AppStderrFIFO, "stage1 (systemd)", "FIFO", Made, false},

@@ -294,3 +294,47 @@ func appCgroup(top, flavor, app string) string {
 	})
 	return found
 }
+
+// Under --restart=always, an app that ends by itself is restarted, and
+// one that app stop ends is not: its status says Stopped, and app start
+// starts it again.
+func TestMutableStopIsNotRestarted(t *testing.T) { forEachIsolatedFlavor(t, testMutableStopIsNotRestarted) }
+
+func testMutableStopIsNotRestarted(t *testing.T, e *env) {
+	e.fetchBusybox()
+	cmd, uuid := e.startMutable(false, "--restart=always", "--restart-backoff=100ms")
+	defer cmd.Wait()
+	defer e.podctl("stop", "--force", uuid)
+	e.must("app", "add", uuid, "example.com/busybox", "--name", "short", "--exec", "/bin/true")
+	e.must("app", "add", uuid, "example.com/busybox", "--name", "long", "--exec", "/bin/sleep", "--", "600")
+	e.must("app", "start", uuid, "--app=short")
+	e.must("app", "start", uuid, "--app=long")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var restarts int
+		for _, a := range e.status(uuid).Apps {
+			if a.Name == "short" {
+				restarts = a.RestartCount
+			}
+		}
+		if restarts >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: app short, which exits at once, was restarted %d times in 60 s under --restart=always", e.flavor, restarts)
+		}
+	}
+	e.must("app", "stop", uuid, "--app=long")
+	long := e.appStatus(uuid, "long")
+	if long.State != "exited" || long.Reason != "Stopped" {
+		t.Errorf("%s: app long after app stop: %+v, want exited Stopped", e.flavor, long)
+	}
+	for _, a := range e.status(uuid).Apps {
+		if a.Name == "long" && a.RestartCount != 0 {
+			t.Errorf("%s: app long was restarted after app stop: %+v", e.flavor, a)
+		}
+	}
+	e.must("app", "start", uuid, "--app=long")
+	if long = e.appStatus(uuid, "long"); long.State != "running" {
+		t.Errorf("%s: app long after app start: %+v, want running", e.flavor, long)
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	"podctl/cgroup"
 	"podctl/internal/flock"
+	"podctl/internal/fsutil"
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/kit"
@@ -321,25 +322,18 @@ const startWait = time.Minute
 
 // stop stops the app's service, as the pod's stop does (SIGTERM, then
 // SIGKILL after StopGrace), and returns once its exit hook has recorded
-// its status, whose reason it makes Stopped.
+// its status, with the reason Stopped.
 func (c *appControl) stop(name string) error {
 	if !c.active(name) {
 		return nil
 	}
-	p := c.r.rc.Pod
-	begin := time.Now()
-	if err := c.systemctl("stop", serviceName(name)); err != nil {
+	// Its exit hook neither restarts it nor gives another reason.
+	mark := c.r.rc.Pod.FilePath(lifecycle.AppFile(name, lifecycle.AppStopping))
+	if err := fsutil.WriteFile(mark, nil, 0o600, false); err != nil {
 		return err
 	}
-	st, err := p.AppStatus(name)
-	if err != nil {
-		return err
-	}
-	if st.FinishedAt.After(begin) && st.ExitCode != 0 {
-		st.Reason = lifecycle.ReasonStopped
-		return p.WriteAppStatus(name, st)
-	}
-	return nil
+	defer os.Remove(mark)
+	return c.systemctl("stop", serviceName(name))
 }
 
 // remove stops the app and takes it out of the pod: its unit, its mounts

@@ -298,7 +298,9 @@ func appCgroup(top, flavor, app string) string {
 // Under --restart=always, an app that ends by itself is restarted, and
 // one that app stop ends is not: its status says Stopped, and app start
 // starts it again.
-func TestMutableStopIsNotRestarted(t *testing.T) { forEachIsolatedFlavor(t, testMutableStopIsNotRestarted) }
+func TestMutableStopIsNotRestarted(t *testing.T) {
+	forEachIsolatedFlavor(t, testMutableStopIsNotRestarted)
+}
 
 func testMutableStopIsNotRestarted(t *testing.T, e *env) {
 	e.fetchBusybox()

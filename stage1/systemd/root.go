@@ -246,35 +246,34 @@ func writeEtc(root string, p *lifecycle.Pod, specs []kit.AppSpec, u unitOptions)
 // the pod sees them, and its unit.
 func writeApp(root string, p *lifecycle.Pod, s kit.AppSpec, u unitOptions) error {
 	units := filepath.Join(root, "etc", "systemd", "system")
-	{
-		inside := s
-		inside.Rootfs = filepath.Join(stage2, s.Name, "rootfs")
-		// Already mounted, by the boot helper.
-		inside.Lower, inside.Upper, inside.Work, inside.Mounts, inside.Tmpfs = "", "", "", nil, nil
-		inside.Devices = devicesInside(s.Devices)
-		inside.Cgroups = nil
-		for i := range s.LimitDirs {
-			inside.Cgroups = append(inside.Cgroups, filepath.Join(inCgroups, s.Name, strconv.Itoa(i)))
-		}
-		inside.LimitDirs = inside.Cgroups
-		views, err := cgroupViews(s.Name, s.LimitDirs)
-		if err != nil {
-			return err
-		}
-		inside.CgroupViews = views
-		if err := writeSecrets(root, &inside); err != nil {
-			return err
-		}
-		b, err := json.Marshal(&inside)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(p.FilePath(lifecycle.AppFile(s.Name, lifecycle.AppSpecJSON)), b, 0o600); err != nil {
-			return fmt.Errorf("writing spec of app %s: %w", s.Name, err)
-		}
-		if err := writeUnit(units, serviceName(s.Name), appUnit(s.Name, u)); err != nil {
-			return err
-		}
+	inside := s
+	inside.Rootfs = filepath.Join(stage2, s.Name, "rootfs")
+	// Already mounted: by the boot helper, or, for an app added to a
+	// mutable pod, by the in-pod helper.
+	inside.Lower, inside.Upper, inside.Work, inside.Mounts, inside.Tmpfs = "", "", "", nil, nil
+	inside.Devices = devicesInside(s.Devices)
+	inside.Cgroups = nil
+	for i := range s.LimitDirs {
+		inside.Cgroups = append(inside.Cgroups, filepath.Join(inCgroups, s.Name, strconv.Itoa(i)))
+	}
+	inside.LimitDirs = inside.Cgroups
+	views, err := cgroupViews(s.Name, s.LimitDirs)
+	if err != nil {
+		return err
+	}
+	inside.CgroupViews = views
+	if err := writeSecrets(root, &inside); err != nil {
+		return err
+	}
+	b, err := json.Marshal(&inside)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(p.FilePath(lifecycle.AppFile(s.Name, lifecycle.AppSpecJSON)), b, 0o600); err != nil {
+		return fmt.Errorf("writing spec of app %s: %w", s.Name, err)
+	}
+	if err := writeUnit(units, serviceName(s.Name), appUnit(s.Name, u)); err != nil {
+		return err
 	}
 	return nil
 }

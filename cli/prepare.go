@@ -47,6 +47,8 @@ type podFlags struct {
 	fs          *pflag.FlagSet
 	// following are the images that followed another's flags (strayHint).
 	following []string
+	// mutable makes a pod whose apps podctl app changes while it runs.
+	mutable bool
 }
 
 func (f *podFlags) add(cmd *cobra.Command) {
@@ -65,6 +67,7 @@ func (f *podFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.signatures, "signatures", "", signaturesUsage)
 	fs.StringVar(&f.flavor, "stage1", "", "stage1 flavor: systemd (the default where systemd-nspawn is installed) or fly; fly does not isolate its apps (a chroot with the default capabilities, no seccomp: see security.md)")
 	fs.BoolVar(&f.noOverly, "no-overlay", false, "copy image trees into the pod instead of mounting overlays")
+	fs.BoolVar(&f.mutable, "mutable", false, "make a pod that stays up, with no image or some, until podctl stop, whose apps podctl app adds, starts, stops and removes (native and systemd flavors)")
 	fs.StringVar(&f.uuidFile, "uuid-file-save", "", "write the pod's UUID to this file as soon as the pod exists")
 	list(fs, &f.volumes, "volume", stage0.ParseVolume, "a pod volume: NAME,kind=host,source=/PATH[,readOnly=true] or NAME,kind=empty[,mode=0755,uid=N,gid=N] (repeatable; apps use it with --mount)")
 	f.limits.add(fs)
@@ -124,7 +127,8 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 		return nil, err
 	}
 	var apps []stage0.AppOptions
-	if base.PodManifest == nil {
+	// A mutable pod may start with no app: podctl app adds them.
+	if base.PodManifest == nil && (len(args) > 0 || !f.mutable) {
 		if apps, f.following, err = parseAppsNoting(f.apps.options(&stage0.AppOptions{}), args); err != nil {
 			return nil, err
 		}
@@ -133,7 +137,7 @@ func (f *podFlags) options(args []string) (*stage0.PrepareOptions, error) {
 		PodManifest: base.PodManifest, Apps: apps, SetEnv: setEnv, InheritEnv: inherit, InsecureImage: insecureImage, ImageLimits: lim,
 		Flavor: f.flavor, NoOverlay: f.noOverly, UUIDFileSave: f.uuidFile, Volumes: f.volumes,
 		Name: f.name, Labels: f.labels, Annotations: f.annotations, SetEnvSecrets: f.secrets,
-		Network: f.net.opts, Devices: f.sec.devices, PrivateUsers: users,
+		Network: f.net.opts, Devices: f.sec.devices, PrivateUsers: users, Mutable: f.mutable,
 	}, nil
 }
 
@@ -202,7 +206,7 @@ func newPrepare(g *globals) *cobra.Command {
   podctl prepare --signatures=/srv/sigstore oci:./busybox:1.36 --exec /bin/true
   podctl run-prepared $(podctl prepare --quiet example.com/busybox)
   podctl prepare --name web --label tier=front example.com/busybox --name httpd && podctl run-prepared web`,
-		Args: args(imagesOrPodManifest),
+		Args: args(imageArgs(&f)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options(args)
 			if err != nil {
@@ -266,7 +270,7 @@ or host.
   podctl run -d example.com/busybox --exec /bin/busybox -- httpd -f -p 80   # prints the UUID
   podctl run -d -i example.com/busybox --exec /bin/sh && podctl attach $UUID
   podctl run --mds-register example.com/busybox --exec /bin/sh -- -c 'wget -qO- $AC_METADATA_URL/acMetadata/v1/pod/uuid'`,
-		Args: args(imagesOrPodManifest),
+		Args: args(imageArgs(&f)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := f.options(args)
 			if err != nil {
@@ -334,4 +338,15 @@ func newRunPrepared(g *globals) *cobra.Command {
 	cmd.Flags().BoolVarP(&ro.Interactive, "interactive", "i", false, "give the pod's single app the terminal (its output then bypasses the logs)")
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, detachUsage)
 	return userNS(cmd)
+}
+
+// imageArgs wants an image, unless the pod is --mutable: such a pod may
+// start with none.
+func imageArgs(f *podFlags) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if f.mutable {
+			return nil
+		}
+		return imagesOrPodManifest(cmd, a)
+	}
 }

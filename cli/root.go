@@ -149,7 +149,7 @@ a shell, an init script, a systemd unit or cron) can act on it.`,
 	root.AddCommand(
 		newRun(g), newPrepare(g), newRunPrepared(g), newStatus(g), newList(g),
 		newCatManifest(g), newEnter(g), newLogs(g), newAttach(g), newStop(g), newRm(g), newGC(g),
-		newWait(g), newEvents(g), newApply(g), newSystemdGenerator(),
+		newWait(g), newEvents(g), newApply(g), newSystemdGenerator(), newApp(g),
 		newStats(g), newPause(g), newResume(g),
 		newFetch(g), newImage(g), newTrust(g), newVersion(),
 	)

@@ -2,7 +2,9 @@ package lifecycle
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"podctl/internal/fsutil"
@@ -44,6 +46,9 @@ const (
 	// ReasonCancelled: stage1 stopped the app because podctl run was told
 	// to stop (SIGINT, SIGTERM, SIGHUP; podctl stop), or another app failed.
 	ReasonCancelled = "Cancelled"
+	// ReasonStopped: the app of a mutable pod was stopped with podctl app
+	// stop (or app rm).
+	ReasonStopped = "Stopped"
 )
 
 // AppExitCode returns the exit code the app ended with. It returns an
@@ -80,4 +85,17 @@ func (p *Pod) WriteAppStatus(app string, st *AppStatus) error {
 		return fmt.Errorf("recording exit status of app %s: %w", app, err)
 	}
 	return fsutil.WriteFile(p.FilePath(AppStatusFile(app)), b, 0o600, false)
+}
+
+// AppStartTime is when the app's running main process started, from its
+// pid file (fly and native flavors); zero if it is not running.
+func (p *Pod) AppStartTime(app string) (time.Time, error) {
+	st, err := p.statFile(AppFile(app, AppPid))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return time.Time{}, nil
+		}
+		return time.Time{}, err
+	}
+	return time.Unix(st.Mtim.Unix()), nil
 }

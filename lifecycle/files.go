@@ -69,6 +69,12 @@ const (
 	FileConsole = "stage1/console.sock"
 	// DirApps holds one folder per app (AppDir).
 	DirApps = "apps"
+	// FileManifestLock is flocked by whoever changes or reads an app of
+	// a mutable pod's manifest (LockManifest).
+	FileManifestLock = "manifest.lock"
+	// FileControl is the unix socket a mutable pod's stage1 takes its
+	// app verbs on.
+	FileControl = "stage1/control"
 )
 
 // The files and folders of an app's folder, apps/<name>/ (AppFile).
@@ -105,6 +111,9 @@ const (
 	// AppRestarting exists while a restart of the app is scheduled
 	// (systemd flavor).
 	AppRestarting = "restarting"
+	// AppStopping exists while podctl app stop stops the app (systemd
+	// flavor): its exit hook does not restart it.
+	AppStopping = "stopping"
 	// AppStdinFIFO, AppStdoutFIFO and AppStderrFIFO carry the app's
 	// standard streams (systemd flavor).
 	AppStdinFIFO  = "stdin.fifo"
@@ -160,6 +169,9 @@ const (
 	AnnotationSourceFile   = "podctl.io/source-file"
 	AnnotationSourceDigest = "podctl.io/source-digest"
 	AnnotationStopGrace    = "podctl.io/stop-grace"
+	// AnnotationMutable, on the pod manifest, is "true" for a pod whose
+	// apps are added and removed while it runs (--mutable).
+	AnnotationMutable = "podctl.io/mutable"
 )
 
 // The annotations of a pod file (package podfile) that say what a
@@ -248,6 +260,8 @@ var PodFiles = []PodFile{
 	{FileHosts, "stage1", "hosts(5)", Atomic, false},
 	{FileResolvConf, "stage1", "resolv.conf(5)", Atomic, false},
 	{FileConsole, "stage1 (run --detach --interactive)", "unix socket: a header line, then the app's terminal", Made, false},
+	{FileManifestLock, "podctl app", "empty, flocked", Made, false},
+	{FileControl, "stage1 (mutable pods)", "unix socket of the app verbs", Made, false},
 	{DirApps + "/*/", "stage0", "folder", Made, false},
 	{DirApps + "/*/" + AppRootfs + "/", "stage0", "the app's root, or its overlay's mount point", Made, true},
 	{DirApps + "/*/" + AppLower, "stage0", "symlink to the image tree", Made, false},
@@ -263,6 +277,7 @@ var PodFiles = []PodFile{
 	{DirApps + "/*/" + AppStartError, "systemd flavor's exec helper and pre-start hook", "text", Atomic, false},
 	{DirApps + "/*/" + AppExecLock, "systemd flavor's exec helper", "empty, flocked", Made, false},
 	{DirApps + "/*/" + AppRestarting, "systemd flavor's exit hook", "empty", Atomic, false},
+	{DirApps + "/*/" + AppStopping, "stage1 (systemd, mutable pods)", "empty", Atomic, false},
 	{DirApps + "/*/" + AppStdinFIFO, "stage1 (systemd)", "FIFO", Made, false},
 	{DirApps + "/*/" + AppStdoutFIFO, "stage1 (systemd)", "FIFO", Made, false},
 	{DirApps + "/*/" + AppStderrFIFO, "stage1 (systemd)", "FIFO", Made, false},

@@ -126,6 +126,26 @@ func startedSince(p *lifecycle.Pod, app string, t time.Time) bool {
 	return json.Unmarshal(b, &rec) == nil && rec.StartedAt.After(t)
 }
 
+// runningSince is when a running app's main process started: its pid
+// file's time (fly, native), or its start record's (systemd); nil if
+// neither says.
+func runningSince(p *lifecycle.Pod, app string) *time.Time {
+	if t := timePtr(p.AppStartTime(app)); t != nil {
+		return t
+	}
+	b, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), lifecycle.AppStarted))
+	if err != nil {
+		return nil
+	}
+	var rec struct {
+		StartedAt time.Time `json:"started_at"`
+	}
+	if json.Unmarshal(b, &rec) != nil {
+		return nil
+	}
+	return timePtr(rec.StartedAt, nil)
+}
+
 // timePtr is t for JSON, or nil if unknown. A file time outside the years
 // JSON's time format can hold (some file systems store any 64-bit time)
 // would fail the encoding of every pod listed with it: it is left out.
@@ -213,6 +233,12 @@ func Info(p *lifecycle.Pod) *PodInfo {
 			ai.FinishedAt = timePtr(st.FinishedAt, nil)
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			problem(err)
+		} else if p.State() == lifecycle.Running && lifecycle.IsMutable(m) && !startedSince(p, ai.Name, time.Time{}) {
+			// Added to a mutable pod, and not started yet.
+			ai.State = "created"
+		}
+		if ai.State == "running" && ai.FinishedAt == nil {
+			ai.StartedAt = runningSince(p, ai.Name)
 		}
 		pi.Apps = append(pi.Apps, ai)
 	}

@@ -63,10 +63,13 @@ type plannedApp struct {
 // checkOptions starts a plan from opts, refusing what is wrong with them
 // before anything is imported or created.
 func checkOptions(opts *PrepareOptions) (*plan, error) {
+	if err := checkMutable(opts); err != nil {
+		return nil, err
+	}
 	if opts.PodManifest != nil {
 		return checkPodManifestOptions(opts)
 	}
-	if len(opts.Apps) == 0 {
+	if len(opts.Apps) == 0 && !opts.Mutable {
 		return nil, errdefs.New(ErrUsage, "no image given: name at least one image to run")
 	}
 	if opts.Name != "" {
@@ -289,6 +292,9 @@ func (pl *plan) buildManifest() error {
 	}
 	if pl.opts.Name != "" {
 		pm.Annotations.Set(lifecycle.AnnotationName, pl.opts.Name)
+	}
+	if pl.opts.Mutable {
+		pm.Annotations.Set(lifecycle.AnnotationMutable, "true")
 	}
 	pm.UserLabels, pm.UserAnnotations = pl.labels, pl.annotations
 	pl.opts.Source.annotate(pm)

@@ -130,6 +130,9 @@ type PrepareOptions struct {
 	PodManifest *schema.PodManifest
 	// Source, if set, is the pod file the pod is made from (podctl apply).
 	Source *Source
+	// Mutable makes a pod that stays up until it is stopped, with no app
+	// or some, whose apps podctl app adds, starts, stops and removes.
+	Mutable bool
 }
 
 // flavorName is the stage1 flavor opts ask for, or the default.

@@ -280,7 +280,7 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 		}
 		specs = append(specs, s)
 	}
-	if len(specs) == 0 {
+	if len(specs) == 0 && !lifecycle.IsMutable(m) {
 		return nil, fmt.Errorf("the pod has no apps")
 	}
 	return specs, nil

@@ -79,6 +79,9 @@ func newTestPod(t *testing.T, task stage1.Task, names ...string) *testPod {
 	p := &testPod{t: t, dir: dir, sigs: make(chan os.Signal), started: make(chan *fakeProc, 64),
 		readies: make(chan struct{}, 8), debug: make(chan string, 64), done: make(chan int, 1),
 		failStart: map[string]error{}, ignoreTerm: map[string]bool{}}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	var specs []AppSpec
 	for _, n := range names {
 		if err := os.MkdirAll(filepath.Join(dir, lifecycle.AppDir(n)), 0o700); err != nil {

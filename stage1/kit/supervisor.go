@@ -40,6 +40,11 @@ type Supervisor struct {
 	// NoLogs gives the apps no output pipes and the pod no logs: for a
 	// Starter that ignores its streams.
 	NoLogs bool
+	// Mutable keeps the pod up with no app running until it is stopped,
+	// takes app verbs on Control (mutable.go), and lets no app's failure
+	// end the pod.
+	Mutable bool
+	Control <-chan AppRequest
 
 	pod       *lifecycle.Pod
 	sigs      <-chan os.Signal
@@ -66,6 +71,8 @@ type Supervisor struct {
 	kill, timeout <-chan time.Time
 	copiers       sync.WaitGroup
 	notifiers     []io.Closer
+	// appKills are the SIGKILLs due to apps stopped with app stop.
+	appKills chan appGen
 }
 
 type appExit struct {
@@ -82,6 +89,13 @@ type appRun struct {
 	running  bool
 	// stopped is set when stage1 signalled the app to end it.
 	stopped bool
+	// Of a mutable pod's apps: userStopped is set when app stop or app
+	// rm ended the app, removed once app rm has; gen counts its starts;
+	// waiters get nil once the app has ended.
+	userStopped, removed bool
+	removeOnExit         bool
+	gen                  int
+	waiters              []chan<- error
 }
 
 // Run starts the apps, supervises them until the last has exited and
@@ -103,9 +117,13 @@ func (s *Supervisor) Run() int {
 		s.stop(lifecycle.ReasonCancelled, syscall.SIGTERM)
 	}
 	if s.RC.Task.Timeout > 0 {
-		s.timeout = time.After(s.RC.Task.Timeout - time.Since(s.apps[0].started))
+		start := time.Now()
+		if len(s.apps) > 0 {
+			start = s.apps[0].started
+		}
+		s.timeout = time.After(s.RC.Task.Timeout - time.Since(start))
 	}
-	for s.running > 0 || len(s.timers) > 0 {
+	for s.running > 0 || len(s.timers) > 0 || (s.Mutable && s.stopReason == "") {
 		s.step()
 	}
 	return s.finish()
@@ -134,6 +152,7 @@ func (s *Supervisor) setUp() {
 	s.readyCh, s.exits, s.restarts = make(chan int, n), make(chan appExit, n), make(chan int, n)
 	s.timers = map[int]*time.Timer{}
 	s.sigs = s.Signals
+	s.appKills = make(chan appGen, 1)
 }
 
 // startAll starts the apps in order, each after its notify socket when
@@ -184,7 +203,8 @@ func (s *Supervisor) launch(i int) error {
 	if err != nil {
 		return err
 	}
-	a.proc, a.running, a.stopped = proc, true, false
+	a.proc, a.running, a.stopped, a.userStopped = proc, true, false, false
+	a.gen++
 	s.running++
 	s.RC.Debugf("app %s started as pid %d", spec.Name, proc.Pid())
 	s.warnIf(writeNumber(s.pod.FilePath(lifecycle.AppFile(spec.Name, lifecycle.AppPid)), proc.Pid()))
@@ -274,6 +294,10 @@ func (s *Supervisor) step() {
 		s.onTimeout()
 	case <-s.kill:
 		s.stop(s.stopReason, syscall.SIGKILL)
+	case r := <-s.Control:
+		s.onRequest(r)
+	case k := <-s.appKills:
+		s.onAppKill(k)
 	}
 }
 
@@ -282,10 +306,20 @@ func (s *Supervisor) step() {
 func (s *Supervisor) onExit(e appExit) {
 	trace.Mark("app exited")
 	s.running--
-	s.apps[e.index].running = false
+	a := &s.apps[e.index]
+	a.running = false
 	st := s.recordExit(e)
-	if s.stopReason == "" && s.RC.Task.Restart.Restarts(st.ExitCode, s.apps[e.index].restarts) {
+	if s.ended(a) {
+		// Stopped by app stop or app rm, it is neither restarted nor
+		// the pod's failure.
+		return
+	}
+	if s.stopReason == "" && s.RC.Task.Restart.Restarts(st.ExitCode, a.restarts) {
 		s.scheduleRestart(e.index)
+		return
+	}
+	if s.Mutable {
+		// A mutable pod outlives its apps' failures: each has its status.
 		return
 	}
 	if st.ExitCode != 0 && s.fail(st.ExitCode, FailureMessage(s.Specs[e.index].Name, st)) {
@@ -301,7 +335,11 @@ func (s *Supervisor) recordExit(e appExit) *lifecycle.AppStatus {
 	NoteOOM(st, spec)
 	s.warnIf(EndNotice(spec.Name, st))
 	st.StartedAt, st.FinishedAt, st.RestartCount = a.started, time.Now(), a.restarts
-	st.Reason = Reason(st, a.stopped, s.stopReason)
+	reason := s.stopReason
+	if a.userStopped && reason == "" {
+		reason = lifecycle.ReasonStopped
+	}
+	st.Reason = Reason(st, a.stopped, reason)
 	// The pid is no longer the app's: enter must not find it.
 	os.Remove(s.pod.FilePath(lifecycle.AppFile(spec.Name, lifecycle.AppPid)))
 	s.recordStatus(spec.Name, st)

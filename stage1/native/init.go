@@ -27,7 +27,8 @@ func initMain(args []string) int {
 	// Descriptors podctl run was given by its caller must not reach the
 	// apps; the init's own are 0 to 2, the error pipe and the
 	// configuration.
-	unix.CloseRange(configFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	unix.CloseRange(controlFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	unix.CloseOnExec(controlFD)
 	// What needs no configuration is done while stage1 prepares the pod.
 	hostNetwork := len(args) == 1 && args[0] == hostNetworkArg
 	if err := setUpNamespaces(hostNetwork); err != nil {
@@ -73,9 +74,24 @@ func initMain(args []string) int {
 			fmt.Fprintf(os.Stderr, "stage1 init: "+format+"\n", args...)
 		}
 	}
-	return kit.Supervise(rc, cfg.Apps, func(s *kit.AppSpec, stdio stage1.Stdio) (kit.Proc, error) {
-		return startApp(s, cfg.Views[s.Name], stdio, r, cfg.Interactive, netReady)
-	}, r.killAll, kit.Hooks{
+	sv := &kit.Supervisor{RC: rc, Specs: cfg.Apps, Cleanup: r.killAll, Mutable: cfg.Mutable}
+	sv.Start = func(s *kit.AppSpec, stdio stage1.Stdio) (kit.Proc, error) {
+		views, ok := cfg.Views[s.Name]
+		if !ok {
+			// An app added to a mutable pod brings its own.
+			views = s.CgroupViews
+		}
+		return startApp(s, views, stdio, r, cfg.Interactive, netReady)
+	}
+	ctl := os.NewFile(controlFD, "control")
+	if cfg.Mutable {
+		control := make(chan kit.AppRequest)
+		sv.Control = control
+		go serveInitControl(ctl, control)
+	} else {
+		ctl.Close()
+	}
+	sv.Hooks = kit.Hooks{
 		Ready: func() {
 			if err := kit.MarkReady(pod); err != nil {
 				warn(err)
@@ -89,7 +105,8 @@ func initMain(args []string) int {
 		},
 		StartFailed: func(err error) { kit.HelperFail(err) },
 		Warn:        warn,
-	})
+	}
+	return sv.Run()
 }
 
 // readConfig reads the pod's configuration from stage1 (io.EOF: none

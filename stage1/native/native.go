@@ -81,6 +81,8 @@ type podConfig struct {
 	// AwaitNetwork: a kit.NetworkMessage follows on the pipe once the
 	// pod's networks are attached; no app starts before it.
 	AwaitNetwork bool `json:"await_network,omitempty"`
+	// Mutable: the pod takes app verbs on controlFD (mutable.go).
+	Mutable bool `json:"mutable,omitempty"`
 }
 
 // Name is "native".
@@ -103,7 +105,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 		// Ends an early init that never gets its pod, if Run fails first.
 		defer rc.Early.Abort()
 	}
-	pod, err := kit.Begin(rc, kit.Prologue{Confined: true, AppCgroups: true})
+	pod, err := kit.Begin(rc, kit.Prologue{Confined: true, AppCgroups: true, Also: kit.MutableControllers(rc.Manifest)})
 	if err != nil {
 		return 0, err
 	}
@@ -131,6 +133,7 @@ func configOf(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (*podConf
 		Task:        rc.Task,
 		Apps:        specs,
 		Views:       map[string][]cgroup.View{},
+		Mutable:     lifecycle.IsMutable(rc.Manifest),
 	}
 	if pod.Cgroupless() {
 		return cfg, nil
@@ -182,6 +185,9 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 	if err := init.give(cfg, waitNet); err != nil {
 		return 0, err
 	}
+	if !cfg.Mutable {
+		init.control.Close()
+	}
 	cmd := init.cmd
 	// Passed on from now, also while the apps are getting ready.
 	done := make(chan struct{})
@@ -203,6 +209,16 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 		return exitCode(cmd), nil
 	}
 	rc.Debugf("init started as pid %d; every app is ready", cmd.Process.Pid)
+	if cfg.Mutable {
+		stop, err := serveAppControl(rc, pod, init.control)
+		if err != nil {
+			// The pod runs, but no app can be added to it: it is stopped.
+			rc.Warn(err)
+			cmd.Process.Signal(syscall.SIGTERM)
+		} else {
+			defer stop()
+		}
+	}
 	kit.NotifyReady()
 	trace.Mark("apps started")
 	cmd.Wait()
@@ -230,8 +246,9 @@ type initProc struct {
 	err     error
 	cmd     *exec.Cmd
 	// config is the write end of the configuration pipe, status the read
-	// end of the error pipe.
-	config, status *os.File
+	// end of the error pipe, control stage1's end of the socket pair of
+	// a mutable pod's app verbs.
+	config, status, control *os.File
 	// handed is set once the init has its pod.
 	handed bool
 }
@@ -265,6 +282,15 @@ func (f *Flavor) start(p *initProc) error {
 		return fmt.Errorf("starting the pod's init: %w", err)
 	}
 	defer r.Close()
+	// Made for every pod, as the init starts before its manifest is
+	// known: a mutable pod's app verbs go over it.
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		w.Close()
+		return fmt.Errorf("starting the pod's init: %w", err)
+	}
+	control, initControl := os.NewFile(uintptr(fds[0]), "control"), os.NewFile(uintptr(fds[1]), "init control")
+	defer initControl.Close()
 	cmd := exec.Command(f.Self, stage1.Verb, helperInit)
 	flags := syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET
 	if p.hostNetwork {
@@ -278,7 +304,7 @@ func (f *Flavor) start(p *initProc) error {
 		cmd.Env = append(cmd.Env, "PODCTL_TRACE="+v)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = []*os.File{r}
+	cmd.ExtraFiles = []*os.File{r, initControl}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: uintptr(flags),
 		// The pod ends with its stage1: the kernel kills every process of
@@ -290,9 +316,10 @@ func (f *Flavor) start(p *initProc) error {
 	trace.Mark("init forked")
 	if err != nil {
 		w.Close()
+		control.Close()
 		return fmt.Errorf("starting the pod's init: %w", err)
 	}
-	p.cmd, p.config, p.status = cmd, w, status
+	p.cmd, p.config, p.status, p.control = cmd, w, status, control
 	return nil
 }
 
@@ -308,6 +335,7 @@ func (p *initProc) Abort() {
 	}
 	p.config.Close()
 	p.status.Close()
+	p.control.Close()
 	p.cmd.Process.Kill()
 	p.cmd.Wait()
 }

@@ -283,15 +283,35 @@ func hookExitedMain(args []string) int {
 	}
 	restarts := readCount(p.FilePath(lifecycle.AppRestartsFile(app)))
 	st.RestartCount = restarts
+	_, m, merr := p.PodManifest()
+	mutable := merr == nil && lifecycle.IsMutable(m)
+	if mutable {
+		// No pod's end gives it one later (finishStatuses): an app of a
+		// mutable pod ends on its own, or by podctl app stop.
+		reason := ""
+		if exists(filepath.Join(appDir, lifecycle.AppStopping)) {
+			reason = lifecycle.ReasonStopped
+		}
+		st.Reason = kit.Reason(st, reason != "", reason)
+	}
 	if err := p.WriteAppStatus(app, st); err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return 1
+	}
+	stopping := exists(filepath.Join(appDir, lifecycle.AppStopping))
+	if stopping {
+		// podctl app stop: neither restarted nor the pod's end.
+		return 0
 	}
 	restarted, err := restartLater(p, app, st.ExitCode, restarts)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 	}
 	if restarted {
+		return 0
+	}
+	if mutable {
+		// A mutable pod outlives its apps: podctl stop ends it.
 		return 0
 	}
 	code, end, err := decideEnd(p, st.ExitCode)

@@ -44,7 +44,12 @@ var hostTopDirs = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
 // their units. It runs in the boot helper's private mount namespace.
 func buildRoot(p *lifecycle.Pod, self string, specs []kit.AppSpec, u unitOptions) (string, error) {
 	root := p.FilePath(lifecycle.DirStage1Root)
-	users, userns := specs[0].Users, specs[0].Userns
+	var users *stage1.PrivateUsers
+	var userns *os.File
+	if len(specs) > 0 {
+		// A mutable pod may start with no app; it has no private users.
+		users, userns = specs[0].Users, specs[0].Userns
+	}
 	dirs := []string{"usr", "etc/systemd/system", "podctl/pod", "proc", "sys", "dev", "run", "tmp", "var/tmp", "root"}
 	secrets := false
 	for _, s := range specs {
@@ -92,7 +97,11 @@ func buildRoot(p *lifecycle.Pod, self string, specs []kit.AppSpec, u unitOptions
 			return "", err
 		}
 	}
-	if err := bindDevices(root, specs[0].Devices, users); err != nil {
+	devs, err := podDevices(p, specs)
+	if err != nil {
+		return "", err
+	}
+	if err := bindDevices(root, devs, users); err != nil {
 		return "", err
 	}
 	if err := writeEtc(root, p, specs, u); err != nil {
@@ -237,35 +246,7 @@ func writeEtc(root string, p *lifecycle.Pod, specs []kit.AppSpec, u unitOptions)
 	}
 	var names []string
 	for _, s := range specs {
-		inside := s
-		inside.Rootfs = filepath.Join(stage2, s.Name, "rootfs")
-		// Already mounted, by the boot helper.
-		inside.Lower, inside.Upper, inside.Work, inside.Mounts, inside.Tmpfs = "", "", "", nil, nil
-		inside.Devices = devicesInside(s.Devices)
-		inside.Cgroups = nil
-		for i := range s.LimitDirs {
-			inside.Cgroups = append(inside.Cgroups, filepath.Join(inCgroups, s.Name, strconv.Itoa(i)))
-		}
-		inside.LimitDirs = inside.Cgroups
-		views, err := cgroupViews(s.Name, s.LimitDirs)
-		if err != nil {
-			return err
-		}
-		inside.CgroupViews = views
-		if err := writeSecrets(root, &inside); err != nil {
-			return err
-		}
-		// In the pod's user namespace the pod's root is root: what the
-		// exec helper mounts is its own without being told.
-		inside.Users = nil
-		b, err := json.Marshal(&inside)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(p.FilePath(lifecycle.AppFile(s.Name, lifecycle.AppSpecJSON)), b, 0o600); err != nil {
-			return fmt.Errorf("writing spec of app %s: %w", s.Name, err)
-		}
-		if err := writeUnit(units, serviceName(s.Name), withHandlers(appUnit(s.Name, u), &inside)); err != nil {
+		if err := writeApp(root, p, s, u); err != nil {
 			return err
 		}
 		names = append(names, s.Name)
@@ -279,6 +260,42 @@ func writeEtc(root string, p *lifecycle.Pod, specs []kit.AppSpec, u unitOptions)
 		return fmt.Errorf("writing the pod's units: %w", err)
 	}
 	return nil
+}
+
+// writeApp writes the spec of app s its exec helper reads, with paths as
+// the pod sees them, and its unit.
+func writeApp(root string, p *lifecycle.Pod, s kit.AppSpec, u unitOptions) error {
+	units := filepath.Join(root, "etc", "systemd", "system")
+	inside := s
+	inside.Rootfs = filepath.Join(stage2, s.Name, "rootfs")
+	// Already mounted: by the boot helper, or, for an app added to a
+	// mutable pod, by the in-pod helper.
+	inside.Lower, inside.Upper, inside.Work, inside.Mounts, inside.Tmpfs = "", "", "", nil, nil
+	inside.Devices = devicesInside(s.Devices)
+	inside.Cgroups = nil
+	for i := range s.LimitDirs {
+		inside.Cgroups = append(inside.Cgroups, filepath.Join(inCgroups, s.Name, strconv.Itoa(i)))
+	}
+	inside.LimitDirs = inside.Cgroups
+	views, err := cgroupViews(s.Name, s.LimitDirs)
+	if err != nil {
+		return err
+	}
+	inside.CgroupViews = views
+	if err := writeSecrets(root, &inside); err != nil {
+		return err
+	}
+	// In the pod's user namespace the pod's root is root: what the exec
+	// helper mounts is its own without being told.
+	inside.Users = nil
+	b, err := json.Marshal(&inside)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(p.FilePath(lifecycle.AppFile(s.Name, lifecycle.AppSpecJSON)), b, 0o600); err != nil {
+		return fmt.Errorf("writing spec of app %s: %w", s.Name, err)
+	}
+	return writeUnit(units, serviceName(s.Name), withHandlers(appUnit(s.Name, u), &inside))
 }
 
 // writeSecrets moves an app's secret variables out of the spec that goes

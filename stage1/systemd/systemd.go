@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -92,6 +93,7 @@ func (f *Flavor) Helpers() map[string]func([]string) int {
 		// The event handlers' hooks (handlers.go).
 		hookHandler:     hookHandlerMain,
 		hookHandlerExec: hookHandlerExecMain,
+		helperInPod:     inPodMain,
 	}
 }
 
@@ -99,12 +101,13 @@ func (f *Flavor) Helpers() map[string]func([]string) int {
 func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 	// The pod's systemd makes its cgroups below ours in the hierarchies it
 	// uses, so the pod has a cgroup in each.
-	pod, err := kit.Begin(rc, kit.Prologue{Confined: true, Also: []string{"name=systemd"}})
+	pod, err := kit.Begin(rc, kit.Prologue{Confined: true, Also: append([]string{"name=systemd"}, kit.MutableControllers(rc.Manifest)...)})
 	if err != nil {
 		return 0, err
 	}
 	defer pod.End()
-	r := &boot{rc: rc, pod: pod, specs: pod.Specs, saidReady: make(chan int, len(pod.Specs))}
+	r := &boot{rc: rc, pod: pod, specs: pod.Specs, saidReady: make(chan int, len(pod.Specs)),
+		control: make(chan func()), done: make(chan struct{}), mutable: lifecycle.IsMutable(rc.Manifest)}
 	if err := r.setUp(); err != nil {
 		return 0, err
 	}
@@ -113,6 +116,16 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 	}
 	if err := r.start(f.Self); err != nil {
 		return 0, err
+	}
+	if r.mutable {
+		stop, err := serveAppControl(r, f.Self)
+		if err != nil {
+			// The pod runs, but no app can be added to it: it is stopped.
+			rc.Warn(err)
+			r.cmd.Process.Signal(syscall.SIGTERM)
+		} else {
+			defer stop()
+		}
 	}
 	r.watch()
 	return r.finish(), nil
@@ -146,6 +159,15 @@ type boot struct {
 	restarts []int
 	appReady []bool
 	notified bool
+	// A mutable pod's app verbs (mutable.go) change specs, restarts and
+	// appReady through control, in watch's goroutine; done is closed
+	// when watch returns.
+	mutable bool
+	control chan func()
+	done    chan struct{}
+	// booted is set once a mutable pod's systemd has booted: until then
+	// the pod, which may have no app to wait for, is not ready.
+	booted atomic.Bool
 }
 
 // setUp makes what the pod's units and hooks use before it boots: the
@@ -261,7 +283,7 @@ func (r *boot) setUpNetwork() error {
 // no app will run: each says so in its status.
 func (r *boot) start(self string) error {
 	rc := r.rc
-	enc, err := json.Marshal(podSpec{Apps: r.specs, Cgroups: r.pod.Group.Dirs, Task: rc.Task, Hostname: r.hostname, Net: r.net, AwaitNetwork: r.waitNet != nil})
+	enc, err := json.Marshal(podSpec{Apps: r.specs, Cgroups: r.pod.Group.Dirs, Task: rc.Task, Hostname: r.hostname, Net: r.net, AwaitNetwork: r.waitNet != nil, Mutable: r.mutable})
 	if err != nil {
 		return err
 	}
@@ -308,6 +330,7 @@ func (r *boot) start(self string) error {
 // or when its time is up, and every 20 ms following what the hooks do.
 func (r *boot) watch() {
 	rc := r.rc
+	defer close(r.done)
 	sigs := kit.NotifyStop(rc.Interactive)
 	defer signal.Stop(sigs)
 	waited := make(chan error, 1)
@@ -336,6 +359,8 @@ func (r *boot) watch() {
 			r.stop(lifecycle.ReasonTimeout, 0)
 		case <-tick.C:
 			r.follow(ticks)
+		case f := <-r.control:
+			f()
 		}
 	}
 }
@@ -382,7 +407,7 @@ func (r *boot) follow(ticks int) {
 			}
 		}
 	}
-	if !r.notified && podReady(rc.Pod, r.specs, rc.Task.ReadyNotify, r.appReady, r.saidReady) {
+	if !r.notified && (!r.mutable || r.booted.Load()) && podReady(rc.Pod, r.specs, rc.Task.ReadyNotify, r.appReady, r.saidReady) {
 		r.notified = true
 		r.warnIf(kit.MarkReady(rc.Pod))
 		kit.NotifyReady()
@@ -714,6 +739,8 @@ type podSpec struct {
 	// AwaitNetwork: nspawn starts once a kit.NetworkMessage on descriptor
 	// 4 says the pod's networks are attached.
 	AwaitNetwork bool `json:"await_network,omitempty"`
+	// Mutable: the pod may start with no app (mutable.go).
+	Mutable bool `json:"mutable,omitempty"`
 }
 
 // exitWatch records an exited event for each end of an app, which the
@@ -785,7 +812,7 @@ func bootMain(args []string) int {
 	// Not for nspawn and the pod: the specs hold the apps' environments.
 	os.Unsetenv(envSpecs)
 	specs := pod.Apps
-	if len(specs) == 0 || len(pod.Cgroups) == 0 {
+	if (len(specs) == 0 && !pod.Mutable) || len(pod.Cgroups) == 0 {
 		return kit.HelperFail(errors.New("no apps or no cgroup given"))
 	}
 	g := &cgroup.Group{Dirs: pod.Cgroups}

@@ -827,7 +827,11 @@ func bootMain(args []string) int {
 	if err != nil {
 		return kit.HelperFail(err)
 	}
-	users := specs[0].Users
+	var users *stage1.PrivateUsers
+	if len(specs) > 0 {
+		// A mutable pod may start with no app; it has no private users.
+		users = specs[0].Users
+	}
 	if users != nil {
 		if err := checkUsers(users); err != nil {
 			return kit.HelperFail(err)

@@ -201,15 +201,10 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 			}
 		}
 	}()
-	if err := kit.WaitErrPipe(cmd, init.status); err != nil {
-		// An app did not start: the init has recorded it, and the pod's
-		// result, and ended.
-		close(done)
-		rc.Warn(err)
-		return exitCode(cmd), nil
-	}
-	rc.Debugf("init started as pid %d; every app is ready", cmd.Process.Pid)
 	if cfg.Mutable {
+		// Listening before the init says the pod is ready: a verb that
+		// follows readiness finds the socket. One that comes sooner waits
+		// for the init to read it.
 		stop, err := serveAppControl(rc, pod, init.control)
 		if err != nil {
 			// The pod runs, but no app can be added to it: it is stopped.
@@ -219,6 +214,14 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 			defer stop()
 		}
 	}
+	if err := kit.WaitErrPipe(cmd, init.status); err != nil {
+		// An app did not start: the init has recorded it, and the pod's
+		// result, and ended.
+		close(done)
+		rc.Warn(err)
+		return exitCode(cmd), nil
+	}
+	rc.Debugf("init started as pid %d; every app is ready", cmd.Process.Pid)
 	kit.NotifyReady()
 	trace.Mark("apps started")
 	cmd.Wait()

@@ -456,30 +456,45 @@ func (c *appControl) inPod(env []string, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// podSystemd finds the pod's systemd on the host: the process of the
+// podSystemd finds the pod's systemd on the host: the one process of an
 // init.scope below the pod's cgroup in the tracking hierarchy, which is
-// the pod's own checked folder.
+// the pod's own checked folder. While the pod's systemd sets up its
+// cgroups (a loaded machine takes a while), none or more than one may
+// qualify: it looks again, for findSystemdWait at most.
 func (c *appControl) podSystemd() (int, error) {
 	top := c.r.pod.Group.Dirs[0]
-	var pid int
-	err := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() || d.Name() != "init.scope" {
-			return nil
+	deadline := time.Now().Add(findSystemdWait)
+	for {
+		var found []int
+		err := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() || d.Name() != "init.scope" {
+				return nil
+			}
+			pids, perr := (&cgroup.Group{Dirs: []string{path}}).Procs()
+			if perr == nil && len(pids) == 1 && pids[0] > 1 {
+				found = append(found, pids[0])
+			}
+			return filepath.SkipDir
+		})
+		if err != nil {
+			return 0, err
 		}
-		pids, perr := (&cgroup.Group{Dirs: []string{path}}).Procs()
-		if perr == nil && len(pids) == 1 {
-			pid = pids[0]
+		if len(found) == 1 {
+			return found[0], nil
 		}
-		return filepath.SkipAll
-	})
-	if err != nil {
-		return 0, err
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("the systemd of pod %s is not found in its cgroup %s", c.r.rc.Pod.UUID, top)
+		}
+		select {
+		case <-c.r.done:
+			return 0, fmt.Errorf("pod %s has ended", c.r.rc.Pod.UUID)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	if pid <= 1 {
-		return 0, fmt.Errorf("the systemd of pod %s is not found in its cgroup %s", c.r.rc.Pod.UUID, top)
-	}
-	return pid, nil
 }
+
+// findSystemdWait bounds podSystemd's looking.
+const findSystemdWait = 10 * time.Second
 
 // joinPod moves the calling thread into the namespaces (nstype) of pid,
 // the pod's systemd.

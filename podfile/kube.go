@@ -187,6 +187,32 @@ func parseKube(file string, b []byte) (*Pod, error) {
 	return p, nil
 }
 
+// kubeSecurity gives a the settings of c's securityContext podctl has.
+func kubeSecurity(file string, c kubeContainer, a *App) error {
+	s := c.SecurityContext
+	if s == nil {
+		return nil
+	}
+	if s.Privileged {
+		return errorf(file, 0, "container %s: privileged: podctl has no privileged apps: give the capabilities the app needs (capabilities.add)", c.Name)
+	}
+	if s.RunAsUser != nil {
+		a.User = strconv.FormatInt(*s.RunAsUser, 10)
+	}
+	if s.RunAsGroup != nil {
+		a.Group = strconv.FormatInt(*s.RunAsGroup, 10)
+	}
+	a.ReadOnlyRootfs = s.ReadOnlyRootFilesystem
+	if s.AllowPrivilegeEscalation != nil {
+		nnp := !*s.AllowPrivilegeEscalation
+		a.NoNewPrivileges = &nnp
+	}
+	if s.Capabilities != nil {
+		a.CapsAdd, a.CapsRemove = s.Capabilities.Add, s.Capabilities.Drop
+	}
+	return nil
+}
+
 // kubeApp turns a container into an app and the ports it publishes on
 // the host.
 func kubeApp(file string, c kubeContainer) (App, []string, error) {
@@ -232,24 +258,8 @@ func kubeApp(file string, c kubeContainer) (App, []string, error) {
 		// A request is what a scheduler reserves; one host has no
 		// scheduler, so requests are read and have no effect.
 	}
-	if s := c.SecurityContext; s != nil {
-		if s.Privileged {
-			return a, nil, errorf(file, 0, "container %s: privileged: podctl has no privileged apps: give the capabilities the app needs (capabilities.add)", c.Name)
-		}
-		if s.RunAsUser != nil {
-			a.User = strconv.FormatInt(*s.RunAsUser, 10)
-		}
-		if s.RunAsGroup != nil {
-			a.Group = strconv.FormatInt(*s.RunAsGroup, 10)
-		}
-		a.ReadOnlyRootfs = s.ReadOnlyRootFilesystem
-		if s.AllowPrivilegeEscalation != nil {
-			nnp := !*s.AllowPrivilegeEscalation
-			a.NoNewPrivileges = &nnp
-		}
-		if s.Capabilities != nil {
-			a.CapsAdd, a.CapsRemove = s.Capabilities.Add, s.Capabilities.Drop
-		}
+	if err := kubeSecurity(file, c, &a); err != nil {
+		return a, nil, err
 	}
 	var ports []string
 	for _, pt := range c.Ports {

@@ -15,6 +15,8 @@ import (
 	"podctl/lifecycle"
 	"podctl/network"
 	"podctl/stage1"
+
+	"github.com/appc/spec/schema"
 )
 
 // PodState is a pod's state as list and status show it: its lifecycle
@@ -208,41 +210,50 @@ func Info(p *lifecycle.Pod) *PodInfo {
 		pi.Annotations[k] = v
 	}
 	for _, ra := range m.Apps {
-		ai := AppInfo{Name: ra.Name.String(), ImageID: ra.Image.ID.String(), State: appState(p.State())}
-		if ra.Image.Name != nil {
-			ai.ImageName = ra.Image.Name.String()
-		}
-		ai.imageVersion, _ = ra.Image.Labels.Get("version")
-		if p.State() == lifecycle.Running {
-			// The count of a finished app is in its status; a running
-			// one's only here.
-			if b, err := p.ReadFile(lifecycle.AppRestartsFile(ai.Name)); err == nil {
-				ai.RestartCount, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-			}
-		}
-		if st, err := p.AppStatus(ai.Name); err == nil {
-			ai.State = "exited"
-			if p.State() == lifecycle.Running && startedSince(p, ai.Name, st.FinishedAt) {
-				// Running again, restarted: the status is its last run's.
-				ai.State = "running"
-			}
-			ai.RestartCount = max(ai.RestartCount, st.RestartCount)
-			ai.ExitCode = &st.ExitCode
-			ai.Signal, ai.Reason, ai.Message = st.Signal, st.Reason, st.Message
-			ai.StartedAt = timePtr(st.StartedAt, nil)
-			ai.FinishedAt = timePtr(st.FinishedAt, nil)
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			problem(err)
-		} else if p.State() == lifecycle.Running && lifecycle.IsMutable(m) && !startedSince(p, ai.Name, time.Time{}) {
-			// Added to a mutable pod, and not started yet.
-			ai.State = "created"
-		}
-		if ai.State == "running" && ai.FinishedAt == nil {
-			ai.StartedAt = runningSince(p, ai.Name)
-		}
+		ai, err := appInfo(p, m, ra)
+		problem(err)
 		pi.Apps = append(pi.Apps, ai)
 	}
 	return pi
+}
+
+// appInfo is what there is to know of app ra of pod p, whose manifest is
+// m, and what of it could not be read.
+func appInfo(p *lifecycle.Pod, m *schema.PodManifest, ra schema.RuntimeApp) (AppInfo, error) {
+	var problem error
+	ai := AppInfo{Name: ra.Name.String(), ImageID: ra.Image.ID.String(), State: appState(p.State())}
+	if ra.Image.Name != nil {
+		ai.ImageName = ra.Image.Name.String()
+	}
+	ai.imageVersion, _ = ra.Image.Labels.Get("version")
+	if p.State() == lifecycle.Running {
+		// The count of a finished app is in its status; a running
+		// one's only here.
+		if b, err := p.ReadFile(lifecycle.AppRestartsFile(ai.Name)); err == nil {
+			ai.RestartCount, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+	}
+	if st, err := p.AppStatus(ai.Name); err == nil {
+		ai.State = "exited"
+		if p.State() == lifecycle.Running && startedSince(p, ai.Name, st.FinishedAt) {
+			// Running again, restarted: the status is its last run's.
+			ai.State = "running"
+		}
+		ai.RestartCount = max(ai.RestartCount, st.RestartCount)
+		ai.ExitCode = &st.ExitCode
+		ai.Signal, ai.Reason, ai.Message = st.Signal, st.Reason, st.Message
+		ai.StartedAt = timePtr(st.StartedAt, nil)
+		ai.FinishedAt = timePtr(st.FinishedAt, nil)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		problem = err
+	} else if p.State() == lifecycle.Running && lifecycle.IsMutable(m) && !startedSince(p, ai.Name, time.Time{}) {
+		// Added to a mutable pod, and not started yet.
+		ai.State = "created"
+	}
+	if ai.State == "running" && ai.FinishedAt == nil {
+		ai.StartedAt = runningSince(p, ai.Name)
+	}
+	return ai, problem
 }
 
 // readNetworks reads the networks a running pod's stage1 recorded. It is

@@ -59,21 +59,8 @@ func initMain(args []string) int {
 		return kit.HelperFail(err)
 	}
 	defer pod.Close()
-	// The init is its own process: it says itself what goes wrong.
-	warn := func(err error) { fmt.Fprintf(os.Stderr, "podctl: %v\n", err) }
-	rc := &stage1.RunContext{
-		Pod:         pod,
-		Warn:        warn,
-		Interactive: cfg.Interactive,
-		Debug:       cfg.Debug,
-		Task:        cfg.Task,
-		Debugf:      func(string, ...any) {},
-	}
-	if cfg.Debug {
-		rc.Debugf = func(format string, args ...any) {
-			fmt.Fprintf(os.Stderr, "stage1 init: "+format+"\n", args...)
-		}
-	}
+	rc := initContext(pod, cfg)
+	warn := rc.Warn
 	sv := &kit.Supervisor{RC: rc, Specs: cfg.Apps, Cleanup: r.killAll, Mutable: cfg.Mutable}
 	sv.Start = func(s *kit.AppSpec, stdio stage1.Stdio) (kit.Proc, error) {
 		views, ok := cfg.Views[s.Name]
@@ -107,6 +94,25 @@ func initMain(args []string) int {
 		Warn:        warn,
 	}
 	return sv.Run()
+}
+
+// initContext is the init's run context for pod: the init is its own
+// process, and says itself what goes wrong.
+func initContext(pod *lifecycle.Pod, cfg *podConfig) *stage1.RunContext {
+	rc := &stage1.RunContext{
+		Pod:         pod,
+		Warn:        func(err error) { fmt.Fprintf(os.Stderr, "podctl: %v\n", err) },
+		Interactive: cfg.Interactive,
+		Debug:       cfg.Debug,
+		Task:        cfg.Task,
+		Debugf:      func(string, ...any) {},
+	}
+	if cfg.Debug {
+		rc.Debugf = func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, "stage1 init: "+format+"\n", args...)
+		}
+	}
+	return rc
 }
 
 // readConfig reads the pod's configuration from stage1 (io.EOF: none

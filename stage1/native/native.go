@@ -190,17 +190,7 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 	}
 	cmd := init.cmd
 	// Passed on from now, also while the apps are getting ready.
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case sig := <-sigs:
-				cmd.Process.Signal(sig)
-			case <-done:
-				return
-			}
-		}
-	}()
+	done := passSignals(sigs, cmd.Process)
 	if cfg.Mutable {
 		// Listening before the init says the pod is ready: a verb that
 		// follows readiness finds the socket. One that comes sooner waits
@@ -235,6 +225,23 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 		return kit.RecordResult(rc.Pod, 0, kit.Ending{Lost: lost, LostBy: ws.Signal()}, rc.Warn), nil
 	}
 	return exitCode(cmd), nil
+}
+
+// passSignals passes the signals of sigs on to p until the channel it
+// returns is closed.
+func passSignals(sigs <-chan os.Signal, p *os.Process) chan<- struct{} {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				p.Signal(sig)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return done
 }
 
 // initProc is a pod's init, started and waiting for its pod: its

@@ -827,23 +827,9 @@ func bootMain(args []string) int {
 	if err != nil {
 		return kit.HelperFail(err)
 	}
-	var users *stage1.PrivateUsers
-	if len(specs) > 0 {
-		// A mutable pod may start with no app; it has no private users.
-		users = specs[0].Users
-	}
-	if users != nil {
-		if err := checkUsers(users); err != nil {
-			return kit.HelperFail(err)
-		}
-		userns, err := podUserns(users)
-		if err != nil {
-			return kit.HelperFail(err)
-		}
-		defer userns.Close()
-		for i := range specs {
-			specs[i].Userns = userns
-		}
+	users, err := giveUserns(specs)
+	if err != nil {
+		return kit.HelperFail(err)
 	}
 	uuid := p.UUID
 	root, err := buildRoot(p, self, specs, unitOptions{Interactive: interactive, Hostname: pod.Hostname})
@@ -865,13 +851,7 @@ func bootMain(args []string) int {
 		}
 		net = "host"
 	}
-	argv := append(usersArgs(users), nspawnArgs(root, uuid, pod.Hostname, net, interactive)...)
-	if more := kit.RetainedBeyondDefault(specs); len(more) > 0 {
-		// The pod's systemd and services get them too: each app's exec
-		// helper keeps only its own (kit.ExecApp).
-		argv = append([]string{"--capability=" + strings.Join(more, ",")}, argv...)
-	}
-	cmd := exec.Command(nspawn, argv...)
+	cmd := exec.Command(nspawn, bootArgs(specs, root, uuid, pod.Hostname, net, interactive)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	if interactive {
 		cmd.Stdin = os.Stdin
@@ -887,6 +867,45 @@ func bootMain(args []string) int {
 	}
 	kit.HelperStarted()
 	return waitNspawn(cmd, g, sigs)
+}
+
+// giveUserns gives the apps of a pod with private users a user namespace
+// of the pod's mapping (their Userns), through which the boot helper
+// shows the pod its files, and returns the pod's private users. A
+// mutable pod may start with no app; it has no private users. The
+// namespace lives as long as the helper.
+func giveUserns(specs []kit.AppSpec) (*stage1.PrivateUsers, error) {
+	if len(specs) == 0 || specs[0].Users == nil {
+		return nil, nil
+	}
+	users := specs[0].Users
+	if err := checkUsers(users); err != nil {
+		return nil, err
+	}
+	userns, err := podUserns(users)
+	if err != nil {
+		return nil, err
+	}
+	for i := range specs {
+		specs[i].Userns = userns
+	}
+	return users, nil
+}
+
+// bootArgs are nspawn's arguments for the pod (nspawnArgs), with its
+// private users and the capabilities its apps keep beyond the default
+// ones: the pod's systemd and services get them too, and each app's exec
+// helper keeps only its own (kit.ExecApp).
+func bootArgs(specs []kit.AppSpec, root, uuid, hostname, net string, interactive bool) []string {
+	var users *stage1.PrivateUsers
+	if len(specs) > 0 {
+		users = specs[0].Users
+	}
+	argv := append(usersArgs(users), nspawnArgs(root, uuid, hostname, net, interactive)...)
+	if more := kit.RetainedBeyondDefault(specs); len(more) > 0 {
+		argv = append([]string{"--capability=" + strings.Join(more, ",")}, argv...)
+	}
+	return argv
 }
 
 // nspawnArgs are systemd-nspawn's arguments to boot the stage1 root of

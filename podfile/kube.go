@@ -187,8 +187,8 @@ func parseKube(file string, b []byte) (*Pod, error) {
 	return p, nil
 }
 
-// kubeSecurity gives a the settings of c's securityContext podctl has.
-func kubeSecurity(file string, c kubeContainer, a *App) error {
+// applySecurityContext gives a the settings of c's securityContext podctl has.
+func applySecurityContext(file string, c kubeContainer, a *App) error {
 	s := c.SecurityContext
 	if s == nil {
 		return nil
@@ -258,7 +258,7 @@ func kubeApp(file string, c kubeContainer) (App, []string, error) {
 		// A request is what a scheduler reserves; one host has no
 		// scheduler, so requests are read and have no effect.
 	}
-	if err := kubeSecurity(file, c, &a); err != nil {
+	if err := applySecurityContext(file, c, &a); err != nil {
 		return a, nil, err
 	}
 	var ports []string

@@ -128,7 +128,12 @@ func sameFile(a, b *os.File) bool {
 // (a reader can see part of a write) or torn by a crash, and then the next
 // append completes it into a line that parseLine recovers.
 type tail struct {
-	f       *os.File
+	f *os.File
+	// off is how far f has been read, and mark the last bytes read up to
+	// there, which tell a file truncated and written again from one that
+	// grew.
+	off     int64
+	mark    []byte
 	partial []byte
 	buf     [32 << 10]byte
 }
@@ -136,8 +141,21 @@ type tail struct {
 // read passes every whole line from where it stopped to the end of the
 // file, parsed, to fn. Lines that do not parse are skipped.
 func (t *tail) read(fn func(Event)) error {
+	if t.off > 0 {
+		rewritten, err := t.rewritten()
+		if err != nil {
+			return fmt.Errorf("reading the event log: %w", err)
+		}
+		if rewritten {
+			if _, err := t.f.Seek(0, io.SeekStart); err != nil {
+				return fmt.Errorf("reading the event log: %w", err)
+			}
+			t.off, t.partial, t.mark = 0, t.partial[:0], t.mark[:0]
+		}
+	}
 	for {
 		n, err := t.f.Read(t.buf[:])
+		t.off += int64(n)
 		if n > 0 {
 			data := append(t.partial, t.buf[:n]...)
 			for {
@@ -151,6 +169,7 @@ func (t *tail) read(fn func(Event)) error {
 				data = data[i+1:]
 			}
 			t.partial = append(t.partial[:0], data...)
+			t.remember(t.buf[:n])
 		}
 		if err == io.EOF {
 			return nil
@@ -159,6 +178,40 @@ func (t *tail) read(fn func(Event)) error {
 			return fmt.Errorf("reading the event log: %w", err)
 		}
 	}
+}
+
+// markSize is how many of the last bytes read a tail keeps to compare.
+const markSize = 64
+
+func (t *tail) remember(b []byte) {
+	if len(b) >= markSize {
+		t.mark = append(t.mark[:0], b[len(b)-markSize:]...)
+		return
+	}
+	t.mark = append(t.mark, b...)
+	if len(t.mark) > markSize {
+		t.mark = append(t.mark[:0], t.mark[len(t.mark)-markSize:]...)
+	}
+}
+
+// rewritten reports whether the file was truncated since the last read:
+// it is shorter than what was read of it, or the bytes before that point
+// are not the ones read there (truncated and written past it again).
+func (t *tail) rewritten() (bool, error) {
+	st, err := t.f.Stat()
+	if err != nil {
+		return false, err
+	}
+	if st.Size() < t.off {
+		return true, nil
+	}
+	var b [markSize]byte
+	got := b[:len(t.mark)]
+	n, err := t.f.ReadAt(got, t.off-int64(len(got)))
+	if err != nil && err != io.EOF {
+		return false, err
+	}
+	return !bytes.Equal(got[:n], t.mark), nil
 }
 
 // eventStart is how every line the log writes begins: Event's first field.
@@ -186,8 +239,15 @@ func parseLine(line []byte) (Event, bool) {
 	return Event{}, false
 }
 
-// PollInterval is how often Follow looks for new events.
+// PollInterval is how often Follow looks for new events when it cannot
+// watch the data directory with inotify (no inotify instance left under
+// the user's limit, a data directory that does not exist yet).
 var PollInterval = 100 * time.Millisecond
+
+// WatchedPollInterval is how often Follow looks all the same when inotify
+// wakes it: inotify does not see writes made on another host to a network
+// file system, and a look costs an fstat and a read that finds nothing.
+var WatchedPollInterval = 5 * time.Second
 
 // Follow passes to fn the events f selects that are in the log (from
 // f.Since), then each new one as it is appended, across rotations, until
@@ -195,18 +255,22 @@ var PollInterval = 100 * time.Millisecond
 // then. Events already in the log come oldest first; new ones in the order
 // they were appended.
 //
-// It polls the log every PollInterval rather than using inotify: a poll is
-// an fstat and a read that finds nothing, it sees a rotation the same way
-// it sees an append (the name points to another file), it works on any
-// file system (inotify misses writes made through another mount or host,
-// on NFS for one), and a tenth of a second is quick enough for a person or
-// a script waiting on pods that take longer than that to start.
+// It sleeps until inotify says a generation of the log changed, so a new
+// event is passed on within a few milliseconds of its write; it looks
+// every WatchedPollInterval too, and every PollInterval if inotify is not
+// to be had. A look sees a rotation, or a log replaced by another file, as
+// the log's name pointing to another file, and a truncation as the file
+// being shorter than what was read of it.
 func Follow(ctx context.Context, dataDir string, f Filter, fn func(Event)) error {
 	emit := func(e Event) {
 		if f.Match(e) {
 			fn(e)
 		}
 	}
+	// Watching before the first read: a change between the two wakes the
+	// first look.
+	w, werr := watchLog(dataDir)
+	defer func() { w.close() }()
 	oldf, curf, err := openGenerations(dataDir)
 	if err != nil {
 		return err
@@ -215,23 +279,19 @@ func Follow(ctx context.Context, dataDir string, f Filter, fn func(Event)) error
 	// after, in the order it is appended.
 	var past []Event
 	collect := func(e Event) { past = append(past, e) }
+	fl := &following{dataDir: dataDir, emit: emit, old: oldf}
+	defer fl.close()
 	if oldf != nil {
-		err := (&tail{f: oldf}).read(collect)
-		oldf.Close()
-		if err != nil {
-			if curf != nil {
-				curf.Close()
-			}
+		if err := (&tail{f: oldf}).read(collect); err != nil {
+			closeAll(curf)
 			return err
 		}
 	}
-	var cur *tail
 	if curf != nil {
-		// Kept open even if it is rotated meanwhile: the loop below reads
-		// what was appended to it before the rotation.
-		cur = &tail{f: curf}
-		if err := cur.read(collect); err != nil {
-			curf.Close()
+		// Kept open even if it is rotated meanwhile: a look reads what was
+		// appended to it before the rotation.
+		fl.cur = &tail{f: curf}
+		if err := fl.cur.read(collect); err != nil {
 			return err
 		}
 	}
@@ -239,73 +299,118 @@ func Follow(ctx context.Context, dataDir string, f Filter, fn func(Event)) error
 	for _, e := range past {
 		emit(e)
 	}
-	defer func() {
-		if cur != nil {
-			cur.f.Close()
-		}
-	}()
-	ticker := time.NewTicker(PollInterval)
+
+	var wake, failed <-chan struct{}
+	interval := PollInterval
+	if werr == nil {
+		wake, failed, interval = w.wake, w.failed, WatchedPollInterval
+	}
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
+	var untilC <-chan time.Time
+	if !f.Until.IsZero() {
+		until := time.NewTimer(time.Until(f.Until))
+		defer until.Stop()
+		untilC = until.C
+	}
 	for {
 		last := false
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-wake:
+		case <-untilC:
+			last = true
+		case <-failed:
+			// Reading inotify failed: poll from now on.
+			w.close()
+			w, wake, failed = nil, nil, nil
+			ticker.Reset(PollInterval)
 		case <-ticker.C:
-			last = !f.Until.IsZero() && time.Now().After(f.Until)
-		}
-		if cur != nil {
-			if err := cur.read(emit); err != nil {
-				return err
+			if w == nil && errors.Is(werr, unix.ENOENT) {
+				// The data directory was missing; once it is made, watch it.
+				if w, werr = watchLog(dataDir); werr == nil {
+					wake, failed = w.wake, w.failed
+					ticker.Reset(WatchedPollInterval)
+				}
 			}
 		}
-		// Has the log been rotated (or made, the first time)?
-		if cur != nil && !isRotated(dataDir, cur.f) {
-			if last {
-				return nil
-			}
-			continue
+		if !f.Until.IsZero() && time.Now().After(f.Until) {
+			last = true
 		}
-		between, next, err := openGenerations(dataDir)
-		if err != nil {
+		if err := fl.look(); err != nil {
 			return err
-		}
-		if next != nil && (cur == nil || !sameFile(next, cur.f)) {
-			if cur != nil {
-				// No appender writes to a generation once it is renamed,
-				// so this read takes what was appended since the last one
-				// and the file is complete.
-				err := cur.read(emit)
-				// Two rotations since the last look: the generation in
-				// between is the old one now. (After three, one is lost;
-				// at MaxSize per generation that takes thousands of
-				// events in a PollInterval.)
-				missed := between != nil && !sameFile(between, cur.f)
-				cur.f.Close()
-				if err != nil {
-					closeAll(between, next)
-					return err
-				}
-				if missed {
-					err := (&tail{f: between}).read(emit)
-					if err != nil {
-						closeAll(between, next)
-						return err
-					}
-				}
-			}
-			closeAll(between)
-			cur = &tail{f: next}
-			if err := cur.read(emit); err != nil {
-				return err
-			}
-		} else {
-			closeAll(between, next)
 		}
 		if last {
 			return nil
 		}
 	}
+}
+
+// following is where Follow is in the log.
+type following struct {
+	dataDir string
+	emit    func(Event)
+	// cur is the generation being read, nil before the log exists.
+	cur *tail
+	// old is the old generation as it was when cur was opened (nil if
+	// none), kept open so that its inode number is not given to another
+	// file: a look that finds it still there does not read it again.
+	old *os.File
+}
+
+// look passes on what was appended since the last look, and follows the
+// log to a new file if it was rotated, replaced or made.
+func (fl *following) look() error {
+	if fl.cur != nil {
+		if err := fl.cur.read(fl.emit); err != nil {
+			return err
+		}
+		if !isRotated(fl.dataDir, fl.cur.f) {
+			return nil
+		}
+	}
+	between, next, err := openGenerations(fl.dataDir)
+	if err != nil {
+		return err
+	}
+	if next == nil || (fl.cur != nil && sameFile(next, fl.cur.f)) {
+		closeAll(between, next)
+		return nil
+	}
+	if fl.cur != nil {
+		// No appender writes to a generation once it is renamed, so this
+		// read takes what was appended since the last one and the file
+		// is complete.
+		err := fl.cur.read(fl.emit)
+		// Two rotations since the last look: the generation in between is
+		// the old one now, unread. (After three, one is lost; at MaxSize
+		// a generation, that takes thousands of events between looks.)
+		// Not so when the log was replaced or removed rather than
+		// rotated: the old generation is then the one it was.
+		missed := between != nil && !sameFile(between, fl.cur.f) &&
+			(fl.old == nil || !sameFile(between, fl.old))
+		if err == nil && missed {
+			err = (&tail{f: between}).read(fl.emit)
+		}
+		fl.cur.f.Close()
+		fl.cur = nil
+		if err != nil {
+			closeAll(between, next)
+			return err
+		}
+	}
+	closeAll(fl.old)
+	fl.old = between
+	fl.cur = &tail{f: next}
+	return fl.cur.read(fl.emit)
+}
+
+func (fl *following) close() {
+	if fl.cur != nil {
+		closeAll(fl.cur.f)
+	}
+	closeAll(fl.old)
 }
 
 // isRotated reports whether the log's name now points to another file

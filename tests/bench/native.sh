@@ -308,20 +308,24 @@ in_cgroup() {
 argv0() { tr '\0' '\n' 2>/dev/null <"/proc/$1/cmdline" | head -n 1 || true; }
 is_app() { [ "$(argv0 "$1")" = /bin/sleep ]; }
 
-# resident WHICH ROOTPID CGROUP: sum VmRSS of the runtime's processes;
-# RES = kB, RESN = count, RESW = "pid \"command line\" MiB" of each one counted.
+# resident WHICH ROOTPID CGROUP: sum VmRSS and Pss of the runtime's
+# processes; RES = RSS kB, PSS = Pss kB (smaps_rollup: each shared page
+# divided among the processes that map it, so the podctl binary's pages,
+# mapped by stage1 and the init alike, count once), RESN = count, RESW =
+# "pid \"command line\" MiB" of each one counted.
 resident() {
-	local which=$1 root=$2 cg=$3 p kb a cmd sum=0 cnt=0 what=""
+	local which=$1 root=$2 cg=$3 p kb pss a cmd sum=0 psum=0 cnt=0 what=""
 	for p in $( { tree_of "$root"; in_cgroup "$cg"; } | sort -un); do
 		# Gone since it was listed, a zombie or a kernel thread: no RSS.
 		cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue
 		kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || continue
-		[ -n "$cmd" ] && [ -n "$kb" ] || continue
+		pss=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
+		[ -n "$cmd" ] && [ -n "$kb" ] && [ -n "$pss" ] || continue
 		a=${cmd%% *}
 		[ "$a" != /bin/sleep ] || continue # the app
-		sum=$((sum + kb)); cnt=$((cnt + 1))
+		sum=$((sum + kb)); psum=$((psum + pss)); cnt=$((cnt + 1))
 		cmd=${cmd//$base/\$T}
-		what="$what; $p \"${cmd:0:70}\" $(mib "$kb")"
+		what="$what; $p \"${cmd:0:70}\" $(mib "$kb") (PSS $(mib "$pss"))"
 		# podctl's own processes are the podctl binary (argv[0] may be
 		# "podctl" or /proc/self/exe); flag anything else.
 		if [ "$which" = podctl ]; then
@@ -331,7 +335,7 @@ resident() {
 			esac
 		fi
 	done
-	RES=$sum RESN=$cnt RESW=${what#; }
+	RES=$sum PSS=$psum RESN=$cnt RESW=${what#; }
 }
 
 # wait_app ROOTPID CGROUP: until /bin/sleep runs in the tree (30 s limit).
@@ -347,7 +351,7 @@ wait_app() {
 	die "/bin/sleep did not start within 30s"
 }
 
-declare -A res resn resw
+declare -A res pss resn resw
 settle=0.5 # after the app started, before sampling
 
 # podctl
@@ -365,7 +369,7 @@ P status --wait-ready=30s --uuid-file "$poduuid_file" >/dev/null || die "the sle
 wait_app "$pid" "podctl-$(cat "$poduuid_file")"
 sleep "$settle"
 resident podctl "$pid" "podctl-$(cat "$poduuid_file")"
-res[podctl]=$RES resn[podctl]=$RESN resw[podctl]=$RESW
+res[podctl]=$RES pss[podctl]=$PSS resn[podctl]=$RESN resw[podctl]=$RESW
 P stop --grace-period=5s --uuid-file "$poduuid_file" >/dev/null || die "podctl stop failed"
 rc=0; wait "$pid" || rc=$?
 ((rc != 254)) || die "podctl run of /bin/sleep failed: $(cat "$base/err")"
@@ -381,7 +385,7 @@ for n in crun runc; do
 	wait_app "$pid" "$cgname/sleep"
 	sleep "$settle"
 	resident "$n" "$pid" "$cgname/sleep"
-	res[$n]=$RES resn[$n]=$RESN resw[$n]=$RESW
+	res[$n]=$RES pss[$n]=$PSS resn[$n]=$RESN resw[$n]=$RESW
 	# /bin/sleep is PID 1 of its namespace: SIGTERM would be ignored.
 	$n --root "$st" kill "$id" KILL 2>"$base/err" || die "$n kill failed: $(cat "$base/err")"
 	wait "$pid" || true
@@ -391,16 +395,16 @@ done
 
 say ""
 say "== memory =="
-printf '%-28s %18s %24s\n' "runtime" "peak RSS (true)" "resident while app runs"
+printf '%-28s %16s %24s %16s\n' "runtime" "peak RSS (true)" "resident RSS, app runs" "resident PSS"
 for n in "${names[@]}"; do
-	printf '%-28s %18s %16s (%d proc)\n' "$(label_of "$n")" "$(mib "${peak[$n]}")" "$(mib "${res[$n]}")" "${resn[$n]}"
+	printf '%-28s %16s %14s (%d proc) %16s\n' "$(label_of "$n")" "$(mib "${peak[$n]}")" "$(mib "${res[$n]}")" "${resn[$n]}" "$(mib "${pss[$n]}")"
 done
 say "  peak RSS: GNU time %M of one /bin/true run (median of 3): the largest single process of the tree"
-say "  resident: sum of VmRSS of the runtime's processes while /bin/sleep 30 runs (the app not counted; \$T is $base):"
+say "  resident: sum of VmRSS, and of Pss (/proc/PID/smaps_rollup), of the runtime's processes while /bin/sleep 30 runs (the app not counted; \$T is $base):"
 for n in "${names[@]}"; do say "    $n: ${resw[$n]:-none}"; done
 say ""
 for n in crun runc; do
-	say "podctl/$n  peak x$(div "${peak[podctl]}" "${peak[$n]}"), resident x$(div "${res[podctl]}" "${res[$n]}")"
+	say "podctl/$n  peak x$(div "${peak[podctl]}" "${peak[$n]}"), resident RSS x$(div "${res[podctl]}" "${res[$n]}"), resident PSS x$(div "${pss[podctl]}" "${pss[$n]}")"
 done
 say ""
 say "native.sh: load at the end $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -6,6 +6,7 @@
 #   ./build.sh          install, build
 #   ./build.sh test     install, build, run the whole test suite
 #   ./build.sh bench    install, build, run the benchmarks in tests/bench
+#                       (tests/bench/all.sh: each figure beside its peer)
 #
 # Run it as root (it uses apt-get).
 set -euo pipefail
@@ -98,8 +99,6 @@ test)
 	tests/fuzz.sh
 	;;
 bench)
-	tests/bench/run.sh
-	tests/bench/systemd.sh
-	exec tests/bench/native.sh
+	exec tests/bench/all.sh
 	;;
 esac

@@ -23,14 +23,16 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 start=$EPOCHSECONDS
 echo "all.sh: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r), load $(load)"
 ran=()
+declare -A loads
 for s in $scripts; do
 	if [ "$s" = scale ] && [ ! -x "$here/scale.sh" ]; then
 		echo "all.sh: no tests/bench/scale.sh: skipping the list/gc of 10,000 pods"
 		continue
 	fi
 	[ -x "$here/$s.sh" ] || { echo "all.sh: no tests/bench/$s.sh" >&2; exit 1; }
+	loads[$s]=$(load)
 	echo ""
-	echo "######## tests/bench/$s.sh (load $(load))"
+	echo "######## tests/bench/$s.sh (load ${loads[$s]})"
 	"$here/$s.sh" 2>&1 | tee "$logs/$s"
 	rc=${PIPESTATUS[0]}
 	((rc == 0)) || { echo "all.sh: tests/bench/$s.sh failed (exit $rc)" >&2; exit "$rc"; }
@@ -41,7 +43,7 @@ echo ""
 echo "======== issue 18: each figure beside its peer (medians; read the ratios)"
 for s in "${ran[@]}"; do
 	echo ""
-	echo "-- $s.sh"
+	echo "-- $s.sh (load at its start ${loads[$s]})"
 	case $s in
 	run) awk '/^== summary/ { on = 1; next } on && NF == 0 { exit } on' "$logs/$s" ;;
 	systemd) grep -E '^  (podctl run|bare systemd|ratio)' "$logs/$s" ;;

@@ -98,92 +98,138 @@ type Usage struct {
 // (the kernel writes the largest page count times the page size).
 const noLimit = 1 << 62
 
+// measure is how one measure of a Usage is read: the files that may hold
+// it, in the order tried in each folder, and how each sets it. Reading a
+// file that exists decides the measure, whatever it says: a limit file
+// that says "none" ends the looking, and set then says the measure is not
+// held.
+type measure struct {
+	has   Has
+	files []string
+	set   func(u *Usage, file string, r io.Reader) (held bool, err error)
+}
+
+// value sets *dst from a file of one number.
+func value(dst func(*Usage) *uint64) func(*Usage, string, io.Reader) (bool, error) {
+	return func(u *Usage, _ string, r io.Reader) (bool, error) {
+		v, err := ParseValue(r)
+		*dst(u) = v
+		return true, err
+	}
+}
+
+// measures are every measure ReadUsage reads.
+var measures = []measure{
+	{HasCPU, []string{"cpu.stat", "cpuacct.usage"}, func(u *Usage, file string, r io.Reader) (bool, error) {
+		if file == "cpu.stat" {
+			v, err := keyedValue(r, "usage_usec")
+			u.CPUNanos = v * 1000
+			return true, err
+		}
+		v, err := ParseValue(r)
+		u.CPUNanos = v
+		return true, err
+	}},
+	{HasMemory, []string{"memory.current", "memory.usage_in_bytes"}, value(func(u *Usage) *uint64 { return &u.MemoryBytes })},
+	// The limit comes from the first folder that has a limit file at all.
+	{HasMemoryLimit, []string{"memory.max", "memory.limit_in_bytes"}, func(u *Usage, _ string, r io.Reader) (bool, error) {
+		v, err := ParseValue(r)
+		if err != nil || v >= noLimit {
+			return false, err
+		}
+		u.MemoryLimitBytes = v
+		return true, nil
+	}},
+	{HasPids, []string{"pids.current"}, value(func(u *Usage) *uint64 { return &u.Pids })},
+	{HasIO, []string{"io.stat", "blkio.throttle.io_service_bytes_recursive", "blkio.io_service_bytes_recursive"}, func(u *Usage, file string, r io.Reader) (bool, error) {
+		parse := ParseBlkio
+		if file == "io.stat" {
+			parse = ParseIOStat
+		}
+		rw, err := parse(r)
+		u.ReadBytes, u.WriteBytes = rw[0], rw[1]
+		return true, err
+	}},
+}
+
 // ReadUsage reads what the processes of the cgroup folders dirs use: each
 // measure from the first folder that has its file. It never fails: what
 // cannot be read is left out of Has.
 func ReadUsage(dirs []string) Usage {
 	var u Usage
-	try := func(bit Has, read func(dir string) bool) {
-		for _, d := range dirs {
-			if read(d) {
-				u.Has |= bit
-				return
-			}
-		}
+	for _, m := range measures {
+		probe(&u, m, dirs)
 	}
-	try(HasCPU, func(d string) bool {
-		if v, ok := readWith(filepath.Join(d, "cpu.stat"), func(r io.Reader) (uint64, error) { return keyedValue(r, "usage_usec") }); ok {
-			u.CPUNanos = v * 1000
-			return true
-		}
-		if v, ok := readWith(filepath.Join(d, "cpuacct.usage"), ParseValue); ok {
-			u.CPUNanos = v
-			return true
-		}
-		return false
-	})
-	try(HasMemory, func(d string) bool {
-		for _, f := range []string{"memory.current", "memory.usage_in_bytes"} {
-			if v, ok := readWith(filepath.Join(d, f), ParseValue); ok {
-				u.MemoryBytes = v
-				return true
-			}
-		}
-		return false
-	})
-	// The limit comes from the folder the memory came from, or a deeper
-	// one: the first folder that has a limit file at all decides.
-	for _, d := range dirs {
-		found := false
-		for _, f := range []string{"memory.max", "memory.limit_in_bytes"} {
-			v, ok := readWith(filepath.Join(d, f), ParseValue)
-			if !ok {
-				continue
-			}
-			found = true
-			if v < noLimit {
-				u.MemoryLimitBytes = v
-				u.Has |= HasMemoryLimit
-			}
-			break
-		}
-		if found {
-			break
-		}
-	}
-	try(HasPids, func(d string) bool {
-		if v, ok := readWith(filepath.Join(d, "pids.current"), ParseValue); ok {
-			u.Pids = v
-			return true
-		}
-		return false
-	})
-	try(HasIO, func(d string) bool {
-		if rw, ok := readWith(filepath.Join(d, "io.stat"), ParseIOStat); ok {
-			u.ReadBytes, u.WriteBytes = rw[0], rw[1]
-			return true
-		}
-		for _, f := range []string{"blkio.throttle.io_service_bytes_recursive", "blkio.io_service_bytes_recursive"} {
-			if rw, ok := readWith(filepath.Join(d, f), ParseBlkio); ok {
-				u.ReadBytes, u.WriteBytes = rw[0], rw[1]
-				return true
-			}
-		}
-		return false
-	})
 	return u
 }
 
-// readWith opens file and parses it; ok is false if it is missing or
-// unreadable.
-func readWith[T any](file string, parse func(io.Reader) (T, error)) (v T, ok bool) {
-	f, err := os.Open(file)
+// probe reads measure m from the first folder of dirs that has one of its
+// files, and returns that file's path, "" if none has.
+func probe(u *Usage, m measure, dirs []string) string {
+	for _, d := range dirs {
+		for _, f := range m.files {
+			path := filepath.Join(d, f)
+			if readMeasure(u, m, path) {
+				return path
+			}
+		}
+	}
+	return ""
+}
+
+// readMeasure reads measure m from path into u, and tells whether the
+// file could be read.
+func readMeasure(u *Usage, m measure, path string) bool {
+	f, err := os.Open(path)
 	if err != nil {
-		return v, false
+		return false
 	}
 	defer f.Close()
-	v, err = parse(f)
-	return v, err == nil
+	held, err := m.set(u, filepath.Base(path), f)
+	if err != nil {
+		return false
+	}
+	if held {
+		u.Has |= m.has
+	}
+	return true
+}
+
+// UsageReader reads the usage of one set of folders again and again, as a
+// recorder does every few seconds: it remembers which file gave each
+// measure and opens that one only, and looks for the measures a host
+// lacks only every reprobeEvery reads, instead of opening every name the
+// hierarchies might use each time. A remembered file that cannot be read
+// any more is looked for again at once.
+type UsageReader struct {
+	dirs  []string
+	found []string
+	reads int
+}
+
+// reprobeEvery is how many reads a measure found nowhere waits for
+// another look.
+const reprobeEvery = 16
+
+// NewUsageReader is a reader of the folders dirs.
+func NewUsageReader(dirs []string) *UsageReader {
+	return &UsageReader{dirs: dirs, found: make([]string, len(measures))}
+}
+
+// Read is ReadUsage of the reader's folders.
+func (r *UsageReader) Read() Usage {
+	var u Usage
+	look := r.reads%reprobeEvery == 0
+	r.reads++
+	for i, m := range measures {
+		if path := r.found[i]; path != "" && readMeasure(&u, m, path) {
+			continue
+		}
+		if r.found[i] != "" || look {
+			r.found[i] = probe(&u, m, r.dirs)
+		}
+	}
+	return u
 }
 
 // ParseValue reads a file holding one number, such as memory.current or

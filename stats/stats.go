@@ -17,6 +17,7 @@ package stats
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"podctl/cgroup"
@@ -56,6 +57,39 @@ type Reader struct {
 	prevTime time.Time
 	prevPod  *uint64
 	prevApps map[string]uint64
+	// pod and apps remember where each measure is read from, for the
+	// pod's folders (podDirs) and each app's, once found: a recorder
+	// reads them every few seconds for the pod's whole life.
+	podDirs []string
+	pod     *cgroup.UsageReader
+	apps    map[string]*cgroup.UsageReader
+}
+
+// usage reads the pod's usage, and app's if app is not "".
+func (r *Reader) usage(dirs []string, app string) cgroup.Usage {
+	if !slices.Equal(dirs, r.podDirs) {
+		r.podDirs = slices.Clone(dirs)
+		r.pod, r.apps = cgroup.NewUsageReader(dirs), map[string]*cgroup.UsageReader{}
+	}
+	if app == "" {
+		return r.pod.Read()
+	}
+	ur := r.apps[app]
+	if ur == nil {
+		appDirs := cgroup.AppDirs(dirs, app)
+		if len(appDirs) == 0 {
+			// Not made yet, or gone: looked for again next time.
+			return cgroup.Usage{}
+		}
+		ur = cgroup.NewUsageReader(appDirs)
+		r.apps[app] = ur
+	}
+	u := ur.Read()
+	if u.Has == 0 {
+		// Its folders went (an app removed, or restarted into new ones).
+		delete(r.apps, app)
+	}
+	return u
 }
 
 // Read reads the usage of the pod whose cgroup folders are dirs (as
@@ -63,7 +97,7 @@ type Reader struct {
 // false when nothing could be read: the pod's cgroups are gone.
 func (r *Reader) Read(dirs, apps []string, now time.Time) (s Sample, ok bool) {
 	s = Sample{Time: now, Apps: []AppUsage{}}
-	s.Pod.Usage = cgroup.ReadUsage(dirs)
+	s.Pod.Usage = r.usage(dirs, "")
 	if s.Pod.Has == 0 {
 		return s, false
 	}
@@ -81,7 +115,7 @@ func (r *Reader) Read(dirs, apps []string, now time.Time) (s Sample, ok bool) {
 	prevApps := r.prevApps
 	r.prevApps = map[string]uint64{}
 	for _, name := range apps {
-		u := cgroup.ReadUsage(cgroup.AppDirs(dirs, name))
+		u := r.usage(dirs, name)
 		if u.Has == 0 {
 			continue
 		}

@@ -76,16 +76,17 @@ func FetchLayered(c Config, st *store.Store, ref string, insecure bool) (store.I
 	return img, nil
 }
 
-// zstdThroughHelper decompresses a zstd layer with podctl-fetch, which
-// links the decoder that podctl does not (store.SetZstdReader).
-func zstdThroughHelper(dataDir string) store.ZstdReader {
+// throughHelper decompresses with podctl-fetch's verb (zstd-decompress,
+// xz-decompress), which links the decoder that podctl does not
+// (store.SetZstdReader, store.SetXzReader).
+func throughHelper(dataDir, verb, format string) store.Decompressor {
 	return func(r io.Reader) (io.ReadCloser, error) {
 		pr, pw := io.Pipe()
 		go func() {
 			var stderr bytes.Buffer
-			err := fetchhelper.Run(dataDir, r, pw, &stderr, "zstd-decompress")
+			err := fetchhelper.Run(dataDir, r, pw, &stderr, verb)
 			if errors.As(err, new(*fetchhelper.ExitError)) {
-				err = fmt.Errorf("decompressing zstd: %s", strings.TrimPrefix(strings.TrimSpace(stderr.String()), "podctl: "))
+				err = fmt.Errorf("decompressing %s: %s", format, strings.TrimPrefix(strings.TrimSpace(stderr.String()), "podctl: "))
 			}
 			pw.CloseWithError(err)
 		}()

@@ -103,7 +103,8 @@ func (c Config) OpenStore() (*store.Store, error) {
 	}
 	st, err := store.Open(c.ImagesDir())
 	if err == nil {
-		st.SetZstdReader(zstdThroughHelper(c.DataDir))
+		st.SetZstdReader(throughHelper(c.DataDir, "zstd-decompress", "zstd"))
+		st.SetXzReader(throughHelper(c.DataDir, "xz-decompress", "xz"))
 	}
 	return st, err
 }

@@ -14,7 +14,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
 
 	"podctl/internal/fsutil"
@@ -63,10 +62,11 @@ func (s *Store) importACI(r io.Reader) (Image, error) {
 // importNoting is importACI, filling notes if not nil.
 func (s *Store) importNoting(r io.Reader, notes *ImportNotes) (Image, error) {
 	src := &errReader{r: r}
-	dr, err := decompress(src)
+	dr, release, err := decompress(src, s.xzReader())
 	if err != nil {
 		return Image{}, src.blame(err)
 	}
+	defer release()
 
 	f, err := createTemp(s.tmpDir(), "blob-*", "blob")
 	if err != nil {
@@ -184,26 +184,36 @@ func (s *Store) importNoting(r io.Reader, notes *ImportNotes) (Image, error) {
 }
 
 // decompress detects the format of an archive by its magic number and
-// returns a reader of the plain tar. (appc's aci.DetectFileType does the
-// same, but its package links net/http and crypto/tls into podctl, whose
-// start-up, paid by every pod's helper processes, they double.)
-func decompress(r io.Reader) (io.Reader, error) {
+// returns a reader of the plain tar, and a function that releases it; xz
+// archives go through xz, refused without one. (appc's aci.DetectFileType
+// does the same, but its package links net/http and crypto/tls into
+// podctl, whose start-up, paid by every pod's helper processes, they
+// double.)
+func decompress(r io.Reader, xz Decompressor) (io.Reader, func(), error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(512)
 	if err != nil && err != io.EOF {
-		return nil, err
+		return nil, nil, err
 	}
 	switch {
 	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		return gzip.NewReader(br)
+		gr, err := gzip.NewReader(br)
+		return gr, func() {}, err
 	case bytes.HasPrefix(head, []byte("BZh")):
-		return bzip2.NewReader(br), nil
+		return bzip2.NewReader(br), func() {}, nil
 	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}):
-		return xz.NewReader(br)
+		if xz == nil {
+			return nil, nil, fmt.Errorf("%w: an xz archive, and this podctl has no xz decoder", ErrInvalid)
+		}
+		rc, err := xz(br)
+		if err != nil {
+			return nil, nil, err
+		}
+		return rc, func() { rc.Close() }, nil
 	case len(head) >= 262 && string(head[257:262]) == "ustar":
-		return br, nil
+		return br, func() {}, nil
 	}
-	return nil, fmt.Errorf("%w: not a tar archive, plain or compressed with gzip, bzip2 or xz", ErrInvalid)
+	return nil, nil, fmt.Errorf("%w: not a tar archive, plain or compressed with gzip, bzip2 or xz", ErrInvalid)
 }
 
 // errReader remembers the first error of the reader it wraps, so that a

@@ -363,29 +363,45 @@ func (s *Store) storeLayer(l LayerSource, sc *layerScan) (path string, err error
 	return f.Name(), nil
 }
 
-// ZstdReader decompresses a zstd stream; Close releases it.
-type ZstdReader func(io.Reader) (io.ReadCloser, error)
+// Decompressor decompresses a stream (zstd, xz); Close releases it.
+type Decompressor func(io.Reader) (io.ReadCloser, error)
 
 // SetZstdReader sets how the Store decompresses zstd layers; without it a
 // zstd layer is refused. The decoder is not linked into the store, so
 // that podctl does not pay its initialisation on every start: podctl-fetch
 // links one, and podctl runs podctl-fetch to decompress.
-func (s *Store) SetZstdReader(f ZstdReader) {
+func (s *Store) SetZstdReader(f Decompressor) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.zstd = f
 }
 
-func (s *Store) zstdReader() ZstdReader {
+func (s *Store) zstdReader() Decompressor {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.zstd
 }
 
+// SetXzReader sets how the Store decompresses xz archives (ACIs and
+// rootfs tarballs); without it one is refused. As zstd's, the decoder is
+// not linked into podctl, whose every process would pay its
+// initialisation: podctl-fetch decompresses for it.
+func (s *Store) SetXzReader(f Decompressor) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.xz = f
+}
+
+func (s *Store) xzReader() Decompressor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.xz
+}
+
 // decompressLayer returns a reader of the plain tar of a layer, plain or
 // compressed with gzip or zstd (through zr), and a function that
 // releases it.
-func decompressLayer(r io.Reader, zr ZstdReader) (io.Reader, func(), error) {
+func decompressLayer(r io.Reader, zr Decompressor) (io.Reader, func(), error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(4)
 	if err != nil && err != io.EOF {
@@ -423,7 +439,7 @@ type layerScan struct {
 	pathList []string // the image's PATH, in order, relative to the root
 	root     pathNode
 	layer    int // the layer being read, from 1
-	zstd     ZstdReader
+	zstd     Decompressor
 	passwd   []byte // the last etc/passwd written, if a file
 }
 

@@ -44,7 +44,7 @@ func (s *Store) ImportRootfs(src string, name string, exec []string, labels map[
 	pr, pw := io.Pipe()
 	produced := make(chan error, 1)
 	go func() {
-		err := writeRootfsACI(pw, src, fi.IsDir(), manifest)
+		err := writeRootfsACI(pw, src, fi.IsDir(), manifest, s.xzReader())
 		pw.CloseWithError(err)
 		produced <- err
 	}()
@@ -96,7 +96,7 @@ func rootfsManifest(name string, exec []string, labels map[string]string) ([]byt
 
 // writeRootfsACI writes an ACI to w: the manifest first, then the root
 // filesystem under rootfs/, from a folder or a tarball.
-func writeRootfsACI(w io.Writer, src string, isDir bool, manifest []byte) error {
+func writeRootfsACI(w io.Writer, src string, isDir bool, manifest []byte, xz Decompressor) error {
 	tw := tar.NewWriter(w)
 	err := tw.WriteHeader(&tar.Header{
 		Name:     aciManifest,
@@ -114,7 +114,7 @@ func writeRootfsACI(w io.Writer, src string, isDir bool, manifest []byte) error 
 	if isDir {
 		err = tarFolder(tw, src)
 	} else {
-		err = retarRootfs(tw, src)
+		err = retarRootfs(tw, src, xz)
 	}
 	if err != nil {
 		return err
@@ -226,17 +226,18 @@ func lgetxattr(p, attr string) ([]byte, error) {
 // retarRootfs copies the tarball src (any compression) to tw with every
 // name moved under rootfs/. Leading "/" and "./" are dropped as GNU tar
 // does; ".." is refused here and everything else is checked by the import.
-func retarRootfs(tw *tar.Writer, src string) error {
+func retarRootfs(tw *tar.Writer, src string, xz Decompressor) error {
 	f, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("reading rootfs: %w", err)
 	}
 	defer f.Close()
 	in := &errReader{r: f}
-	dr, err := decompress(in)
+	dr, release, err := decompress(in, xz)
 	if err != nil {
 		return fmt.Errorf("reading rootfs tarball: %w", in.blame(err))
 	}
+	defer release()
 	tr := tar.NewReader(dr)
 	rootWritten := false
 	for {

@@ -149,7 +149,8 @@ type Store struct {
 	shared    int                // holds taken through LockShared and not released yet
 	exclusive int                // holds taken through LockExclusive and not released yet
 	limits    Limits             // see SetLimits
-	zstd      ZstdReader         // see SetZstdReader
+	zstd      Decompressor       // see SetZstdReader
+	xz        Decompressor       // see SetXzReader
 	progress  *progress.Reporter // see SetProgress
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,6 +184,11 @@ func openStore(t *testing.T) *Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	// podctl decompresses xz through podctl-fetch; here, in the test.
+	s.SetXzReader(func(r io.Reader) (io.ReadCloser, error) {
+		xr, err := xz.NewReader(r)
+		return io.NopCloser(xr), err
+	})
 	return s
 }
 

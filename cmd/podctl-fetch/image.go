@@ -78,6 +78,7 @@ func importImage(args []string) int {
 	lim := store.Limits{MaxSize: *size, MaxEntries: *entries}
 	st.SetLimits(lim)
 	st.SetZstdReader(zstdReader)
+	st.SetXzReader(xzReader)
 	// Held from the first byte to the record: the store cleans tmp/, where
 	// an OCI archive is unpacked, only when nobody holds it.
 	unlock, err := st.LockShared()

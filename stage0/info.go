@@ -158,8 +158,9 @@ func timePtr(t time.Time, err error) *time.Time {
 	return &t
 }
 
-// Info reads what there is to know of an opened pod without blocking.
-func Info(p *lifecycle.Pod) *PodInfo {
+// readInfo reads what there is to know of an opened pod from its files,
+// without blocking.
+func readInfo(p *lifecycle.Pod) *PodInfo {
 	pi := &PodInfo{UUID: p.UUID, State: PodState{Lifecycle: p.State()}, Apps: []AppInfo{}, Networks: []network.Attachment{},
 		Labels: map[string]string{}, Annotations: map[string]string{}}
 	problem := func(err error) {

@@ -458,14 +458,21 @@ func (p *Pod) ToGarbage() error {
 }
 
 // Remove deletes a pod marked for collection. The caller holds its lock.
-func (p *Pod) Remove() error {
+func (p *Pod) Remove() error { return p.RemoveSynced(time.Time{}) }
+
+// RemoveSynced is Remove for a caller that made the garbage folders
+// durable when SyncGarbageFolders returned synced: a pod moved in before
+// that needs no sync of its own.
+func (p *Pod) RemoveSynced(synced time.Time) error {
 	if !p.locked || (p.folder != garbageDir && p.folder != exitedGarbageDir) {
 		return &TransitionError{UUID: p.UUID, From: p.state, To: Deleting}
 	}
 	// The move into this folder must be on disk before the pod's files go,
 	// or a crash could bring back a half-deleted pod in its old folder.
-	if err := fsutil.SyncDir(folderPath(p.dataDir, p.folder)); err != nil {
-		return err
+	if !p.movedBefore(synced) {
+		if err := fsutil.SyncDir(folderPath(p.dataDir, p.folder)); err != nil {
+			return err
+		}
 	}
 	// The name is in the manifest, which goes with the pod.
 	var name string

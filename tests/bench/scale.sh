@@ -128,7 +128,8 @@ clone_pods() {
 		if ((k == have)); then
 			cp -a "$stage/a/." "$stage/b/"
 		else
-			(cd "$stage/a" && ls | head -n "$k" | xargs cp -a -t ../b)
+			# awk reads all of ls's output: head would leave ls a SIGPIPE.
+			(cd "$stage/a" && ls | awk -v k="$k" 'NR <= k' | xargs cp -a -t ../b)
 		fi
 		move_all "$stage/b" "$stage/a" fresh
 		have=$((have + k))
@@ -158,6 +159,12 @@ t0=$(now_us)
 clone_pods "$data/pods/run"
 say "bench: cloned $N pods in $(ms $(($(now_us) - t0)))"
 [ "$(count_in run)" = "$N" ] || die "cloning made $(count_in run) pods, not $N"
+# The first list of pods never listed reads their files and writes their
+# summaries: timed once per binary, each on fresh copies.
+for b in "${bins[@]}"; do
+	find "$data/pods/run" -mindepth 2 -maxdepth 2 -name summary -delete
+	run_timed "$res/list-first-$b" "$base/$b" --dir "$data" list
+done
 out=$(P list --no-legend --filter state=exited --count)
 grep -q "^exited  *$N\$" <<<"$out" || die "list does not show $N exited pods: $out"
 mid=$(ls "$data/pods/run" | sort | sed -n "$(((N + 1) / 2))p")
@@ -224,7 +231,7 @@ printf '%-28s' "measure"
 for b in "${bins[@]}"; do printf '%24s' "$b"; done
 ((${#bins[@]} == 2)) && printf '%10s' "new/old"
 printf '\n'
-for name in list-exited listjson-exited list-running listjson-running status-uuid status-prefix status-running gcmark gcremove; do
+for name in list-first list-exited listjson-exited list-running listjson-running status-uuid status-prefix status-running gcmark gcremove; do
 	printf '%-28s' "$name"
 	for b in "${bins[@]}"; do
 		m=$(median "$res/$name-$b")

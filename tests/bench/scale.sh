@@ -112,7 +112,7 @@ move_all() {
 			my $cg = "$to/$id/stage1/cgroup";
 			next unless -f $cg;
 			open(my $i, "<", $cg) or die "$cg: $!"; local $/; my $t = <$i>; close $i;
-			$t =~ s/\Q$e\E/$id/g;
+			$t =~ s/podctl-[0-9a-f-]{36}/podctl-$id/g;
 			open(my $o, ">", $cg) or die "$cg: $!"; print $o $t; close $o;
 		}' "$1" "$2" "${3:-}"
 }
@@ -209,7 +209,10 @@ for ((r = 0; r < GC_ROUNDS; r++)); do
 	order=("${bins[@]}" rmrf)
 	((r % 2)) && order=(rmrf "${bins[@]}")
 	for b in "${order[@]}"; do
-		[ "$(count_in run)" = "$N" ] || { rm -rf "$data/pods/run"/*; clone_pods "$data/pods/run"; }
+		# Fresh copies for each, so that none is charged with writing back
+		# what an earlier measure left dirty (the summaries list wrote).
+		find "$data/pods/run" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+		clone_pods "$data/pods/run"
 		if [ "$b" = rmrf ]; then
 			run_timed "$res/rmrf" find "$data/pods/run" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
 			[ "$(count_in run)" = 0 ] || die "rm -rf left pods"

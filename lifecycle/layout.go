@@ -44,5 +44,10 @@ func (p *Pod) readLayout() error {
 // wrote it (*layout.NewerError), or that its layout file cannot be read
 // (*layout.DamagedError); the pod must then be left as it is. Commands that
 // act on a pod check it as they open it; list and status show the pod with
-// the error.
-func (p *Pod) CheckLayout() error { return p.layoutErr }
+// the error. The layout file is read on the first call.
+func (p *Pod) CheckLayout() error {
+	if !p.layoutRead {
+		p.layoutErr, p.layoutRead = p.readLayout(), true
+	}
+	return p.layoutErr
+}

@@ -54,6 +54,8 @@ type Pod struct {
 	// layoutErr is why this podctl must not act on the pod: its layout is
 	// newer than it knows, or unreadable (see CheckLayout).
 	layoutErr error
+	// layoutRead is set once layoutErr holds what the layout file said.
+	layoutRead bool
 }
 
 // Init creates the data directory's pod folders if they are missing.
@@ -229,8 +231,8 @@ func openPodIn(dataDir string, f folder, id string) (*Pod, error) {
 		dir.Close()
 		return nil, err
 	}
-	// Kept, not returned: a pod of another layout is still listed.
-	p.layoutErr = p.readLayout()
+	// The layout is read when first asked for (CheckLayout): a pod
+	// listed from its summary needs no other file.
 	return p, nil
 }
 
@@ -328,8 +330,8 @@ func (p *Pod) TryExclusiveLock() error {
 	if p.locked {
 		return nil
 	}
-	if p.layoutErr != nil {
-		return p.layoutErr
+	if err := p.CheckLayout(); err != nil {
+		return err
 	}
 	deadline := time.Now().Add(500 * time.Millisecond)
 	for {
@@ -456,14 +458,21 @@ func (p *Pod) ToGarbage() error {
 }
 
 // Remove deletes a pod marked for collection. The caller holds its lock.
-func (p *Pod) Remove() error {
+func (p *Pod) Remove() error { return p.RemoveSynced(time.Time{}) }
+
+// RemoveSynced is Remove for a caller that made the garbage folders
+// durable when SyncGarbageFolders returned synced: a pod moved in before
+// that needs no sync of its own.
+func (p *Pod) RemoveSynced(synced time.Time) error {
 	if !p.locked || (p.folder != garbageDir && p.folder != exitedGarbageDir) {
 		return &TransitionError{UUID: p.UUID, From: p.state, To: Deleting}
 	}
 	// The move into this folder must be on disk before the pod's files go,
 	// or a crash could bring back a half-deleted pod in its old folder.
-	if err := fsutil.SyncDir(folderPath(p.dataDir, p.folder)); err != nil {
-		return err
+	if !p.movedBefore(synced) {
+		if err := fsutil.SyncDir(folderPath(p.dataDir, p.folder)); err != nil {
+			return err
+		}
 	}
 	// The name is in the manifest, which goes with the pod.
 	var name string
@@ -507,14 +516,18 @@ func (p *Pod) Sync() error {
 }
 
 // ReadFile reads a file of the pod through the open pod directory.
-func (p *Pod) ReadFile(name string) ([]byte, error) {
+func (p *Pod) ReadFile(name string) ([]byte, error) { return p.readFile(name, 512) }
+
+// readFile is ReadFile with a first buffer of size bytes: a file that fits
+// is read with one read(2) and the one that says it ended.
+func (p *Pod) readFile(name string, size int) ([]byte, error) {
 	fd, err := unix.Openat(int(p.dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: filepath.Join(p.Path(), name), Err: err}
 	}
 	// Raw calls, without an *os.File: list reads a few files of every pod.
 	defer unix.Close(fd)
-	b := make([]byte, 0, 512)
+	b := make([]byte, 0, size)
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]

@@ -128,6 +128,12 @@ func (g *collector) expirePrepared(now time.Time) error {
 
 // sweep removes the marked pods whose grace period is over at now.
 func (g *collector) sweep(now time.Time) error {
+	// One sync of the folders for every pod marked so far, not one a pod.
+	synced, err := lifecycle.SyncGarbageFolders(g.c.DataDir)
+	if err != nil {
+		return err
+	}
+	g.synced = synced
 	return lifecycle.WalkPods(g.c.DataDir, lifecycle.IncludeExitedGarbageDir|lifecycle.IncludeGarbageDir, func(p *lifecycle.Pod) {
 		switch p.State() {
 		case lifecycle.ExitedGarbage:
@@ -156,6 +162,8 @@ type collector struct {
 	// when the first pod is removed.
 	mounts []string
 	read   bool
+	// synced is when sweep made the garbage folders durable.
+	synced time.Time
 }
 
 func (g *collector) fail(p *lifecycle.Pod, err error) {
@@ -211,7 +219,7 @@ func (g *collector) remove(p *lifecycle.Pod) {
 		}
 		return
 	}
-	if err := removePod(p, g.mountsBelow); err != nil {
+	if err := removePod(p, g.mountsBelow, g.synced); err != nil {
 		g.fail(p, err)
 		return
 	}
@@ -238,8 +246,9 @@ func (g *collector) mountsBelow(dir string) []string {
 
 // removePod deletes a pod its caller holds locked in garbage/ or
 // exited-garbage/, then frees its name. mounts lists the mount points
-// still below a folder.
-func removePod(p *lifecycle.Pod, mounts func(dir string) []string) error {
+// still below a folder; synced is when the caller made the garbage folders
+// durable (lifecycle.SyncGarbageFolders), or zero.
+func removePod(p *lifecycle.Pod, mounts func(dir string) []string, synced time.Time) error {
 	// Read now: the manifest goes with the pod.
 	name := nameToRelease(p)
 	if f, err := flavorFor(p); err == nil {
@@ -261,7 +270,7 @@ func removePod(p *lifecycle.Pod, mounts func(dir string) []string) error {
 			return fmt.Errorf("unmounting %s: %w", m, err)
 		}
 	}
-	if err := p.Remove(); err != nil {
+	if err := p.RemoveSynced(synced); err != nil {
 		return err
 	}
 	// After the pod is gone, so that the name is never free while its pod

@@ -99,5 +99,5 @@ func removeOpen(p *lifecycle.Pod) (string, error) {
 	if err != nil {
 		return p.UUID, err
 	}
-	return p.UUID, removePod(p, func(string) []string { return ms })
+	return p.UUID, removePod(p, func(string) []string { return ms }, time.Time{})
 }

@@ -112,7 +112,7 @@ func checkedCgroupDirs(dirfd int, uuid string) ([]string, error) {
 		}
 		return nil, fmt.Errorf("reading cgroup record of pod %s: %w", uuid, err)
 	}
-	c, err := cgroup.NewChecker()
+	c, err := hostChecker()
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +164,36 @@ var foundDirs struct {
 // since are skipped as gone.
 const foundDirsMaxAge = 2 * time.Second
 
+// checkerCache keeps one reading of the cgroup mounts for a gc that checks
+// many pods' cgroups: reading and parsing the mount table was most of the
+// cost of marking an exited pod. It serves as long as foundDirs does, and
+// only in the mount namespace it was read in.
+var checkerCache struct {
+	sync.Mutex
+	at time.Time
+	ns uint64
+	c  *cgroup.Checker
+}
+
+// hostChecker is cgroup.NewChecker, read again after foundDirsMaxAge or
+// in another mount namespace.
+func hostChecker() (*cgroup.Checker, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/mnt", &st); err != nil {
+		return cgroup.NewChecker()
+	}
+	checkerCache.Lock()
+	defer checkerCache.Unlock()
+	if checkerCache.c == nil || checkerCache.ns != st.Ino || time.Since(checkerCache.at) > foundDirsMaxAge {
+		c, err := cgroup.NewChecker()
+		if err != nil {
+			return nil, err
+		}
+		checkerCache.c, checkerCache.ns, checkerCache.at = c, st.Ino, time.Now()
+	}
+	return checkerCache.c, nil
+}
+
 // CleanupGroup is the pod's cgroup as kill and removal see it: the
 // recorded folders that pass the checks, and every folder named for the
 // pod found in the host's hierarchies, which a record rewritten by the pod
@@ -173,7 +203,7 @@ func CleanupGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := cgroup.NewChecker()
+	c, err := hostChecker()
 	if err != nil {
 		return nil, err
 	}

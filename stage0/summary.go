@@ -1,0 +1,106 @@
+package stage0
+
+import (
+	"encoding/json"
+	"time"
+
+	"podctl/lifecycle"
+	"podctl/network"
+	"podctl/stage1"
+)
+
+// What list and status show of an exited pod is read from its files once
+// and kept in the pod's summary (lifecycle.Pod.Summary), so that listing
+// thousands of exited pods reads one small file of each instead of five
+// and parses no manifest. The summary holds only what cannot change once
+// the pod has exited; what can (its state, its gc mark time, how its pod
+// file compares now) is read afresh every time.
+
+// podSummary is the data podctl keeps in a pod's summary: PodInfo's facts
+// that an exited pod keeps for good.
+type podSummary struct {
+	Name         string               `json:"name"`
+	Labels       map[string]string    `json:"labels"`
+	Annotations  map[string]string    `json:"annotations"`
+	Result       *lifecycle.PodResult `json:"result"`
+	Flavor       string               `json:"stage1"`
+	CreatedAt    *time.Time           `json:"created_at"`
+	StartedAt    *time.Time           `json:"started_at"`
+	Networks     []network.Attachment `json:"networks"`
+	PrivateUsers *stage1.PrivateUsers `json:"private_users"`
+	Apps         []summaryApp         `json:"apps"`
+	Source       *SourceInfo          `json:"source"`
+}
+
+// summaryApp is an app in the summary, with its image's version, which
+// AppInfo keeps unexported.
+type summaryApp struct {
+	AppInfo
+	ImageVersion string `json:"image_version"`
+}
+
+// Info reads what there is to know of an opened pod without blocking: from
+// its summary if it has exited and has a current one, else from its files,
+// then caching what it read in a summary if it may.
+func Info(p *lifecycle.Pod) *PodInfo {
+	if pi := infoFromSummary(p); pi != nil {
+		return pi
+	}
+	pi := readInfo(p)
+	if len(pi.Problems) == 0 && p.State() == lifecycle.Exited {
+		// The summary is a cache: a pod without one (a read-only data
+		// directory, a full disk) is shown all the same, read from its
+		// files, and the next reader tries again.
+		_ = p.WriteSummary(summaryOf(pi))
+	}
+	return pi
+}
+
+// summaryOf is the summary's data for pi; nil if it cannot be encoded.
+func summaryOf(pi *PodInfo) []byte {
+	s := podSummary{Name: pi.Name, Labels: pi.Labels, Annotations: pi.Annotations, Result: pi.Result, Flavor: pi.Flavor,
+		CreatedAt: pi.CreatedAt, StartedAt: pi.StartedAt, Networks: pi.Networks, PrivateUsers: pi.PrivateUsers, Source: pi.Source}
+	for _, a := range pi.Apps {
+		s.Apps = append(s.Apps, summaryApp{a, a.imageVersion})
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// infoFromSummary is the pod's PodInfo from its summary, or nil if it has
+// no current one.
+func infoFromSummary(p *lifecycle.Pod) *PodInfo {
+	data, ok := p.Summary()
+	if !ok {
+		return nil
+	}
+	var s podSummary
+	if json.Unmarshal(data, &s) != nil {
+		return nil
+	}
+	pi := &PodInfo{UUID: p.UUID, State: PodState{Lifecycle: p.State()}, Name: s.Name, Labels: s.Labels, Annotations: s.Annotations,
+		Result: s.Result, Flavor: s.Flavor, CreatedAt: s.CreatedAt, StartedAt: s.StartedAt, Networks: s.Networks,
+		PrivateUsers: s.PrivateUsers, Source: s.Source, Apps: make([]AppInfo, 0, len(s.Apps))}
+	if pi.Labels == nil {
+		pi.Labels = map[string]string{}
+	}
+	if pi.Annotations == nil {
+		pi.Annotations = map[string]string{}
+	}
+	if pi.Networks == nil {
+		pi.Networks = []network.Attachment{}
+	}
+	for _, a := range s.Apps {
+		a.AppInfo.imageVersion = a.ImageVersion
+		pi.Apps = append(pi.Apps, a.AppInfo)
+	}
+	// Facts that change after the pod's end, read afresh.
+	pi.GCMarkedAt = timePtr(p.GCMarkedTime())
+	if pi.Source != nil {
+		pi.Source.Match = sourceMatch(pi.Source.File, pi.Source.Digest)
+	}
+	return pi
+}

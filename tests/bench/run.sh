@@ -134,7 +134,6 @@ else
 fi
 [ -x "$root/bin/true" ] || die "no /bin/true in the busybox tree $root"
 
-new_uuid() { local u; read -r u </proc/sys/kernel/random/uuid; echo "$u"; }
 
 # move_all FROM TO [fresh]: rename every entry of FROM into TO, under a
 # fresh UUID with "fresh". One process, one rename(2) per pod.
@@ -152,32 +151,8 @@ move_all() {
 		}' "$1" "$2" "${3:-}"
 }
 
-# clone_pods N: N exited pods in run/, each a cp -a of the template under a
-# fresh UUID. The copies double each round (one cp of the whole lot), so it
-# takes log2(N) processes, not N.
-clone_pods() {
-	local n=$1 have=1 k
-	rm -rf "$stage"
-	mkdir -p "$stage/a" "$stage/b"
-	cp -a "$base/template" "$stage/a/$(new_uuid)"
-	while ((have < n)); do
-		k=$((n - have < have ? n - have : have))
-		if ((k == have)); then
-			cp -a "$stage/a/." "$stage/b/"
-		else
-			(cd "$stage/a" && ls | awk -v k="$k" "NR <= k" | xargs cp -a -t ../b)
-		fi
-		move_all "$stage/b" "$stage/a" fresh
-		have=$((have + k))
-	done
-	move_all "$stage/a" "$data/pods/run"
-	rm -rf "$stage"
-	# The copies' dirty pages must not be written back on the first fsync
-	# of the timed gc, which would charge gc for the cloning.
-	sync -f "$data/pods"
-}
-
-count_in() { find "$data/pods/$1" -mindepth 1 -maxdepth 1 | wc -l; }
+# shellcheck source=tests/bench/clone.sh
+. "$repo/tests/bench/clone.sh"
 
 # hyperfine one command; append its median, mean user and mean sys
 # (seconds) to FILE. Output goes through a pipe, as it does for a user's
@@ -213,7 +188,7 @@ bench_scale() {
 		hf "$results/gcremove-0" "$PODCTL gc --grace-period=0s"
 		for n in $NS; do
 			t0=$(now_us)
-			clone_pods "$n"
+			clone_pods "$n" "$data/pods/run"
 			t1=$(now_us)
 			[ "$(count_in run)" = "$n" ] || die "cloning made $(count_in run) pods, not $n"
 			id=$(ls "$data/pods/run" | sort | sed -n "$(((n + 1) / 2))p")
@@ -236,7 +211,7 @@ bench_scale() {
 				die "gc --grace-period=0s left $(count_in exited-garbage) marked and $(count_in run) exited pods"
 
 			# The floor for removal: rm -rf of as many identical pods.
-			clone_pods "$n"
+			clone_pods "$n" "$data/pods/run"
 			time_once "$results/rmrf-$n" find "$data/pods/run" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
 			[ "$(count_in run)" = 0 ] || die "rm -rf left pods in run/"
 			printf ' gc mark %s remove %s (rm -rf %s)\n' "$(ms "$(last "$results/gcmark-$n")")" \

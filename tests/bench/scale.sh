@@ -117,28 +117,8 @@ move_all() {
 		}' "$1" "$2" "${3:-}"
 }
 
-# clone_pods DEST: N copies of the template in DEST, doubling each round.
-clone_pods() {
-	local dest=$1 have=1 k
-	rm -rf "$stage"
-	mkdir -p "$stage/a" "$stage/b"
-	cp -a "$base/template" "$stage/a/$(cat /proc/sys/kernel/random/uuid)"
-	while ((have < N)); do
-		k=$((N - have < have ? N - have : have))
-		if ((k == have)); then
-			cp -a "$stage/a/." "$stage/b/"
-		else
-			# awk reads all of ls's output: head would leave ls a SIGPIPE.
-			(cd "$stage/a" && ls | awk -v k="$k" 'NR <= k' | xargs cp -a -t ../b)
-		fi
-		move_all "$stage/b" "$stage/a" fresh
-		have=$((have + k))
-	done
-	move_all "$stage/a" "$dest"
-	rm -rf "$stage"
-	sync -f "$dest"
-}
-count_in() { find "$data/pods/$1" -mindepth 1 -maxdepth 1 | wc -l; }
+# shellcheck source=tests/bench/clone.sh
+. "$repo/tests/bench/clone.sh"
 
 # --- list and status -----------------------------------------------------------
 
@@ -156,7 +136,7 @@ measure() {
 }
 
 t0=$(now_us)
-clone_pods "$data/pods/run"
+clone_pods "$N" "$data/pods/run"
 say "bench: cloned $N pods in $(ms $(($(now_us) - t0)))"
 [ "$(count_in run)" = "$N" ] || die "cloning made $(count_in run) pods, not $N"
 # The first list of pods never listed reads their files and writes their
@@ -212,7 +192,7 @@ for ((r = 0; r < GC_ROUNDS; r++)); do
 		# Fresh copies for each, so that none is charged with writing back
 		# what an earlier measure left dirty (the summaries list wrote).
 		find "$data/pods/run" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
-		clone_pods "$data/pods/run"
+		clone_pods "$N" "$data/pods/run"
 		if [ "$b" = rmrf ]; then
 			run_timed "$res/rmrf" find "$data/pods/run" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
 			[ "$(count_in run)" = 0 ] || die "rm -rf left pods"

@@ -181,6 +181,21 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 	// Caught before the init has its pod, so that none is lost in between.
 	sigs := kit.NotifyStop(rc.Interactive)
 	defer signal.Stop(sigs)
+	if cfg.Mutable {
+		// Listening before the init has its pod, which it may say ready
+		// at once (it may have no app): a verb that follows readiness
+		// finds the socket. One that comes sooner waits for the init to
+		// read it.
+		if <-init.started; init.err != nil {
+			return 0, init.err
+		}
+		stop, err := serveAppControl(rc, pod, init.control)
+		if err != nil {
+			init.Abort()
+			return 0, err
+		}
+		defer stop()
+	}
 	trace.Mark("hand pod to init")
 	if err := init.give(cfg, waitNet); err != nil {
 		return 0, err
@@ -191,19 +206,6 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 	cmd := init.cmd
 	// Passed on from now, also while the apps are getting ready.
 	done := passSignals(sigs, cmd.Process)
-	if cfg.Mutable {
-		// Listening before the init says the pod is ready: a verb that
-		// follows readiness finds the socket. One that comes sooner waits
-		// for the init to read it.
-		stop, err := serveAppControl(rc, pod, init.control)
-		if err != nil {
-			// The pod runs, but no app can be added to it: it is stopped.
-			rc.Warn(err)
-			cmd.Process.Signal(syscall.SIGTERM)
-		} else {
-			defer stop()
-		}
-	}
 	if err := kit.WaitErrPipe(cmd, init.status); err != nil {
 		// An app did not start: the init has recorded it, and the pod's
 		// result, and ended.

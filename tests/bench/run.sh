@@ -51,18 +51,12 @@ stage=$base/stage        # scratch for cloning pods (same file system)
 results=$base/results    # raw figures, one file per measure
 mkdir -p "$results"
 
+# shellcheck source=tests/bench/lib.sh
+. "$repo/tests/bench/lib.sh"
+
 cleanup() {
 	local rc=$?
-	if [ "${BENCH_KEEP:-}" = 1 ]; then
-		say "bench: kept $base"
-	elif [ -d "$base" ]; then
-		# fly leaves no mount on the host; refuse to rm -rf through one anyway.
-		if grep -qF " $base/" /proc/self/mountinfo; then
-			echo "bench: mounts left below $base, not removing it" >&2
-		else
-			rm -rf "$base"
-		fi
-	fi
+	remove_base
 	exit $rc
 }
 trap cleanup EXIT
@@ -151,8 +145,6 @@ move_all() {
 		}' "$1" "$2" "${3:-}"
 }
 
-# shellcheck source=tests/bench/clone.sh
-. "$repo/tests/bench/clone.sh"
 
 # hyperfine one command; append its median, mean user and mean sys
 # (seconds) to FILE. Output goes through a pipe, as it does for a user's

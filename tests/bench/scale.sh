@@ -39,18 +39,13 @@ res=$base/results
 mkdir -p "$res"
 holder=
 
+# shellcheck source=tests/bench/lib.sh
+. "$repo/tests/bench/lib.sh"
+
 cleanup() {
 	local rc=$?
 	[ -z "$holder" ] || kill "$holder" 2>/dev/null || true
-	if [ "${BENCH_KEEP:-}" = 1 ]; then
-		say "bench: kept $base"
-	elif [ -d "$base" ]; then
-		if grep -qF " $base/" /proc/self/mountinfo; then
-			echo "bench: mounts left below $base, not removing it" >&2
-		else
-			rm -rf "$base"
-		fi
-	fi
+	remove_base
 	exit $rc
 }
 trap cleanup EXIT
@@ -117,8 +112,6 @@ move_all() {
 		}' "$1" "$2" "${3:-}"
 }
 
-# shellcheck source=tests/bench/clone.sh
-. "$repo/tests/bench/clone.sh"
 
 # --- list and status -----------------------------------------------------------
 

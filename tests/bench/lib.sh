@@ -1,4 +1,5 @@
-# Sourced by run.sh and scale.sh: copies of one pod, made cheaply.
+# Sourced by run.sh and scale.sh: copies of one pod, made cheaply, and the
+# removal of the temporary directory.
 #
 # clone_pods N DEST: N copies of the pod folder $base/template in DEST,
 # each under a fresh UUID. The copies double each round (one cp of the
@@ -30,3 +31,17 @@ clone_pods() {
 }
 
 count_in() { find "$data/pods/$1" -mindepth 1 -maxdepth 1 | wc -l; }
+
+# remove_base removes the temporary directory $base, unless BENCH_KEEP=1,
+# and never through a mount left below it.
+remove_base() {
+	if [ "${BENCH_KEEP:-}" = 1 ]; then
+		say "bench: kept $base"
+	elif [ -d "$base" ]; then
+		if grep -qF " $base/" /proc/self/mountinfo; then
+			echo "bench: mounts left below $base, not removing it" >&2
+		else
+			rm -rf "$base"
+		fi
+	fi
+}

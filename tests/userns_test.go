@@ -158,7 +158,7 @@ func TestPrivateUsersDisjoint(t *testing.T) {
 
 func testPrivateUsersDisjoint(t *testing.T, e *env) {
 	var pods []string
-	ranges := map[uint32]string{}
+	ranges := map[string]*privateUsers{}
 	for i := 0; i < 3; i++ {
 		uuid := lastLine(e.must("prepare", "--quiet", "--insecure-options=image", "--net=none", "--private-users", busyboxACI,
 			"--exec", "/bin/sh", "--", "-c", "cat /proc/self/uid_map"))
@@ -167,12 +167,12 @@ func testPrivateUsersDisjoint(t *testing.T, e *env) {
 		if u == nil {
 			t.Fatalf("pod %s prepared with --private-users has none", uuid)
 		}
-		for start, other := range ranges {
-			if u.UID < start+65536 && start < u.UID+u.Count {
-				t.Fatalf("pods %s and %s overlap: %d and %d", uuid, other, u.UID, start)
+		for other, o := range ranges {
+			if u.UID < o.UID+o.Count && o.UID < u.UID+u.Count {
+				t.Fatalf("pods %s and %s overlap: %+v and %+v", uuid, other, u, o)
 			}
 		}
-		ranges[u.UID] = uuid
+		ranges[uuid] = u
 	}
 	u0 := e.podUsers(pods[0])
 	taken := fmt.Sprintf("--private-users=%d:100", u0.UID+10)

@@ -87,6 +87,23 @@ func TestListSummary(t *testing.T) {
 	if again := e.status(id); again.GCMarkedAt == nil || !again.GCMarkedAt.Equal(*first.GCMarkedAt) {
 		t.Fatalf("gc mark time moved from %v to %v", first.GCMarkedAt, again.GCMarkedAt)
 	}
+	// A marked pod without a summary gets none from list: a new file in
+	// its directory would move its mark time.
+	marked, _ := filepath.Glob(filepath.Join(e.dir, "pods", "*", id, "summary"))
+	if len(marked) != 1 {
+		t.Fatalf("the marked pod's summary: %v", marked)
+	}
+	if err := os.Remove(marked[0]); err != nil {
+		t.Fatal(err)
+	}
+	first = e.status(id)
+	e.must("list")
+	if _, err := os.Stat(marked[0]); !os.IsNotExist(err) {
+		t.Errorf("list wrote a summary into a pod marked for collection: %v", err)
+	}
+	if again := e.status(id); again.GCMarkedAt == nil || !again.GCMarkedAt.Equal(*first.GCMarkedAt) {
+		t.Fatalf("gc mark time moved from %v to %v", first.GCMarkedAt, again.GCMarkedAt)
+	}
 	e.must("gc", "--grace-period=0s")
 	if dirs := e.podDirs(); len(dirs) != 0 {
 		t.Fatalf("gc left %v", dirs)

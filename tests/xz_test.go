@@ -54,4 +54,8 @@ func TestXzACI(t *testing.T) {
 	if r := e.podctl("fetch", "--insecure-options=image", cut); r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Errorf("a truncated xz ACI: want one line and a failure: %s", r)
 	}
+	// Nothing of it is stored: the store holds the whole image only.
+	if imgs := strings.TrimSpace(e.must("image", "list", "--no-legend")); strings.Count(imgs, "\n") != 0 {
+		t.Errorf("a truncated xz ACI left an image:\n%s", imgs)
+	}
 }

@@ -307,7 +307,9 @@ func (c *appControl) start(name string) error {
 		if execed(appDir) {
 			return nil
 		}
-		if b, err := os.ReadFile(filepath.Join(appDir, lifecycle.AppStartError)); err == nil {
+		// Written in the pod: read as stage1 reads pod files, through the
+		// held directory, never through a link the pod made.
+		if b, err := p.ReadFile(lifecycle.AppFile(name, lifecycle.AppStartError)); err == nil {
 			return fmt.Errorf("app %s did not start: %s", name, b)
 		}
 		if time.Now().After(deadline) {

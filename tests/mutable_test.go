@@ -234,6 +234,13 @@ func testMutablePodPrepared(t *testing.T, e *env) {
 	if s := e.status(uuid); s.State != "running" {
 		t.Errorf("the pod after an added app failed: %s, want running", s.State)
 	}
+	// An app that cannot start at all: app start says why, in one line,
+	// and the pod runs on.
+	e.must("app", "add", uuid, "example.com/busybox", "--name", "nostart", "--exec", "/no/such/program")
+	e.refused("/no/such/program", "app", "start", uuid, "--app=nostart")
+	if s := e.status(uuid); s.State != "running" {
+		t.Errorf("the pod after an added app could not start: %s, want running", s.State)
+	}
 	// Started again, it runs again, and fails again on its own.
 	e.must("app", "start", uuid, "--app=fails")
 	first := *a.FinishedAt

@@ -285,20 +285,16 @@ func hookExitedMain(args []string) int {
 	st.RestartCount = restarts
 	_, m, merr := p.PodManifest()
 	mutable := merr == nil && lifecycle.IsMutable(m)
+	stopping := exists(filepath.Join(appDir, lifecycle.AppStopping))
 	if mutable {
 		// No pod's end gives it one later (finishStatuses): an app of a
 		// mutable pod ends on its own, or by podctl app stop.
-		reason := ""
-		if exists(filepath.Join(appDir, lifecycle.AppStopping)) {
-			reason = lifecycle.ReasonStopped
-		}
-		st.Reason = kit.Reason(st, reason != "", reason)
+		st.Reason = kit.Reason(st, stopping, lifecycle.ReasonStopped)
 	}
 	if err := p.WriteAppStatus(app, st); err != nil {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return 1
 	}
-	stopping := exists(filepath.Join(appDir, lifecycle.AppStopping))
 	if stopping {
 		// podctl app stop: neither restarted nor the pod's end.
 		return 0

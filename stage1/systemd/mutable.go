@@ -8,17 +8,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
 	"podctl/cgroup"
-	"podctl/internal/flock"
 	"podctl/internal/fsutil"
 	"podctl/lifecycle"
 	"podctl/stage1"
@@ -200,27 +199,10 @@ func (c *appControl) add(name string) error {
 // its cgroups, as Begin makes those of a pod's first apps.
 func (c *appControl) spec(name string) (*kit.AppSpec, error) {
 	p := c.r.rc.Pod
-	unlock, err := p.LockManifest(flock.Shared)
+	s, err := kit.AddedAppSpec(p, name)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	_, m, err := p.SandboxManifest()
-	if err != nil {
-		return nil, err
-	}
-	ra := m.Apps.Get(types.ACName(name))
-	if ra == nil {
-		return nil, fmt.Errorf("pod %s has no app %s in its manifest", p.UUID, name)
-	}
-	one := *m
-	one.Apps = schema.AppList{*ra}
-	specs, err := kit.AppSpecs(p, &one)
-	if err != nil {
-		return nil, err
-	}
-	kit.Confine(specs)
-	s := &specs[0]
 	if len(s.SecretEnv) > 0 {
 		// Their values live in a tmpfs of the boot helper's, made before
 		// nspawn started.
@@ -307,7 +289,9 @@ func (c *appControl) start(name string) error {
 		if execed(appDir) {
 			return nil
 		}
-		if b, err := os.ReadFile(filepath.Join(appDir, lifecycle.AppStartError)); err == nil {
+		// Written in the pod: read as stage1 reads pod files, through the
+		// held directory, never through a link the pod made.
+		if b, err := p.ReadFile(lifecycle.AppFile(name, lifecycle.AppStartError)); err == nil {
 			return fmt.Errorf("app %s did not start: %s", name, b)
 		}
 		if time.Now().After(deadline) {
@@ -397,11 +381,10 @@ func (c *appControl) waitBoot() error {
 			return fmt.Errorf("pod %s ended before its systemd had booted", c.r.rc.Pod.UUID)
 		default:
 		}
-		if _, err := c.podSystemd(); err == nil {
-			out, _ := c.systemctlOutput("is-system-running", "--wait")
-			if state := strings.TrimSpace(out); state == "running" || state == "degraded" {
-				return nil
-			}
+		// Fails while the pod's systemd is not found (podSystemd).
+		out, _ := c.systemctlOutput("is-system-running", "--wait")
+		if state := strings.TrimSpace(out); state == "running" || state == "degraded" {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the systemd of pod %s has not booted after %s", c.r.rc.Pod.UUID, bootWait)
@@ -437,13 +420,16 @@ func (c *appControl) systemctlOutput(args ...string) (string, error) {
 // thread changed for good must end, and the boot helper's parent-death
 // signal could be bound to it.
 func (c *appControl) inPod(env []string, args ...string) (string, error) {
-	pid, err := c.podSystemd()
+	pidfd, pid, err := c.podSystemd()
 	if err != nil {
 		return "", err
 	}
+	defer pidfd.Close()
 	cmd := exec.Command(c.self, append([]string{stage1.Verb, helperInPod, strconv.Itoa(pid)}, args...)...)
 	cmd.Args[0] = "podctl"
 	cmd.Env = env
+	// inPodPidfd: the pid alone could name another process by then.
+	cmd.ExtraFiles = []*os.File{pidfd}
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -460,52 +446,72 @@ func (c *appControl) inPod(env []string, args ...string) (string, error) {
 // init.scope below the pod's cgroup in the tracking hierarchy, which is
 // the pod's own checked folder. While the pod's systemd sets up its
 // cgroups (a loaded machine takes a while), none or more than one may
-// qualify: it looks again, for findSystemdWait at most.
-func (c *appControl) podSystemd() (int, error) {
+// qualify: it looks again, for findSystemdWait at most. It returns a
+// pidfd of the process and its pid: the pidfd was opened while the
+// process was in the init.scope, so it names that process even if the
+// pid is reused.
+func (c *appControl) podSystemd() (*os.File, int, error) {
 	top := c.r.pod.Group.Dirs[0]
 	deadline := time.Now().Add(findSystemdWait)
 	for {
-		var found []int
+		var found []string
+		var pid int
 		err := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || !d.IsDir() || d.Name() != "init.scope" {
 				return nil
 			}
 			pids, perr := (&cgroup.Group{Dirs: []string{path}}).Procs()
 			if perr == nil && len(pids) == 1 && pids[0] > 1 {
-				found = append(found, pids[0])
+				found, pid = append(found, path), pids[0]
 			}
 			return filepath.SkipDir
 		})
 		if err != nil {
-			return 0, err
+			return nil, 0, err
 		}
 		if len(found) == 1 {
-			return found[0], nil
+			if pidfd := openPidIn(found[0], pid); pidfd != nil {
+				return pidfd, pid, nil
+			}
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("the systemd of pod %s is not found in its cgroup %s", c.r.rc.Pod.UUID, top)
+			return nil, 0, fmt.Errorf("the systemd of pod %s is not found in its cgroup %s", c.r.rc.Pod.UUID, top)
 		}
 		select {
 		case <-c.r.done:
-			return 0, fmt.Errorf("pod %s has ended", c.r.rc.Pod.UUID)
+			return nil, 0, fmt.Errorf("pod %s has ended", c.r.rc.Pod.UUID)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
 
+// openPidIn opens a pidfd of pid if, once it is open, pid is still a
+// process of the cgroup dir; nil if not.
+func openPidIn(dir string, pid int) *os.File {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil
+	}
+	pids, err := (&cgroup.Group{Dirs: []string{dir}}).Procs()
+	if err != nil || !slices.Contains(pids, pid) {
+		unix.Close(fd)
+		return nil
+	}
+	return os.NewFile(uintptr(fd), "pidfd")
+}
+
 // findSystemdWait bounds podSystemd's looking.
 const findSystemdWait = 10 * time.Second
 
+// inPodPidfd is the in-pod helper's descriptor of the pod's systemd: a
+// pidfd stage1 checked (podSystemd).
+const inPodPidfd = 3
+
 // joinPod moves the calling thread into the namespaces (nstype) of pid,
-// the pod's systemd.
+// the pod's systemd, through inPodPidfd.
 func joinPod(pid, nstype int) error {
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
+	if err := unix.Setns(inPodPidfd, nstype); err != nil {
 		return fmt.Errorf("joining the namespaces of the pod's systemd (pid %d): %w", pid, err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Setns(fd, nstype); err != nil {
-		return fmt.Errorf("joining the pod's namespaces: %w", err)
 	}
 	return nil
 }
@@ -531,14 +537,17 @@ func podDevices(p *lifecycle.Pod, specs []kit.AppSpec) ([]stage1.Device, error) 
 // helperInPod acts in the pod's systemd's namespaces (inPodMain).
 const helperInPod = "systemd-in-pod"
 
-// inPodMain is the in-pod helper: `podctl stage1 systemd-in-pod PID
-// mount` attaches the app of the spec in $PODCTL_APP_SPECS (its root
-// mounted here first, in a mount namespace of the helper's own);
+// inPodMain is the in-pod helper, given the pidfd of PID on inPodPidfd:
+// `podctl stage1 systemd-in-pod PID mount` attaches the app of the spec
+// in $PODCTL_APP_SPECS (its root mounted here first, in a mount
+// namespace of the helper's own);
 // `... PID unmount APP N` detaches it; `... PID systemctl ARGS...` runs
 // systemctl in the mount and PID namespaces of PID, the pod's systemd.
 func inPodMain(args []string) int {
 	// Every step is on this thread, whose namespaces it changes.
 	runtime.LockOSThread()
+	// Not for systemctl, a process of the pod.
+	unix.CloseOnExec(inPodPidfd)
 	fail := func(err error) int {
 		fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		return 1

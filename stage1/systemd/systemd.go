@@ -851,7 +851,7 @@ func bootMain(args []string) int {
 		}
 		net = "host"
 	}
-	cmd := exec.Command(nspawn, bootArgs(specs, root, uuid, pod.Hostname, net, interactive)...)
+	cmd := exec.Command(nspawn, bootArgs(specs, users, root, uuid, pod.Hostname, net, interactive)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	if interactive {
 		cmd.Stdin = os.Stdin
@@ -893,14 +893,10 @@ func giveUserns(specs []kit.AppSpec) (*stage1.PrivateUsers, error) {
 }
 
 // bootArgs are nspawn's arguments for the pod (nspawnArgs), with its
-// private users and the capabilities its apps keep beyond the default
-// ones: the pod's systemd and services get them too, and each app's exec
-// helper keeps only its own (kit.ExecApp).
-func bootArgs(specs []kit.AppSpec, root, uuid, hostname, net string, interactive bool) []string {
-	var users *stage1.PrivateUsers
-	if len(specs) > 0 {
-		users = specs[0].Users
-	}
+// private users (giveUserns) and the capabilities its apps keep beyond
+// the default ones: the pod's systemd and services get them too, and
+// each app's exec helper keeps only its own (kit.ExecApp).
+func bootArgs(specs []kit.AppSpec, users *stage1.PrivateUsers, root, uuid, hostname, net string, interactive bool) []string {
 	argv := append(usersArgs(users), nspawnArgs(root, uuid, hostname, net, interactive)...)
 	if more := kit.RetainedBeyondDefault(specs); len(more) > 0 {
 		argv = append([]string{"--capability=" + strings.Join(more, ",")}, argv...)

@@ -32,11 +32,12 @@ move_all() {
 
 # clone_pods N DEST: see above.
 clone_pods() {
-	local n=$1 dest=$2 have=1 k u
+	local n=$1 dest=$2 have=1 k
 	rm -rf "$stage"
 	mkdir -p "$stage/a" "$stage/b"
-	read -r u </proc/sys/kernel/random/uuid
-	cp -a "$base/template" "$stage/a/$u"
+	# Through move_all as every other copy, so its cgroup record names it.
+	cp -a "$base/template" "$stage/b/template"
+	move_all "$stage/b" "$stage/a" fresh
 	while ((have < n)); do
 		k=$((n - have < have ? n - have : have))
 		if ((k == have)); then

@@ -425,3 +425,29 @@ func TestWalkPodsConcurrentlyKeepsOrder(t *testing.T) {
 		}
 	}
 }
+
+// Exists finds a pod in every folder of its life, and none once it is
+// removed (a private users' reservation is freed then).
+func TestExists(t *testing.T) {
+	d, p := exitedPodT(t)
+	exists := func(id string, want bool) {
+		t.Helper()
+		if got, err := Exists(d, id); err != nil || got != want {
+			t.Fatalf("Exists(%s) = %v, %v; want %v", id, got, err, want)
+		}
+	}
+	exists(mustNewPod(t, d).UUID, true)
+	exists(p.UUID, true)
+	if err := p.TryExclusiveLock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ToExitedGarbage(); err != nil {
+		t.Fatal(err)
+	}
+	exists(p.UUID, true)
+	if err := p.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	exists(p.UUID, false)
+	exists("0f8fad5b-d9cb-469f-a165-70867728950e", false)
+}

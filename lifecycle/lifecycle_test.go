@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // In helper mode the test binary stands in for a stage1: it keeps the pod's
@@ -423,5 +425,52 @@ func TestWalkPodsConcurrentlyKeepsOrder(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("pod %d is %s, want %s", i, got[i], want[i])
 		}
+	}
+}
+
+// Exists finds a pod in every folder of its life, and none once it is
+// removed (a private users' reservation is freed then).
+func TestExists(t *testing.T) {
+	d, p := exitedPodT(t)
+	exists := func(id string, want bool) {
+		t.Helper()
+		if got, err := Exists(d, id); err != nil || got != want {
+			t.Fatalf("Exists(%s) = %v, %v; want %v", id, got, err, want)
+		}
+	}
+	exists(mustNewPod(t, d).UUID, true)
+	exists(p.UUID, true)
+	if err := p.TryExclusiveLock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ToExitedGarbage(); err != nil {
+		t.Fatal(err)
+	}
+	exists(p.UUID, true)
+	if err := p.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	exists(p.UUID, false)
+	exists("0f8fad5b-d9cb-469f-a165-70867728950e", false)
+}
+
+// A FIFO where a pod file should be (the pod's systemd, with private
+// users, writes its apps' folders) is refused at once: no read of the
+// pod's files waits on a writer or takes what one feeds it.
+func TestReadFileRefusesFIFO(t *testing.T) {
+	p := mustNewPod(t, newDataDir(t))
+	if err := unix.Mkfifo(p.FilePath(FileResult), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := p.ReadFile(FileResult); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("ReadFile of a FIFO: %v", err)
+		}
+		checkOneLine(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadFile of a FIFO without a writer still waits after 5s")
 	}
 }

@@ -521,12 +521,22 @@ func (p *Pod) ReadFile(name string) ([]byte, error) { return p.readFile(name, 51
 // readFile is ReadFile with a first buffer of size bytes: a file that fits
 // is read with one read(2) and the one that says it ended.
 func (p *Pod) readFile(name string, size int) ([]byte, error) {
-	fd, err := unix.Openat(int(p.dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	// O_NONBLOCK and a regular file only: with private users, the pod's
+	// systemd writes its apps' folders, and a FIFO there must not hang
+	// list, status or enter, nor feed them without end.
+	fd, err := unix.Openat(int(p.dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: filepath.Join(p.Path(), name), Err: err}
 	}
 	// Raw calls, without an *os.File: list reads a few files of every pod.
 	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("reading %s of pod %s: %w", name, p.UUID, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("reading %s of pod %s: not a regular file", name, p.UUID)
+	}
 	b := make([]byte, 0, size)
 	for {
 		if len(b) == cap(b) {

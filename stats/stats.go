@@ -67,7 +67,8 @@ type Reader struct {
 
 // usage reads the pod's usage, and app's if app is not "".
 func (r *Reader) usage(dirs []string, app string) cgroup.Usage {
-	if !slices.Equal(dirs, r.podDirs) {
+	// r.pod nil: the first read, of no folders too (nil equals nil).
+	if r.pod == nil || !slices.Equal(dirs, r.podDirs) {
 		r.podDirs = slices.Clone(dirs)
 		r.pod, r.apps = cgroup.NewUsageReader(dirs), map[string]*cgroup.UsageReader{}
 	}

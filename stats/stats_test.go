@@ -323,3 +323,14 @@ func openPod(t *testing.T, dir string) *lifecycle.Pod {
 	t.Cleanup(func() { p.Close() })
 	return p
 }
+
+// A pod whose cgroups are not recorded (no folders) reads as gone: no
+// usage, and no panic.
+func TestReadNoFolders(t *testing.T) {
+	var r Reader
+	for _, dirs := range [][]string{nil, {}} {
+		if s, ok := r.Read(dirs, []string{"app"}, time.Now()); ok || s.Pod.Has != 0 {
+			t.Fatalf("Read of %#v: %+v, %v; want nothing", dirs, s, ok)
+		}
+	}
+}

@@ -129,23 +129,6 @@ fi
 [ -x "$root/bin/true" ] || die "no /bin/true in the busybox tree $root"
 
 
-# move_all FROM TO [fresh]: rename every entry of FROM into TO, under a
-# fresh UUID with "fresh". One process, one rename(2) per pod.
-move_all() {
-	perl -e '
-		my ($from, $to, $fresh) = @ARGV;
-		opendir(my $d, $from) or die "$from: $!";
-		for my $e (grep { !/^\./ } readdir $d) {
-			my $id = $e;
-			if ($fresh) {
-				open(my $u, "<", "/proc/sys/kernel/random/uuid") or die $!;
-				$id = <$u>; chomp $id; close $u;
-			}
-			rename("$from/$e", "$to/$id") or die "rename $from/$e: $!";
-		}' "$1" "$2" "${3:-}"
-}
-
-
 # hyperfine one command; append its median, mean user and mean sys
 # (seconds) to FILE. Output goes through a pipe, as it does for a user's
 # `podctl list | grep ...`, not straight to /dev/null.

@@ -89,29 +89,6 @@ template=$(ls "$data/pods/run")
 [ "$(echo "$template" | wc -w)" = 1 ] || die "expected one pod in run/, found: $template"
 mv "$data/pods/run/$template" "$base/template"
 
-# move_all FROM TO [fresh]: rename every entry of FROM into TO (under a fresh
-# UUID with "fresh"), in one process.
-move_all() {
-	perl -e '
-		my ($from, $to, $fresh) = @ARGV;
-		opendir(my $d, $from) or die "$from: $!";
-		for my $e (grep { !/^\./ } readdir $d) {
-			my $id = $e;
-			if ($fresh) {
-				open(my $u, "<", "/proc/sys/kernel/random/uuid") or die $!;
-				$id = <$u>; chomp $id; close $u;
-			}
-			rename("$from/$e", "$to/$id") or die "rename $from/$e: $!";
-			next unless $fresh;
-			# The pod names its cgroups after its UUID, and gc checks it.
-			my $cg = "$to/$id/stage1/cgroup";
-			next unless -f $cg;
-			open(my $i, "<", $cg) or die "$cg: $!"; local $/; my $t = <$i>; close $i;
-			$t =~ s/podctl-[0-9a-f-]{36}/podctl-$id/g;
-			open(my $o, ">", $cg) or die "$cg: $!"; print $o $t; close $o;
-		}' "$1" "$2" "${3:-}"
-}
-
 
 # --- list and status -----------------------------------------------------------
 

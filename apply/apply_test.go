@@ -203,3 +203,19 @@ func TestGenerateRefusesShared(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCheckImages checks that a replacement is refused for an image the
+// store lacks, and not for those prepare fetches itself.
+func TestCheckImages(t *testing.T) {
+	r := &run{c: stage0.Config{DataDir: t.TempDir()}}
+	for _, ref := range []string{"docker://example.com/busybox", "https://example.com/busybox.aci", "http://example.com/busybox.aci"} {
+		pl := &plan{opts: &stage0.PrepareOptions{Apps: []stage0.AppOptions{{Image: ref}}}}
+		if err := r.checkImages(pl); err != nil {
+			t.Errorf("%s: %v", ref, err)
+		}
+	}
+	pl := &plan{opts: &stage0.PrepareOptions{Apps: []stage0.AppOptions{{Image: "example.com/none"}}}}
+	if err := r.checkImages(pl); err == nil {
+		t.Error("example.com/none, which the store lacks, passed")
+	}
+}

@@ -200,10 +200,17 @@ func (r *run) report(a Action) {
 	}
 }
 
-// read parses and checks the files. It returns the plans of the good ones
-// and the files that failed; two files giving one name both fail, since
-// neither can be said to win.
+// read parses and checks the files (readPlans), reporting those that fail.
 func (r *run) read(files []string) ([]*plan, map[string]bool) {
+	return readPlans(files, func(file, name string, err error) {
+		r.report(Action{Do: DoFail, File: file, Name: name, Error: err.Error()})
+	})
+}
+
+// readPlans parses and checks the files. It returns the plans of the good
+// ones, sorted by file, and the files that failed, each given to fail;
+// two files giving one name both fail, since neither can be said to win.
+func readPlans(files []string, fail func(file, name string, err error)) ([]*plan, map[string]bool) {
 	broken := map[string]bool{}
 	byName := map[string][]*plan{}
 	for _, f := range files {
@@ -216,7 +223,7 @@ func (r *run) read(files []string) ([]*plan, map[string]bool) {
 			}
 		}
 		broken[f] = true
-		r.report(Action{Do: DoFail, File: f, Error: err.Error()})
+		fail(f, "", err)
 	}
 	var plans []*plan
 	for name, pls := range byName {
@@ -232,8 +239,7 @@ func (r *run) read(files []string) ([]*plan, map[string]bool) {
 				}
 			}
 			broken[pl.pod.File] = true
-			r.report(Action{Do: DoFail, File: pl.pod.File, Name: name,
-				Error: fmt.Sprintf("%s: pod name %s is also given by %s: give each pod file a name of its own", pl.pod.File, name, strings.Join(others, ", "))})
+			fail(pl.pod.File, name, fmt.Errorf("%s: pod name %s is also given by %s: give each pod file a name of its own", pl.pod.File, name, strings.Join(others, ", ")))
 		}
 	}
 	slices.SortFunc(plans, func(a, b *plan) int { return strings.Compare(a.pod.File, b.pod.File) })

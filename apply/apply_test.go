@@ -1,6 +1,8 @@
 package apply
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -166,5 +168,54 @@ func TestPrunable(t *testing.T) {
 		if got := r.prunable(c.pi, c.scope, plans, broken); got != c.want {
 			t.Errorf("pod %s of %v, scope %s: prunable %v, want %v", c.pi.Name, c.pi.Source, c.scope, got, c.want)
 		}
+	}
+}
+
+// TestGenerateRefusesShared checks that the generator gives no unit to a
+// broken file, nor to two files that give one pod name, and says each.
+func TestGenerateRefusesShared(t *testing.T) {
+	pods, out := t.TempDir(), t.TempDir()
+	files := map[string]string{
+		"web.pod":   "apps: [{image: example.com/busybox}]\n",
+		"twin1.pod": "name: twin\napps: [{image: example.com/busybox}]\n",
+		"twin2.pod": "name: twin\napps: [{image: example.com/busybox}]\n",
+		"bad.pod":   "apps: [{image: x, nope: 1}]\n",
+	}
+	for n, text := range files {
+		if err := os.WriteFile(filepath.Join(pods, n), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var said strings.Builder
+	if err := Generate(pods, out, "/usr/bin/podctl", &said); err == nil || !strings.Contains(err.Error(), "3 pod files") {
+		t.Fatalf("Generate: %v, want 3 files without a unit", err)
+	}
+	for _, want := range []string{"twin1.pod: pod name twin is also given by", "twin2.pod: pod name twin is also given by", "bad.pod:1:"} {
+		if !strings.Contains(said.String(), want) {
+			t.Errorf("the generator did not say %q:\n%s", want, said.String())
+		}
+	}
+	units, _ := filepath.Glob(filepath.Join(out, "*.service"))
+	if len(units) != 1 || filepath.Base(units[0]) != UnitName("web") {
+		t.Fatalf("units %v, want only %s", units, UnitName("web"))
+	}
+	if _, err := os.Stat(filepath.Join(out, "multi-user.target.wants", UnitName("web"))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheckImages checks that a replacement is refused for an image the
+// store lacks, and not for those prepare fetches itself.
+func TestCheckImages(t *testing.T) {
+	r := &run{c: stage0.Config{DataDir: t.TempDir()}}
+	for _, ref := range []string{"docker://example.com/busybox", "https://example.com/busybox.aci", "http://example.com/busybox.aci"} {
+		pl := &plan{opts: &stage0.PrepareOptions{Apps: []stage0.AppOptions{{Image: ref}}}}
+		if err := r.checkImages(pl); err != nil {
+			t.Errorf("%s: %v", ref, err)
+		}
+	}
+	pl := &plan{opts: &stage0.PrepareOptions{Apps: []stage0.AppOptions{{Image: "example.com/none"}}}}
+	if err := r.checkImages(pl); err == nil {
+		t.Error("example.com/none, which the store lacks, passed")
 	}
 }

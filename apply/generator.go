@@ -27,49 +27,29 @@ func UnitName(pod string) string { return "podctl-" + pod + ".service" }
 // folder), one service per pod file of podsDir, and links each into
 // multi-user.target.wants, as a generator must instead of [Install]. A
 // unit applies its file with the podctl executable exe when started, and
-// stops and removes the pod when stopped. A file that cannot be read is
-// reported on w and gets no unit; the others get theirs, and the error
+// stops and removes the pod when stopped. A file that cannot be read, or
+// that gives the name of another's pod, is reported on w and gets no unit; the others get theirs, and the error
 // says how many failed.
 func Generate(podsDir, out, exe string, w io.Writer) error {
 	files, err := podFiles(podsDir)
 	if err != nil {
-		var missing bool
 		if _, serr := os.Stat(podsDir); errors.Is(serr, os.ErrNotExist) {
-			missing = true
-		}
-		if missing {
 			// No pod files: nothing to generate.
 			return nil
 		}
 		return err
 	}
-	byName := map[string][]*podfile.Pod{}
 	failed := 0
-	for _, f := range files {
-		p, err := podfile.ReadFile(f)
-		if err == nil {
-			_, err = makePlan(p)
-		}
-		if err != nil {
-			fmt.Fprintf(w, "podctl-generator: %v\n", err)
-			failed++
-			continue
-		}
-		byName[p.Name] = append(byName[p.Name], p)
-	}
+	plans, _ := readPlans(files, func(_, _ string, err error) {
+		fmt.Fprintf(w, "podctl-generator: %v\n", err)
+		failed++
+	})
 	wants := filepath.Join(out, "multi-user.target.wants")
 	if err := os.MkdirAll(wants, 0o755); err != nil {
 		return fmt.Errorf("generating units: %w", err)
 	}
-	for name, pods := range byName {
-		if len(pods) > 1 {
-			for _, p := range pods {
-				fmt.Fprintf(w, "podctl-generator: %s: pod name %s is given by %d files: give each pod file a name of its own\n", p.File, name, len(pods))
-			}
-			failed += len(pods)
-			continue
-		}
-		if err := writeUnit(pods[0], out, wants, exe); err != nil {
+	for _, pl := range plans {
+		if err := writeUnit(pl, out, wants, exe); err != nil {
 			return err
 		}
 	}
@@ -104,12 +84,9 @@ func unitFor(p *podfile.Pod, exe string, grace time.Duration) []*unit.UnitOption
 	}
 }
 
-// writeUnit writes a pod's unit and its wants link.
-func writeUnit(p *podfile.Pod, out, wants, exe string) error {
-	pl, err := makePlan(p)
-	if err != nil {
-		return err
-	}
+// writeUnit writes the unit of a pod file's plan and its wants link.
+func writeUnit(pl *plan, out, wants, exe string) error {
+	p := pl.pod
 	b, err := io.ReadAll(unit.Serialize(unitFor(p, exe, pl.grace)))
 	if err != nil {
 		return fmt.Errorf("writing the unit of %s: %w", p.File, err)

@@ -94,12 +94,13 @@ func (r *run) applyOne(pl *plan) Action {
 }
 
 // checkImages makes sure each image of the file is in the store or is a
-// file; a registry reference (docker://...) is left to the fetch.
+// file; a registry reference (docker://...) or an ACI's URL is left to the
+// fetch, which prepare does for them every time.
 func (r *run) checkImages(pl *plan) error {
 	for _, a := range pl.opts.Apps {
 		fi, err := os.Stat(a.Image)
 		switch {
-		case stage0.IsLayeredRef(a.Image):
+		case stage0.IsLayeredRef(a.Image), stage0.IsRemoteRef(a.Image):
 		case err == nil && fi.Mode().IsRegular():
 			// An image file, imported as the pod is prepared.
 		case strings.HasPrefix(a.Image, "/"):

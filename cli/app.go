@@ -2,13 +2,11 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"podctl/stage0"
-	"podctl/stage1"
 )
 
 // newApp is `podctl app`, the verbs of a mutable pod's apps.
@@ -234,14 +232,7 @@ func newAppExec(g *globals) *cobra.Command {
   podctl app exec --app=web 5b1f2c3d /bin/sh -c 'echo $AC_APP_NAME'`,
 		Args: args(cobra.MinimumNArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			code, err := stage0.Enter(g.config(), a[0], app, a[1:], stage1.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
-			if err != nil {
-				return err
-			}
-			if code != 0 {
-				return exitStatus(code)
-			}
-			return nil
+			return enter(g, a[0], app, a[1:])
 		},
 	}
 	cmd.Flags().SetInterspersed(false)

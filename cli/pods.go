@@ -68,19 +68,25 @@ func newEnter(g *globals) *cobra.Command {
   podctl enter --app web 5b1f2c3d`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			code, err := stage0.Enter(g.config(), args[0], app, args[1:], stage1.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
-			if err != nil {
-				return err
-			}
-			if code != 0 {
-				return exitStatus(code)
-			}
-			return nil
+			return enter(g, args[0], app, args[1:])
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().StringVar(&app, "app", "", "app to enter (needed when the pod has several)")
 	return cmd
+}
+
+// enter runs command in app of pod id on this terminal (enter, app exec),
+// podctl exiting with its status.
+func enter(g *globals, id, app string, command []string) error {
+	code, err := stage0.Enter(g.config(), id, app, command, stage1.Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitStatus(code)
+	}
+	return nil
 }
 
 func newStop(g *globals) *cobra.Command {

@@ -99,6 +99,11 @@ func AddApp(c Config, id string, ao AppOptions, insecureImage bool) (string, err
 	if err := pl.findTrees(st); err != nil {
 		return "", err
 	}
+	// As prepare does: refused before the pod is touched, and said.
+	if err := pl.checkHandlers(); err != nil {
+		return "", err
+	}
+	pl.warnUnapplied(c)
 	a := &pl.apps[0]
 	ra, err := a.runtimeApp()
 	if err != nil {
@@ -114,8 +119,7 @@ func AddApp(c Config, id string, ao AppOptions, insecureImage bool) (string, err
 		if err := os.RemoveAll(appDir); err != nil {
 			return err
 		}
-		overlay := !pl.opts.NoOverlay && overlaySupported(p.Path())
-		if err := layOutApp(appDir, a.tree, overlay); err != nil {
+		if err := layOutApp(appDir, a.tree, pl.overlay(p.Path())); err != nil {
 			os.RemoveAll(appDir)
 			return fmt.Errorf("adding app %s: %w", name, err)
 		}

@@ -3,6 +3,7 @@ package stage0
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
@@ -27,13 +28,7 @@ var (
 // leaves it unset. --seccomp=unconfined has no isolator: runtimeApp
 // writes it as an annotation.
 func confineApp(m *schema.ImageManifest, ao *AppOptions, app *types.App) error {
-	var isos types.Isolators
-	for _, iso := range app.Isolators {
-		if iso.Name != types.LinuxNoNewPrivilegesName {
-			isos = append(isos, iso)
-		}
-	}
-	app.Isolators = isos
+	app.Isolators = removeIsolators(app.Isolators, []types.ACIdentifier{types.LinuxNoNewPrivilegesName})
 	if err := replaceCaps(ao, app); err != nil {
 		return err
 	}
@@ -111,15 +106,12 @@ func addSeccomp(c *profile.Custom, app *types.App) error {
 	return nil
 }
 
-// removeIsolators returns isos without those named in names.
+// removeIsolators returns isos without those named in names, in a new
+// slice: isos may be an image manifest's, which others read.
 func removeIsolators(isos types.Isolators, names []types.ACIdentifier) types.Isolators {
 	var out types.Isolators
 	for _, iso := range isos {
-		keep := true
-		for _, n := range names {
-			keep = keep && iso.Name != n
-		}
-		if keep {
+		if !slices.Contains(names, iso.Name) {
 			out = append(out, iso)
 		}
 	}

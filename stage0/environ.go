@@ -11,6 +11,7 @@ import (
 	"github.com/appc/spec/schema/types"
 
 	"podctl/internal/errdefs"
+	"podctl/internal/rootless"
 )
 
 // The environment of an app, lowest precedence first: podctl's own
@@ -71,13 +72,15 @@ func ParseEnvFile(r io.Reader) ([]EnvVar, error) {
 }
 
 // HostEnv is environ (as os.Environ gives it) as variables --inherit-env
-// may pass on: those podctl sets itself in every app, and entries that are
-// not NAME=VALUE, are left out.
+// may pass on: those podctl sets itself in every app, the markers of a
+// podctl it started itself (a detached one, one in a user namespace),
+// and entries that are not NAME=VALUE, are left out. The caller reads
+// environ before a detached podctl takes its marker out (DetachedChild).
 func HostEnv(environ []string) []EnvVar {
 	var out []EnvVar
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" || checkPodEnvName(k) != nil {
+		if !ok || k == "" || k == DetachEnv || k == rootless.EnvInside || checkPodEnvName(k) != nil {
 			continue
 		}
 		out = append(out, EnvVar{Name: k, Value: v})

@@ -1,6 +1,7 @@
 package stage0
 
 import (
+	"podctl/internal/rootless"
 	"reflect"
 	"strings"
 	"testing"
@@ -44,7 +45,7 @@ func FuzzParseEnvFile(f *testing.F) {
 }
 
 func TestInheritEnv(t *testing.T) {
-	vars := HostEnv([]string{"HOST=h", "IMG=from-host", "PODCTL_POD_UUID=x", "junk", "=x"})
+	vars := HostEnv([]string{"HOST=h", "IMG=from-host", "PODCTL_POD_UUID=x", "junk", "=x", DetachEnv + "=3", rootless.EnvInside + "=1"})
 	if !reflect.DeepEqual(vars, []EnvVar{{"HOST", "h"}, {"IMG", "from-host"}}) {
 		t.Fatalf("HostEnv: %q", vars)
 	}

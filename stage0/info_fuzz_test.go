@@ -111,3 +111,55 @@ func FuzzInfo(f *testing.F) {
 		}
 	})
 }
+
+// FuzzInfoSummary gives an exited pod a current summary whose data the
+// fuzzer chooses, as a damaged or hand-made file would hold, and reads the
+// pod as list and status do: whatever the summary holds, the pod is shown
+// as itself, exited, and encodes as JSON.
+func FuzzInfoSummary(f *testing.F) {
+	f.Add([]byte(`{"name":"web","labels":{"a":"b"},"result":{"result":"error","exit_code":3},"stage1":"native","created_at":"2026-12-06T13:04:33Z","apps":[{"name":"good","image_version":"1.0"}],"source":{"file":"/etc/podctl/pods/web.pod","digest":"sha256:00"}}`))
+	f.Add([]byte(`{"apps":[null],"networks":null,"labels":null,"source":{"file":""}}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"created_at":"9999-12-31T23:59:59Z","private_users":{"uid":-1}}`))
+
+	d := f.TempDir()
+	if err := lifecycle.Init(d); err != nil {
+		f.Fatal(err)
+	}
+	p, err := lifecycle.NewPod(d)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := p.ToRun(); err != nil {
+		f.Fatal(err)
+	}
+	id, dir := p.UUID, p.Path()
+	p.Close()
+	manifest := `{"acVersion":"0.8.11","acKind":"PodManifest","apps":[{"name":"good","image":{"name":"example.com/good","id":"sha512-0b2d4d09f0864241c2a6959266ebe80cb635993eca5e7f7604edbb866afdccc0"},"app":{"exec":["/bin/sh"],"user":"0","group":"0"}}]}`
+	if err := os.WriteFile(filepath.Join(dir, lifecycle.FileManifest), []byte(manifest), 0o600); err != nil {
+		f.Fatal(err)
+	}
+	c := Config{DataDir: d}
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := c.OpenPod(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = p.WriteSummary(data)
+		p.Close()
+		if err != nil {
+			t.Fatalf("WriteSummary: %v", err)
+		}
+		pi, err := Status(c, id)
+		if err != nil {
+			t.Fatalf("Status: %v", err)
+		}
+		if pi.UUID != id || pi.State.String() != "exited" {
+			t.Fatalf("Status shows pod %q %s, want %s exited", pi.UUID, pi.State, id)
+		}
+		if _, err := json.Marshal(pi); err != nil {
+			t.Fatalf("status of the pod does not encode: %v", err)
+		}
+	})
+}

@@ -1,9 +1,7 @@
 package stage0
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,12 +83,10 @@ func implicitVolume(tree string, mp types.MountPoint) (types.Volume, error) {
 	defer root.Close()
 	// Through the root: a link in the image cannot lead outside it.
 	fi, err := root.Lstat(strings.TrimPrefix(filepath.Clean(mp.Path), "/"))
-	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.IsDir()) {
-		return v, nil
-	}
-	if err != nil {
-		// A path through a link that leaves the root, say: the volume
-		// keeps its defaults, and stage1 copies nothing.
+	if err != nil || !fi.IsDir() {
+		// Nothing there, no folder, or a path through a link that
+		// leaves the root: the volume keeps its defaults, and stage1
+		// copies nothing.
 		return v, nil
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)

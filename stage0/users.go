@@ -249,6 +249,8 @@ func kernelVersion(release string) (major, minor int) {
 // An id beyond the range becomes the pod's nobody (65534), or its last
 // id. chown clears set-user-ID and set-group-ID bits, which are set
 // again. The copy is the pod's own: the store's tree is not touched.
+// A file of several hard links (which the copy keeps) is shifted once:
+// shifted again, root's would become the pod's nobody's, theirs to write.
 func shiftTree(root string, u *stage1.PrivateUsers) error {
 	nobody := min(uint32(65534), u.Count-1)
 	shift := func(id, base uint32) int {
@@ -257,6 +259,8 @@ func shiftTree(root string, u *stage1.PrivateUsers) error {
 		}
 		return int(base + id)
 	}
+	type inode struct{ dev, ino uint64 }
+	shifted := map[inode]bool{}
 	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -264,6 +268,12 @@ func shiftTree(root string, u *stage1.PrivateUsers) error {
 		var st unix.Stat_t
 		if err := unix.Lstat(path, &st); err != nil {
 			return fmt.Errorf("giving %s to the pod's users: %w", path, err)
+		}
+		if st.Nlink > 1 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			if shifted[inode{st.Dev, st.Ino}] {
+				return nil
+			}
+			shifted[inode{st.Dev, st.Ino}] = true
 		}
 		if err := unix.Lchown(path, shift(st.Uid, u.UID), shift(st.Gid, u.GID)); err != nil {
 			return fmt.Errorf("giving %s to the pod's users: %w", path, err)

@@ -141,6 +141,14 @@ func TestShiftTree(t *testing.T) {
 	if err := os.Lchown(far, 100000, 100000); err != nil {
 		t.Fatal(err)
 	}
+	// A hard link of a root file: shifted once, it stays the pod's root's.
+	rootFile := filepath.Join(root, "a-root")
+	if err := os.WriteFile(rootFile, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(rootFile, filepath.Join(root, "b-root-link")); err != nil {
+		t.Fatal(err)
+	}
 	u := &stage1.PrivateUsers{UID: 1000000, GID: 2000000, Count: 65536}
 	if err := shiftTree(root, u); err != nil {
 		t.Fatal(err)
@@ -157,6 +165,12 @@ func TestShiftTree(t *testing.T) {
 	}
 	if st.Uid != 1000000+65534 || st.Gid != 2000000+65534 {
 		t.Errorf("an id beyond the range became %d:%d, want the pod's nobody", st.Uid, st.Gid)
+	}
+	if err := syscall.Lstat(rootFile, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 1000000 || st.Gid != 2000000 {
+		t.Errorf("a hard-linked root file became %d:%d, want the pod's root", st.Uid, st.Gid)
 	}
 	if err := syscall.Lstat(root, &st); err != nil {
 		t.Fatal(err)

@@ -347,3 +347,20 @@ func testMutableStopIsNotRestarted(t *testing.T, e *env) {
 		t.Errorf("%s: app long after app start: %+v, want running", e.flavor, long)
 	}
 }
+
+// An app added to a mutable pod is warned of as a prepared one is: what
+// of its image podctl does not apply, in one line.
+func TestMutableAppAddWarns(t *testing.T) {
+	forEachIsolatedFlavor(t, func(t *testing.T, e *env) {
+		e.fetchBusybox()
+		aceImage{name: "example.com/unapplied-add", app: `{"exec":["/bin/true"],"user":"0","group":"0",
+"isolators":[{"name":"os/linux/cpu-shares","value":512}]}`}.fetch(t, e)
+		cmd, uuid := e.startMutable(false)
+		defer cmd.Wait()
+		defer e.podctl("stop", "--force", uuid)
+		r := e.podctl("app", "add", uuid, "example.com/unapplied-add", "--name", "job")
+		if r.code != 0 || strings.Count(r.stderr, "warning") != 1 || !strings.Contains(r.stderr, "isolator os/linux/cpu-shares") {
+			t.Fatalf("app add: want one warning naming os/linux/cpu-shares: %s", r)
+		}
+	})
+}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"podctl/cgroup"
@@ -106,7 +105,7 @@ func recordLost(p *lifecycle.Pod, app string) error {
 	if err := flock.Lock(f, flock.Exclusive); err != nil {
 		return err
 	}
-	if b, err := os.ReadFile(p.FilePath(lifecycle.FileFirstFailure)); err == nil && strings.TrimSpace(string(b)) != "" {
+	if readFirstFailure(p) != "" {
 		return nil
 	}
 	return fsutil.WriteFile(p.FilePath(lifecycle.FileFirstFailure), []byte(strconv.Itoa(stage1.ExitStartFailed)), 0o600, false)

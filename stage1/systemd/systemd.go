@@ -510,7 +510,10 @@ func finishStatuses(p *lifecycle.Pod, specs []kit.AppSpec, stopReason string, ex
 // readFirstFailure returns the exit code the units' hook recorded for the
 // first app to fail for good, "" if none has.
 func readFirstFailure(p *lifecycle.Pod) string {
-	b, err := os.ReadFile(p.FilePath(lifecycle.FileFirstFailure))
+	// Through the pod's directory, without following a link and of a
+	// regular file only: with private users the pod's systemd writes the
+	// hooks' folder.
+	b, err := p.ReadFile(lifecycle.FileFirstFailure)
 	if err != nil {
 		return ""
 	}

@@ -2,7 +2,6 @@ package kit
 
 import (
 	"fmt"
-
 	"syscall"
 	"time"
 

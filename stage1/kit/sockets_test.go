@@ -29,10 +29,20 @@ func TestSocketPorts(t *testing.T) {
 		{Name: "x", Protocol: "tcp", Port: 0, SocketActivated: true},
 		{Name: "x", Protocol: "tcp", Port: 65535, Count: 2, SocketActivated: true},
 		{Name: "x", Protocol: "tcp", Port: 1000, Count: maxSockets + 1, SocketActivated: true},
+		{Name: "x", Protocol: "tcp", Port: ^uint(0), Count: 2, SocketActivated: true},
 	} {
 		if _, err := socketPorts(&types.App{Ports: []types.Port{bad}}); err == nil {
 			t.Errorf("port %+v taken", bad)
 		}
+	}
+	// A count that wraps the sums around (appc's own check wraps too)
+	// is no small range.
+	wrap := []types.Port{
+		{Name: "x", Protocol: "tcp", Port: 10, SocketActivated: true},
+		{Name: "y", Protocol: "tcp", Port: 10, Count: ^uint(0), SocketActivated: true},
+	}
+	if got, err := socketPorts(&types.App{Ports: wrap}); err == nil {
+		t.Errorf("ports of a wrapping count taken: %+v", got)
 	}
 }
 

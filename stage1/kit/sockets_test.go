@@ -99,3 +99,30 @@ func TestOpenSockets(t *testing.T) {
 		t.Errorf("a port in use: %v", err)
 	}
 }
+
+// FuzzSocketPorts: an image's ports, whatever their numbers and counts,
+// give at most maxSockets sockets, each on a port number.
+func FuzzSocketPorts(f *testing.F) {
+	f.Add(uint(80), uint(1), uint(53), uint(2))
+	f.Add(uint(10), uint(1), uint(10), ^uint(0))
+	f.Fuzz(func(t *testing.T, port1, count1, port2, count2 uint) {
+		app := &types.App{Ports: []types.Port{
+			{Name: "a", Protocol: "tcp", Port: port1, Count: count1, SocketActivated: true},
+			{Name: "b", Protocol: "udp", Port: port2, Count: count2, SocketActivated: true},
+		}}
+		ports, err := socketPorts(app)
+		if err != nil {
+			return
+		}
+		total := 0
+		for _, p := range ports {
+			if p.Count > maxSockets || p.Port == 0 || p.Port+p.Count-1 > 65535 {
+				t.Fatalf("port %+v taken", p)
+			}
+			total += int(p.Count)
+		}
+		if total > maxSockets {
+			t.Fatalf("%d sockets taken: %+v", total, ports)
+		}
+	})
+}

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 
 	"podctl/cgroup"
-	"podctl/internal/flock"
 	"podctl/stage1"
 	"podctl/stage1/kit"
 )
@@ -97,30 +95,15 @@ func (c *appControl) ask(r kit.AppRequest) error {
 // those of a pod's first apps.
 func (c *appControl) spec(name string) (*kit.AppSpec, error) {
 	p := c.rc.Pod
-	unlock, err := p.LockManifest(flock.Shared)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	_, m, err := p.SandboxManifest()
-	if err != nil {
-		return nil, err
-	}
-	ra := m.Apps.Get(types.ACName(name))
-	if ra == nil {
-		return nil, fmt.Errorf("pod %s has no app %s in its manifest", p.UUID, name)
-	}
 	if _, ok := c.own[name]; ok {
+		// Checked first: the cgroups made below, and removed if the add
+		// fails, would be the running app's.
 		return nil, fmt.Errorf("pod %s has an app %s already", p.UUID, name)
 	}
-	one := *m
-	one.Apps = schema.AppList{*ra}
-	specs, err := kit.AppSpecs(p, &one)
+	s, err := kit.AddedAppSpec(p, name)
 	if err != nil {
 		return nil, err
 	}
-	kit.Confine(specs)
-	s := &specs[0]
 	if c.pod.Cgroupless() {
 		return nil, fmt.Errorf("pod %s has no cgroups to add an app in", p.UUID)
 	}

@@ -13,12 +13,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
 	"podctl/cgroup"
-	"podctl/internal/flock"
 	"podctl/internal/fsutil"
 	"podctl/lifecycle"
 	"podctl/stage1"
@@ -200,27 +198,10 @@ func (c *appControl) add(name string) error {
 // its cgroups, as Begin makes those of a pod's first apps.
 func (c *appControl) spec(name string) (*kit.AppSpec, error) {
 	p := c.r.rc.Pod
-	unlock, err := p.LockManifest(flock.Shared)
+	s, err := kit.AddedAppSpec(p, name)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	_, m, err := p.SandboxManifest()
-	if err != nil {
-		return nil, err
-	}
-	ra := m.Apps.Get(types.ACName(name))
-	if ra == nil {
-		return nil, fmt.Errorf("pod %s has no app %s in its manifest", p.UUID, name)
-	}
-	one := *m
-	one.Apps = schema.AppList{*ra}
-	specs, err := kit.AppSpecs(p, &one)
-	if err != nil {
-		return nil, err
-	}
-	kit.Confine(specs)
-	s := &specs[0]
 	if len(s.SecretEnv) > 0 {
 		// Their values live in a tmpfs of the boot helper's, made before
 		// nspawn started.

@@ -37,6 +37,10 @@ func checkMutable(opts *PrepareOptions) error {
 		return errdefs.New(ErrUsage, "--mutable pods run on the native and systemd flavors, not %s: give --stage1=native or --stage1=systemd", flavorName(opts))
 	case opts.PrivateUsers.Enabled:
 		return errdefs.New(ErrUsage, "--mutable pods share the host's users: leave out --private-users")
+	case opts.Network.MDS:
+		// The service and the apps' URL are made when the pod starts: an
+		// app added later would get neither.
+		return errdefs.New(ErrUsage, "--mutable pods have no metadata service: leave out --mds-register")
 	}
 	return nil
 }

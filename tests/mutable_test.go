@@ -266,6 +266,8 @@ func testMutableRefusals(t *testing.T, e *env) {
 	fly := &env{t: t, dir: e.dir, flavor: "fly"}
 	fly.refused("--mutable pods run on the native and systemd flavors, not fly", "run", "--mutable")
 	fly.refused("--mutable pods run on the native and systemd flavors, not fly", "prepare", "--mutable", "example.com/busybox")
+	e.refused("--mutable pods have no metadata service", "run", "--mutable", "--mds-register", "--net=none")
+	e.refused("--mutable pods have no metadata service", "prepare", "--mutable", "--mds-register", "--net=none", "example.com/busybox")
 	e.refused(`podctl app has no verb "bogus"`, "app", "bogus")
 	e.refused("needs a pod UUID", "app", "list")
 	e.noPods()

@@ -22,8 +22,9 @@ import (
 // limits and oom_score_adj (applySettings) and the user, and executes the
 // app's command. Every app keeps only its capabilities (the default ones
 // unless it asks for others); a confined app (s.Confined) executes under
-// no_new_privs and the default seccomp filter unless it asks otherwise. beforeExec, if not nil, runs once the command is found,
-// before the settings and the change of user. It returns only on failure.
+// no_new_privs and the default seccomp filter unless it asks otherwise.
+// beforeExec, if not nil, runs once the command is found, before the
+// settings and the change of user. It returns only on failure.
 func ExecApp(s *AppSpec, beforeExec func() error) error {
 	// The parent-death signal belongs to a thread, and a Go program may
 	// execute from any of its threads: stay on one from here to the exec.

@@ -2,13 +2,14 @@ package kit
 
 import (
 	"fmt"
-
 	"syscall"
 	"time"
 
 	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
 
 	"podctl/events"
+	"podctl/internal/flock"
 	"podctl/lifecycle"
 	"podctl/stage1"
 )
@@ -34,6 +35,34 @@ func MutableControllers(m *schema.PodManifest) []string {
 		return nil
 	}
 	return []string{"memory", "cpu", "pids", "devices"}
+}
+
+// AddedAppSpec makes the confined spec of the app name of a running
+// mutable pod, which stage0 has just written into its manifest, as
+// AppSpecs and Confine make those of a pod's first apps; the flavor makes
+// its cgroups.
+func AddedAppSpec(p *lifecycle.Pod, name string) (*AppSpec, error) {
+	unlock, err := p.LockManifest(flock.Shared)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	_, m, err := p.SandboxManifest()
+	if err != nil {
+		return nil, err
+	}
+	ra := m.Apps.Get(types.ACName(name))
+	if ra == nil {
+		return nil, fmt.Errorf("pod %s has no app %s in its manifest", p.UUID, name)
+	}
+	one := *m
+	one.Apps = schema.AppList{*ra}
+	specs, err := AppSpecs(p, &one)
+	if err != nil {
+		return nil, err
+	}
+	Confine(specs)
+	return &specs[0], nil
 }
 
 // appGen names one run of app index: the gen-th.

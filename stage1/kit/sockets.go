@@ -48,11 +48,13 @@ func socketPorts(app *types.App) ([]SocketPort, error) {
 		if p.Protocol != "tcp" && p.Protocol != "udp" {
 			return nil, fmt.Errorf("socket-activated port %s: protocol %q: podctl opens tcp and udp sockets", p.Name, p.Protocol)
 		}
-		if p.Port == 0 || p.Port+count-1 > 65535 {
-			return nil, fmt.Errorf("socket-activated port %s: %d (count %d) is not a port number", p.Name, p.Port, count)
-		}
-		if total += count; total > maxSockets {
+		// Bounded first: an image's count may wrap the sums below.
+		if count > maxSockets || total+count > maxSockets {
 			return nil, fmt.Errorf("more than %d socket-activated ports", maxSockets)
+		}
+		total += count
+		if p.Port == 0 || p.Port > 65535 || p.Port+count-1 > 65535 {
+			return nil, fmt.Errorf("socket-activated port %s: %d (count %d) is not a port number", p.Name, p.Port, count)
 		}
 		out = append(out, SocketPort{Name: p.Name.String(), Protocol: p.Protocol, Port: p.Port, Count: count})
 	}

@@ -96,6 +96,8 @@ func (c *appControl) ask(r kit.AppRequest) error {
 func (c *appControl) spec(name string) (*kit.AppSpec, error) {
 	p := c.rc.Pod
 	if _, ok := c.own[name]; ok {
+		// Checked first: the cgroups made below, and removed if the add
+		// fails, would be the running app's.
 		return nil, fmt.Errorf("pod %s has an app %s already", p.UUID, name)
 	}
 	s, err := kit.AddedAppSpec(p, name)

@@ -14,7 +14,6 @@ import (
 	"github.com/appc/spec/schema/types"
 
 	"podctl/cgroup"
-	"podctl/internal/flock"
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/seccomp/profile"
@@ -210,33 +209,6 @@ func modeBits(mode int64) os.FileMode {
 		m |= os.ModeSticky
 	}
 	return m
-}
-
-// AddedAppSpec makes the confined spec of the app name, which stage0 has
-// just written into the manifest of the running mutable pod p, as Begin
-// makes those of a pod's first apps; the flavor gives it its cgroups.
-func AddedAppSpec(p *lifecycle.Pod, name string) (*AppSpec, error) {
-	unlock, err := p.LockManifest(flock.Shared)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	_, m, err := p.SandboxManifest()
-	if err != nil {
-		return nil, err
-	}
-	ra := m.Apps.Get(types.ACName(name))
-	if ra == nil {
-		return nil, fmt.Errorf("pod %s has no app %s in its manifest", p.UUID, name)
-	}
-	one := *m
-	one.Apps = schema.AppList{*ra}
-	specs, err := AppSpecs(p, &one)
-	if err != nil {
-		return nil, err
-	}
-	Confine(specs)
-	return &specs[0], nil
 }
 
 // AppSpecs reads the apps of a pod from its manifest and its directory.

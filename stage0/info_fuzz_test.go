@@ -30,19 +30,7 @@ func FuzzInfo(f *testing.F) {
 	networks := `[{"network":"default","interface":"eth0","address":"10.47.0.5/16","gateway":"10.47.0.1"}]`
 	f.Add([]byte(manifest), []byte(exit), []byte(networks), []byte(history), []byte("1234\n"), now, true)
 
-	d := f.TempDir()
-	if err := lifecycle.Init(d); err != nil {
-		f.Fatal(err)
-	}
-	p, err := lifecycle.NewPod(d)
-	if err != nil {
-		f.Fatal(err)
-	}
-	if err := p.ToRun(); err != nil {
-		f.Fatal(err)
-	}
-	id, dir := p.UUID, p.Path()
-	p.Close()
+	d, id, dir := runPodDir(f)
 	for _, sub := range []string{lifecycle.AppDir("good"), lifecycle.DirStage1} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			f.Fatal(err)
@@ -122,19 +110,7 @@ func FuzzInfoSummary(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"created_at":"9999-12-31T23:59:59Z","private_users":{"uid":-1}}`))
 
-	d := f.TempDir()
-	if err := lifecycle.Init(d); err != nil {
-		f.Fatal(err)
-	}
-	p, err := lifecycle.NewPod(d)
-	if err != nil {
-		f.Fatal(err)
-	}
-	if err := p.ToRun(); err != nil {
-		f.Fatal(err)
-	}
-	id, dir := p.UUID, p.Path()
-	p.Close()
+	d, id, dir := runPodDir(f)
 	manifest := `{"acVersion":"0.8.11","acKind":"PodManifest","apps":[{"name":"good","image":{"name":"example.com/good","id":"sha512-0b2d4d09f0864241c2a6959266ebe80cb635993eca5e7f7604edbb866afdccc0"},"app":{"exec":["/bin/sh"],"user":"0","group":"0"}}]}`
 	if err := os.WriteFile(filepath.Join(dir, lifecycle.FileManifest), []byte(manifest), 0o600); err != nil {
 		f.Fatal(err)
@@ -162,4 +138,22 @@ func FuzzInfoSummary(f *testing.F) {
 			t.Fatalf("status of the pod does not encode: %v", err)
 		}
 	})
+}
+
+// runPodDir makes a data directory with one pod in run/, and returns the
+// data directory, the pod's UUID and its directory.
+func runPodDir(f *testing.F) (d, id, dir string) {
+	d = f.TempDir()
+	if err := lifecycle.Init(d); err != nil {
+		f.Fatal(err)
+	}
+	p, err := lifecycle.NewPod(d)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := p.ToRun(); err != nil {
+		f.Fatal(err)
+	}
+	defer p.Close()
+	return d, p.UUID, p.Path()
 }

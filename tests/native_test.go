@@ -1,7 +1,11 @@
 package tests
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -151,4 +155,48 @@ func TestNativeEarlyInitAborted(t *testing.T) {
 	if pods := e.list(); len(pods) != 0 {
 		t.Fatalf("pods left: %+v", pods)
 	}
+}
+
+// The pod's init moves into its own cgroup (_init, below the pod's) once
+// the apps have run a while: not at once, where the kernel's lock for
+// moving a process would hold a short pod's end (joinLater).
+func TestNativeInitJoinsItsCgroup(t *testing.T) {
+	e := nativeEnv(t)
+	cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sleep", "--", "60")
+	defer cmd.Wait()
+	defer e.podctl("stop", uuid)
+	init := childOf(t, cmd.Process.Pid)
+	initDir := filepath.Join(e.podCgroups(uuid)[0], "_init")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if slices.Contains(cgroupProcs(initDir), strconv.Itoa(init)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", init))
+			t.Fatalf("the pod's init (%d) is not in %s after 30 s; its cgroups:\n%s", init, initDir, b)
+		}
+	}
+}
+
+// childOf is the pid of the one child of process pid, which any of its
+// threads may have forked.
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	files, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("process %d: no threads: %v", pid, err)
+	}
+	var f []string
+	for _, file := range files {
+		b, _ := os.ReadFile(file)
+		f = append(f, strings.Fields(string(b))...)
+	}
+	if len(f) != 1 {
+		t.Fatalf("process %d has children %v, want one", pid, f)
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

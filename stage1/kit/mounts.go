@@ -12,10 +12,65 @@ import (
 
 // MountOverlay mounts the app's overlay root: the shared image tree below,
 // the pod's own upper layer above. Call it in the app's mount namespace.
+//
+// The overlay is volatile: it skips every sync of the upper filesystem.
+// A pod's upper layer lives only as long as its run: an exited pod is
+// read and removed, never run again, so nothing in it needs to survive a
+// power cut (what must is in a volume, which is a bind). Without it, the
+// end of the last mount (the app's exit) synced the whole filesystem of
+// the data directory, every dirty page of every writer on it, for each
+// app of each pod.
 func MountOverlay(s *AppSpec) error {
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", escapeOverlay(s.Lower), escapeOverlay(s.Upper), escapeOverlay(s.Work))
-	if err := unix.Mount("overlay", s.Rootfs, "overlay", 0, opts); err != nil {
+	if err := clearVolatile(s.Work); err != nil {
+		return err
+	}
+	err := unix.Mount("overlay", s.Rootfs, "overlay", 0, opts+",volatile")
+	if err == unix.EINVAL {
+		// A kernel before 5.10 has no volatile overlays.
+		err = unix.Mount("overlay", s.Rootfs, "overlay", 0, opts)
+	}
+	if err != nil {
 		return fmt.Errorf("mounting overlay root: %w", err)
+	}
+	return nil
+}
+
+// clearVolatile removes the mark a volatile overlay leaves in its work
+// folder (work/incompat/volatile/dirty), with which overlayfs refuses to
+// mount it again. Only this pod's stage1 mounts the app's layers, and only in
+// this run (after a crash the pod is exited, and never mounted again):
+// the mark is from an earlier start of the same app (a restart), whose
+// upper layer is intact. Each step refuses a link: a systemd pod's
+// systemd can write the app's folder.
+func clearVolatile(work string) error {
+	fd, err := unix.Open(work, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening the overlay's work folder: %w", err)
+	}
+	var parent int
+	defer func() { unix.Close(fd) }()
+	for _, c := range []string{"work", "incompat", "volatile"} {
+		next, err := unix.Openat(fd, c, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err == unix.ENOENT {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("opening the overlay's work folder: %s: %w", c, err)
+		}
+		if c == "volatile" {
+			parent = fd
+			defer unix.Close(parent)
+		} else {
+			unix.Close(fd)
+		}
+		fd = next
+	}
+	if err := unix.Unlinkat(fd, "dirty", 0); err != nil && err != unix.ENOENT {
+		return fmt.Errorf("clearing the overlay's volatile mark: %w", err)
+	}
+	if err := unix.Unlinkat(parent, "volatile", unix.AT_REMOVEDIR); err != nil {
+		return fmt.Errorf("clearing the overlay's volatile mark: %w", err)
 	}
 	return nil
 }

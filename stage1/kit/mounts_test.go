@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -139,4 +140,72 @@ func TestRemountTreeReadOnly(t *testing.T) {
 		// The source itself is untouched.
 		return checkWrite(filepath.Join(src, "sub/file"), nil)
 	})
+}
+
+// TestMountOverlayVolatileAgain mounts an app's overlay, volatile, then
+// mounts it again as a restart does: the mark the first mount leaves is
+// cleared, and what the first wrote is there. A link in its place is
+// refused, never followed.
+func TestMountOverlayVolatileAgain(t *testing.T) {
+	dir := t.TempDir()
+	s := &AppSpec{Rootfs: filepath.Join(dir, "rootfs"), Lower: filepath.Join(dir, "lower"), Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work")}
+	for _, d := range []string{s.Rootfs, s.Lower, s.Upper, s.Work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inMountNamespace(t, func() error {
+		for i := 0; i < 2; i++ {
+			if err := MountOverlay(s); err != nil {
+				return fmt.Errorf("mount %d: %w", i+1, err)
+			}
+			var st unix.Statfs_t
+			if err := unix.Statfs(s.Rootfs, &st); err != nil {
+				return err
+			}
+			if st.Type != unix.OVERLAYFS_SUPER_MAGIC {
+				return fmt.Errorf("mount %d: %s is no overlay", i+1, s.Rootfs)
+			}
+			if i == 0 {
+				if err := os.WriteFile(filepath.Join(s.Rootfs, "kept"), []byte("x"), 0o644); err != nil {
+					return err
+				}
+			} else if _, err := os.Stat(filepath.Join(s.Rootfs, "kept")); err != nil {
+				return fmt.Errorf("mount 2 lost the first one's file: %w", err)
+			}
+			mi, err := os.ReadFile("/proc/thread-self/mountinfo")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(string(mi), "volatile") {
+				return fmt.Errorf("mount %d is not volatile:\n%s", i+1, mi)
+			}
+			if err := unix.Unmount(s.Rootfs, 0); err != nil {
+				return err
+			}
+			if _, err := os.Stat(filepath.Join(s.Work, "work", "incompat", "volatile", "dirty")); err != nil {
+				return fmt.Errorf("after mount %d, no volatile mark: %w", i+1, err)
+			}
+		}
+		return nil
+	})
+	// A link where the mark's folder is: clearVolatile refuses it, and
+	// what it leads to is untouched.
+	target := t.TempDir()
+	if err := os.WriteFile(filepath.Join(target, "dirty"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	incompat := filepath.Join(s.Work, "work", "incompat")
+	if err := os.RemoveAll(filepath.Join(incompat, "volatile")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(incompat, "volatile")); err != nil {
+		t.Fatal(err)
+	}
+	if err := clearVolatile(s.Work); err == nil {
+		t.Fatal("clearVolatile followed a link")
+	}
+	if _, err := os.Stat(filepath.Join(target, "dirty")); err != nil {
+		t.Fatalf("clearVolatile removed a file through a link: %v", err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -34,10 +35,7 @@ func initMain(args []string) int {
 	if err := setUpNamespaces(hostNetwork); err != nil {
 		return kit.HelperFail(fmt.Errorf("setting up the pod's namespaces: %w", err))
 	}
-	r, err := newReaper()
-	if err != nil {
-		return kit.HelperFail(err)
-	}
+	r := newReaper()
 	cfg, netReady, err := readConfig()
 	if err == io.EOF {
 		// Started early for a pod that was not run after all.
@@ -84,16 +82,35 @@ func initMain(args []string) int {
 				warn(err)
 			}
 			kit.HelperStarted()
-			// The apps were born in their cgroups; the init itself moves
-			// to its own once they run, off the path of a pod's start.
-			if err := (&cgroup.Group{Dirs: cfg.Cgroups}).Join(); err != nil {
-				fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
-			}
+			joinLater(cfg.Cgroups)
 		},
 		StartFailed: func(err error) { kit.HelperFail(err) },
 		Warn:        warn,
 	}
 	return sv.Run()
+}
+
+// initJoinDelay is how long the apps of a pod run before its init moves
+// into its own cgroups (joinLater).
+const initJoinDelay = 100 * time.Millisecond
+
+// joinLater moves the init into its cgroups once the apps have run for
+// initJoinDelay, and never if the pod has ended by then. The apps were
+// born in their cgroups; only the init moves, and moving a process takes
+// the kernel's global thread-group lock, whose first writer waits for an
+// RCU grace period: 4 to 25 ms on these machines, during which the
+// init's thread cannot be killed, so that a pod whose app ends at once
+// would wait for it to end. Until then the init is counted in stage1's
+// own cgroup, as stage1 is.
+func joinLater(dirs []string) {
+	if len(dirs) == 0 {
+		return
+	}
+	time.AfterFunc(initJoinDelay, func() {
+		if err := (&cgroup.Group{Dirs: dirs}).Join(); err != nil {
+			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+		}
+	})
 }
 
 // initContext is the init's run context for pod: the init is its own
@@ -157,22 +174,29 @@ func setUpNamespaces(hostNetwork bool) error {
 // reaps. It is the init's only waiter, so no wait of anyone else's can
 // take an app's status.
 type reaper struct {
-	// self is the podctl binary, for the exec helper.
-	self *os.File
+	// self opens the podctl binary, for the exec helper, once: begun
+	// beside the init's other start-up (newReaper), it takes two RCU grace
+	// periods as its two detached mounts go.
+	self func() (*os.File, error)
 	// mu is held from an app's fork until its pid is registered, so that
 	// the app's end cannot be reaped before anyone waits for it.
 	mu      sync.Mutex
 	waiting map[int]chan syscall.WaitStatus
 }
 
-func newReaper() (*reaper, error) {
-	// Read-only, never the host's file itself: the exec helper runs in the
-	// pod, whose processes can reach its binary (CVE-2019-5736).
-	self, err := kit.OpenSelf()
-	if err != nil {
-		return nil, fmt.Errorf("opening podctl's binary: %w", err)
-	}
-	r := &reaper{self: self, waiting: map[int]chan syscall.WaitStatus{}}
+func newReaper() *reaper {
+	r := &reaper{waiting: map[int]chan syscall.WaitStatus{}}
+	r.self = sync.OnceValues(func() (*os.File, error) {
+		// Read-only, never the host's file itself: the exec helper runs
+		// in the pod, whose processes can reach its binary
+		// (CVE-2019-5736).
+		self, err := kit.OpenSelf()
+		if err != nil {
+			return nil, fmt.Errorf("opening podctl's binary: %w", err)
+		}
+		return self, nil
+	})
+	go r.self()
 	sigchld := make(chan os.Signal, 1)
 	signal.Notify(sigchld, syscall.SIGCHLD)
 	go func() {
@@ -180,7 +204,7 @@ func newReaper() (*reaper, error) {
 			r.reap()
 		}
 	}()
-	return r, nil
+	return r
 }
 
 // reap collects every child that has ended.
@@ -262,7 +286,11 @@ func (r *reaper) giveUserns(apps []kit.AppSpec, hostNetwork bool) error {
 			}
 		}
 	}
-	ns, err := kit.NewUserNamespace(r.self, helperUserns, apps[0].Users, true)
+	self, err := r.self()
+	if err != nil {
+		return err
+	}
+	ns, err := kit.NewUserNamespace(self, helperUserns, apps[0].Users, true)
 	if err != nil {
 		return err
 	}

@@ -106,13 +106,17 @@ func (r *reaper) startThroughHelper(s *kit.AppSpec, stdio stage1.Stdio, interact
 	if err != nil {
 		return nil, err
 	}
+	self, err := r.self()
+	if err != nil {
+		return nil, err
+	}
 	cmd := &exec.Cmd{
 		// ExtraFiles: the error pipe is 3 (StartWithErrPipe), the binary 4.
 		Path:       "/proc/self/fd/4",
 		Args:       []string{"podctl", stage1.Verb, helperExec},
 		Env:        []string{envSpec + "=" + enc},
 		Dir:        "/",
-		ExtraFiles: []*os.File{r.self},
+		ExtraFiles: []*os.File{self},
 		SysProcAttr: &syscall.SysProcAttr{
 			// An app with the terminal stays in the caller's session, whose
 			// terminal it is; the others get sessions of their own.

@@ -46,8 +46,18 @@ var devLinks = [][2]string{
 
 // SetUpRoot mounts the app's root and what goes in it, then makes it the
 // calling thread's root. Call it in the app's new mount namespace, whose
-// mounts are private.
+// mounts are private. It is SetUpDev, then FinishRoot.
 func SetUpRoot(s *AppSpec, views []cgroup.View) error {
+	if err := SetUpDev(s); err != nil {
+		return err
+	}
+	return FinishRoot(s, views)
+}
+
+// SetUpDev mounts the app's root and its /dev, with the device nodes: the
+// part of SetUpRoot that needs mknod, which the app's v1 device cgroup
+// refuses. A thread that forks the app joins that cgroup after it.
+func SetUpDev(s *AppSpec) error {
 	root := s.Rootfs
 	if s.mapsTrees() {
 		if err := idmapTrees(s); err != nil {
@@ -62,13 +72,20 @@ func SetUpRoot(s *AppSpec, views []cgroup.View) error {
 		// pivot_root needs the new root to be a mount.
 		return err
 	}
-	if err := mountProc(root); err != nil {
-		return err
-	}
 	if err := mountDev(root, s); err != nil {
 		return err
 	}
-	if err := makeDevices(root, s.Devices, s.Users); err != nil {
+	return makeDevices(root, s.Devices, s.Users)
+}
+
+// FinishRoot mounts the rest of the app's root (/proc, /sys, its cgroups,
+// its volumes, the masks), after SetUpDev, and makes it the root of the
+// calling thread, and of every process of its mount namespace that has
+// the thread's old root: pivot_root moves them all, such as an exec helper
+// forked in between.
+func FinishRoot(s *AppSpec, views []cgroup.View) error {
+	root := s.Rootfs
+	if err := mountProc(root); err != nil {
 		return err
 	}
 	if err := mountSys(root, views); err != nil {

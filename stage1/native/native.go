@@ -55,12 +55,13 @@ const (
 	// helperUserns holds a user namespace with a pod's mapping while the
 	// init opens it (newUserns).
 	helperUserns = "native-userns"
-	envSpec      = "PODCTL_APP_SPEC"
 	// initCgroup is the init's own cgroup below the pod's. It is not an
 	// app name: those never hold an underscore.
 	initCgroup = "_init"
 	// configFD is where the init reads its pod's configuration.
 	configFD = kit.ErrPipeFD + 1
+	// specFD is where the exec helper reads its app's spec.
+	specFD = kit.ErrPipeFD + 2
 	// hostNetworkArg tells the init it is in the host's network
 	// namespace, whose interfaces are not its to bring up.
 	hostNetworkArg = "--host-network"

@@ -3,6 +3,7 @@ package native
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -52,15 +53,19 @@ func startApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper
 	return res.p, nil
 }
 
-// forkApp runs on a thread of its own, which it changes for good.
+// forkApp runs on a thread of its own, which it changes for good. It forks
+// the app's exec helper as soon as the app's /dev is made and the thread
+// is in every cgroup of the app, then sets up the rest of the root while
+// the helper starts (a Go program's start-up, the longest step of an
+// app's start), and hands the helper its spec once the root is ready.
 func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool, ready func() error) (*appProc, error) {
 	// Also unshares the thread's root, working directory and umask.
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return nil, fmt.Errorf("making its mount namespace: %w", err)
 	}
-	// The app's device cgroup (v1) refuses mknod, with which SetUpRoot
-	// makes /dev: the thread joins it last. In the unified hierarchy only
-	// the app is born in its folder, through cgfd.
+	// The app's device cgroup (v1) refuses mknod, with which SetUpDev
+	// makes /dev: the thread joins it after. In the unified hierarchy only
+	// the helper is born in its folder, through cgfd.
 	rest, devices, err := cgroup.DeferDevices(s.Cgroups)
 	if err != nil {
 		return nil, err
@@ -73,50 +78,65 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 	if cgfd >= 0 {
 		defer unix.Close(cgfd)
 	}
-	if err := kit.SetUpRoot(s, views); err != nil {
+	if err := kit.SetUpDev(s); err != nil {
 		return nil, err
 	}
 	if err := devices.Join(); err != nil {
 		return nil, err
 	}
+	h, err := r.forkHelper(s, stdio, interactive, cgfd)
+	if err != nil {
+		return nil, err
+	}
+	if err := kit.FinishRoot(s, views); err != nil {
+		h.abort()
+		return nil, err
+	}
 	trace.Mark("root set up")
 	if err := ready(); err != nil {
+		h.abort()
 		return nil, err
 	}
-	caps, err := s.HelperCapabilities()
-	if err != nil {
-		return nil, err
-	}
-	if err := kit.DropCapabilities(caps); err != nil {
-		return nil, err
-	}
-	return r.startThroughHelper(s, stdio, interactive, cgfd)
+	return h.start(s)
 }
 
-// startThroughHelper starts the app through podctl's exec helper, which
-// sets what binds the process that sets it (resource limits,
-// oom_score_adj, no_new_privs, the seccomp filter) on itself and becomes
-// the app (kit.ExecApp): the init cannot set those for a child it forks
-// without binding itself, and a Go program runs no code between fork and
-// exec. The podctl binary is not in the app's root: the helper is executed
-// through a descriptor of it, inherited. It is born in the app's cgroups:
-// the thread's v1 ones, and the unified one through cgfd, if not -1.
-func (r *reaper) startThroughHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool, cgfd int) (*appProc, error) {
-	enc, err := kit.EncodeSpec(s)
-	if err != nil {
-		return nil, err
-	}
+// helperProc is an app's exec helper, forked before the app's root is
+// ready, waiting for its spec.
+type helperProc struct {
+	p *appProc
+	// status is the error pipe's read end, spec the write end of the pipe
+	// the helper reads its spec from.
+	status, spec *os.File
+}
+
+// forkHelper starts podctl's exec helper for app s, which sets what binds
+// the process that sets it (resource limits, oom_score_adj, no_new_privs,
+// the seccomp filter) on itself and becomes the app (kit.ExecApp): the
+// init cannot set those for a child it forks without binding itself, and
+// a Go program runs no code between fork and exec. The podctl binary is
+// not in the app's root: the helper is executed through a descriptor of
+// it, inherited. It is born in the app's cgroups (the thread's v1 ones,
+// and the unified one through cgfd, if not -1) and namespaces; its root
+// becomes the app's when the thread pivots. It reads its spec from
+// descriptor 5 (helperProc.start).
+func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool, cgfd int) (*helperProc, error) {
 	self, err := r.self()
 	if err != nil {
 		return nil, err
 	}
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("starting the exec helper: %w", err)
+	}
+	defer specR.Close()
 	cmd := &exec.Cmd{
-		// ExtraFiles: the error pipe is 3 (StartWithErrPipe), the binary 4.
+		// ExtraFiles: the error pipe is 3 (StartErrPipe), the binary 4,
+		// the spec 5.
 		Path:       "/proc/self/fd/4",
 		Args:       []string{"podctl", stage1.Verb, helperExec},
-		Env:        []string{envSpec + "=" + enc},
+		Env:        []string{},
 		Dir:        "/",
-		ExtraFiles: []*os.File{self},
+		ExtraFiles: []*os.File{self, specR},
 		SysProcAttr: &syscall.SysProcAttr{
 			// An app with the terminal stays in the caller's session, whose
 			// terminal it is; the others get sessions of their own.
@@ -128,28 +148,89 @@ func (r *reaper) startThroughHelper(s *kit.AppSpec, stdio stage1.Stdio, interact
 			CgroupFD:    cgfd,
 		},
 	}
+	if v, ok := os.LookupEnv("PODCTL_TRACE"); ok {
+		// ExecApp clears the environment before the app's.
+		cmd.Env = append(cmd.Env, "PODCTL_TRACE="+v)
+	}
 	kit.SetUserNamespace(cmd.SysProcAttr, s.Users)
 	stdio.Apply(cmd)
+	// Held until the pid is registered, so that the reaper cannot take
+	// the helper's end before anyone waits for it.
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := kit.StartWithErrPipe(cmd); err != nil {
+	status, err := kit.StartErrPipe(cmd)
+	if err != nil {
+		r.mu.Unlock()
+		specW.Close()
 		return nil, err
 	}
-	trace.Mark("app executed")
 	p := &appProc{pid: cmd.Process.Pid, done: make(chan syscall.WaitStatus, 1)}
 	r.waiting[p.pid] = p.done
+	r.mu.Unlock()
 	cmd.Process.Release()
-	return p, nil
+	return &helperProc{p: p, status: status, spec: specW}, nil
 }
 
-// execMain is the exec helper, in the app's namespaces and root.
+// start hands the helper its spec and waits until it has executed the app,
+// or has said why not (it has then exited, and the reaper takes it).
+func (h *helperProc) start(s *kit.AppSpec) (*appProc, error) {
+	defer h.status.Close()
+	enc, err := kit.EncodeSpec(s)
+	if err == nil {
+		_, err = io.WriteString(h.spec, enc)
+	}
+	h.spec.Close()
+	// A helper that failed says why on the error pipe: its line is the
+	// better one.
+	msg, rerr := io.ReadAll(h.status)
+	switch {
+	case len(msg) > 0:
+		return nil, errors.New(strings.TrimSpace(string(msg)))
+	case err != nil:
+		return nil, fmt.Errorf("handing the exec helper its spec: %w", err)
+	case rerr != nil:
+		return nil, fmt.Errorf("reading the exec helper's status: %w", rerr)
+	}
+	trace.Mark("app executed")
+	return h.p, nil
+}
+
+// abort ends a helper whose app is not started after all: with no spec,
+// it exits at once, and the reaper takes it.
+func (h *helperProc) abort() {
+	h.spec.Close()
+	h.status.Close()
+}
+
+// execMain is the exec helper. It starts beside the set-up of the app's
+// root, and finds itself in it once it has its spec.
 func execMain(args []string) int {
+	// The capabilities' bounding set and all that kit.ExecApp sets bind a
+	// thread, and the app is executed from this one.
+	runtime.LockOSThread()
 	kit.HelperInit()
 	// The binary's descriptor must not reach the app.
 	unix.CloseOnExec(kit.ErrPipeFD + 1)
-	s, err := kit.DecodeSpec(os.Getenv(envSpec))
+	f := os.NewFile(specFD, "spec")
+	b, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return kit.HelperFail(fmt.Errorf("reading the app's spec: %w", err))
+	}
+	if len(b) == 0 {
+		return 0
+	}
+	s, err := kit.DecodeSpec(string(b))
 	if err != nil {
 		return kit.HelperFail(err)
+	}
+	// What the helper may become binds it from here on, as the
+	// thread that forked it could not drop it before it set up the root.
+	caps, err := s.HelperCapabilities()
+	if err == nil {
+		err = kit.DropCapabilities(caps)
+	}
+	if err != nil {
+		return kit.HelperFail(fmt.Errorf("app %s: %w", s.Name, err))
 	}
 	return kit.HelperFail(kit.ExecApp(s, nil))
 }

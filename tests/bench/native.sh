@@ -26,6 +26,9 @@
 #                         with lo alone; tests/bench/network.sh measures
 #                         what a CNI network adds
 #   BENCH_FLAGS=          more podctl run flags, such as --private-users
+#   BENCH_BASELINE=PATH   another podctl binary (the one before a change),
+#                         timed in the same rounds, in a data directory of
+#                         its own: podctl/baseline is the change's gain
 #   BENCH_PAIRS=40        timed rounds (after 3 untimed warm-up rounds)
 #   BENCH_TMPDIR=/var/tmp where the temporary directory goes
 #   BENCH_KEEP=1          keep the temporary directory (raw figures in results/)
@@ -130,6 +133,11 @@ trap 'echo "native.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 # A private copy of the binary: bin/podctl may be rebuilt during the run.
 cp bin/podctl "$base/podctl"
 P() { "$base/podctl" --dir "$data" "$@"; }
+if [ -n "${BENCH_BASELINE:-}" ]; then
+	[ -x "$BENCH_BASELINE" ] || die "BENCH_BASELINE=$BENCH_BASELINE is not an executable"
+	cp "$BENCH_BASELINE" "$base/podctl-baseline"
+	"$base/podctl-baseline" --dir "$base/data-baseline" fetch --insecure-options=image bin/busybox.aci >/dev/null
+fi
 
 # --- the image and the OCI bundle --------------------------------------------
 
@@ -162,6 +170,7 @@ jq --arg cg "$cgparent/sleep" --arg root "$bundle/rootfs" '
 cmd_of() {
 	case $1 in
 	podctl) CMD=("$base/podctl" --dir "$data" run --stage1="$FLAVOR" "${NETFLAG[@]}" --insecure-options=image example.com/busybox --exec /bin/true) ;;
+	baseline) CMD=("$base/podctl-baseline" --dir "$base/data-baseline" run --stage1="$FLAVOR" "${NETFLAG[@]}" --insecure-options=image example.com/busybox --exec /bin/true) ;;
 	crun) CMD=(crun --root "$crunroot" run --bundle "$bundle" "true-crun-$2") ;;
 	runc) CMD=(runc --root "$runcroot" run --bundle "$bundle" "true-runc-$2") ;;
 	esac
@@ -212,22 +221,26 @@ say "native.sh: work directory $base"
 # --- 1. start to exit, paired and interleaved --------------------------------
 
 names=(podctl crun runc)
-for n in "${names[@]}"; do : >"$results/time-$n"; done
-: >"$results/ratio-crun"; : >"$results/ratio-runc"
+timednames=("${names[@]}")
+[ -z "${BENCH_BASELINE:-}" ] || timednames+=(baseline)
+for n in "${timednames[@]}"; do : >"$results/time-$n"; done
+: >"$results/ratio-crun"; : >"$results/ratio-runc"; : >"$results/ratio-baseline"; : >"$results/ratio-baseline-crun"
 
 # Warm-up (caches, the image tree), and a first check that each one works.
 # The first podctl run has a time limit, so a pod that never ends stops the
 # benchmark with a message instead of hanging it.
 cmd_of podctl 0
 timeout -k 5 120 "${CMD[@]}" </dev/null >/dev/null 2>"$base/err" || fail podctl $?
-for i in 1 2 3; do for n in "${names[@]}"; do timed "$n" "w$i"; done; done
+for i in 1 2 3; do for n in "${timednames[@]}"; do timed "$n" "w$i"; done; done
 P gc --grace-period=0s >/dev/null
+PB() { [ -z "${BENCH_BASELINE:-}" ] || "$base/podctl-baseline" --dir "$base/data-baseline" gc --grace-period=0s >/dev/null; }
+PB
 
 say ""
 say "== start to exit of /bin/true: $PAIRS rounds, each runs the three once, order alternating =="
 declare -A t
 for ((i = 1; i <= PAIRS; i++)); do
-	if ((i % 2)); then order=(podctl crun runc); else order=(runc crun podctl); fi
+	if ((i % 2)); then order=("${timednames[@]}"); else order=(); for n in "${timednames[@]}"; do order=("$n" "${order[@]}"); done; fi
 	for n in "${order[@]}"; do
 		timed "$n" "$i"
 		t[$n]=$T
@@ -235,10 +248,15 @@ for ((i = 1; i <= PAIRS; i++)); do
 	done
 	awk -v a="${t[podctl]}" -v b="${t[crun]}" 'BEGIN { print a / b }' >>"$results/ratio-crun"
 	awk -v a="${t[podctl]}" -v b="${t[runc]}" 'BEGIN { print a / b }' >>"$results/ratio-runc"
+	if [ -n "${BENCH_BASELINE:-}" ]; then
+		awk -v a="${t[podctl]}" -v b="${t[baseline]}" 'BEGIN { print a / b }' >>"$results/ratio-baseline"
+		awk -v a="${t[baseline]}" -v b="${t[crun]}" 'BEGIN { print a / b }' >>"$results/ratio-baseline-crun"
+	fi
 	# Keep podctl's run/ small, outside the timed region.
-	if ((i % 10 == 0)); then P gc --grace-period=0s >/dev/null; say "  $i/$PAIRS rounds"; fi
+	if ((i % 10 == 0)); then P gc --grace-period=0s >/dev/null; PB; say "  $i/$PAIRS rounds"; fi
 done
 P gc --grace-period=0s >/dev/null
+PB
 
 declare -A med
 label_of() {
@@ -246,11 +264,12 @@ label_of() {
 	podctl) echo "podctl run --stage1=$FLAVOR" ;;
 	crun) echo "crun run" ;;
 	runc) echo "runc run" ;;
+	baseline) echo "baseline run --stage1=$FLAVOR" ;;
 	esac
 }
 say ""
 printf '%-28s %10s %10s %10s %10s\n' "runtime" "median" "p10" "p90" "min"
-for n in "${names[@]}"; do
+for n in "${timednames[@]}"; do
 	med[$n]=$(stat_of "$results/time-$n" median)
 	printf '%-28s %10s %10s %10s %10s\n' "$(label_of "$n")" "$(ms "${med[$n]}")" \
 		"$(ms "$(stat_of "$results/time-$n" p10)")" "$(ms "$(stat_of "$results/time-$n" p90)")" \
@@ -263,6 +282,13 @@ for n in crun runc; do
 		"$(printf '%.2f' "$(stat_of "$results/ratio-$n" p10)")" "$(printf '%.2f' "$(stat_of "$results/ratio-$n" p90)")" \
 		"$(div "${med[podctl]}" "${med[$n]}")"
 done
+if [ -n "${BENCH_BASELINE:-}" ]; then
+	printf 'baseline/crun  x%s  median of the %d per-round ratios; podctl/baseline  x%s (p10 x%s, p90 x%s); ratio of medians x%s\n' \
+		"$(printf '%.2f' "$(stat_of "$results/ratio-baseline-crun" median)")" "$PAIRS" \
+		"$(printf '%.2f' "$(stat_of "$results/ratio-baseline" median)")" \
+		"$(printf '%.2f' "$(stat_of "$results/ratio-baseline" p10)")" "$(printf '%.2f' "$(stat_of "$results/ratio-baseline" p90)")" \
+		"$(div "${med[podctl]}" "${med[baseline]}")"
+fi
 
 # --- 2. memory ---------------------------------------------------------------
 

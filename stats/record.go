@@ -30,6 +30,22 @@ const defaultInterval = 2 * time.Second
 // maxInterval is where the doubling stops; the file's bound still holds.
 const maxInterval = 24 * time.Hour
 
+// An idle pod's samples spread out: each sample that finds the pod using
+// less than idleCPUPercent of one CPU doubles the wait for the next, up to
+// 1 << maxIdleShift intervals (64 s at the default); one that finds it
+// busy brings the interval back. A thousand idle pods then cost their
+// host next to nothing, and a busy one keeps its fine history.
+const (
+	idleCPUPercent = 0.5
+	maxIdleShift   = 5
+)
+
+// isIdle reports whether sample s finds its pod idle. The first sample,
+// with nothing before it to measure the CPU used against, does not.
+func isIdle(s Sample) bool {
+	return s.Pod.CPUPercent != nil && *s.Pod.CPUPercent < idleCPUPercent
+}
+
 // minInterval keeps a mistaken IntervalEnv from making stage1 spin.
 const minInterval = 10 * time.Millisecond
 
@@ -96,18 +112,27 @@ func (r *recorder) run(done <-chan struct{}) {
 	dirs, apps := r.dirs, r.apps
 	var rd Reader
 	next := time.Now()
+	// span is the stretch the next sample stands for: the interval, or a
+	// multiple of it (1 << idle) while the pod is idle.
+	span, idle := r.interval, 0
 	for {
 		// Nothing to read once the pod's cgroups are gone, at its end.
 		if s, ok := rd.Read(dirs, apps, time.Now()); ok {
-			s.Span = r.interval
+			s.Span = span
 			r.add(s)
+			if isIdle(s) {
+				idle = min(idle+1, maxIdleShift)
+			} else {
+				idle = 0
+			}
 		}
-		next = next.Add(r.interval)
+		span = r.interval << idle
+		next = next.Add(span)
 		wait := time.Until(next)
 		if wait < 0 {
 			// Late (a loaded machine): the next sample waits a whole
-			// interval rather than coming in a burst.
-			next, wait = time.Now().Add(r.interval), r.interval
+			// span rather than coming in a burst.
+			next, wait = time.Now().Add(span), span
 		}
 		select {
 		case <-done:
@@ -138,7 +163,16 @@ func (r *recorder) resume() {
 	samples := Parse(b)
 	r.n = len(samples)
 	if len(samples) > 0 {
-		r.interval = max(r.interval, samples[len(samples)-1].Span)
+		// The shortest span is the interval they were recorded at (halve
+		// doubles every span alike); the longer ones stood for idle
+		// stretches.
+		shortest := samples[0].Span
+		for _, s := range samples {
+			if s.Span > 0 && (shortest <= 0 || s.Span < shortest) {
+				shortest = s.Span
+			}
+		}
+		r.interval = max(r.interval, shortest)
 	}
 }
 

@@ -244,8 +244,9 @@ func TestRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := Parse(b)
-	if len(got) < 3 || len(got) > 15 {
-		t.Fatalf("%d samples in 200ms at 20ms", len(got))
+	// At 20, 40, 80 and 160 ms: the pod is idle.
+	if len(got) < 3 || len(got) > 5 {
+		t.Fatalf("%d samples in 200ms at 20ms, doubling", len(got))
 	}
 	n := len(got)
 	time.Sleep(60 * time.Millisecond)
@@ -253,8 +254,11 @@ func TestRecord(t *testing.T) {
 		t.Fatal("samples recorded after stop")
 	}
 	for i, s := range got {
-		if s.Pod.MemoryBytes != 65536 || s.Pod.Pids != 2 || s.Pod.CPUNanos != 1000000 || s.Span != 20*time.Millisecond {
-			t.Fatalf("sample %d: %+v", i, s)
+		// The CPU counter stands still: from the second sample on the pod
+		// is idle, and each wait doubles.
+		span := 20 * time.Millisecond << max(i-1, 0)
+		if s.Pod.MemoryBytes != 65536 || s.Pod.Pids != 2 || s.Pod.CPUNanos != 1000000 || s.Span != span {
+			t.Fatalf("sample %d: %+v, want span %s", i, s, span)
 		}
 		if len(s.Apps) != 1 || s.Apps[0].Name != "a" || s.Apps[0].MemoryBytes != 4096 || s.Apps[0].CPUNanos != 600000 {
 			t.Fatalf("sample %d apps: %+v", i, s.Apps)
@@ -263,6 +267,48 @@ func TestRecord(t *testing.T) {
 		if (i == 0) != (s.Pod.CPUPercent == nil) || (i > 0 && *s.Pod.CPUPercent != 0) {
 			t.Fatalf("sample %d cpu percent %v", i, s.Pod.CPUPercent)
 		}
+	}
+}
+
+// An idle pod's samples spread out, up to 1 << maxIdleShift intervals;
+// the first sample that finds it busy again brings back the interval.
+func TestRecordBacksOffWhenIdle(t *testing.T) {
+	podDir, cg := fakePod(t)
+	path := filepath.Join(podDir, lifecycle.FileStats)
+	const interval = 10 * time.Millisecond
+	stop := Record(openPod(t, podDir), []string{cg}, []string{"a"}, interval, func(err error) { t.Error(err) })
+	defer stop()
+	waitFor := func(what string, ok func([]Sample) bool) []Sample {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			b, _ := os.ReadFile(path)
+			if got := Parse(b); ok(got) {
+				return got
+			}
+			if time.Now().After(deadline) {
+				b, _ := os.ReadFile(path)
+				t.Fatalf("no %s in 30 s: %s", what, b)
+			}
+		}
+	}
+	longest := interval << maxIdleShift
+	got := waitFor("sample at the longest span", func(s []Sample) bool { return len(s) > 0 && s[len(s)-1].Span == longest })
+	for i := 1; i < len(got); i++ {
+		if want := min(got[i-1].Span*2, longest); i > 1 && got[i].Span != want {
+			t.Fatalf("sample %d spans %s after %s, want %s", i, got[i].Span, got[i-1].Span, want)
+		}
+	}
+	// Busy: 50 ms of CPU between two samples.
+	if err := os.WriteFile(filepath.Join(cg, "cpu.stat"), []byte("usage_usec 51000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := len(got)
+	got = waitFor("two samples after the pod got busy", func(s []Sample) bool { return len(s) >= n+2 })
+	if got[n].Span != longest || got[n].Pod.CPUPercent == nil || *got[n].Pod.CPUPercent < idleCPUPercent {
+		t.Fatalf("the busy sample: %+v", got[n])
+	}
+	if got[n+1].Span != interval {
+		t.Fatalf("after a busy sample, span %s, want the interval %s", got[n+1].Span, interval)
 	}
 }
 

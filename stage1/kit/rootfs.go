@@ -48,16 +48,17 @@ var devLinks = [][2]string{
 // calling thread's root. Call it in the app's new mount namespace, whose
 // mounts are private. It is SetUpDev, then FinishRoot.
 func SetUpRoot(s *AppSpec, views []cgroup.View) error {
-	if err := SetUpDev(s); err != nil {
+	if err := SetUpDev(s, nil); err != nil {
 		return err
 	}
 	return FinishRoot(s, views)
 }
 
-// SetUpDev mounts the app's root and its /dev, with the device nodes: the
-// part of SetUpRoot that needs mknod, which the app's v1 device cgroup
-// refuses. A thread that forks the app joins that cgroup after it.
-func SetUpDev(s *AppSpec) error {
+// SetUpDev mounts the app's root and its /dev: dev, made ahead
+// (MakeDevTree), or, if nil, a new one with its nodes made here, the part
+// of SetUpRoot that needs mknod, which the app's v1 device cgroup refuses
+// (a thread that forks the app joins that cgroup after it).
+func SetUpDev(s *AppSpec, dev *DevTree) error {
 	root := s.Rootfs
 	if s.mapsTrees() {
 		if err := idmapTrees(s); err != nil {
@@ -71,6 +72,9 @@ func SetUpDev(s *AppSpec) error {
 	} else if err := BindRoot(root); err != nil {
 		// pivot_root needs the new root to be a mount.
 		return err
+	}
+	if dev != nil {
+		return dev.attach(root, s)
 	}
 	if err := mountDev(root, s); err != nil {
 		return err
@@ -206,6 +210,14 @@ func mountDev(root string, s *AppSpec) error {
 			return fmt.Errorf("making /dev/%s: %w", l[1], err)
 		}
 	}
+	return devSubmounts(dev, s)
+}
+
+// devSubmounts mounts the app's own pseudo-terminals, shared memory and
+// message queues in its /dev, dev.
+func devSubmounts(dev string, s *AppSpec) error {
+	old := unix.Umask(0)
+	defer unix.Umask(old)
 	for _, m := range []struct {
 		dir, fstype string
 		flags       uintptr

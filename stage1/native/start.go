@@ -54,18 +54,19 @@ func startApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper
 }
 
 // forkApp runs on a thread of its own, which it changes for good. It forks
-// the app's exec helper as soon as the app's /dev is made and the thread
-// is in every cgroup of the app, then sets up the rest of the root while
-// the helper starts (a Go program's start-up, the longest step of an
-// app's start), and hands the helper its spec once the root is ready.
+// the app's exec helper as soon as the app's /dev is made (ahead, where it
+// can: kit.MakeDevTree) and the thread is in every cgroup of the app, then
+// sets up the root while the helper starts (a Go program's start-up, the
+// longest step of an app's start), and hands the helper its spec once the
+// root is ready.
 func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool, ready func() error) (*appProc, error) {
 	// Also unshares the thread's root, working directory and umask.
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return nil, fmt.Errorf("making its mount namespace: %w", err)
 	}
-	// The app's device cgroup (v1) refuses mknod, with which SetUpDev
-	// makes /dev: the thread joins it after. In the unified hierarchy only
-	// the helper is born in its folder, through cgfd.
+	// The app's device cgroup (v1) refuses mknod, with which /dev is
+	// made: the thread joins it after. In the unified hierarchy only the
+	// helper is born in its folder, through cgfd.
 	rest, devices, err := cgroup.DeferDevices(s.Cgroups)
 	if err != nil {
 		return nil, err
@@ -78,8 +79,15 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 	if cgfd >= 0 {
 		defer unix.Close(cgfd)
 	}
-	if err := kit.SetUpDev(s); err != nil {
+	dev, err := kit.MakeDevTree(s)
+	if err != nil {
 		return nil, err
+	}
+	defer dev.Close()
+	if dev == nil {
+		if err := kit.SetUpDev(s, nil); err != nil {
+			return nil, err
+		}
 	}
 	if err := devices.Join(); err != nil {
 		return nil, err
@@ -87,6 +95,12 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 	h, err := r.forkHelper(s, stdio, interactive, cgfd)
 	if err != nil {
 		return nil, err
+	}
+	if dev != nil {
+		if err := kit.SetUpDev(s, dev); err != nil {
+			h.abort()
+			return nil, err
+		}
 	}
 	if err := kit.FinishRoot(s, views); err != nil {
 		h.abort()

@@ -36,6 +36,10 @@ func initMain(args []string) int {
 		return kit.HelperFail(fmt.Errorf("setting up the pod's namespaces: %w", err))
 	}
 	r := newReaper()
+	// The first process a Go program starts costs it a check of pidfd
+	// support (a fork of its own): taken now, beside the wait for the pod,
+	// rather than at the first app's start.
+	go os.FindProcess(os.Getpid())
 	cfg, netReady, err := readConfig()
 	if err == io.EOF {
 		// Started early for a pod that was not run after all.
@@ -107,7 +111,14 @@ func joinLater(dirs []string) {
 		return
 	}
 	time.AfterFunc(initJoinDelay, func() {
-		if err := (&cgroup.Group{Dirs: dirs}).Join(); err != nil {
+		// dirs[0], the init's own folder below the pod's in the tracking
+		// hierarchy, is made here, off the pod's start; it goes with the
+		// pod's.
+		err := os.Mkdir(dirs[0], 0o755)
+		if err == nil || os.IsExist(err) {
+			err = (&cgroup.Group{Dirs: dirs}).Join()
+		}
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
 		}
 	})

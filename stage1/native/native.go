@@ -122,7 +122,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 }
 
 // configOf is the configuration the init of pod gets: its own cgroup is
-// made here, below the pod's.
+// to be below the pod's.
 func configOf(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (*podConfig, error) {
 	g, specs := pod.Group, pod.Specs
 	cfg := &podConfig{
@@ -139,15 +139,14 @@ func configOf(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (*podConf
 	if pod.Cgroupless() {
 		return cfg, nil
 	}
-	initDir, err := g.NewChild(initCgroup)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Cgroups = append([]string{initDir}, g.Dirs[1:]...)
+	// Made by the init itself, when it joins it (joinLater).
+	cfg.Cgroups = append([]string{filepath.Join(g.Dirs[0], initCgroup)}, g.Dirs[1:]...)
 	for _, s := range specs {
-		if cfg.Views[s.Name], err = g.Views(s.Cgroups); err != nil {
+		views, err := g.Views(s.Cgroups)
+		if err != nil {
 			return nil, err
 		}
+		cfg.Views[s.Name] = views
 	}
 	return cfg, nil
 }

@@ -42,6 +42,7 @@ import (
 	"podctl/cgroup"
 	"podctl/events"
 	"podctl/internal/fsutil"
+	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/kit"
@@ -106,6 +107,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 		return 0, err
 	}
 	defer pod.End()
+	trace.Mark("cgroups made")
 	r := &boot{rc: rc, pod: pod, specs: pod.Specs, saidReady: make(chan int, len(pod.Specs)),
 		control: make(chan func()), done: make(chan struct{}), mutable: lifecycle.IsMutable(rc.Manifest)}
 	if err := r.setUp(); err != nil {
@@ -114,9 +116,11 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 	if err := r.setUpNetwork(); err != nil {
 		return 0, err
 	}
+	trace.Mark("pod set up")
 	if err := r.start(f.Self); err != nil {
 		return 0, err
 	}
+	trace.Mark("boot helper started")
 	if r.mutable {
 		stop, err := serveAppControl(r, f.Self)
 		if err != nil {
@@ -128,6 +132,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 		}
 	}
 	r.watch()
+	trace.Mark("boot helper ended")
 	return r.finish(), nil
 }
 
@@ -796,6 +801,7 @@ const parentGone = syscall.SIGUSR2
 // with it when it is killed: the helper then kills every process of the
 // pod, and does the same if stage1 itself dies (its parent-death signal).
 func bootMain(args []string) int {
+	trace.Mark("boot helper")
 	kit.HelperInit()
 	interactive := len(args) == 2 && args[1] == "--interactive"
 	if len(args) != 1 && !interactive {
@@ -835,10 +841,12 @@ func bootMain(args []string) int {
 		return kit.HelperFail(err)
 	}
 	uuid := p.UUID
+	trace.Mark("cgroups joined")
 	root, err := buildRoot(p, self, specs, unitOptions{Interactive: interactive, Hostname: pod.Hostname})
 	if err != nil {
 		return kit.HelperFail(err)
 	}
+	trace.Mark("stage1 root built")
 	if pod.AwaitNetwork {
 		f := os.NewFile(kit.ErrPipeFD+1, "network")
 		err := kit.ReadNetwork(json.NewDecoder(f))
@@ -869,6 +877,7 @@ func bootMain(args []string) int {
 		return kit.HelperFail(err)
 	}
 	kit.HelperStarted()
+	trace.Mark("nspawn started")
 	return waitNspawn(cmd, g, sigs)
 }
 

@@ -29,8 +29,11 @@ import (
 //     services to stop (shutdown.target, which every app's unit conflicts
 //     with, so each is stopped and its exit recorded) and then exits.
 //
-// A stop (nspawn's SIGTERM, a halt of the pod) still goes the long way:
-// only `systemctl exit`, the end of a pod whose apps are over, is short.
+// A stop (nspawn's SIGTERM, which it turns into a halt of the pod) still
+// goes the long way: systemd 252 knows no SuccessAction=halt-force, and
+// ending a halt with exit-force would make nspawn exit with whatever code
+// an exit hook set meanwhile, which stage1 would read as nspawn killed by
+// a signal.
 
 // generatorDirs are where systemd 252 looks for system generators, below
 // /etc, which the pod's masks are in.

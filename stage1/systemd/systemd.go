@@ -825,9 +825,15 @@ func bootMain(args []string) int {
 		return kit.HelperFail(errors.New("no apps or no cgroup given"))
 	}
 	g := &cgroup.Group{Dirs: pod.Cgroups}
-	if err := g.Join(); err != nil {
-		return kit.HelperFail(err)
-	}
+	// The first move into a cgroup after a quiet spell waits for an RCU
+	// grace period of the kernel (7 to 15 ms on the project's machines),
+	// as long as building the stage1 root: both run at once, and nspawn
+	// starts once the helper is in. What starts a process of its own
+	// (giveUserns) waits first, so that the process is in the pod's
+	// cgroups too.
+	joined := make(chan error, 1)
+	go func() { joined <- g.Join() }()
+	join := sync.OnceValue(func() error { return <-joined })
 	nspawn, err := nspawnPath()
 	if err != nil {
 		return kit.HelperFail(err)
@@ -836,12 +842,16 @@ func bootMain(args []string) int {
 	if err != nil {
 		return kit.HelperFail(err)
 	}
+	if len(specs) > 0 && specs[0].Users != nil {
+		if err := join(); err != nil {
+			return kit.HelperFail(err)
+		}
+	}
 	users, err := giveUserns(specs)
 	if err != nil {
 		return kit.HelperFail(err)
 	}
 	uuid := p.UUID
-	trace.Mark("cgroups joined")
 	root, err := buildRoot(p, self, specs, unitOptions{Interactive: interactive, Hostname: pod.Hostname})
 	if err != nil {
 		return kit.HelperFail(err)
@@ -862,6 +872,10 @@ func bootMain(args []string) int {
 		}
 		net = "host"
 	}
+	if err := join(); err != nil {
+		return kit.HelperFail(err)
+	}
+	trace.Mark("cgroups joined")
 	cmd := exec.Command(nspawn, bootArgs(specs, users, root, uuid, pod.Hostname, net, interactive)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	if interactive {

@@ -1,0 +1,90 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The systemd flavor boots only what the apps need: the pod's systemd,
+// logging all it does (PODCTL_STAGE1_DEBUG), runs none of the host's
+// generators and, when the last app has ended, exits without unmounting
+// the stage1 root's mounts one by one; the app's end is recorded all
+// the same.
+func TestSystemdLeanBoot(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flavor = "systemd"
+	e.environ = []string{"PODCTL_STAGE1_DEBUG=1"}
+	e.fetchBusybox()
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	if r := e.podctl("run", "--net=none", "--uuid-file-save", uuidFile, "example.com/busybox", "--exec", "/bin/true"); r.code != 0 {
+		t.Fatalf("run: %s", r)
+	}
+	uuid := waitUUIDFile(t, uuidFile)
+	st := e.status(uuid)
+	if len(st.Apps) != 1 || st.Apps[0].ExitCode == nil || *st.Apps[0].ExitCode != 0 {
+		t.Fatalf("the app's end was not recorded as 0: %+v", st.Apps)
+	}
+	b, err := os.ReadFile(filepath.Join(e.dir, "pods", "run", uuid, "stage1", "console.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without its colours.
+	log := regexp.MustCompile("\x1b\\[[0-9;]*m").ReplaceAllString(string(b), "")
+	// Proof that the log is the debug one, which tells each job.
+	if !strings.Contains(log, "busybox.service: Installed new job busybox.service/start") {
+		t.Fatalf("the pod's log is not systemd's debug log:\n%s", log)
+	}
+	if want := "Exiting immediately: unit systemd-exit.service succeeded"; !strings.Contains(log, want) {
+		t.Errorf("the pod's systemd did not end by the pod's systemd-exit.service (%q)", want)
+	}
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "About to execute") && strings.Contains(line, "-generators/") {
+			t.Errorf("the pod's systemd ran a generator: %s", line)
+		}
+		if strings.Contains(line, "mounted -> unmounting") {
+			t.Errorf("the pod's systemd unmounted a mount on its way out: %s", line)
+		}
+	}
+}
+
+// The shortened exit still stops the apps that run on: when the first app
+// fails, the pod ends with its code, and the other app, stopped, has its
+// end recorded.
+func TestSystemdLeanExitStopsOthers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flavor = "systemd"
+	e.fetchBusybox()
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	start := time.Now()
+	r := e.podctl("run", "--net=none", "--uuid-file-save", uuidFile,
+		"example.com/busybox", "--name=fails", "--exec", "/bin/sh", "--", "-c", "sleep 0.5; exit 3", "---",
+		"example.com/busybox", "--name=sleeps", "--exec", "/bin/sleep", "--", "600")
+	if r.code != 3 {
+		t.Fatalf("run: want exit 3, the first failure's: %s", r)
+	}
+	// The sleeper is stopped (SIGTERM), not waited for: well within its
+	// 600 s and the 10 s stop grace.
+	if d := time.Since(start); d > 60*time.Second {
+		t.Fatalf("the pod took %s to end after its first app failed", d)
+	}
+	st := e.status(waitUUIDFile(t, uuidFile))
+	got := map[string]string{}
+	for _, a := range st.Apps {
+		if a.ExitCode == nil {
+			t.Fatalf("app %s has no recorded end: %+v", a.Name, st.Apps)
+		}
+		got[a.Name] = strings.TrimSpace(a.Reason)
+		if a.Name == "sleeps" && *a.ExitCode != 143 {
+			t.Errorf("the stopped app ended with %d, want 143 (SIGTERM)", *a.ExitCode)
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("apps: %+v", st.Apps)
+	}
+}

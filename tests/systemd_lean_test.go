@@ -88,3 +88,36 @@ func TestSystemdLeanExitStopsOthers(t *testing.T) {
 		t.Fatalf("apps: %+v", st.Apps)
 	}
 }
+
+// nspawn's own seccomp filter is left out when every app loads podctl's
+// default filter, and kept where it is the only one: an app run with
+// --seccomp=unconfined. The pod's PID 1, the host's systemd, shows which
+// (Seccomp: 2 under a filter, 0 without); the app is under one either way.
+func TestSystemdNspawnFilter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flavor = "systemd"
+	e.fetchBusybox()
+	script := `echo "pid1 $(grep '^Seccomp:' /proc/1/status)"; echo "self $(grep '^Seccomp:' /proc/self/status)"`
+	for _, c := range []struct {
+		flags []string
+		pid1  string
+	}{
+		{nil, "0"},
+		{[]string{"--seccomp", "mode=remove,mkdir"}, "0"},
+		{[]string{"--seccomp=unconfined"}, "2"},
+		{[]string{"--seccomp", "mode=retain," + retainedCalls + ",getppid,dup3,pipe2,faccessat2,access,sigaltstack"}, "2"},
+	} {
+		args := append([]string{"run", "--net=none", "example.com/busybox"}, c.flags...)
+		r := e.podctl(append(args, "--exec", "/bin/sh", "--", "-c", script)...)
+		if r.code != 0 {
+			t.Fatalf("run %v: %s", c.flags, r)
+		}
+		if want := "pid1 Seccomp:\t" + c.pid1; !strings.Contains(r.stdout, want) {
+			t.Errorf("with %v, want %q: %s", c.flags, want, r)
+		}
+		if want := "self Seccomp:\t2"; !strings.Contains(r.stdout, want) {
+			t.Errorf("with %v, the app is under no filter: %s", c.flags, r)
+		}
+	}
+}

@@ -5,7 +5,39 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"podctl/stage1/kit"
+	"podctl/stage1/seccomp/profile"
 )
+
+// nspawn's filter is left out only when every app loads podctl's default
+// filter, or the default with more calls refused.
+func TestNspawnFilter(t *testing.T) {
+	app := func(c *profile.Custom) kit.AppSpec { return kit.AppSpec{Name: "a", Confined: true, Seccomp: c} }
+	for _, c := range []struct {
+		name    string
+		specs   []kit.AppSpec
+		mutable bool
+		want    bool
+	}{
+		{"default", []kit.AppSpec{app(nil)}, false, false},
+		{"remove", []kit.AppSpec{app(&profile.Custom{Mode: profile.ModeRemove, Syscalls: []string{"mkdir"}})}, false, false},
+		{"retain", []kit.AppSpec{app(&profile.Custom{Mode: profile.ModeRetain, Syscalls: []string{"read"}})}, false, true},
+		{"unconfined", []kit.AppSpec{app(&profile.Custom{Mode: profile.ModeUnconfined})}, false, true},
+		{"one of two unconfined", []kit.AppSpec{app(nil), app(&profile.Custom{Mode: profile.ModeUnconfined})}, false, true},
+		{"not confined", []kit.AppSpec{{Name: "a"}}, false, true},
+		{"mutable", []kit.AppSpec{app(nil)}, true, true},
+		{"mutable, no app", nil, true, true},
+	} {
+		if got := nspawnFilter(c.specs, c.mutable); got != c.want {
+			t.Errorf("%s: nspawnFilter = %v, want %v", c.name, got, c.want)
+		}
+		off := slices.Contains(nspawnEnv(c.specs, c.mutable), "SYSTEMD_SECCOMP=0")
+		if off == c.want {
+			t.Errorf("%s: nspawn's environment has SYSTEMD_SECCOMP=0: %v, want %v", c.name, off, !c.want)
+		}
+	}
+}
 
 // Every generator of every folder systemd looks in is masked once, by
 // name; a folder that is not there is skipped.

@@ -878,6 +878,7 @@ func bootMain(args []string) int {
 	trace.Mark("cgroups joined")
 	cmd := exec.Command(nspawn, bootArgs(specs, users, root, uuid, pod.Hostname, net, interactive)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	cmd.Env = nspawnEnv(specs, pod.Mutable)
 	if interactive {
 		cmd.Stdin = os.Stdin
 	}

@@ -254,6 +254,12 @@ func writeEtc(root string, p *lifecycle.Pod, specs []kit.AppSpec, u unitOptions)
 	if err := writeUnit(units, podTarget, podTargetUnit(names)); err != nil {
 		return err
 	}
+	if err := writeUnit(units, "systemd-exit.service", exitUnit()); err != nil {
+		return err
+	}
+	if err := maskGenerators(root); err != nil {
+		return err
+	}
 	def := filepath.Join(units, "default.target")
 	os.Remove(def)
 	if err := os.Symlink(podTarget, def); err != nil {

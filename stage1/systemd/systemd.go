@@ -42,6 +42,7 @@ import (
 	"podctl/cgroup"
 	"podctl/events"
 	"podctl/internal/fsutil"
+	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/kit"
@@ -106,6 +107,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 		return 0, err
 	}
 	defer pod.End()
+	trace.Mark("cgroups made")
 	r := &boot{rc: rc, pod: pod, specs: pod.Specs, saidReady: make(chan int, len(pod.Specs)),
 		control: make(chan func()), done: make(chan struct{}), mutable: lifecycle.IsMutable(rc.Manifest)}
 	if err := r.setUp(); err != nil {
@@ -114,9 +116,11 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 	if err := r.setUpNetwork(); err != nil {
 		return 0, err
 	}
+	trace.Mark("pod set up")
 	if err := r.start(f.Self); err != nil {
 		return 0, err
 	}
+	trace.Mark("boot helper started")
 	if r.mutable {
 		stop, err := serveAppControl(r, f.Self)
 		if err != nil {
@@ -128,6 +132,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 		}
 	}
 	r.watch()
+	trace.Mark("boot helper ended")
 	return r.finish(), nil
 }
 
@@ -796,6 +801,7 @@ const parentGone = syscall.SIGUSR2
 // with it when it is killed: the helper then kills every process of the
 // pod, and does the same if stage1 itself dies (its parent-death signal).
 func bootMain(args []string) int {
+	trace.Mark("boot helper")
 	kit.HelperInit()
 	interactive := len(args) == 2 && args[1] == "--interactive"
 	if len(args) != 1 && !interactive {
@@ -819,9 +825,15 @@ func bootMain(args []string) int {
 		return kit.HelperFail(errors.New("no apps or no cgroup given"))
 	}
 	g := &cgroup.Group{Dirs: pod.Cgroups}
-	if err := g.Join(); err != nil {
-		return kit.HelperFail(err)
-	}
+	// The first move into a cgroup after a quiet spell waits for an RCU
+	// grace period of the kernel (7 to 15 ms on the project's machines),
+	// as long as building the stage1 root: both run at once, and nspawn
+	// starts once the helper is in. What starts a process of its own
+	// (giveUserns) waits first, so that the process is in the pod's
+	// cgroups too.
+	joined := make(chan error, 1)
+	go func() { joined <- g.Join() }()
+	join := sync.OnceValue(func() error { return <-joined })
 	nspawn, err := nspawnPath()
 	if err != nil {
 		return kit.HelperFail(err)
@@ -829,6 +841,11 @@ func bootMain(args []string) int {
 	self, err := os.Executable()
 	if err != nil {
 		return kit.HelperFail(err)
+	}
+	if len(specs) > 0 && specs[0].Users != nil {
+		if err := join(); err != nil {
+			return kit.HelperFail(err)
+		}
 	}
 	users, err := giveUserns(specs)
 	if err != nil {
@@ -839,6 +856,7 @@ func bootMain(args []string) int {
 	if err != nil {
 		return kit.HelperFail(err)
 	}
+	trace.Mark("stage1 root built")
 	if pod.AwaitNetwork {
 		f := os.NewFile(kit.ErrPipeFD+1, "network")
 		err := kit.ReadNetwork(json.NewDecoder(f))
@@ -854,8 +872,13 @@ func bootMain(args []string) int {
 		}
 		net = "host"
 	}
+	if err := join(); err != nil {
+		return kit.HelperFail(err)
+	}
+	trace.Mark("cgroups joined")
 	cmd := exec.Command(nspawn, bootArgs(specs, users, root, uuid, pod.Hostname, net, interactive)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	cmd.Env = nspawnEnv(specs, pod.Mutable)
 	if interactive {
 		cmd.Stdin = os.Stdin
 	}
@@ -869,6 +892,7 @@ func bootMain(args []string) int {
 		return kit.HelperFail(err)
 	}
 	kit.HelperStarted()
+	trace.Mark("nspawn started")
 	return waitNspawn(cmd, g, sigs)
 }
 

@@ -105,6 +105,12 @@ func readRecord(dirfd int, name string, max int64) ([]byte, error) {
 // is open as dirfd, and returns the folders that pass the checks and are
 // there; nil if it records none.
 func checkedCgroupDirs(dirfd int, uuid string) ([]string, error) {
+	return checkedCgroupDirsIf(dirfd, uuid, nil)
+}
+
+// checkedCgroupDirsIf is checkedCgroupDirs of the recorded folders for
+// which keep, if given, says yes: only they are checked.
+func checkedCgroupDirsIf(dirfd int, uuid string, keep func(c *cgroup.Checker, dir string) bool) ([]string, error) {
 	b, err := readRecord(dirfd, lifecycle.FileCgroup, maxCgroupRecord)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -118,6 +124,9 @@ func checkedCgroupDirs(dirfd int, uuid string) ([]string, error) {
 	}
 	dirs := []string{}
 	for _, d := range strings.Fields(string(b)) {
+		if keep != nil && !keep(c, d) {
+			continue
+		}
 		err := c.CheckPodDir(d, uuid)
 		switch {
 		case err == nil:
@@ -144,6 +153,18 @@ func PodCgroupDirs(p *lifecycle.Pod) ([]string, error) {
 // the checks (PodCgroupDirs); nil if none does.
 func PodGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 	dirs, err := PodCgroupDirs(p)
+	if err != nil || len(dirs) == 0 {
+		return nil, err
+	}
+	return &cgroup.Group{Dirs: dirs}, nil
+}
+
+// PodFreezerGroup is PodGroup made of the recorded folders in a hierarchy
+// that can freeze (cgroup.Checker.CanFreeze): all that whether the pod is
+// paused depends on, and for list, which asks it of every running pod, a
+// fraction of the checks.
+func PodFreezerGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
+	dirs, err := checkedCgroupDirsIf(int(p.LockFile().Fd()), p.UUID, (*cgroup.Checker).CanFreeze)
 	if err != nil || len(dirs) == 0 {
 		return nil, err
 	}

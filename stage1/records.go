@@ -82,23 +82,36 @@ func readRecord(dirfd int, name string, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
+	// Raw calls, not an *os.File (an fcntl and an epoll_ctl more): gc
+	// and list read the records of thousands of pods.
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
-	if !fi.Mode().IsRegular() {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, fmt.Errorf("reading %s: not a regular file", name)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
+	b := make([]byte, 0, min(max, 4096)+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", name, err)
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+		if int64(len(b)) > max {
+			return nil, fmt.Errorf("reading %s: more than %d bytes", name, max)
+		}
 	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("reading %s: more than %d bytes", name, max)
-	}
-	return b, nil
 }
 
 // checkedCgroupDirs reads the cgroup record of pod uuid, whose directory

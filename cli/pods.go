@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -173,18 +174,23 @@ to run from cron, twice at once, and beside running pods.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			errs, kept, said := 0, 0, 0
+			// Buffered: a gc of thousands of pods says a line of each.
+			out := bufio.NewWriter(cmd.OutOrStdout())
+			defer out.Flush()
 			err := stage0.GC(g.config(), opts, func(e stage0.GCEvent) {
 				switch {
 				case e.What == "error":
 					errs++
+					out.Flush()
 					fmt.Fprintf(cmd.ErrOrStderr(), "podctl: %s\n", e.Message)
 				case e.What == "kept" && !verbose:
 					kept++
 				default:
 					said++
-					fmt.Fprintln(cmd.OutOrStdout(), e.Message)
+					fmt.Fprintln(out, e.Message)
 				}
 			})
+			out.Flush()
 			if err != nil {
 				return err
 			}

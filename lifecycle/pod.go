@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -516,11 +515,13 @@ func (p *Pod) Sync() error {
 }
 
 // ReadFile reads a file of the pod through the open pod directory.
-func (p *Pod) ReadFile(name string) ([]byte, error) { return p.readFile(name, 512) }
+func (p *Pod) ReadFile(name string) ([]byte, error) { return p.readFile(name, 512, 0) }
 
 // readFile is ReadFile with a first buffer of size bytes: a file that fits
-// is read with one read(2) and the one that says it ended.
-func (p *Pod) readFile(name string, size int) ([]byte, error) {
+// is read with one read(2) and the one that says it ended. With max above
+// zero, a file longer than max bytes is an error, found after reading
+// max+1 of them.
+func (p *Pod) readFile(name string, size, max int) ([]byte, error) {
 	// O_NONBLOCK and a regular file only: with private users, the pod's
 	// systemd writes its apps' folders, and a FIFO there must not hang
 	// list, status or enter, nor feed them without end.
@@ -553,8 +554,14 @@ func (p *Pod) readFile(name string, size int) ([]byte, error) {
 			return b, nil
 		}
 		b = b[:len(b)+n]
+		if max > 0 && len(b) > max {
+			return nil, fmt.Errorf("reading %s of pod %s: %w", name, p.UUID, errTooLong)
+		}
 	}
 }
+
+// errTooLong is a pod file longer than its reader takes.
+var errTooLong = errors.New("longer than expected")
 
 func (p *Pod) statFile(name string) (*unix.Stat_t, error) {
 	var st unix.Stat_t
@@ -640,21 +647,21 @@ func (p *Pod) PreparedTime() (time.Time, error) {
 // signalling the pid, callers check that it holds the pod's lock
 // (stage1.CheckStage1Pid).
 func (p *Pod) Pid() (int, error) {
-	fd, err := unix.Openat(int(p.dir.Fd()), FilePid, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	// Raw calls (readFile): list reads the pid of every running pod.
+	b, err := p.readFile(FilePid, 32, 32)
 	if err != nil {
-		if err == unix.ENOENT {
+		if errors.Is(err, fs.ErrNotExist) {
 			return 0, nil
 		}
-		return 0, fmt.Errorf("reading pid of pod %s: %w", p.UUID, &fs.PathError{Op: "open", Path: filepath.Join(p.Path(), FilePid), Err: err})
-	}
-	f := os.NewFile(uintptr(fd), filepath.Join(p.Path(), FilePid))
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return 0, fmt.Errorf("the pid file of pod %s is not a regular file", p.UUID)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, 32))
-	if err != nil {
-		return 0, fmt.Errorf("reading pid of pod %s: %w", p.UUID, err)
+		if errors.Is(err, errTooLong) {
+			return 0, fmt.Errorf("the pid file of pod %s holds more than a process ID", p.UUID)
+		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return 0, fmt.Errorf("reading pid of pod %s: %w", p.UUID, err)
+		}
+		// readFile's own errors name the file and the pod.
+		return 0, err
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 0 {

@@ -65,7 +65,7 @@ func (p *Pod) Summary() (data []byte, ok bool) {
 	if !p.state.IsAfterRun() {
 		return nil, false
 	}
-	b, err := p.readFile(FileSummary, 4096)
+	b, err := p.readFile(FileSummary, 4096, 0)
 	if err != nil {
 		return nil, false
 	}

@@ -86,6 +86,12 @@ func listPods(dataDir string, include IncludeMask) ([]podEntry, error) {
 // one goroutine per CPU, f getting each pod's place in the walk's order so
 // that the caller can keep it. f must be safe to call concurrently.
 func WalkPodsConcurrently(dataDir string, include IncludeMask, f func(i int, p *Pod)) error {
+	return WalkPodsN(dataDir, include, runtime.NumCPU(), f)
+}
+
+// WalkPodsN is WalkPodsConcurrently with n goroutines: more than the CPUs
+// for work that mostly waits for the disk (gc's removals).
+func WalkPodsN(dataDir string, include IncludeMask, n int, f func(i int, p *Pod)) error {
 	all, err := listPods(dataDir, include)
 	if err != nil {
 		return err
@@ -96,7 +102,7 @@ func WalkPodsConcurrently(dataDir string, include IncludeMask, f func(i int, p *
 		firstEr error
 		next    = make(chan int)
 	)
-	for w := 0; w < runtime.NumCPU(); w++ {
+	for w := 0; w < max(n, 1); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -68,7 +70,17 @@ func GC(c Config, opts GCOptions, report func(GCEvent)) error {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	g := &collector{c: c, report: report, opts: opts}
+	g := &collector{c: c, opts: opts}
+	// The walks below hand pods to several goroutines: one report at a
+	// time.
+	var mu sync.Mutex
+	say := report
+	report = func(e GCEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		say(e)
+	}
+	g.report = report
 	if err := g.markAll(now); err != nil || opts.MarkOnly {
 		return err
 	}
@@ -96,8 +108,10 @@ func GC(c Config, opts GCOptions, report func(GCEvent)) error {
 }
 
 // markAll marks exited pods, aborted prepares and embryos left by a crash.
+// Pods are marked one per CPU at a time: a mark is a few dozen system
+// calls, and each pod's is its own (its lock, its rename).
 func (g *collector) markAll(now time.Time) error {
-	return lifecycle.WalkPods(g.c.DataDir, lifecycle.IncludeEmbryoDir|lifecycle.IncludeRunDir|lifecycle.IncludePrepareDir, func(p *lifecycle.Pod) {
+	return lifecycle.WalkPodsConcurrently(g.c.DataDir, lifecycle.IncludeEmbryoDir|lifecycle.IncludeRunDir|lifecycle.IncludePrepareDir, func(_ int, p *lifecycle.Pod) {
 		switch p.State() {
 		case lifecycle.Embryo:
 			if p.IsStaleEmbryo(now) {
@@ -134,7 +148,9 @@ func (g *collector) sweep(now time.Time) error {
 		return err
 	}
 	g.synced = synced
-	return lifecycle.WalkPods(g.c.DataDir, lifecycle.IncludeExitedGarbageDir|lifecycle.IncludeGarbageDir, func(p *lifecycle.Pod) {
+	// Removal waits on the disk more than it computes: a few more
+	// goroutines than CPUs keep the disk's queue full.
+	return lifecycle.WalkPodsN(g.c.DataDir, lifecycle.IncludeExitedGarbageDir|lifecycle.IncludeGarbageDir, sweepWorkers, func(_ int, p *lifecycle.Pod) {
 		switch p.State() {
 		case lifecycle.ExitedGarbage:
 			marked, err := p.GCMarkedTime()
@@ -154,14 +170,18 @@ func (g *collector) sweep(now time.Time) error {
 	})
 }
 
+// sweepWorkers is how many pods a gc removes at once.
+var sweepWorkers = 2 * runtime.NumCPU()
+
 type collector struct {
-	c      Config
-	opts   GCOptions
+	c    Config
+	opts GCOptions
+	// report is safe to call from several goroutines.
 	report func(GCEvent)
 	// mounts is the mount table below the pods folder, read once per run
 	// when the first pod is removed.
-	mounts []string
-	read   bool
+	mounts     []string
+	mountsOnce sync.Once
 	// synced is when sweep made the garbage folders durable.
 	synced time.Time
 }
@@ -227,14 +247,13 @@ func (g *collector) remove(p *lifecycle.Pod) {
 }
 
 func (g *collector) mountsBelow(dir string) []string {
-	if !g.read {
-		g.read = true
+	g.mountsOnce.Do(func() {
 		var err error
 		g.mounts, err = lifecycle.MountPointsUnder(datadir.PodsDir(g.c.DataDir))
 		if err != nil {
 			g.report(GCEvent{"", "error", err.Error()})
 		}
-	}
+	})
 	var out []string
 	for _, m := range g.mounts {
 		if m == dir || strings.HasPrefix(m, dir+"/") {

@@ -58,7 +58,9 @@ func IsPaused(p *lifecycle.Pod) bool {
 	if p.State() != lifecycle.Running {
 		return false
 	}
-	g, err := stage1.PodGroup(p)
+	// Only the folders that can freeze: list asks this of every running
+	// pod, and checking each of a pod's folders costs a dozen calls.
+	g, err := stage1.PodFreezerGroup(p)
 	if err != nil || g == nil {
 		return false
 	}

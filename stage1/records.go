@@ -82,29 +82,48 @@ func readRecord(dirfd int, name string, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
+	// Raw calls, not an *os.File (an fcntl and an epoll_ctl more): gc
+	// and list read the records of thousands of pods.
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
-	if !fi.Mode().IsRegular() {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, fmt.Errorf("reading %s: not a regular file", name)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
+	b := make([]byte, 0, min(max, 4096)+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", name, err)
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+		if int64(len(b)) > max {
+			return nil, fmt.Errorf("reading %s: more than %d bytes", name, max)
+		}
 	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("reading %s: more than %d bytes", name, max)
-	}
-	return b, nil
 }
 
 // checkedCgroupDirs reads the cgroup record of pod uuid, whose directory
 // is open as dirfd, and returns the folders that pass the checks and are
 // there; nil if it records none.
 func checkedCgroupDirs(dirfd int, uuid string) ([]string, error) {
+	return checkedCgroupDirsIf(dirfd, uuid, nil)
+}
+
+// checkedCgroupDirsIf is checkedCgroupDirs of the recorded folders for
+// which keep, if given, says yes: only they are checked.
+func checkedCgroupDirsIf(dirfd int, uuid string, keep func(c *cgroup.Checker, dir string) bool) ([]string, error) {
 	b, err := readRecord(dirfd, lifecycle.FileCgroup, maxCgroupRecord)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -118,6 +137,9 @@ func checkedCgroupDirs(dirfd int, uuid string) ([]string, error) {
 	}
 	dirs := []string{}
 	for _, d := range strings.Fields(string(b)) {
+		if keep != nil && !keep(c, d) {
+			continue
+		}
 		err := c.CheckPodDir(d, uuid)
 		switch {
 		case err == nil:
@@ -144,6 +166,18 @@ func PodCgroupDirs(p *lifecycle.Pod) ([]string, error) {
 // the checks (PodCgroupDirs); nil if none does.
 func PodGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 	dirs, err := PodCgroupDirs(p)
+	if err != nil || len(dirs) == 0 {
+		return nil, err
+	}
+	return &cgroup.Group{Dirs: dirs}, nil
+}
+
+// PodFreezerGroup is PodGroup made of the recorded folders in a hierarchy
+// that can freeze (cgroup.Checker.CanFreeze): all that whether the pod is
+// paused depends on, and for list, which asks it of every running pod, a
+// fraction of the checks.
+func PodFreezerGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
+	dirs, err := checkedCgroupDirsIf(int(p.LockFile().Fd()), p.UUID, (*cgroup.Checker).CanFreeze)
 	if err != nil || len(dirs) == 0 {
 		return nil, err
 	}

@@ -522,46 +522,24 @@ func (p *Pod) ReadFile(name string) ([]byte, error) { return p.readFile(name, 51
 // zero, a file longer than max bytes is an error, found after reading
 // max+1 of them.
 func (p *Pod) readFile(name string, size, max int) ([]byte, error) {
-	// O_NONBLOCK and a regular file only: with private users, the pod's
-	// systemd writes its apps' folders, and a FIFO there must not hang
-	// list, status or enter, nor feed them without end.
-	fd, err := unix.Openat(int(p.dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: filepath.Join(p.Path(), name), Err: err}
-	}
-	// Raw calls, without an *os.File: list reads a few files of every pod.
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	// A regular file only, never waiting on a FIFO: with private users,
+	// the pod's systemd writes its apps' folders, and a FIFO there must
+	// not hang list, status or enter, nor feed them without end.
+	b, err := fsutil.ReadRegularAt(int(p.dir.Fd()), name, size, max)
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &pe):
+		return nil, &fs.PathError{Op: "open", Path: filepath.Join(p.Path(), name), Err: pe.Err}
+	case errors.Is(err, fsutil.ErrTooLong):
+		return nil, fmt.Errorf("reading %s of pod %s: %w", name, p.UUID, errTooLong)
+	case err != nil:
 		return nil, fmt.Errorf("reading %s of pod %s: %w", name, p.UUID, err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, fmt.Errorf("reading %s of pod %s: not a regular file", name, p.UUID)
-	}
-	b := make([]byte, 0, size)
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := unix.Read(fd, b[len(b):cap(b)])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading %s of pod %s: %w", name, p.UUID, err)
-		}
-		if n == 0 {
-			return b, nil
-		}
-		b = b[:len(b)+n]
-		if max > 0 && len(b) > max {
-			return nil, fmt.Errorf("reading %s of pod %s: %w", name, p.UUID, errTooLong)
-		}
-	}
+	return b, nil
 }
 
 // errTooLong is a pod file longer than its reader takes.
-var errTooLong = errors.New("longer than expected")
+var errTooLong = fsutil.ErrTooLong
 
 func (p *Pod) statFile(name string) (*unix.Stat_t, error) {
 	var st unix.Stat_t

@@ -36,6 +36,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"podctl/cgroup"
+	"podctl/internal/fsutil"
 	"podctl/internal/rootless"
 	"podctl/lifecycle"
 )
@@ -78,40 +79,17 @@ func ReportBad(uuid string, err error, done string) {
 // without following a symbolic link at its end and without blocking on a
 // FIFO a pod put there.
 func readRecord(dirfd int, name string, max int64) ([]byte, error) {
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
-	// Raw calls, not an *os.File (an fcntl and an epoll_ctl more): gc
-	// and list read the records of thousands of pods.
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	b, err := fsutil.ReadRegularAt(dirfd, name, int(min(max, 4096))+1, int(max))
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &pe):
+		return nil, err
+	case errors.Is(err, fsutil.ErrTooLong):
+		return nil, fmt.Errorf("reading %s: more than %d bytes", name, max)
+	case err != nil:
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, fmt.Errorf("reading %s: not a regular file", name)
-	}
-	b := make([]byte, 0, min(max, 4096)+1)
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := unix.Read(fd, b[len(b):cap(b)])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", name, err)
-		}
-		if n == 0 {
-			return b, nil
-		}
-		b = b[:len(b)+n]
-		if int64(len(b)) > max {
-			return nil, fmt.Errorf("reading %s: more than %d bytes", name, max)
-		}
-	}
+	return b, nil
 }
 
 // checkedCgroupDirs reads the cgroup record of pod uuid, whose directory

@@ -1,5 +1,6 @@
 // Package fsutil holds the few file-system helpers that podctl's packages
-// share: crash-safe writes and directory syncs.
+// share: crash-safe writes, directory syncs, and reads of files a pod may
+// have put in place.
 //
 // A write that must survive a power cut goes through WriteFile: the data is
 // written to a temporary file in the same folder, fsynced, renamed over the
@@ -8,9 +9,13 @@
 package fsutil
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // WriteFile atomically replaces path with data. With durable set, the file
@@ -70,4 +75,50 @@ func SyncDir(dir string) error {
 		return fmt.Errorf("syncing folder %s: %w", dir, err)
 	}
 	return nil
+}
+
+// ErrTooLong is a file longer than its reader takes (ReadRegularAt).
+var ErrTooLong = errors.New("longer than expected")
+
+// ReadRegularAt reads the regular file name below the folder open as
+// dirfd, without following a symbolic link at its end and without
+// blocking on a FIFO put there (what a pod can write may be either). The
+// first buffer is size bytes, so that a file that fits is read with one
+// read(2) and the one that says it ended; with max above zero, a file
+// longer than max bytes is ErrTooLong, found after reading max+1 of them.
+// Raw calls, not an *os.File (an fcntl and an epoll_ctl more): list and gc
+// read files of thousands of pods. A failure to open is an *fs.PathError.
+func ReadRegularAt(dirfd int, name string, size, max int) ([]byte, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, errors.New("not a regular file")
+	}
+	b := make([]byte, 0, size)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+		if max > 0 && len(b) > max {
+			return nil, ErrTooLong
+		}
+	}
 }

@@ -95,8 +95,9 @@ func TestStartPathIsLean(t *testing.T) {
 	}
 	for _, dep := range strings.Fields(string(out)) {
 		for _, banned := range []string{"net/http", "crypto/tls", "github.com/google/go-containerregistry", "github.com/ProtonMail/go-crypto", "golang.org/x/crypto/openpgp",
-			// Decoders whose initialisation every podctl process would pay.
-			"github.com/klauspost/compress/zstd", "github.com/ulikunitz/xz"} {
+			// Decoders, and the seccomp assembler's syscall tables, whose
+			// initialisation every podctl process would pay.
+			"github.com/klauspost/compress/zstd", "github.com/ulikunitz/xz", "github.com/elastic/go-seccomp-bpf"} {
 			if dep == banned || strings.HasPrefix(dep, banned+"/") {
 				t.Errorf("podctl links %s: keep it in cmd/podctl-fetch", dep)
 			}

@@ -11,7 +11,7 @@ import (
 
 	"podctl/stage0"
 	"podctl/stage1"
-	"podctl/stage1/seccomp/profile"
+	"podctl/stage1/seccomp/custom"
 )
 
 // appFlags are the per-app flags. Given before the first image they apply
@@ -61,7 +61,7 @@ func (a *appFlags) addConfinement(fs *pflag.FlagSet, def *stage0.AppOptions) {
 	a.CapsRetain, a.CapsRemove, a.Seccomp, a.NoNewPrivileges = def.CapsRetain, def.CapsRemove, def.Seccomp, def.NoNewPrivileges
 	fs.Var(typedFlag[[]capability.Cap]{&a.CapsRetain, stage0.ParseCapabilities, showCaps, "CAPS"}, "caps-retain", "the app's capabilities, instead of the default ones: CAP_NET_BIND_SERVICE,CAP_SYS_TIME (any case, CAP_ optional)")
 	fs.Var(typedFlag[[]capability.Cap]{&a.CapsRemove, stage0.ParseCapabilities, showCaps, "CAPS"}, "caps-remove", "capabilities taken from the app's default ones: CAP_CHOWN,CAP_NET_RAW")
-	fs.Var(typedFlag[*profile.Custom]{&a.Seccomp, stage0.ParseSeccomp, (*profile.Custom).String, "FILTER"}, "seccomp", "the app's seccomp filter: mode=retain[,errno=ENAME],SYSCALL,... (only these calls), mode=remove[,errno=ENAME],SYSCALL,... (the default filter and not these), or unconfined (none)")
+	fs.Var(typedFlag[*custom.Custom]{&a.Seccomp, stage0.ParseSeccomp, (*custom.Custom).String, "FILTER"}, "seccomp", "the app's seccomp filter: mode=retain[,errno=ENAME],SYSCALL,... (only these calls), mode=remove[,errno=ENAME],SYSCALL,... (the default filter and not these), or unconfined (none)")
 	fs.Var(typedFlag[*bool]{&a.NoNewPrivileges, parseBoolPtr, showBoolPtr, "bool"}, "no-new-privileges", "set no_new_privs on the app (default true): false lets setuid binaries and file capabilities in the image raise its privileges")
 	fs.Lookup("no-new-privileges").NoOptDefVal = "true"
 }

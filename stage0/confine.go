@@ -11,7 +11,7 @@ import (
 	"podctl/internal/errdefs"
 	"podctl/stage1"
 	"podctl/stage1/kit"
-	"podctl/stage1/seccomp/profile"
+	"podctl/stage1/seccomp/custom"
 )
 
 // capsIsolators and seccompIsolators are the appc isolators an app's
@@ -82,13 +82,13 @@ func replaceCaps(ao *AppOptions, app *types.App) error {
 }
 
 // addSeccomp adds c, unless unconfined, as an appc seccomp isolator.
-func addSeccomp(c *profile.Custom, app *types.App) error {
+func addSeccomp(c *custom.Custom, app *types.App) error {
 	var iso *types.Isolator
 	var err error
 	switch c.Mode {
-	case profile.ModeUnconfined:
+	case custom.ModeUnconfined:
 		return nil
-	case profile.ModeRetain:
+	case custom.ModeRetain:
 		var set *types.LinuxSeccompRetainSet
 		if set, err = types.NewLinuxSeccompRetainSet(c.Errno, c.Syscalls...); err == nil {
 			iso, err = set.AsIsolator()

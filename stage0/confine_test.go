@@ -10,7 +10,7 @@ import (
 	"github.com/moby/sys/capability"
 
 	"podctl/stage1"
-	"podctl/stage1/seccomp/profile"
+	"podctl/stage1/seccomp/custom"
 )
 
 func imageWithIsolators(t *testing.T, isos string) *schema.ImageManifest {
@@ -40,7 +40,7 @@ func TestConfineApp(t *testing.T) {
 		t.Error("the image's no-new-privileges isolator was kept")
 	}
 	no := false
-	ao := &AppOptions{CapsRemove: []capability.Cap{capability.CAP_CHOWN}, Seccomp: &profile.Custom{Mode: profile.ModeRetain, Syscalls: []string{"read"}}, NoNewPrivileges: &no}
+	ao := &AppOptions{CapsRemove: []capability.Cap{capability.CAP_CHOWN}, Seccomp: &custom.Custom{Mode: custom.ModeRetain, Syscalls: []string{"read"}}, NoNewPrivileges: &no}
 	app, err = effectiveApp(m, ao, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 	"podctl/internal/errdefs"
 	"podctl/internal/manifest"
 	"podctl/stage1"
-	"podctl/stage1/seccomp/profile"
+	"podctl/stage1/seccomp/custom"
 )
 
 // The parsers here read the values of prepare's and run's flags, one value
@@ -223,8 +223,8 @@ func ParseCapabilities(s string) ([]capability.Cap, error) {
 
 // ParseSeccomp reads a --seccomp value: unconfined, or
 // mode=retain|remove[,errno=ENAME],SYSCALL[,SYSCALL...].
-func ParseSeccomp(s string) (*profile.Custom, error) {
-	c, err := profile.ParseCustom(s)
+func ParseSeccomp(s string) (*custom.Custom, error) {
+	c, err := custom.ParseCustom(s)
 	if err != nil {
 		return nil, errdefs.New(ErrUsage, "--%v", err)
 	}

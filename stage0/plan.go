@@ -16,7 +16,7 @@ import (
 	"podctl/internal/passwd"
 	"podctl/lifecycle"
 	"podctl/stage1"
-	"podctl/stage1/seccomp/profile"
+	"podctl/stage1/seccomp/custom"
 	"podctl/store"
 )
 
@@ -366,8 +366,8 @@ func (a *plannedApp) runtimeApp() (schema.RuntimeApp, error) {
 	if a.opts.ReadOnlyRootfs {
 		ra.Annotations.Set(lifecycle.AnnotationReadOnlyRootfs, "true")
 	}
-	if a.opts.Seccomp != nil && a.opts.Seccomp.Mode == profile.ModeUnconfined {
-		ra.Annotations.Set(lifecycle.AnnotationSeccomp, profile.ModeUnconfined)
+	if a.opts.Seccomp != nil && a.opts.Seccomp.Mode == custom.ModeUnconfined {
+		ra.Annotations.Set(lifecycle.AnnotationSeccomp, custom.ModeUnconfined)
 	}
 	if len(a.secrets) > 0 {
 		// The files' paths, never their content.

@@ -25,7 +25,7 @@ import (
 	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stage1/flavors"
-	"podctl/stage1/seccomp/profile"
+	"podctl/stage1/seccomp/custom"
 	"podctl/store"
 )
 
@@ -77,7 +77,7 @@ type AppOptions struct {
 	CapsRetain, CapsRemove []capability.Cap
 	// Seccomp, if set, replaces the default seccomp filter (and the
 	// image's seccomp isolators).
-	Seccomp *profile.Custom
+	Seccomp *custom.Custom
 	// NoNewPrivileges, if set to false, leaves no_new_privs unset.
 	NoNewPrivileges *bool
 }

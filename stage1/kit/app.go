@@ -12,11 +12,12 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+	"golang.org/x/sys/unix"
 
 	"podctl/cgroup"
 	"podctl/lifecycle"
 	"podctl/stage1"
-	"podctl/stage1/seccomp/profile"
+	"podctl/stage1/seccomp/custom"
 )
 
 // AppSpec is everything a flavor needs to start one app: the resolved view
@@ -74,8 +75,11 @@ type AppSpec struct {
 	Capabilities []string `json:"capabilities"`
 	// Seccomp, if set, replaces a confined app's default seccomp filter,
 	// and NewPrivileges leaves its no_new_privs unset.
-	Seccomp       *profile.Custom `json:"seccomp,omitempty"`
-	NewPrivileges bool            `json:"new_privileges,omitempty"`
+	Seccomp       *custom.Custom `json:"seccomp,omitempty"`
+	NewPrivileges bool           `json:"new_privileges,omitempty"`
+	// SeccompProgram is Seccomp assembled (a retain or remove set), by
+	// stage1 before the app starts (AssembleFilters).
+	SeccompProgram []unix.SockFilter `json:"seccomp_program,omitempty"`
 	// CgroupViews are the app's cgroups as its /sys/fs/cgroup shows them,
 	// for a flavor that knows them before the app starts (systemd).
 	CgroupViews []cgroup.View `json:"cgroup_views,omitempty"`

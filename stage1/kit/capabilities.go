@@ -11,7 +11,7 @@ import (
 
 	"podctl/lifecycle"
 	"podctl/stage1"
-	"podctl/stage1/seccomp/profile"
+	"podctl/stage1/seccomp/custom"
 )
 
 // readConfinement gives s the app's own capabilities, seccomp filter and
@@ -24,17 +24,17 @@ func readConfinement(s *AppSpec, ra *schema.RuntimeApp) error {
 	if ok {
 		s.Capabilities = stage1.CapabilityNames(caps)
 	}
-	custom, err := AppSeccomp(ra.App.Isolators)
+	own, err := AppSeccomp(ra.App.Isolators)
 	if err != nil {
 		return fmt.Errorf("app %s: %w", s.Name, err)
 	}
 	if v, ok := ra.Annotations.Get(lifecycle.AnnotationSeccomp); ok {
-		if v != profile.ModeUnconfined {
-			return fmt.Errorf("app %s: %s %q is not %s", s.Name, lifecycle.AnnotationSeccomp, v, profile.ModeUnconfined)
+		if v != custom.ModeUnconfined {
+			return fmt.Errorf("app %s: %s %q is not %s", s.Name, lifecycle.AnnotationSeccomp, v, custom.ModeUnconfined)
 		}
-		custom = &profile.Custom{Mode: profile.ModeUnconfined}
+		own = &custom.Custom{Mode: custom.ModeUnconfined}
 	}
-	s.Seccomp = custom
+	s.Seccomp = own
 	for _, iso := range ra.App.Isolators {
 		if v, ok := iso.Value().(*types.LinuxNoNewPrivileges); ok && !bool(*v) {
 			s.NewPrivileges = true
@@ -46,23 +46,23 @@ func readConfinement(s *AppSpec, ra *schema.RuntimeApp) error {
 // AppSeccomp is the app's own seccomp filter from its appc isolators
 // os/linux/seccomp-retain-set and os/linux/seccomp-remove-set, nil
 // without either.
-func AppSeccomp(isos types.Isolators) (*profile.Custom, error) {
-	var out *profile.Custom
+func AppSeccomp(isos types.Isolators) (*custom.Custom, error) {
+	var out *custom.Custom
 	for _, iso := range isos {
 		var set types.LinuxSeccompSet
-		mode := profile.ModeRetain
+		mode := custom.ModeRetain
 		switch v := iso.Value().(type) {
 		case *types.LinuxSeccompRetainSet:
 			set = v
 		case *types.LinuxSeccompRemoveSet:
-			set, mode = v, profile.ModeRemove
+			set, mode = v, custom.ModeRemove
 		default:
 			continue
 		}
 		if out != nil {
 			return nil, fmt.Errorf("isolator %s: the app has another seccomp set: give one", iso.Name)
 		}
-		out = &profile.Custom{Mode: mode, Errno: string(set.Errno())}
+		out = &custom.Custom{Mode: mode, Errno: string(set.Errno())}
 		for _, c := range set.Set() {
 			out.Syscalls = append(out.Syscalls, string(c))
 		}
@@ -132,7 +132,7 @@ func (s *AppSpec) HelperCapabilities() ([]capability.Cap, error) {
 		return nil, err
 	}
 	need := []capability.Cap{capability.CAP_SETPCAP, capability.CAP_SETUID, capability.CAP_SETGID}
-	if s.Confined && s.NewPrivileges && (s.Seccomp == nil || s.Seccomp.Mode != profile.ModeUnconfined) {
+	if s.Confined && s.NewPrivileges && (s.Seccomp == nil || s.Seccomp.Mode != custom.ModeUnconfined) {
 		need = append(need, capability.CAP_SYS_ADMIN)
 	}
 	out := append([]capability.Cap{}, caps...)

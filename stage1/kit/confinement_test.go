@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"podctl/internal/manifest"
-	"podctl/stage1/seccomp/profile"
+	"podctl/stage1/seccomp/custom"
 )
 
 // confinedSpec reads the confinement of an app with isolators isos.
@@ -36,7 +36,7 @@ func TestReadConfinement(t *testing.T) {
 		s.Seccomp == nil || s.Seccomp.String() != "mode=remove,errno=ENOTSUP,mkdir" {
 		t.Errorf("isolators: %+v %+v, %v", s, s.Seccomp, err)
 	}
-	if s, err = confinedSpec(t, `[]`, "unconfined"); err != nil || s.Seccomp == nil || s.Seccomp.Mode != profile.ModeUnconfined {
+	if s, err = confinedSpec(t, `[]`, "unconfined"); err != nil || s.Seccomp == nil || s.Seccomp.Mode != custom.ModeUnconfined {
 		t.Errorf("unconfined annotation: %+v, %v", s, err)
 	}
 	for _, bad := range []struct{ isos, annotation string }{

@@ -141,7 +141,7 @@ func becomeApp(s *AppSpec, uid, gid int) error {
 		// file capabilities in the image from giving the app more; an
 		// app that leaves it unset (--no-new-privileges=false) installs
 		// the filter with the CAP_SYS_ADMIN this thread still has.
-		if err := seccomp.LoadCustom(s.Seccomp, !s.NewPrivileges); err != nil {
+		if err := seccomp.LoadCustom(s.Seccomp, s.SeccompProgram, !s.NewPrivileges); err != nil {
 			return fmt.Errorf("app %s: %w", s.Name, err)
 		}
 	}

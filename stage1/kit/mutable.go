@@ -62,6 +62,9 @@ func AddedAppSpec(p *lifecycle.Pod, name string) (*AppSpec, error) {
 		return nil, err
 	}
 	Confine(specs)
+	if err := AssembleFilters(specs); err != nil {
+		return nil, err
+	}
 	return &specs[0], nil
 }
 

@@ -45,6 +45,9 @@ func Begin(rc *stage1.RunContext, how Prologue) (*Pod, error) {
 	}
 	if how.Confined {
 		Confine(specs)
+		if err := AssembleFilters(specs); err != nil {
+			return nil, err
+		}
 	}
 	p.Specs = specs
 	if err := WritePodPid(rc.Pod); err != nil {

@@ -5,7 +5,8 @@
 // On amd64 the default filter is a BPF program generated from the profile
 // by mkprogram.go (go generate), so loading it costs two system calls;
 // elsewhere it is assembled when loaded. An app's own filter (--seccomp)
-// is assembled when it is loaded, on every architecture.
+// is assembled by stage1 before the app starts, through podctl-fetch, so
+// that no process of a pod's start links the assembler.
 // Installing it still takes the kernel some 0.3 ms: seccomp(2) runs the
 // linear program once for every call number to cache which are always
 // allowed.
@@ -19,7 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"podctl/stage1/seccomp/profile"
+	"podctl/stage1/seccomp/custom"
 )
 
 // Load sets no_new_privs on the calling thread and installs the default
@@ -27,23 +28,23 @@ import (
 // about to execve the app from it: the filter and no_new_privs pass to
 // the new program.
 func Load() error {
-	return LoadCustom(nil, true)
+	return LoadCustom(nil, nil, true)
 }
 
-// LoadCustom is Load with an app's own filter (the default one if c is
-// nil, none if c is unconfined), and no_new_privs only if noNewPrivs.
-// Without no_new_privs the thread must have CAP_SYS_ADMIN in its effective
-// set to install a filter.
-func LoadCustom(c *profile.Custom, noNewPrivs bool) error {
-	var prog []unix.SockFilter
+// LoadCustom is Load with an app's own filter c: the default one if c is
+// nil, none if c is unconfined, else prog, which stage1 assembled from c
+// (profile.CustomProgram, in podctl-fetch); and no_new_privs only if
+// noNewPrivs. Without no_new_privs the thread must have CAP_SYS_ADMIN in
+// its effective set to install a filter.
+func LoadCustom(c *custom.Custom, prog []unix.SockFilter, noNewPrivs bool) error {
 	var err error
 	switch {
 	case c == nil:
-		prog, err = program(tracingSafe())
-	case c.Mode != profile.ModeUnconfined:
-		// Assembled here: custom filters are rare, and the default one
-		// stays generated ahead of time.
-		prog, err = profile.CustomProgram(c, tracingSafe())
+		prog, err = program(TracingSafe())
+	case c.Mode == custom.ModeUnconfined:
+		prog = nil
+	case len(prog) == 0:
+		err = fmt.Errorf("the app's own seccomp filter (%s) was not assembled", c)
 	}
 	if err != nil {
 		return err
@@ -65,10 +66,10 @@ func LoadCustom(c *profile.Custom, noNewPrivs bool) error {
 	return nil
 }
 
-// tracingSafe reports whether the kernel is Linux 4.8 or later, where a
+// TracingSafe reports whether the kernel is Linux 4.8 or later, where a
 // tracer can no longer change a call after the filter has passed it, so
 // the profile may allow ptrace.
-func tracingSafe() bool {
+func TracingSafe() bool {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
 		return false

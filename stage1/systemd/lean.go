@@ -10,7 +10,7 @@ import (
 	"github.com/coreos/go-systemd/v22/unit"
 
 	"podctl/stage1/kit"
-	"podctl/stage1/seccomp/profile"
+	"podctl/stage1/seccomp/custom"
 )
 
 // A pod boots only what its apps need. The host's systemd, booted in the
@@ -98,7 +98,7 @@ func nspawnFilter(specs []kit.AppSpec, mutable bool) bool {
 		return true
 	}
 	for _, s := range specs {
-		if !s.Confined || (s.Seccomp != nil && s.Seccomp.Mode != profile.ModeRemove) {
+		if !s.Confined || (s.Seccomp != nil && s.Seccomp.Mode != custom.ModeRemove) {
 			return true
 		}
 	}

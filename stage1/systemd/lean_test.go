@@ -7,13 +7,13 @@ import (
 	"testing"
 
 	"podctl/stage1/kit"
-	"podctl/stage1/seccomp/profile"
+	"podctl/stage1/seccomp/custom"
 )
 
 // nspawn's filter is left out only when every app loads podctl's default
 // filter, or the default with more calls refused.
 func TestNspawnFilter(t *testing.T) {
-	app := func(c *profile.Custom) kit.AppSpec { return kit.AppSpec{Name: "a", Confined: true, Seccomp: c} }
+	app := func(c *custom.Custom) kit.AppSpec { return kit.AppSpec{Name: "a", Confined: true, Seccomp: c} }
 	for _, c := range []struct {
 		name    string
 		specs   []kit.AppSpec
@@ -21,10 +21,10 @@ func TestNspawnFilter(t *testing.T) {
 		want    bool
 	}{
 		{"default", []kit.AppSpec{app(nil)}, false, false},
-		{"remove", []kit.AppSpec{app(&profile.Custom{Mode: profile.ModeRemove, Syscalls: []string{"mkdir"}})}, false, false},
-		{"retain", []kit.AppSpec{app(&profile.Custom{Mode: profile.ModeRetain, Syscalls: []string{"read"}})}, false, true},
-		{"unconfined", []kit.AppSpec{app(&profile.Custom{Mode: profile.ModeUnconfined})}, false, true},
-		{"one of two unconfined", []kit.AppSpec{app(nil), app(&profile.Custom{Mode: profile.ModeUnconfined})}, false, true},
+		{"remove", []kit.AppSpec{app(&custom.Custom{Mode: custom.ModeRemove, Syscalls: []string{"mkdir"}})}, false, false},
+		{"retain", []kit.AppSpec{app(&custom.Custom{Mode: custom.ModeRetain, Syscalls: []string{"read"}})}, false, true},
+		{"unconfined", []kit.AppSpec{app(&custom.Custom{Mode: custom.ModeUnconfined})}, false, true},
+		{"one of two unconfined", []kit.AppSpec{app(nil), app(&custom.Custom{Mode: custom.ModeUnconfined})}, false, true},
 		{"not confined", []kit.AppSpec{{Name: "a"}}, false, true},
 		{"mutable", []kit.AppSpec{app(nil)}, true, true},
 		{"mutable, no app", nil, true, true},

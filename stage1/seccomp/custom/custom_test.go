@@ -31,4 +31,3 @@ func TestParseCustom(t *testing.T) {
 		}
 	}
 }
-

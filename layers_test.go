@@ -24,7 +24,7 @@ var layers = [][]string{
 	{"stage1", "stage1/console", "stage1/logs", "stage1/seccomp", "stats", "store", "podfile"},
 	{"cgroup", "lifecycle", "network"},
 	{"events", "stage1/seccomp/profile", "internal/mds"},
-	{"datadir", "internal/errdefs", "internal/flock", "internal/fsutil", "internal/layout", "internal/manifest",
+	{"datadir", "stage1/seccomp/custom", "internal/errdefs", "internal/flock", "internal/fsutil", "internal/layout", "internal/manifest",
 		"internal/match", "internal/passwd", "internal/timefmt", "internal/trace", "internal/fetchhelper", "internal/progress",
 		"internal/rootless"},
 	{"internal/version"},

@@ -115,12 +115,13 @@ func TestStatsShowUsage(t *testing.T) {
 }
 
 // A pod's stage1 records its usage while it runs; --history prints it
-// after the pod has exited, averaged down to --points samples.
+// after the pod has exited, averaged down to --points samples. The app
+// stays busy for 2 s: an idle pod's samples would spread out.
 func TestStatsHistory(t *testing.T) {
 	forEachFlavor(t, func(t *testing.T, e *env) {
 		e.fetchBusybox()
 		uuidFile := filepath.Join(t.TempDir(), "uuid")
-		cmd := e.command("run", "--uuid-file-save", uuidFile, "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "x=$(yes | head -c 10000000); sleep 2")
+		cmd := e.command("run", "--uuid-file-save", uuidFile, "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "x=$(yes | head -c 10000000); sleep 2 & p=$!; while kill -0 $p 2>/dev/null; do :; done")
 		cmd.Env = append(cmd.Env, "PODCTL_STATS_INTERVAL=100ms")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("run: %v: %s", err, out)

@@ -148,7 +148,9 @@ func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool
 		// the spec 5.
 		Path:       "/proc/self/fd/4",
 		Args:       []string{"podctl", stage1.Verb, helperExec},
-		Env:        []string{},
+		// One P, as the init (start): ExecApp replaces the environment
+		// with the app's.
+		Env:        []string{"GOMAXPROCS=1"},
 		Dir:        "/",
 		ExtraFiles: []*os.File{self, specR},
 		SysProcAttr: &syscall.SysProcAttr{

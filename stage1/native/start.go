@@ -146,8 +146,8 @@ func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool
 	cmd := &exec.Cmd{
 		// ExtraFiles: the error pipe is 3 (StartErrPipe), the binary 4,
 		// the spec 5.
-		Path:       "/proc/self/fd/4",
-		Args:       []string{"podctl", stage1.Verb, helperExec},
+		Path: "/proc/self/fd/4",
+		Args: []string{"podctl", stage1.Verb, helperExec},
 		// One P, as the init (start): ExecApp replaces the environment
 		// with the app's.
 		Env:        []string{"GOMAXPROCS=1"},

@@ -39,7 +39,12 @@ func initMain(args []string) int {
 	// The first process a Go program starts costs it a check of pidfd
 	// support (a fork of its own): taken now, beside the wait for the pod,
 	// rather than at the first app's start.
-	go os.FindProcess(os.Getpid())
+	go func() {
+		// Released at once: FindProcess holds a pidfd of the init.
+		if p, err := os.FindProcess(os.Getpid()); err == nil {
+			p.Release()
+		}
+	}()
 	cfg, netReady, err := readConfig()
 	if err == io.EOF {
 		// Started early for a pod that was not run after all.

@@ -49,8 +49,11 @@ func (s *AppSpec) assembleFilter() error {
 		return fmt.Errorf("app %s: assembling its seccomp filter: %w", s.Name, err)
 	}
 	var prog []unix.SockFilter
-	if err := json.Unmarshal(out.Bytes(), &prog); err != nil || len(prog) == 0 {
-		return fmt.Errorf("app %s: assembling its seccomp filter: podctl-fetch gave no program (%v)", s.Name, err)
+	if err := json.Unmarshal(out.Bytes(), &prog); err != nil {
+		return fmt.Errorf("app %s: assembling its seccomp filter: reading podctl-fetch's program: %w", s.Name, err)
+	}
+	if len(prog) == 0 {
+		return fmt.Errorf("app %s: assembling its seccomp filter: podctl-fetch gave an empty program", s.Name)
 	}
 	s.SeccompProgram = prog
 	return nil

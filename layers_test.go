@@ -26,7 +26,7 @@ var layers = [][]string{
 	{"events", "stage1/seccomp/profile", "internal/mds"},
 	{"datadir", "stage1/seccomp/custom", "internal/errdefs", "internal/flock", "internal/fsutil", "internal/layout", "internal/manifest",
 		"internal/match", "internal/passwd", "internal/timefmt", "internal/trace", "internal/fetchhelper", "internal/progress",
-		"internal/rootless"},
+		"internal/rootless", "internal/resident"},
 	{"internal/version"},
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"podctl/internal/fsutil"
+	"podctl/internal/resident"
 	"podctl/lifecycle"
 )
 
@@ -120,6 +121,10 @@ func (r *recorder) run(done <-chan struct{}) {
 		if s, ok := rd.Read(dirs, apps, time.Now()); ok {
 			s.Span = span
 			r.add(s)
+			// The sample's code and garbage are not needed until the next.
+			if err := resident.ShedAgain(); err != nil {
+				r.warn(err)
+			}
 			if isIdle(s) {
 				idle = min(idle+1, maxIdleShift)
 			} else {

@@ -15,6 +15,7 @@ import (
 
 	"podctl/cgroup"
 	"podctl/internal/fsutil"
+	"podctl/internal/resident"
 	"podctl/lifecycle"
 	"podctl/stage1"
 )
@@ -223,9 +224,27 @@ func signalStage1(p *lifecycle.Pod, pid int, sig unix.Signal) error {
 
 // NotifyReady tells a service manager that started podctl run under
 // Type=notify that the pod's apps have all started. Where there is none
-// ($NOTIFY_SOCKET unset) it does nothing.
-func NotifyReady() {
+// ($NOTIFY_SOCKET unset) it does nothing. From then on the calling
+// process, the pod's stage1, mostly waits for its pod: it settles
+// (resident.Settle) after SettleDelay, and warn gets a failure to.
+func NotifyReady(warn func(error)) {
 	daemon.SdNotify(false, daemon.SdNotifyReady)
+	SettleLater(warn)
+}
+
+// SettleDelay is how long a pod's stage1 or init waits, once its apps
+// run, before it sheds what it used to start: long enough that a pod whose
+// apps end at once ends without paying for it.
+const SettleDelay = 100 * time.Millisecond
+
+// SettleLater settles the calling process after SettleDelay, unless it has
+// ended by then.
+func SettleLater(warn func(error)) {
+	time.AfterFunc(SettleDelay, func() {
+		if err := resident.Settle(); err != nil {
+			warn(err)
+		}
+	})
 }
 
 // CgroupControl is the Stop and GC of a flavor whose pods live in the

@@ -138,7 +138,7 @@ func (s *Supervisor) setUp() {
 	if s.Hooks.Ready == nil {
 		s.Hooks.Ready = func() {
 			s.warnIf(MarkReady(s.pod))
-			NotifyReady()
+			NotifyReady(s.Hooks.Warn)
 		}
 	}
 	if s.Hooks.StartFailed == nil {

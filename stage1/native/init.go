@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"podctl/cgroup"
+	"podctl/internal/resident"
 	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/network"
@@ -91,7 +92,7 @@ func initMain(args []string) int {
 				warn(err)
 			}
 			kit.HelperStarted()
-			joinLater(cfg.Cgroups)
+			joinLater(cfg.Cgroups, warn)
 		},
 		StartFailed: func(err error) { kit.HelperFail(err) },
 		Warn:        warn,
@@ -110,9 +111,11 @@ const initJoinDelay = 100 * time.Millisecond
 // RCU grace period: 4 to 25 ms on these machines, during which the
 // init's thread cannot be killed, so that a pod whose app ends at once
 // would wait for it to end. Until then the init is counted in stage1's
-// own cgroup, as stage1 is.
-func joinLater(dirs []string) {
+// own cgroup, as stage1 is. Then the init, which from now on mostly
+// waits, settles (resident.Settle).
+func joinLater(dirs []string, warn func(error)) {
 	if len(dirs) == 0 {
+		kit.SettleLater(warn)
 		return
 	}
 	time.AfterFunc(initJoinDelay, func() {
@@ -124,7 +127,11 @@ func joinLater(dirs []string) {
 			err = (&cgroup.Group{Dirs: dirs}).Join()
 		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "podctl: %v\n", err)
+			warn(err)
+		}
+		// Last, as what runs after it brings its pages back.
+		if err := resident.Settle(); err != nil {
+			warn(err)
 		}
 	})
 }

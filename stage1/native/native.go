@@ -214,7 +214,7 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 		return exitCode(cmd), nil
 	}
 	rc.Debugf("init started as pid %d; every app is ready", cmd.Process.Pid)
-	kit.NotifyReady()
+	kit.NotifyReady(rc.Warn)
 	trace.Mark("apps started")
 	cmd.Wait()
 	trace.Mark("init ended")

@@ -415,7 +415,7 @@ func (r *boot) follow(ticks int) {
 	if !r.notified && (!r.mutable || r.booted.Load()) && podReady(rc.Pod, r.specs, rc.Task.ReadyNotify, r.appReady, r.saidReady) {
 		r.notified = true
 		r.warnIf(kit.MarkReady(rc.Pod))
-		kit.NotifyReady()
+		kit.NotifyReady(rc.Warn)
 		rc.Pod.Event(events.Event{Type: events.Ready})
 		r.warnIf(rc.Pod.Note("ready", nil))
 		rc.Debugf("all apps started")

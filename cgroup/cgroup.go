@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -286,16 +287,63 @@ func PlanPodGroup(uuid string, also ...string) (*Group, error) {
 // folder that exists already is taken as made. On error it removes what it
 // made.
 func (g *Group) Make() error {
-	for _, d := range g.Dirs {
+	mkdir := func(d string) error {
 		if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
-			err = fmt.Errorf("creating cgroup %s: %w", d, err)
-			if rerr := g.Remove(); rerr != nil {
-				err = fmt.Errorf("%w; %v", err, rerr)
-			}
-			return err
+			return fmt.Errorf("creating cgroup %s: %w", d, err)
 		}
+		return nil
+	}
+	var err error
+	if g.nested() {
+		for _, d := range g.Dirs {
+			if err = mkdir(d); err != nil {
+				break
+			}
+		}
+	} else {
+		err = eachDir(g.Dirs, mkdir)
+	}
+	if err != nil {
+		if rerr := g.Remove(); rerr != nil {
+			err = fmt.Errorf("%w; %v", err, rerr)
+		}
+		return err
 	}
 	return nil
+}
+
+// nested reports whether one of the group's folders is below another.
+func (g *Group) nested() bool {
+	for _, d := range g.Dirs {
+		if g.hasBelow(d) {
+			return true
+		}
+	}
+	return false
+}
+
+// eachDir runs f on each of dirs at once and returns their failures. The
+// kernel makes and removes a hierarchy's folders one at a time, and a v1
+// memory cgroup's take it a good part of a millisecond each: the
+// hierarchies of a pod's group are worked on side by side.
+func eachDir(dirs []string, f func(dir string) error) error {
+	switch len(dirs) {
+	case 0:
+		return nil
+	case 1:
+		return f(dirs[0])
+	}
+	errs := make([]error, len(dirs))
+	var wg sync.WaitGroup
+	for i, d := range dirs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f(d)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Join moves the calling process (all its threads) into the group, in
@@ -451,12 +499,15 @@ func living(pids []int) []int {
 // Remove deletes the group and the groups below it, in every hierarchy.
 // They must be empty.
 func (g *Group) Remove() error {
-	for _, d := range g.Dirs {
-		if err := removeTree(d); err != nil {
-			return err
+	if g.nested() {
+		for _, d := range g.Dirs {
+			if err := removeTree(d); err != nil {
+				return err
+			}
 		}
+		return nil
 	}
-	return nil
+	return eachDir(g.Dirs, removeTree)
 }
 
 // gone tells whether err says a cgroup file or folder is no more. A

@@ -42,7 +42,19 @@ const cpuPeriod = 100000
 // "memory", "cpu" and "pids" in its also list. It returns the folders,
 // which the app joins.
 func (g *Group) NewAppGroup(app string, l Limits) ([]string, error) {
+	// The device policy's folder is made beside the usage folders, in
+	// another hierarchy.
+	var devDir string
+	var devErr error
+	devDone := make(chan struct{})
+	go func() {
+		defer close(devDone)
+		if l.Devices {
+			devDir, devErr = g.newAppDevices(app, l.ExtraDevices)
+		}
+	}()
 	dirs, err := g.newStatsChildren(app)
+	<-devDone
 	if err != nil {
 		return nil, err
 	}
@@ -61,11 +73,10 @@ func (g *Group) NewAppGroup(app string, l Limits) ([]string, error) {
 		return nil
 	}
 	if l.Devices {
-		d, err := g.newAppDevices(app, l.ExtraDevices)
-		if err != nil {
-			return nil, err
+		if devErr != nil {
+			return nil, devErr
 		}
-		dirs = append(dirs, d)
+		dirs = append(dirs, devDir)
 	}
 	if l.MemoryBytes > 0 {
 		switch {

@@ -399,15 +399,19 @@ func statsControllers(mounts []Mount, base string) []string {
 func (g *Group) newStatsChildren(app string) ([]string, error) {
 	var dirs []string
 	for _, c := range g.stats {
-		parent := g.v1[c]
-		if parent == "" {
-			continue
+		if parent := g.v1[c]; parent != "" {
+			dirs = append(dirs, filepath.Join(parent, app))
 		}
-		d := filepath.Join(parent, app)
-		if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
-			return nil, fmt.Errorf("creating cgroup of app %s: %w", app, err)
-		}
-		dirs = append(dirs, d)
 	}
-	return uniq(dirs), nil
+	dirs = uniq(dirs)
+	err := eachDir(dirs, func(d string) error {
+		if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
+			return fmt.Errorf("creating cgroup of app %s: %w", app, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return dirs, nil
 }

@@ -46,6 +46,7 @@ func initMain(args []string) int {
 			p.Release()
 		}
 	}()
+	go warmConfigJSON()
 	cfg, netReady, err := readConfig()
 	if err == io.EOF {
 		// Started early for a pod that was not run after all.

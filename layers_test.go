@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -14,15 +15,16 @@ import (
 // architecture.md draws them): a package imports only packages of lower
 // layers, so that every import goes one way.
 var layers = [][]string{
-	{"podctl", "cmd/podctl-fetch", "cmd/podctl-mds"},
+	{"podctl", "cmd/podctl-fetch", "cmd/podctl-mds", "cmd/podctl-exec"},
 	{"cli", "stage1/conformance"},
 	{"apply"},
 	{"stage0"},
 	{"stage1/flavors"},
 	{"stage1/fly", "stage1/native", "stage1/systemd"},
 	{"stage1/kit"},
-	{"stage1", "stage1/console", "stage1/logs", "stage1/seccomp", "stats", "store", "podfile"},
-	{"cgroup", "lifecycle", "network"},
+	{"stage1", "stage1/console", "stage1/logs", "stats", "store", "podfile"},
+	{"stage1/appexec"},
+	{"cgroup", "lifecycle", "network", "stage1/seccomp"},
 	{"events", "stage1/seccomp/profile", "internal/mds"},
 	{"datadir", "stage1/seccomp/custom", "internal/errdefs", "internal/flock", "internal/fsutil", "internal/layout", "internal/manifest",
 		"internal/match", "internal/passwd", "internal/timefmt", "internal/trace", "internal/fetchhelper", "internal/progress",
@@ -101,6 +103,26 @@ func TestStartPathIsLean(t *testing.T) {
 			if dep == banned || strings.HasPrefix(dep, banned+"/") {
 				t.Errorf("podctl links %s: keep it in cmd/podctl-fetch", dep)
 			}
+		}
+	}
+}
+
+// podctl-exec, which every native app's start executes, links appexec
+// and what it needs to become an app: nothing of podctl's images, pods,
+// cgroups or networks, whose initialisation it would pay.
+func TestExecHelperIsLean(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "./cmd/podctl-exec").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	allowed := []string{"podctl/cmd/podctl-exec", "podctl/stage1/appexec", "podctl/stage1/seccomp", "podctl/stage1/seccomp/custom",
+		"podctl/internal/passwd", "podctl/internal/trace", "github.com/moby/sys/capability", "golang.org/x/sys/unix"}
+	for _, dep := range strings.Fields(string(out)) {
+		if !strings.Contains(strings.SplitN(dep, "/", 2)[0], ".") && !strings.HasPrefix(dep, "podctl") {
+			continue // the standard library
+		}
+		if !slices.Contains(allowed, dep) {
+			t.Errorf("podctl-exec links %s: keep appexec to what becoming an app needs", dep)
 		}
 	}
 }

@@ -2,67 +2,22 @@ package stage1
 
 import (
 	"fmt"
+	"podctl/stage1/appexec"
 	"slices"
-	"strings"
 
 	"github.com/appc/spec/schema/types"
 	"github.com/moby/sys/capability"
 )
 
-// DefaultCapabilities are the capabilities an app keeps unless it asks for
-// others, those container engines give by default: enough to act as root
-// within its own files and namespaces, not to reach past them (no
-// CAP_SYS_ADMIN, so no mount; no CAP_SYS_MODULE, CAP_SYS_TIME,
-// CAP_NET_ADMIN...).
-var DefaultCapabilities = []capability.Cap{
-	capability.CAP_CHOWN, capability.CAP_DAC_OVERRIDE, capability.CAP_FSETID,
-	capability.CAP_FOWNER, capability.CAP_MKNOD, capability.CAP_NET_RAW,
-	capability.CAP_SETGID, capability.CAP_SETUID, capability.CAP_SETFCAP,
-	capability.CAP_SETPCAP, capability.CAP_NET_BIND_SERVICE,
-	capability.CAP_SYS_CHROOT, capability.CAP_KILL, capability.CAP_AUDIT_WRITE,
-}
-
-// ParseCapability reads a capability's name, with or without CAP_, in any
-// case: CAP_NET_ADMIN, net_admin.
-func ParseCapability(name string) (capability.Cap, error) {
-	want := strings.TrimPrefix(strings.ToLower(strings.TrimSpace(name)), "cap_")
-	for _, c := range capability.ListKnown() {
-		if c.String() == want {
-			return c, nil
-		}
-	}
-	return 0, fmt.Errorf("capability %q is not known: give names as capabilities(7) spells them, such as CAP_NET_BIND_SERVICE or net_bind_service", name)
-}
-
-// ParseCapabilities reads a list of capability names (ParseCapability),
-// in order, each once.
-func ParseCapabilities(names []string) ([]capability.Cap, error) {
-	var out []capability.Cap
-	for _, n := range names {
-		c, err := ParseCapability(n)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(out, c) {
-			out = append(out, c)
-		}
-	}
-	return out, nil
-}
-
-// CapabilityName is c's name as capabilities(7) spells it: CAP_CHOWN.
-func CapabilityName(c capability.Cap) string {
-	return "CAP_" + strings.ToUpper(c.String())
-}
-
-// CapabilityNames are the names of caps (CapabilityName).
-func CapabilityNames(caps []capability.Cap) []string {
-	out := make([]string, len(caps))
-	for i, c := range caps {
-		out[i] = CapabilityName(c)
-	}
-	return out
-}
+// The capability names and the default set are the exec helper's
+// (appexec), which sets them; stage0 and stage1 read and print them.
+var (
+	DefaultCapabilities = appexec.DefaultCapabilities
+	ParseCapability     = appexec.ParseCapability
+	ParseCapabilities   = appexec.ParseCapabilities
+	CapabilityName      = appexec.CapabilityName
+	CapabilityNames     = appexec.CapabilityNames
+)
 
 // AppCapabilities are the capabilities an app's appc isolators give it:
 // exactly those of os/linux/capabilities-retain-set, or the default ones

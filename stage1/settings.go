@@ -2,6 +2,7 @@ package stage1
 
 import (
 	"fmt"
+	"podctl/stage1/appexec"
 	"sort"
 	"strconv"
 	"strings"
@@ -9,19 +10,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Rlimit is one resource limit of an app.
-type Rlimit struct {
-	// Name is the limit's short name, such as "nofile".
-	Name string `json:"name"`
-	// Resource is the kernel's number for it, such as unix.RLIMIT_NOFILE.
-	Resource int `json:"resource"`
-	// Soft and Hard are the limits; RlimInfinity is unlimited.
-	Soft uint64 `json:"soft"`
-	Hard uint64 `json:"hard"`
-}
+// Rlimit is one resource limit of an app, which the exec helper sets
+// (appexec.Rlimit).
+type Rlimit = appexec.Rlimit
 
 // RlimInfinity is the value of an unlimited resource.
-const RlimInfinity = unix.RLIM_INFINITY
+const RlimInfinity = appexec.RlimInfinity
+
+// FormatRlimitValue is a limit's value as --rlimit reads it.
+var FormatRlimitValue = appexec.FormatRlimitValue
 
 // rlimitNames are the limits --rlimit knows, by their short names.
 var rlimitNames = map[string]int{
@@ -93,24 +90,6 @@ func parseRlimitValue(s string) (uint64, error) {
 	}
 	return n, nil
 }
-
-func FormatRlimitValue(v uint64) string {
-	if v == RlimInfinity {
-		return "unlimited"
-	}
-	return strconv.FormatUint(v, 10)
-}
-
-// String is NAME=SOFT:HARD, which ParseRlimit reads back.
-func (r Rlimit) String() string { return r.Name + "=" + r.Values() }
-
-// Values is SOFT:HARD.
-func (r Rlimit) Values() string {
-	return FormatRlimitValue(r.Soft) + ":" + FormatRlimitValue(r.Hard)
-}
-
-// KernelName is the limit's name as the kernel's headers spell it.
-func (r Rlimit) KernelName() string { return "RLIMIT_" + strings.ToUpper(r.Name) }
 
 // ParseRlimits reads --rlimit values in order: a later one for the same
 // resource replaces an earlier one, so an app's own replaces the default.

@@ -12,22 +12,22 @@ func TestParseRlimit(t *testing.T) {
 		in   string
 		want Rlimit
 	}{
-		{"nofile=1000:2000", Rlimit{"nofile", unix.RLIMIT_NOFILE, 1000, 2000}},
-		{"nofile=1000", Rlimit{"nofile", unix.RLIMIT_NOFILE, 1000, 1000}},
-		{"RLIMIT_NOFILE=0:unlimited", Rlimit{"nofile", unix.RLIMIT_NOFILE, 0, RlimInfinity}},
-		{"Core=unlimited", Rlimit{"core", unix.RLIMIT_CORE, RlimInfinity, RlimInfinity}},
-		{"rlimit_stack=8388608:UNLIMITED", Rlimit{"stack", unix.RLIMIT_STACK, 8388608, RlimInfinity}},
-		{"as=unlimited", Rlimit{"as", unix.RLIMIT_AS, RlimInfinity, RlimInfinity}},
-		{"nproc=10:20", Rlimit{"nproc", unix.RLIMIT_NPROC, 10, 20}},
-		{"memlock=65536", Rlimit{"memlock", unix.RLIMIT_MEMLOCK, 65536, 65536}},
-		{"fsize=1", Rlimit{"fsize", unix.RLIMIT_FSIZE, 1, 1}},
-		{"cpu=5:10", Rlimit{"cpu", unix.RLIMIT_CPU, 5, 10}},
-		{"data=unlimited", Rlimit{"data", unix.RLIMIT_DATA, RlimInfinity, RlimInfinity}},
-		{"sigpending=100", Rlimit{"sigpending", unix.RLIMIT_SIGPENDING, 100, 100}},
-		{"msgqueue=819200", Rlimit{"msgqueue", unix.RLIMIT_MSGQUEUE, 819200, 819200}},
-		{"nice=0:20", Rlimit{"nice", unix.RLIMIT_NICE, 0, 20}},
-		{"rtprio=0", Rlimit{"rtprio", unix.RLIMIT_RTPRIO, 0, 0}},
-		{"locks=unlimited", Rlimit{"locks", unix.RLIMIT_LOCKS, RlimInfinity, RlimInfinity}},
+		{"nofile=1000:2000", Rlimit{Name: "nofile", Resource: unix.RLIMIT_NOFILE, Soft: 1000, Hard: 2000}},
+		{"nofile=1000", Rlimit{Name: "nofile", Resource: unix.RLIMIT_NOFILE, Soft: 1000, Hard: 1000}},
+		{"RLIMIT_NOFILE=0:unlimited", Rlimit{Name: "nofile", Resource: unix.RLIMIT_NOFILE, Soft: 0, Hard: RlimInfinity}},
+		{"Core=unlimited", Rlimit{Name: "core", Resource: unix.RLIMIT_CORE, Soft: RlimInfinity, Hard: RlimInfinity}},
+		{"rlimit_stack=8388608:UNLIMITED", Rlimit{Name: "stack", Resource: unix.RLIMIT_STACK, Soft: 8388608, Hard: RlimInfinity}},
+		{"as=unlimited", Rlimit{Name: "as", Resource: unix.RLIMIT_AS, Soft: RlimInfinity, Hard: RlimInfinity}},
+		{"nproc=10:20", Rlimit{Name: "nproc", Resource: unix.RLIMIT_NPROC, Soft: 10, Hard: 20}},
+		{"memlock=65536", Rlimit{Name: "memlock", Resource: unix.RLIMIT_MEMLOCK, Soft: 65536, Hard: 65536}},
+		{"fsize=1", Rlimit{Name: "fsize", Resource: unix.RLIMIT_FSIZE, Soft: 1, Hard: 1}},
+		{"cpu=5:10", Rlimit{Name: "cpu", Resource: unix.RLIMIT_CPU, Soft: 5, Hard: 10}},
+		{"data=unlimited", Rlimit{Name: "data", Resource: unix.RLIMIT_DATA, Soft: RlimInfinity, Hard: RlimInfinity}},
+		{"sigpending=100", Rlimit{Name: "sigpending", Resource: unix.RLIMIT_SIGPENDING, Soft: 100, Hard: 100}},
+		{"msgqueue=819200", Rlimit{Name: "msgqueue", Resource: unix.RLIMIT_MSGQUEUE, Soft: 819200, Hard: 819200}},
+		{"nice=0:20", Rlimit{Name: "nice", Resource: unix.RLIMIT_NICE, Soft: 0, Hard: 20}},
+		{"rtprio=0", Rlimit{Name: "rtprio", Resource: unix.RLIMIT_RTPRIO, Soft: 0, Hard: 0}},
+		{"locks=unlimited", Rlimit{Name: "locks", Resource: unix.RLIMIT_LOCKS, Soft: RlimInfinity, Hard: RlimInfinity}},
 	} {
 		got, err := ParseRlimit(c.in)
 		if err != nil || got != c.want {

@@ -122,20 +122,43 @@ func testEnterBinaryReadOnly(t *testing.T, e *env) {
 	})
 }
 
-// The same for a native app started through podctl's exec helper, whose
-// binary the pod's init holds for the pod's life.
+// The same for the binaries a native pod's init holds for the pod's life
+// and executes the exec helper from: podctl-exec, which an app's command
+// /proc/self/exe (or a `#!/proc/self/exe` script) reaches, and podctl.
 func TestNativeHelperBinaryReadOnly(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.flavor = "native"
 	e.fetchBusybox()
-	cmd, uuid := e.startPod("example.com/busybox", "--exec", "/proc/self/exe", "--", "--dir", "/tmp/podctl-in-pod", "events", "--follow")
+	cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sleep", "--", "600")
 	defer cmd.Wait()
-	pid := findProc(t, e.podCgroups(uuid)[0], "/proc/self/exe\x00--dir\x00")
-	checkExeReadOnly(t, "native app /proc/self/exe", pid, func() {
-		e.must("stop", "--force", uuid)
-		cmd.Wait()
-	})
+	defer e.podctl("stop", "--force", uuid)
+	init := childOf(t, cmd.Process.Pid)
+	for _, bin := range []string{filepath.Join(filepath.Dir(podctlBin), "podctl-exec"), podctlBin} {
+		var host unix.Stat_t
+		if err := unix.Stat(bin, &host); err != nil {
+			t.Fatal(err)
+		}
+		// The init's descriptor of it: the one of its size.
+		held := -1
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", init))
+		for _, d := range fds {
+			fd, err := unix.Open(fmt.Sprintf("/proc/%d/fd/%s", init, d.Name()), unix.O_PATH|unix.O_CLOEXEC, 0)
+			if err != nil {
+				continue
+			}
+			var st unix.Stat_t
+			if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == host.Size {
+				held = fd
+				break
+			}
+			unix.Close(fd)
+		}
+		if held < 0 {
+			t.Fatalf("the native pod's init (%d) holds no descriptor of %s's size", init, bin)
+		}
+		checkHeldReadOnly(t, "the native init's "+filepath.Base(bin), held, bin, func() {})
+	}
 }
 
 // checkExeReadOnly holds process pid's executable as a process of the pod
@@ -148,19 +171,27 @@ func checkExeReadOnly(t *testing.T, what string, pid int, end func()) {
 	if err != nil {
 		t.Fatalf("%s: opening /proc/%d/exe: %v", what, pid, err)
 	}
+	checkHeldReadOnly(t, what, fd, podctlBin, end)
+}
+
+// checkHeldReadOnly checks that fd (O_PATH, closed here) is a file of
+// the size of the host's binary bin but not bin itself; calls end; and
+// then tries to open it for writing (and to write it, if it opens).
+func checkHeldReadOnly(t *testing.T, what string, fd int, bin string, end func()) {
+	t.Helper()
 	defer unix.Close(fd)
-	var bin, exe unix.Stat_t
-	if err := unix.Stat(podctlBin, &bin); err != nil {
+	var host, exe unix.Stat_t
+	if err := unix.Stat(bin, &host); err != nil {
 		t.Fatal(err)
 	}
 	if err := unix.Fstat(fd, &exe); err != nil {
 		t.Fatal(err)
 	}
-	if exe.Dev == bin.Dev && exe.Ino == bin.Ino {
-		t.Errorf("%s executes podctl's own file %s", what, podctlBin)
+	if exe.Dev == host.Dev && exe.Ino == host.Ino {
+		t.Errorf("%s is the host's own file %s", what, bin)
 	}
-	if exe.Size != bin.Size {
-		t.Fatalf("%s: /proc/%d/exe is %d bytes, not podctl's %d: not the process meant", what, pid, exe.Size, bin.Size)
+	if exe.Size != host.Size {
+		t.Fatalf("%s is %d bytes, not %s's %d: not the file meant", what, exe.Size, bin, host.Size)
 	}
 	end()
 	// Once nothing executes it, the file is no longer busy (ETXTBSY).
@@ -186,7 +217,7 @@ func checkExeReadOnly(t *testing.T, what string, pid int, end func()) {
 		}
 	}
 	if !errors.Is(werr, unix.EROFS) && !errors.Is(werr, unix.EPERM) {
-		t.Errorf("%s: writing its executable through /proc/%d/exe: %v, want EROFS or EPERM", what, pid, werr)
+		t.Errorf("%s: writing it through %s: %v, want EROFS or EPERM", what, path, werr)
 	}
 }
 

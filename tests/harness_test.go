@@ -67,6 +67,10 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "tests: building podctl-mds:", err)
 		return 1
 	}
+	if err := buildStatic(filepath.Join(work, "podctl-exec"), "../cmd/podctl-exec"); err != nil {
+		fmt.Fprintln(os.Stderr, "tests: building podctl-exec:", err)
+		return 1
+	}
 	// A static sd_notify sender for the image: busybox has none.
 	notifier := filepath.Join(work, "notify")
 	if err := buildStatic(notifier, "./testdata/notify"); err != nil {

@@ -6,25 +6,27 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"podctl/stage1/appexec"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
-	"golang.org/x/sys/unix"
 
 	"podctl/cgroup"
 	"podctl/lifecycle"
 	"podctl/stage1"
-	"podctl/stage1/seccomp/custom"
 )
 
 // AppSpec is everything a flavor needs to start one app: the resolved view
 // of a RuntimeApp of the pod manifest plus where its files are. Flavors pass
-// it to their in-pod helpers as JSON.
+// it to their in-pod helpers as JSON, in which the embedded appexec.Spec's
+// fields stand beside the others.
 type AppSpec struct {
-	Name string `json:"name"`
+	// Spec is what binds the app's process, which the exec helper sets
+	// (appexec.Exec).
+	appexec.Spec
 	// Rootfs is the absolute path of the app's root.
 	Rootfs string `json:"rootfs"`
 	// Users are the pod's private users, nil if it shares the host's.
@@ -37,21 +39,11 @@ type AppSpec struct {
 	Lower string `json:"lower,omitempty"`
 	Upper string `json:"upper,omitempty"`
 	Work  string `json:"work,omitempty"`
-	// Exec is the command line; Exec[0] is looked up in the app's PATH.
-	Exec []string `json:"exec"`
-	// Env is the environment, KEY=VALUE, PATH included.
-	Env []string `json:"env"`
 	// SecretEnv names the variables of Env whose values are secret: a
 	// flavor must not write them to a file of the pod.
-	SecretEnv  []string `json:"secret_env,omitempty"`
-	User       string   `json:"user"`
-	Group      string   `json:"group"`
-	WorkingDir string   `json:"working_dir,omitempty"`
+	SecretEnv []string `json:"secret_env,omitempty"`
 	// Mounts are the volumes to bind into the app's root.
 	Mounts []MountSpec `json:"mounts,omitempty"`
-	// DieWith, when set, is the pid of the app's parent (the pod's stage1):
-	// the app is killed when that process dies.
-	DieWith int `json:"die_with,omitempty"`
 	// Limits are the app's resource limits.
 	Limits cgroup.Limits `json:"limits,omitempty"`
 	// Cgroups are the cgroup folders the app joins: the pod's, then those
@@ -60,26 +52,6 @@ type AppSpec struct {
 	// LimitDirs are the cgroup folders of the app's limits, where the
 	// kernel counts the app's out-of-memory kills.
 	LimitDirs []string `json:"limit_dirs,omitempty"`
-	// Rlimits are the app's resource limits, and OOMScoreAdj, if set, its
-	// oom_score_adj: per-process settings (applySettings).
-	Rlimits     []stage1.Rlimit `json:"rlimits,omitempty"`
-	OOMScoreAdj *int            `json:"oom_score_adj,omitempty"`
-	// Confined apps (those of the isolated flavors) execute with the
-	// default capabilities only, no_new_privs and the default seccomp
-	// filter (Confine).
-	Confined bool `json:"confined,omitempty"`
-	// Capabilities name the app's capabilities (CAP_CHOWN...): the
-	// bounding set of the app, and the ambient set of an app whose user is
-	// not root. nil means the default ones (stage1.DefaultCapabilities) as
-	// the bounding set, and none for an app whose user is not root.
-	Capabilities []string `json:"capabilities"`
-	// Seccomp, if set, replaces a confined app's default seccomp filter,
-	// and NewPrivileges leaves its no_new_privs unset.
-	Seccomp       *custom.Custom `json:"seccomp,omitempty"`
-	NewPrivileges bool           `json:"new_privileges,omitempty"`
-	// SeccompProgram is Seccomp assembled (a retain or remove set), by
-	// stage1 before the app starts (AssembleFilters).
-	SeccompProgram []unix.SockFilter `json:"seccomp_program,omitempty"`
 	// CgroupViews are the app's cgroups as its /sys/fs/cgroup shows them,
 	// for a flavor that knows them before the app starts (systemd).
 	CgroupViews []cgroup.View `json:"cgroup_views,omitempty"`
@@ -91,11 +63,6 @@ type AppSpec struct {
 	// Devices are the host devices given to the pod, made in the app's
 	// /dev; its device policy (Limits) lets it open them.
 	Devices []stage1.Device `json:"devices,omitempty"`
-	// Sockets are the app's socket-activated ports, which the helper opens
-	// and passes to it (sockets.go).
-	Sockets []SocketPort `json:"sockets,omitempty"`
-	// SupplementaryGIDs are the app's groups besides Group.
-	SupplementaryGIDs []int `json:"supplementary_gids,omitempty"`
 	// PreStart and PostStop are the commands of the app's appc event
 	// handlers, run as root in the app's root before each start and after
 	// each end of the app (HandlerSpec).
@@ -229,13 +196,15 @@ func AppSpecs(p *lifecycle.Pod, m *schema.PodManifest) ([]AppSpec, error) {
 		}
 		dir := p.FilePath(lifecycle.AppDir(name))
 		s := AppSpec{
-			Name:       name,
-			Rootfs:     filepath.Join(dir, lifecycle.AppRootfs),
-			Exec:       ra.App.Exec,
-			User:       ra.App.User,
-			Group:      ra.App.Group,
-			WorkingDir: ra.App.WorkingDirectory,
-			Users:      users,
+			Spec: appexec.Spec{
+				Name:       name,
+				Exec:       ra.App.Exec,
+				User:       ra.App.User,
+				Group:      ra.App.Group,
+				WorkingDir: ra.App.WorkingDirectory,
+			},
+			Rootfs: filepath.Join(dir, lifecycle.AppRootfs),
+			Users:  users,
 		}
 		if lower, err := os.Readlink(filepath.Join(dir, lifecycle.AppLower)); err == nil {
 			s.Lower, s.Upper, s.Work = lower, filepath.Join(dir, lifecycle.AppUpper), filepath.Join(dir, lifecycle.AppWork)

@@ -6,8 +6,6 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
-	"github.com/moby/sys/capability"
-	"golang.org/x/sys/unix"
 
 	"podctl/lifecycle"
 	"podctl/stage1"
@@ -68,77 +66,6 @@ func AppSeccomp(isos types.Isolators) (*custom.Custom, error) {
 		}
 		if err := out.Check(); err != nil {
 			return nil, fmt.Errorf("isolator %s: %w", iso.Name, err)
-		}
-	}
-	return out, nil
-}
-
-// CapabilitySet is the set of s's capabilities.
-func (s *AppSpec) CapabilitySet() ([]capability.Cap, error) {
-	if s.Capabilities == nil {
-		return stage1.DefaultCapabilities, nil
-	}
-	caps, err := stage1.ParseCapabilities(s.Capabilities)
-	if err != nil {
-		return nil, fmt.Errorf("app %s: %w", s.Name, err)
-	}
-	return caps, nil
-}
-
-// CapabilityBits is the bit mask of caps, as /proc/PID/status shows sets.
-func CapabilityBits(caps []capability.Cap) uint64 {
-	var m uint64
-	for _, c := range caps {
-		m |= 1 << uint(c)
-	}
-	return m
-}
-
-// raiseAmbient gives the calling thread, whose user is no longer root but
-// which kept its permitted capabilities (PR_SET_KEEPCAPS), its effective
-// capabilities back, caps as its inheritable set and caps as its ambient
-// set: a program it executes then starts with caps, as a non-root process
-// keeps only ambient capabilities across execve.
-func raiseAmbient(caps []capability.Cap) error {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("reading capabilities: %w", err)
-	}
-	bits := CapabilityBits(caps)
-	for i := range data {
-		data[i].Effective = data[i].Permitted
-		data[i].Inheritable = uint32(bits >> (32 * i))
-	}
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("setting capabilities: %w", err)
-	}
-	for _, c := range caps {
-		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
-			return fmt.Errorf("raising ambient capability %s: %w", stage1.CapabilityName(c), err)
-		}
-	}
-	return nil
-}
-
-// HelperCapabilities are the capabilities the exec helper of s needs in
-// its bounding set, to execute with them and become the app: the app's
-// own, and those to drop the rest and change its user (CAP_SETPCAP,
-// CAP_SETUID, CAP_SETGID), and CAP_SYS_ADMIN to install a seccomp filter
-// without no_new_privs.
-func (s *AppSpec) HelperCapabilities() ([]capability.Cap, error) {
-	caps, err := s.CapabilitySet()
-	if err != nil {
-		return nil, err
-	}
-	need := []capability.Cap{capability.CAP_SETPCAP, capability.CAP_SETUID, capability.CAP_SETGID}
-	if s.Confined && s.NewPrivileges && (s.Seccomp == nil || s.Seccomp.Mode != custom.ModeUnconfined) {
-		need = append(need, capability.CAP_SYS_ADMIN)
-	}
-	out := append([]capability.Cap{}, caps...)
-	for _, c := range need {
-		if !slices.Contains(out, c) {
-			out = append(out, c)
 		}
 	}
 	return out, nil

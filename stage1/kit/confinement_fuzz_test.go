@@ -6,6 +6,7 @@ import (
 
 	"podctl/internal/manifest"
 	"podctl/stage1"
+	"podctl/stage1/appexec"
 )
 
 // FuzzReadConfinement fuzzes the capability, seccomp and no_new_privs
@@ -34,7 +35,7 @@ func FuzzReadConfinement(f *testing.F) {
 		if seccompAnnotation != "" {
 			ra.Annotations.Set("podctl.io/seccomp", seccompAnnotation)
 		}
-		s := &AppSpec{Name: "app"}
+		s := &AppSpec{Spec: appexec.Spec{Name: "app"}}
 		if err := readConfinement(s, ra); err != nil {
 			if strings.ContainsAny(err.Error(), "\r\n") && !strings.ContainsAny(isos+seccompAnnotation, "\r\n") {
 				t.Fatalf("error of more than one line: %q", err)

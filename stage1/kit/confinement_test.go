@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"podctl/internal/manifest"
+	"podctl/stage1/appexec"
 	"podctl/stage1/seccomp/custom"
 )
 
@@ -20,7 +21,7 @@ func confinedSpec(t *testing.T, isos, seccompAnnotation string) (*AppSpec, error
 	if seccompAnnotation != "" {
 		m.Apps[0].Annotations.Set("podctl.io/seccomp", seccompAnnotation)
 	}
-	s := &AppSpec{Name: "app"}
+	s := &AppSpec{Spec: appexec.Spec{Name: "app"}}
 	return s, readConfinement(s, &m.Apps[0])
 }
 
@@ -47,18 +48,5 @@ func TestReadConfinement(t *testing.T) {
 		if _, err := confinedSpec(t, bad.isos, bad.annotation); err == nil {
 			t.Errorf("%s %q taken", bad.isos, bad.annotation)
 		}
-	}
-}
-
-// The exec helper keeps what it needs to become the app beside the app's
-// own capabilities.
-func TestHelperCapabilities(t *testing.T) {
-	s := &AppSpec{Name: "app", Capabilities: []string{"CAP_NET_BIND_SERVICE"}, Confined: true, NewPrivileges: true}
-	caps, err := s.HelperCapabilities()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := CapabilityBits(caps); got != 1<<10|1<<8|1<<7|1<<6|1<<21 {
-		t.Errorf("helper capabilities %#x", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"podctl/stage1"
+	"podctl/stage1/appexec"
 )
 
 // TestDevTree makes an app's /dev ahead, with a pod's device in a folder
@@ -16,7 +17,7 @@ import (
 // those mountDev makes on the root itself.
 func TestDevTree(t *testing.T) {
 	root := t.TempDir()
-	s := &AppSpec{Name: "a", Rootfs: root, Devices: []stage1.Device{{Host: "/dev/net/tun", Path: "/dev/net/tun", Type: "c", Major: 10, Minor: 200, Mode: 0o600}}}
+	s := &AppSpec{Spec: appexec.Spec{Name: "a"}, Rootfs: root, Devices: []stage1.Device{{Host: "/dev/net/tun", Path: "/dev/net/tun", Type: "c", Major: 10, Minor: 200, Mode: 0o600}}}
 	inMountNamespace(t, func() error {
 		dev, err := MakeDevTree(s)
 		if err != nil {

@@ -38,6 +38,7 @@ import (
 	"podctl/cgroup"
 	"podctl/lifecycle"
 	"podctl/stage1"
+	"podctl/stage1/appexec"
 )
 
 // HelperEnter is the enter helper's verb: `podctl stage1 enter`.
@@ -426,13 +427,15 @@ func enterSpec(p *lifecycle.Pod, t EnterTarget, env, cmd []string) (*AppSpec, er
 		return nil, fmt.Errorf("pod %s has no app %s", p.UUID, t.App)
 	}
 	s := &AppSpec{
-		Name:       t.App,
-		Exec:       cmd,
-		Env:        env,
-		User:       ra.App.User,
-		Group:      ra.App.Group,
-		WorkingDir: ra.App.WorkingDirectory,
-		Confined:   t.Confined,
+		Spec: appexec.Spec{
+			Name:       t.App,
+			Exec:       cmd,
+			Env:        env,
+			User:       ra.App.User,
+			Group:      ra.App.Group,
+			WorkingDir: ra.App.WorkingDirectory,
+			Confined:   t.Confined,
+		},
 	}
 	if s.Users, err = stage1.ReadPrivateUsers(m); err != nil {
 		return nil, err

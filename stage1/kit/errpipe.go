@@ -6,9 +6,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"podctl/stage1/appexec"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // The error pipe protocol between a stage1 process and a helper it starts
@@ -28,7 +27,13 @@ import (
 // the one line saying why it did not.
 
 // ErrPipeFD is the descriptor the error pipe has in a helper.
-const ErrPipeFD = 3
+const ErrPipeFD = appexec.ErrPipeFD
+
+// HelperInit, HelperStarted and HelperFail are the helper's side of the
+// protocol (appexec.Init, appexec.Started, appexec.Fail).
+func HelperInit()              { appexec.Init() }
+func HelperStarted()           { appexec.Started() }
+func HelperFail(err error) int { return appexec.Fail(err) }
 
 // StartWithErrPipe starts cmd (which must not use ExtraFiles) with the
 // error pipe and waits until the child has executed its app or reported why
@@ -73,28 +78,4 @@ func WaitErrPipe(cmd *exec.Cmd, r *os.File) error {
 	}
 	cmd.Wait()
 	return errors.New(strings.TrimSpace(string(msg)))
-}
-
-// HelperInit is the first thing a helper does: keep the error pipe from
-// leaking into what it executes.
-func HelperInit() {
-	unix.CloseOnExec(ErrPipeFD)
-}
-
-// HelperStarted tells the parent, for a helper that starts its payload as
-// a child rather than executing it, that the payload is running.
-func HelperStarted() {
-	unix.Close(ErrPipeFD)
-}
-
-// errPipeFD is where the error pipe is now: passSockets moves it.
-var errPipeFD = ErrPipeFD
-
-// HelperFail reports err to the parent over the error pipe and returns the
-// helper's exit status.
-func HelperFail(err error) int {
-	f := os.NewFile(uintptr(errPipeFD), "errpipe")
-	fmt.Fprintln(f, strings.ReplaceAll(err.Error(), "\n", " "))
-	f.Close()
-	return 1
 }

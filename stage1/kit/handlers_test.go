@@ -10,13 +10,14 @@ import (
 
 	"podctl/lifecycle"
 	"podctl/stage1"
+	"podctl/stage1/appexec"
 )
 
 func TestReadHandlers(t *testing.T) {
 	pre := types.EventHandler{Name: PreStart, Exec: types.Exec{"/bin/prep", "a"}}
 	post := types.EventHandler{Name: PostStop, Exec: types.Exec{"/bin/clean"}}
 	other := types.EventHandler{Name: "on-reload", Exec: types.Exec{"/bin/x"}}
-	s := &AppSpec{Name: "a"}
+	s := &AppSpec{Spec: appexec.Spec{Name: "a"}}
 	if err := readHandlers(s, []types.EventHandler{pre, other, post}); err != nil {
 		t.Fatal(err)
 	}
@@ -27,17 +28,24 @@ func TestReadHandlers(t *testing.T) {
 		{pre, pre},
 		{{Name: PostStop}},
 	} {
-		if err := readHandlers(&AppSpec{Name: "a"}, bad); err == nil || strings.Contains(err.Error(), "\n") {
+		if err := readHandlers(&AppSpec{Spec: appexec.Spec{Name: "a"}}, bad); err == nil || strings.Contains(err.Error(), "\n") {
 			t.Fatalf("%v: want a one-line refusal, got %v", bad, err)
 		}
 	}
 }
 
 func TestHandlerSpec(t *testing.T) {
-	s := &AppSpec{Name: "a", Exec: []string{"/bin/app"}, User: "1000", Group: "1000",
-		Env:      []string{"A=1", "NOTIFY_SOCKET=" + AppNotifySocket},
+	s := &AppSpec{
+		Spec: appexec.Spec{
+			Name:  "a",
+			Exec:  []string{"/bin/app"},
+			User:  "1000",
+			Group: "1000",
+			Env:   []string{"A=1", "NOTIFY_SOCKET=" + AppNotifySocket},
+		},
 		Mounts:   []MountSpec{{Source: "/v", Target: "/v"}, {Source: "/n", Target: AppNotifySocket}},
-		PreStart: []string{"/bin/prep"}}
+		PreStart: []string{"/bin/prep"},
+	}
 	if s.HandlerSpec(PostStop) != nil {
 		t.Fatal("an app with no post-stop got a post-stop spec")
 	}

@@ -10,6 +10,7 @@ import (
 
 	"podctl/lifecycle"
 	"podctl/stage1"
+	"podctl/stage1/appexec"
 )
 
 // ask sends an app verb to the pod's Supervisor and returns its reply.
@@ -21,7 +22,7 @@ func (p *testPod) ask(control chan<- AppRequest, op stage1.AppOp, app string) er
 		if err := os.MkdirAll(filepath.Join(p.dir, lifecycle.AppDir(app)), 0o700); err != nil {
 			p.t.Fatal(err)
 		}
-		r.Spec = &AppSpec{Name: app}
+		r.Spec = &AppSpec{Spec: appexec.Spec{Name: app}}
 	}
 	select {
 	case control <- r:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,37 +37,65 @@ var SelfExe = "/proc/self/exe"
 // 0.07 ms but hands the pod the host's own inode, on a mount that
 // CAP_SYS_ADMIN could clone read-write (open_tree, mount_setattr).
 func OpenSelf() (*os.File, error) {
-	f, err := overlaySelf()
-	if err == nil {
-		return f, nil
+	files, err := OpenBinaries()
+	if err != nil {
+		return nil, err
 	}
-	f, cerr := sealedSelf()
+	return files[0], nil
+}
+
+// OpenBinaries opens the podctl binary as OpenSelf does, and each of the
+// helper binaries named beside it (podctl-exec), through the same
+// overlay: files[0] is podctl's, files[i] that of names[i-1], nil where
+// there is no such file beside podctl.
+func OpenBinaries(names ...string) ([]*os.File, error) {
+	files, err := overlaySelf(names)
+	if err == nil {
+		return files, nil
+	}
+	files, cerr := sealedSelf(names)
 	if cerr != nil {
 		return nil, fmt.Errorf("opening podctl's binary read-only: %v; copying it: %w", err, cerr)
 	}
-	return f, nil
+	return files, nil
 }
 
-// overlaySelf opens the running binary through a read-only overlay of its
-// folder. An overlay without an upper layer needs two lower ones that do
-// not overlap: the second is an empty tmpfs. Both mounts are detached
-// (fsmount): no mount namespace sees them, and they go with the last
-// descriptor of the file.
-func overlaySelf() (*os.File, error) {
-	var want unix.Stat_t
-	if err := unix.Stat(SelfExe, &want); err != nil {
-		return nil, fmt.Errorf("looking at podctl's binary: %w", err)
+// selfPath is the path of the running podctl binary.
+func selfPath() (string, error) {
+	if SelfExe != "/proc/self/exe" {
+		return SelfExe, nil
 	}
-	path := SelfExe
-	if path == "/proc/self/exe" {
-		var err error
-		if path, err = os.Readlink(path); err != nil {
-			return nil, fmt.Errorf("finding podctl's binary: %w", err)
-		}
+	path, err := os.Readlink(SelfExe)
+	if err != nil {
+		return "", fmt.Errorf("finding podctl's binary: %w", err)
+	}
+	return path, nil
+}
+
+// overlaySelf opens the running binary, and the files names beside it,
+// through a read-only overlay of its folder. An overlay without an upper
+// layer needs two lower ones that do not overlap: the second is an empty
+// tmpfs. Both mounts are detached (fsmount): no mount namespace sees
+// them, and they go with the last descriptor of a file.
+func overlaySelf(names []string) ([]*os.File, error) {
+	path, err := selfPath()
+	if err != nil {
+		return nil, err
 	}
 	dir := filepath.Dir(path)
 	if !filepath.IsAbs(path) || strings.ContainsAny(dir, ":,\\") {
 		return nil, fmt.Errorf("podctl's binary %q cannot be an overlay's layer", path)
+	}
+	// What each file is on the host, to know it again in the overlay.
+	want := make([]unix.Stat_t, len(names)+1)
+	if err := unix.Stat(SelfExe, &want[0]); err != nil {
+		return nil, fmt.Errorf("looking at podctl's binary: %w", err)
+	}
+	present := make([]bool, len(names)+1)
+	present[0] = true
+	for i, n := range names {
+		err := unix.Stat(filepath.Join(dir, n), &want[i+1])
+		present[i+1] = err == nil && want[i+1].Mode&unix.S_IFMT == unix.S_IFREG
 	}
 	empty, err := detachedMount("tmpfs", "")
 	if err != nil {
@@ -78,18 +107,37 @@ func overlaySelf() (*os.File, error) {
 		return nil, err
 	}
 	defer unix.Close(mnt)
-	fd, err := unix.Openat(mnt, filepath.Base(path), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, fmt.Errorf("opening podctl's binary in the overlay: %w", err)
+	files := make([]*os.File, len(names)+1)
+	for i, n := range append([]string{filepath.Base(path)}, names...) {
+		if !present[i] {
+			continue
+		}
+		fd, err := unix.Openat(mnt, n, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		if err != nil {
+			closeAll(files)
+			return nil, fmt.Errorf("opening %s in the overlay: %w", n, err)
+		}
+		// The path may name another file by now (an upgrade of
+		// podctl). The overlay has its own device number: the file's
+		// size and times tell.
+		var got unix.Stat_t
+		if err := unix.Fstat(fd, &got); err != nil || got.Size != want[i].Size || got.Mtim != want[i].Mtim || got.Ctim != want[i].Ctim {
+			unix.Close(fd)
+			closeAll(files)
+			return nil, fmt.Errorf("%s is no longer what podctl found", filepath.Join(dir, n))
+		}
+		files[i] = os.NewFile(uintptr(fd), filepath.Join(dir, n))
 	}
-	// The path may name another file by now (an upgrade of podctl). The
-	// overlay has its own device number: the file's size and times tell.
-	var got unix.Stat_t
-	if err := unix.Fstat(fd, &got); err != nil || got.Size != want.Size || got.Mtim != want.Mtim || got.Ctim != want.Ctim {
-		unix.Close(fd)
-		return nil, fmt.Errorf("%s is no longer the running podctl", path)
+	return files, nil
+}
+
+// closeAll closes the files that are open.
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		if f != nil {
+			f.Close()
+		}
 	}
-	return os.NewFile(uintptr(fd), path), nil
 }
 
 // detachedMount makes a read-only mount of a new filesystem of type
@@ -115,24 +163,50 @@ func detachedMount(fstype, lowerdir string) (int, error) {
 	return fd, nil
 }
 
-// sealedSelf copies the running binary into a memfd sealed against any
+// sealedSelf copies the running binary, and the files names beside it,
+// each into a memfd sealed against any change.
+func sealedSelf(names []string) ([]*os.File, error) {
+	path, err := selfPath()
+	if err != nil {
+		return nil, err
+	}
+	files := make([]*os.File, len(names)+1)
+	for i, p := range append([]string{SelfExe}, names...) {
+		if i > 0 {
+			p = filepath.Join(filepath.Dir(path), p)
+		}
+		f, err := sealedCopy(p)
+		if i > 0 && errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			closeAll(files)
+			return nil, err
+		}
+		files[i] = f
+	}
+	return files, nil
+}
+
+// sealedCopy copies the file at path into a memfd sealed against any
 // change.
-func sealedSelf() (*os.File, error) {
-	src, err := os.Open(SelfExe)
+func sealedCopy(path string) (*os.File, error) {
+	src, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
+	name := filepath.Base(path)
 	// MFD_EXEC: executable where vm.memfd_noexec would make it not;
 	// kernels before 6.3 know no such flag.
-	fd, err := unix.MemfdCreate("podctl", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
 	if errors.Is(err, unix.EINVAL) {
-		fd, err = unix.MemfdCreate("podctl", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		fd, err = unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("making a memfd: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), "podctl")
+	f := os.NewFile(uintptr(fd), name)
 	if _, err := io.Copy(f, src); err != nil {
 		f.Close()
 		return nil, err

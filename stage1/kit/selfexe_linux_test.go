@@ -69,19 +69,21 @@ func TestOpenSelf(t *testing.T) {
 
 // The overlay, the way on every kernel since 5.2, is the one taken here.
 func TestOverlaySelf(t *testing.T) {
-	f, err := overlaySelf()
+	files, err := overlaySelf(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	f := files[0]
 	defer f.Close()
 	checkSealedSelf(t, f, unix.EROFS)
 }
 
 func TestSealedSelf(t *testing.T) {
-	f, err := sealedSelf()
+	files, err := sealedSelf(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	f := files[0]
 	defer f.Close()
 	checkSealedSelf(t, f, unix.EPERM)
 }

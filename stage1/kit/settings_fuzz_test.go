@@ -3,6 +3,7 @@ package kit
 import (
 	"podctl/lifecycle"
 	"podctl/stage1"
+	"podctl/stage1/appexec"
 	"reflect"
 	"strings"
 	"testing"
@@ -32,7 +33,7 @@ func FuzzReadSettings(f *testing.F) {
 				return "", false
 			}
 		}
-		s := AppSpec{Name: "a"}
+		s := AppSpec{Spec: appexec.Spec{Name: "a"}}
 		if err := readSettings(&s, annotations(rlimits, oom, hasRlimits, hasOOM)); err != nil {
 			if !strings.HasPrefix(err.Error(), "app a: ") {
 				t.Fatalf("error %q does not name the app", err)
@@ -56,7 +57,7 @@ func FuzzReadSettings(f *testing.F) {
 		if s.OOMScoreAdj != nil {
 			oomBack = oom
 		}
-		again := AppSpec{Name: "a"}
+		again := AppSpec{Spec: appexec.Spec{Name: "a"}}
 		if err := readSettings(&again, annotations(stage1.FormatRlimits(s.Rlimits), oomBack, len(s.Rlimits) > 0, s.OOMScoreAdj != nil)); err != nil {
 			t.Fatalf("settings written back do not read: %v", err)
 		}

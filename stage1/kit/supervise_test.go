@@ -13,6 +13,7 @@ import (
 
 	"podctl/lifecycle"
 	"podctl/stage1"
+	"podctl/stage1/appexec"
 )
 
 // deadline bounds every wait of these tests: generous, as it only matters
@@ -87,7 +88,7 @@ func newTestPod(t *testing.T, task stage1.Task, names ...string) *testPod {
 		if err := os.MkdirAll(filepath.Join(dir, lifecycle.AppDir(n)), 0o700); err != nil {
 			t.Fatal(err)
 		}
-		specs = append(specs, AppSpec{Name: n})
+		specs = append(specs, AppSpec{Spec: appexec.Spec{Name: n}})
 	}
 	pod, err := lifecycle.OpenAt(dir)
 	if err != nil {

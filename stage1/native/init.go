@@ -198,29 +198,41 @@ func setUpNamespaces(hostNetwork bool) error {
 // reaps. It is the init's only waiter, so no wait of anyone else's can
 // take an app's status.
 type reaper struct {
-	// self opens the podctl binary, for the exec helper, once: begun
-	// beside the init's other start-up (newReaper), it takes two RCU grace
-	// periods as its two detached mounts go.
-	self func() (*os.File, error)
+	// binaries opens the podctl binary, and podctl-exec beside it, for
+	// the exec helper, once: begun beside the init's other start-up
+	// (newReaper), it takes two RCU grace periods as its two detached
+	// mounts go.
+	binaries func() (binaries, error)
 	// mu is held from an app's fork until its pid is registered, so that
 	// the app's end cannot be reaped before anyone waits for it.
 	mu      sync.Mutex
 	waiting map[int]chan syscall.WaitStatus
 }
 
+// binaries are the podctl binary and podctl-exec, opened read-only
+// (kit.OpenBinaries); exec is nil where podctl-exec is not beside podctl,
+// and podctl's own helper verb stands in for it.
+type binaries struct {
+	podctl, exec *os.File
+}
+
+// execBinary is the exec helper's own binary, which starts in a fraction
+// of podctl's time (appexec).
+const execBinary = "podctl-exec"
+
 func newReaper() *reaper {
 	r := &reaper{waiting: map[int]chan syscall.WaitStatus{}}
-	r.self = sync.OnceValues(func() (*os.File, error) {
-		// Read-only, never the host's file itself: the exec helper runs
-		// in the pod, whose processes can reach its binary
+	r.binaries = sync.OnceValues(func() (binaries, error) {
+		// Read-only, never the host's files themselves: the exec helper
+		// runs in the pod, whose processes can reach its binary
 		// (CVE-2019-5736).
-		self, err := kit.OpenSelf()
+		files, err := kit.OpenBinaries(execBinary)
 		if err != nil {
-			return nil, fmt.Errorf("opening podctl's binary: %w", err)
+			return binaries{}, fmt.Errorf("opening podctl's binary: %w", err)
 		}
-		return self, nil
+		return binaries{podctl: files[0], exec: files[1]}, nil
 	})
-	go r.self()
+	go r.binaries()
 	sigchld := make(chan os.Signal, 1)
 	signal.Notify(sigchld, syscall.SIGCHLD)
 	go func() {
@@ -310,11 +322,11 @@ func (r *reaper) giveUserns(apps []kit.AppSpec, hostNetwork bool) error {
 			}
 		}
 	}
-	self, err := r.self()
+	bins, err := r.binaries()
 	if err != nil {
 		return err
 	}
-	ns, err := kit.NewUserNamespace(self, helperUserns, apps[0].Users, true)
+	ns, err := kit.NewUserNamespace(bins.podctl, helperUserns, apps[0].Users, true)
 	if err != nil {
 		return err
 	}

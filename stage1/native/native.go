@@ -39,6 +39,7 @@ import (
 	"podctl/internal/trace"
 	"podctl/lifecycle"
 	"podctl/stage1"
+	"podctl/stage1/appexec"
 	"podctl/stage1/kit"
 )
 
@@ -60,8 +61,6 @@ const (
 	initCgroup = "_init"
 	// configFD is where the init reads its pod's configuration.
 	configFD = kit.ErrPipeFD + 1
-	// specFD is where the exec helper reads its app's spec.
-	specFD = kit.ErrPipeFD + 2
 	// hostNetworkArg tells the init it is in the host's network
 	// namespace, whose interfaces are not its to bring up.
 	hostNetworkArg = "--host-network"
@@ -93,6 +92,7 @@ type podConfig struct {
 // from the one to the other.
 func warmConfigJSON() {
 	_, _ = json.Marshal(&podConfig{})
+	_, _ = json.Marshal(&appexec.Spec{})
 }
 
 // Name is "native".
@@ -105,7 +105,7 @@ func (f *Flavor) Available() error { return cgroup.CheckTracking() }
 // Helpers has the pod's init, and the exec helper of apps with
 // per-process settings.
 func (f *Flavor) Helpers() map[string]func([]string) int {
-	return map[string]func([]string) int{helperInit: initMain, helperExec: execMain, helperUserns: kit.UsernsHolderMain}
+	return map[string]func([]string) int{helperInit: initMain, helperExec: func([]string) int { return appexec.Main() }, helperUserns: kit.UsernsHolderMain}
 }
 
 // Run makes the pod's cgroups, starts its init in new namespaces and waits

@@ -1,6 +1,7 @@
 package native
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,7 +45,7 @@ func startApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper
 	res := <-ch
 	if res.err != nil {
 		if strings.HasPrefix(res.err.Error(), "app "+s.Name+": ") || errors.As(res.err, new(*kit.NetworkError)) {
-			// The exec helper's line (ExecApp's) names the app already;
+			// The exec helper's line (appexec.Exec's) names the app already;
 			// a pod without its network is no app's failure.
 			return nil, res.err
 		}
@@ -123,18 +124,19 @@ type helperProc struct {
 	status, spec *os.File
 }
 
-// forkHelper starts podctl's exec helper for app s, which sets what binds
-// the process that sets it (resource limits, oom_score_adj, no_new_privs,
-// the seccomp filter) on itself and becomes the app (kit.ExecApp): the
+// forkHelper starts the exec helper for app s (appexec.Main: podctl-exec,
+// a small program that starts in a fraction of podctl's time), which sets
+// what binds the process that sets it (resource limits, oom_score_adj,
+// no_new_privs, the seccomp filter) on itself and becomes the app: the
 // init cannot set those for a child it forks without binding itself, and
-// a Go program runs no code between fork and exec. The podctl binary is
-// not in the app's root: the helper is executed through a descriptor of
+// a Go program runs no code between fork and exec. The helper's binary is
+// not in the app's root: it is executed through a read-only descriptor of
 // it, inherited. It is born in the app's cgroups (the thread's v1 ones,
 // and the unified one through cgfd, if not -1) and namespaces; its root
 // becomes the app's when the thread pivots. It reads its spec from
 // descriptor 5 (helperProc.start).
 func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool, cgfd int) (*helperProc, error) {
-	self, err := r.self()
+	bins, err := r.binaries()
 	if err != nil {
 		return nil, err
 	}
@@ -143,16 +145,21 @@ func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool
 		return nil, fmt.Errorf("starting the exec helper: %w", err)
 	}
 	defer specR.Close()
+	// podctl-exec, or podctl's own verb where it is missing.
+	bin, args := bins.exec, []string{execBinary}
+	if bin == nil {
+		bin, args = bins.podctl, []string{"podctl", stage1.Verb, helperExec}
+	}
 	cmd := &exec.Cmd{
 		// ExtraFiles: the error pipe is 3 (StartErrPipe), the binary 4,
-		// the spec 5.
+		// the spec 5 (appexec.BinaryFD, appexec.SpecFD).
 		Path: "/proc/self/fd/4",
-		Args: []string{"podctl", stage1.Verb, helperExec},
-		// One P, as the init (start): ExecApp replaces the environment
+		Args: args,
+		// One P, as the init (start): Exec replaces the environment
 		// with the app's.
 		Env:        []string{"GOMAXPROCS=1"},
 		Dir:        "/",
-		ExtraFiles: []*os.File{self, specR},
+		ExtraFiles: []*os.File{bin, specR},
 		SysProcAttr: &syscall.SysProcAttr{
 			// An app with the terminal stays in the caller's session, whose
 			// terminal it is; the others get sessions of their own.
@@ -165,7 +172,7 @@ func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool
 		},
 	}
 	if v, ok := os.LookupEnv("PODCTL_TRACE"); ok {
-		// ExecApp clears the environment before the app's.
+		// Exec clears the environment before the app's.
 		cmd.Env = append(cmd.Env, "PODCTL_TRACE="+v)
 	}
 	kit.SetUserNamespace(cmd.SysProcAttr, s.Users)
@@ -190,9 +197,10 @@ func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool
 // or has said why not (it has then exited, and the reaper takes it).
 func (h *helperProc) start(s *kit.AppSpec) (*appProc, error) {
 	defer h.status.Close()
-	enc, err := kit.EncodeSpec(s)
+	// What binds the app's process alone: the rest is the init's.
+	enc, err := json.Marshal(&s.Spec)
 	if err == nil {
-		_, err = io.WriteString(h.spec, enc)
+		_, err = h.spec.Write(enc)
 	}
 	h.spec.Close()
 	// A helper that failed says why on the error pipe: its line is the
@@ -215,38 +223,4 @@ func (h *helperProc) start(s *kit.AppSpec) (*appProc, error) {
 func (h *helperProc) abort() {
 	h.spec.Close()
 	h.status.Close()
-}
-
-// execMain is the exec helper. It starts beside the set-up of the app's
-// root, and finds itself in it once it has its spec.
-func execMain(args []string) int {
-	// The capabilities' bounding set and all that kit.ExecApp sets bind a
-	// thread, and the app is executed from this one.
-	runtime.LockOSThread()
-	kit.HelperInit()
-	// The binary's descriptor must not reach the app.
-	unix.CloseOnExec(kit.ErrPipeFD + 1)
-	f := os.NewFile(specFD, "spec")
-	b, err := io.ReadAll(f)
-	f.Close()
-	if err != nil {
-		return kit.HelperFail(fmt.Errorf("reading the app's spec: %w", err))
-	}
-	if len(b) == 0 {
-		return 0
-	}
-	s, err := kit.DecodeSpec(string(b))
-	if err != nil {
-		return kit.HelperFail(err)
-	}
-	// What the helper may become binds it from here on, as the
-	// thread that forked it could not drop it before it set up the root.
-	caps, err := s.HelperCapabilities()
-	if err == nil {
-		err = kit.DropCapabilities(caps)
-	}
-	if err != nil {
-		return kit.HelperFail(fmt.Errorf("app %s: %w", s.Name, err))
-	}
-	return kit.HelperFail(kit.ExecApp(s, nil))
 }

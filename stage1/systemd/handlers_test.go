@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"podctl/stage1/appexec"
 	"podctl/stage1/kit"
 )
 
@@ -20,7 +21,7 @@ func TestWithHandlers(t *testing.T) {
 		}
 		return out
 	}
-	plain := lines(&kit.AppSpec{Name: "a"})
+	plain := lines(&kit.AppSpec{Spec: appexec.Spec{Name: "a"}})
 	want := []string{
 		"ExecStart=" + inBinary + " stage1 " + hookExec + " a",
 		"ExecStopPost=" + inBinary + " stage1 " + hookExited + " a",
@@ -28,7 +29,7 @@ func TestWithHandlers(t *testing.T) {
 	if strings.Join(plain, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("an app without handlers has:\n%s", strings.Join(plain, "\n"))
 	}
-	got := lines(&kit.AppSpec{Name: "a", PreStart: []string{"/p"}, PostStop: []string{"/q"}})
+	got := lines(&kit.AppSpec{Spec: appexec.Spec{Name: "a"}, PreStart: []string{"/p"}, PostStop: []string{"/q"}})
 	want = []string{
 		"ExecStartPre=" + inBinary + " stage1 " + hookHandler + " a pre-start",
 		"TimeoutStartSec=90",

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"podctl/stage1/appexec"
 	"podctl/stage1/kit"
 	"podctl/stage1/seccomp/custom"
 )
@@ -13,7 +14,9 @@ import (
 // nspawn's filter is left out only when every app loads podctl's default
 // filter, or the default with more calls refused.
 func TestNspawnFilter(t *testing.T) {
-	app := func(c *custom.Custom) kit.AppSpec { return kit.AppSpec{Name: "a", Confined: true, Seccomp: c} }
+	app := func(c *custom.Custom) kit.AppSpec {
+		return kit.AppSpec{Spec: appexec.Spec{Name: "a", Confined: true, Seccomp: c}}
+	}
 	for _, c := range []struct {
 		name    string
 		specs   []kit.AppSpec
@@ -25,7 +28,7 @@ func TestNspawnFilter(t *testing.T) {
 		{"retain", []kit.AppSpec{app(&custom.Custom{Mode: custom.ModeRetain, Syscalls: []string{"read"}})}, false, true},
 		{"unconfined", []kit.AppSpec{app(&custom.Custom{Mode: custom.ModeUnconfined})}, false, true},
 		{"one of two unconfined", []kit.AppSpec{app(nil), app(&custom.Custom{Mode: custom.ModeUnconfined})}, false, true},
-		{"not confined", []kit.AppSpec{{Name: "a"}}, false, true},
+		{"not confined", []kit.AppSpec{{Spec: appexec.Spec{Name: "a"}}}, false, true},
 		{"mutable", []kit.AppSpec{app(nil)}, true, true},
 		{"mutable, no app", nil, true, true},
 	} {

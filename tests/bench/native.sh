@@ -47,8 +47,8 @@ repo=$(cd "$(dirname "$self")/../.." && pwd)
 # --- outside: tools, then re-execute in a private mount namespace -----------
 
 if [ -z "${BENCH_NATIVE_OUTER_NS:-}" ]; then
-	[ -x "$repo/bin/podctl" ] && [ -f "$repo/bin/busybox.aci" ] ||
-		die "bin/podctl or bin/busybox.aci missing: run ./build.sh first"
+	[ -x "$repo/bin/podctl" ] && [ -x "$repo/bin/podctl-exec" ] && [ -f "$repo/bin/busybox.aci" ] ||
+		die "bin/podctl, bin/podctl-exec or bin/busybox.aci missing: run ./build.sh first"
 	missing=()
 	command -v crun >/dev/null || missing+=(crun)
 	command -v runc >/dev/null || missing+=(runc)
@@ -130,13 +130,19 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 trap 'echo "native.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
-# A private copy of the binary: bin/podctl may be rebuilt during the run.
-cp bin/podctl "$base/podctl"
+# A private copy of the binaries: bin/ may be rebuilt during the run. The
+# native init executes podctl-exec from beside podctl.
+cp bin/podctl bin/podctl-exec "$base/"
 P() { "$base/podctl" --dir "$data" "$@"; }
 if [ -n "${BENCH_BASELINE:-}" ]; then
 	[ -x "$BENCH_BASELINE" ] || die "BENCH_BASELINE=$BENCH_BASELINE is not an executable"
-	cp "$BENCH_BASELINE" "$base/podctl-baseline"
-	"$base/podctl-baseline" --dir "$base/data-baseline" fetch --insecure-options=image bin/busybox.aci >/dev/null
+	# In a folder of its own, with its own podctl-exec if it has one.
+	mkdir "$base/baseline"
+	cp "$BENCH_BASELINE" "$base/baseline/podctl"
+	if [ -x "$(dirname "$BENCH_BASELINE")/podctl-exec" ]; then
+		cp "$(dirname "$BENCH_BASELINE")/podctl-exec" "$base/baseline/"
+	fi
+	"$base/baseline/podctl" --dir "$base/data-baseline" fetch --insecure-options=image bin/busybox.aci >/dev/null
 fi
 
 # --- the image and the OCI bundle --------------------------------------------
@@ -170,7 +176,7 @@ jq --arg cg "$cgparent/sleep" --arg root "$bundle/rootfs" '
 cmd_of() {
 	case $1 in
 	podctl) CMD=("$base/podctl" --dir "$data" run --stage1="$FLAVOR" "${NETFLAG[@]}" --insecure-options=image example.com/busybox --exec /bin/true) ;;
-	baseline) CMD=("$base/podctl-baseline" --dir "$base/data-baseline" run --stage1="$FLAVOR" "${NETFLAG[@]}" --insecure-options=image example.com/busybox --exec /bin/true) ;;
+	baseline) CMD=("$base/baseline/podctl" --dir "$base/data-baseline" run --stage1="$FLAVOR" "${NETFLAG[@]}" --insecure-options=image example.com/busybox --exec /bin/true) ;;
 	crun) CMD=(crun --root "$crunroot" run --bundle "$bundle" "true-crun-$2") ;;
 	runc) CMD=(runc --root "$runcroot" run --bundle "$bundle" "true-runc-$2") ;;
 	esac
@@ -233,7 +239,7 @@ cmd_of podctl 0
 timeout -k 5 120 "${CMD[@]}" </dev/null >/dev/null 2>"$base/err" || fail podctl $?
 for i in 1 2 3; do for n in "${timednames[@]}"; do timed "$n" "w$i"; done; done
 P gc --grace-period=0s >/dev/null
-PB() { [ -z "${BENCH_BASELINE:-}" ] || "$base/podctl-baseline" --dir "$base/data-baseline" gc --grace-period=0s >/dev/null; }
+PB() { [ -z "${BENCH_BASELINE:-}" ] || "$base/baseline/podctl" --dir "$base/data-baseline" gc --grace-period=0s >/dev/null; }
 PB
 
 say ""

@@ -33,7 +33,7 @@ say() { printf '%s\n' "$*"; }
 self=$(readlink -f "$0")
 repo=$(cd "$(dirname "$self")/../.." && pwd)
 cd "$repo"
-[ -x bin/podctl ] && [ -f bin/busybox.aci ] || die "bin/podctl or bin/busybox.aci missing: run ./build.sh first"
+[ -x bin/podctl ] && [ -x bin/podctl-exec ] && [ -f bin/busybox.aci ] || die "bin/podctl, bin/podctl-exec or bin/busybox.aci missing: run ./build.sh first"
 
 missing=()
 command -v podman >/dev/null || missing+=(podman)
@@ -95,7 +95,7 @@ conflist default >"$base/net.d/default.conflist"
 conflist benchnet >"$base/cni/benchnet.conflist"
 export PODCTL_NET_DIR=$base/net.d
 
-cp bin/podctl "$base/podctl"
+cp bin/podctl bin/podctl-exec "$base/"
 P() { "$base/podctl" --dir "$data" "$@"; }
 P fetch -q --insecure-options=image bin/busybox.aci >/dev/null
 # The same tree for podman: the ACI's rootfs/ as an image.

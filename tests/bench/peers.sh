@@ -38,8 +38,8 @@ self=$(readlink -f "$0")
 repo=$(cd "$(dirname "$self")/../.." && pwd)
 
 if [ -z "${BENCH_PEERS_OUTER_NS:-}" ]; then
-	[ -x "$repo/bin/podctl" ] && [ -f "$repo/bin/busybox.aci" ] ||
-		die "bin/podctl or bin/busybox.aci missing: run ./build.sh first"
+	[ -x "$repo/bin/podctl" ] && [ -x "$repo/bin/podctl-exec" ] && [ -f "$repo/bin/busybox.aci" ] ||
+		die "bin/podctl, bin/podctl-exec or bin/busybox.aci missing: run ./build.sh first"
 	missing=()
 	command -v crun >/dev/null || missing+=(crun)
 	command -v jq >/dev/null || missing+=(jq)
@@ -106,7 +106,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 trap 'echo "peers.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
-cp bin/podctl "$base/podctl"
+cp bin/podctl bin/podctl-exec "$base/"
 P() { "$base/podctl" --dir "$data" "$@"; }
 running_pods() { P list --format=json 2>/dev/null | jq -r '.[] | select(.state == "running") | .uuid'; }
 

@@ -34,7 +34,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 say() { printf '%s\n' "$*"; }
 
 [ "$(id -u)" = 0 ] || die "run me as root: podctl runs pods (sudo tests/bench/run.sh)"
-[ -x bin/podctl ] && [ -f bin/busybox.aci ] || die "bin/podctl or bin/busybox.aci missing: run ./build.sh first"
+[ -x bin/podctl ] && [ -x bin/podctl-exec ] && [ -f bin/busybox.aci ] || die "bin/podctl, bin/podctl-exec or bin/busybox.aci missing: run ./build.sh first"
 command -v perl >/dev/null || die "perl (Debian's perl-base) is needed to clone pods"
 if ! command -v hyperfine >/dev/null; then
 	say "bench: hyperfine is missing, installing it"
@@ -64,7 +64,7 @@ trap 'exit 130' INT TERM
 trap 'echo "bench: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 # A private copy of the binary: others may rebuild bin/podctl meanwhile.
-cp bin/podctl "$base/podctl"
+cp bin/podctl bin/podctl-exec "$base/"
 cp bin/busybox.aci "$base/busybox.aci"
 P() { "$base/podctl" --dir "$data" "$@"; }
 PODCTL="$base/podctl --dir $data"

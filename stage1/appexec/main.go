@@ -33,6 +33,12 @@ func Main() int {
 	// The capabilities' bounding set and all that Exec sets bind a
 	// thread, and the app is executed from this one.
 	runtime.LockOSThread()
+	var st unix.Stat_t
+	if unix.Fstat(SpecFD, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		// Run by hand: no pod's init handed it a spec.
+		fmt.Fprintln(os.Stderr, "podctl-exec: this is the exec helper of native pods, which a pod's init runs with the app's spec on descriptor 5; run pods with podctl run")
+		return 2
+	}
 	Init()
 	unix.CloseOnExec(BinaryFD)
 	f := os.NewFile(SpecFD, "spec")

@@ -30,7 +30,7 @@ const summaryMagic = "podctl-summary"
 
 // summaryVersion is the version of the summary's header and of what the
 // reader stores after it; a summary of another version is rebuilt.
-const summaryVersion = "1"
+const summaryVersion = "2"
 
 // manifestKey identifies the manifest file as it is now: a copy, a
 // rewrite or a change gives another key.
@@ -86,13 +86,13 @@ func (p *Pod) WriteSummary(data []byte) error {
 	if p.state != Exited || len(data) == 0 || p.CheckLayout() != nil {
 		return nil
 	}
-	if err := flock.TryLock(p.dir, flock.Shared); err != nil {
+	if err := p.tryLock(flock.Shared); err != nil {
 		if errors.Is(err, flock.ErrLocked) {
 			return nil
 		}
 		return fmt.Errorf("writing summary of pod %s: %w", p.UUID, err)
 	}
-	defer flock.Unlock(p.dir)
+	defer p.unlock()
 	if err := p.checkStillThere(); err != nil {
 		// Moved or removed before we locked it: nothing to cache.
 		return nil

@@ -1,7 +1,6 @@
 package stage0
 
 import (
-	"encoding/json"
 	"time"
 
 	"podctl/lifecycle"
@@ -63,7 +62,7 @@ func summaryOf(pi *PodInfo) []byte {
 	for _, a := range pi.Apps {
 		s.Apps = append(s.Apps, summaryApp{a, a.imageVersion})
 	}
-	b, err := json.Marshal(s)
+	b, err := encodeSummary(&s)
 	if err != nil {
 		return nil
 	}
@@ -77,8 +76,8 @@ func infoFromSummary(p *lifecycle.Pod) *PodInfo {
 	if !ok {
 		return nil
 	}
-	var s podSummary
-	if json.Unmarshal(data, &s) != nil {
+	s, err := decodeSummary(data)
+	if err != nil {
 		return nil
 	}
 	pi := &PodInfo{UUID: p.UUID, State: PodState{Lifecycle: p.State()}, Name: s.Name, Labels: s.Labels, Annotations: s.Annotations,

@@ -101,11 +101,22 @@ func ReadRegularAt(dirfd int, name string, size, max int) ([]byte, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, errors.New("not a regular file")
 	}
-	b := make([]byte, 0, size)
+	// Room for the whole file and a byte more, so that a file read to
+	// the size fstat gave in one short read needs no read(2) to say it
+	// ended: a regular file's read falls short only at its end.
+	want := int64(size)
+	if st.Size >= want {
+		want = st.Size + 1
+		if max > 0 && want > int64(max)+1 {
+			want = int64(max) + 1
+		}
+	}
+	b := make([]byte, 0, want)
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
+		room := cap(b) - len(b)
 		n, err := unix.Read(fd, b[len(b):cap(b)])
 		if err == unix.EINTR {
 			continue
@@ -119,6 +130,9 @@ func ReadRegularAt(dirfd int, name string, size, max int) ([]byte, error) {
 		b = b[:len(b)+n]
 		if max > 0 && len(b) > max {
 			return nil, ErrTooLong
+		}
+		if n < room && int64(len(b)) >= st.Size {
+			return b, nil
 		}
 	}
 }

@@ -149,15 +149,18 @@ func TestRemoveSyncedSkipsOnlyEarlierMoves(t *testing.T) {
 // accepts only a header naming this version, pod and manifest.
 func FuzzSummary(f *testing.F) {
 	f.Add([]byte("podctl-summary 1 u k\n{\"name\":\"\"}"))
-	f.Add([]byte("podctl-summary 2 u k\n{}"))
+	f.Add([]byte("podctl-summary 2 u k exited\nn \"\"\n"))
+	f.Add([]byte("podctl-summary 2 u k running\nn \"\"\n"))
 	f.Add([]byte("\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		data, ok := parseSummary(b, "u", "k")
-		if !ok {
-			return
-		}
-		if !bytes.HasPrefix(b, []byte("podctl-summary")) || len(data) == 0 {
-			t.Fatalf("accepted %q", b)
+		for _, kind := range []string{summaryExited, summaryRunning} {
+			data, ok := parseSummary(b, "u", "k", kind)
+			if !ok {
+				continue
+			}
+			if !bytes.HasPrefix(b, []byte("podctl-summary 2 u k "+kind+"\n")) || len(data) == 0 {
+				t.Fatalf("accepted %q as %s", b, kind)
+			}
 		}
 	})
 }

@@ -26,6 +26,7 @@ import (
 //	w JSON                   the networks, when there were any
 //	u JSON                   the private users, when there were any
 //	o JSON                   the pod file it came from, if any
+//	m                        the pod is mutable (a running pod's summary)
 //	p NAME IMAGE-NAME IMAGE-ID STATE EXIT SIGNAL REASON MESSAGE STARTED FINISHED RESTARTS VERSION
 //	                         an app (one line each, in the manifest's order)
 //	e                        the end: a summary without it is not whole
@@ -118,6 +119,9 @@ func encodeSummary(s *podSummary) ([]byte, error) {
 		if err := jsonLine('o', s.Source); err != nil {
 			return nil, err
 		}
+	}
+	if s.Mutable {
+		b = append(b, "m\n"...)
 	}
 	for _, a := range s.Apps {
 		b = append(b, 'p')
@@ -323,6 +327,8 @@ func decodeSummary(data []byte) (*podSummary, error) {
 		case 's':
 			s.StartedAt = sc.time()
 		case 'e':
+		case 'm':
+			s.Mutable = true
 		case 'w':
 			var n []network.Attachment
 			sc.json(&n)

@@ -29,6 +29,7 @@ func fullSummary() *podSummary {
 		Networks:     []network.Attachment{{Network: "default", Interface: "eth0", Address: "10.88.0.2/16"}},
 		PrivateUsers: &stage1.PrivateUsers{UID: 100000, GID: 100000, Count: 65536, Ownership: "map"},
 		Source:       &SourceInfo{File: "/srv/pod.yaml", Digest: "sha256-00", StopGrace: "5s"},
+		Mutable:      true,
 		Apps: []summaryApp{
 			{AppInfo{Name: "web", ImageName: "example.com/web", ImageID: "sha512-ab", State: "exited", ExitCode: &code,
 				Signal: "", Reason: "Error", Message: "it \\ failed", StartedAt: &at, FinishedAt: &later, RestartCount: 2}, "1.0"},

@@ -369,6 +369,11 @@ func (p *Pod) LockFile() *os.File {
 	return p.dir
 }
 
+// DirFd is the open pod directory, for reading the pod's files with raw
+// calls relative to it (openat); valid until Close. Unlike LockFile, it
+// makes no *os.File.
+func (p *Pod) DirFd() int { return p.fd }
+
 // tryLock takes the pod's lock of this kind without waiting; the error
 // wraps flock.ErrLocked if another holds it.
 func (p *Pod) tryLock(kind flock.Kind) error {

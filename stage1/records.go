@@ -137,7 +137,7 @@ func checkedCgroupDirsIf(dirfd int, uuid string, keep func(c *cgroup.Checker, di
 // cgroup.Checker's checks and are there, the tracking hierarchy's first;
 // nil if the pod records none.
 func PodCgroupDirs(p *lifecycle.Pod) ([]string, error) {
-	return checkedCgroupDirs(int(p.LockFile().Fd()), p.UUID)
+	return checkedCgroupDirs(p.DirFd(), p.UUID)
 }
 
 // PodGroup returns the pod's cgroup made of the recorded folders that pass
@@ -155,7 +155,7 @@ func PodGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 // paused depends on, and for list, which asks it of every running pod, a
 // fraction of the checks.
 func PodFreezerGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
-	dirs, err := checkedCgroupDirsIf(int(p.LockFile().Fd()), p.UUID, (*cgroup.Checker).CanFreeze)
+	dirs, err := checkedCgroupDirsIf(p.DirFd(), p.UUID, (*cgroup.Checker).CanFreeze)
 	if err != nil || len(dirs) == 0 {
 		return nil, err
 	}

@@ -591,17 +591,15 @@ func (p *Pod) Sync() error {
 }
 
 // ReadFile reads a file of the pod through the open pod directory.
-func (p *Pod) ReadFile(name string) ([]byte, error) { return p.readFile(name, 512, 0) }
+func (p *Pod) ReadFile(name string) ([]byte, error) { return p.readFile(name, 0) }
 
-// readFile is ReadFile with a first buffer of size bytes: a file that fits
-// is read with one read(2) and the one that says it ended. With max above
-// zero, a file longer than max bytes is an error, found after reading
-// max+1 of them.
-func (p *Pod) readFile(name string, size, max int) ([]byte, error) {
+// readFile is ReadFile with a bound: with max above zero, a file longer
+// than max bytes is an error, found after reading max+1 of them.
+func (p *Pod) readFile(name string, max int) ([]byte, error) {
 	// A regular file only, never waiting on a FIFO: with private users,
 	// the pod's systemd writes its apps' folders, and a FIFO there must
 	// not hang list, status or enter, nor feed them without end.
-	b, err := fsutil.ReadRegularAt(p.fd, name, size, max)
+	b, err := fsutil.ReadRegularAt(p.fd, name, max)
 	var pe *fs.PathError
 	switch {
 	case errors.As(err, &pe):
@@ -702,7 +700,7 @@ func (p *Pod) PreparedTime() (time.Time, error) {
 // (stage1.CheckStage1Pid).
 func (p *Pod) Pid() (int, error) {
 	// Raw calls (readFile): list reads the pid of every running pod.
-	b, err := p.readFile(FilePid, 32, 32)
+	b, err := p.readFile(FilePid, 32)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return 0, nil

@@ -93,7 +93,7 @@ func (p *Pod) Summary() (data []byte, ok bool) {
 // summaryOf returns the data of the pod's summary if it is current and of
 // this kind.
 func (p *Pod) summaryOf(kind string) ([]byte, bool) {
-	b, err := p.readFile(FileSummary, 4096, 0)
+	b, err := p.readFile(FileSummary, 0)
 	if err != nil {
 		return nil, false
 	}

@@ -58,6 +58,10 @@ func flock(f *os.File, how int, op string) error {
 // bare: the caller names the file.
 func TryLockFD(fd int, kind Kind) error { return flockFD(fd, int(kind)|unix.LOCK_NB) }
 
+// LockFD is Lock of the file open as fd; its error is bare, as
+// TryLockFD's.
+func LockFD(fd int, kind Kind) error { return flockFD(fd, int(kind)) }
+
 // UnlockFD is Unlock of the file open as fd; its error is bare, as
 // TryLockFD's.
 func UnlockFD(fd int) error { return flockFD(fd, unix.LOCK_UN) }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -80,10 +82,11 @@ func encodeSummary(s *podSummary) ([]byte, error) {
 		key byte
 		m   map[string]string
 	}{{'l', s.Labels}, {'a', s.Annotations}} {
-		for k, v := range kv.m {
+		// In key order: the same pod gives the same bytes.
+		for _, k := range slices.Sorted(maps.Keys(kv.m)) {
 			b = append(b, kv.key)
 			str(k)
-			str(v)
+			str(kv.m[k])
 			b = append(b, '\n')
 		}
 	}

@@ -92,16 +92,22 @@ mv "$data/pods/run/$template" "$base/template"
 
 # --- list and status -----------------------------------------------------------
 
+# Each binary lists its own copy of the same pods (same UUIDs, same
+# files): the summaries list keeps in a pod are a cache of one binary's
+# format, which another version may not read and would write anew on
+# every run, each undoing the other's.
+dataof() { if [ "$1" = old ]; then echo "$base/data-old"; else echo "$data"; fi; }
+
 # measure NAME CMD...: RUNS interleaved runs of every binary (the order
 # flips each run), one results file per binary.
 measure() {
 	local name=$1 i b order
 	shift
-	for b in "${bins[@]}"; do "$base/$b" --dir "$data" "$@" >/dev/null 2>&1 || true; done # warm-up
+	for b in "${bins[@]}"; do "$base/$b" --dir "$(dataof "$b")" "$@" >/dev/null 2>&1 || true; done # warm-up
 	for ((i = 0; i < RUNS; i++)); do
 		order=("${bins[@]}")
 		if ((i % 2)) && ((${#bins[@]} == 2)); then order=(old new); fi
-		for b in "${order[@]}"; do run_timed "$res/$name-$b" "$base/$b" --dir "$data" "$@"; done
+		for b in "${order[@]}"; do run_timed "$res/$name-$b" "$base/$b" --dir "$(dataof "$b")" "$@"; done
 	done
 }
 
@@ -109,11 +115,15 @@ t0=$(now_us)
 clone_pods "$N" "$data/pods/run"
 say "bench: cloned $N pods in $(ms $(($(now_us) - t0)))"
 [ "$(count_in run)" = "$N" ] || die "cloning made $(count_in run) pods, not $N"
+if ((${#bins[@]} == 2)); then
+	for f in embryo prepare prepared run exited-garbage garbage; do mkdir -p "$base/data-old/pods/$f"; done
+	cp -a "$data/pods/run/." "$base/data-old/pods/run/"
+fi
 # The first list of pods never listed reads their files and writes their
-# summaries: timed once per binary, each on fresh copies.
+# summaries: timed once per binary, each on its own copies.
 for b in "${bins[@]}"; do
-	find "$data/pods/run" -mindepth 2 -maxdepth 2 -name summary -delete
-	run_timed "$res/list-first-$b" "$base/$b" --dir "$data" list
+	find "$(dataof "$b")/pods/run" -mindepth 2 -maxdepth 2 -name summary -delete
+	run_timed "$res/list-first-$b" "$base/$b" --dir "$(dataof "$b")" list
 done
 out=$(P list --no-legend --filter state=exited --count)
 grep -q "^exited  *$N\$" <<<"$out" || die "list does not show $N exited pods: $out"
@@ -127,21 +137,25 @@ measure status-prefix status "${mid:0:8}"
 # Running pods: a helper holds every pod's lock, as stage1 does.
 fifo=$base/ready
 mkfifo "$fifo"
+runs=()
+for b in "${bins[@]}"; do runs+=("$(dataof "$b")/pods/run"); done
 perl -e '
 	use Fcntl qw(:flock);
-	my ($dir, $fifo) = @ARGV;
-	opendir(my $d, $dir) or die "$dir: $!";
+	my $fifo = pop @ARGV;
 	my @held;
-	for my $e (grep { !/^\./ } readdir $d) {
-		open(my $h, "<", "$dir/$e") or die "$dir/$e: $!";
-		flock($h, LOCK_EX | LOCK_NB) or die "locking $e: $!";
-		push @held, $h;
+	for my $dir (@ARGV) {
+		opendir(my $d, $dir) or die "$dir: $!";
+		for my $e (grep { !/^\./ } readdir $d) {
+			open(my $h, "<", "$dir/$e") or die "$dir/$e: $!";
+			flock($h, LOCK_EX | LOCK_NB) or die "locking $e: $!";
+			push @held, $h;
+		}
 	}
 	open(my $r, ">", $fifo) or die $!; print $r scalar(@held), "\n"; close $r;
-	sleep 3600;' "$data/pods/run" "$fifo" &
+	sleep 3600;' "${runs[@]}" "$fifo" &
 holder=$!
 read -r held <"$fifo"
-[ "$held" = "$N" ] || die "the lock holder holds $held locks, not $N"
+[ "$held" = "$((N * ${#bins[@]}))" ] || die "the lock holder holds $held locks, not $((N * ${#bins[@]}))"
 out=$(P list --no-legend --count)
 grep -q "^running  *$N\$" <<<"$out" || die "list does not show $N running pods: $out"
 measure list-running list
@@ -150,6 +164,7 @@ measure status-running status "$mid"
 kill "$holder"
 wait "$holder" 2>/dev/null || true
 holder=
+rm -rf "$base/data-old"
 
 # --- gc against rm -rf, paired ---------------------------------------------------
 

@@ -41,6 +41,10 @@ const summaryMagic = "podctl-summary"
 // reader stores after it; a summary of another version is rebuilt.
 const summaryVersion = "2"
 
+// maxSummary bounds what a summary read takes: one longer is ignored,
+// and the pod read from its files.
+const maxSummary = 1 << 20
+
 // The kinds of summary.
 const (
 	summaryExited  = "exited"
@@ -93,7 +97,7 @@ func (p *Pod) Summary() (data []byte, ok bool) {
 // summaryOf returns the data of the pod's summary if it is current and of
 // this kind.
 func (p *Pod) summaryOf(kind string) ([]byte, bool) {
-	b, err := p.readFile(FileSummary, 0)
+	b, err := p.readFile(FileSummary, maxSummary)
 	if err != nil {
 		return nil, false
 	}

@@ -44,7 +44,8 @@ holder=
 
 cleanup() {
 	local rc=$?
-	[ -z "$holder" ] || kill "$holder" 2>/dev/null || true
+	# shellcheck disable=SC2086 # a list of pids
+	[ -z "$holder" ] || kill $holder 2>/dev/null || true
 	remove_base
 	exit $rc
 }
@@ -134,35 +135,38 @@ measure listjson-exited list --format=json
 measure status-uuid status "$mid"
 measure status-prefix status "${mid:0:8}"
 
-# Running pods: a helper holds every pod's lock, as stage1 does.
-fifo=$base/ready
-mkfifo "$fifo"
-runs=()
-for b in "${bins[@]}"; do runs+=("$(dataof "$b")/pods/run"); done
-perl -e '
-	use Fcntl qw(:flock);
-	my $fifo = pop @ARGV;
-	my @held;
-	for my $dir (@ARGV) {
-		opendir(my $d, $dir) or die "$dir: $!";
-		for my $e (grep { !/^\./ } readdir $d) {
-			open(my $h, "<", "$dir/$e") or die "$dir/$e: $!";
-			flock($h, LOCK_EX | LOCK_NB) or die "locking $e: $!";
-			push @held, $h;
+# Running pods: a helper holds every pod's lock, as stage1 does; one per
+# copy of the pods, each within the limit of open files.
+holder=
+for b in "${bins[@]}"; do
+	fifo=$base/ready-$b
+	mkfifo "$fifo"
+	perl -e '
+		use Fcntl qw(:flock);
+		my ($dir, $fifo) = @ARGV;
+		my @held;
+		if (opendir(my $d, $dir)) {
+			for my $e (grep { !/^\./ } readdir $d) {
+				open(my $h, "<", "$dir/$e") or last;
+				flock($h, LOCK_EX | LOCK_NB) or last;
+				push @held, $h;
+			}
 		}
-	}
-	open(my $r, ">", $fifo) or die $!; print $r scalar(@held), "\n"; close $r;
-	sleep 3600;' "${runs[@]}" "$fifo" &
-holder=$!
-read -r held <"$fifo"
-[ "$held" = "$((N * ${#bins[@]}))" ] || die "the lock holder holds $held locks, not $((N * ${#bins[@]}))"
+		# Always tell the count, so that the script never waits on the FIFO.
+		open(my $r, ">", $fifo) or die $!; print $r scalar(@held), "\n"; close $r;
+		sleep 3600;' "$(dataof "$b")/pods/run" "$fifo" &
+	holder+=" $!"
+	read -r held <"$fifo"
+	[ "$held" = "$N" ] || die "the lock holder of $b's pods holds $held locks, not $N"
+done
 out=$(P list --no-legend --count)
 grep -q "^running  *$N\$" <<<"$out" || die "list does not show $N running pods: $out"
 measure list-running list
 measure listjson-running list --format=json
 measure status-running status "$mid"
-kill "$holder"
-wait "$holder" 2>/dev/null || true
+# shellcheck disable=SC2086 # a list of pids
+kill $holder
+wait $holder 2>/dev/null || true
 holder=
 rm -rf "$base/data-old"
 

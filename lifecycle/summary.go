@@ -23,15 +23,17 @@ import (
 // written before the mark stays valid after it.
 //
 // A running pod's summary (RunningSummary) holds what its manifest says,
-// which only a new manifest changes (podctl app add and rm write one):
-// list reads it instead of parsing the manifest, and reads what changes
-// while the pod runs (its apps' statuses, its pid) afresh. The reader
+// which only a new manifest changes (podctl app add and rm write one);
+// its key names the layout file too, which every command acting on the
+// pod reads. list reads it instead of parsing the manifest, and reads
+// what changes while the pod runs (its apps' statuses, its pid) afresh. The reader
 // writes it without a lock, which stage1 holds: by path, so that a pod
 // that ended and was moved meanwhile is left alone. Once the pod has
 // exited, a reader replaces it with the exited pod's summary.
 //
-// The file is one header line, "podctl-summary VERSION UUID MANIFEST-KEY
-// KIND", KIND being exited or running, then the reader's data, so that
+// The file is one header line, "podctl-summary VERSION UUID KEY KIND",
+// KEY being the manifest's key (and the layout file's, for a running
+// pod's) and KIND exited or running, then the reader's data, so that
 // reading it parses the data once.
 
 // summaryMagic starts a summary's header line.
@@ -53,12 +55,32 @@ const (
 
 // manifestKey identifies the manifest file as it is now: a copy, a
 // rewrite or a change gives another key.
-func (p *Pod) manifestKey() (string, error) {
-	st, err := p.statFile(FileManifest)
+func (p *Pod) manifestKey() (string, error) { return p.fileKey(FileManifest) }
+
+// fileKey identifies a file of the pod as it is now: its inode, mtime and
+// size.
+func (p *Pod) fileKey(name string) (string, error) {
+	st, err := p.statFile(name)
 	if err != nil {
 		return "", err
 	}
 	return strconv.FormatUint(st.Ino, 10) + ":" + strconv.FormatInt(st.Mtim.Nano(), 10) + ":" + strconv.FormatInt(st.Size, 10), nil
+}
+
+// runningKey identifies what a running pod's summary is made from: the
+// manifest and the layout file as they are now. A running pod's layout
+// is read by every command that acts on the pod, so a summary must not
+// outlive a change of it (an exited pod's files no longer change).
+func (p *Pod) runningKey() (string, error) {
+	m, err := p.manifestKey()
+	if err != nil {
+		return "", err
+	}
+	l, err := p.fileKey(FileLayout)
+	if err != nil {
+		return "", err
+	}
+	return m + "," + l, nil
 }
 
 // parseSummary returns the data of summary b if its header names this
@@ -101,7 +123,11 @@ func (p *Pod) summaryOf(kind string) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	key, err := p.manifestKey()
+	keyOf := p.manifestKey
+	if kind == summaryRunning {
+		keyOf = p.runningKey
+	}
+	key, err := keyOf()
 	if err != nil {
 		return nil, false
 	}
@@ -119,13 +145,13 @@ func (p *Pod) RunningSummary() (data []byte, ok bool) {
 	return p.summaryOf(summaryRunning)
 }
 
-// ManifestKey identifies the pod manifest as it is now, for
-// WriteRunningSummary: taken before the manifest is read, it makes a
-// summary of a manifest replaced meanwhile stale, never wrong.
-func (p *Pod) ManifestKey() (string, error) { return p.manifestKey() }
+// RunningSummaryKey identifies the pod manifest and layout file as they
+// are now, for WriteRunningSummary: taken before they are read, it makes
+// a summary of a manifest replaced meanwhile stale, never wrong.
+func (p *Pod) RunningSummaryKey() (string, error) { return p.runningKey() }
 
 // WriteRunningSummary stores data, read from the manifest whose
-// ManifestKey was key, as a running pod's summary, if the pod is running
+// RunningSummaryKey was key, as a running pod's summary, if the pod is running
 // and of a known layout. The pod's stage1 holds its lock: the file is
 // written by path, so that a pod that has ended and moved meanwhile gets
 // nothing (at worst a temp file of the write, removed with the pod).

@@ -73,7 +73,7 @@ func runningInfo(p *lifecycle.Pod) *PodInfo {
 	}
 	// Taken before the manifest is read: a manifest replaced meanwhile
 	// (podctl app add) leaves a summary that reads as stale.
-	key, err := p.ManifestKey()
+	key, err := p.RunningSummaryKey()
 	pi := readInfo(p)
 	if err == nil && len(pi.Problems) == 0 && pi.State.Lifecycle == lifecycle.Running {
 		if data := runningSummaryOf(pi); data != nil {

@@ -119,6 +119,8 @@ say "bench: cloned $N pods in $(ms $(($(now_us) - t0)))"
 if ((${#bins[@]} == 2)); then
 	for f in embryo prepare prepared run exited-garbage garbage; do mkdir -p "$base/data-old/pods/$f"; done
 	cp -a "$data/pods/run/." "$base/data-old/pods/run/"
+	# As clone_pods does: the copies' writeback is not the first list's.
+	sync
 fi
 # The first list of pods never listed reads their files and writes their
 # summaries: timed once per binary, each on its own copies.

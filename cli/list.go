@@ -90,8 +90,7 @@ JSON, {"total": N, "states": {STATE: N, ...}} with every state.`,
 			if ok, err := printJSON(cmd.OutOrStdout(), format, pods); ok {
 				return err
 			}
-			printList(cmd, pods, full, perApp, noLegend)
-			return nil
+			return printList(cmd, pods, full, perApp, noLegend)
 		},
 	}
 	addFormat(cmd, &format)
@@ -226,38 +225,40 @@ func podRows(p *stage0.PodInfo, full, perApp bool, now time.Time) []listRow {
 	return rows
 }
 
-func printList(cmd *cobra.Command, pods []*stage0.PodInfo, full, perApp, noLegend bool) {
+// printList prints the table of pods, then the problems met reading them
+// on stderr. Its error is the table's write's (a closed pipe).
+func printList(cmd *cobra.Command, pods []*stage0.PodInfo, full, perApp, noLegend bool) error {
 	now := time.Now()
-	// Buffered: the tabwriter writes each cell on its own.
-	out := bufio.NewWriter(cmd.OutOrStdout())
-	defer out.Flush()
-	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	app, image, id := "APPS", "IMAGES", "IMAGE-IDS"
 	if perApp {
 		app, image, id = "APP", "IMAGE", "IMAGE-ID"
 	}
 	src := sourceColumnsOf(pods)
+	lines := make([]string, 0, len(pods)+1)
 	if !noLegend {
 		if full {
-			fmt.Fprintf(tw, "UUID\tNAME\t%s\t%s\t%s\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tNETWORKS\tLABELS%s\n", app, image, id, src.header())
+			lines = append(lines, "UUID\tNAME\t"+app+"\t"+image+"\t"+id+"\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tNETWORKS\tLABELS"+src.header())
 		} else {
-			fmt.Fprintf(tw, "UUID\tNAME\t%s\t%s\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tNETWORKS\tLABELS%s\n", app, image, src.header())
+			lines = append(lines, "UUID\tNAME\t"+app+"\t"+image+"\tSTATE\tRESULT\tEXIT\tCREATED\tSTARTED\tNETWORKS\tLABELS"+src.header())
 		}
 	}
 	for _, p := range pods {
 		for i, r := range podRows(p, full, perApp, now) {
-			cells := src.cells(p, i)
-			if full {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", r.uuid, r.name, r.app, r.imageName, r.imageID, r.state, r.result, r.exit, r.created, r.started, r.networks, r.labels, cells)
-			} else {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", r.uuid, r.name, r.app, r.imageName, r.state, r.result, r.exit, r.created, r.started, r.networks, r.labels, cells)
+			cells := []string{r.uuid, r.name, r.app, r.imageName, r.imageID, r.state, r.result, r.exit, r.created, r.started, r.networks, r.labels}
+			if !full {
+				cells = append(cells[:4], cells[5:]...)
 			}
+			lines = append(lines, strings.Join(cells, "\t")+src.cells(p, i))
 		}
 	}
-	tw.Flush()
+	err := writeTable(cmd.OutOrStdout(), lines)
 	for _, p := range pods {
 		for _, prob := range p.Problems {
 			fmt.Fprintf(cmd.ErrOrStderr(), "podctl: pod %s: %s\n", p.UUID, prob)
 		}
 	}
+	if err != nil {
+		return fmt.Errorf("printing the list: %w", err)
+	}
+	return nil
 }

@@ -52,7 +52,9 @@ func TestListRows(t *testing.T) {
 		var out bytes.Buffer
 		cmd := &cobra.Command{}
 		cmd.SetOut(&out)
-		printList(cmd, pods, full, perApp, true)
+		if err := printList(cmd, pods, full, perApp, true); err != nil {
+			t.Fatal(err)
+		}
 		return strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	}
 	lines := print(false, false)

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -29,6 +30,13 @@ func (p *Pod) AppendEvent(e events.Event) error {
 // AnnotationName, or "" if it has none or the manifest does not parse.
 // It reads only the annotations, so it is cheap enough to call per event.
 func NameFromManifest(manifest []byte) string {
+	// A manifest that never spells the annotation's name has no name:
+	// podctl writes pod manifests with encoding/json, which writes the
+	// name as it is, so only a pod with a name pays for the decoding (gc
+	// records an event of every pod it marks).
+	if !bytes.Contains(manifest, annotationNameJSON) {
+		return ""
+	}
 	var m struct {
 		Annotations []struct {
 			Name  string `json:"name"`
@@ -45,6 +53,9 @@ func NameFromManifest(manifest []byte) string {
 	}
 	return ""
 }
+
+// annotationNameJSON is AnnotationName as a JSON string.
+var annotationNameJSON = []byte(`"` + AnnotationName + `"`)
 
 // Event records e for the pod (AppendEvent), and warns (events.Warn)
 // instead of failing: an event is never worth failing a pod operation for.

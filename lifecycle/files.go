@@ -32,7 +32,8 @@ const (
 	FileTerminating = "terminating"
 	// FileResult is how the pod ended.
 	FileResult = "result"
-	// FileSummary caches what list reads of an exited pod (Summary).
+	// FileSummary caches what list reads of an exited pod (Summary), or
+	// what a running pod's manifest says (RunningSummary).
 	FileSummary = "summary"
 	// DirVolumes holds the pod's empty volumes, one folder each.
 	DirVolumes = "volumes"
@@ -247,7 +248,7 @@ var PodFiles = []PodFile{
 	{FileReady, "stage1", "empty", Atomic, false},
 	{FileTerminating, "podctl stop", "RFC 3339 time", Atomic, false},
 	{FileResult, "stage1", "JSON: result, message, exit code", Atomic, false},
-	{FileSummary, "list and status, of an exited pod", "JSON: a cache of what they show, rebuilt from the pod's files", Atomic, false},
+	{FileSummary, "list and status, of an exited or a running pod", "a header line, then lines of quoted fields: a cache of what they show, rebuilt from the pod's files", Atomic, false},
 	{DirVolumes + "/*/", "stage1", "an empty volume's folder, filled from the image aside (volumes/.NAME-*) and renamed in", Made, true},
 	{DirStage1 + "/", "stage0", "folder", Made, false},
 	{FileFlavor, "stage0", "flavor name and a newline", Durable, false},

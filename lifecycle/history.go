@@ -26,7 +26,7 @@ type StateChange struct {
 func (p *Pod) appendHistory(state string) error {
 	// Raw calls through the pod's directory: gc appends to thousands of
 	// pods' histories, and an *os.File costs each a few more calls.
-	fd, err := unix.Openat(int(p.dir.Fd()), FileHistory, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	fd, err := unix.Openat(p.fd, FileHistory, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("recording the pod's history: %w", &fs.PathError{Op: "open", Path: p.FilePath(FileHistory), Err: err})
 	}

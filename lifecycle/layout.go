@@ -35,7 +35,7 @@ func writeLayout(path string) error {
 // readLayout reads the layout of the opened pod; the error is the one
 // CheckLayout returns.
 func (p *Pod) readLayout() error {
-	_, err := layout.Load(int(p.dir.Fd()), FileLayout, "pod "+p.UUID, filepath.Join(p.Path(), FileLayout), LayoutVersion)
+	_, err := layout.Load(p.fd, FileLayout, "pod "+p.UUID, filepath.Join(p.Path(), FileLayout), LayoutVersion)
 	return err
 }
 

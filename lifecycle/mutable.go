@@ -48,7 +48,7 @@ func (p *Pod) SandboxManifest() ([]byte, *schema.PodManifest, error) {
 // LockManifest takes the lock of the pod's manifest, exclusive or shared,
 // waiting for it, and returns its release.
 func (p *Pod) LockManifest(kind flock.Kind) (func(), error) {
-	fd, err := unix.Openat(int(p.dir.Fd()), FileManifestLock, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	fd, err := unix.Openat(p.fd, FileManifestLock, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("locking manifest of pod %s: %w", p.UUID, err)
 	}

@@ -40,8 +40,15 @@ type Pod struct {
 
 	dataDir string
 	folder  folder
-	dir     *os.File
-	state   State
+	// fd is the open pod directory, whose flock is the pod's lock; dir
+	// is it as an *os.File, made when first asked for (LockFile): a walk
+	// opens thousands of pods, and each *os.File costs an fcntl.
+	fd    int
+	dir   *os.File
+	state State
+	// folderFd, while a walk runs, is the pod's state folder open (else
+	// -1): checks of the pod's place look it up there, not by path.
+	folderFd int
 	// locked is true while this process holds the pod's exclusive lock.
 	locked bool
 	// unannounced is set when a pod whose preparation failed is discarded:
@@ -88,7 +95,7 @@ func NewPod(dataDir string) (*Pod, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("creating pod: %w", err)
 	}
-	p := &Pod{UUID: id, dataDir: dataDir, folder: embryoDir, dir: dir, state: Embryo}
+	p := &Pod{UUID: id, dataDir: dataDir, folder: embryoDir, fd: int(dir.Fd()), dir: dir, state: Embryo, folderFd: -1}
 	if err := flock.Lock(dir, flock.Exclusive); err != nil {
 		p.Close()
 		os.Remove(path)
@@ -162,6 +169,30 @@ func resolveUUID(dataDir, prefix string) (string, error) {
 	return "", errdefs.New(ErrAmbiguous, "%q matches %d pods, give more of the UUID", prefix, len(matches))
 }
 
+// readNamesOpen is readNames that also returns the folder open (a raw
+// descriptor the caller closes), or -1 if it does not exist.
+func readNamesOpen(dir string) ([]string, int, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, -1, nil
+		}
+		return nil, -1, fmt.Errorf("listing pods: %w", err)
+	}
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		f.Close()
+		return nil, -1, fmt.Errorf("listing pods: %w", err)
+	}
+	// A descriptor of its own, which outlives f.
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	f.Close()
+	if err != nil {
+		return nil, -1, fmt.Errorf("listing pods: %w", err)
+	}
+	return names, fd, nil
+}
+
 func readNames(dir string) ([]string, error) {
 	f, err := os.Open(dir)
 	if err != nil {
@@ -184,7 +215,7 @@ func readNames(dir string) ([]string, error) {
 func openPod(dataDir, id string) (*Pod, error) {
 	for attempt := 0; attempt < 5; attempt++ {
 		for f := embryoDir; f < numFolders; f++ {
-			p, err := openPodIn(dataDir, f, id)
+			p, err := openPodIn(dataDir, f, -1, id)
 			if err == nil {
 				return p, nil
 			}
@@ -196,38 +227,44 @@ func openPod(dataDir, id string) (*Pod, error) {
 	return nil, errdefs.New(ErrNotFound, "no pod %s", id)
 }
 
-// openPodIn opens the pod id in folder f and works out its state by trying
-// a shared lock without waiting. It returns an error wrapping
-// fs.ErrNotExist if the pod is not there, or moved away while it was opened.
-func openPodIn(dataDir string, f folder, id string) (*Pod, error) {
-	path := filepath.Join(folderPath(dataDir, f), id)
-	// Not os.OpenFile, which would offer a directory to the poller: list
-	// opens every pod.
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+// openPodIn opens the pod id in folder f, open as folderFd (or -1: by
+// path), and works out its state by trying a shared lock without waiting.
+// It returns an error wrapping fs.ErrNotExist if the pod is not there, or
+// moved away while it was opened.
+func openPodIn(dataDir string, f folder, folderFd int, id string) (*Pod, error) {
+	// Raw calls, relative to the folder when it is open, not an
+	// *os.File: list and gc open every pod.
+	var fd int
+	var err error
+	if folderFd >= 0 {
+		fd, err = unix.Openat(folderFd, id, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	} else {
+		fd, err = unix.Open(filepath.Join(folderPath(dataDir, f), id), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	}
+	p := &Pod{UUID: id, dataDir: dataDir, folder: f, fd: fd, folderFd: folderFd}
 	if err != nil {
-		err = &fs.PathError{Op: "open", Path: path, Err: err}
+		err = &fs.PathError{Op: "open", Path: p.Path(), Err: err}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("opening pod %s: %w", id, err)
 	}
-	dir := os.NewFile(uintptr(fd), path)
 	locked := false
-	switch err := flock.TryLock(dir, flock.Shared); {
+	switch err := p.tryLock(flock.Shared); {
 	case err == nil:
-		if err := flock.Unlock(dir); err != nil {
-			dir.Close()
+		if err := p.unlock(); err != nil {
+			p.Close()
 			return nil, fmt.Errorf("opening pod %s: %w", id, err)
 		}
 	case errors.Is(err, flock.ErrLocked):
 		locked = true
 	default:
-		dir.Close()
+		p.Close()
 		return nil, fmt.Errorf("opening pod %s: %w", id, err)
 	}
-	p := &Pod{UUID: id, dataDir: dataDir, folder: f, dir: dir, state: stateOf(f, locked)}
+	p.state = stateOf(f, locked)
 	if err := p.checkStillThere(); err != nil {
-		dir.Close()
+		p.Close()
 		return nil, err
 	}
 	// The layout is read when first asked for (CheckLayout): a pod
@@ -239,10 +276,16 @@ func openPodIn(dataDir string, f folder, id string) (*Pod, error) {
 // we hold open: the pod may have been moved between open and lock.
 func (p *Pod) checkStillThere() error {
 	var st, fst unix.Stat_t
-	if err := unix.Fstat(int(p.dir.Fd()), &fst); err != nil {
+	if err := unix.Fstat(p.fd, &fst); err != nil {
 		return fmt.Errorf("checking pod %s: %w", p.UUID, err)
 	}
-	if err := unix.Lstat(p.Path(), &st); err != nil {
+	var err error
+	if p.folderFd >= 0 && p.at == "" {
+		err = unix.Fstatat(p.folderFd, p.UUID, &st, unix.AT_SYMLINK_NOFOLLOW)
+	} else {
+		err = unix.Lstat(p.Path(), &st)
+	}
+	if err != nil {
 		if err == unix.ENOENT {
 			return &fs.PathError{Op: "lstat", Path: p.Path(), Err: fs.ErrNotExist}
 		}
@@ -263,11 +306,16 @@ func (p *Pod) Refresh() (*Pod, error) {
 // Close releases the pod's directory, and with it any lock this process
 // holds on it (unless the descriptor was handed to a child that still has it).
 func (p *Pod) Close() error {
-	if p.dir == nil {
+	if p.fd < 0 {
 		return nil
 	}
-	err := p.dir.Close()
-	p.dir = nil
+	var err error
+	if p.dir != nil {
+		err = p.dir.Close()
+	} else {
+		err = unix.Close(p.fd)
+	}
+	p.dir, p.fd = nil, -1
 	return err
 }
 
@@ -297,7 +345,7 @@ func OpenAt(dir string) (*Pod, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening pod %s: %w", dir, err)
 	}
-	return &Pod{UUID: filepath.Base(dir), dataDir: datadir.OfPod(dir), folder: runDir, dir: f, state: Running, at: dir}, nil
+	return &Pod{UUID: filepath.Base(dir), dataDir: datadir.OfPod(dir), folder: runDir, fd: int(f.Fd()), dir: f, state: Running, at: dir, folderFd: -1}, nil
 }
 
 // DataDir is the data directory the pod lives in.
@@ -314,7 +362,34 @@ func (p *Pod) IsFinished() bool { return p.state.IsFinished() }
 
 // LockFile is the open pod directory whose flock is the pod's lock. stage0
 // hands it to stage1, which keeps it open for as long as the pod runs.
-func (p *Pod) LockFile() *os.File { return p.dir }
+func (p *Pod) LockFile() *os.File {
+	if p.dir == nil && p.fd >= 0 {
+		p.dir = os.NewFile(uintptr(p.fd), p.Path())
+	}
+	return p.dir
+}
+
+// DirFd is the open pod directory, for reading the pod's files with raw
+// calls relative to it (openat); valid until Close. Unlike LockFile, it
+// makes no *os.File.
+func (p *Pod) DirFd() int { return p.fd }
+
+// tryLock takes the pod's lock of this kind without waiting; the error
+// wraps flock.ErrLocked if another holds it.
+func (p *Pod) tryLock(kind flock.Kind) error {
+	if err := flock.TryLockFD(p.fd, kind); err != nil {
+		return &fs.PathError{Op: "trylock", Path: p.Path(), Err: err}
+	}
+	return nil
+}
+
+// unlock releases this process's lock of the pod.
+func (p *Pod) unlock() error {
+	if err := flock.UnlockFD(p.fd); err != nil {
+		return &fs.PathError{Op: "unlock", Path: p.Path(), Err: err}
+	}
+	return nil
+}
 
 // TryExclusiveLock takes the pod's exclusive lock. Readers hold a shared
 // lock for a moment while they look, so a lock held only by them is waited
@@ -334,7 +409,7 @@ func (p *Pod) TryExclusiveLock() error {
 	}
 	deadline := time.Now().Add(500 * time.Millisecond)
 	for {
-		err := flock.TryLock(p.dir, flock.Exclusive)
+		err := p.tryLock(flock.Exclusive)
 		if err == nil {
 			break
 		}
@@ -349,7 +424,7 @@ func (p *Pod) TryExclusiveLock() error {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if err := p.checkStillThere(); err != nil {
-		flock.Unlock(p.dir)
+		p.unlock()
 		return err
 	}
 	p.locked = true
@@ -365,7 +440,7 @@ func (p *Pod) Unlock() error {
 	if !p.locked {
 		return nil
 	}
-	if err := flock.Unlock(p.dir); err != nil {
+	if err := p.unlock(); err != nil {
 		return fmt.Errorf("unlocking pod %s: %w", p.UUID, err)
 	}
 	p.locked = false
@@ -387,6 +462,7 @@ func (p *Pod) move(to State, durable bool) error {
 		return fmt.Errorf("moving pod %s from %s to %s: %w", p.UUID, t.from, t.to, err)
 	}
 	p.folder = t.to
+	p.folderFd = -1
 	p.state = to
 	if err := p.appendHistory(to.String()); err != nil {
 		// The move is made; only its record is missing.
@@ -508,24 +584,22 @@ func (p *Pod) eventName() string {
 
 // Sync flushes the file system holding the pod to disk.
 func (p *Pod) Sync() error {
-	if err := unix.Syncfs(int(p.dir.Fd())); err != nil {
+	if err := unix.Syncfs(p.fd); err != nil {
 		return fmt.Errorf("syncing pod %s: %w", p.UUID, err)
 	}
 	return nil
 }
 
 // ReadFile reads a file of the pod through the open pod directory.
-func (p *Pod) ReadFile(name string) ([]byte, error) { return p.readFile(name, 512, 0) }
+func (p *Pod) ReadFile(name string) ([]byte, error) { return p.readFile(name, 0) }
 
-// readFile is ReadFile with a first buffer of size bytes: a file that fits
-// is read with one read(2) and the one that says it ended. With max above
-// zero, a file longer than max bytes is an error, found after reading
-// max+1 of them.
-func (p *Pod) readFile(name string, size, max int) ([]byte, error) {
+// readFile is ReadFile with a bound: with max above zero, a file longer
+// than max bytes is an error, found after reading max+1 of them.
+func (p *Pod) readFile(name string, max int) ([]byte, error) {
 	// A regular file only, never waiting on a FIFO: with private users,
 	// the pod's systemd writes its apps' folders, and a FIFO there must
 	// not hang list, status or enter, nor feed them without end.
-	b, err := fsutil.ReadRegularAt(int(p.dir.Fd()), name, size, max)
+	b, err := fsutil.ReadRegularAt(p.fd, name, max)
 	var pe *fs.PathError
 	switch {
 	case errors.As(err, &pe):
@@ -543,7 +617,7 @@ var errTooLong = fsutil.ErrTooLong
 
 func (p *Pod) statFile(name string) (*unix.Stat_t, error) {
 	var st unix.Stat_t
-	if err := unix.Fstatat(int(p.dir.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.Fstatat(p.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return nil, &fs.PathError{Op: "stat", Path: filepath.Join(p.Path(), name), Err: err}
 	}
 	return &st, nil
@@ -589,7 +663,7 @@ func (p *Pod) GCMarkedTime() (time.Time, error) {
 // as nothing inside it has changed since.
 func (p *Pod) ctime() (time.Time, error) {
 	var st unix.Stat_t
-	if err := unix.Fstat(int(p.dir.Fd()), &st); err != nil {
+	if err := unix.Fstat(p.fd, &st); err != nil {
 		return time.Time{}, fmt.Errorf("reading times of pod %s: %w", p.UUID, err)
 	}
 	return time.Unix(st.Ctim.Unix()), nil
@@ -602,10 +676,10 @@ func (p *Pod) IsStaleEmbryo(now time.Time) bool {
 	if p.folder != embryoDir || p.locked {
 		return false
 	}
-	if err := flock.TryLock(p.dir, flock.Shared); err != nil {
+	if err := p.tryLock(flock.Shared); err != nil {
 		return false
 	}
-	flock.Unlock(p.dir)
+	p.unlock()
 	t, err := p.ctime()
 	return err == nil && now.Sub(t) > time.Minute
 }
@@ -626,7 +700,7 @@ func (p *Pod) PreparedTime() (time.Time, error) {
 // (stage1.CheckStage1Pid).
 func (p *Pod) Pid() (int, error) {
 	// Raw calls (readFile): list reads the pid of every running pod.
-	b, err := p.readFile(FilePid, 32, 32)
+	b, err := p.readFile(FilePid, 32)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return 0, nil

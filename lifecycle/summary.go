@@ -22,35 +22,83 @@ import (
 // time in its directory's ctime, which a new file would change. A summary
 // written before the mark stays valid after it.
 //
-// The file is one header line, "podctl-summary VERSION UUID MANIFEST-KEY",
-// then the reader's data, so that reading it parses the data once.
+// A running pod's summary (RunningSummary) holds what its manifest says,
+// which only a new manifest changes (podctl app add and rm write one);
+// its key names the layout file too, which every command acting on the
+// pod reads. list reads it instead of parsing the manifest, and reads
+// what changes while the pod runs (its apps' statuses, its pid) afresh. The reader
+// writes it without a lock, which stage1 holds: by path, so that a pod
+// that ended and was moved meanwhile is left alone. Once the pod has
+// exited, a reader replaces it with the exited pod's summary.
+//
+// The file is one header line, "podctl-summary VERSION UUID KEY KIND",
+// KEY being the manifest's key (and the layout file's, for a running
+// pod's) and KIND exited or running, then the reader's data, so that
+// reading it parses the data once.
 
 // summaryMagic starts a summary's header line.
 const summaryMagic = "podctl-summary"
 
 // summaryVersion is the version of the summary's header and of what the
 // reader stores after it; a summary of another version is rebuilt.
-const summaryVersion = "1"
+const summaryVersion = "2"
+
+// maxSummary bounds what a summary read takes: one longer is ignored,
+// and the pod read from its files.
+const maxSummary = 1 << 20
+
+// The kinds of summary.
+const (
+	summaryExited  = "exited"
+	summaryRunning = "running"
+)
 
 // manifestKey identifies the manifest file as it is now: a copy, a
 // rewrite or a change gives another key.
-func (p *Pod) manifestKey() (string, error) {
-	st, err := p.statFile(FileManifest)
+func (p *Pod) manifestKey() (string, error) { return p.fileKey(FileManifest) }
+
+// fileKey identifies a file of the pod as it is now: its inode, mtime and
+// size.
+func (p *Pod) fileKey(name string) (string, error) {
+	st, err := p.statFile(name)
 	if err != nil {
 		return "", err
 	}
 	return strconv.FormatUint(st.Ino, 10) + ":" + strconv.FormatInt(st.Mtim.Nano(), 10) + ":" + strconv.FormatInt(st.Size, 10), nil
 }
 
+// runningKey identifies what a running pod's summary is made from: the
+// manifest and the layout file as they are now. A running pod's layout
+// is read by every command that acts on the pod, so a summary must not
+// outlive a change of it (an exited pod's files no longer change).
+func (p *Pod) runningKey() (string, error) {
+	m, err := p.manifestKey()
+	if err != nil {
+		return "", err
+	}
+	l, err := p.fileKey(FileLayout)
+	if err != nil {
+		return "", err
+	}
+	return m + "," + l, nil
+}
+
 // parseSummary returns the data of summary b if its header names this
-// version, pod uuid and manifest key.
-func parseSummary(b []byte, uuid, key string) ([]byte, bool) {
+// version, pod uuid, manifest key and kind. By hand: it runs for every
+// pod a list shows.
+func parseSummary(b []byte, uuid, key, kind string) ([]byte, bool) {
 	header, data, ok := bytes.Cut(b, []byte("\n"))
 	if !ok || len(data) == 0 {
 		return nil, false
 	}
-	f := bytes.Fields(header)
-	if len(f) != 4 || string(f[0]) != summaryMagic || string(f[1]) != summaryVersion || string(f[2]) != uuid || string(f[3]) != key {
+	for _, want := range [...]string{summaryMagic, summaryVersion, uuid, key} {
+		f, rest, ok := bytes.Cut(header, []byte(" "))
+		if !ok || string(f) != want {
+			return nil, false
+		}
+		header = rest
+	}
+	if string(header) != kind {
 		return nil, false
 	}
 	return data, true
@@ -65,15 +113,61 @@ func (p *Pod) Summary() (data []byte, ok bool) {
 	if !p.state.IsAfterRun() {
 		return nil, false
 	}
-	b, err := p.readFile(FileSummary, 4096, 0)
+	return p.summaryOf(summaryExited)
+}
+
+// summaryOf returns the data of the pod's summary if it is current and of
+// this kind.
+func (p *Pod) summaryOf(kind string) ([]byte, bool) {
+	b, err := p.readFile(FileSummary, maxSummary)
 	if err != nil {
 		return nil, false
 	}
-	key, err := p.manifestKey()
+	keyOf := p.manifestKey
+	if kind == summaryRunning {
+		keyOf = p.runningKey
+	}
+	key, err := keyOf()
 	if err != nil {
 		return nil, false
 	}
-	return parseSummary(b, p.UUID, key)
+	return parseSummary(b, p.UUID, key, kind)
+}
+
+// RunningSummary returns the data of a running pod's summary if it is
+// current (written from the manifest as it is now); ok is false
+// otherwise, and the caller reads the manifest (and may call
+// WriteRunningSummary). Like Summary, it spares the layout file.
+func (p *Pod) RunningSummary() (data []byte, ok bool) {
+	if p.state != Running {
+		return nil, false
+	}
+	return p.summaryOf(summaryRunning)
+}
+
+// RunningSummaryKey identifies the pod manifest and layout file as they
+// are now, for WriteRunningSummary: taken before they are read, it makes
+// a summary of a manifest replaced meanwhile stale, never wrong.
+func (p *Pod) RunningSummaryKey() (string, error) { return p.runningKey() }
+
+// WriteRunningSummary stores data, read from the manifest whose
+// RunningSummaryKey was key, as a running pod's summary, if the pod is running
+// and of a known layout. The pod's stage1 holds its lock: the file is
+// written by path, so that a pod that has ended and moved meanwhile gets
+// nothing (at worst a temp file of the write, removed with the pod).
+// Atomic, not durable, as WriteSummary.
+func (p *Pod) WriteRunningSummary(key string, data []byte) error {
+	if p.state != Running || len(data) == 0 || key == "" || p.CheckLayout() != nil {
+		return nil
+	}
+	return p.WriteFile(FileSummary, summaryFile(p.UUID, key, summaryRunning, data), false)
+}
+
+// summaryFile is a summary's bytes: its header line, then data.
+func summaryFile(uuid, key, kind string, data []byte) []byte {
+	b := make([]byte, 0, len(data)+128)
+	b = fmt.Appendf(b, "%s %s %s %s %s\n", summaryMagic, summaryVersion, uuid, key, kind)
+	return append(b, data...)
 }
 
 // WriteSummary stores data as the pod's summary if the pod is exited,
@@ -86,13 +180,13 @@ func (p *Pod) WriteSummary(data []byte) error {
 	if p.state != Exited || len(data) == 0 || p.CheckLayout() != nil {
 		return nil
 	}
-	if err := flock.TryLock(p.dir, flock.Shared); err != nil {
+	if err := p.tryLock(flock.Shared); err != nil {
 		if errors.Is(err, flock.ErrLocked) {
 			return nil
 		}
 		return fmt.Errorf("writing summary of pod %s: %w", p.UUID, err)
 	}
-	defer flock.Unlock(p.dir)
+	defer p.unlock()
 	if err := p.checkStillThere(); err != nil {
 		// Moved or removed before we locked it: nothing to cache.
 		return nil
@@ -101,7 +195,5 @@ func (p *Pod) WriteSummary(data []byte) error {
 	if err != nil {
 		return fmt.Errorf("writing summary of pod %s: %w", p.UUID, err)
 	}
-	b := make([]byte, 0, len(data)+128)
-	b = fmt.Appendf(b, "%s %s %s %s\n", summaryMagic, summaryVersion, p.UUID, key)
-	return p.WriteFile(FileSummary, append(b, data...), false)
+	return p.WriteFile(FileSummary, summaryFile(p.UUID, key, summaryExited, data), false)
 }

@@ -149,15 +149,82 @@ func TestRemoveSyncedSkipsOnlyEarlierMoves(t *testing.T) {
 // accepts only a header naming this version, pod and manifest.
 func FuzzSummary(f *testing.F) {
 	f.Add([]byte("podctl-summary 1 u k\n{\"name\":\"\"}"))
-	f.Add([]byte("podctl-summary 2 u k\n{}"))
+	f.Add([]byte("podctl-summary 2 u k exited\nn \"\"\n"))
+	f.Add([]byte("podctl-summary 2 u k running\nn \"\"\n"))
 	f.Add([]byte("\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		data, ok := parseSummary(b, "u", "k")
-		if !ok {
-			return
-		}
-		if !bytes.HasPrefix(b, []byte("podctl-summary")) || len(data) == 0 {
-			t.Fatalf("accepted %q", b)
+		for _, kind := range []string{summaryExited, summaryRunning} {
+			data, ok := parseSummary(b, "u", "k", kind)
+			if !ok {
+				continue
+			}
+			if !bytes.HasPrefix(b, []byte("podctl-summary 2 u k "+kind+"\n")) || len(data) == 0 {
+				t.Fatalf("accepted %q as %s", b, kind)
+			}
 		}
 	})
+}
+
+func TestRunningSummaryIsKeyedByManifestAndLayout(t *testing.T) {
+	d := newDataDir(t)
+	p := mustNewPod(t, d)
+	defer p.Close()
+	if err := p.WriteFile(FileManifest, []byte(`{"acVersion":"0.8.11","acKind":"PodManifest","apps":[]}`), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ToRun(); err != nil {
+		t.Fatal(err)
+	}
+	if p.State() != Running {
+		t.Fatalf("pod is %s, want running", p.State())
+	}
+	key, err := p.RunningSummaryKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteRunningSummary(key, []byte("n \"x\"\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := p.RunningSummary(); !ok || string(got) != "n \"x\"\n" {
+		t.Fatalf("running summary = %q, %v", got, ok)
+	}
+	// An exited pod's reader takes no running pod's summary: a pod that
+	// has just ended shows its apps' ends, not what was true while it ran.
+	b, err := os.ReadFile(p.FilePath(FileSummary))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := parseSummary(b, p.UUID, key, summaryExited); ok {
+		t.Fatal("a running pod's summary reads as an exited pod's")
+	}
+	// A key taken before the manifest changed leaves a stale summary.
+	if err := p.WriteFile(FileManifest, []byte(`{"acVersion":"0.8.11","acKind":"PodManifest","apps":[],"annotations":[]}`), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteRunningSummary(key, []byte("n \"x\"\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.RunningSummary(); ok {
+		t.Fatal("a summary of the manifest before app add is still read")
+	}
+	// So does a layout file written anew.
+	if key, err = p.RunningSummaryKey(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteRunningSummary(key, []byte("n \"x\"\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.RunningSummary(); !ok {
+		t.Fatal("a current running summary is not read")
+	}
+	layout, err := os.ReadFile(p.FilePath(FileLayout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteFile(FileLayout, layout, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.RunningSummary(); ok {
+		t.Fatal("a running summary outlives a change of the layout file")
+	}
 }

@@ -55,7 +55,7 @@ func (p *Pod) WaitFinished(ctx context.Context) (*Pod, error) {
 // goroutine is left behind with its own descriptor until the lock frees.
 func waitUnlocked(ctx context.Context, p *Pod) error {
 	// A second open file description, so the lock is independent of p's.
-	f, err := os.Open("/proc/self/fd/" + strconv.Itoa(int(p.dir.Fd())))
+	f, err := os.Open("/proc/self/fd/" + strconv.Itoa(p.fd))
 	if err != nil {
 		return fmt.Errorf("waiting for pod %s: %w", p.UUID, err)
 	}

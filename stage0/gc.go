@@ -16,6 +16,7 @@ import (
 	"podctl/internal/errdefs"
 	"podctl/internal/timefmt"
 	"podctl/lifecycle"
+	"podctl/stage1"
 	"podctl/stage1/flavors"
 )
 
@@ -203,9 +204,13 @@ func (g *collector) killLeftovers(p *lifecycle.Pod) error {
 	if err != nil {
 		g.fail(p, err)
 	}
-	// What a stage1 killed before it could release its networks held.
-	if err := releasePodNetworks(g.c.DataDir, p.UUID); err != nil {
-		g.fail(p, err)
+	// What a stage1 killed before it could release its networks held;
+	// a flavor that joins none (fly) holds none. The flavor is the one
+	// stage0 recorded, which no app can write.
+	if _, none := f.(stage1.NetworkLess); !none {
+		if err := releasePodNetworks(g.c.DataDir, p.UUID); err != nil {
+			g.fail(p, err)
+		}
 	}
 	return p.ToExitedGarbage()
 }

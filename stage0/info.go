@@ -91,6 +91,10 @@ type PodInfo struct {
 	Source *SourceInfo `json:"source,omitempty"`
 	// Problems are what could not be read; the rest is still shown.
 	Problems []string `json:"problems,omitempty"`
+
+	// mutable is set for a pod whose manifest says it is mutable, for a
+	// running pod's summary.
+	mutable bool
 }
 
 // AppInfo is one app of a pod, as list and status show it.
@@ -182,14 +186,7 @@ func readInfo(p *lifecycle.Pod) *PodInfo {
 	pi.Flavor, err = p.Flavor()
 	problem(err)
 	if p.State() == lifecycle.Running {
-		pi.Pid, err = p.Pid()
-		problem(err)
-		problem(readNetworks(p, &pi.Networks))
-		if _, ok := terminatingUntil(p); ok {
-			pi.State.Condition = Terminating
-		} else if IsPaused(p) {
-			pi.State.Condition = Paused
-		}
+		readRunning(p, pi, problem)
 	}
 	pi.Result, err = p.Result()
 	problem(err)
@@ -202,6 +199,7 @@ func readInfo(p *lifecycle.Pod) *PodInfo {
 		return pi
 	}
 	pi.Name = podNameOf(m)
+	pi.mutable = lifecycle.IsMutable(m)
 	pi.Source = readSource(m)
 	pi.PrivateUsers, err = stage1.ReadPrivateUsers(m)
 	problem(err)
@@ -212,22 +210,43 @@ func readInfo(p *lifecycle.Pod) *PodInfo {
 		pi.Annotations[k] = v
 	}
 	for _, ra := range m.Apps {
-		ai, err := appInfo(p, m, ra)
+		ai, err := appInfo(p, pi.mutable, ra)
 		problem(err)
 		pi.Apps = append(pi.Apps, ai)
 	}
 	return pi
 }
 
-// appInfo is what there is to know of app ra of pod p, whose manifest is
-// m, and what of it could not be read.
-func appInfo(p *lifecycle.Pod, m *schema.PodManifest, ra schema.RuntimeApp) (AppInfo, error) {
-	var problem error
+// readRunning reads what a running pod's stage1 says now: its pid, its
+// networks, and whether it is terminating or paused.
+func readRunning(p *lifecycle.Pod, pi *PodInfo, problem func(error)) {
+	var err error
+	pi.Pid, err = p.Pid()
+	problem(err)
+	problem(readNetworks(p, &pi.Networks))
+	if _, ok := terminatingUntil(p); ok {
+		pi.State.Condition = Terminating
+	} else if IsPaused(p) {
+		pi.State.Condition = Paused
+	}
+}
+
+// appInfo is what there is to know of app ra of pod p, mutable or not,
+// and what of it could not be read.
+func appInfo(p *lifecycle.Pod, mutable bool, ra schema.RuntimeApp) (AppInfo, error) {
 	ai := AppInfo{Name: ra.Name.String(), ImageID: ra.Image.ID.String(), State: appState(p.State())}
 	if ra.Image.Name != nil {
 		ai.ImageName = ra.Image.Name.String()
 	}
 	ai.imageVersion, _ = ra.Image.Labels.Get("version")
+	err := readAppState(p, mutable, &ai)
+	return ai, err
+}
+
+// readAppState reads what app ai of pod p (mutable or not) records of its
+// runs into ai, whose name, image and state (appState) are set.
+func readAppState(p *lifecycle.Pod, mutable bool, ai *AppInfo) error {
+	var problem error
 	if p.State() == lifecycle.Running {
 		// The count of a finished app is in its status; a running
 		// one's only here.
@@ -248,14 +267,14 @@ func appInfo(p *lifecycle.Pod, m *schema.PodManifest, ra schema.RuntimeApp) (App
 		ai.FinishedAt = timePtr(st.FinishedAt, nil)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		problem = err
-	} else if p.State() == lifecycle.Running && lifecycle.IsMutable(m) && !startedSince(p, ai.Name, time.Time{}) {
+	} else if p.State() == lifecycle.Running && mutable && !startedSince(p, ai.Name, time.Time{}) {
 		// Added to a mutable pod, and not started yet.
 		ai.State = "created"
 	}
 	if ai.State == "running" && ai.FinishedAt == nil {
 		ai.StartedAt = runningSince(p, ai.Name)
 	}
-	return ai, problem
+	return problem
 }
 
 // readNetworks reads the networks a running pod's stage1 recorded. It is

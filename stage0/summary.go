@@ -1,7 +1,6 @@
 package stage0
 
 import (
-	"encoding/json"
 	"time"
 
 	"podctl/lifecycle"
@@ -30,6 +29,9 @@ type podSummary struct {
 	PrivateUsers *stage1.PrivateUsers `json:"private_users"`
 	Apps         []summaryApp         `json:"apps"`
 	Source       *SourceInfo          `json:"source"`
+	// Mutable is kept in a running pod's summary: a mutable pod's app
+	// that has not started is created, not running.
+	Mutable bool `json:"mutable,omitempty"`
 }
 
 // summaryApp is an app in the summary, with its image's version, which
@@ -46,12 +48,88 @@ func Info(p *lifecycle.Pod) *PodInfo {
 	if pi := infoFromSummary(p); pi != nil {
 		return pi
 	}
+	if p.State() == lifecycle.Running {
+		return runningInfo(p)
+	}
 	pi := readInfo(p)
 	if len(pi.Problems) == 0 && p.State() == lifecycle.Exited {
 		// The summary is a cache: a pod without one (a read-only data
 		// directory, a full disk) is shown all the same, read from its
 		// files, and the next reader tries again.
 		_ = p.WriteSummary(summaryOf(pi))
+	}
+	return pi
+}
+
+// runningInfo is Info of a running pod: what its manifest says from its
+// running summary if it has a current one, else from the manifest (then
+// kept in a summary), and what its stage1 and apps record now from their
+// files.
+func runningInfo(p *lifecycle.Pod) *PodInfo {
+	if data, ok := p.RunningSummary(); ok {
+		if s, err := decodeSummary(data); err == nil {
+			return infoFromRunningSummary(p, s)
+		}
+	}
+	// Taken before the manifest is read: a manifest replaced meanwhile
+	// (podctl app add) leaves a summary that reads as stale.
+	key, err := p.RunningSummaryKey()
+	pi := readInfo(p)
+	if err == nil && len(pi.Problems) == 0 && pi.State.Lifecycle == lifecycle.Running {
+		if data := runningSummaryOf(pi); data != nil {
+			// A cache, as WriteSummary's.
+			_ = p.WriteRunningSummary(key, data)
+		}
+	}
+	return pi
+}
+
+// runningSummaryOf is a running pod's summary data for pi: what its
+// manifest and its creation say, none of what changes while it runs.
+func runningSummaryOf(pi *PodInfo) []byte {
+	s := podSummary{Name: pi.Name, Labels: pi.Labels, Annotations: pi.Annotations, Flavor: pi.Flavor,
+		CreatedAt: pi.CreatedAt, PrivateUsers: pi.PrivateUsers, Mutable: pi.mutable}
+	if pi.Source != nil {
+		src := *pi.Source
+		src.Match = ""
+		s.Source = &src
+	}
+	for _, a := range pi.Apps {
+		s.Apps = append(s.Apps, summaryApp{AppInfo{Name: a.Name, ImageName: a.ImageName, ImageID: a.ImageID}, a.imageVersion})
+	}
+	b, err := encodeSummary(&s)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// infoFromRunningSummary is a running pod's PodInfo from its running
+// summary s and what its files say now, as readInfo reads them.
+func infoFromRunningSummary(p *lifecycle.Pod, s *podSummary) *PodInfo {
+	pi := &PodInfo{UUID: p.UUID, State: PodState{Lifecycle: p.State()}, Name: s.Name, Labels: s.Labels, Annotations: s.Annotations,
+		Flavor: s.Flavor, CreatedAt: s.CreatedAt, PrivateUsers: s.PrivateUsers, Source: s.Source, Networks: []network.Attachment{},
+		Apps: make([]AppInfo, 0, len(s.Apps)), mutable: s.Mutable}
+	if pi.Labels == nil {
+		pi.Labels = map[string]string{}
+	}
+	if pi.Annotations == nil {
+		pi.Annotations = map[string]string{}
+	}
+	problem := func(err error) {
+		if err != nil {
+			pi.Problems = append(pi.Problems, err.Error())
+		}
+	}
+	pi.StartedAt = timePtr(p.StartTime())
+	readRunning(p, pi, problem)
+	for _, a := range s.Apps {
+		ai := AppInfo{Name: a.Name, ImageName: a.ImageName, ImageID: a.ImageID, State: appState(p.State()), imageVersion: a.ImageVersion}
+		problem(readAppState(p, s.Mutable, &ai))
+		pi.Apps = append(pi.Apps, ai)
+	}
+	if pi.Source != nil {
+		pi.Source.Match = sourceMatch(pi.Source.File, pi.Source.Digest)
 	}
 	return pi
 }
@@ -63,7 +141,7 @@ func summaryOf(pi *PodInfo) []byte {
 	for _, a := range pi.Apps {
 		s.Apps = append(s.Apps, summaryApp{a, a.imageVersion})
 	}
-	b, err := json.Marshal(s)
+	b, err := encodeSummary(&s)
 	if err != nil {
 		return nil
 	}
@@ -77,8 +155,8 @@ func infoFromSummary(p *lifecycle.Pod) *PodInfo {
 	if !ok {
 		return nil
 	}
-	var s podSummary
-	if json.Unmarshal(data, &s) != nil {
+	s, err := decodeSummary(data)
+	if err != nil {
 		return nil
 	}
 	pi := &PodInfo{UUID: p.UUID, State: PodState{Lifecycle: p.State()}, Name: s.Name, Labels: s.Labels, Annotations: s.Annotations,

@@ -79,7 +79,7 @@ func ReportBad(uuid string, err error, done string) {
 // without following a symbolic link at its end and without blocking on a
 // FIFO a pod put there.
 func readRecord(dirfd int, name string, max int64) ([]byte, error) {
-	b, err := fsutil.ReadRegularAt(dirfd, name, int(min(max, 4096))+1, int(max))
+	b, err := fsutil.ReadRegularAt(dirfd, name, int(max))
 	var pe *fs.PathError
 	switch {
 	case errors.As(err, &pe):
@@ -102,6 +102,12 @@ func checkedCgroupDirs(dirfd int, uuid string) ([]string, error) {
 // checkedCgroupDirsIf is checkedCgroupDirs of the recorded folders for
 // which keep, if given, says yes: only they are checked.
 func checkedCgroupDirsIf(dirfd int, uuid string, keep func(c *cgroup.Checker, dir string) bool) ([]string, error) {
+	return checkedCgroupDirsWith(nil, dirfd, uuid, keep)
+}
+
+// checkedCgroupDirsWith is checkedCgroupDirsIf with the checker c, or
+// hostChecker's if c is nil.
+func checkedCgroupDirsWith(c *cgroup.Checker, dirfd int, uuid string, keep func(c *cgroup.Checker, dir string) bool) ([]string, error) {
 	b, err := readRecord(dirfd, lifecycle.FileCgroup, maxCgroupRecord)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -109,9 +115,10 @@ func checkedCgroupDirsIf(dirfd int, uuid string, keep func(c *cgroup.Checker, di
 		}
 		return nil, fmt.Errorf("reading cgroup record of pod %s: %w", uuid, err)
 	}
-	c, err := hostChecker()
-	if err != nil {
-		return nil, err
+	if c == nil {
+		if c, err = hostChecker(); err != nil {
+			return nil, err
+		}
 	}
 	dirs := []string{}
 	for _, d := range strings.Fields(string(b)) {
@@ -137,7 +144,7 @@ func checkedCgroupDirsIf(dirfd int, uuid string, keep func(c *cgroup.Checker, di
 // cgroup.Checker's checks and are there, the tracking hierarchy's first;
 // nil if the pod records none.
 func PodCgroupDirs(p *lifecycle.Pod) ([]string, error) {
-	return checkedCgroupDirs(int(p.LockFile().Fd()), p.UUID)
+	return checkedCgroupDirs(p.DirFd(), p.UUID)
 }
 
 // PodGroup returns the pod's cgroup made of the recorded folders that pass
@@ -155,7 +162,7 @@ func PodGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 // paused depends on, and for list, which asks it of every running pod, a
 // fraction of the checks.
 func PodFreezerGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
-	dirs, err := checkedCgroupDirsIf(int(p.LockFile().Fd()), p.UUID, (*cgroup.Checker).CanFreeze)
+	dirs, err := checkedCgroupDirsIf(p.DirFd(), p.UUID, (*cgroup.Checker).CanFreeze)
 	if err != nil || len(dirs) == 0 {
 		return nil, err
 	}
@@ -211,11 +218,12 @@ func hostChecker() (*cgroup.Checker, error) {
 // pod found in the host's hierarchies, which a record rewritten by the pod
 // cannot hide. nil if there is none.
 func CleanupGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
-	dirs, err := PodCgroupDirs(p)
+	// One checker for both looks: getting it checks the mount namespace.
+	c, err := hostChecker()
 	if err != nil {
 		return nil, err
 	}
-	c, err := hostChecker()
+	dirs, err := checkedCgroupDirsWith(c, p.DirFd(), p.UUID, nil)
 	if err != nil {
 		return nil, err
 	}

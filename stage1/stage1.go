@@ -112,6 +112,12 @@ const ExitTimeout = 124
 // podctl's own failure, not an app's.
 const ExitStartFailed = 254
 
+// NetworkLess is a flavor whose pods join no network of their own: they
+// have the host's. gc has no network to release after such a pod.
+type NetworkLess interface {
+	JoinsNoNetwork()
+}
+
 // EarlyStarter is a flavor that can start part of a pod before stage0 has
 // prepared it, so that its start-up overlaps stage0's work; Run gets it
 // back in RunContext.Early.

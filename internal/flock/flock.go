@@ -46,17 +46,38 @@ func Unlock(f *os.File) error {
 }
 
 func flock(f *os.File, how int, op string) error {
+	if err := flockFD(int(f.Fd()), how); err != nil {
+		return &fs.PathError{Op: op, Path: f.Name(), Err: err}
+	}
+	return nil
+}
+
+// TryLockFD is TryLock of the file open as fd, for a caller that holds a
+// raw descriptor (an *os.File costs an fcntl to make, which a walk of
+// thousands of pods feels). The error is ErrLocked or the call's errno
+// bare: the caller names the file.
+func TryLockFD(fd int, kind Kind) error { return flockFD(fd, int(kind)|unix.LOCK_NB) }
+
+// LockFD is Lock of the file open as fd; its error is bare, as
+// TryLockFD's.
+func LockFD(fd int, kind Kind) error { return flockFD(fd, int(kind)) }
+
+// UnlockFD is Unlock of the file open as fd; its error is bare, as
+// TryLockFD's.
+func UnlockFD(fd int) error { return flockFD(fd, unix.LOCK_UN) }
+
+func flockFD(fd, how int) error {
 	for {
-		err := unix.Flock(int(f.Fd()), how)
+		err := unix.Flock(fd, how)
 		switch {
 		case err == nil:
 			return nil
 		case err == unix.EINTR:
 			continue
 		case err == unix.EWOULDBLOCK:
-			return &fs.PathError{Op: op, Path: f.Name(), Err: ErrLocked}
+			return ErrLocked
 		default:
-			return &fs.PathError{Op: op, Path: f.Name(), Err: err}
+			return err
 		}
 	}
 }

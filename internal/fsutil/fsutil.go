@@ -83,12 +83,12 @@ var ErrTooLong = errors.New("longer than expected")
 // ReadRegularAt reads the regular file name below the folder open as
 // dirfd, without following a symbolic link at its end and without
 // blocking on a FIFO put there (what a pod can write may be either). The
-// first buffer is size bytes, so that a file that fits is read with one
-// read(2) and the one that says it ended; with max above zero, a file
+// buffer holds the size fstat gives and a byte more, so that a file read
+// whole in one read(2) needs no other; with max above zero, a file
 // longer than max bytes is ErrTooLong, found after reading max+1 of them.
 // Raw calls, not an *os.File (an fcntl and an epoll_ctl more): list and gc
 // read files of thousands of pods. A failure to open is an *fs.PathError.
-func ReadRegularAt(dirfd int, name string, size, max int) ([]byte, error) {
+func ReadRegularAt(dirfd int, name string, max int) ([]byte, error) {
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
@@ -101,11 +101,21 @@ func ReadRegularAt(dirfd int, name string, size, max int) ([]byte, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, errors.New("not a regular file")
 	}
-	b := make([]byte, 0, size)
+	// Room for the whole file and a byte more, so that a file read to
+	// the size fstat gave in one short read needs no read(2) to say it
+	// ended: a regular file's read falls short only at its end. No more
+	// than that: list reads a file of each of thousands of pods, and
+	// every buffer's pages are touched for the first time.
+	want := st.Size + 1
+	if max > 0 && want > int64(max)+1 {
+		want = int64(max) + 1
+	}
+	b := make([]byte, 0, want)
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
+		room := cap(b) - len(b)
 		n, err := unix.Read(fd, b[len(b):cap(b)])
 		if err == unix.EINTR {
 			continue
@@ -119,6 +129,9 @@ func ReadRegularAt(dirfd int, name string, size, max int) ([]byte, error) {
 		b = b[:len(b)+n]
 		if max > 0 && len(b) > max {
 			return nil, ErrTooLong
+		}
+		if n < room && int64(len(b)) >= st.Size {
+			return b, nil
 		}
 	}
 }

@@ -39,6 +39,10 @@ const (
 // Name is "fly".
 func (f *Flavor) Name() string { return "fly" }
 
+// JoinsNoNetwork says that a fly pod has the host's network
+// (stage1.NetworkLess): it attaches none, so gc releases none.
+func (f *Flavor) JoinsNoNetwork() {}
+
 // Available reports whether there is a cgroup hierarchy to keep the pod's
 // processes in: fly needs nothing else.
 func (f *Flavor) Available() error { return cgroup.CheckTracking() }

@@ -44,7 +44,8 @@ holder=
 
 cleanup() {
 	local rc=$?
-	[ -z "$holder" ] || kill "$holder" 2>/dev/null || true
+	# shellcheck disable=SC2086 # a list of pids
+	[ -z "$holder" ] || kill $holder 2>/dev/null || true
 	remove_base
 	exit $rc
 }
@@ -92,16 +93,22 @@ mv "$data/pods/run/$template" "$base/template"
 
 # --- list and status -----------------------------------------------------------
 
+# Each binary lists its own copy of the same pods (same UUIDs, same
+# files): the summaries list keeps in a pod are a cache of one binary's
+# format, which another version may not read and would write anew on
+# every run, each undoing the other's.
+dataof() { if [ "$1" = old ]; then echo "$base/data-old"; else echo "$data"; fi; }
+
 # measure NAME CMD...: RUNS interleaved runs of every binary (the order
 # flips each run), one results file per binary.
 measure() {
 	local name=$1 i b order
 	shift
-	for b in "${bins[@]}"; do "$base/$b" --dir "$data" "$@" >/dev/null 2>&1 || true; done # warm-up
+	for b in "${bins[@]}"; do "$base/$b" --dir "$(dataof "$b")" "$@" >/dev/null 2>&1 || true; done # warm-up
 	for ((i = 0; i < RUNS; i++)); do
 		order=("${bins[@]}")
 		if ((i % 2)) && ((${#bins[@]} == 2)); then order=(old new); fi
-		for b in "${order[@]}"; do run_timed "$res/$name-$b" "$base/$b" --dir "$data" "$@"; done
+		for b in "${order[@]}"; do run_timed "$res/$name-$b" "$base/$b" --dir "$(dataof "$b")" "$@"; done
 	done
 }
 
@@ -109,11 +116,17 @@ t0=$(now_us)
 clone_pods "$N" "$data/pods/run"
 say "bench: cloned $N pods in $(ms $(($(now_us) - t0)))"
 [ "$(count_in run)" = "$N" ] || die "cloning made $(count_in run) pods, not $N"
+if ((${#bins[@]} == 2)); then
+	for f in embryo prepare prepared run exited-garbage garbage; do mkdir -p "$base/data-old/pods/$f"; done
+	cp -a "$data/pods/run/." "$base/data-old/pods/run/"
+	# As clone_pods does: the copies' writeback is not the first list's.
+	sync
+fi
 # The first list of pods never listed reads their files and writes their
-# summaries: timed once per binary, each on fresh copies.
+# summaries: timed once per binary, each on its own copies.
 for b in "${bins[@]}"; do
-	find "$data/pods/run" -mindepth 2 -maxdepth 2 -name summary -delete
-	run_timed "$res/list-first-$b" "$base/$b" --dir "$data" list
+	find "$(dataof "$b")/pods/run" -mindepth 2 -maxdepth 2 -name summary -delete
+	run_timed "$res/list-first-$b" "$base/$b" --dir "$(dataof "$b")" list
 done
 out=$(P list --no-legend --filter state=exited --count)
 grep -q "^exited  *$N\$" <<<"$out" || die "list does not show $N exited pods: $out"
@@ -124,32 +137,40 @@ measure listjson-exited list --format=json
 measure status-uuid status "$mid"
 measure status-prefix status "${mid:0:8}"
 
-# Running pods: a helper holds every pod's lock, as stage1 does.
-fifo=$base/ready
-mkfifo "$fifo"
-perl -e '
-	use Fcntl qw(:flock);
-	my ($dir, $fifo) = @ARGV;
-	opendir(my $d, $dir) or die "$dir: $!";
-	my @held;
-	for my $e (grep { !/^\./ } readdir $d) {
-		open(my $h, "<", "$dir/$e") or die "$dir/$e: $!";
-		flock($h, LOCK_EX | LOCK_NB) or die "locking $e: $!";
-		push @held, $h;
-	}
-	open(my $r, ">", $fifo) or die $!; print $r scalar(@held), "\n"; close $r;
-	sleep 3600;' "$data/pods/run" "$fifo" &
-holder=$!
-read -r held <"$fifo"
-[ "$held" = "$N" ] || die "the lock holder holds $held locks, not $N"
+# Running pods: a helper holds every pod's lock, as stage1 does; one per
+# copy of the pods, each within the limit of open files.
+holder=
+for b in "${bins[@]}"; do
+	fifo=$base/ready-$b
+	mkfifo "$fifo"
+	perl -e '
+		use Fcntl qw(:flock);
+		my ($dir, $fifo) = @ARGV;
+		my @held;
+		if (opendir(my $d, $dir)) {
+			for my $e (grep { !/^\./ } readdir $d) {
+				open(my $h, "<", "$dir/$e") or last;
+				flock($h, LOCK_EX | LOCK_NB) or last;
+				push @held, $h;
+			}
+		}
+		# Always tell the count, so that the script never waits on the FIFO.
+		open(my $r, ">", $fifo) or die $!; print $r scalar(@held), "\n"; close $r;
+		sleep 3600;' "$(dataof "$b")/pods/run" "$fifo" &
+	holder+=" $!"
+	read -r held <"$fifo"
+	[ "$held" = "$N" ] || die "the lock holder of $b's pods holds $held locks, not $N"
+done
 out=$(P list --no-legend --count)
 grep -q "^running  *$N\$" <<<"$out" || die "list does not show $N running pods: $out"
 measure list-running list
 measure listjson-running list --format=json
 measure status-running status "$mid"
-kill "$holder"
-wait "$holder" 2>/dev/null || true
+# shellcheck disable=SC2086 # a list of pids
+kill $holder
+wait $holder 2>/dev/null || true
 holder=
+rm -rf "$base/data-old"
 
 # --- gc against rm -rf, paired ---------------------------------------------------
 

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,44 @@ func TestExecHelperByHand(t *testing.T) {
 		}
 		if lines := strings.Split(strings.TrimSpace(stderr.String()), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "podctl run") {
 			t.Errorf("podctl-exec %q said %q, want one line pointing at podctl run", args, stderr.String())
+		}
+	}
+}
+
+// Without podctl-exec beside podctl, a native pod's init runs podctl's own
+// exec helper verb, and the app is confined the same way.
+func TestNativeWithoutExecHelper(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// Readable by the pod's init, as the harness's own copy is.
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "podctl")
+	b, err := os.ReadFile(podctlBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "podctl-exec")); err == nil {
+		t.Fatal("podctl-exec is beside the copy")
+	}
+	data := filepath.Join(dir, "data")
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, append([]string{"--dir", data}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("podctl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	defer exec.Command(bin, "--dir", data, "gc", "--grace-period=0s").Run()
+	run("fetch", "--insecure-options=image", busyboxACI)
+	out := run("run", "--stage1=native", "--net=none", "example.com/busybox", "--exec", "/bin/sh", "--", "-c",
+		"grep -E '^(NoNewPrivs|Seccomp|CapBnd):' /proc/self/status")
+	for _, want := range []string{"NoNewPrivs:\t1", "Seccomp:\t2", "CapBnd:\t00000000a80425fb"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the app's status lacks %q:\n%s", want, out)
 		}
 	}
 }

@@ -85,37 +85,22 @@ func runningInfo(p *lifecycle.Pod) *PodInfo {
 }
 
 // runningSummaryOf is a running pod's summary data for pi: what its
-// manifest and its creation say, none of what changes while it runs.
+// manifest and its creation say (summaryOf), none of what changes while
+// it runs.
 func runningSummaryOf(pi *PodInfo) []byte {
-	s := podSummary{Name: pi.Name, Labels: pi.Labels, Annotations: pi.Annotations, Flavor: pi.Flavor,
-		CreatedAt: pi.CreatedAt, PrivateUsers: pi.PrivateUsers, Mutable: pi.mutable}
-	if pi.Source != nil {
-		src := *pi.Source
-		src.Match = ""
-		s.Source = &src
+	fixed := *pi
+	fixed.Result, fixed.StartedAt, fixed.Networks = nil, nil, nil
+	fixed.Apps = make([]AppInfo, len(pi.Apps))
+	for i, a := range pi.Apps {
+		fixed.Apps[i] = AppInfo{Name: a.Name, ImageName: a.ImageName, ImageID: a.ImageID, imageVersion: a.imageVersion}
 	}
-	for _, a := range pi.Apps {
-		s.Apps = append(s.Apps, summaryApp{AppInfo{Name: a.Name, ImageName: a.ImageName, ImageID: a.ImageID}, a.imageVersion})
-	}
-	b, err := encodeSummary(&s)
-	if err != nil {
-		return nil
-	}
-	return b
+	return summaryOf(&fixed)
 }
 
 // infoFromRunningSummary is a running pod's PodInfo from its running
 // summary s and what its files say now, as readInfo reads them.
 func infoFromRunningSummary(p *lifecycle.Pod, s *podSummary) *PodInfo {
-	pi := &PodInfo{UUID: p.UUID, State: PodState{Lifecycle: p.State()}, Name: s.Name, Labels: s.Labels, Annotations: s.Annotations,
-		Flavor: s.Flavor, CreatedAt: s.CreatedAt, PrivateUsers: s.PrivateUsers, Source: s.Source, Networks: []network.Attachment{},
-		Apps: make([]AppInfo, 0, len(s.Apps)), mutable: s.Mutable}
-	if pi.Labels == nil {
-		pi.Labels = map[string]string{}
-	}
-	if pi.Annotations == nil {
-		pi.Annotations = map[string]string{}
-	}
+	pi := infoOf(p, s)
 	problem := func(err error) {
 		if err != nil {
 			pi.Problems = append(pi.Problems, err.Error())
@@ -123,13 +108,9 @@ func infoFromRunningSummary(p *lifecycle.Pod, s *podSummary) *PodInfo {
 	}
 	pi.StartedAt = timePtr(p.StartTime())
 	readRunning(p, pi, problem)
-	for _, a := range s.Apps {
-		ai := AppInfo{Name: a.Name, ImageName: a.ImageName, ImageID: a.ImageID, State: appState(p.State()), imageVersion: a.ImageVersion}
-		problem(readAppState(p, s.Mutable, &ai))
-		pi.Apps = append(pi.Apps, ai)
-	}
-	if pi.Source != nil {
-		pi.Source.Match = sourceMatch(pi.Source.File, pi.Source.Digest)
+	for i := range pi.Apps {
+		pi.Apps[i].State = appState(p.State())
+		problem(readAppState(p, s.Mutable, &pi.Apps[i]))
 	}
 	return pi
 }
@@ -137,7 +118,8 @@ func infoFromRunningSummary(p *lifecycle.Pod, s *podSummary) *PodInfo {
 // summaryOf is the summary's data for pi; nil if it cannot be encoded.
 func summaryOf(pi *PodInfo) []byte {
 	s := podSummary{Name: pi.Name, Labels: pi.Labels, Annotations: pi.Annotations, Result: pi.Result, Flavor: pi.Flavor,
-		CreatedAt: pi.CreatedAt, StartedAt: pi.StartedAt, Networks: pi.Networks, PrivateUsers: pi.PrivateUsers, Source: pi.Source}
+		CreatedAt: pi.CreatedAt, StartedAt: pi.StartedAt, Networks: pi.Networks, PrivateUsers: pi.PrivateUsers, Source: pi.Source,
+		Mutable: pi.mutable}
 	for _, a := range pi.Apps {
 		s.Apps = append(s.Apps, summaryApp{a, a.imageVersion})
 	}
@@ -159,9 +141,18 @@ func infoFromSummary(p *lifecycle.Pod) *PodInfo {
 	if err != nil {
 		return nil
 	}
+	pi := infoOf(p, s)
+	// Facts that change after the pod's end, read afresh.
+	pi.GCMarkedAt = timePtr(p.GCMarkedTime())
+	return pi
+}
+
+// infoOf is the PodInfo that summary s of pod p holds, with the source's
+// match to its file worked out afresh.
+func infoOf(p *lifecycle.Pod, s *podSummary) *PodInfo {
 	pi := &PodInfo{UUID: p.UUID, State: PodState{Lifecycle: p.State()}, Name: s.Name, Labels: s.Labels, Annotations: s.Annotations,
 		Result: s.Result, Flavor: s.Flavor, CreatedAt: s.CreatedAt, StartedAt: s.StartedAt, Networks: s.Networks,
-		PrivateUsers: s.PrivateUsers, Source: s.Source, Apps: make([]AppInfo, 0, len(s.Apps))}
+		PrivateUsers: s.PrivateUsers, Source: s.Source, Apps: make([]AppInfo, 0, len(s.Apps)), mutable: s.Mutable}
 	if pi.Labels == nil {
 		pi.Labels = map[string]string{}
 	}
@@ -175,8 +166,6 @@ func infoFromSummary(p *lifecycle.Pod) *PodInfo {
 		a.AppInfo.imageVersion = a.ImageVersion
 		pi.Apps = append(pi.Apps, a.AppInfo)
 	}
-	// Facts that change after the pod's end, read afresh.
-	pi.GCMarkedAt = timePtr(p.GCMarkedTime())
 	if pi.Source != nil {
 		pi.Source.Match = sourceMatch(pi.Source.File, pi.Source.Digest)
 	}

@@ -226,26 +226,21 @@ func signalStage1(p *lifecycle.Pod, pid int, sig unix.Signal) error {
 // Type=notify that the pod's apps have all started. Where there is none
 // ($NOTIFY_SOCKET unset) it does nothing. From then on the calling
 // process, the pod's stage1, mostly waits for its pod: it settles
-// (resident.Settle) after SettleDelay, and warn gets a failure to.
+// (resident.Settle) after settleDelay, unless the pod has ended by then,
+// and warn gets a failure to.
 func NotifyReady(warn func(error)) {
 	daemon.SdNotify(false, daemon.SdNotifyReady)
-	SettleLater(warn)
-}
-
-// SettleDelay is how long a pod's stage1 or init waits, once its apps
-// run, before it sheds what it used to start: long enough that a pod whose
-// apps end at once ends without paying for it.
-const SettleDelay = 100 * time.Millisecond
-
-// SettleLater settles the calling process after SettleDelay, unless it has
-// ended by then.
-func SettleLater(warn func(error)) {
-	time.AfterFunc(SettleDelay, func() {
+	time.AfterFunc(settleDelay, func() {
 		if err := resident.Settle(); err != nil {
 			warn(err)
 		}
 	})
 }
+
+// settleDelay is how long a pod's stage1 waits, once its apps run, before
+// it sheds what it used to start: long enough that a pod whose apps end
+// at once ends without paying for it.
+const settleDelay = 100 * time.Millisecond
 
 // CgroupControl is the Stop and GC of a flavor whose pods live in the
 // pod's cgroups and whose mounts live in mount namespaces that die with the

@@ -105,7 +105,7 @@ func initMain(args []string) int {
 // into its own cgroups (joinLater).
 const initJoinDelay = 100 * time.Millisecond
 
-// joinLater moves the init into its cgroups once the apps have run for
+// joinLater moves the init into its cgroups, if the pod has any, once the apps have run for
 // initJoinDelay, and never if the pod has ended by then. The apps were
 // born in their cgroups; only the init moves, and moving a process takes
 // the kernel's global thread-group lock, whose first writer waits for an
@@ -115,20 +115,18 @@ const initJoinDelay = 100 * time.Millisecond
 // own cgroup, as stage1 is. Then the init, which from now on mostly
 // waits, settles (resident.Settle).
 func joinLater(dirs []string, warn func(error)) {
-	if len(dirs) == 0 {
-		kit.SettleLater(warn)
-		return
-	}
 	time.AfterFunc(initJoinDelay, func() {
-		// dirs[0], the init's own folder below the pod's in the tracking
-		// hierarchy, is made here, off the pod's start; it goes with the
-		// pod's.
-		err := os.Mkdir(dirs[0], 0o755)
-		if err == nil || os.IsExist(err) {
-			err = (&cgroup.Group{Dirs: dirs}).Join()
-		}
-		if err != nil {
-			warn(err)
+		if len(dirs) > 0 {
+			// dirs[0], the init's own folder below the pod's in the
+			// tracking hierarchy, is made here, off the pod's start; it
+			// goes with the pod's.
+			err := os.Mkdir(dirs[0], 0o755)
+			if err == nil || os.IsExist(err) {
+				err = (&cgroup.Group{Dirs: dirs}).Join()
+			}
+			if err != nil {
+				warn(err)
+			}
 		}
 		// Last, as what runs after it brings its pages back.
 		if err := resident.Settle(); err != nil {

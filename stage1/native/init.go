@@ -105,8 +105,9 @@ func initMain(args []string) int {
 // into its own cgroups (joinLater).
 const initJoinDelay = 100 * time.Millisecond
 
-// joinLater moves the init into its cgroups, if the pod has any, once the apps have run for
-// initJoinDelay, and never if the pod has ended by then. The apps were
+// joinLater moves the init into its cgroups, if the pod has any, once
+// the apps have run for initJoinDelay, and never if the pod has ended by
+// then. The apps were
 // born in their cgroups; only the init moves, and moving a process takes
 // the kernel's global thread-group lock, whose first writer waits for an
 // RCU grace period: 4 to 25 ms on these machines, during which the

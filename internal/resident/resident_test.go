@@ -107,7 +107,7 @@ func TestShedAgainNeedsSettle(t *testing.T) {
 	if err := ShedAgain(); err != nil {
 		t.Fatal(err)
 	}
-	if after := p.count(t); after*2 < before {
+	if after := p.count(t); after*5 <= before*4 {
 		t.Errorf("ShedAgain shed an unsettled process: %d pages mapped before, %d after", before, after)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -174,11 +173,13 @@ func sealedSelf(names []string) ([]*os.File, error) {
 	for i, p := range append([]string{SelfExe}, names...) {
 		if i > 0 {
 			p = filepath.Join(filepath.Dir(path), p)
+			// As overlaySelf: a helper that is not a file beside
+			// podctl is missing.
+			if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+				continue
+			}
 		}
 		f, err := sealedCopy(p)
-		if i > 0 && errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
 		if err != nil {
 			closeAll(files)
 			return nil, err

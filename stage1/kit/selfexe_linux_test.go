@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -86,4 +87,55 @@ func TestSealedSelf(t *testing.T) {
 	f := files[0]
 	defer f.Close()
 	checkSealedSelf(t, f, unix.EPERM)
+}
+
+// OpenBinaries opens a helper beside podctl through the same overlay, or
+// as a sealed copy, read-only either way, and gives nil for one that is
+// missing or not a file.
+func TestOpenBinariesBeside(t *testing.T) {
+	dir := t.TempDir()
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := []byte("#!/bin/false\nthe helper\n")
+	if err := os.WriteFile(filepath.Join(dir, "podctl"), self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "helper"), helper, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "folder"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := SelfExe
+	SelfExe = filepath.Join(dir, "podctl")
+	defer func() { SelfExe = old }()
+	names := []string{"helper", "missing", "folder"}
+	for _, c := range []struct {
+		name string
+		open func([]string) ([]*os.File, error)
+		want unix.Errno
+	}{{"overlay", overlaySelf, unix.EROFS}, {"sealed", sealedSelf, unix.EPERM}} {
+		files, err := c.open(names)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		defer closeAll(files)
+		if len(files) != 4 || files[0] == nil || files[1] == nil || files[2] != nil || files[3] != nil {
+			t.Fatalf("%s: files %v, want podctl and the helper only", c.name, files)
+		}
+		got, err := io.ReadAll(io.NewSectionReader(files[1], 0, 1<<20))
+		if err != nil || !bytes.Equal(got, helper) {
+			t.Errorf("%s: the helper reads %q, %v", c.name, got, err)
+		}
+		w, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", files[1].Fd()), os.O_RDWR, 0)
+		if err == nil {
+			_, err = w.WriteAt([]byte("x"), 0)
+			w.Close()
+		}
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: writing the helper: %v, want %v", c.name, err, c.want)
+		}
+	}
 }

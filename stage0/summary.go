@@ -29,8 +29,8 @@ type podSummary struct {
 	PrivateUsers *stage1.PrivateUsers `json:"private_users"`
 	Apps         []summaryApp         `json:"apps"`
 	Source       *SourceInfo          `json:"source"`
-	// Mutable is kept in a running pod's summary: a mutable pod's app
-	// that has not started is created, not running.
+	// Mutable: a running mutable pod's app that has not started is
+	// created, not running.
 	Mutable bool `json:"mutable,omitempty"`
 }
 

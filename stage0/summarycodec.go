@@ -28,7 +28,7 @@ import (
 //	w JSON                   the networks, when there were any
 //	u JSON                   the private users, when there were any
 //	o JSON                   the pod file it came from, if any
-//	m                        the pod is mutable (a running pod's summary)
+//	m                        the pod is mutable
 //	p NAME IMAGE-NAME IMAGE-ID STATE EXIT SIGNAL REASON MESSAGE STARTED FINISHED RESTARTS VERSION
 //	                         an app (one line each, in the manifest's order)
 //	e                        the end: a summary without it is not whole

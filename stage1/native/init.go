@@ -18,6 +18,7 @@ import (
 	"podctl/lifecycle"
 	"podctl/network"
 	"podctl/stage1"
+	"podctl/stage1/appexec"
 	"podctl/stage1/kit"
 )
 
@@ -46,7 +47,9 @@ func initMain(args []string) int {
 			p.Release()
 		}
 	}()
-	go warmConfigJSON()
+	// The init decodes its configuration, and encodes each app's spec
+	// for its exec helper.
+	go warmJSON(&podConfig{}, &appexec.Spec{})
 	cfg, netReady, err := readConfig()
 	if err == io.EOF {
 		// Started early for a pod that was not run after all.

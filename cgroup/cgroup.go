@@ -322,7 +322,7 @@ func (g *Group) nested() bool {
 	return false
 }
 
-// eachDir runs f on each of dirs at once and returns their failures. The
+// eachDir runs f on each of dirs at once and returns the first failure. The
 // kernel makes and removes a hierarchy's folders one at a time, and a v1
 // memory cgroup's take it a good part of a millisecond each: the
 // hierarchies of a pod's group are worked on side by side.
@@ -343,7 +343,13 @@ func eachDir(dirs []string, f func(dir string) error) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	// The first in dirs' order: one line, the same from run to run.
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Join moves the calling process (all its threads) into the group, in

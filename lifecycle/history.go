@@ -8,6 +8,7 @@ import (
 	"podctl/events"
 	"strings"
 	"time"
+	"unicode"
 
 	"golang.org/x/sys/unix"
 )
@@ -75,7 +76,9 @@ func parseHistory(b []byte) []StateChange {
 	for _, line := range bytes.Split(b, []byte("\n")) {
 		ts, state, ok := strings.Cut(strings.TrimSuffix(string(line), "\r"), " ")
 		t, err := time.Parse(time.RFC3339Nano, ts)
-		if !ok || err != nil || state == "" {
+		// A state is a word or two; a control character (a stray \r
+		// left by a line's own \r\n ending) makes the line no change.
+		if !ok || err != nil || state == "" || strings.ContainsFunc(state, unicode.IsControl) {
 			continue
 		}
 		// Pods recorded by older versions name some states with a

@@ -7,9 +7,11 @@
 // elsewhere it is assembled when loaded. An app's own filter (--seccomp)
 // is assembled by stage1 before the app starts, through podctl-fetch, so
 // that no process of a pod's start links the assembler.
-// Installing it still takes the kernel some 0.3 ms: seccomp(2) runs the
-// linear program once for every call number to cache which are always
-// allowed.
+// Installing it takes the kernel about 0.06 ms: seccomp(2) runs the
+// program once for every call number to cache which are always allowed,
+// and a binary search on the number (package profile) decides each in a
+// dozen instructions where the library's chain of comparisons took up
+// to 360 (0.3 ms).
 package seccomp
 
 //go:generate go run mkprogram.go

@@ -15,8 +15,17 @@ import (
 // CustomProgram assembles c (retain or remove) into a BPF program for
 // seccomp(2). tracing is as for Policy.
 func CustomProgram(c *custom.Custom, tracing bool) ([]unix.SockFilter, error) {
-	if err := c.Check(); err != nil {
+	policy, err := customPolicy(c, tracing)
+	if err != nil {
 		return nil, err
+	}
+	return assemble(policy)
+}
+
+// customPolicy is the policy of c, as for CustomProgram.
+func customPolicy(c *custom.Custom, tracing bool) (libseccomp.Policy, error) {
+	if err := c.Check(); err != nil {
+		return libseccomp.Policy{}, err
 	}
 	e, _ := c.ErrnoValue()
 	refuse := libseccomp.ActionErrno | libseccomp.Action(e)
@@ -29,7 +38,7 @@ func CustomProgram(c *custom.Custom, tracing bool) ([]unix.SockFilter, error) {
 		// not know fail with EPERM.
 		info, err := arch.GetInfo("")
 		if err != nil {
-			return nil, fmt.Errorf("seccomp: %w", err)
+			return libseccomp.Policy{}, fmt.Errorf("seccomp: %w", err)
 		}
 		var others []string
 		for n := range info.SyscallNames {
@@ -45,15 +54,15 @@ func CustomProgram(c *custom.Custom, tracing bool) ([]unix.SockFilter, error) {
 	case custom.ModeRemove:
 		def, err := Policy(tracing)
 		if err != nil {
-			return nil, err
+			return libseccomp.Policy{}, err
 		}
 		// The first group that names a call decides it.
 		groups := []libseccomp.SyscallGroup{{Names: unique(c.Syscalls), Action: refuse}}
 		policy = libseccomp.Policy{DefaultAction: def.DefaultAction, Syscalls: append(groups, def.Syscalls...)}
 	default:
-		return nil, fmt.Errorf("seccomp mode %q has no program", c.Mode)
+		return libseccomp.Policy{}, fmt.Errorf("seccomp mode %q has no program", c.Mode)
 	}
-	return assemble(policy)
+	return policy, nil
 }
 
 // unique returns names sorted, each once.

@@ -17,9 +17,10 @@
 //
 // The table names the calls of the 64-bit ABIs podctl runs on (amd64 and
 // arm64); a name one of them lacks is left out when the filter is built for
-// it. The program is a linear chain of comparisons, so the calls programs
-// make most come first: kernels before 5.11, which cache the verdict of the
-// calls allowed whatever their arguments, walk it on every system call.
+// it. go-seccomp-bpf assembles a linear chain of comparisons, in which the
+// calls programs make most come first; a binary search on the call number
+// goes in front of it (search.go), and only the calls whose arguments are
+// looked at go on to what is left of the chain.
 package profile
 
 import (
@@ -231,8 +232,32 @@ func Program(tracing bool) ([]unix.SockFilter, error) {
 	return assemble(policy)
 }
 
-// assemble turns a policy into the BPF program seccomp(2) takes.
+// assemble turns a policy into the BPF program seccomp(2) takes: the
+// library's chain behind a search on the call number (withSearch).
 func assemble(policy libseccomp.Policy) ([]unix.SockFilter, error) {
+	chain, err := assembleChain(policy)
+	if err != nil {
+		return nil, err
+	}
+	info, err := arch.GetInfo("")
+	if err != nil {
+		return nil, fmt.Errorf("seccomp policy: %w", err)
+	}
+	runs, err := searchRuns(chain, uint32(info.ID))
+	if err != nil {
+		return nil, err
+	}
+	tail := chain
+	if r, ok := residual(policy, runs, info.SyscallNames); ok {
+		if tail, err = assembleChain(r); err != nil {
+			return nil, err
+		}
+	}
+	return withSearch(runs, tail, uint32(info.ID))
+}
+
+// assembleChain turns a policy into go-seccomp-bpf's chain.
+func assembleChain(policy libseccomp.Policy) ([]unix.SockFilter, error) {
 	insts, err := policy.Assemble()
 	if err != nil {
 		return nil, fmt.Errorf("assembling the seccomp policy: %w", err)

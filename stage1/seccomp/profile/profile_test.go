@@ -74,7 +74,7 @@ func (f filter) call(name string, args ...uint64) uint32 {
 	return f.verdict(uint32(info.ID), uint32(nr), args...)
 }
 
-func nativeArch(t *testing.T) *arch.Info {
+func nativeArch(t testing.TB) *arch.Info {
 	t.Helper()
 	info, err := arch.GetInfo("")
 	if err != nil {

@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -322,34 +321,21 @@ func (g *Group) nested() bool {
 	return false
 }
 
-// eachDir runs f on each of dirs at once and returns the first failure. The
-// kernel makes and removes a hierarchy's folders one at a time, and a v1
-// memory cgroup's take it a good part of a millisecond each: the
-// hierarchies of a pod's group are worked on side by side.
+// eachDir runs f on each of dirs in turn, all of them whatever fails, and
+// returns the first failure. One at a time: the kernel makes and removes
+// the folders of every hierarchy under one lock (cgroup_mutex), held for
+// the whole of a v1 memory folder's making (a good part of a
+// millisecond), so that a second thread making another hierarchy's folder
+// meanwhile would only spin on the lock, taking a CPU from the pod's init
+// as it starts.
 func eachDir(dirs []string, f func(dir string) error) error {
-	switch len(dirs) {
-	case 0:
-		return nil
-	case 1:
-		return f(dirs[0])
-	}
-	errs := make([]error, len(dirs))
-	var wg sync.WaitGroup
-	for i, d := range dirs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = f(d)
-		}()
-	}
-	wg.Wait()
-	// The first in dirs' order: one line, the same from run to run.
-	for _, err := range errs {
-		if err != nil {
-			return err
+	var first error
+	for _, d := range dirs {
+		if err := f(d); err != nil && first == nil {
+			first = err
 		}
 	}
-	return nil
+	return first
 }
 
 // Join moves the calling process (all its threads) into the group, in

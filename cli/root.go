@@ -115,6 +115,13 @@ func checkPrivilege(cmd *cobra.Command, g *globals) error {
 
 // NewRoot builds the whole command tree.
 func NewRoot(stdout, stderr io.Writer) *cobra.Command {
+	return newRoot(stdout, stderr, "")
+}
+
+// newRoot is NewRoot with only the verb called only, if not "": building
+// every verb's flags and help costs each podctl process a quarter of a
+// millisecond, on a pod's start before its init is started.
+func newRoot(stdout, stderr io.Writer, only string) *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
 		Use:   "podctl",
@@ -146,16 +153,52 @@ a shell, an init script, a systemd unit or cron) can act on it.`,
 		}
 		return fmt.Errorf("%v: see %s --help", err, cmd.CommandPath())
 	})
-	root.AddCommand(
-		newRun(g), newPrepare(g), newRunPrepared(g), newStatus(g), newList(g),
-		newCatManifest(g), newEnter(g), newLogs(g), newAttach(g), newStop(g), newRm(g), newGC(g),
-		newWait(g), newEvents(g), newApply(g), newSystemdGenerator(), newApp(g),
-		newStats(g), newPause(g), newResume(g),
-		newFetch(g), newImage(g), newTrust(g), newVersion(),
-	)
+	for _, v := range verbs {
+		if only == "" || v.name == only {
+			root.AddCommand(v.make(g))
+		}
+	}
 	root.SetHelpCommand(newHelp(root))
 	unsortFlags(root)
 	return root
+}
+
+// verbs are podctl's commands, by name, in the order --help lists them.
+var verbs = []struct {
+	name string
+	make func(*globals) *cobra.Command
+}{
+	{"run", newRun}, {"prepare", newPrepare}, {"run-prepared", newRunPrepared}, {"status", newStatus}, {"list", newList},
+	{"cat-manifest", newCatManifest}, {"enter", newEnter}, {"logs", newLogs}, {"attach", newAttach}, {"stop", newStop},
+	{"rm", newRm}, {"gc", newGC}, {"wait", newWait}, {"events", newEvents}, {"apply", newApply},
+	{"systemd-generator", func(*globals) *cobra.Command { return newSystemdGenerator() }}, {"app", newApp},
+	{"stats", newStats}, {"pause", newPause}, {"resume", newResume}, {"fetch", newFetch}, {"image", newImage},
+	{"trust", newTrust}, {"version", func(*globals) *cobra.Command { return newVersion() }},
+}
+
+// verbOf is the verb args name, if they name one of verbs after the root's
+// own flags alone; "" if they do not (help, a typo, a root flag podctl
+// must show the whole tree for).
+func verbOf(args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--dir":
+			i++
+			continue
+		case strings.HasPrefix(a, "--dir=") || a == "--debug":
+			continue
+		case strings.HasPrefix(a, "-"):
+			return ""
+		}
+		for _, v := range verbs {
+			if v.name == a {
+				return a
+			}
+		}
+		return ""
+	}
+	return ""
 }
 
 // Execute runs podctl with os.Args and returns the exit status.
@@ -165,7 +208,7 @@ func Execute() int {
 
 // execute runs podctl with args and returns the exit status.
 func execute(args []string, stdout, stderr io.Writer) int {
-	root := NewRoot(stdout, stderr)
+	root := newRoot(stdout, stderr, verbOf(args))
 	root.SetArgs(args)
 	err := root.Execute()
 	code, print := exitCode(err)

@@ -163,12 +163,22 @@ func Prepare(c Config, opts *PrepareOptions) (*lifecycle.Pod, error) {
 
 // availableFlavor returns the flavor called name if it can run here.
 func availableFlavor(name string) (stage1.Flavor, error) {
-	f, err := flavors.Get(name)
+	f, err := flavorNamed(name)
 	if err != nil {
-		return nil, errdefs.New(ErrUsage, "%v", err)
+		return nil, err
 	}
 	if err := f.Available(); err != nil {
 		return nil, err
+	}
+	return f, nil
+}
+
+// flavorNamed returns the flavor called name, whether it can run here or
+// not.
+func flavorNamed(name string) (stage1.Flavor, error) {
+	f, err := flavors.Get(name)
+	if err != nil {
+		return nil, errdefs.New(ErrUsage, "%v", err)
 	}
 	return f, nil
 }

@@ -40,15 +40,24 @@ func PrepareAndRun(c Config, opts *PrepareOptions, ro RunOptions) (int, error) {
 	if err := checkRootless(opts, name); err != nil {
 		return 0, err
 	}
-	f, err := availableFlavor(name)
+	f, err := flavorNamed(name)
 	if err != nil {
 		return 0, err
 	}
+	// Started before the flavor's check of the host, which reads a few
+	// files: what starts early is on a pod's critical path from here.
+	// Ended if the check fails.
 	if es, ok := f.(stage1.EarlyStarter); ok && !ro.NoEarly {
 		eo := stage1.EarlyOptions{HostNetwork: isHostNetwork(opts.Network.Net)}
 		if ro.Early, err = es.StartEarly(eo); err != nil {
 			return 0, err
 		}
+	}
+	if err := f.Available(); err != nil {
+		if ro.Early != nil {
+			ro.Early.Abort()
+		}
+		return 0, err
 	}
 	p, err := prepare(c, opts, name)
 	if err != nil {

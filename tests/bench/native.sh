@@ -30,6 +30,10 @@
 #                         timed in the same rounds, in a data directory of
 #                         its own: podctl/baseline is the change's gain
 #   BENCH_PAIRS=40        timed rounds (after 3 untimed warm-up rounds)
+#   BENCH_SETTLE=5        seconds the app sleeps before the runtime's
+#                         resident memory is read: past podctl's settling
+#                         (100 ms) and its first two usage samples (2 and
+#                         4 s), what it keeps for the pod's whole life
 #   BENCH_TMPDIR=/var/tmp where the temporary directory goes
 #   BENCH_KEEP=1          keep the temporary directory (raw figures in results/)
 set -euo pipefail
@@ -384,7 +388,7 @@ wait_app() {
 }
 
 declare -A res pss resn resw
-settle=0.5 # after the app started, before sampling
+settle=${BENCH_SETTLE:-5} # after the app started, before sampling
 
 # podctl
 rm -f "$poduuid_file"
@@ -432,7 +436,7 @@ for n in "${names[@]}"; do
 	printf '%-28s %16s %14s (%d proc) %16s\n' "$(label_of "$n")" "$(mib "${peak[$n]}")" "$(mib "${res[$n]}")" "${resn[$n]}" "$(mib "${pss[$n]}")"
 done
 say "  peak RSS: GNU time %M of one /bin/true run (median of 3): the largest single process of the tree"
-say "  resident: sum of VmRSS, and of Pss (/proc/PID/smaps_rollup), of the runtime's processes while /bin/sleep 30 runs (the app not counted; \$T is $base):"
+say "  resident: sum of VmRSS, and of Pss (/proc/PID/smaps_rollup), of the runtime's processes ${settle} s after /bin/sleep 30 started (the app not counted; \$T is $base):"
 for n in "${names[@]}"; do say "    $n: ${resw[$n]:-none}"; done
 say ""
 for n in crun runc; do

@@ -42,19 +42,14 @@ const cpuPeriod = 100000
 // "memory", "cpu" and "pids" in its also list. It returns the folders,
 // which the app joins.
 func (g *Group) NewAppGroup(app string, l Limits) ([]string, error) {
-	// The device policy's folder is made beside the usage folders, in
-	// another hierarchy.
+	// One folder at a time, as eachDir: the kernel makes every
+	// hierarchy's under one lock.
 	var devDir string
 	var devErr error
-	devDone := make(chan struct{})
-	go func() {
-		defer close(devDone)
-		if l.Devices {
-			devDir, devErr = g.newAppDevices(app, l.ExtraDevices)
-		}
-	}()
+	if l.Devices {
+		devDir, devErr = g.newAppDevices(app, l.ExtraDevices)
+	}
 	dirs, err := g.newStatsChildren(app)
-	<-devDone
 	if err != nil {
 		return nil, err
 	}

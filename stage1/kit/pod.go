@@ -18,7 +18,12 @@ type Pod struct {
 	Specs []AppSpec
 	// Group is the pod's cgroup, made before any app starts.
 	Group *cgroup.Group
-	undo  []func() error
+	// appChildren: MakeAppCgroups makes the apps' folders in the
+	// tracking hierarchy (Prologue.AppCgroups).
+	appChildren bool
+	// appCgroupsMade: MakeAppCgroups has run; it does its work once.
+	appCgroupsMade bool
+	undo           []func() error
 }
 
 // Prologue says how Begin prepares a pod for a flavor.
@@ -29,8 +34,14 @@ type Prologue struct {
 	// a flavor whose pod makes them itself (systemd) leaves it unset.
 	AppCgroups bool
 	// Also names v1 hierarchies the pod needs a cgroup in beside those
-	// NewPodCgroups chooses (the systemd flavor's name=systemd).
+	// NewPodCgroupFor chooses (the systemd flavor's name=systemd).
 	Also []string
+	// AppCgroupsLater leaves the apps' cgroups (NewAppGroups, and with
+	// AppCgroups NewAppChildren) for the flavor to make with
+	// Pod.MakeAppCgroups, beside what it does meanwhile: the kernel
+	// makes cgroup folders one at a time, and a v1 memory folder takes it
+	// the better part of a millisecond.
+	AppCgroupsLater bool
 }
 
 // Begin is the prologue of every flavor's Run: it resolves the apps,
@@ -62,11 +73,11 @@ func Begin(rc *stage1.RunContext, how Prologue) (*Pod, error) {
 		p.Group = &cgroup.Group{}
 		return p, nil
 	}
-	g, err := NewPodCgroups(rc.Pod, specs, how.Also...)
+	g, err := NewPodCgroupFor(rc.Pod, specs, how.Also...)
 	if err != nil {
 		return nil, err
 	}
-	p.Group = g
+	p.Group, p.appChildren = g, how.AppCgroups
 	p.Defer(func() error {
 		// The pod's processes end with it, and its cgroups go.
 		if err := g.Kill(cgroup.KillWait); err != nil {
@@ -74,8 +85,8 @@ func Begin(rc *stage1.RunContext, how Prologue) (*Pod, error) {
 		}
 		return g.Remove()
 	})
-	if how.AppCgroups {
-		if err := NewAppChildren(g, specs); err != nil {
+	if !how.AppCgroupsLater {
+		if err := p.MakeAppCgroups(); err != nil {
 			p.End()
 			return nil, err
 		}
@@ -88,6 +99,25 @@ func Begin(rc *stage1.RunContext, how Prologue) (*Pod, error) {
 	stop := stats.Record(rc.Pod, g.Dirs, names, stats.DefaultInterval(), rc.Warn)
 	p.Defer(func() error { stop(); return nil })
 	return p, nil
+}
+
+// MakeAppCgroups makes each app's cgroups below the pod's and tells its
+// spec which they are (NewAppGroups; NewAppChildren if the flavor asked
+// for AppCgroups): in Begin, or, with AppCgroupsLater, when the flavor
+// calls it, before any app starts; a second call does nothing. Those
+// made stay on error, for End to remove with the pod's.
+func (p *Pod) MakeAppCgroups() error {
+	if p.Cgroupless() || p.appCgroupsMade {
+		return nil
+	}
+	p.appCgroupsMade = true
+	if err := NewAppGroups(p.Group, p.Specs); err != nil {
+		return err
+	}
+	if p.appChildren {
+		return NewAppChildren(p.Group, p.Specs)
+	}
+	return nil
 }
 
 // Defer adds a step to undo when the pod ends, before those added earlier.

@@ -59,18 +59,12 @@ func NewPodCgroup(p *lifecycle.Pod, also ...string) (*cgroup.Group, error) {
 	return g, nil
 }
 
-// NewPodCgroups creates the pod's cgroup (in the tracking hierarchy, in
-// those named in also, and in the v1 hierarchies its usage is read from:
-// the cgroup package's stats controllers) and, for each app, its own folder in those
-// usage hierarchies and the cgroups that hold its limits, and records the
-// pod's folders in the pod. Each spec learns the folders its app joins
-// (Cgroups: the pod's, then its own) and its own ones (LimitDirs, where
-// the kernel also counts its out-of-memory kills, and which the systemd
-// flavor binds into the pod for the app to join).
-//
-// Per-app folders in the tracking hierarchy are the flavor's to make:
-// the systemd flavor leaves that hierarchy to the pod's systemd.
-func NewPodCgroups(p *lifecycle.Pod, specs []AppSpec, also ...string) (*cgroup.Group, error) {
+// NewPodCgroupFor creates the cgroup of a pod of apps specs (in the
+// tracking hierarchy, in those named in also, in the v1 hierarchies its
+// usage is read from: the cgroup package's stats controllers, and in
+// those the apps' limits and device policies need) and records the pod's
+// folders in the pod.
+func NewPodCgroupFor(p *lifecycle.Pod, specs []AppSpec, also ...string) (*cgroup.Group, error) {
 	for _, s := range specs {
 		if !s.Limits.None() {
 			also = append(also, "memory", "cpu", "pids")
@@ -84,21 +78,31 @@ func NewPodCgroups(p *lifecycle.Pod, specs []AppSpec, also ...string) (*cgroup.G
 			break
 		}
 	}
-	g, err := NewPodCgroup(p, also...)
-	if err != nil {
-		return nil, err
-	}
+	return NewPodCgroup(p, also...)
+}
+
+// NewAppGroups makes, for each app, its own folder below the pod's group
+// g in the usage hierarchies and the cgroups that hold its limits. Each
+// spec learns the folders its app joins (Cgroups: the pod's, then its
+// own) and its own ones (LimitDirs, where the kernel also counts its
+// out-of-memory kills, and which the systemd flavor binds into the pod
+// for the app to join). On error the folders made stay, for the pod's
+// group to remove.
+//
+// Per-app folders in the tracking hierarchy are the flavor's to make
+// (NewAppChildren): the systemd flavor leaves that hierarchy to the pod's
+// systemd.
+func NewAppGroups(g *cgroup.Group, specs []AppSpec) error {
 	for i := range specs {
 		s := &specs[i]
 		dirs, err := g.NewAppGroup(s.Name, s.Limits)
 		if err != nil {
-			g.Remove()
-			return nil, err
+			return err
 		}
 		s.LimitDirs = dirs
 		s.Cgroups = append(append([]string(nil), g.Dirs...), s.LimitDirs...)
 	}
-	return g, nil
+	return nil
 }
 
 // NewAppChildren gives each app a folder of its own below the pod's in the

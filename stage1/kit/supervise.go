@@ -60,6 +60,10 @@ func (c CmdProc) Wait() (syscall.WaitStatus, error) {
 // Hooks let a flavor change what Supervise does at some moments, and
 // say what it has to say.
 type Hooks struct {
+	// Prepare, if not nil, runs before the first app starts (its
+	// pre-start handler included); an error is that app's failure to
+	// start.
+	Prepare func() error
 	// Ready runs once every app has started. By default it writes the
 	// pod's ready file and tells a service manager (NotifyReady).
 	Ready func()

@@ -159,6 +159,12 @@ func (s *Supervisor) setUp() {
 // the pod is ready on notify. The first that cannot start ends the
 // starting.
 func (s *Supervisor) startAll() {
+	if s.Hooks.Prepare != nil && len(s.Specs) > 0 {
+		if err := s.Hooks.Prepare(); err != nil {
+			s.startFailed(0, err)
+			return
+		}
+	}
 	for i := range s.Specs {
 		if s.RC.Task.ReadyNotify {
 			c, err := ListenNotify(s.pod, &s.Specs[i], i, s.readyCh)

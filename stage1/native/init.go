@@ -50,7 +50,7 @@ func initMain(args []string) int {
 	// The init decodes its configuration, and encodes each app's spec
 	// for its exec helper.
 	go warmJSON(&podConfig{}, &appexec.Spec{})
-	cfg, netReady, err := readConfig()
+	cfg, cgroupsReady, netReady, err := readConfig()
 	if err == io.EOF {
 		// Started early for a pod that was not run after all.
 		return 0
@@ -91,6 +91,8 @@ func initMain(args []string) int {
 		ctl.Close()
 	}
 	sv.Hooks = kit.Hooks{
+		// The apps' cgroups, which stage1 has made meanwhile.
+		Prepare: cgroupsReady,
 		Ready: func() {
 			if err := kit.MarkReady(pod); err != nil {
 				warn(err)
@@ -159,25 +161,56 @@ func initContext(pod *lifecycle.Pod, cfg *podConfig) *stage1.RunContext {
 }
 
 // readConfig reads the pod's configuration from stage1 (io.EOF: none
-// came, the pod was not run after all). netReady says when the apps may
-// start: at once, or when stage1 says the pod's networks are attached,
-// which goes on while the apps are set up.
-func readConfig() (cfg *podConfig, netReady func() error, err error) {
+// came, the pod was not run after all). What may follow it on the pipe is
+// read later, in this order: cgroupsReady reads the apps' cgroups into
+// cfg (podConfig.AwaitCgroups), which stage1 makes while the init sets up
+// what needs none; netReady says when the apps may start: at once, or
+// when stage1 says the pod's networks are attached, which goes on while
+// the apps are set up.
+func readConfig() (cfg *podConfig, cgroupsReady, netReady func() error, err error) {
 	cfg = &podConfig{}
 	f := os.NewFile(configFD, "config")
 	dec := json.NewDecoder(f)
 	err = dec.Decode(cfg)
+	cgroupsReady = sync.OnceValue(func() error {
+		if !cfg.AwaitCgroups {
+			return nil
+		}
+		var m appCgroups
+		if err := dec.Decode(&m); err != nil {
+			return fmt.Errorf("waiting for the apps' cgroups: %w", err)
+		}
+		return cfg.setAppCgroups(m)
+	})
 	netReady = sync.OnceValue(func() error {
 		defer f.Close()
+		if err := cgroupsReady(); err != nil {
+			return err
+		}
 		if !cfg.AwaitNetwork {
 			return nil
 		}
 		return kit.ReadNetwork(dec)
 	})
-	if err != nil || !cfg.AwaitNetwork {
+	if err != nil {
 		netReady()
 	}
-	return cfg, netReady, err
+	return cfg, cgroupsReady, netReady, err
+}
+
+// setAppCgroups gives each app of cfg its cgroups from m, which must name
+// every app.
+func (cfg *podConfig) setAppCgroups(m appCgroups) error {
+	cfg.Views = map[string][]cgroup.View{}
+	for i := range cfg.Apps {
+		s := &cfg.Apps[i]
+		c, ok := m[s.Name]
+		if !ok {
+			return fmt.Errorf("stage1 sent no cgroups for app %s", s.Name)
+		}
+		s.Cgroups, s.LimitDirs, cfg.Views[s.Name] = c.Cgroups, c.LimitDirs, c.Views
+	}
+	return nil
 }
 
 // setUpNamespaces makes the pod's new namespaces what the apps expect:

@@ -78,11 +78,40 @@ type podConfig struct {
 	Apps        []kit.AppSpec `json:"apps"`
 	// Views are each app's cgroups as the app sees them, by app name.
 	Views map[string][]cgroup.View `json:"views"`
-	// AwaitNetwork: a kit.NetworkMessage follows on the pipe once the
-	// pod's networks are attached; no app starts before it.
+	// AwaitCgroups: the apps' cgroups (appCgroups) follow on the pipe
+	// once stage1 has made them, and Apps and Views say none till then;
+	// no app starts before they come.
+	AwaitCgroups bool `json:"await_cgroups,omitempty"`
+	// AwaitNetwork: a kit.NetworkMessage follows on the pipe (after the
+	// cgroups) once the pod's networks are attached; no app starts before
+	// it.
 	AwaitNetwork bool `json:"await_network,omitempty"`
 	// Mutable: the pod takes app verbs on controlFD (mutable.go).
 	Mutable bool `json:"mutable,omitempty"`
+}
+
+// appCgroups is the message that follows a podConfig with AwaitCgroups:
+// the cgroup folders each app joins and its own (kit.AppSpec's Cgroups
+// and LimitDirs) and its view of them (podConfig.Views), by app name.
+type appCgroups map[string]appCgroup
+
+type appCgroup struct {
+	Cgroups   []string      `json:"cgroups"`
+	LimitDirs []string      `json:"limit_dirs"`
+	Views     []cgroup.View `json:"views"`
+}
+
+// appCgroupsOf is the message that says which cgroups pod's apps have.
+func appCgroupsOf(pod *kit.Pod) (appCgroups, error) {
+	m := appCgroups{}
+	for _, s := range pod.Specs {
+		views, err := pod.Group.Views(s.Cgroups)
+		if err != nil {
+			return nil, err
+		}
+		m[s.Name] = appCgroup{Cgroups: s.Cgroups, LimitDirs: s.LimitDirs, Views: views}
+	}
+	return m, nil
 }
 
 // warmJSON builds encoding/json's encoders and field tables for the types
@@ -118,7 +147,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 	}
 	// stage1 encodes the init's configuration.
 	go warmJSON(&podConfig{})
-	pod, err := kit.Begin(rc, kit.Prologue{Confined: true, AppCgroups: true, Also: kit.MutableControllers(rc.Manifest)})
+	pod, err := kit.Begin(rc, kit.Prologue{Confined: true, AppCgroups: true, AppCgroupsLater: true, Also: kit.MutableControllers(rc.Manifest)})
 	if err != nil {
 		return 0, err
 	}
@@ -134,7 +163,8 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 }
 
 // configOf is the configuration the init of pod gets: its own cgroup is
-// to be below the pod's.
+// to be below the pod's; the apps' cgroups, made once the init has it,
+// follow (appCgroups).
 func configOf(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (*podConfig, error) {
 	g, specs := pod.Group, pod.Specs
 	cfg := &podConfig{
@@ -153,13 +183,7 @@ func configOf(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (*podConf
 	}
 	// Made by the init itself, when it joins it (joinLater).
 	cfg.Cgroups = append([]string{filepath.Join(g.Dirs[0], initCgroup)}, g.Dirs[1:]...)
-	for _, s := range specs {
-		views, err := g.Views(s.Cgroups)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Views[s.Name] = views
-	}
+	cfg.AwaitCgroups = true
 	return cfg, nil
 }
 
@@ -194,6 +218,12 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 	sigs := kit.NotifyStop(rc.Interactive)
 	defer signal.Stop(sigs)
 	if cfg.Mutable {
+		// The app verbs need the apps' cgroups: made now, not beside the
+		// init's set-up.
+		if err := pod.MakeAppCgroups(); err != nil {
+			init.Abort()
+			return 0, err
+		}
 		// Listening before the init has its pod, which it may say ready
 		// at once (it may have no app): a verb that follows readiness
 		// finds the socket. One that comes sooner waits for the init to
@@ -209,7 +239,7 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 		defer stop()
 	}
 	trace.Mark("hand pod to init")
-	if err := init.give(cfg, waitNet); err != nil {
+	if err := init.give(cfg, pod, waitNet); err != nil {
 		return 0, err
 	}
 	if !cfg.Mutable {
@@ -359,6 +389,11 @@ func (p *initProc) Abort() {
 	if <-p.started; p.err != nil {
 		return
 	}
+	p.end()
+}
+
+// end ends a started init, and takes its exit.
+func (p *initProc) end() {
 	p.config.Close()
 	p.status.Close()
 	p.control.Close()
@@ -366,17 +401,32 @@ func (p *initProc) Abort() {
 	p.cmd.Wait()
 }
 
-// give gives the init its pod, then, if waitNet is set, what it returns
-// (kit.SendNetwork): the init sets up the apps meanwhile, and starts them
-// once the pod's networks are attached. The caller then reads the error
-// pipe (status) to learn when every app is ready, or why the pod did not
-// start.
-func (p *initProc) give(cfg *podConfig, waitNet func() error) error {
+// give gives the init its pod; then, with cfg.AwaitCgroups, makes the
+// apps' cgroups and sends them (appCgroups); then, if waitNet is set, what
+// it returns (kit.SendNetwork). The init sets up what needs neither
+// meanwhile, and starts the apps once they have come. The caller then
+// reads the error pipe (status) to learn when every app is ready, or why
+// the pod did not start. If the apps' cgroups cannot be made, the init is
+// ended, having started nothing, and the error returned.
+func (p *initProc) give(cfg *podConfig, pod *kit.Pod, waitNet func() error) error {
 	p.handed = true
 	if <-p.started; p.err != nil {
 		return p.err
 	}
-	err := json.NewEncoder(p.config).Encode(cfg)
+	enc := json.NewEncoder(p.config)
+	err := enc.Encode(cfg)
+	if err == nil && cfg.AwaitCgroups {
+		var m appCgroups
+		merr := pod.MakeAppCgroups()
+		if merr == nil {
+			m, merr = appCgroupsOf(pod)
+		}
+		if merr != nil {
+			p.end()
+			return merr
+		}
+		err = enc.Encode(m)
+	}
 	if err == nil && waitNet != nil {
 		err = kit.SendNetwork(p.config, waitNet)
 	} else {

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"testing"
 
-	"podctl/lifecycle"
 	"podctl/stage1"
 )
 
@@ -14,21 +13,7 @@ import (
 // below it when the flavor asks, once: each spec then names its own
 // folders, which End removes with the pod's.
 func TestMakeAppCgroupsLater(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test makes cgroups and must run as root")
-	}
-	dataDir := t.TempDir()
-	if err := lifecycle.Init(dataDir); err != nil {
-		t.Fatal(err)
-	}
-	p, err := lifecycle.NewPod(dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if err := os.MkdirAll(filepath.Join(p.Path(), lifecycle.DirStage1), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	p := newCgroupTestPod(t)
 	specs := make([]AppSpec, 2)
 	specs[0].Name, specs[1].Name = "one", "two"
 	Confine(specs)

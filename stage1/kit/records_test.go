@@ -227,9 +227,10 @@ func TestRecordedPids(t *testing.T) {
 	}
 }
 
-// A cgroup record that names host cgroups beside the pod's: only the
-// pod's own folders are acted on, and gc removes them all.
-func TestRecordedCgroups(t *testing.T) {
+// newCgroupTestPod is a new pod, with its stage1 folder, for a test that
+// makes its cgroups; closed when the test ends.
+func newCgroupTestPod(t *testing.T) *lifecycle.Pod {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("this test makes cgroups and must run as root")
 	}
@@ -241,10 +242,17 @@ func TestRecordedCgroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { p.Close() })
 	if err := os.MkdirAll(filepath.Join(p.Path(), lifecycle.DirStage1), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// A cgroup record that names host cgroups beside the pod's: only the
+// pod's own folders are acted on, and gc removes them all.
+func TestRecordedCgroups(t *testing.T) {
+	p := newCgroupTestPod(t)
 	g, err := NewPodCgroup(p, "name=systemd")
 	if err != nil {
 		t.Fatal(err)

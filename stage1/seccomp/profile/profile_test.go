@@ -1,7 +1,6 @@
 package profile
 
 import (
-	"encoding/binary"
 	"testing"
 
 	libseccomp "github.com/elastic/go-seccomp-bpf"
@@ -32,35 +31,16 @@ func newFilter(t *testing.T, tracing bool) filter {
 	if len(prog) > unix.BPF_MAXINSNS {
 		t.Fatalf("program has %d instructions, the kernel takes %d", len(prog), unix.BPF_MAXINSNS)
 	}
-	insts := make([]bpf.Instruction, len(prog))
-	for i, in := range prog {
-		insts[i] = bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}.Disassemble()
-	}
-	vm, err := bpf.NewVM(insts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filter{t: t, vm: vm}
+	return filter{t: t, vm: vmOf(t, prog)}
 }
 
 // verdict is what the program says of call nr of architecture auditArch
-// with args. The virtual machine loads words big-endian, the kernel in the
-// machine's order: each 32-bit word goes in big-endian where the kernel
-// would have it, the low half of an argument first (little-endian hosts).
+// with args (run).
 func (f filter) verdict(auditArch, nr uint32, args ...uint64) uint32 {
 	f.t.Helper()
-	data := make([]byte, 64)
-	binary.BigEndian.PutUint32(data[0:], nr)
-	binary.BigEndian.PutUint32(data[4:], auditArch)
-	for i, a := range args {
-		binary.BigEndian.PutUint32(data[16+8*i:], uint32(a))
-		binary.BigEndian.PutUint32(data[16+8*i+4:], uint32(a>>32))
-	}
-	v, err := f.vm.Run(data)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return uint32(v)
+	var six [6]uint64
+	copy(six[:], args)
+	return run(f.t, f.vm, auditArch, nr, six)
 }
 
 // call is verdict for a call named for the native architecture.

@@ -28,9 +28,12 @@ func vmOf(t testing.TB, prog []unix.SockFilter) *bpf.VM {
 	return vm
 }
 
-// run is vm's verdict on call nr of architecture auditArch with args (as
-// filter.verdict lays them out).
+// run is vm's verdict on call nr of architecture auditArch with args.
+// The virtual machine loads words big-endian, the kernel in the machine's
+// order: each 32-bit word goes in big-endian where the kernel would have
+// it, the low half of an argument first (little-endian hosts).
 func run(t testing.TB, vm *bpf.VM, auditArch, nr uint32, args [6]uint64) uint32 {
+	t.Helper()
 	data := make([]byte, 64)
 	binary.BigEndian.PutUint32(data[0:], nr)
 	binary.BigEndian.PutUint32(data[4:], auditArch)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/appc/spec/schema"
@@ -62,6 +63,8 @@ type Pod struct {
 	layoutErr error
 	// layoutRead is set once layoutErr holds what the layout file said.
 	layoutRead bool
+	// appender, if set, records the pod's events (RecordEventsWith).
+	appender *events.Appender
 }
 
 // Init creates the data directory's pod folders if they are missing.
@@ -79,6 +82,56 @@ func Init(dataDir string) error {
 
 func folderPath(dataDir string, f folder) string {
 	return filepath.Join(datadir.PodsDir(dataDir), f.String())
+}
+
+// folderPaths caches folderPath of every folder of the last data
+// directory asked for: a pod's path is made for every error about one of
+// its files, and list meets such errors (files a pod has not written) by
+// the thousand.
+var folderPaths atomic.Pointer[struct {
+	dataDir string
+	paths   [numFolders]string
+}]
+
+// cachedFolderPath is folderPath, from folderPaths when it holds dataDir.
+func cachedFolderPath(dataDir string, f folder) string {
+	if c := folderPaths.Load(); c != nil && c.dataDir == dataDir {
+		return c.paths[f]
+	}
+	c := &struct {
+		dataDir string
+		paths   [numFolders]string
+	}{dataDir: dataDir}
+	for i := range c.paths {
+		c.paths[i] = folderPath(dataDir, folder(i))
+	}
+	folderPaths.Store(c)
+	return c.paths[f]
+}
+
+// fileErrPath is the path of file name of pod p for an error: joined
+// without filepath.Join's cleaning when name is plain (every name podctl
+// reads is).
+func (p *Pod) fileErrPath(name string) string {
+	if !plainName(name) {
+		return filepath.Join(p.Path(), name)
+	}
+	return p.Path() + "/" + name
+}
+
+// plainName reports whether name is a relative path that filepath.Clean
+// leaves as it is, with no element that is "." or "..".
+func plainName(name string) bool {
+	for rest := name; ; {
+		e, after, more := strings.Cut(rest, "/")
+		if e == "" || e == "." || e == ".." {
+			return false
+		}
+		if !more {
+			return true
+		}
+		rest = after
+	}
 }
 
 // NewPod creates a pod with a fresh UUID and leaves it in the prepare folder,
@@ -215,7 +268,7 @@ func readNames(dir string) ([]string, error) {
 func openPod(dataDir, id string) (*Pod, error) {
 	for attempt := 0; attempt < 5; attempt++ {
 		for f := embryoDir; f < numFolders; f++ {
-			p, err := openPodIn(dataDir, f, -1, id)
+			p, err := openPodIn(dataDir, f, -1, id, probeLock)
 			if err == nil {
 				return p, nil
 			}
@@ -227,11 +280,28 @@ func openPod(dataDir, id string) (*Pod, error) {
 	return nil, errdefs.New(ErrNotFound, "no pod %s", id)
 }
 
+// lockMode is what opening a pod does with its lock.
+type lockMode int
+
+const (
+	// probeLock tries a shared lock without waiting, to tell the state,
+	// and releases it.
+	probeLock lockMode = iota
+	// holdShared is probeLock keeping the shared lock, when taken, until
+	// Close: a reader that looks at the pod a moment and closes it (a
+	// walk of list) spares the unlock, which closing does.
+	holdShared
+	// tryExclusive, for gc, tries the exclusive lock first and keeps it
+	// (the pod is passed locked, as TryExclusiveLock leaves it); a pod
+	// whose lock is taken is probed as with probeLock.
+	tryExclusive
+)
+
 // openPodIn opens the pod id in folder f, open as folderFd (or -1: by
-// path), and works out its state by trying a shared lock without waiting.
-// It returns an error wrapping fs.ErrNotExist if the pod is not there, or
-// moved away while it was opened.
-func openPodIn(dataDir string, f folder, folderFd int, id string) (*Pod, error) {
+// path), and works out its state by trying a lock without waiting, as
+// mode says. It returns an error wrapping fs.ErrNotExist if the pod is
+// not there, or moved away while it was opened.
+func openPodIn(dataDir string, f folder, folderFd int, id string, mode lockMode) (*Pod, error) {
 	// Raw calls, relative to the folder when it is open, not an
 	// *os.File: list and gc open every pod.
 	var fd int
@@ -249,18 +319,32 @@ func openPodIn(dataDir string, f folder, folderFd int, id string) (*Pod, error) 
 		}
 		return nil, fmt.Errorf("opening pod %s: %w", id, err)
 	}
-	locked := false
-	switch err := p.tryLock(flock.Shared); {
-	case err == nil:
-		if err := p.unlock(); err != nil {
+	if mode == tryExclusive {
+		switch ok, err := p.tryExclusiveFirst(); {
+		case err != nil:
 			p.Close()
-			return nil, fmt.Errorf("opening pod %s: %w", id, err)
+			return nil, err
+		case ok:
+			return p, nil
+		}
+	}
+	locked := false
+	// flock's own error, not tryLock's: a running pod's lock is taken,
+	// and making its path for an error dropped at once was a twentieth
+	// of a list of running pods.
+	switch err := flock.TryLockFD(p.fd, flock.Shared); {
+	case err == nil:
+		if mode != holdShared {
+			if err := p.unlock(); err != nil {
+				p.Close()
+				return nil, fmt.Errorf("opening pod %s: %w", id, err)
+			}
 		}
 	case errors.Is(err, flock.ErrLocked):
 		locked = true
 	default:
 		p.Close()
-		return nil, fmt.Errorf("opening pod %s: %w", id, err)
+		return nil, fmt.Errorf("opening pod %s: %w", id, &fs.PathError{Op: "trylock", Path: p.Path(), Err: err})
 	}
 	p.state = stateOf(f, locked)
 	if err := p.checkStillThere(); err != nil {
@@ -270,6 +354,37 @@ func openPodIn(dataDir string, f folder, folderFd int, id string) (*Pod, error) 
 	// The layout is read when first asked for (CheckLayout): a pod
 	// listed from its summary needs no other file.
 	return p, nil
+}
+
+// tryExclusiveFirst takes the exclusive lock of a pod just opened if it
+// is free, as TryExclusiveLock would (never of a pod whose layout this
+// podctl does not know, and checking the pod is still there once
+// locked), in one call instead of a probe and a lock: gc marks every
+// exited pod it finds. The lock is tried before the layout is read, so
+// that a running pod costs one call more, not a read. ok is false, with
+// no error, when the lock is taken or the layout unknown: the caller
+// probes the pod as usual.
+func (p *Pod) tryExclusiveFirst() (ok bool, err error) {
+	if err := flock.TryLockFD(p.fd, flock.Exclusive); err != nil {
+		if errors.Is(err, flock.ErrLocked) {
+			return false, nil
+		}
+		return false, fmt.Errorf("opening pod %s: %w", p.UUID, &fs.PathError{Op: "trylock", Path: p.Path(), Err: err})
+	}
+	if p.CheckLayout() != nil {
+		// TryExclusiveLock says why, to whoever asks for the lock.
+		if err := p.unlock(); err != nil {
+			return false, fmt.Errorf("opening pod %s: %w", p.UUID, err)
+		}
+		return false, nil
+	}
+	if err := p.checkStillThere(); err != nil {
+		p.unlock()
+		return false, err
+	}
+	p.locked = true
+	p.state = stateOf(p.folder, false)
+	return true, nil
 }
 
 // checkStillThere confirms that the pod's path still names the directory
@@ -324,7 +439,8 @@ func (p *Pod) Path() string {
 	if p.at != "" {
 		return p.at
 	}
-	return filepath.Join(folderPath(p.dataDir, p.folder), p.UUID)
+	// A UUID is one plain element: joined without cleaning.
+	return cachedFolderPath(p.dataDir, p.folder) + "/" + p.UUID
 }
 
 // FilePath is the path of one of the pod's files (files.go), for what
@@ -434,6 +550,10 @@ func (p *Pod) TryExclusiveLock() error {
 }
 
 func (p *Pod) stateLocked() State { return stateOf(p.folder, true) }
+
+// Locked reports whether this view of the pod holds its exclusive lock
+// (TryExclusiveLock, or a walk that passes pods locked).
+func (p *Pod) Locked() bool { return p.locked }
 
 // Unlock releases the pod's exclusive lock.
 func (p *Pod) Unlock() error {
@@ -558,7 +678,7 @@ func (p *Pod) RemoveSynced(synced time.Time) error {
 		return fmt.Errorf("removing pod %s: %w", p.UUID, err)
 	}
 	if !p.unannounced {
-		events.Record(p.dataDir, events.Event{Type: events.Removed, Pod: p.UUID, Name: name})
+		p.record(events.Event{Type: events.Removed, Pod: p.UUID, Name: name})
 	}
 	return nil
 }
@@ -569,8 +689,22 @@ func (p *Pod) emit(typ string) {
 	if p.unannounced {
 		return
 	}
-	events.Record(p.dataDir, events.Event{Type: typ, Pod: p.UUID, Name: p.eventName()})
+	p.record(events.Event{Type: typ, Pod: p.UUID, Name: p.eventName()})
 }
+
+// record appends e to the event log, through the pod's appender if it
+// has one, and warns if that fails.
+func (p *Pod) record(e events.Event) {
+	if p.appender != nil {
+		events.Warn(p.appender.Append(e))
+		return
+	}
+	events.Record(p.dataDir, e)
+}
+
+// RecordEventsWith makes the pod's transitions record their events
+// through a, which a command handling many pods (gc) keeps open.
+func (p *Pod) RecordEventsWith(a *events.Appender) { p.appender = a }
 
 // eventName is the pod's name for its events, read from the manifest only
 // when an event is recorded; "" if it has none (or no manifest yet).
@@ -603,7 +737,7 @@ func (p *Pod) readFile(name string, max int) ([]byte, error) {
 	var pe *fs.PathError
 	switch {
 	case errors.As(err, &pe):
-		return nil, &fs.PathError{Op: "open", Path: filepath.Join(p.Path(), name), Err: pe.Err}
+		return nil, &fs.PathError{Op: "open", Path: p.fileErrPath(name), Err: pe.Err}
 	case errors.Is(err, fsutil.ErrTooLong):
 		return nil, fmt.Errorf("reading %s of pod %s: %w", name, p.UUID, errTooLong)
 	case err != nil:
@@ -618,7 +752,7 @@ var errTooLong = fsutil.ErrTooLong
 func (p *Pod) statFile(name string) (*unix.Stat_t, error) {
 	var st unix.Stat_t
 	if err := unix.Fstatat(p.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: filepath.Join(p.Path(), name), Err: err}
+		return nil, &fs.PathError{Op: "stat", Path: p.fileErrPath(name), Err: err}
 	}
 	return &st, nil
 }

@@ -42,7 +42,7 @@ func WalkPods(dataDir string, include IncludeMask, f func(*Pod)) error {
 	}
 	defer folders.close()
 	for _, e := range all {
-		p, err := openPodIn(dataDir, e.folder, folders[e.folder], e.id)
+		p, err := openPodIn(dataDir, e.folder, folders[e.folder], e.id, probeLock)
 		if err != nil {
 			if notAPod(err) {
 				continue
@@ -109,12 +109,40 @@ func listPods(dataDir string, include IncludeMask) ([]podEntry, *folderFds, erro
 // one goroutine per CPU, f getting each pod's place in the walk's order so
 // that the caller can keep it. f must be safe to call concurrently.
 func WalkPodsConcurrently(dataDir string, include IncludeMask, f func(i int, p *Pod)) error {
-	return WalkPodsN(dataDir, include, runtime.NumCPU(), f)
+	return walkPodsN(dataDir, include, runtime.NumCPU(), func(folder) lockMode { return probeLock }, f)
+}
+
+// WalkPodsReading is WalkPodsConcurrently for a reader that looks at each
+// pod only for a moment (list): the shared lock that tells a pod's state
+// is kept until the pod is closed, which releases it, instead of being
+// released at once, one call less a pod. Like any reader's, it makes a
+// gc or a start of the pod wait that moment (TryExclusiveLock).
+func WalkPodsReading(dataDir string, include IncludeMask, f func(i int, p *Pod)) error {
+	return walkPodsN(dataDir, include, runtime.NumCPU(), func(folder) lockMode { return holdShared }, f)
+}
+
+// WalkPodsMarking is WalkPodsConcurrently for gc's marking: an exited pod
+// in run/ whose lock is free is passed with its exclusive lock taken, as
+// TryExclusiveLock leaves it (one call where a probe and a lock took
+// three, and one check of its place instead of two). Every other pod is
+// passed as WalkPodsConcurrently passes it.
+func WalkPodsMarking(dataDir string, include IncludeMask, f func(i int, p *Pod)) error {
+	return walkPodsN(dataDir, include, runtime.NumCPU(), func(fo folder) lockMode {
+		if fo == runDir {
+			return tryExclusive
+		}
+		return probeLock
+	}, f)
 }
 
 // WalkPodsN is WalkPodsConcurrently with n goroutines: more than the CPUs
 // for work that mostly waits for the disk (gc's removals).
 func WalkPodsN(dataDir string, include IncludeMask, n int, f func(i int, p *Pod)) error {
+	return walkPodsN(dataDir, include, n, func(folder) lockMode { return probeLock }, f)
+}
+
+// walkPodsN is WalkPodsN opening the pods of each folder as modeOf says.
+func walkPodsN(dataDir string, include IncludeMask, n int, modeOf func(folder) lockMode, f func(i int, p *Pod)) error {
 	all, folders, err := listPods(dataDir, include)
 	if err != nil {
 		return err
@@ -138,7 +166,7 @@ func WalkPodsN(dataDir string, include IncludeMask, n int, f func(i int, p *Pod)
 				if i >= len(all) {
 					return
 				}
-				p, err := openPodIn(dataDir, all[i].folder, folders[all[i].folder], all[i].id)
+				p, err := openPodIn(dataDir, all[i].folder, folders[all[i].folder], all[i].id, modeOf(all[i].folder))
 				if err != nil {
 					if !notAPod(err) {
 						mu.Lock()

@@ -1,6 +1,8 @@
 package lifecycle
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -50,6 +52,10 @@ type Pod struct {
 	// folderFd, while a walk runs, is the pod's state folder open (else
 	// -1): checks of the pod's place look it up there, not by path.
 	folderFd int
+	// listedIno is the inode number the walk's listing of folderFd gave
+	// the pod's name (0 if unknown): a check of its place that finds the
+	// name still there with it needs no fstat of the pod.
+	listedIno uint64
 	// locked is true while this process holds the pod's exclusive lock.
 	locked bool
 	// unannounced is set when a pod whose preparation failed is discarded:
@@ -222,28 +228,63 @@ func resolveUUID(dataDir, prefix string) (string, error) {
 	return "", errdefs.New(ErrAmbiguous, "%q matches %d pods, give more of the UUID", prefix, len(matches))
 }
 
-// readNamesOpen is readNames that also returns the folder open (a raw
-// descriptor the caller closes), or -1 if it does not exist.
-func readNamesOpen(dir string) ([]string, int, error) {
-	f, err := os.Open(dir)
+// dirEntry is a name a folder's listing gave, with its inode number.
+type dirEntry struct {
+	name string
+	ino  uint64
+}
+
+// readEntriesOpen lists a folder with the inode number of each name, and
+// returns the folder open (a raw descriptor the caller closes), or -1 if
+// it does not exist. Raw getdents64 calls: os's listing drops the inode
+// numbers, which spare a walk an fstat a pod (checkStillThere).
+func readEntriesOpen(dir string) ([]dirEntry, int, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if err == unix.ENOENT {
 			return nil, -1, nil
 		}
-		return nil, -1, fmt.Errorf("listing pods: %w", err)
+		return nil, -1, fmt.Errorf("listing pods: %w", &fs.PathError{Op: "open", Path: dir, Err: err})
 	}
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		f.Close()
-		return nil, -1, fmt.Errorf("listing pods: %w", err)
+	var out []dirEntry
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			return nil, -1, fmt.Errorf("listing pods: %w", &fs.PathError{Op: "getdents", Path: dir, Err: err})
+		}
+		if n <= 0 {
+			return out, fd, nil
+		}
+		out = parseDirents(buf[:n], out)
 	}
-	// A descriptor of its own, which outlives f.
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-	f.Close()
-	if err != nil {
-		return nil, -1, fmt.Errorf("listing pods: %w", err)
+}
+
+// parseDirents appends the entries of a getdents64 buffer b (struct
+// linux_dirent64: inode, offset, record length, type, name ending in a
+// NUL), but "." and "..", to out. A record that does not fit ends it.
+func parseDirents(b []byte, out []dirEntry) []dirEntry {
+	const nameAt = 19
+	for len(b) >= nameAt {
+		ino := binary.NativeEndian.Uint64(b[0:8])
+		reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+		if reclen < nameAt || reclen > len(b) {
+			break
+		}
+		name := b[nameAt:reclen]
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		if s := string(name); s != "." && s != ".." {
+			out = append(out, dirEntry{s, ino})
+		}
+		b = b[reclen:]
 	}
-	return names, fd, nil
+	return out
 }
 
 func readNames(dir string) ([]string, error) {
@@ -302,6 +343,12 @@ const (
 // mode says. It returns an error wrapping fs.ErrNotExist if the pod is
 // not there, or moved away while it was opened.
 func openPodIn(dataDir string, f folder, folderFd int, id string, mode lockMode) (*Pod, error) {
+	return openListedPod(dataDir, f, folderFd, id, 0, mode)
+}
+
+// openListedPod is openPodIn of a pod whose name the listing of folderFd
+// gave with inode number ino (0: unknown).
+func openListedPod(dataDir string, f folder, folderFd int, id string, ino uint64, mode lockMode) (*Pod, error) {
 	// Raw calls, relative to the folder when it is open, not an
 	// *os.File: list and gc open every pod.
 	var fd int
@@ -311,7 +358,7 @@ func openPodIn(dataDir string, f folder, folderFd int, id string, mode lockMode)
 	} else {
 		fd, err = unix.Open(filepath.Join(folderPath(dataDir, f), id), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	}
-	p := &Pod{UUID: id, dataDir: dataDir, folder: f, fd: fd, folderFd: folderFd}
+	p := &Pod{UUID: id, dataDir: dataDir, folder: f, fd: fd, folderFd: folderFd, listedIno: ino}
 	if err != nil {
 		err = &fs.PathError{Op: "open", Path: p.Path(), Err: err}
 		if errors.Is(err, fs.ErrNotExist) {
@@ -391,11 +438,9 @@ func (p *Pod) tryExclusiveFirst() (ok bool, err error) {
 // we hold open: the pod may have been moved between open and lock.
 func (p *Pod) checkStillThere() error {
 	var st, fst unix.Stat_t
-	if err := unix.Fstat(p.fd, &fst); err != nil {
-		return fmt.Errorf("checking pod %s: %w", p.UUID, err)
-	}
 	var err error
-	if p.folderFd >= 0 && p.at == "" {
+	byFolder := p.folderFd >= 0 && p.at == ""
+	if byFolder {
 		err = unix.Fstatat(p.folderFd, p.UUID, &st, unix.AT_SYMLINK_NOFOLLOW)
 	} else {
 		err = unix.Lstat(p.Path(), &st)
@@ -404,6 +449,17 @@ func (p *Pod) checkStillThere() error {
 		if err == unix.ENOENT {
 			return &fs.PathError{Op: "lstat", Path: p.Path(), Err: fs.ErrNotExist}
 		}
+		return fmt.Errorf("checking pod %s: %w", p.UUID, err)
+	}
+	// The name names now the directory it named when the walk listed
+	// the folder, before the pod was opened by that name: the one open.
+	// (Pod folders never come back to a folder they left, and a UUID is
+	// never made twice.) Otherwise, or if it is a mount point, whose
+	// listed inode is the one below it, the open directory is compared.
+	if byFolder && p.listedIno != 0 && st.Ino == p.listedIno {
+		return nil
+	}
+	if err := unix.Fstat(p.fd, &fst); err != nil {
 		return fmt.Errorf("checking pod %s: %w", p.UUID, err)
 	}
 	if st.Ino != fst.Ino || st.Dev != fst.Dev {
@@ -709,7 +765,7 @@ func (p *Pod) RecordEventsWith(a *events.Appender) { p.appender = a }
 // eventName is the pod's name for its events, read from the manifest only
 // when an event is recorded; "" if it has none (or no manifest yet).
 func (p *Pod) eventName() string {
-	b, err := p.ReadFile(FileManifest)
+	b, err := p.readOwnFile(FileManifest, 0)
 	if err != nil {
 		return ""
 	}
@@ -734,6 +790,19 @@ func (p *Pod) readFile(name string, max int) ([]byte, error) {
 	// the pod's systemd writes its apps' folders, and a FIFO there must
 	// not hang list, status or enter, nor feed them without end.
 	b, err := fsutil.ReadRegularAt(p.fd, name, max)
+	return p.fileRead(name, b, err)
+}
+
+// readOwnFile is readFile of a file that podctl alone writes in the pod's
+// own folders, never in an app's (the summary, the flavor, the
+// manifest): fsutil.ReadSmallAt, a call less.
+func (p *Pod) readOwnFile(name string, max int) ([]byte, error) {
+	b, err := fsutil.ReadSmallAt(p.fd, name, max)
+	return p.fileRead(name, b, err)
+}
+
+// fileRead is what readFile returns of the read of file name.
+func (p *Pod) fileRead(name string, b []byte, err error) ([]byte, error) {
 	var pe *fs.PathError
 	switch {
 	case errors.As(err, &pe):
@@ -874,7 +943,7 @@ func (p *Pod) PodManifest() ([]byte, *schema.PodManifest, error) {
 // Flavor is the name of the stage1 flavor recorded for the pod, or "" if
 // none was recorded yet.
 func (p *Pod) Flavor() (string, error) {
-	b, err := p.ReadFile(FileFlavor)
+	b, err := p.readOwnFile(FileFlavor, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", nil

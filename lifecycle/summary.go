@@ -140,7 +140,7 @@ func (p *Pod) Summary() (data []byte, ok bool) {
 // summaryOf returns the data of the pod's summary if it is current and of
 // this kind.
 func (p *Pod) summaryOf(kind string) ([]byte, bool) {
-	b, err := p.readFile(FileSummary, maxSummary)
+	b, err := p.readOwnFile(FileSummary, maxSummary)
 	if err != nil {
 		return nil, false
 	}

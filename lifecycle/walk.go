@@ -42,7 +42,7 @@ func WalkPods(dataDir string, include IncludeMask, f func(*Pod)) error {
 	}
 	defer folders.close()
 	for _, e := range all {
-		p, err := openPodIn(dataDir, e.folder, folders[e.folder], e.id, probeLock)
+		p, err := openListedPod(dataDir, e.folder, folders[e.folder], e.id, e.ino, probeLock)
 		if err != nil {
 			if notAPod(err) {
 				continue
@@ -59,6 +59,8 @@ func WalkPods(dataDir string, include IncludeMask, f func(*Pod)) error {
 type podEntry struct {
 	folder folder
 	id     string
+	// ino is the inode number the folder's listing gave.
+	ino uint64
 }
 
 // folderFds are the state folders a walk opened, by folder; -1 for one
@@ -88,17 +90,17 @@ func listPods(dataDir string, include IncludeMask) ([]podEntry, *folderFds, erro
 		if include&(1<<fo) == 0 {
 			continue
 		}
-		names, fd, err := readNamesOpen(folderPath(dataDir, fo))
+		entries, fd, err := readEntriesOpen(folderPath(dataDir, fo))
 		if err != nil {
 			folders.close()
 			return nil, nil, err
 		}
 		folders[fo] = fd
-		sort.Strings(names)
-		for _, id := range names {
+		sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+		for _, e := range entries {
 			// Anything else in a state folder was not made by podctl.
-			if isPodUUID(id) {
-				all = append(all, podEntry{fo, id})
+			if isPodUUID(e.name) {
+				all = append(all, podEntry{fo, e.name, e.ino})
 			}
 		}
 	}
@@ -166,7 +168,8 @@ func walkPodsN(dataDir string, include IncludeMask, n int, modeOf func(folder) l
 				if i >= len(all) {
 					return
 				}
-				p, err := openPodIn(dataDir, all[i].folder, folders[all[i].folder], all[i].id, modeOf(all[i].folder))
+				e := all[i]
+				p, err := openListedPod(dataDir, e.folder, folders[e.folder], e.id, e.ino, modeOf(e.folder))
 				if err != nil {
 					if !notAPod(err) {
 						mu.Lock()

@@ -1,7 +1,11 @@
 package lifecycle
 
 import (
+	"encoding/binary"
 	"errors"
+	"io/fs"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -129,4 +133,82 @@ func TestWalkPodsReadingHoldsSharedLock(t *testing.T) {
 	if !lockOf(t, d, exited, flock.Exclusive) {
 		t.Fatal("the reading walk left the exited pod's lock held")
 	}
+}
+
+// TestListedInodeCheck checks the walk's listing (names with their inode
+// numbers, as stat gives them) and the check of a pod's place made from
+// it: a pod whose name was given to another folder since is not there.
+func TestListedInodeCheck(t *testing.T) {
+	d := newDataDir(t)
+	id := runPodT(t, d)
+	all, folders, err := listPods(d, IncludeRunDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer folders.close()
+	if len(all) != 1 || all[0].id != id {
+		t.Fatalf("listed %v, want the pod %s", all, id)
+	}
+	var st unix.Stat_t
+	path := folderPath(d, runDir) + "/" + id
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	if all[0].ino != st.Ino {
+		t.Fatalf("listed inode %d, stat says %d", all[0].ino, st.Ino)
+	}
+	p, err := openListedPod(d, runDir, folders[runDir], id, all[0].ino, probeLock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.checkStillThere(); err != nil {
+		t.Fatalf("the pod, where it was listed: %v", err)
+	}
+	// Moved away, another folder put under its name.
+	if err := os.Rename(path, path+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.checkStillThere(); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a pod whose name names another folder now: %v, want ErrNotExist", err)
+	}
+	// A listed inode that is not the pod's (a mount point's listing gives
+	// the one below it): the open folder decides.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".away", path); err != nil {
+		t.Fatal(err)
+	}
+	q, err := openListedPod(d, runDir, folders[runDir], id, all[0].ino+1, probeLock)
+	if err != nil {
+		t.Fatalf("a pod listed with another inode: %v", err)
+	}
+	q.Close()
+}
+
+// FuzzParseDirents feeds parseDirents anything: it must not panic, and
+// every name it gives comes from the buffer.
+func FuzzParseDirents(f *testing.F) {
+	rec := func(ino uint64, name string) []byte {
+		n := 19 + len(name) + 1
+		n = (n + 7) &^ 7
+		b := make([]byte, n)
+		binary.NativeEndian.PutUint64(b, ino)
+		binary.NativeEndian.PutUint16(b[16:], uint16(n))
+		copy(b[19:], name)
+		return b
+	}
+	f.Add(append(append(rec(1, "."), rec(2, "..")...), rec(3, "0f0f0f0f-0000-4000-8000-000000000000")...))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, e := range parseDirents(b, nil) {
+			if e.name == "." || e.name == ".." || strings.IndexByte(e.name, 0) >= 0 || !strings.Contains(string(b), e.name) {
+				t.Fatalf("entry %q from %q", e.name, b)
+			}
+		}
+	})
 }

@@ -20,7 +20,6 @@ package cgroup
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -128,7 +127,7 @@ func (c *Checker) check(dir, uuid string, below bool) error {
 	// The deepest mount point at or above dir is its hierarchy.
 	var m *Mount
 	for i := range c.mounts {
-		if d := c.mounts[i].Dir; (dir == d || strings.HasPrefix(dir, strings.TrimSuffix(d, "/")+"/")) && (m == nil || len(d) > len(m.Dir)) {
+		if d := c.mounts[i].Dir; atOrBelow(dir, d) && (m == nil || len(d) > len(m.Dir)) {
 			m = &c.mounts[i]
 		}
 	}
@@ -147,21 +146,24 @@ func (c *Checker) check(dir, uuid string, below bool) error {
 		return bad("is not in a folder named %s", name)
 	}
 	for _, pt := range c.points {
-		if strings.HasPrefix(pt, dir+"/") {
+		if pt != dir && atOrBelow(pt, dir) {
 			return bad("has a mount point below it, %s", pt)
 		}
 	}
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+	// A raw lstat, not os.Lstat's FileInfo: list checks the folders of
+	// every running pod.
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		if err == unix.ENOENT {
 			return fmt.Errorf("cgroup %s of pod %s: %w", dir, uuid, fs.ErrNotExist)
 		}
-		return bad("cannot be looked at: %v", err)
+		return bad("cannot be looked at: %v", &fs.PathError{Op: "lstat", Path: dir, Err: err})
 	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFLNK:
 		return bad("is a symbolic link")
-	}
-	if !fi.IsDir() {
+	case unix.S_IFDIR:
+	default:
 		return bad("is not a folder")
 	}
 	real, err := filepath.EvalSymlinks(dir)
@@ -179,6 +181,17 @@ func (c *Checker) check(dir, uuid string, below bool) error {
 		return bad("is not on a cgroup filesystem")
 	}
 	return nil
+}
+
+// atOrBelow reports whether path dir is mount or below it, as
+// strings.HasPrefix(dir, strings.TrimSuffix(mount, "/")+"/") would say
+// without making that string: list checks the cgroup folders of every
+// running pod against every mount.
+func atOrBelow(dir, mount string) bool {
+	if !strings.HasPrefix(dir, mount) {
+		return false
+	}
+	return len(dir) == len(mount) || strings.HasSuffix(mount, "/") || dir[len(mount)] == '/'
 }
 
 // FindPodDirs walks every cgroup hierarchy mounted here and returns, by

@@ -281,3 +281,25 @@ func TestPlanMakesNothing(t *testing.T) {
 		t.Error("a UUID with a slash was planned")
 	}
 }
+
+// TestAtOrBelow checks atOrBelow against the string it spares making.
+func TestAtOrBelow(t *testing.T) {
+	for _, c := range []struct{ dir, mount string }{
+		{"/sys/fs/cgroup/memory/x", "/sys/fs/cgroup/memory"},
+		{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory"},
+		{"/sys/fs/cgroup/memoryx", "/sys/fs/cgroup/memory"},
+		{"/sys/fs/cgroup/memory/x", "/sys/fs/cgroup/memory/"},
+		{"/sys/fs/cgroup/memory/", "/sys/fs/cgroup/memory/"},
+		{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory/"},
+		{"/a", "/"},
+		{"/", "/"},
+		{"", "/"},
+		{"/a", ""},
+		{"/sys", "/sys/fs"},
+	} {
+		want := c.dir == c.mount || strings.HasPrefix(c.dir, strings.TrimSuffix(c.mount, "/")+"/")
+		if got := atOrBelow(c.dir, c.mount); got != want {
+			t.Errorf("atOrBelow(%q, %q) = %v, want %v", c.dir, c.mount, got, want)
+		}
+	}
+}

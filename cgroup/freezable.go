@@ -2,7 +2,6 @@ package cgroup
 
 import (
 	"slices"
-	"strings"
 )
 
 // CanFreeze reports whether dir is in a hierarchy that can freeze it,
@@ -13,7 +12,7 @@ import (
 func (c *Checker) CanFreeze(dir string) bool {
 	var m *Mount
 	for i := range c.mounts {
-		if d := c.mounts[i].Dir; (dir == d || strings.HasPrefix(dir, strings.TrimSuffix(d, "/")+"/")) && (m == nil || len(d) > len(m.Dir)) {
+		if d := c.mounts[i].Dir; atOrBelow(dir, d) && (m == nil || len(d) > len(m.Dir)) {
 			m = &c.mounts[i]
 		}
 	}

@@ -24,7 +24,15 @@ func TestMain(m *testing.M) {
 		n, _ := strconv.Atoi(os.Getenv("EVENTS_TEST_N"))
 		g, _ := strconv.Atoi(os.Getenv("EVENTS_TEST_GOROUTINES"))
 		MaxSize, _ = strconv.ParseInt(os.Getenv("EVENTS_TEST_MAX"), 10, 64)
-		if err := appendMany(dir, os.Getenv("EVENTS_TEST_WRITER"), g, n); err != nil {
+		a := NewAppender(dir)
+		if os.Getenv("EVENTS_TEST_APPENDER") != "" {
+			appendOne = func(_ string, e Event) error { return a.Append(e) }
+		}
+		err := appendMany(dir, os.Getenv("EVENTS_TEST_WRITER"), g, n)
+		if cerr := a.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(3)
 		}
@@ -49,7 +57,7 @@ func appendMany(dir, writer string, g, n int) error {
 			for j := 0; j < n; j++ {
 				e := Event{Type: Exited, Pod: "0f0f0f0f-0000-4000-8000-000000000000", App: "app",
 					Message: fmt.Sprintf("%s/%d/%d %s", writer, i, j, bigMessage)}
-				if err := Append(dir, e); err != nil {
+				if err := appendOne(dir, e); err != nil {
 					errs <- err
 					return
 				}
@@ -60,6 +68,10 @@ func appendMany(dir, writer string, g, n int) error {
 	close(errs)
 	return <-errs
 }
+
+// appendOne is Append, or an Appender's in a process whose
+// EVENTS_TEST_APPENDER is set (sharedAppender, made by TestMain).
+var appendOne = Append
 
 // rawLines checks that every line of the log files is a whole event and
 // returns the "writer/goroutine/number" keys they hold.
@@ -93,11 +105,24 @@ func rawLines(t *testing.T, dir string) []string {
 }
 
 func startWriters(t *testing.T, dir string, procs, goroutines, n int, max int64) []*exec.Cmd {
+	return startWritersWith(t, dir, procs, goroutines, n, max, false)
+}
+
+// startWritersWith is startWriters, the processes appending through an
+// Appender if appender is set.
+func startWritersWith(t *testing.T, dir string, procs, goroutines, n int, max int64, appender bool) []*exec.Cmd {
 	t.Helper()
 	var cmds []*exec.Cmd
 	for p := 0; p < procs; p++ {
+		// The helper mode of TestMain: the child appends and exits, never
+		// running the tests (-test.run matches none), so it cannot start
+		// writers of its own.
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "EVENTS_TEST_DIR="+dir, "EVENTS_TEST_N="+strconv.Itoa(n),
+		mode := "EVENTS_TEST_APPENDER="
+		if appender {
+			mode += "1"
+		}
+		cmd.Env = append(os.Environ(), mode, "EVENTS_TEST_DIR="+dir, "EVENTS_TEST_N="+strconv.Itoa(n),
 			"EVENTS_TEST_GOROUTINES="+strconv.Itoa(goroutines), "EVENTS_TEST_MAX="+strconv.FormatInt(max, 10),
 			"EVENTS_TEST_WRITER=p"+strconv.Itoa(p))
 		cmd.Stderr = os.Stderr

@@ -9,7 +9,8 @@ import (
 	"podctl/events"
 )
 
-// AppendEvent is events.Append for the pod: it knows the pod's directory,
+// AppendEvent is events.Append for the pod (through its appender, if it
+// has one: RecordEventsWith): it knows the pod's directory,
 // DATA/pods/<state>/<uuid> (a real path, not one through /proc/self/fd).
 // An empty e.Pod is taken from the directory's name, and an empty e.Name
 // from the pod manifest's AnnotationName, when there is a manifest.
@@ -22,6 +23,11 @@ func (p *Pod) AppendEvent(e events.Event) error {
 		if b, err := os.ReadFile(filepath.Join(podDir, FileManifest)); err == nil {
 			e.Name = NameFromManifest(b)
 		}
+	}
+	if p.appender != nil {
+		// The appender of the command handling the pod holds the log's
+		// lock: an Append of this process's own could wait for it.
+		return p.appender.Append(e)
 	}
 	return events.Append(datadir.OfPod(podDir), e)
 }

@@ -1,6 +1,8 @@
 package lifecycle
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/appc/spec/schema"
@@ -49,6 +52,10 @@ type Pod struct {
 	// folderFd, while a walk runs, is the pod's state folder open (else
 	// -1): checks of the pod's place look it up there, not by path.
 	folderFd int
+	// listedIno is the inode number the walk's listing of folderFd gave
+	// the pod's name (0 if unknown): a check of its place that finds the
+	// name still there with it needs no fstat of the pod.
+	listedIno uint64
 	// locked is true while this process holds the pod's exclusive lock.
 	locked bool
 	// unannounced is set when a pod whose preparation failed is discarded:
@@ -62,6 +69,8 @@ type Pod struct {
 	layoutErr error
 	// layoutRead is set once layoutErr holds what the layout file said.
 	layoutRead bool
+	// appender, if set, records the pod's events (RecordEventsWith).
+	appender *events.Appender
 }
 
 // Init creates the data directory's pod folders if they are missing.
@@ -79,6 +88,56 @@ func Init(dataDir string) error {
 
 func folderPath(dataDir string, f folder) string {
 	return filepath.Join(datadir.PodsDir(dataDir), f.String())
+}
+
+// folderPaths caches folderPath of every folder of the last data
+// directory asked for: a pod's path is made for every error about one of
+// its files, and list meets such errors (files a pod has not written) by
+// the thousand.
+var folderPaths atomic.Pointer[struct {
+	dataDir string
+	paths   [numFolders]string
+}]
+
+// cachedFolderPath is folderPath, from folderPaths when it holds dataDir.
+func cachedFolderPath(dataDir string, f folder) string {
+	if c := folderPaths.Load(); c != nil && c.dataDir == dataDir {
+		return c.paths[f]
+	}
+	c := &struct {
+		dataDir string
+		paths   [numFolders]string
+	}{dataDir: dataDir}
+	for i := range c.paths {
+		c.paths[i] = folderPath(dataDir, folder(i))
+	}
+	folderPaths.Store(c)
+	return c.paths[f]
+}
+
+// fileErrPath is the path of file name of pod p for an error: joined
+// without filepath.Join's cleaning when name is plain (every name podctl
+// reads is).
+func (p *Pod) fileErrPath(name string) string {
+	if !plainName(name) {
+		return filepath.Join(p.Path(), name)
+	}
+	return p.Path() + "/" + name
+}
+
+// plainName reports whether name is a relative path that filepath.Clean
+// leaves as it is, with no element that is "." or "..".
+func plainName(name string) bool {
+	for rest := name; ; {
+		e, after, more := strings.Cut(rest, "/")
+		if e == "" || e == "." || e == ".." {
+			return false
+		}
+		if !more {
+			return true
+		}
+		rest = after
+	}
 }
 
 // NewPod creates a pod with a fresh UUID and leaves it in the prepare folder,
@@ -169,28 +228,63 @@ func resolveUUID(dataDir, prefix string) (string, error) {
 	return "", errdefs.New(ErrAmbiguous, "%q matches %d pods, give more of the UUID", prefix, len(matches))
 }
 
-// readNamesOpen is readNames that also returns the folder open (a raw
-// descriptor the caller closes), or -1 if it does not exist.
-func readNamesOpen(dir string) ([]string, int, error) {
-	f, err := os.Open(dir)
+// dirEntry is a name a folder's listing gave, with its inode number.
+type dirEntry struct {
+	name string
+	ino  uint64
+}
+
+// readEntriesOpen lists a folder with the inode number of each name, and
+// returns the folder open (a raw descriptor the caller closes), or -1 if
+// it does not exist. Raw getdents64 calls: os's listing drops the inode
+// numbers, which spare a walk an fstat a pod (checkStillThere).
+func readEntriesOpen(dir string) ([]dirEntry, int, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if err == unix.ENOENT {
 			return nil, -1, nil
 		}
-		return nil, -1, fmt.Errorf("listing pods: %w", err)
+		return nil, -1, fmt.Errorf("listing pods: %w", &fs.PathError{Op: "open", Path: dir, Err: err})
 	}
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		f.Close()
-		return nil, -1, fmt.Errorf("listing pods: %w", err)
+	var out []dirEntry
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			return nil, -1, fmt.Errorf("listing pods: %w", &fs.PathError{Op: "getdents", Path: dir, Err: err})
+		}
+		if n <= 0 {
+			return out, fd, nil
+		}
+		out = parseDirents(buf[:n], out)
 	}
-	// A descriptor of its own, which outlives f.
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-	f.Close()
-	if err != nil {
-		return nil, -1, fmt.Errorf("listing pods: %w", err)
+}
+
+// parseDirents appends the entries of a getdents64 buffer b (struct
+// linux_dirent64: inode, offset, record length, type, name ending in a
+// NUL), but "." and "..", to out. A record that does not fit ends it.
+func parseDirents(b []byte, out []dirEntry) []dirEntry {
+	const nameAt = 19
+	for len(b) >= nameAt {
+		ino := binary.NativeEndian.Uint64(b[0:8])
+		reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+		if reclen < nameAt || reclen > len(b) {
+			break
+		}
+		name := b[nameAt:reclen]
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		if s := string(name); s != "." && s != ".." {
+			out = append(out, dirEntry{s, ino})
+		}
+		b = b[reclen:]
 	}
-	return names, fd, nil
+	return out
 }
 
 func readNames(dir string) ([]string, error) {
@@ -215,7 +309,7 @@ func readNames(dir string) ([]string, error) {
 func openPod(dataDir, id string) (*Pod, error) {
 	for attempt := 0; attempt < 5; attempt++ {
 		for f := embryoDir; f < numFolders; f++ {
-			p, err := openPodIn(dataDir, f, -1, id)
+			p, err := openPodIn(dataDir, f, -1, id, probeLock)
 			if err == nil {
 				return p, nil
 			}
@@ -227,11 +321,34 @@ func openPod(dataDir, id string) (*Pod, error) {
 	return nil, errdefs.New(ErrNotFound, "no pod %s", id)
 }
 
+// lockMode is what opening a pod does with its lock.
+type lockMode int
+
+const (
+	// probeLock tries a shared lock without waiting, to tell the state,
+	// and releases it.
+	probeLock lockMode = iota
+	// holdShared is probeLock keeping the shared lock, when taken, until
+	// Close: a reader that looks at the pod a moment and closes it (a
+	// walk of list) spares the unlock, which closing does.
+	holdShared
+	// tryExclusive, for gc, tries the exclusive lock first and keeps it
+	// (the pod is passed locked, as TryExclusiveLock leaves it); a pod
+	// whose lock is taken is probed as with probeLock.
+	tryExclusive
+)
+
 // openPodIn opens the pod id in folder f, open as folderFd (or -1: by
-// path), and works out its state by trying a shared lock without waiting.
-// It returns an error wrapping fs.ErrNotExist if the pod is not there, or
-// moved away while it was opened.
-func openPodIn(dataDir string, f folder, folderFd int, id string) (*Pod, error) {
+// path), and works out its state by trying a lock without waiting, as
+// mode says. It returns an error wrapping fs.ErrNotExist if the pod is
+// not there, or moved away while it was opened.
+func openPodIn(dataDir string, f folder, folderFd int, id string, mode lockMode) (*Pod, error) {
+	return openListedPod(dataDir, f, folderFd, id, 0, mode)
+}
+
+// openListedPod is openPodIn of a pod whose name the listing of folderFd
+// gave with inode number ino (0: unknown).
+func openListedPod(dataDir string, f folder, folderFd int, id string, ino uint64, mode lockMode) (*Pod, error) {
 	// Raw calls, relative to the folder when it is open, not an
 	// *os.File: list and gc open every pod.
 	var fd int
@@ -241,7 +358,7 @@ func openPodIn(dataDir string, f folder, folderFd int, id string) (*Pod, error) 
 	} else {
 		fd, err = unix.Open(filepath.Join(folderPath(dataDir, f), id), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	}
-	p := &Pod{UUID: id, dataDir: dataDir, folder: f, fd: fd, folderFd: folderFd}
+	p := &Pod{UUID: id, dataDir: dataDir, folder: f, fd: fd, folderFd: folderFd, listedIno: ino}
 	if err != nil {
 		err = &fs.PathError{Op: "open", Path: p.Path(), Err: err}
 		if errors.Is(err, fs.ErrNotExist) {
@@ -249,18 +366,32 @@ func openPodIn(dataDir string, f folder, folderFd int, id string) (*Pod, error) 
 		}
 		return nil, fmt.Errorf("opening pod %s: %w", id, err)
 	}
-	locked := false
-	switch err := p.tryLock(flock.Shared); {
-	case err == nil:
-		if err := p.unlock(); err != nil {
+	if mode == tryExclusive {
+		switch ok, err := p.tryExclusiveFirst(); {
+		case err != nil:
 			p.Close()
-			return nil, fmt.Errorf("opening pod %s: %w", id, err)
+			return nil, err
+		case ok:
+			return p, nil
+		}
+	}
+	locked := false
+	// flock's own error, not tryLock's: a running pod's lock is taken,
+	// and making its path for an error dropped at once was a twentieth
+	// of a list of running pods.
+	switch err := flock.TryLockFD(p.fd, flock.Shared); {
+	case err == nil:
+		if mode != holdShared {
+			if err := p.unlock(); err != nil {
+				p.Close()
+				return nil, fmt.Errorf("opening pod %s: %w", id, err)
+			}
 		}
 	case errors.Is(err, flock.ErrLocked):
 		locked = true
 	default:
 		p.Close()
-		return nil, fmt.Errorf("opening pod %s: %w", id, err)
+		return nil, fmt.Errorf("opening pod %s: %w", id, &fs.PathError{Op: "trylock", Path: p.Path(), Err: err})
 	}
 	p.state = stateOf(f, locked)
 	if err := p.checkStillThere(); err != nil {
@@ -272,15 +403,44 @@ func openPodIn(dataDir string, f folder, folderFd int, id string) (*Pod, error) 
 	return p, nil
 }
 
+// tryExclusiveFirst takes the exclusive lock of a pod just opened if it
+// is free, as TryExclusiveLock would (never of a pod whose layout this
+// podctl does not know, and checking the pod is still there once
+// locked), in one call instead of a probe and a lock: gc marks every
+// exited pod it finds. The lock is tried before the layout is read, so
+// that a running pod costs one call more, not a read. ok is false, with
+// no error, when the lock is taken or the layout unknown: the caller
+// probes the pod as usual.
+func (p *Pod) tryExclusiveFirst() (ok bool, err error) {
+	if err := flock.TryLockFD(p.fd, flock.Exclusive); err != nil {
+		if errors.Is(err, flock.ErrLocked) {
+			return false, nil
+		}
+		return false, fmt.Errorf("opening pod %s: %w", p.UUID, &fs.PathError{Op: "trylock", Path: p.Path(), Err: err})
+	}
+	if p.CheckLayout() != nil {
+		// TryExclusiveLock says why, to whoever asks for the lock.
+		if err := p.unlock(); err != nil {
+			return false, fmt.Errorf("opening pod %s: %w", p.UUID, err)
+		}
+		return false, nil
+	}
+	if err := p.checkStillThere(); err != nil {
+		p.unlock()
+		return false, err
+	}
+	p.locked = true
+	p.state = stateOf(p.folder, false)
+	return true, nil
+}
+
 // checkStillThere confirms that the pod's path still names the directory
 // we hold open: the pod may have been moved between open and lock.
 func (p *Pod) checkStillThere() error {
 	var st, fst unix.Stat_t
-	if err := unix.Fstat(p.fd, &fst); err != nil {
-		return fmt.Errorf("checking pod %s: %w", p.UUID, err)
-	}
 	var err error
-	if p.folderFd >= 0 && p.at == "" {
+	byFolder := p.folderFd >= 0 && p.at == ""
+	if byFolder {
 		err = unix.Fstatat(p.folderFd, p.UUID, &st, unix.AT_SYMLINK_NOFOLLOW)
 	} else {
 		err = unix.Lstat(p.Path(), &st)
@@ -289,6 +449,17 @@ func (p *Pod) checkStillThere() error {
 		if err == unix.ENOENT {
 			return &fs.PathError{Op: "lstat", Path: p.Path(), Err: fs.ErrNotExist}
 		}
+		return fmt.Errorf("checking pod %s: %w", p.UUID, err)
+	}
+	// The name names now the directory it named when the walk listed
+	// the folder, before the pod was opened by that name: the one open.
+	// (Pod folders never come back to a folder they left, and a UUID is
+	// never made twice.) Otherwise, or if it is a mount point, whose
+	// listed inode is the one below it, the open directory is compared.
+	if byFolder && p.listedIno != 0 && st.Ino == p.listedIno {
+		return nil
+	}
+	if err := unix.Fstat(p.fd, &fst); err != nil {
 		return fmt.Errorf("checking pod %s: %w", p.UUID, err)
 	}
 	if st.Ino != fst.Ino || st.Dev != fst.Dev {
@@ -324,7 +495,8 @@ func (p *Pod) Path() string {
 	if p.at != "" {
 		return p.at
 	}
-	return filepath.Join(folderPath(p.dataDir, p.folder), p.UUID)
+	// A UUID is one plain element: joined without cleaning.
+	return cachedFolderPath(p.dataDir, p.folder) + "/" + p.UUID
 }
 
 // FilePath is the path of one of the pod's files (files.go), for what
@@ -434,6 +606,10 @@ func (p *Pod) TryExclusiveLock() error {
 }
 
 func (p *Pod) stateLocked() State { return stateOf(p.folder, true) }
+
+// Locked reports whether this view of the pod holds its exclusive lock
+// (TryExclusiveLock, or a walk that passes pods locked).
+func (p *Pod) Locked() bool { return p.locked }
 
 // Unlock releases the pod's exclusive lock.
 func (p *Pod) Unlock() error {
@@ -558,7 +734,7 @@ func (p *Pod) RemoveSynced(synced time.Time) error {
 		return fmt.Errorf("removing pod %s: %w", p.UUID, err)
 	}
 	if !p.unannounced {
-		events.Record(p.dataDir, events.Event{Type: events.Removed, Pod: p.UUID, Name: name})
+		p.record(events.Event{Type: events.Removed, Pod: p.UUID, Name: name})
 	}
 	return nil
 }
@@ -569,13 +745,27 @@ func (p *Pod) emit(typ string) {
 	if p.unannounced {
 		return
 	}
-	events.Record(p.dataDir, events.Event{Type: typ, Pod: p.UUID, Name: p.eventName()})
+	p.record(events.Event{Type: typ, Pod: p.UUID, Name: p.eventName()})
 }
+
+// record appends e to the event log, through the pod's appender if it
+// has one, and warns if that fails.
+func (p *Pod) record(e events.Event) {
+	if p.appender != nil {
+		events.Warn(p.appender.Append(e))
+		return
+	}
+	events.Record(p.dataDir, e)
+}
+
+// RecordEventsWith makes the pod's transitions record their events
+// through a, which a command handling many pods (gc) keeps open.
+func (p *Pod) RecordEventsWith(a *events.Appender) { p.appender = a }
 
 // eventName is the pod's name for its events, read from the manifest only
 // when an event is recorded; "" if it has none (or no manifest yet).
 func (p *Pod) eventName() string {
-	b, err := p.ReadFile(FileManifest)
+	b, err := p.readOwnFile(FileManifest, 0)
 	if err != nil {
 		return ""
 	}
@@ -600,10 +790,23 @@ func (p *Pod) readFile(name string, max int) ([]byte, error) {
 	// the pod's systemd writes its apps' folders, and a FIFO there must
 	// not hang list, status or enter, nor feed them without end.
 	b, err := fsutil.ReadRegularAt(p.fd, name, max)
+	return p.fileRead(name, b, err)
+}
+
+// readOwnFile is readFile of a file that podctl alone writes in the pod's
+// own folders, never in an app's (the summary, the flavor, the
+// manifest): fsutil.ReadSmallAt, a call less.
+func (p *Pod) readOwnFile(name string, max int) ([]byte, error) {
+	b, err := fsutil.ReadSmallAt(p.fd, name, max)
+	return p.fileRead(name, b, err)
+}
+
+// fileRead is what readFile returns of the read of file name.
+func (p *Pod) fileRead(name string, b []byte, err error) ([]byte, error) {
 	var pe *fs.PathError
 	switch {
 	case errors.As(err, &pe):
-		return nil, &fs.PathError{Op: "open", Path: filepath.Join(p.Path(), name), Err: pe.Err}
+		return nil, &fs.PathError{Op: "open", Path: p.fileErrPath(name), Err: pe.Err}
 	case errors.Is(err, fsutil.ErrTooLong):
 		return nil, fmt.Errorf("reading %s of pod %s: %w", name, p.UUID, errTooLong)
 	case err != nil:
@@ -618,7 +821,7 @@ var errTooLong = fsutil.ErrTooLong
 func (p *Pod) statFile(name string) (*unix.Stat_t, error) {
 	var st unix.Stat_t
 	if err := unix.Fstatat(p.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: filepath.Join(p.Path(), name), Err: err}
+		return nil, &fs.PathError{Op: "stat", Path: p.fileErrPath(name), Err: err}
 	}
 	return &st, nil
 }
@@ -740,7 +943,7 @@ func (p *Pod) PodManifest() ([]byte, *schema.PodManifest, error) {
 // Flavor is the name of the stage1 flavor recorded for the pod, or "" if
 // none was recorded yet.
 func (p *Pod) Flavor() (string, error) {
-	b, err := p.ReadFile(FileFlavor)
+	b, err := p.readOwnFile(FileFlavor, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 
 	"podctl/internal/flock"
@@ -23,10 +24,14 @@ import (
 // written before the mark stays valid after it.
 //
 // A running pod's summary (RunningSummary) holds what its manifest says,
-// which only a new manifest changes (podctl app add and rm write one);
-// its key names the layout file too, which every command acting on the
-// pod reads. list reads it instead of parsing the manifest, and reads
-// what changes while the pod runs (its apps' statuses, its pid) afresh. The reader
+// which only a new manifest changes (podctl app add and rm write one),
+// and what its stage1 writes once as it starts (pid, cgroup record,
+// networks); its key names the layout file and those files too. list
+// reads it instead of parsing the manifest and reading those files, and
+// reads what changes while the pod runs (its apps' statuses, whether it
+// is terminating or paused) afresh. Nothing podctl acts on is taken from
+// it: stop, gc and the other commands read the pod's own files, and list
+// checks the recorded cgroup folders before it looks at them. The reader
 // writes it without a lock, which stage1 holds: by path, so that a pod
 // that ended and was moved meanwhile is left alone. Once the pod has
 // exited, a reader replaces it with the exited pod's summary.
@@ -41,7 +46,7 @@ const summaryMagic = "podctl-summary"
 
 // summaryVersion is the version of the summary's header and of what the
 // reader stores after it; a summary of another version is rebuilt.
-const summaryVersion = "2"
+const summaryVersion = "3"
 
 // maxSummary bounds what a summary read takes: one longer is ignored,
 // and the pod read from its files.
@@ -68,19 +73,35 @@ func (p *Pod) fileKey(name string) (string, error) {
 }
 
 // runningKey identifies what a running pod's summary is made from: the
-// manifest and the layout file as they are now. A running pod's layout
-// is read by every command that acts on the pod, so a summary must not
-// outlive a change of it (an exited pod's files no longer change).
+// manifest and the layout file as they are now, and the files its stage1
+// writes once as it starts (its pid, cgroup record and networks; each
+// "-" while missing). A running pod's layout is read by every command
+// that acts on the pod, so a summary must not outlive a change of it (an
+// exited pod's files no longer change). Each file is written whole under
+// a new inode (temp file and rename), so a rewrite changes the key.
 func (p *Pod) runningKey() (string, error) {
 	m, err := p.manifestKey()
 	if err != nil {
 		return "", err
 	}
-	l, err := p.fileKey(FileLayout)
-	if err != nil {
-		return "", err
+	key := []byte(m)
+	for _, name := range [...]string{FileLayout, FilePid, FileCgroup, FileNetworks} {
+		st, err := p.statFile(name)
+		key = append(key, ',')
+		switch {
+		case err == nil:
+			key = strconv.AppendUint(key, st.Ino, 10)
+			key = append(key, ':')
+			key = strconv.AppendInt(key, st.Mtim.Nano(), 10)
+			key = append(key, ':')
+			key = strconv.AppendInt(key, st.Size, 10)
+		case name != FileLayout && errors.Is(err, fs.ErrNotExist):
+			key = append(key, '-')
+		default:
+			return "", err
+		}
 	}
-	return m + "," + l, nil
+	return string(key), nil
 }
 
 // parseSummary returns the data of summary b if its header names this
@@ -119,7 +140,7 @@ func (p *Pod) Summary() (data []byte, ok bool) {
 // summaryOf returns the data of the pod's summary if it is current and of
 // this kind.
 func (p *Pod) summaryOf(kind string) ([]byte, bool) {
-	b, err := p.readFile(FileSummary, maxSummary)
+	b, err := p.readOwnFile(FileSummary, maxSummary)
 	if err != nil {
 		return nil, false
 	}

@@ -42,7 +42,7 @@ func WalkPods(dataDir string, include IncludeMask, f func(*Pod)) error {
 	}
 	defer folders.close()
 	for _, e := range all {
-		p, err := openPodIn(dataDir, e.folder, folders[e.folder], e.id)
+		p, err := openListedPod(dataDir, e.folder, folders[e.folder], e.id, e.ino, probeLock)
 		if err != nil {
 			if notAPod(err) {
 				continue
@@ -59,6 +59,8 @@ func WalkPods(dataDir string, include IncludeMask, f func(*Pod)) error {
 type podEntry struct {
 	folder folder
 	id     string
+	// ino is the inode number the folder's listing gave.
+	ino uint64
 }
 
 // folderFds are the state folders a walk opened, by folder; -1 for one
@@ -88,17 +90,17 @@ func listPods(dataDir string, include IncludeMask) ([]podEntry, *folderFds, erro
 		if include&(1<<fo) == 0 {
 			continue
 		}
-		names, fd, err := readNamesOpen(folderPath(dataDir, fo))
+		entries, fd, err := readEntriesOpen(folderPath(dataDir, fo))
 		if err != nil {
 			folders.close()
 			return nil, nil, err
 		}
 		folders[fo] = fd
-		sort.Strings(names)
-		for _, id := range names {
+		sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+		for _, e := range entries {
 			// Anything else in a state folder was not made by podctl.
-			if isPodUUID(id) {
-				all = append(all, podEntry{fo, id})
+			if isPodUUID(e.name) {
+				all = append(all, podEntry{fo, e.name, e.ino})
 			}
 		}
 	}
@@ -109,12 +111,40 @@ func listPods(dataDir string, include IncludeMask) ([]podEntry, *folderFds, erro
 // one goroutine per CPU, f getting each pod's place in the walk's order so
 // that the caller can keep it. f must be safe to call concurrently.
 func WalkPodsConcurrently(dataDir string, include IncludeMask, f func(i int, p *Pod)) error {
-	return WalkPodsN(dataDir, include, runtime.NumCPU(), f)
+	return walkPodsN(dataDir, include, runtime.NumCPU(), func(folder) lockMode { return probeLock }, f)
+}
+
+// WalkPodsReading is WalkPodsConcurrently for a reader that looks at each
+// pod only for a moment (list): the shared lock that tells a pod's state
+// is kept until the pod is closed, which releases it, instead of being
+// released at once, one call less a pod. Like any reader's, it makes a
+// gc or a start of the pod wait that moment (TryExclusiveLock).
+func WalkPodsReading(dataDir string, include IncludeMask, f func(i int, p *Pod)) error {
+	return walkPodsN(dataDir, include, runtime.NumCPU(), func(folder) lockMode { return holdShared }, f)
+}
+
+// WalkPodsMarking is WalkPodsConcurrently for gc's marking: an exited pod
+// in run/ whose lock is free is passed with its exclusive lock taken, as
+// TryExclusiveLock leaves it (one call where a probe and a lock took
+// three, and one check of its place instead of two). Every other pod is
+// passed as WalkPodsConcurrently passes it.
+func WalkPodsMarking(dataDir string, include IncludeMask, f func(i int, p *Pod)) error {
+	return walkPodsN(dataDir, include, runtime.NumCPU(), func(fo folder) lockMode {
+		if fo == runDir {
+			return tryExclusive
+		}
+		return probeLock
+	}, f)
 }
 
 // WalkPodsN is WalkPodsConcurrently with n goroutines: more than the CPUs
 // for work that mostly waits for the disk (gc's removals).
 func WalkPodsN(dataDir string, include IncludeMask, n int, f func(i int, p *Pod)) error {
+	return walkPodsN(dataDir, include, n, func(folder) lockMode { return probeLock }, f)
+}
+
+// walkPodsN is WalkPodsN opening the pods of each folder as modeOf says.
+func walkPodsN(dataDir string, include IncludeMask, n int, modeOf func(folder) lockMode, f func(i int, p *Pod)) error {
 	all, folders, err := listPods(dataDir, include)
 	if err != nil {
 		return err
@@ -138,7 +168,8 @@ func WalkPodsN(dataDir string, include IncludeMask, n int, f func(i int, p *Pod)
 				if i >= len(all) {
 					return
 				}
-				p, err := openPodIn(dataDir, all[i].folder, folders[all[i].folder], all[i].id)
+				e := all[i]
+				p, err := openListedPod(dataDir, e.folder, folders[e.folder], e.id, e.ino, modeOf(e.folder))
 				if err != nil {
 					if !notAPod(err) {
 						mu.Lock()

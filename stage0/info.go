@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"podctl/cgroup"
 	"podctl/lifecycle"
 	"podctl/network"
 	"podctl/stage1"
@@ -95,6 +96,9 @@ type PodInfo struct {
 	// mutable is set for a pod whose manifest says it is mutable, for a
 	// running pod's summary.
 	mutable bool
+	// cgroupRecord is a running pod's cgroup record as read, unchecked,
+	// for its running summary.
+	cgroupRecord string
 }
 
 // AppInfo is one app of a pod, as list and status show it.
@@ -116,41 +120,30 @@ type AppInfo struct {
 	imageVersion string
 }
 
-// startedSince reports whether an app of a running pod has been started
-// (again) since t: it has a pid (fly, native), or its start record (the
-// systemd flavor's apps/<name>/started) is newer.
-func startedSince(p *lifecycle.Pod, app string, t time.Time) bool {
-	if _, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), lifecycle.AppPid)); err == nil {
-		return true
+// appRun is what an app's files say of its current run: whether it has a
+// pid file (fly, native), and when its main process started, the pid
+// file's time or else the time in its start record (the systemd flavor's
+// apps/<name>/started); zero if neither says. The pid file is stat'ed,
+// not read: only its being there counts. The flavors that write pid
+// files (fly, native) write no start record, which is not looked for.
+func appRun(p *lifecycle.Pod, flavor, app string) (hasPid bool, at time.Time) {
+	if t, err := p.AppStartTime(app); err == nil && !t.IsZero() {
+		return true, t
+	}
+	if flavor == "fly" || flavor == "native" {
+		return false, time.Time{}
 	}
 	b, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), lifecycle.AppStarted))
 	if err != nil {
-		return false
-	}
-	var rec struct {
-		StartedAt time.Time `json:"started_at"`
-	}
-	return json.Unmarshal(b, &rec) == nil && rec.StartedAt.After(t)
-}
-
-// runningSince is when a running app's main process started: its pid
-// file's time (fly, native), or its start record's (systemd); nil if
-// neither says.
-func runningSince(p *lifecycle.Pod, app string) *time.Time {
-	if t := timePtr(p.AppStartTime(app)); t != nil {
-		return t
-	}
-	b, err := p.ReadFile(filepath.Join(lifecycle.AppDir(app), lifecycle.AppStarted))
-	if err != nil {
-		return nil
+		return false, time.Time{}
 	}
 	var rec struct {
 		StartedAt time.Time `json:"started_at"`
 	}
 	if json.Unmarshal(b, &rec) != nil {
-		return nil
+		return false, time.Time{}
 	}
-	return timePtr(rec.StartedAt, nil)
+	return false, rec.StartedAt
 }
 
 // timePtr is t for JSON, or nil if unknown. A file time outside the years
@@ -210,7 +203,7 @@ func readInfo(p *lifecycle.Pod) *PodInfo {
 		pi.Annotations[k] = v
 	}
 	for _, ra := range m.Apps {
-		ai, err := appInfo(p, pi.mutable, ra)
+		ai, err := appInfo(p, pi.Flavor, pi.mutable, ra)
 		problem(err)
 		pi.Apps = append(pi.Apps, ai)
 	}
@@ -218,34 +211,44 @@ func readInfo(p *lifecycle.Pod) *PodInfo {
 }
 
 // readRunning reads what a running pod's stage1 says now: its pid, its
-// networks, and whether it is terminating or paused.
+// networks, its cgroup record, and whether it is terminating or paused.
 func readRunning(p *lifecycle.Pod, pi *PodInfo, problem func(error)) {
 	var err error
 	pi.Pid, err = p.Pid()
 	problem(err)
 	problem(readNetworks(p, &pi.Networks))
+	pi.cgroupRecord, err = stage1.CgroupRecord(p)
+	problem(err)
+	setCondition(nil, p, pi)
+}
+
+// setCondition sets a running pod's condition: terminating, or paused
+// (its recorded freezer folders, checked by c or the host's checker if
+// nil, say so), or none.
+func setCondition(c *cgroup.Checker, p *lifecycle.Pod, pi *PodInfo) {
 	if _, ok := terminatingUntil(p); ok {
 		pi.State.Condition = Terminating
-	} else if IsPaused(p) {
+	} else if isPausedRecord(c, p, pi.cgroupRecord) {
 		pi.State.Condition = Paused
 	}
 }
 
 // appInfo is what there is to know of app ra of pod p, mutable or not,
 // and what of it could not be read.
-func appInfo(p *lifecycle.Pod, mutable bool, ra schema.RuntimeApp) (AppInfo, error) {
+func appInfo(p *lifecycle.Pod, flavor string, mutable bool, ra schema.RuntimeApp) (AppInfo, error) {
 	ai := AppInfo{Name: ra.Name.String(), ImageID: ra.Image.ID.String(), State: appState(p.State())}
 	if ra.Image.Name != nil {
 		ai.ImageName = ra.Image.Name.String()
 	}
 	ai.imageVersion, _ = ra.Image.Labels.Get("version")
-	err := readAppState(p, mutable, &ai)
+	err := readAppState(p, flavor, mutable, &ai)
 	return ai, err
 }
 
-// readAppState reads what app ai of pod p (mutable or not) records of its
-// runs into ai, whose name, image and state (appState) are set.
-func readAppState(p *lifecycle.Pod, mutable bool, ai *AppInfo) error {
+// readAppState reads what app ai of pod p (of this flavor, mutable or
+// not) records of its runs into ai, whose name, image and state
+// (appState) are set.
+func readAppState(p *lifecycle.Pod, flavor string, mutable bool, ai *AppInfo) error {
 	var problem error
 	if p.State() == lifecycle.Running {
 		// The count of a finished app is in its status; a running
@@ -254,9 +257,29 @@ func readAppState(p *lifecycle.Pod, mutable bool, ai *AppInfo) error {
 			ai.RestartCount, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		}
 	}
+	// What the app's pid file or start record say, read once when
+	// first needed.
+	var (
+		runRead bool
+		hasPid  bool
+		at      time.Time
+	)
+	run := func() (bool, time.Time) {
+		if !runRead {
+			hasPid, at = appRun(p, flavor, ai.Name)
+			runRead = true
+		}
+		return hasPid, at
+	}
+	// startedSince reports whether the app has been started (again)
+	// since t: it has a pid, or its start record is newer.
+	startedSince := func(t time.Time) bool {
+		pid, at := run()
+		return pid || at.After(t)
+	}
 	if st, err := p.AppStatus(ai.Name); err == nil {
 		ai.State = "exited"
-		if p.State() == lifecycle.Running && startedSince(p, ai.Name, st.FinishedAt) {
+		if p.State() == lifecycle.Running && startedSince(st.FinishedAt) {
 			// Running again, restarted: the status is its last run's.
 			ai.State = "running"
 		}
@@ -267,12 +290,13 @@ func readAppState(p *lifecycle.Pod, mutable bool, ai *AppInfo) error {
 		ai.FinishedAt = timePtr(st.FinishedAt, nil)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		problem = err
-	} else if p.State() == lifecycle.Running && mutable && !startedSince(p, ai.Name, time.Time{}) {
+	} else if p.State() == lifecycle.Running && mutable && !startedSince(time.Time{}) {
 		// Added to a mutable pod, and not started yet.
 		ai.State = "created"
 	}
 	if ai.State == "running" && ai.FinishedAt == nil {
-		ai.StartedAt = runningSince(p, ai.Name)
+		_, at := run()
+		ai.StartedAt = timePtr(at, nil)
 	}
 	return problem
 }
@@ -320,8 +344,11 @@ func List(c Config) ([]*PodInfo, error) {
 	// keeping the walk's order.
 	var mu sync.Mutex
 	found := map[int]*PodInfo{}
-	err := lifecycle.WalkPodsConcurrently(c.DataDir, lifecycle.IncludeMostDirs|lifecycle.IncludeGarbageDir, func(i int, p *lifecycle.Pod) {
-		pi := Info(p)
+	// One checker of the cgroup mounts for every running pod's paused
+	// check; if it cannot be had, each check tries again (and fails).
+	checker, _ := stage1.HostChecker()
+	err := lifecycle.WalkPodsReading(c.DataDir, lifecycle.IncludeMostDirs|lifecycle.IncludeGarbageDir, func(i int, p *lifecycle.Pod) {
+		pi := info(p, checker)
 		mu.Lock()
 		found[i] = pi
 		mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"podctl/cgroup"
 	"podctl/events"
 	"podctl/internal/errdefs"
 	"podctl/lifecycle"
@@ -61,6 +62,21 @@ func IsPaused(p *lifecycle.Pod) bool {
 	// Only the folders that can freeze: list asks this of every running
 	// pod, and checking each of a pod's folders costs a dozen calls.
 	g, err := stage1.PodFreezerGroup(p)
+	if err != nil || g == nil {
+		return false
+	}
+	frozen, _ := g.Frozen()
+	return frozen
+}
+
+// isPausedRecord is IsPaused of a running pod whose cgroup record reads
+// record (stage1.CgroupRecord, or list's copy of it): its folders are
+// checked as IsPaused checks them, by c (or the host's checker if nil).
+func isPausedRecord(c *cgroup.Checker, p *lifecycle.Pod, record string) bool {
+	if p.State() != lifecycle.Running {
+		return false
+	}
+	g, err := stage1.FreezerGroupOf(c, p.UUID, record)
 	if err != nil || g == nil {
 		return false
 	}

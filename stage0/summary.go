@@ -3,6 +3,7 @@ package stage0
 import (
 	"time"
 
+	"podctl/cgroup"
 	"podctl/lifecycle"
 	"podctl/network"
 	"podctl/stage1"
@@ -32,6 +33,10 @@ type podSummary struct {
 	// Mutable: a running mutable pod's app that has not started is
 	// created, not running.
 	Mutable bool `json:"mutable,omitempty"`
+	// Pid and CgroupRecord are a running pod's, in its running summary
+	// only: its stage1's pid and its cgroup record as read, unchecked.
+	Pid          int    `json:"pid,omitempty"`
+	CgroupRecord string `json:"cgroup_record,omitempty"`
 }
 
 // summaryApp is an app in the summary, with its image's version, which
@@ -44,12 +49,16 @@ type summaryApp struct {
 // Info reads what there is to know of an opened pod without blocking: from
 // its summary if it has exited and has a current one, else from its files,
 // then caching what it read in a summary if it may.
-func Info(p *lifecycle.Pod) *PodInfo {
+func Info(p *lifecycle.Pod) *PodInfo { return info(p, nil) }
+
+// info is Info with the cgroup checker c for a running pod's paused
+// check, or nil for the host's.
+func info(p *lifecycle.Pod, c *cgroup.Checker) *PodInfo {
 	if pi := infoFromSummary(p); pi != nil {
 		return pi
 	}
 	if p.State() == lifecycle.Running {
-		return runningInfo(p)
+		return runningInfo(p, c)
 	}
 	pi := readInfo(p)
 	if len(pi.Problems) == 0 && p.State() == lifecycle.Exited {
@@ -64,11 +73,11 @@ func Info(p *lifecycle.Pod) *PodInfo {
 // runningInfo is Info of a running pod: what its manifest says from its
 // running summary if it has a current one, else from the manifest (then
 // kept in a summary), and what its stage1 and apps record now from their
-// files.
-func runningInfo(p *lifecycle.Pod) *PodInfo {
+// files. c checks its cgroup record (nil: the host's checker).
+func runningInfo(p *lifecycle.Pod, c *cgroup.Checker) *PodInfo {
 	if data, ok := p.RunningSummary(); ok {
 		if s, err := decodeSummary(data); err == nil {
-			return infoFromRunningSummary(p, s)
+			return infoFromRunningSummary(p, s, c)
 		}
 	}
 	// Taken before the manifest is read: a manifest replaced meanwhile
@@ -85,11 +94,13 @@ func runningInfo(p *lifecycle.Pod) *PodInfo {
 }
 
 // runningSummaryOf is a running pod's summary data for pi: what its
-// manifest and its creation say (summaryOf), none of what changes while
-// it runs.
+// manifest and its creation say (summaryOf), and what its stage1 wrote
+// once as it started (its start time, pid, networks and cgroup record,
+// which the summary's key names); nothing of its apps, which change
+// while it runs.
 func runningSummaryOf(pi *PodInfo) []byte {
 	fixed := *pi
-	fixed.Result, fixed.StartedAt, fixed.Networks = nil, nil, nil
+	fixed.Result = nil
 	fixed.Apps = make([]AppInfo, len(pi.Apps))
 	for i, a := range pi.Apps {
 		fixed.Apps[i] = AppInfo{Name: a.Name, ImageName: a.ImageName, ImageID: a.ImageID, imageVersion: a.imageVersion}
@@ -99,18 +110,18 @@ func runningSummaryOf(pi *PodInfo) []byte {
 
 // infoFromRunningSummary is a running pod's PodInfo from its running
 // summary s and what its files say now, as readInfo reads them.
-func infoFromRunningSummary(p *lifecycle.Pod, s *podSummary) *PodInfo {
+func infoFromRunningSummary(p *lifecycle.Pod, s *podSummary, c *cgroup.Checker) *PodInfo {
 	pi := infoOf(p, s)
 	problem := func(err error) {
 		if err != nil {
 			pi.Problems = append(pi.Problems, err.Error())
 		}
 	}
-	pi.StartedAt = timePtr(p.StartTime())
-	readRunning(p, pi, problem)
+	pi.Pid, pi.cgroupRecord = s.Pid, s.CgroupRecord
+	setCondition(c, p, pi)
 	for i := range pi.Apps {
 		pi.Apps[i].State = appState(p.State())
-		problem(readAppState(p, s.Mutable, &pi.Apps[i]))
+		problem(readAppState(p, s.Flavor, s.Mutable, &pi.Apps[i]))
 	}
 	return pi
 }
@@ -119,7 +130,7 @@ func infoFromRunningSummary(p *lifecycle.Pod, s *podSummary) *PodInfo {
 func summaryOf(pi *PodInfo) []byte {
 	s := podSummary{Name: pi.Name, Labels: pi.Labels, Annotations: pi.Annotations, Result: pi.Result, Flavor: pi.Flavor,
 		CreatedAt: pi.CreatedAt, StartedAt: pi.StartedAt, Networks: pi.Networks, PrivateUsers: pi.PrivateUsers, Source: pi.Source,
-		Mutable: pi.mutable}
+		Mutable: pi.mutable, Pid: pi.Pid, CgroupRecord: pi.cgroupRecord}
 	for _, a := range pi.Apps {
 		s.Apps = append(s.Apps, summaryApp{a, a.imageVersion})
 	}

@@ -29,6 +29,8 @@ import (
 //	u JSON                   the private users, when there were any
 //	o JSON                   the pod file it came from, if any
 //	m                        the pod is mutable
+//	i PID                    a running pod's stage1 pid, when it has one
+//	g RECORD                 a running pod's cgroup record, when it has one
 //	p NAME IMAGE-NAME IMAGE-ID STATE EXIT SIGNAL REASON MESSAGE STARTED FINISHED RESTARTS VERSION
 //	                         an app (one line each, in the manifest's order)
 //	e                        the end: a summary without it is not whole
@@ -126,6 +128,16 @@ func encodeSummary(s *podSummary) ([]byte, error) {
 	if s.Mutable {
 		b = append(b, "m\n"...)
 	}
+	if s.Pid != 0 {
+		b = append(b, 'i')
+		num(s.Pid)
+		b = append(b, '\n')
+	}
+	if s.CgroupRecord != "" {
+		b = append(b, 'g')
+		str(s.CgroupRecord)
+		b = append(b, '\n')
+	}
 	for _, a := range s.Apps {
 		b = append(b, 'p')
 		str(a.Name)
@@ -216,11 +228,46 @@ func (sc *summaryScanner) str() string {
 	if plain {
 		return string(inner)
 	}
+	if s, ok := unquoteCommon(inner); ok {
+		return s
+	}
 	s, err := strconv.Unquote(string(f))
 	if err != nil {
 		sc.err = errSummary
 	}
 	return s
+}
+
+// unquoteCommon is strconv.Unquote of the quoted string whose inside is
+// inner, for an inside of printable ASCII and the escapes \n, \t, \\
+// and \" (a running pod's cgroup record is lines of paths); ok is false
+// for anything else, which strconv.Unquote is left to read.
+func unquoteCommon(inner []byte) (s string, ok bool) {
+	b := make([]byte, 0, len(inner))
+	for i := 0; i < len(inner); i++ {
+		c := inner[i]
+		switch {
+		case c == '"' || c < ' ' || c >= 0x7f:
+			return "", false
+		case c != '\\':
+			b = append(b, c)
+			continue
+		}
+		if i++; i == len(inner) {
+			return "", false
+		}
+		switch inner[i] {
+		case 'n':
+			b = append(b, '\n')
+		case 't':
+			b = append(b, '\t')
+		case '\\', '"':
+			b = append(b, inner[i])
+		default:
+			return "", false
+		}
+	}
+	return string(b), true
 }
 
 // num is the next field as a decimal int.
@@ -332,6 +379,15 @@ func decodeSummary(data []byte) (*podSummary, error) {
 		case 'e':
 		case 'm':
 			s.Mutable = true
+		case 'i':
+			// Written only for a pid, which is positive.
+			if s.Pid = sc.num(); sc.err == nil && s.Pid <= 0 {
+				sc.err = errSummary
+			}
+		case 'g':
+			if s.CgroupRecord = sc.str(); sc.err == nil && s.CgroupRecord == "" {
+				sc.err = errSummary
+			}
 		case 'w':
 			var n []network.Attachment
 			sc.json(&n)

@@ -3,6 +3,7 @@ package stage0
 import (
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,8 @@ func fullSummary() *podSummary {
 		PrivateUsers: &stage1.PrivateUsers{UID: 100000, GID: 100000, Count: 65536, Ownership: "map"},
 		Source:       &SourceInfo{File: "/srv/pod.yaml", Digest: "sha256-00", StopGrace: "5s"},
 		Mutable:      true,
+		Pid:          4242,
+		CgroupRecord: "/sys/fs/cgroup/unified/podctl-x \"/sys/fs/cgroup/pids/podctl-x\"\n",
 		Apps: []summaryApp{
 			{AppInfo{Name: "web", ImageName: "example.com/web", ImageID: "sha512-ab", State: "exited", ExitCode: &code,
 				Signal: "", Reason: "Error", Message: "it \\ failed", StartedAt: &at, FinishedAt: &later, RestartCount: 2}, "1.0"},
@@ -88,6 +91,10 @@ func TestSummaryCodecRefusesDamage(t *testing.T) {
 		"blank line":          good + "\n",
 		"no flavor line":      strings.Replace(good, "f \"native\"\n", "", 1),
 		"bad escape":          strings.Replace(good, "f \"native\"", "f \"nat\\qive\"", 1),
+		"pid zero":            strings.Replace(good, "i 4242", "i 0", 1),
+		"pid negative":        strings.Replace(good, "i 4242", "i -4242", 1),
+		"twice the pid":       strings.Replace(good, "i 4242", "i 4242\ni 4243", 1),
+		"empty record":        good[:strings.Index(good, "\ng ")] + "\ng \"\"" + good[strings.Index(good[strings.Index(good, "\ng ")+1:], "\n")+strings.Index(good, "\ng ")+1:],
 	} {
 		if _, err := decodeSummary([]byte(bad)); err == nil {
 			t.Errorf("%s: a damaged summary decodes:\n%s", name, bad)
@@ -120,6 +127,24 @@ func FuzzDecodeSummary(f *testing.F) {
 		j2, _ := json.Marshal(s2)
 		if string(j1) != string(j2) {
 			t.Fatalf("round trip differs:\n%s\n%s", j1, j2)
+		}
+	})
+}
+
+// FuzzUnquoteCommon checks the summary's fast unquoting against
+// strconv.Unquote: whatever it reads, it reads the same.
+func FuzzUnquoteCommon(f *testing.F) {
+	for _, s := range []string{`a\nb`, `\"x\"`, `\\`, `tab\there`, `\q`, `\`, `é`, "raw\nline", `"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, inner []byte) {
+		got, ok := unquoteCommon(inner)
+		if !ok {
+			return
+		}
+		want, err := strconv.Unquote(`"` + string(inner) + `"`)
+		if err != nil || got != want {
+			t.Fatalf("unquoteCommon(%q) = %q; strconv.Unquote: %q, %v", inner, got, want, err)
 		}
 	})
 }

@@ -108,20 +108,44 @@ func checkedCgroupDirsIf(dirfd int, uuid string, keep func(c *cgroup.Checker, di
 // checkedCgroupDirsWith is checkedCgroupDirsIf with the checker c, or
 // hostChecker's if c is nil.
 func checkedCgroupDirsWith(c *cgroup.Checker, dirfd int, uuid string, keep func(c *cgroup.Checker, dir string) bool) ([]string, error) {
+	record, err := readCgroupRecord(dirfd, uuid)
+	if err != nil || record == "" {
+		return nil, err
+	}
+	return checkRecordedDirs(c, record, uuid, keep)
+}
+
+// readCgroupRecord reads the cgroup record of pod uuid, whose directory
+// is open as dirfd, unchecked; "" if it has none.
+func readCgroupRecord(dirfd int, uuid string) (string, error) {
 	b, err := readRecord(dirfd, lifecycle.FileCgroup, maxCgroupRecord)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
+			return "", nil
 		}
-		return nil, fmt.Errorf("reading cgroup record of pod %s: %w", uuid, err)
+		return "", fmt.Errorf("reading cgroup record of pod %s: %w", uuid, err)
 	}
+	return string(b), nil
+}
+
+// CgroupRecord is the cgroup record of a pod as its stage1 wrote it,
+// unchecked, for a reader that keeps a copy (list's running summary) and
+// hands it to FreezerGroupOf later; "" if the pod has none.
+func CgroupRecord(p *lifecycle.Pod) (string, error) {
+	return readCgroupRecord(p.DirFd(), p.UUID)
+}
+
+// checkRecordedDirs returns the folders of a cgroup record of pod uuid
+// that pass checker c's checks (hostChecker's if nil) and are there.
+func checkRecordedDirs(c *cgroup.Checker, record, uuid string, keep func(c *cgroup.Checker, dir string) bool) ([]string, error) {
 	if c == nil {
+		var err error
 		if c, err = hostChecker(); err != nil {
 			return nil, err
 		}
 	}
 	dirs := []string{}
-	for _, d := range strings.Fields(string(b)) {
+	for _, d := range strings.Fields(record) {
 		if keep != nil && !keep(c, d) {
 			continue
 		}
@@ -169,6 +193,22 @@ func PodFreezerGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 	return &cgroup.Group{Dirs: dirs}, nil
 }
 
+// FreezerGroupOf is PodFreezerGroup of pod uuid from a copy of its cgroup
+// record (CgroupRecord) instead of the file: its folders are checked as
+// PodFreezerGroup checks them, by checker c (HostChecker's if nil), so
+// that a copy changed since by anyone makes podctl look at no other
+// folder than the record could.
+func FreezerGroupOf(c *cgroup.Checker, uuid, record string) (*cgroup.Group, error) {
+	if record == "" {
+		return nil, nil
+	}
+	dirs, err := checkRecordedDirs(c, record, uuid, (*cgroup.Checker).CanFreeze)
+	if err != nil || len(dirs) == 0 {
+		return nil, err
+	}
+	return &cgroup.Group{Dirs: dirs}, nil
+}
+
 // foundDirs caches one walk of the host's cgroup hierarchies
 // (cgroup.Checker.FindPodDirs), for a gc that collects many pods: a walk
 // costs milliseconds per few hundred folders.
@@ -190,25 +230,35 @@ const foundDirsMaxAge = 2 * time.Second
 var checkerCache struct {
 	sync.Mutex
 	at time.Time
-	ns uint64
+	ns string
 	c  *cgroup.Checker
 }
+
+// HostChecker is the checker of this host's cgroup mounts that podctl's
+// own checks use, for a caller that checks many pods' records at once
+// (list): it is read again after two seconds or in another mount
+// namespace, and getting it costs a system call.
+func HostChecker() (*cgroup.Checker, error) { return hostChecker() }
 
 // hostChecker is cgroup.NewChecker, read again after foundDirsMaxAge or
 // in another mount namespace.
 func hostChecker() (*cgroup.Checker, error) {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/self/ns/mnt", &st); err != nil {
+	// The namespace's link read, not stat'ed: a stat of it makes the
+	// kernel allocate a dentry each time, which was a tenth of a list of
+	// running pods.
+	var buf [64]byte
+	n, err := unix.Readlink("/proc/self/ns/mnt", buf[:])
+	if err != nil || n == len(buf) {
 		return cgroup.NewChecker()
 	}
 	checkerCache.Lock()
 	defer checkerCache.Unlock()
-	if checkerCache.c == nil || checkerCache.ns != st.Ino || time.Since(checkerCache.at) > foundDirsMaxAge {
+	if checkerCache.c == nil || checkerCache.ns != string(buf[:n]) || time.Since(checkerCache.at) > foundDirsMaxAge {
 		c, err := cgroup.NewChecker()
 		if err != nil {
 			return nil, err
 		}
-		checkerCache.c, checkerCache.ns, checkerCache.at = c, st.Ino, time.Now()
+		checkerCache.c, checkerCache.ns, checkerCache.at = c, string(buf[:n]), time.Now()
 	}
 	return checkerCache.c, nil
 }

@@ -80,6 +80,46 @@ func SyncDir(dir string) error {
 // ErrTooLong is a file longer than its reader takes (ReadRegularAt).
 var ErrTooLong = errors.New("longer than expected")
 
+// smallFile is the buffer ReadSmallAt reads into: a pod's summary, its
+// layout and flavor files and most manifests fit.
+const smallFile = 4096
+
+// ReadSmallAt is ReadRegularAt for a file that podctl alone writes, in a
+// folder no app of any flavor can write (a pod's own files, never its
+// apps' folders): one read(2) into a buffer on the stack, copied out at
+// the size read, without the fstat that tells a regular file from
+// another and sizes the buffer (a call a file; list and gc read one or
+// two such files of every pod). O_NONBLOCK still keeps a FIFO from
+// blocking it and O_NOFOLLOW a link from being followed; a regular
+// file's read falls short only at its end. A file that fills the buffer
+// is read again by ReadRegularAt.
+func ReadSmallAt(dirfd int, name string, max int) ([]byte, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	var buf [smallFile]byte
+	var n int
+	for {
+		n, err = unix.Read(fd, buf[:])
+		if err != unix.EINTR {
+			break
+		}
+	}
+	unix.Close(fd)
+	switch {
+	case err != nil:
+		return nil, err
+	case n == len(buf):
+		return ReadRegularAt(dirfd, name, max)
+	case max > 0 && n > max:
+		return nil, ErrTooLong
+	}
+	b := make([]byte, n)
+	copy(b, buf[:n])
+	return b, nil
+}
+
 // ReadRegularAt reads the regular file name below the folder open as
 // dirfd, without following a symbolic link at its end and without
 // blocking on a FIFO put there (what a pod can write may be either). The

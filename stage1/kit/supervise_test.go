@@ -395,6 +395,44 @@ func TestSuperviseStartFailure(t *testing.T) {
 	}
 }
 
+// Prepare runs once, before any app starts; its failure is the first
+// app's failure to start, and no app starts.
+func TestSupervisePrepare(t *testing.T) {
+	t.Run("ready", func(t *testing.T) {
+		p := newTestPod(t, stage1.Task{}, "a", "b")
+		prepared := 0
+		p.sv.Hooks.Prepare = func() error {
+			if len(p.started) != 0 {
+				t.Error("an app started before Prepare")
+			}
+			prepared++
+			return nil
+		}
+		p.run()
+		a, b := p.next("a"), p.next("b")
+		a.exit(0)
+		b.exit(0)
+		p.wait(0)
+		if prepared != 1 {
+			t.Errorf("Prepare ran %d times, want once", prepared)
+		}
+	})
+	t.Run("fails", func(t *testing.T) {
+		p := newTestPod(t, stage1.Task{}, "a", "b")
+		p.sv.Hooks.Prepare = func() error { return errors.New("waiting for the apps' cgroups: EOF") }
+		p.run()
+		p.wait(stage1.ExitStartFailed)
+		p.result(lifecycle.ResultError, "app a did not start: waiting for the apps' cgroups: EOF", stage1.ExitStartFailed)
+		if st := p.status("a"); st.ExitCode != stage1.ExitStartFailed {
+			t.Errorf("status of a %+v", st)
+		}
+		if len(p.started) != 0 {
+			t.Errorf("%d apps started", len(p.started))
+		}
+		p.checkReadies(0)
+	})
+}
+
 func TestSuperviseInteractiveSIGINT(t *testing.T) {
 	p := newTestPod(t, stage1.Task{}, "a")
 	p.sv.RC.Interactive = true

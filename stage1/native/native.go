@@ -392,12 +392,14 @@ func (p *initProc) Abort() {
 	p.end()
 }
 
-// end ends a started init, and takes its exit.
+// end ends a started init, and takes its exit. Killed before its pipes
+// close: an init that has its pod would take the configuration pipe's
+// end for a stage1 gone, and record its apps as not started.
 func (p *initProc) end() {
+	p.cmd.Process.Kill()
 	p.config.Close()
 	p.status.Close()
 	p.control.Close()
-	p.cmd.Process.Kill()
 	p.cmd.Wait()
 }
 

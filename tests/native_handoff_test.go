@@ -2,14 +2,15 @@ package tests
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
 // stage1 makes a native pod's app cgroups after it has handed the init its
 // pod. When they cannot be made (here a CPU limit under the kernel's
 // least quota, 1 ms a period), the start fails as it did when they were
-// made first: one line, exit 254, no app started, and no cgroup folder of
-// the pod left behind.
+// made first: one line, exit 254, no app started, no cgroup folder of the
+// pod left behind, and the pod's result saying why.
 func TestNativeAppCgroupsFail(t *testing.T) {
 	e := nativeEnv(t)
 	e.refused("limiting app busybox", "run", "--net=none", "--cpu=1m", "example.com/busybox", "--exec", "/bin/true")
@@ -33,4 +34,16 @@ func TestNativeAppCgroupsFail(t *testing.T) {
 	if left := podCgroupsUnder("/sys/fs/cgroup", map[string]bool{pods[0].UUID: true}); len(left) > 0 {
 		t.Errorf("cgroup folders of the pod left: %v", left)
 	}
+	// Its result says why, not that a stage1 was killed.
+	checkResult(t, e.status(pods[0].UUID), "error", "limiting app busybox")
+}
+
+// A pod that every flavor fails to run records why as its result.
+func TestRunFailureResult(t *testing.T) {
+	forEachFlavor(t, func(t *testing.T, e *env) {
+		e.fetchBusybox()
+		e.refused("limiting app busybox", "run", "--cpu=1m", "example.com/busybox", "--exec", "/bin/true")
+		uuid := strings.Fields(e.must("list", "--no-legend", "--full"))[0]
+		checkResult(t, e.status(uuid), "error", "limiting app busybox")
+	})
 }

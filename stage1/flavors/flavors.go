@@ -3,7 +3,9 @@
 package flavors
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sort"
 
@@ -126,5 +128,13 @@ func RunPod(f stage1.Flavor, p *lifecycle.Pod, opts RunOptions) (int, error) {
 	// stderr, and must outlive their readers.
 	kit.KeepOnClosedOutput()
 	trace.Mark("flavor run")
-	return f.Run(rc)
+	code, err := f.Run(rc)
+	if err != nil {
+		if _, rerr := p.ReadFile(lifecycle.FileResult); errors.Is(rerr, fs.ErrNotExist) {
+			// The pod could not be run (a limit the kernel refused, say):
+			// its result says why, where it would read as a stage1 killed.
+			kit.RecordResult(p, 0, kit.Ending{Lost: err.Error()}, warn)
+		}
+	}
+	return code, err
 }

@@ -59,19 +59,15 @@ func IsPaused(p *lifecycle.Pod) bool {
 	if p.State() != lifecycle.Running {
 		return false
 	}
-	// Only the folders that can freeze: list asks this of every running
-	// pod, and checking each of a pod's folders costs a dozen calls.
-	g, err := stage1.PodFreezerGroup(p)
-	if err != nil || g == nil {
-		return false
-	}
-	frozen, _ := g.Frozen()
-	return frozen
+	record, err := stage1.CgroupRecord(p)
+	return err == nil && isPausedRecord(nil, p, record)
 }
 
 // isPausedRecord is IsPaused of a running pod whose cgroup record reads
 // record (stage1.CgroupRecord, or list's copy of it): its folders are
-// checked as IsPaused checks them, by c (or the host's checker if nil).
+// checked by c (or the host's checker if nil), and only those that can
+// freeze (list asks this of every running pod, and checking each of a
+// pod's folders costs a dozen calls).
 func isPausedRecord(c *cgroup.Checker, p *lifecycle.Pod, record string) bool {
 	if p.State() != lifecycle.Running {
 		return false

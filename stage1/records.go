@@ -106,7 +106,7 @@ func checkedCgroupDirsIf(dirfd int, uuid string, keep func(c *cgroup.Checker, di
 }
 
 // checkedCgroupDirsWith is checkedCgroupDirsIf with the checker c, or
-// hostChecker's if c is nil.
+// HostChecker's if c is nil.
 func checkedCgroupDirsWith(c *cgroup.Checker, dirfd int, uuid string, keep func(c *cgroup.Checker, dir string) bool) ([]string, error) {
 	record, err := readCgroupRecord(dirfd, uuid)
 	if err != nil || record == "" {
@@ -136,11 +136,11 @@ func CgroupRecord(p *lifecycle.Pod) (string, error) {
 }
 
 // checkRecordedDirs returns the folders of a cgroup record of pod uuid
-// that pass checker c's checks (hostChecker's if nil) and are there.
+// that pass checker c's checks (HostChecker's if nil) and are there.
 func checkRecordedDirs(c *cgroup.Checker, record, uuid string, keep func(c *cgroup.Checker, dir string) bool) ([]string, error) {
 	if c == nil {
 		var err error
-		if c, err = hostChecker(); err != nil {
+		if c, err = HostChecker(); err != nil {
 			return nil, err
 		}
 	}
@@ -186,11 +186,11 @@ func PodGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 // paused depends on, and for list, which asks it of every running pod, a
 // fraction of the checks.
 func PodFreezerGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
-	dirs, err := checkedCgroupDirsIf(p.DirFd(), p.UUID, (*cgroup.Checker).CanFreeze)
-	if err != nil || len(dirs) == 0 {
+	record, err := CgroupRecord(p)
+	if err != nil {
 		return nil, err
 	}
-	return &cgroup.Group{Dirs: dirs}, nil
+	return FreezerGroupOf(nil, p.UUID, record)
 }
 
 // FreezerGroupOf is PodFreezerGroup of pod uuid from a copy of its cgroup
@@ -234,15 +234,11 @@ var checkerCache struct {
 	c  *cgroup.Checker
 }
 
-// HostChecker is the checker of this host's cgroup mounts that podctl's
-// own checks use, for a caller that checks many pods' records at once
-// (list): it is read again after two seconds or in another mount
-// namespace, and getting it costs a system call.
-func HostChecker() (*cgroup.Checker, error) { return hostChecker() }
-
-// hostChecker is cgroup.NewChecker, read again after foundDirsMaxAge or
-// in another mount namespace.
-func hostChecker() (*cgroup.Checker, error) {
+// HostChecker is cgroup.NewChecker, read again after foundDirsMaxAge or
+// in another mount namespace: the checker of this host's cgroup mounts
+// that podctl's own checks use, and a caller that checks many pods'
+// records at once (list) takes once, as getting it costs a system call.
+func HostChecker() (*cgroup.Checker, error) {
 	// The namespace's link read, not stat'ed: a stat of it makes the
 	// kernel allocate a dentry each time, which was a tenth of a list of
 	// running pods.
@@ -269,7 +265,7 @@ func hostChecker() (*cgroup.Checker, error) {
 // cannot hide. nil if there is none.
 func CleanupGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 	// One checker for both looks: getting it checks the mount namespace.
-	c, err := hostChecker()
+	c, err := HostChecker()
 	if err != nil {
 		return nil, err
 	}

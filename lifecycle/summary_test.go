@@ -150,7 +150,8 @@ func TestRemoveSyncedSkipsOnlyEarlierMoves(t *testing.T) {
 func FuzzSummary(f *testing.F) {
 	f.Add([]byte("podctl-summary 1 u k\n{\"name\":\"\"}"))
 	f.Add([]byte("podctl-summary 2 u k exited\nn \"\"\n"))
-	f.Add([]byte("podctl-summary 2 u k running\nn \"\"\n"))
+	f.Add([]byte(summaryMagic + " " + summaryVersion + " u k exited\nn \"\"\n"))
+	f.Add([]byte(summaryMagic + " " + summaryVersion + " u k running\nn \"\"\n"))
 	f.Add([]byte("\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, kind := range []string{summaryExited, summaryRunning} {
@@ -158,7 +159,7 @@ func FuzzSummary(f *testing.F) {
 			if !ok {
 				continue
 			}
-			if !bytes.HasPrefix(b, []byte("podctl-summary 2 u k "+kind+"\n")) || len(data) == 0 {
+			if !bytes.HasPrefix(b, []byte(summaryMagic+" "+summaryVersion+" u k "+kind+"\n")) || len(data) == 0 {
 				t.Fatalf("accepted %q as %s", b, kind)
 			}
 		}

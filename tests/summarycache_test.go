@@ -51,13 +51,22 @@ func TestSummaryCacheExitedDamaged(t *testing.T) {
 		t.Fatalf("the summary list wrote is not whole:\n%s", good)
 	}
 	header, _, _ := bytes.Cut(good, []byte("\n"))
+	// The header is "podctl-summary VERSION UUID KEY KIND".
+	fields := bytes.Fields(header)
+	if len(fields) != 5 {
+		t.Fatalf("the summary's header has %d fields: %q", len(fields), header)
+	}
+	withVersion := func(v string) []byte {
+		h := bytes.Join([][]byte{fields[0], []byte(v), fields[2], fields[3], fields[4]}, []byte(" "))
+		return append(append(h, '\n'), good[len(header)+1:]...)
+	}
 	cases := map[string][]byte{
 		"torn in half":       good[:len(good)/2],
 		"torn at a line":     good[:bytes.LastIndex(good, []byte("\np "))+1],
 		"without its end":    bytes.TrimSuffix(good, []byte("e\n")),
 		"of a running pod":   bytes.Replace(good, []byte(" exited\n"), []byte(" running\n"), 1),
-		"of version 1":       bytes.Replace(good, []byte("podctl-summary 2 "), []byte("podctl-summary 1 "), 1),
-		"of another version": bytes.Replace(good, []byte("podctl-summary 2 "), []byte("podctl-summary 3 "), 1),
+		"of version 1":       withVersion("1"),
+		"of another version": withVersion(string(fields[1]) + "0"),
 		"of an older manifest": append(append(bytes.Replace(header, []byte(":"), []byte("9:"), 1), '\n'),
 			bytes.Replace(good[len(header)+1:], []byte(`n "torn"`), []byte(`n "forged"`), 1)...),
 		"empty":        {},
@@ -65,6 +74,9 @@ func TestSummaryCacheExitedDamaged(t *testing.T) {
 		"garbage":      []byte("\x00\xff\n\n\"\n"),
 	}
 	for name, b := range cases {
+		if bytes.Equal(b, good) {
+			t.Fatalf("the case %q leaves the summary whole: it tests nothing", name)
+		}
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)
 		}

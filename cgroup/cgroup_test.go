@@ -202,6 +202,15 @@ func TestFreezerOnFakeTrees(t *testing.T) {
 	if err := both.Freeze(50 * time.Millisecond); err == nil || !strings.Contains(err.Error(), "not frozen") {
 		t.Fatalf("want a timeout, got %v", err)
 	}
+	// Told to freeze, with a process not stopped yet (one that joined a
+	// frozen folder): paused all the same, in either hierarchy.
+	if frozen, err := both.Frozen(); !frozen || err != nil {
+		t.Fatalf("v2 told to freeze, not yet frozen: paused %v, %v", frozen, err)
+	}
+	os.WriteFile(filepath.Join(v1, "freezer.state"), []byte("FREEZING\n"), 0o644)
+	if frozen, err := only1.Frozen(); !frozen || err != nil {
+		t.Fatalf("v1 freezing: paused %v, %v", frozen, err)
+	}
 	if err := (&Group{Dirs: []string{t.TempDir()}}).Freeze(time.Second); err != ErrNoFreezer {
 		t.Fatalf("no freezer: %v", err)
 	}

@@ -77,8 +77,12 @@ func (g *Group) Thaw() error {
 	return nil
 }
 
-// Frozen reports whether the group is frozen, all its processes stopped.
-// A group without a freezer is never frozen.
+// Frozen reports whether the group is paused: told to freeze, whether or
+// not the kernel has stopped every process yet. A process that joins a
+// frozen folder (a native pod's init, 100 ms into the pod's run) makes
+// the kernel say it freezing again, not frozen, until it stops that one
+// too; the group is paused all the while. A group without a freezer is
+// never frozen.
 func (g *Group) Frozen() (bool, error) {
 	f, err := g.freezerOf()
 	if err == ErrNoFreezer {
@@ -87,7 +91,15 @@ func (g *Group) Frozen() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return f.frozen()
+	file, thawed := "freezer.state", "THAWED"
+	if f.v2 {
+		file, thawed = "cgroup.freeze", "0"
+	}
+	b, err := os.ReadFile(filepath.Join(f.dir, file))
+	if err != nil {
+		return false, fmt.Errorf("reading freezer of cgroup %s: %w", f.dir, err)
+	}
+	return strings.TrimSpace(string(b)) != thawed, nil
 }
 
 func (f freezer) frozen() (bool, error) {

@@ -16,6 +16,7 @@ import (
 	"podctl/cgroup"
 	"podctl/internal/trace"
 	"podctl/stage1"
+	"podctl/stage1/appexec"
 	"podctl/stage1/kit"
 )
 
@@ -58,8 +59,8 @@ func startApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper
 // the app's exec helper as soon as the app's /dev is made (ahead, where it
 // can: kit.MakeDevTree) and the thread is in every cgroup of the app, then
 // sets up the root while the helper starts (a Go program's start-up, the
-// longest step of an app's start), and hands the helper its spec once the
-// root is ready.
+// longest step of an app's start) and reads its spec, and tells the helper
+// to go once the root is ready.
 func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool, ready func() error) (*appProc, error) {
 	// Also unshares the thread's root, working directory and umask.
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
@@ -112,16 +113,18 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 		h.abort()
 		return nil, err
 	}
-	return h.start(s)
+	return h.start()
 }
 
 // helperProc is an app's exec helper, forked before the app's root is
-// ready, waiting for its spec.
+// ready, reading its spec meanwhile.
 type helperProc struct {
 	p *appProc
 	// status is the error pipe's read end, spec the write end of the pipe
-	// the helper reads its spec from.
+	// the helper reads its spec from; specErr is why the spec could not
+	// be written, if it could not.
 	status, spec *os.File
+	specErr      error
 }
 
 // forkHelper starts the exec helper for app s (appexec.Main: podctl-exec,
@@ -134,7 +137,8 @@ type helperProc struct {
 // it, inherited. It is born in the app's cgroups (the thread's v1 ones,
 // and the unified one through cgfd, if not -1) and namespaces; its root
 // becomes the app's when the thread pivots. It reads its spec from
-// descriptor 5 (helperProc.start).
+// descriptor 5: the spec at once, to read and act on while the init sets
+// up the root, then the word to go (helperProc.start).
 func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool, cgfd int) (*helperProc, error) {
 	bins, err := r.binaries()
 	if err != nil {
@@ -190,17 +194,25 @@ func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool
 	r.waiting[p.pid] = p.done
 	r.mu.Unlock()
 	cmd.Process.Release()
-	return &helperProc{p: p, status: status, spec: specW}, nil
-}
-
-// start hands the helper its spec and waits until it has executed the app,
-// or has said why not (it has then exited, and the reaper takes it).
-func (h *helperProc) start(s *kit.AppSpec) (*appProc, error) {
-	defer h.status.Close()
-	// What binds the app's process alone: the rest is the init's.
+	h := &helperProc{p: p, status: status, spec: specW}
+	// What binds the app's process alone: the rest is the init's. A spec
+	// larger than the pipe holds waits here for the helper to read it.
 	enc, err := json.Marshal(&s.Spec)
 	if err == nil {
-		_, err = h.spec.Write(enc)
+		_, err = specW.Write(append(enc, '\n'))
+	}
+	h.specErr = err
+	return h, nil
+}
+
+// start tells the helper that the app's root is ready and waits until it
+// has executed the app, or has said why not (it has then exited, and the
+// reaper takes it).
+func (h *helperProc) start() (*appProc, error) {
+	defer h.status.Close()
+	err := h.specErr
+	if err == nil {
+		_, err = h.spec.Write([]byte{appexec.GoByte})
 	}
 	h.spec.Close()
 	// A helper that failed says why on the error pipe: its line is the
@@ -218,8 +230,8 @@ func (h *helperProc) start(s *kit.AppSpec) (*appProc, error) {
 	return h.p, nil
 }
 
-// abort ends a helper whose app is not started after all: with no spec,
-// it exits at once, and the reaper takes it.
+// abort ends a helper whose app is not started after all: without the
+// word to go, it exits at once, and the reaper takes it.
 func (h *helperProc) abort() {
 	h.spec.Close()
 	h.status.Close()

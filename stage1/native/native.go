@@ -251,6 +251,7 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 	if err := kit.WaitErrPipe(cmd, init.status); err != nil {
 		// An app did not start: the init has recorded it, and the pod's
 		// result, and ended.
+		init.releaseMounts()
 		close(done)
 		rc.Warn(err)
 		return exitCode(cmd), nil
@@ -260,6 +261,7 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 	trace.Mark("apps started")
 	cmd.Wait()
 	trace.Mark("init ended")
+	init.releaseMounts()
 	close(done)
 	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
 		// The init records the pod's result as it ends: killed, it could
@@ -305,6 +307,11 @@ type initProc struct {
 	config, status, control *os.File
 	// handed is set once the init has its pod.
 	handed bool
+	// mountNS holds the init's mount namespace, nil if it could not be
+	// opened: the namespace's end, which waits for an RCU grace period,
+	// then comes when stage1 lets it go (releaseMounts) rather than in
+	// the init's exit, on the pod's critical path.
+	mountNS *os.File
 }
 
 // StartEarly starts the pod's init before the pod is prepared. The start
@@ -376,6 +383,8 @@ func (f *Flavor) start(p *initProc) error {
 		return fmt.Errorf("starting the pod's init: %w", err)
 	}
 	p.cmd, p.config, p.status, p.control = cmd, w, status, control
+	// Without it, the namespace ends with the init, as it would anyway.
+	p.mountNS, _ = os.Open(fmt.Sprintf("/proc/%d/ns/mnt", cmd.Process.Pid))
 	return nil
 }
 
@@ -401,6 +410,17 @@ func (p *initProc) end() {
 	p.status.Close()
 	p.control.Close()
 	p.cmd.Wait()
+	p.releaseMounts()
+}
+
+// releaseMounts lets the init's mount namespace go, once the init has
+// ended: beside what stage1 does after it, on a thread of its own. This
+// process's exit waits for the thread, so the namespace is gone when
+// podctl run returns, as it was when the init took it with it.
+func (p *initProc) releaseMounts() {
+	if p.mountNS != nil {
+		go p.mountNS.Close()
+	}
 }
 
 // give gives the init its pod; then, with cfg.AwaitCgroups, makes the

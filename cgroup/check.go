@@ -59,9 +59,10 @@ type Checker struct {
 	mounts []Mount
 	// points are the mount points of every filesystem.
 	points []string
-	// onCgroupFS reports whether a folder is on a cgroup filesystem; a
-	// test's fake hierarchy in a temporary folder replaces it.
-	onCgroupFS func(dir string) (bool, error)
+	// onCgroupFS reports whether a folder, open as fd, is on a cgroup
+	// filesystem; a test's fake hierarchy in a temporary folder replaces
+	// it.
+	onCgroupFS func(fd int, dir string) (bool, error)
 }
 
 // NewChecker reads the cgroup hierarchies mounted where this process sees
@@ -74,7 +75,7 @@ func NewChecker() (*Checker, error) {
 	return newChecker(b, onCgroupFS)
 }
 
-func newChecker(mountinfo []byte, onCgroup func(string) (bool, error)) (*Checker, error) {
+func newChecker(mountinfo []byte, onCgroup func(int, string) (bool, error)) (*Checker, error) {
 	mounts, err := ParseMountinfo(bytes.NewReader(mountinfo))
 	if err != nil {
 		return nil, fmt.Errorf("finding cgroups: %w", err)
@@ -89,11 +90,12 @@ func newChecker(mountinfo []byte, onCgroup func(string) (bool, error)) (*Checker
 	return c, nil
 }
 
-// onCgroupFS reports whether dir is on a cgroup (v1 or v2) filesystem.
-func onCgroupFS(dir string) (bool, error) {
+// onCgroupFS reports whether the folder open as fd (dir) is on a cgroup
+// (v1 or v2) filesystem.
+func onCgroupFS(fd int, dir string) (bool, error) {
 	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return false, &fs.PathError{Op: "statfs", Path: dir, Err: err}
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		return false, &fs.PathError{Op: "fstatfs", Path: dir, Err: err}
 	}
 	return st.Type == unix.CGROUP_SUPER_MAGIC || st.Type == unix.CGROUP2_SUPER_MAGIC, nil
 }
@@ -150,8 +152,48 @@ func (c *Checker) check(dir, uuid string, below bool) error {
 			return bad("has a mount point below it, %s", pt)
 		}
 	}
-	// A raw lstat, not os.Lstat's FileInfo: list checks the folders of
-	// every running pod.
+	return c.lookAt(dir, uuid, bad)
+}
+
+// lookAt is the look at dir itself, once its path has passed the checks:
+// a folder, reached through no symbolic link, on cgroupfs. One openat2
+// that follows no link and an fstatfs of what it opened, rather than an
+// lstat of every element of the path: list looks at the folders of every
+// running pod.
+func (c *Checker) lookAt(dir, uuid string, bad func(string, ...any) error) error {
+	fd, err := unix.Openat2(unix.AT_FDCWD, dir, &unix.OpenHow{
+		// No O_NOFOLLOW: with O_PATH, it would open a link at the end
+		// rather than fail with ELOOP.
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS,
+	})
+	switch err {
+	case nil:
+	case unix.ENOSYS, unix.EPERM:
+		// A kernel before 5.6, or a seccomp filter that refuses it.
+		return c.lookAtPath(dir, uuid, bad)
+	case unix.ENOENT:
+		return fmt.Errorf("cgroup %s of pod %s: %w", dir, uuid, fs.ErrNotExist)
+	case unix.ELOOP:
+		return bad("is or goes through a symbolic link")
+	case unix.ENOTDIR:
+		return bad("is not a folder")
+	default:
+		return bad("cannot be looked at: %v", &fs.PathError{Op: "openat2", Path: dir, Err: err})
+	}
+	defer unix.Close(fd)
+	ok, err := c.onCgroupFS(fd, dir)
+	if err != nil {
+		return bad("cannot be looked at: %v", err)
+	}
+	if !ok {
+		return bad("is not on a cgroup filesystem")
+	}
+	return nil
+}
+
+// lookAtPath is lookAt without openat2.
+func (c *Checker) lookAtPath(dir, uuid string, bad func(string, ...any) error) error {
 	var st unix.Stat_t
 	if err := unix.Lstat(dir, &st); err != nil {
 		if err == unix.ENOENT {
@@ -161,7 +203,7 @@ func (c *Checker) check(dir, uuid string, below bool) error {
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFLNK:
-		return bad("is a symbolic link")
+		return bad("is or goes through a symbolic link")
 	case unix.S_IFDIR:
 	default:
 		return bad("is not a folder")
@@ -171,9 +213,14 @@ func (c *Checker) check(dir, uuid string, below bool) error {
 		return bad("cannot be resolved: %v", err)
 	}
 	if real != dir {
-		return bad("goes through a symbolic link to %s", real)
+		return bad("is or goes through a symbolic link (to %s)", real)
 	}
-	ok, err := c.onCgroupFS(dir)
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return bad("cannot be looked at: %v", &fs.PathError{Op: "open", Path: dir, Err: err})
+	}
+	defer unix.Close(fd)
+	ok, err := c.onCgroupFS(fd, dir)
 	if err != nil {
 		return bad("cannot be looked at: %v", err)
 	}

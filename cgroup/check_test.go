@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 const testUUID = "0c1b8a2e-5d7f-4e3a-9b6c-2f4e8d1a7c30"
@@ -65,7 +67,7 @@ func fakeHost(t *testing.T) (string, *Checker) {
 35 31 0:37 / %[1]s/cg/unified/bind/%[2]s rw - cgroup2 cgroup2 rw
 36 31 0:51 / %[1]s/cg/unified/busy/%[2]s/inner rw - tmpfs tmpfs rw
 `, root, pod)
-	onCgroup := func(dir string) (bool, error) {
+	onCgroup := func(_ int, dir string) (bool, error) {
 		if _, err := os.Stat(dir); err != nil {
 			return false, err
 		}
@@ -110,8 +112,8 @@ func TestCheckRecordedFolders(t *testing.T) {
 		{root + "/cg/unified//" + pod, false, "clean"},
 		{"cg/unified/" + pod, false, "absolute"},
 		{"", false, "absolute"},
-		{j("cg/memory/sub/" + pod), false, "is a symbolic link"},
-		{j("cg/unified/via/" + pod), false, "symbolic link"},
+		{j("cg/memory/sub/" + pod), false, "is or goes through a symbolic link"},
+		{j("cg/unified/via/" + pod), false, "is or goes through a symbolic link"},
 		{j("cg/pids/" + pod), false, "not a folder"},
 		{j("cg/unified/over/" + pod), false, "not on a cgroup filesystem"},
 		{j("cg/unified/bind/" + pod), false, "root of the cgroup hierarchy"},
@@ -223,11 +225,30 @@ func TestCheckRealGroup(t *testing.T) {
 	if err := os.Mkdir(outside, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := onCgroupFS(outside); ok || err != nil {
+	if ok, err := onCgroupFSPath(t, outside); ok || err != nil {
 		t.Errorf("a temporary folder is on cgroupfs: %v, %v", ok, err)
 	}
-	if ok, err := onCgroupFS(g.Dirs[0]); !ok || err != nil {
+	if ok, err := onCgroupFSPath(t, g.Dirs[0]); !ok || err != nil {
 		t.Errorf("the pod's folder is not on cgroupfs: %v, %v", ok, err)
+	}
+	// Both looks at the pod's folder pass it, and refuse one through a
+	// link.
+	bad := func(format string, args ...any) error { return fmt.Errorf(format, args...) }
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(filepath.Dir(g.Dirs[0]), link); err != nil {
+		t.Fatal(err)
+	}
+	via := filepath.Join(link, filepath.Base(g.Dirs[0]))
+	for name, look := range map[string]func(string, string, func(string, ...any) error) error{"openat2": c.lookAt, "path": c.lookAtPath} {
+		if err := look(g.Dirs[0], uuid, bad); err != nil {
+			t.Errorf("%s: the pod's folder: %v", name, err)
+		}
+		if err := look(via, uuid, bad); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+			t.Errorf("%s: the pod's folder through a link: %v", name, err)
+		}
+		if err := look(filepath.Join(g.Dirs[0], "gone"), uuid, bad); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: a folder not there: %v", name, err)
+		}
 	}
 	found := c.FindPodDirs()[uuid]
 	if !slices.Equal(slices.Sorted(slices.Values(found)), slices.Sorted(slices.Values(g.Dirs))) {
@@ -302,4 +323,14 @@ func TestAtOrBelow(t *testing.T) {
 			t.Errorf("atOrBelow(%q, %q) = %v, want %v", c.dir, c.mount, got, want)
 		}
 	}
+}
+
+// onCgroupFSPath is onCgroupFS of the folder at path.
+func onCgroupFSPath(t *testing.T, path string) (bool, error) {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	return onCgroupFS(fd, path)
 }

@@ -11,7 +11,7 @@ func TestCanFreeze(t *testing.T) {
 32 30 0:31 / /cg/memory rw,relatime - cgroup cgroup rw,memory
 33 30 0:35 / /cg/freezer rw,relatime - cgroup cgroup rw,freezer
 `
-	c, err := newChecker([]byte(mi), func(string) (bool, error) { return true, nil })
+	c, err := newChecker([]byte(mi), func(int, string) (bool, error) { return true, nil })
 	if err != nil {
 		t.Fatal(err)
 	}

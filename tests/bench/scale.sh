@@ -42,10 +42,21 @@ holder=
 # shellcheck source=tests/bench/lib.sh
 . "$repo/tests/bench/lib.sh"
 
+cgparent=
+# remove_cgparent removes the running pods' cgroup folders.
+remove_cgparent() {
+	if [ -n "$cgparent" ] && [ -d "$cgparent" ]; then
+		find "$cgparent" -mindepth 1 -maxdepth 1 -type d -exec rmdir {} +
+		rmdir "$cgparent"
+	fi
+	cgparent=
+}
+
 cleanup() {
 	local rc=$?
 	# shellcheck disable=SC2086 # a list of pids
 	[ -z "$holder" ] || kill $holder 2>/dev/null || true
+	remove_cgparent || true
 	remove_base
 	exit $rc
 }
@@ -137,8 +148,38 @@ measure listjson-exited list --format=json
 measure status-uuid status "$mid"
 measure status-prefix status "${mid:0:8}"
 
-# Running pods: a helper holds every pod's lock, as stage1 does; one per
-# copy of the pods, each within the limit of open files.
+# Running pods look as a native pod does while its app runs: no result and
+# no exit status, the app's pid file, and its folder in the unified cgroup
+# hierarchy, which list reads to say whether the pod is paused. The
+# folders are made below one of the bench's own (cgparent), removed at the
+# end; every copy of a pod names the same one.
+unified=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+if [ -n "$unified" ]; then
+	cgparent=$(mktemp -d "$unified/bench-scale.XXXXXX")
+fi
+for b in "${bins[@]}"; do
+	perl -e '
+		my ($dir, $unified, $parent) = @ARGV;
+		opendir(my $d, $dir) or die "$dir: $!";
+		for my $id (grep { !/^\./ } readdir $d) {
+			my $p = "$dir/$id";
+			unlink("$p/result");
+			opendir(my $a, "$p/apps") or die "$p/apps: $!";
+			for my $app (grep { !/^\./ } readdir $a) {
+				unlink("$p/apps/$app/exit");
+				open(my $o, ">", "$p/apps/$app/pid") or die $!; print $o "7\n"; close $o;
+			}
+			next unless $parent;
+			my $cg = "$p/stage1/cgroup";
+			open(my $i, "<", $cg) or die "$cg: $!"; local $/; my $t = <$i>; close $i;
+			$t =~ s{^\Q$unified\E/podctl-\Q$id\E$}{$parent/podctl-$id}m or die "$cg names no unified folder";
+			open($o, ">", $cg) or die "$cg: $!"; print $o $t; close $o;
+			mkdir("$parent/podctl-$id") or $!{EEXIST} or die "mkdir $parent/podctl-$id: $!";
+		}' "$(dataof "$b")/pods/run" "$unified" "$cgparent"
+done
+
+# A helper holds every pod's lock, as stage1 does; one per copy of the
+# pods, each within the limit of open files.
 holder=
 for b in "${bins[@]}"; do
 	fifo=$base/ready-$b
@@ -170,6 +211,7 @@ measure status-running status "$mid"
 kill $holder
 wait $holder 2>/dev/null || true
 holder=
+remove_cgparent
 rm -rf "$base/data-old"
 
 # --- gc against rm -rf, paired ---------------------------------------------------

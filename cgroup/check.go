@@ -117,22 +117,30 @@ func (c *Checker) CheckInPodDir(dir, uuid string) error {
 // check is the one check of a recorded folder; below allows folders below
 // the pod's.
 func (c *Checker) check(dir, uuid string, below bool) error {
-	bad := func(format string, args ...any) error {
+	if _, err := c.checkPath(dir, uuid, below); err != nil {
+		return err
+	}
+	return c.lookAt(dir, uuid, badDir(dir))
+}
+
+// badDir makes the errors of the checks of dir.
+func badDir(dir string) func(string, ...any) error {
+	return func(format string, args ...any) error {
 		return &BadRecordError{Dir: dir, Problem: fmt.Sprintf(format, args...)}
 	}
+}
+
+// checkPath is check's part that needs no look at the folder, by its path
+// and the mount table; it returns the folder's hierarchy.
+func (c *Checker) checkPath(dir, uuid string, below bool) (*Mount, error) {
+	bad := func(format string, args ...any) (*Mount, error) { return nil, badDir(dir)(format, args...) }
 	if err := checkUUID(uuid); err != nil {
 		return bad("belongs to no pod: %v", err)
 	}
 	if !filepath.IsAbs(dir) || filepath.Clean(dir) != dir {
 		return bad("is not an absolute, clean path")
 	}
-	// The deepest mount point at or above dir is its hierarchy.
-	var m *Mount
-	for i := range c.mounts {
-		if d := c.mounts[i].Dir; atOrBelow(dir, d) && (m == nil || len(d) > len(m.Dir)) {
-			m = &c.mounts[i]
-		}
-	}
+	m := c.hierarchyOf(dir)
 	if m == nil {
 		return bad("is in no cgroup hierarchy mounted on this host")
 	}
@@ -152,7 +160,7 @@ func (c *Checker) check(dir, uuid string, below bool) error {
 			return bad("has a mount point below it, %s", pt)
 		}
 	}
-	return c.lookAt(dir, uuid, bad)
+	return m, nil
 }
 
 // lookAt is the look at dir itself, once its path has passed the checks:
@@ -228,6 +236,18 @@ func (c *Checker) lookAtPath(dir, uuid string, bad func(string, ...any) error) e
 		return bad("is not on a cgroup filesystem")
 	}
 	return nil
+}
+
+// hierarchyOf is the hierarchy of dir: the deepest cgroup mount point at
+// or above it; nil if none is.
+func (c *Checker) hierarchyOf(dir string) *Mount {
+	var m *Mount
+	for i := range c.mounts {
+		if d := c.mounts[i].Dir; atOrBelow(dir, d) && (m == nil || len(d) > len(m.Dir)) {
+			m = &c.mounts[i]
+		}
+	}
+	return m
 }
 
 // atOrBelow reports whether path dir is mount or below it, as

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -249,6 +250,36 @@ func TestCheckRealGroup(t *testing.T) {
 		if err := look(filepath.Join(g.Dirs[0], "gone"), uuid, bad); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s: a folder not there: %v", name, err)
 		}
+	}
+	// Told to freeze, the pod's folder that can reads so at once,
+	// whether or not the kernel has stopped everything in it.
+	freezable := 0
+	for _, d := range g.Dirs {
+		if !c.CanFreeze(d) {
+			continue
+		}
+		if frozen, err := c.ReadFreezer(d, uuid); frozen || err != nil {
+			t.Errorf("%s: frozen %v, error %v before the freeze", d, frozen, err)
+		}
+		if err := g.Freeze(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		frozen, err := c.ReadFreezer(d, uuid)
+		if terr := g.Thaw(); terr != nil {
+			t.Error(terr)
+		}
+		if !frozen || err != nil {
+			t.Errorf("%s: frozen %v, error %v once frozen", d, frozen, err)
+		}
+		if d == g.Dirs[0] {
+			if _, err := c.ReadFreezer(child, uuid); err == nil {
+				t.Errorf("an app's folder %s was read as the pod's", child)
+			}
+		}
+		freezable++
+	}
+	if freezable == 0 {
+		t.Errorf("none of the pod's folders %v can freeze", g.Dirs)
 	}
 	found := c.FindPodDirs()[uuid]
 	if !slices.Equal(slices.Sorted(slices.Values(found)), slices.Sorted(slices.Values(g.Dirs))) {

@@ -1,7 +1,13 @@
 package cgroup
 
 import (
+	"fmt"
+	"io/fs"
+	"path/filepath"
 	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // CanFreeze reports whether dir is in a hierarchy that can freeze it,
@@ -10,11 +16,74 @@ import (
 // folder it says yes to still needs CheckPodDir before it is read or
 // acted on.
 func (c *Checker) CanFreeze(dir string) bool {
-	var m *Mount
-	for i := range c.mounts {
-		if d := c.mounts[i].Dir; atOrBelow(dir, d) && (m == nil || len(d) > len(m.Dir)) {
-			m = &c.mounts[i]
-		}
-	}
+	m := c.hierarchyOf(dir)
 	return m != nil && (m.V2 || slices.Contains(m.Controllers, "freezer"))
+}
+
+// Unified reports whether dir is in the unified hierarchy, going by the
+// mounts the checker read.
+func (c *Checker) Unified(dir string) bool {
+	m := c.hierarchyOf(dir)
+	return m != nil && m.V2
+}
+
+// ReadFreezer reads whether pod uuid's folder dir (one of its records,
+// CanFreeze) is told to freeze, as Group.Frozen does: its cgroup.freeze
+// in the unified hierarchy, its freezer.state in a v1 one. The folder
+// passes CheckPodDir's checks first, and the look at it and the read are
+// one: the file is opened through no symbolic link and read only if it is
+// on cgroupfs (list asks this of every running pod). A folder not there
+// is an error wrapping fs.ErrNotExist, one that fails the checks a
+// *BadRecordError.
+func (c *Checker) ReadFreezer(dir, uuid string) (bool, error) {
+	m, err := c.checkPath(dir, uuid, false)
+	if err != nil {
+		return false, err
+	}
+	bad := badDir(dir)
+	file, thawed := "freezer.state", "THAWED"
+	switch {
+	case m.V2:
+		file, thawed = "cgroup.freeze", "0"
+	case !slices.Contains(m.Controllers, "freezer"):
+		return false, bad("is in a hierarchy without a freezer")
+	}
+	path := filepath.Join(dir, file)
+	fd, err := unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS,
+	})
+	switch err {
+	case nil:
+	case unix.ENOSYS, unix.EPERM:
+		// A kernel before 5.6, or a seccomp filter that refuses openat2.
+		if err := c.lookAtPath(dir, uuid, bad); err != nil {
+			return false, err
+		}
+		return (&Group{Dirs: []string{dir}}).Frozen()
+	case unix.ENOENT:
+		return false, fmt.Errorf("cgroup %s of pod %s: %w", dir, uuid, fs.ErrNotExist)
+	case unix.ELOOP:
+		return false, bad("is or goes through a symbolic link")
+	case unix.ENOTDIR:
+		return false, bad("is not a folder")
+	default:
+		return false, bad("cannot be looked at: %v", &fs.PathError{Op: "openat2", Path: path, Err: err})
+	}
+	defer unix.Close(fd)
+	if ok, err := c.onCgroupFS(fd, dir); err != nil || !ok {
+		if err != nil {
+			return false, bad("cannot be looked at: %v", err)
+		}
+		return false, bad("is not on a cgroup filesystem")
+	}
+	var buf [64]byte
+	n, err := unix.Read(fd, buf[:])
+	for err == unix.EINTR {
+		n, err = unix.Read(fd, buf[:])
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading freezer of cgroup %s: %w", dir, err)
+	}
+	return strings.TrimSpace(string(buf[:n])) != thawed, nil
 }

@@ -66,18 +66,12 @@ func IsPaused(p *lifecycle.Pod) bool {
 // isPausedRecord is IsPaused of a running pod whose cgroup record reads
 // record (stage1.CgroupRecord, or list's copy of it): its folders are
 // checked by c (or the host's checker if nil), and only those that can
-// freeze (list asks this of every running pod, and checking each of a
-// pod's folders costs a dozen calls).
+// freeze, as they are read (list asks this of every running pod).
 func isPausedRecord(c *cgroup.Checker, p *lifecycle.Pod, record string) bool {
 	if p.State() != lifecycle.Running {
 		return false
 	}
-	g, err := stage1.FreezerGroupOf(c, p.UUID, record)
-	if err != nil || g == nil {
-		return false
-	}
-	frozen, _ := g.Frozen()
-	return frozen
+	return stage1.PausedFromRecord(c, p.UUID, record)
 }
 
 // thawForStop lets a paused pod run again so that it can take the signal

@@ -130,7 +130,7 @@ func readCgroupRecord(dirfd int, uuid string) (string, error) {
 
 // CgroupRecord is the cgroup record of a pod as its stage1 wrote it,
 // unchecked, for a reader that keeps a copy (list's running summary) and
-// hands it to FreezerGroupOf later; "" if the pod has none.
+// hands it to PausedFromRecord later; "" if the pod has none.
 func CgroupRecord(p *lifecycle.Pod) (string, error) {
 	return readCgroupRecord(p.DirFd(), p.UUID)
 }
@@ -182,31 +182,53 @@ func PodGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 }
 
 // PodFreezerGroup is PodGroup made of the recorded folders in a hierarchy
-// that can freeze (cgroup.Checker.CanFreeze): all that whether the pod is
-// paused depends on, and for list, which asks it of every running pod, a
-// fraction of the checks.
+// that can freeze (cgroup.Checker.CanFreeze): all that pausing and
+// resuming the pod act on.
 func PodFreezerGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 	record, err := CgroupRecord(p)
-	if err != nil {
+	if err != nil || record == "" {
 		return nil, err
 	}
-	return FreezerGroupOf(nil, p.UUID, record)
-}
-
-// FreezerGroupOf is PodFreezerGroup of pod uuid from a copy of its cgroup
-// record (CgroupRecord) instead of the file: its folders are checked as
-// PodFreezerGroup checks them, by checker c (HostChecker's if nil), so
-// that a copy changed since by anyone makes podctl look at no other
-// folder than the record could.
-func FreezerGroupOf(c *cgroup.Checker, uuid, record string) (*cgroup.Group, error) {
-	if record == "" {
-		return nil, nil
-	}
-	dirs, err := checkRecordedDirs(c, record, uuid, (*cgroup.Checker).CanFreeze)
+	dirs, err := checkRecordedDirs(nil, record, p.UUID, (*cgroup.Checker).CanFreeze)
 	if err != nil || len(dirs) == 0 {
 		return nil, err
 	}
 	return &cgroup.Group{Dirs: dirs}, nil
+}
+
+// PausedFromRecord reports whether pod uuid is paused, from a copy of its
+// cgroup record (CgroupRecord), as PodFreezerGroup's Frozen would say:
+// by the first of its folders that can freeze and is there, the unified
+// hierarchy's first, each checked by c (HostChecker's if nil) as it is
+// read (cgroup.Checker.ReadFreezer). A folder that fails the checks is
+// reported and left alone.
+func PausedFromRecord(c *cgroup.Checker, uuid, record string) bool {
+	if record == "" {
+		return false
+	}
+	if c == nil {
+		var err error
+		if c, err = HostChecker(); err != nil {
+			return false
+		}
+	}
+	dirs := strings.Fields(record)
+	for _, v2 := range []bool{true, false} {
+		for _, d := range dirs {
+			if !c.CanFreeze(d) || c.Unified(d) != v2 {
+				continue
+			}
+			frozen, err := c.ReadFreezer(d, uuid)
+			var bad *cgroup.BadRecordError
+			switch {
+			case err == nil:
+				return frozen
+			case errors.As(err, &bad):
+				ReportBad(uuid, err, "left alone")
+			}
+		}
+	}
+	return false
 }
 
 // foundDirs caches one walk of the host's cgroup hierarchies

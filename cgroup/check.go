@@ -190,6 +190,11 @@ func (c *Checker) lookAt(dir, uuid string, bad func(string, ...any) error) error
 		return bad("cannot be looked at: %v", &fs.PathError{Op: "openat2", Path: dir, Err: err})
 	}
 	defer unix.Close(fd)
+	return c.checkFS(fd, dir, bad)
+}
+
+// checkFS checks that fd, open on dir or a file in it, is on cgroupfs.
+func (c *Checker) checkFS(fd int, dir string, bad func(string, ...any) error) error {
 	ok, err := c.onCgroupFS(fd, dir)
 	if err != nil {
 		return bad("cannot be looked at: %v", err)
@@ -228,14 +233,7 @@ func (c *Checker) lookAtPath(dir, uuid string, bad func(string, ...any) error) e
 		return bad("cannot be looked at: %v", &fs.PathError{Op: "open", Path: dir, Err: err})
 	}
 	defer unix.Close(fd)
-	ok, err := c.onCgroupFS(fd, dir)
-	if err != nil {
-		return bad("cannot be looked at: %v", err)
-	}
-	if !ok {
-		return bad("is not on a cgroup filesystem")
-	}
-	return nil
+	return c.checkFS(fd, dir, bad)
 }
 
 // hierarchyOf is the hierarchy of dir: the deepest cgroup mount point at

@@ -71,11 +71,8 @@ func (c *Checker) ReadFreezer(dir, uuid string) (bool, error) {
 		return false, bad("cannot be looked at: %v", &fs.PathError{Op: "openat2", Path: path, Err: err})
 	}
 	defer unix.Close(fd)
-	if ok, err := c.onCgroupFS(fd, dir); err != nil || !ok {
-		if err != nil {
-			return false, bad("cannot be looked at: %v", err)
-		}
-		return false, bad("is not on a cgroup filesystem")
+	if err := c.checkFS(fd, dir, bad); err != nil {
+		return false, err
 	}
 	var buf [64]byte
 	n, err := unix.Read(fd, buf[:])

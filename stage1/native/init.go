@@ -88,7 +88,8 @@ func initMain(args []string) int {
 		sv.Control = control
 		go serveInitControl(ctl, control)
 	} else {
-		ctl.Close()
+		// Kept until the apps run, to hand stage1 their mount namespaces.
+		r.keepMounts()
 	}
 	sv.Hooks = kit.Hooks{
 		// The apps' cgroups, which stage1 has made meanwhile.
@@ -96,6 +97,9 @@ func initMain(args []string) int {
 		Ready: func() {
 			if err := kit.MarkReady(pod); err != nil {
 				warn(err)
+			}
+			if !cfg.Mutable {
+				r.passMounts(ctl, warn)
 			}
 			kit.HelperStarted()
 			joinLater(cfg.Cgroups, warn)
@@ -242,6 +246,10 @@ type reaper struct {
 	// the app's end cannot be reaped before anyone waits for it.
 	mu      sync.Mutex
 	waiting map[int]chan syscall.WaitStatus
+	// mounts holds, by app, the mount namespace of the app's last start
+	// until the init passes them to stage1 (passMounts); nil when they
+	// are not kept (keepMounts).
+	mounts map[string]int
 }
 
 // binaries are the podctl binary and podctl-exec, opened read-only
@@ -276,6 +284,60 @@ func newReaper() *reaper {
 		}
 	}()
 	return r
+}
+
+// keepMounts has the apps' mount namespaces held from here on, until
+// passMounts: an app's namespace, with its root's mounts, then ends when
+// stage1 lets it go, not in the app's exit, which waits for an RCU grace
+// period as the mounts go before the init learns of the exit.
+func (r *reaper) keepMounts() {
+	r.mu.Lock()
+	r.mounts = map[string]int{}
+	r.mu.Unlock()
+}
+
+// holdMount holds the mount namespace of the calling thread, app's own,
+// if the namespaces are kept; one of an earlier start of the app goes.
+func (r *reaper) holdMount(app string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mounts == nil {
+		return
+	}
+	fd, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		// The namespace then ends with the app, as it would anyway.
+		return
+	}
+	if old, ok := r.mounts[app]; ok {
+		unix.Close(old)
+	}
+	r.mounts[app] = fd
+}
+
+// passMounts hands stage1 the apps' mount namespaces held so far, as
+// descriptors over the control socket, which it then closes; later starts
+// keep none. stage1 holds them until the init has ended (initProc.
+// takeAppMounts).
+func (r *reaper) passMounts(ctl *os.File, warn func(error)) {
+	r.mu.Lock()
+	fds := make([]int, 0, len(r.mounts))
+	for _, fd := range r.mounts {
+		fds = append(fds, fd)
+	}
+	r.mounts = nil
+	r.mu.Unlock()
+	if len(fds) > 0 {
+		// The rest end in the init, as they would have.
+		send := fds[:min(len(fds), maxAppMounts)]
+		if err := unix.Sendmsg(int(ctl.Fd()), []byte{0}, unix.UnixRights(send...), nil, 0); err != nil {
+			warn(fmt.Errorf("handing stage1 the apps' mount namespaces: %w", err))
+		}
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+	ctl.Close()
 }
 
 // reap collects every child that has ended.

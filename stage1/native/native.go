@@ -242,19 +242,22 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 	if err := init.give(cfg, pod, waitNet); err != nil {
 		return 0, err
 	}
-	if !cfg.Mutable {
-		init.control.Close()
-	}
 	cmd := init.cmd
 	// Passed on from now, also while the apps are getting ready.
 	done := passSignals(sigs, cmd.Process)
 	if err := kit.WaitErrPipe(cmd, init.status); err != nil {
 		// An app did not start: the init has recorded it, and the pod's
 		// result, and ended.
+		if !cfg.Mutable {
+			init.control.Close()
+		}
 		init.releaseMounts()
 		close(done)
 		rc.Warn(err)
 		return exitCode(cmd), nil
+	}
+	if !cfg.Mutable {
+		init.takeAppMounts()
 	}
 	rc.Debugf("init started as pid %d; every app is ready", cmd.Process.Pid)
 	kit.NotifyReady(rc.Warn)
@@ -308,10 +311,12 @@ type initProc struct {
 	// handed is set once the init has its pod.
 	handed bool
 	// mountNS holds the init's mount namespace, nil if it could not be
-	// opened: the namespace's end, which waits for an RCU grace period,
-	// then comes when stage1 lets it go (releaseMounts) rather than in
-	// the init's exit, on the pod's critical path.
-	mountNS *os.File
+	// opened, and appMounts those of the apps (takeAppMounts): the end of
+	// each, which waits for an RCU grace period, then comes when stage1
+	// lets them go (releaseMounts) rather than in the exits of the init
+	// and the apps, on the pod's critical path.
+	mountNS   *os.File
+	appMounts []int
 }
 
 // StartEarly starts the pod's init before the pod is prepared. The start
@@ -413,15 +418,52 @@ func (p *initProc) end() {
 	p.releaseMounts()
 }
 
-// releaseMounts lets the init's mount namespace go, once the init has
-// ended: beside what stage1 does after it, on a thread of its own. This
-// process's exit waits for the thread, so the namespace is gone when
-// podctl run returns, as it was when the init took it with it.
+// releaseMounts lets the mount namespaces of the init and its apps go,
+// once the init has ended: beside what stage1 does after it, on a thread
+// of their own. This process's exit waits for the thread, so they are
+// gone when podctl run returns, as they were when the init and the apps
+// took them with them.
 func (p *initProc) releaseMounts() {
-	if p.mountNS != nil {
-		go p.mountNS.Close()
+	if p.mountNS == nil && len(p.appMounts) == 0 {
+		return
+	}
+	ns, apps := p.mountNS, p.appMounts
+	p.mountNS, p.appMounts = nil, nil
+	go func() {
+		if ns != nil {
+			ns.Close()
+		}
+		for _, fd := range apps {
+			unix.Close(fd)
+		}
+	}()
+}
+
+// takeAppMounts takes the apps' mount namespaces that the init of a pod
+// that is not mutable has passed over the control socket, once every app
+// is ready (reaper.passMounts), and closes the socket. The init sends
+// them before it says the apps are ready: nothing is waited for.
+func (p *initProc) takeAppMounts() {
+	defer p.control.Close()
+	oob := make([]byte, unix.CmsgSpace(4*maxAppMounts))
+	_, oobn, _, _, err := unix.Recvmsg(int(p.control.Fd()), make([]byte, 1), oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return
+	}
+	for i := range msgs {
+		if fds, err := unix.ParseUnixRights(&msgs[i]); err == nil {
+			p.appMounts = append(p.appMounts, fds...)
+		}
 	}
 }
+
+// maxAppMounts is the most mount namespaces the init passes to stage1,
+// the most descriptors one message carries (SCM_MAX_FD).
+const maxAppMounts = 253
 
 // give gives the init its pod; then, with cfg.AwaitCgroups, makes the
 // apps' cgroups and sends them (appCgroups); then, if waitNet is set, what

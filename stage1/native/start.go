@@ -66,6 +66,7 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return nil, fmt.Errorf("making its mount namespace: %w", err)
 	}
+	r.holdMount(s.Name)
 	// The app's device cgroup (v1) refuses mknod, with which /dev is
 	// made: the thread joins it after. In the unified hierarchy only the
 	// helper is born in its folder, through cgfd.

@@ -1,0 +1,69 @@
+package native
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"runtime"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// The init holds the mount namespace of each app it starts, one per app,
+// and passes them to stage1 over the control socket, which stage1 takes
+// without waiting; later starts keep none.
+func TestPassAppMounts(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test makes mount namespaces and must run as root")
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	initEnd, stage1End := os.NewFile(uintptr(fds[0]), "init"), os.NewFile(uintptr(fds[1]), "stage1")
+	r := &reaper{waiting: map[int]chan syscall.WaitStatus{}}
+	r.keepMounts()
+	// Each start on a thread of its own in a new mount namespace, as
+	// forkApp's; app a starts twice.
+	start := func(app string) string {
+		ns := make(chan string)
+		go func() {
+			// Never given back: the thread ends with the goroutine.
+			runtime.LockOSThread()
+			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+				t.Error(err)
+				ns <- ""
+				return
+			}
+			r.holdMount(app)
+			l, _ := os.Readlink("/proc/thread-self/ns/mnt")
+			ns <- l
+		}()
+		return <-ns
+	}
+	start("a")
+	want := map[string]bool{start("a"): true, start("b"): true}
+	r.passMounts(initEnd, func(err error) { t.Error(err) })
+	if after := start("c"); after == "" || r.mounts != nil {
+		t.Errorf("a start after the namespaces were passed keeps one: %v", r.mounts)
+	}
+	p := &initProc{control: stage1End}
+	p.takeAppMounts()
+	got := map[string]bool{}
+	for _, fd := range p.appMounts {
+		l, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[l] = true
+	}
+	if !maps.Equal(got, want) || len(p.appMounts) != 2 {
+		t.Errorf("stage1 took %v, want the last of each app's: %v", got, want)
+	}
+	p.releaseMounts()
+	if p.appMounts != nil {
+		t.Errorf("still held after release: %v", p.appMounts)
+	}
+}

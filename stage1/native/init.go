@@ -38,6 +38,17 @@ func initMain(args []string) int {
 		return kit.HelperFail(fmt.Errorf("setting up the pod's namespaces: %w", err))
 	}
 	r := newReaper()
+	// The signals that stop the pod, caught from now: Go enables each
+	// signal it is first told of through a thread of its own, a round
+	// trip between two threads each, taken here beside the wait for the
+	// pod rather than on the way to the first app. One that comes before
+	// the supervisor runs waits in the channel; with the terminal the
+	// supervisor leaves SIGINT to the app.
+	stops := make(chan os.Signal, 4)
+	go func() {
+		kit.KeepOnClosedOutput()
+		signal.Notify(stops, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	}()
 	// The first process a Go program starts costs it a check of pidfd
 	// support (a fork of its own): taken now, beside the wait for the pod,
 	// rather than at the first app's start.
@@ -73,7 +84,7 @@ func initMain(args []string) int {
 	defer pod.Close()
 	rc := initContext(pod, cfg)
 	warn := rc.Warn
-	sv := &kit.Supervisor{RC: rc, Specs: cfg.Apps, Cleanup: r.killAll, Mutable: cfg.Mutable}
+	sv := &kit.Supervisor{RC: rc, Specs: cfg.Apps, Cleanup: r.killAll, Mutable: cfg.Mutable, Signals: stops}
 	sv.Start = func(s *kit.AppSpec, stdio stage1.Stdio) (kit.Proc, error) {
 		views, ok := cfg.Views[s.Name]
 		if !ok {

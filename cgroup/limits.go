@@ -33,6 +33,10 @@ func (l Limits) None() bool { return l.MemoryBytes == 0 && l.CPUMillis == 0 && l
 // cpuPeriod is the CFS period limits are expressed in, in microseconds.
 const cpuPeriod = 100000
 
+// MinCPUMillis is the least CPU limit the kernel takes, in thousandths of
+// a core: a quota of 1 ms (its least) in each cpuPeriod.
+const MinCPUMillis = 1000 * 1000 / cpuPeriod
+
 // NewAppGroup makes one app's own cgroups below the pod's group: those its
 // usage is read from, and those that hold its limits, in the hierarchies
 // of the memory, cpu and pids controllers (v1), or in the unified

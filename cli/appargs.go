@@ -45,7 +45,7 @@ func (a *appFlags) add(fs *pflag.FlagSet, def *stage0.AppOptions, withName bool)
 	list(fs, &a.mounts, "mount", stage0.ParseMount, "put a pod volume into the app: volume=NAME,target=/PATH (repeatable)")
 	a.Memory, a.CPU = def.Memory, def.CPU
 	fs.Var(typedFlag[int64]{&a.Memory, stage0.ParseMemory, showPositive[int64], "string"}, "memory", "memory limit of the app, such as 64M or 1G: past it the app is killed (OOMKilled)")
-	fs.Var(typedFlag[int64]{&a.CPU, stage0.ParseCPU, showMillis, "string"}, "cpu", "CPU limit of the app, in cores (2) or thousandths of one (500m)")
+	fs.Var(typedFlag[int64]{&a.CPU, stage0.ParseCPU, showMillis, "string"}, "cpu", "CPU limit of the app, in cores (2) or thousandths of one (500m), at least 10m")
 	a.PidsLimit = def.PidsLimit
 	fs.Var(typedFlag[int]{&a.PidsLimit, stage0.ParsePidsLimit, showPositive[int], "int"}, "pids-limit", "most processes (and threads) the app may have at once, at least 1 (default: no limit)")
 	a.OOMScoreAdj = def.OOMScoreAdj

@@ -9,6 +9,7 @@ import (
 	"github.com/appc/spec/schema/types"
 	"github.com/moby/sys/capability"
 
+	"podctl/cgroup"
 	"podctl/internal/errdefs"
 	"podctl/internal/manifest"
 	"podctl/stage1"
@@ -155,7 +156,8 @@ func ParseMemory(s string) (int64, error) {
 }
 
 // ParseCPU reads a --cpu share of a core such as 500m or 2 into
-// thousandths of a core (a fraction of one rounds up).
+// thousandths of a core (a fraction of one rounds up), at least
+// cgroup.MinCPUMillis.
 func ParseCPU(s string) (int64, error) {
 	if manifest.CheckQuantity(s) != nil {
 		return 0, errdefs.New(ErrUsage, "--cpu %q is not a share of a core such as 500m or 2", s)
@@ -163,6 +165,9 @@ func ParseCPU(s string) (int64, error) {
 	c, err := types.NewResourceCPUIsolator(s, s)
 	if err != nil || c.Limit().MilliValue() <= 0 {
 		return 0, errdefs.New(ErrUsage, "--cpu %q is not a share of a core such as 500m or 2", s)
+	}
+	if c.Limit().MilliValue() < cgroup.MinCPUMillis {
+		return 0, errdefs.New(ErrUsage, "--cpu %s is below %dm, the least the kernel gives (1 ms in each 100 ms): give at least %dm", s, cgroup.MinCPUMillis, cgroup.MinCPUMillis)
 	}
 	return c.Limit().MilliValue(), nil
 }

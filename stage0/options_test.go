@@ -48,7 +48,7 @@ func TestParseMemory(t *testing.T) {
 }
 
 func TestParseCPU(t *testing.T) {
-	for in, want := range map[string]int64{"500m": 500, "2": 2000, "0.25": 250, "1m": 1} {
+	for in, want := range map[string]int64{"500m": 500, "2": 2000, "0.25": 250, "10m": 10, "0.01": 10} {
 		if got, err := ParseCPU(in); err != nil || got != want {
 			t.Errorf("ParseCPU(%q) = %d, %v; want %d", in, got, err, want)
 		}
@@ -57,6 +57,9 @@ func TestParseCPU(t *testing.T) {
 		{"fast", `--cpu "fast" is not a share of a core such as 500m or 2`},
 		{"0", `--cpu "0" is not a share of a core such as 500m or 2`},
 		{"-1", `--cpu "-1" is not a share of a core such as 500m or 2`},
+		{"1m", `--cpu 1m is below 10m, the least the kernel gives (1 ms in each 100 ms): give at least 10m`},
+		{"9m", `--cpu 9m is below 10m, the least the kernel gives (1 ms in each 100 ms): give at least 10m`},
+		{"0.001", `--cpu 0.001 is below 10m, the least the kernel gives (1 ms in each 100 ms): give at least 10m`},
 	})
 }
 
@@ -65,7 +68,7 @@ func TestLimitIsolators(t *testing.T) {
 	for _, c := range []struct {
 		memory, cpu int64
 		mem, cores  string
-	}{{64e6, 500, "64M", "500m"}, {64 << 20, 2000, "64Mi", "2"}, {6 << 20, 1, "6Mi", "1m"}} {
+	}{{64e6, 500, "64M", "500m"}, {64 << 20, 2000, "64Mi", "2"}, {6 << 20, 10, "6Mi", "10m"}} {
 		// As stage1 reads them: from the manifest's JSON.
 		b, err := json.Marshal(limitIsolators(&AppOptions{Memory: c.memory, CPU: c.cpu}))
 		if err != nil {

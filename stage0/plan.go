@@ -12,6 +12,7 @@ import (
 	"github.com/appc/spec/schema/types"
 	"github.com/appc/spec/schema/types/resource"
 
+	"podctl/cgroup"
 	"podctl/internal/errdefs"
 	"podctl/internal/passwd"
 	"podctl/lifecycle"
@@ -488,8 +489,13 @@ func checkImageLimits(m *schema.ImageManifest, isos types.Isolators) error {
 				return errdefs.New(ErrUsage, "image %s limits its app's memory to %s (%s), below 6Mi, the least an app can start in: give --memory 6Mi or more", m.Name, l.String(), iso.Name)
 			}
 		case *types.ResourceCPU:
-			if l := v.Limit(); l != nil && l.MilliValue() <= 0 {
+			l := v.Limit()
+			switch {
+			case l == nil:
+			case l.MilliValue() <= 0:
 				return errdefs.New(ErrUsage, "image %s limits its app's CPU to %s (%s), which leaves it none: give --cpu", m.Name, l.String(), iso.Name)
+			case l.MilliValue() < cgroup.MinCPUMillis:
+				return errdefs.New(ErrUsage, "image %s limits its app's CPU to %s (%s), below %dm, the least the kernel gives: give --cpu %dm or more", m.Name, l.String(), iso.Name, cgroup.MinCPUMillis, cgroup.MinCPUMillis)
 			}
 		}
 	}

@@ -83,6 +83,8 @@ func TestImageLimitsMinimum(t *testing.T) {
 		{"1", "", "", "below 6Mi"},
 		{"5Mi", "", "", "below 6Mi"},
 		{"", "0", "", "leaves it none"},
+		{"", "1m", "", "below 10m, the least the kernel gives: give --cpu 10m or more"},
+		{"", "10m", "", ""},
 		{"1", "", "64M", ""},
 		{"64M", "500m", "", ""},
 	} {

@@ -111,6 +111,7 @@ func TestPodManifestRefusals(t *testing.T) {
 		{"no user", []string{"run", "--pod-manifest", writePodManifest(t, fmt.Sprintf(`{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"a","image":{"id":%q},"app":{"exec":["/bin/true"],"user":"nosuch","group":"0"}}]}`, bb))}},
 		{"mounts volume", []string{"run", "--pod-manifest", writePodManifest(t, fmt.Sprintf(`{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"a","image":{"id":%q},"mounts":[{"volume":"v","path":"/v"}]}]}`, bb))}},
 		{"below 6Mi", []string{"run", "--pod-manifest", writePodManifest(t, fmt.Sprintf(`{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"a","image":{"id":%q},"app":{"exec":["/bin/true"],"user":"0","group":"0","isolators":[{"name":"resource/memory","value":{"limit":"1M"}}]}}]}`, bb))}},
+		{"below 10m", []string{"run", "--pod-manifest", writePodManifest(t, fmt.Sprintf(`{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"a","image":{"id":%q},"app":{"exec":["/bin/true"],"user":"0","group":"0","isolators":[{"name":"resource/cpu","value":{"limit":"5m"}}]}}]}`, bb))}},
 	} {
 		e.refused(c.want, c.args...)
 	}

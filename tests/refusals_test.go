@@ -138,6 +138,8 @@ func TestRefuseBadAppFlags(t *testing.T) {
 	}{
 		{"give at least 6Mi", []string{img, "--memory=1"}},
 		{"give at least 6Mi", []string{"--memory=5Mi", img}},
+		{"give at least 10m", []string{img, "--cpu=1m"}},
+		{"give at least 10m", []string{"--cpu=0.009", img}},
 		{"already has a mount on /data", []string{vol, "--volume=more,kind=empty", img, "--mount=volume=data,target=/data", "--mount=volume=more,target=/data/"}},
 		{"/proc is stage1's", []string{vol, img, "--mount=volume=data,target=/proc"}},
 		{"/sys/kernel is stage1's", []string{vol, img, "--mount=volume=data,target=/sys/kernel"}},

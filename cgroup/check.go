@@ -14,7 +14,7 @@ package cgroup
 //	named podctl-<uuid> (an app's folder:  not a host cgroup, not another
 //	  below a folder so named)               pod's
 //	no symbolic link on the way            the path names the folder itself
-//	a folder on cgroupfs (statfs)          nothing mounted over it
+//	a folder on cgroupfs (fstatfs)         nothing mounted over it
 //	no mount point below it                a walk of its tree (kill,
 //	                                         remove) stays in the pod's
 
@@ -169,6 +169,18 @@ func (c *Checker) checkPath(dir, uuid string, below bool) (*Mount, error) {
 // lstat of every element of the path: list looks at the folders of every
 // running pod.
 func (c *Checker) lookAt(dir, uuid string, bad func(string, ...any) error) error {
+	fd, err := c.openDir(dir, uuid, bad)
+	if err != nil || fd < 0 {
+		return err
+	}
+	unix.Close(fd)
+	return nil
+}
+
+// openDir opens dir as lookAt looks at it, O_PATH; -1 with no error if
+// it was looked at without openat2 (lookAtPath), which this kernel or a
+// seccomp filter refuses.
+func (c *Checker) openDir(dir, uuid string, bad func(string, ...any) error) (int, error) {
 	fd, err := unix.Openat2(unix.AT_FDCWD, dir, &unix.OpenHow{
 		// No O_NOFOLLOW: with O_PATH, it would open a link at the end
 		// rather than fail with ELOOP.
@@ -178,19 +190,29 @@ func (c *Checker) lookAt(dir, uuid string, bad func(string, ...any) error) error
 	switch err {
 	case nil:
 	case unix.ENOSYS, unix.EPERM:
-		// A kernel before 5.6, or a seccomp filter that refuses it.
-		return c.lookAtPath(dir, uuid, bad)
+		return -1, c.lookAtPath(dir, uuid, bad)
+	default:
+		return -1, lookError(dir, uuid, err, bad)
+	}
+	if err := c.checkFS(fd, dir, bad); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// lookError is what the openat2 of a recorded folder dir failing with
+// err says.
+func lookError(dir, uuid string, err error, bad func(string, ...any) error) error {
+	switch err {
 	case unix.ENOENT:
 		return fmt.Errorf("cgroup %s of pod %s: %w", dir, uuid, fs.ErrNotExist)
 	case unix.ELOOP:
 		return bad("is or goes through a symbolic link")
 	case unix.ENOTDIR:
 		return bad("is not a folder")
-	default:
-		return bad("cannot be looked at: %v", &fs.PathError{Op: "openat2", Path: dir, Err: err})
 	}
-	defer unix.Close(fd)
-	return c.checkFS(fd, dir, bad)
+	return bad("cannot be looked at: %v", &fs.PathError{Op: "openat2", Path: dir, Err: err})
 }
 
 // checkFS checks that fd, open on dir or a file in it, is on cgroupfs.

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -280,6 +281,40 @@ func TestCheckRealGroup(t *testing.T) {
 	}
 	if freezable == 0 {
 		t.Errorf("none of the pod's folders %v can freeze", g.Dirs)
+	}
+	// A tmpfs mounted over the pod's folder after the checker read the
+	// mounts (here in a mount namespace of this thread's own), with a
+	// file of the freezer's name on it: refused, never read.
+	over := make(chan error)
+	go func() {
+		// Never given back: the thread ends with the goroutine.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			over <- err
+			return
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			over <- err
+			return
+		}
+		if err := unix.Mount("tmpfs", g.Dirs[0], "tmpfs", 0, ""); err != nil {
+			over <- err
+			return
+		}
+		if err := os.WriteFile(filepath.Join(g.Dirs[0], "cgroup.freeze"), []byte("1\n"), 0o644); err != nil {
+			over <- err
+			return
+		}
+		frozen, err := c.ReadFreezer(g.Dirs[0], uuid)
+		var bad *BadRecordError
+		if !errors.As(err, &bad) || !strings.Contains(bad.Problem, "not on a cgroup filesystem") {
+			over <- fmt.Errorf("a tmpfs over the pod's folder: frozen %v, error %v", frozen, err)
+			return
+		}
+		over <- nil
+	}()
+	if err := <-over; err != nil {
+		t.Error(err)
 	}
 	found := c.FindPodDirs()[uuid]
 	if !slices.Equal(slices.Sorted(slices.Values(found)), slices.Sorted(slices.Values(g.Dirs))) {

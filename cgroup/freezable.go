@@ -30,11 +30,11 @@ func (c *Checker) Unified(dir string) bool {
 // ReadFreezer reads whether pod uuid's folder dir (one of its records,
 // CanFreeze) is told to freeze, as Group.Frozen does: its cgroup.freeze
 // in the unified hierarchy, its freezer.state in a v1 one. The folder
-// passes CheckPodDir's checks first, and the look at it and the read are
-// one: the file is opened through no symbolic link and read only if it is
-// on cgroupfs (list asks this of every running pod). A folder not there
-// is an error wrapping fs.ErrNotExist, one that fails the checks a
-// *BadRecordError.
+// passes CheckPodDir's checks first, as it is opened (lookAt's openat2
+// and fstatfs), and the file is opened from it through no link and no
+// mount point, so that nothing but the cgroup file is opened (list asks
+// this of every running pod). A folder not there is an error wrapping
+// fs.ErrNotExist, one that fails the checks a *BadRecordError.
 func (c *Checker) ReadFreezer(dir, uuid string) (bool, error) {
 	m, err := c.checkPath(dir, uuid, false)
 	if err != nil {
@@ -48,32 +48,24 @@ func (c *Checker) ReadFreezer(dir, uuid string) (bool, error) {
 	case !slices.Contains(m.Controllers, "freezer"):
 		return false, bad("is in a hierarchy without a freezer")
 	}
-	path := filepath.Join(dir, file)
-	fd, err := unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOFOLLOW | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_NO_SYMLINKS,
-	})
-	switch err {
-	case nil:
-	case unix.ENOSYS, unix.EPERM:
-		// A kernel before 5.6, or a seccomp filter that refuses openat2.
-		if err := c.lookAtPath(dir, uuid, bad); err != nil {
-			return false, err
-		}
-		return (&Group{Dirs: []string{dir}}).Frozen()
-	case unix.ENOENT:
-		return false, fmt.Errorf("cgroup %s of pod %s: %w", dir, uuid, fs.ErrNotExist)
-	case unix.ELOOP:
-		return false, bad("is or goes through a symbolic link")
-	case unix.ENOTDIR:
-		return false, bad("is not a folder")
-	default:
-		return false, bad("cannot be looked at: %v", &fs.PathError{Op: "openat2", Path: path, Err: err})
-	}
-	defer unix.Close(fd)
-	if err := c.checkFS(fd, dir, bad); err != nil {
+	dfd, err := c.openDir(dir, uuid, bad)
+	if err != nil {
 		return false, err
 	}
+	if dfd < 0 {
+		// Looked at without openat2: read as Frozen reads it.
+		return (&Group{Dirs: []string{dir}}).Frozen()
+	}
+	defer unix.Close(dfd)
+	path := filepath.Join(dir, file)
+	fd, err := unix.Openat2(dfd, file, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV,
+	})
+	if err != nil {
+		return false, fmt.Errorf("reading freezer of cgroup %s: %w", dir, &fs.PathError{Op: "openat2", Path: path, Err: err})
+	}
+	defer unix.Close(fd)
 	var buf [64]byte
 	n, err := unix.Read(fd, buf[:])
 	for err == unix.EINTR {

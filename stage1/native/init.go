@@ -42,12 +42,15 @@ func initMain(args []string) int {
 	// signal it is first told of through a thread of its own, a round
 	// trip between two threads each, taken here beside the wait for the
 	// pod rather than on the way to the first app. One that comes before
-	// the supervisor runs waits in the channel; with the terminal the
-	// supervisor leaves SIGINT to the app.
-	stops := make(chan os.Signal, 4)
+	// the supervisor runs waits in the channel. SIGINT (Ctrl-C) stops the
+	// pod only without the terminal (kit.NotifyStop), and is passed on
+	// once the configuration says so: with it, each is dropped, and
+	// cannot crowd out a SIGTERM.
+	stops, interrupts := make(chan os.Signal, 4), make(chan os.Signal, 1)
 	go func() {
 		kit.KeepOnClosedOutput()
-		signal.Notify(stops, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+		signal.Notify(stops, syscall.SIGTERM, syscall.SIGHUP)
+		signal.Notify(interrupts, syscall.SIGINT)
 	}()
 	// The first process a Go program starts costs it a check of pidfd
 	// support (a fork of its own): taken now, beside the wait for the pod,
@@ -68,6 +71,13 @@ func initMain(args []string) int {
 	}
 	if err != nil {
 		return kit.HelperFail(fmt.Errorf("reading the pod's configuration: %w", err))
+	}
+	if !cfg.Interactive {
+		go func() {
+			for sig := range interrupts {
+				stops <- sig
+			}
+		}()
 	}
 	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 		return kit.HelperFail(fmt.Errorf("setting the pod's host name: %w", err))
@@ -98,8 +108,10 @@ func initMain(args []string) int {
 		control := make(chan kit.AppRequest)
 		sv.Control = control
 		go serveInitControl(ctl, control)
-	} else {
-		// Kept until the apps run, to hand stage1 their mount namespaces.
+	} else if cfg.Task.Restart.Mode == "" || cfg.Task.Restart.Mode == stage1.RestartNo {
+		// Kept until the apps run, to hand stage1 their mount namespaces:
+		// no app of the pod starts again, over the same upper folder,
+		// while stage1 holds its first start's.
 		r.keepMounts()
 	}
 	sv.Hooks = kit.Hooks{
@@ -257,9 +269,9 @@ type reaper struct {
 	// the app's end cannot be reaped before anyone waits for it.
 	mu      sync.Mutex
 	waiting map[int]chan syscall.WaitStatus
-	// mounts holds, by app, the mount namespace of the app's last start
-	// until the init passes them to stage1 (passMounts); nil when they
-	// are not kept (keepMounts).
+	// mounts holds, by app, the mount namespace of the app's start until
+	// the init passes them to stage1 (passMounts); nil when they are not
+	// kept (keepMounts).
 	mounts map[string]int
 }
 
@@ -300,7 +312,9 @@ func newReaper() *reaper {
 // keepMounts has the apps' mount namespaces held from here on, until
 // passMounts: an app's namespace, with its root's mounts, then ends when
 // stage1 lets it go, not in the app's exit, which waits for an RCU grace
-// period as the mounts go before the init learns of the exit.
+// period as the mounts go before the init learns of the exit. Only for a
+// pod whose apps start once: a restart's overlay would be mounted on the
+// upper folder the held one still uses.
 func (r *reaper) keepMounts() {
 	r.mu.Lock()
 	r.mounts = map[string]int{}
@@ -308,20 +322,20 @@ func (r *reaper) keepMounts() {
 }
 
 // holdMount holds the mount namespace of the calling thread, app's own,
-// if the namespaces are kept; one of an earlier start of the app goes.
+// if the namespaces are kept (each app starts once then).
 func (r *reaper) holdMount(app string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.mounts == nil {
 		return
 	}
+	if _, ok := r.mounts[app]; ok {
+		return
+	}
 	fd, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		// The namespace then ends with the app, as it would anyway.
 		return
-	}
-	if old, ok := r.mounts[app]; ok {
-		unix.Close(old)
 	}
 	r.mounts[app] = fd
 }

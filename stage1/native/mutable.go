@@ -22,7 +22,9 @@ import (
 // a time; the init's Supervisor starts, stops and reaps the apps. The
 // apps never hold either end.
 
-// controlFD is where the init reads the app verbs of a mutable pod.
+// controlFD is where the init reads the app verbs of a mutable pod, and
+// where the init of a pod that is not mutable passes stage1 its apps'
+// mount namespaces (reaper.passMounts).
 const controlFD = configFD + 1
 
 // appControl serves a mutable pod's app verbs in stage1.

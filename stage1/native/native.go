@@ -240,6 +240,8 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 	}
 	trace.Mark("hand pod to init")
 	if err := init.give(cfg, pod, waitNet); err != nil {
+		init.control.Close()
+		init.releaseMounts()
 		return 0, err
 	}
 	cmd := init.cmd
@@ -306,7 +308,8 @@ type initProc struct {
 	cmd     *exec.Cmd
 	// config is the write end of the configuration pipe, status the read
 	// end of the error pipe, control stage1's end of the socket pair of
-	// a mutable pod's app verbs.
+	// a mutable pod's app verbs, over which the init of a pod that is
+	// not mutable passes its apps' mount namespaces (takeAppMounts).
 	config, status, control *os.File
 	// handed is set once the init has its pod.
 	handed bool
@@ -420,9 +423,9 @@ func (p *initProc) end() {
 
 // releaseMounts lets the mount namespaces of the init and its apps go,
 // once the init has ended: beside what stage1 does after it, on a thread
-// of their own. This process's exit waits for the thread, so they are
-// gone when podctl run returns, as they were when the init and the apps
-// took them with them.
+// of their own. Should this process exit first, the kernel closes them
+// as it exits: either way they are gone when podctl run's caller sees it
+// end, as they were when the init and the apps took them with them.
 func (p *initProc) releaseMounts() {
 	if p.mountNS == nil && len(p.appMounts) == 0 {
 		return

@@ -149,7 +149,6 @@ func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool
 	if err != nil {
 		return nil, fmt.Errorf("starting the exec helper: %w", err)
 	}
-	defer specR.Close()
 	// podctl-exec, or podctl's own verb where it is missing.
 	bin, args := bins.exec, []string{execBinary}
 	if bin == nil {
@@ -186,6 +185,9 @@ func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool
 	// the helper's end before anyone waits for it.
 	r.mu.Lock()
 	status, err := kit.StartErrPipe(cmd)
+	// The helper has its own: the spec's write below fails, rather than
+	// waits, if the helper is gone.
+	specR.Close()
 	if err != nil {
 		r.mu.Unlock()
 		specW.Close()

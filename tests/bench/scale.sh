@@ -153,7 +153,9 @@ measure status-prefix status "${mid:0:8}"
 # hierarchy, which list reads to say whether the pod is paused. The
 # folders are made below one of the bench's own (cgparent), removed at the
 # end; every copy of a pod names the same one.
-unified=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+# The file system type is the field after the "-" that ends the optional
+# fields of a mountinfo line.
+unified=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)
 if [ -n "$unified" ]; then
 	cgparent=$(mktemp -d "$unified/bench-scale.XXXXXX")
 fi

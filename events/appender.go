@@ -15,8 +15,7 @@ import (
 // An Appender appends the events of one command that records many (gc
 // marks thousands of pods), following Append's protocol but keeping the
 // lock file, its shared lock and the log open from one event to the
-// next: an event then costs a write(2) and an fstat instead of seven
-// calls. Each event is written whole when it is appended, as with
+// next: an event then costs a write(2) instead of seven calls. Each event is written whole when it is appended, as with
 // Append, so that a reader sees the events in the order they happened
 // and a command killed half way loses none it reported. While the lock
 // is held no rotation can happen (a rotator waits for the exclusive
@@ -31,10 +30,14 @@ type Appender struct {
 	dataDir string
 	mu      sync.Mutex
 	// lock and log are open, the lock shared, while lines is above 0;
-	// since is when the lock was taken.
+	// since is when the lock was taken. size is the log's size when it
+	// was opened and what this Appender has written to it since: what
+	// other processes append meanwhile is counted from the next taking of
+	// the lock, so that a rotation may come that much late.
 	lock, log int
 	lines     int
 	since     time.Time
+	size      int64
 }
 
 // appenderLines bounds how many events an Appender writes under one
@@ -65,11 +68,12 @@ func (a *Appender) Append(e Event) error {
 		}
 	}
 	a.lines++
-	size, err := writeLine(a.log, filepath.Join(a.dataDir, LogFile), line)
-	if err != nil {
+	if err := writeLine(a.log, filepath.Join(a.dataDir, LogFile), line); err != nil {
 		unix.Close(a.release())
 		return fmt.Errorf("recording %s event of pod %s: %w", e.Type, e.Pod, err)
 	}
+	a.size += int64(len(line))
+	size := a.size
 	if size <= MaxSize && a.lines < appenderLines && time.Since(a.since) < appenderHold {
 		return nil
 	}
@@ -106,7 +110,13 @@ func (a *Appender) open() error {
 		unix.Close(lock)
 		return &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	a.lock, a.log, a.since = lock, log, time.Now()
+	size, err := sizeOf(log, path)
+	if err != nil {
+		unix.Close(log)
+		unix.Close(lock)
+		return err
+	}
+	a.lock, a.log, a.since, a.size = lock, log, time.Now(), size
 	return nil
 }
 

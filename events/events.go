@@ -205,11 +205,14 @@ func appendLine(path string, line []byte) (int64, error) {
 		return 0, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
-	return writeLine(fd, path, line)
+	if err := writeLine(fd, path, line); err != nil {
+		return 0, err
+	}
+	return sizeOf(fd, path)
 }
 
 // writeLine is appendLine's write to the log open (O_APPEND) as fd.
-func writeLine(fd int, path string, line []byte) (int64, error) {
+func writeLine(fd int, path string, line []byte) error {
 	var err error
 	// One write(2), never a loop: a second write for the rest of a short
 	// one could land after another process's line. O_APPEND positions and
@@ -222,14 +225,19 @@ func writeLine(fd int, path string, line []byte) (int64, error) {
 		}
 	}
 	if err != nil {
-		return 0, &fs.PathError{Op: "write", Path: path, Err: err}
+		return &fs.PathError{Op: "write", Path: path, Err: err}
 	}
 	if n != len(line) {
 		// A short write (a full disk) leaves a torn line, which readers
 		// skip; end it, so that the next line stands on its own.
 		unix.Write(fd, []byte{'\n'})
-		return 0, &fs.PathError{Op: "write", Path: path, Err: io.ErrShortWrite}
+		return &fs.PathError{Op: "write", Path: path, Err: io.ErrShortWrite}
 	}
+	return nil
+}
+
+// sizeOf is the size of the log open as fd.
+func sizeOf(fd int, path string) (int64, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return 0, &fs.PathError{Op: "fstat", Path: path, Err: err}

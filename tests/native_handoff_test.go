@@ -2,6 +2,7 @@ package tests
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -50,4 +51,23 @@ func TestRunFailureResult(t *testing.T) {
 		uuid := strings.Fields(e.must("list", "--no-legend", "--full"))[0]
 		checkResult(t, e.status(uuid), "error", "limiting app busybox")
 	})
+}
+
+// The init writes an app's spec to its exec helper as soon as it has
+// forked it, before the app's root is ready: a spec larger than a pipe
+// holds (64 KiB) waits for the helper to read it, and reaches the app
+// whole. (Four variables: one argument may not pass 128 KiB.)
+func TestNativeLargeSpec(t *testing.T) {
+	e := nativeEnv(t)
+	args := []string{"run", "--net=none"}
+	for _, name := range []string{"B1", "B2", "B3", "B4"} {
+		args = append(args, "--set-env="+name+"="+strings.Repeat("x", 30000))
+	}
+	r := e.podctl(append(args, "example.com/busybox", "--exec", "/bin/sh", "--", "-c", `printf '%s' "$B1$B2$B3$B4" | wc -c`)...)
+	if r.code != 0 {
+		t.Fatalf("a pod with a spec of 120 KB: exit %d: %.300s", r.code, r.stderr)
+	}
+	if got := strings.TrimSpace(r.stdout); got != strconv.Itoa(4*30000) {
+		t.Errorf("the app's variables have %s bytes, want %d", got, 4*30000)
+	}
 }

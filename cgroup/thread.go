@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -89,4 +90,52 @@ func StartIn(cmd *exec.Cmd, dir string) (join func() error, err error) {
 		}
 		return nil
 	}, nil
+}
+
+// ThreadHome is where a process's threads are in each v1 hierarchy, for a
+// thread that has joined an app's folders (JoinThread) to go back to once
+// it has forked the app (Leave): a thread left in an app's memory cgroup
+// makes its whole process a candidate when that cgroup runs out of memory.
+type ThreadHome struct {
+	mounts []Mount
+	own    map[string]string
+}
+
+// HomeOfProcess reads the v1 cgroup folders of this process (its first
+// thread's), where a thread goes back to.
+func HomeOfProcess() (*ThreadHome, error) {
+	mounts, own, err := readSelf()
+	if err != nil {
+		return nil, err
+	}
+	return &ThreadHome{mounts: mounts, own: own}, nil
+}
+
+// Leave moves the calling thread out of each v1 folder of dirs, back into
+// the process's folder of that hierarchy. Folders of the unified
+// hierarchy, which the thread never joined, are left alone.
+func (h *ThreadHome) Leave(dirs []string) error {
+	done := map[string]bool{}
+	for _, d := range dirs {
+		var m *Mount
+		for i := range h.mounts {
+			if dir := h.mounts[i].Dir; atOrBelow(d, dir) && (m == nil || len(dir) > len(m.Dir)) {
+				m = &h.mounts[i]
+			}
+		}
+		if m == nil || m.V2 || done[m.Dir] {
+			continue
+		}
+		done[m.Dir] = true
+		p, ok := h.own[strings.Join(m.Controllers, ",")]
+		if !ok {
+			continue
+		}
+		home := filepath.Join(m.Dir, p)
+		// "0" is the writing thread.
+		if err := os.WriteFile(filepath.Join(home, "tasks"), []byte("0"), 0); err != nil {
+			return fmt.Errorf("leaving cgroup %s for %s: %w", d, home, err)
+		}
+	}
+	return nil
 }

@@ -265,6 +265,13 @@ type reaper struct {
 	// (newReaper), it takes two RCU grace periods as its two detached
 	// mounts go.
 	binaries func() (binaries, error)
+	// home is where the init's threads are in each v1 hierarchy, read
+	// once, beside the init's start-up: an app's forking thread goes back
+	// there once it has forked the app (forkApp). Read before the init
+	// moves into its own cgroups (joinLater), it stays stage1's folders:
+	// a thread of a later start goes there, outside every app's, and
+	// ends soon after.
+	home func() (*cgroup.ThreadHome, error)
 	// mu is held from an app's fork until its pid is registered, so that
 	// the app's end cannot be reaped before anyone waits for it.
 	mu      sync.Mutex
@@ -299,6 +306,8 @@ func newReaper() *reaper {
 		return binaries{podctl: files[0], exec: files[1]}, nil
 	})
 	go r.binaries()
+	r.home = sync.OnceValues(cgroup.HomeOfProcess)
+	go r.home()
 	sigchld := make(chan os.Signal, 1)
 	signal.Notify(sigchld, syscall.SIGCHLD)
 	go func() {

@@ -99,6 +99,17 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 	if err != nil {
 		return nil, err
 	}
+	// The helper was born in the app's cgroups; the thread goes back to
+	// the init's, so that the app's memory cgroup running out never picks
+	// the init (cgroup.ThreadHome).
+	home, err := r.home()
+	if err == nil {
+		err = home.Leave(s.Cgroups)
+	}
+	if err != nil {
+		h.abort()
+		return nil, err
+	}
 	if dev != nil {
 		if err := kit.SetUpDev(s, dev); err != nil {
 			h.abort()

@@ -36,12 +36,11 @@ func TestNativeWithoutExecHelper(t *testing.T) {
 	// Readable by the pod's init, as the harness's own copy is.
 	os.Chmod(dir, 0o755)
 	bin := filepath.Join(dir, "podctl")
-	b, err := os.ReadFile(podctlBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
+	// Copied by cp, whose descriptor of the copy ends with it: one this
+	// process wrote through could be inherited by a child another test
+	// forks meanwhile, and the copy's exec fail with "text file busy".
+	if out, err := exec.Command("cp", podctlBin, bin).CombinedOutput(); err != nil {
+		t.Fatalf("copying podctl: %v: %s", err, out)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "podctl-exec")); err == nil {
 		t.Fatal("podctl-exec is beside the copy")

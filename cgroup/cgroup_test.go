@@ -219,14 +219,7 @@ func TestFreezerOnFakeTrees(t *testing.T) {
 // On the real host: a frozen group's process stops writing, and goes on
 // once thawed.
 func TestFreezeRealGroup(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test creates cgroups and must run as root")
-	}
-	g, err := NewPodGroup("test-" + t.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Remove()
+	g := realTestGroup(t)
 	out := filepath.Join(t.TempDir(), "count")
 	cmd := exec.Command("/bin/sh", "-c", "echo 0 > "+filepath.Join(g.Dirs[0], "cgroup.procs")+"; while :; do echo x >> "+out+"; sleep 0.01; done")
 	if err := cmd.Start(); err != nil {

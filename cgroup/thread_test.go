@@ -12,14 +12,7 @@ import (
 // after Leave is back in its process's: the app's memory cgroup running
 // out then never counts the process among its candidates.
 func TestThreadLeaves(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test creates cgroups and must run as root")
-	}
-	g, err := NewPodGroup("test-" + t.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Remove()
+	g := realTestGroup(t)
 	home, err := HomeOfProcess()
 	if err != nil {
 		t.Fatal(err)
@@ -74,4 +67,19 @@ func TestThreadLeaves(t *testing.T) {
 	if r.left != string(self) {
 		t.Errorf("the thread left for\n%s\nnot its process's\n%s", r.left, self)
 	}
+}
+
+// realTestGroup makes a pod group of the test's name on the real host,
+// removed when the test ends.
+func realTestGroup(t *testing.T) *Group {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test creates cgroups and must run as root")
+	}
+	g, err := NewPodGroup("test-" + t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Remove() })
+	return g
 }

@@ -260,11 +260,14 @@ func (c *Checker) lookAtPath(dir, uuid string, bad func(string, ...any) error) e
 
 // hierarchyOf is the hierarchy of dir: the deepest cgroup mount point at
 // or above it; nil if none is.
-func (c *Checker) hierarchyOf(dir string) *Mount {
+func (c *Checker) hierarchyOf(dir string) *Mount { return hierarchyIn(c.mounts, dir) }
+
+// hierarchyIn is the deepest of mounts at or above dir; nil if none is.
+func hierarchyIn(mounts []Mount, dir string) *Mount {
 	var m *Mount
-	for i := range c.mounts {
-		if d := c.mounts[i].Dir; atOrBelow(dir, d) && (m == nil || len(d) > len(m.Dir)) {
-			m = &c.mounts[i]
+	for i := range mounts {
+		if d := mounts[i].Dir; atOrBelow(dir, d) && (m == nil || len(d) > len(m.Dir)) {
+			m = &mounts[i]
 		}
 	}
 	return m

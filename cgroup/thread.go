@@ -117,12 +117,7 @@ func HomeOfProcess() (*ThreadHome, error) {
 func (h *ThreadHome) Leave(dirs []string) error {
 	done := map[string]bool{}
 	for _, d := range dirs {
-		var m *Mount
-		for i := range h.mounts {
-			if dir := h.mounts[i].Dir; atOrBelow(d, dir) && (m == nil || len(dir) > len(m.Dir)) {
-				m = &h.mounts[i]
-			}
-		}
+		m := hierarchyIn(h.mounts, d)
 		if m == nil || m.V2 || done[m.Dir] {
 			continue
 		}

@@ -55,6 +55,9 @@ func ParseRestartPolicy(s string) (RestartPolicy, error) {
 	return p, nil
 }
 
+// Never reports whether no app is ever started again.
+func (p RestartPolicy) Never() bool { return p.Mode == "" || p.Mode == RestartNo }
+
 // Restarts reports whether an app that ended with code, after restarts
 // restarts, is started again.
 func (p RestartPolicy) Restarts(code, restarts int) bool {

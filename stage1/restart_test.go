@@ -43,3 +43,11 @@ func TestRestartPolicy(t *testing.T) {
 		t.Errorf("base 100ms, third restart: %s", d)
 	}
 }
+
+func TestRestartNever(t *testing.T) {
+	for mode, want := range map[string]bool{"": true, RestartNo: true, RestartOnFailure: false, RestartAlways: false} {
+		if got := (RestartPolicy{Mode: mode}).Never(); got != want {
+			t.Errorf("mode %q: Never() = %v, want %v", mode, got, want)
+		}
+	}
+}

@@ -108,7 +108,7 @@ func initMain(args []string) int {
 		control := make(chan kit.AppRequest)
 		sv.Control = control
 		go serveInitControl(ctl, control)
-	} else if cfg.Task.Restart.Mode == "" || cfg.Task.Restart.Mode == stage1.RestartNo {
+	} else if cfg.Task.Restart.Never() {
 		// Kept until the apps run, to hand stage1 their mount namespaces:
 		// no app of the pod starts again, over the same upper folder,
 		// while stage1 holds its first start's.

@@ -55,18 +55,18 @@ func TestPassAppMounts(t *testing.T) {
 	p := &initProc{control: stage1End}
 	p.takeAppMounts()
 	got := map[string]bool{}
-	for _, fd := range p.appMounts {
+	for _, fd := range p.mounts {
 		l, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
 		if err != nil {
 			t.Fatal(err)
 		}
 		got[l] = true
 	}
-	if !maps.Equal(got, want) || len(p.appMounts) != 2 {
+	if !maps.Equal(got, want) || len(p.mounts) != 2 {
 		t.Errorf("stage1 took %v, want the first of each app's: %v", got, want)
 	}
 	p.releaseMounts()
-	if p.appMounts != nil {
-		t.Errorf("still held after release: %v", p.appMounts)
+	if p.mounts != nil {
+		t.Errorf("still held after release: %v", p.mounts)
 	}
 }

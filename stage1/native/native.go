@@ -313,13 +313,12 @@ type initProc struct {
 	config, status, control *os.File
 	// handed is set once the init has its pod.
 	handed bool
-	// mountNS holds the init's mount namespace, nil if it could not be
-	// opened, and appMounts those of the apps (takeAppMounts): the end of
-	// each, which waits for an RCU grace period, then comes when stage1
-	// lets them go (releaseMounts) rather than in the exits of the init
-	// and the apps, on the pod's critical path.
-	mountNS   *os.File
-	appMounts []int
+	// mounts hold the mount namespaces of the init (if it could be
+	// opened) and of its apps (takeAppMounts): the end of each, which
+	// waits for an RCU grace period, then comes when stage1 lets them go
+	// (releaseMounts) rather than in the exits of the init and the apps,
+	// on the pod's critical path.
+	mounts []int
 }
 
 // StartEarly starts the pod's init before the pod is prepared. The start
@@ -392,7 +391,9 @@ func (f *Flavor) start(p *initProc) error {
 	}
 	p.cmd, p.config, p.status, p.control = cmd, w, status, control
 	// Without it, the namespace ends with the init, as it would anyway.
-	p.mountNS, _ = os.Open(fmt.Sprintf("/proc/%d/ns/mnt", cmd.Process.Pid))
+	if fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/mnt", cmd.Process.Pid), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+		p.mounts = append(p.mounts, fd)
+	}
 	return nil
 }
 
@@ -427,16 +428,13 @@ func (p *initProc) end() {
 // as it exits: either way they are gone when podctl run's caller sees it
 // end, as they were when the init and the apps took them with them.
 func (p *initProc) releaseMounts() {
-	if p.mountNS == nil && len(p.appMounts) == 0 {
+	if len(p.mounts) == 0 {
 		return
 	}
-	ns, apps := p.mountNS, p.appMounts
-	p.mountNS, p.appMounts = nil, nil
+	fds := p.mounts
+	p.mounts = nil
 	go func() {
-		if ns != nil {
-			ns.Close()
-		}
-		for _, fd := range apps {
+		for _, fd := range fds {
 			unix.Close(fd)
 		}
 	}()
@@ -459,7 +457,7 @@ func (p *initProc) takeAppMounts() {
 	}
 	for i := range msgs {
 		if fds, err := unix.ParseUnixRights(&msgs[i]); err == nil {
-			p.appMounts = append(p.appMounts, fds...)
+			p.mounts = append(p.mounts, fds...)
 		}
 	}
 }

@@ -29,9 +29,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -275,10 +277,10 @@ func decodeStrict(file string, b []byte, v any) error {
 // The YAML library's messages, compiled when first needed: every podctl
 // start links this package, and only a bad pod file needs them.
 var (
-	yamlLineRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`) })
-	yamlUnknownRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^field (\S+) not found in type .+$`) })
+	yamlLineRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?s)^(?:yaml: )?line (\d+): (.*)$`) })
+	yamlUnknownRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?s)^field (.+) not found in type [^ ]+$`) })
 	yamlTypeRE    = sync.OnceValue(func() *regexp.Regexp {
-		return regexp.MustCompile(`^cannot unmarshal !!(\w+) ` + "`" + `?(.*?)` + "`" + `? into (\S+)$`)
+		return regexp.MustCompile(`(?s)^cannot unmarshal !!(\w+) ` + "`" + `?(.*?)` + "`" + `? into (\S+)$`)
 	})
 )
 
@@ -304,7 +306,27 @@ func yamlError(file string, err error) error {
 	if len(msgs) > 1 {
 		msg += fmt.Sprintf(" (and %d more errors)", len(msgs)-1)
 	}
+	// A key or value the library quotes raw can hold a line break; the
+	// error stays one line whatever the file holds.
+	msg = oneLine(msg)
 	return &Error{File: file, Line: line, Msg: msg}
+}
+
+// oneLine writes control characters in msg as Go escapes.
+func oneLine(msg string) string {
+	if !strings.ContainsFunc(msg, unicode.IsControl) {
+		return msg
+	}
+	var b strings.Builder
+	for _, r := range msg {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func kindWord(tag string) string {

@@ -104,6 +104,8 @@ func TestParseAppc(t *testing.T) {
 func TestParseRefusals(t *testing.T) {
 	for _, c := range []struct{ name, text, want string }{
 		{"unknown field", "apps:\n  - image: x\n    imag: y\n", `/x/a.pod:3: unknown field "imag"`},
+		{"unknown field with a line break", "\"0\\n0\": 1\n", `/x/a.pod:1: unknown field "0\n0"`},
+		{"wrong type with a line break", "apps: \"a\\nb\"\n", `"a\nb" is a string`},
 		{"unknown top field", "name: a\nstage: native\napps: [{image: x}]\n", `/x/a.pod:2: unknown field "stage"`},
 		{"syntax", "apps: [\n", "/x/a.pod:1: "},
 		{"tab", "apps:\n\t- image: x\n", "/x/a.pod:2: "},

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +25,54 @@ func TestExecHelperByHand(t *testing.T) {
 		}
 		if lines := strings.Split(strings.TrimSpace(stderr.String()), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "podctl run") {
 			t.Errorf("podctl-exec %q said %q, want one line pointing at podctl run", args, stderr.String())
+		}
+	}
+}
+
+// A podctl-exec that a podctl of another release runs (one left beside
+// it by an upgrade) refuses, before it reads the spec, with one line on
+// its error pipe naming both protocols; it executes nothing.
+func TestExecHelperOfAnotherRelease(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(filepath.Dir(podctlBin), "podctl-exec")
+	for _, c := range []struct {
+		args  []string
+		asked string
+	}{
+		{nil, "an older one"},
+		{[]string{"podctl-exec-protocol/1"}, `"podctl-exec-protocol/1"`},
+	} {
+		errR, errW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		specR, specW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		self, err := os.Open(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, c.args...)
+		cmd.ExtraFiles = []*os.File{errW, self, specR}
+		// A spec the helper would act on, had it read it.
+		specW.Write([]byte(`{"name":"a","exec":["/bin/true"]}` + "\ng"))
+		specW.Close()
+		err = cmd.Run()
+		errW.Close()
+		specR.Close()
+		self.Close()
+		said, _ := io.ReadAll(errR)
+		errR.Close()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 1 {
+			t.Fatalf("podctl-exec %q: %v, want exit status 1", c.args, err)
+		}
+		line := strings.TrimSuffix(string(said), "\n")
+		if strings.Contains(line, "\n") || !strings.Contains(line, "podctl-exec-protocol/2, but the podctl that ran it speaks "+c.asked) ||
+			!strings.Contains(line, "install podctl and podctl-exec of one release") {
+			t.Errorf("podctl-exec %q said %q, want one line naming both protocols", c.args, said)
 		}
 	}
 }

@@ -14,5 +14,5 @@ import (
 
 func main() {
 	trace.Mark("main")
-	os.Exit(appexec.Main())
+	os.Exit(appexec.Main(os.Args[1:]))
 }

@@ -21,6 +21,13 @@ const (
 	SpecFD   = ErrPipeFD + 2
 )
 
+// Protocol names what a pod's init and its exec helper say to each other
+// on the spec pipe (specReader). The init passes it as the helper's last
+// argument; a helper that speaks another, such as a podctl-exec left from
+// another release beside podctl, refuses to start with one clear line
+// rather than misread the spec.
+const Protocol = "podctl-exec-protocol/2"
+
 // maxSpec bounds the spec the helper reads: a pod's apps are bounded far
 // below it.
 const maxSpec = 16 << 20
@@ -32,8 +39,9 @@ const maxSpec = 16 << 20
 // may become while the init sets up the root; then it waits for the word
 // to go (none: the app is not started after all, and it exits 0) and
 // becomes the app. It returns only on failure, with its exit status,
-// having said why on the error pipe.
-func Main() int {
+// having said why on the error pipe. args are its arguments after the
+// program's name, which end with the init's Protocol.
+func Main(args []string) int {
 	// The capabilities' bounding set and all that Exec sets bind a
 	// thread, and the app is executed from this one.
 	runtime.LockOSThread()
@@ -45,6 +53,9 @@ func Main() int {
 	}
 	Init()
 	unix.CloseOnExec(BinaryFD)
+	if err := checkProtocol(args); err != nil {
+		return Fail(err)
+	}
 	f := os.NewFile(SpecFD, "spec")
 	defer f.Close()
 	r := &specReader{r: f}
@@ -76,6 +87,18 @@ func Main() int {
 	}
 	f.Close()
 	return Fail(Exec(&s, nil))
+}
+
+// checkProtocol checks that the init speaks this helper's Protocol.
+func checkProtocol(args []string) error {
+	if len(args) > 0 && args[len(args)-1] == Protocol {
+		return nil
+	}
+	asked := "an older one"
+	if len(args) > 0 {
+		asked = fmt.Sprintf("%q", args[len(args)-1])
+	}
+	return fmt.Errorf("podctl-exec speaks %s, but the podctl that ran it speaks %s: install podctl and podctl-exec of one release", Protocol, asked)
 }
 
 // specReader reads what the init writes to the helper's spec pipe: the

@@ -96,3 +96,21 @@ func FuzzSpecReader(f *testing.F) {
 		}
 	})
 }
+
+// The helper goes on only when the init's last argument is its Protocol.
+func TestCheckProtocol(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{Protocol}, true},
+		{[]string{"podctl", Protocol}, true},
+		{nil, false},
+		{[]string{Protocol, "x"}, false},
+		{[]string{"podctl-exec-protocol/1"}, false},
+	} {
+		if err := checkProtocol(c.args); (err == nil) != c.ok {
+			t.Errorf("checkProtocol(%q) = %v, want ok %v", c.args, err, c.ok)
+		}
+	}
+}

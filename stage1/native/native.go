@@ -135,7 +135,7 @@ func (f *Flavor) Available() error { return cgroup.CheckTracking() }
 // Helpers has the pod's init, and the exec helper of apps with
 // per-process settings.
 func (f *Flavor) Helpers() map[string]func([]string) int {
-	return map[string]func([]string) int{helperInit: initMain, helperExec: func([]string) int { return appexec.Main() }, helperUserns: kit.UsernsHolderMain}
+	return map[string]func([]string) int{helperInit: initMain, helperExec: appexec.Main, helperUserns: kit.UsernsHolderMain}
 }
 
 // Run makes the pod's cgroups, starts its init in new namespaces and waits

@@ -161,9 +161,9 @@ func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool
 		return nil, fmt.Errorf("starting the exec helper: %w", err)
 	}
 	// podctl-exec, or podctl's own verb where it is missing.
-	bin, args := bins.exec, []string{execBinary}
+	bin, args := bins.exec, []string{execBinary, appexec.Protocol}
 	if bin == nil {
-		bin, args = bins.podctl, []string{"podctl", stage1.Verb, helperExec}
+		bin, args = bins.podctl, []string{"podctl", stage1.Verb, helperExec, appexec.Protocol}
 	}
 	cmd := &exec.Cmd{
 		// ExtraFiles: the error pipe is 3 (StartErrPipe), the binary 4,

@@ -26,10 +26,10 @@ var layers = [][]string{
 	{"stage1/appexec"},
 	{"cgroup", "lifecycle", "network", "stage1/seccomp"},
 	{"events", "stage1/seccomp/profile", "internal/mds"},
-	{"datadir", "stage1/seccomp/custom", "internal/errdefs", "internal/flock", "internal/fsutil", "internal/layout", "internal/manifest",
+	{"datadir", "stage1/seccomp/custom", "internal/errdefs", "internal/flock", "internal/layout", "internal/manifest",
 		"internal/match", "internal/passwd", "internal/timefmt", "internal/trace", "internal/fetchhelper", "internal/progress",
 		"internal/rootless", "internal/resident"},
-	{"internal/version"},
+	{"internal/fsutil", "internal/version"},
 }
 
 func TestImportsGoOneWay(t *testing.T) {

@@ -24,7 +24,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -54,7 +56,10 @@ func (e *BadRecordError) Error() string {
 }
 
 // Checker checks cgroup folders read from pods' records against the cgroup
-// hierarchies mounted on this host, read once when it is made.
+// hierarchies mounted on this host, read once when it is made. It serves
+// the mount namespace it was made in: its lookups start at descriptors of
+// the hierarchies' mount points, and a lookup from a descriptor crosses
+// the mounts of that descriptor's namespace.
 type Checker struct {
 	mounts []Mount
 	// points are the mount points of every filesystem.
@@ -63,6 +68,28 @@ type Checker struct {
 	// filesystem; a test's fake hierarchy in a temporary folder replaces
 	// it.
 	onCgroupFS func(fd int, dir string) (bool, error)
+	// roots holds a descriptor of each of mounts' mount points, by index,
+	// opened when first needed (rootOf).
+	roots *hierarchyRoots
+}
+
+// hierarchyRoots are O_PATH descriptors of a checker's hierarchies'
+// mount points, from which recorded folders are looked up: a lookup from
+// the root of the file system walks the mount point's path again for
+// every folder (/sys/fs/cgroup/memory, four elements and three mounts),
+// and gc looks up four folders for every pod it marks, most of them gone.
+// They are closed when the checker is dropped.
+type hierarchyRoots struct {
+	sync.Mutex
+	fds []int // -1: not opened yet; -2: could not be
+}
+
+func (r *hierarchyRoots) close() {
+	for _, fd := range r.fds {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
 }
 
 // NewChecker reads the cgroup hierarchies mounted where this process sees
@@ -80,7 +107,11 @@ func newChecker(mountinfo []byte, onCgroup func(int, string) (bool, error)) (*Ch
 	if err != nil {
 		return nil, fmt.Errorf("finding cgroups: %w", err)
 	}
-	c := &Checker{mounts: mounts, onCgroupFS: onCgroup}
+	c := &Checker{mounts: mounts, onCgroupFS: onCgroup, roots: &hierarchyRoots{fds: make([]int, len(mounts))}}
+	for i := range c.roots.fds {
+		c.roots.fds[i] = -1
+	}
+	runtime.AddCleanup(c, (*hierarchyRoots).close, c.roots)
 	for _, line := range strings.Split(string(mountinfo), "\n") {
 		// id parent maj:min root mountpoint ...
 		if f := strings.Fields(line); len(f) > 4 {
@@ -117,10 +148,11 @@ func (c *Checker) CheckInPodDir(dir, uuid string) error {
 // check is the one check of a recorded folder; below allows folders below
 // the pod's.
 func (c *Checker) check(dir, uuid string, below bool) error {
-	if _, err := c.checkPath(dir, uuid, below); err != nil {
+	m, err := c.checkPath(dir, uuid, below)
+	if err != nil {
 		return err
 	}
-	return c.lookAt(dir, uuid, badDir(dir))
+	return c.lookAt(m, dir, uuid, badDir(dir))
 }
 
 // badDir makes the errors of the checks of dir.
@@ -168,8 +200,8 @@ func (c *Checker) checkPath(dir, uuid string, below bool) (*Mount, error) {
 // that follows no link and an fstatfs of what it opened, rather than an
 // lstat of every element of the path: list looks at the folders of every
 // running pod.
-func (c *Checker) lookAt(dir, uuid string, bad func(string, ...any) error) error {
-	fd, err := c.openDir(dir, uuid, bad)
+func (c *Checker) lookAt(m *Mount, dir, uuid string, bad func(string, ...any) error) error {
+	fd, err := c.openDir(m, dir, uuid, bad)
 	if err != nil || fd < 0 {
 		return err
 	}
@@ -177,16 +209,24 @@ func (c *Checker) lookAt(dir, uuid string, bad func(string, ...any) error) error
 	return nil
 }
 
-// openDir opens dir as lookAt looks at it, O_PATH; -1 with no error if
-// it was looked at without openat2 (lookAtPath), which this kernel or a
-// seccomp filter refuses.
-func (c *Checker) openDir(dir, uuid string, bad func(string, ...any) error) (int, error) {
-	fd, err := unix.Openat2(unix.AT_FDCWD, dir, &unix.OpenHow{
+// openDir opens dir, in hierarchy m, as lookAt looks at it, O_PATH; -1
+// with no error if it was looked at without openat2 (lookAtPath), which
+// this kernel or a seccomp filter refuses. The lookup starts at m's mount
+// point where it could be opened (rootOf), beneath it.
+func (c *Checker) openDir(m *Mount, dir, uuid string, bad func(string, ...any) error) (int, error) {
+	how := &unix.OpenHow{
 		// No O_NOFOLLOW: with O_PATH, it would open a link at the end
 		// rather than fail with ELOOP.
 		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_NO_SYMLINKS,
-	})
+	}
+	at, rel := unix.AT_FDCWD, dir
+	if root := c.rootOf(m); root >= 0 {
+		// dir is clean and below m.Dir (checkPath): rel has no "..".
+		at, rel = root, strings.TrimPrefix(dir[len(m.Dir):], "/")
+		how.Resolve |= unix.RESOLVE_BENEATH
+	}
+	fd, err := unix.Openat2(at, rel, how)
 	switch err {
 	case nil:
 	case unix.ENOSYS, unix.EPERM:
@@ -199,6 +239,35 @@ func (c *Checker) openDir(dir, uuid string, bad func(string, ...any) error) (int
 		return -1, err
 	}
 	return fd, nil
+}
+
+// rootOf is a descriptor of hierarchy m's mount point, opened through no
+// symbolic link, or -1 if it cannot be had (the lookup then starts at /,
+// as the mount point's path is looked up the same way).
+func (c *Checker) rootOf(m *Mount) int {
+	i := -1
+	for k := range c.mounts {
+		if &c.mounts[k] == m {
+			i = k
+		}
+	}
+	if i < 0 || c.roots == nil {
+		return -1
+	}
+	r := c.roots
+	r.Lock()
+	defer r.Unlock()
+	if r.fds[i] == -1 {
+		fd, err := unix.Openat2(unix.AT_FDCWD, m.Dir, &unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_NO_SYMLINKS,
+		})
+		if err != nil {
+			fd = -2
+		}
+		r.fds[i] = fd
+	}
+	return r.fds[i]
 }
 
 // lookError is what the openat2 of a recorded folder dir failing with

@@ -241,7 +241,10 @@ func TestCheckRealGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	via := filepath.Join(link, filepath.Base(g.Dirs[0]))
-	for name, look := range map[string]func(string, string, func(string, ...any) error) error{"openat2": c.lookAt, "path": c.lookAtPath} {
+	lookAt := func(dir, uuid string, bad func(string, ...any) error) error {
+		return c.lookAt(c.hierarchyOf(dir), dir, uuid, bad)
+	}
+	for name, look := range map[string]func(string, string, func(string, ...any) error) error{"openat2": lookAt, "path": c.lookAtPath} {
 		if err := look(g.Dirs[0], uuid, bad); err != nil {
 			t.Errorf("%s: the pod's folder: %v", name, err)
 		}
@@ -283,8 +286,10 @@ func TestCheckRealGroup(t *testing.T) {
 		t.Errorf("none of the pod's folders %v can freeze", g.Dirs)
 	}
 	// A tmpfs mounted over the pod's folder after the checker read the
-	// mounts (here in a mount namespace of this thread's own), with a
-	// file of the freezer's name on it: refused, never read.
+	// mounts and opened its hierarchies' roots (here in a mount namespace
+	// of this thread's own, with a checker of its own, as a checker
+	// serves the namespace it was made in), with a file of the freezer's
+	// name on it: refused, never read.
 	over := make(chan error)
 	go func() {
 		// Never given back: the thread ends with the goroutine.
@@ -297,6 +302,15 @@ func TestCheckRealGroup(t *testing.T) {
 			over <- err
 			return
 		}
+		cn, err := NewChecker()
+		if err != nil {
+			over <- err
+			return
+		}
+		if frozen, err := cn.ReadFreezer(g.Dirs[0], uuid); frozen || err != nil {
+			over <- fmt.Errorf("before the tmpfs: frozen %v, error %v", frozen, err)
+			return
+		}
 		if err := unix.Mount("tmpfs", g.Dirs[0], "tmpfs", 0, ""); err != nil {
 			over <- err
 			return
@@ -305,7 +319,7 @@ func TestCheckRealGroup(t *testing.T) {
 			over <- err
 			return
 		}
-		frozen, err := c.ReadFreezer(g.Dirs[0], uuid)
+		frozen, err := cn.ReadFreezer(g.Dirs[0], uuid)
 		var bad *BadRecordError
 		if !errors.As(err, &bad) || !strings.Contains(bad.Problem, "not on a cgroup filesystem") {
 			over <- fmt.Errorf("a tmpfs over the pod's folder: frozen %v, error %v", frozen, err)

@@ -30,11 +30,12 @@ func (c *Checker) Unified(dir string) bool {
 // ReadFreezer reads whether pod uuid's folder dir (one of its records,
 // CanFreeze) is told to freeze, as Group.Frozen does: its cgroup.freeze
 // in the unified hierarchy, its freezer.state in a v1 one. The folder
-// passes CheckPodDir's checks first, as it is opened (lookAt's openat2
-// and fstatfs), and the file is opened from it through no link and no
-// mount point, so that nothing but the cgroup file is opened (list asks
-// this of every running pod). A folder not there is an error wrapping
-// fs.ErrNotExist, one that fails the checks a *BadRecordError.
+// passes CheckPodDir's checks as the file is opened: one openat2 from
+// the hierarchy's mount point (rootOf) through no link and no mount
+// point, then an fstatfs of the file opened, so that nothing but the
+// cgroup file is read (list asks this of every running pod). A folder not
+// there is an error wrapping fs.ErrNotExist, one that fails the checks a
+// *BadRecordError.
 func (c *Checker) ReadFreezer(dir, uuid string) (bool, error) {
 	m, err := c.checkPath(dir, uuid, false)
 	if err != nil {
@@ -48,22 +49,13 @@ func (c *Checker) ReadFreezer(dir, uuid string) (bool, error) {
 	case !slices.Contains(m.Controllers, "freezer"):
 		return false, bad("is in a hierarchy without a freezer")
 	}
-	dfd, err := c.openDir(dir, uuid, bad)
-	if err != nil {
+	fd, err := c.openFreezer(m, dir, uuid, file, bad)
+	if err != nil || fd < 0 {
+		if err == nil {
+			// Looked at without openat2: read as Frozen reads it.
+			return (&Group{Dirs: []string{dir}}).Frozen()
+		}
 		return false, err
-	}
-	if dfd < 0 {
-		// Looked at without openat2: read as Frozen reads it.
-		return (&Group{Dirs: []string{dir}}).Frozen()
-	}
-	defer unix.Close(dfd)
-	path := filepath.Join(dir, file)
-	fd, err := unix.Openat2(dfd, file, &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOFOLLOW | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV,
-	})
-	if err != nil {
-		return false, fmt.Errorf("reading freezer of cgroup %s: %w", dir, &fs.PathError{Op: "openat2", Path: path, Err: err})
 	}
 	defer unix.Close(fd)
 	var buf [64]byte
@@ -75,4 +67,48 @@ func (c *Checker) ReadFreezer(dir, uuid string) (bool, error) {
 		return false, fmt.Errorf("reading freezer of cgroup %s: %w", dir, err)
 	}
 	return strings.TrimSpace(string(buf[:n])) != thawed, nil
+}
+
+// openFreezer opens the freezer file of dir, in hierarchy m, for
+// ReadFreezer; -1 with no error where openat2 is refused (the folder was
+// looked at by lookAtPath instead).
+func (c *Checker) openFreezer(m *Mount, dir, uuid, file string, bad func(string, ...any) error) (int, error) {
+	how := &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV,
+	}
+	root := c.rootOf(m)
+	if root < 0 {
+		// The folder first, from /, then the file beneath it.
+		dfd, err := c.openDir(m, dir, uuid, bad)
+		if err != nil || dfd < 0 {
+			return -1, err
+		}
+		defer unix.Close(dfd)
+		fd, err := unix.Openat2(dfd, file, how)
+		if err != nil {
+			return -1, fmt.Errorf("reading freezer of cgroup %s: %w", dir, &fs.PathError{Op: "openat2", Path: filepath.Join(dir, file), Err: err})
+		}
+		return fd, nil
+	}
+	fd, err := unix.Openat2(root, strings.TrimPrefix(dir[len(m.Dir):], "/")+"/"+file, how)
+	switch err {
+	case nil:
+	case unix.ENOSYS, unix.EPERM:
+		if err := c.lookAtPath(dir, uuid, bad); err != nil {
+			return -1, err
+		}
+		return -1, nil
+	case unix.EXDEV:
+		return -1, bad("is not on a cgroup filesystem of its hierarchy: a file system is mounted on the way")
+	default:
+		// A folder not there, or no freezer file in it: nothing is
+		// frozen there either way.
+		return -1, lookError(dir, uuid, err, bad)
+	}
+	if err := c.checkFS(fd, dir, bad); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }

@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"podctl/internal/fsutil"
 	"podctl/internal/version"
 )
 
@@ -169,7 +170,7 @@ func (e *DamagedError) Unwrap() error { return e.Err }
 // path, for them. The file is opened without following a symlink and
 // without blocking on a FIFO, and read only if it is a regular file.
 func Load(dirfd int, name, subject, path string, known int) (Record, error) {
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	fd, err := fsutil.OpenReadAt(dirfd, name)
 	if err == unix.ENOENT {
 		return Record{Layout: 1}, nil
 	}

@@ -92,10 +92,11 @@ func (r *hierarchyRoots) close() {
 	}
 }
 
-// NewChecker reads the cgroup hierarchies mounted where this process sees
-// them (/proc/self/mountinfo).
+// NewChecker reads the cgroup hierarchies mounted where the calling thread
+// sees them (/proc/thread-self/mountinfo): a thread locked in a mount
+// namespace of its own reads that namespace's.
 func NewChecker() (*Checker, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	b, err := os.ReadFile("/proc/thread-self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("finding cgroups: %w", err)
 	}

@@ -263,9 +263,11 @@ var checkerCache struct {
 func HostChecker() (*cgroup.Checker, error) {
 	// The namespace's link read, not stat'ed: a stat of it makes the
 	// kernel allocate a dentry each time, which was a tenth of a list of
-	// running pods.
+	// running pods. The calling thread's, not the process's (/proc/self
+	// is its first thread): a thread locked in a mount namespace of its
+	// own gets a checker of that namespace.
 	var buf [64]byte
-	n, err := unix.Readlink("/proc/self/ns/mnt", buf[:])
+	n, err := unix.Readlink("/proc/thread-self/ns/mnt", buf[:])
 	if err != nil || n == len(buf) {
 		return cgroup.NewChecker()
 	}

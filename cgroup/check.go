@@ -251,10 +251,21 @@ func (c *Checker) openDir(m *Mount, dir, uuid string, bad func(string, ...any) e
 	}
 	at, rel := unix.AT_FDCWD, dir
 	if root := c.rootOf(m); root >= 0 {
-		// dir is clean and below m.Dir (checkPath): rel has no "..".
-		at, rel = root, strings.TrimPrefix(dir[len(m.Dir):], "/")
+		at, rel = root, relTo(m, dir)
 		how.Resolve |= unix.RESOLVE_BENEATH
 	}
+	return c.openChecked(at, rel, how, dir, uuid, bad)
+}
+
+// relTo is dir's path below its hierarchy m's mount point; dir is clean
+// and below it (checkPath), so that it has no "..".
+func relTo(m *Mount, dir string) string { return strings.TrimPrefix(dir[len(m.Dir):], "/") }
+
+// openChecked opens rel below at (the recorded folder dir, or a file in
+// it) as how says, and checks that what it opened is on cgroupfs; -1 with
+// no error if openat2 is refused (ENOSYS, or EPERM from a seccomp filter)
+// and dir was looked at by lookAtPath instead.
+func (c *Checker) openChecked(at int, rel string, how *unix.OpenHow, dir, uuid string, bad func(string, ...any) error) (int, error) {
 	fd, err := unix.Openat2(at, rel, how)
 	switch err {
 	case nil:
@@ -309,6 +320,9 @@ func lookError(dir, uuid string, err error, bad func(string, ...any) error) erro
 		return bad("is or goes through a symbolic link")
 	case unix.ENOTDIR:
 		return bad("is not a folder")
+	case unix.EXDEV:
+		// Only a lookup with RESOLVE_NO_XDEV fails so (ReadFreezer's).
+		return bad("is not on a cgroup filesystem of its hierarchy: a file system is mounted on the way")
 	}
 	return bad("cannot be looked at: %v", &fs.PathError{Op: "openat2", Path: dir, Err: err})
 }

@@ -91,24 +91,7 @@ func (c *Checker) openFreezer(m *Mount, dir, uuid, file string, bad func(string,
 		}
 		return fd, nil
 	}
-	fd, err := unix.Openat2(root, strings.TrimPrefix(dir[len(m.Dir):], "/")+"/"+file, how)
-	switch err {
-	case nil:
-	case unix.ENOSYS, unix.EPERM:
-		if err := c.lookAtPath(dir, uuid, bad); err != nil {
-			return -1, err
-		}
-		return -1, nil
-	case unix.EXDEV:
-		return -1, bad("is not on a cgroup filesystem of its hierarchy: a file system is mounted on the way")
-	default:
-		// A folder not there, or no freezer file in it: nothing is
-		// frozen there either way.
-		return -1, lookError(dir, uuid, err, bad)
-	}
-	if err := c.checkFS(fd, dir, bad); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
+	// A folder not there, or no freezer file in it, is ENOENT: nothing is
+	// frozen there either way.
+	return c.openChecked(root, relTo(m, dir)+"/"+file, how, dir, uuid, bad)
 }

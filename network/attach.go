@@ -61,7 +61,7 @@ func (e Env) Attach(ctx context.Context, uuid, netns string, spec Spec, ports []
 		}
 		return nil, nil
 	}
-	if !validName.MatchString(uuid) {
+	if !validName(uuid) {
 		return nil, errdefs.New(errdefs.ErrInvalid, "attaching networks: %q is not a pod UUID", uuid)
 	}
 	if netns == "" {

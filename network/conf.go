@@ -131,7 +131,7 @@ func readConf(path string) (*libcni.NetworkConfigList, error) {
 	if err != nil {
 		return nil, errdefs.New(errdefs.ErrInvalid, "%s does not parse: %s", path, oneLine(err))
 	}
-	if !validName.MatchString(list.Name) {
+	if !validName(list.Name) {
 		return nil, errdefs.New(errdefs.ErrInvalid, "%s: %q is not a network name (letters, digits, '_', '.', '-')", path, list.Name)
 	}
 	if len(list.Plugins) == 0 {

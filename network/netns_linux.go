@@ -23,7 +23,7 @@ import (
 // namespace. A thread that cannot go back is left locked, and Go ends it
 // with its goroutine.
 func (e Env) NewNetNS(uuid string) (string, error) {
-	if !validName.MatchString(uuid) {
+	if !validName(uuid) {
 		return "", errdefs.New(errdefs.ErrInvalid, "making a network namespace: %q is not a pod UUID", uuid)
 	}
 	dir := datadir.NetNSDir(e.DataDir)
@@ -102,7 +102,7 @@ func LoopbackUp() error {
 // RemoveNetNS unmounts and removes the network namespace of pod uuid. One
 // that is not there is no error.
 func (e Env) RemoveNetNS(uuid string) error {
-	if !validName.MatchString(uuid) {
+	if !validName(uuid) {
 		return errdefs.New(errdefs.ErrInvalid, "removing a network namespace: %q is not a pod UUID", uuid)
 	}
 	path := filepath.Join(datadir.NetNSDir(e.DataDir), uuid)

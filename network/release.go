@@ -28,7 +28,7 @@ import (
 // exists (ownNetNS). Nothing cached is no
 // error. What fails to be released stays cached, for gc to try again.
 func (e Env) Detach(ctx context.Context, uuid, netns string) error {
-	if !validName.MatchString(uuid) {
+	if !validName(uuid) {
 		return fmt.Errorf("detaching networks: %q is not a pod UUID", uuid)
 	}
 	if held, err := e.mayHold(uuid); err != nil || !held {

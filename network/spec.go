@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -34,11 +33,34 @@ type Net struct {
 	Args map[string]string // per-network CNI_ARGS as rkt: --net=NAME:IP=10.1.2.3;K=V
 }
 
-// validName is what libcni accepts as a network name.
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`)
+// validName reports whether s is what libcni accepts as a network name,
+// `^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`, checked by hand: a regular expression
+// compiled as the package is loaded costs every podctl process's start.
+func validName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isAlnum(c) && (i == 0 || (c != '_' && c != '.' && c != '-')) {
+			return false
+		}
+	}
+	return s != ""
+}
 
-// validArgKey is a CNI_ARGS key.
-var validArgKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// validArgKey reports whether s is a CNI_ARGS key, `^[A-Za-z_][A-Za-z0-9_]*$`.
+func validArgKey(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '_' && !isAlnum(c) || (i == 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isAlnum reports whether c is an ASCII letter or digit.
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
 
 // ParseSpec reads the values of --net. Nothing given means the default
 // network; "none" and "host" stand alone; otherwise each comma-separated
@@ -86,7 +108,7 @@ func parseNet(item string) (Net, error) {
 	if item == "" {
 		return Net{}, errdefs.New(errdefs.ErrInvalid, "parsing --net: an empty network name (use NAME, NAME:K=V;K=V, none or host)")
 	}
-	if !validName.MatchString(name) {
+	if !validName(name) {
 		return Net{}, errdefs.New(errdefs.ErrInvalid, "parsing --net: %q is not a network name (letters, digits, '_', '.', '-')", name)
 	}
 	if name == ModeNone || name == ModeHost {
@@ -99,7 +121,7 @@ func parseNet(item string) (Net, error) {
 	n.Args = map[string]string{}
 	for _, kv := range strings.Split(args, ";") {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || !validArgKey.MatchString(k) || v == "" || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == '=' || r == 0x7f }) {
+		if !ok || !validArgKey(k) || v == "" || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == '=' || r == 0x7f }) {
 			return Net{}, errdefs.New(errdefs.ErrInvalid, "parsing --net: network %s: %q is not an argument KEY=VALUE (e.g. %s:IP=10.1.2.3)", name, kv, name)
 		}
 		if _, dup := n.Args[k]; dup {

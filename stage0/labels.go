@@ -1,7 +1,6 @@
 package stage0
 
 import (
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -22,11 +21,23 @@ const (
 	MaxAnnotationLen = 64 * 1024
 )
 
-var labelKeyRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$`)
+// validLabelKey reports whether k is `^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$`,
+// checked by hand: a regular expression compiled as the package is loaded
+// costs every podctl process's start.
+func validLabelKey(k string) bool {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || i == len(k)-1 || (c != '.' && c != '_' && c != '/' && c != '-')) {
+			return false
+		}
+	}
+	return k != ""
+}
 
 // checkLabelKey says what is wrong with a label or annotation key.
 func checkLabelKey(what, k string) error {
-	if len(k) > MaxLabelLen || !labelKeyRE.MatchString(k) {
+	if len(k) > MaxLabelLen || !validLabelKey(k) {
 		return errdefs.New(ErrUsage, "%s key %q is not valid: use up to %d letters, digits and . _ / -, starting and ending with a letter or digit", what, k, MaxLabelLen)
 	}
 	return nil

@@ -37,7 +37,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -55,11 +54,25 @@ const MaxPodNameLen = 63
 // namesDir is the names index in the data directory.
 func namesDir(dataDir string) string { return datadir.NamesDir(dataDir) }
 
-var podNameRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+// validPodName reports whether name is `^[a-z0-9]+(-[a-z0-9]+)*$`, checked
+// by hand: a regular expression compiled as the package is loaded costs
+// every podctl process's start.
+func validPodName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
+		case c == '-' && i > 0 && i < len(name)-1 && name[i-1] != '-':
+		default:
+			return false
+		}
+	}
+	return name != ""
+}
 
 // CheckPodName says what is wrong with a pod name, or nil.
 func CheckPodName(name string) error {
-	if name == "" || len(name) > MaxPodNameLen || !podNameRE.MatchString(name) {
+	if name == "" || len(name) > MaxPodNameLen || !validPodName(name) {
 		return errdefs.New(ErrUsage, "pod name %q is not valid: use 1 to %d lower-case letters, digits and single dashes, starting and ending with a letter or digit", name, MaxPodNameLen)
 	}
 	if couldBeUUIDPrefix(name) {

@@ -223,7 +223,40 @@ func signalStage1(p *lifecycle.Pod, pid int, sig unix.Signal) error {
 	if err := unix.PidfdSendSignal(pidfd, sig, nil, 0); err != nil && err != unix.ESRCH {
 		return fmt.Errorf("stopping pod %s: %w", p.UUID, err)
 	}
+	if sig == unix.SIGKILL {
+		// Killed, stage1 has its children killed as it ends (a native
+		// pod's init dies with it, by its parent-death signal), and only
+		// then is the pod's cgroup killed (Stop): an init still alive
+		// when its apps are killed would record them killed as the pod's
+		// result, where a forced stop leaves none (ResultKilled). Bounded:
+		// a stage1 that does not end (frozen in a v1 freezer) still has
+		// its cgroup killed.
+		awaitExit(pidfd, stage1KillWait)
+	}
 	return nil
+}
+
+// stage1KillWait bounds how long a forced stop waits for the pod's stage1
+// to end before it kills the pod's cgroup.
+const stage1KillWait = 5 * time.Second
+
+// awaitExit waits, at most d, until the process of pidfd has ended.
+func awaitExit(pidfd int, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n > 0 {
+			return
+		}
+	}
 }
 
 // NotifyReady tells a service manager that started podctl run under

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/moby/sys/capability"
 	"golang.org/x/sys/unix"
@@ -90,58 +89,6 @@ func CapabilityBits(caps []capability.Cap) uint64 {
 	return m
 }
 
-// boundingSet is the calling thread's bounding set, CapBnd in
-// /proc/thread-self/status; every capability if it cannot be read, so
-// that DropCapabilities then drops them all.
-func boundingSet() uint64 {
-	const all = ^uint64(0)
-	fd, err := unix.Open("/proc/thread-self/status", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return all
-	}
-	defer unix.Close(fd)
-	var buf [8192]byte
-	n := 0
-	for n < len(buf) {
-		m, err := unix.Read(fd, buf[n:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || m == 0 {
-			break
-		}
-		n += m
-	}
-	return parseCapBnd(buf[:n])
-}
-
-// parseCapBnd reads the CapBnd line of a /proc status file; every
-// capability if there is none or it is not a hexadecimal mask.
-func parseCapBnd(status []byte) uint64 {
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "CapBnd:"); ok {
-			m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			if err != nil {
-				break
-			}
-			return m
-		}
-	}
-	return ^uint64(0)
-}
-
-// lastCap is the kernel's highest capability (cap_last_cap), read once;
-// CAP_LAST_CAP of the headers if it cannot be read. At most 63.
-var lastCap = sync.OnceValue(func() uint {
-	last := uint(unix.CAP_LAST_CAP)
-	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n >= 0 && n < 64 {
-			last = uint(n)
-		}
-	}
-	return last
-})
-
 // raiseAmbient gives the calling thread, whose user is no longer root but
 // which kept its permitted capabilities (PR_SET_KEEPCAPS), its effective
 // capabilities back, caps as its inheritable set and caps as its ambient
@@ -198,16 +145,20 @@ func (s *Spec) HelperCapabilities() ([]capability.Cap, error) {
 // the thread's inheritable set is emptied, since it would be added to
 // them. The thread itself keeps its effective capabilities, which it needs
 // to clone the app into new namespaces. Capabilities belong to threads.
-// Only those the thread still has are dropped, as the kernel says
-// (boundingSet): the exec helper drops all but what it may become, then,
-// on the way to the app, all but the app's, a call a capability.
 func DropCapabilities(caps []capability.Cap) error {
-	last := lastCap()
-	keep := CapabilityBits(caps)
-	had := boundingSet()
-	for c := uint(0); c <= last; c++ {
-		if had&(1<<c) != 0 && keep&(1<<c) == 0 {
-			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+	last := uintptr(unix.CAP_LAST_CAP)
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			last = uintptr(n)
+		}
+	}
+	keep := map[uintptr]bool{}
+	for _, c := range caps {
+		keep[uintptr(c)] = true
+	}
+	for c := uintptr(0); c <= last; c++ {
+		if !keep[c] {
+			if err := unix.Prctl(unix.PR_CAPBSET_DROP, c, 0, 0, 0); err != nil {
 				return fmt.Errorf("dropping capability %d: %w", c, err)
 			}
 		}

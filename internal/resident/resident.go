@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -34,13 +36,38 @@ func Settle() error {
 }
 
 // ShedAgain sheds what a settled process used for a burst of work, such
-// as a usage sample, once it is done. In a process that has not settled it
-// does nothing.
+// as a usage sample, once it is done: the pages of its binary that the
+// work brought back, and, once the bursts since the last time have
+// allocated shedHeapEvery, the heap they freed. Not after every burst: a
+// forced collection costs a usage sample three times its own work (the
+// runtime waits for the sweep by yielding in a loop). In a process that
+// has not settled it does nothing.
 func ShedAgain() error {
 	if !settled.Load() {
 		return nil
 	}
-	return Shed()
+	if allocated() >= heapShed.Load()+shedHeapEvery {
+		debug.FreeOSMemory()
+		heapShed.Store(allocated())
+	}
+	return dropBinary()
+}
+
+// shedHeapEvery is how much a settled process allocates between two
+// collections that ShedAgain forces: about ten usage samples.
+const shedHeapEvery = 256 << 10
+
+// heapShed is allocated() when the heap was last given back.
+var heapShed atomic.Uint64
+
+// allocated is how many bytes of heap the process has allocated so far.
+func allocated() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // Shed returns the freed heap to the kernel and drops the process's
@@ -51,30 +78,63 @@ func ShedAgain() error {
 // nothing of them, their pages being the file's.
 func Shed() error {
 	debug.FreeOSMemory()
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/self/exe", &st); err != nil {
-		return fmt.Errorf("shed start-up pages: %w", err)
-	}
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		return fmt.Errorf("shed start-up pages: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		m, ok := parseMapping(sc.Bytes())
-		if !ok || m.ino != st.Ino || m.dev != st.Dev || !m.readOnlyPrivate() {
-			continue
+	heapShed.Store(allocated())
+	return dropBinary()
+}
+
+// binaryRanges are the read-only private mappings of the process's own
+// binary, found once in /proc/self/maps: they do not move.
+var binaryRanges struct {
+	sync.Mutex
+	found  bool
+	ranges []mapping
+}
+
+// dropBinary drops the process's mappings of its binary's read-only
+// pages (Shed).
+func dropBinary() error {
+	binaryRanges.Lock()
+	defer binaryRanges.Unlock()
+	if !binaryRanges.found {
+		ranges, err := findBinaryRanges()
+		if err != nil {
+			return err
 		}
+		binaryRanges.ranges, binaryRanges.found = ranges, true
+	}
+	for _, m := range binaryRanges.ranges {
 		_, _, errno := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_DONTNEED)
 		if errno != 0 {
 			return fmt.Errorf("shed start-up pages %x-%x: %w", m.start, m.end, errno)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("shed start-up pages: %w", err)
-	}
 	return nil
+}
+
+// findBinaryRanges reads the read-only private mappings of the process's
+// own binary from /proc/self/maps.
+func findBinaryRanges() ([]mapping, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &st); err != nil {
+		return nil, fmt.Errorf("shed start-up pages: %w", err)
+	}
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return nil, fmt.Errorf("shed start-up pages: %w", err)
+	}
+	defer f.Close()
+	var out []mapping
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		m, ok := parseMapping(sc.Bytes())
+		if ok && m.ino == st.Ino && m.dev == st.Dev && m.readOnlyPrivate() {
+			out = append(out, m)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("shed start-up pages: %w", err)
+	}
+	return out, nil
 }
 
 // mapping is a line of /proc/self/maps.

@@ -36,10 +36,12 @@ func WriteFile(path string, data []byte, perm os.FileMode, durable bool) error {
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	ok := false
+	renamed := false
 	defer func() {
-		if !ok {
+		if fd >= 0 {
 			unix.Close(fd)
+		}
+		if !renamed {
 			unix.Unlink(tmp)
 		}
 	}()
@@ -65,16 +67,12 @@ func WriteFile(path string, data []byte, perm os.FileMode, durable bool) error {
 	err = unix.Close(fd)
 	fd = -1
 	if err != nil {
-		unix.Unlink(tmp)
-		ok = true
 		return fmt.Errorf("writing %s: %w", path, &fs.PathError{Op: "close", Path: tmp, Err: err})
 	}
 	if err := unix.Rename(tmp, path); err != nil {
-		unix.Unlink(tmp)
-		ok = true
 		return fmt.Errorf("writing %s: %w", path, &os.LinkError{Op: "rename", Old: tmp, New: path, Err: err})
 	}
-	ok = true
+	renamed = true
 	if durable {
 		return SyncDir(dir)
 	}

@@ -46,9 +46,9 @@ func ShedAgain() error {
 	if !settled.Load() {
 		return nil
 	}
-	if allocated() >= heapShed.Load()+shedHeapEvery {
+	if n := allocated(); n >= heapShed.Load()+shedHeapEvery {
 		debug.FreeOSMemory()
-		heapShed.Store(allocated())
+		heapShed.Store(n)
 	}
 	return dropBinary()
 }
@@ -84,25 +84,16 @@ func Shed() error {
 
 // binaryRanges are the read-only private mappings of the process's own
 // binary, found once in /proc/self/maps: they do not move.
-var binaryRanges struct {
-	sync.Mutex
-	found  bool
-	ranges []mapping
-}
+var binaryRanges = sync.OnceValues(findBinaryRanges)
 
 // dropBinary drops the process's mappings of its binary's read-only
 // pages (Shed).
 func dropBinary() error {
-	binaryRanges.Lock()
-	defer binaryRanges.Unlock()
-	if !binaryRanges.found {
-		ranges, err := findBinaryRanges()
-		if err != nil {
-			return err
-		}
-		binaryRanges.ranges, binaryRanges.found = ranges, true
+	ranges, err := binaryRanges()
+	if err != nil {
+		return err
 	}
-	for _, m := range binaryRanges.ranges {
+	for _, m := range ranges {
 		_, _, errno := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_DONTNEED)
 		if errno != 0 {
 			return fmt.Errorf("shed start-up pages %x-%x: %w", m.start, m.end, errno)

@@ -170,7 +170,8 @@ func RemovePodCgroup(p *lifecycle.Pod) error {
 // process, once the pid its record gives is proven the holder of the pod's
 // lock (CheckStage1Pid). A pid that fails is not signalled, and the error
 // is a *BadPidError. The lock's holder is not signalled in its stead: once
-// stage1 has ended, the holder is an rm or gc removing the pod.
+// stage1 has ended, the holder is an rm or gc removing the pod. With
+// force it returns once stage1 has ended, or after stage1KillWait.
 func SignalStage1(p *lifecycle.Pod, force bool) error {
 	if p.State() != lifecycle.Running {
 		return fmt.Errorf("pod %s is %s, not running", p.UUID, p.State())

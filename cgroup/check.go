@@ -74,14 +74,15 @@ type Checker struct {
 }
 
 // hierarchyRoots are O_PATH descriptors of a checker's hierarchies'
-// mount points, from which recorded folders are looked up: a lookup from
-// the root of the file system walks the mount point's path again for
-// every folder (/sys/fs/cgroup/memory, four elements and three mounts),
-// and gc looks up four folders for every pod it marks, most of them gone.
-// They are closed when the checker is dropped.
+// mount points, by mount point, from which recorded folders are looked
+// up: a lookup from the root of the file system walks the mount point's
+// path again for every folder (/sys/fs/cgroup/memory, four elements and
+// three mounts), and gc looks up four folders for every pod it marks,
+// most of them gone. -1 is a mount point that could not be opened. They
+// are closed when the checker is dropped.
 type hierarchyRoots struct {
 	sync.Mutex
-	fds []int // -1: not opened yet; -2: could not be
+	fds map[string]int
 }
 
 func (r *hierarchyRoots) close() {
@@ -108,10 +109,7 @@ func newChecker(mountinfo []byte, onCgroup func(int, string) (bool, error)) (*Ch
 	if err != nil {
 		return nil, fmt.Errorf("finding cgroups: %w", err)
 	}
-	c := &Checker{mounts: mounts, onCgroupFS: onCgroup, roots: &hierarchyRoots{fds: make([]int, len(mounts))}}
-	for i := range c.roots.fds {
-		c.roots.fds[i] = -1
-	}
+	c := &Checker{mounts: mounts, onCgroupFS: onCgroup, roots: &hierarchyRoots{fds: map[string]int{}}}
 	runtime.AddCleanup(c, (*hierarchyRoots).close, c.roots)
 	for _, line := range strings.Split(string(mountinfo), "\n") {
 		// id parent maj:min root mountpoint ...
@@ -156,34 +154,6 @@ func (c *Checker) check(dir, uuid string, below bool) error {
 	return c.lookAt(m, dir, uuid, badDir(dir))
 }
 
-// isCleanAbs reports whether path is absolute and clean, as
-// filepath.IsAbs(path) && filepath.Clean(path) == path would say, without
-// making the clean copy: gc checks four recorded folders of every pod.
-func isCleanAbs(path string) bool {
-	if path == "" || path[0] != '/' {
-		return false
-	}
-	if path == "/" {
-		return true
-	}
-	if path[len(path)-1] == '/' {
-		return false
-	}
-	// Each element, after its slash: neither empty, nor "." nor "..".
-	for i := 1; i <= len(path); {
-		j := strings.IndexByte(path[i:], '/')
-		if j < 0 {
-			j = len(path) - i
-		}
-		switch path[i : i+j] {
-		case "", ".", "..":
-			return false
-		}
-		i += j + 1
-	}
-	return true
-}
-
 // badDir makes the errors of the checks of dir.
 func badDir(dir string) func(string, ...any) error {
 	return func(format string, args ...any) error {
@@ -198,7 +168,7 @@ func (c *Checker) checkPath(dir, uuid string, below bool) (*Mount, error) {
 	if err := checkUUID(uuid); err != nil {
 		return bad("belongs to no pod: %v", err)
 	}
-	if !isCleanAbs(dir) {
+	if !filepath.IsAbs(dir) || filepath.Clean(dir) != dir {
 		return bad("is not an absolute, clean path")
 	}
 	m := c.hierarchyOf(dir)
@@ -267,6 +237,8 @@ func relTo(m *Mount, dir string) string { return strings.TrimPrefix(dir[len(m.Di
 // and dir was looked at by lookAtPath instead.
 func (c *Checker) openChecked(at int, rel string, how *unix.OpenHow, dir, uuid string, bad func(string, ...any) error) (int, error) {
 	fd, err := unix.Openat2(at, rel, how)
+	// at may be one of c's roots, which c's cleanup closes.
+	runtime.KeepAlive(c)
 	switch err {
 	case nil:
 	case unix.ENOSYS, unix.EPERM:
@@ -282,32 +254,30 @@ func (c *Checker) openChecked(at int, rel string, how *unix.OpenHow, dir, uuid s
 }
 
 // rootOf is a descriptor of hierarchy m's mount point, opened through no
-// symbolic link, or -1 if it cannot be had (the lookup then starts at /,
-// as the mount point's path is looked up the same way).
+// symbolic link, or -1 if it cannot be had or m is nil (the lookup then starts at /,
+// as the mount point's path is looked up the same way). The caller keeps
+// c alive while it uses the descriptor (runtime.KeepAlive), which c's
+// cleanup closes.
 func (c *Checker) rootOf(m *Mount) int {
-	i := -1
-	for k := range c.mounts {
-		if &c.mounts[k] == m {
-			i = k
-		}
-	}
-	if i < 0 || c.roots == nil {
+	if m == nil {
 		return -1
 	}
 	r := c.roots
 	r.Lock()
 	defer r.Unlock()
-	if r.fds[i] == -1 {
-		fd, err := unix.Openat2(unix.AT_FDCWD, m.Dir, &unix.OpenHow{
+	fd, ok := r.fds[m.Dir]
+	if !ok {
+		var err error
+		fd, err = unix.Openat2(unix.AT_FDCWD, m.Dir, &unix.OpenHow{
 			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
 			Resolve: unix.RESOLVE_NO_SYMLINKS,
 		})
 		if err != nil {
-			fd = -2
+			fd = -1
 		}
-		r.fds[i] = fd
+		r.fds[m.Dir] = fd
 	}
-	return r.fds[i]
+	return fd
 }
 
 // lookError is what the openat2 of a recorded folder dir failing with

@@ -2,8 +2,6 @@ package cgroup
 
 import (
 	"fmt"
-	"io/fs"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -85,11 +83,7 @@ func (c *Checker) openFreezer(m *Mount, dir, uuid, file string, bad func(string,
 			return -1, err
 		}
 		defer unix.Close(dfd)
-		fd, err := unix.Openat2(dfd, file, how)
-		if err != nil {
-			return -1, fmt.Errorf("reading freezer of cgroup %s: %w", dir, &fs.PathError{Op: "openat2", Path: filepath.Join(dir, file), Err: err})
-		}
-		return fd, nil
+		return c.openChecked(dfd, file, how, dir, uuid, bad)
 	}
 	// A folder not there, or no freezer file in it, is ENOENT: nothing is
 	// frozen there either way.

@@ -2,11 +2,8 @@ package appexec
 
 import (
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/moby/sys/capability"
 	"golang.org/x/sys/unix"
@@ -90,19 +87,6 @@ func CapabilityBits(caps []capability.Cap) uint64 {
 	return m
 }
 
-// lastCap is the kernel's highest capability (cap_last_cap), read once:
-// the exec helper drops its bounding set twice; CAP_LAST_CAP of the
-// headers if it cannot be read.
-var lastCap = sync.OnceValue(func() uintptr {
-	last := uintptr(unix.CAP_LAST_CAP)
-	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n >= 0 {
-			last = uintptr(n)
-		}
-	}
-	return last
-})
-
 // raiseAmbient gives the calling thread, whose user is no longer root but
 // which kept its permitted capabilities (PR_SET_KEEPCAPS), its effective
 // capabilities back, caps as its inheritable set and caps as its ambient
@@ -160,7 +144,12 @@ func (s *Spec) HelperCapabilities() ([]capability.Cap, error) {
 // them. The thread itself keeps its effective capabilities, which it needs
 // to clone the app into new namespaces. Capabilities belong to threads.
 func DropCapabilities(caps []capability.Cap) error {
-	last := lastCap()
+	// capability.LastCap reads cap_last_cap once a process: the exec
+	// helper drops its bounding set twice.
+	last := uintptr(unix.CAP_LAST_CAP)
+	if c, err := capability.LastCap(); err == nil {
+		last = uintptr(c)
+	}
 	keep := map[uintptr]bool{}
 	for _, c := range caps {
 		keep[uintptr(c)] = true

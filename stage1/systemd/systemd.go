@@ -402,7 +402,7 @@ func (r *boot) follow(ticks int) {
 	if ticks%125 == 0 && !r.lostHooks && r.end.StopReason == "" {
 		r.endLostHooks()
 	}
-	restarting := rc.Task.Restart.Mode != "" && rc.Task.Restart.Mode != stage1.RestartNo
+	restarting := !rc.Task.Restart.Never()
 	if restarting && ticks%5 == 0 {
 		// The hooks restart apps; the events are stage1's to write.
 		for i, s := range r.specs {

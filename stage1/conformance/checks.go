@@ -248,16 +248,26 @@ func freezerState(dirs []string) (bool, string) {
 }
 
 // A graceful Stop of a running pod: stage1 stops the app with SIGTERM and
-// exits 143, result cancelled; a second Stop finds it already stopped.
+// exits 143, result cancelled, its cgroups and their record removed; a
+// second Stop finds it already stopped.
 func checkStop(t *testing.T, h *harness) {
 	p := h.start(nil, app{name: "main", exec: "/bin/sleep", args: []string{"600"}})
 	p.waitReady()
+	dirs := p.cgroups()
 	if _, err := stage0.Stop(h.c, p.uuid, false, deadline); err != nil {
 		t.Fatalf("stopping: %v", err)
 	}
 	wantCode(t, p, 128+int(syscall.SIGTERM))
 	wantResult(t, p, lifecycle.ResultCancelled)
 	wantApp(t, p, "main", 128+int(syscall.SIGTERM), lifecycle.ReasonCancelled)
+	for _, d := range dirs {
+		if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the pod's cgroup folder %s is left once its stage1 has ended: %v", d, err)
+		}
+	}
+	if p.hasCgroupRecord() {
+		t.Errorf("the pod's cgroup record is left once its stage1 has removed its cgroups")
+	}
 	if _, err := stage0.Stop(h.c, p.uuid, false, deadline); !errors.Is(err, stage0.ErrAlreadyStopped) {
 		t.Errorf("a second stop returned %v, want stage0.ErrAlreadyStopped", err)
 	}
@@ -298,6 +308,9 @@ func checkKillLeftovers(t *testing.T, h *harness) {
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	p.wait()
 	p.wantExited()
+	if !p.hasCgroupRecord() {
+		t.Fatalf("a killed stage1 left no cgroup record: gc would not find its folders")
+	}
 	if left := processes(dirs); len(left) == 0 {
 		t.Logf("nothing of the pod outlived its stage1: KillLeftovers has nothing to kill")
 	} else {

@@ -308,6 +308,19 @@ func (p *pod) cgroups() []string {
 	return dirs
 }
 
+// hasCgroupRecord reports whether the pod still has its cgroup record,
+// which a stage1 removes with the folders it names as the pod ends.
+func (p *pod) hasCgroupRecord() bool {
+	p.h.t.Helper()
+	lp := p.open()
+	defer lp.Close()
+	_, err := os.Lstat(lp.FilePath(lifecycle.FileCgroup))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		p.h.t.Fatal(err)
+	}
+	return err == nil
+}
+
 // wantExited checks that the pod reads exited, as its lock is free.
 func (p *pod) wantExited() {
 	p.h.t.Helper()

@@ -79,11 +79,17 @@ func Begin(rc *stage1.RunContext, how Prologue) (*Pod, error) {
 	}
 	p.Group, p.appChildren = g, how.AppCgroups
 	p.Defer(func() error {
-		// The pod's processes end with it, and its cgroups go.
+		// The pod's processes end with it, and its cgroups go; then their
+		// record, so that gc, which reads the record of every pod it
+		// marks and removes, has no folder to look up. A stage1 killed
+		// before this leaves the record, and gc the work.
 		if err := g.Kill(cgroup.KillWait); err != nil {
 			return err
 		}
-		return g.Remove()
+		if err := g.Remove(); err != nil {
+			return err
+		}
+		return removeCgroupRecord(rc.Pod)
 	})
 	if !how.AppCgroupsLater {
 		if err := p.MakeAppCgroups(); err != nil {

@@ -59,6 +59,16 @@ func NewPodCgroup(p *lifecycle.Pod, also ...string) (*cgroup.Group, error) {
 	return g, nil
 }
 
+// removeCgroupRecord removes the pod's cgroup record, once its stage1 has
+// removed the folders it names.
+func removeCgroupRecord(p *lifecycle.Pod) error {
+	err := unix.Unlinkat(p.DirFd(), lifecycle.FileCgroup, 0)
+	if err != nil && err != unix.ENOENT {
+		return fmt.Errorf("removing cgroup record of pod %s: %w", p.UUID, err)
+	}
+	return nil
+}
+
 // NewPodCgroupFor creates the cgroup of a pod of apps specs (in the
 // tracking hierarchy, in those named in also, in the v1 hierarchies its
 // usage is read from: the cgroup package's stats controllers, and in

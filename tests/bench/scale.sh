@@ -100,6 +100,15 @@ timeout -k 5 120 "$base/new" --dir "$data" run --stage1=fly example.com/busybox 
 template=$(ls "$data/pods/run")
 [ "$(echo "$template" | wc -w)" = 1 ] || die "expected one pod in run/, found: $template"
 mv "$data/pods/run/$template" "$base/template"
+# A running pod's cgroup record, as its stage1 writes it (and removes it,
+# with the folders it names, once the pod has ended): from a pod of the
+# same image while its app sleeps.
+sleeper=$(timeout -k 5 120 "$base/new" --dir "$data" run --detach --stage1=fly example.com/busybox --exec /bin/sleep -- 600) ||
+	die "podctl run --detach --stage1=fly of /bin/sleep failed or was not ready within 120s"
+cp "$data/pods/run/$sleeper/stage1/cgroup" "$base/running-cgroup"
+P stop "$sleeper" >/dev/null
+P status --wait "$sleeper" >/dev/null
+rm -rf "${data:?}/pods/run/$sleeper"
 
 
 # --- list and status -----------------------------------------------------------
@@ -161,7 +170,8 @@ if [ -n "$unified" ]; then
 fi
 for b in "${bins[@]}"; do
 	perl -e '
-		my ($dir, $unified, $parent) = @ARGV;
+		my ($dir, $unified, $parent, $record, $sleeper) = @ARGV;
+		open(my $r, "<", $record) or die "$record: $!"; my $rec = do { local $/; <$r> }; close $r;
 		opendir(my $d, $dir) or die "$dir: $!";
 		for my $id (grep { !/^\./ } readdir $d) {
 			my $p = "$dir/$id";
@@ -171,13 +181,14 @@ for b in "${bins[@]}"; do
 				unlink("$p/apps/$app/exit");
 				open(my $o, ">", "$p/apps/$app/pid") or die $!; print $o "7\n"; close $o;
 			}
-			next unless $parent;
 			my $cg = "$p/stage1/cgroup";
-			open(my $i, "<", $cg) or die "$cg: $!"; local $/; my $t = <$i>; close $i;
-			$t =~ s{^\Q$unified\E/podctl-\Q$id\E$}{$parent/podctl-$id}m or die "$cg names no unified folder";
-			open($o, ">", $cg) or die "$cg: $!"; print $o $t; close $o;
-			mkdir("$parent/podctl-$id") or $!{EEXIST} or die "mkdir $parent/podctl-$id: $!";
-		}' "$(dataof "$b")/pods/run" "$unified" "$cgparent"
+			(my $t = $rec) =~ s/podctl-\Q$sleeper\E/podctl-$id/g;
+			if ($parent) {
+				$t =~ s{^\Q$unified\E/podctl-\Q$id\E$}{$parent/podctl-$id}m or die "$record names no unified folder";
+				mkdir("$parent/podctl-$id") or $!{EEXIST} or die "mkdir $parent/podctl-$id: $!";
+			}
+			open(my $o, ">", $cg) or die "$cg: $!"; print $o $t; close $o;
+		}' "$(dataof "$b")/pods/run" "$unified" "$cgparent" "$base/running-cgroup" "$sleeper"
 done
 
 # A helper holds every pod's lock, as stage1 does; one per copy of the

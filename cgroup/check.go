@@ -221,8 +221,10 @@ func (c *Checker) openDir(m *Mount, dir, uuid string, bad func(string, ...any) e
 	}
 	at, rel := unix.AT_FDCWD, dir
 	if root := c.rootOf(m); root >= 0 {
+		// A mount on the way fails the lookup (EXDEV): none belongs
+		// between a hierarchy's mount point and its folders.
 		at, rel = root, relTo(m, dir)
-		how.Resolve |= unix.RESOLVE_BENEATH
+		how.Resolve |= unix.RESOLVE_BENEATH | unix.RESOLVE_NO_XDEV
 	}
 	return c.openChecked(at, rel, how, dir, uuid, bad)
 }
@@ -234,7 +236,10 @@ func relTo(m *Mount, dir string) string { return strings.TrimPrefix(dir[len(m.Di
 // openChecked opens rel below at (the recorded folder dir, or a file in
 // it) as how says, and checks that what it opened is on cgroupfs; -1 with
 // no error if openat2 is refused (ENOSYS, or EPERM from a seccomp filter)
-// and dir was looked at by lookAtPath instead.
+// and dir was looked at by lookAtPath instead. at, unless AT_FDCWD, is on
+// cgroupfs (a root, or a folder opened and checked so): a lookup from it
+// that crosses no mount (RESOLVE_NO_XDEV) needs no check, as what it
+// opened is on the same mount.
 func (c *Checker) openChecked(at int, rel string, how *unix.OpenHow, dir, uuid string, bad func(string, ...any) error) (int, error) {
 	fd, err := unix.Openat2(at, rel, how)
 	// at may be one of c's roots, which c's cleanup closes.
@@ -246,6 +251,9 @@ func (c *Checker) openChecked(at int, rel string, how *unix.OpenHow, dir, uuid s
 	default:
 		return -1, lookError(dir, uuid, err, bad)
 	}
+	if at != unix.AT_FDCWD && how.Resolve&unix.RESOLVE_NO_XDEV != 0 {
+		return fd, nil
+	}
 	if err := c.checkFS(fd, dir, bad); err != nil {
 		unix.Close(fd)
 		return -1, err
@@ -254,7 +262,7 @@ func (c *Checker) openChecked(at int, rel string, how *unix.OpenHow, dir, uuid s
 }
 
 // rootOf is a descriptor of hierarchy m's mount point, opened through no
-// symbolic link, or -1 if it cannot be had or m is nil (the lookup then starts at /,
+// symbolic link and on cgroupfs, or -1 if it cannot be had or m is nil (the lookup then starts at /,
 // as the mount point's path is looked up the same way). The caller keeps
 // c alive while it uses the descriptor (runtime.KeepAlive), which c's
 // cleanup closes.
@@ -273,6 +281,12 @@ func (c *Checker) rootOf(m *Mount) int {
 			Resolve: unix.RESOLVE_NO_SYMLINKS,
 		})
 		if err != nil {
+			fd = -1
+		} else if ok, err := c.onCgroupFS(fd, m.Dir); err != nil || !ok {
+			// Only a mount point on cgroupfs is a root: what is opened
+			// beneath one without crossing a mount is on cgroupfs too,
+			// and needs no fstatfs of its own (openChecked).
+			unix.Close(fd)
 			fd = -1
 		}
 		r.fds[m.Dir] = fd

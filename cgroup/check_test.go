@@ -21,7 +21,7 @@ const testUUID = "0c1b8a2e-5d7f-4e3a-9b6c-2f4e8d1a7c30"
 // unified one and a v1 memory one), a tmpfs mounted over one folder named
 // for the pod, a bind of a hierarchy's root onto another, a mount below a
 // pod folder, and folders, files and links the records of a hostile pod
-// could name. It returns the root and a checker of its mount table, in
+// could name (the tmpfs is mounted for real). It returns the root and a checker of its mount table, in
 // which only folders below the cgroup mounts, and not below the tmpfs, are
 // on cgroupfs.
 func fakeHost(t *testing.T) (string, *Checker) {
@@ -60,6 +60,14 @@ func fakeHost(t *testing.T) (string, *Checker) {
 	if err := os.WriteFile(j("cg/pids/"+pod), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The tmpfs over a pod's folder is a real mount: a lookup from a
+	// hierarchy's mount point refuses to cross it (RESOLVE_NO_XDEV),
+	// where the fake onCgroup below cannot say where a mount is.
+	over := j("cg/unified/over/" + pod)
+	if err := unix.Mount("tmpfs", over, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatalf("mounting a tmpfs over %s (the test runs as root): %v", over, err)
+	}
+	t.Cleanup(func() { unix.Unmount(over, unix.MNT_DETACH) })
 	mi := fmt.Sprintf(`22 1 8:1 / / rw - ext4 /dev/sda1 rw
 30 22 0:27 / %[1]s/cg rw,relatime - tmpfs tmpfs rw,mode=755
 31 30 0:37 / %[1]s/cg/unified rw,relatime - cgroup2 cgroup2 rw

@@ -26,7 +26,8 @@ import (
 // A running pod's summary (RunningSummary) holds what its manifest says,
 // which only a new manifest changes (podctl app add and rm write one),
 // and what its stage1 writes once as it starts (pid, cgroup record,
-// networks); its key names the layout file and those files too. list
+// networks); its key names the layout file and those files too (fewer
+// once the pod is ready: runningKey). list
 // reads it instead of parsing the manifest and reading those files, and
 // reads what changes while the pod runs (its apps' statuses, whether it
 // is terminating or paused) afresh. Nothing podctl acts on is taken from
@@ -79,13 +80,43 @@ func (p *Pod) fileKey(name string) (string, error) {
 // that acts on the pod, so a summary must not outlive a change of it (an
 // exited pod's files no longer change). Each file is written whole under
 // a new inode (temp file and rename), so a rewrite changes the key.
+//
+// A summary written once the pod is ready has a shorter key, marked
+// readyKeyMark, which leaves out the pid and the cgroup record: stage1
+// writes both before it starts any app, so before any app can be ready,
+// and never again while the pod runs (it removes the record as the pod
+// ends, when its summary is of no more use). The networks stay in it: a
+// mutable pod with no app may be ready before they are attached. list
+// reads the key of every running pod: two calls less each.
 func (p *Pod) runningKey() (string, error) {
+	_, err := p.statFile(FileReady)
+	switch {
+	case err == nil:
+		return p.runningKeyOf(true)
+	case errors.Is(err, fs.ErrNotExist):
+		return p.runningKeyOf(false)
+	}
+	return "", err
+}
+
+// readyKeyMark follows the manifest's key in the key of a summary written
+// once the pod was ready (runningKey).
+const readyKeyMark = ",ready"
+
+// runningKeyOf is runningKey of a pod that is ready, or not yet.
+func (p *Pod) runningKeyOf(ready bool) (string, error) {
 	m, err := p.manifestKey()
 	if err != nil {
 		return "", err
 	}
 	key := []byte(m)
-	for _, name := range [...]string{FileLayout, FilePid, FileCgroup, FileNetworks} {
+	names := [...]string{FileLayout, FileNetworks, FilePid, FileCgroup}
+	files := names[:]
+	if ready {
+		key = append(key, readyKeyMark...)
+		files = names[:2]
+	}
+	for _, name := range files {
 		st, err := p.statFile(name)
 		key = append(key, ',')
 		switch {
@@ -102,6 +133,12 @@ func (p *Pod) runningKey() (string, error) {
 		}
 	}
 	return string(key), nil
+}
+
+// headerOf is the header line of summary b.
+func headerOf(b []byte) []byte {
+	h, _, _ := bytes.Cut(b, []byte("\n"))
+	return h
 }
 
 // parseSummary returns the data of summary b if its header names this
@@ -146,7 +183,10 @@ func (p *Pod) summaryOf(kind string) ([]byte, bool) {
 	}
 	keyOf := p.manifestKey
 	if kind == summaryRunning {
-		keyOf = p.runningKey
+		// The key of a summary written once the pod was ready names
+		// fewer files (runningKey).
+		ready := bytes.Contains(headerOf(b), []byte(readyKeyMark+","))
+		keyOf = func() (string, error) { return p.runningKeyOf(ready) }
 	}
 	key, err := keyOf()
 	if err != nil {

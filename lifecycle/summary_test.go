@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -227,5 +228,76 @@ func TestRunningSummaryIsKeyedByManifestAndLayout(t *testing.T) {
 	}
 	if _, ok := p.RunningSummary(); ok {
 		t.Fatal("a running summary outlives a change of the layout file")
+	}
+}
+
+// A running summary written before the pod is ready names stage1's start
+// files in its key; one written once it is ready names the networks and
+// not the pid and cgroup record, which stage1 writes before any app can be
+// ready and never again.
+func TestRunningSummaryKeyOnceReady(t *testing.T) {
+	d := newDataDir(t)
+	p := mustNewPod(t, d)
+	defer p.Close()
+	if err := p.WriteFile(FileManifest, []byte(`{"acVersion":"0.8.11","acKind":"PodManifest","apps":[]}`), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ToRun(); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p.FilePath(name)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WriteFile(name, []byte("1\n"), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	summarize := func() string {
+		t.Helper()
+		key, err := p.RunningSummaryKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WriteRunningSummary(key, []byte("n \"x\"\n")); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := p.RunningSummary(); !ok {
+			t.Fatalf("a current running summary (key %s) is not read", key)
+		}
+		return key
+	}
+	write(FilePid)
+	write(FileCgroup)
+	if key := summarize(); strings.Contains(key, readyKeyMark) {
+		t.Fatalf("key %s of a pod not ready is marked ready", key)
+	}
+	write(FilePid)
+	if _, ok := p.RunningSummary(); ok {
+		t.Fatal("a summary outlives a new pid of a pod not ready")
+	}
+	write(FileReady)
+	// The summary of a pod not yet ready stays current once it is.
+	summarize()
+	os.Remove(p.FilePath(FileSummary))
+	if key := summarize(); !strings.Contains(key, readyKeyMark) {
+		t.Fatalf("key %s of a ready pod is not marked ready", key)
+	}
+	write(FilePid)
+	if err := os.Remove(p.FilePath(FileCgroup)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.RunningSummary(); !ok {
+		t.Fatal("a ready pod's summary is stale after its pid and cgroup record changed")
+	}
+	write(FileNetworks)
+	if _, ok := p.RunningSummary(); ok {
+		t.Fatal("a ready pod's summary outlives its networks written")
+	}
+	summarize()
+	write(FileLayout)
+	if _, ok := p.RunningSummary(); ok {
+		t.Fatal("a ready pod's summary outlives a change of the layout file")
 	}
 }

@@ -167,10 +167,13 @@ func FuzzSummary(f *testing.F) {
 	})
 }
 
-func TestRunningSummaryIsKeyedByManifestAndLayout(t *testing.T) {
-	d := newDataDir(t)
-	p := mustNewPod(t, d)
-	defer p.Close()
+// runningPodT is a pod with a manifest, moved to run/ and locked by the
+// test as its stage1 would be, so that it reads as running; closed when
+// the test ends.
+func runningPodT(t *testing.T) *Pod {
+	t.Helper()
+	p := mustNewPod(t, newDataDir(t))
+	t.Cleanup(func() { p.Close() })
 	if err := p.WriteFile(FileManifest, []byte(`{"acVersion":"0.8.11","acKind":"PodManifest","apps":[]}`), false); err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +183,11 @@ func TestRunningSummaryIsKeyedByManifestAndLayout(t *testing.T) {
 	if p.State() != Running {
 		t.Fatalf("pod is %s, want running", p.State())
 	}
+	return p
+}
+
+func TestRunningSummaryIsKeyedByManifestAndLayout(t *testing.T) {
+	p := runningPodT(t)
 	key, err := p.RunningSummaryKey()
 	if err != nil {
 		t.Fatal(err)
@@ -236,15 +244,7 @@ func TestRunningSummaryIsKeyedByManifestAndLayout(t *testing.T) {
 // not the pid and cgroup record, which stage1 writes before any app can be
 // ready and never again.
 func TestRunningSummaryKeyOnceReady(t *testing.T) {
-	d := newDataDir(t)
-	p := mustNewPod(t, d)
-	defer p.Close()
-	if err := p.WriteFile(FileManifest, []byte(`{"acVersion":"0.8.11","acKind":"PodManifest","apps":[]}`), false); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.ToRun(); err != nil {
-		t.Fatal(err)
-	}
+	p := runningPodT(t)
 	write := func(name string) {
 		t.Helper()
 		if err := os.MkdirAll(filepath.Dir(p.FilePath(name)), 0o700); err != nil {

@@ -102,17 +102,11 @@ func checkedCgroupDirs(dirfd int, uuid string) ([]string, error) {
 // checkedCgroupDirsIf is checkedCgroupDirs of the recorded folders for
 // which keep, if given, says yes: only they are checked.
 func checkedCgroupDirsIf(dirfd int, uuid string, keep func(c *cgroup.Checker, dir string) bool) ([]string, error) {
-	return checkedCgroupDirsWith(nil, dirfd, uuid, keep)
-}
-
-// checkedCgroupDirsWith is checkedCgroupDirsIf with the checker c, or
-// HostChecker's if c is nil.
-func checkedCgroupDirsWith(c *cgroup.Checker, dirfd int, uuid string, keep func(c *cgroup.Checker, dir string) bool) ([]string, error) {
 	record, err := readCgroupRecord(dirfd, uuid)
 	if err != nil || record == "" {
 		return nil, err
 	}
-	return checkRecordedDirs(c, record, uuid, keep)
+	return checkRecordedDirs(nil, record, uuid, keep)
 }
 
 // readCgroupRecord reads the cgroup record of pod uuid, whose directory
@@ -288,20 +282,36 @@ func HostChecker() (*cgroup.Checker, error) {
 // pod found in the host's hierarchies, which a record rewritten by the pod
 // cannot hide. nil if there is none.
 func CleanupGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
+	record, err := readCgroupRecord(p.DirFd(), p.UUID)
+	if err != nil {
+		return nil, err
+	}
+	foundDirs.Lock()
+	fresh := foundDirs.dirs != nil && time.Since(foundDirs.at) <= foundDirsMaxAge
+	found := foundDirs.dirs[p.UUID]
+	foundDirs.Unlock()
+	if record == "" && fresh && len(found) == 0 {
+		// Nothing to look at: the pod of a stage1 that ended cleanly,
+		// which removed its folders and then their record. gc marks
+		// such pods by the thousand.
+		return nil, nil
+	}
 	// One checker for both looks: getting it checks the mount namespace.
 	c, err := HostChecker()
 	if err != nil {
 		return nil, err
 	}
-	dirs, err := checkedCgroupDirsWith(c, p.DirFd(), p.UUID, nil)
-	if err != nil {
-		return nil, err
+	dirs := []string{}
+	if record != "" {
+		if dirs, err = checkRecordedDirs(c, record, p.UUID, nil); err != nil {
+			return nil, err
+		}
 	}
 	foundDirs.Lock()
 	if foundDirs.dirs == nil || time.Since(foundDirs.at) > foundDirsMaxAge {
 		foundDirs.dirs, foundDirs.at = c.FindPodDirs(), time.Now()
 	}
-	found := foundDirs.dirs[p.UUID]
+	found = foundDirs.dirs[p.UUID]
 	foundDirs.Unlock()
 	for _, d := range found {
 		if !slices.Contains(dirs, d) && c.CheckPodDir(d, p.UUID) == nil {

@@ -29,7 +29,7 @@ var layers = [][]string{
 	{"datadir", "stage1/seccomp/custom", "internal/errdefs", "internal/flock", "internal/layout", "internal/manifest",
 		"internal/match", "internal/passwd", "internal/timefmt", "internal/trace", "internal/fetchhelper", "internal/progress",
 		"internal/rootless", "internal/resident"},
-	{"internal/fsutil", "internal/version"},
+	{"internal/fsutil", "internal/version", "internal/checktest"},
 }
 
 func TestImportsGoOneWay(t *testing.T) {

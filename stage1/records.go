@@ -234,6 +234,18 @@ var foundDirs struct {
 	dirs map[string][]string
 }
 
+// foundPodDirs is what the walk found named for pod uuid, and whether the
+// walk is fresh; a walk that is not is made again with c, if c is given.
+func foundPodDirs(c *cgroup.Checker, uuid string) (dirs []string, fresh bool) {
+	foundDirs.Lock()
+	defer foundDirs.Unlock()
+	fresh = foundDirs.dirs != nil && time.Since(foundDirs.at) <= foundDirsMaxAge
+	if !fresh && c != nil {
+		foundDirs.dirs, foundDirs.at, fresh = c.FindPodDirs(), time.Now(), true
+	}
+	return foundDirs.dirs[uuid], fresh
+}
+
 // foundDirsMaxAge is how long one walk serves. A pod's folders made after
 // the walk are in its record; those a walk saw but another process removed
 // since are skipped as gone.
@@ -286,10 +298,7 @@ func CleanupGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	foundDirs.Lock()
-	fresh := foundDirs.dirs != nil && time.Since(foundDirs.at) <= foundDirsMaxAge
-	found := foundDirs.dirs[p.UUID]
-	foundDirs.Unlock()
+	found, fresh := foundPodDirs(nil, p.UUID)
 	if record == "" && fresh && len(found) == 0 {
 		// Nothing to look at: the pod of a stage1 that ended cleanly,
 		// which removed its folders and then their record. gc marks
@@ -307,12 +316,9 @@ func CleanupGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 			return nil, err
 		}
 	}
-	foundDirs.Lock()
-	if foundDirs.dirs == nil || time.Since(foundDirs.at) > foundDirsMaxAge {
-		foundDirs.dirs, foundDirs.at = c.FindPodDirs(), time.Now()
+	if !fresh {
+		found, _ = foundPodDirs(c, p.UUID)
 	}
-	found = foundDirs.dirs[p.UUID]
-	foundDirs.Unlock()
 	for _, d := range found {
 		if !slices.Contains(dirs, d) && c.CheckPodDir(d, p.UUID) == nil {
 			dirs = append(dirs, d)

@@ -143,7 +143,7 @@ func EnterApp(p *lifecycle.Pod, t EnterTarget, cmd []string, stdio stage1.Stdio)
 			}
 		}
 	}()
-	if err := WaitErrPipe(c, status); err != nil {
+	if err := WaitErrPipe(status, func() { c.Wait() }); err != nil {
 		// The helper's line names the app.
 		return 0, fmt.Errorf("entering pod %s: %w", p.UUID, err)
 	}

@@ -43,7 +43,7 @@ func StartWithErrPipe(cmd *exec.Cmd) error {
 	if err != nil {
 		return err
 	}
-	return WaitErrPipe(cmd, r)
+	return WaitErrPipe(r, func() { cmd.Wait() })
 }
 
 // StartErrPipe starts cmd with the error pipe, its descriptor 3 (and
@@ -64,10 +64,11 @@ func StartErrPipe(cmd *exec.Cmd) (*os.File, error) {
 	return r, nil
 }
 
-// WaitErrPipe reads the error pipe r of cmd, started with StartErrPipe,
-// to its end, and closes it: nil once the child runs its app, or the line
-// saying why it does not, once the child has been reaped.
-func WaitErrPipe(cmd *exec.Cmd, r *os.File) error {
+// WaitErrPipe reads the error pipe r of a child started with
+// StartErrPipe or StartChild to its end, and closes it: nil once the child
+// runs its app, or the line saying why it does not, once wait has reaped
+// the child.
+func WaitErrPipe(r *os.File, wait func()) error {
 	defer r.Close()
 	msg, err := io.ReadAll(r)
 	if err != nil {
@@ -76,6 +77,6 @@ func WaitErrPipe(cmd *exec.Cmd, r *os.File) error {
 	if len(msg) == 0 {
 		return nil
 	}
-	cmd.Wait()
+	wait()
 	return errors.New(strings.TrimSpace(string(msg)))
 }

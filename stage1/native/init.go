@@ -52,15 +52,6 @@ func initMain(args []string) int {
 		signal.Notify(stops, syscall.SIGTERM, syscall.SIGHUP)
 		signal.Notify(interrupts, syscall.SIGINT)
 	}()
-	// The first process a Go program starts costs it a check of pidfd
-	// support (a fork of its own): taken now, beside the wait for the pod,
-	// rather than at the first app's start.
-	go func() {
-		// Released at once: FindProcess holds a pidfd of the init.
-		if p, err := os.FindProcess(os.Getpid()); err == nil {
-			p.Release()
-		}
-	}()
 	// The init decodes its configuration, and encodes each app's spec
 	// for its exec helper.
 	go warmJSON(&podConfig{}, &appexec.Spec{})

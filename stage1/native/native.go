@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -244,10 +243,10 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 		init.releaseMounts()
 		return 0, err
 	}
-	cmd := init.cmd
+	child := init.child
 	// Passed on from now, also while the apps are getting ready.
-	done := passSignals(sigs, cmd.Process)
-	if err := kit.WaitErrPipe(cmd, init.status); err != nil {
+	done := passSignals(sigs, child)
+	if err := kit.WaitErrPipe(init.status, func() { child.Wait() }); err != nil {
 		// An app did not start: the init has recorded it, and the pod's
 		// result, and ended.
 		if !cfg.Mutable {
@@ -256,37 +255,37 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 		init.releaseMounts()
 		close(done)
 		rc.Warn(err)
-		return exitCode(cmd), nil
+		return exitCode(child), nil
 	}
 	if !cfg.Mutable {
 		init.takeAppMounts()
 	}
-	rc.Debugf("init started as pid %d; every app is ready", cmd.Process.Pid)
+	rc.Debugf("init started as pid %d; every app is ready", child.Pid)
 	kit.NotifyReady(rc.Warn)
 	trace.Mark("apps started")
-	cmd.Wait()
+	ws := child.Wait()
 	trace.Mark("init ended")
 	init.releaseMounts()
 	close(done)
-	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
+	if ws.Signaled() {
 		// The init records the pod's result as it ends: killed, it could
 		// not, but this process lives on to say what happened.
 		lost := fmt.Sprintf("the pod's init was killed by %s, and its apps with it", unix.SignalName(ws.Signal()))
 		rc.Warn(errors.New(lost))
 		return kit.RecordResult(rc.Pod, 0, kit.Ending{Lost: lost, LostBy: ws.Signal()}, rc.Warn), nil
 	}
-	return exitCode(cmd), nil
+	return exitCode(child), nil
 }
 
 // passSignals passes the signals of sigs on to p until the channel it
 // returns is closed.
-func passSignals(sigs <-chan os.Signal, p *os.Process) chan<- struct{} {
+func passSignals(sigs <-chan os.Signal, p *kit.Child) chan<- struct{} {
 	done := make(chan struct{})
 	go func() {
 		for {
 			select {
 			case sig := <-sigs:
-				p.Signal(sig)
+				p.Signal(sig.(syscall.Signal))
 			case <-done:
 				return
 			}
@@ -305,7 +304,7 @@ type initProc struct {
 	// start (err).
 	started chan struct{}
 	err     error
-	cmd     *exec.Cmd
+	child   *kit.Child
 	// config is the write end of the configuration pipe, status the read
 	// end of the error pipe, control stage1's end of the socket pair of
 	// a mutable pod's app verbs, over which the init of a pod that is
@@ -359,39 +358,41 @@ func (f *Flavor) start(p *initProc) error {
 	}
 	control, initControl := os.NewFile(uintptr(fds[0]), "control"), os.NewFile(uintptr(fds[1]), "init control")
 	defer initControl.Close()
-	cmd := exec.Command(f.Self, stage1.Verb, helperInit)
+	// What ps shows as the pod's PID 1.
+	args := []string{"podctl", stage1.Verb, helperInit}
 	flags := syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET
 	if p.hostNetwork {
-		cmd.Args = append(cmd.Args, hostNetworkArg)
+		args = append(args, hostNetworkArg)
 		flags &^= syscall.CLONE_NEWNET
 	}
-	// What ps shows as the pod's PID 1.
-	cmd.Args[0] = "podctl"
 	// One P: the init mostly waits, and each P more is threads and
 	// scheduling the pod's start pays for (about 10% of its CPU time).
-	cmd.Env = []string{"GOMAXPROCS=1"}
+	env := []string{"GOMAXPROCS=1"}
 	if v, ok := os.LookupEnv("PODCTL_TRACE"); ok {
-		cmd.Env = append(cmd.Env, "PODCTL_TRACE="+v)
-	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = []*os.File{r, initControl}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: uintptr(flags),
-		// The pod ends with its stage1: the kernel kills every process of
-		// a PID namespace whose init dies.
-		Pdeathsig: syscall.SIGKILL,
+		env = append(env, "PODCTL_TRACE="+v)
 	}
 	trace.Mark("fork init")
-	status, err := kit.StartErrPipe(cmd)
+	child, status, err := kit.StartChild(kit.ChildSpec{
+		Path:  f.Self,
+		Args:  args,
+		Env:   env,
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, r, initControl},
+		Sys: &syscall.SysProcAttr{
+			Cloneflags: uintptr(flags),
+			// The pod ends with its stage1: the kernel kills every process
+			// of a PID namespace whose init dies.
+			Pdeathsig: syscall.SIGKILL,
+		},
+	})
 	trace.Mark("init forked")
 	if err != nil {
 		w.Close()
 		control.Close()
 		return fmt.Errorf("starting the pod's init: %w", err)
 	}
-	p.cmd, p.config, p.status, p.control = cmd, w, status, control
+	p.child, p.config, p.status, p.control = child, w, status, control
 	// Without it, the namespace ends with the init, as it would anyway.
-	if fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/mnt", cmd.Process.Pid), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+	if fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/mnt", child.Pid), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
 		p.mounts = append(p.mounts, fd)
 	}
 	return nil
@@ -414,11 +415,11 @@ func (p *initProc) Abort() {
 // close: an init that has its pod would take the configuration pipe's
 // end for a stage1 gone, and record its apps as not started.
 func (p *initProc) end() {
-	p.cmd.Process.Kill()
+	p.child.Signal(syscall.SIGKILL)
 	p.config.Close()
 	p.status.Close()
 	p.control.Close()
-	p.cmd.Wait()
+	p.child.Wait()
 	p.releaseMounts()
 }
 
@@ -499,7 +500,7 @@ func (p *initProc) give(cfg *podConfig, pod *kit.Pod, waitNet func() error) erro
 	}
 	if err != nil {
 		// The init has read what it could; what it says is the better line.
-		if werr := kit.WaitErrPipe(p.cmd, p.status); werr != nil {
+		if werr := kit.WaitErrPipe(p.status, func() { p.child.Wait() }); werr != nil {
 			return werr
 		}
 		return fmt.Errorf("handing the pod to its init: %w", err)
@@ -523,7 +524,7 @@ func (f *Flavor) setUpNetwork(pod *kit.Pod, pn *kit.PodNetwork, init *initProc) 
 		if <-init.started; init.err != nil {
 			return "", init.err
 		}
-		return fmt.Sprintf("/proc/%d/ns/net", init.cmd.Process.Pid), nil
+		return fmt.Sprintf("/proc/%d/ns/net", init.child.Pid), nil
 	})
 	pod.Defer(func() error {
 		// Never while the attach is under way.
@@ -535,11 +536,11 @@ func (f *Flavor) setUpNetwork(pod *kit.Pod, pn *kit.PodNetwork, init *initProc) 
 
 // exitCode is the pod's exit code from its init's end: the init's own
 // code, or 128+N if signal N killed it (SIGKILL from a user, most likely).
-func exitCode(cmd *exec.Cmd) int {
-	if cmd == nil || cmd.ProcessState == nil {
+func exitCode(init *kit.Child) int {
+	ws, ended := init.Status()
+	if !ended {
 		return stage1.ExitStartFailed
 	}
-	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {
 		return 128 + int(ws.Signal())
 	}
@@ -596,5 +597,5 @@ func (f *Flavor) startMDS(pod *kit.Pod, init *initProc) error {
 	if <-init.started; init.err != nil {
 		return init.err
 	}
-	return kit.StartMDS(pod, fmt.Sprintf("/proc/%d/ns/net", init.cmd.Process.Pid))
+	return kit.StartMDS(pod, fmt.Sprintf("/proc/%d/ns/net", init.child.Pid))
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"syscall"
@@ -165,17 +164,22 @@ func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool
 	if bin == nil {
 		bin, args = bins.podctl, []string{"podctl", stage1.Verb, helperExec, appexec.Protocol}
 	}
-	cmd := &exec.Cmd{
-		// ExtraFiles: the error pipe is 3 (StartErrPipe), the binary 4,
+	env := []string{"GOMAXPROCS=1"}
+	if v, ok := os.LookupEnv("PODCTL_TRACE"); ok {
+		// Exec clears the environment before the app's.
+		env = append(env, "PODCTL_TRACE="+v)
+	}
+	c := kit.ChildSpec{
+		// Descriptors: the error pipe is 3 (StartChild), the binary 4,
 		// the spec 5 (appexec.BinaryFD, appexec.SpecFD).
 		Path: "/proc/self/fd/4",
 		Args: args,
 		// One P, as the init (start): Exec replaces the environment
 		// with the app's.
-		Env:        []string{"GOMAXPROCS=1"},
-		Dir:        "/",
-		ExtraFiles: []*os.File{bin, specR},
-		SysProcAttr: &syscall.SysProcAttr{
+		Env:   env,
+		Dir:   "/",
+		Files: []*os.File{stdio.Stdin, stdio.Stdout, stdio.Stderr, bin, specR},
+		Sys: &syscall.SysProcAttr{
 			// An app with the terminal stays in the caller's session, whose
 			// terminal it is; the others get sessions of their own.
 			Setsid: !interactive,
@@ -186,16 +190,12 @@ func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool
 			CgroupFD:    cgfd,
 		},
 	}
-	if v, ok := os.LookupEnv("PODCTL_TRACE"); ok {
-		// Exec clears the environment before the app's.
-		cmd.Env = append(cmd.Env, "PODCTL_TRACE="+v)
-	}
-	kit.SetUserNamespace(cmd.SysProcAttr, s.Users)
-	stdio.Apply(cmd)
+	kit.SetUserNamespace(c.Sys, s.Users)
 	// Held until the pid is registered, so that the reaper cannot take
-	// the helper's end before anyone waits for it.
+	// the helper's end before anyone waits for it. The reaper is the
+	// helper's only waiter.
 	r.mu.Lock()
-	status, err := kit.StartErrPipe(cmd)
+	child, status, err := kit.StartChild(c)
 	// The helper has its own: the spec's write below fails, rather than
 	// waits, if the helper is gone.
 	specR.Close()
@@ -204,10 +204,9 @@ func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool
 		specW.Close()
 		return nil, err
 	}
-	p := &appProc{pid: cmd.Process.Pid, done: make(chan syscall.WaitStatus, 1)}
+	p := &appProc{pid: child.Pid, done: make(chan syscall.WaitStatus, 1)}
 	r.waiting[p.pid] = p.done
 	r.mu.Unlock()
-	cmd.Process.Release()
 	h := &helperProc{p: p, status: status, spec: specW}
 	// What binds the app's process alone: the rest is the init's. A spec
 	// larger than the pipe holds waits here for the helper to read it.

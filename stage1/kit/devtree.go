@@ -59,14 +59,17 @@ func MakeDevTree(s *AppSpec) (*DevTree, error) {
 }
 
 // fill makes the nodes and links in the tree; errNoTree if mknod is
-// refused.
+// refused. Each node is given its mode after it is made, rather than
+// under a umask of 0: the umask is the whole process's where its threads
+// share their file system attributes (stage1's: SendAhead).
 func (t *DevTree) fill(s *AppSpec) error {
-	old := unix.Umask(0)
-	defer unix.Umask(old)
 	mknod := func(rel string, mode uint32, rdev uint64) error {
 		err := unix.Mknodat(t.fd, rel, mode, int(rdev))
 		if err == unix.EPERM {
 			return errNoTree
+		}
+		if err == nil {
+			err = unix.Fchmodat(t.fd, rel, mode&0o7777, 0)
 		}
 		if err != nil {
 			return fmt.Errorf("making /dev/%s: %w", rel, err)

@@ -48,24 +48,29 @@ var devLinks = [][2]string{
 // calling thread's root. Call it in the app's new mount namespace, whose
 // mounts are private. It is SetUpDev, then FinishRoot.
 func SetUpRoot(s *AppSpec, views []cgroup.View) error {
-	if err := SetUpDev(s, nil); err != nil {
+	if err := SetUpDev(s, nil, nil); err != nil {
 		return err
 	}
 	return FinishRoot(s, views)
 }
 
-// SetUpDev mounts the app's root and its /dev: dev, made ahead
+// SetUpDev mounts the app's root and its /dev: the root made ahead
+// (MakeRootTree), or, if tree is nil, mounted here; dev, made ahead
 // (MakeDevTree), or, if nil, a new one with its nodes made here, the part
 // of SetUpRoot that needs mknod, which the app's v1 device cgroup refuses
 // (a thread that forks the app joins that cgroup after it).
-func SetUpDev(s *AppSpec, dev *DevTree) error {
+func SetUpDev(s *AppSpec, dev *DevTree, tree *RootTree) error {
 	root := s.Rootfs
 	if s.mapsTrees() {
 		if err := idmapTrees(s); err != nil {
 			return err
 		}
 	}
-	if s.Lower != "" {
+	if tree != nil {
+		if err := tree.attach(root); err != nil {
+			return err
+		}
+	} else if s.Lower != "" {
 		if err := MountOverlay(s); err != nil {
 			return err
 		}

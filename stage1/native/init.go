@@ -105,10 +105,14 @@ func initMain(args []string) int {
 		// while stage1 holds its first start's.
 		r.keepMounts()
 	}
+	if cfg.Ahead {
+		r.expectAhead(ctl, warn)
+	}
 	sv.Hooks = kit.Hooks{
 		// The apps' cgroups, which stage1 has made meanwhile.
 		Prepare: cgroupsReady,
 		Ready: func() {
+			r.dropAhead()
 			if err := kit.MarkReady(pod); err != nil {
 				warn(err)
 			}
@@ -271,6 +275,51 @@ type reaper struct {
 	// the init passes them to stage1 (passMounts); nil when they are not
 	// kept (keepMounts).
 	mounts map[string]int
+	// ahead receives, once, the apps' roots and /devs that stage1 made
+	// while the init started (kit.SendAhead); nil when none come.
+	ahead func() map[string]kit.Ahead
+}
+
+// expectAhead has the apps' trees that stage1 makes ahead received from
+// ctl when the first app wants its own (takeAhead).
+func (r *reaper) expectAhead(ctl *os.File, warn func(error)) {
+	r.ahead = sync.OnceValue(func() map[string]kit.Ahead {
+		m, err := kit.ReceiveAhead(ctl)
+		if err != nil {
+			// Each app makes its own.
+			warn(err)
+		}
+		return m
+	})
+}
+
+// takeAhead is what stage1 made ahead of app's root, once: a restart
+// makes its own.
+func (r *reaper) takeAhead(app string) kit.Ahead {
+	if r.ahead == nil {
+		return kit.Ahead{}
+	}
+	m := r.ahead()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := m[app]
+	delete(m, app)
+	return a
+}
+
+// dropAhead lets go of what stage1 made ahead for apps that did not take
+// it.
+func (r *reaper) dropAhead() {
+	if r.ahead == nil {
+		return
+	}
+	m := r.ahead()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for app, a := range m {
+		a.Close()
+		delete(m, app)
+	}
 }
 
 // binaries are the podctl binary and podctl-exec, opened read-only

@@ -87,6 +87,10 @@ type podConfig struct {
 	AwaitNetwork bool `json:"await_network,omitempty"`
 	// Mutable: the pod takes app verbs on controlFD (mutable.go).
 	Mutable bool `json:"mutable,omitempty"`
+	// Ahead: the apps' roots and /devs that stage1 makes while the init
+	// starts come on controlFD, in one message (kit.SendAhead); not for
+	// a mutable pod, whose app verbs go there.
+	Ahead bool `json:"ahead,omitempty"`
 }
 
 // appCgroups is the message that follows a podConfig with AwaitCgroups:
@@ -199,6 +203,11 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 		}
 		rc.Debugf("starting the pod's init")
 		init = f.startInit(hostNet)
+	}
+	if !cfg.Mutable {
+		// Beside the rest of stage1's start and the init's.
+		cfg.Ahead = true
+		go init.sendAhead(pod.Specs, rc.Debugf)
 	}
 	waitNet, err := f.setUpNetwork(pod, pn, init)
 	if err != nil {
@@ -396,6 +405,23 @@ func (f *Flavor) start(p *initProc) error {
 		p.mounts = append(p.mounts, fd)
 	}
 	return nil
+}
+
+// sendAhead makes the apps' roots and /devs and sends them to the init
+// (kit.SendAhead), which would make them as it starts each app: here,
+// while it starts up. The init waits for them once it starts its first
+// app: sent on a socket whose other end it holds, they never block, and
+// they are lost with an init that did not start.
+func (p *initProc) sendAhead(specs []kit.AppSpec, debugf func(string, ...any)) {
+	conn := func() *os.File {
+		if <-p.started; p.err != nil {
+			return nil
+		}
+		return p.control
+	}
+	if err := kit.SendAhead(conn, specs); err != nil {
+		debugf("%v", err)
+	}
 }
 
 // Abort ends an init that was never given its pod; it does nothing once

@@ -81,13 +81,18 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 	if cgfd >= 0 {
 		defer unix.Close(cgfd)
 	}
-	dev, err := kit.MakeDevTree(s)
-	if err != nil {
-		return nil, err
-	}
-	defer dev.Close()
+	// What stage1 made of the app's root while the init started.
+	ahead := r.takeAhead(s.Name)
+	defer ahead.Close()
+	dev := ahead.Dev
 	if dev == nil {
-		if err := kit.SetUpDev(s, nil); err != nil {
+		if dev, err = kit.MakeDevTree(s); err != nil {
+			return nil, err
+		}
+		defer dev.Close()
+	}
+	if dev == nil {
+		if err := kit.SetUpDev(s, nil, ahead.Root); err != nil {
 			return nil, err
 		}
 	}
@@ -110,7 +115,7 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 		return nil, err
 	}
 	if dev != nil {
-		if err := kit.SetUpDev(s, dev); err != nil {
+		if err := kit.SetUpDev(s, dev, ahead.Root); err != nil {
 			h.abort()
 			return nil, err
 		}

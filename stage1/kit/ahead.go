@@ -17,10 +17,11 @@ type RootTree struct{ fd int }
 
 // MakeRootTree mounts app s's overlay root as a detached mount. It
 // returns nil, and no error, for a root that is not an overlay of its own
-// to mount (a copy, or a tree shown through the pod's user mapping, which
-// the app's thread maps first): SetUpDev mounts those.
+// to mount (a copy), and for an app with private users, whose tree may be
+// shown through the pod's user mapping (mapsTrees), which only the init
+// holds: SetUpDev mounts those.
 func MakeRootTree(s *AppSpec) (*RootTree, error) {
-	if s.Lower == "" || s.mapsTrees() || rootless.Inside() {
+	if s.Lower == "" || s.Users != nil || rootless.Inside() {
 		return nil, nil
 	}
 	if err := clearVolatile(s.Work); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"podctl/stage1"
 	"podctl/stage1/appexec"
 )
 
@@ -53,8 +54,11 @@ func TestAheadRoots(t *testing.T) {
 	}
 	a, b := overlaySpec(t, "a"), overlaySpec(t, "b")
 	copied := &AppSpec{Spec: appexec.Spec{Name: "copied"}, Rootfs: t.TempDir()}
+	// Its tree may be shown through a mapping only the init holds.
+	private := overlaySpec(t, "private")
+	private.Users = &stage1.PrivateUsers{UID: 524288, GID: 524288, Count: 65536, Ownership: stage1.OwnershipMap}
 	stage1End, initEnd := socketPair(t)
-	if err := SendAhead(func() *os.File { return stage1End }, []AppSpec{*a, *copied, *b}); err != nil {
+	if err := SendAhead(func() *os.File { return stage1End }, []AppSpec{*a, *copied, *b, *private}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := ReceiveAhead(initEnd)
@@ -68,6 +72,9 @@ func TestAheadRoots(t *testing.T) {
 	}
 	if got["copied"].Root != nil || got["copied"].Dev == nil {
 		t.Fatalf("an app with a copied root got %+v; want only a /dev", got["copied"])
+	}
+	if _, ok := got["private"]; ok {
+		t.Fatalf("an app with private users got %+v; want nothing", got["private"])
 	}
 	defer got["a"].Close()
 	defer got["copied"].Close()

@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -150,6 +151,15 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 	}
 	// stage1 encodes the init's configuration.
 	go warmJSON(&podConfig{})
+	// Signals for the pod go to its init, which passes them to the apps.
+	// Caught from here, beside the rest of the start rather than on the
+	// way to the init: Go enables each signal through a round trip
+	// between two threads, up to a millisecond and a half on a busy
+	// machine. One that comes sooner ends stage1, and the pod with it.
+	notified := make(chan chan os.Signal, 1)
+	go func() { notified <- kit.NotifyStop(rc.Interactive) }()
+	stops := sync.OnceValue(func() chan os.Signal { return <-notified })
+	defer func() { signal.Stop(stops()) }()
 	pod, err := kit.Begin(rc, kit.Prologue{Confined: true, AppCgroups: true, AppCgroupsLater: true, Also: kit.MutableControllers(rc.Manifest)})
 	if err != nil {
 		return 0, err
@@ -162,7 +172,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return f.run(rc, pod, pn)
+	return f.run(rc, pod, pn, stops)
 }
 
 // configOf is the configuration the init of pod gets: its own cgroup is
@@ -190,7 +200,7 @@ func configOf(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (*podConf
 	return cfg, nil
 }
 
-func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (int, error) {
+func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, stops func() chan os.Signal) (int, error) {
 	cfg, err := configOf(rc, pod, pn)
 	if err != nil {
 		return 0, err
@@ -221,10 +231,6 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 			return 0, err
 		}
 	}
-	// Signals for the pod go to its init, which passes them to the apps.
-	// Caught before the init has its pod, so that none is lost in between.
-	sigs := kit.NotifyStop(rc.Interactive)
-	defer signal.Stop(sigs)
 	if cfg.Mutable {
 		// The app verbs need the apps' cgroups: made now, not beside the
 		// init's set-up.
@@ -254,7 +260,7 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (i
 	}
 	child := init.child
 	// Passed on from now, also while the apps are getting ready.
-	done := passSignals(sigs, child)
+	done := passSignals(stops(), child)
 	if err := kit.WaitErrPipe(init.status, func() { child.Wait() }); err != nil {
 		// An app did not start: the init has recorded it, and the pod's
 		// result, and ended.

@@ -428,6 +428,9 @@ func (g *Group) Kill(timeout time.Duration) error {
 		return nil
 	}
 	dir := g.Dirs[0]
+	if unpopulated(dir) {
+		return nil
+	}
 	if _, err := os.Stat(dir); os.IsNotExist(err) {
 		return nil
 	}
@@ -466,6 +469,24 @@ func (g *Group) Kill(timeout time.Duration) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// unpopulated tells whether unified folder dir says that no process
+// lives in it or below it (cgroup.events: "populated 0"): one read, where
+// Kill would read every folder's cgroup.procs. That is the pod's cgroup at
+// its end, most often: its processes ended with it. False for a v1
+// folder, which has no such file, and for one that cannot be read.
+func unpopulated(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "populated "); ok {
+			return v == "0"
+		}
+	}
+	return false
 }
 
 // living drops the zombies from pids: they are dead, and only waiting for a

@@ -258,3 +258,29 @@ func TestFreezeRealGroup(t *testing.T) {
 		}
 	}
 }
+
+// Kill reads a unified folder's cgroup.events to see that nothing lives
+// in it, and only that: "populated 1", a v1 folder or a file it cannot
+// read send it to the walk.
+func TestUnpopulated(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		events string
+		want   bool
+	}{
+		{"populated 0\nfrozen 0\n", true},
+		{"populated 1\nfrozen 0\n", false},
+		{"frozen 0\n", false},
+		{"", false},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.events"), []byte(c.events), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := unpopulated(dir); got != c.want {
+			t.Errorf("unpopulated with %q = %t, want %t", c.events, got, c.want)
+		}
+	}
+	if unpopulated(t.TempDir()) {
+		t.Error("a folder with no cgroup.events reads as unpopulated")
+	}
+}

@@ -401,14 +401,31 @@ func (r *reaper) passMounts(ctl *os.File, warn func(error)) {
 	}
 	r.mounts = nil
 	r.mu.Unlock()
+	var bins []*os.File
 	if len(fds) > 0 {
+		// The binaries the exec helpers were started from go too: no app
+		// starts again. The read-only overlay they were opened through
+		// (kit.OpenBinaries) goes with the last of them, each of its two
+		// mounts after an RCU grace period: beside stage1's end, rather
+		// than in the init's exit, on the pod's way to its end.
+		if b, err := r.binaries(); err == nil && b.podctl != nil {
+			for _, f := range []*os.File{b.podctl, b.exec} {
+				if f != nil {
+					bins = append(bins, f)
+					fds = append(fds, int(f.Fd()))
+				}
+			}
+		}
 		// The rest end in the init, as they would have.
 		send := fds[:min(len(fds), maxAppMounts)]
 		if err := unix.Sendmsg(int(ctl.Fd()), []byte{0}, unix.UnixRights(send...), nil, 0); err != nil {
 			warn(fmt.Errorf("handing stage1 the apps' mount namespaces: %w", err))
 		}
-		for _, fd := range fds {
+		for _, fd := range fds[:len(fds)-len(bins)] {
 			unix.Close(fd)
+		}
+		for _, f := range bins {
+			f.Close()
 		}
 	}
 	ctl.Close()

@@ -13,7 +13,8 @@ import (
 
 // The init holds the mount namespace of each app it starts, the first
 // start's, and passes them to stage1 over the control socket, which
-// stage1 takes without waiting; later starts keep none.
+// stage1 takes without waiting, with the binaries the exec helpers were
+// started from; later starts keep none.
 func TestPassAppMounts(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test makes mount namespaces and must run as root")
@@ -24,6 +25,8 @@ func TestPassAppMounts(t *testing.T) {
 	}
 	initEnd, stage1End := os.NewFile(uintptr(fds[0]), "init"), os.NewFile(uintptr(fds[1]), "stage1")
 	r := &reaper{waiting: map[int]chan syscall.WaitStatus{}}
+	bins := binaries{podctl: openFile(t, "/proc/self/exe"), exec: openFile(t, "/dev/null")}
+	r.binaries = func() (binaries, error) { return bins, nil }
 	r.keepMounts()
 	// Each start on a thread of its own in a new mount namespace, as
 	// forkApp's; app a starts twice, and its first start's is kept.
@@ -43,7 +46,7 @@ func TestPassAppMounts(t *testing.T) {
 		}()
 		return <-ns
 	}
-	want := map[string]bool{start("a"): true}
+	want := map[string]bool{link(t, int(bins.podctl.Fd())): true, link(t, int(bins.exec.Fd())): true, start("a"): true}
 	if again := start("a"); want[again] {
 		t.Fatalf("two starts in one mount namespace %s", again)
 	}
@@ -56,17 +59,35 @@ func TestPassAppMounts(t *testing.T) {
 	p.takeAppMounts()
 	got := map[string]bool{}
 	for _, fd := range p.mounts {
-		l, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got[l] = true
+		got[link(t, fd)] = true
 	}
-	if !maps.Equal(got, want) || len(p.mounts) != 2 {
-		t.Errorf("stage1 took %v, want the first of each app's: %v", got, want)
+	if !maps.Equal(got, want) || len(p.mounts) != 4 {
+		t.Errorf("stage1 took %v, want the first of each app's and the binaries: %v", got, want)
+	}
+	if _, err := bins.podctl.Stat(); err == nil {
+		t.Error("the init still holds its binary once it has passed it")
 	}
 	p.releaseMounts()
 	if p.mounts != nil {
 		t.Errorf("still held after release: %v", p.mounts)
 	}
+}
+
+func openFile(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// link is what descriptor fd of this process is.
+func link(t *testing.T, fd int) string {
+	t.Helper()
+	l, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -328,10 +328,11 @@ type initProc struct {
 	// handed is set once the init has its pod.
 	handed bool
 	// mounts hold the mount namespaces of the init (if it could be
-	// opened) and of its apps (takeAppMounts): the end of each, which
-	// waits for an RCU grace period, then comes when stage1 lets them go
-	// (releaseMounts) rather than in the exits of the init and the apps,
-	// on the pod's critical path.
+	// opened) and of its apps, and the binaries the init opened
+	// (takeAppMounts): the end of each, which waits for an RCU grace
+	// period, then comes when stage1 lets them go (releaseMounts) rather
+	// than in the exits of the init and the apps, on the pod's critical
+	// path.
 	mounts []int
 }
 
@@ -456,22 +457,29 @@ func (p *initProc) end() {
 }
 
 // releaseMounts lets the mount namespaces of the init and its apps go,
-// once the init has ended: beside what stage1 does after it, on a thread
-// of their own. Should this process exit first, the kernel closes them
-// as it exits: either way they are gone when podctl run's caller sees it
-// end, as they were when the init and the apps took them with them.
+// and the binaries the init started the apps' exec helpers from, once the
+// init has ended: beside what stage1 does after it, on threads of their
+// own (releaseThreads at most), so that the RCU grace periods their ends
+// wait for (one for each namespace, two for the binaries' read-only
+// overlay) overlap. Should this process exit first, the kernel closes
+// them as it exits: either way they are gone when podctl run's caller
+// sees it end, as they were when the init and the apps took them with
+// them.
 func (p *initProc) releaseMounts() {
-	if len(p.mounts) == 0 {
-		return
-	}
 	fds := p.mounts
 	p.mounts = nil
-	go func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}()
+	for t := range min(len(fds), releaseThreads) {
+		go func() {
+			for i := t; i < len(fds); i += releaseThreads {
+				unix.Close(fds[i])
+			}
+		}()
+	}
 }
+
+// releaseThreads is how many threads releaseMounts closes on: each
+// blocks while its descriptor's end waits for a grace period.
+const releaseThreads = 4
 
 // takeAppMounts takes the apps' mount namespaces that the init of a pod
 // that is not mutable has passed over the control socket, once every app

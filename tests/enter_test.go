@@ -122,9 +122,12 @@ func testEnterBinaryReadOnly(t *testing.T, e *env) {
 	})
 }
 
-// The same for the binaries a native pod's init holds for the pod's life
-// and executes the exec helper from: podctl-exec, which an app's command
-// /proc/self/exe (or a `#!/proc/self/exe` script) reaches, and podctl.
+// The same for the binaries a native pod's init executes the exec helper
+// from: podctl-exec, which an app's command /proc/self/exe (or a
+// `#!/proc/self/exe` script) reaches, and podctl. The init holds them
+// while an app may start, and a pod none of whose apps starts again hands
+// them to stage1 once they run: wherever they are held, they are views
+// that no reopening writes.
 func TestNativeHelperBinaryReadOnly(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -139,26 +142,36 @@ func TestNativeHelperBinaryReadOnly(t *testing.T) {
 		if err := unix.Stat(bin, &host); err != nil {
 			t.Fatal(err)
 		}
-		// The init's descriptor of it: the one of its size.
+		// The init's descriptor of it, or stage1's: the one of its size.
 		held := -1
-		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", init))
-		for _, d := range fds {
-			fd, err := unix.Open(fmt.Sprintf("/proc/%d/fd/%s", init, d.Name()), unix.O_PATH|unix.O_CLOEXEC, 0)
-			if err != nil {
-				continue
-			}
-			var st unix.Stat_t
-			if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == host.Size {
-				held = fd
+		for _, pid := range []int{init, cmd.Process.Pid} {
+			if held = heldOfSize(pid, host.Size); held >= 0 {
 				break
 			}
-			unix.Close(fd)
 		}
 		if held < 0 {
-			t.Fatalf("the native pod's init (%d) holds no descriptor of %s's size", init, bin)
+			t.Fatalf("neither the native pod's init (%d) nor its stage1 holds a descriptor of %s's size", init, bin)
 		}
-		checkHeldReadOnly(t, "the native init's "+filepath.Base(bin), held, bin, func() {})
+		checkHeldReadOnly(t, "the native pod's "+filepath.Base(bin), held, bin, func() {})
 	}
+}
+
+// heldOfSize opens (O_PATH) the first regular file of size that process
+// pid has a descriptor of, or returns -1.
+func heldOfSize(pid int, size int64) int {
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, d := range fds {
+		fd, err := unix.Open(fmt.Sprintf("/proc/%d/fd/%s", pid, d.Name()), unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == size {
+			return fd
+		}
+		unix.Close(fd)
+	}
+	return -1
 }
 
 // checkExeReadOnly holds process pid's executable as a process of the pod

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 
@@ -93,8 +94,22 @@ func (a Ahead) Close() {
 	a.Dev.Close()
 }
 
-// aheadEntry says which trees of an app follow in an ahead message, in
-// this order.
+// Prepared is what SendAhead sends: each app's trees, by app name, and
+// binaries opened for the receiver (OpenBinaries), by file name.
+type Prepared struct {
+	Apps     map[string]Ahead
+	Binaries map[string]*os.File
+}
+
+// aheadMessage is SendAhead's message. Its descriptors are, in order,
+// each app's trees, as Apps says, then the binaries named.
+type aheadMessage struct {
+	Apps     []aheadEntry `json:"apps"`
+	Binaries []string     `json:"binaries,omitempty"`
+}
+
+// aheadEntry says which trees of an app the message carries, in this
+// order.
 type aheadEntry struct {
 	App  string `json:"app"`
 	Root bool   `json:"root,omitempty"`
@@ -105,17 +120,19 @@ type aheadEntry struct {
 const maxAheadFDs = 253
 
 // SendAhead makes the roots and /devs of specs' apps that can be made
-// ahead, and sends them in one message on the unix socket that conn
-// returns once there is one to send on (nil: none, and the trees go). It
-// always sends the message: its reader waits for it. An app whose trees
-// could not be made is left out, and made at its start, where a failure
-// is the app's.
-func SendAhead(conn func() *os.File, specs []AppSpec) error {
-	var entries []aheadEntry
-	var fds []int
+// ahead, and sends them, with the binaries that binaries returns once
+// they are made (by name; nil ones are left out), in one message on the
+// unix socket that conn returns once there is one to send on (nil: none,
+// and the trees go). It always sends the message: its reader waits for
+// it. An app whose trees could not be made is left out, and made at its
+// start, where a failure is the app's. The binaries stay the caller's.
+func SendAhead(conn func() *os.File, specs []AppSpec, binaries func() map[string]*os.File) error {
+	var m aheadMessage
+	var fds, mine []int
 	for i := range specs {
 		s := &specs[i]
-		if len(fds)+2 > maxAheadFDs {
+		// Room for two binaries.
+		if len(fds)+2+2 > maxAheadFDs {
 			break
 		}
 		e := aheadEntry{App: s.Name}
@@ -128,16 +145,27 @@ func SendAhead(conn func() *os.File, specs []AppSpec) error {
 			fds = append(fds, t.fd)
 		}
 		if e.Root || e.Dev {
-			entries = append(entries, e)
+			m.Apps = append(m.Apps, e)
 		}
 	}
+	mine = fds
 	defer func() {
 		// The receiver has its own copies.
-		for _, fd := range fds {
+		for _, fd := range mine {
 			unix.Close(fd)
 		}
 	}()
-	msg, err := json.Marshal(entries)
+	var bins map[string]*os.File
+	if binaries != nil {
+		bins = binaries()
+	}
+	for name, f := range bins {
+		if f != nil && len(m.Binaries) < 2 {
+			m.Binaries = append(m.Binaries, name)
+			fds = append(fds, int(f.Fd()))
+		}
+	}
+	msg, err := json.Marshal(&m)
 	if err != nil {
 		return fmt.Errorf("sending the apps' roots: %w", err)
 	}
@@ -149,21 +177,23 @@ func SendAhead(conn func() *os.File, specs []AppSpec) error {
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
-	if err := unix.Sendmsg(int(c.Fd()), msg, oob, nil, 0); err != nil {
+	err = unix.Sendmsg(int(c.Fd()), msg, oob, nil, 0)
+	runtime.KeepAlive(bins)
+	if err != nil {
 		return fmt.Errorf("sending the apps' roots: %w", err)
 	}
 	return nil
 }
 
-// ReceiveAhead reads SendAhead's message from conn, by app name. A
-// message that does not read as one gives nothing: each app then makes
-// its own trees.
-func ReceiveAhead(conn *os.File) (map[string]Ahead, error) {
+// ReceiveAhead reads SendAhead's message from conn. A message that does
+// not read as one gives nothing: each app then makes its own trees, and
+// the receiver opens its own binaries.
+func ReceiveAhead(conn *os.File) (Prepared, error) {
 	buf := make([]byte, 64<<10)
 	oob := make([]byte, unix.CmsgSpace(4*maxAheadFDs))
 	n, oobn, _, _, err := unix.Recvmsg(int(conn.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("receiving the apps' roots: %w", err)
+		return Prepared{}, fmt.Errorf("receiving the apps' roots: %w", err)
 	}
 	var fds []int
 	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
@@ -173,15 +203,15 @@ func ReceiveAhead(conn *os.File) (map[string]Ahead, error) {
 			}
 		}
 	}
-	entries, err := parseAhead(buf[:n], len(fds))
+	m, err := parseAhead(buf[:n], len(fds))
 	if err != nil {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
-		return nil, fmt.Errorf("receiving the apps' roots: %w", err)
+		return Prepared{}, fmt.Errorf("receiving the apps' roots: %w", err)
 	}
-	out := map[string]Ahead{}
-	for _, e := range entries {
+	p := Prepared{Apps: map[string]Ahead{}, Binaries: map[string]*os.File{}}
+	for _, e := range m.Apps {
 		var a Ahead
 		if e.Root {
 			a.Root, fds = &RootTree{fd: fds[0]}, fds[1:]
@@ -189,31 +219,42 @@ func ReceiveAhead(conn *os.File) (map[string]Ahead, error) {
 		if e.Dev {
 			a.Dev, fds = &DevTree{fd: fds[0]}, fds[1:]
 		}
-		out[e.App] = a
+		p.Apps[e.App] = a
 	}
-	return out, nil
+	for i, name := range m.Binaries {
+		p.Binaries[name] = os.NewFile(uintptr(fds[i]), name)
+	}
+	return p, nil
 }
 
-// parseAhead reads the entries of an ahead message that came with nfds
-// descriptors: one entry an app, as many trees as descriptors.
-func parseAhead(msg []byte, nfds int) ([]aheadEntry, error) {
-	var entries []aheadEntry
-	if err := json.Unmarshal(msg, &entries); err != nil {
+// parseAhead reads an ahead message that came with nfds descriptors: one
+// entry an app, one name a binary, as many trees and binaries as
+// descriptors.
+func parseAhead(msg []byte, nfds int) (*aheadMessage, error) {
+	var m aheadMessage
+	if err := json.Unmarshal(msg, &m); err != nil {
 		return nil, err
 	}
 	seen := map[string]bool{}
-	trees := 0
-	for _, e := range entries {
+	want := len(m.Binaries)
+	for _, e := range m.Apps {
 		if seen[e.App] {
 			return nil, fmt.Errorf("app %q twice", e.App)
 		}
 		seen[e.App] = true
-		trees += btoi(e.Root) + btoi(e.Dev)
+		want += btoi(e.Root) + btoi(e.Dev)
 	}
-	if trees != nfds {
-		return nil, fmt.Errorf("%d descriptors for %d trees", nfds, trees)
+	bins := map[string]bool{}
+	for _, b := range m.Binaries {
+		if b == "" || bins[b] {
+			return nil, fmt.Errorf("binary %q twice or unnamed", b)
+		}
+		bins[b] = true
 	}
-	return entries, nil
+	if want != nfds {
+		return nil, fmt.Errorf("%d descriptors for %d trees and binaries", nfds, want)
+	}
+	return &m, nil
 }
 
 func btoi(b bool) int {

@@ -58,13 +58,34 @@ func TestAheadRoots(t *testing.T) {
 	private := overlaySpec(t, "private")
 	private.Users = &stage1.PrivateUsers{UID: 524288, GID: 524288, Count: 65536, Ownership: stage1.OwnershipMap}
 	stage1End, initEnd := socketPair(t)
-	if err := SendAhead(func() *os.File { return stage1End }, []AppSpec{*a, *copied, *b, *private}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := ReceiveAhead(initEnd)
+	self, err := os.Open("/proc/self/exe")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer self.Close()
+	bins := map[string]*os.File{"podctl": self, "podctl-exec": nil}
+	if err := SendAhead(func() *os.File { return stage1End }, []AppSpec{*a, *copied, *b, *private}, func() map[string]*os.File { return bins }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := self.Stat(); err != nil {
+		t.Fatalf("the sender's binary was closed: %v", err)
+	}
+	p, err := ReceiveAhead(initEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Binaries) != 1 || p.Binaries["podctl"] == nil {
+		t.Fatalf("binaries received: %v; want podctl's alone", p.Binaries)
+	}
+	var st1, st2 unix.Stat_t
+	if err := unix.Fstat(int(self.Fd()), &st1); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fstat(int(p.Binaries["podctl"].Fd()), &st2); err != nil || st1.Ino != st2.Ino || st1.Dev != st2.Dev {
+		t.Fatalf("the binary received is not the one sent: %v", err)
+	}
+	p.Binaries["podctl"].Close()
+	got := p.Apps
 	for _, name := range []string{"a", "b"} {
 		if got[name].Root == nil || got[name].Dev == nil {
 			t.Fatalf("app %s got %+v; want a root and a /dev", name, got[name])
@@ -119,11 +140,11 @@ func TestReceiveAheadMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	msg := []byte(`[{"app":"a","root":true,"dev":true}]`)
+	msg := []byte(`{"apps":[{"app":"a","root":true,"dev":true}]}`)
 	if err := unix.Sendmsg(int(stage1End.Fd()), msg, unix.UnixRights(fd), nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := ReceiveAhead(initEnd); err == nil || got != nil {
+	if got, err := ReceiveAhead(initEnd); err == nil || got.Apps != nil {
 		t.Fatalf("ReceiveAhead = %v, %v; want an error and nothing", got, err)
 	}
 }
@@ -143,7 +164,7 @@ func TestSendAheadWithoutInit(t *testing.T) {
 		return len(ents)
 	}
 	before := open()
-	if err := SendAhead(func() *os.File { return nil }, []AppSpec{*s}); err != nil {
+	if err := SendAhead(func() *os.File { return nil }, []AppSpec{*s}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if after := open(); after != before {

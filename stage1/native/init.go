@@ -73,10 +73,6 @@ func initMain(args []string) int {
 	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 		return kit.HelperFail(fmt.Errorf("setting the pod's host name: %w", err))
 	}
-	if err := r.giveUserns(cfg.Apps, hostNetwork); err != nil {
-		return kit.HelperFail(err)
-	}
-	trace.Mark("init has its pod")
 	// In the pod's mount namespace, the init's own.
 	pod, err := lifecycle.OpenAt(cfg.PodDir)
 	if err != nil {
@@ -85,6 +81,15 @@ func initMain(args []string) int {
 	defer pod.Close()
 	rc := initContext(pod, cfg)
 	warn := rc.Warn
+	ctl := os.NewFile(controlFD, "control")
+	if cfg.Ahead {
+		r.expectAhead(ctl, warn)
+	}
+	r.openBinaries(cfg.Ahead)
+	if err := r.giveUserns(cfg.Apps, hostNetwork); err != nil {
+		return kit.HelperFail(err)
+	}
+	trace.Mark("init has its pod")
 	sv := &kit.Supervisor{RC: rc, Specs: cfg.Apps, Cleanup: r.killAll, Mutable: cfg.Mutable, Signals: stops}
 	sv.Start = func(s *kit.AppSpec, stdio stage1.Stdio) (kit.Proc, error) {
 		views, ok := cfg.Views[s.Name]
@@ -94,7 +99,6 @@ func initMain(args []string) int {
 		}
 		return startApp(s, views, stdio, r, cfg.Interactive, netReady)
 	}
-	ctl := os.NewFile(controlFD, "control")
 	if cfg.Mutable {
 		control := make(chan kit.AppRequest)
 		sv.Control = control
@@ -104,9 +108,6 @@ func initMain(args []string) int {
 		// no app of the pod starts again, over the same upper folder,
 		// while stage1 holds its first start's.
 		r.keepMounts()
-	}
-	if cfg.Ahead {
-		r.expectAhead(ctl, warn)
 	}
 	sv.Hooks = kit.Hooks{
 		// The apps' cgroups, which stage1 has made meanwhile.
@@ -255,10 +256,11 @@ func setUpNamespaces(hostNetwork bool) error {
 // reaps. It is the init's only waiter, so no wait of anyone else's can
 // take an app's status.
 type reaper struct {
-	// binaries opens the podctl binary, and podctl-exec beside it, for
-	// the exec helper, once: begun beside the init's other start-up
-	// (newReaper), it takes two RCU grace periods as its two detached
-	// mounts go.
+	// binaries are the podctl binary, and podctl-exec beside it, for the
+	// exec helper, opened once (openBinaries): by stage1 while the init
+	// starts, which sends them with the apps' trees, or by the init
+	// itself, which takes two RCU grace periods as the overlay's two
+	// detached mounts go.
 	binaries func() (binaries, error)
 	// home is where the init's threads are in each v1 hierarchy, read
 	// once, beside the init's start-up: an app's forking thread goes back
@@ -275,21 +277,48 @@ type reaper struct {
 	// the init passes them to stage1 (passMounts); nil when they are not
 	// kept (keepMounts).
 	mounts map[string]int
-	// ahead receives, once, the apps' roots and /devs that stage1 made
-	// while the init started (kit.SendAhead); nil when none come.
-	ahead func() map[string]kit.Ahead
+	// ahead receives, once, the apps' roots and /devs and the binaries
+	// that stage1 made and opened while the init started (kit.SendAhead);
+	// nil when none come.
+	ahead func() kit.Prepared
 }
 
-// expectAhead has the apps' trees that stage1 makes ahead received from
-// ctl when the first app wants its own (takeAhead).
-func (r *reaper) expectAhead(ctl *os.File, warn func(error)) {
-	r.ahead = sync.OnceValue(func() map[string]kit.Ahead {
-		m, err := kit.ReceiveAhead(ctl)
+// openBinaries has the binaries opened: received from stage1 with the
+// apps' trees, once the first app, or the user namespace, wants them, if
+// they come (withAhead); else by the init itself, from now on, beside
+// the rest of its start-up.
+func (r *reaper) openBinaries(withAhead bool) {
+	r.binaries = sync.OnceValues(func() (binaries, error) {
+		if withAhead {
+			if b := r.ahead().Binaries; b[selfBinary] != nil {
+				return binaries{podctl: b[selfBinary], exec: b[execBinary]}, nil
+			}
+		}
+		// Read-only, never the host's files themselves: the exec helper
+		// runs in the pod, whose processes can reach its binary
+		// (CVE-2019-5736).
+		files, err := kit.OpenBinaries(execBinary)
 		if err != nil {
-			// Each app makes its own.
+			return binaries{}, fmt.Errorf("opening podctl's binary: %w", err)
+		}
+		return binaries{podctl: files[0], exec: files[1]}, nil
+	})
+	if !withAhead {
+		go r.binaries()
+	}
+}
+
+// expectAhead has the apps' trees and the binaries that stage1 sends
+// received from ctl when the first app wants them (takeAhead,
+// openBinaries).
+func (r *reaper) expectAhead(ctl *os.File, warn func(error)) {
+	r.ahead = sync.OnceValue(func() kit.Prepared {
+		p, err := kit.ReceiveAhead(ctl)
+		if err != nil {
+			// Each app makes its own, and the init opens the binaries.
 			warn(err)
 		}
-		return m
+		return p
 	})
 }
 
@@ -299,7 +328,7 @@ func (r *reaper) takeAhead(app string) kit.Ahead {
 	if r.ahead == nil {
 		return kit.Ahead{}
 	}
-	m := r.ahead()
+	m := r.ahead().Apps
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a := m[app]
@@ -313,7 +342,7 @@ func (r *reaper) dropAhead() {
 	if r.ahead == nil {
 		return
 	}
-	m := r.ahead()
+	m := r.ahead().Apps
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for app, a := range m {
@@ -330,22 +359,15 @@ type binaries struct {
 }
 
 // execBinary is the exec helper's own binary, which starts in a fraction
-// of podctl's time (appexec).
-const execBinary = "podctl-exec"
+// of podctl's time (appexec); selfBinary names podctl's own among the
+// binaries stage1 sends the init (kit.SendAhead).
+const (
+	execBinary = "podctl-exec"
+	selfBinary = "podctl"
+)
 
 func newReaper() *reaper {
 	r := &reaper{waiting: map[int]chan syscall.WaitStatus{}}
-	r.binaries = sync.OnceValues(func() (binaries, error) {
-		// Read-only, never the host's files themselves: the exec helper
-		// runs in the pod, whose processes can reach its binary
-		// (CVE-2019-5736).
-		files, err := kit.OpenBinaries(execBinary)
-		if err != nil {
-			return binaries{}, fmt.Errorf("opening podctl's binary: %w", err)
-		}
-		return binaries{podctl: files[0], exec: files[1]}, nil
-	})
-	go r.binaries()
 	r.home = sync.OnceValues(cgroup.HomeOfProcess)
 	go r.home()
 	sigchld := make(chan os.Signal, 1)

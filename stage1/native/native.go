@@ -414,19 +414,46 @@ func (f *Flavor) start(p *initProc) error {
 	return nil
 }
 
-// sendAhead makes the apps' roots and /devs and sends them to the init
-// (kit.SendAhead), which would make them as it starts each app: here,
-// while it starts up. The init waits for them once it starts its first
-// app: sent on a socket whose other end it holds, they never block, and
-// they are lost with an init that did not start.
+// sendAhead makes the apps' roots and /devs, and opens the binaries the
+// init starts the apps' exec helpers from, and sends them to the init
+// (kit.SendAhead), which would make and open them itself, on the one P
+// its start-up shares: here, while it starts up. The init waits for them
+// once it starts its first app: sent on a socket whose other end it
+// holds, they never block, and they are lost with an init that did not
+// start.
 func (p *initProc) sendAhead(specs []kit.AppSpec, debugf func(string, ...any)) {
+	opened := make(chan []*os.File, 1)
+	go func() {
+		// Read-only, never the host's files themselves (reaper.binaries).
+		files, err := kit.OpenBinaries(execBinary)
+		if err != nil {
+			// The init opens them, and says why it cannot.
+			debugf("opening podctl's binary for the init: %v", err)
+		}
+		opened <- files
+	}()
+	var files []*os.File
+	defer func() {
+		// The init has its own.
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
+	binaries := func() map[string]*os.File {
+		if files = <-opened; len(files) != 2 {
+			return nil
+		}
+		return map[string]*os.File{selfBinary: files[0], execBinary: files[1]}
+	}
 	conn := func() *os.File {
 		if <-p.started; p.err != nil {
 			return nil
 		}
 		return p.control
 	}
-	if err := kit.SendAhead(conn, specs); err != nil {
+	if err := kit.SendAhead(conn, specs, binaries); err != nil {
 		debugf("%v", err)
 	}
 }

@@ -118,7 +118,7 @@ func initMain(args []string) int {
 				warn(err)
 			}
 			if !cfg.Mutable {
-				r.passMounts(ctl, warn)
+				r.passMounts(ctl, warn, !startsLater(cfg.Apps))
 			}
 			kit.HelperStarted()
 			joinLater(cfg.Cgroups, warn)
@@ -413,9 +413,10 @@ func (r *reaper) holdMount(app string) {
 
 // passMounts hands stage1 the apps' mount namespaces held so far, as
 // descriptors over the control socket, which it then closes; later starts
-// keep none. stage1 holds them until the init has ended (initProc.
-// takeAppMounts).
-func (r *reaper) passMounts(ctl *os.File, warn func(error)) {
+// keep none. withBinaries, the binaries the exec helpers start from go
+// with them, when no helper starts any more. stage1 holds them until the
+// init has ended (initProc.takeAppMounts).
+func (r *reaper) passMounts(ctl *os.File, warn func(error), withBinaries bool) {
 	r.mu.Lock()
 	fds := make([]int, 0, len(r.mounts))
 	for _, fd := range r.mounts {
@@ -424,12 +425,12 @@ func (r *reaper) passMounts(ctl *os.File, warn func(error)) {
 	r.mounts = nil
 	r.mu.Unlock()
 	var bins []*os.File
-	if len(fds) > 0 {
-		// The binaries the exec helpers were started from go too: no app
-		// starts again. The read-only overlay they were opened through
-		// (kit.OpenBinaries) goes with the last of them, each of its two
-		// mounts after an RCU grace period: beside stage1's end, rather
-		// than in the init's exit, on the pod's way to its end.
+	if len(fds) > 0 && withBinaries {
+		// The binaries the exec helpers were started from go too: nothing
+		// of the pod starts again. The read-only overlay they were opened
+		// through (kit.OpenBinaries) goes with the last of them, each of
+		// its two mounts after an RCU grace period: beside stage1's end,
+		// rather than in the init's exit, on the pod's way to its end.
 		if b, err := r.binaries(); err == nil && b.podctl != nil {
 			for _, f := range []*os.File{b.podctl, b.exec} {
 				if f != nil {
@@ -451,6 +452,18 @@ func (r *reaper) passMounts(ctl *os.File, warn func(error)) {
 		}
 	}
 	ctl.Close()
+}
+
+// startsLater tells whether an exec helper may start once every app
+// runs, for an app's post-stop handler, in a pod whose apps start once:
+// its binaries are then kept to the init's end.
+func startsLater(apps []kit.AppSpec) bool {
+	for i := range apps {
+		if apps[i].HandlerSpec(kit.PostStop) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // reap collects every child that has ended.

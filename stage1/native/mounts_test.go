@@ -51,7 +51,7 @@ func TestPassAppMounts(t *testing.T) {
 		t.Fatalf("two starts in one mount namespace %s", again)
 	}
 	want[start("b")] = true
-	r.passMounts(initEnd, func(err error) { t.Error(err) })
+	r.passMounts(initEnd, func(err error) { t.Error(err) }, true)
 	if after := start("c"); after == "" || r.mounts != nil {
 		t.Errorf("a start after the namespaces were passed keeps one: %v", r.mounts)
 	}

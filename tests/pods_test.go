@@ -636,13 +636,19 @@ func testLimits(t *testing.T, e *env) {
 }
 
 // A two-app pod whose apps exit 0 and 3 shows both codes and exits 3.
+// The bad app fails once the good one has ended, which it learns from the
+// pid the good one leaves in a volume they share: a failure first would
+// cancel it, however loaded the machine.
 func TestTwoAppCodes(t *testing.T) { forEachFlavor(t, testTwoAppCodes) }
 
 func testTwoAppCodes(t *testing.T, e *env) {
 	e.fetchBusybox()
-	r := e.podctl("run",
-		"example.com/busybox", "--name", "good", "--exec", "/bin/true", "---",
-		"example.com/busybox", "--name", "bad", "--exec", "/bin/sh", "--", "-c", "sleep 0.5; exit 3")
+	r := e.podctl("run", "--volume", "shared,kind=empty",
+		"example.com/busybox", "--name", "good", "--mount", "volume=shared,target=/shared",
+		"--exec", "/bin/sh", "--", "-c", "echo $$ > /shared/good.pid; exec /bin/true", "---",
+		"example.com/busybox", "--name", "bad", "--mount", "volume=shared,target=/shared",
+		"--exec", "/bin/sh", "--", "-c", "until [ -s /shared/good.pid ]; do sleep 0.05; done; "+
+			"while kill -0 $(cat /shared/good.pid) 2>/dev/null; do sleep 0.05; done; exit 3")
 	if r.code != 3 {
 		t.Fatalf("pod with apps exiting 0 and 3: %s", r)
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -149,28 +148,31 @@ func BindIdmapped(src, dst string, userns *os.File, recursive bool) error {
 // own PID namespace. A caller whose reaper waits for every child (native's
 // init) passes reaped: the helper's end is then its reaper's to collect.
 func NewUserNamespace(self *os.File, verb string, u *stage1.PrivateUsers, reaped bool) (*os.File, error) {
-	cmd := &exec.Cmd{
+	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	SetUserNamespace(attr, u)
+	// The maps are written before the helper executes: once it has, the
+	// namespace is whole. Started without os/exec, whose first start
+	// checks the kernel's pidfd support with a fork of the whole caller
+	// (StartChild).
+	c, status, err := StartChild(ChildSpec{
 		// Through the descriptor: the binary's folders need not let the
 		// pod's root through.
-		Path:        "/proc/self/fd/3",
-		Args:        []string{"podctl", stage1.Verb, verb},
-		Env:         []string{},
-		Dir:         "/",
-		ExtraFiles:  []*os.File{self},
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
-	}
-	SetUserNamespace(cmd.SysProcAttr, u)
-	// The maps are written before the helper executes: once Start
-	// returns, the namespace is whole.
-	if err := cmd.Start(); err != nil {
+		Path:  "/proc/self/fd/4",
+		Args:  []string{"podctl", stage1.Verb, verb},
+		Env:   []string{},
+		Dir:   "/",
+		Files: []*os.File{nil, nil, nil, self},
+		Sys:   attr,
+	})
+	if err != nil {
 		return nil, fmt.Errorf("making the pod's user namespace: %w", err)
 	}
-	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid))
-	cmd.Process.Kill()
-	if reaped {
-		cmd.Process.Release()
-	} else {
-		cmd.Wait()
+	// The holder never reports: it waits to be killed.
+	status.Close()
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", c.Pid))
+	c.Signal(syscall.SIGKILL)
+	if !reaped {
+		c.Wait()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("making the pod's user namespace: %w", err)

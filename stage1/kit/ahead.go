@@ -177,7 +177,16 @@ func SendAhead(conn func() *os.File, specs []AppSpec, binaries func() map[string
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
-	err = unix.Sendmsg(int(c.Fd()), msg, oob, nil, 0)
+	// Through the file's own reference: a caller that ends the socket
+	// meanwhile (a start that failed) cannot have its descriptor's
+	// number given to another file under the send.
+	raw, err := c.SyscallConn()
+	if err == nil {
+		cerr := raw.Control(func(fd uintptr) { err = unix.Sendmsg(int(fd), msg, oob, nil, 0) })
+		if err == nil {
+			err = cerr
+		}
+	}
 	runtime.KeepAlive(bins)
 	if err != nil {
 		return fmt.Errorf("sending the apps' roots: %w", err)

@@ -171,3 +171,14 @@ func TestSendAheadWithoutInit(t *testing.T) {
 		t.Fatalf("%d descriptors open after SendAhead, %d before: the trees were kept", after, before)
 	}
 }
+
+// TestSendAheadClosed checks that a socket ended before the send (a
+// start that failed) is an error, not a send to whatever file has its
+// descriptor's number since.
+func TestSendAheadClosed(t *testing.T) {
+	stage1End, _ := socketPair(t)
+	stage1End.Close()
+	if err := SendAhead(func() *os.File { return stage1End }, nil, nil); err == nil {
+		t.Fatal("SendAhead on a closed socket succeeded")
+	}
+}

@@ -20,8 +20,7 @@ import (
 // It is made the way `ip netns add` makes one: a thread of its own (the
 // network namespace is a thread's) unshares, the namespace is bind-mounted
 // from /proc/self/task/TID/ns/net, and the thread goes back to the host's
-// namespace. A thread that cannot go back is left locked, and Go ends it
-// with its goroutine.
+// namespace. A thread that cannot go back stays locked, parked for good.
 func (e Env) NewNetNS(uuid string) (string, error) {
 	if !validName(uuid) {
 		return "", errdefs.New(errdefs.ErrInvalid, "making a network namespace: %q is not a pod UUID", uuid)
@@ -40,10 +39,14 @@ func (e Env) NewNetNS(uuid string) (string, error) {
 	go func() {
 		runtime.LockOSThread()
 		back, err := bindNewNetNS(path)
-		if back {
-			runtime.UnlockOSThread()
-		}
 		errc <- err
+		if !back {
+			// Parked for good rather than ended: a thread that ends takes
+			// with it the children it forked with a parent-death signal
+			// (stage1's, started from any thread).
+			select {}
+		}
+		runtime.UnlockOSThread()
 	}()
 	if err := <-errc; err != nil {
 		_ = unix.Unmount(path, unix.MNT_DETACH)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 
 	"golang.org/x/sys/unix"
 
@@ -116,8 +117,13 @@ type aheadEntry struct {
 	Dev  bool   `json:"dev,omitempty"`
 }
 
-// maxAheadFDs is the most descriptors one message carries (SCM_MAX_FD).
-const maxAheadFDs = 253
+// maxAheadFDs is the most descriptors one message carries (SCM_MAX_FD),
+// maxAheadBinaries the most binaries it carries (podctl's and one
+// helper's).
+const (
+	maxAheadFDs      = 253
+	maxAheadBinaries = 2
+)
 
 // SendAhead makes the roots and /devs of specs' apps that can be made
 // ahead, and sends them, with the binaries that binaries returns once
@@ -128,39 +134,38 @@ const maxAheadFDs = 253
 // start, where a failure is the app's. The binaries stay the caller's.
 func SendAhead(conn func() *os.File, specs []AppSpec, binaries func() map[string]*os.File) error {
 	var m aheadMessage
-	var fds, mine []int
+	var trees []int
+	defer func() {
+		// The receiver has its own copies.
+		for _, fd := range trees {
+			unix.Close(fd)
+		}
+	}()
 	for i := range specs {
 		s := &specs[i]
-		// Room for two binaries.
-		if len(fds)+2+2 > maxAheadFDs {
+		if len(trees)+2+maxAheadBinaries > maxAheadFDs {
 			break
 		}
 		e := aheadEntry{App: s.Name}
 		if t, err := MakeRootTree(s); err == nil && t != nil {
 			e.Root = true
-			fds = append(fds, t.fd)
+			trees = append(trees, t.fd)
 		}
 		if t, err := MakeDevTree(s); err == nil && t != nil {
 			e.Dev = true
-			fds = append(fds, t.fd)
+			trees = append(trees, t.fd)
 		}
 		if e.Root || e.Dev {
 			m.Apps = append(m.Apps, e)
 		}
 	}
-	mine = fds
-	defer func() {
-		// The receiver has its own copies.
-		for _, fd := range mine {
-			unix.Close(fd)
-		}
-	}()
+	fds := slices.Clone(trees)
 	var bins map[string]*os.File
 	if binaries != nil {
 		bins = binaries()
 	}
 	for name, f := range bins {
-		if f != nil && len(m.Binaries) < 2 {
+		if f != nil && len(m.Binaries) < maxAheadBinaries {
 			m.Binaries = append(m.Binaries, name)
 			fds = append(fds, int(f.Fd()))
 		}

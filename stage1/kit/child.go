@@ -20,8 +20,10 @@ import (
 type Child struct {
 	Pid int
 	// mu is held to reap the child, and read-held to signal it.
-	mu     sync.RWMutex
-	done   bool
+	mu   sync.RWMutex
+	done bool
+	// lost: the reap failed, and status says nothing.
+	lost   bool
 	status syscall.WaitStatus
 }
 
@@ -40,35 +42,27 @@ type ChildSpec struct {
 // descriptor 3. It returns once the child has executed s.Path, with the
 // pipe's read end (WaitErrPipe).
 func StartChild(s ChildSpec) (*Child, *os.File, error) {
-	files := s.Files
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting helper: %w", err)
 	}
 	defer w.Close()
-	for len(files) < ErrPipeFD {
-		files = append(files, nil)
-	}
-	fds := make([]uintptr, 0, len(files)+1)
-	var null *os.File
-	for i, f := range files {
-		if i == ErrPipeFD {
-			fds = append(fds, w.Fd())
-		}
+	stdio := [ErrPipeFD]*os.File{}
+	copy(stdio[:], s.Files)
+	fds := make([]uintptr, 0, ErrPipeFD+1+max(len(s.Files)-ErrPipeFD, 0))
+	for _, f := range stdio {
 		if f == nil {
-			if null == nil {
-				if null, err = os.Open(os.DevNull); err != nil {
-					r.Close()
-					return nil, nil, fmt.Errorf("starting helper: %w", err)
-				}
-				defer null.Close()
+			if f, err = os.Open(os.DevNull); err != nil {
+				r.Close()
+				return nil, nil, fmt.Errorf("starting helper: %w", err)
 			}
-			f = null
+			defer f.Close()
 		}
 		fds = append(fds, f.Fd())
 	}
-	if len(files) == ErrPipeFD {
-		fds = append(fds, w.Fd())
+	fds = append(fds, w.Fd())
+	for _, f := range s.Files[min(len(s.Files), ErrPipeFD):] {
+		fds = append(fds, f.Fd())
 	}
 	pid, err := syscall.ForkExec(s.Path, s.Args, &syscall.ProcAttr{Dir: s.Dir, Env: s.Env, Files: fds, Sys: s.Sys})
 	// The descriptors must stay open until the child has its copies.
@@ -107,7 +101,11 @@ func (c *Child) Wait() syscall.WaitStatus {
 	defer c.mu.Unlock()
 	if !c.done {
 		for {
-			if _, err := syscall.Wait4(c.Pid, &c.status, 0, nil); err != syscall.EINTR {
+			_, err := syscall.Wait4(c.Pid, &c.status, 0, nil)
+			if err != syscall.EINTR {
+				// A reap that failed (taken by another waiter) is no exit
+				// status: Status says the child's end is unknown.
+				c.lost = err != nil
 				break
 			}
 		}
@@ -116,9 +114,9 @@ func (c *Child) Wait() syscall.WaitStatus {
 	return c.status
 }
 
-// Status is how the child ended, if it has been reaped (Wait).
+// Status is how the child ended, if Wait has reaped it.
 func (c *Child) Status() (syscall.WaitStatus, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.status, c.done
+	return c.status, c.done && !c.lost
 }

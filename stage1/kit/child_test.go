@@ -102,3 +102,21 @@ func TestStartChildMissing(t *testing.T) {
 		t.Fatalf("StartChild = %v; want ENOENT", err)
 	}
 }
+
+// TestStartChildLost checks that a child another wait took has no exit
+// status, rather than a made-up 0.
+func TestStartChildLost(t *testing.T) {
+	c, status, err := StartChild(ChildSpec{Path: "/bin/sh", Args: []string{"sh", "-c", "exit 7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status.Close()
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(c.Pid, &ws, 0, nil); err != nil || ws.ExitStatus() != 7 {
+		t.Fatalf("reaping it ourselves: %v, %v", ws, err)
+	}
+	c.Wait()
+	if _, ended := c.Status(); ended {
+		t.Fatal("Status gives an exit status for a child whose reap failed")
+	}
+}

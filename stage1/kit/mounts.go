@@ -173,12 +173,18 @@ func readOnlyTree(dst string) error {
 // read-only, keeping their other flags: a bind remount clears the flags
 // it is not given, nosuid and nodev among them.
 func remountTreeReadOnly(dst string) error {
-	points, err := lifecycle.MountPointsUnder(dst)
+	return remountTree(dst, unix.MS_RDONLY)
+}
+
+// remountTree remounts the mount on dir and each mount below it with the
+// flags add, keeping their others (remountAdding).
+func remountTree(dir string, add uintptr) error {
+	points, err := lifecycle.MountPointsUnder(dir)
 	if err != nil {
 		return err
 	}
 	for _, p := range points {
-		if err := remountReadOnly(p); err != nil {
+		if err := remountAdding(p, add); err != nil {
 			return err
 		}
 	}

@@ -131,11 +131,17 @@ func ReadOnlyRoot(root string) error {
 // other flags: a bind remount clears the flags it is not given, nosuid and
 // nodev among them.
 func remountReadOnly(p string) error {
+	return remountAdding(p, unix.MS_RDONLY)
+}
+
+// remountAdding remounts the mount on p with the flags add, keeping those
+// it has (a bind remount clears the flags it is not given).
+func remountAdding(p string, add uintptr) error {
 	var st unix.Statfs_t
 	if err := unix.Statfs(p, &st); err != nil {
 		return fmt.Errorf("remounting %s: %w", p, err)
 	}
-	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
+	flags := unix.MS_BIND | unix.MS_REMOUNT | add
 	for _, f := range statfsFlags {
 		if st.Flags&f.st != 0 {
 			flags |= f.ms

@@ -157,6 +157,19 @@ func TestNativeEarlyInitAborted(t *testing.T) {
 	}
 }
 
+// Each start of an app gets a /dev of device nodes, never of binds: the
+// first from stage1 (made ahead), a restart's from the init's forking
+// thread, which has left the app's device cgroup, which refuses mknod,
+// by then. A thread still in it would bind the host's nodes instead.
+func TestNativeRestartDevNodes(t *testing.T) {
+	e := nativeEnv(t)
+	r := e.podctl("run", "--restart=on-failure:1", "--restart-backoff=10ms", "example.com/busybox", "--exec", "/bin/sh", "--", "-c",
+		`echo "binds=$(awk '$5 ~ "^/dev/(null|zero|urandom)$"' /proc/self/mountinfo | wc -l) $(stat -c %t:%T /dev/null)"; exit 3`)
+	if r.code != 3 || r.stdout != "binds=0 1:3\nbinds=0 1:3\n" {
+		t.Fatalf("an app restarted once, reporting its /dev's mounts: %s", r)
+	}
+}
+
 // The pod's init moves into its own cgroup (_init, below the pod's) once
 // the apps have run a while: not at once, where the kernel's lock for
 // moving a process would hold a short pod's end (joinLater).

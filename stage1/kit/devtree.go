@@ -13,9 +13,9 @@ import (
 
 // DevTree is an app's /dev made before its root: a detached tmpfs (no
 // mount namespace shows it) holding the app's device nodes and links,
-// which SetUpDev moves onto the root's /dev. The thread that forks an app
-// makes it first, then joins the app's v1 device cgroup, which refuses
-// mknod, and so can fork the app's exec helper before it mounts the root.
+// which SetUpDev moves onto the root's /dev. stage1 makes it while the
+// init starts (SendAhead); a thread that makes its own does it outside the
+// app's v1 device cgroup, which refuses mknod.
 type DevTree struct{ fd int }
 
 // errNoTree says that the nodes cannot be made ahead: SetUpDev makes them.

@@ -55,20 +55,17 @@ func startApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper
 }
 
 // forkApp runs on a thread of its own, which it changes for good. It forks
-// the app's exec helper as soon as the app's /dev is made (ahead, where it
-// can: kit.MakeDevTree) and the thread is in every cgroup of the app, then
-// sets up the root while the helper starts (a Go program's start-up, the
-// longest step of an app's start) and reads its spec, and tells the helper
-// to go once the root is ready.
+// the app's exec helper first, as soon as the thread is in every cgroup of
+// the app, so that the helper's start (a Go program's start-up, the
+// longest step of an app's start) goes on beside all the rest: the wait
+// for what stage1 made ahead, the root's set-up, and the helper's reading
+// of its spec. It tells the helper to go once the root is ready.
 func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool, ready func() error) (*appProc, error) {
 	// Also unshares the thread's root, working directory and umask.
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return nil, fmt.Errorf("making its mount namespace: %w", err)
 	}
 	r.holdMount(s.Name)
-	// The app's device cgroup (v1) refuses mknod, with which /dev is
-	// made: the thread joins it after. In the unified hierarchy only the
-	// helper is born in its folder, through cgfd.
 	rest, devices, err := cgroup.DeferDevices(s.Cgroups)
 	if err != nil {
 		return nil, err
@@ -81,21 +78,6 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 	if cgfd >= 0 {
 		defer unix.Close(cgfd)
 	}
-	// What stage1 made of the app's root while the init started.
-	ahead := r.takeAhead(s.Name)
-	defer ahead.Close()
-	dev := ahead.Dev
-	if dev == nil {
-		if dev, err = kit.MakeDevTree(s); err != nil {
-			return nil, err
-		}
-		defer dev.Close()
-	}
-	if dev == nil {
-		if err := kit.SetUpDev(s, nil, ahead.Root); err != nil {
-			return nil, err
-		}
-	}
 	if err := devices.Join(); err != nil {
 		return nil, err
 	}
@@ -103,33 +85,46 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 	if err != nil {
 		return nil, err
 	}
+	if err := setUpRoot(s, views, r, ready); err != nil {
+		h.abort()
+		return nil, err
+	}
+	return h.start()
+}
+
+// setUpRoot sets up the root of app s, whose exec helper is born, in the
+// thread's mount namespace, and waits until the app may start (ready).
+func setUpRoot(s *kit.AppSpec, views []cgroup.View, r *reaper, ready func() error) error {
 	// The helper was born in the app's cgroups; the thread goes back to
-	// the init's, so that the app's memory cgroup running out never picks
-	// the init (cgroup.ThreadHome).
+	// the init's v1 ones, so that the app's memory cgroup running out
+	// never picks the init (cgroup.ThreadHome), and so that a /dev made
+	// here gets its nodes, which the app's device cgroup refuses to
+	// mknod.
 	home, err := r.home()
 	if err == nil {
 		err = home.Leave(s.Cgroups)
 	}
 	if err != nil {
-		h.abort()
-		return nil, err
+		return err
 	}
-	if dev != nil {
-		if err := kit.SetUpDev(s, dev, ahead.Root); err != nil {
-			h.abort()
-			return nil, err
+	// What stage1 made of the app's root while the init started.
+	ahead := r.takeAhead(s.Name)
+	defer ahead.Close()
+	dev := ahead.Dev
+	if dev == nil {
+		if dev, err = kit.MakeDevTree(s); err != nil {
+			return err
 		}
+		defer dev.Close()
+	}
+	if err := kit.SetUpDev(s, dev, ahead.Root); err != nil {
+		return err
 	}
 	if err := kit.FinishRoot(s, views); err != nil {
-		h.abort()
-		return nil, err
+		return err
 	}
 	trace.Mark("root set up")
-	if err := ready(); err != nil {
-		h.abort()
-		return nil, err
-	}
-	return h.start()
+	return ready()
 }
 
 // helperProc is an app's exec helper, forked before the app's root is

@@ -57,8 +57,10 @@ func SetUpRoot(s *AppSpec, views []cgroup.View) error {
 // SetUpDev mounts the app's root and its /dev: the root made ahead
 // (MakeRootTree), or, if tree is nil, mounted here; dev, made ahead
 // (MakeDevTree), or, if nil, a new one with its nodes made here, the part
-// of SetUpRoot that needs mknod, which the app's v1 device cgroup refuses
-// (a thread that forks the app is out of that cgroup when it calls this).
+// of SetUpRoot that needs mknod, which the app's v1 device cgroup refuses:
+// native's forking thread calls it from outside that cgroup; the systemd
+// flavor's exec helper, inside it, gets binds of the host's nodes
+// (makeNode).
 func SetUpDev(s *AppSpec, dev *DevTree, tree *RootTree) error {
 	root := s.Rootfs
 	if s.mapsTrees() {

@@ -234,9 +234,10 @@ func KeepOnClosedOutput() {
 }
 
 // logApp makes the pipes an app writes its output to, and starts copying
-// each to the caller's stream of the same name and to the app's log. A
-// copy that fails is said through warn.
-func logApp(appDir string, copiers *sync.WaitGroup, warn func(error)) (stdout, stderr *os.File, err error) {
+// each to the caller's stream of the same name and to the app's log, once
+// kept is closed if it is not nil (Supervisor.OutputKept). A copy that
+// fails is said through warn.
+func logApp(appDir string, copiers *sync.WaitGroup, kept <-chan struct{}, warn func(error)) (stdout, stderr *os.File, err error) {
 	l, err := logs.Open(appDir)
 	if err != nil {
 		return nil, nil, err
@@ -260,6 +261,9 @@ func logApp(appDir string, copiers *sync.WaitGroup, warn func(error)) (stdout, s
 		go func(name string, tee *os.File) {
 			defer mine.Done()
 			defer r.Close()
+			if kept != nil {
+				<-kept
+			}
 			if err := l.Copy(name, r, tee); err != nil {
 				warn(fmt.Errorf("logging %s: %w", name, err))
 			}

@@ -3,6 +3,7 @@ package kit
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -483,5 +484,52 @@ func TestSuperviseStopCancelsFiredRestart(t *testing.T) {
 	s.onRestart(0)
 	if len(p.started) != 0 || len(s.timers) != 0 {
 		t.Errorf("app restarted after the stop (%d started, %d timers)", len(p.started), len(s.timers))
+	}
+}
+
+// TestLogAppWaitsForKept gives logApp an output-kept channel not yet
+// closed: the app's output waits in its pipe, copied neither to the
+// caller's stdout nor to the log, until the channel closes
+// (Supervisor.OutputKept).
+func TestLogAppWaitsForKept(t *testing.T) {
+	out, tee, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	saved := os.Stdout
+	os.Stdout = tee
+	defer func() { os.Stdout = saved }()
+	dir := t.TempDir()
+	kept := make(chan struct{})
+	var copiers sync.WaitGroup
+	stdout, stderr, err := logApp(dir, &copiers, kept, func(err error) { t.Error(err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Stdout = saved
+	if _, err := stdout.WriteString("hello\n"); err != nil {
+		t.Fatal(err)
+	}
+	// The app has ended: copiers that did not wait would be done at once.
+	stdout.Close()
+	stderr.Close()
+	done := make(chan struct{})
+	go func() { copiers.Wait(); close(done) }()
+	select {
+	case <-done:
+		t.Fatal("the app's output was copied before the output was kept")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(kept)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the app's output was not copied 30 s after the output was kept")
+	}
+	tee.Close()
+	b, err := io.ReadAll(out)
+	if err != nil || string(b) != "hello\n" {
+		t.Fatalf("the caller's stdout got %q (%v), want the app's line", b, err)
 	}
 }

@@ -34,6 +34,12 @@ type Supervisor struct {
 	// Signals, if not nil, are the signals that stop the pod, in place of
 	// those NotifyStop catches.
 	Signals <-chan os.Signal
+	// OutputKept, if not nil, is closed once the caller has made this
+	// process outlive its output's readers (KeepOnClosedOutput), which it
+	// does beside its own start: the apps' output is copied to this
+	// process's stdout and stderr from then on. If nil, Run does it
+	// first.
+	OutputKept <-chan struct{}
 	// StopGrace is the apps' time between SIGTERM and SIGKILL; zero means
 	// the constant StopGrace.
 	StopGrace time.Duration
@@ -103,8 +109,12 @@ type appRun struct {
 func (s *Supervisor) Run() int {
 	s.setUp()
 	// The caller's stdout and stderr may be this process's own (native's
-	// init): their reader going away must not end the pod.
-	KeepOnClosedOutput()
+	// init): their reader going away must not end the pod. Go enables a
+	// signal through a round trip between two threads, which a caller
+	// with one P takes beside its start rather than here (OutputKept).
+	if s.OutputKept == nil {
+		KeepOnClosedOutput()
+	}
 	if s.sigs == nil {
 		sigs := NotifyStop(s.RC.Interactive)
 		defer signal.Stop(sigs)
@@ -237,7 +247,7 @@ func (s *Supervisor) stdio(i int) (stdio stage1.Stdio, release func(), err error
 	}
 	release = func() {}
 	if !s.NoLogs {
-		stdout, stderr, err := logApp(s.pod.FilePath(lifecycle.AppDir(s.Specs[i].Name)), &s.copiers, s.Hooks.Warn)
+		stdout, stderr, err := logApp(s.pod.FilePath(lifecycle.AppDir(s.Specs[i].Name)), &s.copiers, s.OutputKept, s.Hooks.Warn)
 		if err != nil {
 			return stdio, nil, err
 		}

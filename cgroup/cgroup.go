@@ -19,8 +19,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -184,6 +186,10 @@ type Group struct {
 	// group was made.
 	stats  []string
 	mounts []Mount
+	// made are the folders below Dirs that the group made (mkdirChild),
+	// in order, which Remove takes away without reading a folder.
+	madeMu sync.Mutex
+	made   []string
 }
 
 // CheckTracking reports whether this host has a hierarchy to keep pods in.
@@ -514,13 +520,58 @@ func living(pids []int) []int {
 func (g *Group) Remove() error {
 	if g.nested() {
 		for _, d := range g.Dirs {
-			if err := removeTree(d); err != nil {
+			if err := g.removeDir(d); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return eachDir(g.Dirs, removeTree)
+	return eachDir(g.Dirs, g.removeDir)
+}
+
+// removeDir removes dir, one of the group's folders, and what is below
+// it: the folders the group made there, the deepest first, then dir,
+// without reading a folder (which costs a v1 hierarchy's folder dozens of
+// entries: half of a pod's removal); if one of them will not go (a
+// folder the group did not make is below it, or a process is still
+// leaving it), by walking it (removeTree).
+func (g *Group) removeDir(dir string) error {
+	g.madeMu.Lock()
+	made := slices.Clone(g.made)
+	g.madeMu.Unlock()
+	for i := len(made) - 1; i >= 0; i-- {
+		if !strings.HasPrefix(made[i], dir+"/") {
+			continue
+		}
+		if err := syscall.Rmdir(made[i]); err != nil && !gone(err) {
+			return walkRemove(dir)
+		}
+	}
+	if err := syscall.Rmdir(dir); err != nil && !gone(err) {
+		return walkRemove(dir)
+	}
+	return nil
+}
+
+// walkRemove is removeTree; tests count its calls.
+var walkRemove = removeTree
+
+// mkdirChild makes d, a folder below one of the group's, and notes it for
+// Remove. One that exists already is taken as made.
+func (g *Group) mkdirChild(d string) error {
+	if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
+		return err
+	}
+	g.NoteChild(d)
+	return nil
+}
+
+// NoteChild tells the group of d, a folder below one of its own that
+// another process makes (or may make), for Remove to take away first.
+func (g *Group) NoteChild(d string) {
+	g.madeMu.Lock()
+	g.made = append(g.made, d)
+	g.madeMu.Unlock()
 }
 
 // gone tells whether err says a cgroup file or folder is no more. A
@@ -568,7 +619,7 @@ func removeTree(top string) error {
 // returns its folder.
 func (g *Group) NewChild(name string) (string, error) {
 	d := filepath.Join(g.Dirs[0], name)
-	if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
+	if err := g.mkdirChild(d); err != nil {
 		return "", fmt.Errorf("creating cgroup %s: %w", name, err)
 	}
 	return d, nil

@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -282,5 +283,48 @@ func TestUnpopulated(t *testing.T) {
 	}
 	if unpopulated(t.TempDir()) {
 		t.Error("a folder with no cgroup.events reads as unpopulated")
+	}
+}
+
+// Remove takes away what the group made, and a child it was told of but
+// that was never made, without walking a folder; a folder made behind
+// its back has its hierarchy walked, and goes too.
+func TestRemoveKnownFolders(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test creates cgroups and must run as root")
+	}
+	walks := 0
+	walkRemove = func(dir string) error { walks++; return removeTree(dir) }
+	defer func() { walkRemove = removeTree }()
+	for _, behind := range []bool{false, true} {
+		g, err := NewPodGroup(fmt.Sprintf("test-%s-%v", t.Name(), behind), "devices", "memory")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Remove()
+		if _, err := g.NewAppGroup("app", Limits{Devices: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.NewChild("app"); err != nil {
+			t.Fatal(err)
+		}
+		g.NoteChild(filepath.Join(g.Dirs[0], "never"))
+		if behind {
+			if err := os.Mkdir(filepath.Join(g.Dirs[0], "other"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		walks = 0
+		if err := g.Remove(); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range g.Dirs {
+			if _, err := os.Stat(d); !os.IsNotExist(err) {
+				t.Fatalf("%s still there after Remove: %v", d, err)
+			}
+		}
+		if want := map[bool]int{false: 0, true: 1}[behind]; walks != want {
+			t.Fatalf("Remove walked %d folders, want %d (a folder made behind the group's back: %v)", walks, want, behind)
+		}
 	}
 }

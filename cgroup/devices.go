@@ -66,7 +66,7 @@ func (g *Group) newAppDevices(app string, extra []Device) (string, error) {
 	rules := slices.Concat(DefaultDevices, extra)
 	if d := g.v1["devices"]; d != "" {
 		dir := filepath.Join(d, app)
-		if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+		if err := g.mkdirChild(dir); err != nil {
 			return "", fmt.Errorf("creating device cgroup of app %s: %w", app, err)
 		}
 		if err := writeV1Devices(dir, rules); err != nil {
@@ -90,7 +90,7 @@ func (g *Group) newAppDevices(app string, extra []Device) (string, error) {
 		return "", fmt.Errorf("app %s must have a device policy, and this host has neither the v1 devices controller nor the unified cgroup hierarchy", app)
 	}
 	dir := filepath.Join(g.Dirs[0], app)
-	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+	if err := g.mkdirChild(dir); err != nil {
 		return "", fmt.Errorf("creating device cgroup of app %s: %w", app, err)
 	}
 	if err := AttachDevices(dir, rules); err != nil {

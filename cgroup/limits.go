@@ -59,7 +59,7 @@ func (g *Group) NewAppGroup(app string, l Limits) ([]string, error) {
 	}
 	mk := func(parent string) (string, error) {
 		d := filepath.Join(parent, app)
-		if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
+		if err := g.mkdirChild(d); err != nil {
 			return "", fmt.Errorf("creating cgroup of app %s: %w", app, err)
 		}
 		dirs = append(dirs, d)

@@ -405,7 +405,7 @@ func (g *Group) newStatsChildren(app string) ([]string, error) {
 	}
 	dirs = uniq(dirs)
 	err := eachDir(dirs, func(d string) error {
-		if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
+		if err := g.mkdirChild(d); err != nil {
 			return fmt.Errorf("creating cgroup of app %s: %w", app, err)
 		}
 		return nil

@@ -194,8 +194,11 @@ func configOf(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) (*podConf
 	if pod.Cgroupless() {
 		return cfg, nil
 	}
-	// Made by the init itself, when it joins it (joinLater).
-	cfg.Cgroups = append([]string{filepath.Join(g.Dirs[0], initCgroup)}, g.Dirs[1:]...)
+	// Made by the init itself, when it joins it (joinLater), if the pod
+	// runs that long: taken away at the end with those stage1 made.
+	initDir := filepath.Join(g.Dirs[0], initCgroup)
+	g.NoteChild(initDir)
+	cfg.Cgroups = append([]string{initDir}, g.Dirs[1:]...)
 	cfg.AwaitCgroups = true
 	return cfg, nil
 }

@@ -121,7 +121,7 @@ func EnterApp(p *lifecycle.Pod, t EnterTarget, cmd []string, stdio stage1.Stdio)
 	// SIGTERM and SIGHUP are passed on.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+	defer ReleaseSignals(sigs)
 	status, err := tg.launch(c)
 	if errors.Is(err, tg.gone) {
 		return 0, err

@@ -31,7 +31,7 @@ func ReenterInUserNS(userns *os.File, self string, args, env []string, stdio sta
 	// and SIGHUP are passed on.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+	defer ReleaseSignals(sigs)
 	if err := x.Start(); err != nil {
 		return 0, fmt.Errorf("joining the pod's user namespace: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -531,5 +532,38 @@ func TestLogAppWaitsForKept(t *testing.T) {
 	b, err := io.ReadAll(out)
 	if err != nil || string(b) != "hello\n" {
 		t.Fatalf("the caller's stdout got %q (%v), want the app's line", b, err)
+	}
+}
+
+// TestReleaseSignals: a channel given to ReleaseSignals stops getting the
+// signals it was told of, soon, while another still gets them.
+func TestReleaseSignals(t *testing.T) {
+	c, keep := make(chan os.Signal, 8), make(chan os.Signal, 8)
+	signal.Notify(c, syscall.SIGUSR1)
+	signal.Notify(keep, syscall.SIGUSR1)
+	defer signal.Stop(keep)
+	ReleaseSignals(c)
+	for end := time.Now().Add(deadline); ; {
+		// Two signals: the first one's delivery to every channel is done
+		// once the second reaches keep.
+		for i := 0; i < 2; i++ {
+			syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+			select {
+			case <-keep:
+			case <-time.After(deadline):
+				t.Fatal("SIGUSR1 never reached the channel that keeps it")
+			}
+		}
+		got := len(c)
+		for len(c) > 0 {
+			<-c
+		}
+		if got == 0 {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("the released channel still gets SIGUSR1 after %v", deadline)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"slices"
 	"sync"
 	"syscall"
@@ -117,7 +116,7 @@ func (s *Supervisor) Run() int {
 	}
 	if s.sigs == nil {
 		sigs := NotifyStop(s.RC.Interactive)
-		defer signal.Stop(sigs)
+		defer ReleaseSignals(sigs)
 		s.sigs = sigs
 	}
 	defer s.closeNotifiers()

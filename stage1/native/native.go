@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -159,7 +158,7 @@ func (f *Flavor) Run(rc *stage1.RunContext) (int, error) {
 	notified := make(chan chan os.Signal, 1)
 	go func() { notified <- kit.NotifyStop(rc.Interactive) }()
 	stops := sync.OnceValue(func() chan os.Signal { return <-notified })
-	defer func() { signal.Stop(stops()) }()
+	defer func() { kit.ReleaseSignals(stops()) }()
 	pod, err := kit.Begin(rc, kit.Prologue{Confined: true, AppCgroups: true, AppCgroupsLater: true, Also: kit.MutableControllers(rc.Manifest)})
 	if err != nil {
 		return 0, err

@@ -337,7 +337,7 @@ func (r *boot) watch() {
 	rc := r.rc
 	defer close(r.done)
 	sigs := kit.NotifyStop(rc.Interactive)
-	defer signal.Stop(sigs)
+	defer kit.ReleaseSignals(sigs)
 	waited := make(chan error, 1)
 	go func() { waited <- r.cmd.Wait() }()
 	tick := time.NewTicker(20 * time.Millisecond)

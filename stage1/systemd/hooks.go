@@ -198,15 +198,23 @@ func execed(appDir string) bool {
 	return true
 }
 
-// writeAt writes a file in an open folder. Not atomic: the files it
-// writes are read only once they exist and are whole (both are tiny).
+// writeAt writes a file in an open folder, whole: it is written under
+// another name and renamed, so that stage1, which polls for it (an app
+// start of a mutable pod), never reads it empty or half written. Not
+// durable: it means nothing after a reboot.
 func writeAt(dir *os.File, name string, data []byte) error {
-	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0o600)
+	tmp := name + ".new"
+	fd, err := unix.Openat(int(dir.Fd()), tmp, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
-	defer unix.Close(fd)
-	if _, err := unix.Write(fd, data); err != nil {
+	_, err = unix.Write(fd, data)
+	unix.Close(fd)
+	if err == nil {
+		err = unix.Renameat(int(dir.Fd()), tmp, int(dir.Fd()), name)
+	}
+	if err != nil {
+		unix.Unlinkat(int(dir.Fd()), tmp, 0)
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	return nil

@@ -16,6 +16,9 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"podctl/stage1/seccomp/custom"
+	"podctl/stage1/seccomp/profile"
 )
 
 // The tests run the test binary again as a child (helperEnv names what the
@@ -146,6 +149,8 @@ func helper(mode string) error {
 		return nil
 	case "goprog":
 		return goProgram()
+	case "retain-yield":
+		return retainYield()
 	}
 	return fmt.Errorf("unknown mode %q", mode)
 }
@@ -189,6 +194,25 @@ func probeHelper(filtered bool) error {
 		}
 	}
 	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+// retainYield installs a retain set that names getpid alone on
+// this thread, then yields it, three times: a goroutine locked to its
+// thread hands its P over and waits with futex, on this thread, as when
+// the runtime preempts the exec helper between the filter and the execve.
+func retainYield() error {
+	c := &custom.Custom{Mode: custom.ModeRetain, Errno: "ENOSYS", Syscalls: []string{"getpid"}}
+	prog, err := profile.CustomProgram(c, TracingSafe())
+	if err != nil {
+		return err
+	}
+	if err := LoadCustom(c, prog, true); err != nil {
+		return err
+	}
+	for range 3 {
+		runtime.Gosched()
+	}
+	return nil
 }
 
 // goProgram is a Go program started under the filter: it starts threads
@@ -257,6 +281,14 @@ func runHelper(t *testing.T, mode string, env ...string) []byte {
 		t.Fatalf("helper %s: %v\n%s%s", mode, err, out, stderr.Bytes())
 	}
 	return out
+}
+
+// A retain set keeps what the exec helper's Go runtime may call on its
+// thread between the filter and the execve: yielding there crashed it
+// with futex refused (custom.AlwaysRetained).
+func TestRetainSurvivesYield(t *testing.T) {
+	needRoot(t)
+	runHelper(t, "retain-yield")
 }
 
 func needRoot(t *testing.T) {

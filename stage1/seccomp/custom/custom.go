@@ -30,8 +30,10 @@ const (
 
 // AlwaysRetained are allowed by every retain set: without them the app
 // could not be executed (execve), a signal handler could not return and a
-// process could not end.
-var AlwaysRetained = []string{"execve", "rt_sigreturn", "exit", "exit_group"}
+// process could not end; and the exec helper, a Go program whose runtime
+// may yield its thread between the filter and the execve, could not
+// wait for it back or wake another (futex, sched_yield, nanosleep).
+var AlwaysRetained = []string{"execve", "rt_sigreturn", "exit", "exit_group", "futex", "sched_yield", "nanosleep"}
 
 // Custom is an app's own seccomp filter. Errno is an errno's name, EPERM
 // when empty. Syscalls are names of system calls of the architecture

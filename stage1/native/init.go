@@ -56,9 +56,10 @@ func initMain(args []string) int {
 		signal.Notify(stops, syscall.SIGTERM, syscall.SIGHUP)
 		signal.Notify(interrupts, syscall.SIGINT)
 	}()
-	// The init decodes its configuration, and encodes each app's spec
-	// for its exec helper.
-	go warmJSON(&podConfig{}, &appexec.Spec{})
+	// The init encodes each app's spec for its exec helper. Not its
+	// configuration's type: the init only decodes that, at once, before
+	// this goroutine gets its one P.
+	go warmJSON(&appexec.Spec{})
 	cfg, cgroupsReady, netReady, err := readConfig()
 	if err == io.EOF {
 		// Started early for a pod that was not run after all.

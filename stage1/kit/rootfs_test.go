@@ -15,6 +15,11 @@ import (
 // sealed is what mountCgroups and sealTree leave on every mount.
 const sealed = int64(unix.ST_RDONLY | unix.ST_NOSUID | unix.ST_NODEV | unix.ST_NOEXEC)
 
+// mountTmpfs mounts a small tmpfs on dir, with no flag of its own.
+func mountTmpfs(dir string) error {
+	return unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64k")
+}
+
 // checkSealed checks that each of paths is the top of a mount with every
 // flag of sealed, and refuses a new file.
 func checkSealed(paths ...string) error {
@@ -46,7 +51,7 @@ func TestMountCgroupsSealed(t *testing.T) {
 			if err := os.Mkdir(src, 0o755); err != nil {
 				return err
 			}
-			if err := unix.Mount("tmpfs", src, "tmpfs", 0, "size=64k"); err != nil {
+			if err := mountTmpfs(src); err != nil {
 				return err
 			}
 			if err := os.WriteFile(filepath.Join(src, "tasks"), nil, 0o644); err != nil {
@@ -84,7 +89,7 @@ func TestMountCgroupsSealed(t *testing.T) {
 func TestMountCgroupsUnifiedSealed(t *testing.T) {
 	src, root := t.TempDir(), t.TempDir()
 	inMountNamespace(t, func() error {
-		if err := unix.Mount("tmpfs", src, "tmpfs", 0, "size=64k"); err != nil {
+		if err := mountTmpfs(src); err != nil {
 			return err
 		}
 		dir := filepath.Join(root, "sys/fs/cgroup")
@@ -169,14 +174,14 @@ func TestMaskPathsShareOneTmpfs(t *testing.T) {
 func TestSealTreeByRemounts(t *testing.T) {
 	dir := t.TempDir()
 	inMountNamespace(t, func() error {
-		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
+		sub := filepath.Join(dir, "sub")
+		if err := mountTmpfs(dir); err != nil {
 			return err
 		}
-		sub := filepath.Join(dir, "sub")
 		if err := os.Mkdir(sub, 0o755); err != nil {
 			return err
 		}
-		if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=64k"); err != nil {
+		if err := mountTmpfs(sub); err != nil {
 			return err
 		}
 		if err := remountTree(dir, sealFlags); err != nil {

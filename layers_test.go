@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -107,22 +106,3 @@ func TestStartPathIsLean(t *testing.T) {
 	}
 }
 
-// podctl-exec, which every native app's start executes, links appexec
-// and what it needs to become an app: nothing of podctl's images, pods,
-// cgroups or networks, whose initialisation it would pay.
-func TestExecHelperIsLean(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "./cmd/podctl-exec").Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
-	}
-	allowed := []string{"podctl/cmd/podctl-exec", "podctl/stage1/appexec", "podctl/stage1/seccomp", "podctl/stage1/seccomp/custom",
-		"podctl/internal/passwd", "podctl/internal/trace", "github.com/moby/sys/capability", "golang.org/x/sys/unix"}
-	for _, dep := range strings.Fields(string(out)) {
-		if !strings.Contains(strings.SplitN(dep, "/", 2)[0], ".") && !strings.HasPrefix(dep, "podctl") {
-			continue // the standard library
-		}
-		if !slices.Contains(allowed, dep) {
-			t.Errorf("podctl-exec links %s: keep appexec to what becoming an app needs", dep)
-		}
-	}
-}

@@ -70,7 +70,7 @@ func TestExecHelperOfAnotherRelease(t *testing.T) {
 			t.Fatalf("podctl-exec %q: %v, want exit status 1", c.args, err)
 		}
 		line := strings.TrimSuffix(string(said), "\n")
-		if strings.Contains(line, "\n") || !strings.Contains(line, "podctl-exec-protocol/2, but the podctl that ran it speaks "+c.asked) ||
+		if strings.Contains(line, "\n") || !strings.Contains(line, "podctl-exec-protocol/3, but the podctl that ran it speaks "+c.asked) ||
 			!strings.Contains(line, "install podctl and podctl-exec of one release") {
 			t.Errorf("podctl-exec %q said %q, want one line naming both protocols", c.args, said)
 		}

@@ -4,6 +4,7 @@ package passwd
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -30,15 +31,24 @@ func Resolve(root, user, group string) (uid, gid int, err error) {
 }
 
 // openInRoot opens name as if root were "/", so that links in the image
-// resolve inside it.
+// resolve inside it. It must be a regular file: the image's FIFO in its
+// place would block the open, and a device could be read forever.
 func openInRoot(root, name string) (*os.File, error) {
 	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: root, Err: err}
 	}
 	defer unix.Close(rfd)
-	fd, err := unix.Openat2(rfd, name, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+	fd, err := unix.Openat2(rfd, name, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK, Resolve: unix.RESOLVE_IN_ROOT})
 	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: "/" + name, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		if err == nil {
+			err = errors.New("not a regular file")
+		}
 		return nil, &os.PathError{Op: "open", Path: "/" + name, Err: err}
 	}
 	return os.NewFile(uintptr(fd), "/"+name), nil

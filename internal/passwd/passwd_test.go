@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestResolve(t *testing.T) {
@@ -44,6 +46,38 @@ func TestResolve(t *testing.T) {
 			t.Errorf("Resolve(%q, %q) succeeded", c[0], c[1])
 		} else if strings.Contains(c[0]+c[1], "/missing") && !strings.Contains(err.Error(), "no such file") {
 			t.Errorf("Resolve(%q, %q): %v: want it to say the file is missing", c[0], c[1], err)
+		}
+	}
+}
+
+// An image whose /etc/passwd is a FIFO, a link to a device or a folder is
+// refused at once: a FIFO would block the open for ever, a device be read
+// for ever.
+func TestResolveNotARegularFile(t *testing.T) {
+	for name, mk := range map[string]func(string) error{
+		"fifo":   func(p string) error { return unix.Mkfifo(p, 0o644) },
+		"device": func(p string) error { return os.Symlink("/dev/zero", p) },
+		"folder": func(p string) error { return os.Mkdir(p, 0o755) },
+	} {
+		root := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := mk(filepath.Join(root, "etc/passwd")); err != nil {
+			t.Fatal(err)
+		}
+		if name == "device" {
+			// The link resolves in root: give root a /dev/zero.
+			if err := os.MkdirAll(filepath.Join(root, "dev"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Mknod(filepath.Join(root, "dev/zero"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 5))); err != nil {
+				t.Fatalf("mknod (run the tests as root): %v", err)
+			}
+		}
+		_, _, err := Resolve(root, "web", "0")
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("%s: Resolve: %v, want it refused as not a regular file", name, err)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -57,7 +58,7 @@ func Exec(s *Spec, beforeExec func() error) error {
 		}
 		return fmt.Errorf("app %s: working directory %s: %w", s.Name, wd, err)
 	}
-	path, err := exec.LookPath(s.Exec[0])
+	path, err := lookPath(s.Exec[0], os.Getenv("PATH"), ".")
 	if err != nil {
 		return fmt.Errorf("app %s: %w", s.Name, err)
 	}
@@ -81,11 +82,62 @@ func Exec(s *Spec, beforeExec func() error) error {
 	}
 	err = syscall.Exec(path, s.Exec, env)
 	if errors.Is(err, syscall.ENOENT) {
-		if why := missingInterpreter(path); why != "" {
+		if why := missingInterpreter(path, path); why != "" {
 			return fmt.Errorf("app %s: %s", s.Name, why)
 		}
 	}
 	return fmt.Errorf("app %s: executing %s: %w", s.Name, path, err)
+}
+
+// lookPath finds the program file names as a shell of the app would, on
+// pathEnv (the app's PATH), as exec.LookPath does, with the same errors:
+// a name with a slash as it is, relative to dir; else the first match in
+// pathEnv's folders, which must not be relative. dir is the folder
+// relative names start from, for the checks alone: the path returned is
+// the one to execute from the app's working directory.
+func lookPath(file, pathEnv, dir string) (string, error) {
+	if strings.Contains(file, "/") {
+		if err := findExecutable(from(dir, file)); err != nil {
+			return "", &exec.Error{Name: file, Err: err}
+		}
+		return file, nil
+	}
+	for _, d := range filepath.SplitList(pathEnv) {
+		if d == "" {
+			d = "."
+		}
+		path := filepath.Join(d, file)
+		if findExecutable(from(dir, path)) == nil {
+			if !filepath.IsAbs(path) {
+				return "", &exec.Error{Name: file, Err: exec.ErrDot}
+			}
+			return path, nil
+		}
+	}
+	return "", &exec.Error{Name: file, Err: exec.ErrNotFound}
+}
+
+// from is path from dir: path itself if it is absolute.
+func from(dir, path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
+}
+
+// findExecutable checks that file is a file someone may execute.
+func findExecutable(file string) error {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return syscall.EISDIR
+	}
+	if fi.Mode()&0o111 == 0 {
+		return fs.ErrPermission
+	}
+	return nil
 }
 
 // becomeApp gives the calling thread, which executes the app next, what

@@ -14,9 +14,10 @@ import (
 // the program's dynamic loader (an ELF file's PT_INTERP) or a script's
 // interpreter (its #! line) is missing, which would otherwise read as the
 // program itself missing. It returns "" when neither explains it. It runs
-// in the app's root, with the app's credentials.
-func missingInterpreter(path string) string {
-	f, err := os.Open(path)
+// in the app's root. file is the program's file from the calling thread's
+// working directory, path its name in the app's.
+func missingInterpreter(file, path string) string {
+	f, err := os.Open(file)
 	if err != nil {
 		return ""
 	}

@@ -42,12 +42,12 @@ func TestMissingInterpreter(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "script")
 	os.WriteFile(script, []byte("#!"+filepath.Join(dir, "nope")+"\n"), 0o755)
-	if got, want := missingInterpreter(script), script+" is a script for "+filepath.Join(dir, "nope")+", which the image does not have"; got != want {
+	if got, want := missingInterpreter(script, script), script+" is a script for "+filepath.Join(dir, "nope")+", which the image does not have"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	there := filepath.Join(dir, "there")
 	os.WriteFile(there, []byte("#!/bin/sh\n"), 0o755)
-	if got := missingInterpreter(there); got != "" {
+	if got := missingInterpreter(there, there); got != "" {
 		t.Errorf("an interpreter that exists: %q", got)
 	}
 }

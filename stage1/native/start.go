@@ -89,6 +89,14 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 		h.abort()
 		return nil, err
 	}
+	if h.wire {
+		// podctl-exec applies numbers: what they are in the app's root,
+		// which is now the thread's, is read here.
+		if err := h.resolve(&s.Spec); err != nil {
+			h.abort()
+			return nil, err
+		}
+	}
 	return h.start()
 }
 
@@ -136,6 +144,28 @@ type helperProc struct {
 	// be written, if it could not.
 	status, spec *os.File
 	specErr      error
+	// wire says the helper is podctl-exec, which speaks
+	// appexec.WireProtocol: it is handed the app's spec resolved
+	// (resolve) instead of the word to go.
+	wire     bool
+	spec0    *appexec.Spec
+	resolved *appexec.Resolved
+	goMsg    []byte
+}
+
+// resolve resolves the app's spec s in the calling thread's root, the
+// app's, for podctl-exec.
+func (h *helperProc) resolve(s *appexec.Spec) error {
+	r, err := appexec.Resolve(s)
+	if err != nil {
+		return err
+	}
+	msg, err := r.Wire()
+	if err != nil {
+		return fmt.Errorf("app %s: %w", s.Name, err)
+	}
+	h.spec0, h.resolved, h.goMsg = s, r, msg
+	return nil
 }
 
 // forkHelper starts the exec helper for app s (appexec.Main: podctl-exec,
@@ -159,9 +189,11 @@ func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool
 	if err != nil {
 		return nil, fmt.Errorf("starting the exec helper: %w", err)
 	}
-	// podctl-exec, or podctl's own verb where it is missing.
-	bin, args := bins.exec, []string{execBinary, appexec.Protocol}
-	if bin == nil {
+	// podctl-exec, or podctl's own verb where it is missing, or for an
+	// app with sockets to open, which only podctl's verb does.
+	bin, args := bins.exec, []string{execBinary, appexec.WireProtocol}
+	wire := bin != nil && len(s.Sockets) == 0
+	if !wire {
 		bin, args = bins.podctl, []string{"podctl", stage1.Verb, helperExec, appexec.Protocol}
 	}
 	env := []string{"GOMAXPROCS=1"}
@@ -207,12 +239,17 @@ func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool
 	p := &appProc{pid: child.Pid, done: make(chan syscall.WaitStatus, 1)}
 	r.waiting[p.pid] = p.done
 	r.mu.Unlock()
-	h := &helperProc{p: p, status: status, spec: specW}
+	h := &helperProc{p: p, status: status, spec: specW, wire: wire, goMsg: []byte{appexec.GoByte}}
 	// What binds the app's process alone: the rest is the init's. A spec
 	// larger than the pipe holds waits here for the helper to read it.
-	enc, err := json.Marshal(&s.Spec)
+	var enc []byte
+	if wire {
+		enc, err = appexec.WireHead(&s.Spec)
+	} else if enc, err = json.Marshal(&s.Spec); err == nil {
+		enc = append(enc, '\n')
+	}
 	if err == nil {
-		_, err = specW.Write(append(enc, '\n'))
+		_, err = specW.Write(enc)
 	}
 	h.specErr = err
 	return h, nil
@@ -225,13 +262,15 @@ func (h *helperProc) start() (*appProc, error) {
 	defer h.status.Close()
 	err := h.specErr
 	if err == nil {
-		_, err = h.spec.Write([]byte{appexec.GoByte})
+		_, err = h.spec.Write(h.goMsg)
 	}
 	h.spec.Close()
 	// A helper that failed says why on the error pipe: its line is the
 	// better one.
 	msg, rerr := io.ReadAll(h.status)
 	switch {
+	case len(msg) > 0 && h.resolved != nil:
+		return nil, errors.New(appexec.ExplainExecFailure(h.spec0, h.resolved, strings.TrimSpace(string(msg))))
 	case len(msg) > 0:
 		return nil, errors.New(strings.TrimSpace(string(msg)))
 	case err != nil:

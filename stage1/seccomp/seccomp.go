@@ -39,15 +39,7 @@ func Load() error {
 // noNewPrivs. Without no_new_privs the thread must have CAP_SYS_ADMIN in
 // its effective set to install a filter.
 func LoadCustom(c *custom.Custom, prog []unix.SockFilter, noNewPrivs bool) error {
-	var err error
-	switch {
-	case c == nil:
-		prog, err = program(TracingSafe())
-	case c.Mode == custom.ModeUnconfined:
-		prog = nil
-	case len(prog) == 0:
-		err = fmt.Errorf("the app's own seccomp filter (%s) was not assembled", c)
-	}
+	prog, err := Filter(c, prog)
 	if err != nil {
 		return err
 	}
@@ -66,6 +58,21 @@ func LoadCustom(c *custom.Custom, prog []unix.SockFilter, noNewPrivs bool) error
 		return fmt.Errorf("installing the seccomp filter: %w", errno)
 	}
 	return nil
+}
+
+// Filter is the program LoadCustom installs for c and prog: the default
+// filter when c is nil, none for an unconfined app, else prog, which
+// must have been assembled.
+func Filter(c *custom.Custom, prog []unix.SockFilter) ([]unix.SockFilter, error) {
+	switch {
+	case c == nil:
+		return program(TracingSafe())
+	case c.Mode == custom.ModeUnconfined:
+		return nil, nil
+	case len(prog) == 0:
+		return nil, fmt.Errorf("the app's own seccomp filter (%s) was not assembled", c)
+	}
+	return prog, nil
 }
 
 // TracingSafe reports whether the kernel is Linux 4.8 or later, where a

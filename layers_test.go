@@ -105,4 +105,3 @@ func TestStartPathIsLean(t *testing.T) {
 		}
 	}
 }
-

@@ -218,6 +218,19 @@ func testPrivateUsersChown(t *testing.T, e *env) {
 	}
 }
 
+// An app of a --private-users pod whose user and group are the owner of
+// a file of its image runs as that owner as the pod sees it: the image's
+// root, 0, not the host's id its tree is mapped to.
+func TestPrivateUsersOwnerUser(t *testing.T) {
+	forFlavors(t, privateUsersFlavors, func(t *testing.T, e *env) {
+		r := e.podctl("run", "--insecure-options=image", "--net=none", "--private-users", busyboxACI,
+			"--user=/bin/busybox", "--group=/bin/busybox", "--exec", "/bin/sh", "--", "-c", "id -u; id -g")
+		if r.code != 0 || r.stdout != "0\n0\n" {
+			t.Errorf("run: %s; want the app to run as 0:0", r)
+		}
+	})
+}
+
 // fly does not isolate: --private-users is refused, before any pod exists.
 func TestPrivateUsersRefused(t *testing.T) {
 	t.Parallel()

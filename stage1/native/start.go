@@ -190,9 +190,13 @@ func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool
 		return nil, fmt.Errorf("starting the exec helper: %w", err)
 	}
 	// podctl-exec, or podctl's own verb where it is missing, or for an
-	// app with sockets to open, which only podctl's verb does.
+	// app with sockets to open, which only podctl's verb does, or whose
+	// user or group is a file's owner in a pod with private users: the
+	// init, in the host's user namespace, would read the owner's id on the
+	// host, where the helper, in the pod's, reads it as the app knows it.
 	bin, args := bins.exec, []string{execBinary, appexec.WireProtocol}
-	wire := bin != nil && len(s.Sockets) == 0
+	byOwner := strings.HasPrefix(s.User, "/") || strings.HasPrefix(s.Group, "/")
+	wire := bin != nil && len(s.Sockets) == 0 && !(s.Users != nil && byOwner)
 	if !wire {
 		bin, args = bins.podctl, []string{"podctl", stage1.Verb, helperExec, appexec.Protocol}
 	}

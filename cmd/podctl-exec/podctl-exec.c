@@ -337,9 +337,10 @@ static void settings(const struct spec *s)
 		old[strcspn(old, "\n")] = 0;
 		int n = snprintf(want, sizeof want, "%d", s->oom);
 		if (pwrite(fd, want, n, 0) != n) {
-			if (!refused(errno))
-				fail("app %s: setting oom_score_adj to %d: write /proc/self/oom_score_adj: %s", app, s->oom, errtext(errno));
-			dprintf(2, "podctl: app %s: cannot set oom_score_adj to %d (%s); going on with %s\n", app, s->oom, errtext(errno), old);
+			int e = errno;
+			if (!refused(e))
+				fail("app %s: setting oom_score_adj to %d: write /proc/self/oom_score_adj: %s", app, s->oom, errtext(e));
+			dprintf(2, "podctl: app %s: cannot set oom_score_adj to %d (%s); going on with %s\n", app, s->oom, errtext(e), old);
 		}
 		close(fd);
 	}
@@ -350,14 +351,15 @@ static void settings(const struct spec *s)
 			fail("app %s: reading %s: %s", app, r->name, errtext(errno));
 		if (prlimit(0, r->resource, &want, NULL) == 0)
 			continue;
+		int e = errno;
 		char ws[24], wh[24], os[24], oh[24];
 		value(ws, sizeof ws, r->soft);
 		value(wh, sizeof wh, r->hard);
-		if (!refused(errno))
-			fail("app %s: setting %s to %s:%s: %s", app, r->name, ws, wh, errtext(errno));
+		if (!refused(e))
+			fail("app %s: setting %s to %s:%s: %s", app, r->name, ws, wh, errtext(e));
 		value(os, sizeof os, old.rlim_cur);
 		value(oh, sizeof oh, old.rlim_max);
-		dprintf(2, "podctl: app %s: cannot set %s to %s:%s (%s); going on with %s:%s\n", app, r->name, ws, wh, errtext(errno), os, oh);
+		dprintf(2, "podctl: app %s: cannot set %s to %s:%s (%s); going on with %s:%s\n", app, r->name, ws, wh, errtext(e), os, oh);
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -166,5 +167,38 @@ func TestWireEnvironment(t *testing.T) {
 	want := []string{"A=3", "B=4=5", "C="}
 	if !slices.Equal(got, want) {
 		t.Errorf("environment = %q, want %q", got, want)
+	}
+}
+
+// podctl-exec reads whatever comes on its spec pipe without crashing:
+// every cut of a real spec, and random changes to its bytes, end in an
+// error line, or in a spec that still reads and an app that runs.
+func TestWireDamagedNeverCrashes(t *testing.T) {
+	bin := execHelper(t)
+	s := &Spec{Name: "a", Exec: []string{"/bin/true", "x"}, Env: []string{"A=1"}, User: "0", Group: "0",
+		Rlimits: []Rlimit{{Name: "nofile", Resource: 7, Soft: 1024, Hard: 1024}}}
+	spec, _ := wire(t, s)
+	head, err := WireHead(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases [][]byte
+	for n := len(head); n < len(spec); n++ {
+		cases = append(cases, spec[:n])
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		b := bytes.Clone(spec)
+		for range 1 + rng.IntN(4) {
+			b[len(head)+rng.IntN(len(b)-len(head))] = byte(rng.IntN(256))
+		}
+		cases = append(cases, b)
+	}
+	for _, c := range cases {
+		// -1: killed by a signal.
+		_, said, code := runHelper(t, bin, c)
+		if code == -1 || said != "" && (code != 1 || !strings.HasPrefix(said, "app a: ")) {
+			t.Fatalf("spec %x: exit %d, error pipe %q", c, code, said)
+		}
 	}
 }

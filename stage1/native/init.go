@@ -18,7 +18,6 @@ import (
 	"podctl/lifecycle"
 	"podctl/network"
 	"podctl/stage1"
-	"podctl/stage1/appexec"
 	"podctl/stage1/kit"
 )
 
@@ -56,14 +55,6 @@ func initMain(args []string) int {
 		signal.Notify(stops, syscall.SIGTERM, syscall.SIGHUP)
 		signal.Notify(interrupts, syscall.SIGINT)
 	}()
-	// The init encodes each app's spec for podctl's own exec helper, and
-	// the apps' states and the pod's result as they come
-	// (Pod.WriteAppStatus, Pod.WriteResult): with podctl-exec
-	// it encodes no spec, but warming encoding/json here still made whole
-	// starts 4 to 6% shorter (two runs of 60 and 100 pairs). Not the
-	// configuration's type: the init only decodes that, at once, before
-	// this goroutine gets its one P.
-	go warmJSON(&appexec.Spec{})
 	cfg, cgroupsReady, netReady, err := readConfig()
 	if err == io.EOF {
 		// Started early for a pod that was not run after all.

@@ -119,9 +119,8 @@ func appCgroupsOf(pod *kit.Pod) (appCgroups, error) {
 
 // warmJSON builds encoding/json's encoders and field tables for the types
 // of vs, whose first use costs a Go program 0.3 to 0.4 ms for a podConfig:
-// taken beside other work, as stage1 makes the pod's cgroups and as the
-// init waits for its pod, rather than on the way from the one to the
-// other.
+// taken beside other work, as stage1 makes the pod's cgroups, rather than
+// on the way to the init.
 func warmJSON(vs ...any) {
 	for _, v := range vs {
 		_, _ = json.Marshal(v)

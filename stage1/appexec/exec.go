@@ -1,12 +1,10 @@
 // Package appexec is what the process that becomes an app does, last
-// before it executes the app's command: the exec helper of every flavor
-// (podctl-exec, or podctl's own helper verbs). It sets the app's
-// environment, working directory, resource limits, capabilities, user,
-// no_new_privs and seccomp filter on itself, and executes the app.
-//
-// It links little, so that podctl-exec starts in a fraction of podctl's
-// time: x/sys, the capability names, the passwd reader and the seccomp
-// loader, nothing of podctl's image, pod or network code.
+// before it executes the app's command: podctl's own exec helper verbs,
+// in every flavor. It sets the app's environment, working directory,
+// resource limits, capabilities, user, no_new_privs and seccomp filter on
+// itself, and executes the app. For podctl-exec, the native flavor's
+// helper in C, it resolves the same in the app's root, in the init, and
+// encodes what the C program applies (wire.go).
 package appexec
 
 import (

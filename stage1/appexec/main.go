@@ -21,19 +21,21 @@ const (
 	SpecFD   = ErrPipeFD + 2
 )
 
-// Protocol names what a pod's init and its exec helper say to each other
-// on the spec pipe (specReader). The init passes it as the helper's last
-// argument; a helper that speaks another, such as a podctl-exec left from
-// another release beside podctl, refuses to start with one clear line
-// rather than misread the spec.
+// Protocol names what a pod's init and podctl's own exec helper verb say
+// to each other on the spec pipe (specReader). The init passes it, or
+// WireProtocol to podctl-exec, as the helper's last argument; a helper
+// that speaks another, such as a podctl-exec left from another release
+// beside podctl, refuses to start with one clear line rather than misread
+// the spec.
 const Protocol = "podctl-exec-protocol/2"
 
 // maxSpec bounds the spec the helper reads: a pod's apps are bounded far
 // below it.
 const maxSpec = 16 << 20
 
-// Main is the exec helper of a native pod's app: podctl-exec, or podctl's
-// own helper verb where podctl-exec is not beside podctl. Forked by the
+// Main is podctl's own exec helper verb for a native pod's app, where
+// podctl-exec is not beside podctl or the app needs what only it does
+// (native's forkHelper). Forked by the
 // pod's init into the app's namespaces and cgroups before the app's root
 // is ready, it reads its Spec and keeps in its bounding set only what it
 // may become while the init sets up the root; then it waits for the word

@@ -56,10 +56,11 @@ func startApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper
 
 // forkApp runs on a thread of its own, which it changes for good. It forks
 // the app's exec helper first, as soon as the thread is in every cgroup of
-// the app, so that the helper's start (a Go program's start-up, the
-// longest step of an app's start) goes on beside all the rest: the wait
-// for what stage1 made ahead, the root's set-up, and the helper's reading
-// of its spec. It tells the helper to go once the root is ready.
+// the app, so that the helper's start goes on beside all the rest: the
+// wait for what stage1 made ahead, the root's set-up, and the helper's
+// reading of what it may keep meanwhile. Once the root is ready, it
+// resolves the app's spec there for podctl-exec (helperProc.resolve) and
+// tells the helper to go.
 func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool, ready func() error) (*appProc, error) {
 	// Also unshares the thread's root, working directory and umask.
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
@@ -146,11 +147,14 @@ type helperProc struct {
 	specErr      error
 	// wire says the helper is podctl-exec, which speaks
 	// appexec.WireProtocol: it is handed the app's spec resolved
-	// (resolve) instead of the word to go.
+	// (resolve) instead of the word to go. app and resolved are that
+	// spec, before and after, for the helper's errors.
 	wire     bool
-	spec0    *appexec.Spec
+	app      *appexec.Spec
 	resolved *appexec.Resolved
-	goMsg    []byte
+	// goMsg is what start writes once the root is ready: the resolved
+	// spec, or the word to go.
+	goMsg []byte
 }
 
 // resolve resolves the app's spec s in the calling thread's root, the
@@ -164,12 +168,12 @@ func (h *helperProc) resolve(s *appexec.Spec) error {
 	if err != nil {
 		return fmt.Errorf("app %s: %w", s.Name, err)
 	}
-	h.spec0, h.resolved, h.goMsg = s, r, msg
+	h.app, h.resolved, h.goMsg = s, r, msg
 	return nil
 }
 
-// forkHelper starts the exec helper for app s (appexec.Main: podctl-exec,
-// a small program that starts in a fraction of podctl's time), which sets
+// forkHelper starts the exec helper for app s (podctl-exec, a small C
+// program, or podctl's own verb, appexec.Main), which sets
 // what binds the process that sets it (resource limits, oom_score_adj,
 // no_new_privs, the seccomp filter) on itself and becomes the app: the
 // init cannot set those for a child it forks without binding itself, and
@@ -178,8 +182,9 @@ func (h *helperProc) resolve(s *appexec.Spec) error {
 // it, inherited. It is born in the app's cgroups (the thread's v1 ones,
 // and the unified one through cgfd, if not -1) and namespaces; its root
 // becomes the app's when the thread pivots. It reads its spec from
-// descriptor 5: the spec at once, to read and act on while the init sets
-// up the root, then the word to go (helperProc.start).
+// descriptor 5: at once, what it keeps while the init sets up the root
+// (appexec.WireHead; podctl's verb reads the whole spec as JSON), then
+// the app's resolved spec, or the word to go (helperProc.start).
 func (r *reaper) forkHelper(s *kit.AppSpec, stdio stage1.Stdio, interactive bool, cgfd int) (*helperProc, error) {
 	bins, err := r.binaries()
 	if err != nil {
@@ -274,7 +279,7 @@ func (h *helperProc) start() (*appProc, error) {
 	msg, rerr := io.ReadAll(h.status)
 	switch {
 	case len(msg) > 0 && h.resolved != nil:
-		return nil, errors.New(appexec.ExplainExecFailure(h.spec0, h.resolved, strings.TrimSpace(string(msg))))
+		return nil, errors.New(appexec.ExplainExecFailure(h.app, h.resolved, strings.TrimSpace(string(msg))))
 	case len(msg) > 0:
 		return nil, errors.New(strings.TrimSpace(string(msg)))
 	case err != nil:

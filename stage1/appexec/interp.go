@@ -41,8 +41,17 @@ const maxInterp = 4096
 
 // interpreterOf returns the interpreter a program file names, and whether
 // it is a script's: the dynamic loader of an ELF file, or the first word
-// of a #! line. The file is the image's: anything may be in it.
-func interpreterOf(r io.ReaderAt) (string, bool) {
+// of a #! line. The file is the image's: anything may be in it. It runs
+// in a native pod's init, the pod's PID 1 (appexec.Resolved's
+// ExplainExecFailure): should debug/elf panic on a file it was never
+// fuzzed with, the answer is that nothing explains the failure, and the
+// init goes on.
+func interpreterOf(r io.ReaderAt) (interp string, script bool) {
+	defer func() {
+		if recover() != nil {
+			interp, script = "", false
+		}
+	}()
 	head := make([]byte, 256)
 	n, _ := r.ReadAt(head, 0)
 	head = head[:n]

@@ -53,6 +53,8 @@ func WireHead(s *Spec) ([]byte, error) {
 // Resolved is an app's spec as podctl-exec applies it: every name turned
 // into the number or path it stands for in the app's root.
 type Resolved struct {
+	// name is the app's, for the errors about it.
+	name       string
 	flags      uint32
 	uid, gid   int
 	groups     []int
@@ -100,7 +102,7 @@ func Resolve(s *Spec) (*Resolved, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Resolved{uid: uid, gid: gid, groups: append([]int{gid}, s.SupplementaryGIDs...),
+	r := &Resolved{name: s.Name, uid: uid, gid: gid, groups: append([]int{gid}, s.SupplementaryGIDs...),
 		bounding: CapabilityBits(caps), dieWith: s.DieWith, rlimits: s.Rlimits,
 		dir: wd, path: path, argv: s.Exec, envp: environment(s.Env)}
 	if uid != 0 {
@@ -213,16 +215,17 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// ExplainExecFailure is podctl-exec's error line msg about app s, made
-// clearer where the kernel's error misleads: executing path failed with
-// ENOENT although the file is there, because its interpreter is not
-// (missingInterpreter). It runs in the app's root, as Resolve does.
-func ExplainExecFailure(s *Spec, r *Resolved, msg string) string {
+// ExplainExecFailure is podctl-exec's error line msg about the app r was
+// resolved for, made clearer where the kernel's error misleads: executing
+// the command failed with ENOENT although the file is there, because its
+// interpreter is not (missingInterpreter). It runs in the app's root, as
+// Resolve does.
+func (r *Resolved) ExplainExecFailure(msg string) string {
 	if !strings.HasSuffix(msg, fmt.Sprintf(": executing %s: %s", r.path, unix.ENOENT.Error())) {
 		return msg
 	}
 	if why := missingInterpreter(from(filepath.Join("/", r.dir), r.path), r.path); why != "" {
-		return fmt.Sprintf("app %s: %s", s.Name, why)
+		return fmt.Sprintf("app %s: %s", r.name, why)
 	}
 	return msg
 }

@@ -154,7 +154,7 @@ func TestWireMissingInterpreter(t *testing.T) {
 	if code != 1 || said != "app a: executing "+script+": no such file or directory\n" {
 		t.Fatalf("exit %d, error pipe %q", code, said)
 	}
-	got := ExplainExecFailure(s, r, strings.TrimSpace(said))
+	got := r.ExplainExecFailure(strings.TrimSpace(said))
 	if want := "app a: " + script + " is a script for " + dir + "/nope, which the image does not have"; got != want {
 		t.Errorf("explained as %q, want %q", got, want)
 	}

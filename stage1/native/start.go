@@ -147,10 +147,8 @@ type helperProc struct {
 	specErr      error
 	// wire says the helper is podctl-exec, which speaks
 	// appexec.WireProtocol: it is handed the app's spec resolved
-	// (resolve) instead of the word to go. app and resolved are that
-	// spec, before and after, for the helper's errors.
+	// (resolve, kept for the helper's errors) instead of the word to go.
 	wire     bool
-	app      *appexec.Spec
 	resolved *appexec.Resolved
 	// goMsg is what start writes once the root is ready: the resolved
 	// spec, or the word to go.
@@ -168,7 +166,7 @@ func (h *helperProc) resolve(s *appexec.Spec) error {
 	if err != nil {
 		return fmt.Errorf("app %s: %w", s.Name, err)
 	}
-	h.app, h.resolved, h.goMsg = s, r, msg
+	h.resolved, h.goMsg = r, msg
 	return nil
 }
 
@@ -279,7 +277,7 @@ func (h *helperProc) start() (*appProc, error) {
 	msg, rerr := io.ReadAll(h.status)
 	switch {
 	case len(msg) > 0 && h.resolved != nil:
-		return nil, errors.New(appexec.ExplainExecFailure(h.app, h.resolved, strings.TrimSpace(string(msg))))
+		return nil, errors.New(h.resolved.ExplainExecFailure(strings.TrimSpace(string(msg))))
 	case len(msg) > 0:
 		return nil, errors.New(strings.TrimSpace(string(msg)))
 	case err != nil:

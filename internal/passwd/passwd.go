@@ -62,8 +62,8 @@ func resolveID(root, name, file, what string) (int, error) {
 		return ownerOf(root, name, what)
 	}
 	if id, err := strconv.Atoi(name); err == nil {
-		if id < 0 {
-			return 0, fmt.Errorf("%s %q is negative", what, name)
+		if !validID(id) {
+			return 0, fmt.Errorf("%s %q is not an id a process can have (0 to %d)", what, name, maxID)
 		}
 		return id, nil
 	}
@@ -78,7 +78,7 @@ func resolveID(root, name, file, what string) (int, error) {
 		fields := strings.Split(sc.Text(), ":")
 		if len(fields) >= 3 && fields[0] == name {
 			id, err := strconv.Atoi(fields[2])
-			if err != nil {
+			if err != nil || !validID(id) {
 				return 0, fmt.Errorf("looking up %s %q in /%s: bad ID %q", what, name, file, fields[2])
 			}
 			return id, nil
@@ -89,6 +89,13 @@ func resolveID(root, name, file, what string) (int, error) {
 	}
 	return 0, fmt.Errorf("no %s %q in the image's /%s", what, name, file)
 }
+
+// maxID is the largest user or group id: the kernel's (uid_t)-1 means no
+// id, and a change of user to it changes nothing, leaving a helper root.
+const maxID = 1<<32 - 2
+
+// validID tells whether id can be a process's user or group id.
+func validID(id int) bool { return id >= 0 && id <= maxID }
 
 // ownerOf is the owner (what is "user") or group of the file at path in
 // root. The file is never opened for reading: O_PATH is enough to stat it,

@@ -20,7 +20,8 @@ func TestResolve(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/:/bin/sh\nweb:x:33:33::/:/bin/sh\n"), 0o644))
+	// neg and nobody-1 would leave a process's user unchanged: (uid_t)-1.
+	must(os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/:/bin/sh\nweb:x:33:33::/:/bin/sh\nneg:x:-1:0::/:/bin/sh\nnobody-1:x:4294967295:0::/:/bin/sh\n"), 0o644))
 	must(os.WriteFile(filepath.Join(root, "etc/group"), []byte("root:x:0:\nwww:x:44:\n"), 0o644))
 	must(os.WriteFile(filepath.Join(root, "owned"), nil, 0o600))
 	must(os.Chown(filepath.Join(root, "owned"), 1234, 5678))
@@ -41,7 +42,7 @@ func TestResolve(t *testing.T) {
 			t.Errorf("Resolve(%q, %q) = %d, %d, %v; want %d, %d", c.user, c.group, uid, gid, err, c.uid, c.gid)
 		}
 	}
-	for _, c := range [][2]string{{"/missing", "0"}, {"0", "/missing"}, {"nobody", "0"}, {"-1", "0"}} {
+	for _, c := range [][2]string{{"/missing", "0"}, {"0", "/missing"}, {"nobody", "0"}, {"-1", "0"}, {"4294967295", "0"}, {"neg", "0"}, {"nobody-1", "0"}} {
 		if _, _, err := Resolve(root, c[0], c[1]); err == nil {
 			t.Errorf("Resolve(%q, %q) succeeded", c[0], c[1])
 		} else if strings.Contains(c[0]+c[1], "/missing") && !strings.Contains(err.Error(), "no such file") {

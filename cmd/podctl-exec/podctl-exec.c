@@ -137,6 +137,15 @@ static int readfull(int fd, void *buf, size_t n, const char *what)
 	return 1;
 }
 
+/* zalloc is n zeroed things of size bytes, or the helper's end. */
+static void *zalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+	if (p == NULL)
+		fail("app %s: out of memory", app);
+	return p;
+}
+
 /* A reader of the resolved spec: every read is bounds-checked. */
 struct wire {
 	const unsigned char *p, *end;
@@ -165,11 +174,8 @@ static char *str(struct wire *w)
 	uint32_t n = u32(w);
 	if ((size_t)(w->end - w->p) < n || memchr(w->p, 0, n) != NULL)
 		fail("app %s: %s", app, bad);
-	char *s = malloc((size_t)n + 1);
-	if (s == NULL)
-		fail("app %s: out of memory", app);
+	char *s = zalloc((size_t)n + 1, 1);
 	memcpy(s, w->p, n);
-	s[n] = 0;
 	w->p += n;
 	return s;
 }
@@ -180,9 +186,7 @@ static char **strs(struct wire *w)
 	uint32_t n = u32(w);
 	if (n > (uint32_t)(w->end - w->p) / 4)
 		fail("app %s: %s", app, bad);
-	char **v = calloc((size_t)n + 1, sizeof *v);
-	if (v == NULL)
-		fail("app %s: out of memory", app);
+	char **v = zalloc((size_t)n + 1, sizeof *v);
 	for (uint32_t i = 0; i < n; i++)
 		v[i] = str(w);
 	return v;
@@ -212,9 +216,7 @@ static void parse(struct wire *w, struct spec *s)
 	s->ngroups = u32(w);
 	if (s->ngroups > (uint32_t)(w->end - w->p) / 4)
 		fail("app %s: %s", app, bad);
-	s->groups = calloc((size_t)s->ngroups + 1, sizeof *s->groups);
-	if (s->groups == NULL)
-		fail("app %s: out of memory", app);
+	s->groups = zalloc((size_t)s->ngroups + 1, sizeof *s->groups);
 	for (uint32_t i = 0; i < s->ngroups; i++)
 		s->groups[i] = u32(w);
 	s->bounding = u64(w);
@@ -224,9 +226,7 @@ static void parse(struct wire *w, struct spec *s)
 	s->nrlimits = u32(w);
 	if (s->nrlimits > (uint32_t)(w->end - w->p) / 24)
 		fail("app %s: %s", app, bad);
-	s->rlimits = calloc((size_t)s->nrlimits + 1, sizeof *s->rlimits);
-	if (s->rlimits == NULL)
-		fail("app %s: out of memory", app);
+	s->rlimits = zalloc((size_t)s->nrlimits + 1, sizeof *s->rlimits);
 	for (uint32_t i = 0; i < s->nrlimits; i++) {
 		s->rlimits[i].resource = u32(w);
 		s->rlimits[i].soft = u64(w);
@@ -240,9 +240,7 @@ static void parse(struct wire *w, struct spec *s)
 	s->nfilter = u32(w);
 	if (s->nfilter > 0xffff || s->nfilter > (uint32_t)(w->end - w->p) / 8)
 		fail("app %s: %s", app, bad);
-	s->filter = calloc((size_t)s->nfilter + 1, sizeof *s->filter);
-	if (s->filter == NULL)
-		fail("app %s: out of memory", app);
+	s->filter = zalloc((size_t)s->nfilter + 1, sizeof *s->filter);
 	for (uint32_t i = 0; i < s->nfilter; i++) {
 		uint32_t a = u32(w);
 		s->filter[i].code = a & 0xffff;
@@ -427,8 +425,8 @@ int main(int argc, char **argv)
 	uint32_t namelen = u32(&m);
 	if (namelen > 4096)
 		fail("podctl-exec: the app's name is over 4096 bytes");
-	char *name = calloc(namelen + 1, 1);
-	if (name == NULL || (namelen > 0 && !readfull(SPEC_FD, name, namelen, "the app's spec")))
+	char *name = zalloc(namelen + 1, 1);
+	if (namelen > 0 && !readfull(SPEC_FD, name, namelen, "the app's spec"))
 		fail("podctl-exec: reading the app's spec: it ends early");
 	app = name;
 	dropcaps(helper);
@@ -439,9 +437,7 @@ int main(int argc, char **argv)
 	uint32_t n = u32(&m);
 	if (n > MAX_WIRE)
 		fail("app %s: the resolved spec is over %u bytes", app, MAX_WIRE);
-	unsigned char *buf = malloc(n ? n : 1);
-	if (buf == NULL)
-		fail("app %s: out of memory", app);
+	unsigned char *buf = zalloc(n ? n : 1, 1);
 	if (n > 0 && !readfull(SPEC_FD, buf, n, "the app's resolved spec"))
 		fail("app %s: reading the app's resolved spec: it ends early", app);
 	close(SPEC_FD);

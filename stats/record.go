@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"podctl/cgroup"
 	"podctl/internal/fsutil"
 	"podctl/internal/resident"
 	"podctl/lifecycle"
@@ -61,30 +64,112 @@ func DefaultInterval() time.Duration {
 
 // Record starts recording, in the background, the usage of a pod (its
 // cgroup folders dirs, and its apps, by name) every interval
-// (DefaultInterval if 0) into the pod's lifecycle.FileStats in podDir, and returns the
-// function that stops it and waits for its last write. stage1 starts it
-// once it has made the pod's cgroups; the first sample is taken one
-// interval later. It must run in a process outside the pod's cgroups,
-// which a pause freezes: the pod's stage1. Recording is best-effort: a
-// failure is said once through warn and never stops the pod.
-func Record(p *lifecycle.Pod, dirs, apps []string, interval time.Duration, warn func(error)) (stop func()) {
+// (DefaultInterval if 0) into the pod's lifecycle.FileStats, and returns
+// the recording, which Stop stops. stage1 starts it once it has made the
+// pod's cgroups; the first sample is taken one interval later. It must
+// run in a process outside the pod's cgroups, which a pause freezes: the
+// pod's stage1, which may hand it on (Handover) to a process that takes
+// a sample at a time (SampleOnce). Recording is best-effort: a failure is
+// said once through warn and never stops the pod.
+func Record(p *lifecycle.Pod, dirs, apps []string, interval time.Duration, warn func(error)) *Recording {
 	if interval <= 0 {
 		interval = DefaultInterval()
 	}
 	r := &recorder{path: p.FilePath(lifecycle.FileStats), dirs: dirs, apps: apps, interval: max(interval, minInterval), warnf: warn}
-	done := make(chan struct{})
-	finished := make(chan struct{})
+	rec := &Recording{done: make(chan struct{}), finished: make(chan struct{}), next: time.Now().Add(r.interval)}
 	go func() {
-		defer close(finished)
-		r.run(done)
+		defer close(rec.finished)
+		r.run(rec)
 	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(done)
-			<-finished
-		})
+	return rec
+}
+
+// Recording is a pod's usage being recorded by Record.
+type Recording struct {
+	once           sync.Once
+	done, finished chan struct{}
+	// mu guards where the recording stands: when its next sample is
+	// due, and how idle the pod was found (the span's shift).
+	mu   sync.Mutex
+	next time.Time
+	idle int
+}
+
+// Stop stops the recording and waits for its last write. Once is enough:
+// a second call does nothing.
+func (rec *Recording) Stop() {
+	rec.once.Do(func() {
+		close(rec.done)
+		<-rec.finished
+	})
+}
+
+// Handover stops the recording and returns how long until its next
+// sample is due, and the state to give SampleOnce for it.
+func (rec *Recording) Handover() (time.Duration, string) {
+	rec.Stop()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return max(time.Until(rec.next), 0), idleState(rec.idle)
+}
+
+// idleState is a sampler's state: how many idle samples in a row came
+// before the next, up to maxIdleShift.
+func idleState(idle int) string { return "idle=" + strconv.Itoa(idle) }
+
+// parseIdleState is the inverse of idleState.
+func parseIdleState(s string) (int, error) {
+	v, ok := strings.CutPrefix(s, "idle=")
+	n, err := strconv.Atoi(v)
+	if !ok || err != nil || n < 0 || n > maxIdleShift || strconv.Itoa(n) != v {
+		return 0, fmt.Errorf("sampler state %q is not idle=0 to idle=%d", s, maxIdleShift)
 	}
+	return n, nil
+}
+
+// SampleOnce takes one sample of the usage of a pod (its cgroup folders
+// dirs, and its apps) into its stats file at path, as a recording's loop
+// does, for a process that lives for one sample: it picks up the file
+// (the CPU used since its last sample, the interval the samples are at),
+// and state says how idle the pod was found before (Handover, or the
+// SampleOnce before). It returns how long until the next sample is due,
+// and its state. An error is the first failure to record, which ends the
+// recording: a sampler run every few seconds would say it every time.
+func SampleOnce(path string, dirs, apps []string, state string) (next time.Duration, nextState string, err error) {
+	idle, err := parseIdleState(state)
+	if err != nil {
+		return 0, "", err
+	}
+	var failed error
+	r := &recorder{path: path, dirs: dirs, apps: apps, interval: DefaultInterval(), warnf: func(e error) { failed = e }}
+	r.resume()
+	rd := readerAfter(r.last)
+	idle = r.sample(&rd, r.interval<<idle, idle)
+	if failed != nil {
+		return 0, "", failed
+	}
+	return r.interval << idle, idleState(idle), nil
+}
+
+// readerAfter is a Reader whose reading before was sample last (nil:
+// none), as recorded in a pod's file.
+func readerAfter(last *Sample) Reader {
+	var rd Reader
+	if last == nil {
+		return rd
+	}
+	rd.prevTime = last.Time
+	if last.Pod.Has&cgroup.HasCPU != 0 {
+		v := last.Pod.CPUNanos
+		rd.prevPod = &v
+	}
+	rd.prevApps = map[string]uint64{}
+	for _, a := range last.Apps {
+		if a.Has&cgroup.HasCPU != 0 {
+			rd.prevApps[a.Name] = a.CPUNanos
+		}
+	}
+	return rd
 }
 
 // recorder is the state of one pod's Record.
@@ -92,44 +177,36 @@ type recorder struct {
 	path       string
 	dirs, apps []string
 	interval   time.Duration
-	// n is the number of samples in the file.
+	// n is the number of samples in the file, last the last of them (nil:
+	// none), as resume found them.
 	n      int
+	last   *Sample
 	warnf  func(error)
 	warned bool
 	// torn is set when a write failed and may have left part of a line.
 	torn bool
 }
 
-func (r *recorder) run(done <-chan struct{}) {
+func (r *recorder) run(rec *Recording) {
 	// The first sample is taken one interval in: a pod's start is when
 	// every millisecond counts, and a pod that ends sooner has no history
 	// worth a file.
 	select {
-	case <-done:
+	case <-rec.done:
 		return
 	case <-time.After(r.interval):
 	}
 	r.resume()
-	dirs, apps := r.dirs, r.apps
 	var rd Reader
 	next := time.Now()
 	// span is the stretch the next sample stands for: the interval, or a
 	// multiple of it (1 << idle) while the pod is idle.
 	span, idle := r.interval, 0
 	for {
-		// Nothing to read once the pod's cgroups are gone, at its end.
-		if s, ok := rd.Read(dirs, apps, time.Now()); ok {
-			s.Span = span
-			r.add(s)
-			// The sample's code and garbage are not needed until the next.
-			if err := resident.ShedAgain(); err != nil {
-				r.warn(err)
-			}
-			if isIdle(s) {
-				idle = min(idle+1, maxIdleShift)
-			} else {
-				idle = 0
-			}
+		idle = r.sample(&rd, span, idle)
+		// The sample's code and garbage are not needed until the next.
+		if err := resident.ShedAgain(); err != nil {
+			r.warn(err)
 		}
 		span = r.interval << idle
 		next = next.Add(span)
@@ -139,12 +216,32 @@ func (r *recorder) run(done <-chan struct{}) {
 			// span rather than coming in a burst.
 			next, wait = time.Now().Add(span), span
 		}
+		rec.mu.Lock()
+		rec.next, rec.idle = next, idle
+		rec.mu.Unlock()
 		select {
-		case <-done:
+		case <-rec.done:
 			return
 		case <-time.After(wait):
 		}
 	}
+}
+
+// sample takes one sample with rd, standing for span, and adds it to the
+// file. idle is how many idle samples in a row came before it; it
+// returns that count with this one.
+func (r *recorder) sample(rd *Reader, span time.Duration, idle int) int {
+	// Nothing to read once the pod's cgroups are gone, at its end.
+	s, ok := rd.Read(r.dirs, r.apps, time.Now())
+	if !ok {
+		return idle
+	}
+	s.Span = span
+	r.add(s)
+	if isIdle(s) {
+		return min(idle+1, maxIdleShift)
+	}
+	return 0
 }
 
 // resume picks up a file left by an earlier recorder of the pod: it cuts
@@ -166,8 +263,9 @@ func (r *recorder) resume() {
 		b = b[:keep]
 	}
 	samples := Parse(b)
-	r.n = len(samples)
+	r.n, r.last = len(samples), nil
 	if len(samples) > 0 {
+		r.last = &samples[len(samples)-1]
 		// The shortest span is the interval they were recorded at (halve
 		// doubles every span alike); the longer ones stood for idle
 		// stretches.

@@ -235,7 +235,7 @@ func fakePod(t *testing.T) (podDir, cg string) {
 
 func TestRecord(t *testing.T) {
 	podDir, cg := fakePod(t)
-	stop := Record(openPod(t, podDir), []string{cg}, []string{"a", "gone"}, 20*time.Millisecond, func(err error) { t.Error(err) })
+	stop := Record(openPod(t, podDir), []string{cg}, []string{"a", "gone"}, 20*time.Millisecond, func(err error) { t.Error(err) }).Stop
 	time.Sleep(200 * time.Millisecond)
 	stop()
 	stop() // twice is fine
@@ -276,7 +276,7 @@ func TestRecordBacksOffWhenIdle(t *testing.T) {
 	podDir, cg := fakePod(t)
 	path := filepath.Join(podDir, lifecycle.FileStats)
 	const interval = 10 * time.Millisecond
-	stop := Record(openPod(t, podDir), []string{cg}, []string{"a"}, interval, func(err error) { t.Error(err) })
+	stop := Record(openPod(t, podDir), []string{cg}, []string{"a"}, interval, func(err error) { t.Error(err) }).Stop
 	defer stop()
 	waitFor := func(what string, ok func([]Sample) bool) []Sample {
 		t.Helper()
@@ -325,7 +325,7 @@ func TestRecordResumesTornFile(t *testing.T) {
 	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stop := Record(openPod(t, podDir), []string{cg}, []string{"a", "gone"}, 20*time.Millisecond, func(err error) { t.Error(err) })
+	stop := Record(openPod(t, podDir), []string{cg}, []string{"a", "gone"}, 20*time.Millisecond, func(err error) { t.Error(err) }).Stop
 	time.Sleep(70 * time.Millisecond)
 	stop()
 	b, _ := os.ReadFile(path)
@@ -377,6 +377,70 @@ func TestReadNoFolders(t *testing.T) {
 	for _, dirs := range [][]string{nil, {}} {
 		if s, ok := r.Read(dirs, []string{"app"}, time.Now()); ok || s.Pod.Has != 0 {
 			t.Fatalf("Read of %#v: %+v, %v; want nothing", dirs, s, ok)
+		}
+	}
+}
+
+// A recording handed over goes on a sample at a time (SampleOnce), as its
+// loop would have: each sample's CPU against the one before it in the
+// file, and the spans doubling while the pod is idle.
+func TestSampleOnceTakesUpRecording(t *testing.T) {
+	const interval = 10 * time.Millisecond
+	t.Setenv(IntervalEnv, interval.String())
+	podDir, cg := fakePod(t)
+	path := filepath.Join(podDir, lifecycle.FileStats)
+	rec := Record(openPod(t, podDir), []string{cg}, []string{"a"}, interval, func(err error) { t.Error(err) })
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		b, _ := os.ReadFile(path)
+		if len(Parse(b)) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no two samples in 30 s")
+		}
+	}
+	next, state := rec.Handover()
+	b, _ := os.ReadFile(path)
+	before := Parse(b)
+	if next < 0 || next > interval<<maxIdleShift || state != idleState(len(before)-1) {
+		t.Fatalf("handed over %s, %q after %d samples", next, state, len(before))
+	}
+	// Busy: 50 ms of CPU since the last sample.
+	if err := os.WriteFile(filepath.Join(cg, "cpu.stat"), []byte("usage_usec 51000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"idle=0", "idle=1", "idle=2"} {
+		span := interval << (len(before) - 1)
+		if i > 0 {
+			span = interval << (i - 1)
+		}
+		next, state2, err := SampleOnce(path, []string{cg}, []string{"a"}, state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state2 != want {
+			t.Fatalf("sample %d: state %q, want %q", i, state2, want)
+		}
+		if wantNext := interval << i; next != wantNext {
+			t.Fatalf("sample %d: next in %s, want %s", i, next, wantNext)
+		}
+		b, _ := os.ReadFile(path)
+		got := Parse(b)
+		if len(got) != len(before)+i+1 {
+			t.Fatalf("%d samples after %d more, want %d", len(got), i+1, len(before)+i+1)
+		}
+		s := got[len(got)-1]
+		if s.Span != span || s.Pod.CPUPercent == nil || (i == 0) != (*s.Pod.CPUPercent > idleCPUPercent) {
+			t.Fatalf("sample %d: span %s (want %s), cpu %v", i, s.Span, span, s.Pod.CPUPercent)
+		}
+		if len(s.Apps) != 1 || s.Apps[0].CPUPercent == nil {
+			t.Fatalf("sample %d: apps %+v, want a's CPU against the sample before", i, s.Apps)
+		}
+		state = state2
+	}
+	for _, bad := range []string{"", "idle=", "idle=6", "idle=-1", "idle=01", "busy=1"} {
+		if _, _, err := SampleOnce(path, []string{cg}, []string{"a"}, bad); err == nil {
+			t.Errorf("SampleOnce took state %q", bad)
 		}
 	}
 }

@@ -67,9 +67,11 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "tests: building podctl-mds:", err)
 		return 1
 	}
-	if err := buildExecHelper(filepath.Join(work, "podctl-exec")); err != nil {
-		fmt.Fprintln(os.Stderr, "tests: building podctl-exec:", err)
-		return 1
+	for _, name := range []string{"podctl-exec", "podctl-wait"} {
+		if err := buildCHelper(work, name); err != nil {
+			fmt.Fprintf(os.Stderr, "tests: building %s: %v\n", name, err)
+			return 1
+		}
 	}
 	// A static sd_notify sender for the image: busybox has none.
 	notifier := filepath.Join(work, "notify")
@@ -110,10 +112,10 @@ func buildStatic(out, pkg string) error {
 	return build.Run()
 }
 
-// buildExecHelper builds podctl-exec, the exec helper in C, at out, as
-// build.sh does.
-func buildExecHelper(out string) error {
-	build := exec.Command("gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out, "../cmd/podctl-exec/podctl-exec.c")
+// buildCHelper builds podctl's helper program name in C (podctl-exec,
+// podctl-wait) beside podctl in dir, as build.sh does.
+func buildCHelper(dir, name string) error {
+	build := exec.Command("gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", filepath.Join(dir, name), "../cmd/"+name+"/"+name+".c")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	return build.Run()
 }

@@ -120,3 +120,16 @@ func (c *Child) Status() (syscall.WaitStatus, bool) {
 	defer c.mu.RUnlock()
 	return c.status, c.done && !c.lost
 }
+
+// HoldUnreaped keeps the child from being reaped (Wait blocks) until
+// release is called, for a caller that hands the child on to another
+// program it becomes: that program must find the child to reap. ok is
+// false, and nothing is held, if the child has been reaped already.
+func (c *Child) HoldUnreaped() (release func(), ok bool) {
+	c.mu.Lock()
+	if c.done {
+		c.mu.Unlock()
+		return nil, false
+	}
+	return c.mu.Unlock, true
+}

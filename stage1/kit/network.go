@@ -131,13 +131,25 @@ func ReadNetwork(dec *json.Decoder) error {
 // exists (the pod's init has ended with it): the plugins then work from
 // CNI's cache alone.
 func (pn *PodNetwork) Detach(gone bool) error {
-	ctx, cancel := context.WithTimeout(context.Background(), networkTimeout)
-	defer cancel()
 	netns := pn.netns
 	if gone {
 		netns = ""
 	}
-	if err := pn.env.Detach(ctx, pn.pod.UUID, netns); err != nil {
+	return detach(pn.env, pn.pod.UUID, netns)
+}
+
+// ReleaseNetworks releases the networks pod p joined, once its namespace
+// has gone with its init, from CNI's cache: Detach, for a process other
+// than the one that attached them.
+func ReleaseNetworks(p *lifecycle.Pod) error {
+	return detach(network.NewEnv(datadir.OfPod(p.Path())), p.UUID, "")
+}
+
+// detach releases the networks of pod uuid joined in netns ("": gone).
+func detach(env network.Env, uuid, netns string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), networkTimeout)
+	defer cancel()
+	if err := env.Detach(ctx, uuid, netns); err != nil {
 		return fmt.Errorf("releasing the pod's networks: %w", err)
 	}
 	return nil

@@ -2,9 +2,11 @@ package kit
 
 import (
 	"errors"
+	"time"
 
 	"podctl/cgroup"
 	"podctl/internal/rootless"
+	"podctl/lifecycle"
 	"podctl/stage1"
 	"podctl/stats"
 )
@@ -23,7 +25,10 @@ type Pod struct {
 	appChildren bool
 	// appCgroupsMade: MakeAppCgroups has run; it does its work once.
 	appCgroupsMade bool
-	undo           []func() error
+	// usage records the pod's usage while it runs (nil for a pod that
+	// has no cgroups).
+	usage *stats.Recording
+	undo  []func() error
 }
 
 // Prologue says how Begin prepares a pod for a flavor.
@@ -78,33 +83,61 @@ func Begin(rc *stage1.RunContext, how Prologue) (*Pod, error) {
 		return nil, err
 	}
 	p.Group, p.appChildren = g, how.AppCgroups
-	p.Defer(func() error {
-		// The pod's processes end with it, and its cgroups go; then their
-		// record, so that gc, which reads the record of every pod it
-		// marks and removes, has no folder to look up. A stage1 killed
-		// before this leaves the record, and gc the work.
-		if err := g.Kill(cgroup.KillWait); err != nil {
-			return err
-		}
-		if err := g.Remove(); err != nil {
-			return err
-		}
-		return removeCgroupRecord(rc.Pod)
-	})
+	p.Defer(func() error { return EndCgroups(rc.Pod, g) })
 	if !how.AppCgroupsLater {
 		if err := p.MakeAppCgroups(); err != nil {
 			p.End()
 			return nil, err
 		}
 	}
-	names := make([]string, len(specs))
-	for i, s := range specs {
+	names := p.AppNames()
+	// From this process, which no pause freezes, while the pod runs.
+	p.usage = stats.Record(rc.Pod, g.Dirs, names, stats.DefaultInterval(), rc.Warn)
+	p.Defer(func() error { p.usage.Stop(); return nil })
+	return p, nil
+}
+
+// EndCgroups ends what is left in the pod's cgroups g and removes them;
+// then their record, so that gc, which reads the record of every pod it
+// marks and removes, has no folder to look up. A stage1 killed before
+// this leaves the record, and gc the work.
+func EndCgroups(p *lifecycle.Pod, g *cgroup.Group) error {
+	if err := g.Kill(cgroup.KillWait); err != nil {
+		return err
+	}
+	if err := g.Remove(); err != nil {
+		return err
+	}
+	return removeCgroupRecord(p)
+}
+
+// HandOverUsage stops recording the pod's usage, for a process that
+// takes it up a sample at a time (stats.SampleOnce), and returns how long
+// until its next sample is due and the sampler's state; ok is false for a
+// pod that records none.
+func (p *Pod) HandOverUsage() (next time.Duration, state string, ok bool) {
+	if p.usage == nil {
+		return 0, "", false
+	}
+	next, state = p.usage.Handover()
+	return next, state, true
+}
+
+// RecordUsage records the pod's usage again, after HandOverUsage, for a
+// hand-over that did not happen.
+func (p *Pod) RecordUsage() {
+	if p.usage != nil {
+		p.usage = stats.Record(p.RC.Pod, p.Group.Dirs, p.AppNames(), 0, p.RC.Warn)
+	}
+}
+
+// AppNames are the names of the pod's apps, in the manifest's order.
+func (p *Pod) AppNames() []string {
+	names := make([]string, len(p.Specs))
+	for i, s := range p.Specs {
 		names[i] = s.Name
 	}
-	// From this process, which no pause freezes, while the pod runs.
-	stop := stats.Record(rc.Pod, g.Dirs, names, stats.DefaultInterval(), rc.Warn)
-	p.Defer(func() error { stop(); return nil })
-	return p, nil
+	return names
 }
 
 // MakeAppCgroups makes each app's cgroups below the pod's and tells its

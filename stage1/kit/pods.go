@@ -271,24 +271,36 @@ func awaitExit(pidfd int, d time.Duration) {
 }
 
 // NotifyReady tells a service manager that started podctl run under
-// Type=notify that the pod's apps have all started. Where there is none
-// ($NOTIFY_SOCKET unset) it does nothing. From then on the calling
-// process, the pod's stage1, mostly waits for its pod: it settles
-// (resident.Settle) after settleDelay, unless the pod has ended by then,
-// and warn gets a failure to.
+// Type=notify that the pod's apps have all started (TellReady), and has
+// the calling process, the pod's stage1, settle once they have run a
+// moment (SettleLater).
 func NotifyReady(warn func(error)) {
+	TellReady()
+	SettleLater(warn)
+}
+
+// TellReady tells a service manager that started podctl run under
+// Type=notify that the pod's apps have all started. Where there is none
+// ($NOTIFY_SOCKET unset) it does nothing.
+func TellReady() {
 	daemon.SdNotify(false, daemon.SdNotifyReady)
-	time.AfterFunc(settleDelay, func() {
+}
+
+// SettleLater has the calling process, the pod's stage1, which from now
+// on mostly waits for its pod, settle (resident.Settle) after
+// SettleDelay; warn gets a failure to.
+func SettleLater(warn func(error)) {
+	time.AfterFunc(SettleDelay, func() {
 		if err := resident.Settle(); err != nil {
 			warn(err)
 		}
 	})
 }
 
-// settleDelay is how long a pod's stage1 waits, once its apps run, before
-// it sheds what it used to start: long enough that a pod whose apps end
-// at once ends without paying for it.
-const settleDelay = 100 * time.Millisecond
+// SettleDelay is how long a pod's stage1 waits, once its apps run, before
+// it sheds what it used to start, or hands the waiting on: long enough
+// that a pod whose apps end at once ends without paying for it.
+const SettleDelay = 100 * time.Millisecond
 
 // CgroupControl is the Stop and GC of a flavor whose pods live in the
 // pod's cgroups and whose mounts live in mount namespaces that die with the

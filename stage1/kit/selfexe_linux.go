@@ -59,6 +59,16 @@ func OpenBinaries(names ...string) ([]*os.File, error) {
 	return files, nil
 }
 
+// BesideSelf is the path of the file name in the running podctl binary's
+// folder, where podctl's helper programs are installed.
+func BesideSelf(name string) (string, error) {
+	path, err := selfPath()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(filepath.Dir(path), name), nil
+}
+
 // selfPath is the path of the running podctl binary.
 func selfPath() (string, error) {
 	if SelfExe != "/proc/self/exe" {

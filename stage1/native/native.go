@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 
@@ -137,7 +138,7 @@ func (f *Flavor) Available() error { return cgroup.CheckTracking() }
 // Helpers has the pod's init, and the exec helper of apps with
 // per-process settings.
 func (f *Flavor) Helpers() map[string]func([]string) int {
-	return map[string]func([]string) int{helperInit: initMain, helperExec: appexec.Main, helperUserns: kit.UsernsHolderMain}
+	return map[string]func([]string) int{helperInit: initMain, helperExec: appexec.Main, helperUserns: kit.UsernsHolderMain, helperSample: sampleMain, helperEnd: endMain}
 }
 
 // Run makes the pod's cgroups, starts its init in new namespaces and waits
@@ -214,7 +215,11 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, st
 		}
 		rc.Debugf("starting the pod's init")
 		init = f.startInit(hostNet)
+		if <-init.started; init.err != nil {
+			return 0, init.err
+		}
 	}
+	defer init.release()
 	if !cfg.Mutable {
 		// Beside the rest of stage1's start and the init's.
 		cfg.Ahead = true
@@ -261,7 +266,8 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, st
 	}
 	child := init.child
 	// Passed on from now, also while the apps are getting ready.
-	done := passSignals(stops(), child)
+	var pass relay
+	pass.start(stops(), child)
 	if err := kit.WaitErrPipe(init.status, func() { child.Wait() }); err != nil {
 		// An app did not start: the init has recorded it, and the pod's
 		// result, and ended.
@@ -269,7 +275,7 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, st
 			init.control.Close()
 		}
 		init.releaseMounts()
-		close(done)
+		pass.stop()
 		rc.Warn(err)
 		return exitCode(child), nil
 	}
@@ -277,12 +283,12 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, st
 		init.takeAppMounts()
 	}
 	rc.Debugf("init started as pid %d; every app is ready", child.Pid)
-	kit.NotifyReady(rc.Warn)
+	kit.TellReady()
 	trace.Mark("apps started")
-	ws := child.Wait()
+	ws := waitInit(rc, cfg, pod, pn, init, stops(), &pass)
 	trace.Mark("init ended")
 	init.releaseMounts()
-	close(done)
+	pass.stop()
 	if ws.Signaled() {
 		// The init records the pod's result as it ends: killed, it could
 		// not, but this process lives on to say what happened.
@@ -293,21 +299,31 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, st
 	return exitCode(child), nil
 }
 
-// passSignals passes the signals of sigs on to p until the channel it
-// returns is closed.
-func passSignals(sigs <-chan os.Signal, p *kit.Child) chan<- struct{} {
-	done := make(chan struct{})
+// relay passes the stop signals stage1 catches on to the pod's init.
+type relay struct {
+	done, stopped chan struct{}
+}
+
+// start passes the signals of sigs on to p until stop.
+func (r *relay) start(sigs <-chan os.Signal, p *kit.Child) {
+	r.done, r.stopped = make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(r.stopped)
 		for {
 			select {
 			case sig := <-sigs:
 				p.Signal(sig.(syscall.Signal))
-			case <-done:
+			case <-r.done:
 				return
 			}
 		}
 	}()
-	return done
+}
+
+// stop stops passing signals on, once the one under way has been.
+func (r *relay) stop() {
+	close(r.done)
+	<-r.stopped
 }
 
 // initProc is a pod's init, started and waiting for its pod: its
@@ -328,6 +344,10 @@ type initProc struct {
 	config, status, control *os.File
 	// handed is set once the init has its pod.
 	handed bool
+	// onParent runs functions on the thread that forked the init, until
+	// release (startInit).
+	onParent    chan func()
+	releaseOnce sync.Once
 	// mounts hold the mount namespaces of the init (if it could be
 	// opened) and of its apps, and the binaries the init opened
 	// (takeAppMounts): the end of each, which waits for an RCU grace
@@ -340,22 +360,38 @@ type initProc struct {
 // StartEarly starts the pod's init before the pod is prepared. The start
 // itself, which makes the namespaces, goes on beside stage0's work.
 func (f *Flavor) StartEarly(o stage1.EarlyOptions) (stage1.Early, error) {
-	p := &initProc{started: make(chan struct{}), hostNetwork: o.HostNetwork}
-	go func() {
-		defer close(p.started)
-		p.err = f.start(p)
-	}()
-	return p, nil
+	return f.startInit(o.HostNetwork), nil
 }
 
 var _ stage1.EarlyStarter = (*Flavor)(nil)
 
-// startInit starts the pod's init and waits until it is started.
+// startInit starts the pod's init, in the background: p.started is
+// closed once it is started. The init dies with the thread that forked
+// it (Pdeathsig: the kernel sends it when that thread ends, not the
+// process), and only that thread may become podctl-wait (handOver): the
+// goroutine that forks it keeps its thread, and runs on it what is sent
+// on p.onParent, until p.release.
 func (f *Flavor) startInit(hostNetwork bool) *initProc {
-	p := &initProc{started: make(chan struct{}), hostNetwork: hostNetwork}
-	p.err = f.start(p)
-	close(p.started)
+	p := &initProc{started: make(chan struct{}), hostNetwork: hostNetwork, onParent: make(chan func())}
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		p.err = f.start(p)
+		close(p.started)
+		if p.err != nil {
+			return
+		}
+		for fn := range p.onParent {
+			fn()
+		}
+	}()
 	return p
+}
+
+// release lets the thread that forked the init go, once the init has
+// been reaped; a second call does nothing.
+func (p *initProc) release() {
+	p.releaseOnce.Do(func() { close(p.onParent) })
 }
 
 // start starts the pod's init in new namespaces. It waits for its pod on
@@ -481,6 +517,7 @@ func (p *initProc) end() {
 	p.status.Close()
 	p.control.Close()
 	p.child.Wait()
+	p.release()
 	p.releaseMounts()
 }
 

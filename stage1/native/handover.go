@@ -1,0 +1,341 @@
+package native
+
+// Once a pod's apps have run for a moment, its stage1 only waits: for
+// the init to end, for a signal to pass on, for the next usage sample. A
+// Go program that waits keeps about 3 MiB and eight threads resident for
+// the pod's whole life, beside every pod; and every thread of the host
+// costs each later start's pivot_root (the kernel walks them all). So
+// stage1 becomes podctl-wait (cmd/podctl-wait), a small C program, in its
+// own process: it keeps stage1's pid, the pod's lock and the init as its
+// child. podctl-wait runs podctl for each usage sample (helperSample)
+// and, once the init has ended, for the pod's end (helperEnd), whose exit
+// status it exits with. Where podctl-wait is missing, or speaks another
+// protocol, stage1 waits itself, as it always did.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"podctl/cgroup"
+	"podctl/internal/trace"
+	"podctl/lifecycle"
+	"podctl/stage1"
+	"podctl/stage1/kit"
+	"podctl/stats"
+)
+
+const (
+	// waitBinary is the program stage1 becomes (handOver), installed
+	// beside podctl; waitProtocol is the arguments it takes.
+	waitBinary   = "podctl-wait"
+	waitProtocol = "podctl-wait-protocol/1"
+	// helperSample takes one usage sample for podctl-wait; helperEnd
+	// ends the pod once its init has.
+	helperSample = "native-sample"
+	helperEnd    = "native-end"
+)
+
+// canHandOver reports whether stage1 may become podctl-wait while the pod
+// runs: not while it serves something of the pod itself (a mutable pod's
+// app verbs, the terminal, the metadata service), nor for a pod without
+// cgroups (an ordinary user's, whose stage1 runs in a user namespace
+// another podctl waits beside).
+func canHandOver(rc *stage1.RunContext, cfg *podConfig, pod *kit.Pod, pn *kit.PodNetwork) bool {
+	return !rc.Interactive && !cfg.Mutable && !pn.MDS && !pod.Cgroupless()
+}
+
+// waitInit waits for the pod's init to end and returns how it ended. If
+// the pod may be handed over (canHandOver) and runs for kit.SettleDelay,
+// this process becomes podctl-wait and waitInit never returns; otherwise
+// the process settles (kit.SettleLater) and waits itself.
+func waitInit(rc *stage1.RunContext, cfg *podConfig, pod *kit.Pod, pn *kit.PodNetwork, init *initProc, sigs chan os.Signal, relay *relay) syscall.WaitStatus {
+	child := init.child
+	if !canHandOver(rc, cfg, pod, pn) {
+		kit.SettleLater(rc.Warn)
+		return child.Wait()
+	}
+	ended := make(chan syscall.WaitStatus, 1)
+	go func() { ended <- child.Wait() }()
+	select {
+	case ws := <-ended:
+		return ws
+	case <-time.After(kit.SettleDelay):
+	}
+	if err := handOver(rc, pod, pn, init, sigs, relay.stop); err != nil {
+		if !errors.Is(err, errInitEnded) {
+			rc.Debugf("waiting for the pod here: %v", err)
+		}
+		relay.start(sigs, child)
+		kit.SettleLater(rc.Warn)
+	}
+	return <-ended
+}
+
+// errInitEnded: there is nothing to hand over, the init has ended.
+var errInitEnded = errors.New("the init has ended")
+
+// handOver makes this process podctl-wait, waiting for the pod's init,
+// passing it the stop signals of sigs (which stopRelay stops
+// passing) and taking up the recording of its usage. It returns only if
+// it could not, with the process as it was but for the relay, stopped.
+func handOver(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, init *initProc, sigs <-chan os.Signal, stopRelay func()) error {
+	child := init.child
+	path, err := kit.BesideSelf(waitBinary)
+	if err != nil {
+		return err
+	}
+	if err := checkWaitProtocol(path); err != nil {
+		return err
+	}
+	// The binary this process runs from, for podctl-wait to run again:
+	// the same release, whatever is installed meanwhile.
+	exe, err := unix.Open(kit.SelfExe, unix.O_PATH, 0)
+	if err != nil {
+		return fmt.Errorf("opening podctl's binary: %w", err)
+	}
+	defer unix.Close(exe)
+	lock := int(rc.Pod.LockFile().Fd())
+	next, state, ok := pod.HandOverUsage()
+	if !ok {
+		// A pod without cgroups: canHandOver said no.
+		return errors.New("the pod records no usage")
+	}
+	args := waitArgs(path, child.Pid, exe, lock, next, state, usageArgs(rc, pod), endArgs(rc, pod, pn))
+	// No signal may be lost on the way. Blocked on every thread, a
+	// signal stays pending in the kernel, through the execve, until
+	// podctl-wait reads it; those Go took before are in sigs, passed on
+	// below, with the init held unreaped so that its pid is still its.
+	stopRelay()
+	if err := blockStops(unix.SIG_BLOCK); err != nil {
+		pod.RecordUsage()
+		return err
+	}
+	release, ok := child.HoldUnreaped()
+	if !ok {
+		blockStops(unix.SIG_UNBLOCK)
+		return errInitEnded
+	}
+	defer release()
+	for drained := false; !drained; {
+		select {
+		case sig := <-sigs:
+			syscall.Kill(child.Pid, sig.(syscall.Signal))
+		default:
+			drained = true
+		}
+	}
+	// The lock passes to podctl-wait with the process; nothing else of
+	// this process's does.
+	if _, err = unix.FcntlInt(uintptr(lock), unix.F_SETFD, 0); err == nil {
+		trace.Mark("handing over to podctl-wait")
+		// From the thread that forked the init, which the init dies with
+		// (startInit): execve ends every other.
+		done := make(chan error, 1)
+		init.onParent <- func() { done <- syscall.Exec(path, args, os.Environ()) }
+		err = <-done
+		unix.CloseOnExec(lock)
+	}
+	blockStops(unix.SIG_UNBLOCK)
+	pod.RecordUsage()
+	return fmt.Errorf("becoming %s: %w", path, err)
+}
+
+// kernelSigsetSize is the size of the kernel's signal set, which
+// rt_sigprocmask insists on: 64 signals (unix.Sigset_t is glibc's).
+const kernelSigsetSize = 8
+
+// blockStops blocks (how SIG_BLOCK) or unblocks the stop signals and
+// SIGCHLD on every thread of the process.
+func blockStops(how int) error {
+	var set unix.Sigset_t
+	for _, s := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGCHLD} {
+		set.Val[(s-1)/64] |= 1 << ((uint(s) - 1) % 64)
+	}
+	_, _, errno := syscall.AllThreadsSyscall6(syscall.SYS_RT_SIGPROCMASK, uintptr(how), uintptr(unsafe.Pointer(&set)), 0, kernelSigsetSize, 0, 0)
+	if errno != 0 {
+		return fmt.Errorf("blocking the stop signals: %w", errno)
+	}
+	return nil
+}
+
+// checkWaitProtocol checks that the podctl-wait at path takes the
+// arguments this podctl gives it: once this process has become it, there
+// is no way back.
+func checkWaitProtocol(path string) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	pid, err := syscall.ForkExec(path, []string{waitBinary, "--protocol"}, &syscall.ProcAttr{Files: []uintptr{^uintptr(0), w.Fd(), ^uintptr(0)}})
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("running %s: %w", path, err)
+	}
+	buf := make([]byte, 64)
+	n, _ := r.Read(buf)
+	var ws syscall.WaitStatus
+	for {
+		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != syscall.EINTR {
+			break
+		}
+	}
+	if got := strings.TrimSpace(string(buf[:n])); got != waitProtocol || !ws.Exited() || ws.ExitStatus() != 0 {
+		return fmt.Errorf("%s speaks %q, not %s", path, got, waitProtocol)
+	}
+	return nil
+}
+
+// waitArgs are podctl-wait's arguments (cmd/podctl-wait).
+func waitArgs(path string, initPid, exe, lock int, next time.Duration, state string, sample, end []string) []string {
+	args := []string{path, waitProtocol, strconv.Itoa(initPid), strconv.Itoa(exe), strconv.Itoa(lock),
+		strconv.FormatInt(next.Milliseconds(), 10), state, strconv.Itoa(len(sample))}
+	args = append(args, sample...)
+	return append(args, end...)
+}
+
+// usageArgs is the command that takes a usage sample of the pod
+// (sampleMain), but for the sampler's state.
+func usageArgs(rc *stage1.RunContext, pod *kit.Pod) []string {
+	args := []string{"podctl", stage1.Verb, helperSample, "--file=" + rc.Pod.FilePath(lifecycle.FileStats)}
+	for _, d := range pod.Group.Dirs {
+		args = append(args, "--cgroup="+d)
+	}
+	for _, a := range pod.AppNames() {
+		args = append(args, "--app="+a)
+	}
+	return args
+}
+
+// endArgs is the command that ends the pod (endMain), but for the init's
+// wait status.
+func endArgs(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork) []string {
+	args := []string{"podctl", stage1.Verb, helperEnd, "--pod=" + rc.Pod.Path()}
+	for _, d := range pod.Group.Dirs {
+		args = append(args, "--cgroup="+d)
+	}
+	if pn.Private() {
+		args = append(args, "--network")
+	}
+	return args
+}
+
+// handoverArgs are the arguments of a hand-over helper: its options, and
+// what podctl-wait adds last.
+type handoverArgs struct {
+	file, pod string
+	cgroups   []string
+	apps      []string
+	network   bool
+	last      string
+}
+
+// parseHandoverArgs parses the arguments podctl-wait gives a hand-over
+// helper: options of the form --name=value (or --network), then one
+// more.
+func parseHandoverArgs(args []string) (handoverArgs, error) {
+	var h handoverArgs
+	if len(args) == 0 {
+		return h, errors.New("missing arguments; this verb is for podctl itself")
+	}
+	h.last = args[len(args)-1]
+	for _, a := range args[:len(args)-1] {
+		name, value, _ := strings.Cut(a, "=")
+		switch name {
+		case "--file":
+			h.file = value
+		case "--pod":
+			h.pod = value
+		case "--cgroup":
+			h.cgroups = append(h.cgroups, value)
+		case "--app":
+			h.apps = append(h.apps, value)
+		case "--network":
+			h.network = true
+		default:
+			return h, fmt.Errorf("unknown argument %q; this verb is for podctl itself", a)
+		}
+	}
+	return h, nil
+}
+
+// sampleMain is `podctl stage1 native-sample --file=F --cgroup=D...
+// --app=A... STATE`: it takes one sample of a pod's usage for
+// podctl-wait, and writes on its standard output when the next is due, in
+// milliseconds, and its state.
+func sampleMain(args []string) int {
+	h, err := parseHandoverArgs(args)
+	if err == nil && h.file == "" {
+		err = errors.New("missing --file; this verb is for podctl itself")
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "podctl stage1 %s: %v\n", helperSample, err)
+		return 2
+	}
+	next, state, err := stats.SampleOnce(h.file, h.cgroups, h.apps, h.last)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "podctl: recording the pod's usage: %v\n", err)
+		return 1
+	}
+	fmt.Printf("%d %s\n", next.Milliseconds(), state)
+	return 0
+}
+
+// endMain is `podctl stage1 native-end --pod=DIR --cgroup=D... [--network]
+// STATUS`: the end of a pod handed over to podctl-wait, once its init has
+// ended with wait status STATUS, as stage1 would have ended it (Run): the
+// pod's result if the init could not record it, its networks released,
+// its cgroups removed. It exits with the pod's exit code.
+func endMain(args []string) int {
+	// A stop that comes now has nothing left to stop, and must not cut
+	// this short (SIGINT and SIGHUP come ignored from podctl-wait).
+	signal.Ignore(syscall.SIGTERM)
+	trace.Mark("the pod's end")
+	h, err := parseHandoverArgs(args)
+	status, serr := strconv.Atoi(h.last)
+	if err == nil && (serr != nil || h.pod == "") {
+		err = errors.New("missing --pod or the init's status; this verb is for podctl itself")
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "podctl stage1 %s: %v\n", helperEnd, err)
+		return stage1.ExitStartFailed
+	}
+	ws := syscall.WaitStatus(status)
+	code := ws.ExitStatus()
+	if ws.Signaled() {
+		code = 128 + int(ws.Signal())
+	}
+	warn := func(err error) { fmt.Fprintf(os.Stderr, "podctl: %v\n", err) }
+	p, err := lifecycle.OpenAt(h.pod)
+	if err != nil {
+		warn(err)
+		return code
+	}
+	defer p.Close()
+	if ws.Signaled() {
+		lost := fmt.Sprintf("the pod's init was killed by %s, and its apps with it", unix.SignalName(ws.Signal()))
+		warn(errors.New(lost))
+		code = kit.RecordResult(p, 0, kit.Ending{Lost: lost, LostBy: ws.Signal()}, warn)
+	}
+	if h.network {
+		if err := kit.ReleaseNetworks(p); err != nil {
+			warn(err)
+		}
+	}
+	if len(h.cgroups) > 0 {
+		if err := kit.EndCgroups(p, &cgroup.Group{Dirs: h.cgroups}); err != nil {
+			warn(err)
+		}
+	}
+	trace.Mark("the pod has ended")
+	return code
+}

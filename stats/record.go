@@ -275,7 +275,10 @@ func (r *recorder) resume() {
 				shortest = s.Span
 			}
 		}
-		r.interval = max(r.interval, shortest)
+		// Bounded: a file that claims a span past the doubling's end
+		// (it is the pod's, and a fly pod's root app can write it) must
+		// not make the next sample wait for ever, or overflow.
+		r.interval = min(max(r.interval, shortest), maxInterval)
 	}
 }
 

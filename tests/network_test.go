@@ -365,19 +365,24 @@ func TestNetworkManyPods(t *testing.T) {
 	})
 }
 
-// Every end of a pod releases what it held: stop --force, and a stage1
-// killed with SIGKILL, then gc.
+// Every end of a pod releases what it held: stop, stop --force, and a
+// stage1 killed with SIGKILL, then gc. A native pod is stopped once its
+// stage1 has become podctl-wait: its end then releases the networks.
 func TestNetworkReleased(t *testing.T) {
 	forEachIsolatedFlavor(t, func(t *testing.T, e *env) {
 		e.fetchBusybox()
-		for _, how := range []string{"stop --force", "SIGKILL then gc"} {
+		for _, how := range []string{"stop", "stop --force", "SIGKILL then gc"} {
 			cmd, uuid := e.startPod("example.com/busybox", "--exec", "/bin/sleep", "--", "600")
 			ip, _ := podAddress(t, e, uuid)
 			veth := hostVeth(t, e, uuid)
-			if how == "stop --force" {
-				e.must("stop", "--force", uuid)
+			if e.flavor == "native" {
+				waitHandedOver(t, cmd.Process.Pid)
+			}
+			switch how {
+			case "stop", "stop --force":
+				e.must(append(strings.Fields(how), uuid)...)
 				cmd.Wait()
-			} else {
+			default:
 				cmd.Process.Kill()
 				cmd.Wait()
 				e.must("gc", "--grace-period=0s")

@@ -135,17 +135,21 @@ trap 'exit 130' INT TERM
 trap 'echo "native.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 # A private copy of the binaries: bin/ may be rebuilt during the run. The
-# native init executes podctl-exec from beside podctl.
+# native init executes podctl-exec from beside podctl, and stage1 becomes
+# podctl-wait from there while the app sleeps.
 cp bin/podctl bin/podctl-exec "$base/"
+[ ! -x bin/podctl-wait ] || cp bin/podctl-wait "$base/"
 P() { "$base/podctl" --dir "$data" "$@"; }
 if [ -n "${BENCH_BASELINE:-}" ]; then
 	[ -x "$BENCH_BASELINE" ] || die "BENCH_BASELINE=$BENCH_BASELINE is not an executable"
 	# In a folder of its own, with its own podctl-exec if it has one.
 	mkdir "$base/baseline"
 	cp "$BENCH_BASELINE" "$base/baseline/podctl"
-	if [ -x "$(dirname "$BENCH_BASELINE")/podctl-exec" ]; then
-		cp "$(dirname "$BENCH_BASELINE")/podctl-exec" "$base/baseline/"
-	fi
+	for h in podctl-exec podctl-wait; do
+		if [ -x "$(dirname "$BENCH_BASELINE")/$h" ]; then
+			cp "$(dirname "$BENCH_BASELINE")/$h" "$base/baseline/"
+		fi
+	done
 	"$base/baseline/podctl" --dir "$base/data-baseline" fetch --insecure-options=image bin/busybox.aci >/dev/null
 fi
 
@@ -363,10 +367,11 @@ resident() {
 		cmd=${cmd//$base/\$T}
 		what="$what; $p \"${cmd:0:70}\" $(mib "$kb") (PSS $(mib "$pss"))"
 		# podctl's own processes are the podctl binary (argv[0] may be
-		# "podctl" or /proc/self/exe); flag anything else.
+		# "podctl" or /proc/self/exe) and podctl-wait, what a native
+		# pod's stage1 becomes; flag anything else.
 		if [ "$which" = podctl ]; then
 			case $a in
-			"$base/podctl" | podctl | /proc/self/exe) ;;
+			"$base/podctl" | podctl | /proc/self/exe | "$base/podctl-wait") ;;
 			*) [ "$(readlink "/proc/$p/exe" 2>/dev/null || true)" = "$base/podctl" ] || what="$what (not podctl!)" ;;
 			esac
 		fi

@@ -206,15 +206,8 @@ func TestPodHolderKilled(t *testing.T) {
 	forEachIsolatedFlavor(t, func(t *testing.T, e *env) {
 		e.fetchBusybox()
 		for depth, holder := range holders[e.flavor] {
-			uuidFile := filepath.Join(t.TempDir(), "uuid")
-			cmd := e.command("run", "--uuid-file-save", uuidFile, "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
 			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			uuid := waitUUIDFile(t, uuidFile)
-			e.must("status", "--wait-ready=30s", uuid)
+			cmd, uuid := e.startPodSaying(&stderr, "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
 			pid := cmd.Process.Pid
 			for i := 0; i <= depth; i++ {
 				kids := childrenOf(pid)

@@ -433,8 +433,18 @@ func checkCgroupsGone(t *testing.T, dirs []string) {
 // its pod runs with every app started. The caller waits for the command.
 func (e *env) startPod(args ...string) (*exec.Cmd, string) {
 	e.t.Helper()
+	return e.startPodSaying(nil, args...)
+}
+
+// startPodSaying is startPod with run's stderr going to stderr (if not
+// nil).
+func (e *env) startPodSaying(stderr *strings.Builder, args ...string) (*exec.Cmd, string) {
+	e.t.Helper()
 	uuidFile := filepath.Join(e.t.TempDir(), "uuid")
 	cmd := e.command(append([]string{"run", "--uuid-file-save", uuidFile}, args...)...)
+	if stderr != nil {
+		cmd.Stderr = stderr
+	}
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}

@@ -67,15 +67,8 @@ func TestNativeStage1HandsOver(t *testing.T) {
 // app's code, and what the end says goes to run's stderr.
 func TestNativeHandedOverExit(t *testing.T) {
 	e := nativeEnv(t)
-	uuidFile := filepath.Join(t.TempDir(), "uuid")
-	cmd := e.command("run", "--uuid-file-save", uuidFile, "--net=none", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "while [ ! -e /go ]; do sleep 0.05; done; exit 7")
 	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	uuid := waitUUIDFile(t, uuidFile)
-	e.must("status", "--wait-ready=30s", uuid)
+	cmd, uuid := e.startPodSaying(&stderr, "--net=none", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "while [ ! -e /go ]; do sleep 0.05; done; exit 7")
 	waitHandedOver(t, cmd.Process.Pid)
 	dirs := e.podCgroups(uuid)
 	e.enterUntil(uuid, "/bin/touch", "/go")
@@ -91,15 +84,8 @@ func TestNativeHandedOverExit(t *testing.T) {
 // and the pod's result says what happened, as before it.
 func TestNativeHandedOverInitKilled(t *testing.T) {
 	e := nativeEnv(t)
-	uuidFile := filepath.Join(t.TempDir(), "uuid")
-	cmd := e.command("run", "--uuid-file-save", uuidFile, "--net=none", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
 	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	uuid := waitUUIDFile(t, uuidFile)
-	e.must("status", "--wait-ready=30s", uuid)
+	cmd, uuid := e.startPodSaying(&stderr, "--net=none", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
 	waitHandedOver(t, cmd.Process.Pid)
 	dirs := e.podCgroups(uuid)
 	syscall.Kill(childOf(t, cmd.Process.Pid), syscall.SIGKILL)

@@ -107,6 +107,8 @@ trap 'exit 130' INT TERM
 trap 'echo "peers.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 cp bin/podctl bin/podctl-exec "$base/"
+# What a native pod's stage1 becomes while the pod runs, when built.
+[ ! -x bin/podctl-wait ] || cp bin/podctl-wait "$base/"
 P() { "$base/podctl" --dir "$data" "$@"; }
 running_pods() { P list --format=json 2>/dev/null | jq -r '.[] | select(.state == "running") | .uuid'; }
 

@@ -76,7 +76,7 @@ func Record(p *lifecycle.Pod, dirs, apps []string, interval time.Duration, warn 
 		interval = DefaultInterval()
 	}
 	r := &recorder{path: p.FilePath(lifecycle.FileStats), dirs: dirs, apps: apps, interval: max(interval, minInterval), warnf: warn}
-	rec := &Recording{done: make(chan struct{}), finished: make(chan struct{}), next: time.Now().Add(r.interval)}
+	rec := &Recording{done: make(chan struct{}), finished: make(chan struct{}), next: time.Now().Add(r.interval), interval: r.interval}
 	go func() {
 		defer close(rec.finished)
 		r.run(rec)
@@ -90,9 +90,10 @@ type Recording struct {
 	done, finished chan struct{}
 	// mu guards where the recording stands: when its next sample is
 	// due, and how idle the pod was found (the span's shift).
-	mu   sync.Mutex
-	next time.Time
-	idle int
+	mu       sync.Mutex
+	next     time.Time
+	idle     int
+	interval time.Duration
 }
 
 // Stop stops the recording and waits for its last write. Once is enough:
@@ -110,45 +111,63 @@ func (rec *Recording) Handover() (time.Duration, string) {
 	rec.Stop()
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	return max(time.Until(rec.next), 0), idleState(rec.idle)
+	return max(time.Until(rec.next), 0), samplerState{idle: rec.idle, interval: rec.interval}.String()
 }
 
-// idleState is a sampler's state: how many idle samples in a row came
-// before the next, up to maxIdleShift.
-func idleState(idle int) string { return "idle=" + strconv.Itoa(idle) }
+// samplerState is what a sampler hands the next (SampleOnce): how many
+// idle samples in a row came before the next sample, up to maxIdleShift,
+// and the interval the samples are at, which a halving of the file
+// doubles.
+type samplerState struct {
+	idle     int
+	interval time.Duration
+}
 
-// parseIdleState is the inverse of idleState.
-func parseIdleState(s string) (int, error) {
-	v, ok := strings.CutPrefix(s, "idle=")
-	n, err := strconv.Atoi(v)
-	if !ok || err != nil || n < 0 || n > maxIdleShift || strconv.Itoa(n) != v {
-		return 0, fmt.Errorf("sampler state %q is not idle=0 to idle=%d", s, maxIdleShift)
+func (st samplerState) String() string {
+	return "idle=" + strconv.Itoa(st.idle) + ":interval=" + strconv.FormatInt(int64(st.interval), 10)
+}
+
+// parseSamplerState is the inverse of samplerState.String.
+func parseSamplerState(s string) (samplerState, error) {
+	bad := fmt.Errorf("sampler state %q is not idle=0 to %d:interval=NANOSECONDS", s, maxIdleShift)
+	idle, interval, ok := strings.Cut(s, ":")
+	idle, ok1 := strings.CutPrefix(idle, "idle=")
+	interval, ok2 := strings.CutPrefix(interval, "interval=")
+	n, err1 := strconv.Atoi(idle)
+	ns, err2 := strconv.ParseInt(interval, 10, 64)
+	if !ok || !ok1 || !ok2 || err1 != nil || err2 != nil || strconv.Itoa(n) != idle || strconv.FormatInt(ns, 10) != interval {
+		return samplerState{}, bad
 	}
-	return n, nil
+	st := samplerState{idle: n, interval: time.Duration(ns)}
+	if st.idle < 0 || st.idle > maxIdleShift || st.interval < minInterval || st.interval > maxInterval {
+		return samplerState{}, bad
+	}
+	return st, nil
 }
 
 // SampleOnce takes one sample of the usage of a pod (its cgroup folders
 // dirs, and its apps) into its stats file at path, as a recording's loop
 // does, for a process that lives for one sample: it picks up the file
-// (the CPU used since its last sample, the interval the samples are at),
-// and state says how idle the pod was found before (Handover, or the
-// SampleOnce before). It returns how long until the next sample is due,
-// and its state. An error is the first failure to record, which ends the
-// recording: a sampler run every few seconds would say it every time.
+// (how many samples it holds, the CPU counters of its last), and state
+// says how idle the pod was found before and the interval (Handover, or
+// the SampleOnce before). It returns how long until the next sample is
+// due, and its state. An error is the first failure to record, which ends
+// the recording: a sampler run every few seconds would say it every time.
 func SampleOnce(path string, dirs, apps []string, state string) (next time.Duration, nextState string, err error) {
-	idle, err := parseIdleState(state)
+	st, err := parseSamplerState(state)
 	if err != nil {
 		return 0, "", err
 	}
 	var failed error
-	r := &recorder{path: path, dirs: dirs, apps: apps, interval: DefaultInterval(), warnf: func(e error) { failed = e }}
-	r.resume()
+	r := &recorder{path: path, dirs: dirs, apps: apps, interval: st.interval, warnf: func(e error) { failed = e }}
+	r.pickUp()
 	rd := readerAfter(r.last)
-	idle = r.sample(&rd, r.interval<<idle, idle)
+	st.idle = r.sample(&rd, r.interval<<st.idle, st.idle)
 	if failed != nil {
 		return 0, "", failed
 	}
-	return r.interval << idle, idleState(idle), nil
+	st.interval = r.interval
+	return r.interval << st.idle, st.String(), nil
 }
 
 // readerAfter is a Reader whose reading before was sample last (nil:
@@ -217,7 +236,7 @@ func (r *recorder) run(rec *Recording) {
 			next, wait = time.Now().Add(span), span
 		}
 		rec.mu.Lock()
-		rec.next, rec.idle = next, idle
+		rec.next, rec.idle, rec.interval = next, idle, r.interval
 		rec.mu.Unlock()
 		select {
 		case <-rec.done:
@@ -279,6 +298,33 @@ func (r *recorder) resume() {
 		// (it is the pod's, and a fly pod's root app can write it) must
 		// not make the next sample wait for ever, or overflow.
 		r.interval = min(max(r.interval, shortest), maxInterval)
+	}
+}
+
+// pickUp is resume for a sampler that the state handed it gives the
+// interval: it cuts a torn line, counts the lines and reads the last
+// sample alone, not every one (a full file is 512 lines of JSON, every
+// few seconds).
+func (r *recorder) pickUp() {
+	r.torn = false
+	r.n, r.last = 0, nil
+	b, err := os.ReadFile(r.path)
+	if err != nil {
+		if !os.IsNotExist(err) {
+			r.warn(err)
+		}
+		return
+	}
+	if keep := bytes.LastIndexByte(b, '\n') + 1; keep < len(b) {
+		if err := os.Truncate(r.path, int64(keep)); err != nil {
+			r.warn(err)
+		}
+		b = b[:keep]
+	}
+	r.n = bytes.Count(b, []byte{'\n'})
+	b = bytes.TrimSuffix(b, []byte{'\n'})
+	if last := Parse(b[bytes.LastIndexByte(b, '\n')+1:]); len(last) == 1 {
+		r.last = &last[0]
 	}
 }
 
@@ -344,9 +390,7 @@ func (r *recorder) halve() error {
 		return err
 	}
 	r.n = len(h)
-	if r.interval < maxInterval {
-		r.interval *= 2
-	}
+	r.interval = min(r.interval*2, maxInterval)
 	return nil
 }
 

@@ -18,12 +18,11 @@ func FuzzSampleOnce(f *testing.F) {
 		b, _ := json.Marshal(sample(i))
 		seed = append(append(seed, b...), '\n')
 	}
-	f.Add(seed, "idle=0")
-	f.Add(seed[:len(seed)-7], "idle=5")
-	f.Add([]byte(`{"time":"2024-05-01T12:00:00Z","span_ns":-1,"pod":{"cpu_nanos":18446744073709551615},"apps":[{"name":"a"}]}`+"\n"), "idle=2")
+	f.Add(seed, "idle=0:interval=2000000000")
+	f.Add(seed[:len(seed)-7], "idle=5:interval=10000000")
+	f.Add([]byte(`{"time":"2024-05-01T12:00:00Z","span_ns":-1,"pod":{"cpu_nanos":18446744073709551615},"apps":[{"name":"a"}]}`+"\n"), "idle=2:interval=86400000000000")
 	f.Add([]byte("\n\n{}\n"), "busy")
-	// A span past the doubling's end, which would overflow shifted.
-	f.Add([]byte(`{"time":"2024-05-01T12:00:00Z","span_ns":4611686018427387904,"pod":{},"apps":[]}`+"\n"), "idle=5")
+	f.Add([]byte(`{"time":"2024-05-01T12:00:00Z","span_ns":4611686018427387904,"pod":{},"apps":[]}`+"\n"), "idle=5:interval=10000000")
 	f.Fuzz(func(t *testing.T, file []byte, state string) {
 		podDir, cg := fakePod(t)
 		path := filepath.Join(podDir, lifecycle.FileStats)
@@ -34,7 +33,7 @@ func FuzzSampleOnce(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, perr := parseIdleState(got); perr != nil || next <= 0 || next > maxInterval<<maxIdleShift {
+		if _, perr := parseSamplerState(got); perr != nil || next <= 0 || next > maxInterval<<maxIdleShift {
 			t.Fatalf("next sample in %s, state %q", next, got)
 		}
 		b, err := os.ReadFile(path)

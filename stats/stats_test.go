@@ -402,14 +402,15 @@ func TestSampleOnceTakesUpRecording(t *testing.T) {
 	next, state := rec.Handover()
 	b, _ := os.ReadFile(path)
 	before := Parse(b)
-	if next < 0 || next > interval<<maxIdleShift || state != idleState(len(before)-1) {
+	if next < 0 || next > interval<<maxIdleShift || state != (samplerState{idle: len(before) - 1, interval: interval}).String() {
 		t.Fatalf("handed over %s, %q after %d samples", next, state, len(before))
 	}
 	// Busy: 50 ms of CPU since the last sample.
 	if err := os.WriteFile(filepath.Join(cg, "cpu.stat"), []byte("usage_usec 51000\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range []string{"idle=0", "idle=1", "idle=2"} {
+	for i, idle := range []int{0, 1, 2} {
+		want := samplerState{idle: idle, interval: interval}.String()
 		span := interval << (len(before) - 1)
 		if i > 0 {
 			span = interval << (i - 1)
@@ -438,7 +439,7 @@ func TestSampleOnceTakesUpRecording(t *testing.T) {
 		}
 		state = state2
 	}
-	for _, bad := range []string{"", "idle=", "idle=6", "idle=-1", "idle=01", "busy=1"} {
+	for _, bad := range []string{"", "idle=", "idle=0", "idle=6:interval=10000000", "idle=-1:interval=10000000", "idle=01:interval=10000000", "idle=0:interval=1", "idle=0:interval=+10000000", "idle=0:interval=100000000000000000", "busy=1:interval=10000000"} {
 		if _, _, err := SampleOnce(path, []string{cg}, []string{"a"}, bad); err == nil {
 			t.Errorf("SampleOnce took state %q", bad)
 		}

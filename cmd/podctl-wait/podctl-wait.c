@@ -173,6 +173,26 @@ static void shed(void)
 		madvise((void *)ro[i].start, ro[i].end - ro[i].start, MADV_DONTNEED);
 }
 
+/*
+ * reap reaps every child that has ended: the init (init_done, its wait
+ * status init_status), the sampler (exited, its status sampler_status),
+ * and any other, which stage1 may have left.
+ */
+static void reap(int *init_done, int *init_status, pid_t sampler, int *exited, int *sampler_status)
+{
+	int st;
+	pid_t w;
+	while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (w == init_pid) {
+			*init_done = 1;
+			*init_status = st;
+		} else if (sampler != 0 && w == sampler) {
+			*exited = 1;
+			*sampler_status = st;
+		}
+	}
+}
+
 /* code is the pod's exit code from its init's wait status st. */
 static int code(int st)
 {
@@ -220,17 +240,23 @@ int main(int argc, char **argv)
 	/* stage1 blocked them before its execve: one that came since is
 	 * pending, and read here. */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int init_done = 0, init_status = 0;
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (sfd < 0) {
 		say("podctl-wait: %s", strerror(errno));
 		return 254;
 	}
 
+	/* The init may have ended before stage1 blocked SIGCHLD, which Go
+	 * then took: what has ended is reaped now, and the rest is told by
+	 * the signalfd. */
+	reap(&init_done, &init_status, 0, NULL, NULL);
+
 	long long next = nsample > 0 ? now_ms() + delay : -1;
 	/* sampler is the sampler's pid while it runs (0: none), until it has
 	 * exited (exited) and its pipe is shut (pipe_fd). */
 	pid_t sampler = 0;
-	int pipe_fd = -1, exited = 0, init_done = 0, init_status = 0, sampler_status = 0;
+	int pipe_fd = -1, exited = 0, sampler_status = 0;
 	char line[MAX_LINE];
 	size_t got = 0;
 	for (;;) {
@@ -305,17 +331,7 @@ int main(int argc, char **argv)
 					kill(init_pid, (int)si.ssi_signo);
 				continue;
 			}
-			int st;
-			pid_t w;
-			while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
-				if (w == init_pid) {
-					init_done = 1;
-					init_status = st;
-				} else if (sampler != 0 && w == sampler) {
-					exited = 1;
-					sampler_status = st;
-				}
-			}
+			reap(&init_done, &init_status, sampler, &exited, &sampler_status);
 			break;
 		}
 	}

@@ -121,14 +121,17 @@ func handOver(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, init *ini
 	}
 	release, ok := child.HoldUnreaped()
 	if !ok {
-		blockStops(unix.SIG_UNBLOCK)
+		unblockStops(rc)
 		return errInitEnded
 	}
 	defer release()
 	for drained := false; !drained; {
 		select {
 		case sig := <-sigs:
-			syscall.Kill(child.Pid, sig.(syscall.Signal))
+			// Held unreaped, the init is there to take it.
+			if err := syscall.Kill(child.Pid, sig.(syscall.Signal)); err != nil {
+				rc.Warn(fmt.Errorf("passing %v on to the pod's init: %w", sig, err))
+			}
 		default:
 			drained = true
 		}
@@ -144,9 +147,18 @@ func handOver(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, init *ini
 		err = <-done
 		unix.CloseOnExec(lock)
 	}
-	blockStops(unix.SIG_UNBLOCK)
+	unblockStops(rc)
 	pod.RecordUsage()
 	return fmt.Errorf("becoming %s: %w", path, err)
+}
+
+// unblockStops undoes blockStops(SIG_BLOCK) for a hand-over that did not
+// happen. If it fails, stage1 hears of no stop until the pod ends, and
+// says so.
+func unblockStops(rc *stage1.RunContext) {
+	if err := blockStops(unix.SIG_UNBLOCK); err != nil {
+		rc.Warn(fmt.Errorf("%w: podctl stop cannot reach this pod, stop its apps with podctl stop --force", err))
+	}
 }
 
 // kernelSigsetSize is the size of the kernel's signal set, which
@@ -181,8 +193,13 @@ func checkWaitProtocol(path string) error {
 	if err != nil {
 		return fmt.Errorf("running %s: %w", path, err)
 	}
+	// A program that does not answer at once is not podctl-wait.
+	r.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 64)
-	n, _ := r.Read(buf)
+	n, err := r.Read(buf)
+	if err != nil {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
 	var ws syscall.WaitStatus
 	for {
 		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != syscall.EINTR {

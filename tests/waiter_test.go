@@ -47,6 +47,11 @@ func TestNativeStage1HandsOver(t *testing.T) {
 	if st.State != "running" || st.Pid != pid {
 		t.Fatalf("the handed-over pod: %+v, want running with stage1 pid %d", st, pid)
 	}
+	// ps and pkill -f still find it as the podctl run it was.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if want := strings.Join(cmd.Args, "\x00") + "\x00"; err != nil || !strings.HasPrefix(string(b), want) || strings.Trim(string(b[len(want):]), "\x00") != "" {
+		t.Fatalf("podctl-wait's command line: %q (%v), want podctl run's: %q", b, err, want)
+	}
 	dirs := e.podCgroups(uuid)
 	if len(dirs) == 0 {
 		t.Fatal("the running pod records no cgroup")
@@ -194,7 +199,11 @@ func TestNativeWithoutWaiter(t *testing.T) {
 func TestWaiterByHand(t *testing.T) {
 	t.Parallel()
 	bin := filepath.Join(filepath.Dir(podctlBin), "podctl-wait")
-	for _, args := range [][]string{nil, {"podctl-wait-protocol/0", "1", "3", "4", "0", "idle=0", "0", "podctl"}, {"podctl-wait-protocol/1", "x", "3", "4", "0", "idle=0", "0", "podctl"}} {
+	for _, args := range [][]string{nil,
+		{"podctl-wait-protocol/0", "1", "3", "4", "0", "idle=0", "0", "0", "podctl"},
+		{"podctl-wait-protocol/1", "x", "3", "4", "0", "idle=0", "0", "0", "podctl"},
+		{"podctl-wait-protocol/1", "1", "3", "4", "0", "idle=0", "9", "0", "podctl"},
+		{"podctl-wait-protocol/1", "1", "3", "4", "0", "idle=0", "0", "9", "podctl"}} {
 		var stderr strings.Builder
 		cmd := exec.Command(bin, args...)
 		cmd.Stderr = &stderr

@@ -12,8 +12,12 @@
  * run from the podctl binary stage1 ran from, through a descriptor, and
  * decide everything: this program only waits and starts them.
  *
- *   podctl-wait PROTOCOL INIT_PID EXE_FD LOCK_FD DELAY_MS STATE N
- *               SAMPLE_ARG... (N of them) END_ARG...
+ *   podctl-wait PROTOCOL INIT_PID EXE_FD LOCK_FD DELAY_MS STATE
+ *               T TITLE... (T of them) N SAMPLE_ARG... (N of them) END_ARG...
+ *
+ * TITLE... is stage1's own command line (podctl run ...): it takes the
+ * place of these arguments in /proc/PID/cmdline, so that ps, pgrep -f
+ * and pkill -f find the pod's `podctl run` as they did before.
  *
  * The sampler runs as SAMPLE_ARG... STATE, DELAY_MS after this program
  * starts, with a pipe as its standard output, on which it writes one line,
@@ -193,6 +197,42 @@ static void reap(int *init_done, int *init_status, pid_t sampler, int *exited, i
 	}
 }
 
+/* copy copies the n strings of v into memory of their own. */
+static char **copy(char **v, int n)
+{
+	char **out = calloc((size_t)n + 1, sizeof *out);
+	for (int i = 0; out != NULL && i < n; i++)
+		if ((out[i] = strdup(v[i])) == NULL)
+			return NULL;
+	return out;
+}
+
+/*
+ * retitle writes the n strings of title over this program's arguments,
+ * in the memory the kernel shows as /proc/PID/cmdline (which ends at the
+ * last argument's end), cut to fit, and zeroes the rest.
+ */
+static void retitle(int argc, char **argv, char **title, int n)
+{
+	char *start = argv[0], *stop = argv[argc - 1] + strlen(argv[argc - 1]);
+	char buf[4096];
+	size_t len = 0;
+	for (int i = 0; i < n; i++) {
+		size_t l = strlen(title[i]);
+		if (len + l + 1 > sizeof buf)
+			break;
+		memcpy(buf + len, title[i], l + 1);
+		len += l + 1;
+	}
+	if (len == 0)
+		return;
+	size_t room = (size_t)(stop - start);
+	if (len - 1 > room)
+		len = room + 1;
+	memcpy(start, buf, len - 1);
+	memset(start + len - 1, 0, room - (len - 1) + 1);
+}
+
 /* code is the pod's exit code from its init's wait status st. */
 static int code(int st)
 {
@@ -207,13 +247,15 @@ int main(int argc, char **argv)
 		puts(PROTOCOL);
 		return 0;
 	}
-	if (argc < 9 || strcmp(argv[1], PROTOCOL) != 0) {
+	if (argc < 10 || strcmp(argv[1], PROTOCOL) != 0) {
 		fputs("podctl-wait: this is what a native pod's stage1 becomes while its apps run; run pods with podctl run\n", stderr);
 		return 2;
 	}
 	long long pid = number(argv[2], 1, INT_MAX), efd = number(argv[3], 3, INT_MAX), lfd = number(argv[4], 3, INT_MAX);
-	long long delay = number(argv[5], 0, LLONG_MAX / 4), nsample = number(argv[7], 0, argc - 9);
-	if (pid < 0 || efd < 0 || lfd < 0 || delay < 0 || nsample < 0) {
+	long long delay = number(argv[5], 0, LLONG_MAX / 4), ntitle = number(argv[7], 0, argc - 10), nsample = -1;
+	if (ntitle >= 0)
+		nsample = number(argv[8 + ntitle], 0, argc - 10 - ntitle);
+	if (pid < 0 || efd < 0 || lfd < 0 || delay < 0 || ntitle < 0 || nsample < 0) {
 		fputs("podctl-wait: malformed arguments; run pods with podctl run\n", stderr);
 		return 2;
 	}
@@ -221,10 +263,16 @@ int main(int argc, char **argv)
 	init_pid = (pid_t)pid;
 	exe_fd = (int)efd;
 	lock_fd = (int)lfd;
-	char **sample = argv + 8, **end = sample + nsample;
-	int nend = argc - 8 - (int)nsample;
 	char state[MAX_LINE];
 	snprintf(state, sizeof state, "%s", argv[6]);
+	/* Copied out of the arguments' memory, which the title takes. */
+	int nend = argc - 9 - (int)ntitle - (int)nsample;
+	char **sample = copy(argv + 9 + ntitle, (int)nsample), **end = copy(argv + 9 + ntitle + nsample, nend);
+	if (sample == NULL || end == NULL) {
+		say("podctl-wait: out of memory");
+		return 254;
+	}
+	retitle(argc, argv, argv + 8, (int)ntitle);
 
 	/* Nothing this program starts holds the pod's lock: the pod reads as
 	 * running for as long as this process lives, and no longer. */

@@ -109,7 +109,7 @@ func handOver(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, init *ini
 		// A pod without cgroups: canHandOver said no.
 		return errors.New("the pod records no usage")
 	}
-	args := waitArgs(path, child.Pid, exe, lock, next, state, usageArgs(rc, pod), endArgs(rc, pod, pn))
+	args := waitArgs(path, child.Pid, exe, lock, next, state, os.Args, usageArgs(rc, pod), endArgs(rc, pod, pn))
 	// No signal may be lost on the way. Blocked on every thread, a
 	// signal stays pending in the kernel, through the execve, until
 	// podctl-wait reads it; those Go took before are in sigs, passed on
@@ -213,9 +213,12 @@ func checkWaitProtocol(path string) error {
 }
 
 // waitArgs are podctl-wait's arguments (cmd/podctl-wait).
-func waitArgs(path string, initPid, exe, lock int, next time.Duration, state string, sample, end []string) []string {
+// title is the command line podctl-wait shows, this process's own.
+func waitArgs(path string, initPid, exe, lock int, next time.Duration, state string, title, sample, end []string) []string {
 	args := []string{path, waitProtocol, strconv.Itoa(initPid), strconv.Itoa(exe), strconv.Itoa(lock),
-		strconv.FormatInt(next.Milliseconds(), 10), state, strconv.Itoa(len(sample))}
+		strconv.FormatInt(next.Milliseconds(), 10), state, strconv.Itoa(len(title))}
+	args = append(args, title...)
+	args = append(args, strconv.Itoa(len(sample)))
 	args = append(args, sample...)
 	return append(args, end...)
 }

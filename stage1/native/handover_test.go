@@ -12,10 +12,11 @@ import (
 func TestHandoverArgs(t *testing.T) {
 	sample := []string{"podctl", "stage1", helperSample, "--file=/d/pods/run/u/stage1/stats", "--cgroup=/sys/fs/cgroup/unified/podctl-u", "--cgroup=/sys/fs/cgroup/pids/podctl-u", "--app=a", "--app=b"}
 	end := []string{"podctl", "stage1", helperEnd, "--pod=/d/pods/run/u", "--cgroup=/sys/fs/cgroup/unified/podctl-u", "--network"}
-	args := waitArgs("/usr/bin/podctl-wait", 42, 5, 7, 1500*time.Millisecond, "idle=1:interval=2000000000", sample, end)
-	want := []string{"/usr/bin/podctl-wait", waitProtocol, "42", "5", "7", "1500", "idle=1:interval=2000000000", "8"}
-	if !slices.Equal(args[:len(want)], want) || !slices.Equal(args[len(want):len(want)+8], sample) || !slices.Equal(args[len(want)+8:], end) {
-		t.Fatalf("podctl-wait's arguments: %q", args)
+	title := []string{"podctl", "run", "example.com/busybox"}
+	args := waitArgs("/usr/bin/podctl-wait", 42, 5, 7, 1500*time.Millisecond, "idle=1:interval=2000000000", title, sample, end)
+	want := slices.Concat([]string{"/usr/bin/podctl-wait", waitProtocol, "42", "5", "7", "1500", "idle=1:interval=2000000000", "3"}, title, []string{"8"}, sample, end)
+	if !slices.Equal(args, want) {
+		t.Fatalf("podctl-wait's arguments: %q, want %q", args, want)
 	}
 	h, err := parseHandoverArgs(append(slices.Clone(sample[3:]), "idle=0:interval=2000000000"))
 	if err != nil || h.file != "/d/pods/run/u/stage1/stats" || len(h.cgroups) != 2 || !slices.Equal(h.apps, []string{"a", "b"}) || h.network || h.last != "idle=0:interval=2000000000" {

@@ -267,21 +267,7 @@ func (r *recorder) sample(rd *Reader, span time.Duration, idle int) int {
 // a line torn by a crash, so that the next one starts on a line of its
 // own, counts the samples and takes up the interval they were recorded at.
 func (r *recorder) resume() {
-	r.torn = false
-	b, err := os.ReadFile(r.path)
-	if err != nil {
-		if !os.IsNotExist(err) {
-			r.warn(err)
-		}
-		return
-	}
-	if keep := bytes.LastIndexByte(b, '\n') + 1; keep < len(b) {
-		if err := os.Truncate(r.path, int64(keep)); err != nil {
-			r.warn(err)
-		}
-		b = b[:keep]
-	}
-	samples := Parse(b)
+	samples := Parse(r.readCut())
 	r.n, r.last = len(samples), nil
 	if len(samples) > 0 {
 		r.last = &samples[len(samples)-1]
@@ -301,19 +287,17 @@ func (r *recorder) resume() {
 	}
 }
 
-// pickUp is resume for a sampler that the state handed it gives the
-// interval: it cuts a torn line, counts the lines and reads the last
-// sample alone, not every one (a full file is 512 lines of JSON, every
-// few seconds).
-func (r *recorder) pickUp() {
+// readCut reads the file, and cuts a line torn by a crash from its end,
+// so that the next one starts on a line of its own. A file that is not
+// there is empty.
+func (r *recorder) readCut() []byte {
 	r.torn = false
-	r.n, r.last = 0, nil
 	b, err := os.ReadFile(r.path)
 	if err != nil {
 		if !os.IsNotExist(err) {
 			r.warn(err)
 		}
-		return
+		return nil
 	}
 	if keep := bytes.LastIndexByte(b, '\n') + 1; keep < len(b) {
 		if err := os.Truncate(r.path, int64(keep)); err != nil {
@@ -321,6 +305,16 @@ func (r *recorder) pickUp() {
 		}
 		b = b[:keep]
 	}
+	return b
+}
+
+// pickUp is resume for a sampler that the state handed it gives the
+// interval: it cuts a torn line, counts the lines and reads the last
+// sample alone, not every one (a full file is 512 lines of JSON, every
+// few seconds).
+func (r *recorder) pickUp() {
+	r.n, r.last = 0, nil
+	b := r.readCut()
 	r.n = bytes.Count(b, []byte{'\n'})
 	b = bytes.TrimSuffix(b, []byte{'\n'})
 	if last := Parse(b[bytes.LastIndexByte(b, '\n')+1:]); len(last) == 1 {

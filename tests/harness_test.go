@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -438,7 +439,7 @@ func (e *env) startPod(args ...string) (*exec.Cmd, string) {
 
 // startPodSaying is startPod with run's stderr going to stderr (if not
 // nil).
-func (e *env) startPodSaying(stderr *strings.Builder, args ...string) (*exec.Cmd, string) {
+func (e *env) startPodSaying(stderr io.Writer, args ...string) (*exec.Cmd, string) {
 	e.t.Helper()
 	uuidFile := filepath.Join(e.t.TempDir(), "uuid")
 	cmd := e.command(append([]string{"run", "--uuid-file-save", uuidFile}, args...)...)

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -216,4 +217,61 @@ func TestWaiterByHand(t *testing.T) {
 	if err != nil || string(out) != "podctl-wait-protocol/1\n" {
 		t.Errorf("podctl-wait --protocol: %q, %v", out, err)
 	}
+}
+
+// A sampler that cannot record says why once, on run's stderr, and is not
+// run again; the pod goes on, and ends as it would.
+func TestNativeHandedOverSamplerFails(t *testing.T) {
+	e := nativeEnv(t)
+	e.environ = append(e.environ, "PODCTL_STATS_INTERVAL=50ms")
+	var stderr lockedBuffer
+	cmd, uuid := e.startPodSaying(&stderr, "--net=none", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
+	waitHandedOver(t, cmd.Process.Pid)
+	// The stats file becomes a folder: an append to it fails.
+	var podDir string
+	for _, d := range e.podDirs() {
+		if filepath.Base(d) == uuid {
+			podDir = d
+		}
+	}
+	stats := filepath.Join(podDir, "stage1", "stats")
+	if err := os.Remove(stats); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(stats, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Samplers come every 50 ms, or would: give them a few.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), "recording the pod's usage"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no sampler said it failed in 30 s")
+		}
+	}
+	e.must("stop", uuid)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 143 {
+		t.Fatalf("run exited %d after a sampler failed, want 143", code)
+	}
+	if n := strings.Count(stderr.String(), "\n"); n != 1 || !strings.HasPrefix(stderr.String(), "podctl: recording the pod's usage: ") {
+		t.Fatalf("run said %q, want one line about the usage", stderr.String())
+	}
+}
+
+// lockedBuffer is a buffer that a command writes to while the test reads
+// it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

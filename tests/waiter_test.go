@@ -247,6 +247,12 @@ func TestNativeHandedOverSamplerFails(t *testing.T) {
 			t.Fatal("no sampler said it failed in 30 s")
 		}
 	}
+	// Ten intervals more, in which a sampler run again would say it again.
+	for until := time.Now().Add(500 * time.Millisecond); time.Now().Before(until); time.Sleep(20 * time.Millisecond) {
+		if strings.Count(stderr.String(), "\n") > 1 {
+			t.Fatalf("the sampler ran again after it failed: %q", stderr.String())
+		}
+	}
 	e.must("stop", uuid)
 	cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != 143 {

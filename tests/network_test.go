@@ -376,7 +376,7 @@ func TestNetworkReleased(t *testing.T) {
 			ip, _ := podAddress(t, e, uuid)
 			veth := hostVeth(t, e, uuid)
 			if e.flavor == "native" {
-				waitHandedOver(t, cmd.Process.Pid)
+				waitHandedOver(t, cmd, nil)
 			}
 			switch how {
 			case "stop", "stop --force":

@@ -13,14 +13,21 @@ import (
 	"time"
 )
 
-// waitHandedOver waits until the native pod's stage1, process pid,
-// has become podctl-wait, and checks what it keeps: one thread.
-func waitHandedOver(t *testing.T, pid int) {
+// waitHandedOver waits until the native pod's stage1, run as cmd, has
+// become podctl-wait, and checks what it keeps: one thread. said is what
+// run said on stderr, if the test keeps it.
+func waitHandedOver(t *testing.T, cmd *exec.Cmd, said fmt.Stringer) {
 	t.Helper()
+	pid := cmd.Process.Pid
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 		if err != nil {
-			t.Fatalf("the pod's stage1 (pid %d) is gone: %v", pid, err)
+			cmd.Wait()
+			var stderr string
+			if said != nil {
+				stderr = said.String()
+			}
+			t.Fatalf("the pod's stage1 (pid %d) ended before it became podctl-wait: %s, stderr %q", pid, cmd.ProcessState, stderr)
 		}
 		if filepath.Base(exe) == "podctl-wait" {
 			break
@@ -43,7 +50,7 @@ func TestNativeStage1HandsOver(t *testing.T) {
 	e := nativeEnv(t)
 	cmd, uuid := e.startPod("--net=none", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
 	pid := cmd.Process.Pid
-	waitHandedOver(t, pid)
+	waitHandedOver(t, cmd, nil)
 	st := e.status(uuid)
 	if st.State != "running" || st.Pid != pid {
 		t.Fatalf("the handed-over pod: %+v, want running with stage1 pid %d", st, pid)
@@ -75,7 +82,7 @@ func TestNativeHandedOverExit(t *testing.T) {
 	e := nativeEnv(t)
 	var stderr strings.Builder
 	cmd, uuid := e.startPodSaying(&stderr, "--net=none", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "while [ ! -e /go ]; do sleep 0.05; done; exit 7")
-	waitHandedOver(t, cmd.Process.Pid)
+	waitHandedOver(t, cmd, &stderr)
 	dirs := e.podCgroups(uuid)
 	e.enterUntil(uuid, "/bin/touch", "/go")
 	cmd.Wait()
@@ -92,7 +99,7 @@ func TestNativeHandedOverInitKilled(t *testing.T) {
 	e := nativeEnv(t)
 	var stderr strings.Builder
 	cmd, uuid := e.startPodSaying(&stderr, "--net=none", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
-	waitHandedOver(t, cmd.Process.Pid)
+	waitHandedOver(t, cmd, &stderr)
 	dirs := e.podCgroups(uuid)
 	syscall.Kill(childOf(t, cmd.Process.Pid), syscall.SIGKILL)
 	cmd.Wait()
@@ -110,7 +117,7 @@ func TestNativeHandedOverInitKilled(t *testing.T) {
 func TestNativeWaiterKilled(t *testing.T) {
 	e := nativeEnv(t)
 	cmd, uuid := e.startPod("--net=none", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
-	waitHandedOver(t, cmd.Process.Pid)
+	waitHandedOver(t, cmd, nil)
 	dirs := e.podCgroups(uuid)
 	cmd.Process.Kill()
 	cmd.Wait()
@@ -130,7 +137,7 @@ func TestNativeHandedOverStats(t *testing.T) {
 	cmd, uuid := e.startPod("--net=none", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", "while :; do :; done")
 	defer cmd.Wait()
 	defer e.podctl("stop", "--force", uuid)
-	waitHandedOver(t, cmd.Process.Pid)
+	waitHandedOver(t, cmd, nil)
 	recorded := func() int {
 		var h struct {
 			Recorded int `json:"recorded"`
@@ -226,7 +233,7 @@ func TestNativeHandedOverSamplerFails(t *testing.T) {
 	e.environ = append(e.environ, "PODCTL_STATS_INTERVAL=50ms")
 	var stderr lockedBuffer
 	cmd, uuid := e.startPodSaying(&stderr, "--net=none", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
-	waitHandedOver(t, cmd.Process.Pid)
+	waitHandedOver(t, cmd, &stderr)
 	// The stats file becomes a folder: an append to it fails.
 	var podDir string
 	for _, d := range e.podDirs() {

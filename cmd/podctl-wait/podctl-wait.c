@@ -289,7 +289,7 @@ int main(int argc, char **argv)
 	 * pending, and read here. */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	int init_done = 0, init_status = 0;
-	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0) {
 		say("podctl-wait: %s", strerror(errno));
 		return 254;
@@ -380,7 +380,6 @@ int main(int argc, char **argv)
 				continue;
 			}
 			reap(&init_done, &init_status, sampler, &exited, &sampler_status);
-			break;
 		}
 	}
 

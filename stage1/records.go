@@ -337,7 +337,40 @@ func CleanupGroup(p *lifecycle.Pod) (*cgroup.Group, error) {
 // descriptor to a child: its pid may be a new process's by now. It
 // returns a *BadPidError if pid fails.
 func CheckStage1Pid(p *lifecycle.Pod, pid int) error {
-	return checkLockHolder(p.LockFile(), pid)
+	err := checkLockHolder(p.LockFile(), pid)
+	// A native pod's stage1 becoming podctl-wait shows neither its lock
+	// nor its descriptors for a moment (execing): looked at again then,
+	// briefly.
+	for deadline := time.Now().Add(time.Second); err != nil && execing(pid) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		err = checkLockHolder(p.LockFile(), pid)
+	}
+	return err
+}
+
+// execing reports whether process pid is in an execve made by a thread
+// other than its first, as a native pod's stage1 makes when it becomes
+// podctl-wait: the first thread has ended, with its address space and
+// its descriptors, and the kernel waits for the others to end before
+// the one that called execve takes its place. Meanwhile /proc/PID
+// shows no executable and no descriptor, and the thread as a zombie,
+// though the process lives on.
+func execing(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return false
+	}
+	threads := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmSize:") {
+			// It has its address space: no execve under way.
+			return false
+		}
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			threads, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return threads > 1
 }
 
 // checkLockHolder is CheckStage1Pid for the directory open as dir.
@@ -367,7 +400,8 @@ func checkLockHolder(dir *os.File, pid int) error {
 }
 
 // Alive reports whether pid is a process that has not ended (a zombie
-// has).
+// has, but for one whose first thread ended in an execve of another:
+// execing).
 func Alive(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -376,7 +410,7 @@ func Alive(pid int) bool {
 	// pid (comm) state ...; comm may hold spaces and parentheses.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
+	return i > 0 && i+2 < len(s) && (s[i+2] != 'Z' || execing(pid))
 }
 
 // flockHolders lists the pids /proc/locks gives for exclusive flocks held

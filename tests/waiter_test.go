@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +22,14 @@ func waitHandedOver(t *testing.T, cmd *exec.Cmd, said fmt.Stringer) {
 	pid := cmd.Process.Pid
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err != nil && !ended(pid) {
+			// In its execve: its first thread, gone, shows no executable
+			// until the others have ended.
+			if time.Now().After(deadline) {
+				t.Fatalf("the pod's stage1 (pid %d) shows no executable for 30 s: %v", pid, err)
+			}
+			continue
+		}
 		if err != nil {
 			cmd.Wait()
 			var stderr string
@@ -40,6 +49,26 @@ func waitHandedOver(t *testing.T, cmd *exec.Cmd, said fmt.Stringer) {
 	if err != nil || len(tasks) != 1 {
 		t.Fatalf("podctl-wait has %d threads (%v), want one", len(tasks), err)
 	}
+}
+
+// ended reports whether process pid has ended: it is gone, or a zombie
+// whose threads have all ended (a zombie first thread with others alive
+// is a process in an execve another thread made).
+func ended(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return true
+	}
+	zombie, threads := false, 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "State:"); ok {
+			zombie = strings.HasPrefix(strings.TrimSpace(v), "Z")
+		}
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			threads, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return zombie && threads <= 1
 }
 
 // A native pod that runs a moment has its stage1 become podctl-wait,

@@ -15,6 +15,7 @@ package native
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strconv"
@@ -71,8 +72,13 @@ func waitInit(rc *stage1.RunContext, cfg *podConfig, pod *kit.Pod, pn *kit.PodNe
 	case <-time.After(kit.SettleDelay):
 	}
 	if err := handOver(rc, pod, pn, init, sigs, relay.stop); err != nil {
-		if !errors.Is(err, errInitEnded) {
+		switch {
+		case errors.Is(err, errInitEnded):
+		case errors.Is(err, fs.ErrNotExist):
+			// Not installed: stage1 waits itself, as it always did.
 			rc.Debugf("waiting for the pod here: %v", err)
+		default:
+			rc.Warn(fmt.Errorf("stage1 waits for the pod itself, keeping 3 MiB more resident: %w", err))
 		}
 		relay.start(sigs, child)
 		kit.SettleLater(rc.Warn)

@@ -853,6 +853,19 @@ func (p *Pod) StartTime() (time.Time, error) {
 	return time.Unix(st.Mtim.Unix()), nil
 }
 
+// ReadyTime is when every app of the pod was ready; zero if they have not
+// been yet.
+func (p *Pod) ReadyTime() (time.Time, error) {
+	st, err := p.statFile(FileReady)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return time.Time{}, nil
+		}
+		return time.Time{}, err
+	}
+	return time.Unix(st.Mtim.Unix()), nil
+}
+
 // GCMarkedTime is when gc marked the pod for collection: the ctime the move
 // into exited-garbage or garbage gave the directory. Zero for other states.
 func (p *Pod) GCMarkedTime() (time.Time, error) {

@@ -317,3 +317,29 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// podctl stop at any moment around the hand-over (before it, during
+// stage1's execve, after it) stops the pod: no stop is lost.
+func TestNativeStopAroundHandOver(t *testing.T) {
+	e := nativeEnv(t)
+	for i := 0; i < 24; i++ {
+		cmd, uuid := e.startPod("--net=none", "example.com/busybox", "--exec", "/bin/sleep", "--", "60")
+		// The hand-over comes 100 ms after the apps run, which they are
+		// said to a moment before: the stop comes at another moment of
+		// it each time.
+		time.Sleep(time.Duration(60+5*i) * time.Millisecond)
+		r := e.podctl("stop", "--grace-period=20s", uuid)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("stop %d ms after ready was lost: run still ran 30 s later (%s)", 60+5*i, r)
+		}
+		if code := cmd.ProcessState.ExitCode(); code != 143 || r.code != 0 {
+			t.Fatalf("run exited %d (%s) after stop %d ms after ready, want 143; stop: %s", code, cmd.ProcessState, 60+5*i, r)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -231,8 +232,14 @@ func signalStage1(p *lifecycle.Pod, pid int, sig unix.Signal) error {
 	if err := stage1.CheckStage1Pid(p, pid); err != nil {
 		return err
 	}
+	// Read before the signal: a native pod's Go stage1 that becomes
+	// podctl-wait meanwhile is sent it again (resendAcrossHandOver).
+	before, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 	if err := unix.PidfdSendSignal(pidfd, sig, nil, 0); err != nil && err != unix.ESRCH {
 		return fmt.Errorf("stopping pod %s: %w", p.UUID, err)
+	}
+	if sig == unix.SIGTERM && filepath.Base(before) != WaitBinary {
+		resendAcrossHandOver(p, pid, pidfd)
 	}
 	if sig == unix.SIGKILL {
 		// Killed, stage1 has its children killed as it ends (a native
@@ -245,6 +252,52 @@ func signalStage1(p *lifecycle.Pod, pid int, sig unix.Signal) error {
 		awaitExit(pidfd, stage1KillWait)
 	}
 	return nil
+}
+
+// WaitBinary is the program a native pod's stage1 becomes once the
+// pod's apps have run a moment (stage1/native's hand-over).
+const WaitBinary = "podctl-wait"
+
+// handOverWindow is how long after a native pod's apps are ready its
+// stage1 may still become podctl-wait: 100 ms, much later on a loaded
+// machine.
+const handOverWindow = 10 * time.Second
+
+// resendAcrossHandOver sends SIGTERM again to pid, the stage1 of native
+// pod p that was sent one while it was Go, if it becomes podctl-wait
+// within handOverWindow of the pod's readiness: the first may have been
+// caught by Go's signal handler in the moment of the execve, and lost
+// with the Go program (native.becomeWaiter). The init then gets two, if
+// the first was not lost. It watches beside the caller's wait for the
+// pod's end, through a descriptor of its own.
+func resendAcrossHandOver(p *lifecycle.Pod, pid, pidfd int) {
+	if f, err := p.Flavor(); err != nil || f != "native" {
+		return
+	}
+	ready, err := p.ReadyTime()
+	if err != nil || ready.IsZero() || time.Since(ready) >= handOverWindow {
+		// Not ready yet (the hand-over comes after it), or long since.
+		return
+	}
+	fd, err := unix.Dup(pidfd)
+	if err != nil {
+		return
+	}
+	go func() {
+		defer unix.Close(fd)
+		for time.Since(ready) < handOverWindow {
+			exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+			if err == nil && filepath.Base(exe) == WaitBinary {
+				// Best effort: an error is a stage1 that has ended since.
+				unix.PidfdSendSignal(fd, unix.SIGTERM, nil, 0)
+				return
+			}
+			if err != nil && !stage1.Alive(pid) {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
 }
 
 // stage1KillWait bounds how long a forced stop waits for the pod's stage1

@@ -22,7 +22,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -37,7 +36,7 @@ import (
 const (
 	// waitBinary is the program stage1 becomes (handOver), installed
 	// beside podctl; waitProtocol is the arguments it takes.
-	waitBinary   = "podctl-wait"
+	waitBinary   = kit.WaitBinary
 	waitProtocol = "podctl-wait-protocol/1"
 	// helperSample takes one usage sample for podctl-wait; helperEnd
 	// ends the pod once its init has.
@@ -116,26 +115,51 @@ func handOver(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, init *ini
 		return errors.New("the pod records no usage")
 	}
 	args := waitArgs(path, child.Pid, exe, lock, next, state, os.Args, usageArgs(rc, pod), endArgs(rc, pod, pn))
-	// No signal may be lost on the way. Blocked on every thread, a
-	// signal stays pending in the kernel, through the execve, until
-	// podctl-wait reads it; those Go took before are in sigs, passed on
-	// below, with the init held unreaped so that its pid is still its.
-	stopRelay()
-	if err := blockStops(unix.SIG_BLOCK); err != nil {
-		pod.RecordUsage()
-		return err
-	}
 	release, ok := child.HoldUnreaped()
 	if !ok {
-		unblockStops(rc)
 		return errInitEnded
 	}
 	defer release()
+	// The rest runs on the thread that forked the init, which the init
+	// dies with (startInit): execve ends every other.
+	done := make(chan error, 1)
+	init.onParent <- func() { done <- becomeWaiter(rc, path, args, lock, child.Pid, sigs, stopRelay) }
+	if err := <-done; err != nil {
+		pod.RecordUsage()
+		return err
+	}
+	return nil
+}
+
+// becomeWaiter executes podctl-wait (path, with args) on the calling
+// thread, passing the pod's lock on and, to the init (initPid, held
+// unreaped), the stop signals Go caught (sigs, which stopRelay stops
+// passing on). It returns only if the execve failed.
+//
+// A stop signal must reach the init whenever it comes. Blocked on the
+// calling thread, one the kernel gives it stays pending through the
+// execve, until podctl-wait, which keeps it blocked, reads it; those Go's
+// handler caught on another thread are in sigs once flushCaught returns,
+// and passed on. One Go's handler catches on another thread in the
+// microseconds between the last look at sigs and the execve's end of the
+// other threads is lost: Go cannot block a signal on its every thread
+// (a mask set by AllThreadsSyscall is undone as its signal handler
+// returns), so the window can be made short, not closed.
+func becomeWaiter(rc *stage1.RunContext, path string, args []string, lock, initPid int, sigs <-chan os.Signal, stopRelay func()) error {
+	stopRelay()
+	var set, old unix.Sigset_t
+	for _, s := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGCHLD} {
+		set.Val[(s-1)/64] |= 1 << ((uint(s) - 1) % 64)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, &old); err != nil {
+		return fmt.Errorf("blocking the stop signals: %w", err)
+	}
+	flushCaught()
 	for drained := false; !drained; {
 		select {
 		case sig := <-sigs:
 			// Held unreaped, the init is there to take it.
-			if err := syscall.Kill(child.Pid, sig.(syscall.Signal)); err != nil {
+			if err := syscall.Kill(initPid, sig.(syscall.Signal)); err != nil {
 				rc.Warn(fmt.Errorf("passing %v on to the pod's init: %w", sig, err))
 			}
 		default:
@@ -144,45 +168,39 @@ func handOver(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, init *ini
 	}
 	// The lock passes to podctl-wait with the process; nothing else of
 	// this process's does.
-	if _, err = unix.FcntlInt(uintptr(lock), unix.F_SETFD, 0); err == nil {
+	_, err := unix.FcntlInt(uintptr(lock), unix.F_SETFD, 0)
+	if err == nil {
 		trace.Mark("handing over to podctl-wait")
-		// From the thread that forked the init, which the init dies with
-		// (startInit): execve ends every other.
-		done := make(chan error, 1)
-		init.onParent <- func() { done <- syscall.Exec(path, args, os.Environ()) }
-		err = <-done
+		err = syscall.Exec(path, args, os.Environ())
 		unix.CloseOnExec(lock)
 	}
-	unblockStops(rc)
-	pod.RecordUsage()
+	if uerr := unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil); uerr != nil {
+		rc.Warn(fmt.Errorf("unblocking the stop signals: %w: podctl stop cannot reach this pod, stop its apps with podctl stop --force", uerr))
+	}
 	return fmt.Errorf("becoming %s: %w", path, err)
 }
 
-// unblockStops undoes blockStops(SIG_BLOCK) for a hand-over that did not
-// happen. If it fails, stage1 hears of no stop until the pod ends, and
-// says so.
-func unblockStops(rc *stage1.RunContext) {
-	if err := blockStops(unix.SIG_UNBLOCK); err != nil {
-		rc.Warn(fmt.Errorf("%w: podctl stop cannot reach this pod, stop its apps with podctl stop --force", err))
-	}
-}
+// flushSignal is a signal nothing else sends (SIGRTMIN+6), which
+// flushCaught sends this process.
+const flushSignal = syscall.Signal(40)
 
-// kernelSigsetSize is the size of the kernel's signal set, which
-// rt_sigprocmask insists on: 64 signals (unix.Sigset_t is glibc's).
-const kernelSigsetSize = 8
-
-// blockStops blocks (how SIG_BLOCK) or unblocks the stop signals and
-// SIGCHLD on every thread of the process.
-func blockStops(how int) error {
-	var set unix.Sigset_t
-	for _, s := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGCHLD} {
-		set.Val[(s-1)/64] |= 1 << ((uint(s) - 1) % 64)
+// flushCaught returns once Go has handed its channels every signal it
+// caught before now. A signal caught by Go's handler reaches its channel
+// later, through a goroutine of Go's own; Go hands those it has caught
+// in the order of their numbers, batch after batch, so that once
+// flushSignal, caught after them and numbered above the stop signals,
+// has reached its channel, so have they. Bounded: it would come at once.
+func flushCaught() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, flushSignal)
+	defer signal.Stop(c)
+	if syscall.Kill(os.Getpid(), flushSignal) != nil {
+		return
 	}
-	_, _, errno := syscall.AllThreadsSyscall6(syscall.SYS_RT_SIGPROCMASK, uintptr(how), uintptr(unsafe.Pointer(&set)), 0, kernelSigsetSize, 0, 0)
-	if errno != 0 {
-		return fmt.Errorf("blocking the stop signals: %w", errno)
+	select {
+	case <-c:
+	case <-time.After(5 * time.Second):
 	}
-	return nil
 }
 
 // checkWaitProtocol checks that the podctl-wait at path takes the

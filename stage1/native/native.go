@@ -301,11 +301,16 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, st
 
 // relay passes the stop signals stage1 catches on to the pod's init.
 type relay struct {
+	// done and stopped are nil while the relay is stopped.
 	done, stopped chan struct{}
 }
 
-// start passes the signals of sigs on to p until stop.
+// start passes the signals of sigs on to p until stop; it does nothing
+// if the relay runs.
 func (r *relay) start(sigs <-chan os.Signal, p *kit.Child) {
+	if r.done != nil {
+		return
+	}
 	r.done, r.stopped = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(r.stopped)
@@ -320,10 +325,15 @@ func (r *relay) start(sigs <-chan os.Signal, p *kit.Child) {
 	}()
 }
 
-// stop stops passing signals on, once the one under way has been.
+// stop stops passing signals on, once the one under way has been; it
+// does nothing if the relay is stopped.
 func (r *relay) stop() {
+	if r.done == nil {
+		return
+	}
 	close(r.done)
 	<-r.stopped
+	r.done, r.stopped = nil, nil
 }
 
 // initProc is a pod's init, started and waiting for its pod: its

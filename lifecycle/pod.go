@@ -842,21 +842,16 @@ func (p *Pod) CreationTime() (time.Time, error) {
 }
 
 // StartTime is when stage1 started the pod; zero if it never did.
-func (p *Pod) StartTime() (time.Time, error) {
-	st, err := p.statFile(FilePid)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return time.Time{}, nil
-		}
-		return time.Time{}, err
-	}
-	return time.Unix(st.Mtim.Unix()), nil
-}
+func (p *Pod) StartTime() (time.Time, error) { return p.fileTime(FilePid) }
 
 // ReadyTime is when every app of the pod was ready; zero if they have not
 // been yet.
-func (p *Pod) ReadyTime() (time.Time, error) {
-	st, err := p.statFile(FileReady)
+func (p *Pod) ReadyTime() (time.Time, error) { return p.fileTime(FileReady) }
+
+// fileTime is when the pod's file name was written; zero if it has not
+// been.
+func (p *Pod) fileTime(name string) (time.Time, error) {
+	st, err := p.statFile(name)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return time.Time{}, nil

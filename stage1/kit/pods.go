@@ -271,6 +271,10 @@ const handOverWindow = 10 * time.Second
 // the first was not lost. It watches beside the caller's wait for the
 // pod's end, through a descriptor of its own.
 func resendAcrossHandOver(p *lifecycle.Pod, pid, pidfd int) {
+	// The flavor and the ready time are files of the pod, which a fly
+	// pod's root app could rewrite: they only decide whether to watch.
+	// What is signalled is the process already proven the pod's stage1,
+	// through its pidfd, and only once it runs podctl-wait.
 	if f, err := p.Flavor(); err != nil || f != "native" {
 		return
 	}

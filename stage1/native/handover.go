@@ -34,9 +34,8 @@ import (
 )
 
 const (
-	// waitBinary is the program stage1 becomes (handOver), installed
-	// beside podctl; waitProtocol is the arguments it takes.
-	waitBinary   = kit.WaitBinary
+	// waitProtocol is the arguments podctl-wait (kit.WaitBinary), the
+	// program stage1 becomes (handOver), takes.
 	waitProtocol = "podctl-wait-protocol/1"
 	// helperSample takes one usage sample for podctl-wait; helperEnd
 	// ends the pod once its init has.
@@ -94,7 +93,7 @@ var errInitEnded = errors.New("the init has ended")
 // it could not, with the process as it was but for the relay, stopped.
 func handOver(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, init *initProc, sigs <-chan os.Signal, stopRelay func()) error {
 	child := init.child
-	path, err := kit.BesideSelf(waitBinary)
+	path, err := kit.BesideSelf(kit.WaitBinary)
 	if err != nil {
 		return err
 	}
@@ -212,7 +211,7 @@ func checkWaitProtocol(path string) error {
 		return err
 	}
 	defer r.Close()
-	pid, err := syscall.ForkExec(path, []string{waitBinary, "--protocol"}, &syscall.ProcAttr{Files: []uintptr{^uintptr(0), w.Fd(), ^uintptr(0)}})
+	pid, err := syscall.ForkExec(path, []string{kit.WaitBinary, "--protocol"}, &syscall.ProcAttr{Files: []uintptr{^uintptr(0), w.Fd(), ^uintptr(0)}})
 	w.Close()
 	if err != nil {
 		return fmt.Errorf("running %s: %w", path, err)

@@ -90,7 +90,8 @@ var errInitEnded = errors.New("the init has ended")
 // handOver makes this process podctl-wait, waiting for the pod's init,
 // passing it the stop signals of sigs (which stopRelay stops
 // passing) and taking up the recording of its usage. It returns only if
-// it could not, with the process as it was but for the relay, stopped.
+// it could not, with the process as it was but for the relay, which it
+// may have stopped (relay.start starts it again, once).
 func handOver(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, init *initProc, sigs <-chan os.Signal, stopRelay func()) error {
 	child := init.child
 	path, err := kit.BesideSelf(kit.WaitBinary)

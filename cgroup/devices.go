@@ -263,38 +263,59 @@ func DeferDevices(dirs []string) (rest []string, devices *DeferredJoin, err erro
 		return rest, nil, nil
 	}
 	// Opened now: the thread's root is about to change.
-	f, err := os.OpenFile(filepath.Join(dev, "tasks"), os.O_WRONLY, 0)
+	j, err := deferJoin([]string{dev})
 	if err != nil {
-		return nil, nil, fmt.Errorf("joining cgroup %s: %w", dev, err)
+		return nil, nil, err
 	}
-	return rest, &DeferredJoin{f: f, dir: dev}, nil
+	return rest, j, nil
 }
 
-// DeferredJoin is a v1 cgroup folder opened for the calling thread to join
-// later.
+// DeferredJoin is v1 cgroup folders opened for the calling thread to join
+// later, when their paths may no longer lead to them (its root has
+// changed).
 type DeferredJoin struct {
-	f   *os.File
-	dir string
+	files []*os.File
+	dirs  []string
 }
 
-// Join moves the calling thread into the folder, and lets go of it. A nil
-// DeferredJoin has nothing to join.
+// deferJoin opens the folders dirs for a DeferredJoin.
+func deferJoin(dirs []string) (*DeferredJoin, error) {
+	j := &DeferredJoin{dirs: dirs}
+	for _, d := range dirs {
+		f, err := os.OpenFile(filepath.Join(d, "tasks"), os.O_WRONLY, 0)
+		if err != nil {
+			j.Close()
+			return nil, fmt.Errorf("joining cgroup %s: %w", d, err)
+		}
+		j.files = append(j.files, f)
+	}
+	return j, nil
+}
+
+// Join moves the calling thread into each folder, in order, and lets go
+// of them. A nil DeferredJoin has nothing to join.
 func (j *DeferredJoin) Join() error {
-	if j == nil || j.f == nil {
+	if j == nil {
 		return nil
 	}
 	defer j.Close()
-	// "0" is the writing thread.
-	if _, err := j.f.Write([]byte("0")); err != nil {
-		return fmt.Errorf("joining cgroup %s: %w", j.dir, err)
+	for i, f := range j.files {
+		// "0" is the writing thread.
+		if _, err := f.Write([]byte("0")); err != nil {
+			return fmt.Errorf("joining cgroup %s: %w", j.dirs[i], err)
+		}
 	}
 	return nil
 }
 
-// Close lets go of the folder without joining it, if it was not joined.
+// Close lets go of the folders without joining them, if they were not
+// joined.
 func (j *DeferredJoin) Close() {
-	if j != nil && j.f != nil {
-		j.f.Close()
-		j.f = nil
+	if j == nil {
+		return
 	}
+	for _, f := range j.files {
+		f.Close()
+	}
+	j.files = nil
 }

@@ -115,6 +115,26 @@ func HomeOfProcess() (*ThreadHome, error) {
 // the process's folder of that hierarchy. Folders of the unified
 // hierarchy, which the thread never joined, are left alone.
 func (h *ThreadHome) Leave(dirs []string) error {
+	for _, home := range h.homes(dirs) {
+		// "0" is the writing thread.
+		if err := os.WriteFile(filepath.Join(home, "tasks"), []byte("0"), 0); err != nil {
+			return fmt.Errorf("going back to cgroup %s: %w", home, err)
+		}
+	}
+	return nil
+}
+
+// LeaveLater opens the folders Leave would take the calling thread back
+// to, for a thread whose root changes before it goes back (Join on the
+// result): their paths are the host's.
+func (h *ThreadHome) LeaveLater(dirs []string) (*DeferredJoin, error) {
+	return deferJoin(h.homes(dirs))
+}
+
+// homes is where a thread goes back to from dirs: its home folder in each
+// v1 hierarchy of dirs.
+func (h *ThreadHome) homes(dirs []string) []string {
+	var homes []string
 	done := map[string]bool{}
 	for _, d := range dirs {
 		m := hierarchyIn(h.mounts, d)
@@ -122,15 +142,9 @@ func (h *ThreadHome) Leave(dirs []string) error {
 			continue
 		}
 		done[m.Dir] = true
-		p, ok := h.own[strings.Join(m.Controllers, ",")]
-		if !ok {
-			continue
-		}
-		home := filepath.Join(m.Dir, p)
-		// "0" is the writing thread.
-		if err := os.WriteFile(filepath.Join(home, "tasks"), []byte("0"), 0); err != nil {
-			return fmt.Errorf("leaving cgroup %s for %s: %w", d, home, err)
+		if p, ok := h.own[strings.Join(m.Controllers, ",")]; ok {
+			homes = append(homes, filepath.Join(m.Dir, p))
 		}
 	}
-	return nil
+	return homes
 }

@@ -89,6 +89,53 @@ func TestNativeIsolation(t *testing.T) {
 	}
 }
 
+// stage1 makes an app's mount namespace, its root set up, while the init
+// starts (kit.MakeAppNamespace); the init mounts the app's /proc there
+// and forks the app in it. The app sees what an init-made root gives:
+// the pod's processes in /proc, masked, read-only where the host's
+// kernel could be changed; the pod's network in /sys; none of the host's
+// mounts. A pod ready on notify gets its root from the init, which gives
+// the app its notify socket.
+func TestNativeAppNamespaceAhead(t *testing.T) {
+	e := nativeEnv(t)
+	r := e.podctl("run", "--debug", "--net=none", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", `
+		echo "init=$(tr '\0' ' ' < /proc/1/cmdline)"
+		echo "pids=$(ls -d /proc/[0-9]* | wc -l)"
+		echo "nets=$(ls /sys/class/net | tr '\n' ' ')"
+		echo "keys=$(wc -c < /proc/keys)"
+		echo 1 > /proc/sys/kernel/hostname 2>/dev/null && echo proc-sys-writable
+		echo "mounts=$(cut -d' ' -f5 /proc/self/mountinfo | tr '\n' ' ')"`)
+	if r.code != 0 || !strings.Contains(r.stderr, "app busybox: its mount namespace made ahead") {
+		t.Fatalf("a pod whose app's namespace stage1 makes: %s", r)
+	}
+	for _, w := range []string{"init=podctl stage1 native-init \n", "nets=lo \n", "keys=0\n", "mounts=/ /dev "} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("want %q in:\n%s", w, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stdout, "pids=4\n") && !strings.Contains(r.stdout, "pids=5\n") {
+		t.Errorf("processes other than the pod's are visible:\n%s", r.stdout)
+	}
+	if strings.Contains(r.stdout, "proc-sys-writable") {
+		t.Errorf("/proc/sys is writable:\n%s", r.stdout)
+	}
+	// /proc is mounted last, by the init, in the namespace stage1 made.
+	mounts := strings.Fields(strings.TrimPrefix(r.stdout[strings.Index(r.stdout, "mounts="):], "mounts="))
+	first := slices.Index(mounts, "/proc")
+	if first < 0 || first < slices.Index(mounts, "/etc/resolv.conf") || first < slices.Index(mounts, "/sys") {
+		t.Errorf("/proc is not mounted after the rest of the root: %v", mounts)
+	}
+	for _, m := range mounts[first:] {
+		if m != "/proc" && !strings.HasPrefix(m, "/proc/") {
+			t.Errorf("mount %s made after /proc: %v", m, mounts)
+		}
+	}
+	r = e.podctl("run", "--debug", "--net=none", "--ready=notify", "example.com/busybox", "--exec", "/bin/sh", "--", "-c", `test -S "$NOTIFY_SOCKET" && echo socket`)
+	if r.code != 0 || r.stdout != "socket\n" || strings.Contains(r.stderr, "made ahead") {
+		t.Fatalf("a pod ready on notify: %s", r)
+	}
+}
+
 // Two apps share the pod's PID namespace, not their files.
 func TestNativeTwoAppsShareProcessesNotFiles(t *testing.T) {
 	e := nativeEnv(t)

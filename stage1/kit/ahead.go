@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -82,15 +83,19 @@ func (t *RootTree) Close() {
 }
 
 // Ahead is what a pod's stage1 makes of an app's root while the app's
-// starter (native's init) starts up: the overlay root and the /dev, each
-// nil where it was not made ahead, and is then made at the app's start.
+// starter (native's init) starts up: the app's mount namespace, its root
+// set up, or, where that could not be made, the overlay root and the
+// /dev, each nil where it was not made ahead, and is then made at the
+// app's start.
 type Ahead struct {
+	NS   *AppNamespace
 	Root *RootTree
 	Dev  *DevTree
 }
 
 // Close lets go of what was not used.
 func (a Ahead) Close() {
+	a.NS.Close()
 	a.Root.Close()
 	a.Dev.Close()
 }
@@ -110,9 +115,10 @@ type aheadMessage struct {
 }
 
 // aheadEntry says which trees of an app the message carries, in this
-// order.
+// order: its mount namespace, or its root and its /dev.
 type aheadEntry struct {
 	App  string `json:"app"`
+	NS   bool   `json:"ns,omitempty"`
 	Root bool   `json:"root,omitempty"`
 	Dev  bool   `json:"dev,omitempty"`
 }
@@ -126,13 +132,16 @@ const (
 )
 
 // SendAhead makes the roots and /devs of specs' apps that can be made
-// ahead, and sends them, with the binaries that binaries returns once
-// they are made (by name; nil ones are left out), in one message on the
-// unix socket that conn returns once there is one to send on (nil: none,
-// and the trees go). It always sends the message: its reader waits for
-// it. An app whose trees could not be made is left out, and made at its
-// start, where a failure is the app's. The binaries stay the caller's.
-func SendAhead(conn func() *os.File, specs []AppSpec, binaries func() map[string]*os.File) error {
+// ahead, and, where namespace (if not nil) makes the app's mount namespace
+// from them, that instead (nil and no error: it does not try; an error:
+// it failed, and the app gets nothing ahead); it sends them, with the binaries that binaries
+// returns once they are made (by name; nil ones are left out), in one
+// message on the unix socket that conn returns once there is one to send
+// on (nil: none, and the trees go). It always sends the message: its
+// reader waits for it. An app whose trees could not be made is left out,
+// and made at its start, where a failure is the app's. The binaries stay
+// the caller's.
+func SendAhead(conn func() *os.File, specs []AppSpec, binaries func() map[string]*os.File, namespace func(s *AppSpec, a Ahead) (*AppNamespace, error)) error {
 	var m aheadMessage
 	var trees []int
 	defer func() {
@@ -141,21 +150,49 @@ func SendAhead(conn func() *os.File, specs []AppSpec, binaries func() map[string
 			unix.Close(fd)
 		}
 	}()
+	made := make([]Ahead, 0, len(specs))
 	for i := range specs {
-		s := &specs[i]
-		if len(trees)+2+maxAheadBinaries > maxAheadFDs {
+		if 2*(len(made)+1)+maxAheadBinaries > maxAheadFDs {
 			break
 		}
-		e := aheadEntry{App: s.Name}
-		if t, err := MakeRootTree(s); err == nil && t != nil {
-			e.Root = true
-			trees = append(trees, t.fd)
+		var a Ahead
+		if t, err := MakeRootTree(&specs[i]); err == nil && t != nil {
+			a.Root = t
 		}
-		if t, err := MakeDevTree(s); err == nil && t != nil {
-			e.Dev = true
-			trees = append(trees, t.fd)
+		if t, err := MakeDevTree(&specs[i]); err == nil && t != nil {
+			a.Dev = t
 		}
-		if e.Root || e.Dev {
+		made = append(made, a)
+	}
+	if namespace != nil {
+		// Side by side: each on a thread of its own.
+		var wg sync.WaitGroup
+		for i := range made {
+			wg.Go(func() {
+				ns, err := namespace(&specs[i], made[i])
+				if ns != nil || err != nil {
+					// The namespace holds the trees, mounted; a failed
+					// one has taken them with it, and the app's start
+					// makes its own.
+					made[i].Close()
+					made[i] = Ahead{NS: ns}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for i, a := range made {
+		e := aheadEntry{App: specs[i].Name, NS: a.NS != nil, Root: a.Root != nil, Dev: a.Dev != nil}
+		if e.NS {
+			trees = append(trees, a.NS.fd)
+		}
+		if e.Root {
+			trees = append(trees, a.Root.fd)
+		}
+		if e.Dev {
+			trees = append(trees, a.Dev.fd)
+		}
+		if e.NS || e.Root || e.Dev {
 			m.Apps = append(m.Apps, e)
 		}
 	}
@@ -227,6 +264,9 @@ func ReceiveAhead(conn *os.File) (Prepared, error) {
 	p := Prepared{Apps: map[string]Ahead{}, Binaries: map[string]*os.File{}}
 	for _, e := range m.Apps {
 		var a Ahead
+		if e.NS {
+			a.NS, fds = &AppNamespace{fd: fds[0]}, fds[1:]
+		}
 		if e.Root {
 			a.Root, fds = &RootTree{fd: fds[0]}, fds[1:]
 		}
@@ -256,7 +296,7 @@ func parseAhead(msg []byte, nfds int) (*aheadMessage, error) {
 			return nil, fmt.Errorf("app %q twice", e.App)
 		}
 		seen[e.App] = true
-		want += btoi(e.Root) + btoi(e.Dev)
+		want += btoi(e.NS) + btoi(e.Root) + btoi(e.Dev)
 	}
 	bins := map[string]bool{}
 	for _, b := range m.Binaries {

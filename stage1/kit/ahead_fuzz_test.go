@@ -7,6 +7,7 @@ import "testing"
 // binaries.
 func FuzzParseAhead(f *testing.F) {
 	f.Add([]byte(`{"apps":[{"app":"a","root":true,"dev":true},{"app":"b","dev":true}],"binaries":["podctl","podctl-exec"]}`), 5)
+	f.Add([]byte(`{"apps":[{"app":"a","ns":true},{"app":"b","root":true,"dev":true}]}`), 3)
 	f.Add([]byte(`{"apps":[]}`), 0)
 	f.Add([]byte(`{"apps":[{"app":"a","root":true},{"app":"a","dev":true}]}`), 2)
 	f.Add([]byte(`{"binaries":["x","x"]}`), 2)
@@ -22,7 +23,7 @@ func FuzzParseAhead(f *testing.F) {
 				t.Fatalf("app %q read twice", e.App)
 			}
 			apps[e.App] = true
-			n += btoi(e.Root) + btoi(e.Dev)
+			n += btoi(e.NS) + btoi(e.Root) + btoi(e.Dev)
 		}
 		for _, b := range m.Binaries {
 			if b == "" || bins[b] {

@@ -31,7 +31,12 @@ func socketPair(t *testing.T) (a, b *os.File) {
 // file, and empty upper and work folders.
 func overlaySpec(t *testing.T, name string) *AppSpec {
 	t.Helper()
-	dir := t.TempDir()
+	return overlaySpecIn(t, t.TempDir(), name)
+}
+
+// overlaySpecIn is overlaySpec in folder dir.
+func overlaySpecIn(t *testing.T, dir, name string) *AppSpec {
+	t.Helper()
 	s := &AppSpec{Spec: appexec.Spec{Name: name}, Rootfs: filepath.Join(dir, "rootfs"), Lower: filepath.Join(dir, "lower"), Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work")}
 	for _, d := range []string{s.Rootfs, s.Lower, s.Upper, s.Work} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -64,7 +69,7 @@ func TestAheadRoots(t *testing.T) {
 	}
 	defer self.Close()
 	bins := map[string]*os.File{"podctl": self, "podctl-exec": nil}
-	if err := SendAhead(func() *os.File { return stage1End }, []AppSpec{*a, *copied, *b, *private}, func() map[string]*os.File { return bins }); err != nil {
+	if err := SendAhead(func() *os.File { return stage1End }, []AppSpec{*a, *copied, *b, *private}, func() map[string]*os.File { return bins }, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := self.Stat(); err != nil {
@@ -164,7 +169,7 @@ func TestSendAheadWithoutInit(t *testing.T) {
 		return len(ents)
 	}
 	before := open()
-	if err := SendAhead(func() *os.File { return nil }, []AppSpec{*s}, nil); err != nil {
+	if err := SendAhead(func() *os.File { return nil }, []AppSpec{*s}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if after := open(); after != before {
@@ -178,7 +183,7 @@ func TestSendAheadWithoutInit(t *testing.T) {
 func TestSendAheadClosed(t *testing.T) {
 	stage1End, _ := socketPair(t)
 	stage1End.Close()
-	if err := SendAhead(func() *os.File { return stage1End }, nil, nil); err == nil {
+	if err := SendAhead(func() *os.File { return stage1End }, nil, nil, nil); err == nil {
 		t.Fatal("SendAhead on a closed socket succeeded")
 	}
 }

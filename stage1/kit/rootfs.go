@@ -95,10 +95,20 @@ func SetUpDev(s *AppSpec, dev *DevTree, tree *RootTree) error {
 // the thread's old root: pivot_root moves them all, such as an exec helper
 // forked in between.
 func FinishRoot(s *AppSpec, views []cgroup.View) error {
-	root := s.Rootfs
-	if err := mountProc(root); err != nil {
+	if err := mountProc(s.Rootfs); err != nil {
 		return err
 	}
+	if err := mountRest(s, views, maskedPaths); err != nil {
+		return err
+	}
+	return pivotRoot(s.Rootfs)
+}
+
+// mountRest mounts what goes in the app's root after /proc (/sys, its
+// cgroups, its volumes, the masks of masks) and makes the root read-only
+// if it is to be.
+func mountRest(s *AppSpec, views []cgroup.View, masks []string) error {
+	root := s.Rootfs
 	if err := mountSys(root, views); err != nil {
 		return err
 	}
@@ -109,15 +119,13 @@ func FinishRoot(s *AppSpec, views []cgroup.View) error {
 		return err
 	}
 	// Last, so that no volume lands on top of a mask.
-	if err := maskPaths(root); err != nil {
+	if err := maskPaths(root, masks); err != nil {
 		return err
 	}
 	if s.ReadOnlyRootfs {
-		if err := ReadOnlyRoot(root); err != nil {
-			return err
-		}
+		return ReadOnlyRoot(root)
 	}
-	return pivotRoot(root)
+	return nil
 }
 
 // mountSys gives the app a read-only /sys. A new sysfs shows the
@@ -361,10 +369,11 @@ func sealTree(dir string, recursive bool) error {
 // sealFlags are sealTree's flags as remounts give them.
 const sealFlags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 
-// maskPaths covers the masked paths that exist in the app's /proc and /sys.
-func maskPaths(root string) error {
+// maskPaths covers those of paths (maskedPaths) that exist in the app's
+// root.
+func maskPaths(root string, paths []string) error {
 	var empty string
-	for _, p := range maskedPaths {
+	for _, p := range paths {
 		dst := filepath.Join(root, p)
 		fi, err := os.Lstat(dst)
 		if err != nil {

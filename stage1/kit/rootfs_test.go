@@ -125,7 +125,7 @@ func TestMaskPathsShareOneTmpfs(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(root, "dev/null"), nil, 0o666); err != nil {
 			return err
 		}
-		if err := maskPaths(root); err != nil {
+		if err := maskPaths(root, maskedPaths); err != nil {
 			return err
 		}
 		var first unix.Stat_t

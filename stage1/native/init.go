@@ -395,6 +395,22 @@ func (r *reaper) keepMounts() {
 // holdMount holds the mount namespace of the calling thread, app's own,
 // if the namespaces are kept (each app starts once then).
 func (r *reaper) holdMount(app string) {
+	r.hold(app, func() (int, error) {
+		return unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	})
+}
+
+// holdMountFD holds app's mount namespace open as fd, the caller's, as
+// holdMount does the calling thread's.
+func (r *reaper) holdMountFD(app string, fd int) {
+	r.hold(app, func() (int, error) {
+		return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	})
+}
+
+// hold keeps app's mount namespace, opened by open, if the namespaces are
+// kept and app's is not yet.
+func (r *reaper) hold(app string, open func() (int, error)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.mounts == nil {
@@ -403,7 +419,7 @@ func (r *reaper) holdMount(app string) {
 	if _, ok := r.mounts[app]; ok {
 		return
 	}
-	fd, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := open()
 	if err != nil {
 		// The namespace then ends with the app, as it would anyway.
 		return

@@ -223,7 +223,9 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, st
 	if !cfg.Mutable {
 		// Beside the rest of stage1's start and the init's.
 		cfg.Ahead = true
-		go init.sendAhead(pod.Specs, rc.Debugf)
+		// The init gives each app of a pod ready on notify its notify
+		// socket, a mount of the app's root: set up in the init.
+		go init.sendAhead(pod.Specs, !rc.Task.ReadyNotify, rc.Debugf)
 	}
 	waitNet, err := f.setUpNetwork(pod, pn, init)
 	if err != nil {
@@ -358,6 +360,11 @@ type initProc struct {
 	// release (startInit).
 	onParent    chan func()
 	releaseOnce sync.Once
+	// cgroupsMade is closed once the apps' cgroups are made (appCgroups)
+	// or will not be (nil), for the apps' mount namespaces made ahead.
+	cgroupsMade chan struct{}
+	cgroupsOnce sync.Once
+	appCgroups  appCgroups
 	// mounts hold the mount namespaces of the init (if it could be
 	// opened) and of its apps, and the binaries the init opened
 	// (takeAppMounts): the end of each, which waits for an RCU grace
@@ -382,7 +389,7 @@ var _ stage1.EarlyStarter = (*Flavor)(nil)
 // goroutine that forks it keeps its thread, and runs on it what is sent
 // on p.onParent, until p.release.
 func (f *Flavor) startInit(hostNetwork bool) *initProc {
-	p := &initProc{started: make(chan struct{}), hostNetwork: hostNetwork, onParent: make(chan func())}
+	p := &initProc{started: make(chan struct{}), hostNetwork: hostNetwork, onParent: make(chan func()), cgroupsMade: make(chan struct{})}
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
@@ -461,14 +468,15 @@ func (f *Flavor) start(p *initProc) error {
 	return nil
 }
 
-// sendAhead makes the apps' roots and /devs, and opens the binaries the
-// init starts the apps' exec helpers from, and sends them to the init
-// (kit.SendAhead), which would make and open them itself, on the one P
-// its start-up shares: here, while it starts up. The init waits for them
-// once it starts its first app: sent on a socket whose other end it
+// sendAhead makes the apps' roots and /devs, and, with namespaces, their
+// mount namespaces, their roots set up (makeNamespace), and opens the
+// binaries the init starts the apps' exec helpers from, and sends them to
+// the init (kit.SendAhead), which would make and open them itself, on the
+// one P its start-up shares: here, while it starts up. The init waits for
+// them once it starts its first app: sent on a socket whose other end it
 // holds, they never block, and they are lost with an init that did not
 // start.
-func (p *initProc) sendAhead(specs []kit.AppSpec, debugf func(string, ...any)) {
+func (p *initProc) sendAhead(specs []kit.AppSpec, namespaces bool, debugf func(string, ...any)) {
 	opened := make(chan []*os.File, 1)
 	go func() {
 		// Read-only, never the host's files themselves (reaper.binaries).
@@ -500,9 +508,52 @@ func (p *initProc) sendAhead(specs []kit.AppSpec, debugf func(string, ...any)) {
 		}
 		return p.control
 	}
-	if err := kit.SendAhead(conn, specs, binaries); err != nil {
+	namespace := func(s *kit.AppSpec, a kit.Ahead) (*kit.AppNamespace, error) {
+		ns, err := p.makeNamespace(s, a)
+		switch {
+		case err != nil:
+			// The init sets the app's root up itself, and says why if it
+			// cannot.
+			debugf("%v", err)
+		case ns != nil:
+			debugf("app %s: its mount namespace made ahead", s.Name)
+		}
+		return ns, err
+	}
+	if !namespaces {
+		namespace = nil
+	}
+	if err := kit.SendAhead(conn, specs, binaries, namespace); err != nil {
 		debugf("%v", err)
 	}
+}
+
+// makeNamespace makes app s's mount namespace from the trees a, once the
+// app's cgroups are made and the init has started: nil, and no error,
+// where it cannot be made ahead (kit.CanMakeAppNamespace), or the pod's
+// start went no further.
+func (p *initProc) makeNamespace(s *kit.AppSpec, a kit.Ahead) (*kit.AppNamespace, error) {
+	if !kit.CanMakeAppNamespace(s) {
+		return nil, nil
+	}
+	<-p.cgroupsMade
+	c, ok := p.appCgroups[s.Name]
+	if !ok {
+		return nil, nil
+	}
+	if <-p.started; p.err != nil {
+		return nil, nil
+	}
+	return kit.MakeAppNamespace(s, c.Views, a, p.child.Pid)
+}
+
+// madeCgroups says that the apps' cgroups are m, or that none will be
+// made (nil); the first call counts.
+func (p *initProc) madeCgroups(m appCgroups) {
+	p.cgroupsOnce.Do(func() {
+		p.appCgroups = m
+		close(p.cgroupsMade)
+	})
 }
 
 // Abort ends an init that was never given its pod; it does nothing once
@@ -512,6 +563,7 @@ func (p *initProc) Abort() {
 		return
 	}
 	p.handed = true
+	p.madeCgroups(nil)
 	if <-p.started; p.err != nil {
 		return
 	}
@@ -522,6 +574,7 @@ func (p *initProc) Abort() {
 // close: an init that has its pod would take the configuration pipe's
 // end for a stage1 gone, and record its apps as not started.
 func (p *initProc) end() {
+	p.madeCgroups(nil)
 	p.child.Signal(syscall.SIGKILL)
 	p.config.Close()
 	p.status.Close()
@@ -594,6 +647,8 @@ func (p *initProc) give(cfg *podConfig, pod *kit.Pod, waitNet func() error) erro
 	if <-p.started; p.err != nil {
 		return p.err
 	}
+	// Without the apps' cgroups, no app's namespace is made ahead.
+	defer p.madeCgroups(nil)
 	enc := json.NewEncoder(p.config)
 	err := enc.Encode(cfg)
 	if err == nil && cfg.AwaitCgroups {
@@ -606,6 +661,7 @@ func (p *initProc) give(cfg *podConfig, pod *kit.Pod, waitNet func() error) erro
 			p.end()
 			return merr
 		}
+		p.madeCgroups(m)
 		err = enc.Encode(m)
 	}
 	if err == nil && waitNet != nil {

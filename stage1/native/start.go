@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strings"
 	"syscall"
 
@@ -32,26 +31,18 @@ import (
 // ready is called once the app's root is set up, before the app starts:
 // it waits for the pod's networks, and says why the pod has none.
 func startApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool, ready func() error) (kit.Proc, error) {
-	type result struct {
-		p   *appProc
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		p, err := forkApp(s, views, stdio, r, interactive, ready)
-		ch <- result{p, err}
-	}()
-	res := <-ch
-	if res.err != nil {
-		if strings.HasPrefix(res.err.Error(), "app "+s.Name+": ") || errors.As(res.err, new(*kit.NetworkError)) {
+	var p *appProc
+	var err error
+	kit.OnOwnThread(func() { p, err = forkApp(s, views, stdio, r, interactive, ready) })
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "app "+s.Name+": ") || errors.As(err, new(*kit.NetworkError)) {
 			// The exec helper's line (appexec.Exec's) names the app already;
 			// a pod without its network is no app's failure.
-			return nil, res.err
+			return nil, err
 		}
-		return nil, fmt.Errorf("app %s: %w", s.Name, res.err)
+		return nil, fmt.Errorf("app %s: %w", s.Name, err)
 	}
-	return res.p, nil
+	return p, nil
 }
 
 // forkApp runs on a thread of its own, which it changes for good. It forks
@@ -62,6 +53,12 @@ func startApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper
 // resolves the app's spec there for podctl-exec (helperProc.resolve) and
 // tells the helper to go.
 func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool, ready func() error) (*appProc, error) {
+	// What stage1 made of the app's root while the init started.
+	ahead := r.takeAhead(s.Name)
+	defer ahead.Close()
+	if ahead.NS != nil && !s.HasNotifySocket() {
+		return forkInNamespace(s, ahead.NS, stdio, r, interactive, ready)
+	}
 	// Also unshares the thread's root, working directory and umask.
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return nil, fmt.Errorf("making its mount namespace: %w", err)
@@ -86,13 +83,67 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 	if err != nil {
 		return nil, err
 	}
-	if err := setUpRoot(s, views, r, ready); err != nil {
+	if err := setUpRoot(s, views, r, ahead, ready); err != nil {
 		h.abort()
 		return nil, err
 	}
+	return h.resolveAndStart(s)
+}
+
+// forkInNamespace forks app s's exec helper in the app's mount namespace
+// that stage1 made (kit.MakeAppNamespace), its root set up but for /proc:
+// the thread joins the app's cgroups, whose paths are the host's, enters
+// the namespace and mounts /proc, forks the helper, and goes back to the
+// init's cgroups through folders it opened before.
+func forkInNamespace(s *kit.AppSpec, ns *kit.AppNamespace, stdio stage1.Stdio, r *reaper, interactive bool, ready func() error) (*appProc, error) {
+	home, err := r.home()
+	if err != nil {
+		return nil, err
+	}
+	leave, err := home.LeaveLater(s.Cgroups)
+	if err != nil {
+		return nil, err
+	}
+	defer leave.Close()
+	rest, devices, err := cgroup.DeferDevices(s.Cgroups)
+	if err != nil {
+		return nil, err
+	}
+	defer devices.Close()
+	cgfd, err := cgroup.JoinThread(rest)
+	if err != nil {
+		return nil, err
+	}
+	if cgfd >= 0 {
+		defer unix.Close(cgfd)
+	}
+	if err := devices.Join(); err != nil {
+		return nil, err
+	}
+	if err := ns.Enter(); err != nil {
+		return nil, err
+	}
+	r.holdMountFD(s.Name, ns.FD())
+	h, err := r.forkHelper(s, stdio, interactive, cgfd)
+	if err != nil {
+		return nil, err
+	}
+	err = leave.Join()
+	if err == nil {
+		err = ready()
+	}
+	if err != nil {
+		h.abort()
+		return nil, err
+	}
+	return h.resolveAndStart(s)
+}
+
+// resolveAndStart tells the helper of app s, whose root is the thread's,
+// to go: with the app's spec resolved there, for podctl-exec, which
+// applies numbers.
+func (h *helperProc) resolveAndStart(s *kit.AppSpec) (*appProc, error) {
 	if h.wire {
-		// podctl-exec applies numbers: what they are in the app's root,
-		// which is now the thread's, is read here.
 		if err := h.resolve(&s.Spec); err != nil {
 			h.abort()
 			return nil, err
@@ -102,8 +153,9 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 }
 
 // setUpRoot sets up the root of app s, whose exec helper is born, in the
-// thread's mount namespace, and waits until the app may start (ready).
-func setUpRoot(s *kit.AppSpec, views []cgroup.View, r *reaper, ready func() error) error {
+// thread's mount namespace, from what stage1 made ahead, and waits until
+// the app may start (ready).
+func setUpRoot(s *kit.AppSpec, views []cgroup.View, r *reaper, ahead kit.Ahead, ready func() error) error {
 	// The helper was born in the app's cgroups; the thread goes back to
 	// the init's v1 ones, so that the app's memory cgroup running out
 	// never picks the init (cgroup.ThreadHome), and so that a /dev made
@@ -116,9 +168,6 @@ func setUpRoot(s *kit.AppSpec, views []cgroup.View, r *reaper, ready func() erro
 	if err != nil {
 		return err
 	}
-	// What stage1 made of the app's root while the init started.
-	ahead := r.takeAhead(s.Name)
-	defer ahead.Close()
 	dev := ahead.Dev
 	if dev == nil {
 		if dev, err = kit.MakeDevTree(s); err != nil {

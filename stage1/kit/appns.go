@@ -64,13 +64,14 @@ func CanMakeAppNamespace(s *AppSpec) bool {
 }
 
 // MakeAppNamespace makes app s's mount namespace from the trees made
-// ahead (SetUpDev), with s's cgroups as views shows them, its volumes and
-// the masks outside /proc, and s's root as the namespace's root
-// (pivot_root). pid is the pod's init, whose network namespace the app's
-// /sys shows and whose IPC namespace its /dev/mqueue. It works on a thread
-// of its own, which ends with it: a thread moved into another mount
-// namespace and other namespaces is never handed back to the runtime.
-func MakeAppNamespace(s *AppSpec, views []cgroup.View, a Ahead, pid int) (*AppNamespace, error) {
+// ahead (SetUpDev), with s's cgroups as views, once it returns, shows them,
+// its volumes and the masks outside /proc, and s's root as the
+// namespace's root (pivot_root). pid is the pod's init, whose network
+// namespace the app's /sys shows and whose IPC namespace its /dev/mqueue.
+// It works on a thread of its own, which ends with it: a thread moved into
+// another mount namespace and other namespaces is never handed back to
+// the runtime.
+func MakeAppNamespace(s *AppSpec, views func() ([]cgroup.View, error), a Ahead, pid int) (*AppNamespace, error) {
 	var ns *AppNamespace
 	var err error
 	OnOwnThread(func() { ns, err = makeAppNamespace(s, views, a, pid) })
@@ -80,7 +81,7 @@ func MakeAppNamespace(s *AppSpec, views []cgroup.View, a Ahead, pid int) (*AppNa
 	return ns, nil
 }
 
-func makeAppNamespace(s *AppSpec, views []cgroup.View, a Ahead, pid int) (*AppNamespace, error) {
+func makeAppNamespace(s *AppSpec, views func() ([]cgroup.View, error), a Ahead, pid int) (*AppNamespace, error) {
 	// The thread's own root, working folder and umask: a thread cannot
 	// change mount namespace while it shares them.
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
@@ -114,8 +115,13 @@ func makeAppNamespace(s *AppSpec, views []cgroup.View, a Ahead, pid int) (*AppNa
 		// be written to (ReadOnlyRootfs).
 		err = MkdirInRoot(s.Rootfs, "proc")
 	}
+	var v []cgroup.View
 	if err == nil {
-		err = mountRest(s, views, otherMasks)
+		// The root and its /dev are mounted while the cgroups are made.
+		v, err = views()
+	}
+	if err == nil {
+		err = mountRest(s, v, otherMasks)
 	}
 	if err == nil {
 		err = pivotRoot(s.Rootfs)

@@ -3,6 +3,7 @@ package kit
 import (
 	"os"
 	"path/filepath"
+	"podctl/cgroup"
 	"strings"
 	"testing"
 
@@ -40,6 +41,9 @@ func sharedFolder(t *testing.T) string {
 	return dir
 }
 
+// noViews is an app with no cgroups to show.
+func noViews() ([]cgroup.View, error) { return nil, nil }
+
 // TestAppNamespaceAhead checks that an app's mount namespace made ahead
 // from the trees has the app's root as its root, with the app's image,
 // /dev, /sys and volumes, and, once entered, /proc and its masks; that
@@ -67,7 +71,7 @@ func TestAppNamespaceAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	hostNS, _ := os.Readlink("/proc/thread-self/ns/mnt")
-	ns, err := MakeAppNamespace(s, nil, Ahead{Root: root, Dev: dev}, os.Getpid())
+	ns, err := MakeAppNamespace(s, noViews, Ahead{Root: root, Dev: dev}, os.Getpid())
 	root.Close()
 	dev.Close()
 	if err != nil {
@@ -126,7 +130,7 @@ func TestAppNamespaceFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, err := MakeAppNamespace(s, nil, Ahead{Root: root}, os.Getpid())
+	ns, err := MakeAppNamespace(s, noViews, Ahead{Root: root}, os.Getpid())
 	root.Close()
 	if err == nil || !strings.Contains(err.Error(), "app a: ") || !strings.Contains(err.Error(), "missing") {
 		ns.Close()

@@ -360,8 +360,9 @@ type initProc struct {
 	// release (startInit).
 	onParent    chan func()
 	releaseOnce sync.Once
-	// cgroupsMade is closed once the apps' cgroups are made (appCgroups)
-	// or will not be (nil), for the apps' mount namespaces made ahead.
+	// cgroupsMade is closed once the apps' cgroups are made (appCgroups;
+	// empty in a pod without cgroups) or will not be (nil), for the apps'
+	// mount namespaces made ahead.
 	cgroupsMade chan struct{}
 	cgroupsOnce sync.Once
 	appCgroups  appCgroups
@@ -536,15 +537,18 @@ func (p *initProc) makeNamespace(s *kit.AppSpec, a kit.Ahead) (*kit.AppNamespace
 	if !kit.CanMakeAppNamespace(s) {
 		return nil, nil
 	}
-	<-p.cgroupsMade
-	c, ok := p.appCgroups[s.Name]
-	if !ok {
-		return nil, nil
-	}
 	if <-p.started; p.err != nil {
 		return nil, nil
 	}
-	return kit.MakeAppNamespace(s, c.Views, a, p.child.Pid)
+	views := func() ([]cgroup.View, error) {
+		<-p.cgroupsMade
+		if p.appCgroups == nil {
+			return nil, errors.New("the pod's start went no further")
+		}
+		// None in a pod without cgroups.
+		return p.appCgroups[s.Name].Views, nil
+	}
+	return kit.MakeAppNamespace(s, views, a, p.child.Pid)
 }
 
 // madeCgroups says that the apps' cgroups are m, or that none will be
@@ -649,6 +653,10 @@ func (p *initProc) give(cfg *podConfig, pod *kit.Pod, waitNet func() error) erro
 	}
 	// Without the apps' cgroups, no app's namespace is made ahead.
 	defer p.madeCgroups(nil)
+	if !cfg.AwaitCgroups {
+		// A pod without cgroups: its apps have none to see.
+		p.madeCgroups(appCgroups{})
+	}
 	enc := json.NewEncoder(p.config)
 	err := enc.Encode(cfg)
 	if err == nil && cfg.AwaitCgroups {

@@ -64,20 +64,12 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 		return nil, fmt.Errorf("making its mount namespace: %w", err)
 	}
 	r.holdMount(s.Name)
-	rest, devices, err := cgroup.DeferDevices(s.Cgroups)
-	if err != nil {
-		return nil, err
-	}
-	defer devices.Close()
-	cgfd, err := cgroup.JoinThread(rest)
+	cgfd, err := joinAppCgroups(s)
 	if err != nil {
 		return nil, err
 	}
 	if cgfd >= 0 {
 		defer unix.Close(cgfd)
-	}
-	if err := devices.Join(); err != nil {
-		return nil, err
 	}
 	h, err := r.forkHelper(s, stdio, interactive, cgfd)
 	if err != nil {
@@ -88,6 +80,28 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 		return nil, err
 	}
 	return h.resolveAndStart(s)
+}
+
+// joinAppCgroups moves the calling thread into app s's v1 cgroups, the
+// devices one last, and opens its unified one for CLONE_INTO_CGROUP: -1
+// if none, else the caller's to close.
+func joinAppCgroups(s *kit.AppSpec) (int, error) {
+	rest, devices, err := cgroup.DeferDevices(s.Cgroups)
+	if err != nil {
+		return -1, err
+	}
+	defer devices.Close()
+	cgfd, err := cgroup.JoinThread(rest)
+	if err != nil {
+		return -1, err
+	}
+	if err := devices.Join(); err != nil {
+		if cgfd >= 0 {
+			unix.Close(cgfd)
+		}
+		return -1, err
+	}
+	return cgfd, nil
 }
 
 // forkInNamespace forks app s's exec helper in the app's mount namespace
@@ -105,20 +119,12 @@ func forkInNamespace(s *kit.AppSpec, ns *kit.AppNamespace, stdio stage1.Stdio, r
 		return nil, err
 	}
 	defer leave.Close()
-	rest, devices, err := cgroup.DeferDevices(s.Cgroups)
-	if err != nil {
-		return nil, err
-	}
-	defer devices.Close()
-	cgfd, err := cgroup.JoinThread(rest)
+	cgfd, err := joinAppCgroups(s)
 	if err != nil {
 		return nil, err
 	}
 	if cgfd >= 0 {
 		defer unix.Close(cgfd)
-	}
-	if err := devices.Join(); err != nil {
-		return nil, err
 	}
 	if err := ns.Enter(); err != nil {
 		return nil, err

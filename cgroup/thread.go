@@ -94,7 +94,7 @@ func StartIn(cmd *exec.Cmd, dir string) (join func() error, err error) {
 
 // ThreadHome is where a process's threads are in each v1 hierarchy, for a
 // thread that has joined an app's folders (JoinThread) to go back to once
-// it has forked the app (Leave): a thread left in an app's memory cgroup
+// it has forked the app (LeaveLater): a thread left in an app's memory cgroup
 // makes its whole process a candidate when that cgroup runs out of memory.
 type ThreadHome struct {
 	mounts []Mount
@@ -111,22 +111,11 @@ func HomeOfProcess() (*ThreadHome, error) {
 	return &ThreadHome{mounts: mounts, own: own}, nil
 }
 
-// Leave moves the calling thread out of each v1 folder of dirs, back into
-// the process's folder of that hierarchy. Folders of the unified
-// hierarchy, which the thread never joined, are left alone.
-func (h *ThreadHome) Leave(dirs []string) error {
-	for _, home := range h.homes(dirs) {
-		// "0" is the writing thread.
-		if err := os.WriteFile(filepath.Join(home, "tasks"), []byte("0"), 0); err != nil {
-			return fmt.Errorf("going back to cgroup %s: %w", home, err)
-		}
-	}
-	return nil
-}
-
-// LeaveLater opens the folders Leave would take the calling thread back
-// to, for a thread whose root changes before it goes back (Join on the
-// result): their paths are the host's.
+// LeaveLater opens, for the calling thread to go back to later (Join on
+// the result), its process's folder in each v1 hierarchy of dirs:
+// opened, as the thread's root may change before it goes back. Folders
+// of the unified hierarchy, which the thread never joins, are left
+// alone.
 func (h *ThreadHome) LeaveLater(dirs []string) (*DeferredJoin, error) {
 	return deferJoin(h.homes(dirs))
 }

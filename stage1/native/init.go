@@ -84,6 +84,7 @@ func initMain(args []string) int {
 	ctl := os.NewFile(controlFD, "control")
 	if cfg.Ahead {
 		r.expectAhead(ctl, warn)
+		r.namespaces = cfg.AheadNamespaces
 	}
 	r.openBinaries(cfg.Ahead)
 	if err := r.giveUserns(cfg.Apps, hostNetwork); err != nil {
@@ -277,6 +278,9 @@ type reaper struct {
 	// the init passes them to stage1 (passMounts); nil when they are not
 	// kept (keepMounts).
 	mounts map[string]int
+	// namespaces says that stage1 makes the apps' mount namespaces
+	// (podConfig.AheadNamespaces).
+	namespaces bool
 	// ahead receives, once, the apps' roots and /devs and the binaries
 	// that stage1 made and opened while the init started (kit.SendAhead);
 	// nil when none come.

@@ -92,6 +92,10 @@ type podConfig struct {
 	// starts come on controlFD, in one message (kit.SendAhead); not for
 	// a mutable pod, whose app verbs go there.
 	Ahead bool `json:"ahead,omitempty"`
+	// AheadNamespaces: with them, the mount namespaces of the apps that
+	// can have one made (kit.CanMakeAppNamespace), but in a pod ready on
+	// notify, whose apps' notify sockets the init mounts.
+	AheadNamespaces bool `json:"ahead_namespaces,omitempty"`
 }
 
 // appCgroups is the message that follows a podConfig with AwaitCgroups:
@@ -225,7 +229,8 @@ func (f *Flavor) run(rc *stage1.RunContext, pod *kit.Pod, pn *kit.PodNetwork, st
 		cfg.Ahead = true
 		// The init gives each app of a pod ready on notify its notify
 		// socket, a mount of the app's root: set up in the init.
-		go init.sendAhead(pod.Specs, !rc.Task.ReadyNotify, rc.Debugf)
+		cfg.AheadNamespaces = !rc.Task.ReadyNotify
+		go init.sendAhead(pod.Specs, cfg.AheadNamespaces, rc.Debugf)
 	}
 	waitNet, err := f.setUpNetwork(pod, pn, init)
 	if err != nil {

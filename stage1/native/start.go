@@ -45,37 +45,83 @@ func startApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper
 	return p, nil
 }
 
-// forkApp runs on a thread of its own, which it changes for good. It forks
-// the app's exec helper first, as soon as the thread is in every cgroup of
-// the app, so that the helper's start goes on beside all the rest: the
+// forkApp runs on a thread of its own, which it changes for good. Where
+// stage1 makes the app's mount namespace (podConfig.AheadNamespaces), the
+// thread joins the app's cgroups while stage1 ends it, enters it, mounts
+// /proc there (kit.AppNamespace.Enter) and forks the app's exec helper.
+// Otherwise it forks the helper first, as soon as it is in every cgroup
+// of the app, so that the helper's start goes on beside all the rest: the
 // wait for what stage1 made ahead, the root's set-up, and the helper's
 // reading of what it may keep meanwhile. Once the root is ready, it
 // resolves the app's spec there for podctl-exec (helperProc.resolve) and
 // tells the helper to go.
 func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper, interactive bool, ready func() error) (*appProc, error) {
-	// What stage1 made of the app's root while the init started.
-	ahead := r.takeAhead(s.Name)
-	defer ahead.Close()
-	if ahead.NS != nil && !s.HasNotifySocket() {
-		return forkInNamespace(s, ahead.NS, stdio, r, interactive, ready)
-	}
-	// Also unshares the thread's root, working directory and umask.
-	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-		return nil, fmt.Errorf("making its mount namespace: %w", err)
-	}
-	r.holdMount(s.Name)
-	cgfd, err := joinAppCgroups(s)
+	// Opened while the thread's root is the init's: their paths are the
+	// host's.
+	home, err := r.home()
 	if err != nil {
 		return nil, err
 	}
-	if cgfd >= 0 {
-		defer unix.Close(cgfd)
+	leave, err := home.LeaveLater(s.Cgroups)
+	if err != nil {
+		return nil, err
+	}
+	defer leave.Close()
+	var ahead kit.Ahead
+	defer func() { ahead.Close() }()
+	cgfd := -1
+	defer func() {
+		if cgfd >= 0 {
+			unix.Close(cgfd)
+		}
+	}()
+	expected := r.namespaces && kit.CanMakeAppNamespace(s) && !s.HasNotifySocket()
+	if expected {
+		// Beside the end of stage1's work on the namespace.
+		if cgfd, err = joinAppCgroups(s); err != nil {
+			return nil, err
+		}
+		ahead = r.takeAhead(s.Name)
+	}
+	if ahead.NS != nil {
+		if err := ahead.NS.Enter(); err != nil {
+			return nil, err
+		}
+		r.holdMountFD(s.Name, ahead.NS.FD())
+		trace.Mark("app's namespace entered")
+	} else {
+		// Also unshares the thread's root, working directory and umask.
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			return nil, fmt.Errorf("making its mount namespace: %w", err)
+		}
+		r.holdMount(s.Name)
+		if !expected {
+			if cgfd, err = joinAppCgroups(s); err != nil {
+				return nil, err
+			}
+		}
 	}
 	h, err := r.forkHelper(s, stdio, interactive, cgfd)
 	if err != nil {
 		return nil, err
 	}
-	if err := setUpRoot(s, views, r, ahead, ready); err != nil {
+	// The helper was born in the app's cgroups; the thread goes back to
+	// the init's v1 ones, so that the app's memory cgroup running out
+	// never picks the init (cgroup.ThreadHome), and so that a /dev made
+	// here gets its nodes, which the app's device cgroup refuses to
+	// mknod.
+	err = leave.Join()
+	if err == nil && ahead.NS == nil {
+		if !expected {
+			// What stage1 made of the app's root while the init started.
+			ahead = r.takeAhead(s.Name)
+		}
+		err = setUpRoot(s, views, ahead)
+	}
+	if err == nil {
+		err = ready()
+	}
+	if err != nil {
 		h.abort()
 		return nil, err
 	}
@@ -104,47 +150,6 @@ func joinAppCgroups(s *kit.AppSpec) (int, error) {
 	return cgfd, nil
 }
 
-// forkInNamespace forks app s's exec helper in the app's mount namespace
-// that stage1 made (kit.MakeAppNamespace), its root set up but for /proc:
-// the thread joins the app's cgroups, whose paths are the host's, enters
-// the namespace and mounts /proc, forks the helper, and goes back to the
-// init's cgroups through folders it opened before.
-func forkInNamespace(s *kit.AppSpec, ns *kit.AppNamespace, stdio stage1.Stdio, r *reaper, interactive bool, ready func() error) (*appProc, error) {
-	home, err := r.home()
-	if err != nil {
-		return nil, err
-	}
-	leave, err := home.LeaveLater(s.Cgroups)
-	if err != nil {
-		return nil, err
-	}
-	defer leave.Close()
-	cgfd, err := joinAppCgroups(s)
-	if err != nil {
-		return nil, err
-	}
-	if cgfd >= 0 {
-		defer unix.Close(cgfd)
-	}
-	if err := ns.Enter(); err != nil {
-		return nil, err
-	}
-	r.holdMountFD(s.Name, ns.FD())
-	h, err := r.forkHelper(s, stdio, interactive, cgfd)
-	if err != nil {
-		return nil, err
-	}
-	err = leave.Join()
-	if err == nil {
-		err = ready()
-	}
-	if err != nil {
-		h.abort()
-		return nil, err
-	}
-	return h.resolveAndStart(s)
-}
-
 // resolveAndStart tells the helper of app s, whose root is the thread's,
 // to go: with the app's spec resolved there, for podctl-exec, which
 // applies numbers.
@@ -159,23 +164,11 @@ func (h *helperProc) resolveAndStart(s *kit.AppSpec) (*appProc, error) {
 }
 
 // setUpRoot sets up the root of app s, whose exec helper is born, in the
-// thread's mount namespace, from what stage1 made ahead, and waits until
-// the app may start (ready).
-func setUpRoot(s *kit.AppSpec, views []cgroup.View, r *reaper, ahead kit.Ahead, ready func() error) error {
-	// The helper was born in the app's cgroups; the thread goes back to
-	// the init's v1 ones, so that the app's memory cgroup running out
-	// never picks the init (cgroup.ThreadHome), and so that a /dev made
-	// here gets its nodes, which the app's device cgroup refuses to
-	// mknod.
-	home, err := r.home()
-	if err == nil {
-		err = home.Leave(s.Cgroups)
-	}
-	if err != nil {
-		return err
-	}
+// thread's mount namespace, from what stage1 made ahead.
+func setUpRoot(s *kit.AppSpec, views []cgroup.View, ahead kit.Ahead) error {
 	dev := ahead.Dev
 	if dev == nil {
+		var err error
 		if dev, err = kit.MakeDevTree(s); err != nil {
 			return err
 		}
@@ -188,7 +181,7 @@ func setUpRoot(s *kit.AppSpec, views []cgroup.View, r *reaper, ahead kit.Ahead, 
 		return err
 	}
 	trace.Mark("root set up")
-	return ready()
+	return nil
 }
 
 // helperProc is an app's exec helper, forked before the app's root is

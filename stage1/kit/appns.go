@@ -1,6 +1,7 @@
 package kit
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -43,28 +44,39 @@ func underProc(p string) bool {
 
 // CanMakeAppNamespace tells whether app s's namespace can be made ahead.
 // Not for a pod with private users, whose trees and volumes may be shown
-// through a mapping only the init holds, nor a rootless one, nor an app
-// with a volume or tmpfs on /proc, which the init's /proc, mounted after
-// them, would hide.
+// through a mapping only the init holds, nor a rootless one
+// (CanBeginAppNamespace), nor an app with a volume or tmpfs on /proc,
+// which the init's /proc, mounted after them, would hide.
 func CanMakeAppNamespace(s *AppSpec) bool {
-	if s.Users != nil || rootless.Inside() {
-		return false
-	}
+	return CanBeginAppNamespace(s) && !onProc(s)
+}
+
+// CanBeginAppNamespace is CanMakeAppNamespace without the app's volumes,
+// which stage1 may add to while MakeAppNamespace begins: it reads them
+// once it has the views, and fails if one is on /proc.
+func CanBeginAppNamespace(s *AppSpec) bool {
+	return s.Users == nil && !rootless.Inside()
+}
+
+// onProc tells whether app s has a volume or tmpfs on /proc.
+func onProc(s *AppSpec) bool {
 	for _, m := range s.Mounts {
 		if underProc(m.Target) {
-			return false
+			return true
 		}
 	}
 	for _, t := range s.Tmpfs {
 		if underProc(t.Target) {
-			return false
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // MakeAppNamespace makes app s's mount namespace from the trees made
-// ahead (SetUpDev), with s's cgroups as views, once it returns, shows them,
+// ahead (SetUpDev), for an app that CanBeginAppNamespace, with s's
+// cgroups as views, once it returns, shows them (s's volumes are read
+// from then on, and none may be on /proc),
 // its volumes and the masks outside /proc, and s's root as the
 // namespace's root (pivot_root). pid is the pod's init, whose network
 // namespace the app's /sys shows and whose IPC namespace its /dev/mqueue.
@@ -119,6 +131,9 @@ func makeAppNamespace(s *AppSpec, views func() ([]cgroup.View, error), a Ahead, 
 	if err == nil {
 		// The root and its /dev are mounted while the cgroups are made.
 		v, err = views()
+	}
+	if err == nil && onProc(s) {
+		err = errors.New("a volume on /proc: the app's start mounts its root itself")
 	}
 	if err == nil {
 		err = mountRest(s, v, otherMasks)

@@ -141,6 +141,28 @@ func TestAppNamespaceFails(t *testing.T) {
 	}
 }
 
+// TestAppNamespaceVolumeOnProc checks that an app given a volume on
+// /proc after its namespace was begun gets none: the init's /proc would
+// hide the volume.
+func TestAppNamespaceVolumeOnProc(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test mounts and must run as root")
+	}
+	s := overlaySpec(t, "a")
+	if !CanBeginAppNamespace(s) {
+		t.Fatal("CanBeginAppNamespace refuses a plain app")
+	}
+	views := func() ([]cgroup.View, error) {
+		s.Mounts = append(s.Mounts, MountSpec{Source: t.TempDir(), Target: "/proc/driver"})
+		return nil, nil
+	}
+	ns, err := MakeAppNamespace(s, views, Ahead{}, os.Getpid())
+	if err == nil || !strings.Contains(err.Error(), "/proc") {
+		ns.Close()
+		t.Fatalf("MakeAppNamespace with a volume on /proc: %v", err)
+	}
+}
+
 // TestCanMakeAppNamespace: not for an app with private users, nor with a
 // volume or tmpfs on /proc, which the init's /proc would hide.
 func TestCanMakeAppNamespace(t *testing.T) {

@@ -535,11 +535,13 @@ func (p *initProc) sendAhead(specs []kit.AppSpec, namespaces bool, debugf func(s
 }
 
 // makeNamespace makes app s's mount namespace from the trees a, once the
-// app's cgroups are made and the init has started: nil, and no error,
-// where it cannot be made ahead (kit.CanMakeAppNamespace), or the pod's
-// start went no further.
+// init has started, finishing it once the app's cgroups are made: nil,
+// and no error, where it cannot be made ahead (kit.CanBeginAppNamespace),
+// or the init did not start.
 func (p *initProc) makeNamespace(s *kit.AppSpec, a kit.Ahead) (*kit.AppNamespace, error) {
-	if !kit.CanMakeAppNamespace(s) {
+	// Its volumes are read once the views are: setUpNetwork adds the
+	// pod's hosts and resolv.conf meanwhile.
+	if !kit.CanBeginAppNamespace(s) {
 		return nil, nil
 	}
 	if <-p.started; p.err != nil {

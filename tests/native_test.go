@@ -136,6 +136,22 @@ func TestNativeAppNamespaceAhead(t *testing.T) {
 	}
 }
 
+// An app whose namespace stage1 could not make has its root set up by
+// the init, which says why it cannot either, in one line: a volume whose
+// target goes through a file of the image.
+func TestNativeAppNamespaceFallsBack(t *testing.T) {
+	e := nativeEnv(t)
+	vol := t.TempDir()
+	r := e.podctl("run", "--debug", "--net=none", "--volume", "vol,kind=host,source="+vol, "example.com/busybox", "--mount", "volume=vol,target=/bin/busybox/x", "--exec", "/bin/true")
+	const why = "/bin/busybox/x in the app's root is not a folder"
+	if r.code != 254 || !strings.Contains(r.stderr, "stage1: app busybox: making its mount namespace ahead: "+why) || lastLine(r.stderr) != "podctl: app busybox: "+why+": not a directory" {
+		t.Fatalf("a pod whose volume goes through a file of its image: %s", r)
+	}
+	if m := mountsUnder(t, e.dir); len(m) != 0 {
+		t.Errorf("mounts left: %v", m)
+	}
+}
+
 // Two apps share the pod's PID namespace, not their files.
 func TestNativeTwoAppsShareProcessesNotFiles(t *testing.T) {
 	e := nativeEnv(t)

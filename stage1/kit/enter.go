@@ -156,23 +156,15 @@ func EnterApp(p *lifecycle.Pod, t EnterTarget, cmd []string, stdio stage1.Stdio)
 // scheduler, and ends with its goroutine. It returns the read end of c's
 // error pipe.
 func (t *target) launch(c *exec.Cmd) (*os.File, error) {
-	type started struct {
-		status *os.File
-		err    error
-	}
-	ch := make(chan started, 1)
-	go func() {
-		runtime.LockOSThread()
-		status, err := t.startInside(c)
-		ch <- started{status, err}
-	}()
-	st := <-ch
-	if st.err != nil && !t.alive() {
+	var status *os.File
+	var err error
+	OnOwnThread(func() { status, err = t.startInside(c) })
+	if err != nil && !t.alive() {
 		// A PID namespace whose init has died takes no process (ENOMEM):
 		// say what happened instead.
 		return nil, t.gone
 	}
-	return st.status, st.err
+	return status, err
 }
 
 // target is the app's main process, as the descriptors enter needs.

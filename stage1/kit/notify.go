@@ -54,14 +54,3 @@ func ListenNotify(p *lifecycle.Pod, s *AppSpec, index int, ready chan<- int) (*n
 	}()
 	return c, nil
 }
-
-// HasNotifySocket tells whether app s has been given its notify socket
-// (ListenNotify): a mount its root made ahead lacks.
-func (s *AppSpec) HasNotifySocket() bool {
-	for _, m := range s.Mounts {
-		if m.Target == AppNotifySocket {
-			return true
-		}
-	}
-	return false
-}

@@ -585,7 +585,6 @@ func (p *initProc) Abort() {
 // close: an init that has its pod would take the configuration pipe's
 // end for a stage1 gone, and record its apps as not started.
 func (p *initProc) end() {
-	p.madeCgroups(nil)
 	p.child.Signal(syscall.SIGKILL)
 	p.config.Close()
 	p.status.Close()

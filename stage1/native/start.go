@@ -75,7 +75,9 @@ func forkApp(s *kit.AppSpec, views []cgroup.View, stdio stage1.Stdio, r *reaper,
 			unix.Close(cgfd)
 		}
 	}()
-	expected := r.namespaces && kit.CanMakeAppNamespace(s) && !s.HasNotifySocket()
+	// Never in a pod ready on notify, whose apps' notify sockets the
+	// supervisor mounts (podConfig.AheadNamespaces).
+	expected := r.namespaces && kit.CanMakeAppNamespace(s)
 	if expected {
 		// Beside the end of stage1's work on the namespace.
 		if cgfd, err = joinAppCgroups(s); err != nil {
